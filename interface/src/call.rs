@@ -1,0 +1,162 @@
+//! Calls across the plugin boundary: panic containment on the plugin side, typed errors on the
+//! host side.
+//!
+//! Every function of a root module declared with [`#[xplug::interface]`](crate::interface) is
+//! exported by the plugin as an `extern "C"` shim that runs the plugin's code under
+//! [`catch_unwind`](std::panic::catch_unwind) and returns a [`CallResult`]. A panic never
+//! unwinds into the host: the host's wrapper method turns it into [`CallError::Panicked`].
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+
+use abi_stable::std_types::{RResult, RString};
+use abi_stable::StableAbi;
+
+/// What a plugin function returns across the boundary: its value, or the panic it contained.
+pub type CallResult<T> = RResult<T, PluginPanic>;
+
+/// A panic caught inside a plugin function, as the plugin reports it to the host.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct PluginPanic {
+    /// The panic message (the payload, if it was a string).
+    pub message: RString,
+    /// `file:line:column` of the panic in the plugin's source, if known.
+    pub location: RString,
+}
+
+/// Why a call into a plugin returned no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The plugin function panicked; the panic was contained in the plugin.
+    Panicked {
+        /// The interface function that was called.
+        function: &'static str,
+        /// The panic message.
+        message: String,
+        /// Where in the plugin's source it panicked (`file:line:column`), or empty.
+        location: String,
+    },
+    /// The plugin was built against an older minor version of the interface, which did not
+    /// have this function yet.
+    Missing {
+        /// The interface function that was called.
+        function: &'static str,
+        /// The interface version that added the function, as the interface declares it.
+        since: &'static str,
+    },
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Panicked {
+                function,
+                message,
+                location,
+            } => {
+                write!(f, "plugin function `{}` panicked: {}", function, message)?;
+                if !location.is_empty() {
+                    write!(f, " (at {})", location)?;
+                }
+                Ok(())
+            }
+            CallError::Missing { function, since } => write!(
+                f,
+                "plugin does not provide `{}`: it was built against an interface older than {}",
+                function, since
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+impl CallError {
+    /// Converts a contained panic into a host-side error.
+    pub fn panicked(function: &'static str, panic: PluginPanic) -> CallError {
+        CallError::Panicked {
+            function,
+            message: panic.message.into_string(),
+            location: panic.location.into_string(),
+        }
+    }
+}
+
+thread_local! {
+    /// Whether this thread is inside [`guard`]: panics here are reported, not printed.
+    static IN_GUARD: Cell<bool> = Cell::new(false);
+    /// The location of the last contained panic on this thread.
+    static LAST_LOCATION: RefCell<Option<String>> = RefCell::new(None);
+}
+
+/// Runs `f`, the body of an exported plugin function, and contains any panic.
+///
+/// The first call installs a panic hook in the plugin (each `cdylib` has its own copy of `std`)
+/// that stays silent for panics inside `guard`, so that the host decides what to print, and
+/// hands every other panic to the hook that was installed before.
+pub fn guard<R>(f: impl FnOnce() -> R) -> CallResult<R> {
+    install_hook();
+    let outer = IN_GUARD.with(|g| g.replace(true));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    IN_GUARD.with(|g| g.set(outer));
+    match result {
+        Ok(value) => RResult::ROk(value),
+        Err(payload) => {
+            let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+                (*s).to_owned()
+            } else if let Some(s) = payload.downcast_ref::<String>() {
+                s.clone()
+            } else {
+                String::from("(panic payload is not a string)")
+            };
+            // Dropping the payload could itself panic; a panicking drop must not unwind here.
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+            let location = LAST_LOCATION
+                .with(|l| l.borrow_mut().take())
+                .unwrap_or_default();
+            RResult::RErr(PluginPanic {
+                message: message.into(),
+                location: location.into(),
+            })
+        }
+    }
+}
+
+fn install_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if IN_GUARD.with(Cell::get) {
+                let location = info
+                    .location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                LAST_LOCATION.with(|l| *l.borrow_mut() = location);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_contains_panics_and_keeps_values() {
+        assert_eq!(guard(|| 2 + 2), RResult::ROk(4));
+        let err = match guard(|| -> u32 { panic!("boom {}", 7) }) {
+            RResult::RErr(e) => e,
+            RResult::ROk(_) => panic!("the panic was not contained"),
+        };
+        assert_eq!(err.message.as_str(), "boom 7");
+        assert!(err.location.as_str().contains("call.rs"), "{:?}", err);
+        let host = CallError::panicked("f", err);
+        assert!(host.to_string().starts_with("plugin function `f` panicked: boom 7 (at "));
+    }
+}

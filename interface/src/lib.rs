@@ -1,0 +1,190 @@
+//! Native Rust plugins that survive compiler upgrades: the interface side.
+//!
+//! An application declares its plugin API once, in a *shared interface crate* that depends on
+//! this crate and on [`abi_stable`]. Host and plugins both import that interface crate; the
+//! host loads plugins with `xplug-loader`.
+//!
+//! # Core concepts
+//!
+//! - **Interface**: a trait marked [`#[xplug::interface]`](macro@interface). Its functions use
+//!   FFI-safe types (`u32`, [`RStr`](abi_stable::std_types::RStr),
+//!   [`RString`](abi_stable::std_types::RString), [`RVec`](abi_stable::std_types::RVec),
+//!   `#[sabi_trait]` objects, `extern "C"` callbacks, ...). The attribute generates the
+//!   `repr(C)` root module, its layout description and the host-side handle. The interface's
+//!   version is the interface crate's Cargo version.
+//! - **Plugin**: a `cdylib` that implements the trait for a type and exports it with
+//!   [`export_plugin!`], which also writes the frozen [`PluginHeader`].
+//! - **Calls**: each function returns a [`CallResult`] across the boundary: a panic inside a
+//!   plugin reaches the host as [`CallError::Panicked`], never as an unwind or an abort.
+//!
+//! # Declaring an interface
+//!
+//! ```
+//! use abi_stable::std_types::{RStr, RString};
+//!
+//! /// Greets people.
+//! #[xplug::interface(name = "greeter")]
+//! pub trait Greeter {
+//!     /// Returns a greeting for `name`.
+//!     fn greet(name: RStr<'_>) -> RString;
+//!     /// Adds two numbers.
+//!     fn add(a: u32, b: u32) -> u32;
+//!     /// Added in a later minor version: plugins built before it do not have it.
+//!     #[xplug(since = "0.1")]
+//!     fn shout(text: RStr<'_>) -> RString;
+//! }
+//!
+//! // A plugin implements the trait ...
+//! struct English;
+//! impl Greeter for English {
+//!     fn greet(name: RStr<'_>) -> RString {
+//!         format!("Hello, {}!", name).into()
+//!     }
+//!     fn add(a: u32, b: u32) -> u32 {
+//!         a + b
+//!     }
+//!     fn shout(text: RStr<'_>) -> RString {
+//!         text.as_str().to_uppercase().into()
+//!     }
+//! }
+//! // ... and exports it from its cdylib with `xplug::export_plugin!(English as Greeter);`.
+//!
+//! // A host calls it through the generated handle (here built in-process for the example).
+//! let greeter: GreeterRef = GreeterRef::implemented_by::<English>();
+//! assert_eq!(greeter.greet("Ada".into())?, "Hello, Ada!");
+//! assert_eq!(greeter.add(2, 3)?, 5);
+//! # Ok::<(), xplug::CallError>(())
+//! ```
+//!
+//! # What the attribute generates
+//!
+//! For `trait Greeter` it keeps the trait (plugins implement it; it gains a provided
+//! `on_load` hook that the host runs once after all load-time checks pass) and adds
+//! `GreeterModule`, the `repr(C)` prefix-type root module with one `extern "C"` function per
+//! trait function, and `GreeterRef`, the handle a host receives, with one method per function
+//! that returns `Result<_, CallError>`. Functions marked `#[xplug(since = "X.Y")]` are
+//! appended in a minor version: they must come after all others, and calling one on a plugin
+//! built against an older minor version returns [`CallError::Missing`].
+#![warn(missing_docs)]
+
+pub mod build_info;
+pub mod call;
+pub mod header;
+
+pub use abi_stable;
+pub use call::{CallError, CallResult, PluginPanic};
+pub use header::PluginHeader;
+/// Declares a plugin interface; see the [crate docs](crate#declaring-an-interface).
+///
+/// `#[xplug::interface]` names the interface after the interface crate's package;
+/// `#[xplug::interface(name = "greeter")]` names it explicitly. The interface version is
+/// always the interface crate's Cargo version.
+pub use xplug_macros::interface;
+
+use abi_stable::library::RootModule;
+
+/// A root module declared with [`#[xplug::interface]`](macro@interface), as a host sees it.
+///
+/// # Safety
+///
+/// Implemented only by the code that `#[xplug::interface]` generates: `NAME` and `VERSION`
+/// must describe the module's layout, and `on_load` must call the plugin's `on_load` hook.
+pub unsafe trait Interface: RootModule + Copy + Send + Sync + 'static {
+    /// The interface name plugins are checked against.
+    const NAME: &'static str;
+    /// The interface version, the interface crate's Cargo version.
+    const VERSION: &'static str;
+
+    /// Runs the plugin's `on_load` hook; the loader calls it once per loaded file.
+    fn on_load(self) -> Result<(), LoadHookError>;
+}
+
+/// Why a plugin's `on_load` hook refused to load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadHookError {
+    /// The hook returned an error message.
+    Failed(String),
+    /// The hook panicked; the panic was contained in the plugin.
+    Panicked {
+        /// The panic message.
+        message: String,
+        /// Where it panicked (`file:line:column`), or empty.
+        location: String,
+    },
+}
+
+/// Exports a plugin: `export_plugin!(English as Greeter)` exports the implementation of the
+/// interface trait `Greeter` by the type `English`.
+///
+/// Use it once, in the plugin's `cdylib` crate. It emits two statics:
+///
+/// - the frozen [`PluginHeader`] (symbol [`header::HEADER_SYMBOL`]) with the interface's name
+///   and version, the plugin crate's name and version (from Cargo), the compiler, target,
+///   panic strategy and build profile;
+/// - the `abi_stable` root-module header through which the host checks the full type layout
+///   and gets the module.
+///
+/// No code runs when the library is opened; the plugin's `on_load` hook runs when the host
+/// has accepted the plugin.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty as $interface:path) => {
+        #[no_mangle]
+        #[doc(hidden)]
+        pub static XPLUG_PLUGIN_HEADER: $crate::PluginHeader =
+            $crate::PluginHeader::new($crate::header::HeaderFields {
+                interface_name: <$plugin as $interface>::__XPLUG_INTERFACE_NAME,
+                interface_version: <$plugin as $interface>::__XPLUG_INTERFACE_VERSION,
+                plugin_name: ::core::env!("CARGO_PKG_NAME"),
+                plugin_version: ::core::env!("CARGO_PKG_VERSION"),
+                panic_unwind: ::core::cfg!(panic = "unwind"),
+                debug: ::core::cfg!(debug_assertions),
+            });
+
+        #[export_name = "_as_root_module_loader_abi_stable_0_11"]
+        #[doc(hidden)]
+        pub static __XPLUG_ROOT_MODULE_LOADER: $crate::abi_stable::library::LibHeader =
+            <$plugin as $interface>::__XPLUG_LIB_HEADER;
+    };
+}
+
+/// Implementation details of the generated code. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::call::guard;
+    pub use abi_stable;
+
+    use crate::{CallResult, LoadHookError};
+    use abi_stable::std_types::{RResult, RString};
+
+    /// Converts a plugin's `on_load` result for the boundary.
+    pub fn on_load_result(r: Result<(), String>) -> RResult<(), RString> {
+        match r {
+            Ok(()) => RResult::ROk(()),
+            Err(e) => RResult::RErr(e.into()),
+        }
+    }
+
+    /// Converts what the `on_load` shim returned for the host.
+    pub fn on_load_outcome(r: CallResult<RResult<(), RString>>) -> Result<(), LoadHookError> {
+        match r {
+            RResult::ROk(RResult::ROk(())) => Ok(()),
+            RResult::ROk(RResult::RErr(message)) => Err(LoadHookError::Failed(message.into())),
+            RResult::RErr(panic) => Err(LoadHookError::Panicked {
+                message: panic.message.into(),
+                location: panic.location.into(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn root_module_symbol_matches_abi_stable() {
+        assert_eq!(
+            abi_stable::library::ROOT_MODULE_LOADER_NAME,
+            "_as_root_module_loader_abi_stable_0_11"
+        );
+    }
+}
