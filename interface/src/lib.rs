@@ -91,9 +91,9 @@ use abi_stable::library::RootModule;
 /// must describe the module's layout, and `on_load` must call the plugin's `on_load` hook.
 pub unsafe trait Interface: RootModule + Copy + Send + Sync + 'static {
     /// The interface name plugins are checked against.
-    const NAME: &'static str;
+    const INTERFACE_NAME: &'static str;
     /// The interface version, the interface crate's Cargo version.
-    const VERSION: &'static str;
+    const INTERFACE_VERSION: &'static str;
 
     /// Runs the plugin's `on_load` hook; the loader calls it once per loaded file.
     fn on_load(self) -> Result<(), LoadHookError>;

@@ -138,12 +138,12 @@ fn expand(args: InterfaceArgs, mut input: ItemTrait) -> syn::Result<TokenStream2
     input.items.push(syn::parse_quote! {
         #[doc(hidden)]
         const __XPLUG_INTERFACE_NAME: &'static str =
-            <#module_ref as ::xplug::Interface>::NAME;
+            <#module_ref as ::xplug::Interface>::INTERFACE_NAME;
     });
     input.items.push(syn::parse_quote! {
         #[doc(hidden)]
         const __XPLUG_INTERFACE_VERSION: &'static str =
-            <#module_ref as ::xplug::Interface>::VERSION;
+            <#module_ref as ::xplug::Interface>::INTERFACE_VERSION;
     });
     input.items.push(syn::parse_quote! {
         #[doc(hidden)]
@@ -299,10 +299,10 @@ fn expand(args: InterfaceArgs, mut input: ItemTrait) -> syn::Result<TokenStream2
             }
         }
 
-        // SAFETY: `NAME` and `VERSION` are this interface's; `on_load` calls the plugin's hook.
+        // SAFETY: `INTERFACE_NAME` and `INTERFACE_VERSION` are this interface's; `on_load` calls the plugin's hook.
         unsafe impl ::xplug::Interface for #module_ref {
-            const NAME: &'static str = #name;
-            const VERSION: &'static str = ::core::env!("CARGO_PKG_VERSION");
+            const INTERFACE_NAME: &'static str = #name;
+            const INTERFACE_VERSION: &'static str = ::core::env!("CARGO_PKG_VERSION");
 
             fn on_load(self) -> ::core::result::Result<(), ::xplug::LoadHookError> {
                 ::xplug::__private::on_load_outcome((self.on_load_())())

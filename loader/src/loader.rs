@@ -1,0 +1,454 @@
+//! Stages 4 to 6, the process-wide registry of opened libraries, and the host-facing types.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::marker::PhantomData;
+use std::mem;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
+use abi_stable::library::{lib_header_from_raw_library, LibHeader, LibraryError, RawLibrary};
+use abi_stable::StableAbi;
+use semver::{Comparator, Op, Prerelease, Version, VersionReq};
+use xplug::{Interface, LoadHookError};
+
+use crate::error::LoadError;
+use crate::info::{PanicStrategy, PluginInfo};
+use crate::inspect::{self, Inspected};
+use crate::layout;
+
+/// One library file, opened at most once per process and never unloaded.
+struct Library {
+    path: PathBuf,
+    info: PluginInfo,
+    /// Stage 5's `dlopen` and abi_stable header, done once.
+    opened: OnceLock<Result<&'static LibHeader, LoadError>>,
+    /// Stage 6's `on_load` hook, run once.
+    loaded: OnceLock<Result<(), LoadError>>,
+}
+
+/// Every library this process has inspected and accepted far enough to open, by real path.
+fn registry() -> &'static Mutex<HashMap<PathBuf, Arc<Library>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Arc<Library>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+/// Stages 2 and 3 for a file not seen before; the registry's entry otherwise.
+fn library(real: PathBuf) -> Result<Arc<Library>, LoadError> {
+    let known = registry()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&real)
+        .cloned();
+    if let Some(lib) = known {
+        return Ok(lib);
+    }
+    // Inspect outside the lock: it reads the file but runs nothing, so two threads racing on
+    // one file are harmless, and the first to insert wins.
+    let Inspected { path, info } = inspect::inspect(&real)?;
+    let fresh = Arc::new(Library {
+        path: path.clone(),
+        info,
+        opened: OnceLock::new(),
+        loaded: OnceLock::new(),
+    });
+    let mut map = registry().lock().unwrap_or_else(PoisonError::into_inner);
+    Ok(map.entry(path).or_insert(fresh).clone())
+}
+
+impl Library {
+    /// Stage 5, first half: `dlopen` (the library's static constructors run here).
+    fn open(&self) -> Result<&'static LibHeader, LoadError> {
+        self.opened
+            .get_or_init(|| {
+                let raw = RawLibrary::load_at(&self.path).map_err(|e| self.library_error(e))?;
+                // SAFETY: `lib_header_from_raw_library` returns `'static` references into the
+                // library; they stay valid because the library is never unloaded (`raw` is
+                // leaked right after, whatever the result).
+                let header = unsafe { lib_header_from_raw_library(&raw) };
+                mem::forget(raw);
+                header.map_err(|e| self.library_error(e))
+            })
+            .clone()
+    }
+
+    fn library_error(&self, e: LibraryError) -> LoadError {
+        match e {
+            LibraryError::OpenError { err, .. } => LoadError::Open {
+                path: self.path.clone(),
+                plugin: Box::new(self.info.clone()),
+                source: Arc::new(*err),
+            },
+            other => LoadError::RootModule {
+                path: self.path.clone(),
+                plugin: Box::new(self.info.clone()),
+                message: other.to_string().trim().to_owned(),
+            },
+        }
+    }
+
+    /// Stage 5, second half: the full type-layout check, then the module itself.
+    fn module<M: Interface>(&self, header: &'static LibHeader) -> Result<M, LoadError> {
+        let Some(found) = header.layout() else {
+            return Err(LoadError::RootModule {
+                path: self.path.clone(),
+                plugin: Box::new(self.info.clone()),
+                message: String::from("the library exports no type-layout information"),
+            });
+        };
+        match header.check_layout::<M>() {
+            Ok(module) => Ok(module),
+            Err(LibraryError::AbiInstability(full)) => {
+                let difference = match check_layout_compatibility(<M as StableAbi>::LAYOUT, found)
+                {
+                    Err(errors) => layout::first_difference(&errors),
+                    Ok(()) => crate::error::LayoutDifference {
+                        at: String::from(M::INTERFACE_NAME),
+                        what: String::from("incompatible with a layout loaded earlier"),
+                        expected: String::from("the layout of the plugins loaded before"),
+                        found: String::from("this plugin's layout"),
+                    },
+                };
+                Err(LoadError::LayoutMismatch {
+                    path: self.path.clone(),
+                    host_version: host_version::<M>(),
+                    plugin: Box::new(self.info.clone()),
+                    difference,
+                    details: full.to_string(),
+                })
+            }
+            Err(other) => Err(self.library_error(other)),
+        }
+    }
+
+    /// Stage 6: the plugin's `on_load` hook, once per library.
+    fn on_load<M: Interface>(&self, module: M) -> Result<(), LoadError> {
+        self.loaded
+            .get_or_init(|| {
+                module.on_load().map_err(|e| match e {
+                    LoadHookError::Failed(message) => LoadError::InitFailed {
+                        path: self.path.clone(),
+                        plugin: Box::new(self.info.clone()),
+                        message,
+                    },
+                    LoadHookError::Panicked { message, location } => LoadError::InitPanicked {
+                        path: self.path.clone(),
+                        plugin: Box::new(self.info.clone()),
+                        message,
+                        location,
+                    },
+                })
+            })
+            .clone()
+    }
+}
+
+/// The interface version of the host, `M::INTERFACE_VERSION`.
+fn host_version<M: Interface>() -> Version {
+    // Cargo only accepts semver package versions, so this parses.
+    Version::parse(M::INTERFACE_VERSION).unwrap_or_else(|_| Version::new(0, 0, 0))
+}
+
+/// The default requirement: the host's major version (for 0.x, its minor version), any
+/// minor version in either direction.
+pub fn default_requirement(host: &Version) -> VersionReq {
+    let comparator = Comparator {
+        op: Op::Caret,
+        major: host.major,
+        minor: (host.major == 0).then_some(host.minor),
+        patch: (host.major == 0 && host.minor == 0).then_some(host.patch),
+        pre: Prerelease::EMPTY,
+    };
+    VersionReq {
+        comparators: vec![comparator],
+    }
+}
+
+/// Loads plugins of the interface `M`, a root module declared with `#[xplug::interface]`.
+///
+/// ```no_run
+/// use greeter_interface::GreeterRef;
+/// use xplug_loader::Loader;
+///
+/// let loader = Loader::<GreeterRef>::new();
+/// let report = loader.load_dir("plugins")?;
+/// for plugin in &report.plugins {
+///     println!("{}: {}", plugin.info().label(), plugin.greet("world".into())?);
+/// }
+/// for refused in &report.rejected {
+///     eprintln!("refused: {refused}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Loader<M> {
+    requirement: VersionReq,
+    allow_panic_abort: bool,
+    _interface: PhantomData<fn() -> M>,
+}
+
+impl<M: Interface> Default for Loader<M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<M> Clone for Loader<M> {
+    fn clone(&self) -> Self {
+        Loader {
+            requirement: self.requirement.clone(),
+            allow_panic_abort: self.allow_panic_abort,
+            _interface: PhantomData,
+        }
+    }
+}
+
+impl<M> fmt::Debug for Loader<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Loader")
+            .field("interface", &std::any::type_name::<M>())
+            .field("requirement", &self.requirement)
+            .field("allow_panic_abort", &self.allow_panic_abort)
+            .finish()
+    }
+}
+
+impl<M: Interface> Loader<M> {
+    /// A loader with the default version rule: plugins built against the host's major
+    /// version of the interface (for 0.x, its minor version).
+    pub fn new() -> Self {
+        Loader {
+            requirement: default_requirement(&host_version::<M>()),
+            allow_panic_abort: false,
+            _interface: PhantomData,
+        }
+    }
+
+    /// Replaces the version rule: accept plugins whose interface version matches `req`.
+    /// The layout check still applies.
+    pub fn with_requirement(mut self, req: VersionReq) -> Self {
+        self.requirement = req;
+        self
+    }
+
+    /// Accepts plugins built with `panic = "abort"` (refused by default: a panic in such a
+    /// plugin aborts the host instead of returning an error).
+    pub fn allow_panic_abort(mut self, allow: bool) -> Self {
+        self.allow_panic_abort = allow;
+        self
+    }
+
+    /// The version requirement plugins must meet.
+    pub fn requirement(&self) -> &VersionReq {
+        &self.requirement
+    }
+
+    /// Loads one plugin file, running every check of the pipeline first.
+    ///
+    /// The same file (also through a symlink or another relative path) is opened and
+    /// initialised once per process; later calls return the same plugin.
+    pub fn load(&self, path: impl AsRef<Path>) -> Result<Plugin<M>, LoadError> {
+        let real = inspect::resolve(path.as_ref())?;
+        let library = library(real)?;
+        self.check(&library.path, &library.info)?;
+        let header = library.open()?;
+        let module = library.module::<M>(header)?;
+        library.on_load(module)?;
+        Ok(Plugin {
+            module,
+            library,
+            _interface: PhantomData,
+        })
+    }
+
+    /// Stage 4: does the header describe a plugin this host accepts?
+    pub fn check(&self, path: &Path, info: &PluginInfo) -> Result<(), LoadError> {
+        let plugin = || Box::new(info.clone());
+        if info.interface_name != M::INTERFACE_NAME {
+            return Err(LoadError::InterfaceMismatch {
+                path: path.to_owned(),
+                expected: M::INTERFACE_NAME.to_owned(),
+                plugin: plugin(),
+            });
+        }
+        if !self.requirement.matches(&info.interface_version) {
+            return Err(LoadError::VersionMismatch {
+                path: path.to_owned(),
+                required: self.requirement.clone(),
+                host_version: host_version::<M>(),
+                plugin: plugin(),
+            });
+        }
+        if info.target != xplug::build_info::TARGET {
+            return Err(LoadError::TargetMismatch {
+                path: path.to_owned(),
+                expected: xplug::build_info::TARGET.to_owned(),
+                plugin: plugin(),
+            });
+        }
+        if info.panic_strategy == PanicStrategy::Abort && !self.allow_panic_abort {
+            return Err(LoadError::PanicAbort {
+                path: path.to_owned(),
+                plugin: plugin(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Loads every library in `dir` (files named `*.so`, `*.dll` or `*.dylib`, as this
+    /// platform names them), in file-name order. A file that fails any check is reported in
+    /// [`DirReport::rejected`] and never stops the others. Only an unreadable `dir` is an
+    /// error.
+    pub fn load_dir(&self, dir: impl AsRef<Path>) -> Result<DirReport<M>, LoadError> {
+        let dir = dir.as_ref();
+        let entries = fs::read_dir(dir).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => LoadError::NotFound {
+                path: dir.to_owned(),
+            },
+            _ => LoadError::Unreadable {
+                path: dir.to_owned(),
+                source: Arc::new(e),
+            },
+        })?;
+        let mut files = Vec::new();
+        let mut rejected = Vec::new();
+        for entry in entries {
+            match entry {
+                Ok(entry) if is_library_file_name(&entry.path()) => files.push(entry.path()),
+                Ok(_) => {}
+                Err(e) => rejected.push(LoadError::Unreadable {
+                    path: dir.to_owned(),
+                    source: Arc::new(e),
+                }),
+            }
+        }
+        files.sort();
+        let mut plugins: Vec<Plugin<M>> = Vec::new();
+        for file in files {
+            match self.load(&file) {
+                Ok(plugin) if plugins.iter().any(|p| Arc::ptr_eq(&p.library, &plugin.library)) => {
+                }
+                Ok(plugin) => plugins.push(plugin),
+                Err(e) => rejected.push(e),
+            }
+        }
+        Ok(DirReport { plugins, rejected })
+    }
+}
+
+/// Whether `path` is named like a shared library of this platform.
+pub fn is_library_file_name(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext == std::env::consts::DLL_EXTENSION)
+}
+
+/// This platform's file name for the library `name`: `libname.so`, `name.dll`,
+/// `libname.dylib`.
+pub fn library_file_name(name: &str) -> String {
+    format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        name,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// What [`Loader::load_dir`] found: the plugins it loaded and one error per refused file.
+#[derive(Debug)]
+pub struct DirReport<M> {
+    /// The loaded plugins, in file-name order.
+    pub plugins: Vec<Plugin<M>>,
+    /// One error per refused file.
+    pub rejected: Vec<LoadError>,
+}
+
+/// A loaded plugin: its root module `M` (dereference to call its functions) and its header.
+///
+/// Cheap to clone. The library stays loaded for the life of the process.
+pub struct Plugin<M> {
+    module: M,
+    library: Arc<Library>,
+    _interface: PhantomData<fn() -> M>,
+}
+
+impl<M: Copy> Plugin<M> {
+    /// The root module, the handle through which its functions are called.
+    pub fn module(&self) -> M {
+        self.module
+    }
+}
+
+impl<M> Plugin<M> {
+    /// What the plugin's header says.
+    pub fn info(&self) -> &PluginInfo {
+        &self.library.info
+    }
+
+    /// The plugin's real path.
+    pub fn path(&self) -> &Path {
+        &self.library.path
+    }
+
+    /// Whether two handles refer to the same loaded library.
+    pub fn same_library(&self, other: &Plugin<M>) -> bool {
+        Arc::ptr_eq(&self.library, &other.library)
+    }
+}
+
+impl<M> Deref for Plugin<M> {
+    type Target = M;
+
+    fn deref(&self) -> &M {
+        &self.module
+    }
+}
+
+impl<M: Copy> Clone for Plugin<M> {
+    fn clone(&self) -> Self {
+        Plugin {
+            module: self.module,
+            library: Arc::clone(&self.library),
+            _interface: PhantomData,
+        }
+    }
+}
+
+impl<M> fmt::Debug for Plugin<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("path", &self.library.path)
+            .field("info", &self.library.info)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_rule_is_same_major_or_same_zero_minor() {
+        let req = default_requirement(&Version::new(1, 3, 2));
+        assert!(req.matches(&Version::new(1, 0, 0)));
+        assert!(req.matches(&Version::new(1, 9, 0)));
+        assert!(!req.matches(&Version::new(2, 0, 0)));
+        assert!(!req.matches(&Version::new(0, 9, 0)));
+        let req = default_requirement(&Version::new(0, 4, 1));
+        assert!(req.matches(&Version::new(0, 4, 0)));
+        assert!(req.matches(&Version::new(0, 4, 9)));
+        assert!(!req.matches(&Version::new(0, 5, 0)));
+        let req = default_requirement(&Version::new(0, 0, 3));
+        assert!(req.matches(&Version::new(0, 0, 3)));
+        assert!(!req.matches(&Version::new(0, 0, 4)));
+    }
+
+    #[test]
+    fn library_names_follow_the_platform() {
+        let name = library_file_name("greeter_en");
+        assert!(is_library_file_name(Path::new(&name)));
+        assert!(!is_library_file_name(Path::new("README.md")));
+    }
+}
