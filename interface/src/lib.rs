@@ -141,7 +141,7 @@ macro_rules! export_plugin {
                 debug: ::core::cfg!(debug_assertions),
             });
 
-        #[export_name = "_as_root_module_loader_abi_stable_0_11"]
+        #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
         #[doc(hidden)]
         pub static __XPLUG_ROOT_MODULE_LOADER: $crate::abi_stable::library::LibHeader =
             <$plugin as $interface>::__XPLUG_LIB_HEADER;
@@ -184,7 +184,7 @@ mod tests {
     fn root_module_symbol_matches_abi_stable() {
         assert_eq!(
             abi_stable::library::ROOT_MODULE_LOADER_NAME,
-            "_as_root_module_loader_abi_stable_0_11"
+            "_1as_0lib_1header_0root_bmodule_bloader"
         );
     }
 }

@@ -31,12 +31,14 @@
 //! ```
 #![warn(missing_docs)]
 
+mod diagnostic;
 mod error;
 mod info;
 mod inspect;
 mod layout;
 mod loader;
 
+pub use diagnostic::Report;
 pub use error::{LayoutDifference, LoadError, Stage};
 pub use info::{PanicStrategy, PluginInfo, Profile};
 pub use inspect::{inspect, Inspected};

@@ -1,0 +1,464 @@
+//! Builds the repository's plugins: the demo plugins and the test fixtures.
+//!
+//! Every fixture is the demo's `greeter-en` plugin, or the `greeter` interface it is built
+//! against, with exactly one documented change (see [`FIXTURES`]). They are generated into one
+//! cargo workspace under `target/xplug-plugins/<toolchain>/` and built by a single cargo
+//! invocation, whose target directory later runs reuse.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the repository root")
+        .to_path_buf()
+}
+
+/// A change to a source file: replace `from` (which must occur) with `to`.
+#[derive(Clone, Copy, Debug)]
+pub struct Edit {
+    /// Text that must occur in the file.
+    pub from: &'static str,
+    /// Its replacement.
+    pub to: &'static str,
+}
+
+/// A variant of the `greeter` interface crate.
+#[derive(Clone, Copy, Debug)]
+pub struct InterfaceVariant {
+    /// The crate version it claims.
+    pub version: &'static str,
+    /// Changes to `examples/greeter-interface/src/lib.rs`.
+    pub edits: &'static [Edit],
+}
+
+/// A plugin crate built from the demo's plugin sources.
+#[derive(Clone, Copy, Debug)]
+pub struct PluginSpec {
+    /// The package name; the library is named after it.
+    pub name: &'static str,
+    /// The package version.
+    pub version: &'static str,
+    /// The demo plugin it starts from (`greeter-en` or `greeter-fr`).
+    pub base: &'static str,
+    /// The interface it is built against; `None` is the demo interface itself.
+    pub interface: Option<(&'static str, InterfaceVariant)>,
+    /// Changes to the plugin's `src/lib.rs`.
+    pub edits: &'static [Edit],
+    /// What this plugin is for.
+    pub purpose: &'static str,
+}
+
+const EN_IMPL: &str = "impl Greeter for English {\n";
+
+const SHOUT_DECL: &str = "    /// `text`, shouted.
+    #[xplug(since = \"1.1\")]
+    fn shout(text: RStr<'_>) -> RString;
+";
+const SHOUT_IMPL: &str = "
+    fn shout(text: RStr<'_>) -> RString {
+        format!(\"{}!\", text.as_str().to_uppercase()).into()
+    }
+";
+const WORDS_DECL: &str = "    /// The distinct words of `text`, sorted.
+    fn words(text: RStr<'_>) -> RVec<RString>;
+";
+const WORDS_IMPL: &str = "
+    fn words(text: RStr<'_>) -> RVec<RString> {
+        let mut words: Vec<&str> = text.as_str().split_whitespace().collect();
+        words.sort_unstable();
+        words.dedup();
+        words.into_iter().map(RString::from).collect()
+    }
+";
+
+/// Every plugin the tests and the demo use.
+pub const FIXTURES: &[PluginSpec] = &[
+    PluginSpec {
+        name: "greeter-en",
+        version: "0.3.0",
+        base: "greeter-en",
+        interface: None,
+        edits: &[],
+        purpose: "demo plugin, English",
+    },
+    PluginSpec {
+        name: "greeter-fr",
+        version: "0.2.1",
+        base: "greeter-fr",
+        interface: None,
+        edits: &[],
+        purpose: "demo plugin, French, with an on_load hook",
+    },
+    PluginSpec {
+        name: "fixture-wrong-interface",
+        version: "0.1.0",
+        base: "greeter-en",
+        interface: Some((
+            "renamed",
+            InterfaceVariant {
+                version: "1.1.0+renamed",
+                edits: &[Edit {
+                    from: "#[xplug::interface(name = \"greeter\")]",
+                    to: "#[xplug::interface(name = \"farewell\")]",
+                }],
+            },
+        )),
+        edits: &[],
+        purpose: "implements an interface named `farewell`",
+    },
+    PluginSpec {
+        name: "fixture-major",
+        version: "0.1.0",
+        base: "greeter-en",
+        interface: Some((
+            "v2",
+            InterfaceVariant {
+                version: "2.0.0",
+                edits: &[],
+            },
+        )),
+        edits: &[],
+        purpose: "built against greeter 2.0.0",
+    },
+    PluginSpec {
+        name: "fixture-older-minor",
+        version: "0.1.0",
+        base: "greeter-en",
+        interface: Some((
+            "v1_0",
+            InterfaceVariant {
+                version: "1.0.0",
+                edits: &[Edit {
+                    from: SHOUT_DECL,
+                    to: "",
+                }],
+            },
+        )),
+        edits: &[Edit {
+            from: SHOUT_IMPL,
+            to: "",
+        }],
+        purpose: "built against greeter 1.0.0, before `shout` was appended",
+    },
+    PluginSpec {
+        name: "fixture-newer-minor",
+        version: "0.1.0",
+        base: "greeter-en",
+        interface: Some((
+            "v1_2",
+            InterfaceVariant {
+                version: "1.2.0",
+                edits: &[Edit {
+                    from: SHOUT_DECL,
+                    to: "    /// `text`, shouted.
+    #[xplug(since = \"1.1\")]
+    fn shout(text: RStr<'_>) -> RString;
+    /// `text`, whispered.
+    #[xplug(since = \"1.2\")]
+    fn whisper(text: RStr<'_>) -> RString;
+",
+                }],
+            },
+        )),
+        edits: &[Edit {
+            from: EN_IMPL,
+            to: "impl Greeter for English {
+    fn whisper(text: RStr<'_>) -> RString {
+        text.as_str().to_lowercase().into()
+    }
+",
+        }],
+        purpose: "built against greeter 1.2.0, which appends `whisper`",
+    },
+    PluginSpec {
+        name: "fixture-changed-type",
+        version: "0.1.0",
+        base: "greeter-en",
+        interface: Some((
+            "changed_type",
+            InterfaceVariant {
+                version: "1.1.0+changed-type",
+                edits: &[Edit {
+                    from: "fn add(a: u32, b: u32) -> u32;",
+                    to: "fn add(a: u64, b: u64) -> u64;",
+                }],
+            },
+        )),
+        edits: &[Edit {
+            from: "fn add(a: u32, b: u32) -> u32 {",
+            to: "fn add(a: u64, b: u64) -> u64 {",
+        }],
+        purpose: "claims greeter 1.1.0, but `add` takes u64",
+    },
+    PluginSpec {
+        name: "fixture-removed-fn",
+        version: "0.1.0",
+        base: "greeter-en",
+        interface: Some((
+            "removed_fn",
+            InterfaceVariant {
+                version: "1.1.0+removed-fn",
+                edits: &[Edit {
+                    from: WORDS_DECL,
+                    to: "",
+                }],
+            },
+        )),
+        edits: &[Edit {
+            from: WORDS_IMPL,
+            to: "",
+        }],
+        purpose: "claims greeter 1.1.0, but `words` was removed",
+    },
+    PluginSpec {
+        name: "fixture-init-panic",
+        version: "0.1.0",
+        base: "greeter-en",
+        interface: None,
+        edits: &[Edit {
+            from: EN_IMPL,
+            to: "impl Greeter for English {
+    fn on_load() -> Result<(), String> {
+        panic!(\"the configuration file is missing\")
+    }
+",
+        }],
+        purpose: "panics in its on_load hook",
+    },
+    PluginSpec {
+        name: "fixture-init-error",
+        version: "0.1.0",
+        base: "greeter-en",
+        interface: None,
+        edits: &[Edit {
+            from: EN_IMPL,
+            to: "impl Greeter for English {
+    fn on_load() -> Result<(), String> {
+        Err(String::from(\"no licence key\"))
+    }
+",
+        }],
+        purpose: "refuses to load from its on_load hook",
+    },
+    PluginSpec {
+        name: "fixture-counting",
+        version: "0.1.0",
+        base: "greeter-en",
+        interface: None,
+        edits: &[Edit {
+            from: EN_IMPL,
+            to: "/// How often `on_load` ran; read by the tests through the dynamic loader.
+#[no_mangle]
+pub static XPLUG_FIXTURE_ON_LOAD_COUNT: std::sync::atomic::AtomicU32 =
+    std::sync::atomic::AtomicU32::new(0);
+
+impl Greeter for English {
+    fn on_load() -> Result<(), String> {
+        XPLUG_FIXTURE_ON_LOAD_COUNT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+",
+        }],
+        purpose: "counts how often its on_load hook runs",
+    },
+];
+
+/// A toolchain to build plugins with.
+#[derive(Clone, Debug)]
+pub struct Toolchain {
+    /// A short name, used for the build directory.
+    pub name: String,
+    /// The `cargo` to run.
+    pub cargo: PathBuf,
+    /// Extra environment for it.
+    pub env: Vec<(String, String)>,
+}
+
+impl Toolchain {
+    /// The toolchain running this program (`$CARGO`, else `cargo` on `PATH`).
+    pub fn current() -> Toolchain {
+        Toolchain {
+            name: String::from("stable"),
+            cargo: std::env::var_os("CARGO")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("cargo")),
+            env: Vec::new(),
+        }
+    }
+}
+
+/// The built plugins of one toolchain.
+#[derive(Clone, Debug)]
+pub struct BuiltPlugins {
+    /// The directory holding the built libraries.
+    pub dir: PathBuf,
+}
+
+impl BuiltPlugins {
+    /// The library file of the plugin package `name`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!(
+            "{}{}{}",
+            std::env::consts::DLL_PREFIX,
+            name.replace('-', "_"),
+            std::env::consts::DLL_SUFFIX
+        ))
+    }
+}
+
+/// Writes `contents` to `path` unless it already holds exactly that, so that cargo's
+/// fingerprints (file times) stay valid between runs.
+fn write_if_changed(path: &Path, contents: &str) -> io::Result<()> {
+    if fs::read_to_string(path).ok().as_deref() == Some(contents) {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, contents)?;
+    fs::rename(&tmp, path)
+}
+
+fn apply(what: &str, source: &Path, edits: &[Edit]) -> Result<String, String> {
+    let mut text =
+        fs::read_to_string(source).map_err(|e| format!("{}: {}", source.display(), e))?;
+    for edit in edits {
+        if !text.contains(edit.from) {
+            return Err(format!(
+                "{}: the change for {} no longer applies: {:?} is not in the file",
+                source.display(),
+                what,
+                edit.from
+            ));
+        }
+        text = text.replacen(edit.from, edit.to, 1);
+    }
+    Ok(text)
+}
+
+fn toml_path(p: &Path) -> String {
+    p.display().to_string().replace('\\', "/")
+}
+
+/// Generates the plugin workspace for `toolchain` and returns its directory.
+pub fn generate(toolchain: &Toolchain) -> Result<PathBuf, String> {
+    let root = repo_root();
+    let ws = root
+        .join("target")
+        .join("xplug-plugins")
+        .join(&toolchain.name);
+    let io = |e: io::Error| format!("{}: {}", ws.display(), e);
+    let xplug = root.join("interface");
+    let demo_iface = root.join("examples").join("greeter-interface");
+    let mut members = Vec::new();
+    for spec in FIXTURES {
+        let iface_dir = match spec.interface {
+            None => demo_iface.clone(),
+            Some((variant, iface)) => {
+                let dir = ws.join("interfaces").join(variant);
+                let src = if iface.edits.is_empty() {
+                    demo_iface.join("src").join("lib.rs")
+                } else {
+                    let text = apply(
+                        &format!("interface variant `{}`", variant),
+                        &demo_iface.join("src").join("lib.rs"),
+                        iface.edits,
+                    )?;
+                    let src = dir.join("lib.rs");
+                    write_if_changed(&src, &text).map_err(io)?;
+                    src
+                };
+                let manifest = format!(
+                    "[package]\nname = \"greeter-interface\"\nversion = \"{}\"\nedition = \"2021\"\n\
+                     publish = false\n\n[lib]\npath = \"{}\"\n\n[dependencies]\n\
+                     xplug = {{ path = \"{}\" }}\nabi_stable = \"0.11.3\"\n",
+                    iface.version,
+                    toml_path(&src),
+                    toml_path(&xplug)
+                );
+                write_if_changed(&dir.join("Cargo.toml"), &manifest).map_err(io)?;
+                dir
+            }
+        };
+        let dir = ws.join(spec.name);
+        let base_src = root
+            .join("examples")
+            .join("plugins")
+            .join(spec.base)
+            .join("src")
+            .join("lib.rs");
+        let src = if spec.edits.is_empty() {
+            base_src
+        } else {
+            let text = apply(&format!("plugin `{}`", spec.name), &base_src, spec.edits)?;
+            let src = dir.join("lib.rs");
+            write_if_changed(&src, &text).map_err(io)?;
+            src
+        };
+        let manifest = format!(
+            "[package]\nname = \"{}\"\nversion = \"{}\"\nedition = \"2021\"\npublish = false\n\
+             description = \"{}\"\n\n[lib]\ncrate-type = [\"cdylib\"]\npath = \"{}\"\n\n\
+             [dependencies]\nxplug = {{ path = \"{}\" }}\n\
+             greeter-interface = {{ path = \"{}\" }}\nabi_stable = \"0.11.3\"\n",
+            spec.name,
+            spec.version,
+            spec.purpose,
+            toml_path(&src),
+            toml_path(&xplug),
+            toml_path(&iface_dir)
+        );
+        write_if_changed(&dir.join("Cargo.toml"), &manifest).map_err(io)?;
+        members.push(spec.name);
+    }
+    let mut manifest = String::from("# Generated by xtask: the repository's plugins and test fixtures.\n[workspace]\nresolver = \"2\"\nexclude = [\"interfaces\"]\nmembers = [\n");
+    for m in &members {
+        let _ = writeln!(manifest, "    \"{}\",", m);
+    }
+    manifest.push_str("]\n\n[profile.dev]\ndebug = false\n");
+    write_if_changed(&ws.join("Cargo.toml"), &manifest).map_err(io)?;
+    let lock = ws.join("Cargo.lock");
+    if !lock.exists() {
+        // Start from the host's resolution: same dependency versions, no registry lookup.
+        fs::copy(root.join("Cargo.lock"), &lock).map_err(io)?;
+    }
+    Ok(ws)
+}
+
+/// Generates and builds every plugin in [`FIXTURES`] with `toolchain`, in one cargo run.
+pub fn build(toolchain: &Toolchain) -> Result<BuiltPlugins, String> {
+    let ws = generate(toolchain)?;
+    let target_dir = ws.join("target");
+    let mut cmd = Command::new(&toolchain.cargo);
+    cmd.arg("build")
+        .arg("--workspace")
+        .arg("--manifest-path")
+        .arg(ws.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    for (k, v) in &toolchain.env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {}", toolchain.cargo.display(), e))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building the plugins with {} failed:\n{}",
+            toolchain.name,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(BuiltPlugins {
+        dir: target_dir.join("debug"),
+    })
+}

@@ -1,0 +1,58 @@
+//! `cargo xtask <task>`: repository tasks.
+//!
+//! - `demo`: builds the demo plugins and a mismatched one, then runs the demo host on them.
+//! - `plugins`: builds every plugin and test fixture and prints where they are.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use xtask::{build, repo_root, Toolchain};
+
+/// The plugins the demo host finds in its plugin directory.
+const DEMO_PLUGINS: &[&str] = &["greeter-en", "greeter-fr", "fixture-changed-type"];
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let result = match task.as_str() {
+        "demo" => demo(),
+        "plugins" => build(&Toolchain::current()).map(|built| {
+            println!("{}", built.dir.display());
+        }),
+        _ => Err(String::from(
+            "usage: cargo xtask demo | cargo xtask plugins",
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn demo() -> Result<(), String> {
+    eprintln!("building the demo plugins (the first run takes a minute) ...");
+    let built = build(&Toolchain::current())?;
+    let dir: PathBuf = repo_root().join("target").join("xplug-demo").join("plugins");
+    // A fresh directory each run, so that it holds exactly the demo's plugins.
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for name in DEMO_PLUGINS {
+        let from = built.path(name);
+        let to = dir.join(from.file_name().unwrap_or_default());
+        fs::copy(&from, &to).map_err(|e| format!("{}: {e}", from.display()))?;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["run", "--quiet", "--package", "xplug-demo", "--"])
+        .arg(&dir)
+        .status()
+        .map_err(|e| format!("cannot run the demo host: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the demo host failed ({status})"))
+    }
+}
