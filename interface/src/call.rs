@@ -88,9 +88,9 @@ impl CallError {
 
 thread_local! {
     /// Whether this thread is inside [`guard`]: panics here are reported, not printed.
-    static IN_GUARD: Cell<bool> = Cell::new(false);
+    static IN_GUARD: Cell<bool> = const { Cell::new(false) };
     /// The location of the last contained panic on this thread.
-    static LAST_LOCATION: RefCell<Option<String>> = RefCell::new(None);
+    static LAST_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// Runs `f`, the body of an exported plugin function, and contains any panic.
@@ -157,6 +157,8 @@ mod tests {
         assert_eq!(err.message.as_str(), "boom 7");
         assert!(err.location.as_str().contains("call.rs"), "{:?}", err);
         let host = CallError::panicked("f", err);
-        assert!(host.to_string().starts_with("plugin function `f` panicked: boom 7 (at "));
+        assert!(host
+            .to_string()
+            .starts_with("plugin function `f` panicked: boom 7 (at "));
     }
 }

@@ -53,7 +53,9 @@ impl fmt::Display for Report<'_> {
             }
             NotAFile { kind, .. } => {
                 lines.push(format!("it is a {kind}, not a plugin file"));
-                String::from("point the host at a plugin file; `Loader::load_dir` loads a directory")
+                String::from(
+                    "point the host at a plugin file; `Loader::load_dir` loads a directory",
+                )
             }
             Unreadable { source, .. } => {
                 lines.push(format!("cannot read it: {source}"));
@@ -77,9 +79,7 @@ impl fmt::Display for Report<'_> {
             WrongArchitecture {
                 expected, found, ..
             } => {
-                lines.push(format!(
-                    "built for {found}; this host runs on {expected}"
-                ));
+                lines.push(format!("built for {found}; this host runs on {expected}"));
                 format!(
                     "plugin author: rebuild with `--target {}`",
                     xplug::build_info::TARGET
@@ -194,10 +194,7 @@ impl fmt::Display for Report<'_> {
             } => {
                 lines.push(format!(
                     "interface `{}` {}: {} at `{}`",
-                    plugin.interface_name,
-                    plugin.interface_version,
-                    difference.what,
-                    difference.at
+                    plugin.interface_name, plugin.interface_version, difference.what, difference.at
                 ));
                 lines.push(format!("  expected: {}", difference.expected));
                 lines.push(format!("     found: {}", difference.found));

@@ -251,7 +251,7 @@ pub enum LoadError {
         /// The plugin's header.
         plugin: Box<PluginInfo>,
         /// The first difference found.
-        difference: LayoutDifference,
+        difference: Box<LayoutDifference>,
         /// abi_stable's full report, for when the first difference is not enough.
         details: String,
     },

@@ -1,34 +1,57 @@
 //! Stage 5's diagnosis: the first difference between two root-module layouts.
 
 use abi_stable::abi_stability::abi_checking::{AbiInstability, AbiInstabilityErrors};
-use abi_stable::type_layout::{TLField, TLFieldOrFunction};
+use abi_stable::type_layout::{TLField, TLFieldOrFunction, TLFunction};
 
 use crate::error::LayoutDifference;
 
 /// Finds the first difference that abi_stable reported, with the path that leads to it.
 pub(crate) fn first_difference(errors: &AbiInstabilityErrors) -> LayoutDifference {
-    let mut at = errors.interface.name().to_owned();
-    let fallback = || LayoutDifference {
-        at: errors.interface.name().to_owned(),
-        what: String::from("layouts differ"),
-        expected: errors.interface.full_type().to_string(),
-        found: errors.implementation.full_type().to_string(),
-    };
-    let Some(first) = errors.errors.first() else {
-        return fallback();
-    };
-    for step in first.stack_trace.iter() {
-        let name = match &step.expected {
-            TLFieldOrFunction::Field(f) => f.name(),
-            TLFieldOrFunction::Function(f) => f.name.as_str(),
+    // The most specific difference: a changed field or type says more than the size change
+    // it causes.
+    let found = errors
+        .errors
+        .iter()
+        .flat_map(|e| e.errs.iter().map(move |err| (e, err)))
+        .min_by_key(|(_, err)| specificity(err));
+    let Some((first, err)) = found else {
+        return LayoutDifference {
+            at: errors.interface.name().to_owned(),
+            what: String::from("layouts differ"),
+            expected: errors.interface.full_type().to_string(),
+            found: errors.implementation.full_type().to_string(),
         };
-        at.push('.');
-        at.push_str(name);
-    }
-    let Some(err) = first.errs.first() else {
-        return fallback();
     };
-    let (what, expected, found) = describe(err);
+    let mut at = String::new();
+    let mut signatures = None;
+    for step in first.stack_trace.iter() {
+        match &step.expected {
+            // A `PrefixRef` points at the module through its field `0`: name the module.
+            TLFieldOrFunction::Field(f) if at.is_empty() => {
+                at = f.full_type().name().to_owned();
+            }
+            TLFieldOrFunction::Field(f) => {
+                at.push('.');
+                at.push_str(f.name());
+            }
+            // The difference is inside the signature of the function just named: show both
+            // signatures.
+            TLFieldOrFunction::Function(expected) => {
+                if let TLFieldOrFunction::Function(found) = &step.found {
+                    signatures = Some((signature(expected), signature(found)));
+                }
+                break;
+            }
+        }
+    }
+    if at.is_empty() {
+        at = errors.interface.name().to_owned();
+    }
+    let (what, mut expected, mut found) = describe(err);
+    if let Some((e, f)) = signatures {
+        expected = e;
+        found = f;
+    }
     LayoutDifference {
         at,
         what: what.to_owned(),
@@ -37,8 +60,51 @@ pub(crate) fn first_difference(errors: &AbiInstabilityErrors) -> LayoutDifferenc
     }
 }
 
+/// `extern "C" fn(u32, u32) -> u32`: a root-module function as the interface declares it
+/// (its `CallResult` wrapper unwrapped).
+fn signature(f: &TLFunction) -> String {
+    let params: Vec<String> = f
+        .param_type_layouts
+        .iter()
+        .map(|layout| layout().full_type().to_string())
+        .collect();
+    let ret = match f.return_type_layout() {
+        Some(layout) => {
+            let ret = layout().full_type().to_string();
+            match ret
+                .strip_prefix("RResult<")
+                .and_then(|r| r.strip_suffix(", PluginPanic>"))
+            {
+                Some(inner) => inner.to_owned(),
+                None => ret,
+            }
+        }
+        None => String::from("()"),
+    };
+    format!("extern \"C\" fn({}) -> {}", params.join(", "), ret)
+}
+
+fn specificity(err: &AbiInstability) -> u8 {
+    use AbiInstability as AI;
+    match err {
+        AI::UnexpectedField(_)
+        | AI::Name(_)
+        | AI::MismatchedPrimitive(_)
+        | AI::FnQualifierMismatch(_)
+        | AI::FnLifetimeMismatch(_)
+        | AI::FieldLifetimeMismatch(_) => 0,
+        AI::FieldCountMismatch(_) | AI::MismatchedPrefixSize(_) | AI::PackageVersion(_) => 1,
+        AI::Size(_) | AI::Alignment(_) => 2,
+        _ => 3,
+    }
+}
+
 fn field(f: &TLField) -> String {
-    format!("field `{}: {}`", f.name(), f.full_type())
+    if f.function_range().is_empty() {
+        format!("field `{}: {}`", f.name(), f.full_type())
+    } else {
+        format!("function `{}`", f.name())
+    }
 }
 
 fn describe(err: &AbiInstability) -> (&'static str, String, String) {
@@ -67,11 +133,7 @@ fn describe(err: &AbiInstability) -> (&'static str, String, String) {
             format!("{} fields", v.found),
         ),
         AI::UnexpectedField(v) => ("field differs", field(&v.expected), field(&v.found)),
-        AI::FieldLifetimeMismatch(v) => (
-            "lifetimes differ",
-            field(&v.expected),
-            field(&v.found),
-        ),
+        AI::FieldLifetimeMismatch(v) => ("lifetimes differ", field(&v.expected), field(&v.found)),
         AI::FnLifetimeMismatch(v) | AI::FnQualifierMismatch(v) => (
             "function signature differs",
             v.expected.to_string(),

@@ -92,6 +92,12 @@ impl Library {
     }
 
     /// Stage 5, second half: the full type-layout check, then the module itself.
+    ///
+    /// abi_stable lets a library's prefix types have more fields than the host's (a newer
+    /// minor version), not fewer. xplug also loads older minor versions, whose root module is
+    /// a prefix of the host's: for those, the plugin's layout is checked as the interface and
+    /// the host's as its implementation, and the host's accessors report the appended
+    /// functions absent.
     fn module<M: Interface>(&self, header: &'static LibHeader) -> Result<M, LoadError> {
         let Some(found) = header.layout() else {
             return Err(LoadError::RootModule {
@@ -100,29 +106,28 @@ impl Library {
                 message: String::from("the library exports no type-layout information"),
             });
         };
-        match header.check_layout::<M>() {
-            Ok(module) => Ok(module),
-            Err(LibraryError::AbiInstability(full)) => {
-                let difference = match check_layout_compatibility(<M as StableAbi>::LAYOUT, found)
-                {
-                    Err(errors) => layout::first_difference(&errors),
-                    Ok(()) => crate::error::LayoutDifference {
-                        at: String::from(M::INTERFACE_NAME),
-                        what: String::from("incompatible with a layout loaded earlier"),
-                        expected: String::from("the layout of the plugins loaded before"),
-                        found: String::from("this plugin's layout"),
-                    },
-                };
-                Err(LoadError::LayoutMismatch {
-                    path: self.path.clone(),
-                    host_version: host_version::<M>(),
-                    plugin: Box::new(self.info.clone()),
-                    difference,
-                    details: full.to_string(),
-                })
-            }
-            Err(other) => Err(self.library_error(other)),
+        let host = host_version::<M>();
+        let expected = <M as StableAbi>::LAYOUT;
+        let checked = if self.info.interface_version < host {
+            check_layout_compatibility(found, expected)
+        } else {
+            check_layout_compatibility(expected, found)
+        };
+        if let Err(errors) = checked {
+            return Err(LoadError::LayoutMismatch {
+                path: self.path.clone(),
+                host_version: host,
+                plugin: Box::new(self.info.clone()),
+                difference: Box::new(layout::first_difference(&errors)),
+                details: errors.to_string(),
+            });
         }
+        // SAFETY: the root module's whole type layout was checked against `M`'s just above.
+        unsafe { header.unchecked_layout::<M>() }.map_err(|e| LoadError::RootModule {
+            path: self.path.clone(),
+            plugin: Box::new(self.info.clone()),
+            message: e.to_string(),
+        })
     }
 
     /// Stage 6: the plugin's `on_load` hook, once per library.
@@ -329,8 +334,10 @@ impl<M: Interface> Loader<M> {
         let mut plugins: Vec<Plugin<M>> = Vec::new();
         for file in files {
             match self.load(&file) {
-                Ok(plugin) if plugins.iter().any(|p| Arc::ptr_eq(&p.library, &plugin.library)) => {
-                }
+                Ok(plugin)
+                    if plugins
+                        .iter()
+                        .any(|p| Arc::ptr_eq(&p.library, &plugin.library)) => {}
                 Ok(plugin) => plugins.push(plugin),
                 Err(e) => rejected.push(e),
             }
@@ -357,12 +364,20 @@ pub fn library_file_name(name: &str) -> String {
 }
 
 /// What [`Loader::load_dir`] found: the plugins it loaded and one error per refused file.
-#[derive(Debug)]
 pub struct DirReport<M> {
     /// The loaded plugins, in file-name order.
     pub plugins: Vec<Plugin<M>>,
     /// One error per refused file.
     pub rejected: Vec<LoadError>,
+}
+
+impl<M> fmt::Debug for DirReport<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirReport")
+            .field("plugins", &self.plugins)
+            .field("rejected", &self.rejected)
+            .finish()
+    }
 }
 
 /// A loaded plugin: its root module `M` (dereference to call its functions) and its header.

@@ -122,7 +122,9 @@ fn expand(args: InterfaceArgs, mut input: ItemTrait) -> syn::Result<TokenStream2
 
     // The trait the plugin implements: the user's functions plus the load hook and the
     // constants that `export_plugin!` reads.
-    input.supertraits.push(syn::parse_quote!(::core::marker::Sized));
+    input
+        .supertraits
+        .push(syn::parse_quote!(::core::marker::Sized));
     input.supertraits.push(syn::parse_quote!('static));
     let on_load_doc = format!(
         "Runs once when a host has accepted this plugin, before any other function of \
@@ -167,6 +169,7 @@ fn expand(args: InterfaceArgs, mut input: ItemTrait) -> syn::Result<TokenStream2
             ident,
             field,
             docs,
+            arg_names,
             arg_types,
             ret,
             ..
@@ -180,7 +183,7 @@ fn expand(args: InterfaceArgs, mut input: ItemTrait) -> syn::Result<TokenStream2
             #(#docs)*
             #last
             #[sabi(rename = #ident)]
-            #field: extern "C" fn(#(#arg_types),*) -> ::xplug::CallResult<#ret>,
+            #field: extern "C" fn(#(#arg_names: #arg_types),*) -> ::xplug::CallResult<#ret>,
         }
     });
     let shim_fns = functions.iter().map(|f| {

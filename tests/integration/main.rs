@@ -1,0 +1,10 @@
+//! Integration tests: a real host loading real plugin files.
+//!
+//! One test binary (one link step). The harness builds every plugin and fixture once per run
+//! (`support::plugins`), with the same cargo that runs the tests.
+
+mod loading;
+mod panics;
+mod rejections;
+mod support;
+mod versions;

@@ -35,7 +35,10 @@ fn main() -> ExitCode {
 fn demo() -> Result<(), String> {
     eprintln!("building the demo plugins (the first run takes a minute) ...");
     let built = build(&Toolchain::current())?;
-    let dir: PathBuf = repo_root().join("target").join("xplug-demo").join("plugins");
+    let dir: PathBuf = repo_root()
+        .join("target")
+        .join("xplug-demo")
+        .join("plugins");
     // A fresh directory each run, so that it holds exactly the demo's plugins.
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;

@@ -65,13 +65,19 @@ fn show(plugin: &Plugin<GreeterRef>) -> Result<(), CallError> {
     println!("  greet(\"Ada\")        -> {}", plugin.greet("Ada".into())?);
     println!("  add(2, 40)          -> {}", plugin.add(2, 40)?);
     let words = plugin.words("the quick the lazy dog".into())?;
-    println!("  words(..)           -> {:?}", words.iter().map(|w| w.as_str()).collect::<Vec<_>>());
+    println!(
+        "  words(..)           -> {:?}",
+        words.iter().map(|w| w.as_str()).collect::<Vec<_>>()
+    );
     let doubled = plugin.map(RSlice::from_slice(&[1, 2, 3]), Callback(double))?;
     println!("  map([1,2,3], double) -> {:?}", doubled.as_slice());
     let mut counter = plugin.counter(5)?;
     let (a, b) = (counter.next(), counter.next());
     println!("  counter(5).next() x2 -> {a}, {b}");
-    println!("  translate(\"merci\") -> {:?}", plugin.translate("merci".into())?.into_option());
+    println!(
+        "  translate(\"merci\") -> {:?}",
+        plugin.translate("merci".into())?.into_option()
+    );
     match plugin.parse_number("12x".into())? {
         RResult::ROk(n) => println!("  parse_number(\"12x\") -> {n}"),
         RResult::RErr(e) => println!("  parse_number(\"12x\") -> error: {e}"),

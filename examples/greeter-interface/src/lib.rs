@@ -7,8 +7,8 @@
 // lint; `unknown_lints` keeps older compilers, which lack the lint, quiet.
 #![allow(unknown_lints, non_local_definitions)]
 
-use abi_stable::{sabi_trait, StableAbi};
 use abi_stable::std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec};
+use abi_stable::{sabi_trait, StableAbi};
 
 /// Greets people, in the plugin's language.
 #[xplug::interface(name = "greeter")]

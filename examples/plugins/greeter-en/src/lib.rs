@@ -1,6 +1,6 @@
 //! A sample plugin for the `greeter` interface, in English.
 
-use abi_stable::std_types::{RNone, ROption, RResult, RSlice, RStr, RString, RSome, RVec};
+use abi_stable::std_types::{RNone, ROption, RResult, RSlice, RSome, RStr, RString, RVec};
 use greeter_interface::{Callback, Counter, CounterBox, Counter_TO, Greeter};
 
 struct English;

@@ -16,7 +16,11 @@ impl Greeter for French {
         if !dictionary.is_empty() {
             return Err(String::from("on_load ran twice"));
         }
-        dictionary.extend([("bonjour", "hello"), ("merci", "thanks"), ("au revoir", "goodbye")]);
+        dictionary.extend([
+            ("bonjour", "hello"),
+            ("merci", "thanks"),
+            ("au revoir", "goodbye"),
+        ]);
         Ok(())
     }
 

@@ -1,0 +1,67 @@
+//! The version rule: within a major version both directions load; appended functions are
+//! reported absent by older plugins; a host may set its own requirement.
+
+use greeter_interface::GreeterRef;
+use xplug_loader::semver::VersionReq;
+use xplug_loader::{CallError, LoadError, Loader};
+
+use crate::support::{loader, plugin};
+
+#[test]
+fn an_older_minor_plugin_loads_and_lacks_the_appended_function() {
+    let old = loader()
+        .load(plugin("fixture-older-minor"))
+        .expect("a 1.0 plugin loads in a 1.1 host");
+    assert_eq!(old.info().interface_version.to_string(), "1.0.0");
+    assert_eq!(old.greet("Bo".into()).unwrap(), "Hello, Bo!");
+    assert_eq!(old.add(1, 2).unwrap(), 3);
+    match old.shout("hey".into()) {
+        Err(CallError::Missing { function, since }) => {
+            assert_eq!(function, "shout");
+            assert_eq!(since, "1.1");
+        }
+        other => panic!("expected `shout` to be missing, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_newer_minor_plugin_loads_and_its_extra_functions_are_ignored() {
+    let new = loader()
+        .load(plugin("fixture-newer-minor"))
+        .expect("a 1.2 plugin loads in a 1.1 host");
+    assert_eq!(new.info().interface_version.to_string(), "1.2.0");
+    assert_eq!(new.greet("Cy".into()).unwrap(), "Hello, Cy!");
+    assert_eq!(new.shout("hey".into()).unwrap(), "HEY!");
+}
+
+#[test]
+fn a_host_can_set_its_own_version_requirement() {
+    let strict =
+        Loader::<GreeterRef>::new().with_requirement(VersionReq::parse(">=1.1, <2").unwrap());
+    match strict.load(plugin("fixture-older-minor")) {
+        Err(LoadError::VersionMismatch {
+            required, plugin, ..
+        }) => {
+            assert_eq!(required.to_string(), ">=1.1, <2");
+            assert_eq!(plugin.interface_version.to_string(), "1.0.0");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A lenient requirement lets 2.0.0 past the version check, but not past the layout
+    // check: the interface crate's major version is part of every type's layout.
+    let lenient =
+        Loader::<GreeterRef>::new().with_requirement(VersionReq::parse(">=1, <3").unwrap());
+    match lenient.load(plugin("fixture-major")) {
+        Err(LoadError::LayoutMismatch { difference, .. }) => {
+            assert_eq!(
+                difference.what, "incompatible crate versions",
+                "{difference:?}"
+            );
+            assert_eq!(
+                (difference.expected.as_str(), difference.found.as_str()),
+                ("1.1.0", "2.0.0")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
