@@ -1,1 +1,2 @@
-//! Integration tests live in `integration/`; run them with `cargo test`.
+//! The integration tests live in `integration/`. This crate also compiles the README's code.
+#![doc = include_str!("../README.md")]
