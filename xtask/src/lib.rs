@@ -19,6 +19,14 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR`, else `target/` in the repository.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => repo_root().join("target"),
+    }
+}
+
 /// A change to a source file: replace `from` (which must occur) with `to`.
 #[derive(Clone, Copy, Debug)]
 pub struct Edit {
@@ -269,6 +277,112 @@ impl Greeter for English {
     },
 ];
 
+/// The compilers of the compatibility matrix: plugins built by each must load in a host
+/// built by the host's compiler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compiler {
+    /// The compiler building this program (rustup's stable in CI): the host's own.
+    Host,
+    /// rustup's nightly with `-Zrandomize-layout`, which shuffles every non-`repr(C)` type.
+    NightlyRandomized,
+    /// Debian's `rustc-web` 1.85.0 (`/usr/bin/rustc`).
+    Debian185,
+    /// Debian's `rustc` 1.63.0, unpacked into `$XPLUG_RUST_1_63` (default
+    /// `/opt/xplug/rust-1.63`) by `.ci/install-toolchains`.
+    Debian163,
+}
+
+impl Compiler {
+    /// Every cell of the matrix.
+    pub const ALL: [Compiler; 4] = [
+        Compiler::Host,
+        Compiler::NightlyRandomized,
+        Compiler::Debian185,
+        Compiler::Debian163,
+    ];
+
+    /// A short name, also the build directory's.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compiler::Host => "host",
+            Compiler::NightlyRandomized => "nightly-randomize-layout",
+            Compiler::Debian185 => "debian-1.85",
+            Compiler::Debian163 => "debian-1.63",
+        }
+    }
+
+    /// Whether CI must run this cell (nightly may be absent from a machine).
+    pub fn required_in_ci(self) -> bool {
+        self != Compiler::NightlyRandomized
+    }
+
+    /// The toolchain, or why this machine does not have it.
+    pub fn toolchain(self) -> Result<Toolchain, String> {
+        match self {
+            Compiler::Host => Ok(Toolchain::current()),
+            Compiler::NightlyRandomized => {
+                let which = |tool: &str| -> Result<PathBuf, String> {
+                    let out = Command::new("rustup")
+                        .args(["which", "--toolchain", "nightly", tool])
+                        .output()
+                        .map_err(|e| format!("rustup is not available ({e})"))?;
+                    if !out.status.success() {
+                        return Err(String::from("rustup has no nightly toolchain"));
+                    }
+                    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+                };
+                let rustc = which("rustc")?;
+                Toolchain::probe(
+                    self,
+                    which("cargo")?,
+                    vec![
+                        (String::from("RUSTC"), rustc.display().to_string()),
+                        (
+                            String::from("RUSTFLAGS"),
+                            String::from("-Zrandomize-layout"),
+                        ),
+                    ],
+                    Vec::new(),
+                    &rustc,
+                    "",
+                )
+            }
+            Compiler::Debian185 => Toolchain::probe(
+                self,
+                PathBuf::from("/usr/bin/cargo"),
+                vec![(String::from("RUSTC"), String::from("/usr/bin/rustc"))],
+                Vec::new(),
+                Path::new("/usr/bin/rustc"),
+                "rustc 1.85.",
+            ),
+            Compiler::Debian163 => {
+                let dir = std::env::var_os("XPLUG_RUST_1_63")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("/opt/xplug/rust-1.63"));
+                let lib = dir.join("usr/lib/x86_64-linux-gnu");
+                let rustc = dir.join("usr/bin/rustc");
+                Toolchain::probe(
+                    self,
+                    dir.join("usr/bin/cargo"),
+                    vec![
+                        (String::from("LD_LIBRARY_PATH"), lib.display().to_string()),
+                        (String::from("RUSTC"), rustc.display().to_string()),
+                        // Cargo 0.66 reaches crates.io only through the (then unstable)
+                        // sparse index.
+                        (
+                            String::from("__CARGO_TEST_CHANNEL_OVERRIDE_DO_NOT_USE_THIS"),
+                            String::from("nightly"),
+                        ),
+                    ],
+                    vec![String::from("-Zsparse-registry")],
+                    &rustc,
+                    "rustc 1.63.",
+                )
+            }
+        }
+    }
+}
+
 /// A toolchain to build plugins with.
 #[derive(Clone, Debug)]
 pub struct Toolchain {
@@ -278,18 +392,63 @@ pub struct Toolchain {
     pub cargo: PathBuf,
     /// Extra environment for it.
     pub env: Vec<(String, String)>,
+    /// Extra arguments before `build`.
+    pub args: Vec<String>,
+    /// `rustc --version`.
+    pub rustc_version: String,
 }
 
 impl Toolchain {
     /// The toolchain running this program (`$CARGO`, else `cargo` on `PATH`).
     pub fn current() -> Toolchain {
+        let rustc_version = Command::new("rustc")
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
         Toolchain {
-            name: String::from("stable"),
+            name: String::from(Compiler::Host.name()),
             cargo: std::env::var_os("CARGO")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("cargo")),
             env: Vec::new(),
+            args: Vec::new(),
+            rustc_version,
         }
+    }
+
+    /// Checks that `rustc` runs and reports a version starting with `expect`.
+    fn probe(
+        compiler: Compiler,
+        cargo: PathBuf,
+        env: Vec<(String, String)>,
+        args: Vec<String>,
+        rustc: &Path,
+        expect: &str,
+    ) -> Result<Toolchain, String> {
+        let hint = "run .ci/install-toolchains (as root, on Debian bookworm)";
+        if !cargo.is_file() {
+            return Err(format!("{} is not installed: {hint}", cargo.display()));
+        }
+        let out = Command::new(rustc)
+            .arg("--version")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}; {hint}", rustc.display()))?;
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if !out.status.success() || !version.starts_with(expect) {
+            return Err(format!(
+                "{} is `{version}`, not {expect}*: {hint}",
+                rustc.display()
+            ));
+        }
+        Ok(Toolchain {
+            name: compiler.name().to_owned(),
+            cargo,
+            env,
+            args,
+            rustc_version: version,
+        })
     }
 }
 
@@ -350,10 +509,7 @@ fn toml_path(p: &Path) -> String {
 /// Generates the plugin workspace for `toolchain` and returns its directory.
 pub fn generate(toolchain: &Toolchain) -> Result<PathBuf, String> {
     let root = repo_root();
-    let ws = root
-        .join("target")
-        .join("xplug-plugins")
-        .join(&toolchain.name);
+    let ws = target_dir().join("xplug-plugins").join(&toolchain.name);
     let io = |e: io::Error| format!("{}: {}", ws.display(), e);
     let xplug = root.join("interface");
     let demo_iface = root.join("examples").join("greeter-interface");
@@ -377,7 +533,7 @@ pub fn generate(toolchain: &Toolchain) -> Result<PathBuf, String> {
                 };
                 let manifest = format!(
                     "[package]\nname = \"greeter-interface\"\nversion = \"{}\"\nedition = \"2021\"\n\
-                     publish = false\n\n[lib]\npath = \"{}\"\n\n[dependencies]\n\
+                     rust-version = \"1.63\"\npublish = false\n\n[lib]\npath = \"{}\"\n\n[dependencies]\n\
                      xplug = {{ path = \"{}\" }}\nabi_stable = \"0.11.3\"\n",
                     iface.version,
                     toml_path(&src),
@@ -403,7 +559,8 @@ pub fn generate(toolchain: &Toolchain) -> Result<PathBuf, String> {
             src
         };
         let manifest = format!(
-            "[package]\nname = \"{}\"\nversion = \"{}\"\nedition = \"2021\"\npublish = false\n\
+            "[package]\nname = \"{}\"\nversion = \"{}\"\nedition = \"2021\"\nrust-version = \"1.63\"\n\
+             publish = false\n\
              description = \"{}\"\n\n[lib]\ncrate-type = [\"cdylib\"]\npath = \"{}\"\n\n\
              [dependencies]\nxplug = {{ path = \"{}\" }}\n\
              greeter-interface = {{ path = \"{}\" }}\nabi_stable = \"0.11.3\"\n",
@@ -425,8 +582,8 @@ pub fn generate(toolchain: &Toolchain) -> Result<PathBuf, String> {
     write_if_changed(&ws.join("Cargo.toml"), &manifest).map_err(io)?;
     let lock = ws.join("Cargo.lock");
     if !lock.exists() {
-        // Start from the host's resolution: same dependency versions, no registry lookup.
-        fs::copy(root.join("Cargo.lock"), &lock).map_err(io)?;
+        // Dependency versions that every compiler of the matrix builds, 1.63 included.
+        fs::copy(root.join("xtask").join("plugins.lock"), &lock).map_err(io)?;
     }
     Ok(ws)
 }
@@ -436,7 +593,8 @@ pub fn build(toolchain: &Toolchain) -> Result<BuiltPlugins, String> {
     let ws = generate(toolchain)?;
     let target_dir = ws.join("target");
     let mut cmd = Command::new(&toolchain.cargo);
-    cmd.arg("build")
+    cmd.args(&toolchain.args)
+        .arg("build")
         .arg("--workspace")
         .arg("--manifest-path")
         .arg(ws.join("Cargo.toml"))

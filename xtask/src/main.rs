@@ -1,13 +1,14 @@
 //! `cargo xtask <task>`: repository tasks.
 //!
 //! - `demo`: builds the demo plugins and a mismatched one, then runs the demo host on them.
-//! - `plugins`: builds every plugin and test fixture and prints where they are.
+//! - `plugins [COMPILER]`: builds every plugin and test fixture with one compiler of the
+//!   compatibility matrix (default: the host's) and prints where they are.
 
 use std::fs;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
-use xtask::{build, repo_root, Toolchain};
+use xtask::{build, target_dir, Compiler, Toolchain};
 
 /// The plugins the demo host finds in its plugin directory.
 const DEMO_PLUGINS: &[&str] = &["greeter-en", "greeter-fr", "fixture-changed-type"];
@@ -16,11 +17,9 @@ fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     let result = match task.as_str() {
         "demo" => demo(),
-        "plugins" => build(&Toolchain::current()).map(|built| {
-            println!("{}", built.dir.display());
-        }),
+        "plugins" => plugins(std::env::args().nth(2).as_deref()),
         _ => Err(String::from(
-            "usage: cargo xtask demo | cargo xtask plugins",
+            "usage: cargo xtask demo | cargo xtask plugins [host|nightly-randomize-layout|debian-1.85|debian-1.63]",
         )),
     };
     match result {
@@ -32,13 +31,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// Builds every plugin and fixture with one compiler of the matrix and prints where.
+fn plugins(compiler: Option<&str>) -> Result<(), String> {
+    let compiler = match compiler {
+        None => Compiler::Host,
+        Some(name) => *Compiler::ALL
+            .iter()
+            .find(|c| c.name() == name)
+            .ok_or_else(|| format!("unknown compiler `{name}`"))?,
+    };
+    let built = build(&compiler.toolchain()?)?;
+    println!("{}", built.dir.display());
+    Ok(())
+}
+
 fn demo() -> Result<(), String> {
     eprintln!("building the demo plugins (the first run takes a minute) ...");
     let built = build(&Toolchain::current())?;
-    let dir: PathBuf = repo_root()
-        .join("target")
-        .join("xplug-demo")
-        .join("plugins");
+    let dir: PathBuf = target_dir().join("xplug-demo").join("plugins");
     // A fresh directory each run, so that it holds exactly the demo's plugins.
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;

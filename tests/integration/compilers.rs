@@ -1,0 +1,245 @@
+//! The compatibility matrix: the demo plugins and the mismatched fixtures, built by each
+//! compiler of `xtask::Compiler::ALL`, loaded by this host (built by the host's compiler).
+//!
+//! Every compatible plugin must load and every function must return the right value; every
+//! mismatched fixture must be refused with the same error, with the same facts, as its twin
+//! built by the host's compiler. A compiler missing from the machine skips its cell with a
+//! printed reason, except in CI (`CI` set) for the cells CI must run.
+
+use std::io::Write as _;
+
+use abi_stable::std_types::{RResult, RSlice};
+use greeter_interface::{Callback, GreeterRef};
+use xplug_loader::{CallError, LoadError, Plugin};
+use xtask::{BuiltPlugins, Compiler};
+
+use crate::support::{loader, plugin, plugins};
+
+/// Plugins that must load, and the language of their answers.
+const COMPATIBLE: &[(&str, Lang)] = &[
+    ("greeter-en", Lang::En),
+    ("greeter-fr", Lang::Fr),
+    ("fixture-older-minor", Lang::En),
+    ("fixture-newer-minor", Lang::En),
+];
+
+/// Fixtures that must be refused.
+const MISMATCHED: &[&str] = &[
+    "fixture-wrong-interface",
+    "fixture-major",
+    "fixture-changed-type",
+    "fixture-removed-fn",
+    "fixture-init-panic",
+    "fixture-init-error",
+];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    En,
+    Fr,
+}
+
+/// Writes past the test harness's output capture, so that skips and results show in CI logs.
+fn notice(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+extern "C" fn triple(x: i64) -> i64 {
+    x * 3
+}
+
+/// Calls every function of the interface and checks each answer.
+fn check_every_function(p: &Plugin<GreeterRef>, name: &str, lang: Lang) {
+    let ctx = |what: &str| format!("{name} ({}): {what}", p.info().rustc);
+    let (hello, shouted, step) = match lang {
+        Lang::En => ("Hello, Ada!", "HI!", 1),
+        Lang::Fr => ("Bonjour, Ada !", "HI !", 10),
+    };
+    assert_eq!(p.greet("Ada".into()).unwrap(), hello, "{}", ctx("greet"));
+    assert_eq!(p.add(40, 2).unwrap(), 42, "{}", ctx("add"));
+    let words = p.words("b a b".into()).unwrap();
+    assert_eq!(words.as_slice(), ["a", "b"], "{}", ctx("words"));
+    let tripled = p
+        .map(RSlice::from_slice(&[1, -2]), Callback(triple))
+        .unwrap();
+    assert_eq!(
+        tripled.as_slice(),
+        [3, -6],
+        "{}",
+        ctx("map with a callback")
+    );
+    let mut counter = p.counter(7).unwrap();
+    assert_eq!(
+        (counter.next(), counter.next()),
+        (7 + step, 7 + 2 * step),
+        "{}",
+        ctx("trait object")
+    );
+    let (known, english) = match lang {
+        Lang::En => ("thanks", "thanks"),
+        Lang::Fr => ("merci", "thanks"),
+    };
+    assert_eq!(
+        p.translate(known.into()).unwrap().into_option().as_deref(),
+        Some(english),
+        "{}",
+        ctx("translate (Some)")
+    );
+    assert!(
+        p.translate("zzz".into()).unwrap().is_none(),
+        "{}",
+        ctx("translate (None)")
+    );
+    assert_eq!(
+        p.parse_number(" 42 ".into()).unwrap(),
+        RResult::ROk(42),
+        "{}",
+        ctx("parse_number (Ok)")
+    );
+    assert!(
+        p.parse_number("x".into()).unwrap().is_err(),
+        "{}",
+        ctx("parse_number (Err)")
+    );
+    match (name, p.shout("hi".into())) {
+        (
+            "fixture-older-minor",
+            Err(CallError::Missing {
+                function: "shout", ..
+            }),
+        ) => {}
+        ("fixture-older-minor", other) => panic!("{}: {other:?}", ctx("shout must be missing")),
+        (_, Ok(s)) => assert_eq!(s, shouted, "{}", ctx("shout (appended in 1.1)")),
+        (_, Err(e)) => panic!("{}: {e}", ctx("shout")),
+    }
+    match p.greet("".into()) {
+        Err(CallError::Panicked {
+            function: "greet",
+            message,
+            ..
+        }) => {
+            assert!(
+                message.contains("greet") || message.contains("saluer"),
+                "{message}"
+            )
+        }
+        other => panic!("{}: {other:?}", ctx("a panic must come back as an error")),
+    }
+}
+
+/// The facts of a rejection that must not depend on the compiler that built the plugin.
+fn facts(e: &LoadError) -> String {
+    let plugin = e
+        .plugin()
+        .map(|p| {
+            format!(
+                "{} {} for {} {}",
+                p.name, p.version, p.interface_name, p.interface_version
+            )
+        })
+        .unwrap_or_default();
+    let specific = match e {
+        LoadError::InterfaceMismatch { expected, .. } => format!("expected interface {expected}"),
+        LoadError::VersionMismatch {
+            required,
+            host_version,
+            ..
+        } => {
+            format!("required {required}, host {host_version}")
+        }
+        LoadError::LayoutMismatch {
+            host_version,
+            difference,
+            ..
+        } => {
+            format!("host {host_version}: {difference}")
+        }
+        LoadError::InitPanicked { message, .. } | LoadError::InitFailed { message, .. } => {
+            message.clone()
+        }
+        other => format!("unexpected rejection: {other}"),
+    };
+    format!("{:?} / {plugin} / {specific}", e.stage())
+}
+
+fn run_cell(compiler: Compiler) {
+    let toolchain = match compiler.toolchain() {
+        Ok(t) => t,
+        Err(why) => {
+            let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+            assert!(
+                !(in_ci && compiler.required_in_ci()),
+                "the {} cell must run in CI, but: {why}",
+                compiler.name()
+            );
+            notice(&format!("matrix: SKIPPED {}: {why}", compiler.name()));
+            return;
+        }
+    };
+    let built: BuiltPlugins = if compiler == Compiler::Host {
+        plugins().clone()
+    } else {
+        xtask::build(&toolchain).unwrap_or_else(|e| panic!("{e}"))
+    };
+    for (name, lang) in COMPATIBLE {
+        let p = loader().load(built.path(name)).unwrap_or_else(|e| {
+            panic!(
+                "{} built by {}:\n{}",
+                name,
+                toolchain.rustc_version,
+                e.report()
+            )
+        });
+        assert_eq!(
+            p.info().rustc,
+            toolchain.rustc_version,
+            "{name}: header names its compiler"
+        );
+        check_every_function(&p, name, *lang);
+    }
+    for name in MISMATCHED {
+        let refused = match loader().load(built.path(name)) {
+            Ok(_) => panic!(
+                "{name} built by {} loaded, but must be refused",
+                toolchain.rustc_version
+            ),
+            Err(e) => e,
+        };
+        let twin = loader()
+            .load(plugin(name))
+            .expect_err("the host-built twin is refused too");
+        assert_eq!(
+            facts(&refused),
+            facts(&twin),
+            "{name} built by {}",
+            toolchain.rustc_version
+        );
+    }
+    notice(&format!(
+        "matrix: {} ({}): {} plugins load and every function answers right; {} mismatched fixtures refused as when built by the host's compiler",
+        compiler.name(),
+        toolchain.rustc_version,
+        COMPATIBLE.len(),
+        MISMATCHED.len()
+    ));
+}
+
+#[test]
+fn plugins_built_by_the_host_compiler() {
+    run_cell(Compiler::Host);
+}
+
+#[test]
+fn plugins_built_by_nightly_with_randomized_layouts() {
+    run_cell(Compiler::NightlyRandomized);
+}
+
+#[test]
+fn plugins_built_by_debian_rustc_1_85() {
+    run_cell(Compiler::Debian185);
+}
+
+#[test]
+fn plugins_built_by_debian_rustc_1_63() {
+    run_cell(Compiler::Debian163);
+}
