@@ -6,14 +6,12 @@
 //! built by the host's compiler. A compiler missing from the machine skips its cell with a
 //! printed reason, except in CI (`CI` set) for the cells CI must run.
 
-use std::io::Write as _;
-
 use abi_stable::std_types::{RResult, RSlice};
 use greeter_interface::{Callback, GreeterRef};
 use xplug_loader::{CallError, LoadError, Plugin};
 use xtask::{BuiltPlugins, Compiler};
 
-use crate::support::{loader, plugin, plugins};
+use crate::support::{in_ci, loader, notice, plugin, plugins};
 
 /// Plugins that must load, and the language of their answers.
 const COMPATIBLE: &[(&str, Lang)] = &[
@@ -37,11 +35,6 @@ const MISMATCHED: &[&str] = &[
 enum Lang {
     En,
     Fr,
-}
-
-/// Writes past the test harness's output capture, so that skips and results show in CI logs.
-fn notice(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 extern "C" fn triple(x: i64) -> i64 {
@@ -166,9 +159,8 @@ fn run_cell(compiler: Compiler) {
     let toolchain = match compiler.toolchain() {
         Ok(t) => t,
         Err(why) => {
-            let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
             assert!(
-                !(in_ci && compiler.required_in_ci()),
+                !(in_ci() && compiler.required_in_ci()),
                 "the {} cell must run in CI, but: {why}",
                 compiler.name()
             );

@@ -8,4 +8,5 @@ mod loading;
 mod panics;
 mod rejections;
 mod support;
+mod template;
 mod versions;

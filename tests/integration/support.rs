@@ -55,3 +55,14 @@ pub fn is_mapped(path: &std::path::Path) -> bool {
     maps.lines()
         .any(|l| l.ends_with(real.to_str().expect("UTF-8 path")))
 }
+
+/// Writes past the test harness's output capture, so that skips and results show in logs.
+pub fn notice(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Whether this run is CI's (`CI` set and not `false`), where no test may skip.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}

@@ -1,0 +1,123 @@
+//! The demo host: loads every greeter plugin in a directory, shows each plugin's header,
+//! calls every function, and prints a diagnostic for each refused file. The `demo` binary
+//! runs [`run`] on the directory it is given; `cargo xtask demo` builds plugins for it.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use abi_stable::std_types::{RResult, RSlice};
+use greeter_interface::{Callback, GreeterRef};
+use xplug_loader::{CallError, DirReport, Interface, LoadError, Loader, Plugin};
+
+extern "C" fn double(x: i64) -> i64 {
+    x * 2
+}
+
+/// Why the demo stopped.
+#[derive(Debug)]
+pub enum DemoError {
+    /// The plugin directory could not be read.
+    Load(LoadError),
+    /// A plugin call failed unexpectedly.
+    Call(CallError),
+    /// Writing the output failed.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for DemoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DemoError::Load(e) => write!(f, "{}", e.report()),
+            DemoError::Call(e) => write!(f, "call failed: {e}"),
+            DemoError::Io(e) => write!(f, "cannot write: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DemoError {}
+
+impl From<io::Error> for DemoError {
+    fn from(e: io::Error) -> Self {
+        DemoError::Io(e)
+    }
+}
+
+impl From<CallError> for DemoError {
+    fn from(e: CallError) -> Self {
+        DemoError::Call(e)
+    }
+}
+
+/// Loads the plugins in `dir`, calls each, reports each refused file; returns what loaded.
+pub fn run(dir: &Path, out: &mut dyn Write) -> Result<DirReport<GreeterRef>, DemoError> {
+    let loader = Loader::<GreeterRef>::new();
+    writeln!(
+        out,
+        "host: interface `greeter` {}, accepting {}",
+        GreeterRef::INTERFACE_VERSION,
+        loader.requirement()
+    )?;
+    let report = loader.load_dir(dir).map_err(DemoError::Load)?;
+    for plugin in &report.plugins {
+        show(plugin, out)?;
+    }
+    writeln!(
+        out,
+        "\n{} plugin(s) loaded, {} refused",
+        report.plugins.len(),
+        report.rejected.len()
+    )?;
+    for refused in &report.rejected {
+        writeln!(out, "\n{}", refused.report())?;
+    }
+    Ok(report)
+}
+
+fn show(plugin: &Plugin<GreeterRef>, out: &mut dyn Write) -> Result<(), DemoError> {
+    let info = plugin.info();
+    writeln!(
+        out,
+        "\nplugin {}  ({})",
+        info.label(),
+        plugin.path().display()
+    )?;
+    writeln!(
+        out,
+        "  interface {} {}, built by {}",
+        info.interface_name, info.interface_version, info.rustc
+    )?;
+    writeln!(
+        out,
+        "  target {}, panic = {}, {} build, xplug {}",
+        info.target, info.panic_strategy, info.profile, info.xplug_version
+    )?;
+    writeln!(
+        out,
+        "  greet(\"Ada\")         -> {}",
+        plugin.greet("Ada".into())?
+    )?;
+    writeln!(out, "  add(2, 40)           -> {}", plugin.add(2, 40)?)?;
+    let words = plugin.words("the quick the lazy dog".into())?;
+    let words: Vec<&str> = words.iter().map(|w| w.as_str()).collect();
+    writeln!(out, "  words(..)            -> {words:?}")?;
+    let doubled = plugin.map(RSlice::from_slice(&[1, 2, 3]), Callback(double))?;
+    writeln!(out, "  map([1,2,3], double) -> {:?}", doubled.as_slice())?;
+    let mut counter = plugin.counter(5)?;
+    let (a, b) = (counter.next(), counter.next());
+    writeln!(out, "  counter(5).next() x2 -> {a}, {b}")?;
+    let merci = plugin.translate("merci".into())?.into_option();
+    writeln!(out, "  translate(\"merci\")   -> {merci:?}")?;
+    match plugin.parse_number("12x".into())? {
+        RResult::ROk(n) => writeln!(out, "  parse_number(\"12x\") -> {n}")?,
+        RResult::RErr(e) => writeln!(out, "  parse_number(\"12x\") -> error: {e}")?,
+    }
+    match plugin.shout("hi".into()) {
+        Ok(s) => writeln!(out, "  shout(\"hi\")          -> {s}")?,
+        Err(e) => writeln!(out, "  shout(\"hi\")          -> {e}")?,
+    }
+    match plugin.greet("".into()) {
+        Ok(s) => writeln!(out, "  greet(\"\")            -> {s}")?,
+        Err(e) => writeln!(out, "  greet(\"\")            -> contained: {e}")?,
+    }
+    Ok(())
+}
