@@ -16,12 +16,42 @@ use crate::info::PluginInfo;
 /// ```
 pub struct Report<'a> {
     error: &'a LoadError,
+    color: bool,
+}
+
+impl Report<'_> {
+    /// Renders with ANSI colors (`error`, `note`, `help` highlighted) when `on` is true. See
+    /// [`use_color`] for the usual choice.
+    pub fn color(mut self, on: bool) -> Self {
+        self.color = on;
+        self
+    }
+}
+
+/// Whether to color output written to `stream`: only when it is a terminal and `NO_COLOR`
+/// is unset or empty (<https://no-color.org>).
+pub fn use_color(stream: &impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 impl LoadError {
-    /// The error as a short multi-line diagnostic for people.
+    /// The error as a short multi-line diagnostic for people, without color.
     pub fn report(&self) -> Report<'_> {
-        Report { error: self }
+        Report {
+            error: self,
+            color: false,
+        }
+    }
+
+    /// The `help:` line of the report: who must do what.
+    pub fn help(&self) -> String {
+        self.explain().1
+    }
+
+    /// The lines of the report between its heading and its `help:` line: what differs,
+    /// which compilers built each side, notes.
+    pub fn details(&self) -> Vec<String> {
+        self.explain().0
     }
 }
 
@@ -40,11 +70,42 @@ fn built_by(plugin: &PluginInfo) -> String {
     )
 }
 
+const BOLD_RED: &str = "\x1b[1;31m";
+const BOLD_GREEN: &str = "\x1b[1;32m";
+const BOLD_CYAN: &str = "\x1b[1;36m";
+const RESET: &str = "\x1b[0m";
+
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let paint = |style: &str, text: &str| {
+            if self.color {
+                format!("{style}{text}{RESET}")
+            } else {
+                text.to_owned()
+            }
+        };
+        let (lines, help) = self.error.explain();
+        writeln!(
+            f,
+            "{}: plugin rejected: {}",
+            paint(BOLD_RED, "error"),
+            self.error.path().display()
+        )?;
+        for line in lines {
+            match line.strip_prefix("note: ") {
+                Some(note) => writeln!(f, "  {}: {note}", paint(BOLD_GREEN, "note"))?,
+                None => writeln!(f, "  {line}")?,
+            }
+        }
+        write!(f, "  {}: {help}", paint(BOLD_CYAN, "help"))
+    }
+}
+
+impl LoadError {
+    /// The report's detail lines and its help line.
+    fn explain(&self) -> (Vec<String>, String) {
         use LoadError::*;
-        let e = self.error;
-        writeln!(f, "error: plugin rejected: {}", e.path().display())?;
+        let e = self;
         let mut lines: Vec<String> = Vec::new();
         let help: String = match e {
             NotFound { .. } => {
@@ -130,7 +191,7 @@ impl fmt::Display for Report<'_> {
             }
             VersionMismatch {
                 required,
-                host_version,
+                host_version: Some(host_version),
                 plugin,
                 ..
             } => {
@@ -153,6 +214,27 @@ impl fmt::Display for Report<'_> {
                         plugin.interface_name
                     )
                 }
+            }
+            VersionMismatch {
+                required,
+                host_version: None,
+                plugin,
+                ..
+            } => {
+                lines.push(format!(
+                    "interface `{}`: the plugin was built against {}, required: {required}",
+                    plugin.interface_name, plugin.interface_version
+                ));
+                lines.push(format!(
+                    "plugin {}, built by rustc {}",
+                    plugin.label(),
+                    plugin.rustc_release()
+                ));
+                format!(
+                    "rebuild the plugin against a `{}` version matching {required}, or use a host \
+                     that accepts {}",
+                    plugin.interface_name, plugin.interface_version
+                )
             }
             TargetMismatch {
                 expected, plugin, ..
@@ -238,9 +320,6 @@ impl fmt::Display for Report<'_> {
                 String::from("plugin author: this is a bug in the plugin's on_load hook")
             }
         };
-        for line in lines {
-            writeln!(f, "  {line}")?;
-        }
-        write!(f, "  help: {help}")
+        (lines, help)
     }
 }

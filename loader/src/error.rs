@@ -189,8 +189,8 @@ pub enum LoadError {
         path: PathBuf,
         /// The host's requirement on the interface version.
         required: semver::VersionReq,
-        /// The host's interface version.
-        host_version: semver::Version,
+        /// The host's interface version, if the check was made for a host.
+        host_version: Option<semver::Version>,
         /// The plugin's header.
         plugin: Box<PluginInfo>,
     },

@@ -1,7 +1,7 @@
 //! Stage 5's diagnosis: the first difference between two root-module layouts.
 
 use abi_stable::abi_stability::abi_checking::{AbiInstability, AbiInstabilityErrors};
-use abi_stable::type_layout::{TLField, TLFieldOrFunction, TLFunction};
+use abi_stable::type_layout::{TLField, TLFieldOrFunction, TLFunction, TypeLayout};
 
 use crate::error::LayoutDifference;
 
@@ -23,24 +23,35 @@ pub(crate) fn first_difference(errors: &AbiInstabilityErrors) -> LayoutDifferenc
         };
     };
     let mut at = String::new();
+    // The signatures of the innermost function on the path, where its parameter segment
+    // starts in `at`, and how deep below it the difference lies (1: a parameter itself).
     let mut signatures = None;
+    let mut param_at = 0;
+    let mut below_function = 0;
     for step in first.stack_trace.iter() {
         match &step.expected {
             // A `PrefixRef` points at the module through its field `0`: name the module.
             TLFieldOrFunction::Field(f) if at.is_empty() => {
                 at = f.full_type().name().to_owned();
             }
+            // A parameter or the return type: name its type, `map(Callback)`.
+            TLFieldOrFunction::Field(f) if signatures.is_some() && below_function == 0 => {
+                below_function = 1;
+                param_at = at.len();
+                at.push('(');
+                at.push_str(f.full_type().name());
+                at.push(')');
+            }
             TLFieldOrFunction::Field(f) => {
+                below_function += 1;
                 at.push('.');
                 at.push_str(f.name());
             }
-            // The difference is inside the signature of the function just named: show both
-            // signatures.
             TLFieldOrFunction::Function(expected) => {
                 if let TLFieldOrFunction::Function(found) = &step.found {
                     signatures = Some((signature(expected), signature(found)));
+                    below_function = 0;
                 }
-                break;
             }
         }
     }
@@ -48,7 +59,12 @@ pub(crate) fn first_difference(errors: &AbiInstabilityErrors) -> LayoutDifferenc
         at = errors.interface.name().to_owned();
     }
     let (what, mut expected, mut found) = describe(err);
-    if let Some((e, f)) = signatures {
+    // A changed parameter or return type reads best as the two signatures; a difference
+    // deeper inside a parameter's type, as the types that differ.
+    if let (Some((e, f)), 0..=1) = (signatures, below_function) {
+        if below_function == 1 {
+            at.truncate(param_at);
+        }
         expected = e;
         found = f;
     }
@@ -70,18 +86,23 @@ fn signature(f: &TLFunction) -> String {
         .collect();
     let ret = match f.return_type_layout() {
         Some(layout) => {
-            let ret = layout().full_type().to_string();
-            match ret
-                .strip_prefix("RResult<")
-                .and_then(|r| r.strip_suffix(", PluginPanic>"))
-            {
-                Some(inner) => inner.to_owned(),
-                None => ret,
-            }
+            call_result_value(layout()).unwrap_or_else(|| layout().full_type().to_string())
         }
         None => String::from("()"),
     };
     format!("extern \"C\" fn({}) -> {}", params.join(", "), ret)
+}
+
+/// `T` for a `CallResult<T>` (`RResult<T, PluginPanic>`), the return type the interface
+/// declared.
+fn call_result_value(layout: &'static TypeLayout) -> Option<String> {
+    if layout.name() != "RResult" {
+        return None;
+    }
+    let fields = layout.get_fields()?;
+    let mut fields = fields.iter();
+    let (ok, err) = (fields.next()?, fields.next()?);
+    (err.full_type().name() == "PluginPanic").then(|| ok.full_type().to_string())
 }
 
 fn specificity(err: &AbiInstability) -> u8 {

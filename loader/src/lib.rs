@@ -31,6 +31,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod compat;
 mod diagnostic;
 mod error;
 mod info;
@@ -38,7 +39,8 @@ mod inspect;
 mod layout;
 mod loader;
 
-pub use diagnostic::Report;
+pub use compat::Requirements;
+pub use diagnostic::{use_color, Report};
 pub use error::{LayoutDifference, LoadError, Stage};
 pub use info::{PanicStrategy, PluginInfo, Profile};
 pub use inspect::{inspect, Inspected};

@@ -16,8 +16,9 @@ use abi_stable::StableAbi;
 use semver::{Comparator, Op, Prerelease, Version, VersionReq};
 use xplug::{Interface, LoadHookError};
 
+use crate::compat::Requirements;
 use crate::error::LoadError;
-use crate::info::{PanicStrategy, PluginInfo};
+use crate::info::PluginInfo;
 use crate::inspect::{self, Inspected};
 use crate::layout;
 
@@ -258,7 +259,7 @@ impl<M: Interface> Loader<M> {
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Plugin<M>, LoadError> {
         let real = inspect::resolve(path.as_ref())?;
         let library = library(real)?;
-        self.check(&library.path, &library.info)?;
+        self.requirements().check(&library.path, &library.info)?;
         let header = library.open()?;
         let module = library.module::<M>(header)?;
         library.on_load(module)?;
@@ -269,38 +270,25 @@ impl<M: Interface> Loader<M> {
         })
     }
 
-    /// Stage 4: does the header describe a plugin this host accepts?
-    pub fn check(&self, path: &Path, info: &PluginInfo) -> Result<(), LoadError> {
-        let plugin = || Box::new(info.clone());
-        if info.interface_name != M::INTERFACE_NAME {
-            return Err(LoadError::InterfaceMismatch {
-                path: path.to_owned(),
-                expected: M::INTERFACE_NAME.to_owned(),
-                plugin: plugin(),
-            });
+    /// Stage 4's requirements: this interface, the version rule, this target.
+    pub fn requirements(&self) -> Requirements {
+        Requirements {
+            host_version: Some(host_version::<M>()),
+            allow_panic_abort: self.allow_panic_abort,
+            ..Requirements::new(M::INTERFACE_NAME, self.requirement.clone())
         }
-        if !self.requirement.matches(&info.interface_version) {
-            return Err(LoadError::VersionMismatch {
-                path: path.to_owned(),
-                required: self.requirement.clone(),
-                host_version: host_version::<M>(),
-                plugin: plugin(),
-            });
-        }
-        if info.target != xplug::build_info::TARGET {
-            return Err(LoadError::TargetMismatch {
-                path: path.to_owned(),
-                expected: xplug::build_info::TARGET.to_owned(),
-                plugin: plugin(),
-            });
-        }
-        if info.panic_strategy == PanicStrategy::Abort && !self.allow_panic_abort {
-            return Err(LoadError::PanicAbort {
-                path: path.to_owned(),
-                plugin: plugin(),
-            });
-        }
-        Ok(())
+    }
+
+    /// Runs stages 1 to 5 without initialising the plugin: the header checks, `dlopen` and
+    /// the full type-layout check against `M`. Its `on_load` hook does not run (its static
+    /// constructors, if any, do: they run at `dlopen`). Returns the plugin's header.
+    pub fn verify(&self, path: impl AsRef<Path>) -> Result<PluginInfo, LoadError> {
+        let real = inspect::resolve(path.as_ref())?;
+        let library = library(real)?;
+        self.requirements().check(&library.path, &library.info)?;
+        let header = library.open()?;
+        library.module::<M>(header)?;
+        Ok(library.info.clone())
     }
 
     /// Loads every library in `dir` (files named `*.so`, `*.dll` or `*.dylib`, as this

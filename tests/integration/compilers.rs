@@ -26,6 +26,7 @@ const MISMATCHED: &[&str] = &[
     "fixture-wrong-interface",
     "fixture-major",
     "fixture-changed-type",
+    "fixture-changed-nested",
     "fixture-removed-fn",
     "fixture-init-panic",
     "fixture-init-error",
@@ -138,7 +139,7 @@ fn facts(e: &LoadError) -> String {
             host_version,
             ..
         } => {
-            format!("required {required}, host {host_version}")
+            format!("required {required}, host {host_version:?}")
         }
         LoadError::LayoutMismatch {
             host_version,

@@ -205,6 +205,26 @@ pub const FIXTURES: &[PluginSpec] = &[
         purpose: "claims greeter 1.1.0, but `add` takes u64",
     },
     PluginSpec {
+        name: "fixture-changed-nested",
+        version: "0.1.0",
+        base: "greeter-en",
+        interface: Some((
+            "changed_nested",
+            InterfaceVariant {
+                version: "1.1.0+changed-nested",
+                edits: &[Edit {
+                    from: "pub struct Callback(pub extern \"C\" fn(i64) -> i64);",
+                    to: "pub struct Callback(pub extern \"C\" fn(i32) -> i32);",
+                }],
+            },
+        )),
+        edits: &[Edit {
+            from: ".map(|&v| (f.0)(v))",
+            to: ".map(|&v| i64::from((f.0)(v as i32)))",
+        }],
+        purpose: "claims greeter 1.1.0, but the callback inside `map`'s parameter changed",
+    },
+    PluginSpec {
         name: "fixture-removed-fn",
         version: "0.1.0",
         base: "greeter-en",
