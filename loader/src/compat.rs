@@ -8,6 +8,11 @@ use semver::{Version, VersionReq};
 use crate::error::LoadError;
 use crate::info::{PanicStrategy, PluginInfo};
 
+/// The target triple this host was built for.
+pub fn host_target() -> &'static str {
+    xplug::build_info::TARGET
+}
+
 /// What a host accepts, checked against a plugin's header.
 #[derive(Clone, Debug)]
 pub struct Requirements {

@@ -28,6 +28,41 @@ impl Report<'_> {
     }
 }
 
+/// A rejection for tools: the typed error with its facts (`error`, tagged by `variant`), plus
+/// the report's text. Made by [`LoadError::diagnostic`]; serialize it, e.g. to JSON.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize)]
+pub struct Diagnostic<'a> {
+    /// The file concerned.
+    pub file: &'a std::path::Path,
+    /// The stage that refused it.
+    pub stage: crate::error::Stage,
+    /// The one-line message.
+    pub message: String,
+    /// The report's detail lines.
+    pub details: Vec<String>,
+    /// The report's help line.
+    pub help: String,
+    /// The typed error and its facts.
+    pub error: &'a LoadError,
+}
+
+#[cfg(feature = "serde")]
+impl LoadError {
+    /// The error as a serializable [`Diagnostic`].
+    pub fn diagnostic(&self) -> Diagnostic<'_> {
+        let (details, help) = self.explain();
+        Diagnostic {
+            file: self.path(),
+            stage: self.stage(),
+            message: self.to_string(),
+            details,
+            help,
+            error: self,
+        }
+    }
+}
+
 /// Whether to color output written to `stream`: only when it is a terminal and `NO_COLOR`
 /// is unset or empty (<https://no-color.org>).
 pub fn use_color(stream: &impl std::io::IsTerminal) -> bool {

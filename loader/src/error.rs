@@ -8,6 +8,8 @@ use std::sync::Arc;
 use crate::info::PluginInfo;
 
 /// The stage of the load pipeline at which a file was refused.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stage {
     /// 1. The path names a regular, readable file.
@@ -38,6 +40,7 @@ impl fmt::Display for Stage {
 }
 
 /// The first difference between the host's and the plugin's root-module layout.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayoutDifference {
     /// Where the layouts differ, e.g. `GreeterModule.add`.
@@ -65,6 +68,8 @@ impl fmt::Display for LayoutDifference {
 ///
 /// `Display` is one line; `source()` returns the underlying I/O or loader error, if any.
 #[derive(Clone, Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "variant", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum LoadError {
     /// Stage 1: nothing exists at `path`.
@@ -88,6 +93,7 @@ pub enum LoadError {
         path: PathBuf,
         /// The I/O error.
         #[source]
+        #[cfg_attr(feature = "serde", serde(serialize_with = "display"))]
         source: Arc<io::Error>,
     },
 
@@ -228,6 +234,7 @@ pub enum LoadError {
         plugin: Box<PluginInfo>,
         /// The dynamic loader's error.
         #[source]
+        #[cfg_attr(feature = "serde", serde(serialize_with = "display"))]
         source: Arc<dyn std::error::Error + Send + Sync>,
     },
     /// Stage 5: the library's root module is missing or its abi_stable runtime is incompatible.
@@ -278,6 +285,15 @@ pub enum LoadError {
         /// Where it panicked (`file:line:column`), or empty.
         location: String,
     },
+}
+
+/// Serializes an error source as its message.
+#[cfg(feature = "serde")]
+fn display<T: fmt::Display + ?Sized, S: serde::Serializer>(
+    value: &Arc<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 impl LoadError {

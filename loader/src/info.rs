@@ -5,6 +5,8 @@ use std::fmt;
 use xplug::header::{self, PluginHeader};
 
 /// How a plugin handles panics.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PanicStrategy {
     /// `panic = "unwind"`: panics are contained and reported to the host.
@@ -14,6 +16,8 @@ pub enum PanicStrategy {
 }
 
 /// The build profile of a plugin.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Profile {
     /// Built with debug assertions.
@@ -41,6 +45,7 @@ impl fmt::Display for Profile {
 }
 
 /// A plugin's header: who built what, against which interface.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PluginInfo {
     /// The plugin crate's name.

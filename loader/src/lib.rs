@@ -39,7 +39,9 @@ mod inspect;
 mod layout;
 mod loader;
 
-pub use compat::Requirements;
+pub use compat::{host_target, Requirements};
+#[cfg(feature = "serde")]
+pub use diagnostic::Diagnostic;
 pub use diagnostic::{use_color, Report};
 pub use error::{LayoutDifference, LoadError, Stage};
 pub use info::{PanicStrategy, PluginInfo, Profile};

@@ -1,17 +1,43 @@
-//! `demo PLUGIN_DIR`: the demo host. See the crate docs.
+//! The demo host.
+//!
+//! - `demo PLUGIN_DIR`: loads every plugin in the directory, calls each, reports each refused
+//!   file (see the crate docs).
+//! - `demo check FILE`: every load-time check, including the full type-layout check against
+//!   this host's `greeter` interface, without running the plugin's `on_load` hook. Exit code
+//!   0 if the plugin is compatible, 1 if not.
 
 use std::process::ExitCode;
 
+use greeter_interface::GreeterRef;
+use xplug_loader::{use_color, Loader};
+
 fn main() -> ExitCode {
-    let Some(dir) = std::env::args_os().nth(1) else {
-        eprintln!("usage: demo PLUGIN_DIR");
-        return ExitCode::from(2);
-    };
-    match xplug_demo::run(dir.as_ref(), &mut std::io::stdout().lock()) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    match args.as_slice() {
+        [cmd, file] if cmd == "check" => match Loader::<GreeterRef>::new().verify(file) {
+            Ok(info) => {
+                println!(
+                    "ok: {} is compatible with this host (interface `greeter` {}, layout checked)",
+                    info.label(),
+                    info.interface_version
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("{}", e.report().color(use_color(&std::io::stdout())));
+                ExitCode::from(1)
+            }
+        },
+        [dir] => match xplug_demo::run(dir.as_ref(), &mut std::io::stdout().lock()) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        _ => {
+            eprintln!("usage: demo PLUGIN_DIR | demo check FILE");
+            ExitCode::from(2)
         }
     }
 }

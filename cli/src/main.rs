@@ -1,0 +1,348 @@
+//! `xplug`: inspect, list and check plugin files without running any of their code.
+//!
+//! Every command reads headers with `xplug-loader`'s stages 1 to 4 (file, object format,
+//! header, compatibility); none opens a library, so no plugin code runs, not even static
+//! constructors. The full type-layout check needs the interface's Rust types: hosts run it
+//! with `Loader::verify` (the demo host's `demo check FILE`).
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use xplug_loader::semver::VersionReq;
+use xplug_loader::{inspect, is_library_file_name, use_color, LoadError, PluginInfo, Requirements};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  every file was read (inspect), the directory was read (ls), or the plugin is compatible (check)
+  1  a file was refused, or is not compatible
+  2  bad command line
+
+Examples:
+  xplug inspect target/release/libgreeter_en.so
+  xplug inspect --json plugins/*.so
+  xplug ls plugins/
+  xplug check plugins/libgreeter_fr.so --interface greeter@^1.1";
+
+/// Inspect, list and check xplug plugin files without running any of their code.
+#[derive(Parser)]
+#[command(name = "xplug", version, about, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the header of each file: plugin, interface, compiler, target, panic strategy.
+    #[command(after_help = "Exit code 0 if every file has a valid header, 1 otherwise.")]
+    Inspect {
+        /// Plugin files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every library in a directory with its header and whether this platform can load it.
+    #[command(after_help = "Exit code 0 if the directory was read, 1 otherwise.")]
+    Ls {
+        /// A plugin directory.
+        dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a plugin's header against an interface: name, semver requirement, target, panic strategy.
+    #[command(after_help = "Exit code 0 if compatible, 1 if not.\n\n\
+        Only the header is checked; the full type-layout check needs the interface's Rust \
+        types and runs in a host (`Loader::verify`, e.g. `demo check FILE`).")]
+    Check {
+        /// A plugin file.
+        file: PathBuf,
+        /// The interface and the versions to accept, e.g. `greeter@^1.1`.
+        #[arg(long, value_name = "NAME@REQ", value_parser = parse_interface)]
+        interface: (String, VersionReq),
+        /// Accept plugins built with panic = "abort".
+        #[arg(long)]
+        allow_panic_abort: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_interface(s: &str) -> Result<(String, VersionReq), String> {
+    let (name, req) = s
+        .split_once('@')
+        .ok_or_else(|| String::from("expected NAME@REQ, e.g. greeter@^1.1"))?;
+    if name.is_empty() {
+        return Err(String::from("the interface name is empty"));
+    }
+    let req = VersionReq::parse(req).map_err(|e| format!("`{req}`: {e}"))?;
+    Ok((name.to_owned(), req))
+}
+
+/// One file's outcome, for JSON.
+#[derive(Serialize)]
+struct FileResult<'a> {
+    file: &'a Path,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    header: Option<&'a PluginInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnostic: Option<xplug_loader::Diagnostic<'a>>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut out = io::stdout().lock();
+    let color = use_color(&io::stdout());
+    let result = match cli.command {
+        Command::Inspect { files, json } => cmd_inspect(&files, json, color, &mut out),
+        Command::Ls { dir, json } => cmd_ls(&dir, json, color, &mut out),
+        Command::Check {
+            file,
+            interface: (name, req),
+            allow_panic_abort,
+            json,
+        } => {
+            let mut requirements = Requirements::new(name, req);
+            requirements.allow_panic_abort = allow_panic_abort;
+            cmd_check(&file, &requirements, json, color, &mut out)
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("xplug: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_header(out: &mut dyn Write, file: &Path, info: &PluginInfo) -> io::Result<()> {
+    writeln!(out, "{}", file.display())?;
+    writeln!(out, "  plugin     {}", info.label())?;
+    writeln!(
+        out,
+        "  interface  {} {}",
+        info.interface_name, info.interface_version
+    )?;
+    writeln!(out, "  built by   {}", info.rustc)?;
+    writeln!(out, "  target     {}", info.target)?;
+    writeln!(out, "  panic      {}", info.panic_strategy)?;
+    writeln!(out, "  profile    {}", info.profile)?;
+    writeln!(
+        out,
+        "  xplug      {} (header format {})",
+        info.xplug_version, info.header_format
+    )
+}
+
+fn cmd_inspect(
+    files: &[PathBuf],
+    json: bool,
+    color: bool,
+    out: &mut dyn Write,
+) -> io::Result<bool> {
+    let results: Vec<(PathBuf, Result<PluginInfo, LoadError>)> = files
+        .iter()
+        .map(|f| match inspect(f) {
+            Ok(i) => (i.path, Ok(i.info)),
+            Err(e) => (f.clone(), Err(e)),
+        })
+        .collect();
+    let all_ok = results.iter().all(|(_, r)| r.is_ok());
+    if json {
+        let list: Vec<FileResult<'_>> = results
+            .iter()
+            .map(|(file, r)| FileResult {
+                file,
+                ok: r.is_ok(),
+                header: r.as_ref().ok(),
+                diagnostic: r.as_ref().err().map(LoadError::diagnostic),
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut *out, &list)?;
+        writeln!(out)?;
+    } else {
+        for (i, (file, r)) in results.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            match r {
+                Ok(info) => print_header(out, file, info)?,
+                Err(e) => writeln!(out, "{}", e.report().color(color))?,
+            }
+        }
+    }
+    Ok(all_ok)
+}
+
+/// One row of `xplug ls`.
+#[derive(Serialize)]
+struct Row {
+    file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    header: Option<PluginInfo>,
+    /// `ok`, or why this platform cannot load it.
+    status: String,
+}
+
+fn cmd_ls(dir: &Path, json: bool, _color: bool, out: &mut dyn Write) -> io::Result<bool> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_library_file_name(p))
+        .collect();
+    files.sort();
+    let rows: Vec<Row> = files
+        .iter()
+        .map(|f| {
+            let file = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match inspect(f) {
+                Ok(i) => {
+                    let status = if i.info.target == xplug_loader::host_target() {
+                        String::from("ok")
+                    } else {
+                        format!("built for {}", i.info.target)
+                    };
+                    Row {
+                        file,
+                        header: Some(i.info),
+                        status,
+                    }
+                }
+                Err(e) => Row {
+                    file,
+                    header: None,
+                    status: short_reason(&e),
+                },
+            }
+        })
+        .collect();
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &rows)?;
+        writeln!(out)?;
+        return Ok(true);
+    }
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| match &r.header {
+            Some(h) => [
+                r.file.clone(),
+                h.name.clone(),
+                h.version.to_string(),
+                format!("{} {}", h.interface_name, h.interface_version),
+                format!("rustc {}", h.rustc_release()),
+                h.target.clone(),
+                r.status.clone(),
+            ],
+            None => [
+                r.file.clone(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                r.status.clone(),
+            ],
+        })
+        .collect();
+    let heading = [
+        "FILE",
+        "PLUGIN",
+        "VERSION",
+        "INTERFACE",
+        "BUILT BY",
+        "TARGET",
+        "STATUS",
+    ]
+    .map(String::from);
+    let mut widths = [0usize; 7];
+    for row in std::iter::once(&heading).chain(cells.iter()) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&heading).chain(cells.iter()) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (cell, w))| {
+                if i == 6 {
+                    cell.clone()
+                } else {
+                    format!("{cell:<w$}")
+                }
+            })
+            .collect();
+        writeln!(out, "{}", line.join("  "))?;
+    }
+    if rows.is_empty() {
+        writeln!(out, "(no libraries in {})", dir.display())?;
+    }
+    Ok(true)
+}
+
+/// A few words on why a file is not a loadable plugin.
+fn short_reason(e: &LoadError) -> String {
+    match e {
+        LoadError::NotAPlugin { .. } => String::from("not an xplug plugin"),
+        LoadError::NotAFile { kind, .. } => format!("a {kind}"),
+        other => {
+            let text = other.to_string();
+            // The one-line message starts with the path: keep what follows it.
+            let path = other.path().display().to_string();
+            text.strip_prefix(&path)
+                .and_then(|t| t.strip_prefix(": "))
+                .unwrap_or(&text)
+                .to_owned()
+        }
+    }
+}
+
+fn cmd_check(
+    file: &Path,
+    requirements: &Requirements,
+    json: bool,
+    color: bool,
+    out: &mut dyn Write,
+) -> io::Result<bool> {
+    let result = inspect(file).and_then(|i| {
+        requirements.check(&i.path, &i.info)?;
+        Ok(i)
+    });
+    if json {
+        let r = FileResult {
+            file,
+            ok: result.is_ok(),
+            header: result.as_ref().ok().map(|i| &i.info),
+            diagnostic: result.as_ref().err().map(LoadError::diagnostic),
+        };
+        serde_json::to_writer_pretty(&mut *out, &r)?;
+        writeln!(out)?;
+    } else {
+        match &result {
+            Ok(i) => writeln!(
+                out,
+                "ok: {} ({}) is compatible with `{}` {} on {}\n  \
+                 (header checks; the full layout check runs in a host: Loader::verify)",
+                i.info.label(),
+                i.path.display(),
+                requirements.interface,
+                requirements.versions,
+                requirements.target
+            )?,
+            Err(e) => writeln!(out, "{}", e.report().color(color))?,
+        }
+    }
+    Ok(result.is_ok())
+}
