@@ -155,7 +155,7 @@ impl LoadError {
             }
             Unreadable { source, .. } => {
                 lines.push(format!("cannot read it: {source}"));
-                String::from("make the file readable by the host's user")
+                String::from("check that the path exists, is of the right kind, and is readable by the host's user")
             }
             NotALibrary { reason, .. } => {
                 lines.push(format!("not a shared library: {reason}"));
@@ -301,7 +301,10 @@ impl LoadError {
             } => {
                 lines.push(format!("unusable root module: {message}"));
                 lines.push(built_by(plugin));
-                String::from("plugin author: rebuild with the `xplug` version the host uses")
+                String::from(
+                    "plugin author: export the plugin with `xplug::export_plugin!`, built with the \
+                     `xplug` version the host uses",
+                )
             }
             LayoutMismatch {
                 host_version,

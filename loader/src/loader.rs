@@ -84,10 +84,18 @@ impl Library {
                 plugin: Box::new(self.info.clone()),
                 source: Arc::new(*err),
             },
+            LibraryError::GetSymbolError { .. } => LoadError::RootModule {
+                path: self.path.clone(),
+                plugin: Box::new(self.info.clone()),
+                message: String::from(
+                    "the library has an xplug header but no root module (`export_plugin!` emits both)",
+                ),
+            },
             other => LoadError::RootModule {
                 path: self.path.clone(),
                 plugin: Box::new(self.info.clone()),
-                message: other.to_string().trim().to_owned(),
+                // abi_stable's messages span lines; a report line is one.
+                message: other.to_string().split_whitespace().collect::<Vec<_>>().join(" "),
             },
         }
     }

@@ -4,6 +4,7 @@
 //! (`support::plugins`), with the same cargo that runs the tests.
 
 mod compilers;
+mod diagnostics;
 mod loading;
 mod panics;
 mod rejections;

@@ -275,6 +275,56 @@ pub const FIXTURES: &[PluginSpec] = &[
         purpose: "refuses to load from its on_load hook",
     },
     PluginSpec {
+        name: "fixture-constructor",
+        version: "0.1.0",
+        base: "greeter-en",
+        interface: None,
+        edits: &[Edit {
+            from: EN_IMPL,
+            to: "/// A static constructor: runs when the library is opened, before any xplug check
+/// could refuse it. Writes the file named by `XPLUG_FIXTURE_MARKER`.
+#[cfg(target_os = \"linux\")]
+#[used]
+#[link_section = \".init_array\"]
+static WRITE_MARKER: extern \"C\" fn() = write_marker;
+
+#[cfg(target_os = \"linux\")]
+extern \"C\" fn write_marker() {
+    if let Some(path) = std::env::var_os(\"XPLUG_FIXTURE_MARKER\") {
+        let _ = std::fs::write(path, \"the static constructor ran\");
+    }
+}
+
+impl Greeter for English {
+",
+        }],
+        purpose: "has a static constructor that writes a marker file",
+    },
+    PluginSpec {
+        name: "fixture-no-root-module",
+        version: "0.1.0",
+        base: "greeter-en",
+        interface: None,
+        edits: &[Edit {
+            from: "xplug::export_plugin!(English as Greeter);",
+            to: "// A valid header, but no root module.
+#[no_mangle]
+pub static XPLUG_PLUGIN_HEADER: xplug::PluginHeader =
+    xplug::PluginHeader::new(xplug::header::HeaderFields {
+        interface_name: \"greeter\",
+        interface_version: \"1.1.0\",
+        plugin_name: \"fixture-no-root-module\",
+        plugin_version: \"0.1.0\",
+        panic_unwind: true,
+        debug: true,
+    });
+
+#[allow(dead_code)]
+fn keep(_: English) {}",
+        }],
+        purpose: "exports a header but no root module",
+    },
+    PluginSpec {
         name: "fixture-counting",
         version: "0.1.0",
         base: "greeter-en",
