@@ -1,0 +1,188 @@
+//! The `xplug` binary against real plugin files.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use greeter_interface::GreeterRef;
+use xplug_loader::Loader;
+use xtask::{BuiltPlugins, Toolchain};
+
+fn plugins() -> &'static BuiltPlugins {
+    static BUILT: OnceLock<BuiltPlugins> = OnceLock::new();
+    BUILT.get_or_init(|| xtask::build(&Toolchain::current()).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn xplug(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xplug"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run xplug")
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn path(name: &str) -> String {
+    plugins().path(name).display().to_string()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn inspect_prints_the_header() {
+    let out = xplug(&["inspect", &path("greeter-en")]);
+    assert_eq!(out.status.code(), Some(0));
+    let t = text(&out);
+    for want in [
+        "greeter-en 0.3.0",
+        "greeter 1.1.0",
+        "rustc 1.",
+        "panic      unwind",
+    ] {
+        assert!(t.contains(want), "{want} missing from:\n{t}");
+    }
+    assert!(
+        !t.contains("\x1b["),
+        "no color when stdout is not a terminal"
+    );
+}
+
+#[test]
+fn inspect_json_carries_the_header_and_the_typed_error() {
+    let dir = scratch("inspect-json");
+    let garbage = dir.join("libgarbage.so");
+    fs::write(&garbage, b"garbage").unwrap();
+    let out = xplug(&[
+        "inspect",
+        "--json",
+        &path("greeter-fr"),
+        garbage.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "one file is not a plugin");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v[0]["ok"], true);
+    assert_eq!(v[0]["header"]["name"], "greeter-fr");
+    assert_eq!(v[0]["header"]["interface_version"], "1.1.0");
+    assert_eq!(v[1]["ok"], false);
+    assert_eq!(v[1]["diagnostic"]["stage"], "object");
+    assert_eq!(v[1]["diagnostic"]["error"]["variant"], "not_a_library");
+    assert_eq!(v[1]["diagnostic"]["error"]["reason"], "it is a text file");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn inspect_runs_no_plugin_code_but_loading_does() {
+    let dir = scratch("constructor");
+    let marker = dir.join("marker");
+    let file = path("fixture-constructor");
+    let out = Command::new(env!("CARGO_BIN_EXE_xplug"))
+        .args(["inspect", &file])
+        .env("XPLUG_FIXTURE_MARKER", &marker)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !marker.exists(),
+        "inspect ran the plugin's static constructor"
+    );
+
+    // Loading it (in this process) runs the constructor: the marker proves the fixture works.
+    std::env::set_var("XPLUG_FIXTURE_MARKER", &marker);
+    let plugin = Loader::<GreeterRef>::new().load(&file).expect("loads");
+    assert_eq!(plugin.add(1, 1).unwrap(), 2);
+    assert_eq!(
+        fs::read_to_string(&marker).expect("loading ran the constructor"),
+        "the static constructor ran"
+    );
+}
+
+#[test]
+fn ls_lists_every_library_with_its_status() {
+    let dir = scratch("ls");
+    for name in ["greeter-en", "fixture-major"] {
+        fs::copy(
+            plugins().path(name),
+            dir.join(plugins().path(name).file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    fs::write(dir.join(xplug_loader::library_file_name("junk")), b"junk").unwrap();
+    fs::write(dir.join("notes.txt"), b"not listed").unwrap();
+    let out = xplug(&["ls", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let t = text(&out);
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines.len(), 4, "{t}");
+    assert!(lines[0].starts_with("FILE"));
+    assert!(
+        t.contains("greeter-en") && t.contains("greeter 2.0.0"),
+        "{t}"
+    );
+    let junk = lines.iter().find(|l| l.contains("junk")).unwrap();
+    assert!(
+        junk.ends_with("not a shared library: it is a text file"),
+        "{junk}"
+    );
+    assert!(!t.contains("notes.txt"));
+
+    let json = xplug(&["ls", "--json", dir.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 3);
+    assert_eq!(v[0]["status"], "ok");
+}
+
+#[test]
+fn check_exits_0_when_compatible_and_1_with_the_diagnostic_otherwise() {
+    let ok = xplug(&["check", &path("greeter-fr"), "--interface", "greeter@^1.1"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert!(text(&ok).starts_with("ok: greeter-fr 0.2.1"));
+
+    let major = xplug(&["check", &path("fixture-major"), "--interface", "greeter@^1"]);
+    assert_eq!(major.status.code(), Some(1));
+    let t = text(&major);
+    assert!(t.starts_with("error: plugin rejected: "), "{t}");
+    assert!(t.contains("built against 2.0.0, required: ^1"), "{t}");
+    assert!(t.contains("help: "), "{t}");
+
+    let name = xplug(&["check", &path("greeter-en"), "--interface", "calculator@*"]);
+    assert_eq!(name.status.code(), Some(1));
+    assert!(text(&name).contains("implements interface `greeter`; this host loads `calculator`"));
+
+    let json = xplug(&[
+        "check",
+        "--json",
+        &path("fixture-major"),
+        "--interface",
+        "greeter@^1",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["diagnostic"]["error"]["variant"], "version_mismatch");
+    assert_eq!(v["diagnostic"]["error"]["required"], "^1");
+    assert_eq!(
+        v["diagnostic"]["error"]["plugin"]["interface_version"],
+        "2.0.0"
+    );
+}
+
+#[test]
+fn bad_command_lines_exit_2_and_help_documents_exit_codes() {
+    let bad = xplug(&["check", "x.so", "--interface", "no-version"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let help = xplug(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let t = text(&help);
+    assert!(
+        t.contains("Exit codes:") && t.contains("xplug inspect"),
+        "{t}"
+    );
+    assert!(Path::new(env!("CARGO_BIN_EXE_xplug")).is_file());
+}
