@@ -90,6 +90,17 @@ fn expand(args: InterfaceArgs, mut input: ItemTrait) -> syn::Result<TokenStream2
             "an xplug interface needs at least one function",
         ));
     }
+    // abi_stable's prefix types hold at most 64 fields; one is the `on_load` hook.
+    if functions.len() > 63 {
+        return Err(Error::new(
+            input.ident.span(),
+            format!(
+                "an xplug interface holds at most 63 functions, this one has {}: split it into \
+                 several interfaces",
+                functions.len()
+            ),
+        ));
+    }
     if let Some(pos) = functions.iter().position(|f| f.since.is_some()) {
         if let Some(f) = functions[pos..].iter().find(|f| f.since.is_none()) {
             return Err(Error::new(

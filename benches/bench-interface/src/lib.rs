@@ -1,0 +1,76 @@
+//! The benchmarks' interfaces: the same four workloads declared once for xplug ([`Bench`]) and
+//! once as a plain abi_stable prefix module ([`PlainModule`]), so that both can be timed
+//! against a raw `extern "C"` function pointer.
+#![allow(unknown_lints, non_local_definitions)]
+
+use abi_stable::library::RootModule;
+use abi_stable::sabi_trait;
+use abi_stable::sabi_types::VersionStrings;
+use abi_stable::std_types::{RBox, RSlice, RStr, RString};
+use abi_stable::StableAbi;
+
+/// The benchmark workloads, as an xplug interface.
+#[xplug::interface(name = "bench")]
+pub trait Bench {
+    /// Adds two numbers.
+    fn add(a: u64, b: u64) -> u64;
+    /// Returns a copy of `s`.
+    fn echo(s: RStr<'_>) -> RString;
+    /// The sum of `values`.
+    fn sum(values: RSlice<'_, u64>) -> u64;
+    /// A counter object.
+    fn counter(start: u64) -> CounterBox;
+}
+
+/// A stateful object: its method is the trait-object workload.
+#[sabi_trait]
+pub trait Counter {
+    /// The next value.
+    fn next(&mut self) -> u64;
+}
+
+/// An owned [`Counter`].
+pub type CounterBox = Counter_TO<'static, RBox<()>>;
+
+/// The same workloads as a plain abi_stable root module, without xplug.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = PlainModuleRef)))]
+#[sabi(missing_field(panic))]
+pub struct PlainModule {
+    /// Adds two numbers.
+    pub add: extern "C" fn(u64, u64) -> u64,
+    /// Returns a copy of the string.
+    pub echo: extern "C" fn(RStr<'_>) -> RString,
+    /// The sum of the values.
+    pub sum: extern "C" fn(RSlice<'_, u64>) -> u64,
+    /// A counter object.
+    #[sabi(last_prefix_field)]
+    pub counter: extern "C" fn(u64) -> CounterBox,
+}
+
+impl RootModule for PlainModuleRef {
+    abi_stable::declare_root_module_statics! {PlainModuleRef}
+    const BASE_NAME: &'static str = "bench_plain";
+    const NAME: &'static str = "bench_plain";
+    const VERSION_STRINGS: VersionStrings = abi_stable::package_version_strings!();
+}
+
+/// The same interface name and version as [`Bench`], with another type for `add`: a host
+/// built against it refuses the bench plugin at the layout check.
+pub mod changed {
+    use abi_stable::std_types::{RSlice, RStr, RString};
+
+    /// [`super::Bench`] with `add` on `u32`.
+    #[xplug::interface(name = "bench")]
+    pub trait Bench {
+        /// Adds two numbers.
+        fn add(a: u32, b: u32) -> u32;
+        /// Returns a copy of `s`.
+        fn echo(s: RStr<'_>) -> RString;
+        /// The sum of `values`.
+        fn sum(values: RSlice<'_, u64>) -> u64;
+        /// A counter object.
+        fn counter(start: u64) -> super::CounterBox;
+    }
+}

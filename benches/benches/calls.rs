@@ -1,0 +1,132 @@
+//! Per-call overhead: the same workload called four ways.
+//!
+//! - `direct`: a non-inlined Rust function in this binary (no boundary at all);
+//! - `raw_fn_ptr`: a raw `extern "C"` function pointer from libloading — the floor for a call
+//!   into a shared library;
+//! - `abi_stable`: a plain abi_stable prefix-module call, without xplug;
+//! - `xplug`: the xplug plugin's handle, with panic containment.
+
+use std::hint::black_box;
+
+use abi_stable::library::lib_header_from_path;
+use abi_stable::std_types::{RSlice, RStr, RString};
+use bench_interface::{BenchRef, CounterBox, PlainModuleRef};
+use criterion::{criterion_group, criterion_main, Criterion};
+use xplug_benches::bench_plugins;
+use xplug_loader::Loader;
+
+#[inline(never)]
+fn direct_add(a: u64, b: u64) -> u64 {
+    a.wrapping_add(b)
+}
+
+#[inline(never)]
+fn direct_echo(s: &str) -> String {
+    String::from(s)
+}
+
+#[inline(never)]
+fn direct_sum(values: &[u64]) -> u64 {
+    values.iter().fold(0u64, |acc, v| acc.wrapping_add(*v))
+}
+
+trait LocalCounter {
+    fn next(&mut self) -> u64;
+}
+
+struct Count(u64);
+
+impl LocalCounter for Count {
+    #[inline(never)]
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(1);
+        self.0
+    }
+}
+
+fn calls(c: &mut Criterion) {
+    let files = bench_plugins();
+    let xplug = Loader::<BenchRef>::new()
+        .load(&files.xplug)
+        .unwrap_or_else(|e| panic!("{}", e.report()));
+    let plain: PlainModuleRef = lib_header_from_path(&files.plain)
+        .and_then(|h| h.init_root_module::<PlainModuleRef>())
+        .expect("plain abi_stable plugin");
+    // SAFETY: the xplug plugin (already loaded, never unloaded) exports these functions
+    // with exactly these signatures; the library is leaked so the pointers stay valid.
+    let (raw_add, raw_echo, raw_sum, raw_counter) = unsafe {
+        let lib = Box::leak(Box::new(
+            libloading::Library::new(&files.xplug).expect("open bench plugin"),
+        ));
+        (
+            *lib.get::<extern "C" fn(u64, u64) -> u64>(b"raw_add\0")
+                .unwrap(),
+            *lib.get::<extern "C" fn(RStr<'_>) -> RString>(b"raw_echo\0")
+                .unwrap(),
+            *lib.get::<extern "C" fn(RSlice<'_, u64>) -> u64>(b"raw_sum\0")
+                .unwrap(),
+            *lib.get::<extern "C" fn(u64) -> CounterBox>(b"raw_counter\0")
+                .unwrap(),
+        )
+    };
+
+    let mut g = c.benchmark_group("add_u64");
+    g.bench_function("direct", |b| {
+        b.iter(|| direct_add(black_box(1), black_box(2)))
+    });
+    g.bench_function("raw_fn_ptr", |b| {
+        b.iter(|| raw_add(black_box(1), black_box(2)))
+    });
+    g.bench_function("abi_stable", |b| {
+        b.iter(|| (plain.add())(black_box(1), black_box(2)))
+    });
+    g.bench_function("xplug", |b| {
+        b.iter(|| xplug.add(black_box(1), black_box(2)))
+    });
+    g.finish();
+
+    let text = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    assert_eq!(text.len(), 64);
+    let mut g = c.benchmark_group("echo_64_byte_string");
+    g.bench_function("direct", |b| b.iter(|| direct_echo(black_box(text))));
+    g.bench_function("raw_fn_ptr", |b| {
+        b.iter(|| raw_echo(black_box(text).into()))
+    });
+    g.bench_function("abi_stable", |b| {
+        b.iter(|| (plain.echo())(black_box(text).into()))
+    });
+    g.bench_function("xplug", |b| b.iter(|| xplug.echo(black_box(text).into())));
+    g.finish();
+
+    let values: Vec<u64> = (0..512).collect(); // 4 KiB
+    let mut g = c.benchmark_group("sum_4_kib_slice");
+    g.bench_function("direct", |b| b.iter(|| direct_sum(black_box(&values))));
+    g.bench_function("raw_fn_ptr", |b| {
+        b.iter(|| raw_sum(RSlice::from_slice(black_box(&values))))
+    });
+    g.bench_function("abi_stable", |b| {
+        b.iter(|| (plain.sum())(RSlice::from_slice(black_box(&values))))
+    });
+    g.bench_function("xplug", |b| {
+        b.iter(|| xplug.sum(RSlice::from_slice(black_box(&values))))
+    });
+    g.finish();
+
+    // The object's method is the same abi_stable vtable call whoever created it; what differs
+    // is only how the object was obtained.
+    let mut g = c.benchmark_group("trait_object_method");
+    let mut local: Box<dyn LocalCounter> = Box::new(Count(0));
+    g.bench_function("direct", |b| b.iter(|| black_box(&mut local).next()));
+    let mut from_raw = raw_counter(0);
+    g.bench_function("raw_fn_ptr", |b| b.iter(|| black_box(&mut from_raw).next()));
+    let mut from_plain = (plain.counter())(0);
+    g.bench_function("abi_stable", |b| {
+        b.iter(|| black_box(&mut from_plain).next())
+    });
+    let mut from_xplug = xplug.counter(0).expect("counter");
+    g.bench_function("xplug", |b| b.iter(|| black_box(&mut from_xplug).next()));
+    g.finish();
+}
+
+criterion_group!(benches, calls);
+criterion_main!(benches);

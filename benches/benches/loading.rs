@@ -1,0 +1,68 @@
+//! Loading one plugin, each iteration from a fresh copy of the file (so the dynamic loader
+//! really loads it):
+//!
+//! - `dlopen`: a bare `dlopen` (libloading) — the baseline;
+//! - `abi_stable`: abi_stable's `lib_header_from_path` + `init_root_module`;
+//! - `xplug`: xplug's whole pipeline (file, object format, header, compatibility, `dlopen`,
+//!   layout check, `on_load`);
+//! - `xplug_rejection`: xplug refusing a plugin at the layout check.
+
+use abi_stable::library::lib_header_from_path;
+use bench_interface::{changed, BenchRef, PlainModuleRef};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use xplug_benches::{bench_plugins, few_iterations, Copies};
+use xplug_loader::{LoadError, Loader};
+
+fn loading(c: &mut Criterion) {
+    let files = bench_plugins();
+    let xplug_copies = Copies::of(&files.xplug);
+    let plain_copies = Copies::of(&files.plain);
+    let mut g = c.benchmark_group("load_one_plugin");
+    few_iterations(&mut g);
+    g.bench_function("dlopen", |b| {
+        b.iter_batched(
+            || xplug_copies.fresh(),
+            |path| {
+                // SAFETY: a plugin built by this repository; its constructors are Rust's
+                // (none). Leaked, like every loaded plugin.
+                let lib = unsafe { libloading::Library::new(&path) }.expect("dlopen");
+                std::mem::forget(lib);
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("abi_stable", |b| {
+        b.iter_batched(
+            || plain_copies.fresh(),
+            |path| {
+                lib_header_from_path(&path)
+                    .and_then(|h| h.init_root_module::<PlainModuleRef>())
+                    .expect("abi_stable load")
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    let loader = Loader::<BenchRef>::new();
+    g.bench_function("xplug", |b| {
+        b.iter_batched(
+            || xplug_copies.fresh(),
+            |path| loader.load(&path).expect("xplug load"),
+            BatchSize::PerIteration,
+        )
+    });
+    let changed = Loader::<changed::BenchRef>::new();
+    g.bench_function("xplug_rejection", |b| {
+        b.iter_batched(
+            || xplug_copies.fresh(),
+            |path| match changed.load(&path) {
+                Err(e @ LoadError::LayoutMismatch { .. }) => e,
+                other => panic!("expected a layout mismatch, got {other:?}"),
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, loading);
+criterion_main!(benches);

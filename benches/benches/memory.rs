@@ -1,0 +1,41 @@
+//! Resident memory added per loaded plugin (Linux: `/proc/self/statm`), for a bare `dlopen`
+//! of a fresh copy (the baseline) and for xplug's whole pipeline.
+
+use bench_interface::BenchRef;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use xplug_benches::{bench_plugins, few_iterations, Copies, ResidentMemory};
+use xplug_loader::Loader;
+
+fn memory(c: &mut Criterion<ResidentMemory>) {
+    let files = bench_plugins();
+    let copies = Copies::of(&files.xplug);
+    let loader = Loader::<BenchRef>::new();
+    let mut g = c.benchmark_group("resident_memory_per_plugin");
+    few_iterations(&mut g);
+    g.bench_function("dlopen", |b| {
+        b.iter_batched(
+            || copies.fresh(),
+            |path| {
+                // SAFETY: a plugin built by this repository; leaked, like every plugin.
+                let lib = unsafe { libloading::Library::new(&path) }.expect("dlopen");
+                std::mem::forget(lib);
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("xplug", |b| {
+        b.iter_batched(
+            || copies.fresh(),
+            |path| loader.load(&path).expect("xplug load"),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(ResidentMemory);
+    targets = memory
+}
+criterion_main!(benches);

@@ -1,0 +1,71 @@
+//! Scaling: loading a directory of 1, 10 and 100 distinct plugin files, and the layout check
+//! of an interface of 10 and 63 functions (the most an xplug interface holds) and of plain
+//! structs of 100 and 500 function pointers.
+
+use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
+use abi_stable::StableAbi;
+use bench_interface::BenchRef;
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use xplug_benches::{bench_plugins, few_iterations, wide, Copies};
+use xplug_loader::Loader;
+
+fn load_dir(c: &mut Criterion) {
+    let files = bench_plugins();
+    let copies = Copies::of(&files.xplug);
+    let loader = Loader::<BenchRef>::new();
+    let mut g = c.benchmark_group("load_dir");
+    few_iterations(&mut g);
+    for n in [1usize, 10, 100] {
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+            b.iter_batched(
+                || copies.fresh_dir(n),
+                |dir| {
+                    let report = loader.load_dir(&dir).expect("directory");
+                    assert_eq!(report.plugins.len(), n, "{:?}", report.rejected);
+                    report
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
+fn layout_check(c: &mut Criterion) {
+    let mut g = c.benchmark_group("layout_check_functions");
+    // xplug interfaces hold at most 63 functions (abi_stable prefix types have at most 64
+    // fields); 100 and 500 are plain structs of function pointers, which the checker walks
+    // the same way.
+    let pairs = [
+        (
+            10,
+            <wide::wide_10::a::WideRef as StableAbi>::LAYOUT,
+            <wide::wide_10::b::WideRef as StableAbi>::LAYOUT,
+        ),
+        (
+            63,
+            <wide::wide_63::a::WideRef as StableAbi>::LAYOUT,
+            <wide::wide_63::b::WideRef as StableAbi>::LAYOUT,
+        ),
+        (
+            100,
+            <wide::wide_100::a::Wide as StableAbi>::LAYOUT,
+            <wide::wide_100::b::Wide as StableAbi>::LAYOUT,
+        ),
+        (
+            500,
+            <wide::wide_500::a::Wide as StableAbi>::LAYOUT,
+            <wide::wide_500::b::Wide as StableAbi>::LAYOUT,
+        ),
+    ];
+    for (n, a, b_layout) in pairs {
+        check_layout_compatibility(a, b_layout).expect("identical interfaces are compatible");
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| check_layout_compatibility(a, b_layout))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, load_dir, layout_check);
+criterion_main!(benches);

@@ -1,0 +1,196 @@
+//! Shared parts of the benchmarks: the bench plugins (built in release mode on first use),
+//! fresh copies of them for load benchmarks, and a resident-memory measurement.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::Throughput;
+
+/// Interfaces of 10, 100 and 500 functions, each declared twice (`a`, `b`), for the
+/// layout-check benchmark.
+#[allow(missing_docs, clippy::all)]
+pub mod wide {
+    include!(concat!(env!("OUT_DIR"), "/wide.rs"));
+}
+
+/// The benchmark plugins' files.
+#[derive(Clone, Debug)]
+pub struct BenchPlugins {
+    /// The xplug plugin (also exports the raw `extern "C"` functions).
+    pub xplug: PathBuf,
+    /// The plain abi_stable plugin.
+    pub plain: PathBuf,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("benches/ is one level below the repository root")
+        .to_path_buf()
+}
+
+/// Builds `bench-xplug` and `bench-abi-stable` in release mode (once; later runs reuse the
+/// build) and returns their files.
+pub fn bench_plugins() -> BenchPlugins {
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => repo_root().join("target"),
+    }
+    .join("xplug-bench");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(repo_root())
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "bench-xplug",
+            "-p",
+            "bench-abi-stable",
+        ])
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("CARGO_TARGET_DIR")
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building the bench plugins failed");
+    let file = |name: &str| {
+        target
+            .join("release")
+            .join(xplug_loader::library_file_name(name))
+    };
+    BenchPlugins {
+        xplug: file("bench_xplug"),
+        plain: file("bench_abi_stable"),
+    }
+}
+
+/// Makes fresh copies of a library: every copy is a new file, so the dynamic loader really
+/// loads it instead of returning the library it has already opened.
+pub struct Copies {
+    dir: PathBuf,
+    source: PathBuf,
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+impl Copies {
+    /// Copies of `source`, made in a scratch directory (in memory where `/dev/shm` exists).
+    pub fn of(source: &Path) -> Copies {
+        let base = if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(format!("xplug-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Copies {
+            dir,
+            source: source.to_owned(),
+        }
+    }
+
+    /// A new copy.
+    pub fn fresh(&self) -> PathBuf {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = self
+            .dir
+            .join(xplug_loader::library_file_name(&format!("copy{n}")));
+        std::fs::copy(&self.source, &path).expect("copy plugin");
+        path
+    }
+
+    /// A new directory holding `n` new copies.
+    pub fn fresh_dir(&self, n: usize) -> PathBuf {
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = self.dir.join(format!("dir{k}"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        for i in 0..n {
+            let path = dir.join(xplug_loader::library_file_name(&format!("p{i}")));
+            std::fs::copy(&self.source, path).expect("copy plugin");
+        }
+        dir
+    }
+}
+
+impl Drop for Copies {
+    fn drop(&mut self) {
+        // Loaded libraries stay mapped; their files can go.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Short runs for benchmarks whose every iteration loads a new library: each stays loaded
+/// for the life of the process, and a process may only map so many.
+pub fn few_iterations<M: Measurement>(group: &mut criterion::BenchmarkGroup<'_, M>) {
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(20))
+        .measurement_time(Duration::from_millis(200))
+        .sampling_mode(criterion::SamplingMode::Flat);
+}
+
+/// This process's resident memory in bytes (Linux: `/proc/self/statm`).
+pub fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// A criterion measurement of resident memory added, in bytes.
+pub struct ResidentMemory;
+
+impl Measurement for ResidentMemory {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        resident_bytes()
+    }
+    fn end(&self, start: u64) -> u64 {
+        resident_bytes().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, value: &u64) -> f64 {
+        *value as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &BytesFormatter
+    }
+}
+
+struct BytesFormatter;
+
+impl ValueFormatter for BytesFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = if typical >= 1024.0 * 1024.0 {
+            (1.0 / (1024.0 * 1024.0), "MiB")
+        } else if typical >= 1024.0 {
+            (1.0 / 1024.0, "KiB")
+        } else {
+            (1.0, "B")
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+    fn scale_throughputs(&self, _: f64, _: &Throughput, values: &mut [f64]) -> &'static str {
+        values.iter_mut().for_each(|v| *v = 0.0);
+        "-"
+    }
+    fn scale_for_machines(&self, _: &mut [f64]) -> &'static str {
+        "B"
+    }
+}
