@@ -70,6 +70,8 @@ fn calls(c: &mut Criterion) {
         )
     };
 
+    // Each xplug call returns `Result<T, CallError>`; the benchmarks unwrap it, as a host
+    // would use `?` or `match`.
     let mut g = c.benchmark_group("add_u64");
     g.bench_function("direct", |b| {
         b.iter(|| direct_add(black_box(1), black_box(2)))
@@ -95,7 +97,9 @@ fn calls(c: &mut Criterion) {
     g.bench_function("abi_stable", |b| {
         b.iter(|| (plain.echo())(black_box(text).into()))
     });
-    g.bench_function("xplug", |b| b.iter(|| xplug.echo(black_box(text).into())));
+    g.bench_function("xplug", |b| {
+        b.iter(|| xplug.echo(black_box(text).into()).unwrap())
+    });
     g.finish();
 
     let values: Vec<u64> = (0..512).collect(); // 4 KiB
@@ -108,7 +112,7 @@ fn calls(c: &mut Criterion) {
         b.iter(|| (plain.sum())(RSlice::from_slice(black_box(&values))))
     });
     g.bench_function("xplug", |b| {
-        b.iter(|| xplug.sum(RSlice::from_slice(black_box(&values))))
+        b.iter(|| xplug.sum(RSlice::from_slice(black_box(&values))).unwrap())
     });
     g.finish();
 

@@ -5,7 +5,8 @@
 //! - `abi_stable`: abi_stable's `lib_header_from_path` + `init_root_module`;
 //! - `xplug`: xplug's whole pipeline (file, object format, header, compatibility, `dlopen`,
 //!   layout check, `on_load`);
-//! - `xplug_rejection`: xplug refusing a plugin at the layout check.
+//! - `xplug_rejection`: xplug refusing a plugin at the layout check;
+//! - `read_header_only/xplug_inspect`: stages 1 to 3 alone (no `dlopen`).
 
 use abi_stable::library::lib_header_from_path;
 use bench_interface::{changed, BenchRef, PlainModuleRef};
@@ -60,6 +61,14 @@ fn loading(c: &mut Criterion) {
             },
             BatchSize::PerIteration,
         )
+    });
+    g.finish();
+
+    // The part of the pipeline before `dlopen` (stages 1 to 3): the same file every time,
+    // since nothing is loaded.
+    let mut g = c.benchmark_group("read_header_only");
+    g.bench_function("xplug_inspect", |b| {
+        b.iter(|| xplug_loader::inspect(&files.xplug).expect("inspect"))
     });
     g.finish();
 }

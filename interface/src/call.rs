@@ -5,6 +5,11 @@
 //! exported by the plugin as an `extern "C"` shim that runs the plugin's code under
 //! [`catch_unwind`](std::panic::catch_unwind) and returns a [`CallResult`]. A panic never
 //! unwinds into the host: the host's wrapper method turns it into [`CallError::Panicked`].
+//!
+//! The error side of a [`CallResult`] is a one-byte marker, so that a call returning a small
+//! value returns it in registers, as a plain `extern "C"` function would. The panic's message
+//! and location wait in a thread-local slot of the plugin, which the host's wrapper empties
+//! through the root module's hidden `take_panic` function right after the call.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -14,8 +19,14 @@ use std::sync::Once;
 use abi_stable::std_types::{RResult, RString};
 use abi_stable::StableAbi;
 
-/// What a plugin function returns across the boundary: its value, or the panic it contained.
-pub type CallResult<T> = RResult<T, PluginPanic>;
+/// What a plugin function returns across the boundary: its value, or the mark of a panic it
+/// contained (whose details [`take_panic`] returns).
+pub type CallResult<T> = RResult<T, Contained>;
+
+/// The error side of a [`CallResult`]: the function panicked, and the plugin contained it.
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contained(u8);
 
 /// A panic caught inside a plugin function, as the plugin reports it to the host.
 #[repr(C)]
@@ -91,42 +102,72 @@ thread_local! {
     static IN_GUARD: Cell<bool> = const { Cell::new(false) };
     /// The location of the last contained panic on this thread.
     static LAST_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The last contained panic on this thread, until the host takes it.
+    static LAST_PANIC: RefCell<Option<PluginPanic>> = const { RefCell::new(None) };
 }
 
 /// Runs `f`, the body of an exported plugin function, and contains any panic.
 ///
-/// The first call installs a panic hook in the plugin (each `cdylib` has its own copy of `std`)
-/// that stays silent for panics inside `guard`, so that the host decides what to print, and
-/// hands every other panic to the hook that was installed before.
+/// While `f` runs, a thread-local flag tells the panic hook that [`install_hook`] installs
+/// to stay silent: the host receives the panic and decides what to print. The flag is the
+/// only cost on the call path (one thread-local access); `catch_unwind` costs nothing unless
+/// a panic happens.
+#[inline]
 pub fn guard<R>(f: impl FnOnce() -> R) -> CallResult<R> {
-    install_hook();
-    let outer = IN_GUARD.with(|g| g.replace(true));
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    IN_GUARD.with(|g| g.set(outer));
+    let result = IN_GUARD.with(|in_guard| {
+        let outer = in_guard.replace(true);
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        in_guard.set(outer);
+        result
+    });
     match result {
         Ok(value) => RResult::ROk(value),
         Err(payload) => {
-            let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
-                (*s).to_owned()
-            } else if let Some(s) = payload.downcast_ref::<String>() {
-                s.clone()
-            } else {
-                String::from("(panic payload is not a string)")
-            };
-            // Dropping the payload could itself panic; a panicking drop must not unwind here.
-            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
-            let location = LAST_LOCATION
-                .with(|l| l.borrow_mut().take())
-                .unwrap_or_default();
-            RResult::RErr(PluginPanic {
-                message: message.into(),
-                location: location.into(),
-            })
+            let panic = contained(payload);
+            LAST_PANIC.with(|slot| *slot.borrow_mut() = Some(panic));
+            RResult::RErr(Contained(1))
         }
     }
 }
 
-fn install_hook() {
+/// Takes the details of the last panic [`guard`] contained on this thread. The root module's
+/// hidden `take_panic` function calls it, in the plugin, for the host.
+pub fn take_panic() -> PluginPanic {
+    LAST_PANIC
+        .with(|slot| slot.borrow_mut().take())
+        .unwrap_or_else(|| PluginPanic {
+            message: RString::from("(the panic's details were already taken)"),
+            location: RString::new(),
+        })
+}
+
+/// Turns a caught panic payload into what the host receives.
+#[cold]
+fn contained(payload: Box<dyn std::any::Any + Send>) -> PluginPanic {
+    let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        String::from("(panic payload is not a string)")
+    };
+    // Dropping the payload could itself panic; a panicking drop must not unwind here.
+    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    let location = LAST_LOCATION
+        .with(|l| l.borrow_mut().take())
+        .unwrap_or_default();
+    PluginPanic {
+        message: message.into(),
+        location: location.into(),
+    }
+}
+
+/// Installs, once per copy of `std` (each `cdylib` has its own), the panic hook that stays
+/// silent for panics inside [`guard`] and records their location; every other panic goes to
+/// the hook installed before. Runs before a plugin's `on_load` and when a module is built
+/// in-process; without it, contained panics are still contained, only printed and without a
+/// location.
+pub fn install_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = panic::take_hook();
@@ -149,9 +190,10 @@ mod tests {
 
     #[test]
     fn guard_contains_panics_and_keeps_values() {
+        install_hook();
         assert_eq!(guard(|| 2 + 2), RResult::ROk(4));
         let err = match guard(|| -> u32 { panic!("boom {}", 7) }) {
-            RResult::RErr(e) => e,
+            RResult::RErr(_) => take_panic(),
             RResult::ROk(_) => panic!("the panic was not contained"),
         };
         assert_eq!(err.message.as_str(), "boom 7");

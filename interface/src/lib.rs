@@ -72,7 +72,7 @@ pub mod call;
 pub mod header;
 
 pub use abi_stable;
-pub use call::{CallError, CallResult, PluginPanic};
+pub use call::{CallError, CallResult, Contained, PluginPanic};
 pub use header::PluginHeader;
 /// Declares a plugin interface; see the [crate docs](crate#declaring-an-interface).
 ///
@@ -151,10 +151,10 @@ macro_rules! export_plugin {
 /// Implementation details of the generated code. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::call::guard;
+    pub use crate::call::{guard, install_hook, take_panic};
     pub use abi_stable;
 
-    use crate::{CallResult, LoadHookError};
+    use crate::{CallResult, LoadHookError, PluginPanic};
     use abi_stable::std_types::{RResult, RString};
 
     /// Converts a plugin's `on_load` result for the boundary.
@@ -165,15 +165,21 @@ pub mod __private {
         }
     }
 
-    /// Converts what the `on_load` shim returned for the host.
-    pub fn on_load_outcome(r: CallResult<RResult<(), RString>>) -> Result<(), LoadHookError> {
+    /// Converts what the `on_load` shim returned for the host; `take_panic` is the module's.
+    pub fn on_load_outcome(
+        r: CallResult<RResult<(), RString>>,
+        take_panic: extern "C" fn() -> PluginPanic,
+    ) -> Result<(), LoadHookError> {
         match r {
             RResult::ROk(RResult::ROk(())) => Ok(()),
             RResult::ROk(RResult::RErr(message)) => Err(LoadHookError::Failed(message.into())),
-            RResult::RErr(panic) => Err(LoadHookError::Panicked {
-                message: panic.message.into(),
-                location: panic.location.into(),
-            }),
+            RResult::RErr(_) => {
+                let panic = take_panic();
+                Err(LoadHookError::Panicked {
+                    message: panic.message.into(),
+                    location: panic.location.into(),
+                })
+            }
         }
     }
 }

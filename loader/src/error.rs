@@ -259,7 +259,9 @@ pub enum LoadError {
         plugin: Box<PluginInfo>,
         /// The first difference found.
         difference: Box<LayoutDifference>,
-        /// abi_stable's full report, for when the first difference is not enough.
+        /// abi_stable's full report, for when the first difference is not enough (hundreds of
+        /// lines; not serialized).
+        #[cfg_attr(feature = "serde", serde(skip))]
         details: String,
     },
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use object::read::ReadCache;
-use object::{Architecture, BinaryFormat, FileKind, Object, ObjectKind, ObjectSection};
+use object::{Architecture, BinaryFormat, FileKind, Object, ObjectKind, ObjectSection, ObjectSymbol};
 use xplug::header::{PluginHeader, FORMAT_VERSION, HEADER_SIZE, HEADER_SYMBOL};
 
 use crate::error::LoadError;
@@ -191,37 +191,47 @@ fn read_header(path: &Path, data: &ReadCache<fs::File>) -> Result<PluginInfo, Lo
         });
     }
 
-    // Stage 3: the header symbol, read from the section that holds it.
-    let exports = obj.exports().map_err(|e| LoadError::Malformed {
-        path: path.to_owned(),
-        format: format_name(claimed).to_owned(),
-        reason: format!("unreadable symbol table: {}", e),
-    })?;
+    // Stage 3: the header symbol, read from the file at its section's offset. Only the
+    // symbol table and the header's bytes are read, never whole sections.
     let mangled = format!("_{}", HEADER_SYMBOL);
-    let symbol = exports
-        .iter()
-        .find(|e| e.name() == HEADER_SYMBOL.as_bytes() || e.name() == mangled.as_bytes());
-    let address = match symbol {
-        Some(export) => export.address(),
-        None => {
-            return Err(LoadError::NotAPlugin {
-                path: path.to_owned(),
-            })
-        }
+    let is_header = |name: &[u8]| name == HEADER_SYMBOL.as_bytes() || name == mangled.as_bytes();
+    let address = if claimed == BinaryFormat::Elf {
+        obj.dynamic_symbols()
+            .find(|s| s.is_definition() && s.name_bytes().is_ok_and(is_header))
+            .map(|s| s.address())
+    } else {
+        let exports = obj.exports().map_err(|e| LoadError::Malformed {
+            path: path.to_owned(),
+            format: format_name(claimed).to_owned(),
+            reason: format!("unreadable export table: {}", e),
+        })?;
+        exports
+            .iter()
+            .find(|e| is_header(e.name()))
+            .map(|e| e.address())
+    };
+    let Some(address) = address else {
+        return Err(LoadError::NotAPlugin {
+            path: path.to_owned(),
+        });
     };
     let bad = |reason: String| LoadError::BadHeader {
         path: path.to_owned(),
         reason,
     };
-    let bytes = obj
+    let size = HEADER_SIZE as u64;
+    let file_offset = obj
         .sections()
-        .find_map(|s| s.data_range(address, HEADER_SIZE as u64).ok().flatten())
+        .find(|s| address >= s.address() && address + size <= s.address() + s.size())
+        .and_then(|s| Some(s.file_range()?.0 + (address - s.address())))
         .ok_or_else(|| {
             bad(format!(
                 "the {}-byte header at address {:#x} is not stored in the file",
                 HEADER_SIZE, address
             ))
         })?;
+    let bytes = object::ReadRef::read_bytes_at(data, file_offset, size)
+        .map_err(|_| bad(String::from("the header lies past the end of the file")))?;
     let bytes: &[u8; HEADER_SIZE] = bytes
         .try_into()
         .map_err(|_| bad(String::from("short header")))?;

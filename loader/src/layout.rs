@@ -93,7 +93,7 @@ fn signature(f: &TLFunction) -> String {
     format!("extern \"C\" fn({}) -> {}", params.join(", "), ret)
 }
 
-/// `T` for a `CallResult<T>` (`RResult<T, PluginPanic>`), the return type the interface
+/// `T` for a `CallResult<T>` (`RResult<T, Contained>`), the return type the interface
 /// declared.
 fn call_result_value(layout: &'static TypeLayout) -> Option<String> {
     if layout.name() != "RResult" {
@@ -102,7 +102,7 @@ fn call_result_value(layout: &'static TypeLayout) -> Option<String> {
     let fields = layout.get_fields()?;
     let mut fields = fields.iter();
     let (ok, err) = (fields.next()?, fields.next()?);
-    (err.full_type().name() == "PluginPanic").then(|| ok.full_type().to_string())
+    (err.full_type().name() == "Contained").then(|| ok.full_type().to_string())
 }
 
 fn specificity(err: &AbiInstability) -> u8 {

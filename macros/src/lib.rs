@@ -90,12 +90,12 @@ fn expand(args: InterfaceArgs, mut input: ItemTrait) -> syn::Result<TokenStream2
             "an xplug interface needs at least one function",
         ));
     }
-    // abi_stable's prefix types hold at most 64 fields; one is the `on_load` hook.
-    if functions.len() > 63 {
+    // abi_stable's prefix types hold at most 64 fields; two are hidden (`on_load`, `take_panic`).
+    if functions.len() > 62 {
         return Err(Error::new(
             input.ident.span(),
             format!(
-                "an xplug interface holds at most 63 functions, this one has {}: split it into \
+                "an xplug interface holds at most 62 functions, this one has {}: split it into \
                  several interfaces",
                 functions.len()
             ),
@@ -231,8 +231,11 @@ fn expand(args: InterfaceArgs, mut input: ItemTrait) -> syn::Result<TokenStream2
                 ::xplug::__private::abi_stable::std_types::RResult::ROk(value) => {
                     ::core::result::Result::Ok(value)
                 }
-                ::xplug::__private::abi_stable::std_types::RResult::RErr(panic) => {
-                    ::core::result::Result::Err(::xplug::CallError::panicked(#fn_name, panic))
+                ::xplug::__private::abi_stable::std_types::RResult::RErr(_) => {
+                    ::core::result::Result::Err(::xplug::CallError::panicked(
+                        #fn_name,
+                        (self.take_panic_())(),
+                    ))
                 }
             }
         };
@@ -300,6 +303,7 @@ fn expand(args: InterfaceArgs, mut input: ItemTrait) -> syn::Result<TokenStream2
                     ::xplug::__private::abi_stable::std_types::RString,
                 >,
             >,
+            take_panic_: extern "C" fn() -> ::xplug::PluginPanic,
             #(#fields)*
         }
 
@@ -309,6 +313,7 @@ fn expand(args: InterfaceArgs, mut input: ItemTrait) -> syn::Result<TokenStream2
 
             #[doc = #impl_doc]
             pub fn implemented_by<T: #trait_ident>() -> Self {
+                ::xplug::__private::install_hook();
                 #shim::<T>::MODULE
             }
         }
@@ -319,7 +324,7 @@ fn expand(args: InterfaceArgs, mut input: ItemTrait) -> syn::Result<TokenStream2
             const INTERFACE_VERSION: &'static str = ::core::env!("CARGO_PKG_VERSION");
 
             fn on_load(self) -> ::core::result::Result<(), ::xplug::LoadHookError> {
-                ::xplug::__private::on_load_outcome((self.on_load_())())
+                ::xplug::__private::on_load_outcome((self.on_load_())(), self.take_panic_())
             }
         }
 
@@ -346,9 +351,14 @@ fn expand(args: InterfaceArgs, mut input: ItemTrait) -> syn::Result<TokenStream2
                     ::xplug::__private::abi_stable::std_types::RString,
                 >,
             > {
+                ::xplug::__private::install_hook();
                 ::xplug::__private::guard(|| {
                     ::xplug::__private::on_load_result(<T as #trait_ident>::on_load())
                 })
+            }
+
+            extern "C" fn take_panic() -> ::xplug::PluginPanic {
+                ::xplug::__private::take_panic()
             }
 
             #(#shim_fns)*
@@ -357,6 +367,7 @@ fn expand(args: InterfaceArgs, mut input: ItemTrait) -> syn::Result<TokenStream2
                 const WM: ::xplug::__private::abi_stable::prefix_type::WithMetadata<#module> =
                     ::xplug::__private::abi_stable::prefix_type::WithMetadata::new(#module {
                         on_load_: Self::on_load,
+                        take_panic_: Self::take_panic,
                         #(#shim_inits)*
                     })
             }

@@ -3,6 +3,7 @@
 //! One test binary (one link step). The harness builds every plugin and fixture once per run
 //! (`support::plugins`), with the same cargo that runs the tests.
 
+mod allocations;
 mod compilers;
 mod diagnostics;
 mod loading;

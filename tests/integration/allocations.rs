@@ -1,0 +1,99 @@
+//! The call path allocates nothing beyond what the plugin function itself allocates.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use abi_stable::std_types::{RSlice, RStr, RString, RVec};
+use greeter_interface::{Callback, CounterBox, Greeter, GreeterRef};
+
+use crate::support::{loader, plugin};
+
+/// Counts this thread's allocations, so that tests running in parallel do not disturb it.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; counting touches only a
+// const-initialised thread-local `Cell`, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract is `System`'s.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+/// An implementation linked into this binary, so that its side of the call is counted too.
+struct InProcess;
+
+impl Greeter for InProcess {
+    fn greet(name: RStr<'_>) -> RString {
+        RString::from(name.as_str())
+    }
+    fn add(a: u32, b: u32) -> u32 {
+        a.wrapping_add(b)
+    }
+    fn words(_: RStr<'_>) -> RVec<RString> {
+        RVec::new()
+    }
+    fn map(values: RSlice<'_, i64>, _: Callback) -> RVec<i64> {
+        values.to_rvec()
+    }
+    fn counter(_: u64) -> CounterBox {
+        unreachable!("not called")
+    }
+    fn translate(_: RStr<'_>) -> abi_stable::std_types::ROption<RString> {
+        abi_stable::std_types::RNone
+    }
+    fn parse_number(_: RStr<'_>) -> abi_stable::std_types::RResult<i64, RString> {
+        abi_stable::std_types::RResult::ROk(0)
+    }
+    fn shout(text: RStr<'_>) -> RString {
+        RString::from(text.as_str())
+    }
+}
+
+#[test]
+fn a_call_allocates_nothing_of_its_own() {
+    // Both sides of the boundary, shims and panic containment included.
+    let module = GreeterRef::implemented_by::<InProcess>();
+    let _ = module.add(1, 2); // The first call installs the panic hook, once.
+    assert_eq!(
+        allocations_during(|| assert_eq!(module.add(1, 2).unwrap(), 3)),
+        0
+    );
+    // A function that allocates allocates just what it makes: one string.
+    assert_eq!(
+        allocations_during(|| drop(module.greet("Ada".into()).unwrap())),
+        1
+    );
+
+    // The host side of a call into a loaded plugin (the plugin allocates with its own
+    // allocator, not counted here).
+    let en = loader().load(plugin("greeter-en")).expect("loads");
+    let _ = en.add(1, 2);
+    assert_eq!(
+        allocations_during(|| assert_eq!(en.add(40, 2).unwrap(), 42)),
+        0
+    );
+}
