@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use object::read::ReadCache;
-use object::{Architecture, BinaryFormat, FileKind, Object, ObjectKind, ObjectSection, ObjectSymbol};
+use object::{
+    Architecture, BinaryFormat, FileKind, Object, ObjectKind, ObjectSection, ObjectSymbol,
+};
 use xplug::header::{PluginHeader, FORMAT_VERSION, HEADER_SIZE, HEADER_SYMBOL};
 
 use crate::error::LoadError;
