@@ -12,7 +12,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use xplug_loader::semver::VersionReq;
-use xplug_loader::{inspect, is_library_file_name, use_color, LoadError, PluginInfo, Requirements};
+use xplug_loader::{
+    inspect, is_library_file_name, stdout_is_terminal, use_color, LoadError, PluginInfo,
+    Requirements,
+};
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -99,7 +102,7 @@ struct FileResult<'a> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut out = io::stdout().lock();
-    let color = use_color(&io::stdout());
+    let color = use_color(stdout_is_terminal());
     let result = match cli.command {
         Command::Inspect { files, json } => cmd_inspect(&files, json, color, &mut out),
         Command::Ls { dir, json } => cmd_ls(&dir, json, color, &mut out),

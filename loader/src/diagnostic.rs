@@ -63,10 +63,24 @@ impl LoadError {
     }
 }
 
-/// Whether to color output written to `stream`: only when it is a terminal and `NO_COLOR`
-/// is unset or empty (<https://no-color.org>).
-pub fn use_color(stream: &impl std::io::IsTerminal) -> bool {
-    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+/// Whether to color output written to a stream: only when it is a terminal (see
+/// [`stdout_is_terminal`]) and `NO_COLOR` is unset or empty (<https://no-color.org>).
+pub fn use_color(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
+}
+
+/// Whether standard output is a terminal. Always `false` when built by a compiler older than
+/// 1.70, which lacks `std::io::IsTerminal`.
+#[rustversion::since(1.70)]
+pub fn stdout_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdout())
+}
+
+/// Whether standard output is a terminal. Always `false` when built by a compiler older than
+/// 1.70, which lacks `std::io::IsTerminal`.
+#[rustversion::before(1.70)]
+pub fn stdout_is_terminal() -> bool {
+    false
 }
 
 impl LoadError {

@@ -50,6 +50,9 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<Inspected, LoadError> {
 /// Stage 1: the path exists and is a regular file; returns its real path.
 pub(crate) fn resolve(path: &Path) -> Result<PathBuf, LoadError> {
     let real = match fs::canonicalize(path) {
+        #[cfg(windows)]
+        Ok(real) => dunce::simplified(&real).to_path_buf(),
+        #[cfg(not(windows))]
         Ok(real) => real,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(LoadError::NotFound {
@@ -199,7 +202,7 @@ fn read_header(path: &Path, data: &ReadCache<fs::File>) -> Result<PluginInfo, Lo
     let is_header = |name: &[u8]| name == HEADER_SYMBOL.as_bytes() || name == mangled.as_bytes();
     let address = if claimed == BinaryFormat::Elf {
         obj.dynamic_symbols()
-            .find(|s| s.is_definition() && s.name_bytes().is_ok_and(is_header))
+            .find(|s| s.is_definition() && s.name_bytes().map_or(false, is_header))
             .map(|s| s.address())
     } else {
         let exports = obj.exports().map_err(|e| LoadError::Malformed {
@@ -212,10 +215,13 @@ fn read_header(path: &Path, data: &ReadCache<fs::File>) -> Result<PluginInfo, Lo
             .find(|e| is_header(e.name()))
             .map(|e| e.address())
     };
-    let Some(address) = address else {
-        return Err(LoadError::NotAPlugin {
-            path: path.to_owned(),
-        });
+    let address = match address {
+        Some(address) => address,
+        None => {
+            return Err(LoadError::NotAPlugin {
+                path: path.to_owned(),
+            })
+        }
     };
     let bad = |reason: String| LoadError::BadHeader {
         path: path.to_owned(),

@@ -14,13 +14,16 @@ pub(crate) fn first_difference(errors: &AbiInstabilityErrors) -> LayoutDifferenc
         .iter()
         .flat_map(|e| e.errs.iter().map(move |err| (e, err)))
         .min_by_key(|(_, err)| specificity(err));
-    let Some((first, err)) = found else {
-        return LayoutDifference {
-            at: errors.interface.name().to_owned(),
-            what: String::from("layouts differ"),
-            expected: errors.interface.full_type().to_string(),
-            found: errors.implementation.full_type().to_string(),
-        };
+    let (first, err) = match found {
+        Some(found) => found,
+        None => {
+            return LayoutDifference {
+                at: errors.interface.name().to_owned(),
+                what: String::from("layouts differ"),
+                expected: errors.interface.full_type().to_string(),
+                found: errors.implementation.full_type().to_string(),
+            };
+        }
     };
     let mut at = String::new();
     // The signatures of the innermost function on the path, where its parameter segment

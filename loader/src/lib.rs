@@ -42,7 +42,7 @@ mod loader;
 pub use compat::{host_target, Requirements};
 #[cfg(feature = "serde")]
 pub use diagnostic::Diagnostic;
-pub use diagnostic::{use_color, Report};
+pub use diagnostic::{stdout_is_terminal, use_color, Report};
 pub use error::{LayoutDifference, LoadError, Stage};
 pub use info::{PanicStrategy, PluginInfo, Profile};
 pub use inspect::{inspect, Inspected};

@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::mem;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
 use abi_stable::library::{lib_header_from_raw_library, LibHeader, LibraryError, RawLibrary};
@@ -27,24 +27,47 @@ struct Library {
     path: PathBuf,
     info: PluginInfo,
     /// Stage 5's `dlopen` and abi_stable header, done once.
-    opened: OnceLock<Result<&'static LibHeader, LoadError>>,
+    opened: Once<Result<&'static LibHeader, LoadError>>,
     /// Stage 6's `on_load` hook, run once.
-    loaded: OnceLock<Result<(), LoadError>>,
+    loaded: Once<Result<(), LoadError>>,
 }
 
+/// A value computed once: the first caller computes it while later ones wait, then all get a
+/// copy. (`std::sync::OnceLock` would do, but this crate builds with rustc 1.63.)
+struct Once<T>(Mutex<Option<T>>);
+
+impl<T: Clone> Once<T> {
+    const fn new() -> Self {
+        Once(Mutex::new(None))
+    }
+
+    fn get_or_init(&self, init: impl FnOnce() -> T) -> T {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*slot {
+            Some(value) => value.clone(),
+            None => {
+                let value = init();
+                *slot = Some(value.clone());
+                value
+            }
+        }
+    }
+}
+
+type Registry = HashMap<PathBuf, Arc<Library>>;
+
 /// Every library this process has inspected and accepted far enough to open, by real path.
-fn registry() -> &'static Mutex<HashMap<PathBuf, Arc<Library>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Arc<Library>>>> = OnceLock::new();
-    REGISTRY.get_or_init(Default::default)
+static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+
+/// Runs `f` on the registry, under its lock.
+fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
+    let mut guard = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+    f(guard.get_or_insert_with(HashMap::new))
 }
 
 /// Stages 2 and 3 for a file not seen before; the registry's entry otherwise.
 fn library(real: PathBuf) -> Result<Arc<Library>, LoadError> {
-    let known = registry()
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&real)
-        .cloned();
+    let known = with_registry(|r| r.get(&real).cloned());
     if let Some(lib) = known {
         return Ok(lib);
     }
@@ -54,27 +77,24 @@ fn library(real: PathBuf) -> Result<Arc<Library>, LoadError> {
     let fresh = Arc::new(Library {
         path: path.clone(),
         info,
-        opened: OnceLock::new(),
-        loaded: OnceLock::new(),
+        opened: Once::new(),
+        loaded: Once::new(),
     });
-    let mut map = registry().lock().unwrap_or_else(PoisonError::into_inner);
-    Ok(map.entry(path).or_insert(fresh).clone())
+    Ok(with_registry(|r| r.entry(path).or_insert(fresh).clone()))
 }
 
 impl Library {
     /// Stage 5, first half: `dlopen` (the library's static constructors run here).
     fn open(&self) -> Result<&'static LibHeader, LoadError> {
-        self.opened
-            .get_or_init(|| {
-                let raw = RawLibrary::load_at(&self.path).map_err(|e| self.library_error(e))?;
-                // SAFETY: `lib_header_from_raw_library` returns `'static` references into the
-                // library; they stay valid because the library is never unloaded (`raw` is
-                // leaked right after, whatever the result).
-                let header = unsafe { lib_header_from_raw_library(&raw) };
-                mem::forget(raw);
-                header.map_err(|e| self.library_error(e))
-            })
-            .clone()
+        self.opened.get_or_init(|| {
+            let raw = RawLibrary::load_at(&self.path).map_err(|e| self.library_error(e))?;
+            // SAFETY: `lib_header_from_raw_library` returns `'static` references into the
+            // library; they stay valid because the library is never unloaded (`raw` is
+            // leaked right after, whatever the result).
+            let header = unsafe { lib_header_from_raw_library(&raw) };
+            mem::forget(raw);
+            header.map_err(|e| self.library_error(e))
+        })
     }
 
     fn library_error(&self, e: LibraryError) -> LoadError {
@@ -108,12 +128,15 @@ impl Library {
     /// the host's as its implementation, and the host's accessors report the appended
     /// functions absent.
     fn module<M: Interface>(&self, header: &'static LibHeader) -> Result<M, LoadError> {
-        let Some(found) = header.layout() else {
-            return Err(LoadError::RootModule {
-                path: self.path.clone(),
-                plugin: Box::new(self.info.clone()),
-                message: String::from("the library exports no type-layout information"),
-            });
+        let found = match header.layout() {
+            Some(found) => found,
+            None => {
+                return Err(LoadError::RootModule {
+                    path: self.path.clone(),
+                    plugin: Box::new(self.info.clone()),
+                    message: String::from("the library exports no type-layout information"),
+                });
+            }
         };
         let host = host_version::<M>();
         let expected = <M as StableAbi>::LAYOUT;
@@ -141,23 +164,21 @@ impl Library {
 
     /// Stage 6: the plugin's `on_load` hook, once per library.
     fn on_load<M: Interface>(&self, module: M) -> Result<(), LoadError> {
-        self.loaded
-            .get_or_init(|| {
-                module.on_load().map_err(|e| match e {
-                    LoadHookError::Failed(message) => LoadError::InitFailed {
-                        path: self.path.clone(),
-                        plugin: Box::new(self.info.clone()),
-                        message,
-                    },
-                    LoadHookError::Panicked { message, location } => LoadError::InitPanicked {
-                        path: self.path.clone(),
-                        plugin: Box::new(self.info.clone()),
-                        message,
-                        location,
-                    },
-                })
+        self.loaded.get_or_init(|| {
+            module.on_load().map_err(|e| match e {
+                LoadHookError::Failed(message) => LoadError::InitFailed {
+                    path: self.path.clone(),
+                    plugin: Box::new(self.info.clone()),
+                    message,
+                },
+                LoadHookError::Panicked { message, location } => LoadError::InitPanicked {
+                    path: self.path.clone(),
+                    plugin: Box::new(self.info.clone()),
+                    message,
+                    location,
+                },
             })
-            .clone()
+        })
     }
 }
 
@@ -345,7 +366,7 @@ impl<M: Interface> Loader<M> {
 /// Whether `path` is named like a shared library of this platform.
 pub fn is_library_file_name(path: &Path) -> bool {
     path.extension()
-        .is_some_and(|ext| ext == std::env::consts::DLL_EXTENSION)
+        .map_or(false, |ext| ext == std::env::consts::DLL_EXTENSION)
 }
 
 /// This platform's file name for the library `name`: `libname.so`, `name.dll`,

@@ -466,6 +466,11 @@ pub struct Toolchain {
     pub args: Vec<String>,
     /// `rustc --version`.
     pub rustc_version: String,
+    /// The target triple to build for, when not the machine's own.
+    pub target: Option<String>,
+    /// Whether to build the demo host and the `xplug` tool too (for a target where the
+    /// host's own build cannot run, such as Windows under wine).
+    pub hosts: bool,
 }
 
 impl Toolchain {
@@ -484,7 +489,43 @@ impl Toolchain {
             env: Vec::new(),
             args: Vec::new(),
             rustc_version,
+            target: None,
+            hosts: false,
         }
+    }
+
+    /// Debian's rustc 1.63 building plugins, fixtures, the demo host and the `xplug` tool for
+    /// `x86_64-pc-windows-gnu` (linked by MinGW), the only Windows toolchain Debian offers.
+    pub fn windows() -> Result<Toolchain, String> {
+        let mut t = Compiler::Debian163.toolchain()?;
+        let sysroot = t
+            .env
+            .iter()
+            .find(|(k, _)| k == "RUSTC")
+            .map(|(_, v)| PathBuf::from(v))
+            .and_then(|rustc| Some(rustc.parent()?.parent()?.to_path_buf()))
+            .ok_or("no rustc")?;
+        let std = sysroot.join("lib/rustlib/x86_64-pc-windows-gnu");
+        if !std.is_dir() {
+            return Err(format!(
+                "{} is missing (Debian's libstd-rust-dev-windows 1.63): run .ci/install-toolchains",
+                std.display()
+            ));
+        }
+        let linker = "x86_64-w64-mingw32-gcc";
+        if Command::new(linker).arg("--version").output().is_err() {
+            return Err(format!(
+                "{linker} is missing (Debian's gcc-mingw-w64-x86-64): run .ci/install-toolchains"
+            ));
+        }
+        t.name = String::from("debian-1.63-windows");
+        t.env.push((
+            String::from("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER"),
+            String::from(linker),
+        ));
+        t.target = Some(String::from("x86_64-pc-windows-gnu"));
+        t.hosts = true;
+        Ok(t)
     }
 
     /// Checks that `rustc` runs and reports a version starting with `expect`.
@@ -518,6 +559,8 @@ impl Toolchain {
             env,
             args,
             rustc_version: version,
+            target: None,
+            hosts: false,
         })
     }
 }
@@ -525,19 +568,32 @@ impl Toolchain {
 /// The built plugins of one toolchain.
 #[derive(Clone, Debug)]
 pub struct BuiltPlugins {
-    /// The directory holding the built libraries.
+    /// The directory holding the built libraries (and programs, for a toolchain with hosts).
     pub dir: PathBuf,
+    /// Whether they were built for Windows.
+    pub windows: bool,
 }
 
 impl BuiltPlugins {
     /// The library file of the plugin package `name`.
     pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(format!(
-            "{}{}{}",
-            std::env::consts::DLL_PREFIX,
-            name.replace('-', "_"),
-            std::env::consts::DLL_SUFFIX
-        ))
+        let (prefix, suffix) = if self.windows {
+            ("", ".dll")
+        } else {
+            (std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX)
+        };
+        self.dir
+            .join(format!("{}{}{}", prefix, name.replace('-', "_"), suffix))
+    }
+
+    /// A program built with the hosts (`demo`, `xplug`).
+    pub fn program(&self, name: &str) -> PathBuf {
+        let suffix = if self.windows {
+            ".exe"
+        } else {
+            std::env::consts::EXE_SUFFIX
+        };
+        self.dir.join(format!("{name}{suffix}"))
     }
 }
 
@@ -644,6 +700,34 @@ pub fn generate(toolchain: &Toolchain) -> Result<PathBuf, String> {
         write_if_changed(&dir.join("Cargo.toml"), &manifest).map_err(io)?;
         members.push(spec.name);
     }
+    if toolchain.hosts {
+        let loader = root.join("loader");
+        let demo = root.join("examples").join("demo").join("src");
+        let host_demo = format!(
+            "[package]\nname = \"xplug-demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+             rust-version = \"1.63\"\npublish = false\n\n[lib]\npath = \"{}\"\n\n\
+             [[bin]]\nname = \"demo\"\npath = \"{}\"\n\n[dependencies]\n\
+             xplug-loader = {{ path = \"{}\" }}\ngreeter-interface = {{ path = \"{}\" }}\n\
+             abi_stable = \"0.11.3\"\n",
+            toml_path(&demo.join("lib.rs")),
+            toml_path(&demo.join("main.rs")),
+            toml_path(&loader),
+            toml_path(&demo_iface)
+        );
+        write_if_changed(&ws.join("host-demo").join("Cargo.toml"), &host_demo).map_err(io)?;
+        let host_cli = format!(
+            "[package]\nname = \"xplug-cli\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+             rust-version = \"1.63\"\npublish = false\n\n[[bin]]\nname = \"xplug\"\npath = \"{}\"\n\n\
+             [dependencies]\nxplug-loader = {{ path = \"{}\", features = [\"serde\"] }}\n\
+             clap = {{ version = \"4.0\", features = [\"derive\"] }}\n\
+             serde = {{ version = \"1.0\", features = [\"derive\"] }}\nserde_json = \"1.0\"\n",
+            toml_path(&root.join("cli").join("src").join("main.rs")),
+            toml_path(&loader)
+        );
+        write_if_changed(&ws.join("host-cli").join("Cargo.toml"), &host_cli).map_err(io)?;
+        members.push("host-demo");
+        members.push("host-cli");
+    }
     let mut manifest = String::from("# Generated by xtask: the repository's plugins and test fixtures.\n[workspace]\nresolver = \"2\"\nexclude = [\"interfaces\"]\nmembers = [\n");
     for m in &members {
         let _ = writeln!(manifest, "    \"{}\",", m);
@@ -653,7 +737,12 @@ pub fn generate(toolchain: &Toolchain) -> Result<PathBuf, String> {
     let lock = ws.join("Cargo.lock");
     if !lock.exists() {
         // Dependency versions that every compiler of the matrix builds, 1.63 included.
-        fs::copy(root.join("xtask").join("plugins.lock"), &lock).map_err(io)?;
+        let seed = if toolchain.hosts {
+            "plugins-and-hosts.lock"
+        } else {
+            "plugins.lock"
+        };
+        fs::copy(root.join("xtask").join(seed), &lock).map_err(io)?;
     }
     Ok(ws)
 }
@@ -670,6 +759,12 @@ pub fn build(toolchain: &Toolchain) -> Result<BuiltPlugins, String> {
         .arg(ws.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target_dir)
+        .args(
+            toolchain
+                .target
+                .iter()
+                .flat_map(|t| ["--target", t.as_str()]),
+        )
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
@@ -686,7 +781,15 @@ pub fn build(toolchain: &Toolchain) -> Result<BuiltPlugins, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
+    let dir = match &toolchain.target {
+        Some(target) => target_dir.join(target).join("debug"),
+        None => target_dir.join("debug"),
+    };
     Ok(BuiltPlugins {
-        dir: target_dir.join("debug"),
+        windows: toolchain
+            .target
+            .as_deref()
+            .map_or(cfg!(windows), |t| t.contains("windows")),
+        dir,
     })
 }

@@ -2,7 +2,8 @@
 //!
 //! - `demo`: builds the demo plugins and a mismatched one, then runs the demo host on them.
 //! - `plugins [COMPILER]`: builds every plugin and test fixture with one compiler of the
-//!   compatibility matrix (default: the host's) and prints where they are.
+//!   compatibility matrix (default: the host's) and prints where they are; `windows` builds
+//!   them, the demo host and the `xplug` tool for Windows with Debian's rustc 1.63.
 
 use std::fs;
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
         "demo" => demo(),
         "plugins" => plugins(std::env::args().nth(2).as_deref()),
         _ => Err(String::from(
-            "usage: cargo xtask demo | cargo xtask plugins [host|nightly-randomize-layout|debian-1.85|debian-1.63]",
+            "usage: cargo xtask demo | cargo xtask plugins [host|nightly-randomize-layout|debian-1.85|debian-1.63|windows]",
         )),
     };
     match result {
@@ -33,14 +34,16 @@ fn main() -> ExitCode {
 
 /// Builds every plugin and fixture with one compiler of the matrix and prints where.
 fn plugins(compiler: Option<&str>) -> Result<(), String> {
-    let compiler = match compiler {
-        None => Compiler::Host,
-        Some(name) => *Compiler::ALL
+    let toolchain = match compiler {
+        None => Compiler::Host.toolchain()?,
+        Some("windows") => Toolchain::windows()?,
+        Some(name) => Compiler::ALL
             .iter()
             .find(|c| c.name() == name)
-            .ok_or_else(|| format!("unknown compiler `{name}`"))?,
+            .ok_or_else(|| format!("unknown compiler `{name}`"))?
+            .toolchain()?,
     };
-    let built = build(&compiler.toolchain()?)?;
+    let built = build(&toolchain)?;
     println!("{}", built.dir.display());
     Ok(())
 }
