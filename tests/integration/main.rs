@@ -12,3 +12,4 @@ mod rejections;
 mod support;
 mod template;
 mod versions;
+mod windows;

@@ -1,0 +1,210 @@
+//! Windows: the demo host, the `xplug` tool, the demo plugins and the mismatched fixtures,
+//! all built for `x86_64-pc-windows-gnu` by Debian's rustc 1.63 (the only Windows toolchain
+//! Debian ships), run under wine. Every good DLL loads and answers right, every mismatched
+//! DLL is refused with the same report as its Linux twin, stage 2 refuses foreign PE files,
+//! and `xplug inspect` reads a DLL's header without loading it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use xtask::{BuiltPlugins, Toolchain};
+
+use crate::support::{in_ci, loader, notice, plugin, scratch};
+
+/// The wine launcher, if installed.
+fn wine() -> Option<PathBuf> {
+    ["/usr/bin/wine", "/usr/bin/wine64", "/usr/lib/wine/wine64"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+struct Wine {
+    launcher: PathBuf,
+    prefix: PathBuf,
+}
+
+impl Wine {
+    /// Runs a Windows program; returns its exit code and standard output.
+    fn run(&self, program: &Path, args: &[String]) -> (Option<i32>, String) {
+        let out = Command::new(&self.launcher)
+            .arg(program)
+            .args(args)
+            .env("WINEPREFIX", &self.prefix)
+            .env("WINEDEBUG", "-all")
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+            .output()
+            .expect("run wine");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"),
+        )
+    }
+}
+
+/// `Z:\...`: how wine names a path of this machine.
+fn win(path: &Path) -> String {
+    format!("Z:{}", path.display()).replace('/', "\\")
+}
+
+/// The report without what depends on the machine: the path line and compiler versions.
+fn facts_of(report: &str) -> String {
+    report
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut l = l.to_owned();
+            for (from, to) in [("rustc 1.63.0", "rustc X"), ("rustc 1.95.0", "rustc X")] {
+                l = l.replace(from, to);
+            }
+            // The host's compiler differs by platform here; keep the rest of the line.
+            if let Some(i) = l.find("; host built by") {
+                l.truncate(i);
+            }
+            // A panic location names the source file in the platform's own syntax.
+            if let (Some(at), Some(colon)) = (l.find("panicked at "), l.rfind(": ")) {
+                if colon > at {
+                    l.replace_range(at + "panicked".len()..colon, "");
+                }
+            }
+            l
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn pe_machine_patched(from: &Path, to: &Path) {
+    let mut bytes = fs::read(from).unwrap();
+    let pe = u32::from_le_bytes(bytes[0x3c..0x40].try_into().unwrap()) as usize;
+    assert_eq!(&bytes[pe..pe + 4], b"PE\0\0");
+    bytes[pe + 4..pe + 6].copy_from_slice(&0xaa64u16.to_le_bytes()); // ARM64
+    fs::write(to, bytes).unwrap();
+}
+
+#[test]
+fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
+    let (toolchain, launcher) = match (Toolchain::windows(), wine()) {
+        (Ok(t), Some(w)) => (t, w),
+        (t, w) => {
+            let why = match (t, w) {
+                (Err(e), _) => e,
+                _ => String::from("wine is not installed: run .ci/install-toolchains"),
+            };
+            assert!(!in_ci(), "the Windows cell must run in CI, but: {why}");
+            notice(&format!("windows: SKIPPED: {why}"));
+            return;
+        }
+    };
+    let built: BuiltPlugins = xtask::build(&toolchain).unwrap_or_else(|e| panic!("{e}"));
+    let wine = Wine {
+        launcher,
+        // Kept between runs: creating a prefix takes seconds.
+        prefix: xtask::target_dir().join("xplug-wine-prefix"),
+    };
+    let demo = built.program("demo");
+
+    // Good plugins, in a directory whose name is not ASCII.
+    let dir = scratch("windows-plugins-été");
+    for name in [
+        "greeter-en",
+        "greeter-fr",
+        "fixture-older-minor",
+        "fixture-newer-minor",
+    ] {
+        let from = built.path(name);
+        fs::copy(&from, dir.join(from.file_name().unwrap())).unwrap();
+    }
+    let (code, out) = wine.run(&demo, &[win(&dir)]);
+    assert_eq!(code, Some(0), "{out}");
+    for want in [
+        "4 plugin(s) loaded, 0 refused",
+        "plugin greeter-en 0.3.0",
+        "built by rustc 1.63.0",
+        "target x86_64-pc-windows-gnu, panic = unwind",
+        "greet(\"Ada\")         -> Hello, Ada!",
+        "greet(\"Ada\")         -> Bonjour, Ada !",
+        "add(2, 40)           -> 42",
+        "words(..)            -> [\"dog\", \"lazy\", \"quick\", \"the\"]",
+        "map([1,2,3], double) -> [2, 4, 6]",
+        "counter(5).next() x2 -> 6, 7",
+        "counter(5).next() x2 -> 15, 25",
+        "translate(\"merci\")   -> Some(\"thanks\")",
+        "parse_number(\"12x\") -> error: `12x` is not a number",
+        "shout(\"hi\")          -> HI!",
+        "shout(\"hi\")          -> plugin does not provide `shout`",
+        "greet(\"\")            -> contained: plugin function `greet` panicked: cannot greet an empty name",
+        "été",
+    ] {
+        assert!(out.contains(want), "`{want}` missing from the demo's output:\n{out}");
+    }
+
+    // Every mismatched DLL is refused with the same report as its Linux twin.
+    for name in [
+        "fixture-wrong-interface",
+        "fixture-major",
+        "fixture-changed-type",
+        "fixture-changed-nested",
+        "fixture-removed-fn",
+        "fixture-init-panic",
+        "fixture-init-error",
+        "fixture-no-root-module",
+    ] {
+        // `demo check` stops before `on_load`; the hooks run when the demo loads a directory.
+        let out = if name.starts_with("fixture-init") {
+            let one = scratch(&format!("windows-{name}"));
+            let from = built.path(name);
+            fs::copy(&from, one.join(from.file_name().unwrap())).unwrap();
+            let (code, out) = wine.run(&demo, &[win(&one)]);
+            assert_eq!(code, Some(0), "{name}: {out}");
+            let start = out.find("error: plugin rejected").unwrap_or(0);
+            out[start..].trim_end().to_owned()
+        } else {
+            let (code, out) = wine.run(&demo, &[String::from("check"), win(&built.path(name))]);
+            assert_eq!(code, Some(1), "{name}: {out}");
+            out.trim_end().to_owned()
+        };
+        let linux = loader()
+            .load(plugin(name))
+            .expect_err("refused on Linux too");
+        assert_eq!(
+            facts_of(&out),
+            facts_of(&linux.report().to_string()),
+            "{name}: the Windows report differs from the Linux one"
+        );
+    }
+
+    // Stage 2 refuses a DLL for another machine, an executable, a truncated DLL.
+    let odd = scratch("windows-stage2");
+    let arm = odd.join("arm64.dll");
+    pe_machine_patched(&built.path("greeter-en"), &arm);
+    let truncated = odd.join("truncated.dll");
+    fs::write(
+        &truncated,
+        &fs::read(built.path("greeter-en")).unwrap()[..4096],
+    )
+    .unwrap();
+    for (file, want) in [
+        (arm, "built for aarch64; this host runs on x86_64"),
+        (demo.clone(), "an executable, not a shared library"),
+        (truncated, "damaged PE file"),
+    ] {
+        let (code, out) = wine.run(&demo, &[String::from("check"), win(&file)]);
+        assert_eq!(code, Some(1), "{out}");
+        assert!(out.contains(want), "`{want}` missing:\n{out}");
+    }
+
+    // `xplug inspect` reads a DLL's header without loading it.
+    let xplug = built.program("xplug");
+    let (code, out) = wine.run(
+        &xplug,
+        &[String::from("inspect"), win(&built.path("greeter-fr"))],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("plugin     greeter-fr 0.2.1"), "{out}");
+    assert!(out.contains("target     x86_64-pc-windows-gnu"), "{out}");
+    notice(&format!(
+        "windows: {} under wine: 4 DLLs load and answer right; 8 mismatched DLLs refused as on Linux",
+        toolchain.rustc_version
+    ));
+}
