@@ -43,6 +43,16 @@ impl Wine {
     }
 }
 
+impl Drop for Wine {
+    /// Stops this prefix's wine server, so that nothing outlives the test.
+    fn drop(&mut self) {
+        let _ = Command::new("wineserver")
+            .arg("-k")
+            .env("WINEPREFIX", &self.prefix)
+            .status();
+    }
+}
+
 /// `Z:\...`: how wine names a path of this machine.
 fn win(path: &Path) -> String {
     format!("Z:{}", path.display()).replace('/', "\\")
