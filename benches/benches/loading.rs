@@ -11,7 +11,7 @@
 use abi_stable::library::lib_header_from_path;
 use bench_interface::{changed, BenchRef, PlainModuleRef};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use xplug_benches::{bench_plugins, few_iterations, Copies};
+use xplug_benches::{bench_plugins, dlopen_and_keep, few_iterations, Copies};
 use xplug_loader::{LoadError, Loader};
 
 fn loading(c: &mut Criterion) {
@@ -23,12 +23,7 @@ fn loading(c: &mut Criterion) {
     g.bench_function("dlopen", |b| {
         b.iter_batched(
             || xplug_copies.fresh(),
-            |path| {
-                // SAFETY: a plugin built by this repository; its constructors are Rust's
-                // (none). Leaked, like every loaded plugin.
-                let lib = unsafe { libloading::Library::new(&path) }.expect("dlopen");
-                std::mem::forget(lib);
-            },
+            |path| dlopen_and_keep(&path),
             BatchSize::PerIteration,
         )
     });

@@ -3,7 +3,7 @@
 
 use bench_interface::BenchRef;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use xplug_benches::{bench_plugins, few_iterations, Copies, ResidentMemory};
+use xplug_benches::{bench_plugins, dlopen_and_keep, few_iterations, Copies, ResidentMemory};
 use xplug_loader::Loader;
 
 fn memory(c: &mut Criterion<ResidentMemory>) {
@@ -15,11 +15,7 @@ fn memory(c: &mut Criterion<ResidentMemory>) {
     g.bench_function("dlopen", |b| {
         b.iter_batched(
             || copies.fresh(),
-            |path| {
-                // SAFETY: a plugin built by this repository; leaked, like every plugin.
-                let lib = unsafe { libloading::Library::new(&path) }.expect("dlopen");
-                std::mem::forget(lib);
-            },
+            |path| dlopen_and_keep(&path),
             BatchSize::PerIteration,
         )
     });

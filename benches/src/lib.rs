@@ -124,6 +124,15 @@ impl Drop for Copies {
     }
 }
 
+/// Opens a library with a bare `dlopen` and keeps it loaded, like every loaded plugin: the
+/// baseline of the load benchmarks.
+pub fn dlopen_and_keep(path: &Path) {
+    // SAFETY: the benchmarks only open copies of this repository's bench plugin, whose static
+    // constructors are Rust's (none).
+    let lib = unsafe { libloading::Library::new(path) }.expect("dlopen");
+    std::mem::forget(lib);
+}
+
 /// Short runs for benchmarks whose every iteration loads a new library: each stays loaded
 /// for the life of the process, and a process may only map so many.
 pub fn few_iterations<M: Measurement>(group: &mut criterion::BenchmarkGroup<'_, M>) {

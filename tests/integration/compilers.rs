@@ -22,7 +22,7 @@ const COMPATIBLE: &[(&str, Lang)] = &[
 ];
 
 /// Fixtures that must be refused.
-const MISMATCHED: &[&str] = &[
+pub const MISMATCHED: &[&str] = &[
     "fixture-wrong-interface",
     "fixture-major",
     "fixture-changed-type",

@@ -10,6 +10,7 @@ use std::process::Command;
 
 use xtask::{BuiltPlugins, Toolchain};
 
+use crate::compilers::MISMATCHED;
 use crate::support::{in_ci, loader, notice, plugin, scratch};
 
 /// The wine launcher, if installed.
@@ -150,16 +151,7 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
     }
 
     // Every mismatched DLL is refused with the same report as its Linux twin.
-    for name in [
-        "fixture-wrong-interface",
-        "fixture-major",
-        "fixture-changed-type",
-        "fixture-changed-nested",
-        "fixture-removed-fn",
-        "fixture-init-panic",
-        "fixture-init-error",
-        "fixture-no-root-module",
-    ] {
+    for &name in MISMATCHED.iter().chain(&["fixture-no-root-module"]) {
         // `demo check` stops before `on_load`; the hooks run when the demo loads a directory.
         let out = if name.starts_with("fixture-init") {
             let one = scratch(&format!("windows-{name}"));
