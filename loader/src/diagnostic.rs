@@ -167,6 +167,16 @@ impl LoadError {
                     "point the host at a plugin file; `Loader::load_dir` loads a directory",
                 )
             }
+            Replaced { plugin, .. } => {
+                lines.push(format!(
+                    "the file changed after plugin {} was loaded from it",
+                    plugin.label()
+                ));
+                String::from(
+                    "loaded code is never unloaded: restart the host to load the new file, or \
+                     install the new version under another file name",
+                )
+            }
             Unreadable { source, .. } => {
                 lines.push(format!("cannot read it: {source}"));
                 String::from("check that the path exists, is of the right kind, and is readable by the host's user")

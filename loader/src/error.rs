@@ -86,6 +86,18 @@ pub enum LoadError {
         /// What it is instead, e.g. `directory`.
         kind: &'static str,
     },
+    /// Stage 1: the file changed after this process loaded a plugin from it. Loaded code is
+    /// never unloaded, so the new file cannot take its place in this process.
+    #[error(
+        "{}: changed since plugin {} was loaded from it; this process keeps the loaded code",
+        path.display(), plugin.label()
+    )]
+    Replaced {
+        /// The resolved path.
+        path: PathBuf,
+        /// The header of the plugin loaded from it earlier.
+        plugin: Box<PluginInfo>,
+    },
     /// Stage 1: `path` could not be read.
     #[error("{}: cannot read: {source}", path.display())]
     Unreadable {
@@ -303,7 +315,7 @@ impl LoadError {
     pub fn stage(&self) -> Stage {
         use LoadError::*;
         match self {
-            NotFound { .. } | NotAFile { .. } | Unreadable { .. } => Stage::File,
+            NotFound { .. } | NotAFile { .. } | Replaced { .. } | Unreadable { .. } => Stage::File,
             NotALibrary { .. }
             | WrongFormat { .. }
             | WrongArchitecture { .. }
@@ -325,6 +337,7 @@ impl LoadError {
         match self {
             NotFound { path }
             | NotAFile { path, .. }
+            | Replaced { path, .. }
             | Unreadable { path, .. }
             | NotALibrary { path, .. }
             | WrongFormat { path, .. }
@@ -350,7 +363,8 @@ impl LoadError {
     pub fn plugin(&self) -> Option<&PluginInfo> {
         use LoadError::*;
         match self {
-            InterfaceMismatch { plugin, .. }
+            Replaced { plugin, .. }
+            | InterfaceMismatch { plugin, .. }
             | VersionMismatch { plugin, .. }
             | TargetMismatch { plugin, .. }
             | PanicAbort { plugin, .. }

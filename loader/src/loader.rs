@@ -26,6 +26,8 @@ use crate::layout;
 struct Library {
     path: PathBuf,
     info: PluginInfo,
+    /// The file as it was when its header was read.
+    stamp: Option<Stamp>,
     /// Stage 5's `dlopen` and abi_stable header, done once.
     opened: Once<Result<&'static LibHeader, LoadError>>,
     /// Stage 6's `on_load` hook, run once.
@@ -39,6 +41,13 @@ struct Once<T>(Mutex<Option<T>>);
 impl<T: Clone> Once<T> {
     const fn new() -> Self {
         Once(Mutex::new(None))
+    }
+
+    fn is_set(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
     }
 
     fn get_or_init(&self, init: impl FnOnce() -> T) -> T {
@@ -65,18 +74,55 @@ fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
     f(guard.get_or_insert_with(HashMap::new))
 }
 
-/// Stages 2 and 3 for a file not seen before; the registry's entry otherwise.
+/// What tells a file's versions apart cheaply: size, modification time and, on Unix, inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let meta = fs::metadata(path).ok()?;
+    Some(Stamp {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        #[cfg(unix)]
+        inode: std::os::unix::fs::MetadataExt::ino(&meta),
+    })
+}
+
+/// Stages 2 and 3 for a file not seen before; the registry's entry otherwise. A file that
+/// changed since is read again if it was never opened, and refused if it was: its old code
+/// stays loaded.
 fn library(real: PathBuf) -> Result<Arc<Library>, LoadError> {
     let known = with_registry(|r| r.get(&real).cloned());
     if let Some(lib) = known {
-        return Ok(lib);
+        let now = stamp(&real);
+        if now.is_none() || now == lib.stamp {
+            return Ok(lib);
+        }
+        if lib.opened.is_set() {
+            return Err(LoadError::Replaced {
+                path: real,
+                plugin: Box::new(lib.info.clone()),
+            });
+        }
+        with_registry(|r| {
+            if r.get(&real).map_or(false, |l| Arc::ptr_eq(l, &lib)) {
+                r.remove(&real);
+            }
+        });
     }
     // Inspect outside the lock: it reads the file but runs nothing, so two threads racing on
     // one file are harmless, and the first to insert wins.
+    let before = stamp(&real);
     let Inspected { path, info } = inspect::inspect(&real)?;
     let fresh = Arc::new(Library {
         path: path.clone(),
         info,
+        stamp: before,
         opened: Once::new(),
         loaded: Once::new(),
     });

@@ -69,6 +69,14 @@ fn every_rejection() -> Vec<(&'static str, LoadError)> {
         "unreadable",
         l.load_dir(&file).expect_err("not a directory"),
     ));
+    let swapped = dir.join("libswapped.so");
+    fs::copy(plugin("greeter-en"), &swapped).unwrap();
+    l.load(&swapped).expect("loads");
+    // A new file renamed over it, as installers do (overwriting a loaded library in place
+    // would change the code mapped into this process).
+    fs::copy(plugin("greeter-fr"), dir.join("swapped.new")).unwrap();
+    fs::rename(dir.join("swapped.new"), &swapped).unwrap();
+    all.push(("replaced", err(&swapped)));
     let empty = dir.join("libempty.so");
     fs::write(&empty, b"").unwrap();
     all.push(("not_a_library_empty", err(&empty)));
@@ -209,5 +217,5 @@ fn every_rejection_class_has_a_short_report_and_json() {
     // Every variant of LoadError is covered once.
     variants.sort();
     variants.dedup();
-    assert_eq!(variants.len(), 20, "{variants:?}");
+    assert_eq!(variants.len(), 21, "{variants:?}");
 }

@@ -129,3 +129,43 @@ fn a_directory_loads_its_plugins_and_reports_each_refused_file() {
         assert!(kinds.contains(&kind), "{kinds:?}");
     }
 }
+
+/// Installs `from` at `to` as a new file (write, then rename): overwriting a loaded library in
+/// place would change the code mapped into this process under its feet.
+fn install(from: &Path, to: &Path) {
+    let tmp = to.with_extension("new");
+    fs::copy(from, &tmp).unwrap();
+    fs::rename(&tmp, to).unwrap();
+}
+
+#[test]
+fn a_file_replaced_after_loading_is_refused_and_one_fixed_before_loading_is_read_again() {
+    let dir = scratch("replaced");
+    let path = dir.join(xplug_loader::library_file_name("swap"));
+
+    // Loaded, then replaced by another plugin: the old code stays, the new file is refused.
+    install(&plugin("greeter-en"), &path);
+    let en = loader().load(&path).expect("loads");
+    assert_eq!(en.greet("Al".into()).unwrap(), "Hello, Al!");
+    install(&plugin("greeter-fr"), &path);
+    match loader().load(&path) {
+        Err(LoadError::Replaced { plugin, .. }) => assert_eq!(plugin.name, "greeter-en"),
+        other => panic!("expected the replaced file to be refused, got {other:?}"),
+    }
+    assert_eq!(
+        en.greet("Al".into()).unwrap(),
+        "Hello, Al!",
+        "the loaded plugin still works"
+    );
+
+    // Refused before it was opened, then fixed: the new file is read and loads.
+    let later = dir.join(xplug_loader::library_file_name("fixed"));
+    fs::copy(plugin("fixture-major"), &later).unwrap();
+    assert!(matches!(
+        loader().load(&later),
+        Err(LoadError::VersionMismatch { .. })
+    ));
+    fs::copy(plugin("greeter-fr"), &later).unwrap();
+    let fr = loader().load(&later).expect("the fixed file loads");
+    assert_eq!(fr.greet("Al".into()).unwrap(), "Bonjour, Al !");
+}
