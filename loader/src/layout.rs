@@ -1,6 +1,8 @@
 //! Stage 5's diagnosis: the first difference between two root-module layouts.
 
-use abi_stable::abi_stability::abi_checking::{AbiInstability, AbiInstabilityErrors};
+use abi_stable::abi_stability::abi_checking::{
+    AbiInstability, AbiInstabilityErrors, ExpectedFound,
+};
 use abi_stable::type_layout::{TLField, TLFieldOrFunction, TLFunction, TypeLayout};
 
 use crate::error::LayoutDifference;
@@ -131,26 +133,22 @@ fn field(f: &TLField) -> String {
     }
 }
 
+/// `what` with both sides as they display.
+fn shown<T: std::fmt::Display>(
+    what: &'static str,
+    v: &ExpectedFound<T>,
+) -> (&'static str, String, String) {
+    (what, v.expected.to_string(), v.found.to_string())
+}
+
 fn describe(err: &AbiInstability) -> (&'static str, String, String) {
     use AbiInstability as AI;
     match err {
-        AI::Name(v) => ("type differs", v.expected.to_string(), v.found.to_string()),
-        AI::Package(v) => (
-            "defined in another crate",
-            v.expected.to_string(),
-            v.found.to_string(),
-        ),
-        AI::PackageVersion(v) => (
-            "incompatible crate versions",
-            v.expected.to_string(),
-            v.found.to_string(),
-        ),
-        AI::Size(v) => ("size differs", v.expected.to_string(), v.found.to_string()),
-        AI::Alignment(v) => (
-            "alignment differs",
-            v.expected.to_string(),
-            v.found.to_string(),
-        ),
+        AI::Name(v) => shown("type differs", v),
+        AI::Package(v) => shown("defined in another crate", v),
+        AI::PackageVersion(v) => shown("incompatible crate versions", v),
+        AI::Size(v) => shown("size differs", v),
+        AI::Alignment(v) => shown("alignment differs", v),
         AI::FieldCountMismatch(v) => (
             "number of fields differs",
             format!("{} fields", v.expected),
@@ -158,21 +156,15 @@ fn describe(err: &AbiInstability) -> (&'static str, String, String) {
         ),
         AI::UnexpectedField(v) => ("field differs", field(&v.expected), field(&v.found)),
         AI::FieldLifetimeMismatch(v) => ("lifetimes differ", field(&v.expected), field(&v.found)),
-        AI::FnLifetimeMismatch(v) | AI::FnQualifierMismatch(v) => (
-            "function signature differs",
-            v.expected.to_string(),
-            v.found.to_string(),
-        ),
+        AI::FnLifetimeMismatch(v) | AI::FnQualifierMismatch(v) => {
+            shown("function signature differs", v)
+        }
         AI::MismatchedPrimitive(v) => (
             "primitive type differs",
             format!("{:?}", v.expected),
             format!("{:?}", v.found),
         ),
-        AI::MismatchedPrefixSize(v) => (
-            "number of required functions differs",
-            v.expected.to_string(),
-            v.found.to_string(),
-        ),
+        AI::MismatchedPrefixSize(v) => shown("number of required functions differs", v),
         other => {
             let text = format!("{:?}", other);
             ("layouts differ", String::from("the host's layout"), text)

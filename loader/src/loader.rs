@@ -332,11 +332,7 @@ impl<M: Interface> Loader<M> {
     /// The same file (also through a symlink or another relative path) is opened and
     /// initialised once per process; later calls return the same plugin.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Plugin<M>, LoadError> {
-        let real = inspect::resolve(path.as_ref())?;
-        let library = library(real)?;
-        self.requirements().check(&library.path, &library.info)?;
-        let header = library.open()?;
-        let module = library.module::<M>(header)?;
+        let (library, module) = self.checked(path.as_ref())?;
         library.on_load(module)?;
         Ok(Plugin {
             module,
@@ -358,12 +354,17 @@ impl<M: Interface> Loader<M> {
     /// the full type-layout check against `M`. Its `on_load` hook does not run (its static
     /// constructors, if any, do: they run at `dlopen`). Returns the plugin's header.
     pub fn verify(&self, path: impl AsRef<Path>) -> Result<PluginInfo, LoadError> {
-        let real = inspect::resolve(path.as_ref())?;
-        let library = library(real)?;
+        let (library, _) = self.checked(path.as_ref())?;
+        Ok(library.info.clone())
+    }
+
+    /// Stages 1 to 5: the file's library and its checked root module.
+    fn checked(&self, path: &Path) -> Result<(Arc<Library>, M), LoadError> {
+        let library = library(inspect::resolve(path)?)?;
         self.requirements().check(&library.path, &library.info)?;
         let header = library.open()?;
-        library.module::<M>(header)?;
-        Ok(library.info.clone())
+        let module = library.module::<M>(header)?;
+        Ok((library, module))
     }
 
     /// Loads every library in `dir` (files named `*.so`, `*.dll` or `*.dylib`, as this
