@@ -12,7 +12,7 @@ use abi_stable::library::lib_header_from_path;
 use bench_interface::{changed, BenchRef, PlainModuleRef};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use xplug_benches::{bench_plugins, dlopen_and_keep, few_iterations, Copies};
-use xplug_loader::{LoadError, Loader};
+use xplug_loader::{ErrorKind, Loader};
 
 fn loading(c: &mut Criterion) {
     let files = bench_plugins();
@@ -51,7 +51,7 @@ fn loading(c: &mut Criterion) {
         b.iter_batched(
             || xplug_copies.fresh(),
             |path| match changed.load(&path) {
-                Err(e @ LoadError::LayoutMismatch { .. }) => e,
+                Err(e) if matches!(e.kind(), ErrorKind::LayoutMismatch { .. }) => e,
                 other => panic!("expected a layout mismatch, got {other:?}"),
             },
             BatchSize::PerIteration,

@@ -4,6 +4,12 @@
 //! header, compatibility); none opens a library, so no plugin code runs, not even static
 //! constructors. The full type-layout check needs the interface's Rust types: hosts run it
 //! with `Loader::verify` (the demo host's `demo check FILE`).
+//!
+//! Results go to standard output; errors that stop a command go to standard error and name
+//! the path they concern. Text from files (names, paths) is printed with control characters
+//! escaped.
+
+mod terminal;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -13,9 +19,10 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use xplug_loader::semver::VersionReq;
 use xplug_loader::{
-    inspect, is_library_file_name, stdout_is_terminal, use_color, LoadError, PluginInfo,
-    Requirements,
+    inspect, library_files, ErrorKind, Inspected, LoadError, PluginInfo, Requirements,
 };
+
+use crate::terminal::{escape_control, stderr_is_terminal, stdout_is_terminal, use_color};
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -88,6 +95,51 @@ fn parse_interface(s: &str) -> Result<(String, VersionReq), String> {
     Ok((name.to_owned(), req))
 }
 
+/// Why a command stopped before its result.
+enum Failure {
+    /// A file or directory it had to read: reported with its path.
+    Load(LoadError),
+    /// Writing the output failed.
+    Output(io::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Output(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut out = io::stdout().lock();
+    let color = use_color(stdout_is_terminal());
+    let result = match cli.command {
+        Command::Inspect { files, json } => cmd_inspect(&files, json, color, &mut out),
+        Command::Ls { dir, json } => cmd_ls(&dir, json, &mut out),
+        Command::Check {
+            file,
+            interface: (name, req),
+            allow_panic_abort,
+            json,
+        } => {
+            let requirements = Requirements::new(name, req).allow_panic_abort(allow_panic_abort);
+            cmd_check(&file, &requirements, json, color, &mut out)
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(Failure::Load(e)) => {
+            eprintln!("{}", e.report().color(use_color(stderr_is_terminal())));
+            ExitCode::from(1)
+        }
+        Err(Failure::Output(e)) => {
+            eprintln!("xplug: cannot write the output: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// One file's outcome, for JSON.
 #[derive(Serialize)]
 struct FileResult<'a> {
@@ -99,36 +151,24 @@ struct FileResult<'a> {
     diagnostic: Option<xplug_loader::Diagnostic<'a>>,
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let mut out = io::stdout().lock();
-    let color = use_color(stdout_is_terminal());
-    let result = match cli.command {
-        Command::Inspect { files, json } => cmd_inspect(&files, json, color, &mut out),
-        Command::Ls { dir, json } => cmd_ls(&dir, json, color, &mut out),
-        Command::Check {
+impl<'a> FileResult<'a> {
+    fn new(file: &'a Path, result: &'a Result<Inspected, LoadError>) -> Self {
+        FileResult {
             file,
-            interface: (name, req),
-            allow_panic_abort,
-            json,
-        } => {
-            let mut requirements = Requirements::new(name, req);
-            requirements.allow_panic_abort = allow_panic_abort;
-            cmd_check(&file, &requirements, json, color, &mut out)
-        }
-    };
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("xplug: {e}");
-            ExitCode::from(1)
+            ok: result.is_ok(),
+            header: result.as_ref().ok().map(|i| &i.info),
+            diagnostic: result.as_ref().err().map(LoadError::diagnostic),
         }
     }
 }
 
+fn print_json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)
+}
+
 fn print_header(out: &mut dyn Write, file: &Path, info: &PluginInfo) -> io::Result<()> {
-    writeln!(out, "{}", file.display())?;
+    writeln!(out, "{}", escape_control(&file.display().to_string()))?;
     writeln!(out, "  plugin     {}", info.label())?;
     writeln!(
         out,
@@ -151,39 +191,32 @@ fn cmd_inspect(
     json: bool,
     color: bool,
     out: &mut dyn Write,
-) -> io::Result<bool> {
-    let results: Vec<(PathBuf, Result<PluginInfo, LoadError>)> = files
+) -> Result<bool, Failure> {
+    let results: Vec<(PathBuf, Result<Inspected, LoadError>)> = files
         .iter()
         .map(|f| match inspect(f) {
-            Ok(i) => (i.path, Ok(i.info)),
+            Ok(i) => (i.path.clone(), Ok(i)),
             Err(e) => (f.clone(), Err(e)),
         })
         .collect();
-    let all_ok = results.iter().all(|(_, r)| r.is_ok());
     if json {
         let list: Vec<FileResult<'_>> = results
             .iter()
-            .map(|(file, r)| FileResult {
-                file,
-                ok: r.is_ok(),
-                header: r.as_ref().ok(),
-                diagnostic: r.as_ref().err().map(LoadError::diagnostic),
-            })
+            .map(|(file, r)| FileResult::new(file, r))
             .collect();
-        serde_json::to_writer_pretty(&mut *out, &list)?;
-        writeln!(out)?;
+        print_json(out, &list)?;
     } else {
         for (i, (file, r)) in results.iter().enumerate() {
             if i > 0 {
                 writeln!(out)?;
             }
             match r {
-                Ok(info) => print_header(out, file, info)?,
+                Ok(inspected) => print_header(out, file, &inspected.info)?,
                 Err(e) => writeln!(out, "{}", e.report().color(color))?,
             }
         }
     }
-    Ok(all_ok)
+    Ok(results.iter().all(|(_, r)| r.is_ok()))
 }
 
 /// One row of `xplug ls`.
@@ -196,68 +229,53 @@ struct Row {
     status: String,
 }
 
-fn cmd_ls(dir: &Path, json: bool, _color: bool, out: &mut dyn Write) -> io::Result<bool> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| is_library_file_name(p))
-        .collect();
-    files.sort();
-    let rows: Vec<Row> = files
-        .iter()
-        .map(|f| {
-            let file = f
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            match inspect(f) {
-                Ok(i) => {
-                    let status = if i.info.target == xplug_loader::host_target() {
-                        String::from("ok")
-                    } else {
-                        format!("built for {}", i.info.target)
-                    };
-                    Row {
-                        file,
-                        header: Some(i.info),
-                        status,
-                    }
-                }
-                Err(e) => Row {
-                    file,
-                    header: None,
-                    status: short_reason(&e),
-                },
-            }
-        })
-        .collect();
-    if json {
-        serde_json::to_writer_pretty(&mut *out, &rows)?;
-        writeln!(out)?;
-        return Ok(true);
+fn cmd_ls(dir: &Path, json: bool, out: &mut dyn Write) -> Result<bool, Failure> {
+    let (files, unreadable) = library_files(dir).map_err(Failure::Load)?;
+    if let Some(first) = unreadable.into_iter().next() {
+        return Err(Failure::Load(first));
     }
-    let cells: Vec<[String; 7]> = rows
-        .iter()
-        .map(|r| match &r.header {
-            Some(h) => [
-                r.file.clone(),
-                h.name.clone(),
-                h.version.to_string(),
-                format!("{} {}", h.interface_name, h.interface_version),
-                format!("rustc {}", h.rustc_release()),
-                h.target.clone(),
-                r.status.clone(),
-            ],
-            None => [
-                r.file.clone(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                r.status.clone(),
-            ],
-        })
-        .collect();
+    let rows: Vec<Row> = files.iter().map(|f| row(f)).collect();
+    if json {
+        print_json(out, &rows)?;
+    } else {
+        print_table(out, &rows)?;
+        if rows.is_empty() {
+            writeln!(
+                out,
+                "(no libraries in {})",
+                escape_control(&dir.display().to_string())
+            )?;
+        }
+    }
+    Ok(true)
+}
+
+/// Inspects one file of a directory listing.
+fn row(file: &Path) -> Row {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match inspect(file) {
+        Ok(i) => Row {
+            file: name,
+            status: if i.info.target == xplug_loader::host_target() {
+                String::from("ok")
+            } else {
+                format!("built for {}", i.info.target)
+            },
+            header: Some(i.info),
+        },
+        Err(e) => Row {
+            file: name,
+            header: None,
+            status: short_reason(&e),
+        },
+    }
+}
+
+/// Prints rows as a table with aligned columns.
+fn print_table(out: &mut dyn Write, rows: &[Row]) -> io::Result<()> {
     let heading = [
         "FILE",
         "PLUGIN",
@@ -268,47 +286,59 @@ fn cmd_ls(dir: &Path, json: bool, _color: bool, out: &mut dyn Write) -> io::Resu
         "STATUS",
     ]
     .map(String::from);
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            let file = escape_control(&r.file).into_owned();
+            let status = escape_control(&r.status).into_owned();
+            match &r.header {
+                Some(h) => [
+                    file,
+                    h.name.clone(),
+                    h.version.to_string(),
+                    format!("{} {}", h.interface_name, h.interface_version),
+                    format!("rustc {}", h.rustc_release()),
+                    h.target.clone(),
+                    status,
+                ],
+                None => [
+                    file,
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    status,
+                ],
+            }
+        })
+        .collect();
     let mut widths = [0usize; 7];
-    for row in std::iter::once(&heading).chain(cells.iter()) {
+    for row in std::iter::once(&heading).chain(&cells) {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    for row in std::iter::once(&heading).chain(cells.iter()) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .enumerate()
-            .map(|(i, (cell, w))| {
-                if i == 6 {
-                    cell.clone()
-                } else {
-                    format!("{cell:<w$}")
-                }
-            })
-            .collect();
-        writeln!(out, "{}", line.join("  "))?;
+    for row in std::iter::once(&heading).chain(&cells) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i == row.len() - 1 {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        writeln!(out, "{line}")?;
     }
-    if rows.is_empty() {
-        writeln!(out, "(no libraries in {})", dir.display())?;
-    }
-    Ok(true)
+    Ok(())
 }
 
 /// A few words on why a file is not a loadable plugin.
 fn short_reason(e: &LoadError) -> String {
-    match e {
-        LoadError::NotAPlugin { .. } => String::from("not an xplug plugin"),
-        LoadError::NotAFile { kind, .. } => format!("a {kind}"),
-        other => {
-            let text = other.to_string();
-            // The one-line message starts with the path: keep what follows it.
-            let path = other.path().display().to_string();
-            text.strip_prefix(&path)
-                .and_then(|t| t.strip_prefix(": "))
-                .unwrap_or(&text)
-                .to_owned()
-        }
+    match e.kind() {
+        ErrorKind::NotAPlugin { .. } => String::from("not an xplug plugin"),
+        ErrorKind::NotAFile { kind } => format!("a {kind}"),
+        other => other.to_string(),
     }
 }
 
@@ -318,20 +348,13 @@ fn cmd_check(
     json: bool,
     color: bool,
     out: &mut dyn Write,
-) -> io::Result<bool> {
+) -> Result<bool, Failure> {
     let result = inspect(file).and_then(|i| {
-        requirements.check(&i.path, &i.info)?;
+        requirements.check(&i)?;
         Ok(i)
     });
     if json {
-        let r = FileResult {
-            file,
-            ok: result.is_ok(),
-            header: result.as_ref().ok().map(|i| &i.info),
-            diagnostic: result.as_ref().err().map(LoadError::diagnostic),
-        };
-        serde_json::to_writer_pretty(&mut *out, &r)?;
-        writeln!(out)?;
+        print_json(out, &FileResult::new(file, &result))?;
     } else {
         match &result {
             Ok(i) => writeln!(
@@ -339,10 +362,10 @@ fn cmd_check(
                 "ok: {} ({}) is compatible with `{}` {} on {}\n  \
                  (header checks; the full layout check runs in a host: Loader::verify)",
                 i.info.label(),
-                i.path.display(),
-                requirements.interface,
-                requirements.versions,
-                requirements.target
+                escape_control(&i.path.display().to_string()),
+                requirements.interface(),
+                requirements.versions(),
+                requirements.target()
             )?,
             Err(e) => writeln!(out, "{}", e.report().color(color))?,
         }

@@ -5,16 +5,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use greeter_interface::GreeterRef;
 use xplug_loader::Loader;
-use xtask::{BuiltPlugins, Toolchain};
-
-fn plugins() -> &'static BuiltPlugins {
-    static BUILT: OnceLock<BuiltPlugins> = OnceLock::new();
-    BUILT.get_or_init(|| xtask::build(&Toolchain::current()).unwrap_or_else(|e| panic!("{e}")))
-}
+use xtask::{host_built as plugins, Fixture};
 
 fn xplug(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xplug"))
@@ -28,20 +22,17 @@ fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn path(name: &str) -> String {
-    plugins().path(name).display().to_string()
+fn path(fixture: Fixture) -> String {
+    plugins().path(fixture).display().to_string()
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    xtask::scratch(Path::new(env!("CARGO_TARGET_TMPDIR")), name)
 }
 
 #[test]
 fn inspect_prints_the_header() {
-    let out = xplug(&["inspect", &path("greeter-en")]);
+    let out = xplug(&["inspect", &path(Fixture::GreeterEn)]);
     assert_eq!(out.status.code(), Some(0));
     let t = text(&out);
     for want in [
@@ -66,7 +57,7 @@ fn inspect_json_carries_the_header_and_the_typed_error() {
     let out = xplug(&[
         "inspect",
         "--json",
-        &path("greeter-fr"),
+        &path(Fixture::GreeterFr),
         garbage.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1), "one file is not a plugin");
@@ -85,7 +76,7 @@ fn inspect_json_carries_the_header_and_the_typed_error() {
 fn inspect_runs_no_plugin_code_but_loading_does() {
     let dir = scratch("constructor");
     let marker = dir.join("marker");
-    let file = path("fixture-constructor");
+    let file = path(Fixture::Constructor);
     let out = Command::new(env!("CARGO_BIN_EXE_xplug"))
         .args(["inspect", &file])
         .env("XPLUG_FIXTURE_MARKER", &marker)
@@ -110,12 +101,9 @@ fn inspect_runs_no_plugin_code_but_loading_does() {
 #[test]
 fn ls_lists_every_library_with_its_status() {
     let dir = scratch("ls");
-    for name in ["greeter-en", "fixture-major"] {
-        fs::copy(
-            plugins().path(name),
-            dir.join(plugins().path(name).file_name().unwrap()),
-        )
-        .unwrap();
+    for fixture in [Fixture::GreeterEn, Fixture::Major] {
+        let from = plugins().path(fixture);
+        fs::copy(&from, dir.join(from.file_name().unwrap())).unwrap();
     }
     fs::write(dir.join(xplug_loader::library_file_name("junk")), b"junk").unwrap();
     fs::write(dir.join("notes.txt"), b"not listed").unwrap();
@@ -144,35 +132,46 @@ fn ls_lists_every_library_with_its_status() {
 
 #[test]
 fn check_exits_0_when_compatible_and_1_with_the_diagnostic_otherwise() {
-    let ok = xplug(&["check", &path("greeter-fr"), "--interface", "greeter@^1.1"]);
+    let ok = xplug(&[
+        "check",
+        &path(Fixture::GreeterFr),
+        "--interface",
+        "greeter@^1.1",
+    ]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
     assert!(text(&ok).starts_with("ok: greeter-fr 0.2.1"));
 
-    let major = xplug(&["check", &path("fixture-major"), "--interface", "greeter@^1"]);
+    let major = xplug(&["check", &path(Fixture::Major), "--interface", "greeter@^1"]);
     assert_eq!(major.status.code(), Some(1));
     let t = text(&major);
     assert!(t.starts_with("error: plugin rejected: "), "{t}");
-    assert!(t.contains("built against 2.0.0, required: ^1"), "{t}");
+    assert!(
+        t.contains("built against 2.0.0, this host accepts ^1"),
+        "{t}"
+    );
     assert!(t.contains("help: "), "{t}");
 
-    let name = xplug(&["check", &path("greeter-en"), "--interface", "calculator@*"]);
+    let name = xplug(&[
+        "check",
+        &path(Fixture::GreeterEn),
+        "--interface",
+        "calculator@*",
+    ]);
     assert_eq!(name.status.code(), Some(1));
-    assert!(text(&name).contains("implements interface `greeter`; this host loads `calculator`"));
+    assert!(text(&name)
+        .contains("the plugin implements interface `greeter`, but this host loads `calculator`"));
 
     let json = xplug(&[
         "check",
         "--json",
-        &path("fixture-major"),
+        &path(Fixture::Major),
         "--interface",
         "greeter@^1",
     ]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["diagnostic"]["error"]["variant"], "version_mismatch");
     assert_eq!(v["diagnostic"]["error"]["required"], "^1");
-    assert_eq!(
-        v["diagnostic"]["error"]["plugin"]["interface_version"],
-        "2.0.0"
-    );
+    assert_eq!(v["diagnostic"]["plugin"]["interface_version"], "2.0.0");
 }
 
 #[test]
@@ -187,4 +186,49 @@ fn bad_command_lines_exit_2_and_help_documents_exit_codes() {
         "{t}"
     );
     assert!(Path::new(env!("CARGO_BIN_EXE_xplug")).is_file());
+}
+
+#[test]
+fn errors_name_their_path_on_stderr() {
+    let missing = scratch("missing-parent").join("missing");
+    let out = xplug(&["ls", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!("error: plugin rejected: {}", missing.display())),
+        "{err}"
+    );
+    assert!(err.contains("no such file"), "{err}");
+}
+
+#[test]
+fn text_from_a_crafted_file_cannot_drive_the_terminal() {
+    let dir = scratch("escape");
+    let mut bytes = fs::read(plugins().path(Fixture::GreeterEn)).unwrap();
+    // The plugin's name in its header, overwritten with a terminal escape sequence.
+    let header = bytes
+        .windows(8)
+        .position(|w| w == xplug::header::MAGIC)
+        .expect("a header");
+    let at = header + std::mem::offset_of!(xplug::PluginHeader, plugin_name);
+    bytes[at..at + 10].copy_from_slice(b"\x1b]0;pwn\x07\0");
+    let file = dir.join("lib\x1b[2Jevil.so");
+    fs::write(&file, &bytes).unwrap();
+    for args in [
+        vec!["inspect", file.to_str().unwrap()],
+        vec!["ls", dir.to_str().unwrap()],
+        vec!["check", file.to_str().unwrap(), "--interface", "greeter@^1"],
+    ] {
+        let out = xplug(&args);
+        let all = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
+        assert!(
+            !all.contains(&0x1b),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&all)
+        );
+        assert!(!all.contains(&0x07), "{args:?}");
+        let all = String::from_utf8_lossy(&all);
+        assert!(all.contains("lib\\u{1b}[2Jevil.so"), "{args:?}: {all}");
+    }
 }

@@ -1,10 +1,13 @@
 //! Calls across the plugin boundary: panic containment on the plugin side, typed errors on the
 //! host side.
 //!
-//! Every function of a root module declared with [`#[xplug::interface]`](crate::interface) is
-//! exported by the plugin as an `extern "C"` shim that runs the plugin's code under
-//! [`catch_unwind`](std::panic::catch_unwind) and returns a [`CallResult`]. A panic never
-//! unwinds into the host: the host's wrapper method turns it into [`CallError::Panicked`].
+//! Every function of a root module declared with `#[xplug::interface]` is exported by the
+//! plugin as an `extern "C"` shim that runs the plugin's code under `catch_unwind` and returns
+//! a [`CallResult`]. A panic never unwinds into the host: the host's wrapper method turns it
+//! into [`CallError::Panicked`].
+//!
+//! Only [`CallError`] is public API; the rest is reached by generated code through
+//! `xplug::__private`.
 //!
 //! The error side of a [`CallResult`] is a one-byte marker, so that a call returning a small
 //! value returns it in registers, as a plain `extern "C"` function would. The panic's message
@@ -86,14 +89,15 @@ impl fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
-impl CallError {
-    /// Converts a contained panic into a host-side error.
-    pub fn panicked(function: &'static str, panic: PluginPanic) -> CallError {
-        CallError::Panicked {
-            function,
-            message: panic.message.into_string(),
-            location: panic.location.into_string(),
-        }
+/// Converts a contained panic into a host-side error. Out of line and cold: the happy path of
+/// a call stays the plugin's return value plus one branch.
+#[cold]
+#[inline(never)]
+pub fn panicked(function: &'static str, panic: PluginPanic) -> CallError {
+    CallError::Panicked {
+        function,
+        message: panic.message.into_string(),
+        location: panic.location.into_string(),
     }
 }
 
@@ -198,7 +202,7 @@ mod tests {
         };
         assert_eq!(err.message.as_str(), "boom 7");
         assert!(err.location.as_str().contains("call.rs"), "{:?}", err);
-        let host = CallError::panicked("f", err);
+        let host = panicked("f", err);
         assert!(host
             .to_string()
             .starts_with("plugin function `f` panicked: boom 7 (at "));

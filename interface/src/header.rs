@@ -44,8 +44,8 @@ pub const PROFILE_RELEASE: u8 = 2;
 
 /// The frozen, versioned header a plugin exports. See the [module docs](self) for the layout.
 ///
-/// Plugins create it through [`export_plugin!`](crate::export_plugin); hosts read it from the
-/// file with `xplug-loader`.
+/// Plugins write it through [`export_plugin!`](crate::export_plugin); hosts read it from the
+/// file with `xplug-loader`, before any code of the plugin runs.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PluginHeader {
@@ -84,7 +84,8 @@ const _: () = assert!(core::mem::size_of::<PluginHeader>() == HEADER_SIZE);
 const _: () = assert!(core::mem::align_of::<PluginHeader>() == 1);
 
 /// What a plugin says about itself in its header; the parts that depend on the build come
-/// from this crate's build script and from `cfg!` in the plugin crate.
+/// from this crate's build script and from `cfg!` in the plugin crate. Written by
+/// [`export_plugin!`](crate::export_plugin); not public API.
 #[derive(Clone, Copy, Debug)]
 pub struct HeaderFields<'a> {
     /// The interface name.
@@ -102,36 +103,6 @@ pub struct HeaderFields<'a> {
 }
 
 impl PluginHeader {
-    /// Builds a header for a plugin compiled by the current compiler for the current target.
-    ///
-    /// Evaluated at compile time by [`export_plugin!`](crate::export_plugin): a field that does
-    /// not fit its fixed size is a compile error, not a truncated header.
-    pub const fn new(fields: HeaderFields<'_>) -> PluginHeader {
-        PluginHeader {
-            magic: MAGIC,
-            format_version: FORMAT_VERSION.to_le_bytes(),
-            size: (HEADER_SIZE as u32).to_le_bytes(),
-            interface_name: fixed(fields.interface_name),
-            interface_version: fixed(fields.interface_version),
-            plugin_name: fixed(fields.plugin_name),
-            plugin_version: fixed(fields.plugin_version),
-            rustc_version: fixed(crate::build_info::RUSTC_VERSION),
-            target: fixed(crate::build_info::TARGET),
-            xplug_version: fixed(crate::build_info::XPLUG_VERSION),
-            panic_strategy: if fields.panic_unwind {
-                PANIC_UNWIND
-            } else {
-                PANIC_ABORT
-            },
-            profile: if fields.debug {
-                PROFILE_DEBUG
-            } else {
-                PROFILE_RELEASE
-            },
-            reserved: [0; 6],
-        }
-    }
-
     /// The header as the bytes a plugin file stores.
     pub fn as_bytes(&self) -> &[u8; HEADER_SIZE] {
         // SAFETY: `PluginHeader` is `repr(C)`, contains only `u8` and arrays of `u8` (alignment 1,
@@ -145,6 +116,36 @@ impl PluginHeader {
         // SAFETY: as in `as_bytes`; every bit pattern is a valid `PluginHeader`, and
         // `read_unaligned` copes with the alignment of `bytes` (which is 1 anyway).
         unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<PluginHeader>()) }
+    }
+}
+
+/// Builds the header of a plugin compiled by the current compiler for the current target.
+///
+/// Evaluated at compile time by [`export_plugin!`](crate::export_plugin): a field that does not
+/// fit its fixed size is a compile error, not a truncated header.
+pub const fn plugin_header(fields: HeaderFields<'_>) -> PluginHeader {
+    PluginHeader {
+        magic: MAGIC,
+        format_version: FORMAT_VERSION.to_le_bytes(),
+        size: (HEADER_SIZE as u32).to_le_bytes(),
+        interface_name: fixed(fields.interface_name),
+        interface_version: fixed(fields.interface_version),
+        plugin_name: fixed(fields.plugin_name),
+        plugin_version: fixed(fields.plugin_version),
+        rustc_version: fixed(crate::__private::build_info::RUSTC_VERSION),
+        target: fixed(crate::__private::build_info::TARGET),
+        xplug_version: fixed(crate::__private::build_info::XPLUG_VERSION),
+        panic_strategy: if fields.panic_unwind {
+            PANIC_UNWIND
+        } else {
+            PANIC_ABORT
+        },
+        profile: if fields.debug {
+            PROFILE_DEBUG
+        } else {
+            PROFILE_RELEASE
+        },
+        reserved: [0; 6],
     }
 }
 
@@ -177,7 +178,7 @@ mod tests {
 
     #[test]
     fn round_trips_through_bytes() {
-        let header = PluginHeader::new(HeaderFields {
+        let header = plugin_header(HeaderFields {
             interface_name: "greeter",
             interface_version: "1.2.3",
             plugin_name: "greeter-en",

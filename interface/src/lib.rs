@@ -14,8 +14,8 @@
 //!   version is the interface crate's Cargo version.
 //! - **Plugin**: a `cdylib` that implements the trait for a type and exports it with
 //!   [`export_plugin!`], which also writes the frozen [`PluginHeader`].
-//! - **Calls**: each function returns a [`CallResult`] across the boundary: a panic inside a
-//!   plugin reaches the host as [`CallError::Panicked`], never as an unwind or an abort.
+//! - **Calls**: each function runs in the plugin under `catch_unwind`: a panic inside a plugin
+//!   reaches the host as [`CallError::Panicked`], never as an unwind or an abort.
 //!
 //! # Declaring an interface
 //!
@@ -59,7 +59,8 @@
 //! # What the attribute generates
 //!
 //! For `trait Greeter` it keeps the trait (plugins implement it; it gains a provided
-//! `on_load` hook that the host runs once after all load-time checks pass) and adds
+//! `on_load` hook that the loader runs once, after all load-time checks pass; host code cannot
+//! call it) and adds
 //! `GreeterModule`, the `repr(C)` prefix-type root module with one `extern "C"` function per
 //! trait function, and `GreeterRef`, the handle a host receives, with one method per function
 //! that returns `Result<_, CallError>`. Functions marked `#[xplug(since = "X.Y")]` are
@@ -67,12 +68,11 @@
 //! built against an older minor version returns [`CallError::Missing`].
 #![warn(missing_docs)]
 
-pub mod build_info;
-pub mod call;
+mod call;
 pub mod header;
 
 pub use abi_stable;
-pub use call::{CallError, CallResult, Contained, PluginPanic};
+pub use call::CallError;
 pub use header::PluginHeader;
 /// Declares a plugin interface; see the [crate docs](crate#declaring-an-interface).
 ///
@@ -87,30 +87,24 @@ use abi_stable::library::RootModule;
 ///
 /// # Safety
 ///
-/// Implemented only by the code that `#[xplug::interface]` generates: `NAME` and `VERSION`
-/// must describe the module's layout, and `on_load` must call the plugin's `on_load` hook.
+/// Implemented only by the code that `#[xplug::interface]` generates: `INTERFACE_NAME` and
+/// `INTERFACE_VERSION` must describe the module's layout, and `__on_load` must run the
+/// plugin's `on_load` hook.
 pub unsafe trait Interface: RootModule + Copy + Send + Sync + 'static {
     /// The interface name plugins are checked against.
     const INTERFACE_NAME: &'static str;
     /// The interface version, the interface crate's Cargo version.
     const INTERFACE_VERSION: &'static str;
 
-    /// Runs the plugin's `on_load` hook; the loader calls it once per loaded file.
-    fn on_load(self) -> Result<(), LoadHookError>;
-}
-
-/// Why a plugin's `on_load` hook refused to load.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoadHookError {
-    /// The hook returned an error message.
-    Failed(String),
-    /// The hook panicked; the panic was contained in the plugin.
-    Panicked {
-        /// The panic message.
-        message: String,
-        /// Where it panicked (`file:line:column`), or empty.
-        location: String,
-    },
+    /// Runs the plugin's `on_load` hook. Not for host code: `xplug-loader` calls it.
+    ///
+    /// # Safety
+    ///
+    /// The module must come from a library whose header, version and type layout were
+    /// checked against this interface, and the hook must run at most once per loaded library,
+    /// before any other function of the module is called.
+    #[doc(hidden)]
+    unsafe fn __on_load(self) -> Result<(), __private::LoadHookError>;
 }
 
 /// Exports a plugin: `export_plugin!(English as Greeter)` exports the implementation of the
@@ -124,15 +118,16 @@ pub enum LoadHookError {
 /// - the `abi_stable` root-module header through which the host checks the full type layout
 ///   and gets the module.
 ///
-/// No code runs when the library is opened; the plugin's `on_load` hook runs when the host
-/// has accepted the plugin.
+/// Neither runs code: they are data the host reads. The plugin's `on_load` hook runs when the
+/// host has accepted the plugin. (Static constructors a plugin defines itself, e.g. through
+/// `.init_array`, run when the library is opened, as for any shared library.)
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty as $interface:path) => {
         #[no_mangle]
         #[doc(hidden)]
         pub static XPLUG_PLUGIN_HEADER: $crate::PluginHeader =
-            $crate::PluginHeader::new($crate::header::HeaderFields {
+            $crate::__private::plugin_header($crate::__private::HeaderFields {
                 interface_name: <$plugin as $interface>::__XPLUG_INTERFACE_NAME,
                 interface_version: <$plugin as $interface>::__XPLUG_INTERFACE_VERSION,
                 plugin_name: ::core::env!("CARGO_PKG_NAME"),
@@ -148,14 +143,33 @@ macro_rules! export_plugin {
     };
 }
 
-/// Implementation details of the generated code. Not public API.
+/// Implementation details of the generated code and of `xplug-loader`. Not public API: any
+/// of it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::call::{guard, install_hook, take_panic};
+    pub use crate::call::{
+        guard, install_hook, panicked, take_panic, CallResult, Contained, PluginPanic,
+    };
+    pub use crate::header::{plugin_header, HeaderFields};
     pub use abi_stable;
 
-    use crate::{CallResult, LoadHookError, PluginPanic};
+    pub mod build_info;
+
     use abi_stable::std_types::{RResult, RString};
+
+    /// Why a plugin's `on_load` hook refused to load.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum LoadHookError {
+        /// The hook returned an error message.
+        Failed(String),
+        /// The hook panicked; the panic was contained in the plugin.
+        Panicked {
+            /// The panic message.
+            message: String,
+            /// Where it panicked (`file:line:column`), or empty.
+            location: String,
+        },
+    }
 
     /// Converts a plugin's `on_load` result for the boundary.
     pub fn on_load_result(r: Result<(), String>) -> RResult<(), RString> {

@@ -1,11 +1,19 @@
-//! Why a file was not loaded: one variant per failing check, each with the facts it found.
+//! Why a file was not loaded: [`LoadError`] states the file and, once read, the plugin's
+//! header; its [`ErrorKind`] carries the facts of the one check that failed.
+//!
+//! Every kind is declared once, in the table at the end of this file, with its stage, its
+//! one-line text and its `help:` line. Adding a rejection means adding one entry there (and a
+//! test that produces it).
 
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use semver::{Version, VersionReq};
+
 use crate::info::PluginInfo;
+use crate::report::{escape_control, host_target};
 
 /// The stage of the load pipeline at which a file was refused.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -42,10 +50,11 @@ impl fmt::Display for Stage {
 /// The first difference between the host's and the plugin's root-module layout.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LayoutDifference {
     /// Where the layouts differ, e.g. `GreeterModule.add`.
     pub at: String,
-    /// What differs, e.g. `mismatched type`.
+    /// What differs, e.g. `type differs`.
     pub what: String,
     /// The host's side.
     pub expected: String,
@@ -63,242 +72,79 @@ impl fmt::Display for LayoutDifference {
     }
 }
 
-/// Why a plugin was not loaded. Every variant names the file (`path`, symlinks resolved where
-/// the file exists) and carries the facts of its check; [`LoadError::stage`] says which check.
+/// Why a plugin was not loaded: the file, the plugin's header when it was read, and the
+/// [`ErrorKind`] of the check that failed.
 ///
-/// `Display` is one line; `source()` returns the underlying I/O or loader error, if any.
-#[derive(Clone, Debug, thiserror::Error)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(tag = "variant", rename_all = "snake_case"))]
-#[non_exhaustive]
-pub enum LoadError {
-    /// Stage 1: nothing exists at `path`.
-    #[error("{}: no such file", path.display())]
-    NotFound {
-        /// The path as given.
-        path: PathBuf,
-    },
-    /// Stage 1: `path` exists but is not a regular file.
-    #[error("{}: not a regular file but a {kind}", path.display())]
-    NotAFile {
-        /// The resolved path.
-        path: PathBuf,
-        /// What it is instead, e.g. `directory`.
-        kind: &'static str,
-    },
-    /// Stage 1: the file changed after this process loaded a plugin from it. Loaded code is
-    /// never unloaded, so the new file cannot take its place in this process.
-    #[error(
-        "{}: changed since plugin {} was loaded from it; this process keeps the loaded code",
-        path.display(), plugin.label()
-    )]
-    Replaced {
-        /// The resolved path.
-        path: PathBuf,
-        /// The header of the plugin loaded from it earlier.
-        plugin: Box<PluginInfo>,
-    },
-    /// Stage 1: `path` could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
-    Unreadable {
-        /// The path.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        #[cfg_attr(feature = "serde", serde(serialize_with = "display"))]
-        source: Arc<io::Error>,
-    },
+/// `Display` is one line, `{path}: {what failed}`, with control characters escaped (file
+/// names and plugin messages come from outside); [`report`](LoadError::report) renders a few
+/// lines with who must act. `source()` returns the underlying I/O or dynamic-loader error.
+#[derive(Clone, Debug)]
+pub struct LoadError {
+    path: PathBuf,
+    plugin: Option<Box<PluginInfo>>,
+    kind: ErrorKind,
+}
 
-    /// Stage 2: the file is not an object file of any kind this loader knows.
-    #[error("{}: not a shared library: {reason}", path.display())]
-    NotALibrary {
-        /// The resolved path.
-        path: PathBuf,
-        /// What the file looks like instead.
-        reason: String,
-    },
-    /// Stage 2: an object file of another platform's format (e.g. a PE DLL on Linux).
-    #[error("{}: {found} file, but this platform loads {expected} libraries", path.display())]
-    WrongFormat {
-        /// The resolved path.
-        path: PathBuf,
-        /// The host's format.
-        expected: &'static str,
-        /// The file's format.
-        found: String,
-    },
-    /// Stage 2: a library for another processor architecture.
-    #[error("{}: built for {found}, but this host runs on {expected}", path.display())]
-    WrongArchitecture {
-        /// The resolved path.
-        path: PathBuf,
-        /// The host's architecture.
-        expected: String,
-        /// The file's architecture.
-        found: String,
-    },
-    /// Stage 2: an object file that is not a shared library (an executable, an object file).
-    #[error("{}: {kind}, not a shared library", path.display())]
-    NotASharedLibrary {
-        /// The resolved path.
-        path: PathBuf,
-        /// What kind of object file it is.
-        kind: String,
-    },
-    /// Stage 2: the file starts like a library but cannot be parsed (e.g. truncated).
-    #[error("{}: malformed {format} file: {reason}", path.display())]
-    Malformed {
-        /// The resolved path.
-        path: PathBuf,
-        /// The format its first bytes claim.
-        format: String,
-        /// What the parser found wrong.
-        reason: String,
-    },
+impl LoadError {
+    /// An error about the file at `path`.
+    pub(crate) fn new(path: impl Into<PathBuf>, kind: ErrorKind) -> LoadError {
+        LoadError {
+            path: path.into(),
+            plugin: None,
+            kind,
+        }
+    }
 
-    /// Stage 3: a shared library without an xplug header.
-    #[error("{}: not an xplug plugin (no `{}` symbol)", path.display(), xplug::header::HEADER_SYMBOL)]
-    NotAPlugin {
-        /// The resolved path.
-        path: PathBuf,
-    },
-    /// Stage 3: the header is there but unreadable or inconsistent.
-    #[error("{}: invalid xplug header: {reason}", path.display())]
-    BadHeader {
-        /// The resolved path.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// Stage 3: a header format newer than this loader understands.
-    #[error(
-        "{}: xplug header format {found} is newer than this host's (format {supported})",
-        path.display()
-    )]
-    UnsupportedHeader {
-        /// The resolved path.
-        path: PathBuf,
-        /// The file's header format.
-        found: u32,
-        /// The newest format this loader reads.
-        supported: u32,
-    },
+    /// The same error, about the plugin whose header is `plugin`.
+    pub(crate) fn with_plugin(mut self, plugin: &PluginInfo) -> LoadError {
+        self.plugin = Some(Box::new(plugin.clone()));
+        self
+    }
 
-    /// Stage 4: the plugin implements another interface.
-    #[error(
-        "{}: plugin {} implements interface `{}`, this host loads `{expected}`",
-        path.display(), plugin.label(), plugin.interface_name
-    )]
-    InterfaceMismatch {
-        /// The resolved path.
-        path: PathBuf,
-        /// The host's interface name.
-        expected: String,
-        /// The plugin's header.
-        plugin: Box<PluginInfo>,
-    },
-    /// Stage 4: the plugin's interface version does not satisfy the host's requirement.
-    #[error(
-        "{}: plugin {} was built against `{}` {}, this host requires {required}",
-        path.display(), plugin.label(), plugin.interface_name, plugin.interface_version
-    )]
-    VersionMismatch {
-        /// The resolved path.
-        path: PathBuf,
-        /// The host's requirement on the interface version.
-        required: semver::VersionReq,
-        /// The host's interface version, if the check was made for a host.
-        host_version: Option<semver::Version>,
-        /// The plugin's header.
-        plugin: Box<PluginInfo>,
-    },
-    /// Stage 4: the plugin was built for another target triple.
-    #[error(
-        "{}: plugin {} was built for {}, this host for {expected}",
-        path.display(), plugin.label(), plugin.target
-    )]
-    TargetMismatch {
-        /// The resolved path.
-        path: PathBuf,
-        /// The host's target triple.
-        expected: String,
-        /// The plugin's header.
-        plugin: Box<PluginInfo>,
-    },
-    /// Stage 4: the plugin aborts on panic, so a panic in it would kill the host.
-    #[error(
-        "{}: plugin {} was built with panic = \"abort\"; a panic in it would abort the host",
-        path.display(), plugin.label()
-    )]
-    PanicAbort {
-        /// The resolved path.
-        path: PathBuf,
-        /// The plugin's header.
-        plugin: Box<PluginInfo>,
-    },
+    /// The file the error concerns: the path as given for stage 1 errors found before the
+    /// path was resolved, its real path (symlinks resolved) after.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 
-    /// Stage 5: the dynamic loader refused the library.
-    #[error("{}: cannot open library: {source}", path.display())]
-    Open {
-        /// The resolved path.
-        path: PathBuf,
-        /// The plugin's header.
-        plugin: Box<PluginInfo>,
-        /// The dynamic loader's error.
-        #[source]
-        #[cfg_attr(feature = "serde", serde(serialize_with = "display"))]
-        source: Arc<dyn std::error::Error + Send + Sync>,
-    },
-    /// Stage 5: the library's root module is missing or its abi_stable runtime is incompatible.
-    #[error("{}: unusable root module: {message}", path.display())]
-    RootModule {
-        /// The resolved path.
-        path: PathBuf,
-        /// The plugin's header.
-        plugin: Box<PluginInfo>,
-        /// abi_stable's explanation.
-        message: String,
-    },
-    /// Stage 5: the plugin's root-module type layout differs from the host's.
-    #[error("{}: plugin {} has a different layout of interface `{}`: {difference}",
-        path.display(), plugin.label(), plugin.interface_name)]
-    LayoutMismatch {
-        /// The resolved path.
-        path: PathBuf,
-        /// The host's interface version.
-        host_version: semver::Version,
-        /// The plugin's header.
-        plugin: Box<PluginInfo>,
-        /// The first difference found.
-        difference: Box<LayoutDifference>,
-        /// abi_stable's full report, for when the first difference is not enough (hundreds of
-        /// lines; not serialized).
-        #[cfg_attr(feature = "serde", serde(skip))]
-        details: String,
-    },
+    /// The plugin's header, for errors found after it was read (stages 4 to 6).
+    pub fn plugin(&self) -> Option<&PluginInfo> {
+        self.plugin.as_deref()
+    }
 
-    /// Stage 6: the plugin's `on_load` hook returned an error.
-    #[error("{}: plugin {} refused to load: {message}", path.display(), plugin.label())]
-    InitFailed {
-        /// The resolved path.
-        path: PathBuf,
-        /// The plugin's header.
-        plugin: Box<PluginInfo>,
-        /// The hook's message.
-        message: String,
-    },
-    /// Stage 6: the plugin's `on_load` hook panicked (the panic was contained).
-    #[error("{}: plugin {} panicked while loading: {message}", path.display(), plugin.label())]
-    InitPanicked {
-        /// The resolved path.
-        path: PathBuf,
-        /// The plugin's header.
-        plugin: Box<PluginInfo>,
-        /// The panic message.
-        message: String,
-        /// Where it panicked (`file:line:column`), or empty.
-        location: String,
-    },
+    /// What failed, with its facts.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// The pipeline stage that refused the file.
+    pub fn stage(&self) -> Stage {
+        self.kind.stage()
+    }
+
+    /// The `help:` line of the report: who must do what.
+    pub fn help(&self) -> String {
+        self.kind.help(self.plugin())
+    }
+
+    /// The lines of the report between its heading and its `help:` line: what failed, what
+    /// differs, which compilers built each side, notes.
+    pub fn details(&self) -> Vec<String> {
+        crate::report::details(self)
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let line = format!("{}: {}", self.path.display(), self.kind);
+        f.write_str(&escape_control(&line))
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.kind)
+    }
 }
 
 /// Serializes an error source as its message.
@@ -310,70 +156,336 @@ fn display<T: fmt::Display + ?Sized, S: serde::Serializer>(
     serializer.collect_str(value)
 }
 
-impl LoadError {
-    /// The pipeline stage that refused the file.
-    pub fn stage(&self) -> Stage {
-        use LoadError::*;
-        match self {
-            NotFound { .. } | NotAFile { .. } | Replaced { .. } | Unreadable { .. } => Stage::File,
-            NotALibrary { .. }
-            | WrongFormat { .. }
-            | WrongArchitecture { .. }
-            | NotASharedLibrary { .. }
-            | Malformed { .. } => Stage::Object,
-            NotAPlugin { .. } | BadHeader { .. } | UnsupportedHeader { .. } => Stage::Header,
-            InterfaceMismatch { .. }
-            | VersionMismatch { .. }
-            | TargetMismatch { .. }
-            | PanicAbort { .. } => Stage::Compatibility,
-            Open { .. } | RootModule { .. } | LayoutMismatch { .. } => Stage::Layout,
-            InitFailed { .. } | InitPanicked { .. } => Stage::Init,
+/// Declares [`ErrorKind`] from one table: per kind its docs, facts, stage, one-line text (a
+/// `thiserror` format over the facts), `help:` line and optional extra report lines. The
+/// `help` and `notes` expressions see the facts by reference and the plugin's header as
+/// `Option<&PluginInfo>` under the name given between the bars.
+macro_rules! error_kinds {
+    ($(
+        $(#[doc = $doc:literal])*
+        $kind:ident { $( $(#[$fattr:meta])* $field:ident : $ty:ty ),* $(,)? }
+            stage: $stage:ident,
+            text: ($($text:tt)+),
+            help: |$hp:ident| $help:expr
+            $(, notes: |$np:ident| $notes:expr)?;
+    )+) => {
+        /// What failed, with the facts of that check. Each kind belongs to one [`Stage`].
+        #[derive(Clone, Debug, thiserror::Error)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+        #[cfg_attr(feature = "serde", serde(tag = "variant", rename_all = "snake_case"))]
+        #[non_exhaustive]
+        pub enum ErrorKind {
+            $(
+                $(#[doc = $doc])*
+                #[error($($text)+)]
+                $kind { $( $(#[$fattr])* $field: $ty ),* },
+            )+
         }
-    }
 
-    /// The file the error concerns.
-    pub fn path(&self) -> &Path {
-        use LoadError::*;
-        match self {
-            NotFound { path }
-            | NotAFile { path, .. }
-            | Replaced { path, .. }
-            | Unreadable { path, .. }
-            | NotALibrary { path, .. }
-            | WrongFormat { path, .. }
-            | WrongArchitecture { path, .. }
-            | NotASharedLibrary { path, .. }
-            | Malformed { path, .. }
-            | NotAPlugin { path }
-            | BadHeader { path, .. }
-            | UnsupportedHeader { path, .. }
-            | InterfaceMismatch { path, .. }
-            | VersionMismatch { path, .. }
-            | TargetMismatch { path, .. }
-            | PanicAbort { path, .. }
-            | Open { path, .. }
-            | RootModule { path, .. }
-            | LayoutMismatch { path, .. }
-            | InitFailed { path, .. }
-            | InitPanicked { path, .. } => path,
-        }
-    }
+        impl ErrorKind {
+            /// The pipeline stage this kind of failure belongs to.
+            pub fn stage(&self) -> Stage {
+                match self {
+                    $( ErrorKind::$kind { .. } => Stage::$stage, )+
+                }
+            }
 
-    /// The plugin's header, for errors found after it was read (stages 4 to 6).
-    pub fn plugin(&self) -> Option<&PluginInfo> {
-        use LoadError::*;
-        match self {
-            Replaced { plugin, .. }
-            | InterfaceMismatch { plugin, .. }
-            | VersionMismatch { plugin, .. }
-            | TargetMismatch { plugin, .. }
-            | PanicAbort { plugin, .. }
-            | Open { plugin, .. }
-            | RootModule { plugin, .. }
-            | LayoutMismatch { plugin, .. }
-            | InitFailed { plugin, .. }
-            | InitPanicked { plugin, .. } => Some(plugin),
-            _ => None,
+            /// The `help:` line: who must do what.
+            #[allow(unused_variables)]
+            pub(crate) fn help(&self, plugin: Option<&PluginInfo>) -> String {
+                match self {
+                    $( ErrorKind::$kind { $($field),* } => {
+                        let $hp = plugin;
+                        String::from($help)
+                    } )+
+                }
+            }
+
+            /// Report lines beyond the one-line text; those starting `note: ` go last.
+            #[allow(unused_variables)]
+            pub(crate) fn notes(&self, plugin: Option<&PluginInfo>) -> Vec<String> {
+                match self {
+                    $( ErrorKind::$kind { $($field),* } => {
+                        $( let $np = plugin; return $notes; )?
+                        #[allow(unreachable_code)]
+                        Vec::new()
+                    } )+
+                }
+            }
         }
+    };
+}
+
+error_kinds! {
+    // ---- Stage 1: the file ------------------------------------------------------------------
+    /// Nothing exists at the path.
+    NotFound {}
+        stage: File,
+        text: ("no such file"),
+        help: |plugin| "check the path, or install the plugin there";
+
+    /// The path exists but is not a regular file.
+    NotAFile {
+        /// What it is instead, e.g. `directory`.
+        kind: &'static str,
+    }
+        stage: File,
+        text: ("not a regular file but a {kind}"),
+        help: |plugin| "point the host at a plugin file; `Loader::load_dir` loads a directory";
+
+    /// The file changed after this process loaded a plugin from it (the error's plugin).
+    /// Loaded code is never unloaded, so the new file cannot take its place in this process.
+    Replaced {}
+        stage: File,
+        text: ("the file changed after a plugin was loaded from it; this process keeps the loaded code"),
+        help: |plugin| "loaded code is never unloaded: restart the host to load the new file, or \
+                        install the new version under another file name";
+
+    /// The path could not be read.
+    Unreadable {
+        /// The I/O error.
+        #[cfg_attr(feature = "serde", serde(serialize_with = "display"))]
+        source: Arc<io::Error>,
+    }
+        stage: File,
+        text: ("cannot read it: {source}"),
+        help: |plugin| "check that the path exists, is of the right kind, and is readable by the \
+                        host's user";
+
+    // ---- Stage 2: the object format ----------------------------------------------------------
+    /// The file is not an object file of any kind this loader knows.
+    NotALibrary {
+        /// What the file looks like instead.
+        reason: String,
+    }
+        stage: Object,
+        text: ("not a shared library: {reason}"),
+        help: |plugin| "remove it from the plugin directory; plugins are shared libraries";
+
+    /// An object file of another platform's format (e.g. a PE DLL on Linux).
+    WrongFormat {
+        /// The host's format.
+        expected: &'static str,
+        /// The file's format.
+        found: String,
+    }
+        stage: Object,
+        text: ("a {found} file, but this platform loads {expected} libraries"),
+        help: |plugin| format!("plugin author: build the plugin for {}", host_target());
+
+    /// A library for another processor architecture.
+    WrongArchitecture {
+        /// The host's architecture.
+        expected: String,
+        /// The file's architecture.
+        found: String,
+    }
+        stage: Object,
+        text: ("built for {found}, but this host runs on {expected}"),
+        help: |plugin| format!("plugin author: rebuild with `--target {}`", host_target());
+
+    /// An object file that is not a shared library (an executable, an object file).
+    NotASharedLibrary {
+        /// What kind of object file it is.
+        kind: String,
+    }
+        stage: Object,
+        text: ("{kind}, not a shared library"),
+        help: |plugin| "plugin author: build it with `crate-type = [\"cdylib\"]`";
+
+    /// The file starts like a library but cannot be parsed (e.g. truncated).
+    Malformed {
+        /// The format its first bytes claim.
+        format: String,
+        /// What the parser found wrong.
+        reason: String,
+    }
+        stage: Object,
+        text: ("damaged {format} file: {reason}"),
+        help: |plugin| "the file is incomplete or corrupt (a truncated copy?): reinstall it";
+
+    // ---- Stage 3: the header -----------------------------------------------------------------
+    /// A shared library without an xplug header.
+    NotAPlugin {}
+        stage: Header,
+        text: ("not an xplug plugin: a shared library without the `{}` symbol", xplug::header::HEADER_SYMBOL),
+        help: |plugin| "remove it from the plugin directory; plugins export themselves with \
+                        `xplug::export_plugin!`";
+
+    /// The header is there but unreadable or inconsistent.
+    BadHeader {
+        /// What is wrong with it.
+        reason: String,
+    }
+        stage: Header,
+        text: ("invalid xplug header: {reason}"),
+        help: |plugin| "plugin author: rebuild the plugin with a released `xplug`";
+
+    /// A header format newer than this loader understands.
+    UnsupportedHeader {
+        /// The file's header format.
+        found: u32,
+        /// The newest format this loader reads.
+        supported: u32,
+    }
+        stage: Header,
+        text: ("xplug header format {found}, but this host reads format {supported} and older"),
+        help: |plugin| "host author: upgrade `xplug-loader`";
+
+    // ---- Stage 4: compatibility --------------------------------------------------------------
+    /// The plugin implements another interface.
+    InterfaceMismatch {
+        /// The host's interface name.
+        expected: String,
+        /// The plugin's interface name.
+        found: String,
+    }
+        stage: Compatibility,
+        text: ("the plugin implements interface `{found}`, but this host loads `{expected}`"),
+        help: |plugin| format!(
+            "install it in a host for `{found}`, or rebuild it against `{expected}`"
+        );
+
+    /// The plugin's interface version does not satisfy the host's requirement.
+    VersionMismatch {
+        /// The interface's name.
+        interface: String,
+        /// The interface version the plugin was built against.
+        found: Version,
+        /// The host's requirement on the interface version.
+        required: VersionReq,
+        /// The host's interface version, if the check was made for a host.
+        host_version: Option<Version>,
+    }
+        stage: Compatibility,
+        text: ("interface `{interface}`: the plugin was built against {found}, this host accepts {required}"),
+        help: |plugin| version_help(interface, found, required, host_version.as_ref()),
+        notes: |plugin| host_version.iter().map(|v| format!("note: the host implements `{interface}` {v}")).collect();
+
+    /// The plugin was built for another target triple.
+    TargetMismatch {
+        /// The host's target triple.
+        expected: String,
+        /// The plugin's target triple.
+        found: String,
+    }
+        stage: Compatibility,
+        text: ("built for {found}, but this host is {expected}"),
+        help: |plugin| format!("plugin author: rebuild with `--target {expected}`");
+
+    /// The plugin aborts on panic, so a panic in it would kill the host.
+    PanicAbort {}
+        stage: Compatibility,
+        text: ("built with panic = \"abort\": a panic in it would abort the host"),
+        help: |plugin| "plugin author: build with panic = \"unwind\" (the default); host author: \
+                        `Loader::allow_panic_abort(true)` accepts it at your own risk";
+
+    // ---- Stage 5: open and layout ------------------------------------------------------------
+    /// The dynamic loader refused the library.
+    Open {
+        /// The dynamic loader's error.
+        #[cfg_attr(feature = "serde", serde(serialize_with = "display"))]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    }
+        stage: Layout,
+        text: ("the dynamic loader refused it: {source}"),
+        help: |plugin| "install the libraries it depends on, or rebuild it for this system";
+
+    /// The library's root module is missing or its abi_stable runtime is incompatible.
+    RootModule {
+        /// What is wrong with it.
+        message: String,
+    }
+        stage: Layout,
+        text: ("unusable root module: {message}"),
+        help: |plugin| "plugin author: export the plugin with `xplug::export_plugin!`, built with \
+                        the `xplug` version the host uses";
+
+    /// The plugin's root-module type layout differs from the host's.
+    LayoutMismatch {
+        /// The interface's name.
+        interface: String,
+        /// The interface version the plugin was built against.
+        found: Version,
+        /// The host's interface version.
+        host_version: Version,
+        /// The first difference found.
+        difference: Box<LayoutDifference>,
+        /// abi_stable's full report, for when the first difference is not enough (hundreds of
+        /// lines; not serialized).
+        #[cfg_attr(feature = "serde", serde(skip))]
+        details: String,
+    }
+        stage: Layout,
+        text: ("interface `{interface}` {found}: {} at `{}`", .difference.what, .difference.at),
+        help: |plugin| if same_release(found, host_version) {
+            String::from(
+                "interface author: a layout change is a breaking change: bump the interface \
+                 crate's major version",
+            )
+        } else {
+            format!("plugin author: rebuild the plugin against the `{interface}` interface {host_version}")
+        },
+        notes: |plugin| {
+            let mut lines = vec![
+                format!("  expected: {}", difference.expected),
+                format!("     found: {}", difference.found),
+            ];
+            if same_release(found, host_version) {
+                lines.push(format!(
+                    "note: both sides claim {host_version}, so the interface changed without a version bump"
+                ));
+            }
+            lines
+        };
+
+    // ---- Stage 6: init -----------------------------------------------------------------------
+    /// The plugin's `on_load` hook returned an error.
+    InitFailed {
+        /// The hook's message.
+        message: String,
+    }
+        stage: Init,
+        text: ("its on_load hook refused to load: {message}"),
+        help: |plugin| "fix what the plugin's message names, then load it again";
+
+    /// The plugin's `on_load` hook panicked (the panic was contained).
+    InitPanicked {
+        /// The panic message.
+        message: String,
+        /// Where it panicked (`file:line:column`), or empty.
+        location: String,
+    }
+        stage: Init,
+        text: ("its on_load hook panicked: {message}"),
+        help: |plugin| "plugin author: this is a bug in the plugin's on_load hook",
+        notes: |plugin| if location.is_empty() { Vec::new() } else { vec![format!("at {location}")] };
+}
+
+/// Whether two versions are the same release (build metadata aside).
+fn same_release(a: &Version, b: &Version) -> bool {
+    (a.major, a.minor, a.patch, &a.pre) == (b.major, b.minor, b.patch, &b.pre)
+}
+
+/// Who must act when a plugin's interface version is not accepted.
+fn version_help(
+    interface: &str,
+    found: &Version,
+    required: &VersionReq,
+    host: Option<&Version>,
+) -> String {
+    match host {
+        Some(host) if found > host => format!(
+            "rebuild the plugin against the `{interface}` interface {}.x, or upgrade the host to {}.x",
+            host.major, found.major
+        ),
+        Some(host) => format!(
+            "plugin author: rebuild the plugin against the `{interface}` interface {}.x",
+            host.major
+        ),
+        None => format!(
+            "rebuild the plugin against a `{interface}` version matching {required}, or use a \
+             host that accepts {found}"
+        ),
     }
 }

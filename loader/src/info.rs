@@ -1,8 +1,6 @@
-//! What a plugin's header says, parsed and checked (stage 3).
+//! What a plugin's header says (read and checked at stage 3, `stages/header.rs`).
 
 use std::fmt;
-
-use xplug::header::{self, PluginHeader};
 
 /// How a plugin handles panics.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -47,6 +45,7 @@ impl fmt::Display for Profile {
 /// A plugin's header: who built what, against which interface.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PluginInfo {
     /// The plugin crate's name.
     pub name: String,
@@ -82,53 +81,5 @@ impl PluginInfo {
             .split_whitespace()
             .nth(1)
             .unwrap_or(self.rustc.as_str())
-    }
-
-    /// Parses and checks a header read from a file. `Err` is the reason it is invalid, or
-    /// `Ok(Err(format))` for a header format newer than this loader.
-    pub(crate) fn from_header(h: &PluginHeader) -> Result<Result<PluginInfo, u32>, String> {
-        if h.magic != header::MAGIC {
-            return Err(String::from("bad magic bytes"));
-        }
-        let format = u32::from_le_bytes(h.format_version);
-        if format > header::FORMAT_VERSION {
-            return Ok(Err(format));
-        }
-        if format == 0 {
-            return Err(String::from("format version 0"));
-        }
-        let text = |field: &[u8], what: &str| -> Result<String, String> {
-            match header::field_str(field) {
-                Some(s) if !s.is_empty() => Ok(s.to_owned()),
-                Some(_) => Err(format!("empty {}", what)),
-                None => Err(format!("{} is not UTF-8", what)),
-            }
-        };
-        let version = |field: &[u8], what: &str| -> Result<semver::Version, String> {
-            let s = text(field, what)?;
-            semver::Version::parse(&s).map_err(|e| format!("{} `{}`: {}", what, s, e))
-        };
-        let panic_strategy = match h.panic_strategy {
-            header::PANIC_UNWIND => PanicStrategy::Unwind,
-            header::PANIC_ABORT => PanicStrategy::Abort,
-            other => return Err(format!("unknown panic strategy {}", other)),
-        };
-        let profile = match h.profile {
-            header::PROFILE_DEBUG => Profile::Debug,
-            header::PROFILE_RELEASE => Profile::Release,
-            other => return Err(format!("unknown build profile {}", other)),
-        };
-        Ok(Ok(PluginInfo {
-            name: text(&h.plugin_name, "plugin name")?,
-            version: version(&h.plugin_version, "plugin version")?,
-            interface_name: text(&h.interface_name, "interface name")?,
-            interface_version: version(&h.interface_version, "interface version")?,
-            rustc: text(&h.rustc_version, "rustc version")?,
-            target: text(&h.target, "target")?,
-            xplug_version: text(&h.xplug_version, "xplug version")?,
-            panic_strategy,
-            profile,
-            header_format: format,
-        }))
     }
 }

@@ -1,23 +1,41 @@
-//! Load xplug plugins into a host, checking everything before any plugin code runs.
+//! Load xplug plugins into a host, checking each file before its code runs.
+//!
+//! # Core concepts
+//!
+//! - [`Loader<M>`](Loader): a host's entry point for one interface `M` (the `...Ref` type
+//!   that `#[xplug::interface]` generates). It holds the version rule and runs the load
+//!   pipeline below for each file: [`load`](Loader::load) one file,
+//!   [`load_dir`](Loader::load_dir) a directory, [`verify`](Loader::verify) without
+//!   initialising.
+//! - [`Plugin<M>`](Plugin): a loaded plugin. It dereferences to `M`, whose methods call the
+//!   plugin and return `Result<_, CallError>`; [`Plugin::info`] is its header.
+//! - [`LoadError`]: why a file was refused: its path, the plugin's header when it was read,
+//!   and an [`ErrorKind`] with the facts of the check that failed. [`LoadError::report`]
+//!   renders it in a few lines that say who must act.
+//! - [`PluginInfo`]: what a plugin's frozen header says: names, versions, the compiler that
+//!   built it, target, panic strategy.
+//! - [`inspect`](inspect()): reads a file's header without loading it, for tools.
 //!
 //! # The load pipeline
 //!
-//! [`Loader::load`] takes a file through six stages and reports the first that fails as its
-//! own [`LoadError`] variant ([`LoadError::stage`] says which):
+//! [`Loader::load`] takes a file through six stages and reports the first that fails
+//! ([`LoadError::stage`] says which):
 //!
-//! 1. **File**: the path names a regular, readable file (symlinks are resolved).
-//! 2. **Object format**: the file is a shared library for this OS and architecture, parsed
-//!    with the `object` crate (an aarch64 `.so` on x86_64, a text file or a truncated ELF
-//!    stop here).
-//! 3. **Header**: the library carries xplug's frozen header, read from the file.
-//! 4. **Compatibility**: interface name, interface version (semver), target triple and
-//!    panic strategy match the host.
-//! 5. **Open + layout**: `dlopen` (static constructors run here, not before), then
-//!    abi_stable's recursive check of the root module's type layout against the host's.
-//! 6. **Init**: the plugin's `on_load` hook; an error or a panic there is a [`LoadError`].
+//! | stage | what is checked | module |
+//! |---|---|---|
+//! | 1. file | the path names a regular, readable file (symlinks resolved) | `stages/file.rs` |
+//! | 2. object format | a shared library for this OS and architecture, parsed with `object` | `stages/object.rs` |
+//! | 3. header | xplug's frozen header, read from the file | `stages/header.rs` |
+//! | 4. compatibility | interface name, version rule, target triple, panic strategy | `stages/compat.rs` ([`Requirements`]) |
+//! | 5. open + layout | `dlopen`, then abi_stable's recursive type-layout check | `stages/open.rs`, `stages/layout.rs` |
+//! | 6. init | the plugin's `on_load` hook | `stages/init.rs` |
 //!
-//! Stages 1 to 3 are available alone as [`inspect`]. Libraries are never unloaded; loading
-//! the same file again returns the same plugin.
+//! Stages 1 to 4 only read the file. Stage 5 opens it, which runs the library's static
+//! constructors, if it has any (an `export_plugin!` plugin has none of its own); stage 6 runs
+//! the plugin's `on_load`. [`Loader::load`] states the whole trust contract. Around the
+//! stages: `registry.rs` keeps one entry per file (the same file is opened and initialised
+//! once per process; libraries are never unloaded), `loader.rs`, `plugin.rs` and `dir.rs`
+//! hold the host-facing types, `error.rs` and `report.rs` the errors and their rendering.
 //!
 //! # Example
 //!
@@ -31,23 +49,25 @@
 //! ```
 #![warn(missing_docs)]
 
-mod compat;
-mod diagnostic;
+mod dir;
 mod error;
 mod info;
 mod inspect;
-mod layout;
 mod loader;
+mod plugin;
+mod registry;
+mod report;
+mod stages;
 
-pub use compat::{host_target, Requirements};
-#[cfg(feature = "serde")]
-pub use diagnostic::Diagnostic;
-pub use diagnostic::{stdout_is_terminal, use_color, Report};
-pub use error::{LayoutDifference, LoadError, Stage};
+pub use dir::{is_library_file_name, library_file_name, library_files, DirReport};
+pub use error::{ErrorKind, LayoutDifference, LoadError, Stage};
 pub use info::{PanicStrategy, PluginInfo, Profile};
 pub use inspect::{inspect, Inspected};
-pub use loader::{
-    default_requirement, is_library_file_name, library_file_name, DirReport, Loader, Plugin,
-};
+pub use loader::Loader;
+pub use plugin::Plugin;
+#[cfg(feature = "serde")]
+pub use report::Diagnostic;
+pub use report::{host_target, Report};
 pub use semver;
+pub use stages::compat::{default_requirement, Requirements};
 pub use xplug::{CallError, Interface};

@@ -6,6 +6,8 @@ use std::cell::Cell;
 use abi_stable::std_types::{RSlice, RStr, RString, RVec};
 use greeter_interface::{Callback, CounterBox, Greeter, GreeterRef};
 
+use xtask::Fixture;
+
 use crate::support::{loader, plugin};
 
 /// Counts this thread's allocations, so that tests running in parallel do not disturb it.
@@ -90,7 +92,7 @@ fn a_call_allocates_nothing_of_its_own() {
 
     // The host side of a call into a loaded plugin (the plugin allocates with its own
     // allocator, not counted here).
-    let en = loader().load(plugin("greeter-en")).expect("loads");
+    let en = loader().load(plugin(Fixture::GreeterEn)).expect("loads");
     let _ = en.add(1, 2);
     assert_eq!(
         allocations_during(|| assert_eq!(en.add(40, 2).unwrap(), 42)),

@@ -8,28 +8,28 @@
 
 use abi_stable::std_types::{RResult, RSlice};
 use greeter_interface::{Callback, GreeterRef};
-use xplug_loader::{CallError, LoadError, Plugin};
-use xtask::{BuiltPlugins, Compiler};
+use xplug_loader::{CallError, ErrorKind, LoadError, Plugin};
+use xtask::{BuiltPlugins, Compiler, Fixture};
 
 use crate::support::{in_ci, loader, notice, plugin, plugins};
 
 /// Plugins that must load, and the language of their answers.
-const COMPATIBLE: &[(&str, Lang)] = &[
-    ("greeter-en", Lang::En),
-    ("greeter-fr", Lang::Fr),
-    ("fixture-older-minor", Lang::En),
-    ("fixture-newer-minor", Lang::En),
+const COMPATIBLE: &[(Fixture, Lang)] = &[
+    (Fixture::GreeterEn, Lang::En),
+    (Fixture::GreeterFr, Lang::Fr),
+    (Fixture::OlderMinor, Lang::En),
+    (Fixture::NewerMinor, Lang::En),
 ];
 
 /// Fixtures that must be refused.
-pub const MISMATCHED: &[&str] = &[
-    "fixture-wrong-interface",
-    "fixture-major",
-    "fixture-changed-type",
-    "fixture-changed-nested",
-    "fixture-removed-fn",
-    "fixture-init-panic",
-    "fixture-init-error",
+pub(crate) const MISMATCHED: &[Fixture] = &[
+    Fixture::WrongInterface,
+    Fixture::Major,
+    Fixture::ChangedType,
+    Fixture::ChangedNested,
+    Fixture::RemovedFn,
+    Fixture::InitPanic,
+    Fixture::InitError,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -43,7 +43,8 @@ extern "C" fn triple(x: i64) -> i64 {
 }
 
 /// Calls every function of the interface and checks each answer.
-fn check_every_function(p: &Plugin<GreeterRef>, name: &str, lang: Lang) {
+fn check_every_function(p: &Plugin<GreeterRef>, fixture: Fixture, lang: Lang) {
+    let name = fixture.name();
     let ctx = |what: &str| format!("{name} ({}): {what}", p.info().rustc);
     let (hello, shouted, step) = match lang {
         Lang::En => ("Hello, Ada!", "HI!", 1),
@@ -95,14 +96,14 @@ fn check_every_function(p: &Plugin<GreeterRef>, name: &str, lang: Lang) {
         "{}",
         ctx("parse_number (Err)")
     );
-    match (name, p.shout("hi".into())) {
+    match (fixture, p.shout("hi".into())) {
         (
-            "fixture-older-minor",
+            Fixture::OlderMinor,
             Err(CallError::Missing {
                 function: "shout", ..
             }),
         ) => {}
-        ("fixture-older-minor", other) => panic!("{}: {other:?}", ctx("shout must be missing")),
+        (Fixture::OlderMinor, other) => panic!("{}: {other:?}", ctx("shout must be missing")),
         (_, Ok(s)) => assert_eq!(s, shouted, "{}", ctx("shout (appended in 1.1)")),
         (_, Err(e)) => panic!("{}: {e}", ctx("shout")),
     }
@@ -132,23 +133,23 @@ fn facts(e: &LoadError) -> String {
             )
         })
         .unwrap_or_default();
-    let specific = match e {
-        LoadError::InterfaceMismatch { expected, .. } => format!("expected interface {expected}"),
-        LoadError::VersionMismatch {
+    let specific = match e.kind() {
+        ErrorKind::InterfaceMismatch { expected, .. } => format!("expected interface {expected}"),
+        ErrorKind::VersionMismatch {
             required,
             host_version,
             ..
         } => {
             format!("required {required}, host {host_version:?}")
         }
-        LoadError::LayoutMismatch {
+        ErrorKind::LayoutMismatch {
             host_version,
             difference,
             ..
         } => {
             format!("host {host_version}: {difference}")
         }
-        LoadError::InitPanicked { message, .. } | LoadError::InitFailed { message, .. } => {
+        ErrorKind::InitPanicked { message, .. } | ErrorKind::InitFailed { message, .. } => {
             message.clone()
         }
         other => format!("unexpected rejection: {other}"),
@@ -174,8 +175,9 @@ fn run_cell(compiler: Compiler) {
     } else {
         xtask::build(&toolchain).unwrap_or_else(|e| panic!("{e}"))
     };
-    for (name, lang) in COMPATIBLE {
-        let p = loader().load(built.path(name)).unwrap_or_else(|e| {
+    for &(fixture, lang) in COMPATIBLE {
+        let name = fixture.name();
+        let p = loader().load(built.path(fixture)).unwrap_or_else(|e| {
             panic!(
                 "{} built by {}:\n{}",
                 name,
@@ -188,10 +190,11 @@ fn run_cell(compiler: Compiler) {
             toolchain.rustc_version,
             "{name}: header names its compiler"
         );
-        check_every_function(&p, name, *lang);
+        check_every_function(&p, fixture, lang);
     }
-    for name in MISMATCHED {
-        let refused = match loader().load(built.path(name)) {
+    for &fixture in MISMATCHED {
+        let name = fixture.name();
+        let refused = match loader().load(built.path(fixture)) {
             Ok(_) => panic!(
                 "{name} built by {} loaded, but must be refused",
                 toolchain.rustc_version
@@ -199,7 +202,7 @@ fn run_cell(compiler: Compiler) {
             Err(e) => e,
         };
         let twin = loader()
-            .load(plugin(name))
+            .load(plugin(fixture))
             .expect_err("the host-built twin is refused too");
         assert_eq!(
             facts(&refused),

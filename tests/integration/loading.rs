@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use xplug_loader::{LoadError, Plugin};
+use xplug_loader::{ErrorKind, Plugin};
+use xtask::Fixture;
 
 use crate::support::{loader, plugin, scratch};
 
@@ -27,7 +28,7 @@ fn on_load_count(path: &Path) -> u32 {
 #[test]
 fn the_same_file_through_other_paths_is_one_plugin_loaded_once() {
     let dir = scratch("same-file");
-    let real = plugin("fixture-counting");
+    let real = plugin(Fixture::Counting);
     let link = dir.join("libcounting-link.so");
     #[cfg(unix)]
     std::os::unix::fs::symlink(&real, &link).unwrap();
@@ -54,9 +55,9 @@ fn the_same_file_through_other_paths_is_one_plugin_loaded_once() {
 #[test]
 fn eight_threads_get_consistent_results_and_one_load_per_file() {
     let files = [
-        plugin("fixture-counting"),
-        plugin("greeter-fr"),
-        plugin("greeter-en"),
+        plugin(Fixture::Counting),
+        plugin(Fixture::GreeterFr),
+        plugin(Fixture::GreeterEn),
     ];
     let barrier = Arc::new(Barrier::new(8));
     let handles: Vec<_> = (0..8)
@@ -88,8 +89,8 @@ fn eight_threads_get_consistent_results_and_one_load_per_file() {
 #[test]
 fn a_directory_loads_its_plugins_and_reports_each_refused_file() {
     let dir = scratch("plugin-dir");
-    for name in ["greeter-en", "greeter-fr", "fixture-major"] {
-        let from = plugin(name);
+    for fixture in [Fixture::GreeterEn, Fixture::GreeterFr, Fixture::Major] {
+        let from = plugin(fixture);
         fs::copy(&from, dir.join(from.file_name().unwrap())).unwrap();
     }
     let garbage = dir.join(xplug_loader::library_file_name("garbage"));
@@ -118,10 +119,10 @@ fn a_directory_loads_its_plugins_and_reports_each_refused_file() {
     let kinds: Vec<&'static str> = report
         .rejected
         .iter()
-        .map(|e| match e {
-            LoadError::VersionMismatch { .. } => "version",
-            LoadError::NotALibrary { .. } => "garbage",
-            LoadError::NotAFile { .. } => "directory",
+        .map(|e| match e.kind() {
+            ErrorKind::VersionMismatch { .. } => "version",
+            ErrorKind::NotALibrary { .. } => "garbage",
+            ErrorKind::NotAFile { .. } => "directory",
             other => panic!("unexpected rejection {other:?}"),
         })
         .collect();
@@ -144,12 +145,14 @@ fn a_file_replaced_after_loading_is_refused_and_one_fixed_before_loading_is_read
     let path = dir.join(xplug_loader::library_file_name("swap"));
 
     // Loaded, then replaced by another plugin: the old code stays, the new file is refused.
-    install(&plugin("greeter-en"), &path);
+    install(&plugin(Fixture::GreeterEn), &path);
     let en = loader().load(&path).expect("loads");
     assert_eq!(en.greet("Al".into()).unwrap(), "Hello, Al!");
-    install(&plugin("greeter-fr"), &path);
+    install(&plugin(Fixture::GreeterFr), &path);
     match loader().load(&path) {
-        Err(LoadError::Replaced { plugin, .. }) => assert_eq!(plugin.name, "greeter-en"),
+        Err(e) if matches!(e.kind(), ErrorKind::Replaced {}) => {
+            assert_eq!(e.plugin().unwrap().name, "greeter-en")
+        }
         other => panic!("expected the replaced file to be refused, got {other:?}"),
     }
     assert_eq!(
@@ -160,12 +163,12 @@ fn a_file_replaced_after_loading_is_refused_and_one_fixed_before_loading_is_read
 
     // Refused before it was opened, then fixed: the new file is read and loads.
     let later = dir.join(xplug_loader::library_file_name("fixed"));
-    fs::copy(plugin("fixture-major"), &later).unwrap();
+    fs::copy(plugin(Fixture::Major), &later).unwrap();
     assert!(matches!(
-        loader().load(&later),
-        Err(LoadError::VersionMismatch { .. })
+        loader().load(&later).map_err(|e| e.kind().clone()),
+        Err(ErrorKind::VersionMismatch { .. })
     ));
-    fs::copy(plugin("greeter-fr"), &later).unwrap();
+    fs::copy(plugin(Fixture::GreeterFr), &later).unwrap();
     let fr = loader().load(&later).expect("the fixed file loads");
     assert_eq!(fr.greet("Al".into()).unwrap(), "Bonjour, Al !");
 }

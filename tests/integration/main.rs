@@ -4,6 +4,7 @@
 //! (`support::plugins`), with the same cargo that runs the tests.
 
 mod allocations;
+mod bad_inputs;
 mod compilers;
 mod diagnostics;
 mod loading;

@@ -1,12 +1,13 @@
 //! Panic containment: a panicking plugin function returns an error; the host keeps running.
 
-use xplug_loader::{CallError, LoadError};
+use xplug_loader::{CallError, ErrorKind};
+use xtask::Fixture;
 
 use crate::support::{assert_good_plugin_works, loader, plugin};
 
 #[test]
 fn a_thousand_panics_come_back_as_errors() {
-    let en = loader().load(plugin("greeter-en")).expect("loads");
+    let en = loader().load(plugin(Fixture::GreeterEn)).expect("loads");
     for _ in 0..1000 {
         match en.greet("".into()) {
             Err(CallError::Panicked {
@@ -27,8 +28,11 @@ fn a_thousand_panics_come_back_as_errors() {
 
 #[test]
 fn a_failed_on_load_is_reported_again_without_running_twice() {
-    let first = loader().load(plugin("fixture-init-panic")).unwrap_err();
-    let second = loader().load(plugin("fixture-init-panic")).unwrap_err();
-    assert!(matches!(first, LoadError::InitPanicked { .. }), "{first:?}");
+    let first = loader().load(plugin(Fixture::InitPanic)).unwrap_err();
+    let second = loader().load(plugin(Fixture::InitPanic)).unwrap_err();
+    assert!(
+        matches!(first.kind(), ErrorKind::InitPanicked { .. }),
+        "{first:?}"
+    );
     assert_eq!(first.to_string(), second.to_string());
 }

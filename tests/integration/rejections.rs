@@ -1,61 +1,14 @@
-//! Bad input of every kind: each is refused with its own error variant and facts, and the
-//! host keeps running.
+//! Bad input of every kind (the table in `bad_inputs.rs`): each is refused with its own error
+//! kind and facts, and the host keeps running.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use xplug_loader::{LoadError, Stage};
+use xplug_loader::{ErrorKind, LoadError, Stage};
+use xtask::Fixture;
 
+use crate::bad_inputs::{bad_inputs, LIBZ};
 use crate::support::{assert_good_plugin_works, loader, plugin, scratch};
-
-/// Deterministic bytes that are no known object format.
-fn random_bytes(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
-/// A real shared library that is not a plugin.
-fn system_library() -> PathBuf {
-    let candidates = [
-        "/lib/x86_64-linux-gnu/libz.so.1",
-        "/usr/lib/x86_64-linux-gnu/libz.so.1",
-        "/lib/aarch64-linux-gnu/libz.so.1",
-        "/usr/lib/aarch64-linux-gnu/libz.so.1",
-        "/usr/lib/libz.so.1",
-        "/lib64/libz.so.1",
-    ];
-    candidates
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("no libz.so.1 on this machine (install zlib1g); looked in {candidates:?}")
-        })
-}
-
-/// A copy of a real plugin whose ELF header names another machine (aarch64, or x86_64 on an
-/// aarch64 host).
-fn foreign_architecture_copy(dir: &Path) -> (PathBuf, &'static str) {
-    let mut bytes = fs::read(plugin("greeter-en")).expect("read plugin");
-    assert_eq!(&bytes[..4], b"\x7fELF", "this test crafts ELF files");
-    let (machine, name): (u16, &str) = if cfg!(target_arch = "aarch64") {
-        (62, "x86_64")
-    } else {
-        (183, "aarch64")
-    };
-    // e_machine: offset 18, two bytes, in the file's (little) endianness.
-    bytes[18..20].copy_from_slice(&machine.to_le_bytes());
-    let path = dir.join("libforeign.so");
-    fs::write(&path, bytes).expect("write");
-    (path, name)
-}
 
 fn expect_err(path: &Path) -> LoadError {
     match loader().load(path) {
@@ -71,177 +24,146 @@ fn expect_err(path: &Path) -> LoadError {
     }
 }
 
-#[test]
-#[cfg(all(unix, not(target_vendor = "apple")))]
-fn every_bad_input_is_refused_with_its_variant_and_the_host_keeps_working() {
-    let dir = scratch("rejections");
-
-    // Stage 1: a path that does not exist.
-    let missing = dir.join("libmissing.so");
-    match expect_err(&missing) {
-        LoadError::NotFound { path } => assert_eq!(path, missing),
-        other => panic!("{other:?}"),
-    }
-
-    // Stage 1: a directory (named like a library).
-    let subdir = dir.join("libdir.so");
-    fs::create_dir(&subdir).unwrap();
-    match expect_err(&subdir) {
-        LoadError::NotAFile { path, kind } => {
-            assert_eq!(kind, "directory");
-            assert_eq!(path, fs::canonicalize(&subdir).unwrap());
+/// Checks the facts of the error for the bad input `name`.
+fn check_facts(name: &str, path: &Path, e: &LoadError) {
+    let real = || fs::canonicalize(path).unwrap();
+    match (name, e.kind()) {
+        ("not_found", ErrorKind::NotFound {}) => assert_eq!(e.path(), path),
+        ("not_a_file", ErrorKind::NotAFile { kind }) => {
+            assert_eq!(*kind, "directory");
+            assert_eq!(e.path(), real());
         }
-        other => panic!("{other:?}"),
-    }
-
-    // Stage 2: an empty file.
-    let empty = dir.join("libempty.so");
-    fs::write(&empty, b"").unwrap();
-    match expect_err(&empty) {
-        LoadError::NotALibrary { reason, .. } => assert_eq!(reason, "the file is empty"),
-        other => panic!("{other:?}"),
-    }
-
-    // Stage 2: random bytes.
-    let random = dir.join("librandom.so");
-    fs::write(&random, random_bytes(4096)).unwrap();
-    match expect_err(&random) {
-        LoadError::NotALibrary { reason, .. } => assert_eq!(reason, "unknown file format"),
-        other => panic!("{other:?}"),
-    }
-
-    // Stage 2: a text file named `.so`.
-    let text = dir.join("libtext.so");
-    fs::write(&text, "this is not a library\nbut a note\n").unwrap();
-    match expect_err(&text) {
-        LoadError::NotALibrary { reason, .. } => assert_eq!(reason, "it is a text file"),
-        other => panic!("{other:?}"),
-    }
-
-    // Stage 2: a truncated plugin, its first 4 KiB.
-    let truncated = dir.join("libtruncated.so");
-    let full = fs::read(plugin("greeter-en")).unwrap();
-    fs::write(&truncated, &full[..4096]).unwrap();
-    match expect_err(&truncated) {
-        LoadError::Malformed { format, reason, .. } => {
+        ("not_a_library_empty", ErrorKind::NotALibrary { reason }) => {
+            assert_eq!(reason, "the file is empty")
+        }
+        ("not_a_library_random", ErrorKind::NotALibrary { reason }) => {
+            assert_eq!(reason, "unknown file format")
+        }
+        ("not_a_library_text", ErrorKind::NotALibrary { reason }) => {
+            assert_eq!(reason, "it is a text file")
+        }
+        ("not_a_library_archive", ErrorKind::NotALibrary { reason }) => {
+            assert_eq!(reason, "it is a static library archive")
+        }
+        ("wrong_format", ErrorKind::WrongFormat { expected, found }) => {
+            assert_eq!((*expected, found.as_str()), ("ELF", "PE"))
+        }
+        ("wrong_architecture", ErrorKind::WrongArchitecture { expected, found }) => {
+            assert_eq!(found, "aarch64");
+            assert_eq!(expected, std::env::consts::ARCH);
+        }
+        ("not_a_shared_library", ErrorKind::NotASharedLibrary { kind }) => {
+            assert_eq!(kind, "an executable")
+        }
+        ("malformed", ErrorKind::Malformed { format, reason }) => {
             assert_eq!(format, "ELF");
             assert!(!reason.is_empty());
         }
-        other => panic!("{other:?}"),
-    }
-
-    // Stage 2: an ELF shared object for another architecture.
-    let (foreign, foreign_arch) = foreign_architecture_copy(&dir);
-    match expect_err(&foreign) {
-        LoadError::WrongArchitecture {
-            expected, found, ..
-        } => {
-            assert_eq!(found, foreign_arch);
-            assert_eq!(expected, std::env::consts::ARCH);
+        ("not_a_plugin", ErrorKind::NotAPlugin {}) => assert_eq!(e.path(), real()),
+        ("bad_header", ErrorKind::BadHeader { reason }) => {
+            assert!(reason.starts_with("interface version `1.x`"), "{reason}")
         }
-        other => panic!("{other:?}"),
-    }
-
-    // Stage 3: a real shared library that is not a plugin.
-    let libz = system_library();
-    match expect_err(&libz) {
-        LoadError::NotAPlugin { path } => assert_eq!(path, fs::canonicalize(&libz).unwrap()),
-        other => panic!("{other:?}"),
-    }
-
-    // Stage 4: another interface.
-    let wrong = plugin("fixture-wrong-interface");
-    match expect_err(&wrong) {
-        LoadError::InterfaceMismatch {
-            expected, plugin, ..
-        } => {
+        ("unsupported_header", ErrorKind::UnsupportedHeader { found, .. }) => {
+            assert_eq!(*found, 99)
+        }
+        ("interface_mismatch", ErrorKind::InterfaceMismatch { expected, found }) => {
             assert_eq!(expected, "greeter");
-            assert_eq!(plugin.interface_name, "farewell");
-            assert_eq!(plugin.name, "fixture-wrong-interface");
+            assert_eq!(found, "farewell");
+            assert_eq!(e.plugin().unwrap().name, "fixture-wrong-interface");
         }
-        other => panic!("{other:?}"),
-    }
-
-    // Stage 4: an incompatible major version.
-    let major = plugin("fixture-major");
-    match expect_err(&major) {
-        LoadError::VersionMismatch {
-            required,
-            host_version,
-            plugin,
-            ..
-        } => {
+        (
+            "version_mismatch",
+            ErrorKind::VersionMismatch {
+                required,
+                host_version,
+                found,
+                ..
+            },
+        ) => {
             assert_eq!(required.to_string(), "^1");
             assert_eq!(
-                host_version.map(|v| v.to_string()).as_deref(),
+                host_version.as_ref().map(|v| v.to_string()).as_deref(),
                 Some("1.1.0")
             );
-            assert_eq!(plugin.interface_version.to_string(), "2.0.0");
+            assert_eq!(found.to_string(), "2.0.0");
+            assert_eq!(e.plugin().unwrap().interface_version.to_string(), "2.0.0");
         }
-        other => panic!("{other:?}"),
-    }
-
-    // Nothing refused before stage 5 was ever opened: no plugin code ran.
-    #[cfg(target_os = "linux")]
-    for path in [&wrong, &major, &truncated, &foreign] {
-        assert!(
-            !crate::support::is_mapped(path),
-            "{} was mapped into the host",
-            path.display()
-        );
-    }
-
-    // Stage 5: a changed function signature under the same version.
-    match expect_err(&plugin("fixture-changed-type")) {
-        LoadError::LayoutMismatch {
-            plugin,
-            host_version,
-            difference,
-            ..
-        } => {
-            assert_eq!(plugin.interface_version.to_string(), "1.1.0+changed-type");
+        ("target_mismatch", ErrorKind::TargetMismatch { found, .. }) => {
+            assert_eq!(found, "x86_64-unknown-linux-musl")
+        }
+        ("panic_abort", ErrorKind::PanicAbort {}) => {}
+        ("open", ErrorKind::Open { source }) => {
+            assert!(source.to_string().contains("libgcc_q"), "{source}")
+        }
+        ("root_module", ErrorKind::RootModule { message }) => {
+            assert!(message.contains("no root module"), "{message}")
+        }
+        (
+            "layout_changed_type",
+            ErrorKind::LayoutMismatch {
+                found,
+                host_version,
+                difference,
+                ..
+            },
+        ) => {
+            assert_eq!(found.to_string(), "1.1.0+changed-type");
             assert_eq!(host_version.to_string(), "1.1.0");
             assert_eq!(difference.at, "GreeterModule.add");
             assert_eq!(difference.expected, "extern \"C\" fn(u32, u32) -> u32");
             assert_eq!(difference.found, "extern \"C\" fn(u64, u64) -> u64");
         }
-        other => panic!("{other:?}"),
-    }
-
-    // Stage 5: a changed type inside a parameter's type, under the same version.
-    match expect_err(&plugin("fixture-changed-nested")) {
-        LoadError::LayoutMismatch { difference, .. } => {
+        ("layout_changed_nested", ErrorKind::LayoutMismatch { difference, .. }) => {
             assert_eq!(difference.at, "GreeterModule.map(Callback).field_0");
             assert_eq!(difference.expected, "extern \"C\" fn(i64) -> i64");
             assert_eq!(difference.found, "extern \"C\" fn(i32) -> i32");
         }
-        other => panic!("{other:?}"),
-    }
-
-    // Stage 5: a removed function under the same version.
-    match expect_err(&plugin("fixture-removed-fn")) {
-        LoadError::LayoutMismatch { difference, .. } => {
+        ("layout_removed_fn", ErrorKind::LayoutMismatch { difference, .. }) => {
             let text = format!("{difference}");
             assert!(text.contains("words"), "{difference:?}");
         }
-        other => panic!("{other:?}"),
-    }
-
-    // Stage 6: a panicking and a failing on_load hook.
-    match expect_err(&plugin("fixture-init-panic")) {
-        LoadError::InitPanicked {
-            message, location, ..
-        } => {
+        ("init_panicked", ErrorKind::InitPanicked { message, location }) => {
             assert_eq!(message, "the configuration file is missing");
             assert!(location.contains("lib.rs"), "{location}");
         }
-        other => panic!("{other:?}"),
+        ("init_failed", ErrorKind::InitFailed { message }) => {
+            assert_eq!(message, "no licence key")
+        }
+        (name, other) => panic!("{name}: unexpected {other:?}"),
     }
-    match expect_err(&plugin("fixture-init-error")) {
-        LoadError::InitFailed { message, .. } => assert_eq!(message, "no licence key"),
-        other => panic!("{other:?}"),
-    }
+}
 
+#[test]
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn every_bad_input_is_refused_with_its_kind_and_the_host_keeps_working() {
+    let mut stages = Vec::new();
+    for input in bad_inputs("rejections") {
+        let e = expect_err(&input.path);
+        check_facts(input.name, &input.path, &e);
+        // Nothing refused before stage 5 was ever opened: no plugin code ran.
+        if e.stage() < Stage::Layout && input.path != Path::new(LIBZ) && input.path.is_file() {
+            assert!(
+                !crate::support::is_mapped(&input.path),
+                "{}: {} was mapped into the host",
+                input.name,
+                input.path.display()
+            );
+        }
+        stages.push(e.stage());
+    }
+    // Every stage refused something.
+    stages.dedup();
+    assert_eq!(
+        stages,
+        [
+            Stage::File,
+            Stage::Object,
+            Stage::Header,
+            Stage::Compatibility,
+            Stage::Layout,
+            Stage::Init
+        ]
+    );
     // The same process still loads and calls a good plugin.
     assert_good_plugin_works();
 }
@@ -254,7 +176,7 @@ fn errors_name_their_stage_and_keep_their_source() {
     assert_eq!(e.stage(), Stage::File);
     assert!(e.to_string().ends_with("nope.so: no such file"), "{e}");
 
-    let major = loader().load(plugin("fixture-major")).unwrap_err();
+    let major = loader().load(plugin(Fixture::Major)).unwrap_err();
     assert_eq!(major.stage(), Stage::Compatibility);
     assert_eq!(
         major.plugin().map(|p| p.name.as_str()),
@@ -264,12 +186,12 @@ fn errors_name_their_stage_and_keep_their_source() {
 
     // An unreadable directory passed to load_dir keeps its io::Error as source.
     let e = loader().load_dir(dir.join("missing-dir")).unwrap_err();
-    assert!(matches!(e, LoadError::NotFound { .. }), "{e:?}");
+    assert!(matches!(e.kind(), ErrorKind::NotFound {}), "{e:?}");
     let file = dir.join("file");
     fs::write(&file, b"x").unwrap();
     let e = loader().load_dir(&file).unwrap_err();
-    match &e {
-        LoadError::Unreadable { .. } => assert!(e.source().is_some()),
+    match e.kind() {
+        ErrorKind::Unreadable { .. } => assert!(e.source().is_some()),
         other => panic!("{other:?}"),
     }
 }

@@ -1,46 +1,38 @@
 //! Shared helpers: the built plugins, scratch directories, a loader.
 
 use std::fs;
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::path::{Path, PathBuf};
 
 use greeter_interface::GreeterRef;
 use xplug_loader::{Loader, Plugin};
-use xtask::{BuiltPlugins, Toolchain};
+use xtask::{BuiltPlugins, Fixture};
 
 /// Every plugin and fixture, built once per test run.
-pub fn plugins() -> &'static BuiltPlugins {
-    static BUILT: OnceLock<BuiltPlugins> = OnceLock::new();
-    BUILT.get_or_init(|| match xtask::build(&Toolchain::current()) {
-        Ok(built) => built,
-        Err(e) => panic!("cannot build the test plugins: {e}"),
-    })
+pub(crate) fn plugins() -> &'static BuiltPlugins {
+    xtask::host_built()
 }
 
-/// The library file of a plugin or fixture, e.g. `plugin("greeter-en")`.
-pub fn plugin(name: &str) -> PathBuf {
-    let path = plugins().path(name);
+/// The library file of a plugin or fixture, e.g. `plugin(Fixture::GreeterEn)`.
+pub(crate) fn plugin(fixture: Fixture) -> PathBuf {
+    let path = plugins().path(fixture);
     assert!(path.is_file(), "{} was not built", path.display());
     path
 }
 
 /// An empty directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
+pub(crate) fn scratch(name: &str) -> PathBuf {
+    xtask::scratch(Path::new(env!("CARGO_TARGET_TMPDIR")), name)
 }
 
 /// The host's loader for the demo interface.
-pub fn loader() -> Loader<GreeterRef> {
+pub(crate) fn loader() -> Loader<GreeterRef> {
     Loader::<GreeterRef>::new()
 }
 
 /// Loads a good plugin and checks that it works: the host is still healthy.
-pub fn assert_good_plugin_works() {
+pub(crate) fn assert_good_plugin_works() {
     let en: Plugin<GreeterRef> = loader()
-        .load(plugin("greeter-en"))
+        .load(plugin(Fixture::GreeterEn))
         .expect("greeter-en loads");
     assert_eq!(en.greet("Ada".into()).unwrap(), "Hello, Ada!");
     assert_eq!(en.add(40, 2).unwrap(), 42);
@@ -49,7 +41,7 @@ pub fn assert_good_plugin_works() {
 /// Whether the library at `path` is mapped into this process (Linux): proof that it was, or
 /// was not, opened.
 #[cfg(target_os = "linux")]
-pub fn is_mapped(path: &std::path::Path) -> bool {
+pub(crate) fn is_mapped(path: &std::path::Path) -> bool {
     let real = fs::canonicalize(path).expect("canonicalize");
     let maps = fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
     maps.lines()
@@ -57,12 +49,12 @@ pub fn is_mapped(path: &std::path::Path) -> bool {
 }
 
 /// Writes past the test harness's output capture, so that skips and results show in logs.
-pub fn notice(line: &str) {
+pub(crate) fn notice(line: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Whether this run is CI's (`CI` set and not `false`), where no test may skip.
-pub fn in_ci() -> bool {
+pub(crate) fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
 }

@@ -3,14 +3,15 @@
 
 use greeter_interface::GreeterRef;
 use xplug_loader::semver::VersionReq;
-use xplug_loader::{CallError, LoadError, Loader};
+use xplug_loader::{CallError, ErrorKind, Loader};
+use xtask::Fixture;
 
 use crate::support::{loader, plugin};
 
 #[test]
 fn an_older_minor_plugin_loads_and_lacks_the_appended_function() {
     let old = loader()
-        .load(plugin("fixture-older-minor"))
+        .load(plugin(Fixture::OlderMinor))
         .expect("a 1.0 plugin loads in a 1.1 host");
     assert_eq!(old.info().interface_version.to_string(), "1.0.0");
     assert_eq!(old.greet("Bo".into()).unwrap(), "Hello, Bo!");
@@ -27,7 +28,7 @@ fn an_older_minor_plugin_loads_and_lacks_the_appended_function() {
 #[test]
 fn a_newer_minor_plugin_loads_and_its_extra_functions_are_ignored() {
     let new = loader()
-        .load(plugin("fixture-newer-minor"))
+        .load(plugin(Fixture::NewerMinor))
         .expect("a 1.2 plugin loads in a 1.1 host");
     assert_eq!(new.info().interface_version.to_string(), "1.2.0");
     assert_eq!(new.greet("Cy".into()).unwrap(), "Hello, Cy!");
@@ -38,12 +39,11 @@ fn a_newer_minor_plugin_loads_and_its_extra_functions_are_ignored() {
 fn a_host_can_set_its_own_version_requirement() {
     let strict =
         Loader::<GreeterRef>::new().with_requirement(VersionReq::parse(">=1.1, <2").unwrap());
-    match strict.load(plugin("fixture-older-minor")) {
-        Err(LoadError::VersionMismatch {
-            required, plugin, ..
-        }) => {
+    let e = strict.load(plugin(Fixture::OlderMinor)).unwrap_err();
+    match e.kind() {
+        ErrorKind::VersionMismatch { required, .. } => {
             assert_eq!(required.to_string(), ">=1.1, <2");
-            assert_eq!(plugin.interface_version.to_string(), "1.0.0");
+            assert_eq!(e.plugin().unwrap().interface_version.to_string(), "1.0.0");
         }
         other => panic!("{other:?}"),
     }
@@ -51,8 +51,11 @@ fn a_host_can_set_its_own_version_requirement() {
     // check: the interface crate's major version is part of every type's layout.
     let lenient =
         Loader::<GreeterRef>::new().with_requirement(VersionReq::parse(">=1, <3").unwrap());
-    match lenient.load(plugin("fixture-major")) {
-        Err(LoadError::LayoutMismatch { difference, .. }) => {
+    match lenient
+        .load(plugin(Fixture::Major))
+        .map_err(|e| e.kind().clone())
+    {
+        Err(ErrorKind::LayoutMismatch { difference, .. }) => {
             assert_eq!(
                 difference.what, "incompatible crate versions",
                 "{difference:?}"

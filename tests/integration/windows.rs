@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use xtask::{BuiltPlugins, Toolchain};
+use xtask::{BuiltPlugins, Fixture, Toolchain};
 
 use crate::compilers::MISMATCHED;
 use crate::support::{in_ci, loader, notice, plugin, scratch};
@@ -117,13 +117,13 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
 
     // Good plugins, in a directory whose name is not ASCII.
     let dir = scratch("windows-plugins-été");
-    for name in [
-        "greeter-en",
-        "greeter-fr",
-        "fixture-older-minor",
-        "fixture-newer-minor",
+    for fixture in [
+        Fixture::GreeterEn,
+        Fixture::GreeterFr,
+        Fixture::OlderMinor,
+        Fixture::NewerMinor,
     ] {
-        let from = built.path(name);
+        let from = built.path(fixture);
         fs::copy(&from, dir.join(from.file_name().unwrap())).unwrap();
     }
     let (code, out) = wine.run(&demo, &[win(&dir)]);
@@ -151,23 +151,24 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
     }
 
     // Every mismatched DLL is refused with the same report as its Linux twin.
-    for &name in MISMATCHED.iter().chain(&["fixture-no-root-module"]) {
+    for &fixture in MISMATCHED.iter().chain(&[Fixture::NoRootModule]) {
+        let name = fixture.name();
         // `demo check` stops before `on_load`; the hooks run when the demo loads a directory.
-        let out = if name.starts_with("fixture-init") {
+        let out = if matches!(fixture, Fixture::InitPanic | Fixture::InitError) {
             let one = scratch(&format!("windows-{name}"));
-            let from = built.path(name);
+            let from = built.path(fixture);
             fs::copy(&from, one.join(from.file_name().unwrap())).unwrap();
             let (code, out) = wine.run(&demo, &[win(&one)]);
             assert_eq!(code, Some(0), "{name}: {out}");
             let start = out.find("error: plugin rejected").unwrap_or(0);
             out[start..].trim_end().to_owned()
         } else {
-            let (code, out) = wine.run(&demo, &[String::from("check"), win(&built.path(name))]);
+            let (code, out) = wine.run(&demo, &[String::from("check"), win(&built.path(fixture))]);
             assert_eq!(code, Some(1), "{name}: {out}");
             out.trim_end().to_owned()
         };
         let linux = loader()
-            .load(plugin(name))
+            .load(plugin(fixture))
             .expect_err("refused on Linux too");
         assert_eq!(
             facts_of(&out),
@@ -179,15 +180,15 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
     // Stage 2 refuses a DLL for another machine, an executable, a truncated DLL.
     let odd = scratch("windows-stage2");
     let arm = odd.join("arm64.dll");
-    pe_machine_patched(&built.path("greeter-en"), &arm);
+    pe_machine_patched(&built.path(Fixture::GreeterEn), &arm);
     let truncated = odd.join("truncated.dll");
     fs::write(
         &truncated,
-        &fs::read(built.path("greeter-en")).unwrap()[..4096],
+        &fs::read(built.path(Fixture::GreeterEn)).unwrap()[..4096],
     )
     .unwrap();
     for (file, want) in [
-        (arm, "built for aarch64; this host runs on x86_64"),
+        (arm, "built for aarch64, but this host runs on x86_64"),
         (demo.clone(), "an executable, not a shared library"),
         (truncated, "damaged PE file"),
     ] {
@@ -200,7 +201,10 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
     let xplug = built.program("xplug");
     let (code, out) = wine.run(
         &xplug,
-        &[String::from("inspect"), win(&built.path("greeter-fr"))],
+        &[
+            String::from("inspect"),
+            win(&built.path(Fixture::GreeterFr)),
+        ],
     );
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("plugin     greeter-fr 0.2.1"), "{out}");

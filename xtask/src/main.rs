@@ -9,10 +9,10 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
-use xtask::{build, target_dir, Compiler, Toolchain};
+use xtask::{build, target_dir, Compiler, Fixture, Toolchain};
 
 /// The plugins the demo host finds in its plugin directory.
-const DEMO_PLUGINS: &[&str] = &["greeter-en", "greeter-fr", "fixture-changed-type"];
+const DEMO_PLUGINS: [Fixture; 3] = [Fixture::GreeterEn, Fixture::GreeterFr, Fixture::ChangedType];
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -55,8 +55,8 @@ fn demo() -> Result<(), String> {
     // A fresh directory each run, so that it holds exactly the demo's plugins.
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for name in DEMO_PLUGINS {
-        let from = built.path(name);
+    for fixture in DEMO_PLUGINS {
+        let from = built.path(fixture);
         let to = dir.join(from.file_name().unwrap_or_default());
         fs::copy(&from, &to).map_err(|e| format!("{}: {e}", from.display()))?;
     }

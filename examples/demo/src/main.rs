@@ -9,7 +9,7 @@
 use std::process::ExitCode;
 
 use greeter_interface::GreeterRef;
-use xplug_loader::{stdout_is_terminal, use_color, Loader};
+use xplug_loader::Loader;
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                println!("{}", e.report().color(use_color(stdout_is_terminal())));
+                println!("{}", e.report());
                 ExitCode::from(1)
             }
         },

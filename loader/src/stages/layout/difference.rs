@@ -1,4 +1,4 @@
-//! Stage 5's diagnosis: the first difference between two root-module layouts.
+//! The first difference between two root-module layouts, in words and Rust syntax.
 
 use abi_stable::abi_stability::abi_checking::{
     AbiInstability, AbiInstabilityErrors, ExpectedFound,
@@ -33,19 +33,34 @@ pub(crate) fn first_difference(errors: &AbiInstabilityErrors) -> LayoutDifferenc
     let mut signatures = None;
     let mut param_at = 0;
     let mut below_function = 0;
+    // Whether the path went through a function's `CallResult` return type.
+    let mut returns = false;
     for step in first.stack_trace.iter() {
         match &step.expected {
             // A `PrefixRef` points at the module through its field `0`: name the module.
             TLFieldOrFunction::Field(f) if at.is_empty() => {
                 at = f.full_type().name().to_owned();
             }
-            // A parameter or the return type: name its type, `map(Callback)`.
+            // The return type is a `CallResult<T>`: look through it to `T`, the type the
+            // interface declared.
+            TLFieldOrFunction::Field(f)
+                if signatures.is_some()
+                    && below_function == 0
+                    && f.name() == "__returns"
+                    && call_result_value(f.layout()).is_some() =>
+            {
+                returns = true;
+            }
+            // A parameter or the return type: name its type, `map(Callback)`, `len -> Text`.
             TLFieldOrFunction::Field(f) if signatures.is_some() && below_function == 0 => {
                 below_function = 1;
                 param_at = at.len();
-                at.push('(');
-                at.push_str(f.full_type().name());
-                at.push(')');
+                let shown = if returns || f.name() == "__returns" {
+                    format!(" -> {}", f.full_type().name())
+                } else {
+                    format!("({})", f.full_type().name())
+                };
+                at.push_str(&shown);
             }
             TLFieldOrFunction::Field(f) => {
                 below_function += 1;
@@ -56,6 +71,7 @@ pub(crate) fn first_difference(errors: &AbiInstabilityErrors) -> LayoutDifferenc
                 if let TLFieldOrFunction::Function(found) = &step.found {
                     signatures = Some((signature(expected), signature(found)));
                     below_function = 0;
+                    returns = false;
                 }
             }
         }
@@ -169,5 +185,110 @@ fn describe(err: &AbiInstability) -> (&'static str, String, String) {
             let text = format!("{:?}", other);
             ("layouts differ", String::from("the host's layout"), text)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Two in-process versions of one interface, checked as the loader checks a plugin.
+    // Interfaces declared only for their layouts.
+    #![allow(dead_code, unreachable_pub)]
+    use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
+    use abi_stable::StableAbi;
+
+    use super::*;
+
+    mod host {
+        use abi_stable::std_types::{RStr, RVec};
+
+        /// Passed to the plugin.
+        #[repr(transparent)]
+        #[derive(abi_stable::StableAbi, Clone, Copy)]
+        pub struct Callback(pub extern "C" fn(i64) -> i64);
+
+        #[xplug::interface(name = "t")]
+        pub trait Greeter {
+            fn add(a: u32, b: u32) -> u32;
+            fn map(values: RVec<i64>, f: Callback) -> RVec<i64>;
+            fn len(text: RStr<'_>) -> usize;
+        }
+    }
+
+    mod changed_type {
+        use abi_stable::std_types::{RStr, RVec};
+
+        pub use super::host::Callback;
+
+        #[xplug::interface(name = "t")]
+        pub trait Greeter {
+            fn add(a: u64, b: u64) -> u64;
+            fn map(values: RVec<i64>, f: Callback) -> RVec<i64>;
+            fn len(text: RStr<'_>) -> usize;
+        }
+    }
+
+    mod changed_nested {
+        use abi_stable::std_types::{RStr, RVec};
+
+        /// Its function type changed.
+        #[repr(transparent)]
+        #[derive(abi_stable::StableAbi, Clone, Copy)]
+        pub struct Callback(pub extern "C" fn(i32) -> i32);
+
+        #[xplug::interface(name = "t")]
+        pub trait Greeter {
+            fn add(a: u32, b: u32) -> u32;
+            fn map(values: RVec<i64>, f: Callback) -> RVec<i64>;
+            fn len(text: RStr<'_>) -> usize;
+        }
+    }
+
+    mod changed_return {
+        use abi_stable::std_types::{RStr, RVec};
+
+        pub use super::host::Callback;
+
+        #[xplug::interface(name = "t")]
+        pub trait Greeter {
+            fn add(a: u32, b: u32) -> u32;
+            fn map(values: RVec<i64>, f: Callback) -> RVec<i64>;
+            fn len(text: RStr<'_>) -> u8;
+        }
+    }
+
+    fn difference<P: StableAbi>() -> LayoutDifference {
+        let errors = check_layout_compatibility(host::GreeterRef::LAYOUT, P::LAYOUT)
+            .expect_err("the layouts differ");
+        first_difference(&errors)
+    }
+
+    #[test]
+    fn identical_layouts_pass() {
+        check_layout_compatibility(host::GreeterRef::LAYOUT, host::GreeterRef::LAYOUT)
+            .expect("same layout");
+    }
+
+    #[test]
+    fn a_changed_parameter_type_shows_both_signatures() {
+        let d = difference::<changed_type::GreeterRef>();
+        assert_eq!(d.at, "GreeterModule.add");
+        assert_eq!(d.expected, "extern \"C\" fn(u32, u32) -> u32");
+        assert_eq!(d.found, "extern \"C\" fn(u64, u64) -> u64");
+    }
+
+    #[test]
+    fn a_changed_return_type_shows_the_declared_type_not_the_call_result() {
+        let d = difference::<changed_return::GreeterRef>();
+        assert_eq!(d.at, "GreeterModule.len");
+        assert_eq!(d.expected, "extern \"C\" fn(RStr<'a>) -> usize");
+        assert_eq!(d.found, "extern \"C\" fn(RStr<'a>) -> u8");
+    }
+
+    #[test]
+    fn a_change_inside_a_parameter_type_names_the_path_to_it() {
+        let d = difference::<changed_nested::GreeterRef>();
+        assert_eq!(d.at, "GreeterModule.map(Callback).field_0");
+        assert_eq!(d.expected, "extern \"C\" fn(i64) -> i64");
+        assert_eq!(d.found, "extern \"C\" fn(i32) -> i32");
     }
 }

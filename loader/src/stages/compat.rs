@@ -1,0 +1,204 @@
+//! Stage 4: does a plugin's header describe a plugin this host accepts? Header facts only:
+//! no code of the plugin runs, and the interface's Rust types are not needed.
+
+use semver::{Comparator, Op, Prerelease, Version, VersionReq};
+
+use crate::error::{ErrorKind, LoadError};
+use crate::info::PanicStrategy;
+use crate::inspect::Inspected;
+use crate::report::host_target;
+
+/// What a host accepts, checked against a plugin's header: interface name, versions, target
+/// and panic strategy.
+///
+/// ```
+/// use xplug_loader::{semver::VersionReq, Requirements};
+///
+/// let requirements = Requirements::new("greeter", VersionReq::parse("^1.1")?)
+///     .allow_panic_abort(false);
+/// assert_eq!(requirements.interface(), "greeter");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Requirements {
+    interface: String,
+    versions: VersionReq,
+    host_version: Option<Version>,
+    target: String,
+    allow_panic_abort: bool,
+}
+
+impl Requirements {
+    /// Requirements on interface `name` with versions `versions`, for this host's target,
+    /// refusing `panic = "abort"` plugins.
+    pub fn new(name: impl Into<String>, versions: VersionReq) -> Requirements {
+        Requirements {
+            interface: name.into(),
+            versions,
+            host_version: None,
+            target: host_target().to_owned(),
+            allow_panic_abort: false,
+        }
+    }
+
+    /// Names the host's own interface version, for reports.
+    pub fn host_version(mut self, version: Version) -> Requirements {
+        self.host_version = Some(version);
+        self
+    }
+
+    /// Whether plugins built with `panic = "abort"` are accepted.
+    pub fn allow_panic_abort(mut self, allow: bool) -> Requirements {
+        self.allow_panic_abort = allow;
+        self
+    }
+
+    /// The interface name.
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    /// The accepted interface versions.
+    pub fn versions(&self) -> &VersionReq {
+        &self.versions
+    }
+
+    /// The target triple a plugin must be built for: this host's.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Checks a plugin's header: interface name, version, target, panic strategy, in that
+    /// order; the first mismatch is the error.
+    pub fn check(&self, plugin: &Inspected) -> Result<(), LoadError> {
+        let info = &plugin.info;
+        self.mismatch(info).map_or(Ok(()), |kind| {
+            Err(LoadError::new(&plugin.path, kind).with_plugin(info))
+        })
+    }
+
+    /// The first requirement `info` does not meet.
+    fn mismatch(&self, info: &crate::PluginInfo) -> Option<ErrorKind> {
+        if info.interface_name != self.interface {
+            return Some(ErrorKind::InterfaceMismatch {
+                expected: self.interface.clone(),
+                found: info.interface_name.clone(),
+            });
+        }
+        if !self.versions.matches(&info.interface_version) {
+            return Some(ErrorKind::VersionMismatch {
+                interface: info.interface_name.clone(),
+                found: info.interface_version.clone(),
+                required: self.versions.clone(),
+                host_version: self.host_version.clone(),
+            });
+        }
+        if info.target != self.target {
+            return Some(ErrorKind::TargetMismatch {
+                expected: self.target.clone(),
+                found: info.target.clone(),
+            });
+        }
+        if info.panic_strategy == PanicStrategy::Abort && !self.allow_panic_abort {
+            return Some(ErrorKind::PanicAbort {});
+        }
+        None
+    }
+}
+
+/// The default version rule for a host of interface version `host`: the same major version
+/// (for 0.x, the same minor version; for 0.0.x, the same patch), any minor version in either
+/// direction.
+pub fn default_requirement(host: &Version) -> VersionReq {
+    let comparator = Comparator {
+        op: Op::Caret,
+        major: host.major,
+        minor: (host.major == 0).then_some(host.minor),
+        patch: (host.major == 0 && host.minor == 0).then_some(host.patch),
+        pre: Prerelease::EMPTY,
+    };
+    VersionReq {
+        comparators: vec![comparator],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::info::{PluginInfo, Profile};
+
+    fn plugin(interface: &str, version: &str, target: &str, panic: PanicStrategy) -> Inspected {
+        Inspected {
+            path: "/p/libx.so".into(),
+            info: PluginInfo {
+                name: String::from("x"),
+                version: Version::new(0, 1, 0),
+                interface_name: interface.to_owned(),
+                interface_version: version.parse().unwrap(),
+                rustc: String::from("rustc 1.63.0"),
+                target: target.to_owned(),
+                xplug_version: String::from("0.1.0"),
+                panic_strategy: panic,
+                profile: Profile::Debug,
+                header_format: 1,
+            },
+        }
+    }
+
+    fn kind(r: &Requirements, p: &Inspected) -> Option<ErrorKind> {
+        r.check(p).err().map(|e| {
+            assert_eq!(e.plugin(), Some(&p.info), "the error carries the header");
+            e.kind().clone()
+        })
+    }
+
+    #[test]
+    fn checks_run_in_order_and_the_first_mismatch_is_the_error() {
+        let r = Requirements::new("greeter", "^1.1".parse().unwrap())
+            .host_version(Version::new(1, 1, 0));
+        let here = host_target();
+        let unwind = PanicStrategy::Unwind;
+        assert!(kind(&r, &plugin("greeter", "1.4.0", here, unwind)).is_none());
+        // Everything is wrong: the interface name is reported.
+        match kind(&r, &plugin("farewell", "2.0.0", "x", PanicStrategy::Abort)) {
+            Some(ErrorKind::InterfaceMismatch { expected, found }) => {
+                assert_eq!((expected.as_str(), found.as_str()), ("greeter", "farewell"))
+            }
+            other => panic!("{other:?}"),
+        }
+        match kind(&r, &plugin("greeter", "1.0.9", "x", PanicStrategy::Abort)) {
+            Some(ErrorKind::VersionMismatch {
+                found,
+                host_version,
+                ..
+            }) => {
+                assert_eq!(found, Version::new(1, 0, 9));
+                assert_eq!(host_version, Some(Version::new(1, 1, 0)));
+            }
+            other => panic!("{other:?}"),
+        }
+        match kind(&r, &plugin("greeter", "1.1.0", "x", PanicStrategy::Abort)) {
+            Some(ErrorKind::TargetMismatch { found, .. }) => assert_eq!(found, "x"),
+            other => panic!("{other:?}"),
+        }
+        let abort = plugin("greeter", "1.1.0", here, PanicStrategy::Abort);
+        assert!(matches!(kind(&r, &abort), Some(ErrorKind::PanicAbort {})));
+        assert!(kind(&r.clone().allow_panic_abort(true), &abort).is_none());
+    }
+
+    #[test]
+    fn default_rule_is_same_major_or_same_zero_minor() {
+        let req = default_requirement(&Version::new(1, 3, 2));
+        assert!(req.matches(&Version::new(1, 0, 0)));
+        assert!(req.matches(&Version::new(1, 9, 0)));
+        assert!(!req.matches(&Version::new(2, 0, 0)));
+        assert!(!req.matches(&Version::new(0, 9, 0)));
+        let req = default_requirement(&Version::new(0, 4, 1));
+        assert!(req.matches(&Version::new(0, 4, 0)));
+        assert!(req.matches(&Version::new(0, 4, 9)));
+        assert!(!req.matches(&Version::new(0, 5, 0)));
+        let req = default_requirement(&Version::new(0, 0, 3));
+        assert!(req.matches(&Version::new(0, 0, 3)));
+        assert!(!req.matches(&Version::new(0, 0, 4)));
+    }
+}

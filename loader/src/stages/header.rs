@@ -1,0 +1,218 @@
+//! Stage 3: the plugin's frozen header, found through its exported symbol and read from the
+//! file's bytes (only the symbol table and the header itself are read), then parsed.
+
+use std::path::Path;
+
+use object::read::ReadRef;
+use object::{BinaryFormat, Object, ObjectSection, ObjectSymbol};
+use xplug::header::{self, PluginHeader, FORMAT_VERSION, HEADER_SIZE, HEADER_SYMBOL};
+
+use crate::error::{ErrorKind, LoadError};
+use crate::info::{PanicStrategy, PluginInfo, Profile};
+use crate::stages::object::{format_name, Library};
+
+/// Finds and parses the header of `library`, the file at `path`.
+pub(crate) fn read<'data, R: ReadRef<'data>>(
+    path: &Path,
+    data: R,
+    library: &Library<'data, R>,
+) -> Result<PluginInfo, LoadError> {
+    let error = |kind| LoadError::new(path, kind);
+    let bytes = find(library, data).map_err(error)?;
+    parse(&PluginHeader::from_bytes(bytes)).map_err(error)
+}
+
+/// The header's bytes in the file.
+fn find<'data, R: ReadRef<'data>>(
+    library: &Library<'data, R>,
+    data: R,
+) -> Result<&'data [u8; HEADER_SIZE], ErrorKind> {
+    let obj = &library.file;
+    // Mach-O prefixes C symbols with `_`.
+    let mangled = format!("_{}", HEADER_SYMBOL);
+    let is_header = |name: &[u8]| name == HEADER_SYMBOL.as_bytes() || name == mangled.as_bytes();
+    let address = if library.format == BinaryFormat::Elf {
+        obj.dynamic_symbols()
+            .find(|s| s.is_definition() && s.name_bytes().map_or(false, is_header))
+            .map(|s| s.address())
+    } else {
+        let exports = obj.exports().map_err(|e| ErrorKind::Malformed {
+            format: format_name(library.format).to_owned(),
+            reason: format!("unreadable export table: {}", e),
+        })?;
+        exports
+            .iter()
+            .find(|e| is_header(e.name()))
+            .map(|e| e.address())
+    };
+    let address = address.ok_or(ErrorKind::NotAPlugin {})?;
+    let bad = |reason: String| ErrorKind::BadHeader { reason };
+    let size = HEADER_SIZE as u64;
+    let file_offset = obj
+        .sections()
+        .find(|s| address >= s.address() && address + size <= s.address() + s.size())
+        .and_then(|s| Some(s.file_range()?.0 + (address - s.address())))
+        .ok_or_else(|| {
+            bad(format!(
+                "the {}-byte header at address {:#x} is not stored in the file",
+                HEADER_SIZE, address
+            ))
+        })?;
+    let bytes = data
+        .read_bytes_at(file_offset, size)
+        .map_err(|_| bad(String::from("the header lies past the end of the file")))?;
+    bytes
+        .try_into()
+        .map_err(|_| bad(String::from("short header")))
+}
+
+/// Checks a header's fields and converts them.
+pub(crate) fn parse(h: &PluginHeader) -> Result<PluginInfo, ErrorKind> {
+    let bad = |reason: String| ErrorKind::BadHeader { reason };
+    if h.magic != header::MAGIC {
+        return Err(bad(String::from("bad magic bytes")));
+    }
+    let format = u32::from_le_bytes(h.format_version);
+    if format > FORMAT_VERSION {
+        return Err(ErrorKind::UnsupportedHeader {
+            found: format,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if format == 0 {
+        return Err(bad(String::from("format version 0")));
+    }
+    let text = |field: &[u8], what: &str| -> Result<String, ErrorKind> {
+        match header::field_str(field) {
+            Some(s) if s.chars().any(char::is_control) => {
+                Err(bad(format!("{} contains control characters", what)))
+            }
+            Some(s) if !s.is_empty() => Ok(s.to_owned()),
+            Some(_) => Err(bad(format!("empty {}", what))),
+            None => Err(bad(format!("{} is not UTF-8", what))),
+        }
+    };
+    let version = |field: &[u8], what: &str| -> Result<semver::Version, ErrorKind> {
+        let s = text(field, what)?;
+        semver::Version::parse(&s).map_err(|e| bad(format!("{} `{}`: {}", what, s, e)))
+    };
+    let panic_strategy = match h.panic_strategy {
+        header::PANIC_UNWIND => PanicStrategy::Unwind,
+        header::PANIC_ABORT => PanicStrategy::Abort,
+        other => return Err(bad(format!("unknown panic strategy {}", other))),
+    };
+    let profile = match h.profile {
+        header::PROFILE_DEBUG => Profile::Debug,
+        header::PROFILE_RELEASE => Profile::Release,
+        other => return Err(bad(format!("unknown build profile {}", other))),
+    };
+    Ok(PluginInfo {
+        name: text(&h.plugin_name, "plugin name")?,
+        version: version(&h.plugin_version, "plugin version")?,
+        interface_name: text(&h.interface_name, "interface name")?,
+        interface_version: version(&h.interface_version, "interface version")?,
+        rustc: text(&h.rustc_version, "rustc version")?,
+        target: text(&h.target, "target")?,
+        xplug_version: text(&h.xplug_version, "xplug version")?,
+        panic_strategy,
+        profile,
+        header_format: format,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xplug::__private::{plugin_header, HeaderFields};
+
+    fn good() -> PluginHeader {
+        plugin_header(HeaderFields {
+            interface_name: "greeter",
+            interface_version: "1.2.3",
+            plugin_name: "greeter-en",
+            plugin_version: "0.4.1",
+            panic_unwind: true,
+            debug: false,
+        })
+    }
+
+    fn reason(h: &PluginHeader) -> String {
+        match parse(h) {
+            Err(ErrorKind::BadHeader { reason }) => reason,
+            other => panic!("expected BadHeader, got {other:?}"),
+        }
+    }
+
+    fn set(field: &mut [u8], text: &[u8]) {
+        field.fill(0);
+        field[..text.len()].copy_from_slice(text);
+    }
+
+    #[test]
+    fn a_written_header_parses_back() {
+        let info = parse(&good()).unwrap();
+        assert_eq!(info.name, "greeter-en");
+        assert_eq!(info.version, semver::Version::new(0, 4, 1));
+        assert_eq!(info.interface_name, "greeter");
+        assert_eq!(info.interface_version, semver::Version::new(1, 2, 3));
+        assert_eq!(info.panic_strategy, PanicStrategy::Unwind);
+        assert_eq!(info.profile, Profile::Release);
+        assert_eq!(info.header_format, FORMAT_VERSION);
+        assert!(info.rustc.starts_with("rustc "), "{}", info.rustc);
+        assert_eq!(info.target, crate::host_target());
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let mut h = good();
+        h.magic[0] = b'Y';
+        assert_eq!(reason(&h), "bad magic bytes");
+
+        let mut h = good();
+        h.format_version = 0u32.to_le_bytes();
+        assert_eq!(reason(&h), "format version 0");
+
+        let mut h = good();
+        set(&mut h.interface_version, b"1.x");
+        assert!(reason(&h).starts_with("interface version `1.x`: "));
+
+        let mut h = good();
+        set(&mut h.plugin_name, b"");
+        assert_eq!(reason(&h), "empty plugin name");
+
+        let mut h = good();
+        set(&mut h.plugin_name, b"\xff\xfe");
+        assert_eq!(reason(&h), "plugin name is not UTF-8");
+
+        let mut h = good();
+        set(&mut h.plugin_name, b"\x1b]0;owned\x07");
+        assert_eq!(reason(&h), "plugin name contains control characters");
+
+        let mut h = good();
+        h.panic_strategy = 7;
+        assert_eq!(reason(&h), "unknown panic strategy 7");
+
+        let mut h = good();
+        h.profile = 0;
+        assert_eq!(reason(&h), "unknown build profile 0");
+    }
+
+    #[test]
+    fn a_newer_format_is_unsupported_not_bad() {
+        let mut h = good();
+        h.format_version = 99u32.to_le_bytes();
+        match parse(&h) {
+            Err(ErrorKind::UnsupportedHeader { found, supported }) => {
+                assert_eq!((found, supported), (99, FORMAT_VERSION));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_field_filling_its_whole_width_needs_no_terminator() {
+        let mut h = good();
+        h.plugin_name = [b'a'; 64];
+        assert_eq!(parse(&h).unwrap().name, "a".repeat(64));
+    }
+}

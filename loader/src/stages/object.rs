@@ -1,0 +1,148 @@
+//! Stage 2: the file is a shared library for this OS and architecture, parsed with the
+//! `object` crate, before any `dlopen`.
+
+use std::path::Path;
+
+use object::read::ReadRef;
+use object::{Architecture, BinaryFormat, FileKind, Object, ObjectKind};
+
+use crate::error::{ErrorKind, LoadError};
+
+/// A parsed shared library of this platform's format and architecture.
+pub(crate) struct Library<'data, R: ReadRef<'data>> {
+    pub(crate) file: object::File<'data, R>,
+    pub(crate) format: BinaryFormat,
+}
+
+/// Parses `data`, the contents of the file at `path`, and checks that it is a shared library
+/// this host's dynamic loader can open.
+pub(crate) fn parse<'data, R: ReadRef<'data>>(
+    path: &Path,
+    data: R,
+) -> Result<Library<'data, R>, LoadError> {
+    let error = |kind| LoadError::new(path, kind);
+    if data.len().map_or(false, |len| len == 0) {
+        return Err(error(ErrorKind::NotALibrary {
+            reason: String::from("the file is empty"),
+        }));
+    }
+    let kind = FileKind::parse(data).map_err(|_| {
+        error(ErrorKind::NotALibrary {
+            reason: describe_unknown(data),
+        })
+    })?;
+    let format = match kind {
+        FileKind::Elf32 | FileKind::Elf64 => BinaryFormat::Elf,
+        FileKind::Pe32 | FileKind::Pe64 => BinaryFormat::Pe,
+        FileKind::MachO32 | FileKind::MachO64 | FileKind::MachOFat32 | FileKind::MachOFat64 => {
+            BinaryFormat::MachO
+        }
+        FileKind::Coff | FileKind::CoffBig | FileKind::CoffImport => BinaryFormat::Coff,
+        other => {
+            return Err(error(ErrorKind::NotALibrary {
+                reason: format!("{:?} file", other),
+            }))
+        }
+    };
+    if format != host_format() {
+        return Err(error(ErrorKind::WrongFormat {
+            expected: format_name(host_format()),
+            found: format_name(format).to_owned(),
+        }));
+    }
+    let file = object::File::parse(data).map_err(|e| {
+        error(ErrorKind::Malformed {
+            format: format_name(format).to_owned(),
+            reason: e.to_string(),
+        })
+    })?;
+    let host_arch = host_architecture();
+    if host_arch != Architecture::Unknown && file.architecture() != host_arch {
+        return Err(error(ErrorKind::WrongArchitecture {
+            expected: architecture_name(host_arch),
+            found: architecture_name(file.architecture()),
+        }));
+    }
+    if file.kind() != ObjectKind::Dynamic {
+        return Err(error(ErrorKind::NotASharedLibrary {
+            kind: match file.kind() {
+                ObjectKind::Executable => String::from("an executable"),
+                ObjectKind::Relocatable => String::from("a relocatable object file"),
+                ObjectKind::Core => String::from("a core dump"),
+                _ => String::from("an object file of unknown kind"),
+            },
+        }));
+    }
+    Ok(Library { file, format })
+}
+
+/// The object format this platform's dynamic loader opens.
+pub(crate) fn host_format() -> BinaryFormat {
+    if cfg!(windows) {
+        BinaryFormat::Pe
+    } else if cfg!(target_vendor = "apple") {
+        BinaryFormat::MachO
+    } else {
+        BinaryFormat::Elf
+    }
+}
+
+/// The architecture this host runs on, in `object`'s terms.
+fn host_architecture() -> Architecture {
+    match std::env::consts::ARCH {
+        "x86_64" if cfg!(target_pointer_width = "32") => Architecture::X86_64_X32,
+        "x86_64" => Architecture::X86_64,
+        "x86" => Architecture::I386,
+        "aarch64" if cfg!(target_pointer_width = "32") => Architecture::Aarch64_Ilp32,
+        "aarch64" => Architecture::Aarch64,
+        "arm" => Architecture::Arm,
+        "riscv64" => Architecture::Riscv64,
+        "riscv32" => Architecture::Riscv32,
+        "powerpc64" => Architecture::PowerPc64,
+        "powerpc" => Architecture::PowerPc,
+        "s390x" => Architecture::S390x,
+        "loongarch64" => Architecture::LoongArch64,
+        "mips64" => Architecture::Mips64,
+        "mips" => Architecture::Mips,
+        "sparc64" => Architecture::Sparc64,
+        _ => Architecture::Unknown,
+    }
+}
+
+pub(crate) fn format_name(format: BinaryFormat) -> &'static str {
+    match format {
+        BinaryFormat::Elf => "ELF",
+        BinaryFormat::Pe => "PE",
+        BinaryFormat::MachO => "Mach-O",
+        BinaryFormat::Coff => "COFF",
+        BinaryFormat::Wasm => "WebAssembly",
+        BinaryFormat::Xcoff => "XCOFF",
+        _ => "unknown",
+    }
+}
+
+fn architecture_name(arch: Architecture) -> String {
+    match arch {
+        Architecture::X86_64 => String::from("x86_64"),
+        Architecture::I386 => String::from("x86"),
+        Architecture::Aarch64 => String::from("aarch64"),
+        Architecture::Arm => String::from("arm"),
+        other => format!("{:?}", other).to_lowercase(),
+    }
+}
+
+/// Says what a file of unknown format looks like, from its first bytes.
+fn describe_unknown<'data, R: ReadRef<'data>>(data: R) -> String {
+    let len = data.len().unwrap_or(0).min(64);
+    match data.read_bytes_at(0, len) {
+        Ok(head) if head.starts_with(b"!<arch>") => String::from("it is a static library archive"),
+        Ok(head)
+            if head
+                .iter()
+                .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) =>
+        {
+            String::from("it is a text file")
+        }
+        _ => String::from("unknown file format"),
+    }
+}

@@ -1,0 +1,361 @@
+//! Writing the code of a checked interface: the trait's additions, the `repr(C)` root module,
+//! the host's handle and the plugin's `extern "C"` shims.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::Ident;
+
+use crate::parse::{Function, Interface};
+
+/// The names of everything generated for one trait.
+struct Names {
+    /// `Greeter`
+    trait_ident: Ident,
+    /// `GreeterModule`: the `repr(C)` root module.
+    module: Ident,
+    /// `GreeterRef`: the host's handle (abi_stable's prefix reference).
+    module_ref: Ident,
+    /// `GreeterModule_Prefix`
+    module_prefix: Ident,
+    /// `__XplugGreeterShim`: the plugin's `extern "C"` functions.
+    shim: Ident,
+    /// The interface name as an expression: the literal given, or the crate's name.
+    name: TokenStream,
+}
+
+/// Everything `#[xplug::interface]` expands to.
+pub(crate) fn interface(mut interface: Interface) -> TokenStream {
+    let trait_ident = interface.item.ident.clone();
+    let names = Names {
+        module: format_ident!("{}Module", trait_ident),
+        module_ref: format_ident!("{}Ref", trait_ident),
+        module_prefix: format_ident!("{}Module_Prefix", trait_ident),
+        shim: format_ident!("__Xplug{}Shim", trait_ident),
+        name: match &interface.name {
+            Some(lit) => quote!(#lit),
+            None => quote!(::core::env!("CARGO_PKG_NAME")),
+        },
+        trait_ident,
+    };
+    extend_trait(&mut interface, &names);
+    let item = &interface.item;
+    let module = root_module(&interface, &names);
+    let handle = host_handle(&interface, &names);
+    let shims = plugin_shims(&interface, &names);
+    quote! {
+        #item
+        #module
+        #handle
+        #shims
+    }
+}
+
+/// The trait the plugin implements: the user's functions plus the load hook and the constants
+/// that `export_plugin!` reads.
+fn extend_trait(interface: &mut Interface, names: &Names) {
+    let Names {
+        trait_ident,
+        module_ref,
+        shim,
+        ..
+    } = names;
+    let item = &mut interface.item;
+    item.supertraits
+        .push(syn::parse_quote!(::core::marker::Sized));
+    item.supertraits.push(syn::parse_quote!('static));
+    let on_load_doc = format!(
+        "Runs once when a host has accepted this plugin, before any other function of \
+         `{trait_ident}` is called. Return an error to refuse loading; a panic is contained \
+         and reported to the host as well. The default does nothing."
+    );
+    item.items.push(syn::parse_quote! {
+        #[doc = #on_load_doc]
+        fn on_load() -> ::core::result::Result<(), ::std::string::String> {
+            ::core::result::Result::Ok(())
+        }
+    });
+    item.items.push(syn::parse_quote! {
+        #[doc(hidden)]
+        const __XPLUG_INTERFACE_NAME: &'static str =
+            <#module_ref as ::xplug::Interface>::INTERFACE_NAME;
+    });
+    item.items.push(syn::parse_quote! {
+        #[doc(hidden)]
+        const __XPLUG_INTERFACE_VERSION: &'static str =
+            <#module_ref as ::xplug::Interface>::INTERFACE_VERSION;
+    });
+    item.items.push(syn::parse_quote! {
+        #[doc(hidden)]
+        const __XPLUG_LIB_HEADER: ::xplug::__private::abi_stable::library::LibHeader =
+            // SAFETY: the constructor returns a module of type `#module_ref`, the type passed
+            // as `M`, and the layout is checked (`CheckTypeLayout::Yes`).
+            unsafe {
+                ::xplug::__private::abi_stable::library::LibHeader::from_constructor::<#module_ref>(
+                    #shim::<Self>::root_module_loader,
+                    ::xplug::__private::abi_stable::library::CheckTypeLayout::Yes,
+                )
+            };
+    });
+}
+
+/// The `repr(C)` prefix-type root module, its `Interface` and abi_stable `RootModule` impls.
+fn root_module(interface: &Interface, names: &Names) -> TokenStream {
+    let Names {
+        trait_ident,
+        module,
+        module_ref,
+        module_prefix,
+        name,
+        ..
+    } = names;
+    let vis = &interface.item.vis;
+    // The last function of the first version; later ones may be absent from a plugin.
+    let last_prefix = interface
+        .functions
+        .iter()
+        .rposition(|f| f.since.is_none())
+        .unwrap_or(0);
+    let fields = interface.functions.iter().enumerate().map(|(i, f)| {
+        let Function {
+            ident,
+            field,
+            docs,
+            arg_names,
+            arg_types,
+            ret,
+            ..
+        } = f;
+        // New functions may only be appended after this field, in later minor versions.
+        let last = if i == last_prefix {
+            quote!(#[sabi(last_prefix_field)])
+        } else {
+            quote!()
+        };
+        quote! {
+            #(#docs)*
+            #last
+            #[sabi(rename = #ident)]
+            #field: extern "C" fn(#(#arg_names: #arg_types),*)
+                -> ::xplug::__private::CallResult<#ret>,
+        }
+    });
+    let module_doc = format!(
+        "The `repr(C)` root module of the [`{trait_ident}`] interface: one `extern \"C\"` \
+         function per trait function. Hosts use [`{module_ref}`]."
+    );
+    let ref_doc = format!(
+        "A loaded [`{trait_ident}`] plugin's root module: call its functions through the \
+         methods of this handle. Each returns `Err(CallError)` instead of unwinding."
+    );
+    quote! {
+        #[doc = #module_doc]
+        #[repr(C)]
+        #[derive(::abi_stable::StableAbi)]
+        #[sabi(kind(Prefix(
+            prefix_ref = #module_ref,
+            prefix_fields = #module_prefix,
+            prefix_ref_docs = #ref_doc,
+        )))]
+        #[sabi(missing_field(option))]
+        #[allow(missing_docs, non_camel_case_types)]
+        #vis struct #module {
+            on_load_: extern "C" fn() -> ::xplug::__private::CallResult<
+                ::xplug::__private::abi_stable::std_types::RResult<
+                    (),
+                    ::xplug::__private::abi_stable::std_types::RString,
+                >,
+            >,
+            take_panic_: extern "C" fn() -> ::xplug::__private::PluginPanic,
+            #(#fields)*
+        }
+
+        // SAFETY: `INTERFACE_NAME` and `INTERFACE_VERSION` are this interface's; `__on_load`
+        // calls the plugin's hook.
+        unsafe impl ::xplug::Interface for #module_ref {
+            const INTERFACE_NAME: &'static str = #name;
+            const INTERFACE_VERSION: &'static str = ::core::env!("CARGO_PKG_VERSION");
+
+            unsafe fn __on_load(
+                self,
+            ) -> ::core::result::Result<(), ::xplug::__private::LoadHookError> {
+                ::xplug::__private::on_load_outcome((self.on_load_())(), self.take_panic_())
+            }
+        }
+
+        impl ::xplug::__private::abi_stable::library::RootModule for #module_ref {
+            ::xplug::__private::abi_stable::declare_root_module_statics! {#module_ref}
+            const BASE_NAME: &'static str = #name;
+            const NAME: &'static str = #name;
+            const VERSION_STRINGS: ::xplug::__private::abi_stable::sabi_types::VersionStrings =
+                ::xplug::__private::abi_stable::sabi_types::VersionStrings::new(
+                    ::core::env!("CARGO_PKG_VERSION"),
+                );
+        }
+    }
+}
+
+/// The host's handle: one method per function, returning `Result<_, CallError>`, and
+/// `implemented_by` for in-process use.
+fn host_handle(interface: &Interface, names: &Names) -> TokenStream {
+    let Names {
+        trait_ident,
+        module_ref,
+        shim,
+        ..
+    } = names;
+    let methods = interface.functions.iter().map(host_method);
+    let impl_doc = format!(
+        "Builds the root module from an implementation of [`{trait_ident}`] linked into this \
+         process, without loading a library: for tests and benchmarks."
+    );
+    quote! {
+        #[allow(clippy::needless_lifetimes)]
+        impl #module_ref {
+            #(#methods)*
+
+            #[doc = #impl_doc]
+            pub fn implemented_by<T: #trait_ident>() -> Self {
+                ::xplug::__private::install_hook();
+                #shim::<T>::MODULE
+            }
+        }
+    }
+}
+
+/// One method of the host's handle: the call, and the conversion of a contained panic or an
+/// absent appended function into a `CallError`.
+fn host_method(f: &Function) -> TokenStream {
+    let Function {
+        ident,
+        field,
+        docs,
+        arg_names,
+        arg_types,
+        ret,
+        since,
+    } = f;
+    let fn_name = ident.to_string();
+    let call = quote! {
+        match __xplug_fn(#(#arg_names),*) {
+            ::xplug::__private::abi_stable::std_types::RResult::ROk(value) => {
+                ::core::result::Result::Ok(value)
+            }
+            ::xplug::__private::abi_stable::std_types::RResult::RErr(_) => {
+                ::core::result::Result::Err(::xplug::__private::panicked(
+                    #fn_name,
+                    (self.take_panic_())(),
+                ))
+            }
+        }
+    };
+    let body = match since {
+        None => quote! { let __xplug_fn = self.#field(); #call },
+        Some(since) => quote! {
+            match self.#field() {
+                ::core::option::Option::Some(__xplug_fn) => #call,
+                ::core::option::Option::None => ::core::result::Result::Err(
+                    ::xplug::CallError::Missing { function: #fn_name, since: #since },
+                ),
+            }
+        },
+    };
+    let missing_doc = since.as_ref().map(|since| {
+        let text = format!(
+            " Appended in version {}: returns [`CallError::Missing`](::xplug::CallError::Missing) \
+             for a plugin built against an older version.",
+            since.value()
+        );
+        quote!(#[doc = ""] #[doc = #text])
+    });
+    quote! {
+        #(#docs)*
+        #missing_doc
+        #[inline]
+        pub fn #ident(self, #(#arg_names: #arg_types),*)
+            -> ::core::result::Result<#ret, ::xplug::CallError>
+        {
+            #body
+        }
+    }
+}
+
+/// The plugin side: a generic struct whose associated `extern "C"` functions run an
+/// implementation of the trait under the panic guard, and the static module built from them.
+fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
+    let Names {
+        trait_ident,
+        module,
+        module_ref,
+        shim,
+        ..
+    } = names;
+    let vis = &interface.item.vis;
+    let shim_fns = interface.functions.iter().map(|f| {
+        let Function {
+            ident,
+            arg_names,
+            arg_types,
+            ret,
+            ..
+        } = f;
+        quote! {
+            extern "C" fn #ident(#(#arg_names: #arg_types),*)
+                -> ::xplug::__private::CallResult<#ret>
+            {
+                ::xplug::__private::guard(move || <T as #trait_ident>::#ident(#(#arg_names),*))
+            }
+        }
+    });
+    let shim_inits = interface.functions.iter().map(|f| {
+        let Function { ident, field, .. } = f;
+        quote!(#field: Self::#ident,)
+    });
+    quote! {
+        /// The `extern "C"` shims a plugin exports: each runs the plugin's function and
+        /// contains its panics.
+        #[doc(hidden)]
+        #vis struct #shim<T>(::core::marker::PhantomData<fn() -> T>);
+
+        #[allow(clippy::needless_lifetimes)]
+        impl<T: #trait_ident> #shim<T> {
+            extern "C" fn on_load() -> ::xplug::__private::CallResult<
+                ::xplug::__private::abi_stable::std_types::RResult<
+                    (),
+                    ::xplug::__private::abi_stable::std_types::RString,
+                >,
+            > {
+                ::xplug::__private::install_hook();
+                ::xplug::__private::guard(|| {
+                    ::xplug::__private::on_load_result(<T as #trait_ident>::on_load())
+                })
+            }
+
+            extern "C" fn take_panic() -> ::xplug::__private::PluginPanic {
+                ::xplug::__private::take_panic()
+            }
+
+            #(#shim_fns)*
+
+            ::xplug::__private::abi_stable::staticref! {
+                const WM: ::xplug::__private::abi_stable::prefix_type::WithMetadata<#module> =
+                    ::xplug::__private::abi_stable::prefix_type::WithMetadata::new(#module {
+                        on_load_: Self::on_load,
+                        take_panic_: Self::take_panic,
+                        #(#shim_inits)*
+                    })
+            }
+
+            const MODULE: #module_ref = #module_ref(Self::WM.as_prefix());
+
+            fn module() -> #module_ref {
+                Self::MODULE
+            }
+
+            extern "C" fn root_module_loader()
+                -> ::xplug::__private::abi_stable::library::RootModuleResult
+            {
+                ::xplug::__private::abi_stable::library::__call_root_module_loader(Self::module)
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Reading an interface trait and checking the rules an interface follows.
+
+use proc_macro2::Span;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, Error, FnArg, Ident, ItemTrait, Lit, LitStr, Meta, NestedMeta, Pat, ReturnType,
+    Token, TraitItem, TraitItemMethod, Type,
+};
+
+/// abi_stable's prefix types hold at most 64 fields; two are hidden (`on_load`, `take_panic`).
+const MAX_FUNCTIONS: usize = 62;
+
+/// The attribute's arguments: `name = "..."`, optional.
+pub(crate) struct InterfaceArgs {
+    name: Option<LitStr>,
+}
+
+impl Parse for InterfaceArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut name = None;
+        let pairs = Punctuated::<syn::MetaNameValue, Token![,]>::parse_terminated(input)?;
+        for pair in pairs {
+            match (&pair.lit, pair.path.get_ident()) {
+                (Lit::Str(s), Some(ident)) if ident == "name" => {
+                    if s.value().is_empty() || s.value().len() > 64 {
+                        return Err(Error::new(
+                            s.span(),
+                            "the interface name must be 1 to 64 bytes long",
+                        ));
+                    }
+                    name = Some(s.clone());
+                }
+                _ => {
+                    return Err(Error::new(
+                        pair.span(),
+                        "expected `name = \"...\"`: the interface version is the crate's version",
+                    ))
+                }
+            }
+        }
+        Ok(InterfaceArgs { name })
+    }
+}
+
+/// A checked interface: the trait as written (minus xplug's own attributes) and its functions.
+pub(crate) struct Interface {
+    /// The interface name, if given; the crate's package name otherwise.
+    pub(crate) name: Option<LitStr>,
+    /// The trait, with `#[xplug(..)]` attributes removed from its functions.
+    pub(crate) item: ItemTrait,
+    /// Its functions, in declaration order.
+    pub(crate) functions: Vec<Function>,
+}
+
+/// One function of the interface.
+pub(crate) struct Function {
+    pub(crate) ident: Ident,
+    /// The root module's field for it: the name with a trailing `_`.
+    pub(crate) field: Ident,
+    pub(crate) docs: Vec<Attribute>,
+    pub(crate) arg_names: Vec<Ident>,
+    pub(crate) arg_types: Vec<Type>,
+    pub(crate) ret: Type,
+    /// The minor version that appended it, from `#[xplug(since = "..")]`.
+    pub(crate) since: Option<LitStr>,
+}
+
+/// Parses the trait and checks it as a whole.
+pub(crate) fn interface(args: InterfaceArgs, mut item: ItemTrait) -> syn::Result<Interface> {
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        return Err(Error::new(
+            item.generics.span(),
+            "an xplug interface cannot be generic",
+        ));
+    }
+    let mut functions = Vec::new();
+    for member in &mut item.items {
+        match member {
+            TraitItem::Method(method) => functions.push(function(method)?),
+            other => {
+                return Err(Error::new(
+                    other.span(),
+                    "an xplug interface holds only functions",
+                ))
+            }
+        }
+    }
+    check_functions(&item.ident, &functions)?;
+    Ok(Interface {
+        name: args.name,
+        item,
+        functions,
+    })
+}
+
+/// The rules on the set of functions: how many, their order, reserved names.
+fn check_functions(trait_ident: &Ident, functions: &[Function]) -> syn::Result<()> {
+    if functions.is_empty() {
+        return Err(Error::new(
+            trait_ident.span(),
+            "an xplug interface needs at least one function",
+        ));
+    }
+    if functions.len() > MAX_FUNCTIONS {
+        return Err(Error::new(
+            trait_ident.span(),
+            format!(
+                "an xplug interface holds at most {} functions, this one has {}: split it into \
+                 several interfaces",
+                MAX_FUNCTIONS,
+                functions.len()
+            ),
+        ));
+    }
+    if let Some(first) = functions.first().filter(|f| f.since.is_some()) {
+        return Err(Error::new(
+            first.ident.span(),
+            "the first version of an interface cannot be appended: at least the first function \
+             has no `#[xplug(since = \"..\")]`",
+        ));
+    }
+    if let Some(pos) = functions.iter().position(|f| f.since.is_some()) {
+        if let Some(f) = functions[pos..].iter().find(|f| f.since.is_none()) {
+            return Err(Error::new(
+                f.ident.span(),
+                "functions appended in a minor version (`#[xplug(since = \"..\")]`) must come \
+                 after all others: move this function before them",
+            ));
+        }
+    }
+    if let Some(f) = functions.iter().find(|f| f.ident == "on_load") {
+        return Err(Error::new(
+            f.ident.span(),
+            "`on_load` is reserved: every interface trait provides it as the plugin's load hook",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads one function: a plain `fn name(args) -> T` without receiver or default body.
+fn function(method: &mut TraitItemMethod) -> syn::Result<Function> {
+    let sig = &method.sig;
+    if method.default.is_some() {
+        return Err(Error::new(
+            method.span(),
+            "interface functions have no default body: each plugin implements them",
+        ));
+    }
+    if sig.asyncness.is_some()
+        || sig.unsafety.is_some()
+        || sig.abi.is_some()
+        || sig.constness.is_some()
+        || sig.variadic.is_some()
+        || !sig.generics.params.is_empty()
+    {
+        return Err(Error::new(
+            sig.span(),
+            "interface functions are plain `fn name(args) -> T`: no async, unsafe, extern, \
+             const or generics",
+        ));
+    }
+    let mut arg_names = Vec::new();
+    let mut arg_types = Vec::new();
+    for arg in &sig.inputs {
+        match arg {
+            FnArg::Receiver(r) => {
+                return Err(Error::new(
+                    r.span(),
+                    "interface functions take no `self`: a plugin's state lives in the plugin",
+                ))
+            }
+            FnArg::Typed(pt) => match &*pt.pat {
+                Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                    arg_names.push(pi.ident.clone());
+                    arg_types.push((*pt.ty).clone());
+                }
+                other => {
+                    return Err(Error::new(
+                        other.span(),
+                        "interface function arguments must be plain names",
+                    ))
+                }
+            },
+        }
+    }
+    let ret = match &sig.output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => (**ty).clone(),
+    };
+    let ident = sig.ident.clone();
+    let (since, docs) = take_attributes(method)?;
+    Ok(Function {
+        field: Ident::new(&format!("{}_", ident), Span::call_site()),
+        ident,
+        docs,
+        arg_names,
+        arg_types,
+        ret,
+        since,
+    })
+}
+
+/// Removes `#[xplug(since = "..")]` from a function and returns it with the doc comments.
+fn take_attributes(method: &mut TraitItemMethod) -> syn::Result<(Option<LitStr>, Vec<Attribute>)> {
+    let mut since = None;
+    let mut docs = Vec::new();
+    let mut kept = Vec::new();
+    for attr in method.attrs.drain(..) {
+        if attr.path.is_ident("xplug") {
+            since = Some(parse_since(&attr)?);
+        } else {
+            if attr.path.is_ident("doc") {
+                docs.push(attr.clone());
+            }
+            kept.push(attr);
+        }
+    }
+    method.attrs = kept;
+    Ok((since, docs))
+}
+
+/// Parses `#[xplug(since = "1.1")]`.
+fn parse_since(attr: &Attribute) -> syn::Result<LitStr> {
+    let err = || {
+        Error::new(
+            attr.span(),
+            "expected `#[xplug(since = \"MAJOR.MINOR\")]` on a function appended in a minor version",
+        )
+    };
+    match attr.parse_meta()? {
+        Meta::List(list) if list.nested.len() == 1 => match list.nested.first() {
+            Some(NestedMeta::Meta(Meta::NameValue(nv))) if nv.path.is_ident("since") => {
+                match &nv.lit {
+                    Lit::Str(s) if !s.value().is_empty() => Ok(s.clone()),
+                    _ => Err(err()),
+                }
+            }
+            _ => Err(err()),
+        },
+        _ => Err(err()),
+    }
+}

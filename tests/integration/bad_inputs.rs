@@ -1,0 +1,181 @@
+//! One table of bad inputs, shared by the rejection tests (the facts of each error) and the
+//! diagnostics tests (the report and JSON of each): files of every kind a host must refuse,
+//! crafted from real plugins where a real plugin is needed.
+
+use std::fs;
+use std::mem::offset_of;
+use std::path::{Path, PathBuf};
+
+use xplug::PluginHeader;
+use xtask::Fixture;
+
+use crate::support::{plugin, scratch};
+
+/// A real shared library that is not a plugin.
+pub(crate) const LIBZ: &str = "/lib/x86_64-linux-gnu/libz.so.1";
+
+/// A file to refuse, named after what is wrong with it.
+pub(crate) struct BadInput {
+    /// What is wrong, e.g. `wrong_architecture`; the golden files' name.
+    pub(crate) name: &'static str,
+    pub(crate) path: PathBuf,
+}
+
+/// Every bad input, written into the scratch directory `dir_name`. Linux x86_64: the crafted
+/// files patch ELF fields, and a system `libz.so.1` is needed (`zlib1g`).
+pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
+    assert!(
+        Path::new(LIBZ).is_file(),
+        "{LIBZ} is needed (install zlib1g)"
+    );
+    let dir = scratch(dir_name);
+    let file = |name: &str, bytes: &[u8]| {
+        let path = dir.join(xplug_loader::library_file_name(name));
+        fs::write(&path, bytes).unwrap();
+        path
+    };
+    let patched = |name: &str, patch: &dyn Fn(&mut Vec<u8>)| {
+        let mut bytes = fs::read(plugin(Fixture::GreeterEn)).unwrap();
+        patch(&mut bytes);
+        file(name, &bytes)
+    };
+    let sub = dir.join(xplug_loader::library_file_name("dir"));
+    fs::create_dir(&sub).unwrap();
+    let input = |name, path| BadInput { name, path };
+    vec![
+        input("not_found", dir.join("libmissing.so")),
+        input("not_a_file", sub),
+        input("not_a_library_empty", file("empty", b"")),
+        input("not_a_library_random", file("random", &random_bytes(4096))),
+        input(
+            "not_a_library_text",
+            file("text", b"this is not a library\nbut a note\n"),
+        ),
+        input(
+            "not_a_library_archive",
+            file(
+                "archive",
+                b"!<arch>\n/               0           0     0     0       4         `\n\0\0\0\0",
+            ),
+        ),
+        input("wrong_format", file("windows", &pe_file())),
+        input(
+            "wrong_architecture",
+            patched("arm", &|b| set_elf_machine(b, AARCH64)),
+        ),
+        input(
+            "not_a_shared_library",
+            patched("exec", &|b| b[16..18].copy_from_slice(&2u16.to_le_bytes())),
+        ),
+        input("malformed", patched("truncated", &|b| b.truncate(4096))),
+        input("not_a_plugin", PathBuf::from(LIBZ)),
+        input(
+            "bad_header",
+            patched("bad-header", &|b| {
+                set_header_field(b, offset_of!(PluginHeader, interface_version), 32, "1.x")
+            }),
+        ),
+        input(
+            "unsupported_header",
+            patched("newer-header", &|b| {
+                let at = header_offset(b) + offset_of!(PluginHeader, format_version);
+                b[at..at + 4].copy_from_slice(&99u32.to_le_bytes());
+            }),
+        ),
+        input("interface_mismatch", plugin(Fixture::WrongInterface)),
+        input("version_mismatch", plugin(Fixture::Major)),
+        input(
+            "target_mismatch",
+            patched("musl", &|b| {
+                set_header_field(
+                    b,
+                    offset_of!(PluginHeader, target),
+                    64,
+                    "x86_64-unknown-linux-musl",
+                )
+            }),
+        ),
+        input(
+            "panic_abort",
+            patched("abort", &|b| {
+                let at = header_offset(b) + offset_of!(PluginHeader, panic_strategy);
+                b[at] = xplug::header::PANIC_ABORT;
+            }),
+        ),
+        input(
+            "open",
+            patched("unloadable", &|b| {
+                // Rename its `libgcc_s.so.1` dependency in place to `libgcc_q.so.1`, which does
+                // not exist: the dynamic loader refuses the library.
+                let name = b"libgcc_s.so.1\0";
+                let at = b
+                    .windows(name.len())
+                    .position(|w| w == name)
+                    .expect("a libgcc_s dependency");
+                b[at + 7] = b'q';
+            }),
+        ),
+        input("root_module", plugin(Fixture::NoRootModule)),
+        input("layout_changed_type", plugin(Fixture::ChangedType)),
+        input("layout_changed_nested", plugin(Fixture::ChangedNested)),
+        input("layout_removed_fn", plugin(Fixture::RemovedFn)),
+        input("init_failed", plugin(Fixture::InitError)),
+        input("init_panicked", plugin(Fixture::InitPanic)),
+    ]
+}
+
+/// `e_machine` of aarch64 ELF files.
+pub(crate) const AARCH64: u16 = 183;
+
+/// Sets `e_machine` (offset 18, two bytes, little-endian here) of an ELF file.
+pub(crate) fn set_elf_machine(bytes: &mut [u8], machine: u16) {
+    assert_eq!(&bytes[..4], b"\x7fELF", "an ELF file");
+    bytes[18..20].copy_from_slice(&machine.to_le_bytes());
+}
+
+/// The offset of the plugin header in a plugin file.
+fn header_offset(bytes: &[u8]) -> usize {
+    let hits: Vec<usize> = bytes
+        .windows(xplug::header::MAGIC.len())
+        .enumerate()
+        .filter(|(_, w)| *w == xplug::header::MAGIC)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(hits.len(), 1, "exactly one header in the file");
+    hits[0]
+}
+
+/// Writes `text` into the header's text field at `field` (its offset in the header), `len`
+/// bytes long, NUL-padded.
+fn set_header_field(bytes: &mut [u8], field: usize, len: usize, text: &str) {
+    let at = header_offset(bytes) + field;
+    let field = &mut bytes[at..at + len];
+    field.fill(0);
+    field[..text.len()].copy_from_slice(text.as_bytes());
+}
+
+/// Deterministic bytes that are no known object format.
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// A minimal PE32+ header: enough for the file to be recognised as a Windows DLL.
+fn pe_file() -> Vec<u8> {
+    let mut b = vec![0u8; 512];
+    b[..2].copy_from_slice(b"MZ");
+    b[0x3c..0x40].copy_from_slice(&0x40u32.to_le_bytes());
+    b[0x40..0x44].copy_from_slice(b"PE\0\0");
+    b[0x44..0x46].copy_from_slice(&0x8664u16.to_le_bytes()); // x86_64
+    b[0x54..0x56].copy_from_slice(&240u16.to_le_bytes()); // optional header size
+    b[0x56..0x58].copy_from_slice(&0x2022u16.to_le_bytes()); // executable, DLL
+    b[0x58..0x5a].copy_from_slice(&0x20bu16.to_le_bytes()); // PE32+
+    b
+}

@@ -1,0 +1,117 @@
+//! Building the fixtures' workspace with one toolchain, in one cargo run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::fixtures::{self, Fixture};
+use crate::toolchains::Toolchain;
+
+/// The packages of the fixtures' workspace that are hosts, built only for a toolchain with
+/// [`Toolchain::hosts`].
+const HOSTS: [&str; 2] = ["xplug-demo", "xplug-cli"];
+
+/// The built plugins of one toolchain.
+#[derive(Clone, Debug)]
+pub struct BuiltPlugins {
+    /// The directory holding the built libraries (and programs, for a toolchain with hosts).
+    pub dir: PathBuf,
+    /// Whether they were built for Windows.
+    pub windows: bool,
+}
+
+impl BuiltPlugins {
+    /// The library file of the plugin package `name`.
+    pub fn path(&self, fixture: Fixture) -> PathBuf {
+        let name = fixture.name();
+        let (prefix, suffix) = if self.windows {
+            ("", ".dll")
+        } else {
+            (std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX)
+        };
+        self.dir
+            .join(format!("{}{}{}", prefix, name.replace('-', "_"), suffix))
+    }
+
+    /// A program built with the hosts (`demo`, `xplug`).
+    pub fn program(&self, name: &str) -> PathBuf {
+        let suffix = if self.windows {
+            ".exe"
+        } else {
+            std::env::consts::EXE_SUFFIX
+        };
+        self.dir.join(format!("{name}{suffix}"))
+    }
+}
+
+/// Builds every fixture (and, for a toolchain with hosts, the demo host and the `xplug` tool)
+/// with `toolchain`, in one cargo run, into `target/xplug-plugins/<toolchain>/`.
+pub fn build(toolchain: &Toolchain) -> Result<BuiltPlugins, String> {
+    let target_dir = crate::target_dir()
+        .join("xplug-plugins")
+        .join(&toolchain.name);
+    let mut cmd = Command::new(&toolchain.cargo);
+    cmd.args(&toolchain.args)
+        .arg("build")
+        .arg("--workspace")
+        .arg("--manifest-path")
+        .arg(fixtures::workspace().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .args(
+            toolchain
+                .target
+                .iter()
+                .flat_map(|t| ["--target", t.as_str()]),
+        )
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    if !toolchain.hosts {
+        for host in HOSTS {
+            cmd.args(["--exclude", host]);
+        }
+    }
+    for (k, v) in &toolchain.env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {}", toolchain.cargo.display(), e))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building the plugins with {} failed:\n{}",
+            toolchain.name,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let dir = match &toolchain.target {
+        Some(target) => target_dir.join(target).join("debug"),
+        None => target_dir.join("debug"),
+    };
+    Ok(BuiltPlugins {
+        windows: toolchain
+            .target
+            .as_deref()
+            .map_or(cfg!(windows), |t| t.contains("windows")),
+        dir,
+    })
+}
+
+/// Every fixture built by the toolchain running this program, once per process: what the
+/// test suites load.
+pub fn host_built() -> &'static BuiltPlugins {
+    static BUILT: OnceLock<BuiltPlugins> = OnceLock::new();
+    BUILT.get_or_init(|| match build(&Toolchain::current()) {
+        Ok(built) => built,
+        Err(e) => panic!("cannot build the test plugins: {e}"),
+    })
+}
+
+/// An empty directory `name` under `root` (a test's `CARGO_TARGET_TMPDIR`).
+pub fn scratch(root: &Path, name: &str) -> PathBuf {
+    let dir = root.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    dir
+}
