@@ -212,7 +212,7 @@ fn text_from_a_crafted_file_cannot_drive_the_terminal() {
         .position(|w| w == xplug::header::MAGIC)
         .expect("a header");
     let at = header + std::mem::offset_of!(xplug::PluginHeader, plugin_name);
-    bytes[at..at + 10].copy_from_slice(b"\x1b]0;pwn\x07\0");
+    bytes[at..at + 9].copy_from_slice(b"\x1b]0;pwn\x07\0");
     let file = dir.join("lib\x1b[2Jevil.so");
     fs::write(&file, &bytes).unwrap();
     for args in [

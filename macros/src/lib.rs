@@ -1,8 +1,8 @@
 //! Procedural macros of `xplug`. Use them through the `xplug` crate: `#[xplug::interface]`.
 //!
-//! The attribute runs in two steps: [`parse`] reads the trait and checks every rule an
+//! The attribute runs in two steps: `parse.rs` reads the trait and checks every rule an
 //! interface must follow (each broken rule is a compile error pointing at the offending
-//! item), then [`generate`] writes the root module, the host's handle and the plugin's shims.
+//! item), then `generate.rs` writes the root module, the host's handle and the plugin's shims.
 
 use proc_macro::TokenStream;
 

@@ -1,6 +1,10 @@
 //! Stage 3: the plugin's frozen header, found through its exported symbol and read from the
 //! file's bytes (only the symbol table and the header itself are read), then parsed.
 
+// The functions below return the bare `ErrorKind`, which `read` wraps with the path into a
+// (boxed, small) `LoadError`: a large `Err` is fine on these cold, private paths.
+#![allow(clippy::result_large_err)]
+
 use std::path::Path;
 
 use object::read::ReadRef;

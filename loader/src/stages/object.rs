@@ -21,7 +21,7 @@ pub(crate) fn parse<'data, R: ReadRef<'data>>(
     data: R,
 ) -> Result<Library<'data, R>, LoadError> {
     let error = |kind| LoadError::new(path, kind);
-    if data.len().map_or(false, |len| len == 0) {
+    if data.len() == Ok(0) {
         return Err(error(ErrorKind::NotALibrary {
             reason: String::from("the file is empty"),
         }));

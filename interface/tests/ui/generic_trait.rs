@@ -1,0 +1,6 @@
+#[xplug::interface(name = "t")]
+pub trait Generic<T> {
+    fn get() -> u32;
+}
+
+fn main() {}
