@@ -19,10 +19,10 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use xplug_loader::semver::VersionReq;
 use xplug_loader::{
-    inspect, library_files, ErrorKind, Inspected, LoadError, PluginInfo, Requirements,
+    inspect, is_library_file_name, ErrorKind, Inspected, LoadError, PluginInfo, Requirements,
 };
 
-use crate::terminal::{escape_control, stderr_is_terminal, stdout_is_terminal, use_color};
+use crate::terminal::{escape_control, stderr_is_terminal, use_color};
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -97,8 +97,8 @@ fn parse_interface(s: &str) -> Result<(String, VersionReq), String> {
 
 /// Why a command stopped before its result.
 enum Failure {
-    /// A file or directory it had to read: reported with its path.
-    Load(LoadError),
+    /// The directory to list could not be read.
+    Dir(PathBuf, io::Error),
     /// Writing the output failed.
     Output(io::Error),
 }
@@ -112,7 +112,8 @@ impl From<io::Error> for Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut out = io::stdout().lock();
-    let color = use_color(stdout_is_terminal());
+    // Results go to stdout; reports of refused files, like other errors, to stderr.
+    let color = use_color(stderr_is_terminal());
     let result = match cli.command {
         Command::Inspect { files, json } => cmd_inspect(&files, json, color, &mut out),
         Command::Ls { dir, json } => cmd_ls(&dir, json, &mut out),
@@ -129,8 +130,12 @@ fn main() -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
-        Err(Failure::Load(e)) => {
-            eprintln!("{}", e.report().color(use_color(stderr_is_terminal())));
+        Err(Failure::Dir(dir, e)) => {
+            let dir = dir.display().to_string();
+            eprintln!(
+                "xplug: cannot read the directory {}: {e}",
+                escape_control(&dir)
+            );
             ExitCode::from(1)
         }
         Err(Failure::Output(e)) => {
@@ -212,7 +217,7 @@ fn cmd_inspect(
             }
             match r {
                 Ok(inspected) => print_header(out, file, &inspected.info)?,
-                Err(e) => writeln!(out, "{}", e.report().color(color))?,
+                Err(e) => eprintln!("{}", e.report().color(color)),
             }
         }
     }
@@ -230,10 +235,13 @@ struct Row {
 }
 
 fn cmd_ls(dir: &Path, json: bool, out: &mut dyn Write) -> Result<bool, Failure> {
-    let (files, unreadable) = library_files(dir).map_err(Failure::Load)?;
-    if let Some(first) = unreadable.into_iter().next() {
-        return Err(Failure::Load(first));
-    }
+    let entries = std::fs::read_dir(dir).map_err(|e| Failure::Dir(dir.to_owned(), e))?;
+    // An entry that vanished or cannot be read is no library to list.
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_library_file_name(p))
+        .collect();
+    files.sort();
     let rows: Vec<Row> = files.iter().map(|f| row(f)).collect();
     if json {
         print_json(out, &rows)?;
@@ -337,7 +345,7 @@ fn print_table(out: &mut dyn Write, rows: &[Row]) -> io::Result<()> {
 fn short_reason(e: &LoadError) -> String {
     match e.kind() {
         ErrorKind::NotAPlugin { .. } => String::from("not an xplug plugin"),
-        ErrorKind::NotAFile { kind } => format!("a {kind}"),
+        ErrorKind::NotAFile { kind, .. } => format!("a {kind}"),
         other => other.to_string(),
     }
 }
@@ -367,7 +375,7 @@ fn cmd_check(
                 requirements.versions(),
                 requirements.target()
             )?,
-            Err(e) => writeln!(out, "{}", e.report().color(color))?,
+            Err(e) => eprintln!("{}", e.report().color(color)),
         }
     }
     Ok(result.is_ok())

@@ -8,19 +8,6 @@ pub(crate) fn use_color(is_terminal: bool) -> bool {
     is_terminal && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
 }
 
-/// Whether standard output is a terminal. Always `false` when built by a compiler older than
-/// 1.70, which lacks `std::io::IsTerminal`.
-#[rustversion::since(1.70)]
-pub(crate) fn stdout_is_terminal() -> bool {
-    std::io::IsTerminal::is_terminal(&std::io::stdout())
-}
-
-/// Whether standard output is a terminal (never, before rustc 1.70).
-#[rustversion::before(1.70)]
-pub(crate) fn stdout_is_terminal() -> bool {
-    false
-}
-
 /// Whether standard error is a terminal. Always `false` when built by a compiler older than
 /// 1.70.
 #[rustversion::since(1.70)]
@@ -37,20 +24,16 @@ pub(crate) fn stderr_is_terminal() -> bool {
 /// `text` with control characters (ESC, CR, BEL, ...) shown as `\u{..}` escapes, so that a
 /// file name cannot drive the terminal. (Reports from `xplug-loader` escape their own text.)
 pub(crate) fn escape_control(text: &str) -> Cow<'_, str> {
-    if text.chars().any(char::is_control) {
-        Cow::Owned(
-            text.chars()
-                .flat_map(|c| {
-                    let escaped: Vec<char> = if c.is_control() {
-                        c.escape_unicode().collect()
-                    } else {
-                        vec![c]
-                    };
-                    escaped
-                })
-                .collect(),
-        )
-    } else {
-        Cow::Borrowed(text)
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
     }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }

@@ -143,12 +143,10 @@ fn check_exits_0_when_compatible_and_1_with_the_diagnostic_otherwise() {
 
     let major = xplug(&["check", &path(Fixture::Major), "--interface", "greeter@^1"]);
     assert_eq!(major.status.code(), Some(1));
-    let t = text(&major);
+    assert!(major.stdout.is_empty(), "{}", text(&major));
+    let t = String::from_utf8_lossy(&major.stderr);
     assert!(t.starts_with("error: plugin rejected: "), "{t}");
-    assert!(
-        t.contains("built against 2.0.0, this host accepts ^1"),
-        "{t}"
-    );
+    assert!(t.contains("built against 2.0.0, required: ^1"), "{t}");
     assert!(t.contains("help: "), "{t}");
 
     let name = xplug(&[
@@ -158,7 +156,7 @@ fn check_exits_0_when_compatible_and_1_with_the_diagnostic_otherwise() {
         "calculator@*",
     ]);
     assert_eq!(name.status.code(), Some(1));
-    assert!(text(&name)
+    assert!(String::from_utf8_lossy(&name.stderr)
         .contains("the plugin implements interface `greeter`, but this host loads `calculator`"));
 
     let json = xplug(&[
@@ -196,10 +194,12 @@ fn errors_name_their_path_on_stderr() {
     assert!(out.stdout.is_empty(), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with(&format!("error: plugin rejected: {}", missing.display())),
+        err.starts_with(&format!(
+            "xplug: cannot read the directory {}: ",
+            missing.display()
+        )),
         "{err}"
     );
-    assert!(err.contains("no such file"), "{err}");
 }
 
 #[test]

@@ -59,8 +59,8 @@
 //! # What the attribute generates
 //!
 //! For `trait Greeter` it keeps the trait (plugins implement it; it gains a provided
-//! `on_load` hook that the loader runs once, after all load-time checks pass; host code cannot
-//! call it) and adds
+//! `on_load` hook that the loader runs once, after all load-time checks pass; it is no method
+//! of the host's handle) and adds
 //! `GreeterModule`, the `repr(C)` prefix-type root module with one `extern "C"` function per
 //! trait function, and `GreeterRef`, the handle a host receives, with one method per function
 //! that returns `Result<_, CallError>`. Functions marked `#[xplug(since = "X.Y")]` are
@@ -147,13 +147,14 @@ macro_rules! export_plugin {
 /// of it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use self::plugin_header::{plugin_header, HeaderFields};
     pub use crate::call::{
         guard, install_hook, panicked, take_panic, CallResult, Contained, PluginPanic,
     };
-    pub use crate::header::{plugin_header, HeaderFields};
     pub use abi_stable;
 
     pub mod build_info;
+    mod plugin_header;
 
     use abi_stable::std_types::{RResult, RString};
 

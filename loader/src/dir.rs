@@ -49,7 +49,9 @@ impl<M: Interface> Loader<M> {
 }
 
 /// The files in `dir` named like libraries, sorted, and an error per unreadable entry.
-pub fn library_files(dir: &Path) -> Result<(Vec<std::path::PathBuf>, Vec<LoadError>), LoadError> {
+pub(crate) fn library_files(
+    dir: &Path,
+) -> Result<(Vec<std::path::PathBuf>, Vec<LoadError>), LoadError> {
     let entries = fs::read_dir(dir).map_err(|e| file::io_error(dir, e))?;
     let mut files = Vec::new();
     let mut unreadable = Vec::new();

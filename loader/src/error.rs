@@ -12,13 +12,15 @@ use std::sync::Arc;
 
 use semver::{Version, VersionReq};
 
+use crate::host::host_target;
 use crate::info::PluginInfo;
-use crate::report::{escape_control, host_target};
+use crate::report::escape_control;
 
 /// The stage of the load pipeline at which a file was refused.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Stage {
     /// 1. The path names a regular, readable file.
     File,
@@ -75,8 +77,9 @@ impl fmt::Display for LayoutDifference {
 /// Why a plugin was not loaded: the file, the plugin's header when it was read, and the
 /// [`ErrorKind`] of the check that failed.
 ///
-/// `Display` is one line, `{path}: {what failed}`, with control characters escaped (file
-/// names and plugin messages come from outside); [`report`](LoadError::report) renders a few
+/// `Display` is one line, `{path}: plugin {name} {version}: {what failed}` (the plugin once its
+/// header was read), with control characters escaped (file names and plugin messages come
+/// from outside); [`report`](LoadError::report) renders a few
 /// lines with who must act. `source()` returns the underlying I/O or dynamic-loader error.
 ///
 /// One pointer wide: the facts live behind a box, so that `Result<_, LoadError>` stays small on
@@ -113,7 +116,8 @@ impl LoadError {
         &self.0.path
     }
 
-    /// The plugin's header, for errors found after it was read (stages 4 to 6).
+    /// The plugin's header, for errors found after it was read (stages 4 to 6, and
+    /// [`ErrorKind::Replaced`]: the plugin loaded from the file before it changed).
     pub fn plugin(&self) -> Option<&PluginInfo> {
         self.0.plugin.as_ref()
     }
@@ -130,7 +134,7 @@ impl LoadError {
 
     /// The `help:` line of the report: who must do what.
     pub fn help(&self) -> String {
-        self.0.kind.help(self.plugin())
+        self.0.kind.help()
     }
 
     /// The lines of the report between its heading and its `help:` line: what failed, what
@@ -142,7 +146,15 @@ impl LoadError {
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let line = format!("{}: {}", self.0.path.display(), self.0.kind);
+        let line = match &self.0.plugin {
+            Some(plugin) => format!(
+                "{}: plugin {}: {}",
+                self.0.path.display(),
+                plugin.label(),
+                self.0.kind
+            ),
+            None => format!("{}: {}", self.0.path.display(), self.0.kind),
+        };
         f.write_str(&escape_control(&line))
     }
 }
@@ -164,16 +176,15 @@ fn display<T: fmt::Display + ?Sized, S: serde::Serializer>(
 
 /// Declares [`ErrorKind`] from one table: per kind its docs, facts, stage, one-line text (a
 /// `thiserror` format over the facts), `help:` line and optional extra report lines. The
-/// `help` and `notes` expressions see the facts by reference and the plugin's header as
-/// `Option<&PluginInfo>` under the name given between the bars.
+/// `help` and `notes` expressions see the facts by reference.
 macro_rules! error_kinds {
     ($(
         $(#[doc = $doc:literal])*
         $kind:ident { $( $(#[$fattr:meta])* $field:ident : $ty:ty ),* $(,)? }
             stage: $stage:ident,
             text: ($($text:tt)+),
-            help: |$hp:ident| $help:expr
-            $(, notes: |$np:ident| $notes:expr)?;
+            help: $help:expr
+            $(, notes: $notes:expr)?;
     )+) => {
         /// What failed, with the facts of that check. Each kind belongs to one [`Stage`].
         #[derive(Clone, Debug, thiserror::Error)]
@@ -184,6 +195,7 @@ macro_rules! error_kinds {
             $(
                 $(#[doc = $doc])*
                 #[error($($text)+)]
+                #[non_exhaustive]
                 $kind { $( $(#[$fattr])* $field: $ty ),* },
             )+
         }
@@ -198,26 +210,27 @@ macro_rules! error_kinds {
 
             /// The `help:` line: who must do what.
             #[allow(unused_variables)]
-            pub(crate) fn help(&self, plugin: Option<&PluginInfo>) -> String {
+            pub(crate) fn help(&self) -> String {
                 match self {
-                    $( ErrorKind::$kind { $($field),* } => {
-                        let $hp = plugin;
-                        String::from($help)
-                    } )+
+                    $( ErrorKind::$kind { $($field),* } => String::from($help), )+
                 }
             }
 
             /// Report lines beyond the one-line text; those starting `note: ` go last.
             #[allow(unused_variables)]
-            pub(crate) fn notes(&self, plugin: Option<&PluginInfo>) -> Vec<String> {
+            pub(crate) fn notes(&self) -> Vec<String> {
                 match self {
                     $( ErrorKind::$kind { $($field),* } => {
-                        $( let $np = plugin; return $notes; )?
+                        $( return $notes; )?
                         #[allow(unreachable_code)]
                         Vec::new()
                     } )+
                 }
             }
+
+            /// The name of every kind, in declaration order.
+            #[doc(hidden)]
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($kind)),+];
         }
     };
 }
@@ -228,7 +241,7 @@ error_kinds! {
     NotFound {}
         stage: File,
         text: ("no such file"),
-        help: |plugin| "check the path, or install the plugin there";
+        help: "check the path, or install the plugin there";
 
     /// The path exists but is not a regular file.
     NotAFile {
@@ -237,14 +250,14 @@ error_kinds! {
     }
         stage: File,
         text: ("not a regular file but a {kind}"),
-        help: |plugin| "point the host at a plugin file; `Loader::load_dir` loads a directory";
+        help: "point the host at a plugin file; `Loader::load_dir` loads a directory";
 
     /// The file changed after this process loaded a plugin from it (the error's plugin).
     /// Loaded code is never unloaded, so the new file cannot take its place in this process.
     Replaced {}
         stage: File,
         text: ("the file changed after a plugin was loaded from it; this process keeps the loaded code"),
-        help: |plugin| "loaded code is never unloaded: restart the host to load the new file, or \
+        help: "loaded code is never unloaded: restart the host to load the new file, or \
                         install the new version under another file name";
 
     /// The path could not be read.
@@ -255,7 +268,7 @@ error_kinds! {
     }
         stage: File,
         text: ("cannot read it: {source}"),
-        help: |plugin| "check that the path exists, is of the right kind, and is readable by the \
+        help: "check that the path exists, is of the right kind, and is readable by the \
                         host's user";
 
     // ---- Stage 2: the object format ----------------------------------------------------------
@@ -266,7 +279,7 @@ error_kinds! {
     }
         stage: Object,
         text: ("not a shared library: {reason}"),
-        help: |plugin| "remove it from the plugin directory; plugins are shared libraries";
+        help: "remove it from the plugin directory; plugins are shared libraries";
 
     /// An object file of another platform's format (e.g. a PE DLL on Linux).
     WrongFormat {
@@ -277,7 +290,7 @@ error_kinds! {
     }
         stage: Object,
         text: ("a {found} file, but this platform loads {expected} libraries"),
-        help: |plugin| format!("plugin author: build the plugin for {}", host_target());
+        help: format!("plugin author: build the plugin for {}", host_target());
 
     /// A library for another processor architecture.
     WrongArchitecture {
@@ -288,7 +301,7 @@ error_kinds! {
     }
         stage: Object,
         text: ("built for {found}, but this host runs on {expected}"),
-        help: |plugin| format!("plugin author: rebuild with `--target {}`", host_target());
+        help: format!("plugin author: rebuild with `--target {}`", host_target());
 
     /// An object file that is not a shared library (an executable, an object file).
     NotASharedLibrary {
@@ -297,7 +310,7 @@ error_kinds! {
     }
         stage: Object,
         text: ("{kind}, not a shared library"),
-        help: |plugin| "plugin author: build it with `crate-type = [\"cdylib\"]`";
+        help: "plugin author: build it with `crate-type = [\"cdylib\"]`";
 
     /// The file starts like a library but cannot be parsed (e.g. truncated).
     Malformed {
@@ -308,14 +321,14 @@ error_kinds! {
     }
         stage: Object,
         text: ("damaged {format} file: {reason}"),
-        help: |plugin| "the file is incomplete or corrupt (a truncated copy?): reinstall it";
+        help: "the file is incomplete or corrupt (a truncated copy?): reinstall it";
 
     // ---- Stage 3: the header -----------------------------------------------------------------
     /// A shared library without an xplug header.
     NotAPlugin {}
         stage: Header,
         text: ("not an xplug plugin: a shared library without the `{}` symbol", xplug::header::HEADER_SYMBOL),
-        help: |plugin| "remove it from the plugin directory; plugins export themselves with \
+        help: "remove it from the plugin directory; plugins export themselves with \
                         `xplug::export_plugin!`";
 
     /// The header is there but unreadable or inconsistent.
@@ -325,7 +338,7 @@ error_kinds! {
     }
         stage: Header,
         text: ("invalid xplug header: {reason}"),
-        help: |plugin| "plugin author: rebuild the plugin with a released `xplug`";
+        help: "plugin author: rebuild the plugin with a released `xplug`";
 
     /// A header format newer than this loader understands.
     UnsupportedHeader {
@@ -336,7 +349,7 @@ error_kinds! {
     }
         stage: Header,
         text: ("xplug header format {found}, but this host reads format {supported} and older"),
-        help: |plugin| "host author: upgrade `xplug-loader`";
+        help: "host author: upgrade `xplug-loader`";
 
     // ---- Stage 4: compatibility --------------------------------------------------------------
     /// The plugin implements another interface.
@@ -348,7 +361,7 @@ error_kinds! {
     }
         stage: Compatibility,
         text: ("the plugin implements interface `{found}`, but this host loads `{expected}`"),
-        help: |plugin| format!(
+        help: format!(
             "install it in a host for `{found}`, or rebuild it against `{expected}`"
         );
 
@@ -364,9 +377,9 @@ error_kinds! {
         host_version: Option<Version>,
     }
         stage: Compatibility,
-        text: ("interface `{interface}`: the plugin was built against {found}, this host accepts {required}"),
-        help: |plugin| version_help(interface, found, required, host_version.as_ref()),
-        notes: |plugin| host_version.iter().map(|v| format!("note: the host implements `{interface}` {v}")).collect();
+        text: ("interface `{interface}`: the plugin was built against {found}, {}", accepted(.required, .host_version.as_ref())),
+        help: version_help(interface, found, required, host_version.as_ref()),
+        notes: host_version.iter().map(|v| format!("note: the host implements `{interface}` {v}")).collect();
 
     /// The plugin was built for another target triple.
     TargetMismatch {
@@ -377,13 +390,13 @@ error_kinds! {
     }
         stage: Compatibility,
         text: ("built for {found}, but this host is {expected}"),
-        help: |plugin| format!("plugin author: rebuild with `--target {expected}`");
+        help: format!("plugin author: rebuild with `--target {expected}`");
 
     /// The plugin aborts on panic, so a panic in it would kill the host.
     PanicAbort {}
         stage: Compatibility,
         text: ("built with panic = \"abort\": a panic in it would abort the host"),
-        help: |plugin| "plugin author: build with panic = \"unwind\" (the default); host author: \
+        help: "plugin author: build with panic = \"unwind\" (the default); host author: \
                         `Loader::allow_panic_abort(true)` accepts it at your own risk";
 
     // ---- Stage 5: open and layout ------------------------------------------------------------
@@ -395,7 +408,7 @@ error_kinds! {
     }
         stage: Layout,
         text: ("the dynamic loader refused it: {source}"),
-        help: |plugin| "install the libraries it depends on, or rebuild it for this system";
+        help: "install the libraries it depends on, or rebuild it for this system";
 
     /// The library's root module is missing or its abi_stable runtime is incompatible.
     RootModule {
@@ -404,7 +417,7 @@ error_kinds! {
     }
         stage: Layout,
         text: ("unusable root module: {message}"),
-        help: |plugin| "plugin author: export the plugin with `xplug::export_plugin!`, built with \
+        help: "plugin author: export the plugin with `xplug::export_plugin!`, built with \
                         the `xplug` version the host uses";
 
     /// The plugin's root-module type layout differs from the host's.
@@ -424,7 +437,7 @@ error_kinds! {
     }
         stage: Layout,
         text: ("interface `{interface}` {found}: {} at `{}`", .difference.what, .difference.at),
-        help: |plugin| if same_release(found, host_version) {
+        help: if same_release(found, host_version) {
             String::from(
                 "interface author: a layout change is a breaking change: bump the interface \
                  crate's major version",
@@ -432,7 +445,7 @@ error_kinds! {
         } else {
             format!("plugin author: rebuild the plugin against the `{interface}` interface {host_version}")
         },
-        notes: |plugin| {
+        notes: {
             let mut lines = vec![
                 format!("  expected: {}", difference.expected),
                 format!("     found: {}", difference.found),
@@ -453,7 +466,7 @@ error_kinds! {
     }
         stage: Init,
         text: ("its on_load hook refused to load: {message}"),
-        help: |plugin| "fix what the plugin's message names, then load it again";
+        help: "fix what the plugin's message names, then load it again";
 
     /// The plugin's `on_load` hook panicked (the panic was contained).
     InitPanicked {
@@ -464,8 +477,16 @@ error_kinds! {
     }
         stage: Init,
         text: ("its on_load hook panicked: {message}"),
-        help: |plugin| "plugin author: this is a bug in the plugin's on_load hook",
-        notes: |plugin| if location.is_empty() { Vec::new() } else { vec![format!("at {location}")] };
+        help: "plugin author: this is a bug in the plugin's on_load hook",
+        notes: if location.is_empty() { Vec::new() } else { vec![format!("at {location}")] };
+}
+
+/// `this host accepts ^1` for a host's requirement, `required: ^1` for a header-only check.
+fn accepted(required: &VersionReq, host: Option<&Version>) -> String {
+    match host {
+        Some(_) => format!("this host accepts {required}"),
+        None => format!("required: {required}"),
+    }
 }
 
 /// Whether two versions are the same release (build metadata aside).

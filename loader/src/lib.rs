@@ -35,7 +35,8 @@
 //! the plugin's `on_load`. [`Loader::load`] states the whole trust contract. Around the
 //! stages: `registry.rs` keeps one entry per file (the same file is opened and initialised
 //! once per process; libraries are never unloaded), `loader.rs`, `plugin.rs` and `dir.rs`
-//! hold the host-facing types, `error.rs` and `report.rs` the errors and their rendering.
+//! hold the host-facing types, `host.rs` the facts of the host's own build, `error.rs` and
+//! `report.rs` the errors and their rendering.
 //!
 //! # Example
 //!
@@ -51,6 +52,7 @@
 
 mod dir;
 mod error;
+mod host;
 mod info;
 mod inspect;
 mod loader;
@@ -59,15 +61,16 @@ mod registry;
 mod report;
 mod stages;
 
-pub use dir::{is_library_file_name, library_file_name, library_files, DirReport};
+pub use dir::{is_library_file_name, library_file_name, DirReport};
 pub use error::{ErrorKind, LayoutDifference, LoadError, Stage};
+pub use host::host_target;
 pub use info::{PanicStrategy, PluginInfo, Profile};
 pub use inspect::{inspect, Inspected};
 pub use loader::Loader;
 pub use plugin::Plugin;
 #[cfg(feature = "serde")]
 pub use report::Diagnostic;
-pub use report::{host_target, Report};
+pub use report::Report;
 pub use semver;
 pub use stages::compat::{default_requirement, Requirements};
 pub use xplug::{CallError, Interface};

@@ -5,22 +5,16 @@ use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
 
-use semver::{Version, VersionReq};
+use semver::VersionReq;
 use xplug::Interface;
 
 use crate::error::LoadError;
+use crate::host::host_version;
 use crate::info::PluginInfo;
-use crate::inspect::Inspected;
 use crate::plugin::Plugin;
 use crate::registry::{self, Library};
 use crate::stages::compat::{default_requirement, Requirements};
 use crate::stages::{file, init, layout, open};
-
-/// The interface version of the host, `M::INTERFACE_VERSION`.
-pub(crate) fn host_version<M: Interface>() -> Version {
-    // Cargo only accepts semver package versions, so this parses.
-    Version::parse(M::INTERFACE_VERSION).unwrap_or_else(|_| Version::new(0, 0, 0))
-}
 
 /// Loads plugins of the interface `M`, a root module declared with `#[xplug::interface]`.
 ///
@@ -154,10 +148,8 @@ impl<M: Interface> Loader<M> {
     /// Stages 1 to 5: the file's library and its checked root module.
     fn checked(&self, path: &Path) -> Result<(Arc<Library>, M), LoadError> {
         let library = registry::library(file::resolve(path)?)?;
-        self.requirements().check(&Inspected {
-            path: library.path.clone(),
-            info: library.info.clone(),
-        })?;
+        self.requirements()
+            .check_info(&library.path, &library.info)?;
         let header = open::open(&library)?;
         let module = layout::module::<M>(&library, header)?;
         Ok((library, module))

@@ -4,17 +4,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::error::LoadError;
+use crate::host::host_rustc;
 use crate::info::PluginInfo;
-
-/// The target triple this host was built for.
-pub fn host_target() -> &'static str {
-    xplug::__private::build_info::TARGET
-}
-
-/// `rustc --version` of the compiler that built this host (and its copy of `xplug`).
-pub(crate) fn host_rustc() -> &'static str {
-    xplug::__private::build_info::RUSTC_VERSION
-}
 
 /// A multi-line report of a [`LoadError`]: what was refused, what differs between host and
 /// plugin, and a `help:` line that says who must do what. Made by [`LoadError::report`].
@@ -59,7 +50,7 @@ pub(crate) fn details(error: &LoadError) -> Vec<String> {
     let plugin = error.plugin();
     let (notes, extra): (Vec<String>, Vec<String>) = error
         .kind()
-        .notes(plugin)
+        .notes()
         .into_iter()
         .partition(|line| line.starts_with("note: "));
     let mut lines = vec![error.kind().to_string()];
@@ -222,8 +213,8 @@ mod tests {
         );
         assert_eq!(
             error.to_string(),
-            "/plugins/libgreeter_fr.so: interface `greeter`: the plugin was built against \
-             2.0.0, this host accepts ^1"
+            "/plugins/libgreeter_fr.so: plugin greeter-fr 0.4.1: interface `greeter`: the \
+             plugin was built against 2.0.0, this host accepts ^1"
         );
         let colored = error.report().color(true).to_string();
         assert!(colored.starts_with("\x1b[1;31merror\x1b[0m: plugin rejected"));

@@ -150,7 +150,7 @@ fn a_file_replaced_after_loading_is_refused_and_one_fixed_before_loading_is_read
     assert_eq!(en.greet("Al".into()).unwrap(), "Hello, Al!");
     install(&plugin(Fixture::GreeterFr), &path);
     match loader().load(&path) {
-        Err(e) if matches!(e.kind(), ErrorKind::Replaced {}) => {
+        Err(e) if matches!(e.kind(), ErrorKind::Replaced { .. }) => {
             assert_eq!(e.plugin().unwrap().name, "greeter-en")
         }
         other => panic!("expected the replaced file to be refused, got {other:?}"),

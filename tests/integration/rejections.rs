@@ -28,45 +28,60 @@ fn expect_err(path: &Path) -> LoadError {
 fn check_facts(name: &str, path: &Path, e: &LoadError) {
     let real = || fs::canonicalize(path).unwrap();
     match (name, e.kind()) {
-        ("not_found", ErrorKind::NotFound {}) => assert_eq!(e.path(), path),
-        ("not_a_file", ErrorKind::NotAFile { kind }) => {
+        ("not_found", ErrorKind::NotFound { .. }) => assert_eq!(e.path(), path),
+        ("not_a_file", ErrorKind::NotAFile { kind, .. }) => {
             assert_eq!(*kind, "directory");
             assert_eq!(e.path(), real());
         }
-        ("not_a_library_empty", ErrorKind::NotALibrary { reason }) => {
+        ("not_a_library_empty", ErrorKind::NotALibrary { reason, .. }) => {
             assert_eq!(reason, "the file is empty")
         }
-        ("not_a_library_random", ErrorKind::NotALibrary { reason }) => {
+        ("not_a_library_random", ErrorKind::NotALibrary { reason, .. }) => {
             assert_eq!(reason, "unknown file format")
         }
-        ("not_a_library_text", ErrorKind::NotALibrary { reason }) => {
+        ("not_a_library_text", ErrorKind::NotALibrary { reason, .. }) => {
             assert_eq!(reason, "it is a text file")
         }
-        ("not_a_library_archive", ErrorKind::NotALibrary { reason }) => {
+        ("not_a_library_archive", ErrorKind::NotALibrary { reason, .. }) => {
             assert_eq!(reason, "it is a static library archive")
         }
-        ("wrong_format", ErrorKind::WrongFormat { expected, found }) => {
+        (
+            "wrong_format",
+            ErrorKind::WrongFormat {
+                expected, found, ..
+            },
+        ) => {
             assert_eq!((*expected, found.as_str()), ("ELF", "PE"))
         }
-        ("wrong_architecture", ErrorKind::WrongArchitecture { expected, found }) => {
+        (
+            "wrong_architecture",
+            ErrorKind::WrongArchitecture {
+                expected, found, ..
+            },
+        ) => {
             assert_eq!(found, "aarch64");
             assert_eq!(expected, std::env::consts::ARCH);
         }
-        ("not_a_shared_library", ErrorKind::NotASharedLibrary { kind }) => {
+        ("not_a_shared_library", ErrorKind::NotASharedLibrary { kind, .. }) => {
             assert_eq!(kind, "an executable")
         }
-        ("malformed", ErrorKind::Malformed { format, reason }) => {
+        ("malformed", ErrorKind::Malformed { format, reason, .. }) => {
             assert_eq!(format, "ELF");
             assert!(!reason.is_empty());
         }
-        ("not_a_plugin", ErrorKind::NotAPlugin {}) => assert_eq!(e.path(), real()),
-        ("bad_header", ErrorKind::BadHeader { reason }) => {
+        ("not_a_plugin", ErrorKind::NotAPlugin { .. }) => assert_eq!(e.path(), real()),
+        ("bad_header", ErrorKind::BadHeader { reason, .. }) => {
             assert!(reason.starts_with("interface version `1.x`"), "{reason}")
         }
         ("unsupported_header", ErrorKind::UnsupportedHeader { found, .. }) => {
             assert_eq!(*found, 99)
         }
-        ("interface_mismatch", ErrorKind::InterfaceMismatch { expected, found }) => {
+        (
+            "interface_mismatch",
+            ErrorKind::InterfaceMismatch {
+                expected, found, ..
+            },
+        ) => {
             assert_eq!(expected, "greeter");
             assert_eq!(found, "farewell");
             assert_eq!(e.plugin().unwrap().name, "fixture-wrong-interface");
@@ -91,11 +106,11 @@ fn check_facts(name: &str, path: &Path, e: &LoadError) {
         ("target_mismatch", ErrorKind::TargetMismatch { found, .. }) => {
             assert_eq!(found, "x86_64-unknown-linux-musl")
         }
-        ("panic_abort", ErrorKind::PanicAbort {}) => {}
-        ("open", ErrorKind::Open { source }) => {
+        ("panic_abort", ErrorKind::PanicAbort { .. }) => {}
+        ("open", ErrorKind::Open { source, .. }) => {
             assert!(source.to_string().contains("libgcc_q"), "{source}")
         }
-        ("root_module", ErrorKind::RootModule { message }) => {
+        ("root_module", ErrorKind::RootModule { message, .. }) => {
             assert!(message.contains("no root module"), "{message}")
         }
         (
@@ -122,11 +137,16 @@ fn check_facts(name: &str, path: &Path, e: &LoadError) {
             let text = format!("{difference}");
             assert!(text.contains("words"), "{difference:?}");
         }
-        ("init_panicked", ErrorKind::InitPanicked { message, location }) => {
+        (
+            "init_panicked",
+            ErrorKind::InitPanicked {
+                message, location, ..
+            },
+        ) => {
             assert_eq!(message, "the configuration file is missing");
             assert!(location.contains("lib.rs"), "{location}");
         }
-        ("init_failed", ErrorKind::InitFailed { message }) => {
+        ("init_failed", ErrorKind::InitFailed { message, .. }) => {
             assert_eq!(message, "no licence key")
         }
         (name, other) => panic!("{name}: unexpected {other:?}"),
@@ -186,7 +206,7 @@ fn errors_name_their_stage_and_keep_their_source() {
 
     // An unreadable directory passed to load_dir keeps its io::Error as source.
     let e = loader().load_dir(dir.join("missing-dir")).unwrap_err();
-    assert!(matches!(e.kind(), ErrorKind::NotFound {}), "{e:?}");
+    assert!(matches!(e.kind(), ErrorKind::NotFound { .. }), "{e:?}");
     let file = dir.join("file");
     fs::write(&file, b"x").unwrap();
     let e = loader().load_dir(&file).unwrap_err();

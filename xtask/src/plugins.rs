@@ -21,7 +21,7 @@ pub struct BuiltPlugins {
 }
 
 impl BuiltPlugins {
-    /// The library file of the plugin package `name`.
+    /// The library file of a fixture.
     pub fn path(&self, fixture: Fixture) -> PathBuf {
         let name = fixture.name();
         let (prefix, suffix) = if self.windows {
@@ -54,6 +54,8 @@ pub fn build(toolchain: &Toolchain) -> Result<BuiltPlugins, String> {
     cmd.args(&toolchain.args)
         .arg("build")
         .arg("--workspace")
+        // The committed lockfile serves every compiler: none may rewrite it.
+        .arg("--locked")
         .arg("--manifest-path")
         .arg(fixtures::workspace().join("Cargo.toml"))
         .arg("--target-dir")

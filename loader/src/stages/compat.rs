@@ -1,12 +1,14 @@
 //! Stage 4: does a plugin's header describe a plugin this host accepts? Header facts only:
 //! no code of the plugin runs, and the interface's Rust types are not needed.
 
+use std::path::Path;
+
 use semver::{Comparator, Op, Prerelease, Version, VersionReq};
 
 use crate::error::{ErrorKind, LoadError};
-use crate::info::PanicStrategy;
+use crate::host::host_target;
+use crate::info::{PanicStrategy, PluginInfo};
 use crate::inspect::Inspected;
-use crate::report::host_target;
 
 /// What a host accepts, checked against a plugin's header: interface name, versions, target
 /// and panic strategy.
@@ -71,14 +73,19 @@ impl Requirements {
     /// Checks a plugin's header: interface name, version, target, panic strategy, in that
     /// order; the first mismatch is the error.
     pub fn check(&self, plugin: &Inspected) -> Result<(), LoadError> {
-        let info = &plugin.info;
-        self.mismatch(info).map_or(Ok(()), |kind| {
-            Err(LoadError::new(&plugin.path, kind).with_plugin(info))
-        })
+        self.check_info(&plugin.path, &plugin.info)
+    }
+
+    /// [`check`](Requirements::check) on the parts of an [`Inspected`].
+    pub(crate) fn check_info(&self, path: &Path, info: &PluginInfo) -> Result<(), LoadError> {
+        match self.mismatch(info) {
+            Some(kind) => Err(LoadError::new(path, kind).with_plugin(info)),
+            None => Ok(()),
+        }
     }
 
     /// The first requirement `info` does not meet.
-    fn mismatch(&self, info: &crate::PluginInfo) -> Option<ErrorKind> {
+    fn mismatch(&self, info: &PluginInfo) -> Option<ErrorKind> {
         if info.interface_name != self.interface {
             return Some(ErrorKind::InterfaceMismatch {
                 expected: self.interface.clone(),
@@ -125,7 +132,7 @@ pub fn default_requirement(host: &Version) -> VersionReq {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::info::{PluginInfo, Profile};
+    use crate::info::Profile;
 
     fn plugin(interface: &str, version: &str, target: &str, panic: PanicStrategy) -> Inspected {
         Inspected {

@@ -10,7 +10,7 @@ use abi_stable::StableAbi;
 use xplug::Interface;
 
 use crate::error::{ErrorKind, LoadError};
-use crate::loader::host_version;
+use crate::host::host_version;
 use crate::registry::Library;
 
 pub(crate) use difference::first_difference;
@@ -49,7 +49,7 @@ pub(crate) fn module<M: Interface>(
     // SAFETY: the root module's whole type layout was checked against `M`'s just above.
     unsafe { header.unchecked_layout::<M>() }.map_err(|e| {
         library.error(ErrorKind::RootModule {
-            message: e.to_string(),
+            message: crate::stages::open::one_line(&e.to_string()),
         })
     })
 }

@@ -35,12 +35,12 @@ fn error(library: &Library, e: LibraryError) -> LoadError {
             ),
         },
         other => ErrorKind::RootModule {
-            // abi_stable's messages span lines; a report line is one.
-            message: other
-                .to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "),
+            message: one_line(&other.to_string()),
         },
     })
+}
+
+/// abi_stable's messages span lines; a report line is one.
+pub(crate) fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }

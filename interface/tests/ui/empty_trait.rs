@@ -1,0 +1,4 @@
+#[xplug::interface(name = "t")]
+pub trait Empty {}
+
+fn main() {}
