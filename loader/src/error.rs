@@ -271,6 +271,18 @@ error_kinds! {
         help: "check that the path exists, is of the right kind, and is readable by the \
                         host's user";
 
+    /// The file is larger than the host reads (`Loader::max_file_size`).
+    TooLarge {
+        /// The file's size in bytes.
+        size: u64,
+        /// The largest size the host reads.
+        limit: u64,
+    }
+        stage: File,
+        text: ("{size} bytes, more than the {limit} this host reads"),
+        help: "a plugin this large is unusual: check the file; host author: \
+               `Loader::max_file_size` raises the limit";
+
     // ---- Stage 2: the object format ----------------------------------------------------------
     /// The file is not an object file of any kind this loader knows.
     NotALibrary {

@@ -29,12 +29,14 @@ pub struct Inspected {
 /// # Ok::<(), xplug_loader::LoadError>(())
 /// ```
 pub fn inspect(path: impl AsRef<Path>) -> Result<Inspected, LoadError> {
-    inspect_resolved(file::resolve(path.as_ref())?)
+    inspect_resolved(file::resolve(path.as_ref())?, file::DEFAULT_MAX_SIZE)
 }
 
-/// Stages 2 and 3 on a path stage 1 resolved.
-pub(crate) fn inspect_resolved(path: PathBuf) -> Result<Inspected, LoadError> {
+/// The rest of stage 1 (the size of the opened file), then stages 2 and 3, on a path stage 1
+/// resolved.
+pub(crate) fn inspect_resolved(path: PathBuf, max_size: u64) -> Result<Inspected, LoadError> {
     let opened = fs::File::open(&path).map_err(|e| file::io_error(&path, e))?;
+    file::check_size(&path, &opened, max_size)?;
     let data = ReadCache::new(opened);
     let library = object::parse(&path, &data)?;
     let info = header::read(&path, &data, &library)?;

@@ -35,6 +35,7 @@ use crate::stages::{file, init, layout, open};
 pub struct Loader<M> {
     requirement: VersionReq,
     allow_panic_abort: bool,
+    max_file_size: u64,
     _interface: PhantomData<fn() -> M>,
 }
 
@@ -49,6 +50,7 @@ impl<M> Clone for Loader<M> {
         Loader {
             requirement: self.requirement.clone(),
             allow_panic_abort: self.allow_panic_abort,
+            max_file_size: self.max_file_size,
             _interface: PhantomData,
         }
     }
@@ -60,6 +62,7 @@ impl<M> fmt::Debug for Loader<M> {
             .field("interface", &std::any::type_name::<M>())
             .field("requirement", &self.requirement)
             .field("allow_panic_abort", &self.allow_panic_abort)
+            .field("max_file_size", &self.max_file_size)
             .finish()
     }
 }
@@ -71,6 +74,7 @@ impl<M: Interface> Loader<M> {
         Loader {
             requirement: default_requirement(&host_version::<M>()),
             allow_panic_abort: false,
+            max_file_size: file::DEFAULT_MAX_SIZE,
             _interface: PhantomData,
         }
     }
@@ -86,6 +90,12 @@ impl<M: Interface> Loader<M> {
     /// plugin aborts the host instead of returning an error).
     pub fn allow_panic_abort(mut self, allow: bool) -> Self {
         self.allow_panic_abort = allow;
+        self
+    }
+
+    /// Refuses files larger than `bytes` before reading them (default 512 MiB).
+    pub fn max_file_size(mut self, bytes: u64) -> Self {
+        self.max_file_size = bytes;
         self
     }
 
@@ -147,7 +157,7 @@ impl<M: Interface> Loader<M> {
 
     /// Stages 1 to 5: the file's library and its checked root module.
     fn checked(&self, path: &Path) -> Result<(Arc<Library>, M), LoadError> {
-        let library = registry::library(file::resolve(path)?)?;
+        let library = registry::library(file::resolve(path)?, self.max_file_size)?;
         self.requirements()
             .check_info(&library.path, &library.info)?;
         let header = open::open(&library)?;

@@ -19,8 +19,9 @@ pub(crate) struct Library {
     pub(crate) info: PluginInfo,
     /// The file as it was when its header was read.
     stamp: Option<Stamp>,
-    /// Stage 5's `dlopen` and abi_stable header, done once.
-    pub(crate) opened: Once<Result<&'static LibHeader, LoadError>>,
+    /// Stage 5's `dlopen` and abi_stable header, once it succeeded (a failed `dlopen` maps
+    /// nothing, and is tried again by the next load).
+    pub(crate) opened: Once<&'static LibHeader>,
     /// Stage 6's `on_load` hook, run once.
     pub(crate) loaded: Once<Result<(), LoadError>>,
 }
@@ -46,6 +47,19 @@ impl<T: Clone> Once<T> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some()
+    }
+
+    /// The value, or `init`'s result; only a success is kept, an error is returned as is.
+    pub(crate) fn get_or_try_init<E>(&self, init: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*slot {
+            Some(value) => Ok(value.clone()),
+            None => {
+                let value = init()?;
+                *slot = Some(value.clone());
+                Ok(value)
+            }
+        }
     }
 
     pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> T {
@@ -94,7 +108,7 @@ fn stamp(path: &Path) -> Option<Stamp> {
 /// The library at `real`, a resolved path: stages 2 and 3 for a file not seen before, the
 /// registry's entry otherwise. A file that changed since is read again if it was never
 /// opened, and refused if it was: its old code stays loaded.
-pub(crate) fn library(real: PathBuf) -> Result<Arc<Library>, LoadError> {
+pub(crate) fn library(real: PathBuf, max_size: u64) -> Result<Arc<Library>, LoadError> {
     let known = with_registry(|r| r.get(&real).cloned());
     if let Some(lib) = known {
         let now = stamp(&real);
@@ -113,7 +127,7 @@ pub(crate) fn library(real: PathBuf) -> Result<Arc<Library>, LoadError> {
     // Inspect outside the lock: it reads the file but runs nothing, so two threads racing on
     // one file are harmless, and the first to insert wins.
     let before = stamp(&real);
-    let Inspected { path, info } = inspect::inspect_resolved(real)?;
+    let Inspected { path, info } = inspect::inspect_resolved(real, max_size)?;
     let fresh = Arc::new(Library {
         path: path.clone(),
         info,

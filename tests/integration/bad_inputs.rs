@@ -41,10 +41,17 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
     };
     let sub = dir.join(xplug_loader::library_file_name("dir"));
     fs::create_dir(&sub).unwrap();
+    let sparse = file("sparse", b"");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&sparse)
+        .and_then(|f| f.set_len(2 << 30))
+        .unwrap();
     let input = |name, path| BadInput { name, path };
     vec![
         input("not_found", dir.join("libmissing.so")),
         input("not_a_file", sub),
+        input("too_large", sparse),
         input("not_a_library_empty", file("empty", b"")),
         input("not_a_library_random", file("random", &random_bytes(4096))),
         input(

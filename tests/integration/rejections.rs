@@ -33,6 +33,7 @@ fn check_facts(name: &str, path: &Path, e: &LoadError) {
             assert_eq!(*kind, "directory");
             assert_eq!(e.path(), real());
         }
+        ("too_large", ErrorKind::TooLarge { size, .. }) => assert_eq!(*size, 2 << 30),
         ("not_a_library_empty", ErrorKind::NotALibrary { reason, .. }) => {
             assert_eq!(reason, "the file is empty")
         }
@@ -214,4 +215,86 @@ fn errors_name_their_stage_and_keep_their_source() {
         ErrorKind::Unreadable { .. } => assert!(e.source().is_some()),
         other => panic!("{other:?}"),
     }
+}
+
+/// A copy of a plugin at `path`, written as installers do (a new file renamed over the path).
+fn install(bytes: &[u8], path: &Path) {
+    let tmp = path.with_extension("new");
+    fs::write(&tmp, bytes).unwrap();
+    fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn a_library_the_dynamic_loader_refused_loads_once_the_file_is_fixed() {
+    let dir = scratch("fixed-after-open");
+    let path = dir.join(xplug_loader::library_file_name("fixed"));
+    let broken = bad_inputs("fixed-after-open-inputs")
+        .into_iter()
+        .find(|i| i.name == "open")
+        .unwrap();
+    install(&fs::read(&broken.path).unwrap(), &path);
+    let e = loader().load(&path).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Open { .. }), "{e:?}");
+    // Nothing was mapped, so the fixed file is simply the next plugin at this path.
+    install(&fs::read(plugin(Fixture::GreeterEn)).unwrap(), &path);
+    let en = loader()
+        .load(&path)
+        .unwrap_or_else(|e| panic!("the fixed file must load:\n{}", e.report()));
+    assert_eq!(en.add(2, 2).unwrap(), 4);
+}
+
+#[test]
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn numbers_from_a_crafted_file_never_overflow() {
+    use object::{Object, ObjectSection, ObjectSymbol};
+    let dir = scratch("overflow");
+    let good = fs::read(plugin(Fixture::GreeterEn)).unwrap();
+    let (value_at, section_ends) = {
+        let file = object::File::parse(&*good).unwrap();
+        let dynsym = file.section_by_name(".dynsym").unwrap();
+        let (dynsym_offset, _) = dynsym.file_range().unwrap();
+        let symbol = file
+            .dynamic_symbols()
+            .find(|s| s.name() == Ok(xplug::header::HEADER_SYMBOL))
+            .unwrap();
+        // Elf64_Sym: st_name 4, st_info 1, st_other 1, st_shndx 2, st_value 8, st_size 8.
+        let value_at = dynsym_offset as usize + symbol.index().0 * 24 + 8;
+        (value_at, file.sections().count())
+    };
+    assert!(section_ends > 1);
+    // The header symbol's address at the top of the address space: `address + size` wraps.
+    let mut bytes = good.clone();
+    bytes[value_at..value_at + 8].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
+    let wrapped = dir.join("libwrapped.so");
+    fs::write(&wrapped, &bytes).unwrap();
+    match loader().load(&wrapped) {
+        Err(e) => assert!(matches!(e.kind(), ErrorKind::BadHeader { .. }), "{e:?}"),
+        Ok(_) => panic!("a header at an impossible address loaded"),
+    }
+    assert_good_plugin_works();
+}
+#[test]
+#[cfg(unix)]
+fn a_huge_sparse_file_is_refused_before_it_is_read() {
+    let dir = scratch("sparse");
+    let path = dir.join(xplug_loader::library_file_name("sparse"));
+    fs::write(&path, fs::read(plugin(Fixture::GreeterEn)).unwrap()).unwrap();
+    let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(2 << 30).unwrap();
+    drop(file);
+    let e = loader().load(&path).unwrap_err();
+    match e.kind() {
+        ErrorKind::TooLarge { size, limit, .. } => {
+            assert_eq!(*size, 2 << 30);
+            assert!(limit < size);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A host may raise the limit; then the file is read (a real plugin, padded with zeros).
+    let padded = loader()
+        .max_file_size(4 << 30)
+        .load(&path)
+        .unwrap_or_else(|e| panic!("{}", e.report()));
+    assert_eq!(padded.add(1, 2).unwrap(), 3);
 }

@@ -35,6 +35,26 @@ pub(crate) fn resolve(path: &Path) -> Result<PathBuf, LoadError> {
     Ok(real)
 }
 
+/// The largest plugin file read unless a host allows more (`Loader::max_file_size`): far above
+/// any real plugin, far below what would strain a host's memory.
+pub(crate) const DEFAULT_MAX_SIZE: u64 = 512 << 20;
+
+/// Refuses a file larger than `max_size` before any of it is read (a sparse file can claim
+/// gigabytes that cost nothing on disk).
+pub(crate) fn check_size(path: &Path, file: &fs::File, max_size: u64) -> Result<(), LoadError> {
+    let size = file.metadata().map_err(|e| io_error(path, e))?.len();
+    if size > max_size {
+        return Err(LoadError::new(
+            path,
+            ErrorKind::TooLarge {
+                size,
+                limit: max_size,
+            },
+        ));
+    }
+    Ok(())
+}
+
 /// An I/O error on `path`: `NotFound` when nothing is there, `Unreadable` otherwise.
 pub(crate) fn io_error(path: &Path, e: io::Error) -> LoadError {
     let kind = match e.kind() {

@@ -52,10 +52,17 @@ fn find<'data, R: ReadRef<'data>>(
     let address = address.ok_or(ErrorKind::NotAPlugin {})?;
     let bad = |reason: String| ErrorKind::BadHeader { reason };
     let size = HEADER_SIZE as u64;
+    // Addresses and sizes come from the file: checked arithmetic only.
+    let end = address.checked_add(size);
+    let holds_header =
+        |s: &object::Section<'data, '_, R>| match (end, s.address().checked_add(s.size())) {
+            (Some(end), Some(section_end)) => address >= s.address() && end <= section_end,
+            _ => false,
+        };
     let file_offset = obj
         .sections()
-        .find(|s| address >= s.address() && address + size <= s.address() + s.size())
-        .and_then(|s| Some(s.file_range()?.0 + (address - s.address())))
+        .find(holds_header)
+        .and_then(|s| s.file_range()?.0.checked_add(address - s.address()))
         .ok_or_else(|| {
             bad(format!(
                 "the {}-byte header at address {:#x} is not stored in the file",

@@ -13,7 +13,7 @@ use crate::registry::Library;
 
 /// Opens `library` once per process and returns its abi_stable header.
 pub(crate) fn open(library: &Library) -> Result<&'static LibHeader, LoadError> {
-    library.opened.get_or_init(|| {
+    library.opened.get_or_try_init(|| {
         let raw = RawLibrary::load_at(&library.path).map_err(|e| error(library, e))?;
         // SAFETY: `lib_header_from_raw_library` returns `'static` references into the
         // library; they stay valid because the library is never unloaded (`raw` is leaked
