@@ -15,6 +15,7 @@ use semver::{Version, VersionReq};
 use crate::host::host_target;
 use crate::info::PluginInfo;
 use crate::report::escape_control;
+use crate::trust::Sha256;
 
 /// The stage of the load pipeline at which a file was refused.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -22,8 +23,10 @@ use crate::report::escape_control;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Stage {
-    /// 1. The path names a regular, readable file.
+    /// 1. The path names a regular, readable file that others cannot write.
     File,
+    /// 1b. The file's bytes meet the host's trust policy (pins, signatures).
+    Trust,
     /// 2. The file is a shared library for this OS and architecture.
     Object,
     /// 3. The library carries a valid xplug header.
@@ -40,6 +43,7 @@ impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Stage::File => "file",
+            Stage::Trust => "trust",
             Stage::Object => "object format",
             Stage::Header => "header",
             Stage::Compatibility => "compatibility",
@@ -252,13 +256,31 @@ error_kinds! {
         text: ("not a regular file but a {kind}"),
         help: "point the host at a plugin file; `Loader::load_dir` loads a directory";
 
-    /// The file changed after this process loaded a plugin from it (the error's plugin).
-    /// Loaded code is never unloaded, so the new file cannot take its place in this process.
+    /// A file loaded in place ([`LoadMode::InPlace`](crate::LoadMode)) was rewritten in place
+    /// since (the error's plugin is the one loaded from it). Its mapped code changed under the
+    /// process; the new bytes cannot take its place.
     Replaced {}
         stage: File,
-        text: ("the file changed after a plugin was loaded from it; this process keeps the loaded code"),
-        help: "loaded code is never unloaded: restart the host to load the new file, or \
-                        install the new version under another file name";
+        text: ("the file was rewritten in place after a plugin was loaded from it in place"),
+        help: "install new versions by renaming a new file over the old one, or load \
+               snapshots (`LoadMode::Snapshot`, the default)";
+
+    /// The file, or its directory, can be written by users other than its owner (Unix).
+    WritableByOthers {
+        /// `file` or `directory`.
+        kind: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    }
+        stage: File,
+        text: ("the {kind} {} is writable by other users (mode {mode:04o})", .path.display()),
+        help: format!(
+            "whoever installs plugins: `chmod o-w {}`; host author: \
+             `Loader::allow_writable_by_others(true)` accepts it",
+            path.display()
+        );
 
     /// The path could not be read.
     Unreadable {
@@ -282,6 +304,40 @@ error_kinds! {
         text: ("{size} bytes, more than the {limit} this host reads"),
         help: "a plugin this large is unusual: check the file; host author: \
                `Loader::max_file_size` raises the limit";
+
+    // ---- Trust: the host's policy on the file's bytes --------------------------------------
+    /// The file's SHA-256 is not one the host allows (`Loader::require_sha256`,
+    /// `Loader::allow_list`).
+    NotAllowed {
+        /// The file's digest.
+        sha256: Sha256,
+    }
+        stage: Trust,
+        text: ("its SHA-256 {sha256} is not on this host's allow-list"),
+        help: "host operator: add the digest to the allow-list if this file is trusted \
+               (`sha256sum FILE >> LIST`); otherwise remove it";
+
+    /// The host requires signed plugins and the file has no signature beside it.
+    SignatureMissing {
+        /// Where the signature was looked for.
+        signature: PathBuf,
+    }
+        stage: Trust,
+        text: ("no signature: {} does not exist", .signature.display()),
+        help: "plugin publisher: sign it with `minisign -Sm FILE` and install the `.minisig` \
+               beside it";
+
+    /// The file's signature is not a valid signature of its bytes by a trusted key.
+    BadSignature {
+        /// The signature file.
+        signature: PathBuf,
+        /// What is wrong.
+        reason: String,
+    }
+        stage: Trust,
+        text: ("bad signature {}: {reason}", .signature.display()),
+        help: "install the file and signature as published; plugin publisher: sign with a \
+               key this host trusts";
 
     // ---- Stage 2: the object format ----------------------------------------------------------
     /// The file is not an object file of any kind this loader knows.
@@ -469,6 +525,37 @@ error_kinds! {
             }
             lines
         };
+
+    /// The private snapshot could not be made (memfd or private directory).
+    Snapshot {
+        /// The I/O error.
+        #[cfg_attr(feature = "serde", serde(serialize_with = "display"))]
+        source: Arc<io::Error>,
+    }
+        stage: Layout,
+        text: ("cannot make a private snapshot to load: {source}"),
+        help: "host author: check the snapshot directory (`Loader::snapshot_dir`), or load \
+               in place (`LoadMode::InPlace`)";
+
+    /// The header in memory after opening differs from the one checked in the file: the
+    /// library rewrote it while loading (relocations, constructors) or another library was
+    /// opened.
+    HeaderChanged {}
+        stage: Layout,
+        text: ("the header in memory after opening differs from the one checked in the file"),
+        help: "do not load this file: what was checked is not what runs";
+
+    /// A load that must wait for this plugin's own load to finish: a plugin that loads itself
+    /// from its `on_load` hook or a static constructor, or two plugins whose loads wait for
+    /// each other.
+    Reentrant {
+        /// What is still running: `static constructors` or `on_load hook`.
+        step: &'static str,
+    }
+        stage: Init,
+        text: ("a load from inside the plugin's own load ({step} still running) would wait forever"),
+        help: "plugin author: do not load plugins from a plugin's on_load hook or \
+               constructors; load them later, from a function the host calls";
 
     // ---- Stage 6: init -----------------------------------------------------------------------
     /// The plugin's `on_load` hook returned an error.

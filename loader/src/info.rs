@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::trust::Sha256;
+
 /// How a plugin handles panics.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
@@ -67,6 +69,8 @@ pub struct PluginInfo {
     pub profile: Profile,
     /// The header format version.
     pub header_format: u32,
+    /// The SHA-256 of the file's bytes (what `sha256sum` prints for it).
+    pub sha256: Sha256,
 }
 
 impl PluginInfo {

@@ -1,14 +1,15 @@
 //! Stages 1 to 3 without a host: read a plugin's header from its file without running any
 //! of the file's code.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use ::object::read::ReadCache;
+use xplug::header::HEADER_SIZE;
 
 use crate::error::LoadError;
 use crate::info::PluginInfo;
-use crate::stages::{file, header, object};
+use crate::stages::file::{self, FileRules};
+use crate::stages::{header, object};
+use crate::trust::Sha256;
 
 /// A plugin file whose header was read (stages 1 to 3 passed).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,29 +17,42 @@ use crate::stages::{file, header, object};
 pub struct Inspected {
     /// The file's real path, symlinks resolved.
     pub path: PathBuf,
-    /// What its header says.
+    /// What its header says, and the file's SHA-256.
     pub info: PluginInfo,
 }
 
 /// Reads a plugin's header from its file without loading it: none of its code runs, not
-/// even static constructors. Runs stages 1 to 3 of the load pipeline.
+/// even static constructors. Runs stages 1 to 3 of the load pipeline on one read of the file
+/// (at most 512 MiB).
 ///
 /// ```no_run
 /// let inspected = xplug_loader::inspect("plugins/libgreeter_en.so")?;
 /// println!("{} implements {}", inspected.info.label(), inspected.info.interface_name);
+/// println!("sha256: {}", inspected.info.sha256);
 /// # Ok::<(), xplug_loader::LoadError>(())
 /// ```
 pub fn inspect(path: impl AsRef<Path>) -> Result<Inspected, LoadError> {
-    inspect_resolved(file::resolve(path.as_ref())?, file::DEFAULT_MAX_SIZE)
+    let rules = FileRules {
+        max_size: file::DEFAULT_MAX_SIZE,
+        // Reading runs nothing: who else can write the file does not matter here.
+        allow_writable_by_others: true,
+    };
+    let open = file::open(path.as_ref(), rules)?;
+    let bytes = file::read(&open, rules.max_size)?;
+    let (info, _) = read_header(&open.path, &bytes, Sha256::of(&bytes))?;
+    Ok(Inspected {
+        path: open.path,
+        info,
+    })
 }
 
-/// The rest of stage 1 (the size of the opened file), then stages 2 and 3, on a path stage 1
-/// resolved.
-pub(crate) fn inspect_resolved(path: PathBuf, max_size: u64) -> Result<Inspected, LoadError> {
-    let opened = fs::File::open(&path).map_err(|e| file::io_error(&path, e))?;
-    file::check_size(&path, &opened, max_size)?;
-    let data = ReadCache::new(opened);
-    let library = object::parse(&path, &data)?;
-    let info = header::read(&path, &data, &library)?;
-    Ok(Inspected { path, info })
+/// Stages 2 and 3 on `bytes`, the contents of the file at `path`: its header, parsed and as
+/// bytes.
+pub(crate) fn read_header(
+    path: &Path,
+    bytes: &[u8],
+    sha256: Sha256,
+) -> Result<(PluginInfo, [u8; HEADER_SIZE]), LoadError> {
+    let library = object::parse(path, bytes)?;
+    header::read(path, bytes, &library, sha256)
 }

@@ -60,17 +60,19 @@ mod plugin;
 mod registry;
 mod report;
 mod stages;
+mod trust;
 
 pub use dir::{is_library_file_name, library_file_name, DirReport};
 pub use error::{ErrorKind, LayoutDifference, LoadError, Stage};
 pub use host::host_target;
 pub use info::{PanicStrategy, PluginInfo, Profile};
 pub use inspect::{inspect, Inspected};
-pub use loader::Loader;
+pub use loader::{LoadMode, Loader};
 pub use plugin::Plugin;
 #[cfg(feature = "serde")]
 pub use report::Diagnostic;
 pub use report::Report;
 pub use semver;
 pub use stages::compat::{default_requirement, Requirements};
+pub use trust::{signature_path, AllowList, ParseTrustError, PublicKey, Sha256};
 pub use xplug::{CallError, Interface};

@@ -2,19 +2,23 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use semver::VersionReq;
 use xplug::Interface;
 
-use crate::error::LoadError;
+use crate::error::{ErrorKind, LoadError};
 use crate::host::host_version;
 use crate::info::PluginInfo;
+use crate::inspect;
 use crate::plugin::Plugin;
-use crate::registry::{self, Library};
+use crate::registry::{self, Identity, Library};
 use crate::stages::compat::{default_requirement, Requirements};
-use crate::stages::{file, init, layout, open};
+use crate::stages::file::{self, FileRules};
+use crate::stages::open::Image;
+use crate::stages::{init, layout, open};
+use crate::trust::{AllowList, PublicKey, Sha256, TrustPolicy};
 
 /// Loads plugins of the interface `M`, a root module declared with `#[xplug::interface]`.
 ///
@@ -33,10 +37,42 @@ use crate::stages::{file, init, layout, open};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Loader<M> {
+    options: Options,
+    _interface: PhantomData<fn() -> M>,
+}
+
+/// How a [`Loader`] opens plugin files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoadMode {
+    /// The default: the file's bytes are read once and every check, and the code that runs,
+    /// work on that private, sealed snapshot (see [`Loader::load`]). The file may then be
+    /// rewritten, renamed or deleted: loaded plugins are not affected, and loading the path
+    /// again gives the new bytes as a new plugin. Identity is by content: the same bytes
+    /// under any path are one plugin.
+    #[default]
+    Snapshot,
+    /// The file itself is opened, for plugins that need their directory (libraries beside
+    /// them found through `$ORIGIN`). On Linux the descriptor the checks read is the one
+    /// opened; elsewhere the path is opened again, so a file renamed over it in between is
+    /// what loads (the header in memory is still compared with the one checked). Identity is
+    /// the file (device and inode on Unix, the path elsewhere).
+    ///
+    /// A file rewritten in place while it is loaded changes the code under the running
+    /// process: calls may then crash it. Install new versions by renaming a new file over
+    /// the old one (a new file: the loaded one stays intact), or use snapshots. Loading a
+    /// file rewritten in place is refused with [`ErrorKind::Replaced`](crate::ErrorKind).
+    InPlace,
+}
+
+#[derive(Clone, Debug)]
+struct Options {
     requirement: VersionReq,
     allow_panic_abort: bool,
-    max_file_size: u64,
-    _interface: PhantomData<fn() -> M>,
+    file: FileRules,
+    mode: LoadMode,
+    snapshot_dir: Option<PathBuf>,
+    trust: TrustPolicy,
 }
 
 impl<M: Interface> Default for Loader<M> {
@@ -48,9 +84,7 @@ impl<M: Interface> Default for Loader<M> {
 impl<M> Clone for Loader<M> {
     fn clone(&self) -> Self {
         Loader {
-            requirement: self.requirement.clone(),
-            allow_panic_abort: self.allow_panic_abort,
-            max_file_size: self.max_file_size,
+            options: self.options.clone(),
             _interface: PhantomData,
         }
     }
@@ -60,9 +94,7 @@ impl<M> fmt::Debug for Loader<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Loader")
             .field("interface", &std::any::type_name::<M>())
-            .field("requirement", &self.requirement)
-            .field("allow_panic_abort", &self.allow_panic_abort)
-            .field("max_file_size", &self.max_file_size)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -72,9 +104,17 @@ impl<M: Interface> Loader<M> {
     /// version of the interface (for 0.x, its minor version).
     pub fn new() -> Self {
         Loader {
-            requirement: default_requirement(&host_version::<M>()),
-            allow_panic_abort: false,
-            max_file_size: file::DEFAULT_MAX_SIZE,
+            options: Options {
+                requirement: default_requirement(&host_version::<M>()),
+                allow_panic_abort: false,
+                file: FileRules {
+                    max_size: file::DEFAULT_MAX_SIZE,
+                    allow_writable_by_others: false,
+                },
+                mode: LoadMode::Snapshot,
+                snapshot_dir: None,
+                trust: TrustPolicy::default(),
+            },
             _interface: PhantomData,
         }
     }
@@ -82,53 +122,130 @@ impl<M: Interface> Loader<M> {
     /// Replaces the version rule: accept plugins whose interface version matches `req`.
     /// The layout check still applies.
     pub fn with_requirement(mut self, req: VersionReq) -> Self {
-        self.requirement = req;
+        self.options.requirement = req;
         self
     }
 
     /// Accepts plugins built with `panic = "abort"` (refused by default: a panic in such a
     /// plugin aborts the host instead of returning an error).
     pub fn allow_panic_abort(mut self, allow: bool) -> Self {
-        self.allow_panic_abort = allow;
+        self.options.allow_panic_abort = allow;
         self
     }
 
     /// Refuses files larger than `bytes` before reading them (default 512 MiB).
     pub fn max_file_size(mut self, bytes: u64) -> Self {
-        self.max_file_size = bytes;
+        self.options.file.max_size = bytes;
+        self
+    }
+
+    /// Accepts plugin files, and files in directories, that users other than the file's
+    /// owner can write (Unix; refused by default: whoever can write a plugin runs code in the
+    /// host). A directory with the sticky bit (like `/tmp`) is accepted either way.
+    pub fn allow_writable_by_others(mut self, allow: bool) -> Self {
+        self.options.file.allow_writable_by_others = allow;
+        self
+    }
+
+    /// How files are opened: a private snapshot (the default) or in place.
+    pub fn mode(mut self, mode: LoadMode) -> Self {
+        self.options.mode = mode;
+        self
+    }
+
+    /// Keeps snapshots as files in `dir` instead of the platform's default (a sealed memfd
+    /// on Linux; a per-user private directory elsewhere). On Unix `dir` is created with mode
+    /// 0700 if missing, and refused (a [`Snapshot`](crate::ErrorKind::Snapshot) error) unless
+    /// it belongs to this user and no one else may enter it. Copies are removed once opened,
+    /// where the platform allows (Unix).
+    pub fn snapshot_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.options.snapshot_dir = Some(dir.into());
+        self
+    }
+
+    /// Loads only files with this SHA-256 (with those of earlier calls, and of
+    /// [`allow_list`](Loader::allow_list)). Checked on the bytes that load, before any is
+    /// parsed.
+    pub fn require_sha256(mut self, digest: Sha256) -> Self {
+        self.options
+            .trust
+            .allowed
+            .get_or_insert_with(AllowList::new)
+            .insert(digest);
+        self
+    }
+
+    /// Loads only files whose SHA-256 is listed (with the digests of earlier calls).
+    ///
+    /// ```no_run
+    /// # use greeter_interface::GreeterRef;
+    /// use xplug_loader::{AllowList, Loader};
+    ///
+    /// // Made with `sha256sum plugins/*.so > plugins.sha256`.
+    /// let list = AllowList::read("plugins.sha256")?;
+    /// let loader = Loader::<GreeterRef>::new().allow_list(list);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn allow_list(mut self, list: AllowList) -> Self {
+        let allowed = self
+            .options
+            .trust
+            .allowed
+            .get_or_insert_with(AllowList::new);
+        for digest in list.iter() {
+            allowed.insert(*digest);
+        }
+        self
+    }
+
+    /// Requires every plugin file to carry a minisign signature by `key` (or by a key of an
+    /// earlier call): `plugin.so.minisig` beside the path loaded (or beside the file a
+    /// symlink points to), as `minisign -Sm plugin.so` writes it. Checked on the bytes that
+    /// load, before any is parsed.
+    pub fn trust_key(mut self, key: PublicKey) -> Self {
+        self.options.trust.keys.push(key);
         self
     }
 
     /// The version requirement plugins must meet.
     pub fn requirement(&self) -> &VersionReq {
-        &self.requirement
+        &self.options.requirement
     }
 
     /// Stage 4's requirements: this interface, the version rule, this target.
     pub fn requirements(&self) -> Requirements {
-        Requirements::new(M::INTERFACE_NAME, self.requirement.clone())
+        Requirements::new(M::INTERFACE_NAME, self.options.requirement.clone())
             .host_version(host_version::<M>())
-            .allow_panic_abort(self.allow_panic_abort)
+            .allow_panic_abort(self.options.allow_panic_abort)
     }
 
     /// Loads one plugin file, running every check of the pipeline first, then its `on_load`
     /// hook.
     ///
-    /// The same file (also through a symlink or another relative path) is opened and
-    /// initialised once per process; later calls return the same plugin.
+    /// The file is opened once and read once: every check, and the code that runs, work on
+    /// those bytes (a private, sealed snapshot by default; see [`LoadMode`]). The same bytes,
+    /// through any path, symlink, hard link or copy, are one plugin, opened and initialised
+    /// once per process; later calls return it. A file whose bytes changed is a new plugin,
+    /// loaded beside the old one, whose handles keep running the old code.
     ///
     /// # What runs, and what the checks guarantee
     ///
     /// Loading a plugin runs its code inside this process, with this process's rights:
     ///
-    /// - Stages 1 to 4 only read the file: a file refused there never ran any code.
+    /// - Stages 1 to 4 only read the file: a file refused there never ran any code. The
+    ///   trust policy ([`require_sha256`](Loader::require_sha256),
+    ///   [`allow_list`](Loader::allow_list), [`trust_key`](Loader::trust_key)) is checked on
+    ///   the bytes before any of them is parsed.
     /// - At stage 5 the operating system's dynamic loader opens the library, which runs its
     ///   static constructors (`.init_array` entries, `DllMain`) and those of the libraries it
     ///   depends on, *before* the type-layout check. A plugin built with `export_plugin!`
     ///   adds none, but a crafted file can. The header read at stage 3 cannot stop that: load
-    ///   only files you would run.
+    ///   only files you would run. After opening, the header in memory must equal the one
+    ///   checked.
     /// - After every check passed, stage 6 runs the plugin's `on_load` hook, with panics
-    ///   contained.
+    ///   contained. No lock is held while plugin code runs; a plugin that loads itself from
+    ///   its hook or constructor (or two that load each other) gets
+    ///   [`ErrorKind::Reentrant`](crate::ErrorKind), not a deadlock.
     ///
     /// The checks guarantee that the plugin was built against a compatible version of the
     /// interface, for this target, with unwinding panics, and that the type layout of every
@@ -140,9 +257,9 @@ impl<M: Interface> Loader<M> {
     /// abort ends the process), loop, corrupt memory, block the calling thread or do anything
     /// the process may do. Isolate untrusted plugins in another process.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Plugin<M>, LoadError> {
-        let (library, module) = self.checked(path.as_ref())?;
-        init::on_load(&library, module)?;
-        Ok(Plugin::new(module, library))
+        let (library, path, module) = self.checked(path.as_ref())?;
+        init::on_load(&library, &path, module)?;
+        Ok(Plugin::new(module, library, path.into()))
     }
 
     /// Runs stages 1 to 5 without initialising the plugin: the header checks, `dlopen` and
@@ -151,17 +268,47 @@ impl<M: Interface> Loader<M> {
     /// The plugin's `on_load` hook does not run; its static constructors, if any, do (they
     /// run at `dlopen`): the trust contract of [`load`](Loader::load) applies.
     pub fn verify(&self, path: impl AsRef<Path>) -> Result<PluginInfo, LoadError> {
-        let (library, _) = self.checked(path.as_ref())?;
+        let (library, _, _) = self.checked(path.as_ref())?;
         Ok(library.info.clone())
     }
 
-    /// Stages 1 to 5: the file's library and its checked root module.
-    fn checked(&self, path: &Path) -> Result<(Arc<Library>, M), LoadError> {
-        let library = registry::library(file::resolve(path)?, self.max_file_size)?;
-        self.requirements()
-            .check_info(&library.path, &library.info)?;
-        let header = open::open(&library)?;
-        let module = layout::module::<M>(&library, header)?;
-        Ok((library, module))
+    /// Stages 1 to 5: the library, the real path it was loaded from, its checked root module.
+    fn checked(&self, requested: &Path) -> Result<(Arc<Library>, PathBuf, M), LoadError> {
+        let options = &self.options;
+        let open = file::open(requested, options.file)?;
+        let bytes = file::read(&open, options.file.max_size)?;
+        let sha256 = Sha256::of(&bytes);
+        options
+            .trust
+            .check(requested, &open.path, &bytes, &sha256)?;
+        let identity = match options.mode {
+            LoadMode::Snapshot => Identity::Content(sha256),
+            LoadMode::InPlace => Identity::of_file(&open),
+        };
+        let library = match registry::find(&identity) {
+            Some(known) => known,
+            None => {
+                let (info, header) = inspect::read_header(&open.path, &bytes, sha256)?;
+                registry::insert(identity, Library::new(info, header))
+            }
+        };
+        if library.info.sha256 != sha256 {
+            // In place: the file was rewritten since a plugin was loaded from it.
+            return Err(
+                LoadError::new(&open.path, ErrorKind::Replaced {}).with_plugin(&library.info)
+            );
+        }
+        self.requirements().check_info(&open.path, &library.info)?;
+        let image = match options.mode {
+            LoadMode::Snapshot => Image::Snapshot {
+                bytes: &bytes,
+                sha256: &sha256,
+                dir: options.snapshot_dir.as_deref(),
+            },
+            LoadMode::InPlace => Image::InPlace(&open),
+        };
+        let opened = open::open(&library, &open.path, image)?;
+        let module = layout::module::<M>(&library, &open.path, opened.header)?;
+        Ok((library, open.path, module))
     }
 }

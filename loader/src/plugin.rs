@@ -11,18 +11,21 @@ use crate::registry::Library;
 
 /// A loaded plugin: its root module `M` (dereference to call its functions) and its header.
 ///
-/// Cheap to clone. The library stays loaded for the life of the process.
+/// Cheap to clone. The library stays loaded for the life of the process, whatever happens
+/// to its file afterwards.
 pub struct Plugin<M> {
     module: M,
     library: Arc<Library>,
+    path: Arc<Path>,
     _interface: PhantomData<fn() -> M>,
 }
 
 impl<M> Plugin<M> {
-    pub(crate) fn new(module: M, library: Arc<Library>) -> Self {
+    pub(crate) fn new(module: M, library: Arc<Library>, path: Arc<Path>) -> Self {
         Plugin {
             module,
             library,
+            path,
             _interface: PhantomData,
         }
     }
@@ -32,12 +35,14 @@ impl<M> Plugin<M> {
         &self.library.info
     }
 
-    /// The plugin's real path.
+    /// The real path (symlinks resolved) this handle was loaded from. The same bytes loaded
+    /// from two paths are one plugin with two paths.
     pub fn path(&self) -> &Path {
-        &self.library.path
+        &self.path
     }
 
-    /// Whether two handles refer to the same loaded library.
+    /// Whether two handles refer to the same loaded library: the same bytes (or, in place,
+    /// the same file).
     pub fn same_library(&self, other: &Plugin<M>) -> bool {
         Arc::ptr_eq(&self.library, &other.library)
     }
@@ -60,14 +65,18 @@ impl<M> Deref for Plugin<M> {
 
 impl<M: Copy> Clone for Plugin<M> {
     fn clone(&self) -> Self {
-        Plugin::new(self.module, Arc::clone(&self.library))
+        Plugin::new(
+            self.module,
+            Arc::clone(&self.library),
+            Arc::clone(&self.path),
+        )
     }
 }
 
 impl<M> fmt::Debug for Plugin<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Plugin")
-            .field("path", &self.library.path)
+            .field("path", &self.path)
             .field("info", &self.library.info)
             .finish()
     }

@@ -1,139 +1,269 @@
-//! The process-wide registry of plugin files: one entry per real path, holding the header
-//! read at stage 3 and the outcomes of stages 5 and 6, each computed once. Libraries are
+//! The process-wide registry of loaded plugins, keyed by identity: the SHA-256 of a snapshot's
+//! bytes (the same bytes under any path, link or copy are one plugin), or the device and inode
+//! of a file loaded in place. Each entry opens and initialises its plugin once; libraries are
 //! never unloaded, so an entry lives as long as the process.
+//!
+//! No lock is held while plugin code runs (static constructors at `dlopen`, `on_load`): a
+//! [`Step`] records which thread runs it, other threads wait for the outcome, and a wait that
+//! would never end (the running thread waits, directly or through others, for this one) is a
+//! typed error instead.
 
 use std::collections::HashMap;
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, ThreadId};
 
-use abi_stable::library::LibHeader;
+use xplug::header::HEADER_SIZE;
 
-use crate::error::{ErrorKind, LoadError};
+use crate::error::ErrorKind;
 use crate::info::PluginInfo;
-use crate::inspect::{self, Inspected};
+use crate::stages::file::OpenFile;
+use crate::stages::open::Opened;
+use crate::trust::Sha256;
 
-/// One library file, opened at most once per process and never unloaded.
+/// What makes two loads the same plugin.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Identity {
+    /// A snapshot: its bytes.
+    Content(Sha256),
+    /// A file loaded in place: the file itself.
+    #[cfg(unix)]
+    File { device: u64, inode: u64 },
+    /// A file loaded in place, where files have no portable identity: its real path.
+    #[cfg(not(unix))]
+    Path(std::path::PathBuf),
+}
+
+impl Identity {
+    /// The identity of a file loaded in place.
+    pub(crate) fn of_file(open: &OpenFile) -> Identity {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Identity::File {
+                device: open.meta.dev(),
+                inode: open.meta.ino(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Identity::Path(open.path.clone())
+        }
+    }
+}
+
+/// One plugin: its header, and stages 5 and 6, each run once.
 pub(crate) struct Library {
-    pub(crate) path: PathBuf,
     pub(crate) info: PluginInfo,
-    /// The file as it was when its header was read.
-    stamp: Option<Stamp>,
-    /// Stage 5's `dlopen` and abi_stable header, once it succeeded (a failed `dlopen` maps
-    /// nothing, and is tried again by the next load).
-    pub(crate) opened: Once<&'static LibHeader>,
-    /// Stage 6's `on_load` hook, run once.
-    pub(crate) loaded: Once<Result<(), LoadError>>,
+    /// The header's bytes as stage 3 read and checked them; the header found in memory after
+    /// `dlopen` must be the same.
+    pub(crate) header: [u8; HEADER_SIZE],
+    /// Stage 5's `dlopen`, once it succeeded (a failed `dlopen` maps nothing, and is tried
+    /// again by the next load).
+    pub(crate) opened: Step<Result<Opened, ErrorKind>>,
+    /// Stage 6's `on_load` hook, run once, its outcome kept.
+    pub(crate) loaded: Step<Result<(), ErrorKind>>,
 }
 
 impl Library {
-    /// An error about this library's file and plugin.
-    pub(crate) fn error(&self, kind: ErrorKind) -> LoadError {
-        LoadError::new(&self.path, kind).with_plugin(&self.info)
-    }
-}
-
-/// A value computed once: the first caller computes it while later ones wait, then all get a
-/// copy. (`std::sync::OnceLock` would do, but this crate builds with rustc 1.63.)
-pub(crate) struct Once<T>(Mutex<Option<T>>);
-
-impl<T: Clone> Once<T> {
-    const fn new() -> Self {
-        Once(Mutex::new(None))
-    }
-
-    fn is_set(&self) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
-    }
-
-    /// The value, or `init`'s result; only a success is kept, an error is returned as is.
-    pub(crate) fn get_or_try_init<E>(&self, init: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
-        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*slot {
-            Some(value) => Ok(value.clone()),
-            None => {
-                let value = init()?;
-                *slot = Some(value.clone());
-                Ok(value)
-            }
-        }
-    }
-
-    pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> T {
-        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*slot {
-            Some(value) => value.clone(),
-            None => {
-                let value = init();
-                *slot = Some(value.clone());
-                value
-            }
+    pub(crate) fn new(info: PluginInfo, header: [u8; HEADER_SIZE]) -> Self {
+        Library {
+            info,
+            header,
+            opened: Step::new(),
+            loaded: Step::new(),
         }
     }
 }
 
-type Registry = HashMap<PathBuf, Arc<Library>>;
+type Registry = HashMap<Identity, Arc<Library>>;
 
-/// Every library this process has inspected and accepted far enough to open, by real path.
+/// Every plugin this process has read far enough to register.
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
 
-/// Runs `f` on the registry, under its lock.
-fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
-    let mut guard = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
-    f(guard.get_or_insert_with(HashMap::new))
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// What tells a file's versions apart cheaply: size, modification time and, on Unix, inode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    #[cfg(unix)]
-    inode: u64,
+/// The registered plugin with this identity.
+pub(crate) fn find(identity: &Identity) -> Option<Arc<Library>> {
+    lock(&REGISTRY).as_ref()?.get(identity).cloned()
 }
 
-fn stamp(path: &Path) -> Option<Stamp> {
-    let meta = fs::metadata(path).ok()?;
-    Some(Stamp {
-        len: meta.len(),
-        modified: meta.modified().ok(),
-        #[cfg(unix)]
-        inode: std::os::unix::fs::MetadataExt::ino(&meta),
-    })
+/// Registers `library` unless another thread registered the same identity first; returns the
+/// registered one.
+pub(crate) fn insert(identity: Identity, library: Library) -> Arc<Library> {
+    let mut registry = lock(&REGISTRY);
+    registry
+        .get_or_insert_with(HashMap::new)
+        .entry(identity)
+        .or_insert_with(|| Arc::new(library))
+        .clone()
 }
 
-/// The library at `real`, a resolved path: stages 2 and 3 for a file not seen before, the
-/// registry's entry otherwise. A file that changed since is read again if it was never
-/// opened, and refused if it was: its old code stays loaded.
-pub(crate) fn library(real: PathBuf, max_size: u64) -> Result<Arc<Library>, LoadError> {
-    let known = with_registry(|r| r.get(&real).cloned());
-    if let Some(lib) = known {
-        let now = stamp(&real);
-        if now.is_none() || now == lib.stamp {
-            return Ok(lib);
-        }
-        if lib.opened.is_set() {
-            return Err(lib.error(ErrorKind::Replaced {}));
-        }
-        with_registry(|r| {
-            if r.get(&real).map_or(false, |l| Arc::ptr_eq(l, &lib)) {
-                r.remove(&real);
+/// A step run at most once to success: the first caller runs it while later ones wait.
+pub(crate) struct Step<T> {
+    value: Mutex<Option<T>>,
+}
+
+/// Which thread runs which step, and which step each waiting thread waits for: enough to
+/// see a wait that would never end.
+#[derive(Default)]
+struct Steps {
+    /// Step (by address) -> the thread running it.
+    running: HashMap<usize, ThreadId>,
+    /// Thread -> the step (by address) it waits for.
+    waiting: HashMap<ThreadId, usize>,
+}
+
+static STEPS: Mutex<Option<Steps>> = Mutex::new(None);
+static STEP_DONE: Condvar = Condvar::new();
+
+/// The outcome of waiting for a step: a would-be deadlock is refused.
+#[derive(Debug)]
+pub(crate) struct WouldDeadlock;
+
+impl Steps {
+    /// Whether the thread `me`, by waiting for a step that `owner` runs, would wait forever:
+    /// `owner` is `me`, or waits (through a chain of others) for a step `me` runs.
+    fn cycle(&self, mut owner: ThreadId, me: ThreadId) -> bool {
+        // A chain visits each waiting thread at most once.
+        for _ in 0..=self.waiting.len() {
+            if owner == me {
+                return true;
             }
-        });
+            match self.waiting.get(&owner).and_then(|s| self.running.get(s)) {
+                Some(next) => owner = *next,
+                None => return false,
+            }
+        }
+        true
     }
-    // Inspect outside the lock: it reads the file but runs nothing, so two threads racing on
-    // one file are harmless, and the first to insert wins.
-    let before = stamp(&real);
-    let Inspected { path, info } = inspect::inspect_resolved(real, max_size)?;
-    let fresh = Arc::new(Library {
-        path: path.clone(),
-        info,
-        stamp: before,
-        opened: Once::new(),
-        loaded: Once::new(),
-    });
-    Ok(with_registry(|r| r.entry(path).or_insert(fresh).clone()))
+}
+
+impl<T: Clone> Step<T> {
+    const fn new() -> Self {
+        Step {
+            value: Mutex::new(None),
+        }
+    }
+
+    /// The kept value, or `run`'s result when none is kept yet. `keep` says which results
+    /// are kept; the others are returned to this caller only, and the next caller runs again.
+    /// `run` is called with no lock held. Waiting for another thread's `run` that waits, in
+    /// turn, for this thread is refused with [`WouldDeadlock`], as is calling `get_or_run` on
+    /// a step from inside its own `run`.
+    pub(crate) fn get_or_run(
+        &self,
+        keep: impl Fn(&T) -> bool,
+        run: impl FnOnce() -> T,
+    ) -> Result<T, WouldDeadlock> {
+        let id = self as *const Self as usize;
+        let me = thread::current().id();
+        let mut steps = lock(&STEPS);
+        loop {
+            if let Some(value) = &*lock(&self.value) {
+                return Ok(value.clone());
+            }
+            let table = steps.get_or_insert_with(Steps::default);
+            match table.running.get(&id) {
+                None => {
+                    table.running.insert(id, me);
+                    break;
+                }
+                Some(&owner) => {
+                    if table.cycle(owner, me) {
+                        return Err(WouldDeadlock);
+                    }
+                    table.waiting.insert(me, id);
+                    steps = STEP_DONE
+                        .wait(steps)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    if let Some(table) = steps.as_mut() {
+                        table.waiting.remove(&me);
+                    }
+                }
+            }
+        }
+        drop(steps);
+        // Whatever happens in `run`, the step is marked not running afterwards.
+        let finish = Finish { id };
+        let value = run();
+        if keep(&value) {
+            *lock(&self.value) = Some(value.clone());
+        }
+        drop(finish);
+        Ok(value)
+    }
+}
+
+/// Marks a step finished and wakes its waiters, also when its `run` unwinds.
+struct Finish {
+    id: usize,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let mut steps = lock(&STEPS);
+        if let Some(table) = steps.as_mut() {
+            table.running.remove(&self.id);
+        }
+        STEP_DONE.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+    use std::time::Duration;
+
+    #[test]
+    fn a_step_runs_once_and_keeps_only_what_it_is_told_to() {
+        let step: Step<Result<u32, ()>> = Step::new();
+        assert_eq!(step.get_or_run(Result::is_ok, || Err(())).unwrap(), Err(()));
+        assert_eq!(step.get_or_run(Result::is_ok, || Ok(1)).unwrap(), Ok(1));
+        assert_eq!(step.get_or_run(Result::is_ok, || Ok(2)).unwrap(), Ok(1));
+    }
+
+    #[test]
+    fn a_step_entered_from_its_own_run_is_refused() {
+        let step: Step<u32> = Step::new();
+        let inner = step.get_or_run(
+            |_| true,
+            || match step.get_or_run(|_| true, || 2) {
+                Err(WouldDeadlock) => 7,
+                Ok(_) => 0,
+            },
+        );
+        assert_eq!(inner.unwrap(), 7);
+    }
+
+    #[test]
+    fn two_threads_waiting_for_each_other_are_refused_not_hung() {
+        static A: Step<&'static str> = Step::new();
+        static B: Step<&'static str> = Step::new();
+        let barrier = Arc::new(Barrier::new(2));
+        let run = |first: &'static Step<&'static str>, second: &'static Step<&'static str>| {
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                first.get_or_run(
+                    |_| true,
+                    || {
+                        barrier.wait();
+                        // Let the other thread start its own step first.
+                        thread::sleep(Duration::from_millis(50));
+                        match second.get_or_run(|_| true, || "inner") {
+                            Ok(_) => "waited",
+                            Err(WouldDeadlock) => "refused",
+                        }
+                    },
+                )
+            })
+        };
+        let one = run(&A, &B);
+        let two = run(&B, &A);
+        let outcomes = [one.join().unwrap().unwrap(), two.join().unwrap().unwrap()];
+        // One of them sees the cycle and is refused; the other then gets the kept value.
+        assert!(outcomes.contains(&"refused"), "{outcomes:?}");
+    }
 }

@@ -6,19 +6,24 @@ use std::fs;
 use std::mem::offset_of;
 use std::path::{Path, PathBuf};
 
+use greeter_interface::GreeterRef;
 use xplug::PluginHeader;
+use xplug_loader::{Loader, Sha256};
 use xtask::Fixture;
 
-use crate::support::{plugin, scratch};
+use crate::support::{loader, plugin, scratch};
+use crate::trust::{sign, Signer};
 
 /// A real shared library that is not a plugin.
 pub(crate) const LIBZ: &str = "/lib/x86_64-linux-gnu/libz.so.1";
 
-/// A file to refuse, named after what is wrong with it.
+/// A file to refuse, named after what is wrong with it, and the loader that refuses it.
 pub(crate) struct BadInput {
     /// What is wrong, e.g. `wrong_architecture`; the golden files' name.
     pub(crate) name: &'static str,
     pub(crate) path: PathBuf,
+    /// The demo host's loader, configured as this input needs (a trust policy, say).
+    pub(crate) loader: Loader<GreeterRef>,
 }
 
 /// Every bad input, written into the scratch directory `dir_name`. Linux x86_64: the crafted
@@ -47,11 +52,51 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         .open(&sparse)
         .and_then(|f| f.set_len(2 << 30))
         .unwrap();
-    let input = |name, path| BadInput { name, path };
+    let input = |name, path| BadInput {
+        name,
+        path,
+        loader: loader(),
+    };
+    let configured = |name, path, loader| BadInput { name, path, loader };
+    // Each a plugin of its own bytes (its version differs), never loaded by another test.
+    let version = |name: &str, v: &'static str| {
+        patched(name, &|b| {
+            set_header_field(b, offset_of!(PluginHeader, plugin_version), 32, v)
+        })
+    };
+    let writable = version("writable", "0.3.0-writable");
+    set_mode(&writable, 0o666);
+    let signer = Signer::new();
+    let unsigned = version("unsigned", "0.3.0-unsigned");
+    let tampered = patched("tampered", &|_| {});
+    sign(&signer, &tampered);
+    let mut bytes = fs::read(&tampered).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&tampered, bytes).unwrap();
+    let public_dir = dir.join("public-snapshots");
+    fs::create_dir(&public_dir).unwrap();
+    set_mode(&public_dir, 0o755);
     vec![
         input("not_found", dir.join("libmissing.so")),
         input("not_a_file", sub),
         input("too_large", sparse),
+        input("writable_by_others", writable),
+        configured(
+            "not_allowed",
+            version("not-allowed", "0.3.0-not-allowed"),
+            loader().require_sha256(Sha256::of(b"another plugin")),
+        ),
+        configured(
+            "signature_missing",
+            unsigned,
+            loader().trust_key(signer.public_key()),
+        ),
+        configured(
+            "bad_signature",
+            tampered,
+            loader().trust_key(signer.public_key()),
+        ),
         input("not_a_library_empty", file("empty", b"")),
         input("not_a_library_random", file("random", &random_bytes(4096))),
         input(
@@ -123,12 +168,36 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
             }),
         ),
         input("root_module", plugin(Fixture::NoRootModule)),
+        configured(
+            "snapshot",
+            version("public-snapshot", "0.3.0-public"),
+            loader().snapshot_dir(&public_dir),
+        ),
+        input(
+            "header_changed",
+            file("rewrite", &{
+                let mut b = fs::read(plugin(Fixture::Constructor)).unwrap();
+                set_header_field(
+                    &mut b,
+                    offset_of!(PluginHeader, plugin_version),
+                    32,
+                    "0.1.0-rewrite",
+                );
+                b
+            }),
+        ),
         input("layout_changed_type", plugin(Fixture::ChangedType)),
         input("layout_changed_nested", plugin(Fixture::ChangedNested)),
         input("layout_removed_fn", plugin(Fixture::RemovedFn)),
         input("init_failed", plugin(Fixture::InitError)),
         input("init_panicked", plugin(Fixture::InitPanic)),
     ]
+}
+
+/// Sets a file's permission bits.
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// `e_machine` of aarch64 ELF files.
@@ -141,7 +210,7 @@ pub(crate) fn set_elf_machine(bytes: &mut [u8], machine: u16) {
 }
 
 /// The offset of the plugin header in a plugin file.
-fn header_offset(bytes: &[u8]) -> usize {
+pub(crate) fn header_offset(bytes: &[u8]) -> usize {
     let hits: Vec<usize> = bytes
         .windows(xplug::header::MAGIC.len())
         .enumerate()
@@ -154,7 +223,7 @@ fn header_offset(bytes: &[u8]) -> usize {
 
 /// Writes `text` into the header's text field at `field` (its offset in the header), `len`
 /// bytes long, NUL-padded.
-fn set_header_field(bytes: &mut [u8], field: usize, len: usize, text: &str) {
+pub(crate) fn set_header_field(bytes: &mut [u8], field: usize, len: usize, text: &str) {
     let at = header_offset(bytes) + field;
     let field = &mut bytes[at..at + len];
     field.fill(0);

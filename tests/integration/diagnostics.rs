@@ -5,22 +5,24 @@
 //! Review a change with `cargo insta review`, or `INSTA_UPDATE=always cargo test` and `git diff`.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use xplug_loader::LoadError;
 use xtask::Fixture;
 
 use crate::bad_inputs::{bad_inputs, LIBZ};
-use crate::support::{loader, plugin, plugins, scratch};
+use crate::support::{loader, plugins, scratch};
 
 /// Every rejection class, each with the error a host gets: the shared table of bad inputs,
 /// plus the two that need a sequence of steps.
 fn every_rejection() -> Vec<(&'static str, LoadError)> {
     let l = loader();
-    let err = |path: &Path| l.load(path).expect_err("must be refused");
     let mut all: Vec<(&'static str, LoadError)> = bad_inputs("diagnostics")
         .into_iter()
-        .map(|input| (input.name, err(&input.path)))
+        .map(|input| {
+            let e = input.loader.load(&input.path).expect_err("must be refused");
+            (input.name, e)
+        })
         .collect();
 
     let dir = scratch("diagnostics-steps");
@@ -30,14 +32,29 @@ fn every_rejection() -> Vec<(&'static str, LoadError)> {
         "unreadable",
         l.load_dir(&file).expect_err("not a directory"),
     ));
+    // Loaded in place, then rewritten in place (its header's version only).
+    let in_place = l.clone().mode(xplug_loader::LoadMode::InPlace);
     let swapped = dir.join("libswapped.so");
-    fs::copy(plugin(Fixture::GreeterEn), &swapped).unwrap();
-    l.load(&swapped).expect("loads");
-    // A new file renamed over it, as installers do (overwriting a loaded library in place
-    // would change the code mapped into this process).
-    fs::copy(plugin(Fixture::GreeterFr), dir.join("swapped.new")).unwrap();
-    fs::rename(dir.join("swapped.new"), &swapped).unwrap();
-    all.push(("replaced", err(&swapped)));
+    fs::write(
+        &swapped,
+        crate::snapshots::variant(Fixture::GreeterEn, "0.3.0-swap"),
+    )
+    .unwrap();
+    in_place.load(&swapped).expect("loads");
+    crate::snapshots::rewrite_version_in_place(&swapped, b'8');
+    all.push((
+        "replaced",
+        in_place.load(&swapped).expect_err("rewritten in place"),
+    ));
+    let own = dir.join("libown.so");
+    fs::write(
+        &own,
+        crate::snapshots::variant(Fixture::Counting, "0.1.0-diagnostics"),
+    )
+    .unwrap();
+    let (outer, nested) = crate::loading::load_own_file(&own);
+    outer.expect("the outer load succeeds");
+    all.push(("reentrant", nested.expect("the nested load is refused")));
     all
 }
 
@@ -79,6 +96,23 @@ fn normalize(text: &str) -> String {
         rest = tail;
     }
     out.push_str(rest);
+    hide_digests(&out)
+}
+
+/// SHA-256 digests (64 hex digits) as `[SHA256]`: a build's bytes depend on its paths.
+fn hide_digests(text: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+            continue;
+        }
+        out.push_str(if run.len() == 64 { "[SHA256]" } else { &run });
+        run.clear();
+        out.push(c);
+    }
+    out.pop();
     out
 }
 

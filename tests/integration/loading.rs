@@ -3,22 +3,42 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
-use xplug_loader::{ErrorKind, Plugin};
+use greeter_interface::GreeterRef;
+use xplug_loader::{ErrorKind, LoadError, Plugin};
 use xtask::Fixture;
 
 use crate::support::{loader, plugin, scratch};
 
-/// How often the counting fixture's `on_load` ran, read through the dynamic loader (the
-/// library is already open, so this adds a reference and runs nothing).
-fn on_load_count(path: &Path) -> u32 {
-    // SAFETY: the fixture is an xplug plugin whose static constructors are Rust's defaults
-    // (none); the symbol is a `#[no_mangle] static AtomicU32`.
+/// How often the counting fixture's `on_load` ran, read from the loaded library itself (found
+/// through an address inside it; opening it again by that name adds a reference and runs
+/// nothing).
+#[cfg(target_os = "linux")]
+pub(crate) fn on_load_count(plugin: &Plugin<GreeterRef>) -> u32 {
+    use std::ffi::{CStr, OsStr};
+    use std::os::unix::ffi::OsStrExt;
+    let inside = plugin.module().0.to_raw_ptr() as *const libc::c_void;
+    // SAFETY: `dladdr` only reads the address and fills `info`, which outlives the call.
+    let name = unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        assert!(
+            libc::dladdr(inside, &mut info) != 0,
+            "the module lies in a library"
+        );
+        CStr::from_ptr(info.dli_fname).to_bytes().to_vec()
+    };
+    // SAFETY: RTLD_NOLOAD only finds the library already loaded: nothing runs. The symbol is
+    // the fixture's `#[no_mangle] static AtomicU32`.
     unsafe {
-        let lib = libloading::Library::new(path).expect("open fixture");
-        let count: libloading::Symbol<'_, *const AtomicU32> = lib
+        let lib = libloading::os::unix::Library::open(
+            Some(OsStr::from_bytes(&name)),
+            libc::RTLD_NOLOAD | libc::RTLD_LAZY,
+        )
+        .expect("the loaded library, by its name");
+        let count: libloading::os::unix::Symbol<*const AtomicU32> = lib
             .get(b"XPLUG_FIXTURE_ON_LOAD_COUNT\0")
             .expect("fixture exports its counter");
         (**count).load(Ordering::SeqCst)
@@ -49,7 +69,7 @@ fn the_same_file_through_other_paths_is_one_plugin_loaded_once() {
         assert!(a.same_library(&c));
         assert_eq!(c.path(), fs::canonicalize(&real).unwrap());
     }
-    assert_eq!(on_load_count(&real), 1);
+    assert_eq!(on_load_count(&a), 1);
 }
 
 #[test]
@@ -83,7 +103,7 @@ fn eight_threads_get_consistent_results_and_one_load_per_file() {
         let twin = results.iter().find(|r| r.2 == *which).unwrap();
         assert!(other.same_library(&twin.1));
     }
-    assert_eq!(on_load_count(&files[0]), 1);
+    assert_eq!(on_load_count(&results[0].0), 1);
 }
 
 #[test]
@@ -131,44 +151,133 @@ fn a_directory_loads_its_plugins_and_reports_each_refused_file() {
     }
 }
 
-/// Installs `from` at `to` as a new file (write, then rename): overwriting a loaded library in
-/// place would change the code mapped into this process under its feet.
-fn install(from: &Path, to: &Path) {
-    let tmp = to.with_extension("new");
-    fs::copy(from, &tmp).unwrap();
-    fs::rename(&tmp, to).unwrap();
+/// What the counting fixture's `on_load` does on this thread when it calls back into the host:
+/// wait at the barrier, if any, then load the path, recording the outcome.
+struct Plan {
+    barrier: Option<Arc<Barrier>>,
+    load: PathBuf,
+}
+
+thread_local! {
+    static PLAN: std::cell::RefCell<Option<Plan>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Loads from inside a plugin's `on_load`: (the path loaded, the error kind if refused).
+static NESTED: Mutex<Vec<(PathBuf, Option<LoadError>)>> = Mutex::new(Vec::new());
+
+extern "C" fn load_from_on_load() {
+    if let Some(plan) = PLAN.with(|p| p.borrow_mut().take()) {
+        if let Some(barrier) = plan.barrier {
+            barrier.wait();
+        }
+        let outcome = loader().load(&plan.load).err();
+        NESTED.lock().unwrap().push((plan.load, outcome));
+    }
+}
+
+/// Points the counting fixture's `on_load` at `load_from_on_load`.
+fn install_callback() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let address = load_from_on_load as extern "C" fn() as usize;
+        std::env::set_var("XPLUG_FIXTURE_ON_LOAD_CALLBACK", format!("{address:x}"));
+    });
+}
+
+fn nested_outcome(path: &Path) -> Vec<Option<ErrorKind>> {
+    NESTED
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p == path)
+        .map(|(_, outcome)| outcome.as_ref().map(|e| e.kind().clone()))
+        .collect()
+}
+
+/// Loads a fresh copy of the counting fixture at `path` whose `on_load` loads `path` again;
+/// returns the outer load's outcome and the nested load's error, if any.
+pub(crate) fn load_own_file(
+    path: &Path,
+) -> (Result<Plugin<GreeterRef>, LoadError>, Option<LoadError>) {
+    install_callback();
+    PLAN.with(|p| {
+        *p.borrow_mut() = Some(Plan {
+            barrier: None,
+            load: path.to_path_buf(),
+        })
+    });
+    let outer = loader().load(path);
+    let nested = NESTED
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|(p, _)| p == path)
+        .and_then(|(_, e)| e.clone());
+    (outer, nested)
 }
 
 #[test]
-fn a_file_replaced_after_loading_is_refused_and_one_fixed_before_loading_is_read_again() {
-    let dir = scratch("replaced");
-    let path = dir.join(xplug_loader::library_file_name("swap"));
-
-    // Loaded, then replaced by another plugin: the old code stays, the new file is refused.
-    install(&plugin(Fixture::GreeterEn), &path);
-    let en = loader().load(&path).expect("loads");
-    assert_eq!(en.greet("Al".into()).unwrap(), "Hello, Al!");
-    install(&plugin(Fixture::GreeterFr), &path);
-    match loader().load(&path) {
-        Err(e) if matches!(e.kind(), ErrorKind::Replaced { .. }) => {
-            assert_eq!(e.plugin().unwrap().name, "greeter-en")
-        }
-        other => panic!("expected the replaced file to be refused, got {other:?}"),
-    }
-    assert_eq!(
-        en.greet("Al".into()).unwrap(),
-        "Hello, Al!",
-        "the loaded plugin still works"
+fn an_on_load_that_loads_its_own_file_gets_an_error_at_once() {
+    let dir = scratch("reentrant-own");
+    let path = dir.join(xplug_loader::library_file_name("own"));
+    fs::write(
+        &path,
+        crate::snapshots::variant(Fixture::Counting, "0.1.0-own"),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let plugin = load_own_file(&path).0.expect("the outer load succeeds");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let outcomes = nested_outcome(&path);
+    assert!(
+        matches!(
+            outcomes.as_slice(),
+            [Some(ErrorKind::Reentrant {
+                step: "on_load hook",
+                ..
+            })]
+        ),
+        "{outcomes:?}"
     );
+    assert_eq!(plugin.add(1, 1).unwrap(), 2);
+}
 
-    // Refused before it was opened, then fixed: the new file is read and loads.
-    let later = dir.join(xplug_loader::library_file_name("fixed"));
-    fs::copy(plugin(Fixture::Major), &later).unwrap();
-    assert!(matches!(
-        loader().load(&later).map_err(|e| e.kind().clone()),
-        Err(ErrorKind::VersionMismatch { .. })
-    ));
-    fs::copy(plugin(Fixture::GreeterFr), &later).unwrap();
-    let fr = loader().load(&later).expect("the fixed file loads");
-    assert_eq!(fr.greet("Al".into()).unwrap(), "Bonjour, Al !");
+#[test]
+fn two_plugins_that_load_each_other_on_two_threads_do_not_hang() {
+    install_callback();
+    let dir = scratch("reentrant-pair");
+    let a = dir.join(xplug_loader::library_file_name("a"));
+    let b = dir.join(xplug_loader::library_file_name("b"));
+    fs::write(&a, crate::snapshots::variant(Fixture::Counting, "0.1.0-a")).unwrap();
+    fs::write(&b, crate::snapshots::variant(Fixture::Counting, "0.1.0-b")).unwrap();
+    // Both on_load hooks are running before either loads the other.
+    let barrier = Arc::new(Barrier::new(2));
+    let started = Instant::now();
+    let threads: Vec<_> = [(a.clone(), b.clone()), (b.clone(), a.clone())]
+        .into_iter()
+        .map(|(first, then)| {
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                PLAN.with(|p| {
+                    *p.borrow_mut() = Some(Plan {
+                        barrier: Some(barrier),
+                        load: then,
+                    })
+                });
+                loader().load(&first).map(|_| ()).map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap().expect("both outer loads succeed");
+    }
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let mut outcomes = nested_outcome(&a);
+    outcomes.extend(nested_outcome(&b));
+    let refused = outcomes
+        .iter()
+        .filter(|o| matches!(o, Some(ErrorKind::Reentrant { .. })))
+        .count();
+    assert_eq!((outcomes.len(), refused), (2, 1), "{outcomes:?}");
 }

@@ -38,14 +38,22 @@ pub(crate) fn assert_good_plugin_works() {
     assert_eq!(en.add(40, 2).unwrap(), 42);
 }
 
-/// Whether the library at `path` is mapped into this process (Linux): proof that it was, or
-/// was not, opened.
+/// Whether the library at `path`, or a snapshot of its bytes, is mapped into this process
+/// (Linux): proof that it was, or was not, opened.
 #[cfg(target_os = "linux")]
 pub(crate) fn is_mapped(path: &std::path::Path) -> bool {
     let real = fs::canonicalize(path).expect("canonicalize");
-    let maps = fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
-    maps.lines()
-        .any(|l| l.ends_with(real.to_str().expect("UTF-8 path")))
+    let digest = xplug_loader::Sha256::of(&fs::read(&real).expect("read the file"));
+    let snapshot = format!("/memfd:xplug:{}", &digest.to_string()[..16]);
+    maps()
+        .lines()
+        .any(|l| l.ends_with(real.to_str().expect("UTF-8 path")) || l.contains(&snapshot))
+}
+
+/// This process's memory map (Linux).
+#[cfg(target_os = "linux")]
+pub(crate) fn maps() -> String {
+    fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps")
 }
 
 /// Writes past the test harness's output capture, so that skips and results show in logs.

@@ -28,11 +28,14 @@ pub enum Fixture {
     InitPanic,
     /// Refuses to load from its `on_load` hook.
     InitError,
-    /// Has a static constructor that writes the file named by `XPLUG_FIXTURE_MARKER`.
+    /// Has a static constructor that writes the file named by `XPLUG_FIXTURE_MARKER`, and
+    /// that rewrites the header in memory of a copy whose plugin version reads
+    /// `0.1.0-rewrite`.
     Constructor,
     /// Exports a header but no root module.
     NoRootModule,
-    /// Counts how often its `on_load` hook runs (`XPLUG_FIXTURE_ON_LOAD_COUNT`).
+    /// Counts how often its `on_load` hook runs (`XPLUG_FIXTURE_ON_LOAD_COUNT`), and calls the
+    /// host function whose address `XPLUG_FIXTURE_ON_LOAD_CALLBACK` holds from it.
     Counting,
 }
 

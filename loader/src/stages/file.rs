@@ -1,15 +1,39 @@
-//! Stage 1: the path names a regular, readable file.
+//! Stage 1: the path names a regular file that other users cannot write, opened once; its
+//! bytes are read once, with a size cap, into the snapshot every later stage works on.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{ErrorKind, LoadError};
 
-/// Resolves `path` (symlinks, `..`) and checks that it is a regular file; returns its real
-/// path.
-pub(crate) fn resolve(path: &Path) -> Result<PathBuf, LoadError> {
+/// The largest plugin file read unless a host allows more (`Loader::max_file_size`): far above
+/// any real plugin, far below what would strain a host's memory.
+pub(crate) const DEFAULT_MAX_SIZE: u64 = 512 << 20;
+
+/// A plugin file, opened once: every later read is through this descriptor, so a file renamed
+/// over the path afterwards is not what gets read.
+pub(crate) struct OpenFile {
+    /// The real path (symlinks resolved), for reports.
+    pub(crate) path: PathBuf,
+    pub(crate) file: fs::File,
+    pub(crate) meta: fs::Metadata,
+}
+
+/// What stage 1 enforces besides "a regular file".
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FileRules {
+    /// Files larger than this are refused before any read.
+    pub(crate) max_size: u64,
+    /// Accept a file or directory that other users can write (Unix).
+    pub(crate) allow_writable_by_others: bool,
+}
+
+/// Resolves `path` (symlinks, `..`), opens it once without blocking (a FIFO put there does not
+/// hang the host) and checks, on the open descriptor, that it is a regular file within the size
+/// cap and, unless allowed, not writable by other users.
+pub(crate) fn open(path: &Path, rules: FileRules) -> Result<OpenFile, LoadError> {
     let real = match fs::canonicalize(path) {
         #[cfg(windows)]
         Ok(real) => dunce::simplified(&real).to_path_buf(),
@@ -17,42 +41,81 @@ pub(crate) fn resolve(path: &Path) -> Result<PathBuf, LoadError> {
         Ok(real) => real,
         Err(e) => return Err(io_error(path, e)),
     };
-    let meta = fs::metadata(&real).map_err(|e| io_error(&real, e))?;
+    let file = match open_nonblocking(&real) {
+        Ok(file) => file,
+        // Windows opens no directories this way: say what it is rather than "access denied".
+        Err(e) => {
+            return Err(match fs::metadata(&real) {
+                Ok(meta) if meta.is_dir() => not_a_file(&real, "directory"),
+                _ => io_error(&real, e),
+            })
+        }
+    };
+    let meta = file.metadata().map_err(|e| io_error(&real, e))?;
     if meta.is_dir() {
-        return Err(LoadError::new(
-            real,
-            ErrorKind::NotAFile { kind: "directory" },
-        ));
+        return Err(not_a_file(&real, "directory"));
     }
     if !meta.is_file() {
+        return Err(not_a_file(&real, "special file"));
+    }
+    if meta.len() > rules.max_size {
         return Err(LoadError::new(
             real,
-            ErrorKind::NotAFile {
-                kind: "special file",
+            ErrorKind::TooLarge {
+                size: meta.len(),
+                limit: rules.max_size,
             },
         ));
     }
-    Ok(real)
+    if !rules.allow_writable_by_others {
+        permissions::check(&real, &meta)?;
+    }
+    Ok(OpenFile {
+        path: real,
+        file,
+        meta,
+    })
 }
 
-/// The largest plugin file read unless a host allows more (`Loader::max_file_size`): far above
-/// any real plugin, far below what would strain a host's memory.
-pub(crate) const DEFAULT_MAX_SIZE: u64 = 512 << 20;
+fn not_a_file(path: &Path, kind: &'static str) -> LoadError {
+    LoadError::new(path, ErrorKind::NotAFile { kind })
+}
 
-/// Refuses a file larger than `max_size` before any of it is read (a sparse file can claim
-/// gigabytes that cost nothing on disk).
-pub(crate) fn check_size(path: &Path, file: &fs::File, max_size: u64) -> Result<(), LoadError> {
-    let size = file.metadata().map_err(|e| io_error(path, e))?.len();
+#[cfg(unix)]
+fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
+    fs::File::open(path)
+}
+
+/// Reads the whole file once, through the descriptor stage 1 opened: the snapshot's bytes. A
+/// file that grew past the cap since it was opened is refused without reading the rest.
+pub(crate) fn read(open: &OpenFile, max_size: u64) -> Result<Vec<u8>, LoadError> {
+    // The size is only a hint: the file may change while it is read.
+    let hint = usize::try_from(open.meta.len().min(max_size)).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(hint);
+    (&open.file)
+        .take(max_size.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_error(&open.path, e))?;
+    let size = bytes.len() as u64;
     if size > max_size {
         return Err(LoadError::new(
-            path,
+            &open.path,
             ErrorKind::TooLarge {
                 size,
                 limit: max_size,
             },
         ));
     }
-    Ok(())
+    Ok(bytes)
 }
 
 /// An I/O error on `path`: `NotFound` when nothing is there, `Unreadable` otherwise.
@@ -64,4 +127,61 @@ pub(crate) fn io_error(path: &Path, e: io::Error) -> LoadError {
         },
     };
     LoadError::new(path, kind)
+}
+
+/// Files and directories other users can write: whoever can write a plugin runs code in the
+/// host, so such a file is refused unless the host allows it (as OpenSSH refuses such keys).
+#[cfg(unix)]
+mod permissions {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    use crate::error::{ErrorKind, LoadError};
+
+    const WRITABLE_BY_OTHERS: u32 = 0o002;
+    const STICKY: u32 = 0o1000;
+
+    /// Refuses `file` if others can write it, or rename another file over it: its directory
+    /// is writable by others without the sticky bit (which keeps others from renaming over
+    /// files they do not own, as in `/tmp`).
+    pub(super) fn check(path: &Path, file: &fs::Metadata) -> Result<(), LoadError> {
+        let mode = file.permissions().mode();
+        if mode & WRITABLE_BY_OTHERS != 0 {
+            return Err(refused(path, path, "file", mode));
+        }
+        if let Some(dir) = path.parent() {
+            if let Ok(meta) = fs::metadata(dir) {
+                let mode = meta.permissions().mode();
+                if mode & WRITABLE_BY_OTHERS != 0 && mode & STICKY == 0 {
+                    return Err(refused(path, dir, "directory", mode));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn refused(path: &Path, what: &Path, kind: &'static str, mode: u32) -> LoadError {
+        LoadError::new(
+            path,
+            ErrorKind::WritableByOthers {
+                kind,
+                path: what.to_path_buf(),
+                mode: mode & 0o7777,
+            },
+        )
+    }
+}
+
+#[cfg(not(unix))]
+mod permissions {
+    use std::fs;
+    use std::path::Path;
+
+    use crate::error::LoadError;
+
+    /// Windows ACLs are the administrator's: nothing is checked here.
+    pub(super) fn check(_: &Path, _: &fs::Metadata) -> Result<(), LoadError> {
+        Ok(())
+    }
 }

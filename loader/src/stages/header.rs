@@ -14,16 +14,20 @@ use xplug::header::{self, PluginHeader, FORMAT_VERSION, HEADER_SIZE, HEADER_SYMB
 use crate::error::{ErrorKind, LoadError};
 use crate::info::{PanicStrategy, PluginInfo, Profile};
 use crate::stages::object::{format_name, Library};
+use crate::trust::Sha256;
 
-/// Finds and parses the header of `library`, the file at `path`.
+/// Finds and parses the header of `library`, the file at `path` whose bytes have the digest
+/// `sha256`; returns it, and its bytes.
 pub(crate) fn read<'data, R: ReadRef<'data>>(
     path: &Path,
     data: R,
     library: &Library<'data, R>,
-) -> Result<PluginInfo, LoadError> {
+    sha256: Sha256,
+) -> Result<(PluginInfo, [u8; HEADER_SIZE]), LoadError> {
     let error = |kind| LoadError::new(path, kind);
     let bytes = find(library, data).map_err(error)?;
-    parse(&PluginHeader::from_bytes(bytes)).map_err(error)
+    let info = parse(&PluginHeader::from_bytes(bytes), sha256).map_err(error)?;
+    Ok((info, *bytes))
 }
 
 /// The header's bytes in the file.
@@ -78,7 +82,7 @@ fn find<'data, R: ReadRef<'data>>(
 }
 
 /// Checks a header's fields and converts them.
-pub(crate) fn parse(h: &PluginHeader) -> Result<PluginInfo, ErrorKind> {
+pub(crate) fn parse(h: &PluginHeader, sha256: Sha256) -> Result<PluginInfo, ErrorKind> {
     let bad = |reason: String| ErrorKind::BadHeader { reason };
     if h.magic != header::MAGIC {
         return Err(bad(String::from("bad magic bytes")));
@@ -128,6 +132,7 @@ pub(crate) fn parse(h: &PluginHeader) -> Result<PluginInfo, ErrorKind> {
         panic_strategy,
         profile,
         header_format: format,
+        sha256,
     })
 }
 
@@ -148,7 +153,7 @@ mod tests {
     }
 
     fn reason(h: &PluginHeader) -> String {
-        match parse(h) {
+        match parse(h, Sha256::of(b"")) {
             Err(ErrorKind::BadHeader { reason }) => reason,
             other => panic!("expected BadHeader, got {other:?}"),
         }
@@ -161,7 +166,7 @@ mod tests {
 
     #[test]
     fn a_written_header_parses_back() {
-        let info = parse(&good()).unwrap();
+        let info = parse(&good(), Sha256::of(b"")).unwrap();
         assert_eq!(info.name, "greeter-en");
         assert_eq!(info.version, semver::Version::new(0, 4, 1));
         assert_eq!(info.interface_name, "greeter");
@@ -212,7 +217,7 @@ mod tests {
     fn a_newer_format_is_unsupported_not_bad() {
         let mut h = good();
         h.format_version = 99u32.to_le_bytes();
-        match parse(&h) {
+        match parse(&h, Sha256::of(b"")) {
             Err(ErrorKind::UnsupportedHeader { found, supported }) => {
                 assert_eq!((found, supported), (99, FORMAT_VERSION));
             }
@@ -224,6 +229,6 @@ mod tests {
     fn a_field_filling_its_whole_width_needs_no_terminator() {
         let mut h = good();
         h.plugin_name = [b'a'; 64];
-        assert_eq!(parse(&h).unwrap().name, "a".repeat(64));
+        assert_eq!(parse(&h, Sha256::of(b"")).unwrap().name, "a".repeat(64));
     }
 }

@@ -1,25 +1,48 @@
 //! Stage 6: the plugin's `on_load` hook, run once per library after every check passed.
 
+// The functions below return the bare `ErrorKind`, which the caller wraps with the path into a
+// (boxed, small) `LoadError`: a large `Err` is fine on these cold, private paths.
+#![allow(clippy::result_large_err)]
+
+use std::path::Path;
+
 use xplug::__private::LoadHookError;
 use xplug::Interface;
 
 use crate::error::{ErrorKind, LoadError};
 use crate::registry::Library;
 
-/// Runs `module`'s `on_load` hook, once per library; later calls get the first outcome.
-pub(crate) fn on_load<M: Interface>(library: &Library, module: M) -> Result<(), LoadError> {
-    library.loaded.get_or_init(|| {
-        // SAFETY: `module` comes from `library`, whose header, version and layout stages 3 to
-        // 5 checked against `M`; `get_or_init` runs this once per library, before `Loader`
-        // hands out the module.
-        let outcome = unsafe { module.__on_load() };
-        outcome.map_err(|e| {
-            library.error(match e {
-                LoadHookError::Failed(message) => ErrorKind::InitFailed { message },
-                LoadHookError::Panicked { message, location } => {
-                    ErrorKind::InitPanicked { message, location }
-                }
+/// Runs `module`'s `on_load` hook, once per library; later calls get the first outcome. No
+/// lock is held while it runs: a load from inside the hook (directly or through another
+/// thread it waits for) that needs this library's outcome is refused with
+/// [`ErrorKind::Reentrant`], not left waiting forever.
+pub(crate) fn on_load<M: Interface>(
+    library: &Library,
+    path: &Path,
+    module: M,
+) -> Result<(), LoadError> {
+    let error = |kind| LoadError::new(path, kind).with_plugin(&library.info);
+    let outcome = library
+        .loaded
+        .get_or_run(
+            |_| true,
+            || {
+                // SAFETY: `module` comes from `library`, whose header, version and layout
+                // stages 3 to 5 checked against `M`; `get_or_run` runs this once per library,
+                // before `Loader` hands out the module.
+                let outcome = unsafe { module.__on_load() };
+                outcome.map_err(|e| match e {
+                    LoadHookError::Failed(message) => ErrorKind::InitFailed { message },
+                    LoadHookError::Panicked { message, location } => {
+                        ErrorKind::InitPanicked { message, location }
+                    }
+                })
+            },
+        )
+        .map_err(|_| {
+            error(ErrorKind::Reentrant {
+                step: "on_load hook",
             })
-        })
-    })
+        })?;
+    outcome.map_err(error)
 }

@@ -7,6 +7,7 @@ mod difference;
 use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
 use abi_stable::library::LibHeader;
 use abi_stable::StableAbi;
+use std::path::Path;
 use xplug::Interface;
 
 use crate::error::{ErrorKind, LoadError};
@@ -23,10 +24,12 @@ pub(crate) use difference::first_difference;
 /// as its implementation, and the host's accessors report the appended functions absent.
 pub(crate) fn module<M: Interface>(
     library: &Library,
+    path: &Path,
     header: &'static LibHeader,
 ) -> Result<M, LoadError> {
+    let error = |kind| LoadError::new(path, kind).with_plugin(&library.info);
     let found = header.layout().ok_or_else(|| {
-        library.error(ErrorKind::RootModule {
+        error(ErrorKind::RootModule {
             message: String::from("the library exports no type-layout information"),
         })
     })?;
@@ -38,7 +41,7 @@ pub(crate) fn module<M: Interface>(
         check_layout_compatibility(expected, found)
     };
     if let Err(errors) = checked {
-        return Err(library.error(ErrorKind::LayoutMismatch {
+        return Err(error(ErrorKind::LayoutMismatch {
             interface: library.info.interface_name.clone(),
             found: library.info.interface_version.clone(),
             host_version: host,
@@ -48,7 +51,7 @@ pub(crate) fn module<M: Interface>(
     }
     // SAFETY: the root module's whole type layout was checked against `M`'s just above.
     unsafe { header.unchecked_layout::<M>() }.map_err(|e| {
-        library.error(ErrorKind::RootModule {
+        error(ErrorKind::RootModule {
             message: crate::stages::open::one_line(&e.to_string()),
         })
     })

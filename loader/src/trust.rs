@@ -1,0 +1,344 @@
+//! The trust policy, checked on the snapshot's bytes before any of them is parsed or run:
+//! SHA-256 pins (one hash, or an allow-list in `sha256sum` format) and detached minisign
+//! signatures against the host's trusted keys.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use sha2::Digest;
+
+use crate::error::{ErrorKind, LoadError};
+
+/// A SHA-256 digest, shown as 64 lowercase hex digits (as `sha256sum` prints it).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sha256([u8; 32]);
+
+impl Sha256 {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Sha256 {
+        Sha256(sha2::Sha256::digest(bytes).into())
+    }
+
+    /// The digest's bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{:02x}", b))
+    }
+}
+
+impl fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sha256({})", self)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Sha256 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Text that is not a SHA-256 digest or not a `sha256sum` list.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseTrustError(String);
+
+impl FromStr for Sha256 {
+    type Err = ParseTrustError;
+
+    /// Parses 64 hex digits, either case.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            ParseTrustError(format!(
+                "`{}` is not a SHA-256 digest (64 hex digits)",
+                text
+            ))
+        };
+        if text.len() != 64 || !text.is_ascii() {
+            return Err(bad());
+        }
+        let mut digest = [0; 32];
+        for (byte, pair) in digest.iter_mut().zip(text.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+        }
+        Ok(Sha256(digest))
+    }
+}
+
+/// The SHA-256 digests of the plugin files a host accepts.
+///
+/// `sha256sum plugins/*.so > plugins.sha256` writes one; the file names in it are ignored: a
+/// file is accepted for its bytes, wherever it lies.
+///
+/// ```
+/// use xplug_loader::AllowList;
+///
+/// let list: AllowList = "\
+/// 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0  libgreeter_en.so
+/// ".parse()?;
+/// assert_eq!(list.len(), 1);
+/// # Ok::<(), xplug_loader::ParseTrustError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllowList(HashSet<Sha256>);
+
+impl AllowList {
+    /// An empty list (which accepts nothing).
+    pub fn new() -> Self {
+        AllowList::default()
+    }
+
+    /// Adds a digest.
+    pub fn insert(&mut self, digest: Sha256) {
+        self.0.insert(digest);
+    }
+
+    /// Whether `digest` is listed.
+    pub fn contains(&self, digest: &Sha256) -> bool {
+        self.0.contains(digest)
+    }
+
+    /// How many digests it lists.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The listed digests, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Sha256> + '_ {
+        self.0.iter()
+    }
+
+    /// Whether it lists none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Reads a `sha256sum`-format file (at most 16 MiB).
+    pub fn read(path: impl AsRef<Path>) -> Result<Self, ParseTrustError> {
+        let path = path.as_ref();
+        let text = read_small(path, 16 << 20)
+            .map_err(|e| ParseTrustError(format!("{}: {}", path.display(), e)))?;
+        text.parse()
+            .map_err(|e: ParseTrustError| ParseTrustError(format!("{}: {}", path.display(), e.0)))
+    }
+}
+
+impl FromStr for AllowList {
+    type Err = ParseTrustError;
+
+    /// Parses `sha256sum` output: per line a digest, a space, a space or `*`, a file name.
+    /// Empty lines and lines starting with `#` are skipped.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut list = AllowList::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let digest = line.split_whitespace().next().unwrap_or(line);
+            let digest = digest.parse().map_err(|e: ParseTrustError| {
+                ParseTrustError(format!("line {}: {}", number + 1, e.0))
+            })?;
+            list.insert(digest);
+        }
+        Ok(list)
+    }
+}
+
+impl FromIterator<Sha256> for AllowList {
+    fn from_iter<I: IntoIterator<Item = Sha256>>(iter: I) -> Self {
+        AllowList(iter.into_iter().collect())
+    }
+}
+
+/// A minisign public key a host trusts to sign plugins.
+#[derive(Clone, Debug)]
+pub struct PublicKey(minisign_verify::PublicKey);
+
+impl PublicKey {
+    /// A key from its base64 form (the second line of a `minisign.pub` file, or the string
+    /// `minisign -G` prints).
+    pub fn from_base64(text: &str) -> Result<Self, ParseTrustError> {
+        minisign_verify::PublicKey::from_base64(text.trim())
+            .map(PublicKey)
+            .map_err(|e| ParseTrustError(format!("not a minisign public key: {}", e)))
+    }
+
+    /// A key from a `minisign.pub` file's text (an `untrusted comment:` line, then the key),
+    /// or from the base64 line alone.
+    pub fn decode(text: &str) -> Result<Self, ParseTrustError> {
+        if text.trim_start().starts_with("untrusted comment:") {
+            minisign_verify::PublicKey::decode(text)
+                .map(PublicKey)
+                .map_err(|e| ParseTrustError(format!("not a minisign public key: {}", e)))
+        } else {
+            PublicKey::from_base64(text)
+        }
+    }
+
+    /// Reads a `minisign.pub` file.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self, ParseTrustError> {
+        let path = path.as_ref();
+        read_small(path, MAX_SIGNATURE_SIZE)
+            .map_err(|e| e.to_string())
+            .and_then(|text| PublicKey::decode(&text).map_err(|e| e.0))
+            .map_err(|e| ParseTrustError(format!("{}: {}", path.display(), e)))
+    }
+}
+
+/// A signature or key file is a few hundred bytes; more is not one.
+const MAX_SIGNATURE_SIZE: u64 = 64 << 10;
+
+/// Reads a small text file, refusing more than `limit` bytes.
+fn read_small(path: &Path, limit: u64) -> std::io::Result<String> {
+    let mut text = String::new();
+    fs::File::open(path)?
+        .take(limit.saturating_add(1))
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} bytes", limit),
+        ));
+    }
+    Ok(text)
+}
+
+/// What a host requires of a plugin file's bytes before any of them runs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TrustPolicy {
+    /// When set, only files with a listed digest load.
+    pub(crate) allowed: Option<AllowList>,
+    /// When not empty, every file needs a `.minisig` signature by one of these keys.
+    pub(crate) keys: Vec<PublicKey>,
+}
+
+/// The detached signature's path for a plugin file: `plugin.so.minisig`.
+pub fn signature_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".minisig");
+    PathBuf::from(name)
+}
+
+impl TrustPolicy {
+    /// Checks `bytes`, the snapshot of the file the host asked for by `requested` (its
+    /// signature lies beside that name) and found at `real`.
+    pub(crate) fn check(
+        &self,
+        requested: &Path,
+        real: &Path,
+        bytes: &[u8],
+        digest: &Sha256,
+    ) -> Result<(), LoadError> {
+        let error = |kind| LoadError::new(real, kind);
+        if let Some(allowed) = &self.allowed {
+            if !allowed.contains(digest) {
+                return Err(error(ErrorKind::NotAllowed { sha256: *digest }));
+            }
+        }
+        if !self.keys.is_empty() {
+            verify_signature(requested, real, bytes, &self.keys).map_err(error)?;
+        }
+        Ok(())
+    }
+}
+
+/// Verifies the `.minisig` beside `requested` (or beside `real`, the file a symlink points
+/// to) against `keys`. (The caller wraps the bare `ErrorKind` into a small `LoadError`.)
+#[allow(clippy::result_large_err)]
+fn verify_signature(
+    requested: &Path,
+    real: &Path,
+    bytes: &[u8],
+    keys: &[PublicKey],
+) -> Result<(), ErrorKind> {
+    let mut sig_path = signature_path(requested);
+    if !sig_path.exists() && requested != real {
+        sig_path = signature_path(real);
+    }
+    let text = match read_small(&sig_path, MAX_SIGNATURE_SIZE) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ErrorKind::SignatureMissing {
+                signature: sig_path,
+            })
+        }
+        Err(e) => {
+            return Err(ErrorKind::BadSignature {
+                signature: sig_path,
+                reason: e.to_string(),
+            })
+        }
+    };
+    let signature =
+        minisign_verify::Signature::decode(&text).map_err(|e| ErrorKind::BadSignature {
+            signature: sig_path.clone(),
+            reason: format!("not a minisign signature: {}", e),
+        })?;
+    let mut last = None;
+    for key in keys {
+        match key.0.verify(bytes, &signature, false) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+    }
+    let reason = match last {
+        Some(minisign_verify::Error::UnexpectedKeyId) => {
+            String::from("signed by a key this host does not trust")
+        }
+        Some(minisign_verify::Error::InvalidSignature) => {
+            String::from("the signature does not match the file's bytes")
+        }
+        Some(minisign_verify::Error::UnexpectedAlgorithm) => {
+            String::from("a legacy (non-prehashed) signature; sign with a current minisign")
+        }
+        Some(other) => other.to_string(),
+        None => String::from("no trusted key"),
+    };
+    Err(ErrorKind::BadSignature {
+        signature: sig_path,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_print_and_parse_as_sha256sum_does() {
+        let digest = Sha256::of(b"abc");
+        let hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(digest.to_string(), hex);
+        assert_eq!(hex.parse::<Sha256>().unwrap(), digest);
+        assert_eq!(hex.to_uppercase().parse::<Sha256>().unwrap(), digest);
+        assert!("abc".parse::<Sha256>().is_err());
+        assert!(format!("{}é", &hex[..62]).parse::<Sha256>().is_err());
+    }
+
+    #[test]
+    fn allow_lists_read_sha256sum_output() {
+        let a = Sha256::of(b"a");
+        let b = Sha256::of(b"b");
+        let list: AllowList = format!("{a}  liba.so\n\n# comment\n{b} *libb.so\n")
+            .parse()
+            .unwrap();
+        assert!(list.contains(&a) && list.contains(&b));
+        assert_eq!(list.len(), 2);
+        let error = format!("{a}  liba.so\nnot-a-digest  x.so\n")
+            .parse::<AllowList>()
+            .unwrap_err();
+        assert!(error.to_string().starts_with("line 2: "), "{error}");
+    }
+}

@@ -1,0 +1,154 @@
+//! The trust policy: SHA-256 pins and allow-lists, minisign signatures, and files others can
+//! write; each checked on the bytes that load.
+
+use std::fs;
+use std::path::Path;
+
+use xplug_loader::{signature_path, AllowList, ErrorKind, PublicKey, Sha256, Stage};
+use xtask::Fixture;
+
+use crate::support::{loader, plugin, scratch};
+
+/// A minisign key pair, as `minisign -G` makes one.
+pub(crate) struct Signer(minisign::KeyPair);
+
+impl Signer {
+    pub(crate) fn new() -> Self {
+        Signer(minisign::KeyPair::generate_unencrypted_keypair().expect("a key pair"))
+    }
+
+    /// The public key, read back from its `minisign.pub` text as a host would.
+    pub(crate) fn public_key(&self) -> PublicKey {
+        let text = self.0.pk.to_box().expect("a key box").into_string();
+        PublicKey::decode(&text).expect("minisign.pub text")
+    }
+}
+
+/// Writes `path.minisig`, as `minisign -Sm path` does.
+pub(crate) fn sign(signer: &Signer, path: &Path) {
+    let bytes = fs::read(path).unwrap();
+    let signature = minisign::sign(
+        Some(&signer.0.pk),
+        &signer.0.sk,
+        &bytes[..],
+        Some("a test plugin"),
+        None,
+    )
+    .expect("sign");
+    fs::write(signature_path(path), signature.into_string()).unwrap();
+}
+
+fn copy(fixture: Fixture, dir: &Path) -> std::path::PathBuf {
+    let from = plugin(fixture);
+    let to = dir.join(from.file_name().unwrap());
+    fs::copy(&from, &to).unwrap();
+    to
+}
+
+#[test]
+fn pinned_and_allow_listed_digests_load_others_are_refused() {
+    let dir = scratch("trust-pins");
+    let en = copy(Fixture::GreeterEn, &dir);
+    let fr = copy(Fixture::GreeterFr, &dir);
+    let en_digest = Sha256::of(&fs::read(&en).unwrap());
+    assert_eq!(
+        xplug_loader::inspect(&en).unwrap().info.sha256,
+        en_digest,
+        "inspect shows the file's SHA-256"
+    );
+
+    let pinned = loader().require_sha256(en_digest);
+    assert_eq!(
+        pinned.load(&en).unwrap().greet("Al".into()).unwrap(),
+        "Hello, Al!"
+    );
+    let e = pinned.load(&fr).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::NotAllowed { .. }), "{e:?}");
+    assert_eq!(e.stage(), Stage::Trust);
+    assert!(e.plugin().is_none(), "refused before the header was read");
+
+    // `sha256sum *.so > plugins.sha256`: only the listed file loads.
+    let list = dir.join("plugins.sha256");
+    fs::write(&list, format!("{en_digest}  {}\n", en.display())).unwrap();
+    let listed = loader().allow_list(AllowList::read(&list).unwrap());
+    assert!(listed.load(&en).is_ok());
+    assert!(matches!(
+        listed.load(&fr).unwrap_err().kind(),
+        ErrorKind::NotAllowed { .. }
+    ));
+}
+
+#[test]
+fn signed_plugins_load_tampered_unsigned_and_foreign_ones_are_refused() {
+    let dir = scratch("trust-signatures");
+    let signer = Signer::new();
+    let other = Signer::new();
+    let signed = loader().trust_key(signer.public_key());
+
+    let en = copy(Fixture::GreeterEn, &dir);
+    sign(&signer, &en);
+    assert_eq!(signed.load(&en).unwrap().add(1, 2).unwrap(), 3);
+
+    // Signed by a key the host does not trust.
+    let fr = copy(Fixture::GreeterFr, &dir);
+    sign(&other, &fr);
+    match signed.load(&fr).unwrap_err().kind() {
+        ErrorKind::BadSignature { reason, .. } => {
+            assert_eq!(reason, "signed by a key this host does not trust")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Either trusted key will do.
+    let both = signed.clone().trust_key(other.public_key());
+    assert!(both.load(&fr).is_ok());
+
+    // One byte changed after signing.
+    let counting = copy(Fixture::Counting, &dir);
+    sign(&signer, &counting);
+    let mut bytes = fs::read(&counting).unwrap();
+    bytes[100] ^= 0x20;
+    fs::write(&counting, bytes).unwrap();
+    assert!(matches!(
+        signed.load(&counting).unwrap_err().kind(),
+        ErrorKind::BadSignature { .. }
+    ));
+
+    // No signature at all; and a signature file that is not one.
+    let plain = copy(Fixture::NewerMinor, &dir);
+    assert!(matches!(
+        signed.load(&plain).unwrap_err().kind(),
+        ErrorKind::SignatureMissing { .. }
+    ));
+    fs::write(signature_path(&plain), "untrusted comment: x\nnot base64\n").unwrap();
+    match signed.load(&plain).unwrap_err().kind() {
+        ErrorKind::BadSignature { reason, .. } => {
+            assert!(reason.starts_with("not a minisign signature"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+#[cfg(unix)]
+fn files_and_directories_others_can_write_are_refused_unless_allowed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("trust-writable");
+    let open_dir = dir.join("open");
+    fs::create_dir(&open_dir).unwrap();
+    let en = copy(Fixture::GreeterEn, &open_dir);
+    fs::set_permissions(&open_dir, fs::Permissions::from_mode(0o777)).unwrap();
+    match loader().load(&en).unwrap_err().kind() {
+        ErrorKind::WritableByOthers {
+            kind, path, mode, ..
+        } => {
+            assert_eq!((*kind, *mode), ("directory", 0o777));
+            assert_eq!(path, &fs::canonicalize(&open_dir).unwrap());
+        }
+        other => panic!("{other:?}"),
+    }
+    // The sticky bit keeps others from replacing files they do not own, as in /tmp.
+    fs::set_permissions(&open_dir, fs::Permissions::from_mode(0o1777)).unwrap();
+    assert!(loader().load(&en).is_ok());
+    fs::set_permissions(&open_dir, fs::Permissions::from_mode(0o777)).unwrap();
+    assert!(loader().allow_writable_by_others(true).load(&en).is_ok());
+}
