@@ -19,22 +19,25 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use xplug_loader::semver::VersionReq;
 use xplug_loader::{
-    inspect, is_library_file_name, ErrorKind, Inspected, LoadError, PluginInfo, Requirements,
+    inspect, is_library_file_name, AllowList, ErrorKind, Inspected, LoadError, PluginInfo,
+    PublicKey, Requirements, Sha256, TrustPolicy,
 };
 
 use crate::terminal::{escape_control, stderr_is_terminal, use_color};
 
 const AFTER_HELP: &str = "\
 Exit codes:
-  0  every file was read (inspect), the directory was read (ls), or the plugin is compatible (check)
-  1  a file was refused, or is not compatible
+  0  every file was read (inspect), the directory was read (ls), the plugin is compatible
+     (check), or trusted (verify)
+  1  a file was refused, is not compatible, or is not trusted
   2  bad command line
 
 Examples:
   xplug inspect target/release/libgreeter_en.so
   xplug inspect --json plugins/*.so
   xplug ls plugins/
-  xplug check plugins/libgreeter_fr.so --interface greeter@^1.1";
+  xplug check plugins/libgreeter_fr.so --interface greeter@^1.1
+  xplug verify plugins/libgreeter_fr.so --key plugins.pub";
 
 /// Inspect, list and check xplug plugin files without running any of their code.
 #[derive(Parser)]
@@ -64,6 +67,26 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Check that a plugin file meets a trust policy: a minisign signature by a trusted key
+    /// (FILE.minisig), a listed SHA-256, or both.
+    #[command(
+        after_help = "Exit code 0 if the file meets every requirement given, 1 if not.\n\n\
+        Sign with `minisign -Sm FILE` (or rsign2); make a list with `sha256sum *.so > LIST`."
+    )]
+    Verify {
+        /// A plugin file.
+        file: PathBuf,
+        /// A trusted minisign public key: a `minisign.pub` file, or the key itself (base64).
+        /// Repeat to trust several.
+        #[arg(long, value_name = "KEY")]
+        key: Vec<String>,
+        /// A `sha256sum`-format list of the digests to accept.
+        #[arg(long, value_name = "LIST")]
+        allow: Option<PathBuf>,
+        /// A SHA-256 digest to accept. Repeat to accept several.
+        #[arg(long, value_name = "DIGEST")]
+        sha256: Vec<Sha256>,
     },
     /// Check a plugin's header against an interface: name, semver requirement, target, panic strategy.
     #[command(after_help = "Exit code 0 if compatible, 1 if not.\n\n\
@@ -117,6 +140,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect { files, json } => cmd_inspect(&files, json, color, &mut out),
         Command::Ls { dir, json } => cmd_ls(&dir, json, &mut out),
+        Command::Verify {
+            file,
+            key,
+            allow,
+            sha256,
+        } => match trust_policy(&key, allow.as_deref(), &sha256) {
+            Ok(policy) => cmd_verify(&file, &policy, color, &mut out),
+            Err(message) => {
+                eprintln!("xplug: {}", escape_control(&message));
+                return ExitCode::from(2);
+            }
+        },
         Command::Check {
             file,
             interface: (name, req),
@@ -188,7 +223,59 @@ fn print_header(out: &mut dyn Write, file: &Path, info: &PluginInfo) -> io::Resu
         out,
         "  xplug      {} (header format {})",
         info.xplug_version, info.header_format
-    )
+    )?;
+    writeln!(out, "  sha256     {}", info.sha256)
+}
+
+/// The policy `xplug verify` checks: keys given as files or as base64, a list, digests.
+fn trust_policy(
+    keys: &[String],
+    allow: Option<&Path>,
+    digests: &[Sha256],
+) -> Result<TrustPolicy, String> {
+    if keys.is_empty() && allow.is_none() && digests.is_empty() {
+        return Err(String::from(
+            "nothing to verify against: give --key, --allow or --sha256",
+        ));
+    }
+    let mut policy = TrustPolicy::new();
+    for key in keys {
+        let key = if Path::new(key).is_file() {
+            PublicKey::read(key)
+        } else {
+            PublicKey::decode(key)
+        };
+        policy = policy.trust_key(key.map_err(|e| e.to_string())?);
+    }
+    if let Some(list) = allow {
+        policy = policy.allow_list(AllowList::read(list).map_err(|e| e.to_string())?);
+    }
+    for digest in digests {
+        policy = policy.require_sha256(*digest);
+    }
+    Ok(policy)
+}
+
+fn cmd_verify(
+    file: &Path,
+    policy: &TrustPolicy,
+    color: bool,
+    out: &mut dyn Write,
+) -> Result<bool, Failure> {
+    match policy.verify(file) {
+        Ok(digest) => {
+            writeln!(
+                out,
+                "ok: {} is trusted\n  sha256 {digest}",
+                escape_control(&file.display().to_string())
+            )?;
+            Ok(true)
+        }
+        Err(e) => {
+            eprintln!("{}", e.report().color(color));
+            Ok(false)
+        }
+    }
 }
 
 fn cmd_inspect(

@@ -40,6 +40,10 @@ fn inspect_prints_the_header() {
         "greeter 1.1.0",
         "rustc 1.",
         "panic      unwind",
+        &format!(
+            "sha256     {}",
+            xplug_loader::Sha256::of(&fs::read(path(Fixture::GreeterEn)).unwrap())
+        ),
     ] {
         assert!(t.contains(want), "{want} missing from:\n{t}");
     }
@@ -231,4 +235,54 @@ fn text_from_a_crafted_file_cannot_drive_the_terminal() {
         let all = String::from_utf8_lossy(&all);
         assert!(all.contains("lib\\u{1b}[2Jevil.so"), "{args:?}: {all}");
     }
+}
+
+#[test]
+fn verify_checks_signatures_and_digests_and_exits_1_when_untrusted() {
+    let dir = scratch("verify");
+    let file = dir.join("libgreeter_en.so");
+    fs::copy(path(Fixture::GreeterEn), &file).unwrap();
+    let file_arg = file.to_str().unwrap();
+    let keys = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+    let public = dir.join("plugins.pub");
+    fs::write(&public, keys.pk.to_box().unwrap().into_string()).unwrap();
+    let bytes = fs::read(&file).unwrap();
+    let signature = minisign::sign(Some(&keys.pk), &keys.sk, &bytes[..], None, None).unwrap();
+    fs::write(
+        dir.join("libgreeter_en.so.minisig"),
+        signature.into_string(),
+    )
+    .unwrap();
+    let digest = xplug_loader::Sha256::of(&bytes).to_string();
+
+    let out = xplug(&["verify", file_arg, "--key", public.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(text(&out).contains(&digest));
+    // The key as base64, and a digest, together.
+    let base64 = keys.pk.to_base64();
+    let out = xplug(&["verify", file_arg, "--key", &base64, "--sha256", &digest]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    // One byte changed: the signature no longer matches, nor the digest.
+    let mut tampered = bytes.clone();
+    tampered[200] ^= 1;
+    fs::write(&file, &tampered).unwrap();
+    let out = xplug(&["verify", file_arg, "--key", &base64]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the signature does not match the file's bytes"),
+        "{stderr}"
+    );
+    let out = xplug(&["verify", file_arg, "--sha256", &digest]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // Nothing to verify against, or a key that is none: a bad command line.
+    assert_eq!(xplug(&["verify", file_arg]).status.code(), Some(2));
+    assert_eq!(
+        xplug(&["verify", file_arg, "--key", "not-a-key"])
+            .status
+            .code(),
+        Some(2)
+    );
 }

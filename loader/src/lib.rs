@@ -74,5 +74,5 @@ pub use report::Diagnostic;
 pub use report::Report;
 pub use semver;
 pub use stages::compat::{default_requirement, Requirements};
-pub use trust::{signature_path, AllowList, ParseTrustError, PublicKey, Sha256};
+pub use trust::{signature_path, AllowList, ParseTrustError, PublicKey, Sha256, TrustPolicy};
 pub use xplug::{CallError, Interface};

@@ -167,11 +167,7 @@ impl<M: Interface> Loader<M> {
     /// [`allow_list`](Loader::allow_list)). Checked on the bytes that load, before any is
     /// parsed.
     pub fn require_sha256(mut self, digest: Sha256) -> Self {
-        self.options
-            .trust
-            .allowed
-            .get_or_insert_with(AllowList::new)
-            .insert(digest);
+        self.options.trust = self.options.trust.require_sha256(digest);
         self
     }
 
@@ -187,14 +183,7 @@ impl<M: Interface> Loader<M> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn allow_list(mut self, list: AllowList) -> Self {
-        let allowed = self
-            .options
-            .trust
-            .allowed
-            .get_or_insert_with(AllowList::new);
-        for digest in list.iter() {
-            allowed.insert(*digest);
-        }
+        self.options.trust = self.options.trust.allow_list(list);
         self
     }
 
@@ -203,7 +192,13 @@ impl<M: Interface> Loader<M> {
     /// symlink points to), as `minisign -Sm plugin.so` writes it. Checked on the bytes that
     /// load, before any is parsed.
     pub fn trust_key(mut self, key: PublicKey) -> Self {
-        self.options.trust.keys.push(key);
+        self.options.trust = self.options.trust.trust_key(key);
+        self
+    }
+
+    /// Replaces the trust policy with `policy`.
+    pub fn trust_policy(mut self, policy: TrustPolicy) -> Self {
+        self.options.trust = policy;
         self
     }
 

@@ -12,6 +12,7 @@ use std::str::FromStr;
 use sha2::Digest;
 
 use crate::error::{ErrorKind, LoadError};
+use crate::stages::file::{self, FileRules};
 
 /// A SHA-256 digest, shown as 64 lowercase hex digits (as `sha256sum` prints it).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -215,13 +216,27 @@ fn read_small(path: &Path, limit: u64) -> std::io::Result<String> {
     Ok(text)
 }
 
-/// What a host requires of a plugin file's bytes before any of them runs.
+/// What a host requires of a plugin file's bytes before any of them is parsed or run: a
+/// listed SHA-256, a minisign signature by a trusted key, or both. The empty policy (the
+/// default) requires nothing.
+///
+/// [`Loader`](crate::Loader) checks its policy on every load; [`TrustPolicy::verify`] checks
+/// a file alone, as `xplug verify` does.
+///
+/// ```no_run
+/// use xplug_loader::{PublicKey, TrustPolicy};
+///
+/// let policy = TrustPolicy::new().trust_key(PublicKey::read("plugins.pub")?);
+/// let digest = policy.verify("plugins/libgreeter_en.so")?;
+/// println!("signed, sha256 {digest}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default)]
-pub(crate) struct TrustPolicy {
-    /// When set, only files with a listed digest load.
-    pub(crate) allowed: Option<AllowList>,
+pub struct TrustPolicy {
+    /// When set, only files with a listed digest pass.
+    allowed: Option<AllowList>,
     /// When not empty, every file needs a `.minisig` signature by one of these keys.
-    pub(crate) keys: Vec<PublicKey>,
+    keys: Vec<PublicKey>,
 }
 
 /// The detached signature's path for a plugin file: `plugin.so.minisig`.
@@ -232,6 +247,56 @@ pub fn signature_path(path: &Path) -> PathBuf {
 }
 
 impl TrustPolicy {
+    /// The empty policy: every file passes.
+    pub fn new() -> Self {
+        TrustPolicy::default()
+    }
+
+    /// Accepts files with this SHA-256 (and those of earlier calls): files with any other
+    /// digest are refused.
+    pub fn require_sha256(mut self, digest: Sha256) -> Self {
+        self.allowed
+            .get_or_insert_with(AllowList::new)
+            .insert(digest);
+        self
+    }
+
+    /// Accepts files whose SHA-256 is listed (and those of earlier calls).
+    pub fn allow_list(mut self, list: AllowList) -> Self {
+        let allowed = self.allowed.get_or_insert_with(AllowList::new);
+        for digest in list.iter() {
+            allowed.insert(*digest);
+        }
+        self
+    }
+
+    /// Requires a minisign signature by `key` (or by the key of an earlier call) in
+    /// `FILE.minisig`.
+    pub fn trust_key(mut self, key: PublicKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// Whether the policy requires nothing.
+    pub fn is_empty(&self) -> bool {
+        self.allowed.is_none() && self.keys.is_empty()
+    }
+
+    /// Reads the file at `path` once (stage 1: a regular file of at most 512 MiB) and checks
+    /// its bytes; returns their SHA-256. Nothing of the file is parsed or run.
+    pub fn verify(&self, path: impl AsRef<Path>) -> Result<Sha256, LoadError> {
+        let path = path.as_ref();
+        let rules = FileRules {
+            max_size: file::DEFAULT_MAX_SIZE,
+            allow_writable_by_others: true,
+        };
+        let open = file::open(path, rules)?;
+        let bytes = file::read(&open, rules.max_size)?;
+        let digest = Sha256::of(&bytes);
+        self.check(path, &open.path, &bytes, &digest)?;
+        Ok(digest)
+    }
+
     /// Checks `bytes`, the snapshot of the file the host asked for by `requested` (its
     /// signature lies beside that name) and found at `real`.
     pub(crate) fn check(
