@@ -118,6 +118,7 @@ thread_local! {
 /// a panic happens.
 #[inline]
 pub fn guard<R>(f: impl FnOnce() -> R) -> CallResult<R> {
+    // `IN_GUARD` has no destructor, so it is there even during thread teardown.
     let result = IN_GUARD.with(|in_guard| {
         let outer = in_guard.replace(true);
         let result = panic::catch_unwind(AssertUnwindSafe(f));
@@ -128,7 +129,9 @@ pub fn guard<R>(f: impl FnOnce() -> R) -> CallResult<R> {
         Ok(value) => RResult::ROk(value),
         Err(payload) => {
             let panic = contained(payload);
-            LAST_PANIC.with(|slot| *slot.borrow_mut() = Some(panic));
+            // During thread teardown the slot may be gone already (a call from a thread-local
+            // destructor): the details are lost, the panic is still contained.
+            let _ = LAST_PANIC.try_with(|slot| *slot.borrow_mut() = Some(panic));
             RResult::RErr(Contained(1))
         }
     }
@@ -138,9 +141,13 @@ pub fn guard<R>(f: impl FnOnce() -> R) -> CallResult<R> {
 /// hidden `take_panic` function calls it, in the plugin, for the host.
 pub fn take_panic() -> PluginPanic {
     LAST_PANIC
-        .with(|slot| slot.borrow_mut().take())
+        .try_with(|slot| slot.borrow_mut().take())
+        .ok()
+        .flatten()
         .unwrap_or_else(|| PluginPanic {
-            message: RString::from("(the panic's details were already taken)"),
+            message: RString::from(
+                "(the panic's details are gone: already taken, or the thread is exiting)",
+            ),
             location: RString::new(),
         })
 }
@@ -155,10 +162,15 @@ fn contained(payload: Box<dyn std::any::Any + Send>) -> PluginPanic {
     } else {
         String::from("(panic payload is not a string)")
     };
-    // Dropping the payload could itself panic; a panicking drop must not unwind here.
-    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    // Dropping the payload may panic in turn, and the second payload's drop too: nothing may
+    // unwind from here, so the second payload is leaked, never dropped.
+    if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(second);
+    }
     let location = LAST_LOCATION
-        .with(|l| l.borrow_mut().take())
+        .try_with(|l| l.borrow_mut().take())
+        .ok()
+        .flatten()
         .unwrap_or_default();
     PluginPanic {
         message: message.into(),
@@ -176,11 +188,12 @@ pub fn install_hook() {
     HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if IN_GUARD.with(Cell::get) {
+            if IN_GUARD.try_with(Cell::get).unwrap_or(false) {
                 let location = info
                     .location()
                     .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-                LAST_LOCATION.with(|l| *l.borrow_mut() = location);
+                // Gone during thread teardown: the location is lost, nothing else.
+                let _ = LAST_LOCATION.try_with(|l| *l.borrow_mut() = location);
             } else {
                 previous(info);
             }
@@ -206,5 +219,65 @@ mod tests {
         assert!(host
             .to_string()
             .starts_with("plugin function `f` panicked: boom 7 (at "));
+    }
+
+    /// A panic payload whose `Drop` panics, with a payload whose `Drop` panics too.
+    struct Nasty(u8);
+
+    impl Drop for Nasty {
+        fn drop(&mut self) {
+            if self.0 > 0 {
+                std::panic::panic_any(Nasty(self.0 - 1));
+            }
+        }
+    }
+
+    #[test]
+    fn a_payload_whose_drop_panics_twice_is_contained() {
+        install_hook();
+        match guard(|| -> u32 { std::panic::panic_any(Nasty(2)) }) {
+            RResult::RErr(_) => {
+                assert_eq!(
+                    take_panic().message.as_str(),
+                    "(panic payload is not a string)"
+                )
+            }
+            RResult::ROk(_) => panic!("the panic was not contained"),
+        }
+    }
+
+    /// Calls a panicking function when the thread's thread-locals are torn down.
+    struct CallsOnExit;
+
+    impl Drop for CallsOnExit {
+        fn drop(&mut self) {
+            let contained = matches!(guard(|| -> u32 { panic!("late") }), RResult::RErr(_));
+            // Whatever `take_panic` finds, it must not panic either.
+            let _ = take_panic();
+            LATE.store(
+                if contained { 1 } else { 2 },
+                std::sync::atomic::Ordering::SeqCst,
+            );
+        }
+    }
+
+    static LATE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+    thread_local! {
+        static ON_EXIT: RefCell<Option<CallsOnExit>> = const { RefCell::new(None) };
+    }
+
+    #[test]
+    fn a_panicking_call_from_a_thread_local_destructor_is_contained() {
+        install_hook();
+        std::thread::spawn(|| {
+            // Registered first, so destroyed after the slots `guard` uses.
+            ON_EXIT.with(|slot| *slot.borrow_mut() = Some(CallsOnExit));
+            let _ = guard(|| -> u32 { panic!("early") });
+            let _ = take_panic();
+        })
+        .join()
+        .expect("the thread exits cleanly");
+        assert_eq!(LATE.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

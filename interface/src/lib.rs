@@ -14,8 +14,12 @@
 //!   version is the interface crate's Cargo version.
 //! - **Plugin**: a `cdylib` that implements the trait for a type and exports it with
 //!   [`export_plugin!`], which also writes the frozen [`PluginHeader`].
-//! - **Calls**: each function runs in the plugin under `catch_unwind`: a panic inside a plugin
-//!   reaches the host as [`CallError::Panicked`], never as an unwind or an abort.
+//! - **Calls**: each root-module function runs in the plugin under `catch_unwind`: a panic
+//!   inside it reaches the host as [`CallError::Panicked`], never as an unwind or an abort
+//!   (also when the panic payload's own `Drop` panics, or the call comes from a thread-local
+//!   destructor during thread exit). Not contained: panics in the methods and `Drop` of
+//!   abi_stable `#[sabi_trait]` objects, which abort the process (abi_stable's own guard),
+//!   and plugins built with `panic = "abort"` (refused by default).
 //!
 //! # Declaring an interface
 //!

@@ -23,18 +23,20 @@
 //!
 //! | stage | what is checked | module |
 //! |---|---|---|
-//! | 1. file | the path names a regular, readable file (symlinks resolved) | `stages/file.rs` |
+//! | 1. file | the path names a regular file others cannot write, within the size limit; opened and read once | `stages/file.rs` |
+//! | trust | the host's policy on those bytes: SHA-256 pins, minisign signatures | `trust.rs` ([`TrustPolicy`]) |
 //! | 2. object format | a shared library for this OS and architecture, parsed with `object` | `stages/object.rs` |
 //! | 3. header | xplug's frozen header, read from the file | `stages/header.rs` |
 //! | 4. compatibility | interface name, version rule, target triple, panic strategy | `stages/compat.rs` ([`Requirements`]) |
-//! | 5. open + layout | `dlopen`, then abi_stable's recursive type-layout check | `stages/open.rs`, `stages/layout.rs` |
+//! | 5. open + layout | `dlopen` of a private snapshot of the bytes (or the file, [`LoadMode::InPlace`]), the header in memory compared with the one checked, then abi_stable's recursive type-layout check | `stages/open.rs`, `stages/layout.rs` |
 //! | 6. init | the plugin's `on_load` hook | `stages/init.rs` |
 //!
 //! Stages 1 to 4 only read the file. Stage 5 opens it, which runs the library's static
 //! constructors, if it has any (an `export_plugin!` plugin has none of its own); stage 6 runs
 //! the plugin's `on_load`. [`Loader::load`] states the whole trust contract. Around the
-//! stages: `registry.rs` keeps one entry per file (the same file is opened and initialised
-//! once per process; libraries are never unloaded), `loader.rs`, `plugin.rs` and `dir.rs`
+//! stages: `registry.rs` keeps one entry per plugin, by the SHA-256 of its bytes (the same
+//! bytes are opened and initialised once per process, with no lock held while plugin code
+//! runs; libraries are never unloaded), `loader.rs`, `plugin.rs` and `dir.rs`
 //! hold the host-facing types, `host.rs` the facts of the host's own build, `error.rs` and
 //! `report.rs` the errors and their rendering.
 //!
