@@ -4,8 +4,11 @@
 
 mod difference;
 
-use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
+use abi_stable::abi_stability::abi_checking::{
+    check_layout_compatibility, AbiInstability, AbiInstabilityErrors,
+};
 use abi_stable::library::LibHeader;
+use abi_stable::type_layout::TypeLayout;
 use abi_stable::StableAbi;
 use std::path::Path;
 use xplug::Interface;
@@ -17,11 +20,6 @@ use crate::registry::Library;
 pub(crate) use difference::first_difference;
 
 /// Checks the root module's whole type layout against `M`'s and returns the module.
-///
-/// abi_stable lets a library's prefix types have more fields than the host's (a newer minor
-/// version), not fewer. xplug also loads older minor versions, whose root module is a prefix
-/// of the host's: for those, the plugin's layout is checked as the interface and the host's
-/// as its implementation, and the host's accessors report the appended functions absent.
 pub(crate) fn module<M: Interface>(
     library: &Library,
     path: &Path,
@@ -35,12 +33,8 @@ pub(crate) fn module<M: Interface>(
     })?;
     let host = host_version::<M>();
     let expected = <M as StableAbi>::LAYOUT;
-    let checked = if library.info.interface_version < host {
-        check_layout_compatibility(found, expected)
-    } else {
-        check_layout_compatibility(expected, found)
-    };
-    if let Err(errors) = checked {
+    let older = library.info.interface_version < host;
+    if let Err(errors) = check(expected, found, older) {
         return Err(error(ErrorKind::LayoutMismatch {
             interface: library.info.interface_name.clone(),
             found: library.info.interface_version.clone(),
@@ -55,4 +49,155 @@ pub(crate) fn module<M: Interface>(
             message: crate::stages::open::one_line(&e.to_string()),
         })
     })
+}
+
+/// Checks `found`, a plugin's root-module layout, against `expected`, the host's: always with
+/// the host's layout as the interface (abi_stable's checks are one-directional: trait bounds
+/// of trait objects, enum variants, nested prefix types).
+///
+/// abi_stable lets a library's prefix types have more fields than the host's (a newer minor
+/// version), not fewer. xplug also loads older minor versions (`older`), whose root module is
+/// a prefix of the host's: the host's accessors then report the appended functions absent.
+/// For those, the one difference forgiven is the root module's field count; every field both
+/// sides have, and everything nested, is still checked (abi_stable checks the common fields
+/// whatever the counts).
+pub(crate) fn check(
+    expected: &'static TypeLayout,
+    found: &'static TypeLayout,
+    older: bool,
+) -> Result<(), AbiInstabilityErrors> {
+    let errors = match check_layout_compatibility(expected, found) {
+        Ok(()) => return Ok(()),
+        Err(errors) => errors,
+    };
+    let only_appended = errors.errors.iter().all(|e| {
+        e.stack_trace.len() <= ROOT_DEPTH
+            && e.errs.iter().all(|err| match err {
+                AbiInstability::FieldCountMismatch(counts) => counts.expected > counts.found,
+                _ => false,
+            })
+    });
+    if older && only_appended {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// How deep the root module's own fields lie below `M`: `M` is a `PrefixRef` whose field `0`
+/// points at the module.
+const ROOT_DEPTH: usize = 1;
+
+#[cfg(test)]
+mod tests {
+    //! Versions of one interface declared in-process, checked as the loader checks a plugin.
+    // Interfaces declared only for their layouts; abi_stable's `#[sabi_trait]` expands to
+    // impls inside a const block.
+    #![allow(dead_code, unreachable_pub, non_local_definitions)]
+    use abi_stable::StableAbi;
+
+    use super::*;
+
+    /// The host's version: `Shape` objects are `Clone`, and `area` was appended.
+    mod host {
+        use abi_stable::sabi_trait;
+        use abi_stable::std_types::RBox;
+
+        #[sabi_trait]
+        pub trait Shape: Clone {
+            fn sides(&self) -> u32;
+        }
+
+        #[xplug::interface(name = "t")]
+        pub trait Shapes {
+            fn square() -> Shape_TO<'static, RBox<()>>;
+            #[xplug(since = "0.1")]
+            fn area(side: u32) -> u32;
+        }
+    }
+
+    /// An older version, before `area`, with the same `Shape`.
+    mod older {
+        use abi_stable::sabi_trait;
+        use abi_stable::std_types::RBox;
+
+        #[sabi_trait]
+        pub trait Shape: Clone {
+            fn sides(&self) -> u32;
+        }
+
+        #[xplug::interface(name = "t")]
+        pub trait Shapes {
+            fn square() -> Shape_TO<'static, RBox<()>>;
+        }
+    }
+
+    /// An older version whose `Shape` objects were not `Clone` yet.
+    mod older_not_clone {
+        use abi_stable::sabi_trait;
+        use abi_stable::std_types::RBox;
+
+        #[sabi_trait]
+        pub trait Shape {
+            fn sides(&self) -> u32;
+        }
+
+        #[xplug::interface(name = "t")]
+        pub trait Shapes {
+            fn square() -> Shape_TO<'static, RBox<()>>;
+        }
+    }
+
+    /// A newer version: `area`, and one more function.
+    mod newer {
+        use abi_stable::sabi_trait;
+        use abi_stable::std_types::RBox;
+
+        #[sabi_trait]
+        pub trait Shape: Clone {
+            fn sides(&self) -> u32;
+        }
+
+        #[xplug::interface(name = "t")]
+        pub trait Shapes {
+            fn square() -> Shape_TO<'static, RBox<()>>;
+            #[xplug(since = "0.1")]
+            fn area(side: u32) -> u32;
+            #[xplug(since = "0.2")]
+            fn perimeter(side: u32) -> u32;
+        }
+    }
+
+    fn host() -> &'static TypeLayout {
+        host::ShapesRef::LAYOUT
+    }
+
+    #[test]
+    fn an_older_minor_plugin_lacking_only_appended_functions_passes() {
+        check(host(), older::ShapesRef::LAYOUT, true).expect("older minor loads");
+        // The same layout claiming the host's own version is refused: functions are missing.
+        check(host(), older::ShapesRef::LAYOUT, false).expect_err("same version, fewer fns");
+    }
+
+    #[test]
+    fn an_older_plugin_is_still_checked_below_the_root_with_the_host_as_interface() {
+        // The host's `Shape` requires `Clone`; this plugin's objects cannot be cloned. With
+        // the roles swapped for the whole tree this passed, and `clone()` panicked later.
+        check_layout_compatibility(older_not_clone::ShapesRef::LAYOUT, host())
+            .expect("the whole tree with the roles swapped passes: the old check's defect");
+        let errors = check(host(), older_not_clone::ShapesRef::LAYOUT, true)
+            .expect_err("a nested trait bound the plugin lacks");
+        assert!(!errors.errors.is_empty());
+    }
+
+    #[test]
+    fn a_newer_minor_plugin_passes_and_its_differences_name_the_host_side_first() {
+        check(host(), newer::ShapesRef::LAYOUT, false).expect("newer minor loads");
+        let errors = check(host(), older_not_clone::ShapesRef::LAYOUT, true).unwrap_err();
+        assert_eq!(
+            errors.interface.name(),
+            host().name(),
+            "the host's layout is the interface"
+        );
+    }
 }

@@ -181,11 +181,64 @@ fn describe(err: &AbiInstability) -> (&'static str, String, String) {
             format!("{:?}", v.found),
         ),
         AI::MismatchedPrefixSize(v) => shown("number of required functions differs", v),
-        other => {
-            let text = format!("{:?}", other);
-            ("layouts differ", String::from("the host's layout"), text)
+        AI::TooManyVariants(v) => (
+            "number of enum variants differs",
+            format!("{} variants", v.expected),
+            format!("{} variants", v.found),
+        ),
+        AI::UnexpectedVariant(v) => shown("enum variant differs", v),
+        AI::EnumDiscriminant(v) => debug("enum discriminant differs", v),
+        AI::ReprAttr(v) => debug("`#[repr]` differs", v),
+        AI::NonZeroness(v) => (
+            "non-zero-ness differs",
+            non_zero(v.expected),
+            non_zero(v.found),
+        ),
+        AI::GenericParamCount(v) => shown("number of generic parameters differs", v),
+        AI::TLDataDiscriminant(v) => debug("kind of type differs", v),
+        AI::MismatchedPrefixConditionality(v) => {
+            debug("which functions are conditional differs", v)
         }
+        AI::MismatchedExhaustiveness(v) => debug("exhaustiveness differs", v),
+        AI::MismatchedConstParam(v) => debug("const parameter differs", v),
+        AI::PackageVersionParseError(e) => (
+            "unreadable crate version",
+            String::from("a semver version"),
+            e.to_string(),
+        ),
+        AI::IncompatibleWithNonExhaustive(e) => (
+            "incompatible non-exhaustive enum",
+            String::from("a compatible non-exhaustive enum"),
+            one_line(&e.to_string()),
+        ),
+        AI::ExtraCheckError(e) => (
+            "extra check failed",
+            String::from("the host's extra checks pass"),
+            one_line(&format!("{:?}", e)),
+        ),
+        // abi_stable may add kinds of differences; its own words for them.
+        #[allow(unreachable_patterns)]
+        other => (
+            "layouts differ",
+            String::from("the host's layout"),
+            one_line(&format!("{:?}", other)),
+        ),
     }
+}
+
+fn debug<T: std::fmt::Debug>(
+    what: &'static str,
+    v: &ExpectedFound<T>,
+) -> (&'static str, String, String) {
+    (what, format!("{:?}", v.expected), format!("{:?}", v.found))
+}
+
+fn non_zero(yes: bool) -> String {
+    String::from(if yes { "never zero" } else { "may be zero" })
+}
+
+fn one_line(text: &str) -> String {
+    crate::stages::open::one_line(text)
 }
 
 #[cfg(test)]
@@ -290,5 +343,49 @@ mod tests {
         assert_eq!(d.at, "GreeterModule.map(Callback).field_0");
         assert_eq!(d.expected, "extern \"C\" fn(i64) -> i64");
         assert_eq!(d.found, "extern \"C\" fn(i32) -> i32");
+    }
+
+    mod enum_host {
+        #[repr(u8)]
+        #[derive(abi_stable::StableAbi, Clone, Copy)]
+        pub enum Mode {
+            Fast,
+            Slow,
+        }
+
+        #[xplug::interface(name = "t")]
+        pub trait Greeter {
+            fn mode() -> Mode;
+        }
+    }
+
+    mod enum_plugin {
+        #[repr(u8)]
+        #[derive(abi_stable::StableAbi, Clone, Copy)]
+        pub enum Mode {
+            Fast,
+            Slow,
+            Careful,
+        }
+
+        #[xplug::interface(name = "t")]
+        pub trait Greeter {
+            fn mode() -> Mode;
+        }
+    }
+
+    #[test]
+    fn an_added_enum_variant_is_said_in_words() {
+        let errors = check_layout_compatibility(
+            enum_host::GreeterRef::LAYOUT,
+            enum_plugin::GreeterRef::LAYOUT,
+        )
+        .expect_err("the layouts differ");
+        let d = first_difference(&errors);
+        assert!(
+            !d.found.contains("ExpectedFound") && !d.found.contains('{'),
+            "{d:?}"
+        );
+        assert!(d.what.contains("variant"), "{d:?}");
     }
 }
