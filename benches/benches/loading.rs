@@ -3,8 +3,13 @@
 //!
 //! - `dlopen`: a bare `dlopen` (libloading) — the baseline;
 //! - `abi_stable`: abi_stable's `lib_header_from_path` + `init_root_module`;
-//! - `xplug`: xplug's whole pipeline (file, object format, header, compatibility, `dlopen`,
-//!   layout check, `on_load`);
+//! - `dlopen_after_read`: the file read once, then a bare `dlopen` — the floor of a load
+//!   from a snapshot;
+//! - `xplug`: xplug's whole pipeline from a private snapshot (file, one read, SHA-256, object
+//!   format, header, compatibility, sealed memfd, `dlopen`, layout check, `on_load`);
+//! - `xplug_in_place`: the same with `LoadMode::InPlace` (no snapshot);
+//! - `xplug_pinned`: with the file's SHA-256 required;
+//! - `xplug_signed`: with a minisign signature required and checked;
 //! - `xplug_rejection`: xplug refusing a plugin at the layout check;
 //! - `read_header_only/xplug_inspect`: stages 1 to 3 alone (no `dlopen`).
 
@@ -12,7 +17,7 @@ use abi_stable::library::lib_header_from_path;
 use bench_interface::{changed, BenchRef, PlainModuleRef};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use xplug_benches::{bench_plugins, dlopen_and_keep, few_iterations, Copies};
-use xplug_loader::{ErrorKind, Loader};
+use xplug_loader::{signature_path, ErrorKind, LoadMode, Loader, PublicKey, Sha256};
 
 fn loading(c: &mut Criterion) {
     let files = bench_plugins();
@@ -38,11 +43,58 @@ fn loading(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    g.bench_function("dlopen_after_read", |b| {
+        b.iter_batched(
+            || xplug_copies.fresh(),
+            |path| {
+                let bytes = std::fs::read(&path).expect("read");
+                dlopen_and_keep(&path);
+                bytes
+            },
+            BatchSize::PerIteration,
+        )
+    });
     let loader = Loader::<BenchRef>::new();
     g.bench_function("xplug", |b| {
         b.iter_batched(
             || xplug_copies.fresh(),
             |path| loader.load(&path).expect("xplug load"),
+            BatchSize::PerIteration,
+        )
+    });
+    let in_place = Loader::<BenchRef>::new().mode(LoadMode::InPlace);
+    g.bench_function("xplug_in_place", |b| {
+        b.iter_batched(
+            || xplug_copies.fresh(),
+            |path| in_place.load(&path).expect("xplug load"),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("xplug_pinned", |b| {
+        b.iter_batched(
+            || {
+                let path = xplug_copies.fresh();
+                let digest = Sha256::of(&std::fs::read(&path).expect("read"));
+                (path, loader.clone().require_sha256(digest))
+            },
+            |(path, pinned)| pinned.load(&path).expect("xplug load"),
+            BatchSize::PerIteration,
+        )
+    });
+    let keys = minisign::KeyPair::generate_unencrypted_keypair().expect("keys");
+    let public = PublicKey::from_base64(&keys.pk.to_base64()).expect("public key");
+    let signed = loader.clone().trust_key(public);
+    g.bench_function("xplug_signed", |b| {
+        b.iter_batched(
+            || {
+                let path = xplug_copies.fresh();
+                let bytes = std::fs::read(&path).expect("read");
+                let signature =
+                    minisign::sign(Some(&keys.pk), &keys.sk, &bytes[..], None, None).expect("sign");
+                std::fs::write(signature_path(&path), signature.into_string()).expect("write");
+                path
+            },
+            |path| signed.load(&path).expect("xplug load"),
             BatchSize::PerIteration,
         )
     });

@@ -1,10 +1,11 @@
 //! Resident memory added per loaded plugin (Linux: `/proc/self/statm`), for a bare `dlopen`
-//! of a fresh copy (the baseline) and for xplug's whole pipeline.
+//! of a fresh copy (the baseline) and for xplug's whole pipeline, from a snapshot (the
+//! default) and in place.
 
 use bench_interface::BenchRef;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use xplug_benches::{bench_plugins, dlopen_and_keep, few_iterations, Copies, ResidentMemory};
-use xplug_loader::Loader;
+use xplug_loader::{LoadMode, Loader};
 
 fn memory(c: &mut Criterion<ResidentMemory>) {
     let files = bench_plugins();
@@ -23,6 +24,14 @@ fn memory(c: &mut Criterion<ResidentMemory>) {
         b.iter_batched(
             || copies.fresh(),
             |path| loader.load(&path).expect("xplug load"),
+            BatchSize::PerIteration,
+        )
+    });
+    let in_place = Loader::<BenchRef>::new().mode(LoadMode::InPlace);
+    g.bench_function("xplug_in_place", |b| {
+        b.iter_batched(
+            || copies.fresh(),
+            |path| in_place.load(&path).expect("xplug load"),
             BatchSize::PerIteration,
         )
     });

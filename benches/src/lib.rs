@@ -94,13 +94,15 @@ impl Copies {
         }
     }
 
-    /// A new copy.
+    /// A new copy: the same code, other bytes (a number appended past the end of the
+    /// library, which no loader reads), so that loaders that know a plugin by its bytes
+    /// load each copy anew, as the dynamic loader loads each new file.
     pub fn fresh(&self) -> PathBuf {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let path = self
             .dir
             .join(xplug_loader::library_file_name(&format!("copy{n}")));
-        std::fs::copy(&self.source, &path).expect("copy plugin");
+        write_unique(&self.source, &path, n);
         path
     }
 
@@ -111,10 +113,17 @@ impl Copies {
         std::fs::create_dir_all(&dir).expect("dir");
         for i in 0..n {
             let path = dir.join(xplug_loader::library_file_name(&format!("p{i}")));
-            std::fs::copy(&self.source, path).expect("copy plugin");
+            write_unique(&self.source, &path, NEXT.fetch_add(1, Ordering::Relaxed));
         }
         dir
     }
+}
+
+/// Writes `source`'s bytes with `n` appended to `path`.
+fn write_unique(source: &Path, path: &Path, n: usize) {
+    let mut bytes = std::fs::read(source).expect("read plugin");
+    bytes.extend_from_slice(&(n as u64).to_le_bytes());
+    std::fs::write(path, bytes).expect("copy plugin");
 }
 
 impl Drop for Copies {
