@@ -180,7 +180,8 @@ fn install_callback() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let address = load_from_on_load as extern "C" fn() as usize;
-        std::env::set_var("XPLUG_FIXTURE_ON_LOAD_CALLBACK", format!("{address:x}"));
+        let value = format!("{}:{address:x}", std::process::id());
+        std::env::set_var("XPLUG_FIXTURE_ON_LOAD_CALLBACK", value);
     });
 }
 

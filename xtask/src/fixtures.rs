@@ -35,7 +35,7 @@ pub enum Fixture {
     /// Exports a header but no root module.
     NoRootModule,
     /// Counts how often its `on_load` hook runs (`XPLUG_FIXTURE_ON_LOAD_COUNT`), and calls the
-    /// host function whose address `XPLUG_FIXTURE_ON_LOAD_CALLBACK` holds from it.
+    /// host function whose address `XPLUG_FIXTURE_ON_LOAD_CALLBACK` holds (`PID:HEX`) from it.
     Counting,
 }
 
