@@ -118,13 +118,11 @@ thread_local! {
 /// a panic happens.
 #[inline]
 pub fn guard<R>(f: impl FnOnce() -> R) -> CallResult<R> {
-    // `IN_GUARD` has no destructor, so it is there even during thread teardown.
-    let result = IN_GUARD.with(|in_guard| {
-        let outer = in_guard.replace(true);
-        let result = panic::catch_unwind(AssertUnwindSafe(f));
-        in_guard.set(outer);
-        result
-    });
+    // During thread teardown the flag may be gone (where thread-locals are OS keys): the
+    // panic is then contained all the same, only reported by the previous hook too.
+    let outer = IN_GUARD.try_with(|g| g.replace(true)).unwrap_or(false);
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    let _ = IN_GUARD.try_with(|g| g.set(outer));
     match result {
         Ok(value) => RResult::ROk(value),
         Err(payload) => {

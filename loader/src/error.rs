@@ -23,7 +23,7 @@ use crate::trust::Sha256;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Stage {
-    /// 1. The path names a regular, readable file that others cannot write.
+    /// 1. The path names a regular, readable file that not every user can write.
     File,
     /// 1b. The file's bytes meet the host's trust policy (pins, signatures).
     Trust,
@@ -265,7 +265,8 @@ error_kinds! {
         help: "install new versions by renaming a new file over the old one, or load \
                snapshots (`LoadMode::Snapshot`, the default)";
 
-    /// The file, or its directory, can be written by users other than its owner (Unix).
+    /// Every user can write the file, or a directory on its path (one without the sticky bit
+    /// protecting this user's entry) (Unix).
     WritableByOthers {
         /// `file` or `directory`.
         kind: &'static str,
@@ -275,7 +276,7 @@ error_kinds! {
         mode: u32,
     }
         stage: File,
-        text: ("the {kind} {} is writable by other users (mode {mode:04o})", .path.display()),
+        text: ("the {kind} {} is writable by every user (mode {mode:04o})", .path.display()),
         help: format!(
             "whoever installs plugins: `chmod o-w {}`; host author: \
              `Loader::allow_writable_by_others(true)` accepts it",
@@ -537,12 +538,12 @@ error_kinds! {
         help: "host author: check the snapshot directory (`Loader::snapshot_dir`), or load \
                in place (`LoadMode::InPlace`)";
 
-    /// The header in memory after opening differs from the one checked in the file: the
-    /// library rewrote it while loading (relocations, constructors) or another library was
-    /// opened.
+    /// What was opened is not what was checked: the header in memory after opening differs
+    /// from the one checked in the file (the library rewrote it while loading: relocations,
+    /// constructors), or, in place, the path named another file by the time it was opened.
     HeaderChanged {}
         stage: Layout,
-        text: ("the header in memory after opening differs from the one checked in the file"),
+        text: ("what was opened is not what was checked: its header in memory, or its file, differs"),
         help: "do not load this file: what was checked is not what runs";
 
     /// A load that must wait for this plugin's own load to finish: a plugin that loads itself

@@ -58,8 +58,12 @@ pub enum LoadMode {
     /// what loads (the header in memory is still compared with the one checked). Identity is
     /// the file (device and inode on Unix, the path elsewhere).
     ///
-    /// A file rewritten in place while it is loaded changes the code under the running
-    /// process: calls may then crash it. Install new versions by renaming a new file over
+    /// The checks, and the trust policy, read the file's bytes once; the dynamic loader then
+    /// maps the file as it is at that moment. Whoever can write the file in between can
+    /// change what runs: use in-place loading only for files no one else can write (the
+    /// default refusal of world-writable files is part of that). A file rewritten in place
+    /// while it is loaded changes the code under the running process: calls may then crash
+    /// it. Install new versions by renaming a new file over
     /// the old one (a new file: the loaded one stays intact), or use snapshots. Loading a
     /// file rewritten in place is refused with [`ErrorKind::Replaced`](crate::ErrorKind).
     InPlace,
@@ -139,9 +143,10 @@ impl<M: Interface> Loader<M> {
         self
     }
 
-    /// Accepts plugin files, and files in directories, that users other than the file's
-    /// owner can write (Unix; refused by default: whoever can write a plugin runs code in the
-    /// host). A directory with the sticky bit (like `/tmp`) is accepted either way.
+    /// Accepts world-writable plugin files, and files below world-writable directories (Unix;
+    /// refused by default: whoever can write a plugin runs code in the host). A directory with
+    /// the sticky bit (like `/tmp`) is accepted when the entry in it belongs to this user or
+    /// root. Group permissions and the file's owner are not checked.
     pub fn allow_writable_by_others(mut self, allow: bool) -> Self {
         self.options.file.allow_writable_by_others = allow;
         self
@@ -238,9 +243,11 @@ impl<M: Interface> Loader<M> {
     ///   only files you would run. After opening, the header in memory must equal the one
     ///   checked.
     /// - After every check passed, stage 6 runs the plugin's `on_load` hook, with panics
-    ///   contained. No lock is held while plugin code runs; a plugin that loads itself from
-    ///   its hook or constructor (or two that load each other) gets
-    ///   [`ErrorKind::Reentrant`](crate::ErrorKind), not a deadlock.
+    ///   contained. No lock of xplug's is held while plugin code runs; a plugin that loads
+    ///   itself from its hook (or two that load each other from their hooks, on two threads)
+    ///   gets [`ErrorKind::Reentrant`](crate::ErrorKind), not a deadlock. Waits xplug cannot
+    ///   see still can: a hook that joins a thread which loads the same plugin, or a static
+    ///   constructor waiting for another thread's `dlopen` (the dynamic loader's own lock).
     ///
     /// The checks guarantee that the plugin was built against a compatible version of the
     /// interface, for this target, with unwinding panics, and that the type layout of every
@@ -281,14 +288,21 @@ impl<M: Interface> Loader<M> {
             LoadMode::InPlace => Identity::of_file(&open),
         };
         let library = match registry::find(&identity) {
-            Some(known) => known,
-            None => {
+            Some(known) if known.info.sha256 == sha256 => known,
+            // In place, a file whose bytes changed since: refused if its code is mapped, read
+            // again if it never was.
+            Some(known) if known.was_mapped() => {
+                return Err(
+                    LoadError::new(&open.path, ErrorKind::Replaced {}).with_plugin(&known.info)
+                );
+            }
+            _ => {
                 let (info, header) = inspect::read_header(&open.path, &bytes, sha256)?;
-                registry::insert(identity, Library::new(info, header))
+                registry::insert(identity, Library::new(info, header), sha256)
             }
         };
         if library.info.sha256 != sha256 {
-            // In place: the file was rewritten since a plugin was loaded from it.
+            // Another thread registered other bytes of this file meanwhile, and mapped them.
             return Err(
                 LoadError::new(&open.path, ErrorKind::Replaced {}).with_plugin(&library.info)
             );

@@ -57,14 +57,19 @@ pub(crate) struct Library {
     /// The header's bytes as stage 3 read and checked them; the header found in memory after
     /// `dlopen` must be the same.
     pub(crate) header: [u8; HEADER_SIZE],
-    /// Stage 5's `dlopen`, once it succeeded (a failed `dlopen` maps nothing, and is tried
-    /// again by the next load).
+    /// Stage 5's `dlopen` and header checks, kept once the library was mapped (a failed
+    /// `dlopen` maps nothing, and is tried again by the next load).
     pub(crate) opened: Step<Result<Opened, ErrorKind>>,
     /// Stage 6's `on_load` hook, run once, its outcome kept.
     pub(crate) loaded: Step<Result<(), ErrorKind>>,
 }
 
 impl Library {
+    /// Whether its code was mapped into the process (by this process's `dlopen`).
+    pub(crate) fn was_mapped(&self) -> bool {
+        self.opened.is_kept()
+    }
+
     pub(crate) fn new(info: PluginInfo, header: [u8; HEADER_SIZE]) -> Self {
         Library {
             info,
@@ -89,15 +94,21 @@ pub(crate) fn find(identity: &Identity) -> Option<Arc<Library>> {
     lock(&REGISTRY).as_ref()?.get(identity).cloned()
 }
 
-/// Registers `library` unless another thread registered the same identity first; returns the
-/// registered one.
-pub(crate) fn insert(identity: Identity, library: Library) -> Arc<Library> {
+/// Registers `library` unless another thread registered the same identity first with the
+/// same bytes, or with bytes already mapped; returns the registered one. (An entry for other
+/// bytes that were never mapped, a file loaded in place and refused, then rewritten, is
+/// replaced.)
+pub(crate) fn insert(identity: Identity, library: Library, sha256: Sha256) -> Arc<Library> {
     let mut registry = lock(&REGISTRY);
-    registry
-        .get_or_insert_with(HashMap::new)
-        .entry(identity)
-        .or_insert_with(|| Arc::new(library))
-        .clone()
+    let registry = registry.get_or_insert_with(HashMap::new);
+    match registry.get(&identity) {
+        Some(known) if known.info.sha256 == sha256 || known.was_mapped() => known.clone(),
+        _ => {
+            let library = Arc::new(library);
+            registry.insert(identity, library.clone());
+            library
+        }
+    }
 }
 
 /// A step run at most once to success: the first caller runs it while later ones wait.
@@ -145,6 +156,11 @@ impl<T: Clone> Step<T> {
         Step {
             value: Mutex::new(None),
         }
+    }
+
+    /// Whether an outcome is kept.
+    fn is_kept(&self) -> bool {
+        lock(&self.value).is_some()
     }
 
     /// The kept value, or `run`'s result when none is kept yet. `keep` says which results

@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -65,7 +64,7 @@ impl FromStr for Sha256 {
                 text
             ))
         };
-        if text.len() != 64 || !text.is_ascii() {
+        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
         let mut digest = [0; 32];
@@ -147,6 +146,8 @@ impl FromStr for AllowList {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
+            // `sha256sum` starts the line with `\` when it escaped the file name.
+            let line = line.strip_prefix('\\').unwrap_or(line);
             let digest = line.split_whitespace().next().unwrap_or(line);
             let digest = digest.parse().map_err(|e: ParseTrustError| {
                 ParseTrustError(format!("line {}: {}", number + 1, e.0))
@@ -201,11 +202,18 @@ impl PublicKey {
 /// A signature or key file is a few hundred bytes; more is not one.
 const MAX_SIGNATURE_SIZE: u64 = 64 << 10;
 
-/// Reads a small text file, refusing more than `limit` bytes.
+/// Reads a small text file, refusing more than `limit` bytes and anything but a regular file
+/// (opened without blocking: a FIFO put there does not hang the host).
 fn read_small(path: &Path, limit: u64) -> std::io::Result<String> {
+    let file = file::open_nonblocking(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
     let mut text = String::new();
-    fs::File::open(path)?
-        .take(limit.saturating_add(1))
+    file.take(limit.saturating_add(1))
         .read_to_string(&mut text)?;
     if text.len() as u64 > limit {
         return Err(std::io::Error::new(
@@ -390,13 +398,14 @@ mod tests {
         assert_eq!(hex.to_uppercase().parse::<Sha256>().unwrap(), digest);
         assert!("abc".parse::<Sha256>().is_err());
         assert!(format!("{}é", &hex[..62]).parse::<Sha256>().is_err());
+        assert!(format!("+f{}", &hex[2..]).parse::<Sha256>().is_err());
     }
 
     #[test]
     fn allow_lists_read_sha256sum_output() {
         let a = Sha256::of(b"a");
         let b = Sha256::of(b"b");
-        let list: AllowList = format!("{a}  liba.so\n\n# comment\n{b} *libb.so\n")
+        let list: AllowList = format!("{a}  liba.so\n\n# comment\n\\{b} *lib\\nb.so\n")
             .parse()
             .unwrap();
         assert!(list.contains(&a) && list.contains(&b));

@@ -195,6 +195,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
 }
 
 /// Sets a file's permission bits.
+#[cfg(unix)]
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();

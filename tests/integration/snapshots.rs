@@ -13,6 +13,7 @@ use xplug::PluginHeader;
 use xplug_loader::{ErrorKind, LoadMode, PanicStrategy};
 use xtask::Fixture;
 
+#[cfg(target_os = "linux")]
 use crate::loading::on_load_count;
 use crate::support::{loader, plugin, scratch};
 
@@ -142,7 +143,7 @@ fn a_loaded_plugin_survives_its_file_being_overwritten_renamed_over_or_deleted()
 }
 
 #[test]
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn hard_links_symlinks_and_copies_are_one_plugin_initialised_once() {
     let dir = scratch("links");
     let path = dir.join(xplug_loader::library_file_name("counting"));
@@ -190,6 +191,17 @@ fn in_place_mode_loads_the_descriptor_it_checked_and_refuses_a_file_rewritten_in
     let renamed = in_place.load(&path).unwrap();
     assert!(!renamed.same_library(&en));
     assert_eq!(en.add(1, 1).unwrap(), 2);
+
+    // Refused before it was ever opened, then rewritten in place: read again, and it loads.
+    let fixed = dir.join(xplug_loader::library_file_name("fixed"));
+    fs::copy(plugin(Fixture::Major), &fixed).unwrap();
+    assert!(matches!(
+        in_place.load(&fixed).unwrap_err().kind(),
+        ErrorKind::VersionMismatch { .. }
+    ));
+    fs::write(&fixed, variant(Fixture::GreeterEn, "0.3.0-fixed")).unwrap();
+    let loaded = in_place.load(&fixed).expect("the fixed file loads");
+    assert_eq!(loaded.info().version.to_string(), "0.3.0-fixed");
 }
 
 /// Rewrites one byte of the header's version string in place, without truncating the file

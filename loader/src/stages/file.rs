@@ -1,4 +1,4 @@
-//! Stage 1: the path names a regular file that other users cannot write, opened once; its
+//! Stage 1: the path names a regular file that not every user can write, opened once; its
 //! bytes are read once, with a size cap, into the snapshot every later stage works on.
 
 use std::fs;
@@ -26,13 +26,13 @@ pub(crate) struct OpenFile {
 pub(crate) struct FileRules {
     /// Files larger than this are refused before any read.
     pub(crate) max_size: u64,
-    /// Accept a file or directory that other users can write (Unix).
+    /// Accept a world-writable file or directory on its path (Unix).
     pub(crate) allow_writable_by_others: bool,
 }
 
 /// Resolves `path` (symlinks, `..`), opens it once without blocking (a FIFO put there does not
 /// hang the host) and checks, on the open descriptor, that it is a regular file within the size
-/// cap and, unless allowed, not writable by other users.
+/// cap and, unless allowed, not world-writable.
 pub(crate) fn open(path: &Path, rules: FileRules) -> Result<OpenFile, LoadError> {
     let real = match fs::canonicalize(path) {
         #[cfg(windows)]
@@ -82,7 +82,7 @@ fn not_a_file(path: &Path, kind: &'static str) -> LoadError {
 }
 
 #[cfg(unix)]
-fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
+pub(crate) fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     fs::OpenOptions::new()
         .read(true)
@@ -91,7 +91,7 @@ fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
 }
 
 #[cfg(not(unix))]
-fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
+pub(crate) fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
     fs::File::open(path)
 }
 
@@ -129,34 +129,42 @@ pub(crate) fn io_error(path: &Path, e: io::Error) -> LoadError {
     LoadError::new(path, kind)
 }
 
-/// Files and directories other users can write: whoever can write a plugin runs code in the
-/// host, so such a file is refused unless the host allows it (as OpenSSH refuses such keys).
+/// World-writable files and directories: whoever can write a plugin, or rename another file
+/// over it, runs code in the host, so such a file is refused unless the host allows it (as
+/// OpenSSH refuses such keys).
 #[cfg(unix)]
 mod permissions {
     use std::fs;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::MetadataExt;
     use std::path::Path;
 
     use crate::error::{ErrorKind, LoadError};
 
-    const WRITABLE_BY_OTHERS: u32 = 0o002;
+    const WRITABLE_BY_ALL: u32 = 0o002;
     const STICKY: u32 = 0o1000;
 
-    /// Refuses `file` if others can write it, or rename another file over it: its directory
-    /// is writable by others without the sticky bit (which keeps others from renaming over
-    /// files they do not own, as in `/tmp`).
+    /// Refuses `path` if every user can write it, or can rename another file over it or over
+    /// one of its directories: a world-writable directory on the way, unless it has the sticky
+    /// bit (as `/tmp`) and the entry in it belongs to this user or to root.
     pub(super) fn check(path: &Path, file: &fs::Metadata) -> Result<(), LoadError> {
-        let mode = file.permissions().mode();
-        if mode & WRITABLE_BY_OTHERS != 0 {
-            return Err(refused(path, path, "file", mode));
+        if file.mode() & WRITABLE_BY_ALL != 0 {
+            return Err(refused(path, path, "file", file.mode()));
         }
-        if let Some(dir) = path.parent() {
-            if let Ok(meta) = fs::metadata(dir) {
-                let mode = meta.permissions().mode();
-                if mode & WRITABLE_BY_OTHERS != 0 && mode & STICKY == 0 {
-                    return Err(refused(path, dir, "directory", mode));
-                }
+        // SAFETY: `geteuid` has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        let mut entry_owner = file.uid();
+        for dir in path.ancestors().skip(1) {
+            let meta = match fs::metadata(dir) {
+                Ok(meta) => meta,
+                // An unreadable directory on the way: nothing to say about who writes it.
+                Err(_) => break,
+            };
+            let mode = meta.mode();
+            let protected = mode & STICKY != 0 && (entry_owner == me || entry_owner == 0);
+            if mode & WRITABLE_BY_ALL != 0 && !protected {
+                return Err(refused(path, dir, "directory", mode));
             }
+            entry_owner = meta.uid();
         }
         Ok(())
     }

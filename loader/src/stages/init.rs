@@ -13,9 +13,10 @@ use crate::error::{ErrorKind, LoadError};
 use crate::registry::Library;
 
 /// Runs `module`'s `on_load` hook, once per library; later calls get the first outcome. No
-/// lock is held while it runs: a load from inside the hook (directly or through another
-/// thread it waits for) that needs this library's outcome is refused with
-/// [`ErrorKind::Reentrant`], not left waiting forever.
+/// lock is held while it runs: a load from inside the hook that needs this library's outcome,
+/// directly or through a chain of xplug loads waiting for each other on other threads, is
+/// refused with [`ErrorKind::Reentrant`], not left waiting forever. Waits xplug does not see
+/// (a hook joining a thread that loads the same plugin) can still deadlock.
 pub(crate) fn on_load<M: Interface>(
     library: &Library,
     path: &Path,

@@ -58,9 +58,10 @@ pub(crate) fn module<M: Interface>(
 /// abi_stable lets a library's prefix types have more fields than the host's (a newer minor
 /// version), not fewer. xplug also loads older minor versions (`older`), whose root module is
 /// a prefix of the host's: the host's accessors then report the appended functions absent.
-/// For those, the one difference forgiven is the root module's field count; every field both
-/// sides have, and everything nested, is still checked (abi_stable checks the common fields
-/// whatever the counts).
+/// For those, the one difference forgiven is the root module's field count: abi_stable checks
+/// the fields both sides have whatever the counts. Its global checks (prefix types seen across
+/// loads, non-exhaustive enums, extra checks) run only after a check without errors, so an
+/// older plugin must also pass the check with the roles swapped, which runs them.
 pub(crate) fn check(
     expected: &'static TypeLayout,
     found: &'static TypeLayout,
@@ -77,7 +78,7 @@ pub(crate) fn check(
                 _ => false,
             })
     });
-    if older && only_appended {
+    if older && only_appended && check_layout_compatibility(found, expected).is_ok() {
         Ok(())
     } else {
         Err(errors)

@@ -18,10 +18,11 @@
 // (boxed, small) `LoadError`: a large `Err` is fine on these cold, private paths.
 #![allow(clippy::result_large_err)]
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use abi_stable::library::{lib_header_from_raw_library, LibHeader, LibraryError, RawLibrary};
 use xplug::header::{HEADER_SIZE, HEADER_SYMBOL};
@@ -59,7 +60,7 @@ pub(crate) fn open(library: &Library, path: &Path, image: Image<'_>) -> Result<O
     let error = |kind| LoadError::new(path, kind).with_plugin(&library.info);
     let opened = library
         .opened
-        .get_or_run(Result::is_ok, || open_image(library, image))
+        .get_or_run(mapped, || open_image(library, image))
         .map_err(|_| {
             error(ErrorKind::Reentrant {
                 step: "static constructors",
@@ -68,9 +69,23 @@ pub(crate) fn open(library: &Library, path: &Path, image: Image<'_>) -> Result<O
     opened.map_err(error)
 }
 
+/// Whether an outcome of opening is kept: everything but a failure that mapped nothing (the
+/// dynamic loader's refusal, no snapshot), which the next load tries again. A library that
+/// was mapped stays mapped: opening it again would run its constructors again.
+fn mapped(outcome: &Result<Opened, ErrorKind>) -> bool {
+    !matches!(
+        outcome,
+        Err(ErrorKind::Open { .. }) | Err(ErrorKind::Snapshot { .. })
+    )
+}
+
 fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> {
     let snapshot_error = |e: io::Error| ErrorKind::Snapshot {
         source: Arc::new(e),
+    };
+    let in_place_file = match &image {
+        Image::InPlace(open) => Some(*open),
+        Image::Snapshot { .. } => None,
     };
     let (raw, descriptor) = match image {
         Image::Snapshot { bytes, sha256, dir } => {
@@ -94,10 +109,17 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
     // SAFETY: a data symbol's value is its address, as `*const T`. Stage 3 found this symbol
     // defined in these bytes with the header's full size inside the file, and any bytes are
     // valid for a byte array: reading `HEADER_SIZE` bytes there is sound.
-    let in_memory = unsafe { raw.get::<*const [u8; HEADER_SIZE]>(symbol.as_bytes()) }
-        .map(|address| unsafe { std::ptr::read_unaligned(*address) });
+    let in_memory =
+        unsafe { raw.get::<*const [u8; HEADER_SIZE]>(symbol.as_bytes()) }.map(|address| {
+            let address: *const [u8; HEADER_SIZE] = *address;
+            // SAFETY: as above: the header's bytes, defined by this library.
+            let bytes = unsafe { std::ptr::read_unaligned(address) };
+            let same_file =
+                in_place_file.map_or(true, |open| is_mapped_from(address as usize, open));
+            (bytes, same_file)
+        });
     let result = match in_memory {
-        Ok(bytes) if bytes == library.header => {
+        Ok((bytes, true)) if bytes == library.header => {
             // SAFETY: `lib_header_from_raw_library` returns `'static` references into the
             // library; they stay valid because the library is never unloaded (`raw` is
             // leaked right after, whatever the result).
@@ -134,17 +156,71 @@ fn dlopen(path: &Path) -> Result<RawLibrary, ErrorKind> {
     })
 }
 
-#[cfg(target_os = "linux")]
+/// Opens the file by its path, so that its `$ORIGIN` is its own directory. The dynamic
+/// loader knows a library by the name it was opened with and returns the loaded one for the
+/// same name, so a path opened before (whose file was since replaced) gets a fresh name for
+/// the same directory: `dir/./file`, `dir/././file`, ...
 fn in_place(open: &OpenFile) -> Result<(RawLibrary, Option<fs::File>), ErrorKind> {
-    let descriptor = open.file.try_clone().map_err(|e| ErrorKind::Unreadable {
-        source: Arc::new(e),
-    })?;
-    Ok((dlopen(&memfd::path(&descriptor))?, Some(descriptor)))
+    static OPENED: Mutex<Option<HashMap<PathBuf, usize>>> = Mutex::new(None);
+    let name = {
+        let mut opened = OPENED.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = opened
+            .get_or_insert_with(HashMap::new)
+            .entry(open.path.clone())
+            .or_insert(0);
+        let mut name = open
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        for _ in 0..*count {
+            name.push(".");
+        }
+        *count += 1;
+        match open.path.file_name() {
+            Some(file) => name.join(file),
+            None => open.path.clone(),
+        }
+    };
+    Ok((dlopen(&name)?, None))
+}
+
+/// Whether the library mapped at `address` is the file stage 1 opened (Linux: the device and
+/// inode of its mapping in `/proc/self/maps`): the path may name another file by now.
+#[cfg(target_os = "linux")]
+fn is_mapped_from(address: usize, open: &OpenFile) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let maps = match fs::read_to_string("/proc/self/maps") {
+        Ok(maps) => maps,
+        Err(_) => return false,
+    };
+    let dev = open.meta.dev();
+    // glibc's encoding of device numbers (`gnu_dev_major`, `gnu_dev_minor`).
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    maps.lines().any(|line| {
+        let mut fields = line.split_whitespace();
+        let range = fields.next().unwrap_or("");
+        let (start, end) = match range.split_once('-') {
+            Some((s, e)) => (
+                usize::from_str_radix(s, 16).unwrap_or(usize::MAX),
+                usize::from_str_radix(e, 16).unwrap_or(0),
+            ),
+            None => return false,
+        };
+        let device = fields.nth(2).unwrap_or("");
+        let inode = fields.next().and_then(|i| i.parse::<u64>().ok());
+        start <= address
+            && address < end
+            && device == format!("{:02x}:{:02x}", major, minor)
+            && inode == Some(open.meta.ino())
+    })
 }
 
 #[cfg(not(target_os = "linux"))]
-fn in_place(open: &OpenFile) -> Result<(RawLibrary, Option<fs::File>), ErrorKind> {
-    Ok((dlopen(&open.path)?, None))
+fn is_mapped_from(_: usize, _: &OpenFile) -> bool {
+    // No portable way to ask; the header comparison is what remains.
+    true
 }
 
 fn root_module_error(e: LibraryError) -> ErrorKind {
@@ -194,8 +270,9 @@ mod memfd {
     /// remove the seals. `None` where memfds may not be executed or do not exist.
     pub(super) fn sealed(bytes: &[u8], sha256: &Sha256) -> io::Result<Option<(fs::File, PathBuf)>> {
         let exec = match exec_flag() {
-            Some(flag) => flag,
-            None => return Ok(None),
+            // Without `/proc` (a chroot, some containers) no memfd can be opened by path.
+            Some(flag) if std::path::Path::new("/proc/self/fd").is_dir() => flag,
+            _ => return Ok(None),
         };
         let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | exec;
         // `/proc/PID/maps` shows it as `/memfd:xplug:<the first 16 digits of its SHA-256>`.
@@ -277,7 +354,6 @@ pub(crate) mod private_dir {
                 other => other?,
             };
             file.write_all(bytes)?;
-            file.sync_data()?;
             return Ok(path);
         }
     }
@@ -291,7 +367,7 @@ pub(crate) mod private_dir {
             ONCE.call_once(|| {
                 if let Ok(entries) = fs::read_dir(dir) {
                     for entry in entries.flatten() {
-                        if crate::dir::is_library_file_name(&entry.path()) {
+                        if is_snapshot_name(&entry.file_name().to_string_lossy()) {
                             // In use by a running process: it stays.
                             let _ = fs::remove_file(entry.path());
                         }
@@ -308,6 +384,33 @@ pub(crate) mod private_dir {
             // A copy left behind costs disk space only; nothing else depends on it.
             let _ = fs::remove_file(path);
         }
+    }
+
+    /// Whether `name` is one `write` makes: `<16 hex digits>-<pid>-<n><DLL suffix>`.
+    fn is_snapshot_name(name: &str) -> bool {
+        let stem = match name.strip_suffix(std::env::consts::DLL_SUFFIX) {
+            Some(stem) => stem,
+            None => return false,
+        };
+        let mut parts = stem.split('-');
+        let digits = |s: Option<&str>, hex: bool| {
+            s.map_or(false, |s| {
+                !s.is_empty()
+                    && s.chars().all(|c| {
+                        if hex {
+                            c.is_ascii_hexdigit()
+                        } else {
+                            c.is_ascii_digit()
+                        }
+                    })
+            })
+        };
+        let digest = parts.next();
+        digest.map_or(false, |d| d.len() == 16)
+            && digits(digest, true)
+            && digits(parts.next(), false)
+            && digits(parts.next(), false)
+            && parts.next().is_none()
     }
 
     /// `$XDG_RUNTIME_DIR/xplug`, else `xplug-<uid>` in the temporary directory (Unix); the
