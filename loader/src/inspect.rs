@@ -32,13 +32,7 @@ pub struct Inspected {
 /// # Ok::<(), xplug_loader::LoadError>(())
 /// ```
 pub fn inspect(path: impl AsRef<Path>) -> Result<Inspected, LoadError> {
-    let rules = FileRules {
-        max_size: file::DEFAULT_MAX_SIZE,
-        // Reading runs nothing: who else can write the file does not matter here.
-        allow_writable_by_others: true,
-    };
-    let open = file::open(path.as_ref(), rules)?;
-    let bytes = file::read(&open, rules.max_size)?;
+    let (open, bytes) = file::open_and_read(path.as_ref(), FileRules::READING)?;
     let (info, _) = read_header(&open.path, &bytes, Sha256::of(&bytes))?;
     Ok(Inspected {
         path: open.path,

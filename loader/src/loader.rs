@@ -13,7 +13,7 @@ use crate::host::host_version;
 use crate::info::PluginInfo;
 use crate::inspect;
 use crate::plugin::Plugin;
-use crate::registry::{self, Identity, Library};
+use crate::registry::{self, Entry, Identity, Library};
 use crate::stages::compat::{default_requirement, Requirements};
 use crate::stages::file::{self, FileRules};
 use crate::stages::open::Image;
@@ -277,8 +277,7 @@ impl<M: Interface> Loader<M> {
     /// Stages 1 to 5: the library, the real path it was loaded from, its checked root module.
     fn checked(&self, requested: &Path) -> Result<(Arc<Library>, PathBuf, M), LoadError> {
         let options = &self.options;
-        let open = file::open(requested, options.file)?;
-        let bytes = file::read(&open, options.file.max_size)?;
+        let (open, bytes) = file::open_and_read(requested, options.file)?;
         let sha256 = Sha256::of(&bytes);
         options
             .trust
@@ -287,26 +286,17 @@ impl<M: Interface> Loader<M> {
             LoadMode::Snapshot => Identity::Content(sha256),
             LoadMode::InPlace => Identity::of_file(&open),
         };
-        let library = match registry::find(&identity) {
-            Some(known) if known.info.sha256 == sha256 => known,
-            // In place, a file whose bytes changed since: refused if its code is mapped, read
-            // again if it never was.
-            Some(known) if known.was_mapped() => {
+        let library = match registry::entry(identity, sha256, || {
+            let (info, header) = inspect::read_header(&open.path, &bytes, sha256)?;
+            Ok(Library::new(info, header))
+        })? {
+            Entry::Plugin(library) => library,
+            Entry::Replaced(loaded) => {
                 return Err(
-                    LoadError::new(&open.path, ErrorKind::Replaced {}).with_plugin(&known.info)
-                );
-            }
-            _ => {
-                let (info, header) = inspect::read_header(&open.path, &bytes, sha256)?;
-                registry::insert(identity, Library::new(info, header), sha256)
+                    LoadError::new(&open.path, ErrorKind::Replaced {}).with_plugin(&loaded.info)
+                )
             }
         };
-        if library.info.sha256 != sha256 {
-            // Another thread registered other bytes of this file meanwhile, and mapped them.
-            return Err(
-                LoadError::new(&open.path, ErrorKind::Replaced {}).with_plugin(&library.info)
-            );
-        }
         self.requirements().check_info(&open.path, &library.info)?;
         let image = match options.mode {
             LoadMode::Snapshot => Image::Snapshot {

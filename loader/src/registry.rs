@@ -14,7 +14,7 @@ use std::thread::{self, ThreadId};
 
 use xplug::header::HEADER_SIZE;
 
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, LoadError};
 use crate::info::PluginInfo;
 use crate::stages::file::OpenFile;
 use crate::stages::open::Opened;
@@ -89,26 +89,45 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The registered plugin with this identity.
-pub(crate) fn find(identity: &Identity) -> Option<Arc<Library>> {
-    lock(&REGISTRY).as_ref()?.get(identity).cloned()
+/// What the registry holds for an identity and its bytes.
+pub(crate) enum Entry {
+    /// The plugin of these bytes.
+    Plugin(Arc<Library>),
+    /// A file loaded in place whose bytes changed since its plugin (this one) was mapped.
+    Replaced(Arc<Library>),
 }
 
-/// Registers `library` unless another thread registered the same identity first with the
-/// same bytes, or with bytes already mapped; returns the registered one. (An entry for other
-/// bytes that were never mapped, a file loaded in place and refused, then rewritten, is
-/// replaced.)
-pub(crate) fn insert(identity: Identity, library: Library, sha256: Sha256) -> Arc<Library> {
-    let mut registry = lock(&REGISTRY);
-    let registry = registry.get_or_insert_with(HashMap::new);
-    match registry.get(&identity) {
-        Some(known) if known.info.sha256 == sha256 || known.was_mapped() => known.clone(),
-        _ => {
-            let library = Arc::new(library);
-            registry.insert(identity, library.clone());
-            library
+/// The plugin registered for `identity` with the bytes `sha256`, or the one `read` makes
+/// (outside the lock: it reads the file but runs nothing, and the first to register wins).
+/// An entry for other bytes is kept if they were mapped, and replaced if they never were (a
+/// file loaded in place, refused, then rewritten).
+pub(crate) fn entry(
+    identity: Identity,
+    sha256: Sha256,
+    read: impl FnOnce() -> Result<Library, LoadError>,
+) -> Result<Entry, LoadError> {
+    let known = |registry: &Option<Registry>| {
+        let library = registry.as_ref()?.get(&identity)?;
+        if library.info.sha256 == sha256 {
+            Some(Entry::Plugin(library.clone()))
+        } else if library.was_mapped() {
+            Some(Entry::Replaced(library.clone()))
+        } else {
+            None
         }
+    };
+    if let Some(entry) = known(&lock(&REGISTRY)) {
+        return Ok(entry);
     }
+    let library = Arc::new(read()?);
+    let mut registry = lock(&REGISTRY);
+    if let Some(entry) = known(&registry) {
+        return Ok(entry);
+    }
+    registry
+        .get_or_insert_with(HashMap::new)
+        .insert(identity, library.clone());
+    Ok(Entry::Plugin(library))
 }
 
 /// A step run at most once to success: the first caller runs it while later ones wait.

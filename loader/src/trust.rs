@@ -294,12 +294,7 @@ impl TrustPolicy {
     /// its bytes; returns their SHA-256. Nothing of the file is parsed or run.
     pub fn verify(&self, path: impl AsRef<Path>) -> Result<Sha256, LoadError> {
         let path = path.as_ref();
-        let rules = FileRules {
-            max_size: file::DEFAULT_MAX_SIZE,
-            allow_writable_by_others: true,
-        };
-        let open = file::open(path, rules)?;
-        let bytes = file::read(&open, rules.max_size)?;
+        let (open, bytes) = file::open_and_read(path, FileRules::READING)?;
         let digest = Sha256::of(&bytes);
         self.check(path, &open.path, &bytes, &digest)?;
         Ok(digest)

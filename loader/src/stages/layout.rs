@@ -119,13 +119,9 @@ mod tests {
 
     /// An older version, before `area`, with the same `Shape`.
     mod older {
-        use abi_stable::sabi_trait;
         use abi_stable::std_types::RBox;
 
-        #[sabi_trait]
-        pub trait Shape: Clone {
-            fn sides(&self) -> u32;
-        }
+        pub use super::host::Shape_TO;
 
         #[xplug::interface(name = "t")]
         pub trait Shapes {
@@ -151,13 +147,9 @@ mod tests {
 
     /// A newer version: `area`, and one more function.
     mod newer {
-        use abi_stable::sabi_trait;
         use abi_stable::std_types::RBox;
 
-        #[sabi_trait]
-        pub trait Shape: Clone {
-            fn sides(&self) -> u32;
-        }
+        pub use super::host::Shape_TO;
 
         #[xplug::interface(name = "t")]
         pub trait Shapes {

@@ -198,6 +198,7 @@ fn is_mapped_from(address: usize, open: &OpenFile) -> bool {
     // glibc's encoding of device numbers (`gnu_dev_major`, `gnu_dev_minor`).
     let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
     let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let device_field = format!("{:02x}:{:02x}", major, minor);
     maps.lines().any(|line| {
         let mut fields = line.split_whitespace();
         let range = fields.next().unwrap_or("");
@@ -212,7 +213,7 @@ fn is_mapped_from(address: usize, open: &OpenFile) -> bool {
         let inode = fields.next().and_then(|i| i.parse::<u64>().ok());
         start <= address
             && address < end
-            && device == format!("{:02x}:{:02x}", major, minor)
+            && device == device_field
             && inode == Some(open.meta.ino())
     })
 }
@@ -248,6 +249,7 @@ mod memfd {
     use std::io::{self, Write};
     use std::os::unix::io::{AsRawFd, FromRawFd};
     use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     use crate::trust::Sha256;
 
@@ -255,14 +257,34 @@ mod memfd {
     /// non-executable by default.
     const MFD_EXEC: u32 = 0x0010;
 
-    /// The flags for an executable memfd on this kernel, or `None` where memfds may not be
-    /// executed at all.
+    /// The flags for an executable memfd on this system, or `None` where memfds may not be
+    /// executed or opened by path; asked once per process.
     fn exec_flag() -> Option<u32> {
-        match std::fs::read_to_string("/proc/sys/vm/memfd_noexec") {
-            // Kernels before 6.3: every memfd may be executed, and `MFD_EXEC` is unknown.
-            Err(_) => Some(0),
-            Ok(value) if value.trim() == "2" => None,
-            Ok(_) => Some(MFD_EXEC),
+        const UNKNOWN: u32 = u32::MAX;
+        const NO_MEMFD: u32 = u32::MAX - 1;
+        static FLAG: AtomicU32 = AtomicU32::new(UNKNOWN);
+        let flag = match FLAG.load(Ordering::Relaxed) {
+            UNKNOWN => {
+                // Without `/proc` (a chroot, some containers) no memfd can be opened by path.
+                let flag = if !std::path::Path::new("/proc/self/fd").is_dir() {
+                    NO_MEMFD
+                } else {
+                    match std::fs::read_to_string("/proc/sys/vm/memfd_noexec") {
+                        // Before Linux 6.3 every memfd may be executed; `MFD_EXEC` is unknown.
+                        Err(_) => 0,
+                        Ok(value) if value.trim() == "2" => NO_MEMFD,
+                        Ok(_) => MFD_EXEC,
+                    }
+                };
+                FLAG.store(flag, Ordering::Relaxed);
+                flag
+            }
+            known => known,
+        };
+        if flag == NO_MEMFD {
+            None
+        } else {
+            Some(flag)
         }
     }
 
@@ -270,9 +292,8 @@ mod memfd {
     /// remove the seals. `None` where memfds may not be executed or do not exist.
     pub(super) fn sealed(bytes: &[u8], sha256: &Sha256) -> io::Result<Option<(fs::File, PathBuf)>> {
         let exec = match exec_flag() {
-            // Without `/proc` (a chroot, some containers) no memfd can be opened by path.
-            Some(flag) if std::path::Path::new("/proc/self/fd").is_dir() => flag,
-            _ => return Ok(None),
+            Some(flag) => flag,
+            None => return Ok(None),
         };
         let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | exec;
         // `/proc/PID/maps` shows it as `/memfd:xplug:<the first 16 digits of its SHA-256>`.
