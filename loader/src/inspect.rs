@@ -40,6 +40,20 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<Inspected, LoadError> {
     })
 }
 
+/// Reads a plugin's header from a file's contents already in memory (a download, an archive
+/// member), as [`inspect`] does from a file: stages 2 and 3, and nothing of `bytes` runs.
+/// `name` only names the bytes in errors. Any bytes give a header or a typed error.
+///
+/// ```
+/// use xplug_loader::{inspect_bytes, ErrorKind};
+///
+/// let refused = inspect_bytes("notes.txt", b"not a library").unwrap_err();
+/// assert!(matches!(refused.kind(), ErrorKind::NotALibrary { .. }));
+/// ```
+pub fn inspect_bytes(name: impl AsRef<Path>, bytes: &[u8]) -> Result<PluginInfo, LoadError> {
+    read_header(name.as_ref(), bytes, Sha256::of(bytes)).map(|(info, _)| info)
+}
+
 /// Stages 2 and 3 on `bytes`, the contents of the file at `path`: its header, parsed and as
 /// bytes.
 pub(crate) fn read_header(

@@ -68,7 +68,7 @@ pub use dir::{is_library_file_name, library_file_name, DirReport};
 pub use error::{ErrorKind, LayoutDifference, LoadError, Stage};
 pub use host::host_target;
 pub use info::{PanicStrategy, PluginInfo, Profile};
-pub use inspect::{inspect, Inspected};
+pub use inspect::{inspect, inspect_bytes, Inspected};
 pub use loader::{LoadMode, Loader};
 pub use plugin::Plugin;
 #[cfg(feature = "serde")]
