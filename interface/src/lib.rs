@@ -62,9 +62,10 @@
 //!
 //! # What the attribute generates
 //!
-//! For `trait Greeter` it keeps the trait (plugins implement it; it gains a provided
-//! `on_load` hook that the loader runs once, after all load-time checks pass; it is no method
-//! of the host's handle) and adds
+//! For `trait Greeter` it keeps the trait (plugins implement it) and gives it three provided
+//! hooks, none of them a method of the host's handle: `on_load`, which the loader runs once,
+//! after all load-time checks pass, and `save_state` / `restore_state`, through which a
+//! version replaced under a live handle (hot reload) hands its state to its successor. It adds
 //! `GreeterModule`, the `repr(C)` prefix-type root module with one `extern "C"` function per
 //! trait function, and `GreeterRef`, the handle a host receives, with one method per function
 //! that returns `Result<_, CallError>`. Functions marked `#[xplug(since = "X.Y")]` are
@@ -109,6 +110,23 @@ pub unsafe trait Interface: RootModule + Copy + Send + Sync + 'static {
     /// before any other function of the module is called.
     #[doc(hidden)]
     unsafe fn __on_load(self) -> Result<(), __private::LoadHookError>;
+
+    /// Asks the plugin for the state it hands to its successor (`save_state`). Not for host
+    /// code: `xplug-loader`'s live handles call it.
+    ///
+    /// # Safety
+    ///
+    /// The module must come from a checked library whose `on_load` hook succeeded.
+    #[doc(hidden)]
+    unsafe fn __save_state(self) -> Result<Option<Vec<u8>>, __private::LoadHookError>;
+
+    /// Gives the plugin its predecessor's state (`restore_state`). Not for host code.
+    ///
+    /// # Safety
+    ///
+    /// The module must come from a checked library whose `on_load` hook succeeded.
+    #[doc(hidden)]
+    unsafe fn __restore_state(self, state: &[u8]) -> Result<(), __private::LoadHookError>;
 }
 
 /// Exports a plugin: `export_plugin!(English as Greeter)` exports the implementation of the
@@ -184,7 +202,26 @@ pub mod __private {
         }
     }
 
-    /// Converts what the `on_load` shim returned for the host; `take_panic` is the module's.
+    /// Converts what the `save_state` shim returned for the host (a copy in the host's
+    /// allocator; the plugin's vector is freed by the plugin).
+    pub fn save_state_outcome(
+        r: CallResult<abi_stable::std_types::ROption<abi_stable::std_types::RVec<u8>>>,
+        take_panic: extern "C" fn() -> PluginPanic,
+    ) -> Result<Option<Vec<u8>>, LoadHookError> {
+        match r {
+            RResult::ROk(state) => Ok(state.into_option().map(|bytes| bytes.as_slice().to_vec())),
+            RResult::RErr(_) => {
+                let panic = take_panic();
+                Err(LoadHookError::Panicked {
+                    message: panic.message.into(),
+                    location: panic.location.into(),
+                })
+            }
+        }
+    }
+
+    /// Converts what the `on_load` (or `restore_state`) shim returned for the host;
+    /// `take_panic` is the module's.
     pub fn on_load_outcome(
         r: CallResult<RResult<(), RString>>,
         take_panic: extern "C" fn() -> PluginPanic,

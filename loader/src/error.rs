@@ -579,6 +579,31 @@ error_kinds! {
         text: ("its on_load hook panicked: {message}"),
         help: "plugin author: this is a bug in the plugin's on_load hook",
         notes: if location.is_empty() { Vec::new() } else { vec![format!("at {location}")] };
+
+    /// A live handle's reload could not hand the serving version's state to the new one: the
+    /// old version's `save_state` panicked, or the new one's `restore_state` refused the state
+    /// or panicked. The old version keeps serving.
+    StateNotHandedOver {
+        /// The hook that failed: `save_state` (old version) or `restore_state` (new version).
+        hook: &'static str,
+        /// Its error or panic message.
+        message: String,
+    }
+        stage: Init,
+        text: ("the state handover failed in {hook}: {message}; the serving version keeps serving"),
+        help: "plugin author: make the new version's restore_state accept what the old \
+               version's save_state returns";
+
+    /// The file's bytes are in the host's quarantine journal: the last time this process (or
+    /// an earlier run) opened them, the process died before the plugin finished loading (a
+    /// crash in a static constructor or in `on_load`).
+    Quarantined {
+        /// The journal that lists the file.
+        journal: PathBuf,
+    }
+        stage: Trust,
+        text: ("quarantined: the process died while this plugin was loading, in an earlier run (journal {})", journal.display()),
+        help: "plugin author: fix the crash; host: replace the file, or clear it with `xplug quarantine clear JOURNAL FILE`";
 }
 
 /// `this host accepts ^1` for a host's requirement, `required: ^1` for a header-only check.

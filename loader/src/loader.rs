@@ -13,6 +13,7 @@ use crate::host::host_version;
 use crate::info::PluginInfo;
 use crate::inspect;
 use crate::plugin::Plugin;
+use crate::quarantine::{Entered, Quarantine};
 use crate::registry::{self, Entry, Identity, Library};
 use crate::stages::compat::{default_requirement, Requirements};
 use crate::stages::file::{self, FileRules};
@@ -77,6 +78,7 @@ struct Options {
     mode: LoadMode,
     snapshot_dir: Option<PathBuf>,
     trust: TrustPolicy,
+    quarantine: Option<Quarantine>,
 }
 
 impl<M: Interface> Default for Loader<M> {
@@ -118,6 +120,7 @@ impl<M: Interface> Loader<M> {
                 mode: LoadMode::Snapshot,
                 snapshot_dir: None,
                 trust: TrustPolicy::default(),
+                quarantine: None,
             },
             _interface: PhantomData,
         }
@@ -207,6 +210,29 @@ impl<M: Interface> Loader<M> {
         self
     }
 
+    /// Keeps a quarantine journal in the file `journal`: a plugin whose static constructors or
+    /// `on_load` hook killed the process is refused at the next start
+    /// ([`ErrorKind::Quarantined`](crate::ErrorKind)), until its file changes or the entry is
+    /// cleared ([`Quarantine::clear`], `xplug quarantine clear`).
+    ///
+    /// Before a plugin's code first runs in this process, the SHA-256 of its bytes is written
+    /// to the journal and flushed to disk; once its load has finished, loaded or refused, the
+    /// entry is removed (two small writes per first load of a file). One journal per host:
+    /// processes sharing one would take each other's loads in progress for crashes.
+    ///
+    /// ```no_run
+    /// # use greeter_interface::GreeterRef;
+    /// use xplug_loader::Loader;
+    ///
+    /// let loader = Loader::<GreeterRef>::new().quarantine("/var/lib/myapp/plugins.quarantine");
+    /// let report = loader.load_dir("plugins")?; // a plugin that crashed the last run is refused
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn quarantine(mut self, journal: impl Into<PathBuf>) -> Self {
+        self.options.quarantine = Some(Quarantine::new(journal));
+        self
+    }
+
     /// The version requirement plugins must meet.
     pub fn requirement(&self) -> &VersionReq {
         &self.options.requirement
@@ -259,8 +285,9 @@ impl<M: Interface> Loader<M> {
     /// abort ends the process), loop, corrupt memory, block the calling thread or do anything
     /// the process may do. Isolate untrusted plugins in another process.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Plugin<M>, LoadError> {
-        let (library, path, module) = self.checked(path.as_ref())?;
+        let (library, path, module, journaled) = self.checked(path.as_ref())?;
         init::on_load(&library, &path, module)?;
+        drop(journaled);
         Ok(Plugin::new(module, library, path.into()))
     }
 
@@ -270,12 +297,13 @@ impl<M: Interface> Loader<M> {
     /// The plugin's `on_load` hook does not run; its static constructors, if any, do (they
     /// run at `dlopen`): the trust contract of [`load`](Loader::load) applies.
     pub fn verify(&self, path: impl AsRef<Path>) -> Result<PluginInfo, LoadError> {
-        let (library, _, _) = self.checked(path.as_ref())?;
+        let (library, _, _, _) = self.checked(path.as_ref())?;
         Ok(library.info.clone())
     }
 
-    /// Stages 1 to 5: the library, the real path it was loaded from, its checked root module.
-    fn checked(&self, requested: &Path) -> Result<(Arc<Library>, PathBuf, M), LoadError> {
+    /// Stages 1 to 5: the library, the real path it was loaded from, its checked root module,
+    /// and its quarantine journal entry while its code has not finished loading.
+    fn checked(&self, requested: &Path) -> Result<Checked<M>, LoadError> {
         let options = &self.options;
         let (open, bytes) = file::open_and_read(requested, options.file)?;
         let sha256 = Sha256::of(&bytes);
@@ -298,6 +326,14 @@ impl<M: Interface> Loader<M> {
             }
         };
         self.requirements().check_info(&open.path, &library.info)?;
+        let journaled = match &options.quarantine {
+            Some(journal) if !library.is_settled() => Some(
+                journal
+                    .enter(library.info.sha256, &open.path)
+                    .map_err(|e| e.with_plugin(&library.info))?,
+            ),
+            _ => None,
+        };
         let image = match options.mode {
             LoadMode::Snapshot => Image::Snapshot {
                 bytes: &bytes,
@@ -308,6 +344,9 @@ impl<M: Interface> Loader<M> {
         };
         let opened = open::open(&library, &open.path, image)?;
         let module = layout::module::<M>(&library, &open.path, opened.header)?;
-        Ok((library, open.path, module))
+        Ok((library, open.path, module, journaled))
     }
 }
+
+/// What [`Loader::checked`] returns.
+type Checked<M> = (Arc<Library>, PathBuf, M, Option<Entered>);

@@ -70,6 +70,12 @@ impl Library {
         self.opened.is_kept()
     }
 
+    /// Whether its load has finished in this process (its `on_load` outcome is known): none
+    /// of its loading code runs again.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.loaded.is_kept()
+    }
+
     pub(crate) fn new(info: PluginInfo, header: [u8; HEADER_SIZE]) -> Self {
         Library {
             info,

@@ -75,6 +75,26 @@ fn extend_trait(interface: &mut Interface, names: &Names) {
         }
     });
     item.items.push(syn::parse_quote! {
+        /// Called on a plugin about to be replaced by a newer version of its file under a
+        /// live handle (hot reload): the bytes returned go to the successor's
+        /// `restore_state`. Calls still running on this version (or racing with the switch)
+        /// may change its state after this returns; that change is not handed over. The
+        /// default hands over nothing.
+        fn save_state() -> ::core::option::Option<::std::vec::Vec<u8>> {
+            ::core::option::Option::None
+        }
+    });
+    item.items.push(syn::parse_quote! {
+        /// Called on a newer version of a plugin after its `on_load`, before any call reaches
+        /// it, with the bytes its predecessor's `save_state` returned (they may come from an
+        /// older or newer version: check them). An error refuses the new version, and the old
+        /// one keeps serving. The default ignores them.
+        fn restore_state(state: &[u8]) -> ::core::result::Result<(), ::std::string::String> {
+            let _ = state;
+            ::core::result::Result::Ok(())
+        }
+    });
+    item.items.push(syn::parse_quote! {
         #[doc(hidden)]
         const __XPLUG_INTERFACE_NAME: &'static str =
             <#module_ref as ::xplug::Interface>::INTERFACE_NAME;
@@ -166,6 +186,19 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
                 >,
             >,
             take_panic_: extern "C" fn() -> ::xplug::__private::PluginPanic,
+            save_state_: extern "C" fn() -> ::xplug::__private::CallResult<
+                ::xplug::__private::abi_stable::std_types::ROption<
+                    ::xplug::__private::abi_stable::std_types::RVec<u8>,
+                >,
+            >,
+            restore_state_: extern "C" fn(
+                ::xplug::__private::abi_stable::std_types::RSlice<'_, u8>,
+            ) -> ::xplug::__private::CallResult<
+                ::xplug::__private::abi_stable::std_types::RResult<
+                    (),
+                    ::xplug::__private::abi_stable::std_types::RString,
+                >,
+            >,
             #(#fields)*
         }
 
@@ -179,6 +212,25 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
                 self,
             ) -> ::core::result::Result<(), ::xplug::__private::LoadHookError> {
                 ::xplug::__private::on_load_outcome((self.on_load_())(), self.take_panic_())
+            }
+
+            unsafe fn __save_state(
+                self,
+            ) -> ::core::result::Result<
+                ::core::option::Option<::std::vec::Vec<u8>>,
+                ::xplug::__private::LoadHookError,
+            > {
+                ::xplug::__private::save_state_outcome((self.save_state_())(), self.take_panic_())
+            }
+
+            unsafe fn __restore_state(
+                self,
+                state: &[u8],
+            ) -> ::core::result::Result<(), ::xplug::__private::LoadHookError> {
+                ::xplug::__private::on_load_outcome(
+                    (self.restore_state_())(state.into()),
+                    self.take_panic_(),
+                )
             }
         }
 
@@ -334,6 +386,34 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
                 ::xplug::__private::take_panic()
             }
 
+            extern "C" fn save_state() -> ::xplug::__private::CallResult<
+                ::xplug::__private::abi_stable::std_types::ROption<
+                    ::xplug::__private::abi_stable::std_types::RVec<u8>,
+                >,
+            > {
+                ::xplug::__private::guard(|| {
+                    ::xplug::__private::abi_stable::std_types::ROption::from(
+                        <T as #trait_ident>::save_state()
+                            .map(::xplug::__private::abi_stable::std_types::RVec::from),
+                    )
+                })
+            }
+
+            extern "C" fn restore_state(
+                state: ::xplug::__private::abi_stable::std_types::RSlice<'_, u8>,
+            ) -> ::xplug::__private::CallResult<
+                ::xplug::__private::abi_stable::std_types::RResult<
+                    (),
+                    ::xplug::__private::abi_stable::std_types::RString,
+                >,
+            > {
+                ::xplug::__private::guard(move || {
+                    ::xplug::__private::on_load_result(
+                        <T as #trait_ident>::restore_state(state.as_slice()),
+                    )
+                })
+            }
+
             #(#shim_fns)*
 
             ::xplug::__private::abi_stable::staticref! {
@@ -341,6 +421,8 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
                     ::xplug::__private::abi_stable::prefix_type::WithMetadata::new(#module {
                         on_load_: Self::on_load,
                         take_panic_: Self::take_panic,
+                        save_state_: Self::save_state,
+                        restore_state_: Self::restore_state,
                         #(#shim_inits)*
                     })
             }

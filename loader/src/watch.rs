@@ -1,0 +1,419 @@
+//! [`Watcher`]: a plugin directory under hot reload, one [`Live`] handle per library file.
+//!
+//! The operating system's file events (the `notify` crate: inotify, ReadDirectoryChangesW,
+//! FSEvents; or polling) wake one worker thread, which takes every path named since its last
+//! round and brings each up to date with its file: load, reload, or mark it removed. Nothing
+//! waits for events to settle: a file still being written is refused like any bad file, and
+//! the next event for it (the writer's next write, or its rename into place) tries again.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use notify::{PollWatcher, RecommendedWatcher, RecursiveMode, Watcher as _};
+use xplug::Interface;
+
+use crate::dir::{is_library_file_name, library_files};
+use crate::error::{ErrorKind, LoadError};
+use crate::info::PluginInfo;
+use crate::live::{Live, Reload};
+use crate::loader::Loader;
+
+/// What a [`Watcher`] did about a change in its directory; for the host to log or act on.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A library file loaded for the first time: generation 1 of a new live plugin.
+    Loaded {
+        /// The file.
+        path: PathBuf,
+        /// Its header.
+        info: PluginInfo,
+    },
+    /// A file's new version loaded and serves every new call.
+    Reloaded {
+        /// The file.
+        path: PathBuf,
+        /// The generation it replaced.
+        from: u64,
+        /// The new generation.
+        to: u64,
+        /// The new version's header.
+        info: PluginInfo,
+    },
+    /// A file (or its new version) was refused; the generation named keeps serving, if any.
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: LoadError,
+        /// The generation still serving, or `None` if the file never loaded.
+        serving: Option<u64>,
+    },
+    /// A loaded file was removed. Its live handle keeps serving its last generation, and
+    /// reloads if a file appears under the same name.
+    Removed {
+        /// The file.
+        path: PathBuf,
+        /// The generation still serving existing handles.
+        serving: u64,
+    },
+}
+
+impl fmt::Display for Event {
+    /// One line, for a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Loaded { path, info } => {
+                write!(f, "loaded {} from {}", info.label(), path.display())
+            }
+            Event::Reloaded {
+                path,
+                from,
+                to,
+                info,
+            } => write!(
+                f,
+                "reloaded {}: generation {from} -> {to}, {}",
+                path.display(),
+                info.label()
+            ),
+            Event::Refused {
+                path,
+                error,
+                serving,
+            } => {
+                write!(f, "refused {}: {}", path.display(), error.kind())?;
+                match serving {
+                    Some(generation) => write!(f, " (generation {generation} keeps serving)"),
+                    None => Ok(()),
+                }
+            }
+            Event::Removed { path, serving } => write!(
+                f,
+                "removed {} (generation {serving} keeps serving existing handles)",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// A plugin directory under hot reload: every library file in it is loaded as a [`Live`]
+/// plugin, reloaded when it changes, and reported as removed when it goes. Each change is an
+/// [`Event`] on [`events`](Watcher::events).
+///
+/// Made by [`Loader::watch_dir`]. Dropping it stops watching; the live handles it gave out
+/// keep serving their current generations.
+///
+/// ```no_run
+/// use greeter_interface::GreeterRef;
+/// use xplug_loader::Loader;
+///
+/// let watcher = Loader::<GreeterRef>::new().watch_dir("plugins")?;
+/// for event in watcher.events().iter() {
+///     eprintln!("plugins: {event}");
+///     for greeter in watcher.plugins() {
+///         println!("{}", greeter.greet("Ada".into())?);
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Watcher<M> {
+    state: Arc<State<M>>,
+    events: Receiver<Event>,
+    /// Dropped first: that ends the worker's event stream.
+    source: Option<Box<dyn notify::Watcher + Send>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+struct State<M> {
+    loader: Loader<M>,
+    dir: PathBuf,
+    /// Every library file seen, present or removed, by path.
+    files: Mutex<BTreeMap<PathBuf, Tracked<M>>>,
+    /// One file brought up to date at a time (the initial scan, then the worker). Not held by
+    /// readers of `files`, so plugin code that runs meanwhile may use the watcher.
+    updating: Mutex<()>,
+    events: Sender<Event>,
+}
+
+struct Tracked<M> {
+    live: Live<M>,
+    present: bool,
+}
+
+impl<M: Interface> Loader<M> {
+    /// Loads every library in `dir` as a [`Live`] plugin and keeps them up to date with their
+    /// files: a changed file is reloaded ([`Live::reload`]), a new one loaded, a removed one
+    /// reported. File events come from the operating system; where it cannot watch `dir`,
+    /// the directory is polled every half second. The first events (one per file in `dir`)
+    /// are waiting when this returns, and [`Watcher::plugins`] holds what loaded.
+    ///
+    /// Runs plugin code whenever a file changes: the trust contract of
+    /// [`load`](Loader::load) applies to every file and version that appears in `dir`.
+    pub fn watch_dir(&self, dir: impl AsRef<Path>) -> Result<Watcher<M>, LoadError> {
+        self.watch_dir_with(dir.as_ref(), None)
+    }
+
+    /// Like [`watch_dir`](Loader::watch_dir), but polls the directory every `interval`
+    /// instead of listening for events (for file systems that send none, like some network
+    /// and container mounts). A change is seen up to one interval late.
+    pub fn watch_dir_polling(
+        &self,
+        dir: impl AsRef<Path>,
+        interval: Duration,
+    ) -> Result<Watcher<M>, LoadError> {
+        self.watch_dir_with(dir.as_ref(), Some(interval))
+    }
+
+    fn watch_dir_with(
+        &self,
+        dir: &Path,
+        polling: Option<Duration>,
+    ) -> Result<Watcher<M>, LoadError> {
+        let (events, receiver) = mpsc::channel();
+        let state = Arc::new(State {
+            loader: self.clone(),
+            dir: dir.to_path_buf(),
+            files: Mutex::new(BTreeMap::new()),
+            updating: Mutex::new(()),
+            events,
+        });
+        // Watch before the first scan: a change during the scan is then seen afterwards.
+        let (changes, changed) = mpsc::channel();
+        let source = watch(dir, changes, polling)?;
+        let (files, unreadable) = library_files(dir)?;
+        for error in unreadable {
+            let _ = state.events.send(Event::Refused {
+                path: dir.to_path_buf(),
+                error,
+                serving: None,
+            });
+        }
+        for path in files {
+            state.update(&path);
+        }
+        let worker = {
+            let state = Arc::clone(&state);
+            thread::Builder::new()
+                .name(String::from("xplug-watcher"))
+                .spawn(move || state.follow(changed))
+                .map_err(|e| io_error(dir, e))?
+        };
+        Ok(Watcher {
+            state,
+            events: receiver,
+            source: Some(source),
+            worker: Some(worker),
+        })
+    }
+}
+
+/// A file-event source for `dir` that sends to `changes`.
+fn watch(
+    dir: &Path,
+    changes: Sender<notify::Result<notify::Event>>,
+    polling: Option<Duration>,
+) -> Result<Box<dyn notify::Watcher + Send>, LoadError> {
+    let poll = |changes, interval| -> notify::Result<Box<dyn notify::Watcher + Send>> {
+        let config = notify::Config::default().with_poll_interval(interval);
+        let mut watcher = PollWatcher::new(changes, config)?;
+        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        Ok(Box::new(watcher))
+    };
+    let native = |changes| -> notify::Result<Box<dyn notify::Watcher + Send>> {
+        let mut watcher = RecommendedWatcher::new(changes, notify::Config::default())?;
+        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        Ok(Box::new(watcher))
+    };
+    let result = match polling {
+        Some(interval) => poll(changes, interval),
+        // Out of inotify watches, or a file system without events: poll instead.
+        None => native(changes.clone()).or_else(|_| poll(changes, Duration::from_millis(500))),
+    };
+    result.map_err(|e| match e.kind {
+        notify::ErrorKind::Io(io) => io_error(dir, io),
+        _ => io_error(dir, std::io::Error::new(std::io::ErrorKind::Other, e)),
+    })
+}
+
+fn io_error(dir: &Path, e: std::io::Error) -> LoadError {
+    LoadError::new(
+        dir,
+        ErrorKind::Unreadable {
+            source: Arc::new(e),
+        },
+    )
+}
+
+impl<M: Interface> State<M> {
+    /// The worker: each round takes every change queued since the last, then brings each
+    /// named library file up to date, in path order. Ends when the event source is dropped.
+    fn follow(&self, changed: Receiver<notify::Result<notify::Event>>) {
+        while let Ok(first) = changed.recv() {
+            let mut paths = Vec::new();
+            let mut rescan = false;
+            for change in std::iter::once(first).chain(changed.try_iter()) {
+                match change {
+                    Ok(event) => {
+                        rescan |= event.need_rescan();
+                        paths.extend(event.paths);
+                    }
+                    // Events were lost (a queue overflowed): look at every file.
+                    Err(_) => rescan = true,
+                }
+            }
+            if rescan {
+                if let Ok((files, _)) = library_files(&self.dir) {
+                    paths.extend(files);
+                }
+                let known: Vec<PathBuf> = self.files().keys().cloned().collect();
+                paths.extend(known);
+            }
+            paths.retain(|p| self.is_ours(p));
+            paths.sort();
+            paths.dedup();
+            for path in paths {
+                self.update(&path);
+            }
+        }
+    }
+
+    /// A library file directly in the watched directory (events name its entries by a path
+    /// that starts with the directory as given).
+    fn is_ours(&self, path: &Path) -> bool {
+        path.parent() == Some(self.dir.as_path()) && is_library_file_name(path)
+    }
+
+    fn files(&self) -> std::sync::MutexGuard<'_, BTreeMap<PathBuf, Tracked<M>>> {
+        self.files.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Brings `path` up to date with its file, and says what changed.
+    fn update(&self, path: &Path) {
+        let _one_at_a_time = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
+        let exists = path.symlink_metadata().is_ok();
+        let known = self.files().get(path).map(|t| (t.live.clone(), t.present));
+        let event = match (known, exists) {
+            (None, false) => None,
+            (None, true) => Some(match self.loader.live(path) {
+                Ok(live) => {
+                    let info = live.info().clone();
+                    self.files().insert(
+                        path.to_path_buf(),
+                        Tracked {
+                            live,
+                            present: true,
+                        },
+                    );
+                    Event::Loaded {
+                        path: path.to_path_buf(),
+                        info,
+                    }
+                }
+                Err(error) => Event::Refused {
+                    path: path.to_path_buf(),
+                    error,
+                    serving: None,
+                },
+            }),
+            (Some((live, true)), false) => {
+                self.set_present(path, false);
+                Some(Event::Removed {
+                    path: path.to_path_buf(),
+                    serving: live.generation(),
+                })
+            }
+            (Some((_, false)), false) => None,
+            (Some((live, _)), true) => {
+                let reload = live.reload();
+                if reload.is_ok() {
+                    self.set_present(path, true);
+                }
+                match reload {
+                    Ok(Reload::Unchanged { .. }) => None,
+                    Ok(Reload::Reloaded { from, to }) => Some(Event::Reloaded {
+                        path: path.to_path_buf(),
+                        from,
+                        to,
+                        info: live.info().clone(),
+                    }),
+                    Err(error) => Some(Event::Refused {
+                        path: path.to_path_buf(),
+                        error,
+                        serving: Some(live.generation()),
+                    }),
+                }
+            }
+        };
+        if let Some(event) = event {
+            // The host may have stopped listening: the state above is kept all the same.
+            let _ = self.events.send(event);
+        }
+    }
+
+    fn set_present(&self, path: &Path, present: bool) {
+        if let Some(tracked) = self.files().get_mut(path) {
+            tracked.present = present;
+        }
+    }
+}
+
+impl<M> Watcher<M> {
+    /// What happened in the directory, in order: the first load of each file, then every
+    /// reload, refusal and removal.
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    /// The live plugins of the files present in the directory, in path order.
+    pub fn plugins(&self) -> Vec<Live<M>> {
+        self.state
+            .files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter(|t| t.present)
+            .map(|t| t.live.clone())
+            .collect()
+    }
+
+    /// The live plugin of the file `name` in the directory, if it loaded (while it is
+    /// removed, the handle keeps serving its last generation).
+    pub fn get(&self, name: impl AsRef<Path>) -> Option<Live<M>> {
+        let path = self.state.dir.join(name);
+        self.state
+            .files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&path)
+            .map(|t| t.live.clone())
+    }
+
+    /// The directory watched.
+    pub fn dir(&self) -> &Path {
+        &self.state.dir
+    }
+}
+
+impl<M> Drop for Watcher<M> {
+    /// Stops watching: no file is loaded or reloaded after this returns.
+    fn drop(&mut self) {
+        drop(self.source.take());
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl<M> fmt::Debug for Watcher<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Watcher")
+            .field("dir", &self.state.dir)
+            .finish_non_exhaustive()
+    }
+}
