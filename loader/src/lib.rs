@@ -81,6 +81,6 @@ pub use report::Diagnostic;
 pub use report::Report;
 pub use semver;
 pub use stages::compat::{default_requirement, Requirements};
-pub use watch::{Event, Watcher};
 pub use trust::{signature_path, AllowList, ParseTrustError, PublicKey, Sha256, TrustPolicy};
+pub use watch::{Event, Watcher};
 pub use xplug::{CallError, Interface};

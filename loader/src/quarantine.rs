@@ -131,7 +131,12 @@ impl Quarantine {
         let count = running.get_or_insert_with(HashMap::new).entry(key.clone());
         let count = count.or_insert(0);
         if *count == 0 {
-            if self.entries().map_err(error)?.iter().any(|e| e.sha256 == sha256) {
+            if self
+                .entries()
+                .map_err(error)?
+                .iter()
+                .any(|e| e.sha256 == sha256)
+            {
                 running.as_mut().map(|r| r.remove(&key));
                 return Err(LoadError::new(
                     path,

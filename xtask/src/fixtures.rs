@@ -37,11 +37,15 @@ pub enum Fixture {
     /// Counts how often its `on_load` hook runs (`XPLUG_FIXTURE_ON_LOAD_COUNT`), and calls the
     /// host function whose address `XPLUG_FIXTURE_ON_LOAD_CALLBACK` holds (`PID:HEX`) from it.
     Counting,
+    /// The demo's counter plugin (hot reload), first release.
+    CounterV1,
+    /// The demo's counter plugin, second release: takes over the first one's count.
+    CounterV2,
 }
 
 impl Fixture {
     /// Every fixture, in the order of `tests/fixtures/README.md`.
-    pub const ALL: [Fixture; 14] = [
+    pub const ALL: [Fixture; 16] = [
         Fixture::GreeterEn,
         Fixture::GreeterFr,
         Fixture::WrongInterface,
@@ -56,6 +60,8 @@ impl Fixture {
         Fixture::Constructor,
         Fixture::NoRootModule,
         Fixture::Counting,
+        Fixture::CounterV1,
+        Fixture::CounterV2,
     ];
 
     /// The package name, also the directory's: `tests/fixtures/plugins/<name>`.
@@ -75,6 +81,8 @@ impl Fixture {
             Fixture::Constructor => "fixture-constructor",
             Fixture::NoRootModule => "fixture-no-root-module",
             Fixture::Counting => "fixture-counting",
+            Fixture::CounterV1 => "counter-v1",
+            Fixture::CounterV2 => "counter-v2",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: repository tasks.
 //!
-//! - `demo`: builds the demo plugins and a mismatched one, then runs the demo host on them.
+//! - `demo`: builds the demo plugins and a mismatched one, then runs the demo host on them;
+//!   then the hot-reload run, on the counter plugin.
 //! - `plugins [COMPILER]`: builds every plugin and test fixture with one compiler of the
 //!   compatibility matrix (default: the host's) and prints where they are; `windows` builds
 //!   them, the demo host and the `xplug` tool for Windows with Debian's rustc 1.63.
@@ -60,10 +61,34 @@ fn demo() -> Result<(), String> {
         let to = dir.join(from.file_name().unwrap_or_default());
         fs::copy(&from, &to).map_err(|e| format!("{}: {e}", from.display()))?;
     }
+    run_demo(&[dir.as_os_str()])?;
+
+    // Hot reload: the counter plugin's first release in a directory of its own; the host
+    // installs the second over it while it runs.
+    let reload: PathBuf = target_dir().join("xplug-demo").join("reload");
+    let _ = fs::remove_dir_all(&reload);
+    fs::create_dir_all(&reload).map_err(|e| format!("{}: {e}", reload.display()))?;
+    let first = built.path(Fixture::CounterV1);
+    let installed = reload.join(format!(
+        "{}counter{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    fs::copy(&first, &installed).map_err(|e| format!("{}: {e}", first.display()))?;
+    println!();
+    run_demo(&[
+        "reload".as_ref(),
+        reload.as_os_str(),
+        built.path(Fixture::CounterV2).as_os_str(),
+    ])
+}
+
+/// Runs the demo host with `args`.
+fn run_demo(args: &[&std::ffi::OsStr]) -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .args(["run", "--quiet", "--package", "xplug-demo", "--"])
-        .arg(&dir)
+        .args(args)
         .status()
         .map_err(|e| format!("cannot run the demo host: {e}"))?;
     if status.success() {

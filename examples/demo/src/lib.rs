@@ -2,6 +2,10 @@
 //! calls every function, and prints a diagnostic for each refused file. The `demo` binary
 //! runs [`run`] on the directory it is given; `cargo xtask demo` builds plugins for it.
 
+mod reload;
+
+pub use reload::reload;
+
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -20,8 +24,10 @@ pub enum DemoError {
     Load(LoadError),
     /// A plugin call failed unexpectedly.
     Call(CallError),
-    /// Writing the output failed.
+    /// Writing the output, or a plugin file, failed.
     Io(io::Error),
+    /// Something else went wrong.
+    Other(String),
 }
 
 impl std::fmt::Display for DemoError {
@@ -30,6 +36,7 @@ impl std::fmt::Display for DemoError {
             DemoError::Load(e) => write!(f, "{}", e.report()),
             DemoError::Call(e) => write!(f, "call failed: {e}"),
             DemoError::Io(e) => write!(f, "cannot write: {e}"),
+            DemoError::Other(e) => f.write_str(e),
         }
     }
 }

@@ -5,6 +5,9 @@
 //! - `demo check FILE`: every load-time check, including the full type-layout check against
 //!   this host's `greeter` interface, without running the plugin's `on_load` hook. Exit code
 //!   0 if the plugin is compatible, 1 if not.
+//! - `demo reload DIR NEXT`: hot reload. `DIR` holds the counter plugin; the host watches it,
+//!   calls the plugin, installs the file `NEXT` (its next release) over it, then a
+//!   half-written copy, and shows each generation and the count carried over.
 
 use std::process::ExitCode;
 
@@ -28,6 +31,15 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        [cmd, dir, next] if cmd == "reload" => {
+            match xplug_demo::reload(dir.as_ref(), next.as_ref(), &mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         [dir] => match xplug_demo::run(dir.as_ref(), &mut std::io::stdout().lock()) {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
@@ -36,7 +48,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: demo PLUGIN_DIR | demo check FILE");
+            eprintln!("usage: demo PLUGIN_DIR | demo check FILE | demo reload DIR NEXT");
             ExitCode::from(2)
         }
     }
