@@ -20,7 +20,7 @@ use serde::Serialize;
 use xplug_loader::semver::VersionReq;
 use xplug_loader::{
     inspect, is_library_file_name, AllowList, ErrorKind, Inspected, LoadError, PluginInfo,
-    PublicKey, Requirements, Sha256, TrustPolicy,
+    PublicKey, Quarantine, Requirements, Sha256, TrustPolicy,
 };
 
 use crate::terminal::{escape_control, stderr_is_terminal, use_color};
@@ -37,7 +37,8 @@ Examples:
   xplug inspect --json plugins/*.so
   xplug ls plugins/
   xplug check plugins/libgreeter_fr.so --interface greeter@^1.1
-  xplug verify plugins/libgreeter_fr.so --key plugins.pub";
+  xplug verify plugins/libgreeter_fr.so --key plugins.pub
+  xplug quarantine list /var/lib/myapp/plugins.quarantine";
 
 /// Inspect, list and check xplug plugin files without running any of their code.
 #[derive(Parser)]
@@ -88,6 +89,9 @@ enum Command {
         #[arg(long, value_name = "DIGEST")]
         sha256: Vec<Sha256>,
     },
+    /// List or clear a host's quarantine journal: plugins whose loading killed the host.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
     /// Check a plugin's header against an interface: name, semver requirement, target, panic strategy.
     #[command(after_help = "Exit code 0 if compatible, 1 if not.\n\n\
         Only the header is checked; the full type-layout check needs the interface's Rust \
@@ -104,6 +108,25 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineCommand {
+    /// Print each quarantined file: its SHA-256 and the path it was loaded from.
+    #[command(after_help = "Exit code 0 if the journal was read (an absent journal is empty).")]
+    List {
+        /// The journal (the file a host passes to `Loader::quarantine`).
+        journal: PathBuf,
+    },
+    /// Remove the entries of FILEs (by their current bytes), or every entry: the host loads
+    /// them again at its next start.
+    #[command(after_help = "Exit code 0 if the journal was rewritten (or had nothing to remove).")]
+    Clear {
+        /// The journal.
+        journal: PathBuf,
+        /// Plugin files whose entries to remove; none: remove all.
+        files: Vec<PathBuf>,
     },
 }
 
@@ -124,6 +147,8 @@ enum Failure {
     Dir(PathBuf, io::Error),
     /// Writing the output failed.
     Output(io::Error),
+    /// A file other than a plugin (a journal) could not be read or written.
+    File(PathBuf, io::Error),
 }
 
 impl From<io::Error> for Failure {
@@ -152,6 +177,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        Command::Quarantine(command) => cmd_quarantine(command, color, &mut out),
         Command::Check {
             file,
             interface: (name, req),
@@ -171,6 +197,11 @@ fn main() -> ExitCode {
                 "xplug: cannot read the directory {}: {e}",
                 escape_control(&dir)
             );
+            ExitCode::from(1)
+        }
+        Err(Failure::File(path, e)) => {
+            let path = path.display().to_string();
+            eprintln!("xplug: {}: {e}", escape_control(&path));
             ExitCode::from(1)
         }
         Err(Failure::Output(e)) => {
@@ -274,6 +305,58 @@ fn cmd_verify(
         Err(e) => {
             eprintln!("{}", e.report().color(color));
             Ok(false)
+        }
+    }
+}
+
+fn cmd_quarantine(
+    command: QuarantineCommand,
+    color: bool,
+    out: &mut dyn Write,
+) -> Result<bool, Failure> {
+    match command {
+        QuarantineCommand::List { journal } => {
+            let quarantine = Quarantine::new(&journal);
+            let entries = quarantine
+                .entries()
+                .map_err(|e| Failure::File(journal.clone(), e))?;
+            if entries.is_empty() {
+                writeln!(out, "no quarantined plugins")?;
+            }
+            for entry in entries {
+                let path = entry.path.display().to_string();
+                writeln!(out, "{}  {}", entry.sha256, escape_control(&path))?;
+            }
+            Ok(true)
+        }
+        QuarantineCommand::Clear { journal, files } => {
+            let quarantine = Quarantine::new(&journal);
+            let clear = |digest: Option<&Sha256>| {
+                quarantine
+                    .clear(digest)
+                    .map_err(|e| Failure::File(journal.clone(), e))
+            };
+            if files.is_empty() {
+                writeln!(out, "cleared {} entries", clear(None)?)?;
+                return Ok(true);
+            }
+            let mut all_read = true;
+            for file in &files {
+                // Only the bytes' digest is needed: no header or trust rule applies.
+                match TrustPolicy::new().verify(file) {
+                    Ok(digest) => {
+                        let removed = clear(Some(&digest))?;
+                        let shown = file.display().to_string();
+                        let shown = escape_control(&shown);
+                        writeln!(out, "{shown}: cleared {removed} entries")?;
+                    }
+                    Err(e) => {
+                        eprintln!("{}", e.report().color(color));
+                        all_read = false;
+                    }
+                }
+            }
+            Ok(all_read)
         }
     }
 }

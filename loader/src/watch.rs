@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use notify::{PollWatcher, RecommendedWatcher, RecursiveMode, Watcher as _};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use xplug::Interface;
 
 use crate::dir::{is_library_file_name, library_files};
@@ -126,7 +126,7 @@ pub struct Watcher<M> {
     state: Arc<State<M>>,
     events: Receiver<Event>,
     /// Dropped first: that ends the worker's event stream.
-    source: Option<Box<dyn notify::Watcher + Send>>,
+    source: Option<Source>,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -138,6 +138,9 @@ struct State<M> {
     /// One file brought up to date at a time (the initial scan, then the worker). Not held by
     /// readers of `files`, so plugin code that runs meanwhile may use the watcher.
     updating: Mutex<()>,
+    /// The last refusal reported per file, and the file it was about: one change can come
+    /// as several file events, and each refusal is reported once per version of the file.
+    refusals: Mutex<BTreeMap<PathBuf, (Option<Fingerprint>, String)>>,
     events: Sender<Event>,
 }
 
@@ -181,6 +184,7 @@ impl<M: Interface> Loader<M> {
             dir: dir.to_path_buf(),
             files: Mutex::new(BTreeMap::new()),
             updating: Mutex::new(()),
+            refusals: Mutex::new(BTreeMap::new()),
             events,
         });
         // Watch before the first scan: a change during the scan is then seen afterwards.
@@ -213,32 +217,99 @@ impl<M: Interface> Loader<M> {
     }
 }
 
-/// A file-event source for `dir` that sends to `changes`.
-fn watch(
-    dir: &Path,
-    changes: Sender<notify::Result<notify::Event>>,
-    polling: Option<Duration>,
-) -> Result<Box<dyn notify::Watcher + Send>, LoadError> {
-    let poll = |changes, interval| -> notify::Result<Box<dyn notify::Watcher + Send>> {
-        let config = notify::Config::default().with_poll_interval(interval);
-        let mut watcher = PollWatcher::new(changes, config)?;
+/// Where file events come from. Dropping it ends the event stream (the worker then stops).
+enum Source {
+    /// The operating system's events, through `notify`.
+    Native(RecommendedWatcher),
+    /// A thread that compares the directory's library files with the last look at them;
+    /// ends when the sender is dropped.
+    Polling(Sender<()>),
+}
+
+type Changes = Sender<notify::Result<notify::Event>>;
+
+/// A file-event source for `dir` that sends to `changes`: the operating system's, unless
+/// `polling` is given or the system cannot watch `dir` (out of inotify watches, a file system
+/// without events), then a poll every `polling` (or half second).
+fn watch(dir: &Path, changes: Changes, polling: Option<Duration>) -> Result<Source, LoadError> {
+    let native = || -> notify::Result<RecommendedWatcher> {
+        let mut watcher = RecommendedWatcher::new(changes.clone(), notify::Config::default())?;
         watcher.watch(dir, RecursiveMode::NonRecursive)?;
-        Ok(Box::new(watcher))
+        Ok(watcher)
     };
-    let native = |changes| -> notify::Result<Box<dyn notify::Watcher + Send>> {
-        let mut watcher = RecommendedWatcher::new(changes, notify::Config::default())?;
-        watcher.watch(dir, RecursiveMode::NonRecursive)?;
-        Ok(Box::new(watcher))
+    if polling.is_none() {
+        if let Ok(watcher) = native() {
+            return Ok(Source::Native(watcher));
+        }
+    }
+    poll(dir, changes, polling.unwrap_or(Duration::from_millis(500)))
+}
+
+/// What a poll compares of a file. Not `notify`'s poller: it compares modification times
+/// in whole seconds (a file replaced twice within a second is missed) or hashes every file's
+/// contents at every poll.
+#[derive(Clone, PartialEq, Eq)]
+struct Fingerprint {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    file: (u64, u64),
+}
+
+/// The library files in `dir` and their fingerprints (symlinks followed).
+fn look(dir: &Path) -> BTreeMap<PathBuf, Fingerprint> {
+    let files = match library_files(dir) {
+        Ok((files, _)) => files,
+        Err(_) => return BTreeMap::new(),
     };
-    let result = match polling {
-        Some(interval) => poll(changes, interval),
-        // Out of inotify watches, or a file system without events: poll instead.
-        None => native(changes.clone()).or_else(|_| poll(changes, Duration::from_millis(500))),
-    };
-    result.map_err(|e| match e.kind {
-        notify::ErrorKind::Io(io) => io_error(dir, io),
-        _ => io_error(dir, std::io::Error::new(std::io::ErrorKind::Other, e)),
+    files
+        .into_iter()
+        .filter_map(|path| Some((fingerprint(&path)?, path)))
+        .map(|(print, path)| (path, print))
+        .collect()
+}
+
+/// The fingerprint of the file at `path` (symlinks followed), if there is one.
+fn fingerprint(path: &Path) -> Option<Fingerprint> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some(Fingerprint {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        #[cfg(unix)]
+        file: {
+            use std::os::unix::fs::MetadataExt;
+            (meta.dev(), meta.ino())
+        },
     })
+}
+
+fn poll(dir: &Path, changes: Changes, interval: Duration) -> Result<Source, LoadError> {
+    let (stop, stopped) = mpsc::channel::<()>();
+    let dir_owned = dir.to_path_buf();
+    let mut last = look(dir);
+    thread::Builder::new()
+        .name(String::from("xplug-poller"))
+        .spawn(move || {
+            // Runs until the source is dropped (the sender disconnects).
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                let now = look(&dir_owned);
+                let mut event = notify::Event::new(notify::EventKind::Any);
+                for (path, print) in &now {
+                    if last.get(path) != Some(print) {
+                        event = event.add_path(path.clone());
+                    }
+                }
+                for path in last.keys().filter(|p| !now.contains_key(*p)) {
+                    event = event.add_path(path.clone());
+                }
+                last = now;
+                if !event.paths.is_empty() && changes.send(Ok(event)).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| io_error(dir, e))?;
+    Ok(Source::Polling(stop))
 }
 
 fn io_error(dir: &Path, e: std::io::Error) -> LoadError {
@@ -297,6 +368,7 @@ impl<M: Interface> State<M> {
     fn update(&self, path: &Path) {
         let _one_at_a_time = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
         let exists = path.symlink_metadata().is_ok();
+        let print = fingerprint(path);
         let known = self.files().get(path).map(|t| (t.live.clone(), t.present));
         let event = match (known, exists) {
             (None, false) => None,
@@ -350,6 +422,32 @@ impl<M: Interface> State<M> {
                 }
             }
         };
+        let mut refusals = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        let event = match event {
+            Some(Event::Refused {
+                path,
+                error,
+                serving,
+            }) => {
+                let refusal = (print, error.to_string());
+                if refusals.get(&path) == Some(&refusal) {
+                    None
+                } else {
+                    refusals.insert(path.clone(), refusal);
+                    Some(Event::Refused {
+                        path,
+                        error,
+                        serving,
+                    })
+                }
+            }
+            Some(event) => {
+                refusals.remove(path);
+                Some(event)
+            }
+            None => None,
+        };
+        drop(refusals);
         if let Some(event) = event {
             // The host may have stopped listening: the state above is kept all the same.
             let _ = self.events.send(event);

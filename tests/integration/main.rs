@@ -10,6 +10,7 @@ mod diagnostics;
 mod loading;
 mod panics;
 mod rejections;
+mod reload;
 mod snapshots;
 mod support;
 mod template;

@@ -30,7 +30,7 @@ pub enum Fixture {
     InitError,
     /// Has a static constructor that writes the file named by `XPLUG_FIXTURE_MARKER`, and
     /// that rewrites the header in memory of a copy whose plugin version reads
-    /// `0.1.0-rewrite`.
+    /// `0.1.0-rewrite`; aborts the process if `XPLUG_FIXTURE_CONSTRUCTOR_CRASH` is set.
     Constructor,
     /// Exports a header but no root module.
     NoRootModule,

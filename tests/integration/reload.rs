@@ -1,0 +1,381 @@
+//! Hot reload: live handles, directory watchers, state handover, the quarantine journal.
+//! Files are replaced by renaming pre-built variants over the path (no compile time); each
+//! variant is a copy of a fixture whose header claims its own plugin version, and the counter
+//! plugins answer `version()` from their header as loaded, so every answer names the
+//! generation that gave it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use counter_interface::CounterRef;
+use greeter_interface::GreeterRef;
+use xplug_loader::{
+    library_file_name, ErrorKind, Event, Live, Loader, Quarantine, Reload, Watcher,
+};
+use xtask::{Compiler, Fixture};
+
+use crate::snapshots::variant;
+use crate::support::{in_ci, notice, plugin, scratch};
+
+/// How long a test waits for a watcher's event before it fails.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Writes `bytes` at `path` as installers do: a new file renamed over the path.
+fn install(bytes: &[u8], path: &Path) {
+    let staged = path.with_extension("staged");
+    fs::write(&staged, bytes).unwrap();
+    fs::rename(&staged, path).unwrap();
+}
+
+fn next_event<M>(watcher: &Watcher<M>) -> Event {
+    match watcher.events().recv_timeout(PATIENCE) {
+        Ok(event) => event,
+        Err(RecvTimeoutError::Timeout) => panic!("no watcher event within {PATIENCE:?}"),
+        Err(RecvTimeoutError::Disconnected) => panic!("the watcher stopped"),
+    }
+}
+
+fn counter_loader() -> Loader<CounterRef> {
+    Loader::<CounterRef>::new()
+}
+
+/// `counter-v1` under the version `1.0.0-{tag}{n}`: bytes (and statics) of its own.
+fn counter_variant(tag: &str, n: usize) -> Vec<u8> {
+    variant(Fixture::CounterV1, &format!("1.0.0-{tag}{n}"))
+}
+
+/// The round `n` of an answer `counter-v1 1.0.0-r{n}`.
+fn round_of(answer: &str) -> usize {
+    let (_, n) = answer
+        .rsplit_once("-r")
+        .unwrap_or_else(|| panic!("`{answer}` names no round"));
+    n.parse().unwrap()
+}
+
+#[test]
+fn a_plugin_replaced_100_times_under_four_calling_threads_never_fails_a_call() {
+    const ROUNDS: usize = 100;
+    let dir = scratch("reload-100");
+    let path = dir.join(library_file_name("counter"));
+    // Every variant staged before the first load: the loop below only renames.
+    let staged: Vec<PathBuf> = (0..=ROUNDS)
+        .map(|n| {
+            let staged = dir.join(format!("round-{n}.staged"));
+            fs::write(&staged, counter_variant("r", n)).unwrap();
+            staged
+        })
+        .collect();
+    fs::rename(&staged[0], &path).unwrap();
+    let watcher = counter_loader().watch_dir(&dir).unwrap();
+    assert!(matches!(next_event(&watcher), Event::Loaded { .. }));
+    let live = watcher.get(library_file_name("counter")).unwrap();
+
+    let done = Arc::new(AtomicBool::new(false));
+    let start = Arc::new(Barrier::new(5));
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let (live, done, start) = (live.clone(), Arc::clone(&done), Arc::clone(&start));
+            thread::spawn(move || {
+                start.wait();
+                let (mut calls, mut last_round) = (0u64, 0);
+                while !done.load(Ordering::SeqCst) {
+                    // One generation's handle: its header and its code must agree.
+                    let current = live.current();
+                    let answer = current.version().expect("no call fails").to_string();
+                    assert_eq!(
+                        answer,
+                        format!("counter-v1 {}", current.info().version),
+                        "an answer from another generation than the handle's"
+                    );
+                    // Through the live handle: never an older generation than seen before.
+                    let round = round_of(&live.version().expect("no call fails"));
+                    assert!(round >= last_round, "round {round} after {last_round}");
+                    last_round = round;
+                    live.next().expect("no call fails");
+                    calls += 1;
+                }
+                // After the last replacement, every thread gets the newest answers.
+                let round = round_of(&live.version().unwrap());
+                (calls, round)
+            })
+        })
+        .collect();
+    start.wait();
+    for (n, staged) in staged.iter().enumerate().skip(1) {
+        fs::rename(staged, &path).unwrap();
+        match next_event(&watcher) {
+            Event::Reloaded { from, to, info, .. } => {
+                assert_eq!((from, to), (n as u64, n as u64 + 1));
+                assert_eq!(info.version.to_string(), format!("1.0.0-r{n}"));
+            }
+            other => panic!("round {n}: {other}"),
+        }
+    }
+    done.store(true, Ordering::SeqCst);
+    let mut total = 0;
+    for caller in callers {
+        let (calls, round) = caller.join().expect("a calling thread failed");
+        assert_eq!(round, ROUNDS);
+        total += calls;
+    }
+    assert_eq!(live.generation(), ROUNDS as u64 + 1);
+    notice(&format!(
+        "reload: {ROUNDS} replacements under 4 threads, {total} calls, none failed"
+    ));
+}
+
+#[test]
+fn the_count_goes_on_across_reloads_and_a_bad_version_leaves_the_old_one_serving() {
+    let dir = scratch("reload-handover");
+    let path = dir.join(library_file_name("counter"));
+    install(&counter_variant("h", 0), &path);
+    let watcher = counter_loader().watch_dir(&dir).unwrap();
+    assert!(matches!(next_event(&watcher), Event::Loaded { .. }));
+    let counter = watcher.get(library_file_name("counter")).unwrap();
+    let counted: Vec<u64> = (0..3).map(|_| counter.next().unwrap()).collect();
+    assert_eq!(counted, [1, 2, 3]);
+
+    // A half-written file renamed in: refused; the first generation keeps serving.
+    let v2 = variant(Fixture::CounterV2, "2.0.0-h");
+    install(&v2[..v2.len() / 3], &path);
+    match next_event(&watcher) {
+        Event::Refused { error, serving, .. } => {
+            assert_eq!(serving, Some(1));
+            assert!(
+                matches!(error.kind(), ErrorKind::Malformed { .. }),
+                "{error}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(counter.version().unwrap(), "counter-v1 1.0.0-h0");
+    assert_eq!(counter.next().unwrap(), 4);
+
+    // The whole file: the second release takes over the count.
+    install(&v2, &path);
+    match next_event(&watcher) {
+        Event::Reloaded { from: 1, to: 2, .. } => {}
+        other => panic!("{other}"),
+    }
+    assert_eq!(counter.version().unwrap(), "counter-v2 2.0.0-h");
+    assert_eq!(counter.next().unwrap(), 5);
+
+    // The same bytes again: no new generation.
+    install(&v2, &path);
+    assert_eq!(
+        counter.reload().unwrap(),
+        Reload::Unchanged { generation: 2 }
+    );
+
+    // Removed: reported; the handle keeps serving; a file under the name reloads it.
+    fs::remove_file(&path).unwrap();
+    loop {
+        // Events of the same-bytes install may come first; they change nothing.
+        match next_event(&watcher) {
+            Event::Removed { serving: 2, .. } => break,
+            Event::Reloaded { .. } => panic!("the same bytes made a new generation"),
+            _ => {}
+        }
+    }
+    assert!(watcher.plugins().is_empty());
+    assert_eq!(counter.next().unwrap(), 6);
+    install(&counter_variant("h", 1), &path);
+    match next_event(&watcher) {
+        Event::Reloaded { from: 2, to: 3, .. } => {}
+        other => panic!("{other}"),
+    }
+    assert_eq!(watcher.plugins().len(), 1);
+    assert_eq!(counter.version().unwrap(), "counter-v1 1.0.0-h1");
+    assert_eq!(counter.next().unwrap(), 7);
+}
+
+#[test]
+fn a_version_whose_layout_changed_is_refused_and_the_old_one_keeps_serving() {
+    let dir = scratch("reload-layout");
+    let path = dir.join(library_file_name("greeter"));
+    install(&fs::read(plugin(Fixture::GreeterEn)).unwrap(), &path);
+    let watcher = Loader::<GreeterRef>::new().watch_dir(&dir).unwrap();
+    assert!(matches!(next_event(&watcher), Event::Loaded { .. }));
+    let greeter = watcher.get(library_file_name("greeter")).unwrap();
+
+    install(&fs::read(plugin(Fixture::ChangedType)).unwrap(), &path);
+    match next_event(&watcher) {
+        Event::Refused { error, serving, .. } => {
+            assert_eq!(serving, Some(1));
+            assert!(
+                matches!(error.kind(), ErrorKind::LayoutMismatch { .. }),
+                "{error}"
+            );
+            let line = Event::Refused {
+                path: path.clone(),
+                error,
+                serving,
+            }
+            .to_string();
+            assert!(line.contains("generation 1 keeps serving"), "{line}");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(greeter.greet("Ada".into()).unwrap(), "Hello, Ada!");
+
+    install(&fs::read(plugin(Fixture::GreeterFr)).unwrap(), &path);
+    match next_event(&watcher) {
+        Event::Reloaded { from: 1, to: 2, .. } => {}
+        other => panic!("{other}"),
+    }
+    assert_eq!(greeter.greet("Ada".into()).unwrap(), "Bonjour, Ada !");
+}
+
+#[test]
+fn a_polling_watcher_sees_a_replaced_file() {
+    let dir = scratch("reload-polling");
+    let path = dir.join(library_file_name("counter"));
+    install(&counter_variant("p", 0), &path);
+    let watcher = counter_loader()
+        .watch_dir_polling(&dir, Duration::from_millis(20))
+        .unwrap();
+    assert!(matches!(next_event(&watcher), Event::Loaded { .. }));
+    install(&variant(Fixture::CounterV2, "2.0.0-p"), &path);
+    match next_event(&watcher) {
+        Event::Reloaded { from: 1, to: 2, .. } => {}
+        other => panic!("{other}"),
+    }
+    let counter = watcher.get(library_file_name("counter")).unwrap();
+    assert_eq!(counter.version().unwrap(), "counter-v2 2.0.0-p");
+}
+
+#[test]
+fn a_plugin_built_by_rustc_1_63_is_replaced_by_one_built_by_1_85_under_one_live_handle() {
+    let toolchains: Result<Vec<_>, String> = [Compiler::Debian163, Compiler::Debian185]
+        .iter()
+        .map(|c| c.toolchain())
+        .collect();
+    let toolchains = match toolchains {
+        Ok(t) => t,
+        Err(why) => {
+            assert!(
+                !in_ci(),
+                "the reload matrix cell must run in CI, but: {why}"
+            );
+            notice(&format!("reload across compilers: SKIPPED: {why}"));
+            return;
+        }
+    };
+    let built: Vec<_> = toolchains
+        .iter()
+        .map(|t| xtask::build(t).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let dir = scratch("reload-compilers");
+    let path = dir.join(library_file_name("counter"));
+    install(&fs::read(built[0].path(Fixture::CounterV1)).unwrap(), &path);
+    let counter: Live<CounterRef> = counter_loader().live(&path).unwrap();
+    assert_eq!(counter.info().rustc, toolchains[0].rustc_version);
+    assert_eq!(counter.next().unwrap(), 1);
+    assert_eq!(counter.next().unwrap(), 2);
+
+    install(&fs::read(built[1].path(Fixture::CounterV2)).unwrap(), &path);
+    assert_eq!(
+        counter.reload().unwrap(),
+        Reload::Reloaded { from: 1, to: 2 }
+    );
+    assert_eq!(counter.info().rustc, toolchains[1].rustc_version);
+    assert_eq!(counter.version().unwrap(), "counter-v2 2.0.0");
+    assert_eq!(counter.next().unwrap(), 3, "the count carried over");
+    notice(&format!(
+        "reload: a plugin built by {} replaced by one built by {} under one live handle",
+        toolchains[0].rustc_version, toolchains[1].rustc_version
+    ));
+}
+
+/// The environment that makes this test binary a child host for the quarantine test.
+const CHILD_DIR: &str = "XPLUG_TEST_QUARANTINE_DIR";
+const CHILD_JOURNAL: &str = "XPLUG_TEST_QUARANTINE_JOURNAL";
+
+/// Not a test of its own: the host that `a_plugin_that_killed_the_host_is_quarantined_...`
+/// runs in a child process. Loads the directory with a quarantine journal and prints, per
+/// file, `loaded NAME` or `refused NAME: KIND`.
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "run as a child process by the quarantine test"]
+fn quarantine_child_host() {
+    let (Some(dir), Some(journal)) = (std::env::var_os(CHILD_DIR), std::env::var_os(CHILD_JOURNAL))
+    else {
+        panic!("run by the quarantine test, with {CHILD_DIR} and {CHILD_JOURNAL} set");
+    };
+    let report = Loader::<GreeterRef>::new()
+        .quarantine(PathBuf::from(journal))
+        .load_dir(PathBuf::from(dir))
+        .unwrap();
+    for plugin in &report.plugins {
+        println!("loaded {}", plugin.info().name);
+    }
+    for error in &report.rejected {
+        let name = error.path().file_name().unwrap().to_string_lossy();
+        let kind = format!("{:?}", error.kind());
+        println!("refused {name}: {}", kind.split([' ', '{']).next().unwrap());
+    }
+}
+
+// The crashing constructor is an `.init_array` entry: Linux only.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_plugin_that_killed_the_host_is_quarantined_until_cleared() {
+    let dir = scratch("quarantine");
+    let plugins = dir.join("plugins");
+    fs::create_dir(&plugins).unwrap();
+    let crashing = plugins.join(library_file_name("a_crashing"));
+    fs::copy(plugin(Fixture::Constructor), &crashing).unwrap();
+    fs::copy(
+        plugin(Fixture::GreeterFr),
+        plugins.join(library_file_name("b_greeter")),
+    )
+    .unwrap();
+    let journal = dir.join("plugins.quarantine");
+    let run = |crash: bool| {
+        let mut child = Command::new(std::env::current_exe().unwrap());
+        child
+            .args(["--exact", "reload::quarantine_child_host", "--ignored"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env(CHILD_DIR, &plugins)
+            .env(CHILD_JOURNAL, &journal)
+            .env("RUST_BACKTRACE", "0");
+        if crash {
+            child.env("XPLUG_FIXTURE_CONSTRUCTOR_CRASH", "1");
+        }
+        let out = child.output().unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+
+    // The constructor kills the first host: nothing after it loads.
+    let (status, out) = run(true);
+    assert!(!status.success(), "the first host must die: {out}");
+    assert!(!out.contains("loaded"), "{out}");
+    let entries = Quarantine::new(&journal).entries().unwrap();
+    assert_eq!(entries.len(), 1, "the crashing plugin is listed");
+    assert_eq!(entries[0].path, crashing.canonicalize().unwrap());
+
+    // The next host refuses it (whatever it would do now) and loads the others.
+    let (status, out) = run(true);
+    assert!(status.success(), "{out}");
+    assert!(out.contains("loaded greeter-fr"), "{out}");
+    assert!(
+        out.contains("refused liba_crashing.so: Quarantined"),
+        "{out}"
+    );
+
+    // Cleared (the plugin author fixed the crash): it loads again.
+    assert_eq!(Quarantine::new(&journal).clear(None).unwrap(), 1);
+    let (status, out) = run(false);
+    assert!(status.success(), "{out}");
+    assert!(out.contains("loaded fixture-constructor"), "{out}");
+    assert!(Quarantine::new(&journal).entries().unwrap().is_empty());
+}
