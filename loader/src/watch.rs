@@ -141,7 +141,8 @@ struct State<M> {
     /// The last refusal reported per file, and the file it was about: one change can come
     /// as several file events, and each refusal is reported once per version of the file.
     refusals: Mutex<BTreeMap<PathBuf, (Option<Fingerprint>, String)>>,
-    events: Sender<Event>,
+    /// In a mutex: a `Sender` is `Sync` only from Rust 1.72 on.
+    events: Mutex<Sender<Event>>,
 }
 
 struct Tracked<M> {
@@ -185,14 +186,14 @@ impl<M: Interface> Loader<M> {
             files: Mutex::new(BTreeMap::new()),
             updating: Mutex::new(()),
             refusals: Mutex::new(BTreeMap::new()),
-            events,
+            events: Mutex::new(events),
         });
         // Watch before the first scan: a change during the scan is then seen afterwards.
         let (changes, changed) = mpsc::channel();
         let source = watch(dir, changes, polling)?;
         let (files, unreadable) = library_files(dir)?;
         for error in unreadable {
-            let _ = state.events.send(Event::Refused {
+            state.send(Event::Refused {
                 path: dir.to_path_buf(),
                 error,
                 serving: None,
@@ -219,11 +220,11 @@ impl<M: Interface> Loader<M> {
 
 /// Where file events come from. Dropping it ends the event stream (the worker then stops).
 enum Source {
-    /// The operating system's events, through `notify`.
-    Native(RecommendedWatcher),
+    /// The operating system's events, through `notify` (held for its `Drop`).
+    Native { _watcher: RecommendedWatcher },
     /// A thread that compares the directory's library files with the last look at them;
-    /// ends when the sender is dropped.
-    Polling(Sender<()>),
+    /// ends when this sender is dropped.
+    Polling { _stop: Sender<()> },
 }
 
 type Changes = Sender<notify::Result<notify::Event>>;
@@ -239,7 +240,7 @@ fn watch(dir: &Path, changes: Changes, polling: Option<Duration>) -> Result<Sour
     };
     if polling.is_none() {
         if let Ok(watcher) = native() {
-            return Ok(Source::Native(watcher));
+            return Ok(Source::Native { _watcher: watcher });
         }
     }
     poll(dir, changes, polling.unwrap_or(Duration::from_millis(500)))
@@ -309,7 +310,7 @@ fn poll(dir: &Path, changes: Changes, interval: Duration) -> Result<Source, Load
             }
         })
         .map_err(|e| io_error(dir, e))?;
-    Ok(Source::Polling(stop))
+    Ok(Source::Polling { _stop: stop })
 }
 
 fn io_error(dir: &Path, e: std::io::Error) -> LoadError {
@@ -449,9 +450,17 @@ impl<M: Interface> State<M> {
         };
         drop(refusals);
         if let Some(event) = event {
-            // The host may have stopped listening: the state above is kept all the same.
-            let _ = self.events.send(event);
+            self.send(event);
         }
+    }
+
+    fn send(&self, event: Event) {
+        // The host may have stopped listening: the watcher's state is kept all the same.
+        let _ = self
+            .events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(event);
     }
 
     fn set_present(&self, path: &Path, present: bool) {

@@ -2,7 +2,8 @@
 //! all built for `x86_64-pc-windows-gnu` by Debian's rustc 1.63 (the only Windows toolchain
 //! Debian ships), run under wine. Every good DLL loads and answers right, every mismatched
 //! DLL is refused with the same report as its Linux twin, stage 2 refuses foreign PE files,
-//! and `xplug inspect` reads a DLL's header without loading it.
+//! a loaded DLL replaced while the host runs is reloaded, and `xplug inspect` reads a DLL's
+//! header without loading it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -195,6 +196,36 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
         assert!(out.contains(want), "`{want}` missing:\n{out}");
     }
 
+    // Hot reload: the host installs counter-v2.dll over the loaded counter.dll while it runs
+    // (Windows forbids replacing a loaded DLL; the loaded one is a private snapshot). The
+    // watcher reloads it, the count carries over, a half-written copy is refused.
+    let reload = scratch("windows-reload");
+    fs::copy(built.path(Fixture::CounterV1), reload.join("counter.dll")).unwrap();
+    let (code, out) = wine.run(
+        &demo,
+        &[
+            String::from("reload"),
+            win(&reload),
+            win(&built.path(Fixture::CounterV2)),
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    for want in [
+        "loaded counter-v1 1.0.0",
+        "counter-v1 1.0.0: next() -> 1, 2, 3",
+        "generation 1 -> 2, counter-v2 2.0.0",
+        "counter-v2 2.0.0: next() -> 4 (the count carried over)",
+        "refused: damaged PE file",
+        "generation 2 keeps serving",
+        " failed",
+    ] {
+        assert!(
+            out.contains(want),
+            "`{want}` missing from the reload run:\n{out}"
+        );
+    }
+    assert!(out.contains("meanwhile, 0 failed"), "{out}");
+
     // `xplug inspect` reads a DLL's header without loading it.
     let xplug = built.program("xplug");
     let (code, out) = wine.run(
@@ -208,7 +239,7 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
     assert!(out.contains("plugin     greeter-fr 0.2.1"), "{out}");
     assert!(out.contains("target     x86_64-pc-windows-gnu"), "{out}");
     notice(&format!(
-        "windows: {} under wine: 4 DLLs load and answer right; 8 mismatched DLLs refused as on Linux",
+        "windows: {} under wine: 4 DLLs load and answer right; 8 mismatched DLLs refused as on Linux; a loaded DLL replaced and reloaded",
         toolchain.rustc_version
     ));
 }

@@ -73,7 +73,35 @@ pub(crate) fn parse<'data, R: ReadRef<'data>>(
             },
         }));
     }
+    truncated(&file, data).map_err(|reason| {
+        error(ErrorKind::Malformed {
+            format: format_name(format).to_owned(),
+            reason,
+        })
+    })?;
     Ok(Library { file, format })
+}
+
+/// Why `file` is cut short: a section whose contents lie past the end of `data` (a file
+/// still being written, or truncated). The dynamic loader would refuse it, or map zeros.
+fn truncated<'data, R: ReadRef<'data>>(
+    file: &object::File<'data, R>,
+    data: R,
+) -> Result<(), String> {
+    use object::ObjectSection;
+    let len = data.len().unwrap_or(0);
+    for section in file.sections() {
+        if let Some((offset, size)) = section.file_range() {
+            if offset.checked_add(size).map_or(true, |end| end > len) {
+                return Err(format!(
+                    "section `{}` lies past the end of the file ({} bytes): truncated",
+                    section.name().unwrap_or("?"),
+                    len
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The object format this platform's dynamic loader opens.
