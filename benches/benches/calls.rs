@@ -4,7 +4,9 @@
 //! - `raw_fn_ptr`: a raw `extern "C"` function pointer from libloading — the floor for a call
 //!   into a shared library;
 //! - `abi_stable`: a plain abi_stable prefix-module call, without xplug;
-//! - `xplug`: the xplug plugin's handle, with panic containment.
+//! - `xplug`: the xplug plugin's handle, with panic containment;
+//! - `xplug_live` (in `add_u64`): the same plugin through a live handle (hot reload), whose
+//!   current generation is one atomic load away.
 
 use std::hint::black_box;
 
@@ -84,6 +86,12 @@ fn calls(c: &mut Criterion) {
     });
     g.bench_function("xplug", |b| {
         b.iter(|| xplug.add(black_box(1), black_box(2)))
+    });
+    let live = Loader::<BenchRef>::new()
+        .live(&files.xplug)
+        .unwrap_or_else(|e| panic!("{}", e.report()));
+    g.bench_function("xplug_live", |b| {
+        b.iter(|| live.add(black_box(1), black_box(2)))
     });
     g.finish();
 

@@ -1,6 +1,6 @@
 //! Resident memory added per loaded plugin (Linux: `/proc/self/statm`), for a bare `dlopen`
 //! of a fresh copy (the baseline) and for xplug's whole pipeline, from a snapshot (the
-//! default) and in place.
+//! default) and in place; and per generation retained by a live handle's reloads.
 
 use bench_interface::BenchRef;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -32,6 +32,30 @@ fn memory(c: &mut Criterion<ResidentMemory>) {
         b.iter_batched(
             || copies.fresh(),
             |path| in_place.load(&path).expect("xplug load"),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+
+    // Each iteration: a new version renamed over a live handle's file and reloaded; the old
+    // generation stays loaded (the default).
+    let mut g = c.benchmark_group("resident_memory_per_generation");
+    few_iterations(&mut g);
+    g.bench_function("dlopen", |b| {
+        b.iter_batched(
+            || copies.fresh(),
+            |path| dlopen_and_keep(&path),
+            BatchSize::PerIteration,
+        )
+    });
+    let dir = copies.fresh_dir(0);
+    let path = dir.join(xplug_loader::library_file_name("live"));
+    std::fs::rename(copies.fresh(), &path).expect("install");
+    let live = loader.live(&path).expect("live");
+    g.bench_function("xplug_live_reload", |b| {
+        b.iter_batched(
+            || std::fs::rename(copies.fresh(), &path).expect("install"),
+            |()| live.reload().expect("reload"),
             BatchSize::PerIteration,
         )
     });

@@ -15,6 +15,14 @@
 //! - [`PluginInfo`]: what a plugin's frozen header says: names, versions, the compiler that
 //!   built it, target, panic strategy.
 //! - [`inspect`](inspect()): reads a file's header without loading it, for tools.
+//! - [`Live<M>`](Live): hot reload. A handle that dereferences to the newest good version
+//!   (generation) of a plugin file; [`Live::reload`] loads a new version, hands the old one's
+//!   state to it (the plugin's `save_state` / `restore_state` hooks) and switches calls to it
+//!   without a lock on the call path; a refused version leaves the old one serving.
+//! - [`Watcher<M>`](Watcher): a plugin directory under hot reload ([`Loader::watch_dir`]):
+//!   one live plugin per file, reloaded when the file changes, and an [`Event`] per change.
+//! - [`Quarantine`]: the journal of plugins whose loading killed the process
+//!   ([`Loader::quarantine`]); they are refused at the next start until the file changes.
 //!
 //! # The load pipeline
 //!
@@ -37,8 +45,9 @@
 //! stages: `registry.rs` keeps one entry per plugin, by the SHA-256 of its bytes (the same
 //! bytes are opened and initialised once per process, with no lock held while plugin code
 //! runs; libraries are never unloaded), `loader.rs`, `plugin.rs` and `dir.rs`
-//! hold the host-facing types, `host.rs` the facts of the host's own build, `error.rs` and
-//! `report.rs` the errors and their rendering.
+//! hold the host-facing types, `live.rs` and `watch.rs` hot reload, `quarantine.rs` the crash
+//! journal, `host.rs` the facts of the host's own build, `error.rs` and `report.rs` the
+//! errors and their rendering.
 //!
 //! # Example
 //!

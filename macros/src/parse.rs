@@ -9,8 +9,9 @@ use syn::{
     Token, TraitItem, TraitItemMethod, Type,
 };
 
-/// abi_stable's prefix types hold at most 64 fields; two are hidden (`on_load`, `take_panic`).
-const MAX_FUNCTIONS: usize = 62;
+/// abi_stable's prefix types hold at most 64 fields; four are hidden (`on_load`, `take_panic`,
+/// `save_state`, `restore_state`).
+const MAX_FUNCTIONS: usize = 60;
 
 /// The attribute's arguments: `name = "..."`, optional.
 pub(crate) struct InterfaceArgs {

@@ -61,8 +61,6 @@ pub trait Huge {
     fn f58() -> u32;
     fn f59() -> u32;
     fn f60() -> u32;
-    fn f61() -> u32;
-    fn f62() -> u32;
 }
 
 fn main() {}
