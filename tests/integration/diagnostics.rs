@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use xplug_loader::LoadError;
+use xplug_loader::{LoadError, Sha256};
 use xtask::Fixture;
 
 use crate::bad_inputs::{bad_inputs, LIBZ};
@@ -55,6 +55,43 @@ fn every_rejection() -> Vec<(&'static str, LoadError)> {
     let (outer, nested) = crate::loading::load_own_file(&own);
     outer.expect("the outer load succeeds");
     all.push(("reentrant", nested.expect("the nested load is refused")));
+
+    // A reload whose new version refuses the state handed over.
+    let live_path = dir.join("liblive.so");
+    fs::write(
+        &live_path,
+        crate::snapshots::variant(Fixture::Counting, "0.1.0-live-a"),
+    )
+    .unwrap();
+    let live = l.live(&live_path).expect("loads");
+    fs::write(
+        &live_path,
+        crate::snapshots::variant(Fixture::Counting, "0.1.0-live-b"),
+    )
+    .unwrap();
+    all.push((
+        "state_not_handed_over",
+        live.reload()
+            .expect_err("the new version refuses the state"),
+    ));
+
+    // Listed in a quarantine journal by an earlier run that died loading it.
+    let quarantined = dir.join("libquarantined.so");
+    let bytes = crate::snapshots::variant(Fixture::GreeterEn, "0.3.0-quarantined");
+    fs::write(&quarantined, &bytes).unwrap();
+    let journal = dir.join("plugins.quarantine");
+    fs::write(
+        &journal,
+        format!("{}  {}\n", Sha256::of(&bytes), quarantined.display()),
+    )
+    .unwrap();
+    all.push((
+        "quarantined",
+        l.clone()
+            .quarantine(&journal)
+            .load(&quarantined)
+            .expect_err("quarantined"),
+    ));
     all
 }
 

@@ -36,6 +36,7 @@ pub enum Fixture {
     NoRootModule,
     /// Counts how often its `on_load` hook runs (`XPLUG_FIXTURE_ON_LOAD_COUNT`), and calls the
     /// host function whose address `XPLUG_FIXTURE_ON_LOAD_CALLBACK` holds (`PID:HEX`) from it.
+    /// Its `restore_state` refuses every state handed to it.
     Counting,
     /// The demo's counter plugin (hot reload), first release.
     CounterV1,
