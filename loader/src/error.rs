@@ -550,7 +550,7 @@ error_kinds! {
     /// from its `on_load` hook or a static constructor, or two plugins whose loads wait for
     /// each other.
     Reentrant {
-        /// What is still running: `static constructors` or `on_load hook`.
+        /// What is still running: `static constructors`, `on_load hook` or `reload`.
         step: &'static str,
     }
         stage: Init,

@@ -13,6 +13,7 @@ use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, ThreadId};
 
 use xplug::__private::LoadHookError;
 use xplug::Interface;
@@ -57,8 +58,9 @@ struct Shared<M> {
     current: AtomicPtr<Generation<M>>,
     /// Every generation, oldest first, boxed so that `current` stays valid; only ever pushed.
     generations: Mutex<Vec<Box<Generation<M>>>>,
-    /// One reload at a time (not taken by calls).
+    /// One reload at a time (not taken by calls); the thread running one.
     reloading: Mutex<()>,
+    reloader: Mutex<Option<ThreadId>>,
     /// Shared across threads exactly when the plugin handles it hands out may be (the atomic
     /// pointer alone would make it `Sync` for any `M`).
     _handles: PhantomData<Plugin<M>>,
@@ -103,6 +105,7 @@ impl<M: Interface> Loader<M> {
                 current,
                 generations: Mutex::new(vec![first]),
                 reloading: Mutex::new(()),
+                reloader: Mutex::new(None),
                 _handles: PhantomData,
             }),
         })
@@ -116,6 +119,10 @@ impl<M: Interface> Live<M> {
     /// version with [`ErrorKind::StateNotHandedOver`]), then the new generation is published
     /// and answers every call made afterwards. Bytes already serving change nothing.
     ///
+    /// The handover is a snapshot: calls the old generation answers after its `save_state`
+    /// returned (calls in flight, or racing with the switch) change only the old generation's
+    /// state. Plugins whose state must not lose an update keep it in the host.
+    ///
     /// An error leaves the current generation serving. A half-written file is refused like
     /// any other bad file: reload again once it is complete. Reloads of one handle run one at
     /// a time; calls never wait for them. Bytes that served an earlier generation (a
@@ -126,10 +133,32 @@ impl<M: Interface> Live<M> {
     /// `save_state`): the trust contract of [`Loader::load`] applies.
     pub fn reload(&self) -> Result<Reload, LoadError> {
         let shared = &*self.shared;
+        let me = thread::current().id();
+        let reloader = || {
+            shared
+                .reloader
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if *reloader() == Some(me) {
+            // Plugin code this reload runs (a hook) reloads the same handle.
+            return Err(LoadError::new(
+                &shared.path,
+                ErrorKind::Reentrant { step: "reload" },
+            ));
+        }
         let _one_at_a_time = shared
             .reloading
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        *reloader() = Some(me);
+        let outcome = self.reload_now();
+        *reloader() = None;
+        outcome
+    }
+
+    fn reload_now(&self) -> Result<Reload, LoadError> {
+        let shared = &*self.shared;
         let old = self.current();
         let new = shared.loader.load(&shared.path)?;
         if new.same_library(old) {
@@ -160,7 +189,12 @@ fn hand_over<M: Interface>(old: &Plugin<M>, new: &Plugin<M>) -> Result<(), LoadE
     let failed = |hook: &'static str, plugin: &Plugin<M>, e: LoadHookError| {
         let message = match e {
             LoadHookError::Failed(message) => message,
-            LoadHookError::Panicked { message, .. } => format!("panicked: {message}"),
+            LoadHookError::Panicked { message, location } if location.is_empty() => {
+                format!("panicked: {message}")
+            }
+            LoadHookError::Panicked { message, location } => {
+                format!("panicked at {location}: {message}")
+            }
         };
         LoadError::new(new.path(), ErrorKind::StateNotHandedOver { hook, message })
             .with_plugin(plugin.info())

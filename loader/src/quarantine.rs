@@ -60,15 +60,17 @@ impl Quarantine {
     pub fn entries(&self) -> io::Result<Vec<QuarantineEntry>> {
         let text = match fs::File::open(&self.path) {
             Ok(file) => {
-                let mut text = String::new();
-                file.take(MAX_JOURNAL_SIZE + 1).read_to_string(&mut text)?;
-                if text.len() as u64 > MAX_JOURNAL_SIZE {
+                let mut bytes = Vec::new();
+                file.take(MAX_JOURNAL_SIZE + 1).read_to_end(&mut bytes)?;
+                if bytes.len() as u64 > MAX_JOURNAL_SIZE {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         "larger than 16 MiB: not a quarantine journal",
                     ));
                 }
-                text
+                // A line torn by a crash, or edited by hand, may not be UTF-8: only that line
+                // is lost.
+                String::from_utf8_lossy(&bytes).into_owned()
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e),
@@ -163,11 +165,24 @@ impl Quarantine {
     fn append(&self, sha256: Sha256, path: &Path) -> io::Result<()> {
         let mut file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&self.path)?;
+        // A line torn by a crash must not swallow this entry: start a line of its own.
+        let torn = {
+            use std::io::{Seek, SeekFrom};
+            let len = file.seek(SeekFrom::End(0))?;
+            let mut last = [0u8];
+            len > 0 && {
+                file.seek(SeekFrom::Start(len - 1))?;
+                file.read_exact(&mut last)?;
+                last[0] != b'\n'
+            }
+        };
         // One line per entry: a path's line breaks would split it.
         let shown = path.display().to_string().replace(['\n', '\r'], "?");
-        file.write_all(format!("{}  {}\n", sha256, shown).as_bytes())?;
+        let line = format!("{}{}  {}\n", if torn { "\n" } else { "" }, sha256, shown);
+        file.write_all(line.as_bytes())?;
         file.sync_all()
     }
 

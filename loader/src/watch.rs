@@ -27,7 +27,8 @@ use crate::loader::Loader;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event {
-    /// A library file loaded for the first time: generation 1 of a new live plugin.
+    /// A library file loaded: generation 1 of a new live plugin, or a removed file back
+    /// with the bytes its live plugin serves.
     Loaded {
         /// The file.
         path: PathBuf,
@@ -179,6 +180,10 @@ impl<M: Interface> Loader<M> {
         dir: &Path,
         polling: Option<Duration>,
     ) -> Result<Watcher<M>, LoadError> {
+        // Absolute: `notify` names files under the absolute path of the directory.
+        let dir = &std::env::current_dir()
+            .map_err(|e| io_error(dir, e))?
+            .join(dir);
         let (events, receiver) = mpsc::channel();
         let state = Arc::new(State {
             loader: self.clone(),
@@ -402,12 +407,17 @@ impl<M: Interface> State<M> {
                 })
             }
             (Some((_, false)), false) => None,
-            (Some((live, _)), true) => {
+            (Some((live, was_present)), true) => {
                 let reload = live.reload();
                 if reload.is_ok() {
                     self.set_present(path, true);
                 }
                 match reload {
+                    // Removed, then back with the bytes that serve: loaded again.
+                    Ok(Reload::Unchanged { .. }) if !was_present => Some(Event::Loaded {
+                        path: path.to_path_buf(),
+                        info: live.info().clone(),
+                    }),
                     Ok(Reload::Unchanged { .. }) => None,
                     Ok(Reload::Reloaded { from, to }) => Some(Event::Reloaded {
                         path: path.to_path_buf(),
@@ -501,18 +511,22 @@ impl<M> Watcher<M> {
             .map(|t| t.live.clone())
     }
 
-    /// The directory watched.
+    /// The directory watched, as an absolute path.
     pub fn dir(&self) -> &Path {
         &self.state.dir
     }
 }
 
 impl<M> Drop for Watcher<M> {
-    /// Stops watching: no file is loaded or reloaded after this returns.
+    /// Stops watching: no file is loaded or reloaded after this returns (unless it is
+    /// dropped by plugin code the watcher's own thread runs; that thread then stops after
+    /// the file it is loading).
     fn drop(&mut self) {
         drop(self.source.take());
         if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
+            if worker.thread().id() != thread::current().id() {
+                let _ = worker.join();
+            }
         }
     }
 }

@@ -85,8 +85,8 @@ fn extend_trait(interface: &mut Interface, names: &Names) {
         }
     });
     item.items.push(syn::parse_quote! {
-        /// Called on a newer version of a plugin after its `on_load`, before any call reaches
-        /// it, with the bytes its predecessor's `save_state` returned (they may come from an
+        /// Called on a newer version of a plugin after its `on_load`, before a live handle
+        /// sends it any call, with the bytes its predecessor's `save_state` returned (they may come from an
         /// older or newer version: check them). An error refuses the new version, and the old
         /// one keeps serving. The default ignores them.
         fn restore_state(state: &[u8]) -> ::core::result::Result<(), ::std::string::String> {

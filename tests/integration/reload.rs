@@ -185,6 +185,13 @@ fn the_count_goes_on_across_reloads_and_a_bad_version_leaves_the_old_one_serving
     }
     assert!(watcher.plugins().is_empty());
     assert_eq!(counter.next().unwrap(), 6);
+    // Back with the bytes that serve: loaded again, the same generation.
+    install(&v2, &path);
+    match next_event(&watcher) {
+        Event::Loaded { info, .. } => assert_eq!(info.version.to_string(), "2.0.0-h"),
+        other => panic!("{other}"),
+    }
+    assert_eq!((watcher.plugins().len(), counter.generation()), (1, 2));
     install(&counter_variant("h", 1), &path);
     match next_event(&watcher) {
         Event::Reloaded { from: 2, to: 3, .. } => {}
@@ -233,6 +240,27 @@ fn a_version_whose_layout_changed_is_refused_and_the_old_one_keeps_serving() {
 }
 
 #[test]
+fn a_watcher_of_a_relative_directory_sees_changes() {
+    let dir = scratch("reload-relative");
+    let path = dir.join(library_file_name("counter"));
+    install(&counter_variant("rel", 0), &path);
+    // The same directory, named relative to the current one.
+    let cwd = std::env::current_dir().unwrap();
+    let mut relative = PathBuf::new();
+    for _ in cwd.components().skip(1) {
+        relative.push("..");
+    }
+    relative.push(dir.strip_prefix("/").unwrap());
+    let watcher = counter_loader().watch_dir(&relative).unwrap();
+    assert!(matches!(next_event(&watcher), Event::Loaded { .. }));
+    install(&counter_variant("rel", 1), &path);
+    match next_event(&watcher) {
+        Event::Reloaded { from: 1, to: 2, .. } => {}
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
 fn a_polling_watcher_sees_a_replaced_file() {
     let dir = scratch("reload-polling");
     let path = dir.join(library_file_name("counter"));
@@ -273,19 +301,36 @@ fn a_plugin_built_by_rustc_1_63_is_replaced_by_one_built_by_1_85_under_one_live_
         .collect();
     let dir = scratch("reload-compilers");
     let path = dir.join(library_file_name("counter"));
-    install(&fs::read(built[0].path(Fixture::CounterV1)).unwrap(), &path);
+    // Bytes of their own (a version stamped in the header): statics no other test touched.
+    let stamped = |file: PathBuf, version: &str| {
+        let mut bytes = fs::read(file).unwrap();
+        crate::bad_inputs::set_header_field(
+            &mut bytes,
+            std::mem::offset_of!(xplug::PluginHeader, plugin_version),
+            32,
+            version,
+        );
+        bytes
+    };
+    install(
+        &stamped(built[0].path(Fixture::CounterV1), "1.0.0-c"),
+        &path,
+    );
     let counter: Live<CounterRef> = counter_loader().live(&path).unwrap();
     assert_eq!(counter.info().rustc, toolchains[0].rustc_version);
     assert_eq!(counter.next().unwrap(), 1);
     assert_eq!(counter.next().unwrap(), 2);
 
-    install(&fs::read(built[1].path(Fixture::CounterV2)).unwrap(), &path);
+    install(
+        &stamped(built[1].path(Fixture::CounterV2), "2.0.0-c"),
+        &path,
+    );
     assert_eq!(
         counter.reload().unwrap(),
         Reload::Reloaded { from: 1, to: 2 }
     );
     assert_eq!(counter.info().rustc, toolchains[1].rustc_version);
-    assert_eq!(counter.version().unwrap(), "counter-v2 2.0.0");
+    assert_eq!(counter.version().unwrap(), "counter-v2 2.0.0-c");
     assert_eq!(counter.next().unwrap(), 3, "the count carried over");
     notice(&format!(
         "reload: a plugin built by {} replaced by one built by {} under one live handle",
