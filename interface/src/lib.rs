@@ -178,7 +178,13 @@ pub mod __private {
     pub mod build_info;
     mod plugin_header;
 
-    use abi_stable::std_types::{RResult, RString};
+    use abi_stable::std_types::{ROption, RResult, RString, RVec};
+
+    /// What a hook that may refuse (`on_load`, `restore_state`) returns across the boundary.
+    pub type HookResult = RResult<(), RString>;
+
+    /// What `save_state` returns across the boundary.
+    pub type SavedState = ROption<RVec<u8>>;
 
     /// Why a plugin's `on_load` hook refused to load.
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,48 +200,50 @@ pub mod __private {
         },
     }
 
-    /// Converts a plugin's `on_load` result for the boundary.
-    pub fn on_load_result(r: Result<(), String>) -> RResult<(), RString> {
+    /// Converts the result of a plugin's `on_load` or `restore_state` for the boundary.
+    pub fn hook_result(r: Result<(), String>) -> HookResult {
         match r {
             Ok(()) => RResult::ROk(()),
             Err(e) => RResult::RErr(e.into()),
         }
     }
 
+    /// Converts a plugin's `save_state` result for the boundary.
+    pub fn save_state_result(state: Option<Vec<u8>>) -> SavedState {
+        state.map(RVec::from).into()
+    }
+
     /// Converts what the `save_state` shim returned for the host (a copy in the host's
     /// allocator; the plugin's vector is freed by the plugin).
     pub fn save_state_outcome(
-        r: CallResult<abi_stable::std_types::ROption<abi_stable::std_types::RVec<u8>>>,
+        r: CallResult<SavedState>,
         take_panic: extern "C" fn() -> PluginPanic,
     ) -> Result<Option<Vec<u8>>, LoadHookError> {
         match r {
             RResult::ROk(state) => Ok(state.into_option().map(|bytes| bytes.as_slice().to_vec())),
-            RResult::RErr(_) => {
-                let panic = take_panic();
-                Err(LoadHookError::Panicked {
-                    message: panic.message.into(),
-                    location: panic.location.into(),
-                })
-            }
+            RResult::RErr(_) => Err(hook_panicked(take_panic)),
+        }
+    }
+
+    /// The panic a hook contained, taken from the plugin.
+    fn hook_panicked(take_panic: extern "C" fn() -> PluginPanic) -> LoadHookError {
+        let panic = take_panic();
+        LoadHookError::Panicked {
+            message: panic.message.into(),
+            location: panic.location.into(),
         }
     }
 
     /// Converts what the `on_load` (or `restore_state`) shim returned for the host;
     /// `take_panic` is the module's.
-    pub fn on_load_outcome(
-        r: CallResult<RResult<(), RString>>,
+    pub fn hook_outcome(
+        r: CallResult<HookResult>,
         take_panic: extern "C" fn() -> PluginPanic,
     ) -> Result<(), LoadHookError> {
         match r {
             RResult::ROk(RResult::ROk(())) => Ok(()),
             RResult::ROk(RResult::RErr(message)) => Err(LoadHookError::Failed(message.into())),
-            RResult::RErr(_) => {
-                let panic = take_panic();
-                Err(LoadHookError::Panicked {
-                    message: panic.message.into(),
-                    location: panic.location.into(),
-                })
-            }
+            RResult::RErr(_) => Err(hook_panicked(take_panic)),
         }
     }
 }

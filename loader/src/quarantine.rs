@@ -36,11 +36,14 @@ pub struct QuarantineEntry {
     pub path: PathBuf,
 }
 
-/// The entries this process has written and not yet cleared (loads in progress, not crashes),
-/// by journal. Its lock also orders this process's writes to journals.
-static IN_PROGRESS: Mutex<Option<HashMap<(PathBuf, Sha256), usize>>> = Mutex::new(None);
+/// How many loads of each journal entry this process is running: entries it wrote and has
+/// not yet cleared (loads in progress, not crashes). Its lock also orders this process's
+/// writes to journals.
+type InProgress = HashMap<(PathBuf, Sha256), usize>;
 
-fn in_progress() -> MutexGuard<'static, Option<HashMap<(PathBuf, Sha256), usize>>> {
+static IN_PROGRESS: Mutex<Option<InProgress>> = Mutex::new(None);
+
+fn in_progress() -> MutexGuard<'static, Option<InProgress>> {
     IN_PROGRESS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -98,7 +101,7 @@ impl Quarantine {
     fn clear_while(
         &self,
         digest: Option<&Sha256>,
-        running: &Option<HashMap<(PathBuf, Sha256), usize>>,
+        running: &Option<InProgress>,
     ) -> io::Result<usize> {
         let entries = self.entries()?;
         let keep = |e: &QuarantineEntry| {
@@ -128,18 +131,17 @@ impl Quarantine {
                 },
             )
         };
-        let mut running = in_progress();
+        let mut guard = in_progress();
+        let running = guard.get_or_insert_with(HashMap::new);
         let key = (self.path.clone(), sha256);
-        let count = running.get_or_insert_with(HashMap::new).entry(key.clone());
-        let count = count.or_insert(0);
-        if *count == 0 {
+        let count = running.get(&key).copied().unwrap_or(0);
+        if count == 0 {
             if self
                 .entries()
                 .map_err(error)?
                 .iter()
                 .any(|e| e.sha256 == sha256)
             {
-                running.as_mut().map(|r| r.remove(&key));
                 return Err(LoadError::new(
                     path,
                     ErrorKind::Quarantined {
@@ -147,14 +149,9 @@ impl Quarantine {
                     },
                 ));
             }
-            if let Err(e) = self.append(sha256, path) {
-                running.as_mut().map(|r| r.remove(&key));
-                return Err(error(e));
-            }
+            self.append(sha256, path).map_err(error)?;
         }
-        if let Some(count) = running.as_mut().and_then(|r| r.get_mut(&key)) {
-            *count += 1;
-        }
+        running.insert(key, count + 1);
         Ok(Entered {
             journal: self.clone(),
             sha256,
@@ -213,21 +210,19 @@ impl Drop for Entered {
     fn drop(&mut self) {
         let mut running = in_progress();
         let key = (self.journal.path.clone(), self.sha256);
-        let last = match running.as_mut().and_then(|map| map.get_mut(&key)) {
-            Some(count) if *count > 1 => {
-                *count -= 1;
-                false
+        let count = running.as_mut().and_then(|map| map.get_mut(&key));
+        match count {
+            Some(count) if *count > 1 => *count -= 1,
+            _ => {
+                if let Some(map) = running.as_mut() {
+                    map.remove(&key);
+                }
+                // Under the lock: a load of the same bytes that starts now must not find the
+                // entry. A journal that cannot be rewritten keeps it: the next start then
+                // refuses a plugin that loaded fine, which the host can clear; never the
+                // reverse.
+                let _ = self.journal.clear_while(Some(&self.sha256), &running);
             }
-            _ => true,
-        };
-        if last {
-            if let Some(map) = running.as_mut() {
-                map.remove(&key);
-            }
-            // Under the lock: a load of the same bytes that starts now must not find the
-            // entry. A journal that cannot be rewritten keeps it: the next start then
-            // refuses a plugin that loaded fine, which the host can clear; never the reverse.
-            let _ = self.journal.clear_while(Some(&self.sha256), &running);
         }
     }
 }

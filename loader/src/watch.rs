@@ -327,6 +327,12 @@ fn io_error(dir: &Path, e: std::io::Error) -> LoadError {
     )
 }
 
+impl<M> State<M> {
+    fn files(&self) -> std::sync::MutexGuard<'_, BTreeMap<PathBuf, Tracked<M>>> {
+        self.files.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl<M: Interface> State<M> {
     /// The worker: each round takes every change queued since the last, then brings each
     /// named library file up to date, in path order. Ends when the event source is dropped.
@@ -364,10 +370,6 @@ impl<M: Interface> State<M> {
     /// that starts with the directory as given).
     fn is_ours(&self, path: &Path) -> bool {
         path.parent() == Some(self.dir.as_path()) && is_library_file_name(path)
-    }
-
-    fn files(&self) -> std::sync::MutexGuard<'_, BTreeMap<PathBuf, Tracked<M>>> {
-        self.files.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Brings `path` up to date with its file, and says what changed.
@@ -490,9 +492,7 @@ impl<M> Watcher<M> {
     /// The live plugins of the files present in the directory, in path order.
     pub fn plugins(&self) -> Vec<Live<M>> {
         self.state
-            .files
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .files()
             .values()
             .filter(|t| t.present)
             .map(|t| t.live.clone())
@@ -503,12 +503,7 @@ impl<M> Watcher<M> {
     /// removed, the handle keeps serving its last generation).
     pub fn get(&self, name: impl AsRef<Path>) -> Option<Live<M>> {
         let path = self.state.dir.join(name);
-        self.state
-            .files
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&path)
-            .map(|t| t.live.clone())
+        self.state.files().get(&path).map(|t| t.live.clone())
     }
 
     /// The directory watched, as an absolute path.

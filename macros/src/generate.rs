@@ -179,26 +179,12 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
         #[sabi(missing_field(option))]
         #[allow(missing_docs, non_camel_case_types)]
         #vis struct #module {
-            on_load_: extern "C" fn() -> ::xplug::__private::CallResult<
-                ::xplug::__private::abi_stable::std_types::RResult<
-                    (),
-                    ::xplug::__private::abi_stable::std_types::RString,
-                >,
-            >,
+            on_load_: extern "C" fn() -> ::xplug::__private::CallResult<::xplug::__private::HookResult>,
             take_panic_: extern "C" fn() -> ::xplug::__private::PluginPanic,
-            save_state_: extern "C" fn() -> ::xplug::__private::CallResult<
-                ::xplug::__private::abi_stable::std_types::ROption<
-                    ::xplug::__private::abi_stable::std_types::RVec<u8>,
-                >,
-            >,
+            save_state_: extern "C" fn() -> ::xplug::__private::CallResult<::xplug::__private::SavedState>,
             restore_state_: extern "C" fn(
                 ::xplug::__private::abi_stable::std_types::RSlice<'_, u8>,
-            ) -> ::xplug::__private::CallResult<
-                ::xplug::__private::abi_stable::std_types::RResult<
-                    (),
-                    ::xplug::__private::abi_stable::std_types::RString,
-                >,
-            >,
+            ) -> ::xplug::__private::CallResult<::xplug::__private::HookResult>,
             #(#fields)*
         }
 
@@ -211,7 +197,7 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
             unsafe fn __on_load(
                 self,
             ) -> ::core::result::Result<(), ::xplug::__private::LoadHookError> {
-                ::xplug::__private::on_load_outcome((self.on_load_())(), self.take_panic_())
+                ::xplug::__private::hook_outcome((self.on_load_())(), self.take_panic_())
             }
 
             unsafe fn __save_state(
@@ -227,7 +213,7 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
                 self,
                 state: &[u8],
             ) -> ::core::result::Result<(), ::xplug::__private::LoadHookError> {
-                ::xplug::__private::on_load_outcome(
+                ::xplug::__private::hook_outcome(
                     (self.restore_state_())(state.into()),
                     self.take_panic_(),
                 )
@@ -370,15 +356,10 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
 
         #[allow(clippy::needless_lifetimes)]
         impl<T: #trait_ident> #shim<T> {
-            extern "C" fn on_load() -> ::xplug::__private::CallResult<
-                ::xplug::__private::abi_stable::std_types::RResult<
-                    (),
-                    ::xplug::__private::abi_stable::std_types::RString,
-                >,
-            > {
+            extern "C" fn on_load() -> ::xplug::__private::CallResult<::xplug::__private::HookResult> {
                 ::xplug::__private::install_hook();
                 ::xplug::__private::guard(|| {
-                    ::xplug::__private::on_load_result(<T as #trait_ident>::on_load())
+                    ::xplug::__private::hook_result(<T as #trait_ident>::on_load())
                 })
             }
 
@@ -386,29 +367,17 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
                 ::xplug::__private::take_panic()
             }
 
-            extern "C" fn save_state() -> ::xplug::__private::CallResult<
-                ::xplug::__private::abi_stable::std_types::ROption<
-                    ::xplug::__private::abi_stable::std_types::RVec<u8>,
-                >,
-            > {
+            extern "C" fn save_state() -> ::xplug::__private::CallResult<::xplug::__private::SavedState> {
                 ::xplug::__private::guard(|| {
-                    ::xplug::__private::abi_stable::std_types::ROption::from(
-                        <T as #trait_ident>::save_state()
-                            .map(::xplug::__private::abi_stable::std_types::RVec::from),
-                    )
+                    ::xplug::__private::save_state_result(<T as #trait_ident>::save_state())
                 })
             }
 
             extern "C" fn restore_state(
                 state: ::xplug::__private::abi_stable::std_types::RSlice<'_, u8>,
-            ) -> ::xplug::__private::CallResult<
-                ::xplug::__private::abi_stable::std_types::RResult<
-                    (),
-                    ::xplug::__private::abi_stable::std_types::RString,
-                >,
-            > {
+            ) -> ::xplug::__private::CallResult<::xplug::__private::HookResult> {
                 ::xplug::__private::guard(move || {
-                    ::xplug::__private::on_load_result(
+                    ::xplug::__private::hook_result(
                         <T as #trait_ident>::restore_state(state.as_slice()),
                     )
                 })

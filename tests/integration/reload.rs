@@ -20,18 +20,11 @@ use xplug_loader::{
 };
 use xtask::{Compiler, Fixture};
 
-use crate::snapshots::variant;
+use crate::snapshots::{install, variant, variant_of};
 use crate::support::{in_ci, notice, plugin, scratch};
 
 /// How long a test waits for a watcher's event before it fails.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-/// Writes `bytes` at `path` as installers do: a new file renamed over the path.
-fn install(bytes: &[u8], path: &Path) {
-    let staged = path.with_extension("staged");
-    fs::write(&staged, bytes).unwrap();
-    fs::rename(&staged, path).unwrap();
-}
 
 fn next_event<M>(watcher: &Watcher<M>) -> Event {
     match watcher.events().recv_timeout(PATIENCE) {
@@ -302,18 +295,8 @@ fn a_plugin_built_by_rustc_1_63_is_replaced_by_one_built_by_1_85_under_one_live_
     let dir = scratch("reload-compilers");
     let path = dir.join(library_file_name("counter"));
     // Bytes of their own (a version stamped in the header): statics no other test touched.
-    let stamped = |file: PathBuf, version: &str| {
-        let mut bytes = fs::read(file).unwrap();
-        crate::bad_inputs::set_header_field(
-            &mut bytes,
-            std::mem::offset_of!(xplug::PluginHeader, plugin_version),
-            32,
-            version,
-        );
-        bytes
-    };
     install(
-        &stamped(built[0].path(Fixture::CounterV1), "1.0.0-c"),
+        &variant_of(&built[0].path(Fixture::CounterV1), "1.0.0-c"),
         &path,
     );
     let counter: Live<CounterRef> = counter_loader().live(&path).unwrap();
@@ -322,7 +305,7 @@ fn a_plugin_built_by_rustc_1_63_is_replaced_by_one_built_by_1_85_under_one_live_
     assert_eq!(counter.next().unwrap(), 2);
 
     install(
-        &stamped(built[1].path(Fixture::CounterV2), "2.0.0-c"),
+        &variant_of(&built[1].path(Fixture::CounterV2), "2.0.0-c"),
         &path,
     );
     assert_eq!(

@@ -20,7 +20,12 @@ use crate::support::{loader, plugin, scratch};
 /// A copy of `fixture`'s bytes whose header claims another plugin version: other bytes, so a
 /// plugin of its own, never loaded by another test.
 pub(crate) fn variant(fixture: Fixture, version: &str) -> Vec<u8> {
-    let mut bytes = fs::read(plugin(fixture)).unwrap();
+    variant_of(&plugin(fixture), version)
+}
+
+/// The bytes of the plugin file `file`, its header claiming the plugin version `version`.
+pub(crate) fn variant_of(file: &Path, version: &str) -> Vec<u8> {
+    let mut bytes = fs::read(file).unwrap();
     crate::bad_inputs::set_header_field(
         &mut bytes,
         offset_of!(PluginHeader, plugin_version),
@@ -31,7 +36,7 @@ pub(crate) fn variant(fixture: Fixture, version: &str) -> Vec<u8> {
 }
 
 /// Writes `bytes` at `path` as installers do: a new file renamed over the path.
-fn install(bytes: &[u8], path: &Path) {
+pub(crate) fn install(bytes: &[u8], path: &Path) {
     let tmp = path.with_extension("tmp");
     fs::write(&tmp, bytes).unwrap();
     fs::rename(&tmp, path).unwrap();
