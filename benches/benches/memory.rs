@@ -1,6 +1,7 @@
 //! Resident memory added per loaded plugin (Linux: `/proc/self/statm`), for a bare `dlopen`
 //! of a fresh copy (the baseline) and for xplug's whole pipeline, from a snapshot (the
-//! default) and in place; and per generation retained by a live handle's reloads.
+//! default) and in place; per generation retained by a live handle's reloads; and after 1,000
+//! reloads whose old generations are unloaded.
 
 use bench_interface::BenchRef;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -56,6 +57,45 @@ fn memory(c: &mut Criterion<ResidentMemory>) {
         b.iter_batched(
             || std::fs::rename(copies.fresh(), &path).expect("install"),
             |()| live.reload().expect("reload"),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+
+    // One iteration: a live handle loaded, then 1,000 reloads, each followed by unloading
+    // the retired generation; the handle is kept. Against one load kept: 1.0x when 1,000
+    // reloads leave nothing behind but the one generation serving.
+    let mut g = c.benchmark_group("resident_memory_after_1000_reloads");
+    few_iterations(&mut g);
+    let mut kept = Vec::new();
+    g.bench_function("xplug_load", |b| {
+        b.iter_batched(
+            || copies.fresh(),
+            |path| kept.push(loader.load(&path).expect("xplug load")),
+            BatchSize::PerIteration,
+        )
+    });
+    let mut lives = Vec::new();
+    g.bench_function("xplug_live_1000_reloads_unloaded", |b| {
+        b.iter_batched(
+            || {
+                let dir = copies.fresh_dir(0);
+                let path = dir.join(xplug_loader::library_file_name("live"));
+                std::fs::rename(copies.fresh(), &path).expect("install");
+                path
+            },
+            |path| {
+                let live = loader.live(&path).expect("live");
+                for _ in 0..1000 {
+                    std::fs::rename(copies.fresh(), &path).expect("install");
+                    live.reload().expect("reload");
+                    live.add(1, 2).expect("call");
+                    // SAFETY: this thread makes every call, and each returns a number.
+                    let unloads = unsafe { live.unload_retired() };
+                    assert_eq!(unloads.unmapped, 1, "{unloads:?}");
+                }
+                lives.push(live);
+            },
             BatchSize::PerIteration,
         )
     });

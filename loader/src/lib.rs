@@ -18,7 +18,9 @@
 //! - [`Live<M>`](Live): hot reload. A handle that dereferences to the newest good version
 //!   (generation) of a plugin file; [`Live::reload`] loads a new version, hands the old one's
 //!   state to it (the plugin's `save_state` / `restore_state` hooks) and switches calls to it
-//!   without a lock on the call path; a refused version leaves the old one serving.
+//!   without a lock on the call path; a refused version leaves the old one serving. Old
+//!   generations stay loaded unless the host, knowing nothing of them is in use, unloads
+//!   them ([`Live::unload_retired`], [`Plugin::unload`], both `unsafe`).
 //! - [`Watcher<M>`](Watcher): a plugin directory under hot reload ([`Loader::watch_dir`]):
 //!   one live plugin per file, reloaded when the file changes, and an [`Event`] per change.
 //! - [`Quarantine`]: the journal of plugins whose loading killed the process
@@ -44,7 +46,7 @@
 //! the plugin's `on_load`. [`Loader::load`] states the whole trust contract. Around the
 //! stages: `registry.rs` keeps one entry per plugin, by the SHA-256 of its bytes (the same
 //! bytes are opened and initialised once per process, with no lock held while plugin code
-//! runs; libraries are never unloaded), `loader.rs`, `plugin.rs` and `dir.rs`
+//! runs; libraries leave only when the host unloads them), `loader.rs`, `plugin.rs` and `dir.rs`
 //! hold the host-facing types, `live.rs` and `watch.rs` hot reload, `quarantine.rs` the crash
 //! journal, `host.rs` the facts of the host's own build, `error.rs` and `report.rs` the
 //! errors and their rendering.
@@ -81,9 +83,9 @@ pub use error::{ErrorKind, LayoutDifference, LoadError, Stage};
 pub use host::host_target;
 pub use info::{PanicStrategy, PluginInfo, Profile};
 pub use inspect::{inspect, inspect_bytes, Inspected};
-pub use live::{Live, Reload};
+pub use live::{Live, Reload, Unloads};
 pub use loader::{LoadMode, Loader};
-pub use plugin::Plugin;
+pub use plugin::{Plugin, Unloaded};
 pub use quarantine::{Quarantine, QuarantineEntry};
 #[cfg(feature = "serde")]
 pub use report::Diagnostic;

@@ -3,9 +3,10 @@
 //! Each version loaded under a live handle is a *generation*: an ordinary [`Plugin`], loaded
 //! through the whole pipeline. The handle publishes the current one through one atomic
 //! pointer, so a call costs one more load than through a [`Plugin`] and takes no lock.
-//! Generations are never freed while the handle lives: a call that read the pointer before a
-//! reload finishes on the generation it read, and values a plugin returned (an `RString`
-//! keeps a vtable in the library that made it) stay valid, as libraries are never unloaded.
+//! Generations are kept while the handle lives: a call that read the pointer before a reload
+//! finishes on the generation it read, and values a plugin returned (an `RString` keeps a
+//! vtable in the library that made it) stay valid. Only the host knows when nothing of an old
+//! generation is in use any more: it may then unload them ([`Live::unload_retired`], unsafe).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -21,7 +22,7 @@ use xplug::Interface;
 use crate::error::{ErrorKind, LoadError};
 use crate::info::PluginInfo;
 use crate::loader::Loader;
-use crate::plugin::Plugin;
+use crate::plugin::{Plugin, Unloaded};
 
 /// A plugin file under hot reload: dereferences to the root module `M` of the newest good
 /// version of the file, like a [`Plugin`] does to its own.
@@ -32,8 +33,10 @@ use crate::plugin::Plugin;
 /// old one finish on it; a refused version (any [`LoadError`]) leaves the old one serving. No
 /// call fails because of a reload, and the call path takes no lock.
 ///
-/// Old generations stay loaded for the life of the process (values a plugin returned may
-/// point into its code). Each costs the memory of its library: see the performance notes.
+/// Old generations stay loaded for the life of the handle (values a plugin returned may point
+/// into its code). Each costs the memory of its library (see the performance notes), until
+/// the host, knowing that nothing of them is in use, unloads them with
+/// [`unload_retired`](Live::unload_retired).
 ///
 /// ```no_run
 /// use greeter_interface::GreeterRef;
@@ -56,7 +59,8 @@ struct Shared<M> {
     path: PathBuf,
     /// The current generation: one of `generations`, never null.
     current: AtomicPtr<Generation<M>>,
-    /// Every generation, oldest first, boxed so that `current` stays valid; only ever pushed.
+    /// The current generation and the retired ones still loaded, oldest first, boxed so that
+    /// `current` stays valid; a generation leaves only by `unload_retired`.
     generations: Mutex<Vec<Box<Generation<M>>>>,
     /// One reload at a time (not taken by calls); the thread running one.
     reloading: Mutex<()>,
@@ -181,6 +185,101 @@ impl<M: Interface> Live<M> {
         // Release: whoever reads the pointer sees the whole generation.
         shared.current.store(pointer, Ordering::Release);
         Ok(Reload::Reloaded { from, to: from + 1 })
+    }
+}
+
+/// What [`Live::unload_retired`] did with the retired generations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Unloads {
+    /// Unloaded: their code and memory left the process ([`Unloaded::Unmapped`]).
+    pub unmapped: usize,
+    /// Closed, but kept mapped by the dynamic loader ([`Unloaded::StillMapped`]).
+    pub still_mapped: usize,
+    /// Closed where the system does not tell whether they were unmapped ([`Unloaded::Closed`]).
+    pub closed: usize,
+    /// Kept, because another handle still refers to their library (a clone of a plugin handle
+    /// from [`Live::current`], a load of the same bytes elsewhere); tried again next time.
+    pub in_use: usize,
+}
+
+impl Unloads {
+    fn count(&mut self, unloaded: Unloaded) {
+        match unloaded {
+            Unloaded::Unmapped => self.unmapped += 1,
+            Unloaded::StillMapped => self.still_mapped += 1,
+            Unloaded::Closed => self.closed += 1,
+        }
+    }
+
+    pub(crate) fn add(&mut self, other: Unloads) {
+        self.unmapped += other.unmapped;
+        self.still_mapped += other.still_mapped;
+        self.closed += other.closed;
+        self.in_use += other.in_use;
+    }
+}
+
+impl<M> Live<M> {
+    /// Unloads every retired generation (all but the current one) whose library no other
+    /// handle refers to, as by [`Plugin::unload`]; the others stay and are tried again by the
+    /// next call. A retired generation whose bytes are the current one's (a roll-back) is
+    /// simply forgotten. Returns what became of them.
+    ///
+    /// Runs plugin code (the libraries' destructors), with no lock of this handle held.
+    ///
+    /// # Safety
+    /// [`Plugin::unload`]'s contract, for every retired generation of this handle and its
+    /// clones: no call that reached one is still running (a call that read the current
+    /// generation before a reload finishes on the old one: wait until calls that started
+    /// before the last reload have returned), references obtained from this handle before the
+    /// last reload (by `Deref` or [`current`](Live::current)) are not used again, and no value
+    /// a retired generation made is alive.
+    pub unsafe fn unload_retired(&self) -> Unloads {
+        let shared = &*self.shared;
+        let current = self.current_generation() as *const Generation<M>;
+        let retired: Vec<Box<Generation<M>>> = {
+            let mut generations = shared
+                .generations
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let (kept, retired) = generations
+                .drain(..)
+                .partition(|g| std::ptr::eq(&**g, current));
+            *generations = kept;
+            retired
+        };
+        let mut unloads = Unloads::default();
+        let mut in_use = Vec::new();
+        let mut retired = retired.into_iter();
+        while let Some(generation) = retired.next() {
+            let Generation { number, plugin } = *generation;
+            // Bytes that served twice (a roll-back) are one library: one handle is enough.
+            let again = retired
+                .as_slice()
+                .iter()
+                .any(|g| g.plugin.same_library(&plugin));
+            if again || plugin.same_library(self.current()) {
+                continue;
+            }
+            // SAFETY: the caller's promise, for this retired generation.
+            match unsafe { plugin.unload() } {
+                Ok(unloaded) => unloads.count(unloaded),
+                Err(plugin) => {
+                    unloads.in_use += 1;
+                    in_use.push(Box::new(Generation { number, plugin }));
+                }
+            }
+        }
+        if !in_use.is_empty() {
+            let mut generations = shared
+                .generations
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            generations.extend(in_use);
+            generations.sort_by_key(|g| g.number);
+        }
+        unloads
     }
 }
 

@@ -12,7 +12,7 @@ use crate::registry::Library;
 /// A loaded plugin: its root module `M` (dereference to call its functions) and its header.
 ///
 /// Cheap to clone. The library stays loaded for the life of the process, whatever happens
-/// to its file afterwards.
+/// to its file afterwards, unless the host unloads it ([`Plugin::unload`], an opt-in).
 pub struct Plugin<M> {
     module: M,
     library: Arc<Library>,
@@ -41,11 +41,63 @@ impl<M> Plugin<M> {
         &self.path
     }
 
+    /// Unloads the plugin's library if this is its last handle: it leaves the registry, the
+    /// dynamic loader closes it (`dlclose`, `FreeLibrary`; its destructors run), and its
+    /// snapshot is released once it is known to be unmapped. A later load of the same bytes
+    /// loads them anew. Another handle to the library (a clone of this one, a load of the same
+    /// bytes from any path, a generation of a [`Live`](crate::Live) handle) keeps it loaded:
+    /// the handle comes back as `Err`.
+    ///
+    /// By default libraries are never unloaded, because only the host can know when nothing
+    /// of one is in use any more. What xplug checks is the handles; the rest is the host's
+    /// promise below.
+    ///
+    /// # Safety
+    /// Nothing of the library may be used after this call:
+    /// - no call into it is running on any thread, and none starts: references to its module
+    ///   obtained through this handle (by `Deref` or [`module`](Plugin::module)) are not used
+    ///   again;
+    /// - no value it made is alive: abi_stable's `RString`, `RVec`, `RBox` and trait objects
+    ///   it returned free themselves through its code, and `&'static` data, function pointers
+    ///   and vtables point into it;
+    /// - no thread it started is running, and nothing it registered outlives it (callbacks it
+    ///   handed to the host, or layouts it gave abi_stable's process-wide checking globals by
+    ///   calling `abi_stable::abi_stability::check_layout_compatibility` itself; xplug's own
+    ///   check keeps none).
+    pub unsafe fn unload(self) -> Result<Unloaded, Plugin<M>> {
+        let Plugin {
+            module,
+            library,
+            path,
+            _interface,
+        } = self;
+        // SAFETY: the caller's promise; `release` checks that no other handle exists.
+        match unsafe { crate::registry::release(library) } {
+            Ok(unloaded) => Ok(unloaded),
+            Err(library) => Err(Plugin::new(module, library, path)),
+        }
+    }
+
     /// Whether two handles refer to the same loaded library: the same bytes (or, in place,
     /// the same file).
     pub fn same_library(&self, other: &Plugin<M>) -> bool {
         Arc::ptr_eq(&self.library, &other.library)
     }
+}
+
+/// What became of an unloaded library.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unloaded {
+    /// Its code and data left the process, and their memory was returned.
+    Unmapped,
+    /// Closed, but the dynamic loader keeps it mapped: it was marked not to be unloaded (e.g.
+    /// by thread-local destructors it registered on threads still running, or `-z nodelete`).
+    /// It costs what a library never unloaded costs; it is not used again (a later load of
+    /// the same bytes maps them anew).
+    StillMapped,
+    /// Closed; this system does not tell whether it was unmapped (not Linux).
+    Closed,
 }
 
 impl<M: Copy> Plugin<M> {

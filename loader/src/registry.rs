@@ -1,7 +1,7 @@
 //! The process-wide registry of loaded plugins, keyed by identity: the SHA-256 of a snapshot's
 //! bytes (the same bytes under any path, link or copy are one plugin), or the device and inode
-//! of a file loaded in place. Each entry opens and initialises its plugin once; libraries are
-//! never unloaded, so an entry lives as long as the process.
+//! of a file loaded in place. Each entry opens and initialises its plugin once, and lives as
+//! long as the process unless its library is unloaded ([`release`], an opt-in).
 //!
 //! No lock is held while plugin code runs (static constructors at `dlopen`, `on_load`): a
 //! [`Step`] records which thread runs it, other threads wait for the outcome, and a wait that
@@ -16,6 +16,7 @@ use xplug::header::HEADER_SIZE;
 
 use crate::error::{ErrorKind, LoadError};
 use crate::info::PluginInfo;
+use crate::plugin::Unloaded;
 use crate::stages::file::OpenFile;
 use crate::stages::open::Opened;
 use crate::trust::Sha256;
@@ -136,6 +137,47 @@ pub(crate) fn entry(
     Ok(Entry::Plugin(library))
 }
 
+/// Takes `library` out of the registry and unloads it, if this is its last handle; gives it
+/// back otherwise (another handle, or a load in progress, holds it).
+///
+/// # Safety
+/// As [`Mapping::unload`](crate::stages::open::Mapping::unload): nothing of the library is used afterwards.
+pub(crate) unsafe fn release(library: Arc<Library>) -> Result<Unloaded, Arc<Library>> {
+    let mut registry = lock(&REGISTRY);
+    let table = registry.get_or_insert_with(HashMap::new);
+    let identity = table
+        .iter()
+        .find(|(_, l)| Arc::ptr_eq(l, &library))
+        .map(|(identity, _)| identity.clone());
+    if let Some(identity) = &identity {
+        table.remove(identity);
+    }
+    // Only holders of a handle can clone one, and the registry's is gone: this succeeds
+    // exactly when `library` is the last handle, and nothing can take another meanwhile.
+    let library = match Arc::try_unwrap(library) {
+        Ok(library) => library,
+        Err(library) => {
+            if let Some(identity) = identity {
+                table.insert(identity, library.clone());
+            }
+            return Err(library);
+        }
+    };
+    drop(registry);
+    let mapping = match library.opened.into_inner() {
+        Some(Ok(opened)) => Arc::try_unwrap(opened.mapping).ok(),
+        _ => None,
+    };
+    // The mapping is shared only by clones of `Opened` that loads in progress hold, and each
+    // holds `library` too: there are none.
+    Ok(match mapping {
+        // SAFETY: the caller's promise.
+        Some(mapping) => unsafe { mapping.unload() },
+        // Not expected (a plugin's library is mapped, its mapping not shared): it stays.
+        None => Unloaded::StillMapped,
+    })
+}
+
 /// A step run at most once to success: the first caller runs it while later ones wait.
 pub(crate) struct Step<T> {
     value: Mutex<Option<T>>,
@@ -181,6 +223,13 @@ impl<T: Clone> Step<T> {
         Step {
             value: Mutex::new(None),
         }
+    }
+
+    /// The kept outcome, if any.
+    fn into_inner(self) -> Option<T> {
+        self.value
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether an outcome is kept.

@@ -20,7 +20,7 @@ use xplug::Interface;
 use crate::dir::{is_library_file_name, library_files};
 use crate::error::{ErrorKind, LoadError};
 use crate::info::PluginInfo;
-use crate::live::{Live, Reload};
+use crate::live::{Live, Reload, Unloads};
 use crate::loader::Loader;
 
 /// What a [`Watcher`] did about a change in its directory; for the host to log or act on.
@@ -509,6 +509,29 @@ impl<M> Watcher<M> {
     /// The directory watched, as an absolute path.
     pub fn dir(&self) -> &Path {
         &self.state.dir
+    }
+
+    /// Unloads the retired generations of every plugin of the directory, as by
+    /// [`Live::unload_retired`], and adds up what became of them.
+    ///
+    /// # Safety
+    /// [`Live::unload_retired`]'s contract, for every plugin of the directory: a reload can
+    /// happen at any time here, so the host must know that no call it made before this one
+    /// is still running, and that no reference or value from any plugin is kept except
+    /// through the watcher's live handles.
+    pub unsafe fn unload_retired(&self) -> Unloads {
+        let lives: Vec<Live<M>> = self
+            .state
+            .files()
+            .values()
+            .map(|t| t.live.clone())
+            .collect();
+        let mut unloads = Unloads::default();
+        for live in lives {
+            // SAFETY: the caller's promise.
+            unloads.add(unsafe { live.unload_retired() });
+        }
+        unloads
     }
 }
 

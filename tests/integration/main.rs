@@ -15,5 +15,7 @@ mod snapshots;
 mod support;
 mod template;
 mod trust;
+#[cfg(target_os = "linux")]
+mod unload;
 mod versions;
 mod windows;

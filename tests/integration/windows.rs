@@ -218,6 +218,8 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
         "refused: damaged PE file",
         "generation 2 keeps serving",
         " failed",
+        "generation 1 unloaded: closed",
+        "counter-v2 2.0.0: next() -> 6",
     ] {
         assert!(
             out.contains(want),

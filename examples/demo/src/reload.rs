@@ -3,7 +3,8 @@
 //! A thread calls the live plugin in a loop while the host installs the plugin's next release
 //! over its file (a new file renamed over the path, as installers do), then a half-written
 //! copy. The watcher reloads the first (generation 1 -> 2, the count carried over) and
-//! refuses the second (generation 2 keeps serving); no call fails.
+//! refuses the second (generation 2 keeps serving); no call fails. Once the calls have
+//! stopped, generation 1 is unloaded.
 
 use std::fs;
 use std::io::Write;
@@ -96,6 +97,27 @@ pub fn reload(dir: &Path, next: &Path, out: &mut impl Write) -> Result<(), DemoE
         "  {} calls from another thread meanwhile, {} failed",
         calls.load(Ordering::SeqCst),
         failed.load(Ordering::SeqCst)
+    )?;
+
+    // Nothing of generation 1 is in use any more: the host may unload it (an opt-in).
+    // SAFETY: the other calling thread has ended, every call has returned, and the values
+    // the plugins returned (strings from `version()`) were dropped.
+    let unloads = unsafe { counter.unload_retired() };
+    let how = if unloads.unmapped > 0 {
+        "its code and memory left the process"
+    } else if unloads.closed > 0 {
+        "closed"
+    } else if unloads.still_mapped > 0 {
+        "closed, but kept mapped by the system"
+    } else {
+        "still in use"
+    };
+    writeln!(out, "  generation 1 unloaded: {how}")?;
+    writeln!(
+        out,
+        "  {}: next() -> {}",
+        counter.version()?,
+        counter.next()?
     )?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 mod difference;
 
 use abi_stable::abi_stability::abi_checking::{
-    check_layout_compatibility, AbiInstability, AbiInstabilityErrors,
+    check_layout_compatibility_with_globals, AbiInstability, AbiInstabilityErrors, CheckingGlobals,
 };
 use abi_stable::library::LibHeader;
 use abi_stable::type_layout::TypeLayout;
@@ -59,14 +59,21 @@ pub(crate) fn module<M: Interface>(
 /// version), not fewer. xplug also loads older minor versions (`older`), whose root module is
 /// a prefix of the host's: the host's accessors then report the appended functions absent.
 /// For those, the one difference forgiven is the root module's field count: abi_stable checks
-/// the fields both sides have whatever the counts. Its global checks (prefix types seen across
-/// loads, non-exhaustive enums, extra checks) run only after a check without errors, so an
-/// older plugin must also pass the check with the roles swapped, which runs them.
+/// the fields both sides have whatever the counts. Its final checks (prefix types seen twice
+/// in the tree, non-exhaustive enums, extra checks) run only after a check without errors, so
+/// an older plugin must also pass the check with the roles swapped, which runs them.
+///
+/// Each plugin is checked against the host alone: abi_stable's process-wide checking globals
+/// would keep references into every plugin checked (layouts, boxed extra checks whose vtables
+/// are in the plugin), which an unloaded plugin must not leave behind.
 pub(crate) fn check(
     expected: &'static TypeLayout,
     found: &'static TypeLayout,
     older: bool,
 ) -> Result<(), AbiInstabilityErrors> {
+    let check_layout_compatibility = |interface, implementation| {
+        check_layout_compatibility_with_globals(interface, implementation, &CheckingGlobals::new())
+    };
     let errors = match check_layout_compatibility(expected, found) {
         Ok(()) => return Ok(()),
         Err(errors) => errors,
@@ -95,6 +102,7 @@ mod tests {
     // Interfaces declared only for their layouts; abi_stable's `#[sabi_trait]` expands to
     // impls inside a const block.
     #![allow(dead_code, unreachable_pub, non_local_definitions)]
+    use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
     use abi_stable::StableAbi;
 
     use super::*;

@@ -21,6 +21,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -28,18 +29,91 @@ use abi_stable::library::{lib_header_from_raw_library, LibHeader, LibraryError, 
 use xplug::header::{HEADER_SIZE, HEADER_SYMBOL};
 
 use crate::error::{ErrorKind, LoadError};
+use crate::plugin::Unloaded;
 use crate::registry::Library;
 use crate::stages::file::OpenFile;
 use crate::trust::Sha256;
 
-/// An opened library: its abi_stable header, and the descriptor it was opened through.
+/// An opened library: its abi_stable header, and its mapping.
 #[derive(Clone)]
 pub(crate) struct Opened {
     pub(crate) header: &'static LibHeader,
-    /// Kept open while the library is loaded, which is for the life of the process: the
-    /// dynamic loader knows the library by its path `/proc/self/fd/N`, and would return it
-    /// for a later `dlopen` of that path were `N` reused for another file.
-    _descriptor: Option<Arc<fs::File>>,
+    pub(crate) mapping: Arc<Mapping>,
+}
+
+/// A library this process mapped: its handle, and the descriptor it was opened through.
+///
+/// Dropping it does nothing: a library stays loaded, and its descriptor open, unless
+/// [`Mapping::unload`] is called. The descriptor must stay open while the library is mapped:
+/// the dynamic loader knows the library by its path `/proc/self/fd/N`, and would return it for
+/// a later `dlopen` of that path were `N` reused for another file.
+pub(crate) struct Mapping {
+    raw: ManuallyDrop<RawLibrary>,
+    descriptor: ManuallyDrop<Option<fs::File>>,
+    /// The file mapped, where the system tells which files are mapped (Linux).
+    file: Option<FileId>,
+    /// A snapshot copy that outlives the `dlopen` (Windows keeps a loaded DLL's file).
+    copy: Option<PathBuf>,
+}
+
+impl Mapping {
+    /// Closes the library (`dlclose`, `FreeLibrary`: its destructors run), then closes its
+    /// descriptor and removes its snapshot copy once it is known to be unmapped.
+    ///
+    /// # Safety
+    /// Nothing of the library may be used afterwards: no call into it is running or will
+    /// start, no value it made (pointers into its code or data) is alive, no thread it
+    /// started runs, and nothing of it is registered anywhere (see `Plugin::unload`).
+    pub(crate) unsafe fn unload(self) -> Unloaded {
+        let Mapping {
+            raw,
+            descriptor,
+            file,
+            copy,
+        } = self;
+        // `dlclose`.
+        drop(ManuallyDrop::into_inner(raw));
+        let still_mapped = file.and_then(|file| is_mapped(file, None));
+        if still_mapped == Some(true) {
+            // The descriptor stays open with the library it names (see `Mapping`).
+            return Unloaded::StillMapped;
+        }
+        drop(ManuallyDrop::into_inner(descriptor));
+        if let Some(copy) = copy {
+            // Windows: a copy whose DLL is still loaded cannot be removed; the next process
+            // removes it (`private_dir::remove_leftovers`).
+            let _ = fs::remove_file(copy);
+        }
+        match still_mapped {
+            Some(_) => Unloaded::Unmapped,
+            None => Unloaded::Closed,
+        }
+    }
+}
+
+/// A file's identity: its device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) struct FileId {
+    device: u64,
+    inode: u64,
+}
+
+impl FileId {
+    /// Where the system tells which files are mapped (Linux).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn of(meta: &fs::Metadata) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileId {
+            device: meta.dev(),
+            inode: meta.ino(),
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn of(_: &fs::Metadata) -> Option<FileId> {
+        None
+    }
 }
 
 /// What to open.
@@ -87,23 +161,27 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
         Image::InPlace(open) => Some(*open),
         Image::Snapshot { .. } => None,
     };
-    let (raw, descriptor) = match image {
+    let (raw, descriptor, file, copy) = match image {
         Image::Snapshot { bytes, sha256, dir } => {
             let sealed = match dir {
                 Some(_) => None,
                 None => memfd::sealed(bytes, sha256).map_err(snapshot_error)?,
             };
             match sealed {
-                Some((file, path)) => (dlopen(&path)?, Some(file)),
+                Some((descriptor, path)) => {
+                    let file = descriptor.metadata().ok().and_then(|m| FileId::of(&m));
+                    (dlopen(&path)?, Some(descriptor), file, None)
+                }
                 None => {
                     let copy = private_dir::write(dir, bytes, sha256).map_err(snapshot_error)?;
+                    let file = fs::metadata(&copy).ok().and_then(|m| FileId::of(&m));
                     let raw = dlopen(&copy);
-                    private_dir::remove(&copy);
-                    (raw?, None)
+                    let kept = private_dir::remove(&copy);
+                    (raw?, None, file, kept.then_some(copy))
                 }
             }
         }
-        Image::InPlace(open) => in_place(open)?,
+        Image::InPlace(open) => (in_place(open)?, None, FileId::of(&open.meta), None),
     };
     let symbol = nul_terminated(HEADER_SYMBOL);
     // SAFETY: a data symbol's value is its address, as `*const T`. Stage 3 found this symbol
@@ -121,26 +199,24 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
     let result = match in_memory {
         Ok((bytes, true)) if bytes == library.header => {
             // SAFETY: `lib_header_from_raw_library` returns `'static` references into the
-            // library; they stay valid because the library is never unloaded (`raw` is
-            // leaked right after, whatever the result).
+            // library; they stay valid while it is loaded, which is until `Mapping::unload`,
+            // whose contract is that nothing of the library is used any more.
             unsafe { lib_header_from_raw_library(&raw) }.map_err(root_module_error)
         }
         Ok(_) => Err(ErrorKind::HeaderChanged {}),
         Err(e) => Err(root_module_error(e)),
     };
-    std::mem::forget(raw);
-    match result {
-        Ok(header) => Ok(Opened {
-            header,
-            _descriptor: descriptor.map(Arc::new),
-        }),
-        Err(e) => {
-            // The library stays mapped although it is refused: its descriptor must stay open
-            // too, or a later `dlopen` of `/proc/self/fd/N` would get this library back.
-            std::mem::forget(descriptor);
-            Err(e)
-        }
-    }
+    let mapping = Mapping {
+        raw: ManuallyDrop::new(raw),
+        descriptor: ManuallyDrop::new(descriptor),
+        file,
+        copy,
+    };
+    // A refused library stays mapped (`mapping` is dropped without unloading it).
+    result.map(|header| Opened {
+        header,
+        mapping: Arc::new(mapping),
+    })
 }
 
 fn nul_terminated(name: &str) -> String {
@@ -160,7 +236,7 @@ fn dlopen(path: &Path) -> Result<RawLibrary, ErrorKind> {
 /// loader knows a library by the name it was opened with and returns the loaded one for the
 /// same name, so a path opened before (whose file was since replaced) gets a fresh name for
 /// the same directory: `dir/./file`, `dir/././file`, ...
-fn in_place(open: &OpenFile) -> Result<(RawLibrary, Option<fs::File>), ErrorKind> {
+fn in_place(open: &OpenFile) -> Result<RawLibrary, ErrorKind> {
     static OPENED: Mutex<Option<HashMap<PathBuf, usize>>> = Mutex::new(None);
     let name = {
         let mut opened = OPENED.lock().unwrap_or_else(PoisonError::into_inner);
@@ -182,24 +258,27 @@ fn in_place(open: &OpenFile) -> Result<(RawLibrary, Option<fs::File>), ErrorKind
             None => open.path.clone(),
         }
     };
-    Ok((dlopen(&name)?, None))
+    dlopen(&name)
 }
 
-/// Whether the library mapped at `address` is the file stage 1 opened (Linux: the device and
-/// inode of its mapping in `/proc/self/maps`): the path may name another file by now.
-#[cfg(target_os = "linux")]
+/// Whether the library mapped at `address` is the file stage 1 opened: the path may name
+/// another file by now. Where the system does not tell, the header comparison is what
+/// remains.
 fn is_mapped_from(address: usize, open: &OpenFile) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let maps = match fs::read_to_string("/proc/self/maps") {
-        Ok(maps) => maps,
-        Err(_) => return false,
-    };
-    let dev = open.meta.dev();
+    FileId::of(&open.meta).map_or(true, |file| is_mapped(file, Some(address)) == Some(true))
+}
+
+/// Whether `file` is mapped into this process (at `address`, if given), from
+/// `/proc/self/maps`; `None` where it cannot be read.
+#[cfg(target_os = "linux")]
+fn is_mapped(file: FileId, address: Option<usize>) -> Option<bool> {
+    let maps = fs::read_to_string("/proc/self/maps").ok()?;
+    let dev = file.device;
     // glibc's encoding of device numbers (`gnu_dev_major`, `gnu_dev_minor`).
     let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
     let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
     let device_field = format!("{:02x}:{:02x}", major, minor);
-    maps.lines().any(|line| {
+    Some(maps.lines().any(|line| {
         let mut fields = line.split_whitespace();
         let range = fields.next().unwrap_or("");
         let (start, end) = match range.split_once('-') {
@@ -211,17 +290,15 @@ fn is_mapped_from(address: usize, open: &OpenFile) -> bool {
         };
         let device = fields.nth(2).unwrap_or("");
         let inode = fields.next().and_then(|i| i.parse::<u64>().ok());
-        start <= address
-            && address < end
+        address.map_or(true, |a| start <= a && a < end)
             && device == device_field
-            && inode == Some(open.meta.ino())
-    })
+            && inode == Some(file.inode)
+    }))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn is_mapped_from(_: usize, _: &OpenFile) -> bool {
-    // No portable way to ask; the header comparison is what remains.
-    true
+fn is_mapped(_: FileId, _: Option<usize>) -> Option<bool> {
+    None
 }
 
 fn root_module_error(e: LibraryError) -> ErrorKind {
@@ -398,13 +475,14 @@ pub(crate) mod private_dir {
         }
     }
 
-    /// Removes a copy once opened, where the platform allows (Unix: the mapping stays; Windows
-    /// keeps a loaded DLL's file).
-    pub(crate) fn remove(path: &Path) {
+    /// Removes a copy once opened, where the platform allows (Unix: the mapping stays), and
+    /// says whether it is kept (Windows keeps a loaded DLL's file).
+    pub(crate) fn remove(path: &Path) -> bool {
         if cfg!(unix) {
             // A copy left behind costs disk space only; nothing else depends on it.
             let _ = fs::remove_file(path);
         }
+        !cfg!(unix)
     }
 
     /// Whether `name` is one `write` makes: `<16 hex digits>-<pid>-<n><DLL suffix>`.

@@ -1,0 +1,182 @@
+//! Unloading, the opt-in: retired generations of a live handle, and plain plugin handles.
+//! Each test's plugins are variants of their own (their own bytes, so their own snapshots),
+//! found in `/proc/self/maps` and `/proc/self/fd` by the first digits of their SHA-256, so
+//! that other tests running meanwhile do not disturb the counts.
+
+use std::fs;
+
+use counter_interface::CounterRef;
+use xplug_loader::{library_file_name, Loader, Reload, Sha256, Unloaded, Unloads};
+use xtask::Fixture;
+
+use std::mem::offset_of;
+use xplug::header::PluginHeader;
+
+use crate::bad_inputs::header_offset;
+use crate::snapshots::install;
+use crate::support::{maps, notice, plugin, scratch};
+
+/// Variants of `counter-v1`, each under the version `1.0.0-{tag}{n}`.
+struct Variants {
+    tag: &'static str,
+    bytes: Vec<u8>,
+    /// Where the header's plugin version lies.
+    at: usize,
+}
+
+impl Variants {
+    fn new(tag: &'static str) -> Variants {
+        let bytes = fs::read(plugin(Fixture::CounterV1)).unwrap();
+        let at = header_offset(&bytes) + offset_of!(PluginHeader, plugin_version);
+        Variants { tag, bytes, at }
+    }
+
+    /// The variant `n`, and the name of its snapshot in `/proc/self/maps` and
+    /// `/proc/self/fd`.
+    fn get(&self, n: usize) -> (Vec<u8>, String) {
+        let mut bytes = self.bytes.clone();
+        let version = format!("1.0.0-{}{n}", self.tag);
+        let field = &mut bytes[self.at..self.at + 32];
+        field.fill(0);
+        field[..version.len()].copy_from_slice(version.as_bytes());
+        let name = format!("/memfd:xplug:{}", &Sha256::of(&bytes).to_string()[..16]);
+        (bytes, name)
+    }
+}
+
+/// How many of the snapshots `names` are mapped into this process.
+fn mapped(names: &[String]) -> usize {
+    let maps = maps();
+    names
+        .iter()
+        .filter(|name| maps.lines().any(|l| l.contains(name.as_str())))
+        .count()
+}
+
+/// How many descriptors this process holds open on the snapshots `names`.
+fn descriptors(names: &[String]) -> usize {
+    fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|fd| fs::read_link(fd.path()).ok())
+        .filter(|target| {
+            let target = target.to_string_lossy();
+            names.iter().any(|name| target.contains(name.as_str()))
+        })
+        .count()
+}
+
+/// Unmapped, still mapped, closed, in use.
+fn counts(u: Unloads) -> (usize, usize, usize, usize) {
+    (u.unmapped, u.still_mapped, u.closed, u.in_use)
+}
+
+#[test]
+fn a_thousand_reloads_with_unloading_keep_one_generation_mapped() {
+    const ROUNDS: usize = 1000;
+    let dir = scratch("unload-1000");
+    let path = dir.join(library_file_name("counter"));
+    let variants = Variants::new("u");
+    let (first, name) = variants.get(0);
+    install(&first, &path);
+    let live = Loader::<CounterRef>::new().live(&path).unwrap();
+    let mut names = vec![name];
+    assert_eq!(live.next().unwrap(), 1);
+    for n in 1..=ROUNDS {
+        let (bytes, name) = variants.get(n);
+        names.push(name);
+        install(&bytes, &path);
+        assert_eq!(
+            live.reload().unwrap(),
+            Reload::Reloaded {
+                from: n as u64,
+                to: n as u64 + 1
+            }
+        );
+        // The count was handed over before the old generation went.
+        assert_eq!(live.next().unwrap(), n as u64 + 1);
+        // SAFETY: this thread made every call, and each returned a plain number.
+        let unloads = unsafe { live.unload_retired() };
+        assert_eq!(counts(unloads), (1, 0, 0, 0), "round {n}");
+    }
+    assert_eq!(
+        live.version().unwrap(),
+        format!("counter-v1 1.0.0-u{ROUNDS}")
+    );
+    // Of 1,001 generations, the current one alone is mapped and holds a descriptor.
+    assert_eq!((mapped(&names), descriptors(&names)), (1, 1));
+    notice(&format!(
+        "unload: {ROUNDS} reloads, each old generation unloaded; 1 generation left mapped"
+    ));
+}
+
+#[test]
+fn a_generation_another_handle_holds_stays_until_that_handle_is_dropped() {
+    let dir = scratch("unload-held");
+    let path = dir.join(library_file_name("counter"));
+    let variants = Variants::new("held");
+    let (first, first_name) = variants.get(0);
+    let (second, second_name) = variants.get(1);
+    install(&first, &path);
+    let live = Loader::<CounterRef>::new().live(&path).unwrap();
+    let kept = live.current().clone();
+    install(&second, &path);
+    live.reload().unwrap();
+
+    // SAFETY: no call is running, and the calls made returned plain numbers and strings
+    // (`version()` returns an `RString` made by the plugin: dropped before each unload).
+    let unloads = unsafe { live.unload_retired() };
+    assert_eq!(counts(unloads), (0, 0, 0, 1));
+    assert_eq!(kept.version().unwrap(), "counter-v1 1.0.0-held0");
+    drop(kept);
+    // SAFETY: as above.
+    let unloads = unsafe { live.unload_retired() };
+    assert_eq!(unloads.unmapped, 1, "{unloads:?}");
+    assert_eq!(
+        mapped(&[first_name, second_name]),
+        1,
+        "the first generation left, the second serves"
+    );
+
+    // A plain handle: unloaded when it is the last; the same bytes then load anew, their
+    // statics fresh.
+    let loader = Loader::<CounterRef>::new();
+    let (third, third_name) = variants.get(2);
+    let third_path = dir.join(library_file_name("third"));
+    fs::write(&third_path, third).unwrap();
+    let plugin = loader.load(&third_path).unwrap();
+    let other = loader.load(&third_path).unwrap();
+    assert_eq!((plugin.next().unwrap(), other.next().unwrap()), (1, 2));
+    // SAFETY: as above.
+    let plugin = unsafe { plugin.unload() }.expect_err("another handle holds it");
+    drop(other);
+    // SAFETY: as above.
+    assert_eq!(unsafe { plugin.unload() }.unwrap(), Unloaded::Unmapped);
+    let third_name = [third_name];
+    assert_eq!((mapped(&third_name), descriptors(&third_name)), (0, 0));
+    let again = loader.load(&third_path).unwrap();
+    assert_eq!(again.next().unwrap(), 1, "the statics of a new mapping");
+    assert_eq!(mapped(&third_name), 1);
+}
+
+#[test]
+fn a_library_kept_by_its_thread_local_destructors_stays_mapped_and_its_bytes_load_again() {
+    let dir = scratch("unload-tls");
+    let path = dir.join(library_file_name("greeter"));
+    let bytes = crate::snapshots::variant(Fixture::GreeterEn, "0.1.0-tls");
+    let name = format!("/memfd:xplug:{}", &Sha256::of(&bytes).to_string()[..16]);
+    fs::write(&path, &bytes).unwrap();
+    let loader = crate::support::loader();
+    let greeter = loader.load(&path).unwrap();
+    // A contained panic keeps its details in the plugin's thread-locals, whose destructors
+    // the C library then runs when this thread ends: until then, it keeps the library.
+    assert!(greeter.greet("".into()).is_err());
+    // SAFETY: no call is running, and the values returned were dropped.
+    assert_eq!(unsafe { greeter.unload() }.unwrap(), Unloaded::StillMapped);
+    let names = [name];
+    assert_eq!((mapped(&names), descriptors(&names)), (1, 1));
+    // Its descriptor stays open with it, so the same bytes get a new one, and load anew.
+    let again = loader.load(&path).unwrap();
+    assert_eq!(again.greet("Ada".into()).unwrap(), "Hello, Ada!");
+    assert_eq!(descriptors(&names), 2);
+}
