@@ -8,13 +8,15 @@
 
 use abi_stable::std_types::{RResult, RSlice};
 use greeter_interface::{Callback, GreeterRef};
+use std::sync::OnceLock;
 use xplug_loader::{CallError, ErrorKind, LoadError, Plugin};
-use xtask::{BuiltPlugins, Compiler, Fixture};
+
+use xtask::{BuiltPlugins, Compiler, Fixture, Toolchain};
 
 use crate::support::{in_ci, loader, notice, plugin, plugins};
 
 /// Plugins that must load, and the language of their answers.
-const COMPATIBLE: &[(Fixture, Lang)] = &[
+pub(crate) const COMPATIBLE: &[(Fixture, Lang)] = &[
     (Fixture::GreeterEn, Lang::En),
     (Fixture::GreeterFr, Lang::Fr),
     (Fixture::OlderMinor, Lang::En),
@@ -33,7 +35,7 @@ pub(crate) const MISMATCHED: &[Fixture] = &[
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Lang {
+pub(crate) enum Lang {
     En,
     Fr,
 }
@@ -157,9 +159,37 @@ fn facts(e: &LoadError) -> String {
     format!("{:?} / {plugin} / {specific}", e.stage())
 }
 
+/// The toolchain of `compiler` and everything it builds (the plugins, the fixtures and, but
+/// for the host's compiler, the demo host), built once per test run; or why this machine
+/// cannot.
+pub(crate) fn built(compiler: Compiler) -> Result<(Toolchain, BuiltPlugins), String> {
+    static BUILT: [OnceLock<Result<(Toolchain, BuiltPlugins), String>>; 4] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
+    let index = Compiler::ALL
+        .iter()
+        .position(|&c| c == compiler)
+        .expect("a compiler of the matrix");
+    BUILT[index]
+        .get_or_init(|| {
+            let toolchain = compiler.toolchain()?;
+            let built = if compiler == Compiler::Host {
+                plugins().clone()
+            } else {
+                // A failed build fails the test: only a missing compiler may skip a cell.
+                xtask::build(&toolchain).unwrap_or_else(|e| panic!("{e}"))
+            };
+            Ok((toolchain, built))
+        })
+        .clone()
+}
+
 fn run_cell(compiler: Compiler) {
-    let toolchain = match compiler.toolchain() {
-        Ok(t) => t,
+    let (toolchain, built) = match built(compiler) {
+        Ok(built) => built,
         Err(why) => {
             assert!(
                 !(in_ci() && compiler.required_in_ci()),
@@ -169,11 +199,6 @@ fn run_cell(compiler: Compiler) {
             notice(&format!("matrix: SKIPPED {}: {why}", compiler.name()));
             return;
         }
-    };
-    let built: BuiltPlugins = if compiler == Compiler::Host {
-        plugins().clone()
-    } else {
-        xtask::build(&toolchain).unwrap_or_else(|e| panic!("{e}"))
     };
     for &(fixture, lang) in COMPATIBLE {
         let name = fixture.name();

@@ -7,6 +7,7 @@ mod allocations;
 mod bad_inputs;
 mod compilers;
 mod diagnostics;
+mod hosts;
 mod loading;
 mod panics;
 mod rejections;

@@ -66,3 +66,28 @@ pub(crate) fn notice(line: &str) {
 pub(crate) fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
 }
+
+/// A load report without what depends on the machine and the host: the path line, the
+/// compilers' versions, the host's compiler, panic locations.
+pub(crate) fn facts_of(report: &str) -> String {
+    report
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut l = l.to_owned();
+            for (from, to) in [("rustc 1.63.0", "rustc X"), ("rustc 1.95.0", "rustc X")] {
+                l = l.replace(from, to);
+            }
+            // The host's compiler differs by platform here; keep the rest of the line.
+            if let Some(i) = l.find("; host built by") {
+                l.truncate(i);
+            }
+            // A panic location names the source file in the platform's own syntax.
+            if l.trim_start().starts_with("at ") {
+                l = String::from("at [LOCATION]");
+            }
+            l
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -12,7 +12,7 @@ use std::process::Command;
 use xtask::{BuiltPlugins, Fixture, Toolchain};
 
 use crate::compilers::MISMATCHED;
-use crate::support::{in_ci, loader, notice, plugin, scratch};
+use crate::support::{facts_of, in_ci, loader, notice, plugin, scratch};
 
 /// The wine launcher, if installed.
 fn wine() -> Option<PathBuf> {
@@ -58,30 +58,6 @@ impl Drop for Wine {
 /// `Z:\...`: how wine names a path of this machine.
 fn win(path: &Path) -> String {
     format!("Z:{}", path.display()).replace('/', "\\")
-}
-
-/// The report without what depends on the machine: the path line and compiler versions.
-fn facts_of(report: &str) -> String {
-    report
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let mut l = l.to_owned();
-            for (from, to) in [("rustc 1.63.0", "rustc X"), ("rustc 1.95.0", "rustc X")] {
-                l = l.replace(from, to);
-            }
-            // The host's compiler differs by platform here; keep the rest of the line.
-            if let Some(i) = l.find("; host built by") {
-                l.truncate(i);
-            }
-            // A panic location names the source file in the platform's own syntax.
-            if l.trim_start().starts_with("at ") {
-                l = String::from("at [LOCATION]");
-            }
-            l
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn pe_machine_patched(from: &Path, to: &Path) {

@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use crate::fixtures::{self, Fixture};
 use crate::toolchains::Toolchain;
 
-/// The packages of the fixtures' workspace that are hosts, built only for a toolchain with
-/// [`Toolchain::hosts`].
+/// The packages of the fixtures' workspace that are hosts, built only for a toolchain that
+/// lists them in [`Toolchain::hosts`].
 const HOSTS: [&str; 2] = ["xplug-demo", "xplug-cli"];
 
 /// The built plugins of one toolchain.
@@ -44,7 +44,7 @@ impl BuiltPlugins {
     }
 }
 
-/// Builds every fixture (and, for a toolchain with hosts, the demo host and the `xplug` tool)
+/// Builds every fixture (and the hosts the toolchain lists: the demo host, the `xplug` tool)
 /// with `toolchain`, in one cargo run, into `target/xplug-plugins/<toolchain>/`.
 pub fn build(toolchain: &Toolchain) -> Result<BuiltPlugins, String> {
     let target_dir = crate::target_dir()
@@ -69,8 +69,8 @@ pub fn build(toolchain: &Toolchain) -> Result<BuiltPlugins, String> {
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    if !toolchain.hosts {
-        for host in HOSTS {
+    for host in HOSTS {
+        if !toolchain.hosts.contains(&host) {
             cmd.args(["--exclude", host]);
         }
     }

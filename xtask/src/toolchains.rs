@@ -124,9 +124,10 @@ pub struct Toolchain {
     pub rustc_version: String,
     /// The target triple to build for, when not the machine's own.
     pub target: Option<String>,
-    /// Whether to build the demo host and the `xplug` tool too (for a target where the
-    /// host's own build cannot run, such as Windows under wine).
-    pub hosts: bool,
+    /// The host programs to build too, beside the plugins: the demo host (a host built by
+    /// this compiler, for the grid of host and plugin compilers) and, for a target where the
+    /// host's own build cannot run (Windows under wine), the `xplug` tool.
+    pub hosts: &'static [&'static str],
 }
 
 impl Toolchain {
@@ -146,7 +147,8 @@ impl Toolchain {
             args: Vec::new(),
             rustc_version,
             target: None,
-            hosts: false,
+            // The test suites themselves are this compiler's hosts.
+            hosts: &[],
         }
     }
 
@@ -180,7 +182,7 @@ impl Toolchain {
             String::from(linker),
         ));
         t.target = Some(String::from("x86_64-pc-windows-gnu"));
-        t.hosts = true;
+        t.hosts = &["xplug-demo", "xplug-cli"];
         Ok(t)
     }
 
@@ -216,7 +218,7 @@ impl Toolchain {
             args,
             rustc_version: version,
             target: None,
-            hosts: false,
+            hosts: &["xplug-demo"],
         })
     }
 }

@@ -1,0 +1,142 @@
+//! The grid of host and plugin compilers: the demo host built by each compiler of the matrix
+//! loads the plugins built by each compiler. (The host built by the host's compiler is this
+//! test process: `compilers.rs`.)
+//!
+//! Each host, a `demo` program built by its compiler, runs on a directory of the compatible
+//! plugins built by each compiler: its output must be exactly what this process's build of
+//! the demo prints for the same directory (every plugin loads, every function answers the
+//! same). Each mismatched fixture must be refused with the same report as this process
+//! gives, but for the line naming the host's compiler.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use xtask::{Compiler, Fixture};
+
+use crate::compilers::{built, COMPATIBLE, MISMATCHED};
+use crate::support::{facts_of, in_ci, loader, notice, scratch};
+
+/// Runs `program` with `args`: its exit code and its standard output.
+fn run(program: &Path, args: &[&Path]) -> (Option<i32>, String) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn host_cell(host: Compiler) {
+    let (toolchain, host_built) = match built(host) {
+        Ok(built) => built,
+        Err(why) => {
+            assert!(
+                !(in_ci() && host.required_in_ci()),
+                "the host cell {} must run in CI, but: {why}",
+                host.name()
+            );
+            notice(&format!("grid: SKIPPED host {}: {why}", host.name()));
+            return;
+        }
+    };
+    let demo = host_built.program("demo");
+    let mut cells = Vec::new();
+    for plugins in Compiler::ALL {
+        let (plugin_toolchain, plugins_built) = match built(plugins) {
+            Ok(built) => built,
+            Err(why) => {
+                assert!(
+                    !(in_ci() && plugins.required_in_ci()),
+                    "the plugins of {} must be built in CI, but: {why}",
+                    plugins.name()
+                );
+                notice(&format!(
+                    "grid: SKIPPED host {} x plugins {}: {why}",
+                    host.name(),
+                    plugins.name()
+                ));
+                continue;
+            }
+        };
+        let cell = format!("host {} x plugins {}", host.name(), plugins.name());
+
+        // The compatible plugins: the same output as this process's demo.
+        let dir = scratch(&format!("grid-{}-{}", host.name(), plugins.name()));
+        for &(fixture, _) in COMPATIBLE {
+            let from = plugins_built.path(fixture);
+            fs::copy(&from, dir.join(from.file_name().unwrap())).unwrap();
+        }
+        let (code, out) = run(&demo, &[&dir]);
+        assert_eq!(code, Some(0), "{cell}:\n{out}");
+        let mut expected = Vec::new();
+        xplug_demo::run(&dir, &mut expected).expect("this process's demo runs");
+        assert_eq!(
+            out,
+            String::from_utf8(expected).unwrap(),
+            "{cell}: the demo built by {} answers otherwise",
+            toolchain.rustc_version
+        );
+        assert!(
+            out.contains(&format!("{} plugin(s) loaded, 0 refused", COMPATIBLE.len())),
+            "{cell}:\n{out}"
+        );
+        assert!(
+            out.contains(&format!("built by {}", plugin_toolchain.rustc_version)),
+            "{cell}:\n{out}"
+        );
+
+        // The mismatched fixtures: the same report, but for the host's compiler.
+        for &fixture in MISMATCHED {
+            let file = plugins_built.path(fixture);
+            let name = fixture.name();
+            // `demo check` stops before `on_load`; the hooks run when a directory loads.
+            let out = if matches!(fixture, Fixture::InitPanic | Fixture::InitError) {
+                let one = scratch(&format!("grid-{}-{}-{name}", host.name(), plugins.name()));
+                fs::copy(&file, one.join(file.file_name().unwrap())).unwrap();
+                let (code, out) = run(&demo, &[&one]);
+                assert_eq!(code, Some(0), "{cell}, {name}: {out}");
+                let start = out.find("error: plugin rejected").unwrap_or(0);
+                out[start..].trim_end().to_owned()
+            } else {
+                let (code, out) = run(&demo, &[Path::new("check"), &file]);
+                assert_eq!(code, Some(1), "{cell}, {name}: {out}");
+                out.trim_end().to_owned()
+            };
+            let here = loader()
+                .load(&file)
+                .expect_err("refused by this process too");
+            assert_eq!(
+                facts_of(&out),
+                facts_of(&here.report().to_string()),
+                "{cell}, {name}: the report differs from this process's"
+            );
+        }
+        cells.push(plugins.name());
+    }
+    notice(&format!(
+        "grid: host {} ({}) x plugins of {}: {} plugins load and answer as in a host built by the host's compiler; {} mismatched fixtures refused with the same reports",
+        host.name(),
+        toolchain.rustc_version,
+        cells.join(", "),
+        COMPATIBLE.len(),
+        MISMATCHED.len()
+    ));
+}
+
+#[test]
+fn a_host_built_by_nightly_with_randomized_layouts() {
+    host_cell(Compiler::NightlyRandomized);
+}
+
+#[test]
+fn a_host_built_by_debian_rustc_1_85() {
+    host_cell(Compiler::Debian185);
+}
+
+#[test]
+fn a_host_built_by_debian_rustc_1_63() {
+    host_cell(Compiler::Debian163);
+}
