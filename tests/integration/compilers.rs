@@ -1,4 +1,4 @@
-//! The compatibility matrix: the demo plugins and the mismatched fixtures, built by each
+//! The compatibility grid, plugin side: the demo plugins and the mismatched fixtures, built by each
 //! compiler of `xtask::Compiler::ALL`, loaded by this host (built by the host's compiler).
 //!
 //! Every compatible plugin must load and every function must return the right value; every
