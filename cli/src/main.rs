@@ -1,14 +1,15 @@
-//! `xplug`: inspect, list and check plugin files without running any of their code.
+//! `xplug`: inspect, list, check and compare plugin files without running their code.
 //!
 //! Every command reads headers with `xplug-loader`'s stages 1 to 4 (file, object format,
-//! header, compatibility); none opens a library, so no plugin code runs, not even static
-//! constructors. The full type-layout check needs the interface's Rust types: hosts run it
-//! with `Loader::verify` (the demo host's `demo check FILE`).
+//! header, compatibility); none opens a library in this process, so no plugin code runs here,
+//! not even static constructors. Type layouts can only be read by loading a file: `abi-diff`
+//! and `check --against` read them in a child process (`layouts.rs`).
 //!
 //! Results go to standard output; errors that stop a command go to standard error and name
 //! the path they concern. Text from files (names, paths) is printed with control characters
 //! escaped.
 
+mod layouts;
 mod terminal;
 
 use std::io::{self, Write};
@@ -28,15 +29,17 @@ use crate::terminal::{escape_control, stderr_is_terminal, use_color};
 const AFTER_HELP: &str = "\
 Exit codes:
   0  every file was read (inspect), the directory was read (ls), the plugin is compatible
-     (check), or trusted (verify)
-  1  a file was refused, is not compatible, or is not trusted
-  2  bad command line
+     (check), or trusted (verify); the versions say what changed (abi-diff)
+  1  a file was refused, is not compatible, or is not trusted; a versioning error (abi-diff)
+  2  bad command line; files that cannot be compared (abi-diff)
 
 Examples:
   xplug inspect target/release/libgreeter_en.so
   xplug inspect --json plugins/*.so
   xplug ls plugins/
   xplug check plugins/libgreeter_fr.so --interface greeter@^1.1
+  xplug check plugins/libgreeter_fr.so --interface greeter@^1.1 --against ref/libgreeter_en.so
+  xplug abi-diff old/libgreeter_en.so new/libgreeter_en.so
   xplug verify plugins/libgreeter_fr.so --key plugins.pub
   xplug quarantine list /var/lib/myapp/plugins.quarantine";
 
@@ -92,10 +95,16 @@ enum Command {
     /// List or clear a host's quarantine journal: plugins whose loading killed the host.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
-    /// Check a plugin's header against an interface: name, semver requirement, target, panic strategy.
-    #[command(after_help = "Exit code 0 if compatible, 1 if not.\n\n\
-        Only the header is checked; the full type-layout check needs the interface's Rust \
-        types and runs in a host (`Loader::verify`, e.g. `demo check FILE`).")]
+    /// Check a plugin's header against an interface: name, semver requirement, target, panic
+    /// strategy; with --against, its whole type layout too.
+    #[command(
+        after_help = "Exit code 0 if compatible, 1 if not, 2 if REFERENCE cannot be read.\n\n\
+        Without --against only the header is checked, and the output says the layout was not: \
+        the full type-layout check needs the interface's layout, from a host (`Loader::verify`, \
+        e.g. `demo check FILE`) or from a reference build, a plugin built against the interface \
+        version the hosts implement. Reading layouts loads both files, which runs their static \
+        constructors: xplug does it in a child process."
+    )]
     Check {
         /// A plugin file.
         file: PathBuf,
@@ -105,7 +114,43 @@ enum Command {
         /// Accept plugins built with panic = "abort".
         #[arg(long)]
         allow_panic_abort: bool,
+        /// A reference build: check FILE's whole type layout against this plugin's, as a host
+        /// built against its interface version would.
+        #[arg(long, value_name = "REFERENCE")]
+        against: Option<PathBuf>,
         /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare two builds of one interface: no change, compatible (functions appended) or
+    /// breaking (every difference), then whether NEW's interface version says so.
+    #[command(after_help = "Exit codes:\n  \
+        0  compatible as versioned: no change, or a change its version number announces\n  \
+        1  a versioning error: a breaking change under the same major version, or functions \
+        appended under the same minor version (the output says which version to publish)\n  \
+        2  bad command line, or files that cannot be compared (not plugins, other interfaces)\n\n\
+        OLD and NEW are plugin files built against the two interface versions (a plugin of \
+        the interface's own examples or tests, built once per version). Reading layouts loads \
+        both files, which runs their static constructors: xplug does it in a child process, \
+        after reading both headers without loading them.\n\n\
+        Example:\n  xplug abi-diff old/libgreeter_en.so target/debug/libgreeter_en.so")]
+    AbiDiff {
+        /// The build of the old interface version.
+        old: PathBuf,
+        /// The build of the new interface version.
+        new: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Load the files in this process (the child's side).
+        #[arg(long = "in-this-process", hide = true)]
+        in_this_process: bool,
+    },
+    /// The child's side of `check --against`: the full layout check, in this process.
+    #[command(hide = true)]
+    CheckLayout {
+        file: PathBuf,
+        reference: PathBuf,
         #[arg(long)]
         json: bool,
     },
@@ -182,11 +227,42 @@ fn main() -> ExitCode {
             file,
             interface: (name, req),
             allow_panic_abort,
+            against,
             json,
         } => {
             let requirements = Requirements::new(name, req).allow_panic_abort(allow_panic_abort);
-            cmd_check(&file, &requirements, json, color, &mut out)
+            if let Some(reference) = &against {
+                if let Err(e) = inspect(reference) {
+                    eprintln!("{}", e.report().color(color));
+                    return ExitCode::from(2);
+                }
+            }
+            cmd_check(
+                &file,
+                &requirements,
+                against.as_deref(),
+                json,
+                color,
+                &mut out,
+            )
         }
+        Command::AbiDiff {
+            old,
+            new,
+            json,
+            in_this_process: false,
+        } => return layouts::abi_diff(&old, &new, json, color),
+        Command::AbiDiff {
+            old,
+            new,
+            json,
+            in_this_process: true,
+        } => return layouts::abi_diff_here(&old, &new, json, color),
+        Command::CheckLayout {
+            file,
+            reference,
+            json,
+        } => return layouts::check_against_here(&file, &reference, json, color),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -523,6 +599,7 @@ fn short_reason(e: &LoadError) -> String {
 fn cmd_check(
     file: &Path,
     requirements: &Requirements,
+    against: Option<&Path>,
     json: bool,
     color: bool,
     out: &mut dyn Write,
@@ -531,22 +608,63 @@ fn cmd_check(
         requirements.check(&i)?;
         Ok(i)
     });
+    if let (Ok(_), Some(reference)) = (&result, against) {
+        // The layouts are read in a child process, which reports a refusal itself.
+        let mut args = vec![
+            String::from("check-layout"),
+            file.display().to_string(),
+            reference.display().to_string(),
+        ];
+        if json {
+            args.push(String::from("--json"));
+        }
+        if layouts::in_child(&args) != 0 {
+            return Ok(false);
+        }
+    }
+    let layout_checked = against.is_some();
     if json {
-        print_json(out, &FileResult::new(file, &result))?;
+        let result = CheckResult {
+            result: FileResult::new(file, &result),
+            layout_checked: result.is_ok() && layout_checked,
+        };
+        print_json(out, &result)?;
     } else {
         match &result {
-            Ok(i) => writeln!(
-                out,
-                "ok: {} ({}) is compatible with `{}` {} on {}\n  \
-                 (header checks; the full layout check runs in a host: Loader::verify)",
-                i.info.label(),
-                escape_control(&i.path.display().to_string()),
-                requirements.interface(),
-                requirements.versions(),
-                requirements.target()
-            )?,
+            Ok(i) => {
+                writeln!(
+                    out,
+                    "ok: {} ({}) is compatible with `{}` {} on {}",
+                    i.info.label(),
+                    escape_control(&i.path.display().to_string()),
+                    requirements.interface(),
+                    requirements.versions(),
+                    requirements.target()
+                )?;
+                match against {
+                    Some(reference) => writeln!(
+                        out,
+                        "  header and type layout checked (layout against {})",
+                        escape_control(&reference.display().to_string())
+                    )?,
+                    None => writeln!(
+                        out,
+                        "  header checked; the type layout was NOT checked (give a reference \
+                         build with --against, or run Loader::verify in a host)"
+                    )?,
+                }
+            }
             Err(e) => eprintln!("{}", e.report().color(color)),
         }
     }
     Ok(result.is_ok())
+}
+
+/// `check`'s outcome, for JSON.
+#[derive(Serialize)]
+struct CheckResult<'a> {
+    #[serde(flatten)]
+    result: FileResult<'a>,
+    /// Whether the whole type layout was checked (`--against`), not only the header.
+    layout_checked: bool,
 }

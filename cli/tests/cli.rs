@@ -286,3 +286,153 @@ fn verify_checks_signatures_and_digests_and_exits_1_when_untrusted() {
         Some(2)
     );
 }
+
+#[test]
+fn abi_diff_gives_each_fixture_its_verdict_and_version_advice() {
+    // (old, new, verdict line, a line that must follow it, exit code, advice)
+    let cases = [
+        (Fixture::GreeterEn, Fixture::GreeterFr, "no change", "", 0, None),
+        (
+            Fixture::OlderMinor,
+            Fixture::GreeterEn,
+            "compatible: minor",
+            "  appended: shout",
+            0,
+            None,
+        ),
+        (
+            Fixture::GreeterEn,
+            Fixture::NewerMinor,
+            "compatible: minor",
+            "  appended: whisper",
+            0,
+            None,
+        ),
+        (
+            Fixture::GreeterEn,
+            Fixture::OlderMinor,
+            "breaking",
+            "  number of fields differs at `GreeterModule`: expected 12 fields, found 11 fields",
+            1,
+            Some("2.0.0"),
+        ),
+        (
+            Fixture::GreeterEn,
+            Fixture::ChangedType,
+            "breaking",
+            "  type differs at `GreeterModule.add`: expected extern \"C\" fn(u32, u32) -> u32, found extern \"C\" fn(u64, u64) -> u64",
+            1,
+            Some("2.0.0"),
+        ),
+        (
+            Fixture::GreeterEn,
+            Fixture::ChangedNested,
+            "breaking",
+            "  type differs at `GreeterModule.map(Callback).field_0`: expected extern \"C\" fn(i64) -> i64, found extern \"C\" fn(i32) -> i32",
+            1,
+            Some("2.0.0"),
+        ),
+        (
+            Fixture::GreeterEn,
+            Fixture::RemovedFn,
+            "breaking",
+            "  field differs at `GreeterModule`: expected function `words`, found function `map`",
+            1,
+            Some("2.0.0"),
+        ),
+        // A new major version may break anything.
+        (Fixture::GreeterEn, Fixture::Major, "breaking", "", 0, None),
+    ];
+    for (old, new, verdict, detail, code, advice) in cases {
+        let out = xplug(&["abi-diff", &path(old), &path(new)]);
+        let t = text(&out);
+        let what = format!("{} -> {}:\n{t}", old.name(), new.name());
+        assert_eq!(out.status.code(), Some(code), "{what}");
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.get(1), Some(&verdict), "{what}");
+        if !detail.is_empty() {
+            assert_eq!(lines.get(2), Some(&detail), "{what}");
+        }
+        match advice {
+            Some(version) => assert!(
+                t.contains(&format!("help: publish the new interface as {version}")),
+                "{what}"
+            ),
+            None => assert!(t.contains("says so"), "{what}"),
+        }
+    }
+
+    let json = xplug(&[
+        "abi-diff",
+        "--json",
+        &path(Fixture::GreeterEn),
+        &path(Fixture::ChangedType),
+    ]);
+    assert_eq!(json.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["change"]["verdict"], "breaking");
+    assert_eq!(v["change"]["differences"][0]["at"], "GreeterModule.add");
+    assert_eq!(v["versioning"]["ok"], false);
+    assert_eq!(v["versioning"]["error"]["publish"], "2.0.0");
+
+    // Files that cannot be compared: exit code 2, nothing loaded.
+    let other = xplug(&[
+        "abi-diff",
+        &path(Fixture::GreeterEn),
+        &path(Fixture::WrongInterface),
+    ]);
+    assert_eq!(other.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("interface `farewell`"));
+    let garbage = xplug(&["abi-diff", &path(Fixture::GreeterEn), "Cargo.toml"]);
+    assert_eq!(garbage.status.code(), Some(2));
+}
+
+#[test]
+fn check_says_whether_the_layout_was_checked() {
+    let changed = path(Fixture::ChangedType);
+    let header_only = xplug(&["check", &changed, "--interface", "greeter@^1"]);
+    assert_eq!(header_only.status.code(), Some(0));
+    assert!(
+        text(&header_only).contains("the type layout was NOT checked"),
+        "{}",
+        text(&header_only)
+    );
+    let against = xplug(&[
+        "check",
+        &changed,
+        "--interface",
+        "greeter@^1",
+        "--against",
+        &path(Fixture::GreeterEn),
+    ]);
+    assert_eq!(against.status.code(), Some(1));
+    let t = String::from_utf8_lossy(&against.stderr);
+    assert!(t.contains("type differs at `GreeterModule.add`"), "{t}");
+    let older = xplug(&[
+        "check",
+        &path(Fixture::OlderMinor),
+        "--interface",
+        "greeter@^1",
+        "--against",
+        &path(Fixture::GreeterEn),
+    ]);
+    assert_eq!(older.status.code(), Some(0), "{}", text(&older));
+    assert!(text(&older).contains("header and type layout checked"));
+}
+
+#[test]
+fn abi_diff_loads_the_files_in_a_child_process_whose_crash_it_reports() {
+    let out = Command::new(env!("CARGO_BIN_EXE_xplug"))
+        .args([
+            "abi-diff",
+            &path(Fixture::GreeterEn),
+            &path(Fixture::Constructor),
+        ])
+        .env("XPLUG_FIXTURE_CONSTRUCTOR_CRASH", "1")
+        .output()
+        .expect("run xplug");
+    // The constructor aborted the child; the parent, which never mapped the file, reports it.
+    assert_eq!(out.status.code(), Some(2));
+    let t = String::from_utf8_lossy(&out.stderr);
+    assert!(t.contains("crashed"), "{t}");
+}

@@ -63,6 +63,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod abi_diff;
 mod dir;
 mod error;
 mod host;
@@ -78,6 +79,7 @@ mod stages;
 mod trust;
 mod watch;
 
+pub use abi_diff::{check_against, compare_builds, Change, Comparison, VersionError};
 pub use dir::{is_library_file_name, library_file_name, DirReport};
 pub use error::{ErrorKind, LayoutDifference, LoadError, Stage};
 pub use host::host_target;

@@ -17,7 +17,7 @@ use crate::error::{ErrorKind, LoadError};
 use crate::host::host_version;
 use crate::registry::Library;
 
-pub(crate) use difference::first_difference;
+pub(crate) use difference::{differences, first_difference};
 
 /// Checks the root module's whole type layout against `M`'s and returns the module.
 pub(crate) fn module<M: Interface>(

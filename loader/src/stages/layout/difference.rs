@@ -1,7 +1,7 @@
 //! The first difference between two root-module layouts, in words and Rust syntax.
 
 use abi_stable::abi_stability::abi_checking::{
-    AbiInstability, AbiInstabilityErrors, ExpectedFound,
+    AbiInstability, AbiInstabilityError, AbiInstabilityErrors, ExpectedFound,
 };
 use abi_stable::type_layout::{TLField, TLFieldOrFunction, TLFunction, TypeLayout};
 
@@ -16,17 +16,59 @@ pub(crate) fn first_difference(errors: &AbiInstabilityErrors) -> LayoutDifferenc
         .iter()
         .flat_map(|e| e.errs.iter().map(move |err| (e, err)))
         .min_by_key(|(_, err)| specificity(err));
-    let (first, err) = match found {
-        Some(found) => found,
-        None => {
-            return LayoutDifference {
-                at: errors.interface.name().to_owned(),
-                what: String::from("layouts differ"),
-                expected: errors.interface.full_type().to_string(),
-                found: errors.implementation.full_type().to_string(),
-            };
+    match found {
+        Some((first, err)) => difference_at(errors, first, err),
+        None => whole(errors),
+    }
+}
+
+/// Every difference that abi_stable reported, each at its own path: at each path, the most
+/// specific ones (the size change a changed field causes is left out), in abi_stable's order.
+pub(crate) fn differences(errors: &AbiInstabilityErrors) -> Vec<LayoutDifference> {
+    let mut found: Vec<(u8, LayoutDifference)> = Vec::new();
+    for error in errors.errors.iter() {
+        for err in error.errs.iter() {
+            let difference = difference_at(errors, error, err);
+            if !found.iter().any(|(_, d)| *d == difference) {
+                found.push((specificity(err), difference));
+            }
         }
+    }
+    let most_specific = |at: &str| {
+        found
+            .iter()
+            .filter(|(_, d)| d.at == at)
+            .map(|(s, _)| *s)
+            .min()
     };
+    let kept: Vec<LayoutDifference> = found
+        .iter()
+        .filter(|(s, d)| most_specific(&d.at) == Some(*s))
+        .map(|(_, d)| d.clone())
+        .collect();
+    if kept.is_empty() {
+        vec![whole(errors)]
+    } else {
+        kept
+    }
+}
+
+/// The two root layouts, when abi_stable named no difference.
+fn whole(errors: &AbiInstabilityErrors) -> LayoutDifference {
+    LayoutDifference {
+        at: errors.interface.name().to_owned(),
+        what: String::from("layouts differ"),
+        expected: errors.interface.full_type().to_string(),
+        found: errors.implementation.full_type().to_string(),
+    }
+}
+
+/// `err`, found by abi_stable at the end of `first`'s path, in words.
+fn difference_at(
+    errors: &AbiInstabilityErrors,
+    first: &AbiInstabilityError,
+    err: &AbiInstability,
+) -> LayoutDifference {
     let mut at = String::new();
     // The signatures of the innermost function on the path, where its parameter segment
     // starts in `at`, and how deep below it the difference lies (1: a parameter itself).

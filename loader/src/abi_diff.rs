@@ -1,0 +1,318 @@
+//! Two builds of one interface compared, for interface authors: which functions a new build
+//! appended, what it changed, and which version it must be published under
+//! (`xplug abi-diff`, `xplug check --against`).
+
+use std::path::Path;
+
+use abi_stable::library::{lib_header_from_raw_library, RawLibrary};
+use abi_stable::type_layout::{TLData, TypeLayout};
+use semver::Version;
+
+use crate::error::{ErrorKind, LayoutDifference, LoadError};
+use crate::info::PluginInfo;
+use crate::inspect::inspect;
+use crate::stages::layout::{check, differences, first_difference};
+
+/// How a new build of an interface relates to an old one.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "verdict", rename_all = "snake_case"))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Change {
+    /// The same functions with the same layouts.
+    NoChange,
+    /// Functions appended after the old ones; nothing else changed. Hosts of either build
+    /// load plugins of the other (an old plugin's missing functions report
+    /// `CallError::Missing`).
+    Minor {
+        /// The appended functions, in order.
+        appended: Vec<String>,
+    },
+    /// Anything else: every difference, the old build's side as expected.
+    Breaking {
+        /// Where and how the layouts differ.
+        differences: Vec<LayoutDifference>,
+    },
+}
+
+/// Two builds of one interface, compared by [`compare_builds`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Comparison {
+    /// The old build's header.
+    pub old: PluginInfo,
+    /// The new build's header.
+    pub new: PluginInfo,
+    /// How the new one relates to the old one.
+    pub change: Change,
+}
+
+/// A version number that does not say what changed.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VersionError {
+    /// Why the new build's interface version is wrong.
+    pub reason: String,
+    /// The version to publish it under instead.
+    pub publish: Version,
+}
+
+impl Comparison {
+    /// Whether the new build's interface version says what changed: a breaking change needs
+    /// a version no host of the old one accepts (`^old` does not match it), appended
+    /// functions a new minor version (a new patch version under 0.x). No change needs
+    /// nothing.
+    pub fn versioning(&self) -> Result<(), VersionError> {
+        let (old, new) = (&self.old.interface_version, &self.new.interface_version);
+        match &self.change {
+            Change::NoChange => Ok(()),
+            Change::Breaking { .. } if same_major(old, new) => Err(VersionError {
+                reason: format!(
+                    "a breaking change, but hosts of {old} accept {new} (the same major version)"
+                ),
+                publish: next_major(old),
+            }),
+            Change::Minor { .. } if same_major(old, new) && !newer_minor(old, new) => {
+                Err(VersionError {
+                    reason: format!(
+                        "functions appended, but {new} is not a newer minor version than {old}"
+                    ),
+                    publish: next_minor(old),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether `^old` accepts `new`'s major version (Cargo's rule: the first non-zero
+/// component).
+fn same_major(old: &Version, new: &Version) -> bool {
+    match (old.major, old.minor) {
+        (0, 0) => new.major == 0 && new.minor == 0 && new.patch == old.patch,
+        (0, minor) => new.major == 0 && new.minor == minor,
+        (major, _) => new.major == major,
+    }
+}
+
+/// Within one major version: whether `new` is a newer minor version (under 0.x, a newer
+/// patch version: the minor version is the major one there).
+fn newer_minor(old: &Version, new: &Version) -> bool {
+    if old.major > 0 {
+        new.minor > old.minor
+    } else {
+        new.patch > old.patch
+    }
+}
+
+fn next_major(v: &Version) -> Version {
+    match (v.major, v.minor) {
+        (0, 0) => Version::new(0, 0, v.patch + 1),
+        (0, minor) => Version::new(0, minor + 1, 0),
+        (major, _) => Version::new(major + 1, 0, 0),
+    }
+}
+
+fn next_minor(v: &Version) -> Version {
+    if v.major > 0 {
+        Version::new(v.major, v.minor + 1, 0)
+    } else {
+        Version::new(0, v.minor, v.patch + 1)
+    }
+}
+
+/// Compares the root-module layouts of two plugin files built against two versions of one
+/// interface: `old`, then `new`. Their headers are read first (stages 1 to 3, as
+/// [`inspect`]), so a file that is no plugin is refused before anything is opened, as are
+/// two files of different interfaces.
+///
+/// # Safety
+/// Opens both files with the dynamic loader in this process, which runs their static
+/// constructors and abi_stable's checks of the C ABI (their code); no plugin function and no
+/// `on_load` hook is called. The files must be trusted builds, and the libraries stay loaded:
+/// run this in a process made for it (`xplug abi-diff` runs it in a child process).
+pub unsafe fn compare_builds(old: &Path, new: &Path) -> Result<Comparison, LoadError> {
+    // SAFETY: the caller's promise.
+    let (old_info, new_info, old_layout, new_layout) = unsafe { open_both(old, new) }?;
+    let change = match check(old_layout, new_layout, false) {
+        Err(errors) => Change::Breaking {
+            differences: differences(&errors),
+        },
+        Ok(()) => match check(new_layout, old_layout, true) {
+            Err(errors) => Change::Breaking {
+                differences: differences(&errors),
+            },
+            Ok(()) => {
+                let (before, after) = (functions(old_layout), functions(new_layout));
+                let appended: Vec<String> = after
+                    .iter()
+                    .skip(before.len())
+                    .map(|f| f.to_string())
+                    .collect();
+                if appended.is_empty() {
+                    Change::NoChange
+                } else {
+                    Change::Minor { appended }
+                }
+            }
+        },
+    };
+    Ok(Comparison {
+        old: old_info,
+        new: new_info,
+        change,
+    })
+}
+
+/// Checks the root-module layout of `file` against `reference`'s, as a host built against
+/// `reference`'s interface would at load (an older minor version of `file` is accepted, its
+/// appended functions reported missing), after reading both headers.
+///
+/// # Safety
+/// As [`compare_builds`]: opens both files in this process.
+pub unsafe fn check_against(file: &Path, reference: &Path) -> Result<PluginInfo, LoadError> {
+    // SAFETY: the caller's promise.
+    let (reference_info, info, expected, found) = unsafe { open_both(reference, file) }?;
+    let older = info.interface_version < reference_info.interface_version;
+    match check(expected, found, older) {
+        Ok(()) => Ok(info),
+        Err(errors) => Err(LoadError::new(
+            file,
+            ErrorKind::LayoutMismatch {
+                interface: info.interface_name.clone(),
+                found: info.interface_version.clone(),
+                host_version: reference_info.interface_version.clone(),
+                difference: Box::new(first_difference(&errors)),
+                details: errors.to_string(),
+            },
+        )
+        .with_plugin(&info)),
+    }
+}
+
+type Both = (
+    PluginInfo,
+    PluginInfo,
+    &'static TypeLayout,
+    &'static TypeLayout,
+);
+
+/// Both headers, then both root-module layouts.
+///
+/// # Safety
+/// As [`compare_builds`].
+unsafe fn open_both(first: &Path, second: &Path) -> Result<Both, LoadError> {
+    let first_info = inspect(first)?.info;
+    let second_info = inspect(second)?.info;
+    if first_info.interface_name != second_info.interface_name {
+        return Err(LoadError::new(
+            second,
+            ErrorKind::InterfaceMismatch {
+                expected: first_info.interface_name.clone(),
+                found: second_info.interface_name.clone(),
+            },
+        )
+        .with_plugin(&second_info));
+    }
+    // SAFETY: the caller's promise; both files have an xplug header of one interface.
+    let first_layout = unsafe { root_layout(first, &first_info) }?;
+    // SAFETY: as above.
+    let second_layout = unsafe { root_layout(second, &second_info) }?;
+    Ok((first_info, second_info, first_layout, second_layout))
+}
+
+/// Opens `path` and returns its root module's layout; the library stays loaded.
+///
+/// # Safety
+/// As [`compare_builds`].
+unsafe fn root_layout(path: &Path, info: &PluginInfo) -> Result<&'static TypeLayout, LoadError> {
+    let error = |kind| LoadError::new(path, kind).with_plugin(info);
+    let raw = RawLibrary::load_at(path).map_err(|e| {
+        error(ErrorKind::RootModule {
+            message: crate::stages::open::one_line(&e.to_string()),
+        })
+    })?;
+    // SAFETY: the caller's promise covers running the library's code; the references
+    // returned point into the library, which is leaked right after: it is never unloaded.
+    let header = unsafe { lib_header_from_raw_library(&raw) };
+    std::mem::forget(raw);
+    let header = header.map_err(|e| {
+        error(ErrorKind::RootModule {
+            message: crate::stages::open::one_line(&e.to_string()),
+        })
+    })?;
+    header.layout().ok_or_else(|| {
+        error(ErrorKind::RootModule {
+            message: String::from("the library exports no type-layout information"),
+        })
+    })
+}
+
+/// The names of a root module's functions, in order: the fields of the prefix type its
+/// `PrefixRef` (the root layout) points at through its (phantom) field `0`.
+fn functions(root: &'static TypeLayout) -> Vec<&'static str> {
+    let module = match root.phantom_fields().get(0) {
+        Some(field) => field.layout(),
+        None => return Vec::new(),
+    };
+    match module.data() {
+        TLData::PrefixType(prefix) => prefix.fields.iter().map(|f| f.name()).collect(),
+        TLData::Struct { fields } => fields.iter().map(|f| f.name()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    fn versioning(old: &str, new: &str, change: Change) -> Result<(), Version> {
+        let info = |version: &str| PluginInfo {
+            name: String::from("x"),
+            version: Version::new(0, 1, 0),
+            interface_name: String::from("greeter"),
+            interface_version: v(version),
+            rustc: String::from("rustc 1.63.0"),
+            target: String::from("x86_64-unknown-linux-gnu"),
+            xplug_version: String::from("0.1.0"),
+            panic_strategy: crate::info::PanicStrategy::Unwind,
+            profile: crate::info::Profile::Debug,
+            header_format: 1,
+            sha256: crate::trust::Sha256::of(b"x"),
+        };
+        Comparison {
+            old: info(old),
+            new: info(new),
+            change,
+        }
+        .versioning()
+        .map_err(|e| e.publish)
+    }
+
+    #[test]
+    fn versions_must_say_what_changed() {
+        let breaking = || Change::Breaking {
+            differences: Vec::new(),
+        };
+        let minor = || Change::Minor {
+            appended: vec![String::from("shout")],
+        };
+        assert_eq!(versioning("1.1.0", "1.1.0", breaking()), Err(v("2.0.0")));
+        assert_eq!(versioning("1.1.0", "1.4.2", breaking()), Err(v("2.0.0")));
+        assert_eq!(versioning("1.1.0", "2.0.0", breaking()), Ok(()));
+        assert_eq!(versioning("0.3.1", "0.3.9", breaking()), Err(v("0.4.0")));
+        assert_eq!(versioning("0.3.1", "0.4.0", breaking()), Ok(()));
+        assert_eq!(versioning("1.1.0", "1.1.5", minor()), Err(v("1.2.0")));
+        assert_eq!(versioning("1.1.0", "1.2.0", minor()), Ok(()));
+        assert_eq!(versioning("1.1.0", "2.0.0", minor()), Ok(()));
+        assert_eq!(versioning("0.3.1", "0.3.1", minor()), Err(v("0.3.2")));
+        assert_eq!(versioning("0.3.1", "0.3.2", minor()), Ok(()));
+        assert_eq!(versioning("1.1.0", "1.1.0", Change::NoChange), Ok(()));
+    }
+}
