@@ -136,6 +136,18 @@ impl<M: Interface> Live<M> {
     /// Runs plugin code (the new version's constructors and hooks, the old one's
     /// `save_state`): the trust contract of [`Loader::load`] applies.
     pub fn reload(&self) -> Result<Reload, LoadError> {
+        self.exclusively(|| self.reload_now()).unwrap_or_else(|| {
+            // Plugin code this reload runs (a hook) reloads the same handle.
+            Err(LoadError::new(
+                &self.shared.path,
+                ErrorKind::Reentrant { step: "reload" },
+            ))
+        })
+    }
+
+    /// Runs `f` while no reload or unload of this handle runs on another thread; `None` when
+    /// this thread is already running one (plugin code it runs calls back).
+    fn exclusively<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
         let shared = &*self.shared;
         let me = thread::current().id();
         let reloader = || {
@@ -145,20 +157,16 @@ impl<M: Interface> Live<M> {
                 .unwrap_or_else(PoisonError::into_inner)
         };
         if *reloader() == Some(me) {
-            // Plugin code this reload runs (a hook) reloads the same handle.
-            return Err(LoadError::new(
-                &shared.path,
-                ErrorKind::Reentrant { step: "reload" },
-            ));
+            return None;
         }
         let _one_at_a_time = shared
             .reloading
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         *reloader() = Some(me);
-        let outcome = self.reload_now();
+        let outcome = f();
         *reloader() = None;
-        outcome
+        Some(outcome)
     }
 
     fn reload_now(&self) -> Result<Reload, LoadError> {
@@ -220,13 +228,15 @@ impl Unloads {
     }
 }
 
-impl<M> Live<M> {
+impl<M: Interface> Live<M> {
     /// Unloads every retired generation (all but the current one) whose library no other
     /// handle refers to, as by [`Plugin::unload`]; the others stay and are tried again by the
     /// next call. A retired generation whose bytes are the current one's (a roll-back) is
     /// simply forgotten. Returns what became of them.
     ///
-    /// Runs plugin code (the libraries' destructors), with no lock of this handle held.
+    /// Waits for a reload of this handle running on another thread, and reloads wait for it.
+    /// Runs plugin code (the libraries' destructors); a reload of this handle from there is
+    /// refused ([`ErrorKind::Reentrant`]), and from a reload's own hooks this unloads nothing.
     ///
     /// # Safety
     /// [`Plugin::unload`]'s contract, for every retired generation of this handle and its
@@ -236,6 +246,16 @@ impl<M> Live<M> {
     /// last reload (by `Deref` or [`current`](Live::current)) are not used again, and no value
     /// a retired generation made is alive.
     pub unsafe fn unload_retired(&self) -> Unloads {
+        // SAFETY: the caller's promise.
+        self.exclusively(|| unsafe { self.unload_retired_now() })
+            .unwrap_or_default()
+    }
+
+    /// `unload_retired`, while no reload runs: `current` cannot change meanwhile.
+    ///
+    /// # Safety
+    /// As `unload_retired`.
+    unsafe fn unload_retired_now(&self) -> Unloads {
         let shared = &*self.shared;
         let current = self.current_generation() as *const Generation<M>;
         let retired: Vec<Box<Generation<M>>> = {
@@ -334,8 +354,11 @@ impl<M> Live<M> {
     fn current_generation(&self) -> &Generation<M> {
         // Acquire: pairs with the Release store in `reload`.
         let pointer = self.shared.current.load(Ordering::Acquire);
-        // SAFETY: `current` always points to a generation boxed in `generations`, which only
-        // grows and lives as long as `shared`, which `self` keeps alive.
+        // SAFETY: `current` always points to a generation boxed in `generations`, which lives
+        // as long as `shared`, which `self` keeps alive; a generation leaves `generations`
+        // only by `unload_retired`, never the current one (reloads, which change `current`,
+        // and unloads run one at a time), and after its caller promised that no reference
+        // to a retired one is used again.
         unsafe { &*pointer }
     }
 }

@@ -96,7 +96,8 @@ pub enum Unloaded {
     /// It costs what a library never unloaded costs; it is not used again (a later load of
     /// the same bytes maps them anew).
     StillMapped,
-    /// Closed; this system does not tell whether it was unmapped (not Linux).
+    /// Closed; the system does not tell whether it was unmapped (not Linux, or no
+    /// `/proc/self/maps`). Its snapshot's descriptor, if any, stays open.
     Closed,
 }
 

@@ -515,11 +515,20 @@ impl<M> Watcher<M> {
     /// [`Live::unload_retired`], and adds up what became of them.
     ///
     /// # Safety
-    /// [`Live::unload_retired`]'s contract, for every plugin of the directory: a reload can
-    /// happen at any time here, so the host must know that no call it made before this one
-    /// is still running, and that no reference or value from any plugin is kept except
+    /// [`Live::unload_retired`]'s contract, for every plugin of the directory: the watcher
+    /// reloads whenever a file changes, so the host must know that no call through any of
+    /// its handles is running, and that no reference or value from any plugin is kept except
     /// through the watcher's live handles.
-    pub unsafe fn unload_retired(&self) -> Unloads {
+    pub unsafe fn unload_retired(&self) -> Unloads
+    where
+        M: Interface,
+    {
+        // No file is brought up to date meanwhile (reloads of each handle also wait).
+        let _updating = self
+            .state
+            .updating
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let lives: Vec<Live<M>> = self
             .state
             .files()

@@ -180,3 +180,37 @@ fn a_library_kept_by_its_thread_local_destructors_stays_mapped_and_its_bytes_loa
     assert_eq!(again.greet("Ada".into()).unwrap(), "Hello, Ada!");
     assert_eq!(descriptors(&names), 2);
 }
+
+#[test]
+fn unloading_while_another_thread_reloads_never_unloads_the_serving_generation() {
+    const ROUNDS: usize = 200;
+    let dir = scratch("unload-race");
+    let path = dir.join(library_file_name("counter"));
+    let variants = Variants::new("race");
+    install(&variants.get(0).0, &path);
+    let live = Loader::<CounterRef>::new().live(&path).unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let unloader = {
+        let (live, done) = (live.clone(), std::sync::Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut unmapped = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                // SAFETY: only the reloading thread calls the plugin, and only its current
+                // generation, which this never unloads; the calls return plain numbers.
+                unmapped += unsafe { live.unload_retired() }.unmapped;
+            }
+            unmapped
+        })
+    };
+    for n in 1..=ROUNDS {
+        install(&variants.get(n).0, &path);
+        live.reload().unwrap();
+        // The generation just published serves, whatever the other thread unloads.
+        assert_eq!(live.next().unwrap(), n as u64, "round {n}");
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let unmapped = unloader.join().expect("the unloading thread");
+    // SAFETY: as above; no other thread is left.
+    let last = unsafe { live.unload_retired() }.unmapped;
+    assert_eq!(unmapped + last, ROUNDS);
+}

@@ -101,7 +101,8 @@ pub fn reload(dir: &Path, next: &Path, out: &mut impl Write) -> Result<(), DemoE
 
     // Nothing of generation 1 is in use any more: the host may unload it (an opt-in).
     // SAFETY: the other calling thread has ended, every call has returned, and the values
-    // the plugins returned (strings from `version()`) were dropped.
+    // the plugins returned (strings from `version()`) were dropped. (A reload by the
+    // watcher meanwhile would wait, and its new generation would not be unloaded.)
     let unloads = unsafe { counter.unload_retired() };
     let how = if unloads.unmapped > 0 {
         "its code and memory left the process"

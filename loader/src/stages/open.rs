@@ -74,19 +74,26 @@ impl Mapping {
         // `dlclose`.
         drop(ManuallyDrop::into_inner(raw));
         let still_mapped = file.and_then(|file| is_mapped(file, None));
-        if still_mapped == Some(true) {
-            // The descriptor stays open with the library it names (see `Mapping`).
-            return Unloaded::StillMapped;
-        }
-        drop(ManuallyDrop::into_inner(descriptor));
-        if let Some(copy) = copy {
-            // Windows: a copy whose DLL is still loaded cannot be removed; the next process
-            // removes it (`private_dir::remove_leftovers`).
-            let _ = fs::remove_file(copy);
-        }
+        let remove_copy = || {
+            if let Some(copy) = &copy {
+                // Windows: a copy whose DLL is still loaded cannot be removed; the next
+                // process removes it (`private_dir::remove_leftovers`).
+                let _ = fs::remove_file(copy);
+            }
+        };
         match still_mapped {
-            Some(_) => Unloaded::Unmapped,
-            None => Unloaded::Closed,
+            Some(false) => {
+                drop(ManuallyDrop::into_inner(descriptor));
+                remove_copy();
+                Unloaded::Unmapped
+            }
+            // The descriptor stays open with the library it names (see `Mapping`).
+            Some(true) => Unloaded::StillMapped,
+            None => {
+                // Not known to be unmapped: a descriptor stays open, for the same reason.
+                remove_copy();
+                Unloaded::Closed
+            }
         }
     }
 }
