@@ -250,14 +250,13 @@ fn main() -> ExitCode {
             old,
             new,
             json,
-            in_this_process: false,
-        } => return layouts::abi_diff(&old, &new, json, color),
-        Command::AbiDiff {
-            old,
-            new,
-            json,
-            in_this_process: true,
-        } => return layouts::abi_diff_here(&old, &new, json, color),
+            in_this_process,
+        } => {
+            return match in_this_process {
+                false => layouts::abi_diff(&old, &new, json, color),
+                true => layouts::abi_diff_here(&old, &new, json, color),
+            }
+        }
         Command::CheckLayout {
             file,
             reference,

@@ -259,7 +259,6 @@ fn functions(root: &'static TypeLayout) -> Vec<&'static str> {
     };
     match module.data() {
         TLData::PrefixType(prefix) => prefix.fields.iter().map(|f| f.name()).collect(),
-        TLData::Struct { fields } => fields.iter().map(|f| f.name()).collect(),
         _ => Vec::new(),
     }
 }

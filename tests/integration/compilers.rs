@@ -187,18 +187,27 @@ pub(crate) fn built(compiler: Compiler) -> Result<(Toolchain, BuiltPlugins), Str
         .clone()
 }
 
-fn run_cell(compiler: Compiler) {
-    let (toolchain, built) = match built(compiler) {
-        Ok(built) => built,
+/// [`built`], or `None` with a printed reason where this machine lacks the compiler (in CI,
+/// for a compiler CI must have, a failure instead). `cell` names what is skipped.
+pub(crate) fn built_or_skip(compiler: Compiler, cell: &str) -> Option<(Toolchain, BuiltPlugins)> {
+    match built(compiler) {
+        Ok(built) => Some(built),
         Err(why) => {
             assert!(
                 !(in_ci() && compiler.required_in_ci()),
-                "the {} cell must run in CI, but: {why}",
-                compiler.name()
+                "{cell} must run in CI, but: {why}"
             );
-            notice(&format!("matrix: SKIPPED {}: {why}", compiler.name()));
-            return;
+            notice(&format!("SKIPPED {cell}: {why}"));
+            None
         }
+    }
+}
+
+fn run_cell(compiler: Compiler) {
+    let cell = format!("the matrix cell {}", compiler.name());
+    let (toolchain, built) = match built_or_skip(compiler, &cell) {
+        Some(built) => built,
+        None => return,
     };
     for &(fixture, lang) in COMPATIBLE {
         let name = fixture.name();

@@ -12,10 +12,10 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use xtask::{Compiler, Fixture};
+use xtask::Compiler;
 
-use crate::compilers::{built, COMPATIBLE, MISMATCHED};
-use crate::support::{facts_of, in_ci, loader, notice, scratch};
+use crate::compilers::{built_or_skip, COMPATIBLE, MISMATCHED};
+use crate::support::{demo_refusal, facts_of, loader, notice, scratch};
 
 /// Runs `program` with `args`: its exit code and its standard output.
 fn run(program: &Path, args: &[&Path]) -> (Option<i32>, String) {
@@ -30,36 +30,22 @@ fn run(program: &Path, args: &[&Path]) -> (Option<i32>, String) {
 }
 
 fn host_cell(host: Compiler) {
-    let (toolchain, host_built) = match built(host) {
-        Ok(built) => built,
-        Err(why) => {
-            assert!(
-                !(in_ci() && host.required_in_ci()),
-                "the host cell {} must run in CI, but: {why}",
-                host.name()
-            );
-            notice(&format!("grid: SKIPPED host {}: {why}", host.name()));
-            return;
-        }
-    };
+    let (toolchain, host_built) =
+        match built_or_skip(host, &format!("the host cell {}", host.name())) {
+            Some(built) => built,
+            None => return,
+        };
     let demo = host_built.program("demo");
     let mut cells = Vec::new();
     for plugins in Compiler::ALL {
-        let (plugin_toolchain, plugins_built) = match built(plugins) {
-            Ok(built) => built,
-            Err(why) => {
-                assert!(
-                    !(in_ci() && plugins.required_in_ci()),
-                    "the plugins of {} must be built in CI, but: {why}",
-                    plugins.name()
-                );
-                notice(&format!(
-                    "grid: SKIPPED host {} x plugins {}: {why}",
-                    host.name(),
-                    plugins.name()
-                ));
-                continue;
-            }
+        let what = format!(
+            "the plugins of {} for the host {}",
+            plugins.name(),
+            host.name()
+        );
+        let (plugin_toolchain, plugins_built) = match built_or_skip(plugins, &what) {
+            Some(built) => built,
+            None => continue,
         };
         let cell = format!("host {} x plugins {}", host.name(), plugins.name());
 
@@ -92,19 +78,11 @@ fn host_cell(host: Compiler) {
         for &fixture in MISMATCHED {
             let file = plugins_built.path(fixture);
             let name = fixture.name();
-            // `demo check` stops before `on_load`; the hooks run when a directory loads.
-            let out = if matches!(fixture, Fixture::InitPanic | Fixture::InitError) {
-                let one = scratch(&format!("grid-{}-{}-{name}", host.name(), plugins.name()));
-                fs::copy(&file, one.join(file.file_name().unwrap())).unwrap();
-                let (code, out) = run(&demo, &[&one]);
-                assert_eq!(code, Some(0), "{cell}, {name}: {out}");
-                let start = out.find("error: plugin rejected").unwrap_or(0);
-                out[start..].trim_end().to_owned()
-            } else {
-                let (code, out) = run(&demo, &[Path::new("check"), &file]);
-                assert_eq!(code, Some(1), "{cell}, {name}: {out}");
-                out.trim_end().to_owned()
-            };
+            let scratch_name = format!("grid-{}-{}-{name}", host.name(), plugins.name());
+            let out = demo_refusal(fixture, &file, &scratch_name, |check, path| match check {
+                true => run(&demo, &[Path::new("check"), path]),
+                false => run(&demo, &[path]),
+            });
             let here = loader()
                 .load(&file)
                 .expect_err("refused by this process too");

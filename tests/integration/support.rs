@@ -91,3 +91,29 @@ pub(crate) fn facts_of(report: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// How a demo host built elsewhere reports the mismatched `fixture` (its file `file`): by
+/// `demo check FILE` (exit code 1), or, for the fixtures whose `on_load` fails (`check` stops
+/// before it), by loading a directory holding only that file (exit code 0, the report
+/// printed among the rest). `run(check, path)` runs the demo with `check PATH` or `PATH`.
+pub(crate) fn demo_refusal(
+    fixture: xtask::Fixture,
+    file: &std::path::Path,
+    scratch_name: &str,
+    mut run: impl FnMut(bool, &std::path::Path) -> (Option<i32>, String),
+) -> String {
+    use xtask::Fixture;
+    let name = fixture.name();
+    if matches!(fixture, Fixture::InitPanic | Fixture::InitError) {
+        let one = scratch(scratch_name);
+        fs::copy(file, one.join(file.file_name().unwrap())).unwrap();
+        let (code, out) = run(false, &one);
+        assert_eq!(code, Some(0), "{name}: {out}");
+        let start = out.find("error: plugin rejected").unwrap_or(0);
+        out[start..].trim_end().to_owned()
+    } else {
+        let (code, out) = run(true, file);
+        assert_eq!(code, Some(1), "{name}: {out}");
+        out.trim_end().to_owned()
+    }
+}

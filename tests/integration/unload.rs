@@ -39,9 +39,14 @@ impl Variants {
         let field = &mut bytes[self.at..self.at + 32];
         field.fill(0);
         field[..version.len()].copy_from_slice(version.as_bytes());
-        let name = format!("/memfd:xplug:{}", &Sha256::of(&bytes).to_string()[..16]);
+        let name = snapshot_name(&bytes);
         (bytes, name)
     }
+}
+
+/// The name of the snapshot of `bytes` in `/proc/self/maps` and `/proc/self/fd`.
+fn snapshot_name(bytes: &[u8]) -> String {
+    format!("/memfd:xplug:{}", &Sha256::of(bytes).to_string()[..16])
 }
 
 /// How many of the snapshots `names` are mapped into this process.
@@ -164,7 +169,7 @@ fn a_library_kept_by_its_thread_local_destructors_stays_mapped_and_its_bytes_loa
     let dir = scratch("unload-tls");
     let path = dir.join(library_file_name("greeter"));
     let bytes = crate::snapshots::variant(Fixture::GreeterEn, "0.1.0-tls");
-    let name = format!("/memfd:xplug:{}", &Sha256::of(&bytes).to_string()[..16]);
+    let name = snapshot_name(&bytes);
     fs::write(&path, &bytes).unwrap();
     let loader = crate::support::loader();
     let greeter = loader.load(&path).unwrap();

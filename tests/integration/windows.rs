@@ -12,7 +12,7 @@ use std::process::Command;
 use xtask::{BuiltPlugins, Fixture, Toolchain};
 
 use crate::compilers::MISMATCHED;
-use crate::support::{facts_of, in_ci, loader, notice, plugin, scratch};
+use crate::support::{demo_refusal, facts_of, in_ci, loader, notice, plugin, scratch};
 
 /// The wine launcher, if installed.
 fn wine() -> Option<PathBuf> {
@@ -128,20 +128,15 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
     // Every mismatched DLL is refused with the same report as its Linux twin.
     for &fixture in MISMATCHED.iter().chain(&[Fixture::NoRootModule]) {
         let name = fixture.name();
-        // `demo check` stops before `on_load`; the hooks run when the demo loads a directory.
-        let out = if matches!(fixture, Fixture::InitPanic | Fixture::InitError) {
-            let one = scratch(&format!("windows-{name}"));
-            let from = built.path(fixture);
-            fs::copy(&from, one.join(from.file_name().unwrap())).unwrap();
-            let (code, out) = wine.run(&demo, &[win(&one)]);
-            assert_eq!(code, Some(0), "{name}: {out}");
-            let start = out.find("error: plugin rejected").unwrap_or(0);
-            out[start..].trim_end().to_owned()
-        } else {
-            let (code, out) = wine.run(&demo, &[String::from("check"), win(&built.path(fixture))]);
-            assert_eq!(code, Some(1), "{name}: {out}");
-            out.trim_end().to_owned()
-        };
+        let out = demo_refusal(
+            fixture,
+            &built.path(fixture),
+            &format!("windows-{name}"),
+            |check, path| match check {
+                true => wine.run(&demo, &[String::from("check"), win(path)]),
+                false => wine.run(&demo, &[win(path)]),
+            },
+        );
         let linux = loader()
             .load(plugin(fixture))
             .expect_err("refused on Linux too");
