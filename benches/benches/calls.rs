@@ -85,13 +85,13 @@ fn calls(c: &mut Criterion) {
         b.iter(|| (plain.add())(black_box(1), black_box(2)))
     });
     g.bench_function("xplug", |b| {
-        b.iter(|| xplug.add(black_box(1), black_box(2)))
+        b.iter(|| xplug.add(black_box(1), black_box(2)).unwrap())
     });
     let live = Loader::<BenchRef>::new()
         .live(&files.xplug)
         .unwrap_or_else(|e| panic!("{}", e.report()));
     g.bench_function("xplug_live", |b| {
-        b.iter(|| live.add(black_box(1), black_box(2)))
+        b.iter(|| live.add(black_box(1), black_box(2)).unwrap())
     });
     g.finish();
 

@@ -4,9 +4,9 @@
 //! Every function of a root module declared with `#[xplug::interface]` is exported by the
 //! plugin as an `extern "C"` shim that runs the plugin's code under `catch_unwind` and returns
 //! a [`CallResult`]. A panic never unwinds into the host: the host's wrapper method turns it
-//! into [`CallError::Panicked`].
+//! into a [`CallError`] of kind [`CallErrorKind::Panicked`].
 //!
-//! Only [`CallError`] is public API; the rest is reached by generated code through
+//! Only [`CallError`] and [`CallErrorKind`] are public API; the rest is reached by generated code through
 //! `xplug::__private`.
 //!
 //! The error side of a [`CallResult`] is a one-byte marker, so that a call returning a small
@@ -41,14 +41,27 @@ pub struct PluginPanic {
     pub location: RString,
 }
 
-/// Why a call into a plugin returned no value.
+/// Why a call into a plugin returned no value: which function, and what went wrong
+/// ([`kind`](CallError::kind)).
+///
+/// One pointer wide, so that a call's `Result<T, CallError>` is no larger than it must be: a
+/// `Result<u64, CallError>` comes back in registers. The details live on the heap, allocated
+/// only when a call fails.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CallError(Box<Failure>);
+
+#[derive(Clone, PartialEq, Eq)]
+struct Failure {
+    function: &'static str,
+    kind: CallErrorKind,
+}
+
+/// What went wrong in a call: the [`kind`](CallError::kind) of a [`CallError`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum CallError {
+pub enum CallErrorKind {
     /// The plugin function panicked; the panic was contained in the plugin.
     Panicked {
-        /// The interface function that was called.
-        function: &'static str,
         /// The panic message.
         message: String,
         /// Where in the plugin's source it panicked (`file:line:column`), or empty.
@@ -57,28 +70,64 @@ pub enum CallError {
     /// The plugin was built against an older minor version of the interface, which did not
     /// have this function yet.
     Missing {
-        /// The interface function that was called.
-        function: &'static str,
         /// The interface version that added the function, as the interface declares it.
         since: &'static str,
     },
 }
 
+impl CallError {
+    /// The interface function that was called.
+    pub fn function(&self) -> &'static str {
+        self.0.function
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &CallErrorKind {
+        &self.0.kind
+    }
+
+    /// The panic message, if the function panicked.
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.0.kind {
+            CallErrorKind::Panicked { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// A call of `function`, appended to the interface in version `since`, on a plugin built
+    /// before it. For generated code.
+    #[doc(hidden)]
+    #[cold]
+    #[inline(never)]
+    pub fn missing(function: &'static str, since: &'static str) -> CallError {
+        CallError(Box::new(Failure {
+            function,
+            kind: CallErrorKind::Missing { since },
+        }))
+    }
+}
+
+impl fmt::Debug for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallError")
+            .field("function", &self.0.function)
+            .field("kind", &self.0.kind)
+            .finish()
+    }
+}
+
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CallError::Panicked {
-                function,
-                message,
-                location,
-            } => {
+        let function = self.0.function;
+        match &self.0.kind {
+            CallErrorKind::Panicked { message, location } => {
                 write!(f, "plugin function `{}` panicked: {}", function, message)?;
                 if !location.is_empty() {
                     write!(f, " (at {})", location)?;
                 }
                 Ok(())
             }
-            CallError::Missing { function, since } => write!(
+            CallErrorKind::Missing { since } => write!(
                 f,
                 "plugin does not provide `{}`: it was built against an interface older than {}",
                 function, since
@@ -94,11 +143,13 @@ impl std::error::Error for CallError {}
 #[cold]
 #[inline(never)]
 pub fn panicked(function: &'static str, panic: PluginPanic) -> CallError {
-    CallError::Panicked {
+    CallError(Box::new(Failure {
         function,
-        message: panic.message.into_string(),
-        location: panic.location.into_string(),
-    }
+        kind: CallErrorKind::Panicked {
+            message: panic.message.into_string(),
+            location: panic.location.into_string(),
+        },
+    }))
 }
 
 thread_local! {
@@ -217,6 +268,15 @@ mod tests {
         assert!(host
             .to_string()
             .starts_with("plugin function `f` panicked: boom 7 (at "));
+    }
+
+    #[test]
+    fn a_result_with_a_call_error_is_two_words() {
+        use std::mem::size_of;
+        // A pointer, and a niche for `Ok`: a `Result<u64, CallError>` comes back in registers.
+        assert_eq!(size_of::<CallError>(), size_of::<usize>());
+        assert_eq!(size_of::<Result<u64, CallError>>(), 2 * size_of::<usize>());
+        assert_eq!(size_of::<Result<(), CallError>>(), size_of::<usize>());
     }
 
     /// A panic payload whose `Drop` panics, with a payload whose `Drop` panics too.

@@ -15,7 +15,7 @@
 //! - **Plugin**: a `cdylib` that implements the trait for a type and exports it with
 //!   [`export_plugin!`], which also writes the frozen [`PluginHeader`].
 //! - **Calls**: each root-module function runs in the plugin under `catch_unwind`: a panic
-//!   inside it reaches the host as [`CallError::Panicked`], never as an unwind or an abort
+//!   inside it reaches the host as a [`CallError`] ([`CallErrorKind::Panicked`]), never as an unwind or an abort
 //!   (also when the panic payload's own `Drop` panics, or the call comes from a thread-local
 //!   destructor during thread exit). Not contained: panics in the methods and `Drop` of
 //!   abi_stable `#[sabi_trait]` objects, which abort the process (abi_stable's own guard),
@@ -70,14 +70,15 @@
 //! trait function, and `GreeterRef`, the handle a host receives, with one method per function
 //! that returns `Result<_, CallError>`. Functions marked `#[xplug(since = "X.Y")]` are
 //! appended in a minor version: they must come after all others, and calling one on a plugin
-//! built against an older minor version returns [`CallError::Missing`].
+//! built against an older minor version returns a [`CallError`] of kind
+//! [`CallErrorKind::Missing`].
 #![warn(missing_docs)]
 
 mod call;
 pub mod header;
 
 pub use abi_stable;
-pub use call::CallError;
+pub use call::{CallError, CallErrorKind};
 pub use header::PluginHeader;
 /// Declares a plugin interface; see the [crate docs](crate#declaring-an-interface).
 ///

@@ -23,7 +23,7 @@ pub enum Change {
     NoChange,
     /// Functions appended after the old ones; nothing else changed. Hosts of either build
     /// load plugins of the other (an old plugin's missing functions report
-    /// `CallError::Missing`).
+    /// `CallErrorKind::Missing`).
     Minor {
         /// The appended functions, in order.
         appended: Vec<String>,

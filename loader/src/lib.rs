@@ -96,4 +96,4 @@ pub use semver;
 pub use stages::compat::{default_requirement, Requirements};
 pub use trust::{signature_path, AllowList, ParseTrustError, PublicKey, Sha256, TrustPolicy};
 pub use watch::{Event, Watcher};
-pub use xplug::{CallError, Interface};
+pub use xplug::{CallError, CallErrorKind, Interface};

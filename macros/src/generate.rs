@@ -292,15 +292,16 @@ fn host_method(f: &Function) -> TokenStream {
             match self.#field() {
                 ::core::option::Option::Some(__xplug_fn) => #call,
                 ::core::option::Option::None => ::core::result::Result::Err(
-                    ::xplug::CallError::Missing { function: #fn_name, since: #since },
+                    ::xplug::CallError::missing(#fn_name, #since),
                 ),
             }
         },
     };
     let missing_doc = since.as_ref().map(|since| {
         let text = format!(
-            " Appended in version {}: returns [`CallError::Missing`](::xplug::CallError::Missing) \
-             for a plugin built against an older version.",
+            " Appended in version {}: returns a `CallError` of kind \
+             [`Missing`](::xplug::CallErrorKind::Missing) for a plugin built against an older \
+             version.",
             since.value()
         );
         quote!(#[doc = ""] #[doc = #text])

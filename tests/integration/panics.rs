@@ -1,6 +1,6 @@
 //! Panic containment: a panicking plugin function returns an error; the host keeps running.
 
-use xplug_loader::{CallError, ErrorKind};
+use xplug_loader::{CallErrorKind, ErrorKind};
 use xtask::Fixture;
 
 use crate::support::{assert_good_plugin_works, loader, plugin};
@@ -10,12 +10,11 @@ fn a_thousand_panics_come_back_as_errors() {
     let en = loader().load(plugin(Fixture::GreeterEn)).expect("loads");
     for _ in 0..1000 {
         match en.greet("".into()) {
-            Err(CallError::Panicked {
-                function,
-                message,
-                location,
-            }) => {
-                assert_eq!(function, "greet");
+            Err(e) => {
+                let CallErrorKind::Panicked { message, location } = e.kind() else {
+                    panic!("expected a contained panic, got {e:?}")
+                };
+                assert_eq!(e.function(), "greet");
                 assert_eq!(message, "cannot greet an empty name");
                 assert!(location.contains("greeter-en"), "{location}");
             }

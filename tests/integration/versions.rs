@@ -3,7 +3,7 @@
 
 use greeter_interface::GreeterRef;
 use xplug_loader::semver::VersionReq;
-use xplug_loader::{CallError, ErrorKind, Loader};
+use xplug_loader::{CallErrorKind, ErrorKind, Loader};
 use xtask::Fixture;
 
 use crate::support::{loader, plugin};
@@ -17,9 +17,9 @@ fn an_older_minor_plugin_loads_and_lacks_the_appended_function() {
     assert_eq!(old.greet("Bo".into()).unwrap(), "Hello, Bo!");
     assert_eq!(old.add(1, 2).unwrap(), 3);
     match old.shout("hey".into()) {
-        Err(CallError::Missing { function, since }) => {
-            assert_eq!(function, "shout");
-            assert_eq!(since, "1.1");
+        Err(e) => {
+            assert_eq!(e.function(), "shout");
+            assert_eq!(e.kind(), &CallErrorKind::Missing { since: "1.1" });
         }
         other => panic!("expected `shout` to be missing, got {other:?}"),
     }

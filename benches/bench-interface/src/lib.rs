@@ -9,6 +9,30 @@ use abi_stable::sabi_types::VersionStrings;
 use abi_stable::std_types::{RBox, RSlice, RStr, RString};
 use abi_stable::StableAbi;
 
+/// The bodies of the workloads, shared by every way of exporting them, so that what the
+/// benchmarks compare is the call alone.
+pub mod bodies {
+    use abi_stable::std_types::{RSlice, RStr, RString};
+
+    /// Adds two numbers.
+    #[inline(always)]
+    pub fn add(a: u64, b: u64) -> u64 {
+        a.wrapping_add(b)
+    }
+
+    /// Returns a copy of `s`.
+    #[inline(always)]
+    pub fn echo(s: RStr<'_>) -> RString {
+        RString::from(s.as_str())
+    }
+
+    /// The sum of `values`.
+    #[inline(always)]
+    pub fn sum(values: RSlice<'_, u64>) -> u64 {
+        values.iter().fold(0u64, |acc, v| acc.wrapping_add(*v))
+    }
+}
+
 /// The benchmark workloads, as an xplug interface.
 #[xplug::interface(name = "bench")]
 pub trait Bench {

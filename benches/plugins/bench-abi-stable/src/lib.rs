@@ -5,7 +5,7 @@ use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RSlice, RStr, RString};
 use abi_stable::{export_root_module, sabi_extern_fn};
-use bench_interface::{Counter, CounterBox, Counter_TO, PlainModule, PlainModuleRef};
+use bench_interface::{bodies, Counter, CounterBox, Counter_TO, PlainModule, PlainModuleRef};
 
 struct Count(u64);
 
@@ -18,17 +18,17 @@ impl Counter for Count {
 
 #[sabi_extern_fn]
 fn add(a: u64, b: u64) -> u64 {
-    a.wrapping_add(b)
+    bodies::add(a, b)
 }
 
 #[sabi_extern_fn]
 fn echo(s: RStr<'_>) -> RString {
-    RString::from(s.as_str())
+    bodies::echo(s)
 }
 
 #[sabi_extern_fn]
 fn sum(values: RSlice<'_, u64>) -> u64 {
-    values.iter().fold(0u64, |acc, v| acc.wrapping_add(*v))
+    bodies::sum(values)
 }
 
 #[sabi_extern_fn]

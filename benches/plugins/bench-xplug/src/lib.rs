@@ -3,19 +3,19 @@
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RSlice, RStr, RString};
-use bench_interface::{Bench, Counter, CounterBox, Counter_TO};
+use bench_interface::{bodies, Bench, Counter, CounterBox, Counter_TO};
 
 struct Plugin;
 
 impl Bench for Plugin {
     fn add(a: u64, b: u64) -> u64 {
-        raw_add(a, b)
+        bodies::add(a, b)
     }
     fn echo(s: RStr<'_>) -> RString {
-        raw_echo(s)
+        bodies::echo(s)
     }
     fn sum(values: RSlice<'_, u64>) -> u64 {
-        raw_sum(values)
+        bodies::sum(values)
     }
     fn counter(start: u64) -> CounterBox {
         raw_counter(start)
@@ -34,19 +34,19 @@ impl Counter for Count {
 /// Adds two numbers.
 #[no_mangle]
 pub extern "C" fn raw_add(a: u64, b: u64) -> u64 {
-    a.wrapping_add(b)
+    bodies::add(a, b)
 }
 
 /// Returns a copy of `s`.
 #[no_mangle]
 pub extern "C" fn raw_echo(s: RStr<'_>) -> RString {
-    RString::from(s.as_str())
+    bodies::echo(s)
 }
 
 /// The sum of `values`.
 #[no_mangle]
 pub extern "C" fn raw_sum(values: RSlice<'_, u64>) -> u64 {
-    values.iter().fold(0u64, |acc, v| acc.wrapping_add(*v))
+    bodies::sum(values)
 }
 
 /// A counter object.
