@@ -293,6 +293,9 @@ struct FileResult<'a> {
     ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     header: Option<&'a PluginInfo>,
+    /// The file's SHA-256 (what `sha256sum` prints), for a file whose header was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     diagnostic: Option<xplug_loader::Diagnostic<'a>>,
 }
@@ -303,9 +306,19 @@ impl<'a> FileResult<'a> {
             file,
             ok: result.is_ok(),
             header: result.as_ref().ok().map(|i| &i.info),
+            sha256: result
+                .as_ref()
+                .ok()
+                .and_then(|i| file_sha256(&i.path))
+                .map(|d| d.to_string()),
             diagnostic: result.as_ref().err().map(LoadError::diagnostic),
         }
     }
+}
+
+/// The SHA-256 of a file's bytes, as `sha256sum` prints it (`None` if it cannot be read).
+fn file_sha256(path: &Path) -> Option<Sha256> {
+    std::fs::read(path).ok().map(|bytes| Sha256::of(&bytes))
 }
 
 fn print_json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
@@ -313,7 +326,12 @@ fn print_json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
     writeln!(out)
 }
 
-fn print_header(out: &mut dyn Write, file: &Path, info: &PluginInfo) -> io::Result<()> {
+fn print_header(
+    out: &mut dyn Write,
+    file: &Path,
+    info: &PluginInfo,
+    sha256: Option<Sha256>,
+) -> io::Result<()> {
     writeln!(out, "{}", escape_control(&file.display().to_string()))?;
     writeln!(out, "  plugin     {}", info.label())?;
     writeln!(
@@ -330,7 +348,10 @@ fn print_header(out: &mut dyn Write, file: &Path, info: &PluginInfo) -> io::Resu
         "  xplug      {} (header format {})",
         info.xplug_version, info.header_format
     )?;
-    writeln!(out, "  sha256     {}", info.sha256)
+    match sha256 {
+        Some(digest) => writeln!(out, "  sha256     {}", digest),
+        None => writeln!(out, "  sha256     (the file could not be read again)"),
+    }
 }
 
 /// The policy `xplug verify` checks: keys given as files or as base64, a list, digests.
@@ -461,7 +482,9 @@ fn cmd_inspect(
                 writeln!(out)?;
             }
             match r {
-                Ok(inspected) => print_header(out, file, &inspected.info)?,
+                Ok(inspected) => {
+                    print_header(out, file, &inspected.info, file_sha256(&inspected.path))?
+                }
                 Err(e) => eprintln!("{}", e.report().color(color)),
             }
         }

@@ -283,7 +283,6 @@ mod tests {
             panic_strategy: crate::info::PanicStrategy::Unwind,
             profile: crate::info::Profile::Debug,
             header_format: 1,
-            sha256: crate::trust::Sha256::of(b"x"),
         };
         Comparison {
             old: info(old),

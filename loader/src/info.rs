@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use crate::trust::Sha256;
-
 /// How a plugin handles panics.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
@@ -69,8 +67,6 @@ pub struct PluginInfo {
     pub profile: Profile,
     /// The header format version.
     pub header_format: u32,
-    /// The SHA-256 of the file's bytes (what `sha256sum` prints for it).
-    pub sha256: Sha256,
 }
 
 impl PluginInfo {

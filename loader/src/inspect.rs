@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 
 use xplug::header::HEADER_SIZE;
 
+use ::object::read::ReadRef;
+
 use crate::error::LoadError;
 use crate::info::PluginInfo;
-use crate::stages::file::{self, FileRules};
+use crate::stages::file::{self, FileRules, OpenFile};
 use crate::stages::{header, object};
-use crate::trust::Sha256;
 
 /// A plugin file whose header was read (stages 1 to 3 passed).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,23 +18,23 @@ use crate::trust::Sha256;
 pub struct Inspected {
     /// The file's real path, symlinks resolved.
     pub path: PathBuf,
-    /// What its header says, and the file's SHA-256.
+    /// What its header says.
     pub info: PluginInfo,
 }
 
 /// Reads a plugin's header from its file without loading it: none of its code runs, not
-/// even static constructors. Runs stages 1 to 3 of the load pipeline on one read of the file
-/// (at most 512 MiB).
+/// even static constructors. Runs stages 1 to 3 of the load pipeline, reading only the
+/// parts of the file they need (for an ELF library: its headers, its dynamic symbol table and
+/// the plugin header; a few kilobytes, whatever the file's size).
 ///
 /// ```no_run
 /// let inspected = xplug_loader::inspect("plugins/libgreeter_en.so")?;
 /// println!("{} implements {}", inspected.info.label(), inspected.info.interface_name);
-/// println!("sha256: {}", inspected.info.sha256);
 /// # Ok::<(), xplug_loader::LoadError>(())
 /// ```
 pub fn inspect(path: impl AsRef<Path>) -> Result<Inspected, LoadError> {
-    let (open, bytes) = file::open_and_read(path.as_ref(), FileRules::READING)?;
-    let (info, _) = read_header(&open.path, &bytes, Sha256::of(&bytes))?;
+    let open = file::open(path.as_ref(), FileRules::READING)?;
+    let (info, _) = read_header_from_file(&open)?;
     Ok(Inspected {
         path: open.path,
         info,
@@ -51,16 +52,23 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<Inspected, LoadError> {
 /// assert!(matches!(refused.kind(), ErrorKind::NotALibrary { .. }));
 /// ```
 pub fn inspect_bytes(name: impl AsRef<Path>, bytes: &[u8]) -> Result<PluginInfo, LoadError> {
-    read_header(name.as_ref(), bytes, Sha256::of(bytes)).map(|(info, _)| info)
+    read_header(name.as_ref(), bytes).map(|(info, _)| info)
 }
 
-/// Stages 2 and 3 on `bytes`, the contents of the file at `path`: its header, parsed and as
+/// Stages 2 and 3 on `data`, the contents of the file at `path`: its header, parsed and as
 /// bytes.
-pub(crate) fn read_header(
+pub(crate) fn read_header<'data, R: ReadRef<'data>>(
     path: &Path,
-    bytes: &[u8],
-    sha256: Sha256,
+    data: R,
 ) -> Result<(PluginInfo, [u8; HEADER_SIZE]), LoadError> {
-    let library = object::parse(path, bytes)?;
-    header::read(path, bytes, &library, sha256)
+    let library = object::parse(path, data)?;
+    header::read(path, data, &library)
+}
+
+/// Stages 2 and 3 on the file stage 1 opened, read through its descriptor in the pieces they
+/// need (each read bounded by the file's size, which stage 1 capped).
+pub(crate) fn read_header_from_file(
+    open: &OpenFile,
+) -> Result<(PluginInfo, [u8; HEADER_SIZE]), LoadError> {
+    read_header(&open.path, &::object::ReadCache::new(&open.file))
 }

@@ -14,7 +14,7 @@ use crate::info::PluginInfo;
 use crate::inspect;
 use crate::plugin::Plugin;
 use crate::quarantine::{Entered, Quarantine};
-use crate::registry::{self, Entry, Identity, Library};
+use crate::registry::{self, Entry, Identity, Library, Stamp};
 use crate::stages::compat::{default_requirement, Requirements};
 use crate::stages::file::{self, FileRules};
 use crate::stages::open::Image;
@@ -303,21 +303,74 @@ impl<M: Interface> Loader<M> {
 
     /// Stages 1 to 5: the library, the real path it was loaded from, its checked root module,
     /// and its quarantine journal entry while its code has not finished loading.
+    ///
+    /// Only what the checks need is read: a file loaded in place without a trust policy or a
+    /// journal is never read whole (its headers and dynamic symbols are), and the file's
+    /// SHA-256 is computed only for a trust policy with digests or a journal.
     fn checked(&self, requested: &Path) -> Result<Checked<M>, LoadError> {
         let options = &self.options;
-        let (open, bytes) = file::open_and_read(requested, options.file)?;
-        let sha256 = Sha256::of(&bytes);
-        options
-            .trust
-            .check(requested, &open.path, &bytes, &sha256)?;
-        let identity = match options.mode {
-            LoadMode::Snapshot => Identity::Content(sha256),
-            LoadMode::InPlace => Identity::of_file(&open),
+        let open = file::open(requested, options.file)?;
+        let wants_digest = options.trust.has_digests() || options.quarantine.is_some();
+        let wants_bytes =
+            options.mode == LoadMode::Snapshot || wants_digest || !options.trust.is_empty();
+        let bytes = if wants_bytes {
+            Some(file::read(&open, options.file.max_size)?)
+        } else {
+            None
         };
-        let library = match registry::entry(identity, sha256, || {
-            let (info, header) = inspect::read_header(&open.path, &bytes, sha256)?;
-            Ok(Library::new(info, header))
-        })? {
+        let mut sha256 = None;
+        if let Some(bytes) = &bytes {
+            sha256 = wants_digest.then(|| Sha256::of(bytes));
+            options
+                .trust
+                .check(requested, &open.path, bytes, sha256.as_ref())?;
+        }
+        let read_header = |sealed: Option<Arc<std::fs::File>>, stamp| {
+            let (info, header) = match &bytes {
+                Some(bytes) => inspect::read_header(&open.path, bytes.as_slice())?,
+                None => inspect::read_header_from_file(&open)?,
+            };
+            let mut library = Library::new(info, header);
+            library.sealed = sealed;
+            library.stamp = stamp;
+            Ok(library)
+        };
+        let (entry, image) = match (options.mode, &bytes) {
+            (LoadMode::Snapshot, Some(bytes)) => {
+                let sealed = match options.snapshot_dir {
+                    Some(_) => None,
+                    None => open::seal(bytes).map_err(|kind| LoadError::new(&open.path, kind))?,
+                };
+                let entry = match &sealed {
+                    Some(sealed) => registry::entry(
+                        Identity::of_content(bytes),
+                        |library| open::same_bytes(library, bytes),
+                        || read_header(Some(sealed.file.clone()), None),
+                    )?,
+                    None => registry::entry(
+                        Identity::Digest(*sha256.get_or_insert_with(|| Sha256::of(bytes))),
+                        |_| true,
+                        || read_header(None, None),
+                    )?,
+                };
+                let image = Image::Snapshot {
+                    bytes,
+                    sealed,
+                    dir: options.snapshot_dir.as_deref(),
+                };
+                (entry, image)
+            }
+            _ => {
+                let stamp = Stamp::of(&open.meta);
+                let entry = registry::entry(
+                    Identity::of_file(&open),
+                    |library| library.stamp == Some(stamp),
+                    || read_header(None, Some(stamp)),
+                )?;
+                (entry, Image::InPlace(&open))
+            }
+        };
+        let library = match entry {
             Entry::Plugin(library) => library,
             Entry::Replaced(loaded) => {
                 return Err(
@@ -326,21 +379,13 @@ impl<M: Interface> Loader<M> {
             }
         };
         self.requirements().check_info(&open.path, &library.info)?;
-        let journaled = match &options.quarantine {
-            Some(journal) if !library.is_settled() => Some(
+        let journaled = match (&options.quarantine, sha256) {
+            (Some(journal), Some(sha256)) if !library.is_settled() => Some(
                 journal
-                    .enter(library.info.sha256, &open.path)
+                    .enter(sha256, &open.path)
                     .map_err(|e| e.with_plugin(&library.info))?,
             ),
             _ => None,
-        };
-        let image = match options.mode {
-            LoadMode::Snapshot => Image::Snapshot {
-                bytes: &bytes,
-                sha256: &sha256,
-                dir: options.snapshot_dir.as_deref(),
-            },
-            LoadMode::InPlace => Image::InPlace(&open),
         };
         let opened = open::open(&library, &open.path, image)?;
         let module = layout::module::<M>(&library, &open.path, opened.header)?;

@@ -1,7 +1,7 @@
-//! The process-wide registry of loaded plugins, keyed by identity: the SHA-256 of a snapshot's
-//! bytes (the same bytes under any path, link or copy are one plugin), or the device and inode
-//! of a file loaded in place. Each entry opens and initialises its plugin once, and lives as
-//! long as the process unless its library is unloaded ([`release`], an opt-in).
+//! The process-wide registry of loaded plugins, keyed by identity: a snapshot's bytes (the
+//! same bytes under any path, link or copy are one plugin), or the device and inode of a file
+//! loaded in place. Each entry opens and initialises its plugin once, and lives as long as the
+//! process unless its library is unloaded ([`release`], an opt-in).
 //!
 //! No lock is held while plugin code runs (static constructors at `dlopen`, `on_load`): a
 //! [`Step`] records which thread runs it, other threads wait for the outcome, and a wait that
@@ -9,6 +9,7 @@
 //! typed error instead.
 
 use std::collections::HashMap;
+use std::fs;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, ThreadId};
 
@@ -24,8 +25,12 @@ use crate::trust::Sha256;
 /// What makes two loads the same plugin.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Identity {
-    /// A snapshot: its bytes.
-    Content(Sha256),
+    /// A snapshot in a sealed memfd: the length and the 128-bit XXH3 of its bytes. The hash
+    /// is an index, not a proof: a load that finds an entry compares its bytes with the
+    /// entry's snapshot before taking it.
+    Content { len: u64, xxh3: u128 },
+    /// A snapshot copied to a file: the SHA-256 of its bytes.
+    Digest(Sha256),
     /// A file loaded in place: the file itself.
     #[cfg(unix)]
     File { device: u64, inode: u64 },
@@ -50,6 +55,31 @@ impl Identity {
             Identity::Path(open.path.clone())
         }
     }
+
+    /// The identity of a snapshot in a sealed memfd.
+    pub(crate) fn of_content(bytes: &[u8]) -> Identity {
+        Identity::Content {
+            len: bytes.len() as u64,
+            xxh3: xxhash_rust::xxh3::xxh3_128(bytes),
+        }
+    }
+}
+
+/// What says that a file loaded in place still holds the bytes that were checked: its size
+/// and modification time when it was opened. A file rewritten in place changes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Stamp {
+    pub(crate) fn of(meta: &fs::Metadata) -> Stamp {
+        Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
 }
 
 /// One plugin: its header, and stages 5 and 6, each run once.
@@ -58,6 +88,10 @@ pub(crate) struct Library {
     /// The header's bytes as stage 3 read and checked them; the header found in memory after
     /// `dlopen` must be the same.
     pub(crate) header: [u8; HEADER_SIZE],
+    /// A file loaded in place: its stamp when its header was read.
+    pub(crate) stamp: Option<Stamp>,
+    /// A snapshot in a sealed memfd: the memfd, whose bytes later loads compare with theirs.
+    pub(crate) sealed: Option<Arc<fs::File>>,
     /// Stage 5's `dlopen` and header checks, kept once the library was mapped (a failed
     /// `dlopen` maps nothing, and is tried again by the next load).
     pub(crate) opened: Step<Result<Opened, ErrorKind>>,
@@ -81,6 +115,8 @@ impl Library {
         Library {
             info,
             header,
+            stamp: None,
+            sealed: None,
             opened: Step::new(),
             loaded: Step::new(),
         }
@@ -100,22 +136,23 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) enum Entry {
     /// The plugin of these bytes.
     Plugin(Arc<Library>),
-    /// A file loaded in place whose bytes changed since its plugin (this one) was mapped.
+    /// A file loaded in place whose bytes changed since its plugin (this one) was mapped, or
+    /// other bytes under a snapshot's identity (a crafted XXH3 collision).
     Replaced(Arc<Library>),
 }
 
-/// The plugin registered for `identity` with the bytes `sha256`, or the one `read` makes
-/// (outside the lock: it reads the file but runs nothing, and the first to register wins).
-/// An entry for other bytes is kept if they were mapped, and replaced if they never were (a
-/// file loaded in place, refused, then rewritten).
+/// The plugin registered for `identity` whose bytes are those of this load (`same` says), or
+/// the one `read` makes (outside the lock: it reads the file but runs nothing, and the first
+/// to register wins). An entry for other bytes is kept if they were mapped, and replaced if
+/// they never were (a file loaded in place, refused, then rewritten).
 pub(crate) fn entry(
     identity: Identity,
-    sha256: Sha256,
+    same: impl Fn(&Library) -> bool,
     read: impl FnOnce() -> Result<Library, LoadError>,
 ) -> Result<Entry, LoadError> {
     let known = |registry: &Option<Registry>| {
         let library = registry.as_ref()?.get(&identity)?;
-        if library.info.sha256 == sha256 {
+        if same(library) {
             Some(Entry::Plugin(library.clone()))
         } else if library.was_mapped() {
             Some(Entry::Replaced(library.clone()))

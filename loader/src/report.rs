@@ -183,7 +183,6 @@ mod tests {
             panic_strategy: PanicStrategy::Unwind,
             profile: Profile::Release,
             header_format: 1,
-            sha256: crate::trust::Sha256::of(b"greeter-fr"),
         }
     }
 

@@ -285,6 +285,11 @@ impl TrustPolicy {
         self
     }
 
+    /// Whether the policy lists digests (and so needs the SHA-256 of every file).
+    pub(crate) fn has_digests(&self) -> bool {
+        self.allowed.is_some()
+    }
+
     /// Whether the policy requires nothing.
     pub fn is_empty(&self) -> bool {
         self.allowed.is_none() && self.keys.is_empty()
@@ -296,7 +301,7 @@ impl TrustPolicy {
         let path = path.as_ref();
         let (open, bytes) = file::open_and_read(path, FileRules::READING)?;
         let digest = Sha256::of(&bytes);
-        self.check(path, &open.path, &bytes, &digest)?;
+        self.check(path, &open.path, &bytes, Some(&digest))?;
         Ok(digest)
     }
 
@@ -307,12 +312,13 @@ impl TrustPolicy {
         requested: &Path,
         real: &Path,
         bytes: &[u8],
-        digest: &Sha256,
+        digest: Option<&Sha256>,
     ) -> Result<(), LoadError> {
         let error = |kind| LoadError::new(real, kind);
         if let Some(allowed) = &self.allowed {
-            if !allowed.contains(digest) {
-                return Err(error(ErrorKind::NotAllowed { sha256: *digest }));
+            let digest = digest.copied().unwrap_or_else(|| Sha256::of(bytes));
+            if !allowed.contains(&digest) {
+                return Err(error(ErrorKind::NotAllowed { sha256: digest }));
             }
         }
         if !self.keys.is_empty() {

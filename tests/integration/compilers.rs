@@ -99,10 +99,8 @@ fn check_every_function(p: &Plugin<GreeterRef>, fixture: Fixture, lang: Lang) {
         ctx("parse_number (Err)")
     );
     match (fixture, p.shout("hi".into())) {
-        (
-            Fixture::OlderMinor,
-            Err(e),
-        ) if e.function() == "shout" && matches!(e.kind(), CallErrorKind::Missing { .. }) => {}
+        (Fixture::OlderMinor, Err(e))
+            if e.function() == "shout" && matches!(e.kind(), CallErrorKind::Missing { .. }) => {}
         (Fixture::OlderMinor, other) => panic!("{}: {other:?}", ctx("shout must be missing")),
         (_, Ok(s)) => assert_eq!(s, shouted, "{}", ctx("shout (appended in 1.1)")),
         (_, Err(e)) => panic!("{}: {e}", ctx("shout")),

@@ -10,6 +10,8 @@ mod diagnostics;
 mod hosts;
 mod loading;
 mod panics;
+#[cfg(target_os = "linux")]
+mod reads;
 mod rejections;
 mod reload;
 mod snapshots;

@@ -6,7 +6,7 @@
 use std::fs;
 
 use counter_interface::CounterRef;
-use xplug_loader::{library_file_name, Loader, Reload, Sha256, Unloaded, Unloads};
+use xplug_loader::{library_file_name, Loader, Reload, Unloaded, Unloads};
 use xtask::Fixture;
 
 use std::mem::offset_of;
@@ -46,7 +46,8 @@ impl Variants {
 
 /// The name of the snapshot of `bytes` in `/proc/self/maps` and `/proc/self/fd`.
 fn snapshot_name(bytes: &[u8]) -> String {
-    format!("/memfd:xplug:{}", &Sha256::of(bytes).to_string()[..16])
+    let label = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes));
+    format!("/memfd:xplug:{}", &label[..16])
 }
 
 /// How many of the snapshots `names` are mapped into this process.

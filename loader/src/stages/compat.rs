@@ -148,7 +148,6 @@ mod tests {
                 panic_strategy: panic,
                 profile: Profile::Debug,
                 header_format: 1,
-                sha256: crate::trust::Sha256::of(b"x"),
             },
         }
     }

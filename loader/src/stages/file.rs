@@ -52,7 +52,7 @@ pub(crate) fn open_and_read(
 /// Resolves `path` (symlinks, `..`), opens it once without blocking (a FIFO put there does not
 /// hang the host) and checks, on the open descriptor, that it is a regular file within the size
 /// cap and, unless allowed, not world-writable.
-fn open(path: &Path, rules: FileRules) -> Result<OpenFile, LoadError> {
+pub(crate) fn open(path: &Path, rules: FileRules) -> Result<OpenFile, LoadError> {
     let real = match fs::canonicalize(path) {
         #[cfg(windows)]
         Ok(real) => dunce::simplified(&real).to_path_buf(),
@@ -116,7 +116,7 @@ pub(crate) fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
 
 /// Reads the whole file once, through the descriptor stage 1 opened: the snapshot's bytes. A
 /// file that grew past the cap since it was opened is refused without reading the rest.
-fn read(open: &OpenFile, max_size: u64) -> Result<Vec<u8>, LoadError> {
+pub(crate) fn read(open: &OpenFile, max_size: u64) -> Result<Vec<u8>, LoadError> {
     // The size is only a hint: the file may change while it is read.
     let hint = usize::try_from(open.meta.len().min(max_size)).unwrap_or(0);
     let mut bytes = Vec::with_capacity(hint);

@@ -1,5 +1,5 @@
 //! Stage 3: the plugin's frozen header, found through its exported symbol and read from the
-//! file's bytes (only the symbol table and the header itself are read), then parsed.
+//! file's bytes (only the dynamic symbol table and the header itself are read), then parsed.
 
 // The functions below return the bare `ErrorKind`, which `read` wraps with the path into a
 // (boxed, small) `LoadError`: a large `Err` is fine on these cold, private paths.
@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use object::read::elf::{SectionHeader, Sym};
 use object::read::ReadRef;
 use object::{BinaryFormat, Object, ObjectSection, ObjectSymbol};
 use xplug::header::{self, PluginHeader, FORMAT_VERSION, HEADER_SIZE, HEADER_SYMBOL};
@@ -14,20 +15,24 @@ use xplug::header::{self, PluginHeader, FORMAT_VERSION, HEADER_SIZE, HEADER_SYMB
 use crate::error::{ErrorKind, LoadError};
 use crate::info::{PanicStrategy, PluginInfo, Profile};
 use crate::stages::object::{format_name, Library};
-use crate::trust::Sha256;
 
-/// Finds and parses the header of `library`, the file at `path` whose bytes have the digest
-/// `sha256`; returns it, and its bytes.
+/// Finds and parses the header of `library`, the file at `path`; returns it, and its bytes.
 pub(crate) fn read<'data, R: ReadRef<'data>>(
     path: &Path,
     data: R,
     library: &Library<'data, R>,
-    sha256: Sha256,
 ) -> Result<(PluginInfo, [u8; HEADER_SIZE]), LoadError> {
     let error = |kind| LoadError::new(path, kind);
     let bytes = find(library, data).map_err(error)?;
-    let info = parse(&PluginHeader::from_bytes(bytes), sha256).map_err(error)?;
+    let info = parse(&PluginHeader::from_bytes(bytes)).map_err(error)?;
     Ok((info, *bytes))
+}
+
+/// Where a section lies: its address, size and place in the file.
+struct Placed {
+    address: u64,
+    size: u64,
+    file_range: Option<(u64, u64)>,
 }
 
 /// The header's bytes in the file.
@@ -35,38 +40,75 @@ fn find<'data, R: ReadRef<'data>>(
     library: &Library<'data, R>,
     data: R,
 ) -> Result<&'data [u8; HEADER_SIZE], ErrorKind> {
-    let obj = &library.file;
     // Mach-O prefixes C symbols with `_`.
     let mangled = format!("_{}", HEADER_SYMBOL);
     let is_header = |name: &[u8]| name == HEADER_SYMBOL.as_bytes() || name == mangled.as_bytes();
-    let address = if library.format == BinaryFormat::Elf {
-        obj.dynamic_symbols()
-            .find(|s| s.is_definition() && s.name_bytes().map_or(false, is_header))
-            .map(|s| s.address())
-    } else {
-        let exports = obj.exports().map_err(|e| ErrorKind::Malformed {
-            format: format_name(library.format).to_owned(),
-            reason: format!("unreadable export table: {}", e),
-        })?;
-        exports
-            .iter()
-            .find(|e| is_header(e.name()))
-            .map(|e| e.address())
+    let (address, sections): (Option<u64>, Vec<Placed>) = match library {
+        Library::Elf64 { endian, sections } => {
+            let endian = *endian;
+            // The dynamic symbols alone: the exported ones, whatever the size of `.symtab`.
+            let symbols = sections
+                .symbols(endian, data, object::elf::SHT_DYNSYM)
+                .map_err(|e| ErrorKind::Malformed {
+                    format: String::from("ELF"),
+                    reason: e.to_string(),
+                })?;
+            let address = symbols
+                .iter()
+                .find(|s| {
+                    s.is_definition(endian)
+                        && s.name(endian, symbols.strings()).map_or(false, is_header)
+                })
+                .map(|s| s.st_value(endian));
+            let placed = sections
+                .iter()
+                .map(|s| Placed {
+                    address: s.sh_addr(endian),
+                    size: s.sh_size(endian),
+                    file_range: s.file_range(endian),
+                })
+                .collect();
+            (address, placed)
+        }
+        Library::Other { file, format } => {
+            let address = if *format == BinaryFormat::Elf {
+                file.dynamic_symbols()
+                    .find(|s| s.is_definition() && s.name_bytes().map_or(false, is_header))
+                    .map(|s| s.address())
+            } else {
+                let exports = file.exports().map_err(|e| ErrorKind::Malformed {
+                    format: format_name(*format).to_owned(),
+                    reason: format!("unreadable export table: {}", e),
+                })?;
+                exports
+                    .iter()
+                    .find(|e| is_header(e.name()))
+                    .map(|e| e.address())
+            };
+            let placed = file
+                .sections()
+                .map(|s| Placed {
+                    address: s.address(),
+                    size: s.size(),
+                    file_range: s.file_range(),
+                })
+                .collect();
+            (address, placed)
+        }
     };
     let address = address.ok_or(ErrorKind::NotAPlugin {})?;
     let bad = |reason: String| ErrorKind::BadHeader { reason };
     let size = HEADER_SIZE as u64;
     // Addresses and sizes come from the file: checked arithmetic only.
     let end = address.checked_add(size);
-    let holds_header =
-        |s: &object::Section<'data, '_, R>| match (end, s.address().checked_add(s.size())) {
-            (Some(end), Some(section_end)) => address >= s.address() && end <= section_end,
-            _ => false,
-        };
-    let file_offset = obj
-        .sections()
+    let holds_header = |s: &&Placed| match (end, s.address.checked_add(s.size)) {
+        (Some(end), Some(section_end)) => address >= s.address && end <= section_end,
+        _ => false,
+    };
+    let file_offset = sections
+        .iter()
         .find(holds_header)
-        .and_then(|s| s.file_range()?.0.checked_add(address - s.address()))
+        .and_then(|s| s.file_range?.0.checked_add(address - s.address))
         .ok_or_else(|| {
             bad(format!(
                 "the {}-byte header at address {:#x} is not stored in the file",
@@ -82,7 +124,7 @@ fn find<'data, R: ReadRef<'data>>(
 }
 
 /// Checks a header's fields and converts them.
-pub(crate) fn parse(h: &PluginHeader, sha256: Sha256) -> Result<PluginInfo, ErrorKind> {
+pub(crate) fn parse(h: &PluginHeader) -> Result<PluginInfo, ErrorKind> {
     let bad = |reason: String| ErrorKind::BadHeader { reason };
     if h.magic != header::MAGIC {
         return Err(bad(String::from("bad magic bytes")));
@@ -132,7 +174,6 @@ pub(crate) fn parse(h: &PluginHeader, sha256: Sha256) -> Result<PluginInfo, Erro
         panic_strategy,
         profile,
         header_format: format,
-        sha256,
     })
 }
 
@@ -153,7 +194,7 @@ mod tests {
     }
 
     fn reason(h: &PluginHeader) -> String {
-        match parse(h, Sha256::of(b"")) {
+        match parse(h) {
             Err(ErrorKind::BadHeader { reason }) => reason,
             other => panic!("expected BadHeader, got {other:?}"),
         }
@@ -166,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_written_header_parses_back() {
-        let info = parse(&good(), Sha256::of(b"")).unwrap();
+        let info = parse(&good()).unwrap();
         assert_eq!(info.name, "greeter-en");
         assert_eq!(info.version, semver::Version::new(0, 4, 1));
         assert_eq!(info.interface_name, "greeter");
@@ -217,7 +258,7 @@ mod tests {
     fn a_newer_format_is_unsupported_not_bad() {
         let mut h = good();
         h.format_version = 99u32.to_le_bytes();
-        match parse(&h, Sha256::of(b"")) {
+        match parse(&h) {
             Err(ErrorKind::UnsupportedHeader { found, supported }) => {
                 assert_eq!((found, supported), (99, FORMAT_VERSION));
             }
@@ -229,6 +270,6 @@ mod tests {
     fn a_field_filling_its_whole_width_needs_no_terminator() {
         let mut h = good();
         h.plugin_name = [b'a'; 64];
-        assert_eq!(parse(&h, Sha256::of(b"")).unwrap().name, "a".repeat(64));
+        assert_eq!(parse(&h).unwrap().name, "a".repeat(64));
     }
 }

@@ -1,17 +1,32 @@
 //! Stage 2: the file is a shared library for this OS and architecture, parsed with the
 //! `object` crate, before any `dlopen`.
+//!
+//! Only what the later stages need is read: for an ELF library of this host's kind, the file
+//! header, the program and section headers and (stage 3) the dynamic symbol table, never the
+//! full symbol table (`.symtab`, thousands of entries, megabytes in a debug build). Any other
+//! file goes through `object`'s full parse, whose errors say what is wrong with it.
 
 use std::path::Path;
 
+use object::elf::{FileHeader64, ET_DYN};
+use object::read::elf::{FileHeader, SectionHeader, SectionTable};
 use object::read::ReadRef;
-use object::{Architecture, BinaryFormat, FileKind, Object, ObjectKind};
+use object::{Architecture, BinaryFormat, Endianness, FileKind, Object, ObjectKind};
 
 use crate::error::{ErrorKind, LoadError};
 
 /// A parsed shared library of this platform's format and architecture.
-pub(crate) struct Library<'data, R: ReadRef<'data>> {
-    pub(crate) file: object::File<'data, R>,
-    pub(crate) format: BinaryFormat,
+pub(crate) enum Library<'data, R: ReadRef<'data>> {
+    /// A 64-bit ELF library for this host's machine: its section headers alone.
+    Elf64 {
+        endian: Endianness,
+        sections: SectionTable<'data, FileHeader64<Endianness>, R>,
+    },
+    /// Anything else, fully parsed.
+    Other {
+        file: object::File<'data, R>,
+        format: BinaryFormat,
+    },
 }
 
 /// Parses `data`, the contents of the file at `path`, and checks that it is a shared library
@@ -50,12 +65,19 @@ pub(crate) fn parse<'data, R: ReadRef<'data>>(
             found: format_name(format).to_owned(),
         }));
     }
-    let file = object::File::parse(data).map_err(|e| {
+    let malformed = |reason: String| {
         error(ErrorKind::Malformed {
             format: format_name(format).to_owned(),
-            reason: e.to_string(),
+            reason,
         })
-    })?;
+    };
+    if kind == FileKind::Elf64 {
+        if let Some((endian, sections)) = elf64(data).map_err(|e| malformed(e.to_string()))? {
+            truncated_elf(endian, &sections, data).map_err(malformed)?;
+            return Ok(Library::Elf64 { endian, sections });
+        }
+    }
+    let file = object::File::parse(data).map_err(|e| malformed(e.to_string()))?;
     let host_arch = host_architecture();
     if host_arch != Architecture::Unknown && file.architecture() != host_arch {
         return Err(error(ErrorKind::WrongArchitecture {
@@ -73,13 +95,74 @@ pub(crate) fn parse<'data, R: ReadRef<'data>>(
             },
         }));
     }
-    truncated(&file, data).map_err(|reason| {
-        error(ErrorKind::Malformed {
-            format: format_name(format).to_owned(),
-            reason,
-        })
-    })?;
-    Ok(Library { file, format })
+    truncated(&file, data).map_err(malformed)?;
+    Ok(Library::Other { file, format })
+}
+
+/// A 64-bit ELF shared library for this host's machine, from its headers alone; `None` for
+/// any other ELF file (the full parse then says what it is).
+#[allow(clippy::type_complexity)]
+fn elf64<'data, R: ReadRef<'data>>(
+    data: R,
+) -> object::read::Result<Option<(Endianness, SectionTable<'data, FileHeader64<Endianness>, R>)>> {
+    let machine = match host_elf_machine() {
+        Some(machine) => machine,
+        None => return Ok(None),
+    };
+    let header = FileHeader64::<Endianness>::parse(data)?;
+    let endian = header.endian()?;
+    if header.e_machine(endian) != machine || header.e_type(endian) != ET_DYN {
+        return Ok(None);
+    }
+    // Read as the full parse would, so that a damaged file is refused here, not by `dlopen`.
+    header.program_headers(endian, data)?;
+    let sections = header.sections(endian, data)?;
+    Ok(Some((endian, sections)))
+}
+
+/// This host's ELF machine number, where its libraries are 64-bit ELF files.
+fn host_elf_machine() -> Option<u16> {
+    if !cfg!(target_pointer_width = "64") || host_format() != BinaryFormat::Elf {
+        return None;
+    }
+    match std::env::consts::ARCH {
+        "x86_64" => Some(object::elf::EM_X86_64),
+        "aarch64" => Some(object::elf::EM_AARCH64),
+        "riscv64" => Some(object::elf::EM_RISCV),
+        "powerpc64" => Some(object::elf::EM_PPC64),
+        "s390x" => Some(object::elf::EM_S390),
+        "loongarch64" => Some(object::elf::EM_LOONGARCH),
+        _ => None,
+    }
+}
+
+/// [`truncated`], from the section headers of a 64-bit ELF file.
+fn truncated_elf<'data, R: ReadRef<'data>>(
+    endian: Endianness,
+    sections: &SectionTable<'data, FileHeader64<Endianness>, R>,
+    data: R,
+) -> Result<(), String> {
+    let len = data.len().unwrap_or(0);
+    for section in sections.iter() {
+        if let Some((offset, size)) = section.file_range(endian) {
+            if offset.checked_add(size).map_or(true, |end| end > len) {
+                let name = sections
+                    .section_name(endian, section)
+                    .ok()
+                    .and_then(|n| std::str::from_utf8(n).ok())
+                    .unwrap_or("?");
+                return Err(truncation(name, len));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn truncation(section: &str, len: u64) -> String {
+    format!(
+        "section `{}` lies past the end of the file ({} bytes): truncated",
+        section, len
+    )
 }
 
 /// Why `file` is cut short: a section whose contents lie past the end of `data` (a file
@@ -93,11 +176,7 @@ fn truncated<'data, R: ReadRef<'data>>(
     for section in file.sections() {
         if let Some((offset, size)) = section.file_range() {
             if offset.checked_add(size).map_or(true, |end| end > len) {
-                return Err(format!(
-                    "section `{}` lies past the end of the file ({} bytes): truncated",
-                    section.name().unwrap_or("?"),
-                    len
-                ));
+                return Err(truncation(section.name().unwrap_or("?"), len));
             }
         }
     }

@@ -32,7 +32,6 @@ use crate::error::{ErrorKind, LoadError};
 use crate::plugin::Unloaded;
 use crate::registry::Library;
 use crate::stages::file::OpenFile;
-use crate::trust::Sha256;
 
 /// An opened library: its abi_stable header, and its mapping.
 #[derive(Clone)]
@@ -49,7 +48,7 @@ pub(crate) struct Opened {
 /// a later `dlopen` of that path were `N` reused for another file.
 pub(crate) struct Mapping {
     raw: ManuallyDrop<RawLibrary>,
-    descriptor: ManuallyDrop<Option<fs::File>>,
+    descriptor: ManuallyDrop<Option<Arc<fs::File>>>,
     /// The file mapped, where the system tells which files are mapped (Linux).
     file: Option<FileId>,
     /// A snapshot copy that outlives the `dlopen` (Windows keeps a loaded DLL's file).
@@ -73,7 +72,7 @@ impl Mapping {
         } = self;
         // `dlclose`.
         drop(ManuallyDrop::into_inner(raw));
-        let still_mapped = file.and_then(|file| is_mapped(file, None));
+        let still_mapped = file.and_then(is_mapped);
         let remove_copy = || {
             if let Some(copy) = &copy {
                 // Windows: a copy whose DLL is still loaded cannot be removed; the next
@@ -123,12 +122,44 @@ impl FileId {
     }
 }
 
+/// A snapshot's bytes in a sealed memfd, and the path through which it is opened.
+pub(crate) struct Sealed {
+    pub(crate) file: Arc<fs::File>,
+    path: PathBuf,
+}
+
+/// `bytes` in a new sealed memfd (Linux); `None` where memfds may not be executed or do not
+/// exist (a copy in a private directory does instead).
+pub(crate) fn seal(bytes: &[u8]) -> Result<Option<Sealed>, ErrorKind> {
+    let sealed = memfd::sealed(bytes, &label(bytes)).map_err(|e| ErrorKind::Snapshot {
+        source: Arc::new(e),
+    })?;
+    Ok(sealed.map(|(file, path)| Sealed {
+        file: Arc::new(file),
+        path,
+    }))
+}
+
+/// Whether `library` is a snapshot in a sealed memfd holding exactly `bytes`.
+pub(crate) fn same_bytes(library: &Library, bytes: &[u8]) -> bool {
+    library
+        .sealed
+        .as_ref()
+        .map_or(false, |file| memfd::holds(file, bytes))
+}
+
+/// Names a snapshot in `/proc/PID/maps` and in a private directory: 16 hex digits of the
+/// XXH3-128 of its bytes.
+pub(crate) fn label(bytes: &[u8]) -> String {
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))[..16].to_owned()
+}
+
 /// What to open.
 pub(crate) enum Image<'a> {
-    /// A private copy of these bytes, in `dir` if given.
+    /// A snapshot of these bytes: sealed, or a private copy in `dir` if given.
     Snapshot {
         bytes: &'a [u8],
-        sha256: &'a Sha256,
+        sealed: Option<Sealed>,
         dir: Option<&'a Path>,
     },
     /// The file stage 1 opened.
@@ -164,31 +195,32 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
     let snapshot_error = |e: io::Error| ErrorKind::Snapshot {
         source: Arc::new(e),
     };
-    let in_place_file = match &image {
-        Image::InPlace(open) => Some(*open),
-        Image::Snapshot { .. } => None,
-    };
+    // Whether the library opened is the file checked: a path may name another file by now.
+    let mut same_file = true;
     let (raw, descriptor, file, copy) = match image {
-        Image::Snapshot { bytes, sha256, dir } => {
-            let sealed = match dir {
-                Some(_) => None,
-                None => memfd::sealed(bytes, sha256).map_err(snapshot_error)?,
-            };
-            match sealed {
-                Some((descriptor, path)) => {
-                    let file = descriptor.metadata().ok().and_then(|m| FileId::of(&m));
-                    (dlopen(&path)?, Some(descriptor), file, None)
-                }
-                None => {
-                    let copy = private_dir::write(dir, bytes, sha256).map_err(snapshot_error)?;
-                    let file = fs::metadata(&copy).ok().and_then(|m| FileId::of(&m));
-                    let raw = dlopen(&copy);
-                    let kept = private_dir::remove(&copy);
-                    (raw?, None, file, kept.then_some(copy))
-                }
-            }
+        Image::Snapshot {
+            sealed: Some(sealed),
+            ..
+        } => {
+            let file = sealed.file.metadata().ok().and_then(|m| FileId::of(&m));
+            (dlopen(&sealed.path)?, Some(sealed.file), file, None)
         }
-        Image::InPlace(open) => (in_place(open)?, None, FileId::of(&open.meta), None),
+        Image::Snapshot {
+            bytes,
+            sealed: None,
+            dir,
+        } => {
+            let copy = private_dir::write(dir, bytes, &label(bytes)).map_err(snapshot_error)?;
+            let file = fs::metadata(&copy).ok().and_then(|m| FileId::of(&m));
+            let raw = dlopen(&copy);
+            let kept = private_dir::remove(&copy);
+            (raw?, None, file, kept.then_some(copy))
+        }
+        Image::InPlace(open) => {
+            let (raw, same) = in_place(open)?;
+            same_file = same;
+            (raw, None, FileId::of(&open.meta), None)
+        }
     };
     let symbol = nul_terminated(HEADER_SYMBOL);
     // SAFETY: a data symbol's value is its address, as `*const T`. Stage 3 found this symbol
@@ -199,8 +231,6 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
             let address: *const [u8; HEADER_SIZE] = *address;
             // SAFETY: as above: the header's bytes, defined by this library.
             let bytes = unsafe { std::ptr::read_unaligned(address) };
-            let same_file =
-                in_place_file.map_or(true, |open| is_mapped_from(address as usize, open));
             (bytes, same_file)
         });
     let result = match in_memory {
@@ -243,7 +273,12 @@ fn dlopen(path: &Path) -> Result<RawLibrary, ErrorKind> {
 /// loader knows a library by the name it was opened with and returns the loaded one for the
 /// same name, so a path opened before (whose file was since replaced) gets a fresh name for
 /// the same directory: `dir/./file`, `dir/././file`, ...
-fn in_place(open: &OpenFile) -> Result<RawLibrary, ErrorKind> {
+///
+/// Also says whether the path named the file stage 1 opened both before and after the
+/// `dlopen` (where files have an identity: Unix), and so whether that file is what was
+/// opened. (A file renamed away and back in between is not seen: in-place loading trusts
+/// whoever can write the plugin's directory, see `LoadMode::InPlace`.)
+fn in_place(open: &OpenFile) -> Result<(RawLibrary, bool), ErrorKind> {
     static OPENED: Mutex<Option<HashMap<PathBuf, usize>>> = Mutex::new(None);
     let name = {
         let mut opened = OPENED.lock().unwrap_or_else(PoisonError::into_inner);
@@ -265,20 +300,18 @@ fn in_place(open: &OpenFile) -> Result<RawLibrary, ErrorKind> {
             None => open.path.clone(),
         }
     };
-    dlopen(&name)
+    let checked = FileId::of(&open.meta);
+    let named = || fs::metadata(&name).ok().and_then(|m| FileId::of(&m));
+    let before = named();
+    let raw = dlopen(&name)?;
+    let same = checked.is_none() || (before == checked && named() == checked);
+    Ok((raw, same))
 }
 
-/// Whether the library mapped at `address` is the file stage 1 opened: the path may name
-/// another file by now. Where the system does not tell, the header comparison is what
-/// remains.
-fn is_mapped_from(address: usize, open: &OpenFile) -> bool {
-    FileId::of(&open.meta).map_or(true, |file| is_mapped(file, Some(address)) == Some(true))
-}
-
-/// Whether `file` is mapped into this process (at `address`, if given), from
-/// `/proc/self/maps`; `None` where it cannot be read.
+/// Whether `file` is mapped into this process, from `/proc/self/maps` (as long as the
+/// process has mappings: only unloading asks); `None` where it cannot be read.
 #[cfg(target_os = "linux")]
-fn is_mapped(file: FileId, address: Option<usize>) -> Option<bool> {
+fn is_mapped(file: FileId) -> Option<bool> {
     let maps = fs::read_to_string("/proc/self/maps").ok()?;
     let dev = file.device;
     // glibc's encoding of device numbers (`gnu_dev_major`, `gnu_dev_minor`).
@@ -287,24 +320,14 @@ fn is_mapped(file: FileId, address: Option<usize>) -> Option<bool> {
     let device_field = format!("{:02x}:{:02x}", major, minor);
     Some(maps.lines().any(|line| {
         let mut fields = line.split_whitespace();
-        let range = fields.next().unwrap_or("");
-        let (start, end) = match range.split_once('-') {
-            Some((s, e)) => (
-                usize::from_str_radix(s, 16).unwrap_or(usize::MAX),
-                usize::from_str_radix(e, 16).unwrap_or(0),
-            ),
-            None => return false,
-        };
-        let device = fields.nth(2).unwrap_or("");
+        let device = fields.nth(3).unwrap_or("");
         let inode = fields.next().and_then(|i| i.parse::<u64>().ok());
-        address.map_or(true, |a| start <= a && a < end)
-            && device == device_field
-            && inode == Some(file.inode)
+        device == device_field && inode == Some(file.inode)
     }))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn is_mapped(_: FileId, _: Option<usize>) -> Option<bool> {
+fn is_mapped(_: FileId) -> Option<bool> {
     None
 }
 
@@ -334,8 +357,6 @@ mod memfd {
     use std::os::unix::io::{AsRawFd, FromRawFd};
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicU32, Ordering};
-
-    use crate::trust::Sha256;
 
     /// `MFD_EXEC` (Linux 6.3): an executable memfd where `vm.memfd_noexec = 1` makes them
     /// non-executable by default.
@@ -374,14 +395,14 @@ mod memfd {
 
     /// `bytes` in a new memfd, sealed: no one can write, shrink or grow it any more, or
     /// remove the seals. `None` where memfds may not be executed or do not exist.
-    pub(super) fn sealed(bytes: &[u8], sha256: &Sha256) -> io::Result<Option<(fs::File, PathBuf)>> {
+    pub(super) fn sealed(bytes: &[u8], label: &str) -> io::Result<Option<(fs::File, PathBuf)>> {
         let exec = match exec_flag() {
             Some(flag) => flag,
             None => return Ok(None),
         };
         let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | exec;
-        // `/proc/PID/maps` shows it as `/memfd:xplug:<the first 16 digits of its SHA-256>`.
-        let name = format!("xplug:{}\0", &sha256.to_string()[..16]);
+        // `/proc/PID/maps` shows it as `/memfd:xplug:<label>`.
+        let name = format!("xplug:{}\0", label);
         // SAFETY: the name is a NUL-terminated string; the call has no other inputs.
         let fd = unsafe { libc::memfd_create(name.as_ptr().cast(), flags) };
         if fd < 0 {
@@ -405,6 +426,26 @@ mod memfd {
         Ok(Some((file, path)))
     }
 
+    /// Whether the sealed memfd `file` holds exactly `bytes` (its seals keep it so).
+    pub(super) fn holds(file: &fs::File, bytes: &[u8]) -> bool {
+        use std::os::unix::fs::FileExt;
+        const CHUNK: usize = 64 << 10;
+        match file.metadata() {
+            Ok(meta) if meta.len() == bytes.len() as u64 => {}
+            _ => return false,
+        }
+        let mut buffer = vec![0u8; CHUNK.min(bytes.len())];
+        let mut offset = 0usize;
+        for expected in bytes.chunks(CHUNK) {
+            let read = &mut buffer[..expected.len()];
+            if file.read_exact_at(read, offset as u64).is_err() || read != expected {
+                return false;
+            }
+            offset += expected.len();
+        }
+        true
+    }
+
     /// The path through which the dynamic loader opens `file` itself.
     pub(super) fn path(file: &fs::File) -> PathBuf {
         PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
@@ -417,10 +458,12 @@ mod memfd {
     use std::io;
     use std::path::PathBuf;
 
-    use crate::trust::Sha256;
-
-    pub(super) fn sealed(_: &[u8], _: &Sha256) -> io::Result<Option<(fs::File, PathBuf)>> {
+    pub(super) fn sealed(_: &[u8], _: &str) -> io::Result<Option<(fs::File, PathBuf)>> {
         Ok(None)
+    }
+
+    pub(super) fn holds(_: &fs::File, _: &[u8]) -> bool {
+        false
     }
 }
 
@@ -431,11 +474,9 @@ pub(crate) mod private_dir {
     use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    use crate::trust::Sha256;
-
     /// Writes `bytes` to a new file in `dir` (or the default private directory), named after
-    /// their digest, this process and a counter: no two loads share a name.
-    pub(crate) fn write(dir: Option<&Path>, bytes: &[u8], sha256: &Sha256) -> io::Result<PathBuf> {
+    /// their `label`, this process and a counter: no two loads share a name.
+    pub(crate) fn write(dir: Option<&Path>, bytes: &[u8], label: &str) -> io::Result<PathBuf> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let dir = match dir {
             Some(dir) => dir.to_path_buf(),
@@ -443,12 +484,11 @@ pub(crate) mod private_dir {
         };
         ensure_private(&dir)?;
         remove_leftovers(&dir);
-        let digest = sha256.to_string();
         loop {
             // Process ids repeat (quickly under wine): a name taken is skipped, not reused.
             let name = format!(
                 "{}-{}-{}{}",
-                &digest[..16],
+                label,
                 std::process::id(),
                 COUNTER.fetch_add(1, Ordering::Relaxed),
                 std::env::consts::DLL_SUFFIX
