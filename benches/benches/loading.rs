@@ -1,8 +1,9 @@
 //! Loading one plugin, each iteration from a fresh copy of the file (so the dynamic loader
-//! really loads it):
+//! really loads it), unloaded after the timed part: every iteration finds the same process,
+//! with none of the libraries earlier iterations loaded (`scaling` measures what many
+//! loaded libraries cost).
 //!
 //! - `dlopen`: a bare `dlopen` (libloading) — the baseline;
-//! - `abi_stable`: abi_stable's `lib_header_from_path` + `init_root_module`;
 //! - `dlopen_after_read`: the file read once, then a bare `dlopen` — the floor of a load
 //!   from a snapshot;
 //! - `xplug`: xplug's whole pipeline from a private snapshot (file, one read, SHA-256, object
@@ -10,13 +11,17 @@
 //! - `xplug_in_place`: the same with `LoadMode::InPlace` (no snapshot);
 //! - `xplug_pinned`: with the file's SHA-256 required;
 //! - `xplug_signed`: with a minisign signature required and checked;
-//! - `xplug_rejection`: xplug refusing a plugin at the layout check;
-//! - `read_header_only/xplug_inspect`: stages 1 to 3 alone (no `dlopen`).
+//! - `abi_stable`: abi_stable's `lib_header_from_path` + `init_root_module` (which cannot
+//!   unload: run after the others, as it leaves its libraries loaded);
+//! - `xplug_rejection`: xplug refusing a plugin at the layout check (a refused library stays
+//!   mapped: also run last);
+//! - `read_header/xplug_inspect`: stages 1 to 3 alone (no `dlopen`), against
+//!   `read_first_page`: opening the file and reading its first 4 KiB.
 
 use abi_stable::library::lib_header_from_path;
 use bench_interface::{changed, BenchRef, PlainModuleRef};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use xplug_benches::{bench_plugins, dlopen_and_keep, few_iterations, Copies};
+use xplug_benches::{bench_plugins, dlopen, few_iterations, Copies, Unloading};
 use xplug_loader::{signature_path, ErrorKind, LoadMode, Loader, PublicKey, Sha256};
 
 fn loading(c: &mut Criterion) {
@@ -28,18 +33,7 @@ fn loading(c: &mut Criterion) {
     g.bench_function("dlopen", |b| {
         b.iter_batched(
             || xplug_copies.fresh(),
-            |path| dlopen_and_keep(&path),
-            BatchSize::PerIteration,
-        )
-    });
-    g.bench_function("abi_stable", |b| {
-        b.iter_batched(
-            || plain_copies.fresh(),
-            |path| {
-                lib_header_from_path(&path)
-                    .and_then(|h| h.init_root_module::<PlainModuleRef>())
-                    .expect("abi_stable load")
-            },
+            |path| dlopen(&path),
             BatchSize::PerIteration,
         )
     });
@@ -48,8 +42,7 @@ fn loading(c: &mut Criterion) {
             || xplug_copies.fresh(),
             |path| {
                 let bytes = std::fs::read(&path).expect("read");
-                dlopen_and_keep(&path);
-                bytes
+                (dlopen(&path), bytes)
             },
             BatchSize::PerIteration,
         )
@@ -58,7 +51,7 @@ fn loading(c: &mut Criterion) {
     g.bench_function("xplug", |b| {
         b.iter_batched(
             || xplug_copies.fresh(),
-            |path| loader.load(&path).expect("xplug load"),
+            |path| Unloading::new(loader.load(&path).expect("xplug load")),
             BatchSize::PerIteration,
         )
     });
@@ -66,7 +59,7 @@ fn loading(c: &mut Criterion) {
     g.bench_function("xplug_in_place", |b| {
         b.iter_batched(
             || xplug_copies.fresh(),
-            |path| in_place.load(&path).expect("xplug load"),
+            |path| Unloading::new(in_place.load(&path).expect("xplug load")),
             BatchSize::PerIteration,
         )
     });
@@ -77,7 +70,7 @@ fn loading(c: &mut Criterion) {
                 let digest = Sha256::of(&std::fs::read(&path).expect("read"));
                 (path, loader.clone().require_sha256(digest))
             },
-            |(path, pinned)| pinned.load(&path).expect("xplug load"),
+            |(path, pinned)| Unloading::new(pinned.load(&path).expect("xplug load")),
             BatchSize::PerIteration,
         )
     });
@@ -94,7 +87,18 @@ fn loading(c: &mut Criterion) {
                 std::fs::write(signature_path(&path), signature.into_string()).expect("write");
                 path
             },
-            |path| signed.load(&path).expect("xplug load"),
+            |path| Unloading::new(signed.load(&path).expect("xplug load")),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("abi_stable", |b| {
+        b.iter_batched(
+            || plain_copies.fresh(),
+            |path| {
+                lib_header_from_path(&path)
+                    .and_then(|h| h.init_root_module::<PlainModuleRef>())
+                    .expect("abi_stable load")
+            },
             BatchSize::PerIteration,
         )
     });
@@ -113,7 +117,15 @@ fn loading(c: &mut Criterion) {
 
     // The part of the pipeline before `dlopen` (stages 1 to 3): the same file every time,
     // since nothing is loaded.
-    let mut g = c.benchmark_group("read_header_only");
+    let mut g = c.benchmark_group("read_header");
+    g.bench_function("read_first_page", |b| {
+        b.iter(|| {
+            let mut page = [0u8; 4096];
+            let mut file = std::fs::File::open(&files.xplug).expect("open");
+            std::io::Read::read_exact(&mut file, &mut page).expect("read");
+            page
+        })
+    });
     g.bench_function("xplug_inspect", |b| {
         b.iter(|| xplug_loader::inspect(&files.xplug).expect("inspect"))
     });

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::Throughput;
+use xplug_loader::{Interface, Plugin};
 
 /// Interfaces of 10, 100 and 500 functions, each declared twice (`a`, `b`), for the
 /// layout-check benchmark.
@@ -133,23 +134,62 @@ impl Drop for Copies {
     }
 }
 
-/// Opens a library with a bare `dlopen` and keeps it loaded, like every loaded plugin: the
-/// baseline of the load benchmarks.
-pub fn dlopen_and_keep(path: &Path) {
+/// Opens a library with a bare `dlopen`: the baseline of the load benchmarks. Dropping it
+/// closes it.
+pub fn dlopen(path: &Path) -> libloading::Library {
     // SAFETY: the benchmarks only open copies of this repository's bench plugin, whose static
     // constructors are Rust's (none).
-    let lib = unsafe { libloading::Library::new(path) }.expect("dlopen");
-    std::mem::forget(lib);
+    unsafe { libloading::Library::new(path) }.expect("dlopen")
 }
 
-/// Short runs for benchmarks whose every iteration loads a new library: each stays loaded
-/// for the life of the process, and a process may only map so many.
+/// Opens a library with a bare `dlopen` and keeps it loaded.
+pub fn dlopen_and_keep(path: &Path) {
+    std::mem::forget(dlopen(path));
+}
+
+/// A plugin loaded by a benchmark iteration, unloaded when dropped (criterion drops an
+/// iteration's output outside the timed part): no iteration finds the libraries of earlier
+/// ones in the process.
+pub struct Unloading<M: Interface>(Option<Plugin<M>>);
+
+impl<M: Interface> Unloading<M> {
+    /// Unloads `plugin` when dropped.
+    pub fn new(plugin: Plugin<M>) -> Self {
+        Unloading(Some(plugin))
+    }
+}
+
+impl<M: Interface> Drop for Unloading<M> {
+    fn drop(&mut self) {
+        if let Some(plugin) = self.0.take() {
+            // SAFETY: the benchmarks call nothing of the plugin after loading it and keep no
+            // value it made; this is its only handle.
+            let _ = unsafe { plugin.unload() };
+        }
+    }
+}
+
+/// Short runs for benchmarks whose every iteration loads a new library.
 pub fn few_iterations<M: Measurement>(group: &mut criterion::BenchmarkGroup<'_, M>) {
     group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(20))
-        .measurement_time(Duration::from_millis(200))
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(50))
+        .measurement_time(Duration::from_millis(500))
         .sampling_mode(criterion::SamplingMode::Flat);
+}
+
+/// Raises this process's limit of open descriptors to the most it may have: every snapshot
+/// loaded keeps one, and the scaling benchmarks keep a thousand plugins loaded.
+pub fn raise_descriptor_limit() {
+    #[cfg(unix)]
+    // SAFETY: `getrlimit`/`setrlimit` read and write the struct passed, nothing else.
+    unsafe {
+        let mut limit = std::mem::zeroed::<libc::rlimit>();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }
 
 /// This process's resident memory in bytes (Linux: `/proc/self/statm`).

@@ -33,7 +33,7 @@
 //!
 //! | stage | what is checked | module |
 //! |---|---|---|
-//! | 1. file | the path names a regular file not every user can write, within the size limit; opened and read once | `stages/file.rs` |
+//! | 1. file | the path names a regular file not every user can write, within the size limit; opened once, read once for a snapshot or a trust policy (in place, only its headers) | `stages/file.rs` |
 //! | trust | the host's policy on those bytes: SHA-256 pins, minisign signatures | `trust.rs` ([`TrustPolicy`]) |
 //! | 2. object format | a shared library for this OS and architecture, parsed with `object` | `stages/object.rs` |
 //! | 3. header | xplug's frozen header, read from the file | `stages/header.rs` |

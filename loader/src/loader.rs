@@ -59,8 +59,10 @@ pub enum LoadMode {
     /// what loads (the header in memory is still compared with the one checked). Identity is
     /// the file (device and inode on Unix, the path elsewhere).
     ///
-    /// The checks, and the trust policy, read the file's bytes once; the dynamic loader then
-    /// maps the file as it is at that moment. Whoever can write the file in between can
+    /// The checks read the file's headers (and, for a trust policy or a quarantine journal,
+    /// all its bytes once); the dynamic loader then maps the file as it is at that moment. A
+    /// file whose size or modification time changed since its plugin was mapped is taken for
+    /// rewritten. Whoever can write the file in between can
     /// change what runs: use in-place loading only for files no one else can write (the
     /// default refusal of world-writable files is part of that). A file rewritten in place
     /// while it is loaded changes the code under the running process: calls may then crash
@@ -251,7 +253,9 @@ impl<M: Interface> Loader<M> {
     /// The file is opened once and read once: every check, and the code that runs, work on
     /// those bytes (a private, sealed snapshot by default; see [`LoadMode`]). The same bytes,
     /// through any path, symlink, hard link or copy, are one plugin, opened and initialised
-    /// once per process; later calls return it. A file whose bytes changed is a new plugin,
+    /// once per process; later calls return it. (Snapshots are found by a 128-bit XXH3 of
+    /// their bytes and compared byte for byte; where no sealed memfd can be made, by their
+    /// SHA-256. Loaders that differ in that, or in mode, may load the same bytes twice.) A file whose bytes changed is a new plugin,
     /// loaded beside the old one, whose handles keep running the old code.
     ///
     /// # What runs, and what the checks guarantee
