@@ -271,6 +271,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_pointer_width = "64")]
     fn a_result_with_a_call_error_is_two_words() {
         use std::mem::size_of;
         // A pointer, and a niche for `Ok`: a `Result<u64, CallError>` comes back in registers.

@@ -53,11 +53,29 @@ fn find<'data, R: ReadRef<'data>>(
                     format: String::from("ELF"),
                     reason: e.to_string(),
                 })?;
+            // The string table is read once, as one piece: names looked up one by one through
+            // a read cache would each be a read (and a cached copy) of their own.
+            let strings = sections
+                .section(symbols.string_section())
+                .and_then(|s| s.data(endian, data))
+                .map_err(|e| ErrorKind::Malformed {
+                    format: String::from("ELF"),
+                    reason: e.to_string(),
+                })?;
+            let wanted = |name: &[u8]| {
+                let mut with_nul = name.to_vec();
+                with_nul.push(0);
+                with_nul
+            };
+            let (plain, prefixed) = (wanted(HEADER_SYMBOL.as_bytes()), wanted(mangled.as_bytes()));
             let address = symbols
                 .iter()
                 .find(|s| {
+                    let at = s.st_name(endian) as usize;
                     s.is_definition(endian)
-                        && s.name(endian, symbols.strings()).map_or(false, is_header)
+                        && strings.get(at..).map_or(false, |rest| {
+                            rest.starts_with(&plain) || rest.starts_with(&prefixed)
+                        })
                 })
                 .map(|s| s.st_value(endian));
             let placed = sections
