@@ -54,9 +54,10 @@ pub enum LoadMode {
     #[default]
     Snapshot,
     /// The file itself is opened, for plugins that need their directory (libraries beside
-    /// them found through `$ORIGIN`). On Linux the descriptor the checks read is the one
-    /// opened; elsewhere the path is opened again, so a file renamed over it in between is
-    /// what loads (the header in memory is still compared with the one checked). Identity is
+    /// them found through `$ORIGIN`). The path is opened again; on Linux its device and
+    /// inode before and after `dlopen` must be those of the file checked, elsewhere a file
+    /// renamed over it in between is what loads (the header in memory is still compared
+    /// with the one checked). Identity is
     /// the file (device and inode on Unix, the path elsewhere).
     ///
     /// The checks read the file's headers (and, for a trust policy or a quarantine journal,

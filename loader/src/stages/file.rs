@@ -1,5 +1,6 @@
-//! Stage 1: the path names a regular file that not every user can write, opened once; its
-//! bytes are read once, with a size cap, into the snapshot every later stage works on.
+//! Stage 1: the path names a regular file that not every user can write, opened once. For a
+//! snapshot or a trust policy its bytes are read once, with a size cap, and every later stage
+//! works on them; an in-place load without a policy reads only what stages 2 and 3 need.
 
 use std::fs;
 use std::io::{self, Read};

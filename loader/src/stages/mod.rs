@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | 1. file | [`file`] | the path's metadata | no |
 //! | 2. object format | [`object`] | the file's object headers | no |
-//! | 3. header | [`header`] | the symbol table and the header's bytes | no |
+//! | 3. header | [`header`] | the dynamic symbol table and the header's bytes | no |
 //! | 4. compatibility | [`compat`] | the parsed header | no |
 //! | 5. open + layout | [`open`], [`layout`] | `dlopen`, then the layouts in memory | static constructors |
 //! | 6. init | [`init`] | — | the plugin's `on_load` |

@@ -11,8 +11,9 @@
 //!   `/proc/self/fd/N`; where memfds may not be executed (`vm.memfd_noexec = 2`), elsewhere,
 //!   or when the host names a directory, a copy in a private directory (mode 0700 on Unix),
 //!   removed once opened where the platform allows (Unix).
-//! - in place: on Linux the very descriptor stage 1 opened (`/proc/self/fd/N`); elsewhere
-//!   the path again.
+//! - in place: the path again (so that `$ORIGIN` is the plugin's directory); on Linux the
+//!   path's device and inode, before and after `dlopen`, must be those of the file stage 1
+//!   opened.
 
 // The functions below return the bare `ErrorKind`, which the caller wraps with the path into a
 // (boxed, small) `LoadError`: a large `Err` is fine on these cold, private paths.
