@@ -316,9 +316,10 @@ impl<'a> FileResult<'a> {
     }
 }
 
-/// The SHA-256 of a file's bytes, as `sha256sum` prints it (`None` if it cannot be read).
+/// The SHA-256 of a file's bytes, as `sha256sum` prints it (`None` if it cannot be read, or
+/// is no longer a regular file within the loader's size cap).
 fn file_sha256(path: &Path) -> Option<Sha256> {
-    std::fs::read(path).ok().map(|bytes| Sha256::of(&bytes))
+    TrustPolicy::default().verify(path).ok()
 }
 
 fn print_json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {

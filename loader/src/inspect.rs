@@ -66,9 +66,11 @@ pub(crate) fn read_header<'data, R: ReadRef<'data>>(
 }
 
 /// Stages 2 and 3 on the file stage 1 opened, read through its descriptor in the pieces they
-/// need (each read bounded by the file's size, which stage 1 capped).
+/// need, each within the size stage 1 saw (and capped): a file growing meanwhile does not
+/// widen the bounds.
 pub(crate) fn read_header_from_file(
     open: &OpenFile,
 ) -> Result<(PluginInfo, [u8; HEADER_SIZE]), LoadError> {
-    read_header(&open.path, &::object::ReadCache::new(&open.file))
+    let cache = ::object::ReadCache::new(&open.file);
+    read_header(&open.path, cache.range(0, open.meta.len()))
 }

@@ -1,5 +1,6 @@
 //! [`Loader`]: a host's entry point, configured once, running the pipeline for each file.
 
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use crate::info::PluginInfo;
 use crate::inspect;
 use crate::plugin::Plugin;
 use crate::quarantine::{Entered, Quarantine};
-use crate::registry::{self, Entry, Identity, Library, Stamp};
+use crate::registry::{self, Entry, Identity, Library, Source, Stamp};
 use crate::stages::compat::{default_requirement, Requirements};
 use crate::stages::file::{self, FileRules};
 use crate::stages::open::Image;
@@ -62,8 +63,8 @@ pub enum LoadMode {
     ///
     /// The checks read the file's headers (and, for a trust policy or a quarantine journal,
     /// all its bytes once); the dynamic loader then maps the file as it is at that moment. A
-    /// file whose size or modification time changed since its plugin was mapped is taken for
-    /// rewritten. Whoever can write the file in between can
+    /// file whose size or modification time changed since its plugin was mapped (or, where
+    /// its bytes were read, their contents) is taken for rewritten. Whoever can write the file in between can
     /// change what runs: use in-place loading only for files no one else can write (the
     /// default refusal of world-writable files is part of that). A file rewritten in place
     /// while it is loaded changes the code under the running process: calls may then crash
@@ -255,8 +256,9 @@ impl<M: Interface> Loader<M> {
     /// those bytes (a private, sealed snapshot by default; see [`LoadMode`]). The same bytes,
     /// through any path, symlink, hard link or copy, are one plugin, opened and initialised
     /// once per process; later calls return it. (Snapshots are found by a 128-bit XXH3 of
-    /// their bytes and compared byte for byte; where no sealed memfd can be made, by their
-    /// SHA-256. Loaders that differ in that, or in mode, may load the same bytes twice.) A file whose bytes changed is a new plugin,
+    /// their bytes, then compared byte for byte with a sealed memfd, or by SHA-256 with a
+    /// snapshot copied to a directory. A file loaded in place and a snapshot of the same
+    /// bytes are two plugins.) A file whose bytes changed is a new plugin,
     /// loaded beside the old one, whose handles keep running the old code.
     ///
     /// # What runs, and what the checks guarantee
@@ -330,49 +332,82 @@ impl<M: Interface> Loader<M> {
                 .trust
                 .check(requested, &open.path, bytes, sha256.as_ref())?;
         }
-        let read_header = |sealed: Option<Arc<std::fs::File>>, stamp| {
-            let (info, header) = match &bytes {
-                Some(bytes) => inspect::read_header(&open.path, bytes.as_slice())?,
+        let requirements = self.requirements();
+        // Stages 2 to 4. A plugin refused here is not registered: nothing of it is kept.
+        let header = |bytes: Option<&[u8]>| {
+            let (info, header) = match bytes {
+                Some(bytes) => inspect::read_header(&open.path, bytes)?,
                 None => inspect::read_header_from_file(&open)?,
             };
-            let mut library = Library::new(info, header);
-            library.sealed = sealed;
-            library.stamp = stamp;
-            Ok(library)
+            requirements.check_info(&open.path, &info)?;
+            Ok::<_, LoadError>((info, header))
         };
-        let (entry, image) = match (options.mode, &bytes) {
+        let (entry, image) = match (options.mode, bytes.as_deref()) {
             (LoadMode::Snapshot, Some(bytes)) => {
-                let sealed = match options.snapshot_dir {
-                    Some(_) => None,
-                    None => open::seal(bytes).map_err(|kind| LoadError::new(&open.path, kind))?,
+                let digest = Cell::new(sha256);
+                let digest = || match digest.get() {
+                    Some(known) => known,
+                    None => {
+                        let computed = Sha256::of(bytes);
+                        digest.set(Some(computed));
+                        computed
+                    }
                 };
-                let entry = match &sealed {
-                    Some(sealed) => registry::entry(
-                        Identity::of_content(bytes),
-                        |library| open::same_bytes(library, bytes),
-                        || read_header(Some(sealed.file.clone()), None),
-                    )?,
-                    None => registry::entry(
-                        Identity::Digest(*sha256.get_or_insert_with(|| Sha256::of(bytes))),
-                        |_| true,
-                        || read_header(None, None),
-                    )?,
-                };
+                let entry = registry::entry(
+                    Identity::of_content(bytes),
+                    |library| match &library.source {
+                        Source::Sealed(sealed) => open::holds(sealed, bytes),
+                        Source::Copy(sha256) => *sha256 == digest(),
+                        Source::InPlace(_) => false,
+                    },
+                    || {
+                        let (info, header) = header(Some(bytes))?;
+                        // Sealed only once every check that reads the file passed.
+                        let sealed = match options.snapshot_dir {
+                            Some(_) => None,
+                            None => open::seal(bytes).map_err(|kind| {
+                                LoadError::new(&open.path, kind).with_plugin(&info)
+                            })?,
+                        };
+                        let source = match sealed {
+                            Some(sealed) => Source::Sealed(sealed),
+                            None => Source::Copy(digest()),
+                        };
+                        Ok(Library::new(info, header, source))
+                    },
+                )?;
                 let image = Image::Snapshot {
                     bytes,
-                    sealed,
                     dir: options.snapshot_dir.as_deref(),
                 };
                 (entry, image)
             }
-            _ => {
-                let stamp = Stamp::of(&open.meta);
+            (LoadMode::InPlace, bytes) => {
+                let stamp = Stamp::of(&open.meta, bytes);
                 let entry = registry::entry(
                     Identity::of_file(&open),
-                    |library| library.stamp == Some(stamp),
-                    || read_header(None, Some(stamp)),
+                    |library| match &library.source {
+                        Source::InPlace(then) => then.matches(&stamp),
+                        Source::Sealed(_) | Source::Copy(_) => false,
+                    },
+                    || {
+                        let (info, header) = header(bytes)?;
+                        Ok(Library::new(info, header, Source::InPlace(stamp)))
+                    },
                 )?;
                 (entry, Image::InPlace(&open))
+            }
+            // Every snapshot load reads the file (`wants_bytes`).
+            (LoadMode::Snapshot, None) => {
+                return Err(LoadError::new(
+                    &open.path,
+                    ErrorKind::Snapshot {
+                        source: Arc::new(std::io::Error::new(
+                            std::io::ErrorKind::Other,
+                            "the file was not read",
+                        )),
+                    },
+                ))
             }
         };
         let library = match entry {
@@ -383,7 +418,8 @@ impl<M: Interface> Loader<M> {
                 )
             }
         };
-        self.requirements().check_info(&open.path, &library.info)?;
+        // Again for a plugin registered by a loader with other requirements.
+        requirements.check_info(&open.path, &library.info)?;
         let journaled = match (&options.quarantine, sha256) {
             (Some(journal), Some(sha256)) if !library.is_settled() => Some(
                 journal

@@ -19,18 +19,16 @@ use crate::error::{ErrorKind, LoadError};
 use crate::info::PluginInfo;
 use crate::plugin::Unloaded;
 use crate::stages::file::OpenFile;
-use crate::stages::open::Opened;
+use crate::stages::open::{Opened, Sealed};
 use crate::trust::Sha256;
 
-/// What makes two loads the same plugin.
+/// Where to look for a load's plugin: an index into the registry, not a proof. Each entry found
+/// there is compared with the load (its [`Source`]) before it is taken.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Identity {
-    /// A snapshot in a sealed memfd: the length and the 128-bit XXH3 of its bytes. The hash
-    /// is an index, not a proof: a load that finds an entry compares its bytes with the
-    /// entry's snapshot before taking it.
+    /// A snapshot: the length and the 128-bit XXH3 of its bytes, seeded per process (so no
+    /// one can craft files that share a bucket in advance).
     Content { len: u64, xxh3: u128 },
-    /// A snapshot copied to a file: the SHA-256 of its bytes.
-    Digest(Sha256),
     /// A file loaded in place: the file itself.
     #[cfg(unix)]
     File { device: u64, inode: u64 },
@@ -56,30 +54,81 @@ impl Identity {
         }
     }
 
-    /// The identity of a snapshot in a sealed memfd.
+    /// The identity of a snapshot of `bytes`.
     pub(crate) fn of_content(bytes: &[u8]) -> Identity {
         Identity::Content {
             len: bytes.len() as u64,
-            xxh3: xxhash_rust::xxh3::xxh3_128(bytes),
+            xxh3: xxhash_rust::xxh3::xxh3_128_with_seed(bytes, seed()),
         }
+    }
+
+    /// Whether entries of other bytes may share this identity (snapshots, whose hashes may
+    /// collide), rather than being earlier contents of the same file.
+    fn is_content(&self) -> bool {
+        matches!(self, Identity::Content { .. })
+    }
+}
+
+/// This process's XXH3 seed, random (from the standard library's hash keys).
+fn seed() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: AtomicU64 = AtomicU64::new(0);
+    match SEED.load(Ordering::Relaxed) {
+        0 => {
+            let seed = RandomState::new().build_hasher().finish() | 1;
+            // Two threads may race here: the first stored seed wins for both.
+            match SEED.compare_exchange(0, seed, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => seed,
+                Err(stored) => stored,
+            }
+        }
+        seed => seed,
     }
 }
 
 /// What says that a file loaded in place still holds the bytes that were checked: its size
-/// and modification time when it was opened. A file rewritten in place changes them.
+/// and modification time when it was opened, and the XXH3 of its bytes when they were read
+/// (for a trust policy). A file rewritten in place changes them (a rewrite that keeps size
+/// and modification time is seen only where the bytes were read). The change time is left
+/// out on purpose: renaming the file or linking it elsewhere changes it too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stamp {
     len: u64,
     modified: Option<std::time::SystemTime>,
+    xxh3: Option<u128>,
 }
 
 impl Stamp {
-    pub(crate) fn of(meta: &fs::Metadata) -> Stamp {
+    pub(crate) fn of(meta: &fs::Metadata, bytes: Option<&[u8]>) -> Stamp {
         Stamp {
             len: meta.len(),
             modified: meta.modified().ok(),
+            xxh3: bytes.map(|bytes| xxhash_rust::xxh3::xxh3_128_with_seed(bytes, seed())),
         }
     }
+
+    /// Whether `self` and `other` describe the same contents: equal, where the bytes were
+    /// read for both, also in them.
+    pub(crate) fn matches(&self, other: &Stamp) -> bool {
+        let content = match (self.xxh3, other.xxh3) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        self.len == other.len && self.modified == other.modified && content
+    }
+}
+
+/// Where a plugin's code comes from, and what a later load compares with it.
+pub(crate) enum Source {
+    /// A snapshot in a sealed memfd: its bytes, compared byte for byte.
+    Sealed(Sealed),
+    /// A snapshot copied to a private directory (the copy is removed once opened): the
+    /// SHA-256 of its bytes.
+    Copy(Sha256),
+    /// A file loaded in place: its stamp when its header was read.
+    InPlace(Stamp),
 }
 
 /// One plugin: its header, and stages 5 and 6, each run once.
@@ -88,10 +137,7 @@ pub(crate) struct Library {
     /// The header's bytes as stage 3 read and checked them; the header found in memory after
     /// `dlopen` must be the same.
     pub(crate) header: [u8; HEADER_SIZE],
-    /// A file loaded in place: its stamp when its header was read.
-    pub(crate) stamp: Option<Stamp>,
-    /// A snapshot in a sealed memfd: the memfd, whose bytes later loads compare with theirs.
-    pub(crate) sealed: Option<Arc<fs::File>>,
+    pub(crate) source: Source,
     /// Stage 5's `dlopen` and header checks, kept once the library was mapped (a failed
     /// `dlopen` maps nothing, and is tried again by the next load).
     pub(crate) opened: Step<Result<Opened, ErrorKind>>,
@@ -111,19 +157,20 @@ impl Library {
         self.loaded.is_kept()
     }
 
-    pub(crate) fn new(info: PluginInfo, header: [u8; HEADER_SIZE]) -> Self {
+    pub(crate) fn new(info: PluginInfo, header: [u8; HEADER_SIZE], source: Source) -> Self {
         Library {
             info,
             header,
-            stamp: None,
-            sealed: None,
+            source,
             opened: Step::new(),
             loaded: Step::new(),
         }
     }
 }
 
-type Registry = HashMap<Identity, Arc<Library>>;
+/// Each identity's plugins: several for snapshots whose hashes collide, at most one for a file
+/// loaded in place.
+type Registry = HashMap<Identity, Vec<Arc<Library>>>;
 
 /// Every plugin this process has read far enough to register.
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
@@ -136,41 +183,64 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) enum Entry {
     /// The plugin of these bytes.
     Plugin(Arc<Library>),
-    /// A file loaded in place whose bytes changed since its plugin (this one) was mapped, or
-    /// other bytes under a snapshot's identity (a crafted XXH3 collision).
+    /// A file loaded in place whose bytes changed since its plugin (this one) was mapped.
     Replaced(Arc<Library>),
 }
 
 /// The plugin registered for `identity` whose bytes are those of this load (`same` says), or
 /// the one `read` makes (outside the lock: it reads the file but runs nothing, and the first
-/// to register wins). An entry for other bytes is kept if they were mapped, and replaced if
-/// they never were (a file loaded in place, refused, then rewritten).
+/// to register wins). For a file loaded in place, an entry for other bytes is kept if they
+/// were mapped (the load is refused as replaced), and replaced if they never were (a file
+/// refused, then rewritten); snapshots of other bytes that share an identity live side by
+/// side.
+///
+/// `same` runs without the registry's lock (comparing a snapshot reads its bytes), except for
+/// entries registered while `read` ran.
 pub(crate) fn entry(
     identity: Identity,
     same: impl Fn(&Library) -> bool,
     read: impl FnOnce() -> Result<Library, LoadError>,
 ) -> Result<Entry, LoadError> {
-    let known = |registry: &Option<Registry>| {
-        let library = registry.as_ref()?.get(&identity)?;
-        if same(library) {
-            Some(Entry::Plugin(library.clone()))
-        } else if library.was_mapped() {
-            Some(Entry::Replaced(library.clone()))
-        } else {
-            None
-        }
+    let bucket = |registry: &Option<Registry>| -> Vec<Arc<Library>> {
+        registry
+            .as_ref()
+            .and_then(|registry| registry.get(&identity))
+            .cloned()
+            .unwrap_or_default()
     };
-    if let Some(entry) = known(&lock(&REGISTRY)) {
+    let known = |libraries: &[Arc<Library>]| {
+        if let Some(library) = libraries.iter().find(|library| same(library)) {
+            return Some(Entry::Plugin(library.clone()));
+        }
+        if identity.is_content() {
+            return None;
+        }
+        let mapped = libraries.iter().find(|library| library.was_mapped())?;
+        Some(Entry::Replaced(mapped.clone()))
+    };
+    let seen = bucket(&lock(&REGISTRY));
+    if let Some(entry) = known(&seen) {
         return Ok(entry);
     }
     let library = Arc::new(read()?);
     let mut registry = lock(&REGISTRY);
-    if let Some(entry) = known(&registry) {
+    let mut libraries = bucket(&registry);
+    if identity.is_content() {
+        // Those seen before were compared already.
+        libraries.retain(|library| !seen.iter().any(|old| Arc::ptr_eq(old, library)));
+    }
+    if let Some(entry) = known(&libraries) {
         return Ok(entry);
     }
-    registry
+    let libraries = registry
         .get_or_insert_with(HashMap::new)
-        .insert(identity, library.clone());
+        .entry(identity.clone())
+        .or_default();
+    if !identity.is_content() {
+        // Only entries never mapped are here (`known` returned the others).
+        libraries.clear();
+    }
+    libraries.push(library.clone());
     Ok(Entry::Plugin(library))
 }
 
@@ -184,10 +254,15 @@ pub(crate) unsafe fn release(library: Arc<Library>) -> Result<Unloaded, Arc<Libr
     let table = registry.get_or_insert_with(HashMap::new);
     let identity = table
         .iter()
-        .find(|(_, l)| Arc::ptr_eq(l, &library))
+        .find(|(_, libraries)| libraries.iter().any(|l| Arc::ptr_eq(l, &library)))
         .map(|(identity, _)| identity.clone());
     if let Some(identity) = &identity {
-        table.remove(identity);
+        if let Some(libraries) = table.get_mut(identity) {
+            libraries.retain(|l| !Arc::ptr_eq(l, &library));
+            if libraries.is_empty() {
+                table.remove(identity);
+            }
+        }
     }
     // Only holders of a handle can clone one, and the registry's is gone: this succeeds
     // exactly when `library` is the last handle, and nothing can take another meanwhile.
@@ -195,7 +270,7 @@ pub(crate) unsafe fn release(library: Arc<Library>) -> Result<Unloaded, Arc<Libr
         Ok(library) => library,
         Err(library) => {
             if let Some(identity) = identity {
-                table.insert(identity, library.clone());
+                table.entry(identity).or_default().push(library.clone());
             }
             return Err(library);
         }

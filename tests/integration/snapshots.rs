@@ -234,3 +234,73 @@ fn snapshots_in_a_private_directory_load_and_are_removed_once_opened() {
     assert_eq!(mode & 0o777, 0o700);
     assert_eq!(fs::read_dir(&private).unwrap().count(), 0, "copies removed");
 }
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_snapshot_refused_before_its_code_runs_keeps_no_memfd() {
+    use xplug_loader::semver::VersionReq;
+    let dir = scratch("refused-memfd");
+    let path = dir.join(xplug_loader::library_file_name("refused"));
+    let bytes = variant(Fixture::GreeterEn, "0.3.0-refused-memfd");
+    fs::write(&path, &bytes).unwrap();
+    let strict = loader().with_requirement(VersionReq::parse("=99.0.0").unwrap());
+    for _ in 0..3 {
+        let e = strict.load(&path).unwrap_err();
+        assert!(
+            matches!(e.kind(), ErrorKind::VersionMismatch { .. }),
+            "{e:?}"
+        );
+    }
+    assert_eq!(crate::support::snapshot_descriptors(&bytes), 0);
+    // Loaded, it has one, however often it is loaded.
+    let loaded = loader().load(&path).unwrap();
+    assert!(loader().load(&path).unwrap().same_library(&loaded));
+    assert_eq!(crate::support::snapshot_descriptors(&bytes), 1);
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_snapshot_copied_to_a_directory_and_a_sealed_one_of_the_same_bytes_are_one_plugin() {
+    let dir = scratch("copy-and-sealed");
+    let path = dir.join(xplug_loader::library_file_name("counting"));
+    let bytes = variant(Fixture::Counting, "0.1.0-copy-and-sealed");
+    fs::write(&path, &bytes).unwrap();
+    let copied = loader()
+        .snapshot_dir(dir.join("private"))
+        .load(&path)
+        .unwrap();
+    let sealed = loader().load(&path).unwrap();
+    assert!(sealed.same_library(&copied));
+    assert_eq!(on_load_count(&copied), 1);
+    assert_eq!(
+        crate::support::snapshot_descriptors(&bytes),
+        0,
+        "never sealed"
+    );
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn in_place_with_a_trust_policy_sees_a_rewrite_that_keeps_size_and_modification_time() {
+    use xplug_loader::Sha256;
+    let dir = scratch("in-place-same-time");
+    let path = dir.join(xplug_loader::library_file_name("same-time"));
+    fs::write(&path, variant(Fixture::GreeterEn, "0.3.0-same-time")).unwrap();
+    let trusting = |path: &Path| {
+        let digest = Sha256::of(&fs::read(path).unwrap());
+        loader().mode(LoadMode::InPlace).require_sha256(digest)
+    };
+    let first = trusting(&path).load(&path).unwrap();
+    let modified = fs::metadata(&path).unwrap().modified().unwrap();
+    rewrite_version_in_place(&path, b'8');
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), modified);
+    let e = trusting(&path).load(&path).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Replaced { .. }), "{e:?}");
+    assert_eq!(first.add(2, 2).unwrap(), 4);
+}

@@ -52,6 +52,18 @@ pub(crate) fn is_mapped(path: &std::path::Path) -> bool {
         .any(|l| l.ends_with(real.to_str().expect("UTF-8 path")) || l.contains(&snapshot))
 }
 
+/// How many of this process's descriptors are sealed snapshots of `bytes` (Linux).
+#[cfg(target_os = "linux")]
+pub(crate) fn snapshot_descriptors(bytes: &[u8]) -> usize {
+    let label = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes));
+    let snapshot = format!("/memfd:xplug:{}", &label[..16]);
+    fs::read_dir("/proc/self/fd")
+        .expect("list /proc/self/fd")
+        .filter_map(|entry| fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with(&snapshot))
+        .count()
+}
+
 /// This process's memory map (Linux).
 #[cfg(target_os = "linux")]
 pub(crate) fn maps() -> String {

@@ -31,7 +31,7 @@ use xplug::header::{HEADER_SIZE, HEADER_SYMBOL};
 
 use crate::error::{ErrorKind, LoadError};
 use crate::plugin::Unloaded;
-use crate::registry::Library;
+use crate::registry::{Library, Source};
 use crate::stages::file::OpenFile;
 
 /// An opened library: its abi_stable header, and its mapping.
@@ -100,15 +100,15 @@ impl Mapping {
 
 /// A file's identity: its device and inode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) struct FileId {
     device: u64,
     inode: u64,
 }
 
 impl FileId {
-    /// Where the system tells which files are mapped (Linux).
-    #[cfg(target_os = "linux")]
+    /// Where files have an identity (Unix).
+    #[cfg(unix)]
     pub(crate) fn of(meta: &fs::Metadata) -> Option<FileId> {
         use std::os::unix::fs::MetadataExt;
         Some(FileId {
@@ -117,7 +117,7 @@ impl FileId {
         })
     }
 
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(unix))]
     pub(crate) fn of(_: &fs::Metadata) -> Option<FileId> {
         None
     }
@@ -141,12 +141,9 @@ pub(crate) fn seal(bytes: &[u8]) -> Result<Option<Sealed>, ErrorKind> {
     }))
 }
 
-/// Whether `library` is a snapshot in a sealed memfd holding exactly `bytes`.
-pub(crate) fn same_bytes(library: &Library, bytes: &[u8]) -> bool {
-    library
-        .sealed
-        .as_ref()
-        .map_or(false, |file| memfd::holds(file, bytes))
+/// Whether the sealed memfd holds exactly `bytes`.
+pub(crate) fn holds(sealed: &Sealed, bytes: &[u8]) -> bool {
+    memfd::holds(&sealed.file, bytes)
 }
 
 /// Names a snapshot in `/proc/PID/maps` and in a private directory: 16 hex digits of the
@@ -155,12 +152,12 @@ pub(crate) fn label(bytes: &[u8]) -> String {
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))[..16].to_owned()
 }
 
-/// What to open.
+/// What to open: the library's own [`Source`], with what this load has of it.
 pub(crate) enum Image<'a> {
-    /// A snapshot of these bytes: sealed, or a private copy in `dir` if given.
+    /// A snapshot of these bytes (already in the library's sealed memfd, if it has one), to
+    /// copy into `dir` (or the default private directory) otherwise.
     Snapshot {
         bytes: &'a [u8],
-        sealed: Option<Sealed>,
         dir: Option<&'a Path>,
     },
     /// The file stage 1 opened.
@@ -198,29 +195,31 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
     };
     // Whether the library opened is the file checked: a path may name another file by now.
     let mut same_file = true;
-    let (raw, descriptor, file, copy) = match image {
-        Image::Snapshot {
-            sealed: Some(sealed),
-            ..
-        } => {
+    let (raw, descriptor, file, copy) = match (&library.source, image) {
+        (Source::Sealed(sealed), _) => {
             let file = sealed.file.metadata().ok().and_then(|m| FileId::of(&m));
-            (dlopen(&sealed.path)?, Some(sealed.file), file, None)
+            (dlopen(&sealed.path)?, Some(sealed.file.clone()), file, None)
         }
-        Image::Snapshot {
-            bytes,
-            sealed: None,
-            dir,
-        } => {
+        (Source::Copy(_), Image::Snapshot { bytes, dir }) => {
             let copy = private_dir::write(dir, bytes, &label(bytes)).map_err(snapshot_error)?;
             let file = fs::metadata(&copy).ok().and_then(|m| FileId::of(&m));
             let raw = dlopen(&copy);
             let kept = private_dir::remove(&copy);
             (raw?, None, file, kept.then_some(copy))
         }
-        Image::InPlace(open) => {
+        (Source::InPlace(_), Image::InPlace(open)) => {
             let (raw, same) = in_place(open)?;
             same_file = same;
             (raw, None, FileId::of(&open.meta), None)
+        }
+        // A load of another mode found this library: its source is another kind of file.
+        (Source::Copy(_), Image::InPlace(_)) | (Source::InPlace(_), Image::Snapshot { .. }) => {
+            return Err(ErrorKind::Snapshot {
+                source: Arc::new(io::Error::new(
+                    io::ErrorKind::Other,
+                    "the plugin was registered by a load of another mode and not opened yet",
+                )),
+            })
         }
     };
     let symbol = nul_terminated(HEADER_SYMBOL);
