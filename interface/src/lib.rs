@@ -76,6 +76,8 @@
 
 mod call;
 pub mod header;
+mod host_link;
+mod object;
 
 pub use abi_stable;
 pub use call::{CallError, CallErrorKind};
@@ -86,6 +88,10 @@ pub use header::PluginHeader;
 /// `#[xplug::interface(name = "greeter")]` names it explicitly. The interface version is
 /// always the interface crate's Cargo version.
 pub use xplug_macros::interface;
+/// Declares an object trait: FFI-safe objects, made on either side of a plugin boundary, whose
+/// methods and drop run under the panic guard of the code that made them; see the
+/// [crate docs](crate#objects).
+pub use xplug_macros::object;
 
 use abi_stable::library::RootModule;
 
@@ -102,7 +108,12 @@ pub unsafe trait Interface: RootModule + Copy + Send + Sync + 'static {
     /// The interface version, the interface crate's Cargo version.
     const INTERFACE_VERSION: &'static str;
 
-    /// Runs the plugin's `on_load` hook. Not for host code: `xplug-loader` calls it.
+    /// The handle to the services a host offers this interface's plugins: the `Box` of the
+    /// object trait named by `#[xplug::interface(host = ..)]`, or [`__private::NoHost`].
+    type Host: Send + Sync + 'static;
+
+    /// Connects the plugin to this host (its log bridge, and the host's services if given),
+    /// then runs the plugin's `on_load` hook. Not for host code: `xplug-loader` calls it.
     ///
     /// # Safety
     ///
@@ -110,7 +121,14 @@ pub unsafe trait Interface: RootModule + Copy + Send + Sync + 'static {
     /// checked against this interface, and the hook must run at most once per loaded library,
     /// before any other function of the module is called.
     #[doc(hidden)]
-    unsafe fn __on_load(self) -> Result<(), __private::LoadHookError>;
+    unsafe fn __on_load(
+        self,
+        host: Option<&'static Self::Host>,
+    ) -> Result<(), __private::LoadHookError>;
+
+    /// How many objects the plugin made that are still alive. Not for host code.
+    #[doc(hidden)]
+    fn __live_objects(self) -> u64;
 
     /// Asks the plugin for the state it hands to its successor (`save_state`). Not for host
     /// code: `xplug-loader`'s live handles call it.
@@ -174,12 +192,22 @@ pub mod __private {
     pub use crate::call::{
         guard, install_hook, panicked, take_panic, CallResult, Contained, PluginPanic,
     };
+    pub use crate::host_link::{connect, host_link, HostLink, LogRecord};
+    pub use crate::object::{
+        live_objects, object_dropped, object_made, take_panic_ffi, IsSend, IsSync, NotSend,
+        NotSync, PluginRuntime, RUNTIME,
+    };
     pub use abi_stable;
 
     pub mod build_info;
     mod plugin_header;
 
     use abi_stable::std_types::{ROption, RResult, RString, RVec};
+
+    /// The host services of an interface that declares none.
+    #[repr(C)]
+    #[derive(abi_stable::StableAbi, Debug)]
+    pub struct NoHost;
 
     /// What a hook that may refuse (`on_load`, `restore_state`) returns across the boundary.
     pub type HookResult = RResult<(), RString>;

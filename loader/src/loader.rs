@@ -40,6 +40,8 @@ use crate::trust::{AllowList, PublicKey, Sha256, TrustPolicy};
 /// ```
 pub struct Loader<M> {
     options: Options,
+    /// The services handed to every plugin this loader loads: an `M::Host`.
+    host: Option<&'static (dyn std::any::Any + Send + Sync)>,
     _interface: PhantomData<fn() -> M>,
 }
 
@@ -95,6 +97,7 @@ impl<M> Clone for Loader<M> {
     fn clone(&self) -> Self {
         Loader {
             options: self.options.clone(),
+            host: self.host,
             _interface: PhantomData,
         }
     }
@@ -105,6 +108,7 @@ impl<M> fmt::Debug for Loader<M> {
         f.debug_struct("Loader")
             .field("interface", &std::any::type_name::<M>())
             .field("options", &self.options)
+            .field("host_services", &self.host.is_some())
             .finish()
     }
 }
@@ -126,8 +130,38 @@ impl<M: Interface> Loader<M> {
                 trust: TrustPolicy::default(),
                 quarantine: None,
             },
+            host: None,
             _interface: PhantomData,
         }
+    }
+
+    /// Hands `services` to every plugin this loader loads, before its `on_load` hook runs:
+    /// the handle of the object trait the interface names in
+    /// `#[xplug::interface(host = ..)]`, which plugins reach through their trait's `host()`.
+    /// Each service call runs in the host under its panic guard: a panic comes back to the
+    /// plugin as a [`CallError`](crate::CallError), never unwinding through its frames.
+    ///
+    /// Plugins may call the services at any time and keep them for the life of the process,
+    /// so they are kept that long (one allocation per call of this method). A plugin already
+    /// loaded in this process, by any loader, keeps the services it was given then.
+    ///
+    /// ```no_run
+    /// use abi_stable::std_types::{ROption, RStr, RString};
+    /// use greeter_interface::{GreeterHost, GreeterHostBox, GreeterRef};
+    /// use xplug_loader::Loader;
+    ///
+    /// struct Settings;
+    /// impl GreeterHost for Settings {
+    ///     fn config(&self, key: RStr<'_>) -> ROption<RString> {
+    ///         ROption::RSome(format!("value of {}", key).into())
+    ///     }
+    /// }
+    /// let loader = Loader::<GreeterRef>::new().host_services(GreeterHostBox::new(Settings));
+    /// ```
+    pub fn host_services(mut self, services: M::Host) -> Self {
+        let services: &'static M::Host = Box::leak(Box::new(services));
+        self.host = Some(services);
+        self
     }
 
     /// Replaces the version rule: accept plugins whose interface version matches `req`.
@@ -293,7 +327,8 @@ impl<M: Interface> Loader<M> {
     /// the process may do. Isolate untrusted plugins in another process.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Plugin<M>, LoadError> {
         let (library, path, module, journaled) = self.checked(path.as_ref())?;
-        init::on_load(&library, &path, module)?;
+        let host = self.host.and_then(|host| host.downcast_ref::<M::Host>());
+        init::on_load(&library, &path, module, host)?;
         drop(journaled);
         Ok(Plugin::new(module, library, path.into()))
     }

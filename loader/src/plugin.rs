@@ -6,6 +6,8 @@ use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
 
+use xplug::Interface;
+
 use crate::info::PluginInfo;
 use crate::registry::Library;
 
@@ -17,19 +19,24 @@ pub struct Plugin<M> {
     module: M,
     library: Arc<Library>,
     path: Arc<Path>,
+    /// How many objects the plugin made are alive (`Interface::__live_objects`).
+    live_objects: fn(M) -> u64,
     _interface: PhantomData<fn() -> M>,
 }
 
-impl<M> Plugin<M> {
+impl<M: Interface> Plugin<M> {
     pub(crate) fn new(module: M, library: Arc<Library>, path: Arc<Path>) -> Self {
         Plugin {
             module,
             library,
             path,
+            live_objects: M::__live_objects,
             _interface: PhantomData,
         }
     }
+}
 
+impl<M> Plugin<M> {
     /// What the plugin's header says.
     pub fn info(&self) -> &PluginInfo {
         &self.library.info
@@ -45,8 +52,9 @@ impl<M> Plugin<M> {
     /// dynamic loader closes it (`dlclose`, `FreeLibrary`; its destructors run), and its
     /// snapshot is released once it is known to be unmapped. A later load of the same bytes
     /// loads them anew. Another handle to the library (a clone of this one, a load of the same
-    /// bytes from any path, a generation of a [`Live`](crate::Live) handle) keeps it loaded:
-    /// the handle comes back as `Err`.
+    /// bytes from any path, a generation of a [`Live`](crate::Live) handle) keeps it loaded,
+    /// and so does any object the plugin made that is still alive
+    /// ([`live_objects`](Plugin::live_objects)): the handle comes back as `Err`.
     ///
     /// By default libraries are never unloaded, because only the host can know when nothing
     /// of one is in use any more. What xplug checks is the handles; the rest is the host's
@@ -64,18 +72,40 @@ impl<M> Plugin<M> {
     ///   handed to the host, or layouts it gave abi_stable's process-wide checking globals by
     ///   calling `abi_stable::abi_stability::check_layout_compatibility` itself; xplug's own
     ///   check keeps none).
-    pub unsafe fn unload(self) -> Result<Unloaded, Plugin<M>> {
+    pub unsafe fn unload(self) -> Result<Unloaded, Plugin<M>>
+    where
+        M: Copy,
+    {
+        if (self.live_objects)(self.module) > 0 {
+            return Err(self);
+        }
         let Plugin {
             module,
             library,
             path,
+            live_objects,
             _interface,
         } = self;
         // SAFETY: the caller's promise; `release` checks that no other handle exists.
         match unsafe { crate::registry::release(library) } {
             Ok(unloaded) => Ok(unloaded),
-            Err(library) => Err(Plugin::new(module, library, path)),
+            Err(library) => Err(Plugin {
+                module,
+                library,
+                path,
+                live_objects,
+                _interface,
+            }),
         }
+    }
+
+    /// How many objects the plugin made (`#[xplug::object]` handles it returned) are still
+    /// alive, anywhere in the process. While any is, [`unload`](Plugin::unload) refuses.
+    pub fn live_objects(&self) -> u64
+    where
+        M: Copy,
+    {
+        (self.live_objects)(self.module)
     }
 
     /// Whether two handles refer to the same loaded library: the same bytes (or, in place,
@@ -118,11 +148,13 @@ impl<M> Deref for Plugin<M> {
 
 impl<M: Copy> Clone for Plugin<M> {
     fn clone(&self) -> Self {
-        Plugin::new(
-            self.module,
-            Arc::clone(&self.library),
-            Arc::clone(&self.path),
-        )
+        Plugin {
+            module: self.module,
+            library: Arc::clone(&self.library),
+            path: Arc::clone(&self.path),
+            live_objects: self.live_objects,
+            _interface: PhantomData,
+        }
     }
 }
 

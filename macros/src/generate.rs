@@ -21,6 +21,10 @@ struct Names {
     shim: Ident,
     /// The interface name as an expression: the literal given, or the crate's name.
     name: TokenStream,
+    /// The type of the host's services: `<HostTrait>Box`, or `NoHost`.
+    host: TokenStream,
+    /// `__XPLUG_GREETER_HOST`: where a plugin keeps its host's services.
+    host_static: Ident,
 }
 
 /// Everything `#[xplug::interface]` expands to.
@@ -35,15 +39,38 @@ pub(crate) fn interface(mut interface: Interface) -> TokenStream {
             Some(lit) => quote!(#lit),
             None => quote!(::core::env!("CARGO_PKG_NAME")),
         },
+        host: match &interface.host {
+            Some(path) => {
+                let mut path = path.clone();
+                if let Some(last) = path.segments.last_mut() {
+                    last.ident = format_ident!("{}Box", last.ident);
+                }
+                quote!(#path)
+            }
+            None => quote!(::xplug::__private::NoHost),
+        },
+        host_static: format_ident!("__XPLUG_{}_HOST", trait_ident.to_string().to_uppercase()),
         trait_ident,
     };
     extend_trait(&mut interface, &names);
     let item = &interface.item;
+    let host_static = &names.host_static;
+    let host = &names.host;
+    let vis = &item.vis;
+    let host_slot = interface.host.as_ref().map(|_| {
+        quote! {
+            /// Where a plugin keeps the services of the host that loaded it.
+            #[doc(hidden)]
+            #vis static #host_static: ::core::sync::atomic::AtomicPtr<#host> =
+                ::core::sync::atomic::AtomicPtr::new(::core::ptr::null_mut());
+        }
+    });
     let module = root_module(&interface, &names);
     let handle = host_handle(&interface, &names);
     let shims = plugin_shims(&interface, &names);
     quote! {
         #item
+        #host_slot
         #module
         #handle
         #shims
@@ -57,8 +84,21 @@ fn extend_trait(interface: &mut Interface, names: &Names) {
         trait_ident,
         module_ref,
         shim,
+        host,
+        host_static,
         ..
     } = names;
+    if interface.host.is_some() {
+        interface.item.items.push(syn::parse_quote! {
+            /// The services of the host that loaded this plugin, from its `on_load` hook on.
+            /// `None` in a process where no host loaded it (an in-process test through
+            /// `implemented_by`) or when the host handed none to its loader.
+            fn host() -> ::core::option::Option<&'static #host> {
+                // SAFETY: only the load shim stores here, a `&'static` handed by the host.
+                unsafe { #host_static.load(::core::sync::atomic::Ordering::Acquire).as_ref() }
+            }
+        });
+    }
     let item = &mut interface.item;
     item.supertraits
         .push(syn::parse_quote!(::core::marker::Sized));
@@ -126,6 +166,7 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
         module_ref,
         module_prefix,
         name,
+        host,
         ..
     } = names;
     let vis = &interface.item.vis;
@@ -179,8 +220,11 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
         #[sabi(missing_field(option))]
         #[allow(missing_docs, non_camel_case_types)]
         #vis struct #module {
-            on_load_: extern "C" fn() -> ::xplug::__private::CallResult<::xplug::__private::HookResult>,
-            take_panic_: extern "C" fn() -> ::xplug::__private::PluginPanic,
+            on_load_: extern "C" fn(
+                &'static ::xplug::__private::HostLink,
+                ::core::option::Option<&'static #host>,
+            ) -> ::xplug::__private::CallResult<::xplug::__private::HookResult>,
+            runtime_: &'static ::xplug::__private::PluginRuntime,
             save_state_: extern "C" fn() -> ::xplug::__private::CallResult<::xplug::__private::SavedState>,
             restore_state_: extern "C" fn(
                 ::xplug::__private::abi_stable::std_types::RSlice<'_, u8>,
@@ -194,10 +238,20 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
             const INTERFACE_NAME: &'static str = #name;
             const INTERFACE_VERSION: &'static str = ::core::env!("CARGO_PKG_VERSION");
 
+            type Host = #host;
+
             unsafe fn __on_load(
                 self,
+                host: ::core::option::Option<&'static #host>,
             ) -> ::core::result::Result<(), ::xplug::__private::LoadHookError> {
-                ::xplug::__private::hook_outcome((self.on_load_())(), self.take_panic_())
+                ::xplug::__private::hook_outcome(
+                    (self.on_load_())(::xplug::__private::host_link(), host),
+                    self.runtime_().take_panic,
+                )
+            }
+
+            fn __live_objects(self) -> u64 {
+                (self.runtime_().live_objects)()
             }
 
             unsafe fn __save_state(
@@ -206,7 +260,7 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
                 ::core::option::Option<::std::vec::Vec<u8>>,
                 ::xplug::__private::LoadHookError,
             > {
-                ::xplug::__private::save_state_outcome((self.save_state_())(), self.take_panic_())
+                ::xplug::__private::save_state_outcome((self.save_state_())(), self.runtime_().take_panic)
             }
 
             unsafe fn __restore_state(
@@ -215,7 +269,7 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
             ) -> ::core::result::Result<(), ::xplug::__private::LoadHookError> {
                 ::xplug::__private::hook_outcome(
                     (self.restore_state_())(state.into()),
-                    self.take_panic_(),
+                    self.runtime_().take_panic,
                 )
             }
         }
@@ -281,7 +335,7 @@ fn host_method(f: &Function) -> TokenStream {
             ::xplug::__private::abi_stable::std_types::RResult::RErr(_) => {
                 ::core::result::Result::Err(::xplug::__private::panicked(
                     #fn_name,
-                    (self.take_panic_())(),
+                    (self.runtime_().take_panic)(),
                 ))
             }
         }
@@ -326,9 +380,21 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
         module,
         module_ref,
         shim,
+        host,
+        host_static,
         ..
     } = names;
     let vis = &interface.item.vis;
+    let keep_host = interface.host.as_ref().map(|_| {
+        quote! {
+            if let ::core::option::Option::Some(host) = host {
+                #host_static.store(
+                    host as *const #host as *mut #host,
+                    ::core::sync::atomic::Ordering::Release,
+                );
+            }
+        }
+    });
     let shim_fns = interface.functions.iter().map(|f| {
         let Function {
             ident,
@@ -357,15 +423,17 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
 
         #[allow(clippy::needless_lifetimes)]
         impl<T: #trait_ident> #shim<T> {
-            extern "C" fn on_load() -> ::xplug::__private::CallResult<::xplug::__private::HookResult> {
+            extern "C" fn on_load(
+                link: &'static ::xplug::__private::HostLink,
+                host: ::core::option::Option<&'static #host>,
+            ) -> ::xplug::__private::CallResult<::xplug::__private::HookResult> {
                 ::xplug::__private::install_hook();
+                ::xplug::__private::connect(link);
+                let _ = host;
+                #keep_host
                 ::xplug::__private::guard(|| {
                     ::xplug::__private::hook_result(<T as #trait_ident>::on_load())
                 })
-            }
-
-            extern "C" fn take_panic() -> ::xplug::__private::PluginPanic {
-                ::xplug::__private::take_panic()
             }
 
             extern "C" fn save_state() -> ::xplug::__private::CallResult<::xplug::__private::SavedState> {
@@ -390,7 +458,7 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
                 const WM: ::xplug::__private::abi_stable::prefix_type::WithMetadata<#module> =
                     ::xplug::__private::abi_stable::prefix_type::WithMetadata::new(#module {
                         on_load_: Self::on_load,
-                        take_panic_: Self::take_panic,
+                        runtime_: ::xplug::__private::RUNTIME,
                         save_state_: Self::save_state,
                         restore_state_: Self::restore_state,
                         #(#shim_inits)*

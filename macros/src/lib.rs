@@ -7,6 +7,7 @@
 use proc_macro::TokenStream;
 
 mod generate;
+mod object;
 mod parse;
 
 /// Declares a plugin interface. See `xplug`'s crate documentation.
@@ -16,6 +17,16 @@ pub fn interface(attr: TokenStream, item: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(item as syn::ItemTrait);
     match parse::interface(args, input) {
         Ok(interface) => generate::interface(interface).into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
+/// Declares an object trait. See `xplug`'s crate documentation.
+#[proc_macro_attribute]
+pub fn object(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(item as syn::ItemTrait);
+    match object::parse(attr.into(), input) {
+        Ok(object) => object::generate(object).into(),
         Err(err) => err.to_compile_error().into(),
     }
 }

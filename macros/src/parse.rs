@@ -2,46 +2,54 @@
 
 use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
-use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{
     Attribute, Error, FnArg, Ident, ItemTrait, Lit, LitStr, Meta, NestedMeta, Pat, ReturnType,
     Token, TraitItem, TraitItemMethod, Type,
 };
 
-/// abi_stable's prefix types hold at most 64 fields; four are hidden (`on_load`, `take_panic`,
+/// abi_stable's prefix types hold at most 64 fields; four are hidden (`on_load`, `runtime`,
 /// `save_state`, `restore_state`).
 const MAX_FUNCTIONS: usize = 60;
 
-/// The attribute's arguments: `name = "..."`, optional.
+/// The attribute's arguments, all optional: `name = "..."`, `host = ObjectTrait`.
 pub(crate) struct InterfaceArgs {
     name: Option<LitStr>,
+    host: Option<syn::Path>,
 }
 
 impl Parse for InterfaceArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let mut name = None;
-        let pairs = Punctuated::<syn::MetaNameValue, Token![,]>::parse_terminated(input)?;
-        for pair in pairs {
-            match (&pair.lit, pair.path.get_ident()) {
-                (Lit::Str(s), Some(ident)) if ident == "name" => {
-                    if s.value().is_empty() || s.value().len() > 64 {
-                        return Err(Error::new(
-                            s.span(),
-                            "the interface name must be 1 to 64 bytes long",
-                        ));
-                    }
-                    name = Some(s.clone());
-                }
-                _ => {
+        let mut args = InterfaceArgs {
+            name: None,
+            host: None,
+        };
+        while !input.is_empty() {
+            let key: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            if key == "name" {
+                let s: LitStr = input.parse()?;
+                if s.value().is_empty() || s.value().len() > 64 {
                     return Err(Error::new(
-                        pair.span(),
-                        "expected `name = \"...\"`: the interface version is the crate's version",
-                    ))
+                        s.span(),
+                        "the interface name must be 1 to 64 bytes long",
+                    ));
                 }
+                args.name = Some(s);
+            } else if key == "host" {
+                args.host = Some(input.parse()?);
+            } else {
+                return Err(Error::new(
+                    key.span(),
+                    "expected `name = \"...\"` or `host = ObjectTrait`: the interface version is \
+                     the crate's version",
+                ));
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
             }
         }
-        Ok(InterfaceArgs { name })
+        Ok(args)
     }
 }
 
@@ -49,6 +57,8 @@ impl Parse for InterfaceArgs {
 pub(crate) struct Interface {
     /// The interface name, if given; the crate's package name otherwise.
     pub(crate) name: Option<LitStr>,
+    /// The object trait of the services the host offers, if any (`host = ..`).
+    pub(crate) host: Option<syn::Path>,
     /// The trait, with `#[xplug(..)]` attributes removed from its functions.
     pub(crate) item: ItemTrait,
     /// Its functions, in declaration order.
@@ -91,6 +101,7 @@ pub(crate) fn interface(args: InterfaceArgs, mut item: ItemTrait) -> syn::Result
     check_functions(&item.ident, &functions)?;
     Ok(Interface {
         name: args.name,
+        host: args.host,
         item,
         functions,
     })
@@ -135,6 +146,12 @@ fn check_functions(trait_ident: &Ident, functions: &[Function]) -> syn::Result<(
         return Err(Error::new(
             f.ident.span(),
             "`on_load` is reserved: every interface trait provides it as the plugin's load hook",
+        ));
+    }
+    if let Some(f) = functions.iter().find(|f| f.ident == "host") {
+        return Err(Error::new(
+            f.ident.span(),
+            "`host` is reserved: every interface trait with host services provides it",
         ));
     }
     Ok(())

@@ -64,6 +64,9 @@ impl Greeter for InProcess {
     fn counter(_: u64) -> CounterBox {
         unreachable!("not called")
     }
+    fn drive(_: &mut CounterBox, _: u32) -> u64 {
+        unreachable!("not called")
+    }
     fn translate(_: RStr<'_>) -> abi_stable::std_types::ROption<RString> {
         abi_stable::std_types::RNone
     }

@@ -67,10 +67,25 @@ fn check_every_function(p: &Plugin<GreeterRef>, fixture: Fixture, lang: Lang) {
     );
     let mut counter = p.counter(7).unwrap();
     assert_eq!(
-        (counter.next(), counter.next()),
+        (counter.next().unwrap(), counter.next().unwrap()),
         (7 + step, 7 + 2 * step),
         "{}",
-        ctx("trait object")
+        ctx("object")
+    );
+    let skipped = counter.skip(0).unwrap_err();
+    assert_eq!(
+        skipped.function(),
+        "Counter.skip",
+        "{}",
+        ctx("a panic in an object's method")
+    );
+    assert!(counter.close().is_ok(), "{}", ctx("an object's drop"));
+    let mut mine = greeter_interface::CounterBox::new(Upward(0));
+    assert_eq!(
+        p.drive(&mut mine, 3).unwrap(),
+        3,
+        "{}",
+        ctx("an object made by the host")
     );
     let (known, english) = match lang {
         Lang::En => ("thanks", "thanks"),
@@ -265,4 +280,18 @@ fn plugins_built_by_debian_rustc_1_85() {
 #[test]
 fn plugins_built_by_debian_rustc_1_63() {
     run_cell(Compiler::Debian163);
+}
+
+/// A counter the host makes and hands to plugins.
+struct Upward(u64);
+
+impl greeter_interface::Counter for Upward {
+    fn next(&mut self) -> u64 {
+        self.0 += 1;
+        self.0
+    }
+    fn skip(&mut self, steps: u64) -> u64 {
+        self.0 += steps;
+        self.0
+    }
 }

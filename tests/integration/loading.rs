@@ -18,6 +18,13 @@ use crate::support::{loader, plugin, scratch};
 /// nothing).
 #[cfg(target_os = "linux")]
 pub(crate) fn on_load_count(plugin: &Plugin<GreeterRef>) -> u32 {
+    fixture_counter(plugin, "XPLUG_FIXTURE_ON_LOAD_COUNT")
+}
+
+/// The value of a fixture's `#[no_mangle] static AtomicU32` named `symbol`, read from the
+/// loaded library itself.
+#[cfg(target_os = "linux")]
+pub(crate) fn fixture_counter(plugin: &Plugin<GreeterRef>, symbol: &str) -> u32 {
     use std::ffi::{CStr, OsStr};
     use std::os::unix::ffi::OsStrExt;
     let inside = plugin.module().0.to_raw_ptr() as *const libc::c_void;
@@ -39,7 +46,7 @@ pub(crate) fn on_load_count(plugin: &Plugin<GreeterRef>) -> u32 {
         )
         .expect("the loaded library, by its name");
         let count: libloading::os::unix::Symbol<*const AtomicU32> = lib
-            .get(b"XPLUG_FIXTURE_ON_LOAD_COUNT\0")
+            .get(format!("{symbol}\0").as_bytes())
             .expect("fixture exports its counter");
         (**count).load(Ordering::SeqCst)
     }

@@ -9,6 +9,7 @@ mod compilers;
 mod diagnostics;
 mod hosts;
 mod loading;
+mod objects;
 mod panics;
 #[cfg(target_os = "linux")]
 mod reads;

@@ -9,8 +9,8 @@ pub use reload::reload;
 use std::io::{self, Write};
 use std::path::Path;
 
-use abi_stable::std_types::{RResult, RSlice};
-use greeter_interface::{Callback, GreeterRef};
+use abi_stable::std_types::{RNone, ROption, RResult, RSlice, RSome, RStr, RString};
+use greeter_interface::{Callback, Counter, CounterBox, GreeterHost, GreeterHostBox, GreeterRef};
 use xplug_loader::{CallError, DirReport, Interface, LoadError, Loader, Plugin};
 
 extern "C" fn double(x: i64) -> i64 {
@@ -55,9 +55,66 @@ impl From<CallError> for DemoError {
     }
 }
 
+/// A counter the host makes and hands to a plugin (`drive`).
+struct HostCounter(u64);
+
+impl Counter for HostCounter {
+    fn next(&mut self) -> u64 {
+        self.0 += 1;
+        self.0
+    }
+
+    fn skip(&mut self, steps: u64) -> u64 {
+        self.0 += steps;
+        self.0
+    }
+}
+
+/// The services the demo host offers plugins: one word of its own.
+struct DemoHost;
+
+impl GreeterHost for DemoHost {
+    fn setting(&self, key: RStr<'_>) -> ROption<RString> {
+        match key.as_str() {
+            "merci" => RSome("thanks (the host's word)".into()),
+            _ => RNone,
+        }
+    }
+}
+
+/// Prints plugins' `log` records (and the host's) to standard error.
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Info
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!(
+                "log: {} {}: {}",
+                record.level(),
+                record.target(),
+                record.args()
+            );
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Sends `log` records at level info and above to standard error, unless a logger is set.
+pub fn log_to_stderr() {
+    static LOGGER: StderrLogger = StderrLogger;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+}
+
 /// Loads the plugins in `dir`, calls each, reports each refused file; returns what loaded.
 pub fn run(dir: &Path, out: &mut dyn Write) -> Result<DirReport<GreeterRef>, DemoError> {
-    let loader = Loader::<GreeterRef>::new();
+    let loader = Loader::<GreeterRef>::new().host_services(GreeterHostBox::new(DemoHost));
     writeln!(
         out,
         "host: interface `greeter` {}, accepting {}",
@@ -110,8 +167,18 @@ fn show(plugin: &Plugin<GreeterRef>, out: &mut dyn Write) -> Result<(), DemoErro
     let doubled = plugin.map(RSlice::from_slice(&[1, 2, 3]), Callback(double))?;
     writeln!(out, "  map([1,2,3], double) -> {:?}", doubled.as_slice())?;
     let mut counter = plugin.counter(5)?;
-    let (a, b) = (counter.next(), counter.next());
+    let (a, b) = (counter.next()?, counter.next()?);
     writeln!(out, "  counter(5).next() x2 -> {a}, {b}")?;
+    match counter.skip(0) {
+        Ok(n) => writeln!(out, "  counter.skip(0)      -> {n}")?,
+        Err(e) => writeln!(out, "  counter.skip(0)      -> contained: {e}")?,
+    }
+    let mut mine = CounterBox::new(HostCounter(100));
+    writeln!(
+        out,
+        "  drive(host's, 3)     -> {}",
+        plugin.drive(&mut mine, 3)?
+    )?;
     let merci = plugin.translate("merci".into())?.into_option();
     writeln!(out, "  translate(\"merci\")   -> {merci:?}")?;
     match plugin.parse_number("12x".into())? {

@@ -15,6 +15,7 @@ use greeter_interface::GreeterRef;
 use xplug_loader::Loader;
 
 fn main() -> ExitCode {
+    xplug_demo::log_to_stderr();
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     match args.as_slice() {
         [cmd, file] if cmd == "check" => match Loader::<GreeterRef>::new().verify(file) {

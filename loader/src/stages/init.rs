@@ -1,4 +1,5 @@
-//! Stage 6: the plugin's `on_load` hook, run once per library after every check passed.
+//! Stage 6: the plugin's connection to its host (its log bridge, the host's services), then
+//! its `on_load` hook, run once per library after every check passed.
 
 // The functions below return the bare `ErrorKind`, which the caller wraps with the path into a
 // (boxed, small) `LoadError`: a large `Err` is fine on these cold, private paths.
@@ -21,6 +22,7 @@ pub(crate) fn on_load<M: Interface>(
     library: &Library,
     path: &Path,
     module: M,
+    host: Option<&'static M::Host>,
 ) -> Result<(), LoadError> {
     let error = |kind| LoadError::new(path, kind).with_plugin(&library.info);
     let outcome = library
@@ -31,7 +33,7 @@ pub(crate) fn on_load<M: Interface>(
                 // SAFETY: `module` comes from `library`, whose header, version and layout
                 // stages 3 to 5 checked against `M`; `get_or_run` runs this once per library,
                 // before `Loader` hands out the module.
-                let outcome = unsafe { module.__on_load() };
+                let outcome = unsafe { module.__on_load(host) };
                 outcome.map_err(|e| match e {
                     LoadHookError::Failed(message) => ErrorKind::InitFailed { message },
                     LoadHookError::Panicked { message, location } => {

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec};
-use greeter_interface::{Callback, Counter, CounterBox, Counter_TO, Greeter};
+use greeter_interface::{Callback, Counter, CounterBox, Greeter};
 
 struct French;
 
@@ -26,6 +26,7 @@ impl Greeter for French {
 
     fn greet(name: RStr<'_>) -> RString {
         assert!(!name.is_empty(), "impossible de saluer un nom vide");
+        log::info!("salutation de {}", name);
         format!("Bonjour, {} !", name).into()
     }
 
@@ -49,7 +50,17 @@ impl Greeter for French {
     }
 
     fn counter(start: u64) -> CounterBox {
-        Counter_TO::from_value(Steps { value: start }, abi_stable::sabi_trait::TD_Opaque)
+        CounterBox::new(Steps { value: start })
+    }
+
+    fn drive(counter: &mut CounterBox, times: u32) -> u64 {
+        let mut last = 0;
+        for _ in 0..times {
+            // A panic in the host's counter comes back as an error: this plugin panics in
+            // turn, contained too, and the host's call of `drive` fails.
+            last = counter.next().expect("the host's counter failed");
+        }
+        last
     }
 
     fn translate(word: RStr<'_>) -> ROption<RString> {
@@ -82,6 +93,12 @@ struct Steps {
 impl Counter for Steps {
     fn next(&mut self) -> u64 {
         self.value += 10;
+        self.value
+    }
+
+    fn skip(&mut self, steps: u64) -> u64 {
+        assert!(steps > 0, "cannot skip zero steps");
+        self.value = self.value.wrapping_add(steps);
         self.value
     }
 }

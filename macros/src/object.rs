@@ -1,0 +1,421 @@
+//! `#[xplug::object]`: a trait of `&self` / `&mut self` methods as an FFI-safe, layout-checked
+//! object whose methods and drop run under the panic guard of the side that implemented it.
+//!
+//! For `trait Counter` it keeps the trait and adds `CounterVTable` (the `repr(C)` table of
+//! `extern "C"` shims, part of every layout that mentions the object), `CounterBox` (the owned
+//! handle: one method per trait method, each returning `Result<_, CallError>`) and the shims.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, Error, FnArg, Ident, ItemTrait, Pat, ReturnType, TraitItem, TraitItemMethod, Type,
+    TypeParamBound,
+};
+
+/// abi_stable's layouts hold at most 64 fields; four are the table's own.
+const MAX_METHODS: usize = 60;
+
+/// A checked object trait.
+pub(crate) struct Object {
+    item: ItemTrait,
+    methods: Vec<Method>,
+    send: bool,
+    sync: bool,
+}
+
+/// One method.
+struct Method {
+    ident: Ident,
+    /// The table's field for it: the name with a trailing `_`.
+    field: Ident,
+    docs: Vec<Attribute>,
+    mutable: bool,
+    arg_names: Vec<Ident>,
+    arg_types: Vec<Type>,
+    ret: Type,
+}
+
+/// Parses the trait and checks the rules an object trait follows.
+pub(crate) fn parse(attr: TokenStream, item: ItemTrait) -> syn::Result<Object> {
+    if !attr.is_empty() {
+        return Err(Error::new(
+            attr.span(),
+            "`#[xplug::object]` takes no arguments",
+        ));
+    }
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        return Err(Error::new(
+            item.generics.span(),
+            "an xplug object trait cannot be generic",
+        ));
+    }
+    let (mut send, mut sync) = (false, false);
+    for bound in &item.supertraits {
+        let name = match bound {
+            TypeParamBound::Trait(t) => t.path.segments.last().map(|s| s.ident.to_string()),
+            TypeParamBound::Lifetime(l) if l.ident == "static" => continue,
+            TypeParamBound::Lifetime(_) => None,
+        };
+        match name.as_deref() {
+            Some("Send") => send = true,
+            Some("Sync") => sync = true,
+            _ => {
+                return Err(Error::new(
+                    bound.span(),
+                    "an xplug object trait may only require `Send` and `Sync`",
+                ))
+            }
+        }
+    }
+    let mut methods = Vec::new();
+    for member in &item.items {
+        match member {
+            TraitItem::Method(method) => methods.push(method_of(method)?),
+            other => {
+                return Err(Error::new(
+                    other.span(),
+                    "an xplug object trait holds only methods",
+                ))
+            }
+        }
+    }
+    if methods.len() > MAX_METHODS {
+        return Err(Error::new(
+            item.ident.span(),
+            format!(
+                "an xplug object trait holds at most {} methods",
+                MAX_METHODS
+            ),
+        ));
+    }
+    if let Some(m) = methods
+        .iter()
+        .find(|m| m.ident == "close" || m.ident == "new")
+    {
+        return Err(Error::new(
+            m.ident.span(),
+            "`new` and `close` are reserved: the object's handle provides them",
+        ));
+    }
+    Ok(Object {
+        item,
+        methods,
+        send,
+        sync,
+    })
+}
+
+fn method_of(method: &TraitItemMethod) -> syn::Result<Method> {
+    let sig = &method.sig;
+    if method.default.is_some() {
+        return Err(Error::new(
+            method.span(),
+            "object methods have no default body: each implementation writes them",
+        ));
+    }
+    if sig.asyncness.is_some()
+        || sig.unsafety.is_some()
+        || sig.abi.is_some()
+        || sig.constness.is_some()
+        || sig.variadic.is_some()
+        || !sig.generics.params.is_empty()
+    {
+        return Err(Error::new(
+            sig.span(),
+            "object methods are plain `fn name(&self, args) -> T`: no async, unsafe, extern, \
+             const or generics",
+        ));
+    }
+    let mut inputs = sig.inputs.iter();
+    let mutable = match inputs.next() {
+        Some(FnArg::Receiver(r)) if r.reference.is_some() => r.mutability.is_some(),
+        _ => {
+            return Err(Error::new(
+                sig.span(),
+                "object methods take `&self` or `&mut self`",
+            ))
+        }
+    };
+    let mut arg_names = Vec::new();
+    let mut arg_types = Vec::new();
+    for arg in inputs {
+        match arg {
+            FnArg::Typed(pt) => match &*pt.pat {
+                Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                    arg_names.push(pi.ident.clone());
+                    arg_types.push((*pt.ty).clone());
+                }
+                other => {
+                    return Err(Error::new(
+                        other.span(),
+                        "object method arguments must be plain names",
+                    ))
+                }
+            },
+            FnArg::Receiver(r) => return Err(Error::new(r.span(), "one receiver only")),
+        }
+    }
+    let ret = match &sig.output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => (**ty).clone(),
+    };
+    Ok(Method {
+        ident: sig.ident.clone(),
+        field: Ident::new(&format!("{}_", sig.ident), Span::call_site()),
+        docs: method
+            .attrs
+            .iter()
+            .filter(|a| a.path.is_ident("doc"))
+            .cloned()
+            .collect(),
+        mutable,
+        arg_names,
+        arg_types,
+        ret,
+    })
+}
+
+/// Everything `#[xplug::object]` expands to.
+pub(crate) fn generate(object: Object) -> TokenStream {
+    let Object {
+        mut item,
+        methods,
+        send,
+        sync,
+    } = object;
+    item.supertraits.push(syn::parse_quote!('static));
+    let vis = &item.vis;
+    let trait_ident = &item.ident;
+    let vtable = format_ident!("{}VTable", trait_ident);
+    let boxed = format_ident!("{}Box", trait_ident);
+    let shim = format_ident!("__Xplug{}ObjectShim", trait_ident);
+    let p = quote!(::xplug::__private);
+    let send_marker = if send {
+        quote!(#p::IsSend)
+    } else {
+        quote!(#p::NotSend)
+    };
+    let sync_marker = if sync {
+        quote!(#p::IsSync)
+    } else {
+        quote!(#p::NotSync)
+    };
+
+    let receiver = |mutable: bool| {
+        if mutable {
+            quote!(*mut ::core::ffi::c_void)
+        } else {
+            quote!(*const ::core::ffi::c_void)
+        }
+    };
+    let fields = methods.iter().map(|m| {
+        let Method {
+            field,
+            mutable,
+            arg_types,
+            ret,
+            ..
+        } = m;
+        let this = receiver(*mutable);
+        quote! {
+            #field: unsafe extern "C" fn(#this, #(#arg_types),*) -> #p::CallResult<#ret>,
+        }
+    });
+    let shims = methods.iter().map(|m| {
+        let Method {
+            ident,
+            mutable,
+            arg_names,
+            arg_types,
+            ret,
+            ..
+        } = m;
+        let this = receiver(*mutable);
+        let object = if *mutable {
+            quote!(&mut *(this as *mut T))
+        } else {
+            quote!(&*(this as *const T))
+        };
+        quote! {
+            /// # Safety
+            /// `this` points to a live `T` that this table's `new` boxed, borrowed as the
+            /// method's receiver for the call.
+            unsafe extern "C" fn #ident(this: #this, #(#arg_names: #arg_types),*)
+                -> #p::CallResult<#ret>
+            {
+                #p::guard(move || <T as #trait_ident>::#ident(#object, #(#arg_names),*))
+            }
+        }
+    });
+    let shim_inits = methods.iter().map(|m| {
+        let Method { ident, field, .. } = m;
+        quote!(#field: Self::#ident,)
+    });
+    let box_methods = methods.iter().map(|m| {
+        let Method {
+            ident,
+            field,
+            docs,
+            mutable,
+            arg_names,
+            arg_types,
+            ret,
+        } = m;
+        let name = format!("{}.{}", trait_ident, ident);
+        let (this, pointer) = if *mutable {
+            (quote!(&mut self), quote!(self.object.as_ptr()))
+        } else {
+            (
+                quote!(&self),
+                quote!(self.object.as_ptr() as *const ::core::ffi::c_void),
+            )
+        };
+        quote! {
+            #(#docs)*
+            #[inline]
+            pub fn #ident(#this, #(#arg_names: #arg_types),*)
+                -> ::core::result::Result<#ret, ::xplug::CallError>
+            {
+                // SAFETY: `object` is the live object `vtable` was made for (see `new`), and
+                // the receiver's borrow of this handle is the method's borrow of the object.
+                match unsafe { (self.vtable.#field)(#pointer, #(#arg_names),*) } {
+                    #p::abi_stable::std_types::RResult::ROk(value) => {
+                        ::core::result::Result::Ok(value)
+                    }
+                    #p::abi_stable::std_types::RResult::RErr(_) => ::core::result::Result::Err(
+                        #p::panicked(#name, (self.vtable.take_panic_)()),
+                    ),
+                }
+            }
+        }
+    });
+    let drop_name = format!("{}.drop", trait_ident);
+    let thread_impls = {
+        let send_impl = send.then(|| {
+            quote! {
+                // SAFETY: every implementation is `Send` (a supertrait), checked at compile time
+                // by `new` and, across the boundary, by the table's layout.
+                unsafe impl ::core::marker::Send for #boxed {}
+            }
+        });
+        let sync_impl = sync.then(|| {
+            quote! {
+                // SAFETY: every implementation is `Sync` (a supertrait), checked as above.
+                unsafe impl ::core::marker::Sync for #boxed {}
+            }
+        });
+        quote!(#send_impl #sync_impl)
+    };
+    let vtable_doc = format!(
+        "The `repr(C)` method table of [`{trait_ident}`] objects: one `extern \"C\"` shim per \
+         method, the drop and the panic details. Part of the layout of every interface that \
+         passes a [`{boxed}`]."
+    );
+    let box_doc = format!(
+        "An owned [`{trait_ident}`] object, made on either side of a plugin boundary and \
+         usable on both: each method runs in the code that made the object, under its panic \
+         guard, and returns `Err(CallError)` instead of unwinding. Dropping it drops the \
+         object there (a panic in its `Drop` is contained; [`close`]({boxed}::close) reports \
+         it).\n\nAn object made by a plugin keeps that plugin's library from being unloaded \
+         while it lives."
+    );
+    quote! {
+        #item
+
+        #[doc = #vtable_doc]
+        #[repr(C)]
+        #[derive(::abi_stable::StableAbi)]
+        #[allow(missing_docs)]
+        #vis struct #vtable {
+            drop_: unsafe extern "C" fn(*mut ::core::ffi::c_void) -> #p::CallResult<()>,
+            take_panic_: extern "C" fn() -> #p::PluginPanic,
+            send_: ::core::marker::PhantomData<#send_marker>,
+            sync_: ::core::marker::PhantomData<#sync_marker>,
+            #(#fields)*
+        }
+
+        #[doc = #box_doc]
+        #[repr(C)]
+        #[derive(::abi_stable::StableAbi)]
+        #vis struct #boxed {
+            object: ::core::ptr::NonNull<::core::ffi::c_void>,
+            vtable: &'static #vtable,
+        }
+
+        #thread_impls
+
+        impl #boxed {
+            /// Moves `value` to the heap as an object of this type.
+            pub fn new<T: #trait_ident>(value: T) -> Self {
+                #p::install_hook();
+                #p::object_made();
+                let object = ::std::boxed::Box::into_raw(::std::boxed::Box::new(value));
+                #boxed {
+                    // SAFETY: `Box::into_raw` never returns null.
+                    object: unsafe { ::core::ptr::NonNull::new_unchecked(object.cast()) },
+                    vtable: #shim::<T>::VTABLE,
+                }
+            }
+
+            /// Drops the object, and says whether its `Drop` panicked (contained).
+            pub fn close(self) -> ::core::result::Result<(), ::xplug::CallError> {
+                let this = ::core::mem::ManuallyDrop::new(self);
+                // SAFETY: the object is live and owned by this handle, which is forgotten:
+                // it is dropped exactly once.
+                match unsafe { (this.vtable.drop_)(this.object.as_ptr()) } {
+                    #p::abi_stable::std_types::RResult::ROk(()) => ::core::result::Result::Ok(()),
+                    #p::abi_stable::std_types::RResult::RErr(_) => ::core::result::Result::Err(
+                        #p::panicked(#drop_name, (this.vtable.take_panic_)()),
+                    ),
+                }
+            }
+
+            #(#box_methods)*
+        }
+
+        impl ::core::ops::Drop for #boxed {
+            fn drop(&mut self) {
+                // SAFETY: the object is live and owned by this handle, dropped once here.
+                let result = unsafe { (self.vtable.drop_)(self.object.as_ptr()) };
+                if result.is_err() {
+                    // A panic in the object's `Drop` was contained; its details are dropped.
+                    let _ = (self.vtable.take_panic_)();
+                }
+            }
+        }
+
+        impl ::core::fmt::Debug for #boxed {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(::core::stringify!(#boxed)).finish_non_exhaustive()
+            }
+        }
+
+        /// The `extern "C"` shims of one implementation of the object trait.
+        #[doc(hidden)]
+        #vis struct #shim<T>(::core::marker::PhantomData<fn() -> T>);
+
+        #[allow(clippy::needless_lifetimes)]
+        impl<T: #trait_ident> #shim<T> {
+            const VTABLE: &'static #vtable = &#vtable {
+                drop_: Self::drop_,
+                take_panic_: #p::take_panic_ffi,
+                send_: ::core::marker::PhantomData,
+                sync_: ::core::marker::PhantomData,
+                #(#shim_inits)*
+            };
+
+            /// # Safety
+            /// `this` is the pointer `new` made from a `Box<T>`, dropped at most once.
+            unsafe extern "C" fn drop_(this: *mut ::core::ffi::c_void) -> #p::CallResult<()> {
+                #p::guard(move || {
+                    // Counted first: the object is gone even if its `Drop` panics.
+                    #p::object_dropped();
+                    ::core::mem::drop(::std::boxed::Box::from_raw(this as *mut T));
+                })
+            }
+
+            #(#shims)*
+        }
+    }
+}
