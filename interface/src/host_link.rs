@@ -181,7 +181,7 @@ impl log::Log for Bridge {
         }
         thread_local! {
             /// Reused for each record's message: formatting allocates once per thread.
-            static MESSAGE: RefCell<String> = RefCell::new(String::new());
+            static MESSAGE: RefCell<String> = const { RefCell::new(String::new()) };
         }
         let reused = MESSAGE.try_with(|buffer| match buffer.try_borrow_mut() {
             Ok(mut buffer) => {
