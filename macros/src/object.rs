@@ -5,7 +5,7 @@
 //! `extern "C"` shims, part of every layout that mentions the object), `CounterBox` (the owned
 //! handle: one method per trait method, each returning `Result<_, CallError>`) and the shims.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 use syn::{
@@ -27,7 +27,7 @@ pub(crate) struct Object {
 /// One method.
 struct Method {
     ident: Ident,
-    /// The table's field for it: the name with a trailing `_`.
+    /// The table's field for it: the method's name (the table's own fields end in `_`).
     field: Ident,
     docs: Vec<Attribute>,
     mutable: bool,
@@ -162,7 +162,7 @@ fn method_of(method: &TraitItemMethod) -> syn::Result<Method> {
     };
     Ok(Method {
         ident: sig.ident.clone(),
-        field: Ident::new(&format!("{}_", sig.ident), Span::call_site()),
+        field: sig.ident.clone(),
         docs: method
             .attrs
             .iter()

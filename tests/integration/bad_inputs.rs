@@ -189,6 +189,8 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         input("layout_changed_type", plugin(Fixture::ChangedType)),
         input("layout_changed_nested", plugin(Fixture::ChangedNested)),
         input("layout_removed_fn", plugin(Fixture::RemovedFn)),
+        input("layout_changed_object", plugin(Fixture::ChangedObject)),
+        input("layout_changed_host", plugin(Fixture::ChangedHost)),
         input("init_failed", plugin(Fixture::InitError)),
         input("init_panicked", plugin(Fixture::InitPanic)),
     ]

@@ -30,6 +30,8 @@ pub(crate) const MISMATCHED: &[Fixture] = &[
     Fixture::ChangedType,
     Fixture::ChangedNested,
     Fixture::RemovedFn,
+    Fixture::ChangedObject,
+    Fixture::ChangedHost,
     Fixture::InitPanic,
     Fixture::InitError,
 ];

@@ -135,6 +135,14 @@ fn check_facts(name: &str, path: &Path, e: &LoadError) {
             assert_eq!(difference.expected, "extern \"C\" fn(i64) -> i64");
             assert_eq!(difference.found, "extern \"C\" fn(i32) -> i32");
         }
+        ("layout_changed_object", ErrorKind::LayoutMismatch { difference, .. }) => {
+            assert_eq!(difference.at, "Counter.skip");
+            assert!(difference.expected.contains("u64"), "{difference:?}");
+            assert!(difference.found.contains("u32"), "{difference:?}");
+        }
+        ("layout_changed_host", ErrorKind::LayoutMismatch { difference, .. }) => {
+            assert_eq!(difference.at, "GreeterHost.setting");
+        }
         ("layout_removed_fn", ErrorKind::LayoutMismatch { difference, .. }) => {
             let text = format!("{difference}");
             assert!(text.contains("words"), "{difference:?}");

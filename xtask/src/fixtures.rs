@@ -24,6 +24,10 @@ pub enum Fixture {
     ChangedNested,
     /// Claims `greeter` 1.1.0, but `words` was removed.
     RemovedFn,
+    /// Claims `greeter` 1.1.0, but the object method `Counter::skip` takes a `u32`.
+    ChangedObject,
+    /// Claims `greeter` 1.1.0, but the host service `GreeterHost::setting` takes a second parameter.
+    ChangedHost,
     /// Panics in its `on_load` hook.
     InitPanic,
     /// Refuses to load from its `on_load` hook.
@@ -46,7 +50,7 @@ pub enum Fixture {
 
 impl Fixture {
     /// Every fixture, in the order of `tests/fixtures/README.md`.
-    pub const ALL: [Fixture; 16] = [
+    pub const ALL: [Fixture; 18] = [
         Fixture::GreeterEn,
         Fixture::GreeterFr,
         Fixture::WrongInterface,
@@ -56,6 +60,8 @@ impl Fixture {
         Fixture::ChangedType,
         Fixture::ChangedNested,
         Fixture::RemovedFn,
+        Fixture::ChangedObject,
+        Fixture::ChangedHost,
         Fixture::InitPanic,
         Fixture::InitError,
         Fixture::Constructor,
@@ -77,6 +83,8 @@ impl Fixture {
             Fixture::ChangedType => "fixture-changed-type",
             Fixture::ChangedNested => "fixture-changed-nested",
             Fixture::RemovedFn => "fixture-removed-fn",
+            Fixture::ChangedObject => "fixture-changed-object",
+            Fixture::ChangedHost => "fixture-changed-host",
             Fixture::InitPanic => "fixture-init-panic",
             Fixture::InitError => "fixture-init-error",
             Fixture::Constructor => "fixture-constructor",

@@ -77,6 +77,8 @@ fn difference_at(
     let mut below_function = 0;
     // Whether the path went through a function's `CallResult` return type.
     let mut returns = false;
+    // Whether the path just entered an object's method table (through its reference).
+    let mut in_table = false;
     for step in first.stack_trace.iter() {
         match &step.expected {
             // A `PrefixRef` points at the module through its field `0`: name the module.
@@ -103,6 +105,18 @@ fn difference_at(
                     format!("({})", f.full_type().name())
                 };
                 at.push_str(&shown);
+            }
+            // An `#[xplug::object]` handle's method table, through its reference: name the
+            // object's trait, as the root module is named (`Counter.skip`).
+            TLFieldOrFunction::Field(f) if f.name() == "vtable" => in_table = true,
+            TLFieldOrFunction::Field(f)
+                if in_table && f.name() == "0" && f.full_type().name().ends_with("VTable") =>
+            {
+                let name = f.full_type().name();
+                at = name[..name.len() - "VTable".len()].to_owned();
+                in_table = false;
+                signatures = None;
+                below_function = 0;
             }
             TLFieldOrFunction::Field(f) => {
                 below_function += 1;
