@@ -12,7 +12,7 @@ use std::hint::black_box;
 
 use abi_stable::library::lib_header_from_path;
 use abi_stable::std_types::{RSlice, RStr, RString};
-use bench_interface::{BenchRef, CounterBox, PlainModuleRef};
+use bench_interface::{BenchHost, BenchHostBox, BenchRef, Callback, CounterBox, PlainModuleRef};
 use criterion::{criterion_group, criterion_main, Criterion};
 use xplug_benches::bench_plugins;
 use xplug_loader::Loader;
@@ -46,9 +46,57 @@ impl LocalCounter for Count {
     }
 }
 
+/// The host's `ping` service.
+struct Pinger;
+
+impl BenchHost for Pinger {
+    fn ping(&self, x: u64) -> u64 {
+        x.wrapping_add(1)
+    }
+}
+
+/// The same work, as a raw function pointer the host passes.
+extern "C" fn raw_ping(x: u64) -> u64 {
+    x.wrapping_add(1)
+}
+
+/// A logger that takes every record and does nothing with it but look at its message: the
+/// cost of a record is its trip, not the logger's output.
+struct NullLogger;
+
+impl log::Log for NullLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        black_box(record.args());
+    }
+    fn flush(&self) {}
+}
+
+static LOGGER: NullLogger = NullLogger;
+
+#[inline(never)]
+fn host_log_debug(times: u64) {
+    for i in 0..times {
+        log::debug!("value {}", black_box(i));
+    }
+}
+
+#[inline(never)]
+fn host_log_info(times: u64) {
+    for i in 0..times {
+        log::info!("value {}", black_box(i));
+    }
+}
+
 fn calls(c: &mut Criterion) {
+    // Before the plugin loads: it takes the host's level then.
+    log::set_logger(&LOGGER).expect("the only logger");
+    log::set_max_level(log::LevelFilter::Info);
     let files = bench_plugins();
     let xplug = Loader::<BenchRef>::new()
+        .host_services(BenchHostBox::new(Pinger))
         .load(&files.xplug)
         .unwrap_or_else(|e| panic!("{}", e.report()));
     let plain: PlainModuleRef = lib_header_from_path(&files.plain)
@@ -56,7 +104,7 @@ fn calls(c: &mut Criterion) {
         .expect("plain abi_stable plugin");
     // SAFETY: the xplug plugin (already loaded, never unloaded) exports these functions
     // with exactly these signatures; the library is leaked so the pointers stay valid.
-    let (raw_add, raw_echo, raw_sum, raw_counter) = unsafe {
+    let (raw_add, raw_echo, raw_sum, raw_counter, raw_tally_next) = unsafe {
         let lib = Box::leak(Box::new(
             libloading::Library::new(&files.xplug).expect("open bench plugin"),
         ));
@@ -68,6 +116,8 @@ fn calls(c: &mut Criterion) {
             *lib.get::<extern "C" fn(RSlice<'_, u64>) -> u64>(b"raw_sum\0")
                 .unwrap(),
             *lib.get::<extern "C" fn(u64) -> CounterBox>(b"raw_counter\0")
+                .unwrap(),
+            *lib.get::<unsafe extern "C" fn(*mut u64) -> u64>(b"raw_tally_next\0")
                 .unwrap(),
         )
     };
@@ -137,6 +187,51 @@ fn calls(c: &mut Criterion) {
     });
     let mut from_xplug = xplug.counter(0).expect("counter");
     g.bench_function("xplug", |b| b.iter(|| black_box(&mut from_xplug).next()));
+    g.finish();
+
+    // An `#[xplug::object]` method (panic guard, `Result`) against the same work through a
+    // raw function pointer into the plugin.
+    let mut g = c.benchmark_group("object_method");
+    let mut state = 0u64;
+    g.bench_function("raw_fn_ptr", |b| {
+        // SAFETY: `state` is a `u64` only this loop uses.
+        b.iter(|| unsafe { raw_tally_next(black_box(&mut state)) })
+    });
+    let mut tally = xplug.tally(0).expect("tally");
+    g.bench_function("xplug", |b| {
+        b.iter(|| black_box(&mut tally).next().unwrap())
+    });
+    g.finish();
+
+    // 1,000 calls from the plugin into the host: its `ping` service against a raw function
+    // pointer the host passes.
+    let mut g = c.benchmark_group("host_service_x1000");
+    g.bench_function("raw_fn_ptr", |b| {
+        b.iter(|| {
+            xplug
+                .call_back(black_box(1000), Callback(raw_ping))
+                .unwrap()
+        })
+    });
+    g.bench_function("xplug", |b| {
+        b.iter(|| xplug.ping_host(black_box(1000)).unwrap())
+    });
+    g.finish();
+
+    // 1,000 `debug!` statements below the host's level (info), in the host and in a plugin.
+    let mut g = c.benchmark_group("log_disabled_x1000");
+    g.bench_function("host", |b| b.iter(|| host_log_debug(black_box(1000))));
+    g.bench_function("xplug", |b| {
+        b.iter(|| xplug.log_debug(black_box(1000)).unwrap())
+    });
+    g.finish();
+
+    // 1,000 `info!` records to a logger that drops them: the cost of a record's trip.
+    let mut g = c.benchmark_group("log_enabled_x1000");
+    g.bench_function("host", |b| b.iter(|| host_log_info(black_box(1000))));
+    g.bench_function("xplug", |b| {
+        b.iter(|| xplug.log_info(black_box(1000)).unwrap())
+    });
     g.finish();
 }
 

@@ -17,6 +17,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
 use abi_stable::std_types::{RResult, RString};
@@ -152,28 +153,78 @@ pub fn panicked(function: &'static str, panic: PluginPanic) -> CallError {
     }))
 }
 
+/// Whether this copy of xplug is a loaded plugin's (its load shim ran, [`enter_plugin_mode`]):
+/// its guards then touch no thread-local on the call path, and its panic hook defers printing
+/// (see [`install_hook`]).
+static PLUGIN_MODE: AtomicBool = AtomicBool::new(false);
+
+/// Switches this copy of xplug to plugin mode; called by a plugin's load shim before any of
+/// its functions runs. A host's copy never is: its panics print when they happen.
+pub(crate) fn enter_plugin_mode() {
+    PLUGIN_MODE.store(true, Ordering::Release);
+}
+
+/// A panic a plugin's hook saw and no guard took yet: printed when the next panic comes, or
+/// when the thread exits (a plugin's own thread that died of it), as std's hook would have
+/// printed it when it happened.
+struct Unreported(RefCell<Option<String>>);
+
+impl Unreported {
+    fn print(text: &str) {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "{}", text);
+    }
+
+    fn replace(&self, text: Option<String>) {
+        if let Ok(mut slot) = self.0.try_borrow_mut() {
+            if let Some(old) = std::mem::replace(&mut *slot, text) {
+                Self::print(&old);
+            }
+        }
+    }
+}
+
+impl Drop for Unreported {
+    fn drop(&mut self) {
+        if let Some(text) = self.0.get_mut().take() {
+            Self::print(&text);
+        }
+    }
+}
+
 thread_local! {
     /// Whether this thread is inside [`guard`]: panics here are reported, not printed.
     static IN_GUARD: Cell<bool> = const { Cell::new(false) };
+    /// Plugin mode: the last panic on this thread that no guard took yet.
+    static UNREPORTED: Unreported = const { Unreported(RefCell::new(None)) };
     /// The location of the last contained panic on this thread.
     static LAST_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
     /// The last contained panic on this thread, until the host takes it.
     static LAST_PANIC: RefCell<Option<PluginPanic>> = const { RefCell::new(None) };
 }
 
-/// Runs `f`, the body of an exported plugin function, and contains any panic.
+/// Runs `f`, the body of an exported function (of a root module or an object), and contains
+/// any panic.
 ///
-/// While `f` runs, a thread-local flag tells the panic hook that [`install_hook`] installs
-/// to stay silent: the host receives the panic and decides what to print. The flag is the
-/// only cost on the call path (one thread-local access); `catch_unwind` costs nothing unless
-/// a panic happens.
+/// `catch_unwind` costs nothing unless a panic happens. In a loaded plugin that is the whole
+/// cost: its hook records every panic and defers printing it until it is known that no guard
+/// took it (see [`install_hook`]). Elsewhere (a host: objects it made, modules built
+/// in-process), a thread-local flag tells the hook to stay silent while `f` runs, so that the
+/// host's own panics print as they happen: one thread-local access per call, cheap in an
+/// executable (unlike in a `cdylib`, which reaches its thread-locals through
+/// `__tls_get_addr`).
 #[inline]
 pub fn guard<R>(f: impl FnOnce() -> R) -> CallResult<R> {
-    // During thread teardown the flag may be gone (where thread-locals are OS keys): the
-    // panic is then contained all the same, only reported by the previous hook too.
-    let outer = IN_GUARD.try_with(|g| g.replace(true)).unwrap_or(false);
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    let _ = IN_GUARD.try_with(|g| g.set(outer));
+    let result = if PLUGIN_MODE.load(Ordering::Relaxed) {
+        panic::catch_unwind(AssertUnwindSafe(f))
+    } else {
+        // During thread teardown the flag may be gone (where thread-locals are OS keys): the
+        // panic is then contained all the same, only reported by the previous hook too.
+        let outer = IN_GUARD.try_with(|g| g.replace(true)).unwrap_or(false);
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        let _ = IN_GUARD.try_with(|g| g.set(outer));
+        result
+    };
     match result {
         Ok(value) => RResult::ROk(value),
         Err(payload) => {
@@ -221,6 +272,8 @@ fn contained(payload: Box<dyn std::any::Any + Send>) -> PluginPanic {
         .ok()
         .flatten()
         .unwrap_or_default();
+    // Taken by a guard: the host reports it, nothing is printed here.
+    let _ = UNREPORTED.try_with(|u| u.0.try_borrow_mut().map(|mut slot| slot.take()));
     PluginPanic {
         message: message.into(),
         location: location.into(),
@@ -229,15 +282,43 @@ fn contained(payload: Box<dyn std::any::Any + Send>) -> PluginPanic {
 
 /// Installs, once per copy of `std` (each `cdylib` has its own), the panic hook that stays
 /// silent for panics inside [`guard`] and records their location; every other panic goes to
-/// the hook installed before. Runs before a plugin's `on_load` and when a module is built
-/// in-process; without it, contained panics are still contained, only printed and without a
-/// location.
+/// the hook installed before. Runs before a plugin's `on_load` and when a module or an object
+/// is made in-process; without it, contained panics are still contained, only printed and
+/// without a location.
+///
+/// In a loaded plugin (plugin mode), whether a panic is inside a guard is not tracked on the
+/// call path: the hook records every panic's location and text, and prints the text, as
+/// std's hook would have, only once it is known that no guard took it: at the thread's next
+/// panic, or when the thread exits (a plugin's own thread that died of it). A plugin built
+/// with `panic = "abort"` prints at once.
 pub fn install_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if IN_GUARD.try_with(Cell::get).unwrap_or(false) {
+            if PLUGIN_MODE.load(Ordering::Relaxed) && cfg!(panic = "unwind") {
+                let location = info
+                    .location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                let payload = info.payload();
+                let message = payload
+                    .downcast_ref::<&'static str>()
+                    .copied()
+                    .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("Box<dyn Any>");
+                let thread = std::thread::current();
+                let text = format!(
+                    "thread '{}' panicked at {}:\n{}",
+                    thread.name().unwrap_or("<unnamed>"),
+                    location.as_deref().unwrap_or("<unknown>"),
+                    message
+                );
+                let _ = LAST_LOCATION.try_with(|l| *l.borrow_mut() = location);
+                if UNREPORTED.try_with(|u| u.replace(Some(text))).is_err() {
+                    // Thread teardown: nothing can be deferred any more.
+                    previous(info);
+                }
+            } else if IN_GUARD.try_with(Cell::get).unwrap_or(false) {
                 let location = info
                     .location()
                     .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));

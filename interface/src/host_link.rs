@@ -209,6 +209,7 @@ impl log::Log for Bridge {
 /// its `on_load` hook. The plugin's `log` records go to the host's logger from now on (unless
 /// the plugin installed a logger of its own), filtered by the host's maximum level now.
 pub fn connect(link: &'static HostLink) {
+    crate::call::enter_plugin_mode();
     LINK.store(link as *const HostLink as *mut HostLink, Ordering::Release);
     if log::set_logger(&BRIDGE).is_ok() {
         log::set_max_level(filter_of((link.max_log_level_)()));

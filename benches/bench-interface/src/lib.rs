@@ -34,7 +34,7 @@ pub mod bodies {
 }
 
 /// The benchmark workloads, as an xplug interface.
-#[xplug::interface(name = "bench")]
+#[xplug::interface(name = "bench", host = BenchHost)]
 pub trait Bench {
     /// Adds two numbers.
     fn add(a: u64, b: u64) -> u64;
@@ -42,8 +42,37 @@ pub trait Bench {
     fn echo(s: RStr<'_>) -> RString;
     /// The sum of `values`.
     fn sum(values: RSlice<'_, u64>) -> u64;
-    /// A counter object.
+    /// A counter object (abi_stable's `#[sabi_trait]`).
     fn counter(start: u64) -> CounterBox;
+    /// A counter object (`#[xplug::object]`).
+    fn tally(start: u64) -> TallyBox;
+    /// Calls the host's `ping` service `times` times; returns the sum of the answers.
+    fn ping_host(times: u64) -> u64;
+    /// The same loop through a raw function pointer the host passes.
+    fn call_back(times: u64, f: Callback) -> u64;
+    /// Runs `log::debug!("value {}", i)` `times` times.
+    fn log_debug(times: u64);
+    /// Runs `log::info!("value {}", i)` `times` times.
+    fn log_info(times: u64);
+}
+
+/// A function the host passes.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct Callback(pub extern "C" fn(u64) -> u64);
+
+/// A stateful object: its method is the object workload.
+#[xplug::object]
+pub trait Tally: Send {
+    /// The next value.
+    fn next(&mut self) -> u64;
+}
+
+/// The services the bench host offers.
+#[xplug::object]
+pub trait BenchHost: Send + Sync {
+    /// Returns `x + 1`.
+    fn ping(&self, x: u64) -> u64;
 }
 
 /// A stateful object: its method is the trait-object workload.
@@ -86,7 +115,7 @@ pub mod changed {
     use abi_stable::std_types::{RSlice, RStr, RString};
 
     /// [`super::Bench`] with `add` on `u32`.
-    #[xplug::interface(name = "bench")]
+    #[xplug::interface(name = "bench", host = super::BenchHost)]
     pub trait Bench {
         /// Adds two numbers.
         fn add(a: u32, b: u32) -> u32;
@@ -96,5 +125,15 @@ pub mod changed {
         fn sum(values: RSlice<'_, u64>) -> u64;
         /// A counter object.
         fn counter(start: u64) -> super::CounterBox;
+        /// A counter object.
+        fn tally(start: u64) -> super::TallyBox;
+        /// Host calls.
+        fn ping_host(times: u64) -> u64;
+        /// Raw calls.
+        fn call_back(times: u64, f: super::Callback) -> u64;
+        /// Disabled log statements.
+        fn log_debug(times: u64);
+        /// Enabled log statements.
+        fn log_info(times: u64);
     }
 }
