@@ -9,7 +9,7 @@
 //! - **Interface**: a trait marked [`#[xplug::interface]`](macro@interface). Its functions use
 //!   FFI-safe types (`u32`, [`RStr`](abi_stable::std_types::RStr),
 //!   [`RString`](abi_stable::std_types::RString), [`RVec`](abi_stable::std_types::RVec),
-//!   `#[sabi_trait]` objects, `extern "C"` callbacks, ...). The attribute generates the
+//!   [`#[xplug::object]`](macro@object) objects, `extern "C"` callbacks, ...). The attribute generates the
 //!   `repr(C)` root module, its layout description and the host-side handle. The interface's
 //!   version is the interface crate's Cargo version.
 //! - **Plugin**: a `cdylib` that implements the trait for a type and exports it with
@@ -17,9 +17,18 @@
 //! - **Calls**: each root-module function runs in the plugin under `catch_unwind`: a panic
 //!   inside it reaches the host as a [`CallError`] ([`CallErrorKind::Panicked`]), never as an unwind or an abort
 //!   (also when the panic payload's own `Drop` panics, or the call comes from a thread-local
-//!   destructor during thread exit). Not contained: panics in the methods and `Drop` of
+//!   destructor during thread exit). So does every method and `Drop` of an
+//!   [`#[xplug::object]`](macro@object). Not contained: panics in the methods and `Drop` of
 //!   abi_stable `#[sabi_trait]` objects, which abort the process (abi_stable's own guard),
 //!   and plugins built with `panic = "abort"` (refused by default).
+//! - **Objects**: a trait marked [`#[xplug::object]`](macro@object) (methods taking `&self` or
+//!   `&mut self`) gives `<Trait>Box`, an owned, FFI-safe object made on either side of the
+//!   boundary and usable on both. Its methods return `Result<_, CallError>`.
+//! - **Host services**: `#[xplug::interface(host = Services)]` names an object trait the host
+//!   implements and hands to every plugin at load; plugins reach it through the interface
+//!   trait's `host()`.
+//! - **Logs**: a plugin's `log` records go to the host's `log` logger, at the host's level
+//!   (set up when the plugin loads).
 //!
 //! # Declaring an interface
 //!
@@ -72,6 +81,41 @@
 //! appended in a minor version: they must come after all others, and calling one on a plugin
 //! built against an older minor version returns a [`CallError`] of kind
 //! [`CallErrorKind::Missing`].
+//!
+//! # Objects
+//!
+//! ```
+//! use abi_stable::std_types::RStr;
+//!
+//! /// A parser session.
+//! #[xplug::object]
+//! pub trait Session: Send {
+//!     /// Feeds text; returns the words seen so far. Panics on empty input.
+//!     fn feed(&mut self, text: RStr<'_>) -> u64;
+//! }
+//!
+//! struct Words(u64);
+//! impl Session for Words {
+//!     fn feed(&mut self, text: RStr<'_>) -> u64 {
+//!         assert!(!text.is_empty(), "nothing to feed");
+//!         self.0 += text.split_whitespace().count() as u64;
+//!         self.0
+//!     }
+//! }
+//!
+//! let mut session = SessionBox::new(Words(0));
+//! assert_eq!(session.feed("a b".into())?, 2);
+//! let e = session.feed("".into()).unwrap_err(); // contained, the session still works
+//! assert_eq!(e.function(), "Session.feed");
+//! assert_eq!(session.feed("c".into())?, 3);
+//! # Ok::<(), xplug::CallError>(())
+//! ```
+//!
+//! The attribute keeps the trait (its implementations add `'static`) and generates
+//! `SessionBox` (the owned handle: `new`, `close`, one method per trait method) and
+//! `SessionVTable` (its `repr(C)` method table, part of every layout that holds the box: a
+//! changed method, or a dropped `Send`/`Sync` bound, is a layout difference named like
+//! `Session.feed`). Methods cannot be appended in a minor version.
 #![warn(missing_docs)]
 
 mod call;

@@ -1,0 +1,6 @@
+#[xplug::object]
+pub trait Session {
+    fn feed(text: u32) -> u32;
+}
+
+fn main() {}
