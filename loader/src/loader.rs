@@ -152,7 +152,7 @@ impl<M: Interface> Loader<M> {
     ///
     /// struct Settings;
     /// impl GreeterHost for Settings {
-    ///     fn config(&self, key: RStr<'_>) -> ROption<RString> {
+    ///     fn setting(&self, key: RStr<'_>) -> ROption<RString> {
     ///         ROption::RSome(format!("value of {}", key).into())
     ///     }
     /// }

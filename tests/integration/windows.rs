@@ -28,7 +28,8 @@ struct Wine {
 }
 
 impl Wine {
-    /// Runs a Windows program; returns its exit code and standard output.
+    /// Runs a Windows program; returns its exit code, and its standard output followed by its
+    /// standard error, if any.
     fn run(&self, program: &Path, args: &[String]) -> (Option<i32>, String) {
         let out = Command::new(&self.launcher)
             .arg(program)
@@ -38,10 +39,12 @@ impl Wine {
             .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
             .output()
             .expect("run wine");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"),
-        )
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.stderr.is_empty() {
+            text.push_str("\n--- stderr ---\n");
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+        }
+        (out.status.code(), text.replace("\r\n", "\n"))
     }
 }
 
@@ -119,6 +122,8 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
         "translate(\"merci\")   -> Some(\"thanks (the host's word)\")",
         "counter.skip(0)      -> contained: plugin function `Counter.skip` panicked: cannot skip zero steps",
         "drive(host's, 3)     -> 103",
+        "log: INFO greeter_en: greeting Ada",
+        "log: INFO greeter_fr: salutation de Ada",
         "parse_number(\"12x\") -> error: `12x` is not a number",
         "shout(\"hi\")          -> HI!",
         "shout(\"hi\")          -> plugin does not provide `shout`",
