@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use abi_stable::std_types::RStr;
 use abi_stable::StableAbi;
@@ -212,6 +212,18 @@ pub fn connect(link: &'static HostLink) {
     crate::call::enter_plugin_mode();
     LINK.store(link as *const HostLink as *mut HostLink, Ordering::Release);
     if log::set_logger(&BRIDGE).is_ok() {
+        BRIDGED.store(true, Ordering::Release);
         log::set_max_level(filter_of((link.max_log_level_)()));
+    }
+}
+
+/// Whether this plugin's records go to its host (no logger of its own came first).
+static BRIDGED: AtomicBool = AtomicBool::new(false);
+
+/// Sets this plugin's maximum log level, when its records go to the host: the host calls it
+/// (through the root module's runtime) when its own level changes.
+pub(crate) extern "C" fn set_log_level(level: u8) {
+    if BRIDGED.load(Ordering::Acquire) {
+        log::set_max_level(filter_of(level));
     }
 }

@@ -170,9 +170,10 @@ pub unsafe trait Interface: RootModule + Copy + Send + Sync + 'static {
         host: Option<&'static Self::Host>,
     ) -> Result<(), __private::LoadHookError>;
 
-    /// How many objects the plugin made that are still alive. Not for host code.
+    /// The runtime of the plugin's copy of xplug: its live objects, its log level. Not for
+    /// host code.
     #[doc(hidden)]
-    fn __live_objects(self) -> u64;
+    fn __runtime(self) -> &'static __private::PluginRuntime;
 
     /// Asks the plugin for the state it hands to its successor (`save_state`). Not for host
     /// code: `xplug-loader`'s live handles call it.

@@ -63,10 +63,14 @@ pub struct PluginRuntime {
     pub take_panic: extern "C" fn() -> PluginPanic,
     /// How many objects this plugin made are alive.
     pub live_objects: extern "C" fn() -> u64,
+    /// Sets the plugin's maximum log level (`log::LevelFilter` as a number), if its records go
+    /// to the host.
+    pub set_log_level: extern "C" fn(u8),
 }
 
 /// This copy of xplug's runtime, for the root module a plugin exports.
 pub const RUNTIME: &PluginRuntime = &PluginRuntime {
     take_panic: take_panic_ffi,
     live_objects,
+    set_log_level: crate::host_link::set_log_level,
 };

@@ -89,6 +89,7 @@ pub use live::{Live, Reload, Unloads};
 pub use loader::{LoadMode, Loader};
 pub use plugin::{Plugin, Unloaded};
 pub use quarantine::{Quarantine, QuarantineEntry};
+pub use registry::set_max_log_level;
 #[cfg(feature = "serde")]
 pub use report::Diagnostic;
 pub use report::Report;

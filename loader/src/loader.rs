@@ -465,6 +465,10 @@ impl<M: Interface> Loader<M> {
         };
         let opened = open::open(&library, &open.path, image)?;
         let module = layout::module::<M>(&library, &open.path, opened.header)?;
+        *library
+            .runtime
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(module.__runtime());
         Ok((library, open.path, module, journaled))
     }
 }

@@ -6,6 +6,7 @@ use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
 
+use xplug::__private::PluginRuntime;
 use xplug::Interface;
 
 use crate::info::PluginInfo;
@@ -19,8 +20,8 @@ pub struct Plugin<M> {
     module: M,
     library: Arc<Library>,
     path: Arc<Path>,
-    /// How many objects the plugin made are alive (`Interface::__live_objects`).
-    live_objects: fn(M) -> u64,
+    /// The plugin's runtime: how many objects it made are alive.
+    runtime: &'static PluginRuntime,
     _interface: PhantomData<fn() -> M>,
 }
 
@@ -30,7 +31,7 @@ impl<M: Interface> Plugin<M> {
             module,
             library,
             path,
-            live_objects: M::__live_objects,
+            runtime: module.__runtime(),
             _interface: PhantomData,
         }
     }
@@ -76,14 +77,14 @@ impl<M> Plugin<M> {
     where
         M: Copy,
     {
-        if (self.live_objects)(self.module) > 0 {
+        if self.live_objects() > 0 {
             return Err(self);
         }
         let Plugin {
             module,
             library,
             path,
-            live_objects,
+            runtime,
             _interface,
         } = self;
         // SAFETY: the caller's promise; `release` checks that no other handle exists.
@@ -93,7 +94,7 @@ impl<M> Plugin<M> {
                 module,
                 library,
                 path,
-                live_objects,
+                runtime,
                 _interface,
             }),
         }
@@ -101,11 +102,8 @@ impl<M> Plugin<M> {
 
     /// How many objects the plugin made (`#[xplug::object]` handles it returned) are still
     /// alive, anywhere in the process. While any is, [`unload`](Plugin::unload) refuses.
-    pub fn live_objects(&self) -> u64
-    where
-        M: Copy,
-    {
-        (self.live_objects)(self.module)
+    pub fn live_objects(&self) -> u64 {
+        (self.runtime.live_objects)()
     }
 
     /// Whether two handles refer to the same loaded library: the same bytes (or, in place,
@@ -152,7 +150,7 @@ impl<M: Copy> Clone for Plugin<M> {
             module: self.module,
             library: Arc::clone(&self.library),
             path: Arc::clone(&self.path),
-            live_objects: self.live_objects,
+            runtime: self.runtime,
             _interface: PhantomData,
         }
     }

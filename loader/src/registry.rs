@@ -13,6 +13,7 @@ use std::fs;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, ThreadId};
 
+use xplug::__private::PluginRuntime;
 use xplug::header::HEADER_SIZE;
 
 use crate::error::{ErrorKind, LoadError};
@@ -143,6 +144,8 @@ pub(crate) struct Library {
     pub(crate) opened: Step<Result<Opened, ErrorKind>>,
     /// Stage 6's `on_load` hook, run once, its outcome kept.
     pub(crate) loaded: Step<Result<(), ErrorKind>>,
+    /// The runtime of its copy of xplug, once its layout was checked.
+    pub(crate) runtime: Mutex<Option<&'static PluginRuntime>>,
 }
 
 impl Library {
@@ -164,6 +167,24 @@ impl Library {
             source,
             opened: Step::new(),
             loaded: Step::new(),
+            runtime: Mutex::new(None),
+        }
+    }
+}
+
+/// Sets the maximum log level of the host (`log::set_max_level`) and of every plugin loaded in
+/// this process whose records go to the host.
+///
+/// A plugin takes the host's level when it loads; `log::set_max_level` alone reaches only the
+/// host's copy of `log`. Call this instead when the level changes after plugins loaded.
+pub fn set_max_log_level(level: log::LevelFilter) {
+    log::set_max_level(level);
+    let registry = lock(&REGISTRY);
+    for library in registry.iter().flat_map(|r| r.values()).flatten() {
+        if let Some(runtime) = *lock(&library.runtime) {
+            // Runs xplug's own code in the plugin, which sets a number: it cannot reenter. A
+            // library leaves the registry (under this lock) before it is unloaded.
+            (runtime.set_log_level)(level as usize as u8);
         }
     }
 }

@@ -250,8 +250,8 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
                 )
             }
 
-            fn __live_objects(self) -> u64 {
-                (self.runtime_().live_objects)()
+            fn __runtime(self) -> &'static ::xplug::__private::PluginRuntime {
+                self.runtime_()
             }
 
             unsafe fn __save_state(

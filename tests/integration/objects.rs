@@ -221,7 +221,7 @@ fn log_records_of_two_plugins_reach_the_host_logger_with_their_fields() {
 
 #[test]
 #[cfg(target_os = "linux")]
-fn a_log_statement_below_the_host_level_formats_nothing_in_the_plugin() {
+fn a_log_statement_below_the_host_level_formats_nothing_and_follows_the_host_level() {
     use crate::loading::fixture_counter;
     logger();
     let plugin = loader()
@@ -233,4 +233,15 @@ fn a_log_statement_below_the_host_level_formats_nothing_in_the_plugin() {
     assert_eq!(fixture_counter(&plugin, "XPLUG_FIXTURE_FORMATTED"), 1);
     assert_eq!(seen_with("greeting Quiet").len(), 1);
     assert!(seen_with("about to greet Quiet").is_empty());
+
+    // The host lowers its threshold after the plugin loaded: the plugin follows.
+    xplug_loader::set_max_log_level(log::LevelFilter::Debug);
+    plugin.greet("Loud".into()).unwrap();
+    xplug_loader::set_max_log_level(log::LevelFilter::Info);
+    assert_eq!(fixture_counter(&plugin, "XPLUG_FIXTURE_FORMATTED"), 3);
+    let debug = seen_with("about to greet Loud");
+    assert_eq!(debug.len(), 1, "{debug:?}");
+    assert_eq!(debug[0].level, log::Level::Debug);
+    plugin.greet("Quiet again".into()).unwrap();
+    assert!(seen_with("about to greet Quiet again").is_empty());
 }
