@@ -262,18 +262,19 @@ fn contained(payload: Box<dyn std::any::Any + Send>) -> PluginPanic {
     } else {
         String::from("(panic payload is not a string)")
     };
-    // Dropping the payload may panic in turn, and the second payload's drop too: nothing may
-    // unwind from here, so the second payload is leaked, never dropped.
-    if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(second);
-    }
+    // Taken by a guard, before anything else can panic: the host reports it, nothing is
+    // printed here.
     let location = LAST_LOCATION
         .try_with(|l| l.borrow_mut().take())
         .ok()
         .flatten()
         .unwrap_or_default();
-    // Taken by a guard: the host reports it, nothing is printed here.
     let _ = UNREPORTED.try_with(|u| u.0.try_borrow_mut().map(|mut slot| slot.take()));
+    // Dropping the payload may panic in turn, and the second payload's drop too: nothing may
+    // unwind from here, so the second payload is leaked, never dropped.
+    if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(second);
+    }
     PluginPanic {
         message: message.into(),
         location: location.into(),
@@ -290,7 +291,10 @@ fn contained(payload: Box<dyn std::any::Any + Send>) -> PluginPanic {
 /// call path: the hook records every panic's location and text, and prints the text, as
 /// std's hook would have, only once it is known that no guard took it: at the thread's next
 /// panic, or when the thread exits (a plugin's own thread that died of it). A plugin built
-/// with `panic = "abort"` prints at once.
+/// with `panic = "abort"` prints at once. What this costs: such a panic prints late (a worker
+/// thread that catches panics itself and lives on prints each at its next panic), without a
+/// backtrace, and not at all if the process aborts first (a panic while panicking, abi_stable's
+/// abort guards); a hook the plugin set before its load is not called.
 pub fn install_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
@@ -306,10 +310,10 @@ pub fn install_hook() {
                     .copied()
                     .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
                     .unwrap_or("Box<dyn Any>");
-                let thread = std::thread::current();
+                // No `thread::current()`: it may be gone during thread teardown, and a panic
+                // inside the hook aborts.
                 let text = format!(
-                    "thread '{}' panicked at {}:\n{}",
-                    thread.name().unwrap_or("<unnamed>"),
+                    "a plugin thread panicked at {}:\n{}",
                     location.as_deref().unwrap_or("<unknown>"),
                     message
                 );

@@ -83,7 +83,16 @@ fn filter_of(number: u8) -> log::LevelFilter {
 
 /// Runs the host's logger: a panic in it stops here, never unwinding into the plugin.
 fn contained<R>(f: impl FnOnce() -> R, otherwise: R) -> R {
-    panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or(otherwise)
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(value) => value,
+        Err(payload) => {
+            // The payload's own `Drop` may panic: that second payload is leaked, not dropped.
+            if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+                std::mem::forget(second);
+            }
+            otherwise
+        }
+    }
 }
 
 extern "C" fn host_enabled(level: u8, target: RStr<'_>) -> bool {
@@ -213,7 +222,15 @@ pub fn connect(link: &'static HostLink) {
     LINK.store(link as *const HostLink as *mut HostLink, Ordering::Release);
     if log::set_logger(&BRIDGE).is_ok() {
         BRIDGED.store(true, Ordering::Release);
-        log::set_max_level(filter_of((link.max_log_level_)()));
+        // The host may change its level meanwhile (`set_max_log_level` reaches this plugin
+        // only once `BRIDGED` is set): take its level until it holds still.
+        loop {
+            let level = (link.max_log_level_)();
+            log::set_max_level(filter_of(level));
+            if (link.max_log_level_)() == level {
+                break;
+            }
+        }
     }
 }
 

@@ -239,8 +239,8 @@ pub mod __private {
     };
     pub use crate::host_link::{connect, host_link, HostLink, LogRecord};
     pub use crate::object::{
-        live_objects, object_dropped, object_made, take_panic_ffi, IsSend, IsSync, NotSend,
-        NotSync, PluginRuntime, RUNTIME,
+        live_objects, object_made, take_panic_ffi, IsSend, IsSync, NotSend, NotSync, ObjectDropped,
+        PluginRuntime, RUNTIME,
     };
     pub use abi_stable;
 

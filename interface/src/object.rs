@@ -37,10 +37,15 @@ pub fn object_made() {
     LIVE_OBJECTS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Counts an object dropped.
-#[inline]
-pub fn object_dropped() {
-    LIVE_OBJECTS.fetch_sub(1, Ordering::Release);
+/// Counts an object dropped when it goes out of scope: after the object's `Drop` has run, or
+/// while a panic in it unwinds.
+pub struct ObjectDropped;
+
+impl Drop for ObjectDropped {
+    #[inline]
+    fn drop(&mut self) {
+        LIVE_OBJECTS.fetch_sub(1, Ordering::Release);
+    }
 }
 
 /// How many objects this copy of xplug made that are still alive: the root module's hidden

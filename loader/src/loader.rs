@@ -66,7 +66,7 @@ pub enum LoadMode {
     /// The checks read the file's headers (and, for a trust policy or a quarantine journal,
     /// all its bytes once); the dynamic loader then maps the file as it is at that moment. A
     /// file whose size or modification time changed since its plugin was mapped (or, where
-    /// its bytes were read, their contents) is taken for rewritten. Whoever can write the file in between can
+    /// both that load and this one read its bytes, their contents) is taken for rewritten. Whoever can write the file in between can
     /// change what runs: use in-place loading only for files no one else can write (the
     /// default refusal of world-writable files is part of that). A file rewritten in place
     /// while it is loaded changes the code under the running process: calls may then crash

@@ -285,8 +285,10 @@ pub(crate) unsafe fn release(library: Arc<Library>) -> Result<Unloaded, Arc<Libr
             }
         }
     }
-    // Only holders of a handle can clone one, and the registry's is gone: this succeeds
-    // exactly when `library` is the last handle, and nothing can take another meanwhile.
+    // Only holders of a handle can clone one, and the registry's is gone: this succeeds when
+    // `library` is the last handle, and nothing can take another meanwhile. (A load comparing
+    // its bytes with this library holds a clone for that moment: the unload is then refused,
+    // as if another handle existed, and may be tried again.)
     let library = match Arc::try_unwrap(library) {
         Ok(library) => library,
         Err(library) => {

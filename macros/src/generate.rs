@@ -56,12 +56,11 @@ pub(crate) fn interface(mut interface: Interface) -> TokenStream {
     let item = &interface.item;
     let host_static = &names.host_static;
     let host = &names.host;
-    let vis = &item.vis;
     let host_slot = interface.host.as_ref().map(|_| {
         quote! {
-            /// Where a plugin keeps the services of the host that loaded it.
-            #[doc(hidden)]
-            #vis static #host_static: ::core::sync::atomic::AtomicPtr<#host> =
+            /// Where a plugin keeps the services of the host that loaded it (written only by
+            /// the load shim).
+            static #host_static: ::core::sync::atomic::AtomicPtr<#host> =
                 ::core::sync::atomic::AtomicPtr::new(::core::ptr::null_mut());
         }
     });

@@ -129,11 +129,14 @@ fn method_of(method: &TraitItemMethod) -> syn::Result<Method> {
     }
     let mut inputs = sig.inputs.iter();
     let mutable = match inputs.next() {
-        Some(FnArg::Receiver(r)) if r.reference.is_some() => r.mutability.is_some(),
+        // No lifetime on the receiver: a `&'static self` would outlive the object.
+        Some(FnArg::Receiver(r)) if matches!(&r.reference, Some((_, None))) => {
+            r.mutability.is_some()
+        }
         _ => {
             return Err(Error::new(
                 sig.span(),
-                "object methods take `&self` or `&mut self`",
+                "object methods take `&self` or `&mut self` (without a lifetime)",
             ))
         }
     };
@@ -202,6 +205,17 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         quote!(#p::NotSync)
     };
 
+    // The `unsafe impl Send/Sync` below rely on these, whatever `Send` and `Sync` named.
+    let send_bound = if send {
+        quote!(+ ::core::marker::Send)
+    } else {
+        quote!()
+    };
+    let sync_bound = if sync {
+        quote!(+ ::core::marker::Sync)
+    } else {
+        quote!()
+    };
     let receiver = |mutable: bool| {
         if mutable {
             quote!(*mut ::core::ffi::c_void)
@@ -346,8 +360,10 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         #thread_impls
 
         impl #boxed {
-            /// Moves `value` to the heap as an object of this type.
-            pub fn new<T: #trait_ident>(value: T) -> Self {
+            /// Moves `value` to the heap as an object of this type. (Installs xplug's panic
+            /// hook in this process, once: it stays silent for panics its guards contain and
+            /// passes every other panic to the hook installed before.)
+            pub fn new<T: #trait_ident #send_bound #sync_bound>(value: T) -> Self {
                 #p::install_hook();
                 #p::object_made();
                 let object = ::std::boxed::Box::into_raw(::std::boxed::Box::new(value));
@@ -409,8 +425,8 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             /// `this` is the pointer `new` made from a `Box<T>`, dropped at most once.
             unsafe extern "C" fn drop_(this: *mut ::core::ffi::c_void) -> #p::CallResult<()> {
                 #p::guard(move || {
-                    // Counted first: the object is gone even if its `Drop` panics.
-                    #p::object_dropped();
+                    // Counted once the object's `Drop` has run, also when it panicked.
+                    let _counted = #p::ObjectDropped;
                     ::core::mem::drop(::std::boxed::Box::from_raw(this as *mut T));
                 })
             }
