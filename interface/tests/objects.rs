@@ -110,6 +110,8 @@ fn objects_are_counted_while_alive() {
     assert_eq!(xplug::__private::live_objects(), before);
 }
 
+// Only their layouts are compared.
+#[allow(dead_code, unreachable_pub)]
 mod sendable {
     /// Declared `Send`.
     #[xplug::object]
@@ -118,6 +120,7 @@ mod sendable {
     }
 }
 
+#[allow(dead_code, unreachable_pub)]
 mod not_sendable {
     /// The same trait without `Send`.
     #[xplug::object]
