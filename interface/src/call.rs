@@ -255,13 +255,9 @@ pub fn take_panic() -> PluginPanic {
 /// Turns a caught panic payload into what the host receives.
 #[cold]
 fn contained(payload: Box<dyn std::any::Any + Send>) -> PluginPanic {
-    let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        String::from("(panic payload is not a string)")
-    };
+    let message = payload_text(&*payload)
+        .unwrap_or("(panic payload is not a string)")
+        .to_owned();
     // Taken by a guard, before anything else can panic: the host reports it, nothing is
     // printed here.
     let location = LAST_LOCATION
@@ -270,14 +266,26 @@ fn contained(payload: Box<dyn std::any::Any + Send>) -> PluginPanic {
         .flatten()
         .unwrap_or_default();
     let _ = UNREPORTED.try_with(|u| u.0.try_borrow_mut().map(|mut slot| slot.take()));
-    // Dropping the payload may panic in turn, and the second payload's drop too: nothing may
-    // unwind from here, so the second payload is leaked, never dropped.
-    if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(second);
-    }
+    drop_payload(payload);
     PluginPanic {
         message: message.into(),
         location: location.into(),
+    }
+}
+
+/// A panic payload's text, if it is a string (what `panic!` with a message makes).
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+/// Drops a caught panic's payload without unwinding: its `Drop` may panic in turn, and the
+/// second payload's drop too, so the second payload is leaked, never dropped.
+pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(second);
     }
 }
 
@@ -300,16 +308,13 @@ pub fn install_hook() {
     HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
+            let location = || {
+                info.location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+            };
             if PLUGIN_MODE.load(Ordering::Relaxed) && cfg!(panic = "unwind") {
-                let location = info
-                    .location()
-                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-                let payload = info.payload();
-                let message = payload
-                    .downcast_ref::<&'static str>()
-                    .copied()
-                    .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                    .unwrap_or("Box<dyn Any>");
+                let location = location();
+                let message = payload_text(info.payload()).unwrap_or("Box<dyn Any>");
                 // No `thread::current()`: it may be gone during thread teardown, and a panic
                 // inside the hook aborts.
                 let text = format!(
@@ -323,9 +328,7 @@ pub fn install_hook() {
                     previous(info);
                 }
             } else if IN_GUARD.try_with(Cell::get).unwrap_or(false) {
-                let location = info
-                    .location()
-                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                let location = location();
                 // Gone during thread teardown: the location is lost, nothing else.
                 let _ = LAST_LOCATION.try_with(|l| *l.borrow_mut() = location);
             } else {

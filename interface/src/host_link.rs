@@ -86,10 +86,7 @@ fn contained<R>(f: impl FnOnce() -> R, otherwise: R) -> R {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => value,
         Err(payload) => {
-            // The payload's own `Drop` may panic: that second payload is leaked, not dropped.
-            if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-                std::mem::forget(second);
-            }
+            crate::call::drop_payload(payload);
             otherwise
         }
     }

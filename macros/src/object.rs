@@ -9,9 +9,10 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, Error, FnArg, Ident, ItemTrait, Pat, ReturnType, TraitItem, TraitItemMethod, Type,
-    TypeParamBound,
+    Attribute, Error, FnArg, Ident, ItemTrait, TraitItem, TraitItemMethod, Type, TypeParamBound,
 };
+
+use crate::parse::{check_plain, plain_args, return_type};
 
 /// abi_stable's layouts hold at most 64 fields; four are the table's own.
 const MAX_METHODS: usize = 60;
@@ -114,19 +115,11 @@ fn method_of(method: &TraitItemMethod) -> syn::Result<Method> {
             "object methods have no default body: each implementation writes them",
         ));
     }
-    if sig.asyncness.is_some()
-        || sig.unsafety.is_some()
-        || sig.abi.is_some()
-        || sig.constness.is_some()
-        || sig.variadic.is_some()
-        || !sig.generics.params.is_empty()
-    {
-        return Err(Error::new(
-            sig.span(),
-            "object methods are plain `fn name(&self, args) -> T`: no async, unsafe, extern, \
-             const or generics",
-        ));
-    }
+    check_plain(
+        sig,
+        "object methods are plain `fn name(&self, args) -> T`: no async, unsafe, extern, \
+         const or generics",
+    )?;
     let mut inputs = sig.inputs.iter();
     let mutable = match inputs.next() {
         // No lifetime on the receiver: a `&'static self` would outlive the object.
@@ -140,29 +133,12 @@ fn method_of(method: &TraitItemMethod) -> syn::Result<Method> {
             ))
         }
     };
-    let mut arg_names = Vec::new();
-    let mut arg_types = Vec::new();
-    for arg in inputs {
-        match arg {
-            FnArg::Typed(pt) => match &*pt.pat {
-                Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
-                    arg_names.push(pi.ident.clone());
-                    arg_types.push((*pt.ty).clone());
-                }
-                other => {
-                    return Err(Error::new(
-                        other.span(),
-                        "object method arguments must be plain names",
-                    ))
-                }
-            },
-            FnArg::Receiver(r) => return Err(Error::new(r.span(), "one receiver only")),
-        }
-    }
-    let ret = match &sig.output {
-        ReturnType::Default => syn::parse_quote!(()),
-        ReturnType::Type(_, ty) => (**ty).clone(),
-    };
+    let (arg_names, arg_types) = plain_args(
+        inputs,
+        "one receiver only",
+        "object method arguments must be plain names",
+    )?;
+    let ret = return_type(sig);
     Ok(Method {
         ident: sig.ident.clone(),
         field: sig.ident.clone(),

@@ -5,7 +5,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{
     Attribute, Error, FnArg, Ident, ItemTrait, Lit, LitStr, Meta, NestedMeta, Pat, ReturnType,
-    Token, TraitItem, TraitItemMethod, Type,
+    Signature, Token, TraitItem, TraitItemMethod, Type,
 };
 
 /// abi_stable's prefix types hold at most 64 fields; four are hidden (`on_load`, `runtime`,
@@ -166,47 +166,17 @@ fn function(method: &mut TraitItemMethod) -> syn::Result<Function> {
             "interface functions have no default body: each plugin implements them",
         ));
     }
-    if sig.asyncness.is_some()
-        || sig.unsafety.is_some()
-        || sig.abi.is_some()
-        || sig.constness.is_some()
-        || sig.variadic.is_some()
-        || !sig.generics.params.is_empty()
-    {
-        return Err(Error::new(
-            sig.span(),
-            "interface functions are plain `fn name(args) -> T`: no async, unsafe, extern, \
-             const or generics",
-        ));
-    }
-    let mut arg_names = Vec::new();
-    let mut arg_types = Vec::new();
-    for arg in &sig.inputs {
-        match arg {
-            FnArg::Receiver(r) => {
-                return Err(Error::new(
-                    r.span(),
-                    "interface functions take no `self`: a plugin's state lives in the plugin",
-                ))
-            }
-            FnArg::Typed(pt) => match &*pt.pat {
-                Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
-                    arg_names.push(pi.ident.clone());
-                    arg_types.push((*pt.ty).clone());
-                }
-                other => {
-                    return Err(Error::new(
-                        other.span(),
-                        "interface function arguments must be plain names",
-                    ))
-                }
-            },
-        }
-    }
-    let ret = match &sig.output {
-        ReturnType::Default => syn::parse_quote!(()),
-        ReturnType::Type(_, ty) => (**ty).clone(),
-    };
+    check_plain(
+        sig,
+        "interface functions are plain `fn name(args) -> T`: no async, unsafe, extern, \
+         const or generics",
+    )?;
+    let (arg_names, arg_types) = plain_args(
+        sig.inputs.iter(),
+        "interface functions take no `self`: a plugin's state lives in the plugin",
+        "interface function arguments must be plain names",
+    )?;
+    let ret = return_type(sig);
     let ident = sig.ident.clone();
     let (since, docs) = take_attributes(method)?;
     Ok(Function {
@@ -258,5 +228,51 @@ fn parse_since(attr: &Attribute) -> syn::Result<LitStr> {
             _ => Err(err()),
         },
         _ => Err(err()),
+    }
+}
+
+/// Refuses what an `extern "C"` shim cannot be: async, unsafe, extern, const or generic.
+pub(crate) fn check_plain(sig: &Signature, message: &str) -> syn::Result<()> {
+    if sig.asyncness.is_some()
+        || sig.unsafety.is_some()
+        || sig.abi.is_some()
+        || sig.constness.is_some()
+        || sig.variadic.is_some()
+        || !sig.generics.params.is_empty()
+    {
+        return Err(Error::new(sig.span(), message));
+    }
+    Ok(())
+}
+
+/// The names and types of `args`, each a plain name with a type: a receiver among them is
+/// `receiver`'s error, any other pattern `pattern`'s.
+pub(crate) fn plain_args<'a>(
+    args: impl Iterator<Item = &'a FnArg>,
+    receiver: &str,
+    pattern: &str,
+) -> syn::Result<(Vec<Ident>, Vec<Type>)> {
+    let mut names = Vec::new();
+    let mut types = Vec::new();
+    for arg in args {
+        match arg {
+            FnArg::Receiver(r) => return Err(Error::new(r.span(), receiver)),
+            FnArg::Typed(pt) => match &*pt.pat {
+                Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                    names.push(pi.ident.clone());
+                    types.push((*pt.ty).clone());
+                }
+                other => return Err(Error::new(other.span(), pattern)),
+            },
+        }
+    }
+    Ok((names, types))
+}
+
+/// The declared return type, `()` if none.
+pub(crate) fn return_type(sig: &Signature) -> Type {
+    match &sig.output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => (**ty).clone(),
     }
 }
