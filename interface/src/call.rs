@@ -215,7 +215,26 @@ thread_local! {
 /// `__tls_get_addr`).
 #[inline]
 pub fn guard<R>(f: impl FnOnce() -> R) -> CallResult<R> {
-    let result = if PLUGIN_MODE.load(Ordering::Relaxed) {
+    if plugin_mode() {
+        guard_in::<true, R>(f)
+    } else {
+        guard_in::<false, R>(f)
+    }
+}
+
+/// Whether this copy of xplug is a loaded plugin's: objects made now get the method table
+/// whose shims use [`guard_in::<true, _>`](guard_in), which reads no mode at each call.
+#[inline]
+pub fn plugin_mode() -> bool {
+    PLUGIN_MODE.load(Ordering::Relaxed)
+}
+
+/// [`guard`] with the mode fixed when the shim was chosen: `PLUGIN` only where
+/// [`plugin_mode`] was already on (it never goes off), otherwise a panic would print although
+/// contained, and without its location.
+#[inline]
+pub fn guard_in<const PLUGIN: bool, R>(f: impl FnOnce() -> R) -> CallResult<R> {
+    let result = if PLUGIN {
         panic::catch_unwind(AssertUnwindSafe(f))
     } else {
         // During thread teardown the flag may be gone (where thread-locals are OS keys): the
@@ -312,7 +331,7 @@ pub fn install_hook() {
                 info.location()
                     .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
             };
-            if PLUGIN_MODE.load(Ordering::Relaxed) && cfg!(panic = "unwind") {
+            if plugin_mode() && cfg!(panic = "unwind") {
                 let location = location();
                 let message = payload_text(info.payload()).unwrap_or("Box<dyn Any>");
                 // No `thread::current()`: it may be gone during thread teardown, and a panic

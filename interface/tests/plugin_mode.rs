@@ -48,3 +48,31 @@ fn a_panic_on_a_plugin_thread_outside_any_guard_still_ends_that_thread() {
     assert!(guard(|| panic!("after")).is_err());
     assert_eq!(take_panic().message.as_str(), "after");
 }
+
+#[xplug::object]
+pub trait Gauge: Send {
+    fn read(&mut self, divisor: u32) -> u32;
+}
+
+struct Level(u32);
+
+impl Gauge for Level {
+    fn read(&mut self, divisor: u32) -> u32 {
+        self.0 / divisor
+    }
+}
+
+#[test]
+fn objects_made_in_plugin_mode_contain_panics_with_their_details() {
+    plugin_mode();
+    // Made now, the object gets the shims that read no mode at each call.
+    let mut gauge = GaugeBox::new(Level(84));
+    assert_eq!(gauge.read(2).unwrap(), 42);
+    let error = gauge.read(0).unwrap_err();
+    assert!(error.to_string().contains("Gauge.read"), "{error}");
+    let details = format!("{error:?}");
+    assert!(details.contains("divide by zero"), "{details}");
+    assert!(details.contains("plugin_mode.rs"), "{details}");
+    assert_eq!(gauge.read(4).unwrap(), 21);
+    gauge.close().unwrap();
+}

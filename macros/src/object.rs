@@ -231,16 +231,18 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             /// # Safety
             /// `this` points to a live `T` that this table's `new` boxed, borrowed as the
             /// method's receiver for the call.
-            unsafe extern "C" fn #ident(this: #this, #(#arg_names: #arg_types),*)
-                -> #p::CallResult<#ret>
-            {
-                #p::guard(move || <T as #trait_ident>::#ident(#object, #(#arg_names),*))
+            unsafe extern "C" fn #ident<const PLUGIN: bool>(
+                this: #this, #(#arg_names: #arg_types),*
+            ) -> #p::CallResult<#ret> {
+                #p::guard_in::<PLUGIN, _>(
+                    move || <T as #trait_ident>::#ident(#object, #(#arg_names),*)
+                )
             }
         }
     });
     let shim_inits = methods.iter().map(|m| {
         let Method { ident, field, .. } = m;
-        quote!(#field: Self::#ident,)
+        quote!(#field: Self::#ident::<PLUGIN>,)
     });
     let box_methods = methods.iter().map(|m| {
         let Method {
@@ -346,7 +348,12 @@ pub(crate) fn generate(object: Object) -> TokenStream {
                 #boxed {
                     // SAFETY: `Box::into_raw` never returns null.
                     object: unsafe { ::core::ptr::NonNull::new_unchecked(object.cast()) },
-                    vtable: #shim::<T>::VTABLE,
+                    // A plugin's objects get shims that read no mode at each call.
+                    vtable: if #p::plugin_mode() {
+                        #shim::<T>::PLUGIN_VTABLE
+                    } else {
+                        #shim::<T>::VTABLE
+                    },
                 }
             }
 
@@ -389,18 +396,25 @@ pub(crate) fn generate(object: Object) -> TokenStream {
 
         #[allow(clippy::needless_lifetimes)]
         impl<T: #trait_ident> #shim<T> {
-            const VTABLE: &'static #vtable = &#vtable {
-                drop_: Self::drop_,
-                take_panic_: #p::take_panic_ffi,
-                send_: ::core::marker::PhantomData,
-                sync_: ::core::marker::PhantomData,
-                #(#shim_inits)*
-            };
+            const VTABLE: &'static #vtable = &Self::table::<false>();
+            const PLUGIN_VTABLE: &'static #vtable = &Self::table::<true>();
+
+            const fn table<const PLUGIN: bool>() -> #vtable {
+                #vtable {
+                    drop_: Self::drop_::<PLUGIN>,
+                    take_panic_: #p::take_panic_ffi,
+                    send_: ::core::marker::PhantomData,
+                    sync_: ::core::marker::PhantomData,
+                    #(#shim_inits)*
+                }
+            }
 
             /// # Safety
             /// `this` is the pointer `new` made from a `Box<T>`, dropped at most once.
-            unsafe extern "C" fn drop_(this: *mut ::core::ffi::c_void) -> #p::CallResult<()> {
-                #p::guard(move || {
+            unsafe extern "C" fn drop_<const PLUGIN: bool>(
+                this: *mut ::core::ffi::c_void,
+            ) -> #p::CallResult<()> {
+                #p::guard_in::<PLUGIN, _>(move || {
                     // Counted once the object's `Drop` has run, also when it panicked.
                     let _counted = #p::ObjectDropped;
                     ::core::mem::drop(::std::boxed::Box::from_raw(this as *mut T));
