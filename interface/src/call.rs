@@ -215,11 +215,12 @@ thread_local! {
 /// `__tls_get_addr`).
 #[inline]
 pub fn guard<R>(f: impl FnOnce() -> R) -> CallResult<R> {
-    if plugin_mode() {
-        guard_in::<true, R>(f)
+    let result = if plugin_mode() {
+        panic::catch_unwind(AssertUnwindSafe(f))
     } else {
-        guard_in::<false, R>(f)
-    }
+        flagged(f)
+    };
+    finish(result)
 }
 
 /// Whether this copy of xplug is a loaded plugin's: objects made now get the method table
@@ -237,13 +238,25 @@ pub fn guard_in<const PLUGIN: bool, R>(f: impl FnOnce() -> R) -> CallResult<R> {
     let result = if PLUGIN {
         panic::catch_unwind(AssertUnwindSafe(f))
     } else {
-        // During thread teardown the flag may be gone (where thread-locals are OS keys): the
-        // panic is then contained all the same, only reported by the previous hook too.
-        let outer = IN_GUARD.try_with(|g| g.replace(true)).unwrap_or(false);
-        let result = panic::catch_unwind(AssertUnwindSafe(f));
-        let _ = IN_GUARD.try_with(|g| g.set(outer));
-        result
+        flagged(f)
     };
+    finish(result)
+}
+
+/// `catch_unwind` with this thread's flag set: the hook stays silent while `f` runs.
+#[inline]
+fn flagged<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    // During thread teardown the flag may be gone (where thread-locals are OS keys): the panic
+    // is then contained all the same, only reported by the previous hook too.
+    let outer = IN_GUARD.try_with(|g| g.replace(true)).unwrap_or(false);
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    let _ = IN_GUARD.try_with(|g| g.set(outer));
+    result
+}
+
+/// A guard's result for the caller; a panic's details wait for [`take_panic`].
+#[inline]
+fn finish<R>(result: std::thread::Result<R>) -> CallResult<R> {
     match result {
         Ok(value) => RResult::ROk(value),
         Err(payload) => {
