@@ -235,7 +235,8 @@ macro_rules! export_plugin {
 pub mod __private {
     pub use self::plugin_header::{plugin_header, HeaderFields};
     pub use crate::call::{
-        guard, guard_in, install_hook, panicked, plugin_mode, take_panic, CallResult, Contained, PluginPanic,
+        guard, guard_in, install_hook, panicked, plugin_mode, take_panic, CallResult, Contained,
+        PluginPanic,
     };
     pub use crate::host_link::{connect, host_link, HostLink, LogRecord};
     pub use crate::object::{

@@ -102,7 +102,12 @@ fn bench(args: Vec<String>) -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .args(["rustc", "--package", "xplug-benches", "--profile", "bench"])
-        .args(["--bench", name, "--message-format", "json-render-diagnostics"])
+        .args([
+            "--bench",
+            name,
+            "--message-format",
+            "json-render-diagnostics",
+        ])
         .args(["--", "-C", "llvm-args=-align-loops=64"])
         .stderr(std::process::Stdio::inherit())
         .output()
