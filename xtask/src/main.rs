@@ -120,7 +120,7 @@ fn bench(args: Vec<String>) -> Result<(), String> {
         .lines()
         .filter_map(|line| line.split("\"executable\":\"").nth(1))
         .filter_map(|rest| rest.split('"').next())
-        .last()
+        .next_back()
         .map(PathBuf::from)
         .ok_or_else(|| format!("cargo named no executable for the `{name}` benchmark"))?;
     let status = Command::new(&executable)
