@@ -193,7 +193,8 @@ impl Drop for Unreported {
 }
 
 thread_local! {
-    /// Whether this thread is inside [`guard`]: panics here are reported, not printed.
+    /// Whether this thread is inside [`guard`] or [`guard_in`]: panics here are reported, not
+    /// printed.
     static IN_GUARD: Cell<bool> = const { Cell::new(false) };
     /// Plugin mode: the last panic on this thread that no guard took yet.
     static UNREPORTED: Unreported = const { Unreported(RefCell::new(None)) };
@@ -203,8 +204,8 @@ thread_local! {
     static LAST_PANIC: RefCell<Option<PluginPanic>> = const { RefCell::new(None) };
 }
 
-/// Runs `f`, the body of an exported function (of a root module or an object), and contains
-/// any panic.
+/// Runs `f`, the body of an exported function of a root module, and contains any panic
+/// (objects' shims use [`guard_in`], their mode fixed when the object was made).
 ///
 /// `catch_unwind` costs nothing unless a panic happens. In a loaded plugin that is the whole
 /// cost: its hook records every panic and defers printing it until it is known that no guard
@@ -224,17 +225,17 @@ pub fn guard<R>(f: impl FnOnce() -> R) -> CallResult<R> {
 }
 
 /// Whether this copy of xplug is a loaded plugin's: objects made now get the method table
-/// whose shims use [`guard_in::<true, _>`](guard_in), which reads no mode at each call.
+/// whose shims use [`guard_in::<true, _, _>`](guard_in), which reads no mode at each call.
 #[inline]
 pub fn plugin_mode() -> bool {
     PLUGIN_MODE.load(Ordering::Relaxed)
 }
 
-/// [`guard`] with the mode fixed when the shim was chosen: `PLUGIN` only where
+/// [`guard`] with the mode fixed when the shim was chosen (objects' tables): `PLUGIN` only where
 /// [`plugin_mode`] was already on (it never goes off), otherwise a panic would print although
 /// contained, and without its location.
 #[inline]
-pub fn guard_in<const PLUGIN: bool, R>(f: impl FnOnce() -> R) -> CallResult<R> {
+pub fn guard_in<const PLUGIN: bool, R, F: FnOnce() -> R>(f: F) -> CallResult<R> {
     let result = if PLUGIN {
         panic::catch_unwind(AssertUnwindSafe(f))
     } else {
@@ -269,7 +270,7 @@ fn finish<R>(result: std::thread::Result<R>) -> CallResult<R> {
     }
 }
 
-/// Takes the details of the last panic [`guard`] contained on this thread. The root module's
+/// Takes the details of the last panic a guard contained on this thread. The root module's
 /// hidden `take_panic` function calls it, in the plugin, for the host.
 pub fn take_panic() -> PluginPanic {
     LAST_PANIC
@@ -322,8 +323,8 @@ pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
 }
 
 /// Installs, once per copy of `std` (each `cdylib` has its own), the panic hook that stays
-/// silent for panics inside [`guard`] and records their location; every other panic goes to
-/// the hook installed before. Runs before a plugin's `on_load` and when a module or an object
+/// silent for panics inside [`guard`] or [`guard_in`] and records their location; every
+/// other panic goes to the hook installed before. Runs before a plugin's `on_load` and when a module or an object
 /// is made in-process; without it, contained panics are still contained, only printed and
 /// without a location.
 ///

@@ -5,14 +5,14 @@
 use abi_stable::std_types::RResult;
 use xplug::__private::{connect, guard, host_link, install_hook, take_panic};
 
-fn plugin_mode() {
+fn enter_plugin_mode() {
     install_hook();
     connect(host_link());
 }
 
 #[test]
 fn guards_in_plugin_mode_contain_panics_with_their_own_details() {
-    plugin_mode();
+    enter_plugin_mode();
     assert_eq!(guard(|| 40 + 2), RResult::ROk(42));
     assert!(guard(|| panic!("first")).is_err());
     let first = take_panic();
@@ -37,7 +37,7 @@ fn guards_in_plugin_mode_contain_panics_with_their_own_details() {
 
 #[test]
 fn a_panic_on_a_plugin_thread_outside_any_guard_still_ends_that_thread() {
-    plugin_mode();
+    enter_plugin_mode();
     let died = std::thread::spawn(|| panic!("a plugin thread panics")).join();
     let payload = died.unwrap_err();
     assert_eq!(
@@ -64,9 +64,16 @@ impl Gauge for Level {
 
 #[test]
 fn objects_made_in_plugin_mode_contain_panics_with_their_details() {
-    plugin_mode();
+    enter_plugin_mode();
     // Made now, the object gets the shims that read no mode at each call.
     let mut gauge = GaugeBox::new(Level(84));
+    // (Compared by their method's shim: a constant's address is not unique.)
+    let shim = gauge.vtable.read as usize;
+    assert_eq!(
+        shim,
+        __XplugGaugeObjectShim::<Level>::PLUGIN_VTABLE.read as usize
+    );
+    assert_ne!(shim, __XplugGaugeObjectShim::<Level>::VTABLE.read as usize);
     assert_eq!(gauge.read(2).unwrap(), 42);
     let error = gauge.read(0).unwrap_err();
     assert!(error.to_string().contains("Gauge.read"), "{error}");

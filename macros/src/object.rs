@@ -231,10 +231,10 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             /// # Safety
             /// `this` points to a live `T` that this table's `new` boxed, borrowed as the
             /// method's receiver for the call.
-            unsafe extern "C" fn #ident<const PLUGIN: bool>(
+            unsafe extern "C" fn #ident<const __XPLUG_PLUGIN: bool>(
                 this: #this, #(#arg_names: #arg_types),*
             ) -> #p::CallResult<#ret> {
-                #p::guard_in::<PLUGIN, _>(
+                #p::guard_in::<__XPLUG_PLUGIN, _, _>(
                     move || <T as #trait_ident>::#ident(#object, #(#arg_names),*)
                 )
             }
@@ -242,7 +242,7 @@ pub(crate) fn generate(object: Object) -> TokenStream {
     });
     let shim_inits = methods.iter().map(|m| {
         let Method { ident, field, .. } = m;
-        quote!(#field: Self::#ident::<PLUGIN>,)
+        quote!(#field: Self::#ident::<__XPLUG_PLUGIN>,)
     });
     let box_methods = methods.iter().map(|m| {
         let Method {
@@ -396,12 +396,12 @@ pub(crate) fn generate(object: Object) -> TokenStream {
 
         #[allow(clippy::needless_lifetimes)]
         impl<T: #trait_ident> #shim<T> {
-            const VTABLE: &'static #vtable = &Self::table::<false>();
-            const PLUGIN_VTABLE: &'static #vtable = &Self::table::<true>();
+            const VTABLE: &'static #vtable = &Self::__xplug_table::<false>();
+            const PLUGIN_VTABLE: &'static #vtable = &Self::__xplug_table::<true>();
 
-            const fn table<const PLUGIN: bool>() -> #vtable {
+            const fn __xplug_table<const __XPLUG_PLUGIN: bool>() -> #vtable {
                 #vtable {
-                    drop_: Self::drop_::<PLUGIN>,
+                    drop_: Self::drop_::<__XPLUG_PLUGIN>,
                     take_panic_: #p::take_panic_ffi,
                     send_: ::core::marker::PhantomData,
                     sync_: ::core::marker::PhantomData,
@@ -411,10 +411,10 @@ pub(crate) fn generate(object: Object) -> TokenStream {
 
             /// # Safety
             /// `this` is the pointer `new` made from a `Box<T>`, dropped at most once.
-            unsafe extern "C" fn drop_<const PLUGIN: bool>(
+            unsafe extern "C" fn drop_<const __XPLUG_PLUGIN: bool>(
                 this: *mut ::core::ffi::c_void,
             ) -> #p::CallResult<()> {
-                #p::guard_in::<PLUGIN, _>(move || {
+                #p::guard_in::<__XPLUG_PLUGIN, _, _>(move || {
                     // Counted once the object's `Drop` has run, also when it panicked.
                     let _counted = #p::ObjectDropped;
                     ::core::mem::drop(::std::boxed::Box::from_raw(this as *mut T));
