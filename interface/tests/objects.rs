@@ -22,6 +22,35 @@ pub trait Local {
     fn get(&self) -> u32;
 }
 
+/// A size the generated code must not shadow.
+pub const PLUGIN: usize = 2;
+
+/// Method names and argument types the generated shims must leave to the trait.
+#[xplug::object]
+pub trait Shelf {
+    fn table(&self) -> u32;
+    fn first(&self, pair: [u8; PLUGIN]) -> u8;
+}
+
+struct Oak;
+
+impl Shelf for Oak {
+    fn table(&self) -> u32 {
+        4
+    }
+    fn first(&self, pair: [u8; PLUGIN]) -> u8 {
+        pair[0]
+    }
+}
+
+#[test]
+fn an_object_trait_may_use_the_names_of_generated_items() {
+    let _counting = counting();
+    let shelf = ShelfBox::new(Oak);
+    assert_eq!(shelf.table().unwrap(), 4);
+    assert_eq!(shelf.first([7, 8]).unwrap(), 7);
+}
+
 struct Decimal {
     parsed: u64,
     panic_on_drop: bool,
