@@ -29,7 +29,7 @@ pub const PLUGIN: usize = 2;
 #[xplug::object]
 pub trait Shelf {
     fn table(&self) -> u32;
-    fn first(&self, pair: [u8; PLUGIN]) -> u8;
+    fn first(&self, pair: &[u8; PLUGIN]) -> u8;
 }
 
 struct Oak;
@@ -38,7 +38,7 @@ impl Shelf for Oak {
     fn table(&self) -> u32 {
         4
     }
-    fn first(&self, pair: [u8; PLUGIN]) -> u8 {
+    fn first(&self, pair: &[u8; PLUGIN]) -> u8 {
         pair[0]
     }
 }
@@ -48,7 +48,7 @@ fn an_object_trait_may_use_the_names_of_generated_items() {
     let _counting = counting();
     let shelf = ShelfBox::new(Oak);
     assert_eq!(shelf.table().unwrap(), 4);
-    assert_eq!(shelf.first([7, 8]).unwrap(), 7);
+    assert_eq!(shelf.first(&[7, 8]).unwrap(), 7);
 }
 
 struct Decimal {
