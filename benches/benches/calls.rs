@@ -190,18 +190,16 @@ fn calls(c: &mut Criterion) {
     g.finish();
 
     // An `#[xplug::object]` method (panic guard, `Result`) against the same work through a
-    // raw function pointer into the plugin.
-    // Two ways a host holds the object: behind a pointer it reads anew at each call
-    // (`black_box`: both of the handle's fields and the method's pointer are loaded, one after
-    // the other), and in a local it calls in a loop (the handle stays in registers; the
-    // method's pointer is read from the table at each call).
+    // raw function pointer into the plugin, with the object held two ways: behind a pointer
+    // read anew at each call (`black_box`: the handle's two fields, then the method's pointer,
+    // one after the other), and in a local called in a loop (the handle stays in registers;
+    // the method's pointer is read from the table at each call).
     let mut g = c.benchmark_group("object_method");
     let mut state = 0u64;
     g.bench_function("raw_fn_ptr", |b| {
         // SAFETY: `state` is a `u64` only this loop uses.
         b.iter(|| unsafe { raw_tally_next(black_box(&mut state)) })
     });
-
     let mut tally = xplug.tally(0).expect("tally");
     g.bench_function("xplug", |b| {
         b.iter(|| black_box(&mut tally).next().unwrap())

@@ -216,12 +216,7 @@ thread_local! {
 /// `__tls_get_addr`).
 #[inline]
 pub fn guard<R>(f: impl FnOnce() -> R) -> CallResult<R> {
-    let result = if plugin_mode() {
-        panic::catch_unwind(AssertUnwindSafe(f))
-    } else {
-        flagged(f)
-    };
-    finish(result)
+    contain(plugin_mode(), f)
 }
 
 /// Whether this copy of xplug is a loaded plugin's: objects made now get the method table
@@ -231,33 +226,27 @@ pub fn plugin_mode() -> bool {
     PLUGIN_MODE.load(Ordering::Relaxed)
 }
 
-/// [`guard`] with the mode fixed when the shim was chosen (objects' tables): `PLUGIN` only where
-/// [`plugin_mode`] was already on (it never goes off), otherwise a panic would print although
-/// contained, and without its location.
+/// [`guard`] with the mode fixed when the shim was chosen (objects' tables): `PLUGIN` only
+/// where [`plugin_mode`] was already on (it never goes off), otherwise a panic would print
+/// although contained, and without its location.
 #[inline]
 pub fn guard_in<const PLUGIN: bool, R, F: FnOnce() -> R>(f: F) -> CallResult<R> {
-    let result = if PLUGIN {
+    contain(PLUGIN, f)
+}
+
+/// The body of both guards; inlined, so that a constant `plugin` leaves one branch.
+#[inline(always)]
+fn contain<R>(plugin: bool, f: impl FnOnce() -> R) -> CallResult<R> {
+    let result = if plugin {
         panic::catch_unwind(AssertUnwindSafe(f))
     } else {
-        flagged(f)
+        // During thread teardown the flag may be gone (where thread-locals are OS keys): the
+        // panic is then contained all the same, only reported by the previous hook too.
+        let outer = IN_GUARD.try_with(|g| g.replace(true)).unwrap_or(false);
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        let _ = IN_GUARD.try_with(|g| g.set(outer));
+        result
     };
-    finish(result)
-}
-
-/// `catch_unwind` with this thread's flag set: the hook stays silent while `f` runs.
-#[inline]
-fn flagged<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
-    // During thread teardown the flag may be gone (where thread-locals are OS keys): the panic
-    // is then contained all the same, only reported by the previous hook too.
-    let outer = IN_GUARD.try_with(|g| g.replace(true)).unwrap_or(false);
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    let _ = IN_GUARD.try_with(|g| g.set(outer));
-    result
-}
-
-/// A guard's result for the caller; a panic's details wait for [`take_panic`].
-#[inline]
-fn finish<R>(result: std::thread::Result<R>) -> CallResult<R> {
     match result {
         Ok(value) => RResult::ROk(value),
         Err(payload) => {
@@ -324,9 +313,9 @@ pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
 
 /// Installs, once per copy of `std` (each `cdylib` has its own), the panic hook that stays
 /// silent for panics inside [`guard`] or [`guard_in`] and records their location; every
-/// other panic goes to the hook installed before. Runs before a plugin's `on_load` and when a module or an object
-/// is made in-process; without it, contained panics are still contained, only printed and
-/// without a location.
+/// other panic goes to the hook installed before. Runs before a plugin's `on_load` and when a
+/// module or an object is made in-process; without it, contained panics are still contained,
+/// only printed and without a location.
 ///
 /// In a loaded plugin (plugin mode), whether a panic is inside a guard is not tracked on the
 /// call path: the hook records every panic's location and text, and prints the text, as
