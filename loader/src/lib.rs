@@ -98,3 +98,9 @@ pub use stages::compat::{default_requirement, Requirements};
 pub use trust::{signature_path, AllowList, ParseTrustError, PublicKey, Sha256, TrustPolicy};
 pub use watch::{Event, Watcher};
 pub use xplug::{CallError, CallErrorKind, Interface};
+
+/// Counts for tests and benchmarks; not part of the stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::stages::layout::full_checks_on_this_thread;
+}

@@ -8,6 +8,7 @@ mod bad_inputs;
 mod compilers;
 mod diagnostics;
 mod hosts;
+mod layout_checks;
 mod loading;
 mod objects;
 mod panics;

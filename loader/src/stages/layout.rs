@@ -1,16 +1,22 @@
 //! Stage 5, second half: abi_stable's recursive check of the root module's type layout
 //! against the host's, and the module itself. [`difference`] turns a failed check into the
-//! first difference, in Rust syntax.
+//! first difference, in Rust syntax. A layout that passed is remembered by its
+//! [`fingerprint`], so that each distinct layout is checked once per process.
 
 mod difference;
+mod fingerprint;
 
 use abi_stable::abi_stability::abi_checking::{
     check_layout_compatibility_with_globals, AbiInstability, AbiInstabilityErrors, CheckingGlobals,
 };
 use abi_stable::library::LibHeader;
+use abi_stable::std_types::UTypeId;
 use abi_stable::type_layout::TypeLayout;
 use abi_stable::StableAbi;
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 use xplug::Interface;
 
 use crate::error::{ErrorKind, LoadError};
@@ -51,6 +57,88 @@ pub(crate) fn module<M: Interface>(
     })
 }
 
+/// Checks `found`, a plugin's root-module layout, against `expected`, the host's, as
+/// [`check_in_full`] does; a layout whose fingerprint passed before in this process is not
+/// walked twice by the checker.
+///
+/// The fingerprint is everything the checker reads of the plugin's tree, so a tree with the
+/// same fingerprint gets the same verdict; a tree the checker would compare by running plugin
+/// code (extra checks, const generics) has none and is checked in full every time. Only passes
+/// are remembered: a refusal is checked again, so that its report is made afresh.
+pub(crate) fn check(
+    expected: &'static TypeLayout,
+    found: &'static TypeLayout,
+    older: bool,
+) -> Result<(), AbiInstabilityErrors> {
+    let key = host_ids(expected).and_then(|host| {
+        let mut key = fingerprint::fingerprint(found, &host).ok()?;
+        key.extend_from_slice(&(expected as *const TypeLayout as usize).to_le_bytes());
+        key.push(u8::from(older));
+        Some(key)
+    });
+    if let Some(key) = &key {
+        if with_checked(|checked| checked.passed.contains(key)) {
+            return Ok(());
+        }
+    }
+    FULL_CHECKS.with(|n| n.set(n.get() + 1));
+    check_in_full(expected, found, older)?;
+    if let Some(key) = key {
+        with_checked(|checked| {
+            if checked.passed.len() < MAX_REMEMBERED {
+                checked.passed.insert(key);
+            }
+        });
+    }
+    Ok(())
+}
+
+/// The most layouts remembered as passed: one per interface version a host meets, in
+/// practice; the bound keeps a stream of distinct layouts from growing the process.
+const MAX_REMEMBERED: usize = 256;
+
+/// Layouts checked in this process.
+#[derive(Default)]
+struct Checked {
+    /// Per host layout (by address): its tree's `UTypeId`s, or `None` if it cannot be
+    /// fingerprinted (plugin fingerprints are then never taken).
+    hosts: HashMap<usize, Option<Arc<HashSet<UTypeId>>>>,
+    /// The fingerprints that passed, each followed by its host layout's address and `older`.
+    passed: HashSet<Vec<u8>>,
+}
+
+static CHECKED: Mutex<Option<Checked>> = Mutex::new(None);
+
+fn with_checked<R>(f: impl FnOnce(&mut Checked) -> R) -> R {
+    // The map holds plain data: a panic while it was held cannot leave it half-written in a
+    // way that matters (at worst an entry is missing and its layout is checked again).
+    let mut checked = CHECKED.lock().unwrap_or_else(PoisonError::into_inner);
+    f(checked.get_or_insert_with(Checked::default))
+}
+
+thread_local! {
+    /// Full checks run on this thread: see [`full_checks_on_this_thread`].
+    static FULL_CHECKS: Cell<u64> = Cell::new(0);
+}
+
+/// How many layout checks ran in full on this thread (the others were answered by the
+/// fingerprints of layouts that passed before).
+pub fn full_checks_on_this_thread() -> u64 {
+    FULL_CHECKS.with(Cell::get)
+}
+
+/// The `UTypeId`s of the host's tree, walked once per process and host layout (outside the
+/// lock: two threads may both walk it the first time).
+fn host_ids(expected: &'static TypeLayout) -> Option<Arc<HashSet<UTypeId>>> {
+    let address = expected as *const TypeLayout as usize;
+    if let Some(known) = with_checked(|checked| checked.hosts.get(&address).cloned()) {
+        return known;
+    }
+    let ids = fingerprint::host_ids(expected).ok().map(Arc::new);
+    with_checked(|checked| checked.hosts.insert(address, ids.clone()));
+    ids
+}
+
 /// Checks `found`, a plugin's root-module layout, against `expected`, the host's: always with
 /// the host's layout as the interface (abi_stable's checks are one-directional: trait bounds
 /// of trait objects, enum variants, nested prefix types).
@@ -66,7 +154,7 @@ pub(crate) fn module<M: Interface>(
 /// Each plugin is checked against the host alone: abi_stable's process-wide checking globals
 /// would keep references into every plugin checked (layouts, boxed extra checks whose vtables
 /// are in the plugin), which an unloaded plugin must not leave behind.
-pub(crate) fn check(
+fn check_in_full(
     expected: &'static TypeLayout,
     found: &'static TypeLayout,
     older: bool,
@@ -171,6 +259,47 @@ mod tests {
 
     fn host() -> &'static TypeLayout {
         host::ShapesRef::LAYOUT
+    }
+
+    /// One declaration three times, as different crates would hold it: other types, other
+    /// `UTypeId`s, the same layout; and once with a changed type.
+    mod plain {
+        use abi_stable::std_types::{RString, RVec};
+
+        pub mod a {
+            #[xplug::interface(name = "p")]
+            pub trait Plain {
+                fn words(text: super::RString) -> super::RVec<super::RString>;
+                fn area(side: u32) -> [u64; 2];
+            }
+        }
+        pub mod b {
+            #[xplug::interface(name = "p")]
+            pub trait Plain {
+                fn words(text: super::RString) -> super::RVec<super::RString>;
+                fn area(side: u32) -> [u64; 2];
+            }
+        }
+        pub mod changed {
+            #[xplug::interface(name = "p")]
+            pub trait Plain {
+                fn words(text: super::RString) -> super::RVec<super::RString>;
+                fn area(side: u32) -> [u32; 4];
+            }
+        }
+    }
+
+    #[test]
+    fn a_fingerprint_is_the_layout_not_the_types() {
+        let print = |layout| fingerprint::fingerprint(layout, &HashSet::new()).expect("plain");
+        let a = print(plain::a::PlainRef::LAYOUT);
+        assert_eq!(a, print(plain::b::PlainRef::LAYOUT));
+        assert_ne!(a, print(plain::changed::PlainRef::LAYOUT));
+        // A tree sharing types with the host's (here: `RString`, `u32`) is not fingerprinted.
+        let ids = fingerprint::host_ids(plain::a::PlainRef::LAYOUT).expect("plain");
+        assert!(fingerprint::fingerprint(plain::b::PlainRef::LAYOUT, &ids).is_err());
+        // Nor is one with `#[sabi_trait]` objects, whose required traits are extra checks.
+        assert!(fingerprint::host_ids(host()).is_err());
     }
 
     #[test]

@@ -19,9 +19,6 @@ impl Bench for Plugin {
     fn sum(values: RSlice<'_, u64>) -> u64 {
         bodies::sum(values)
     }
-    fn counter(start: u64) -> CounterBox {
-        raw_counter(start)
-    }
     fn tally(start: u64) -> TallyBox {
         TallyBox::new(Count(start))
     }

@@ -1,0 +1,237 @@
+//! A plugin's root-module layout tree written out as bytes: everything abi_stable's checker
+//! reads of the plugin's side, so that two trees with the same bytes get the same verdict
+//! against the same host layout. [`super::check`] runs the full check once per distinct
+//! fingerprint and process, and compares bytes after that.
+//!
+//! What is written, per type (in the order the checker meets them, each type once):
+//! - its name, package and version, size, alignment, non-zeroness, `repr`, kind of data,
+//!   number of lifetime and type parameters, and tag;
+//! - its phantom fields and its data: a primitive's kind; the fields of a struct, union or
+//!   enum; an enum's variant names, field counts, discriminants and exhaustiveness; a prefix
+//!   type's first suffix field, conditional and accessible fields;
+//! - each field's name and lifetime indices, the type it refers to (as the number of that
+//!   type in this walk), and each function pointer's name, lifetimes, qualifiers, parameter
+//!   names and parameter and return types.
+//!
+//! Types are told apart as the checker tells them apart, by their `UTypeId`, and are
+//! numbered in the order they are first met, so that bytes compare equal only for trees of
+//! the same shape. A tree the checker compares through code behind vtables is not written at
+//! all ([`Uncacheable`]): extra checks (the plugin's code decides) and const generic
+//! parameters (values reached only through their vtables), except an array's length, whose
+//! effect on memory, the array's size, is written with its element type: two arrays of the
+//! same size and element type are the same in memory whatever lengths they claim. So is a
+//! tree that shares a `UTypeId` with the host's (the checker's maps would then mix both
+//! sides), and one past the size bounds below.
+
+use std::collections::hash_map::{Entry, HashMap};
+use std::collections::HashSet;
+
+use abi_stable::std_types::UTypeId;
+use abi_stable::type_layout::{LifetimeArrayOrSlice, TLData, TLFields, TLPrimitive, TypeLayout};
+
+/// The most types a fingerprinted tree may hold; abi_stable's own checker has no bound.
+const MAX_TYPES: usize = 20_000;
+/// The most bytes a fingerprint may take.
+const MAX_BYTES: usize = 4 << 20;
+
+/// A tree that is checked in full at every load: why is not needed by the caller.
+#[derive(Debug)]
+pub(crate) struct Uncacheable;
+
+/// The `UTypeId`s of a host layout tree, and whether that tree can be fingerprinted at all.
+pub(crate) fn host_ids(host: &'static TypeLayout) -> Result<HashSet<UTypeId>, Uncacheable> {
+    let mut walk = Walk::new(None);
+    walk.run(host)?;
+    Ok(walk.ids.into_keys().collect())
+}
+
+/// The fingerprint of `found`, a plugin's tree, none of whose `UTypeId`s may be in `host`.
+pub(crate) fn fingerprint(
+    found: &'static TypeLayout,
+    host: &HashSet<UTypeId>,
+) -> Result<Vec<u8>, Uncacheable> {
+    let mut walk = Walk::new(Some(host));
+    walk.run(found)?;
+    Ok(walk.out)
+}
+
+struct Walk<'h> {
+    out: Vec<u8>,
+    /// Each type met so far, by `UTypeId`, with its number.
+    ids: HashMap<UTypeId, u32>,
+    /// The types in the order they were numbered; `ids.len()` of them.
+    order: Vec<&'static TypeLayout>,
+    /// `UTypeId`s the tree must not contain.
+    forbidden: Option<&'h HashSet<UTypeId>>,
+}
+
+impl<'h> Walk<'h> {
+    fn new(forbidden: Option<&'h HashSet<UTypeId>>) -> Self {
+        Self {
+            out: Vec::with_capacity(16 << 10),
+            ids: HashMap::new(),
+            order: Vec::new(),
+            forbidden,
+        }
+    }
+
+    /// Writes every type reachable from `root`, breadth first.
+    fn run(&mut self, root: &'static TypeLayout) -> Result<(), Uncacheable> {
+        self.reference(root)?;
+        let mut next = 0;
+        while let Some(&layout) = self.order.get(next) {
+            self.layout(layout)?;
+            if self.out.len() > MAX_BYTES {
+                return Err(Uncacheable);
+            }
+            next += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes the number of `layout`, numbering it if it is new.
+    fn reference(&mut self, layout: &'static TypeLayout) -> Result<(), Uncacheable> {
+        let id = layout.get_utypeid();
+        if self.forbidden.map_or(false, |f| f.contains(&id)) {
+            return Err(Uncacheable);
+        }
+        let next = self.order.len();
+        let number = match self.ids.entry(id) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                if next >= MAX_TYPES {
+                    return Err(Uncacheable);
+                }
+                self.order.push(layout);
+                // `next` < MAX_TYPES, which fits in a u32.
+                *e.insert(next as u32)
+            }
+        };
+        self.u64(u64::from(number));
+        Ok(())
+    }
+
+    fn layout(&mut self, layout: &'static TypeLayout) -> Result<(), Uncacheable> {
+        if layout.extra_checks().is_some() {
+            return Err(Uncacheable);
+        }
+        let generics = layout.generics();
+        let data = layout.data();
+        // An array's one const parameter, its length, is compared by code behind a vtable;
+        // what it changes in memory, the array's size, is written with its element type.
+        let array = matches!(data, TLData::Primitive(TLPrimitive::Array));
+        match generics.const_params().len() {
+            0 => {}
+            1 if array => {}
+            _ => return Err(Uncacheable),
+        }
+        self.str(layout.name());
+        let (package, version) = layout.item_info().package_and_version();
+        self.str(package);
+        self.str(version);
+        self.u64(layout.size() as u64);
+        self.u64(layout.alignment() as u64);
+        self.out.push(u8::from(layout.is_nonzero()));
+        self.debug(&layout.repr_attr());
+        self.debug(&layout.data_discriminant());
+        self.u64(generics.lifetime_count() as u64);
+        self.u64(generics.type_params().len() as u64);
+        self.debug(layout.tag());
+        self.fields(layout.phantom_fields())?;
+        match data {
+            TLData::Primitive(primitive) => self.debug(&primitive),
+            TLData::Opaque => {}
+            TLData::Struct { fields } | TLData::Union { fields } => self.fields(fields)?,
+            TLData::Enum(e) => {
+                self.bytes(e.field_count.as_slice());
+                self.str(e.variant_names.as_str());
+                self.debug(&e.discriminants.discriminant_repr());
+                self.debug(&e.discriminants);
+                self.debug(&e.exhaustiveness.as_nonexhaustive());
+                self.fields(e.fields)?;
+            }
+            TLData::PrefixType(prefix) => {
+                self.u64(u64::from(prefix.first_suffix_field));
+                self.u64(prefix.conditional_prefix_fields.bits());
+                self.u64(prefix.accessible_fields.bits());
+                self.fields(prefix.fields)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn fields(&mut self, fields: TLFields) -> Result<(), Uncacheable> {
+        self.u64(fields.len() as u64);
+        for field in fields.iter() {
+            self.str(field.name());
+            self.lifetimes(field.lifetime_indices())?;
+            self.reference(field.layout())?;
+            self.out.push(u8::from(field.is_function()));
+            let functions = field.function_range();
+            self.u64(functions.len() as u64);
+            for function in functions.iter() {
+                self.str(function.name.as_str());
+                self.str(function.bound_lifetimes.as_str());
+                self.str(function.param_names.as_str());
+                self.lifetimes(function.paramret_lifetime_indices)?;
+                self.debug(&function.fn_qualifs);
+                self.u64(function.param_type_layouts.len() as u64);
+                for parameter in function.param_type_layouts.iter() {
+                    self.reference(parameter())?;
+                }
+                match function.return_type_layout() {
+                    Some(returns) => {
+                        self.out.push(1);
+                        self.reference(returns())?;
+                    }
+                    None => self.out.push(0),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn lifetimes(&mut self, indices: LifetimeArrayOrSlice<'static>) -> Result<(), Uncacheable> {
+        match indices {
+            LifetimeArrayOrSlice::Array(array) => {
+                // The checker compares the first `len` pairs; more than the array holds is
+                // a malformed layout, left to the full check to refuse.
+                let pairs = array.array.get(..array.len()).ok_or(Uncacheable)?;
+                self.out.push(0);
+                self.u64(pairs.len() as u64);
+                self.out.extend(pairs.iter().map(|pair| pair.to_u8()));
+            }
+            LifetimeArrayOrSlice::Slice(slice) => {
+                self.out.push(1);
+                self.u64(slice.len() as u64);
+                self.out.extend(slice.iter().map(|pair| pair.to_u8()));
+            }
+        }
+        Ok(())
+    }
+
+    fn u64(&mut self, n: u64) {
+        self.out.extend_from_slice(&n.to_le_bytes());
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.u64(bytes.len() as u64);
+        self.out.extend_from_slice(bytes);
+    }
+
+    fn str(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+
+    /// For small plain-data values whose `Debug` output names every field.
+    fn debug(&mut self, value: &dyn std::fmt::Debug) {
+        use std::io::Write;
+        let start = self.out.len();
+        self.u64(0);
+        // Writing to a `Vec` fails only if a `Debug` impl reports an error, which those used
+        // here never do; the length written below covers whatever was written.
+        let _ = write!(self.out, "{value:?}");
+        let len = (self.out.len() - start - 8) as u64;
+        self.out[start..start + 8].copy_from_slice(&len.to_le_bytes());
+    }
+}
