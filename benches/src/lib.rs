@@ -56,6 +56,10 @@ pub fn bench_plugins() -> BenchPlugins {
         .arg("--target-dir")
         .arg(&target)
         .env_remove("CARGO_TARGET_DIR")
+        // Loops aligned to 64 bytes, as `cargo xtask bench` builds the host's: a loop that
+        // crosses a line runs a cycle slower per iteration, so two copies of one body (the
+        // xplug shim's and the raw export's) could otherwise differ by where they landed.
+        .env("RUSTFLAGS", "-C llvm-args=-align-loops=64")
         .status()
         .expect("run cargo");
     assert!(status.success(), "building the bench plugins failed");

@@ -8,6 +8,10 @@
 //! - `bench NAME [FILTER]`: builds the criterion benchmark `NAME` (`calls`, `loading`, ...)
 //!   with its loops aligned to 64 bytes (the benchmark crate's, not the plugins'), then
 //!   runs the benchmarks matching `FILTER`.
+//! - `chart`: draws `docs/load-scaling.svg` from the estimates `cargo xtask bench scaling`
+//!   left in the target directory.
+
+mod chart;
 
 use std::fs;
 use std::path::PathBuf;
@@ -24,8 +28,12 @@ fn main() -> ExitCode {
         "demo" => demo(),
         "plugins" => plugins(std::env::args().nth(2).as_deref()),
         "bench" => bench(std::env::args().skip(2).collect()),
+        "chart" => chart::chart(
+            &target_dir().join("criterion"),
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/load-scaling.svg"),
+        ),
         _ => Err(String::from(
-            "usage: cargo xtask demo | cargo xtask plugins [host|nightly-randomize-layout|debian-1.85|debian-1.63|windows] | cargo xtask bench NAME [FILTER]",
+            "usage: cargo xtask demo | cargo xtask plugins [host|nightly-randomize-layout|debian-1.85|debian-1.63|windows] | cargo xtask bench NAME [FILTER] | cargo xtask chart",
         )),
     };
     match result {

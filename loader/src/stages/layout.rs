@@ -118,7 +118,7 @@ fn with_checked<R>(f: impl FnOnce(&mut Checked) -> R) -> R {
 
 thread_local! {
     /// Full checks run on this thread: see [`full_checks_on_this_thread`].
-    static FULL_CHECKS: Cell<u64> = Cell::new(0);
+    static FULL_CHECKS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// How many layout checks ran in full on this thread (the others were answered by the
