@@ -56,9 +56,11 @@ pub fn bench_plugins() -> BenchPlugins {
         .arg("--target-dir")
         .arg(&target)
         .env_remove("CARGO_TARGET_DIR")
-        // Loops aligned to 64 bytes, as `cargo xtask bench` builds the host's: a loop that
-        // crosses a line runs a cycle slower per iteration, so two copies of one body (the
-        // xplug shim's and the raw export's) could otherwise differ by where they landed.
+        // Loops aligned to 64 bytes (every crate of the plugins; `cargo xtask bench` aligns
+        // the benchmark crate's): a loop that crosses a line runs a cycle slower per
+        // iteration, so two copies of one body (the xplug shim's and the raw export's) could
+        // otherwise differ by where they landed.
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env("RUSTFLAGS", "-C llvm-args=-align-loops=64")
         .status()
         .expect("run cargo");

@@ -17,6 +17,8 @@ use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
+
+use sha2::{Digest, Sha256};
 use xplug::Interface;
 
 use crate::error::{ErrorKind, LoadError};
@@ -74,7 +76,8 @@ pub(crate) fn check(
         let mut key = fingerprint::fingerprint(found, &host).ok()?;
         key.extend_from_slice(&(expected as *const TypeLayout as usize).to_le_bytes());
         key.push(u8::from(older));
-        Some(key)
+        // Remembered by digest: a fingerprint may take megabytes.
+        Some(<[u8; 32]>::from(Sha256::digest(&key)))
     });
     if let Some(key) = &key {
         if with_checked(|checked| checked.passed.contains(key)) {
@@ -103,8 +106,9 @@ struct Checked {
     /// Per host layout (by address): its tree's `UTypeId`s, or `None` if it cannot be
     /// fingerprinted (plugin fingerprints are then never taken).
     hosts: HashMap<usize, Option<Arc<HashSet<UTypeId>>>>,
-    /// The fingerprints that passed, each followed by its host layout's address and `older`.
-    passed: HashSet<Vec<u8>>,
+    /// The SHA-256 of each fingerprint that passed, followed by its host layout's address and
+    /// `older`.
+    passed: HashSet<[u8; 32]>,
 }
 
 static CHECKED: Mutex<Option<Checked>> = Mutex::new(None);

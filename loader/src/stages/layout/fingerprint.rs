@@ -3,9 +3,9 @@
 //! against the same host layout. [`super::check`] runs the full check once per distinct
 //! fingerprint and process, and compares bytes after that.
 //!
-//! What is written, per type (in the order the checker meets them, each type once):
+//! What is written, per type (breadth first from the root, each `UTypeId` once):
 //! - its name, package and version, size, alignment, non-zeroness, `repr`, kind of data,
-//!   number of lifetime and type parameters, and tag;
+//!   number of lifetime and type parameters;
 //! - its phantom fields and its data: a primitive's kind; the fields of a struct, union or
 //!   enum; an enum's variant names, field counts, discriminants and exhaustiveness; a prefix
 //!   type's first suffix field, conditional and accessible fields;
@@ -17,17 +17,19 @@
 //! numbered in the order they are first met, so that bytes compare equal only for trees of
 //! the same shape. A tree the checker compares through code behind vtables is not written at
 //! all ([`Uncacheable`]): extra checks (the plugin's code decides) and const generic
-//! parameters (values reached only through their vtables), except an array's length, whose
-//! effect on memory, the array's size, is written with its element type: two arrays of the
-//! same size and element type are the same in memory whatever lengths they claim. So is a
-//! tree that shares a `UTypeId` with the host's (the checker's maps would then mix both
-//! sides), and one past the size bounds below.
+//! parameters (values reached only through their vtables), except the length of an array of
+//! sized elements, which its size and element type (both written) determine; and tags. So is
+//! a tree that shares a `UTypeId` with the host's (the checker's maps would then mix both
+//! sides), and one past the size bounds below. Left alone: a crafted tree giving one
+//! `UTypeId` two different layouts is written by the first met.
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::collections::HashSet;
 
 use abi_stable::std_types::UTypeId;
-use abi_stable::type_layout::{LifetimeArrayOrSlice, TLData, TLFields, TLPrimitive, TypeLayout};
+use abi_stable::type_layout::{
+    LifetimeArrayOrSlice, TLData, TLFields, TLPrimitive, Tag, TypeLayout,
+};
 
 /// The most types a fingerprinted tree may hold; abi_stable's own checker has no bound.
 const MAX_TYPES: usize = 20_000;
@@ -46,13 +48,20 @@ pub(crate) fn host_ids(host: &'static TypeLayout) -> Result<HashSet<UTypeId>, Un
 }
 
 /// The fingerprint of `found`, a plugin's tree, none of whose `UTypeId`s may be in `host`.
+///
+/// The walk reaches parts of a tree the checker may not (below a first difference), where
+/// abi_stable's accessors can panic on a malformed layout: a panic makes the tree
+/// uncacheable, and the full check then reports it.
 pub(crate) fn fingerprint(
     found: &'static TypeLayout,
     host: &HashSet<UTypeId>,
 ) -> Result<Vec<u8>, Uncacheable> {
-    let mut walk = Walk::new(Some(host));
-    walk.run(found)?;
-    Ok(walk.out)
+    std::panic::catch_unwind(|| {
+        let mut walk = Walk::new(Some(host));
+        walk.run(found)?;
+        Ok(walk.out)
+    })
+    .unwrap_or(Err(Uncacheable))
 }
 
 struct Walk<'h> {
@@ -122,8 +131,14 @@ impl<'h> Walk<'h> {
         let array = matches!(data, TLData::Primitive(TLPrimitive::Array));
         match generics.const_params().len() {
             0 => {}
-            1 if array => {}
+            // Arrays of zero-sized elements have size 0 whatever their length.
+            1 if array && layout.size() != 0 => {}
             _ => return Err(Uncacheable),
+        }
+        // Tags (abi_stable's `#[sabi(tag = ...)]`) are nested data of any depth, even cyclic
+        // through `Ignored`: trees with one are checked in full.
+        if *layout.tag() != Tag::null() {
+            return Err(Uncacheable);
         }
         self.str(layout.name());
         let (package, version) = layout.item_info().package_and_version();
@@ -136,7 +151,6 @@ impl<'h> Walk<'h> {
         self.debug(&layout.data_discriminant());
         self.u64(generics.lifetime_count() as u64);
         self.u64(generics.type_params().len() as u64);
-        self.debug(layout.tag());
         self.fields(layout.phantom_fields())?;
         match data {
             TLData::Primitive(primitive) => self.debug(&primitive),
@@ -163,6 +177,9 @@ impl<'h> Walk<'h> {
     fn fields(&mut self, fields: TLFields) -> Result<(), Uncacheable> {
         self.u64(fields.len() as u64);
         for field in fields.iter() {
+            if self.out.len() > MAX_BYTES {
+                return Err(Uncacheable);
+            }
             self.str(field.name());
             self.lifetimes(field.lifetime_indices())?;
             self.reference(field.layout())?;
