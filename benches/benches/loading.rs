@@ -22,7 +22,8 @@ use abi_stable::library::lib_header_from_path;
 use bench_interface::{changed, BenchRef, PlainModuleRef};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use xplug_benches::{bench_plugins, dlopen, few_iterations, Copies, Unloading};
-use xplug_loader::{signature_path, ErrorKind, LoadMode, Loader, PublicKey, Sha256};
+use xplug_loader::trust::{signature_path, PublicKey, Sha256, TrustPolicy};
+use xplug_loader::{ErrorKind, LoadMode, Loader};
 
 fn loading(c: &mut Criterion) {
     let files = bench_plugins();
@@ -68,7 +69,12 @@ fn loading(c: &mut Criterion) {
             || {
                 let path = xplug_copies.fresh();
                 let digest = Sha256::of(&std::fs::read(&path).expect("read"));
-                (path, loader.clone().require_sha256(digest))
+                (
+                    path,
+                    loader
+                        .clone()
+                        .trust_policy(TrustPolicy::new().require_sha256(digest)),
+                )
             },
             |(path, pinned)| Unloading::new(pinned.load(&path).expect("xplug load")),
             BatchSize::PerIteration,
@@ -76,7 +82,9 @@ fn loading(c: &mut Criterion) {
     });
     let keys = minisign::KeyPair::generate_unencrypted_keypair().expect("keys");
     let public = PublicKey::from_base64(&keys.pk.to_base64()).expect("public key");
-    let signed = loader.clone().trust_key(public);
+    let signed = loader
+        .clone()
+        .trust_policy(TrustPolicy::new().trust_key(public));
     g.bench_function("xplug_signed", |b| {
         b.iter_batched(
             || {
@@ -127,7 +135,7 @@ fn loading(c: &mut Criterion) {
         })
     });
     g.bench_function("xplug_inspect", |b| {
-        b.iter(|| xplug_loader::inspect(&files.xplug).expect("inspect"))
+        b.iter(|| xplug_loader::tools::inspect(&files.xplug).expect("inspect"))
     });
     g.finish();
 }

@@ -50,7 +50,7 @@ fn memory(c: &mut Criterion<ResidentMemory>) {
         )
     });
     let dir = copies.fresh_dir(0);
-    let path = dir.join(xplug_loader::library_file_name("live"));
+    let path = dir.join(xplug_loader::tools::library_file_name("live"));
     std::fs::rename(copies.fresh(), &path).expect("install");
     let live = loader.live(&path).expect("live");
     g.bench_function("xplug_live_reload", |b| {
@@ -80,7 +80,7 @@ fn memory(c: &mut Criterion<ResidentMemory>) {
         b.iter_batched(
             || {
                 let dir = copies.fresh_dir(0);
-                let path = dir.join(xplug_loader::library_file_name("live"));
+                let path = dir.join(xplug_loader::tools::library_file_name("live"));
                 std::fs::rename(copies.fresh(), &path).expect("install");
                 path
             },

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use bench_interface::BenchRef;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use xplug_benches::{bench_plugins, few_iterations, Copies};
-use xplug_loader::{library_file_name, Loader, Reload};
+use xplug_loader::reload::Reload;
+use xplug_loader::tools::library_file_name;
+use xplug_loader::Loader;
 
 fn reload(c: &mut Criterion) {
     let files = bench_plugins();

@@ -68,7 +68,7 @@ pub fn bench_plugins() -> BenchPlugins {
     let file = |name: &str| {
         target
             .join("release")
-            .join(xplug_loader::library_file_name(name))
+            .join(xplug_loader::tools::library_file_name(name))
     };
     BenchPlugins {
         xplug: file("bench_xplug"),
@@ -108,7 +108,7 @@ impl Copies {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let path = self
             .dir
-            .join(xplug_loader::library_file_name(&format!("copy{n}")));
+            .join(xplug_loader::tools::library_file_name(&format!("copy{n}")));
         write_unique(&self.source, &path, n);
         path
     }
@@ -119,7 +119,7 @@ impl Copies {
         let dir = self.dir.join(format!("dir{k}"));
         std::fs::create_dir_all(&dir).expect("dir");
         for i in 0..n {
-            let path = dir.join(xplug_loader::library_file_name(&format!("p{i}")));
+            let path = dir.join(xplug_loader::tools::library_file_name(&format!("p{i}")));
             write_unique(&self.source, &path, NEXT.fetch_add(1, Ordering::Relaxed));
         }
         dir

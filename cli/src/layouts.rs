@@ -10,9 +10,11 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use serde::Serialize;
-use xplug_loader::{check_against, compare_builds, inspect, Change, Comparison, VersionError};
+use xplug_loader::tools::{
+    check_against, compare_builds, inspect, Change, Comparison, VersionError,
+};
 
-use crate::terminal::escape_control;
+use xplug_loader::tools::escape_control;
 
 /// The hidden flag that makes this program the child that loads the files.
 pub(crate) const IN_THIS_PROCESS: &str = "--in-this-process";
@@ -42,9 +44,9 @@ pub(crate) fn abi_diff(old: &Path, new: &Path, json: bool, color: bool) -> ExitC
 /// Exit code 0 when the versions say what changed, 1 when not, 2 when the files cannot be
 /// compared.
 pub(crate) fn abi_diff_here(old: &Path, new: &Path, json: bool, color: bool) -> ExitCode {
-    // SAFETY: this process exists to load these two files (the parent read both headers);
-    // it calls none of their functions and exits right after.
-    let comparison = match unsafe { compare_builds(old, new) } {
+    // This process exists to load these two files (the parent read both headers); it calls
+    // none of their functions and exits right after.
+    let comparison = match compare_builds(old, new) {
         Ok(comparison) => comparison,
         Err(e) => {
             eprintln!("{}", e.report().color(color));
@@ -159,9 +161,9 @@ pub(crate) fn check_against_here(
     json: bool,
     color: bool,
 ) -> ExitCode {
-    // SAFETY: this process exists to load these two files (the parent checked both
-    // headers); it calls none of their functions and exits right after.
-    match unsafe { check_against(file, reference) } {
+    // This process exists to load these two files (the parent checked both headers); it
+    // calls none of their functions and exits right after.
+    match check_against(file, reference) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) if json => {
             let refused = Refused {

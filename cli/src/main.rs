@@ -19,12 +19,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use xplug_loader::semver::VersionReq;
-use xplug_loader::{
-    inspect, is_library_file_name, AllowList, ErrorKind, Inspected, LoadError, PluginInfo,
-    PublicKey, Quarantine, Requirements, Sha256, TrustPolicy,
-};
+use xplug_loader::tools::{inspect, is_library_file_name, Inspected};
+use xplug_loader::trust::{AllowList, PublicKey, Quarantine, Sha256, TrustPolicy};
+use xplug_loader::{ErrorKind, LoadError, PluginInfo, Requirements};
 
-use crate::terminal::{escape_control, stderr_is_terminal, use_color};
+use crate::terminal::{stderr_is_terminal, use_color};
+use xplug_loader::tools::escape_control;
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -100,7 +100,7 @@ enum Command {
     #[command(
         after_help = "Exit code 0 if compatible, 1 if not, 2 if REFERENCE cannot be read.\n\n\
         Without --against only the header is checked, and the output says the layout was not: \
-        the full type-layout check needs the interface's layout, from a host (`Loader::verify`, \
+        the full type-layout check needs the interface's layout, from a host (`Loader::open_and_check`, \
         e.g. `demo check FILE`) or from a reference build, a plugin built against the interface \
         version the hosts implement. Reading layouts loads both files, which runs their static \
         constructors: xplug does it in a child process."
@@ -319,7 +319,7 @@ impl<'a> FileResult<'a> {
 /// The SHA-256 of a file's bytes, as `sha256sum` prints it (`None` if it cannot be read, or
 /// is no longer a regular file within the loader's size cap).
 fn file_sha256(path: &Path) -> Option<Sha256> {
-    TrustPolicy::default().verify(path).ok()
+    TrustPolicy::default().check_file(path).ok()
 }
 
 fn print_json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
@@ -390,7 +390,7 @@ fn cmd_verify(
     color: bool,
     out: &mut dyn Write,
 ) -> Result<bool, Failure> {
-    match policy.verify(file) {
+    match policy.check_file(file) {
         Ok(digest) => {
             writeln!(
                 out,
@@ -440,7 +440,7 @@ fn cmd_quarantine(
             let mut all_read = true;
             for file in &files {
                 // Only the bytes' digest is needed: no header or trust rule applies.
-                match TrustPolicy::new().verify(file) {
+                match TrustPolicy::new().check_file(file) {
                     Ok(digest) => {
                         let removed = clear(Some(&digest))?;
                         let shown = file.display().to_string();
@@ -536,7 +536,7 @@ fn row(file: &Path) -> Row {
     match inspect(file) {
         Ok(i) => Row {
             file: name,
-            status: if i.info.target == xplug_loader::host_target() {
+            status: if i.info.target == xplug_loader::tools::host_target() {
                 String::from("ok")
             } else {
                 format!("built for {}", i.info.target)
@@ -628,7 +628,7 @@ fn cmd_check(
     out: &mut dyn Write,
 ) -> Result<bool, Failure> {
     let result = inspect(file).and_then(|i| {
-        requirements.check(&i)?;
+        requirements.check(&i.path, &i.info)?;
         Ok(i)
     });
     if let (Ok(_), Some(reference)) = (&result, against) {
@@ -673,7 +673,7 @@ fn cmd_check(
                     None => writeln!(
                         out,
                         "  header checked; the type layout was NOT checked (give a reference \
-                         build with --against, or run Loader::verify in a host)"
+                         build with --against, or run Loader::open_and_check in a host)"
                     )?,
                 }
             }

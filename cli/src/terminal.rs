@@ -1,6 +1,5 @@
-//! What the terminal gets: color only where it helps, control characters never.
-
-use std::borrow::Cow;
+//! What the terminal gets: color only where it helps. (Control characters are escaped with
+//! `xplug_loader::tools::escape_control`.)
 
 /// Whether to color output written to a stream: only when it is a terminal and `NO_COLOR` is
 /// unset or empty (<https://no-color.org>).
@@ -19,21 +18,4 @@ pub(crate) fn stderr_is_terminal() -> bool {
 #[rustversion::before(1.70)]
 pub(crate) fn stderr_is_terminal() -> bool {
     false
-}
-
-/// `text` with control characters (ESC, CR, BEL, ...) shown as `\u{..}` escapes, so that a
-/// file name cannot drive the terminal. (Reports from `xplug-loader` escape their own text.)
-pub(crate) fn escape_control(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
 }

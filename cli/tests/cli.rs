@@ -42,7 +42,7 @@ fn inspect_prints_the_header() {
         "panic      unwind",
         &format!(
             "sha256     {}",
-            xplug_loader::Sha256::of(&fs::read(path(Fixture::GreeterEn)).unwrap())
+            xplug_loader::trust::Sha256::of(&fs::read(path(Fixture::GreeterEn)).unwrap())
         ),
     ] {
         assert!(t.contains(want), "{want} missing from:\n{t}");
@@ -109,7 +109,11 @@ fn ls_lists_every_library_with_its_status() {
         let from = plugins().path(fixture);
         fs::copy(&from, dir.join(from.file_name().unwrap())).unwrap();
     }
-    fs::write(dir.join(xplug_loader::library_file_name("junk")), b"junk").unwrap();
+    fs::write(
+        dir.join(xplug_loader::tools::library_file_name("junk")),
+        b"junk",
+    )
+    .unwrap();
     fs::write(dir.join("notes.txt"), b"not listed").unwrap();
     let out = xplug(&["ls", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
@@ -253,7 +257,7 @@ fn verify_checks_signatures_and_digests_and_exits_1_when_untrusted() {
         signature.into_string(),
     )
     .unwrap();
-    let digest = xplug_loader::Sha256::of(&bytes).to_string();
+    let digest = xplug_loader::trust::Sha256::of(&bytes).to_string();
 
     let out = xplug(&["verify", file_arg, "--key", public.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");

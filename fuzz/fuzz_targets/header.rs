@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
-    match xplug_loader::inspect_bytes("fuzzed.so", bytes) {
+    match xplug_loader::tools::inspect_bytes("fuzzed.so", bytes) {
         Ok(info) => {
             // Everything a tool prints of a header must render too.
             let _ = info.label();

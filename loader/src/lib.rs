@@ -3,53 +3,79 @@
 //! # Core concepts
 //!
 //! - [`Loader<M>`](Loader): a host's entry point for one interface `M` (the `...Ref` type
-//!   that `#[xplug::interface]` generates). It holds the version rule and runs the load
-//!   pipeline below for each file: [`load`](Loader::load) one file,
-//!   [`load_dir`](Loader::load_dir) a directory, [`verify`](Loader::verify) without
-//!   initialising.
+//!   that `#[xplug::interface]` generates), configured once: the version rule, the trust
+//!   policy, how files are opened. [`load`](Loader::load) takes one file through the pipeline
+//!   below, [`load_dir`](Loader::load_dir) a directory.
 //! - [`Plugin<M>`](Plugin): a loaded plugin. It dereferences to `M`, whose methods call the
 //!   plugin and return `Result<_, CallError>`; [`Plugin::info`] is its header.
 //! - [`LoadError`]: why a file was refused: its path, the plugin's header when it was read,
-//!   and an [`ErrorKind`] with the facts of the check that failed. [`LoadError::report`]
-//!   renders it in a few lines that say who must act.
-//! - [`PluginInfo`]: what a plugin's frozen header says: names, versions, the compiler that
-//!   built it, target, panic strategy.
-//! - [`inspect`](inspect()): reads a file's header without loading it, for tools.
-//! - [`Live<M>`](Live): hot reload. A handle that dereferences to the newest good version
-//!   (generation) of a plugin file; [`Live::reload`] loads a new version, hands the old one's
-//!   state to it (the plugin's `save_state` / `restore_state` hooks) and switches calls to it
-//!   without a lock on the call path; a refused version leaves the old one serving. Old
-//!   generations stay loaded unless the host, knowing nothing of them is in use, unloads
-//!   them ([`Live::unload_retired`], [`Plugin::unload`], both `unsafe`).
-//! - [`Watcher<M>`](Watcher): a plugin directory under hot reload ([`Loader::watch_dir`]):
-//!   one live plugin per file, reloaded when the file changes, and an [`Event`] per change.
-//! - [`Quarantine`]: the journal of plugins whose loading killed the process
-//!   ([`Loader::quarantine`]); they are refused at the next start until the file changes.
+//!   and an [`ErrorKind`] with the facts of the check that failed, at one [`Stage`].
+//!   [`LoadError::report`] renders it in a few lines that say who must act.
+//! - [`trust`]: who may supply the bytes a host runs (pins, signatures, the quarantine
+//!   journal of plugins whose loading killed the process).
+//! - [`reload`]: hot reload. A [`Live`](reload::Live) handle serves the newest good version
+//!   of a file; a [`Watcher`](reload::Watcher) does that for each file of a directory.
+//! - [`tools`]: for tools rather than hosts: a file's header without loading it
+//!   ([`inspect`](tools::inspect())), two builds of an interface compared.
 //!
 //! # The load pipeline
 //!
-//! [`Loader::load`] takes a file through six stages and reports the first that fails
-//! ([`LoadError::stage`] says which):
+//! [`Loader::load`] takes a file through these stages in order and reports the first that
+//! refuses it ([`LoadError::stage`]):
 //!
-//! | stage | what is checked | module |
+//! | stage | what is checked | runs plugin code |
 //! |---|---|---|
-//! | 1. file | the path names a regular file not every user can write, within the size limit; opened once, read once for a snapshot or a trust policy (in place, only its headers) | `stages/file.rs` |
-//! | trust | the host's policy on those bytes: SHA-256 pins, minisign signatures | `trust.rs` ([`TrustPolicy`]) |
-//! | 2. object format | a shared library for this OS and architecture, parsed with `object` | `stages/object.rs` |
-//! | 3. header | xplug's frozen header, read from the file | `stages/header.rs` |
-//! | 4. compatibility | interface name, version rule, target triple, panic strategy | `stages/compat.rs` ([`Requirements`]) |
-//! | 5. open + layout | `dlopen` of a private snapshot of the bytes (or the file, [`LoadMode::InPlace`]), the header in memory compared with the one checked, then abi_stable's recursive type-layout check | `stages/open.rs`, `stages/layout.rs` |
-//! | 6. init | the plugin's `on_load` hook | `stages/init.rs` |
+//! | 1. [file](Stage::File) | the path names a regular file within the size limit that not every user can write (nor rename another file over); opened once, and read once when a snapshot, a trust policy or a journal needs its bytes (in place, only its headers are read) | no |
+//! | [trust](Stage::Trust) | the host's [`TrustPolicy`](trust::TrustPolicy) on those bytes, before any is parsed: SHA-256 pins, minisign signatures; the quarantine journal | no |
+//! | 2. [object format](Stage::Object) | a shared library for this OS and architecture, parsed with the `object` crate | no |
+//! | 3. [header](Stage::Header) | xplug's frozen header, read from the file: names, versions, compiler, target, panic strategy | no |
+//! | 4. [compatibility](Stage::Compatibility) | interface name, version rule, target triple, panic strategy ([`Requirements`]) | no |
+//! | 5. [open](Stage::Open) | `dlopen` of a private, sealed snapshot of the bytes checked (or of the file, [`LoadMode::InPlace`]); the header in memory must equal the one checked | the library's static constructors |
+//! | 5. [layout](Stage::Layout) | abi_stable's recursive type-layout check of the root module against the host's (once per distinct layout and process) | no |
+//! | 6. [init](Stage::Init) | the plugin's `on_load` hook, once per library, panics contained | `on_load` |
 //!
-//! Stages 1 to 4 only read the file. Stage 5 opens it, which runs the library's static
-//! constructors, if it has any (an `export_plugin!` plugin has none of its own); stage 6 runs
-//! the plugin's `on_load`. [`Loader::load`] states the whole trust contract. Around the
-//! stages: `registry.rs` keeps one entry per plugin, by the SHA-256 of its bytes (the same
-//! bytes are opened and initialised once per process, with no lock held while plugin code
-//! runs; libraries leave only when the host unloads them), `loader.rs`, `plugin.rs` and `dir.rs`
-//! hold the host-facing types, `live.rs` and `watch.rs` hot reload, `quarantine.rs` the crash
-//! journal, `host.rs` the facts of the host's own build, `error.rs` and `report.rs` the
-//! errors and their rendering.
+//! The same bytes are one plugin: stages 2 to 6 run once per process for them, and later
+//! loads return the plugin (stage 4 is checked again against each loader's rule).
+//!
+//! # What runs, and what is guaranteed
+//!
+//! Loading a plugin runs its code inside this process, with this process's rights. A file
+//! refused at stages 1 to 4 never ran any code. At stage 5 the dynamic loader runs the
+//! library's static constructors (`.init_array`, `DllMain`) and those of the libraries it
+//! depends on, before the layout check: a plugin built with `export_plugin!` adds none, but a
+//! crafted file can, and the header cannot stop that. No lock of xplug's is held while plugin
+//! code runs: a plugin that loads itself from its hook (or two that load each other from
+//! their hooks, on two threads) gets [`ErrorKind::Reentrant`], not a deadlock; waits xplug
+//! cannot see still can (a hook joining a thread that loads the same plugin, or the dynamic
+//! loader's own lock).
+//!
+//! The checks guarantee that the plugin was built against a compatible version of the
+//! interface, for this target, with unwinding panics, and that the type layout of every
+//! function matches the host's: calls pass and return values of the types both sides agreed
+//! on, and a panic comes back as a [`CallError`]. They cannot make the plugin's code correct
+//! or benign: it may crash (a segfault or an abort ends the process), loop, corrupt memory,
+//! or do anything the process may do. Load only files you would run; isolate untrusted
+//! plugins in another process.
+//!
+//! # Which functions are `unsafe`
+//!
+//! Every function that runs a plugin's code ([`Loader::load`], [`Loader::open_and_check`],
+//! [`reload::Live::reload`], [`tools::compare_builds`], ...) is safe to call, as
+//! `std::process::Command::spawn` is: the checks make every call through a handle
+//! type-correct, and what the plugin's own code then does is the trust the host grants by
+//! loading it, which the host states with its trust policy, not with `unsafe`. `unsafe` marks
+//! only what the host must promise about its own use of a plugin and no check can see:
+//! unloading ([`Plugin::unload`], [`reload::Live::unload_retired`],
+//! [`reload::Watcher::unload_retired`]), after which nothing of the library may be used.
+//!
+//! # Cargo features
+//!
+//! - `reload` (default): [`reload`], with the `notify` crate and a watcher thread.
+//! - `trust` (default): [`TrustPolicy`](trust::TrustPolicy), allow-lists and minisign
+//!   signatures, with `minisign-verify`. Without it, [`trust`] keeps [`Sha256`](trust::Sha256)
+//!   and the quarantine journal.
+//! - `serde`: `Serialize` for [`LoadError`], [`PluginInfo`] and [`Diagnostic`] (JSON for
+//!   tools).
 //!
 //! # Example
 //!
@@ -63,40 +89,33 @@
 //! ```
 #![warn(missing_docs)]
 
-mod abi_diff;
+mod digest;
 mod dir;
 mod error;
 mod host;
 mod info;
-mod inspect;
-mod live;
 mod loader;
 mod plugin;
-mod quarantine;
-mod registry;
-mod report;
+mod process;
+#[cfg(feature = "reload")]
+pub mod reload;
 mod stages;
-mod trust;
-mod watch;
+mod sys;
+pub mod tools;
+pub mod trust;
 
-pub use abi_diff::{check_against, compare_builds, Change, Comparison, VersionError};
-pub use dir::{is_library_file_name, library_file_name, DirReport};
-pub use error::{ErrorKind, LayoutDifference, LoadError, Stage};
-pub use host::host_target;
-pub use info::{PanicStrategy, PluginInfo, Profile};
-pub use inspect::{inspect, inspect_bytes, Inspected};
-pub use live::{Live, Reload, Unloads};
-pub use loader::{LoadMode, Loader};
-pub use plugin::{Plugin, Unloaded};
-pub use quarantine::{Quarantine, QuarantineEntry};
-pub use registry::set_max_log_level;
+pub use dir::DirReport;
 #[cfg(feature = "serde")]
-pub use report::Diagnostic;
-pub use report::Report;
+pub use error::Diagnostic;
+pub use error::{ErrorKind, LayoutDifference, LoadError, Report, Stage};
+pub use info::{PanicStrategy, PluginInfo, Profile};
+pub use loader::Loader;
+pub use plugin::Plugin;
+pub use process::registry::set_max_log_level;
 pub use semver;
-pub use stages::compat::{default_requirement, Requirements};
-pub use trust::{signature_path, AllowList, ParseTrustError, PublicKey, Sha256, TrustPolicy};
-pub use watch::{Event, Watcher};
+pub use stages::compat::Requirements;
+pub use stages::LoadMode;
+pub use sys::Unloaded;
 pub use xplug::{CallError, CallErrorKind, Interface};
 
 /// Counts for tests and benchmarks; not part of the stable API.

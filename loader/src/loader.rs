@@ -1,26 +1,22 @@
 //! [`Loader`]: a host's entry point, configured once, running the pipeline for each file.
 
-use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use semver::VersionReq;
 use xplug::Interface;
 
-use crate::error::{ErrorKind, LoadError};
+use crate::error::LoadError;
 use crate::host::host_version;
 use crate::info::PluginInfo;
-use crate::inspect;
 use crate::plugin::Plugin;
-use crate::quarantine::{Entered, Quarantine};
-use crate::registry::{self, Entry, Identity, Library, Source, Stamp};
 use crate::stages::compat::{default_requirement, Requirements};
 use crate::stages::file::{self, FileRules};
-use crate::stages::open::Image;
-use crate::stages::{init, layout, open};
-use crate::trust::{AllowList, PublicKey, Sha256, TrustPolicy};
+use crate::stages::{self, LoadMode, Options};
+use crate::trust::Quarantine;
+#[cfg(feature = "trust")]
+use crate::trust::TrustPolicy;
 
 /// Loads plugins of the interface `M`, a root module declared with `#[xplug::interface]`.
 ///
@@ -43,48 +39,6 @@ pub struct Loader<M> {
     /// The services handed to every plugin this loader loads: an `M::Host`.
     host: Option<&'static (dyn std::any::Any + Send + Sync)>,
     _interface: PhantomData<fn() -> M>,
-}
-
-/// How a [`Loader`] opens plugin files.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LoadMode {
-    /// The default: the file's bytes are read once and every check, and the code that runs,
-    /// work on that private, sealed snapshot (see [`Loader::load`]). The file may then be
-    /// rewritten, renamed or deleted: loaded plugins are not affected, and loading the path
-    /// again gives the new bytes as a new plugin. Identity is by content: the same bytes
-    /// under any path are one plugin.
-    #[default]
-    Snapshot,
-    /// The file itself is opened, for plugins that need their directory (libraries beside
-    /// them found through `$ORIGIN`). The path is opened again; on Linux its device and
-    /// inode before and after `dlopen` must be those of the file checked, elsewhere a file
-    /// renamed over it in between is what loads (the header in memory is still compared
-    /// with the one checked). Identity is
-    /// the file (device and inode on Unix, the path elsewhere).
-    ///
-    /// The checks read the file's headers (and, for a trust policy or a quarantine journal,
-    /// all its bytes once); the dynamic loader then maps the file as it is at that moment. A
-    /// file whose size or modification time changed since its plugin was mapped (or, where
-    /// both that load and this one read its bytes, their contents) is taken for rewritten. Whoever can write the file in between can
-    /// change what runs: use in-place loading only for files no one else can write (the
-    /// default refusal of world-writable files is part of that). A file rewritten in place
-    /// while it is loaded changes the code under the running process: calls may then crash
-    /// it. Install new versions by renaming a new file over
-    /// the old one (a new file: the loaded one stays intact), or use snapshots. Loading a
-    /// file rewritten in place is refused with [`ErrorKind::Replaced`](crate::ErrorKind).
-    InPlace,
-}
-
-#[derive(Clone, Debug)]
-struct Options {
-    requirement: VersionReq,
-    allow_panic_abort: bool,
-    file: FileRules,
-    mode: LoadMode,
-    snapshot_dir: Option<PathBuf>,
-    trust: TrustPolicy,
-    quarantine: Option<Quarantine>,
 }
 
 impl<M: Interface> Default for Loader<M> {
@@ -119,15 +73,18 @@ impl<M: Interface> Loader<M> {
     pub fn new() -> Self {
         Loader {
             options: Options {
-                requirement: default_requirement(&host_version::<M>()),
-                allow_panic_abort: false,
+                requirements: Requirements::new(
+                    M::INTERFACE_NAME,
+                    default_requirement(&host_version::<M>()),
+                )
+                .host_version(host_version::<M>()),
                 file: FileRules {
                     max_size: file::DEFAULT_MAX_SIZE,
                     allow_writable_by_others: false,
                 },
                 mode: LoadMode::Snapshot,
                 snapshot_dir: None,
-                trust: TrustPolicy::default(),
+                trust: Default::default(),
                 quarantine: None,
             },
             host: None,
@@ -166,15 +123,15 @@ impl<M: Interface> Loader<M> {
 
     /// Replaces the version rule: accept plugins whose interface version matches `req`.
     /// The layout check still applies.
-    pub fn with_requirement(mut self, req: VersionReq) -> Self {
-        self.options.requirement = req;
+    pub fn version_requirement(mut self, req: VersionReq) -> Self {
+        self.options.requirements = self.options.requirements.with_versions(req);
         self
     }
 
     /// Accepts plugins built with `panic = "abort"` (refused by default: a panic in such a
     /// plugin aborts the host instead of returning an error).
     pub fn allow_panic_abort(mut self, allow: bool) -> Self {
-        self.options.allow_panic_abort = allow;
+        self.options.requirements = self.options.requirements.allow_panic_abort(allow);
         self
     }
 
@@ -209,40 +166,22 @@ impl<M: Interface> Loader<M> {
         self
     }
 
-    /// Loads only files with this SHA-256 (with those of earlier calls, and of
-    /// [`allow_list`](Loader::allow_list)). Checked on the bytes that load, before any is
-    /// parsed.
-    pub fn require_sha256(mut self, digest: Sha256) -> Self {
-        self.options.trust = self.options.trust.require_sha256(digest);
-        self
-    }
-
-    /// Loads only files whose SHA-256 is listed (with the digests of earlier calls).
+    /// Checks every file's bytes against `policy` (SHA-256 pins, allow-lists, minisign
+    /// signatures) before any of them is parsed; the one place a loader's trust policy is set.
     ///
     /// ```no_run
     /// # use greeter_interface::GreeterRef;
-    /// use xplug_loader::{AllowList, Loader};
+    /// use xplug_loader::trust::{AllowList, PublicKey, TrustPolicy};
+    /// use xplug_loader::Loader;
     ///
-    /// // Made with `sha256sum plugins/*.so > plugins.sha256`.
-    /// let list = AllowList::read("plugins.sha256")?;
-    /// let loader = Loader::<GreeterRef>::new().allow_list(list);
+    /// // Made with `sha256sum plugins/*.so > plugins.sha256` and `minisign -G`.
+    /// let policy = TrustPolicy::new()
+    ///     .allow_list(AllowList::read("plugins.sha256")?)
+    ///     .trust_key(PublicKey::read("plugins.pub")?);
+    /// let loader = Loader::<GreeterRef>::new().trust_policy(policy);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn allow_list(mut self, list: AllowList) -> Self {
-        self.options.trust = self.options.trust.allow_list(list);
-        self
-    }
-
-    /// Requires every plugin file to carry a minisign signature by `key` (or by a key of an
-    /// earlier call): `plugin.so.minisig` beside the path loaded (or beside the file a
-    /// symlink points to), as `minisign -Sm plugin.so` writes it. Checked on the bytes that
-    /// load, before any is parsed.
-    pub fn trust_key(mut self, key: PublicKey) -> Self {
-        self.options.trust = self.options.trust.trust_key(key);
-        self
-    }
-
-    /// Replaces the trust policy with `policy`.
+    #[cfg(feature = "trust")]
     pub fn trust_policy(mut self, policy: TrustPolicy) -> Self {
         self.options.trust = policy;
         self
@@ -271,20 +210,14 @@ impl<M: Interface> Loader<M> {
         self
     }
 
-    /// The version requirement plugins must meet.
-    pub fn requirement(&self) -> &VersionReq {
-        &self.options.requirement
+    /// What stage 4 requires of a plugin's header: this interface, the version rule
+    /// ([`Requirements::versions`]), this target, the panic strategy.
+    pub fn requirements(&self) -> &Requirements {
+        &self.options.requirements
     }
 
-    /// Stage 4's requirements: this interface, the version rule, this target.
-    pub fn requirements(&self) -> Requirements {
-        Requirements::new(M::INTERFACE_NAME, self.options.requirement.clone())
-            .host_version(host_version::<M>())
-            .allow_panic_abort(self.options.allow_panic_abort)
-    }
-
-    /// Loads one plugin file, running every check of the pipeline first, then its `on_load`
-    /// hook.
+    /// Loads one plugin file: takes it through every stage of [the load
+    /// pipeline](crate#the-load-pipeline), its `on_load` hook last, and returns its handle.
     ///
     /// The file is opened once and read once: every check, and the code that runs, work on
     /// those bytes (a private, sealed snapshot by default; see [`LoadMode`]). The same bytes,
@@ -292,186 +225,32 @@ impl<M: Interface> Loader<M> {
     /// once per process; later calls return it. (Snapshots are found by a 128-bit XXH3 of
     /// their bytes, then compared byte for byte with a sealed memfd, or by SHA-256 with a
     /// snapshot copied to a directory. A file loaded in place and a snapshot of the same
-    /// bytes are two plugins.) A file whose bytes changed is a new plugin,
-    /// loaded beside the old one, whose handles keep running the old code.
+    /// bytes are two plugins.) A file whose bytes changed is a new plugin, loaded beside the
+    /// old one, whose handles keep running the old code.
     ///
-    /// # What runs, and what the checks guarantee
+    /// # Runs plugin code
     ///
-    /// Loading a plugin runs its code inside this process, with this process's rights:
-    ///
-    /// - Stages 1 to 4 only read the file: a file refused there never ran any code. The
-    ///   trust policy ([`require_sha256`](Loader::require_sha256),
-    ///   [`allow_list`](Loader::allow_list), [`trust_key`](Loader::trust_key)) is checked on
-    ///   the bytes before any of them is parsed.
-    /// - At stage 5 the operating system's dynamic loader opens the library, which runs its
-    ///   static constructors (`.init_array` entries, `DllMain`) and those of the libraries it
-    ///   depends on, *before* the type-layout check. A plugin built with `export_plugin!`
-    ///   adds none, but a crafted file can. The header read at stage 3 cannot stop that: load
-    ///   only files you would run. After opening, the header in memory must equal the one
-    ///   checked.
-    /// - After every check passed, stage 6 runs the plugin's `on_load` hook, with panics
-    ///   contained. No lock of xplug's is held while plugin code runs; a plugin that loads
-    ///   itself from its hook (or two that load each other from their hooks, on two threads)
-    ///   gets [`ErrorKind::Reentrant`](crate::ErrorKind), not a deadlock. Waits xplug cannot
-    ///   see still can: a hook that joins a thread which loads the same plugin, or a static
-    ///   constructor waiting for another thread's `dlopen` (the dynamic loader's own lock).
-    ///
-    /// The checks guarantee that the plugin was built against a compatible version of the
-    /// interface, for this target, with unwinding panics, and that the type layout of every
-    /// function of the interface matches the host's: calls through the returned handle pass
-    /// and return values of the types both sides agreed on, and a panic comes back as a
-    /// [`CallError`](crate::CallError).
-    ///
-    /// They cannot make the plugin's code correct or benign: it may crash (a segfault or an
-    /// abort ends the process), loop, corrupt memory, block the calling thread or do anything
-    /// the process may do. Isolate untrusted plugins in another process.
+    /// The library's static constructors run when it is opened (stage 5), its `on_load` hook
+    /// after every check passed (stage 6); no lock of xplug's is held meanwhile. What the
+    /// checks guarantee, and what they cannot, is said in the crate docs ([what runs, and
+    /// what is guaranteed](crate#what-runs-and-what-is-guaranteed)): load only files you
+    /// would run, and isolate untrusted plugins in another process.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Plugin<M>, LoadError> {
-        let (library, path, module, journaled) = self.checked(path.as_ref())?;
         let host = self.host.and_then(|host| host.downcast_ref::<M::Host>());
-        init::on_load(&library, &path, module, host)?;
-        drop(journaled);
-        Ok(Plugin::new(module, library, path.into()))
+        let loaded = stages::run::<M>(&self.options, path.as_ref(), host)?;
+        Ok(Plugin::new(
+            loaded.module,
+            loaded.library,
+            loaded.path.into(),
+        ))
     }
 
-    /// Runs stages 1 to 5 without initialising the plugin: the header checks, `dlopen` and
-    /// the full type-layout check against `M`. Returns the plugin's header.
-    ///
-    /// The plugin's `on_load` hook does not run; its static constructors, if any, do (they
-    /// run at `dlopen`): the trust contract of [`load`](Loader::load) applies.
-    pub fn verify(&self, path: impl AsRef<Path>) -> Result<PluginInfo, LoadError> {
-        let (library, _, _, _) = self.checked(path.as_ref())?;
-        Ok(library.info.clone())
-    }
-
-    /// Stages 1 to 5: the library, the real path it was loaded from, its checked root module,
-    /// and its quarantine journal entry while its code has not finished loading.
-    ///
-    /// Only what the checks need is read: a file loaded in place without a trust policy or a
-    /// journal is never read whole (its headers and dynamic symbols are), and the file's
-    /// SHA-256 is computed only for a trust policy with digests or a journal.
-    fn checked(&self, requested: &Path) -> Result<Checked<M>, LoadError> {
-        let options = &self.options;
-        let open = file::open(requested, options.file)?;
-        let wants_digest = options.trust.has_digests() || options.quarantine.is_some();
-        let wants_bytes =
-            options.mode == LoadMode::Snapshot || wants_digest || !options.trust.is_empty();
-        let bytes = if wants_bytes {
-            Some(file::read(&open, options.file.max_size)?)
-        } else {
-            None
-        };
-        let mut sha256 = None;
-        if let Some(bytes) = &bytes {
-            sha256 = wants_digest.then(|| Sha256::of(bytes));
-            options
-                .trust
-                .check(requested, &open.path, bytes, sha256.as_ref())?;
-        }
-        let requirements = self.requirements();
-        // Stages 2 to 4. A plugin refused here is not registered: nothing of it is kept.
-        let header = |bytes: Option<&[u8]>| {
-            let (info, header) = match bytes {
-                Some(bytes) => inspect::read_header(&open.path, bytes)?,
-                None => inspect::read_header_from_file(&open)?,
-            };
-            requirements.check_info(&open.path, &info)?;
-            Ok::<_, LoadError>((info, header))
-        };
-        let (entry, image) = match (options.mode, bytes.as_deref()) {
-            (LoadMode::Snapshot, Some(bytes)) => {
-                let digest = Cell::new(sha256);
-                let digest = || match digest.get() {
-                    Some(known) => known,
-                    None => {
-                        let computed = Sha256::of(bytes);
-                        digest.set(Some(computed));
-                        computed
-                    }
-                };
-                let entry = registry::entry(
-                    Identity::of_content(bytes),
-                    |library| match &library.source {
-                        Source::Sealed(sealed) => open::holds(sealed, bytes),
-                        Source::Copy(sha256) => *sha256 == digest(),
-                        Source::InPlace(_) => false,
-                    },
-                    || {
-                        let (info, header) = header(Some(bytes))?;
-                        // Sealed only once every check that reads the file passed.
-                        let sealed = match options.snapshot_dir {
-                            Some(_) => None,
-                            None => open::seal(bytes).map_err(|kind| {
-                                LoadError::new(&open.path, kind).with_plugin(&info)
-                            })?,
-                        };
-                        let source = match sealed {
-                            Some(sealed) => Source::Sealed(sealed),
-                            None => Source::Copy(digest()),
-                        };
-                        Ok(Library::new(info, header, source))
-                    },
-                )?;
-                let image = Image::Snapshot {
-                    bytes,
-                    dir: options.snapshot_dir.as_deref(),
-                };
-                (entry, image)
-            }
-            (LoadMode::InPlace, bytes) => {
-                let stamp = Stamp::of(&open.meta, bytes);
-                let entry = registry::entry(
-                    Identity::of_file(&open),
-                    |library| match &library.source {
-                        Source::InPlace(then) => then.matches(&stamp),
-                        Source::Sealed(_) | Source::Copy(_) => false,
-                    },
-                    || {
-                        let (info, header) = header(bytes)?;
-                        Ok(Library::new(info, header, Source::InPlace(stamp)))
-                    },
-                )?;
-                (entry, Image::InPlace(&open))
-            }
-            // Every snapshot load reads the file (`wants_bytes`).
-            (LoadMode::Snapshot, None) => {
-                return Err(LoadError::new(
-                    &open.path,
-                    ErrorKind::Snapshot {
-                        source: Arc::new(std::io::Error::new(
-                            std::io::ErrorKind::Other,
-                            "the file was not read",
-                        )),
-                    },
-                ))
-            }
-        };
-        let library = match entry {
-            Entry::Plugin(library) => library,
-            Entry::Replaced(loaded) => {
-                return Err(
-                    LoadError::new(&open.path, ErrorKind::Replaced {}).with_plugin(&loaded.info)
-                )
-            }
-        };
-        // Again for a plugin registered by a loader with other requirements.
-        requirements.check_info(&open.path, &library.info)?;
-        let journaled = match (&options.quarantine, sha256) {
-            (Some(journal), Some(sha256)) if !library.is_settled() => Some(
-                journal
-                    .enter(sha256, &open.path)
-                    .map_err(|e| e.with_plugin(&library.info))?,
-            ),
-            _ => None,
-        };
-        let opened = open::open(&library, &open.path, image)?;
-        let module = layout::module::<M>(&library, &open.path, opened.header)?;
-        *library
-            .runtime
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(module.__runtime());
-        Ok((library, open.path, module, journaled))
+    /// Runs stages 1 to 5 without initialising the plugin: the header checks, then it opens
+    /// the library (`dlopen`: its static constructors, if any, run) and checks its whole type
+    /// layout against `M`. Returns the plugin's header. The plugin's `on_load` hook does not
+    /// run; the trust contract of [`load`](Loader::load) applies.
+    pub fn open_and_check(&self, path: impl AsRef<Path>) -> Result<PluginInfo, LoadError> {
+        let checked = stages::run_checks::<M>(&self.options, path.as_ref())?;
+        Ok(checked.library.info.clone())
     }
 }
-
-/// What [`Loader::checked`] returns.
-type Checked<M> = (Arc<Library>, PathBuf, M, Option<Entered>);

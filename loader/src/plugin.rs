@@ -10,7 +10,9 @@ use xplug::__private::PluginRuntime;
 use xplug::Interface;
 
 use crate::info::PluginInfo;
-use crate::registry::Library;
+use crate::process::library::Library;
+use crate::process::registry;
+use crate::sys::Unloaded;
 
 /// A loaded plugin: its root module `M` (dereference to call its functions) and its header.
 ///
@@ -53,7 +55,7 @@ impl<M> Plugin<M> {
     /// dynamic loader closes it (`dlclose`, `FreeLibrary`; its destructors run), and its
     /// snapshot is released once it is known to be unmapped. A later load of the same bytes
     /// loads them anew. Another handle to the library (a clone of this one, a load of the same
-    /// bytes from any path, a generation of a [`Live`](crate::Live) handle) keeps it loaded,
+    /// bytes from any path, a generation of a [`Live`](crate::reload::Live) handle) keeps it loaded,
     /// and so does any object the plugin made that is still alive
     /// ([`live_objects`](Plugin::live_objects)): the handle comes back as `Err`.
     ///
@@ -88,7 +90,7 @@ impl<M> Plugin<M> {
             _interface,
         } = self;
         // SAFETY: the caller's promise; `release` checks that no other handle exists.
-        match unsafe { crate::registry::release(library) } {
+        match unsafe { registry::release(library) } {
             Ok(unloaded) => Ok(unloaded),
             Err(library) => Err(Plugin {
                 module,
@@ -111,22 +113,6 @@ impl<M> Plugin<M> {
     pub fn same_library(&self, other: &Plugin<M>) -> bool {
         Arc::ptr_eq(&self.library, &other.library)
     }
-}
-
-/// What became of an unloaded library.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Unloaded {
-    /// Its code and data left the process, and their memory was returned.
-    Unmapped,
-    /// Closed, but the dynamic loader keeps it mapped: it was marked not to be unloaded (e.g.
-    /// by thread-local destructors it registered on threads still running, or `-z nodelete`).
-    /// It costs what a library never unloaded costs; it is not used again (a later load of
-    /// the same bytes maps them anew).
-    StillMapped,
-    /// Closed; the system does not tell whether it was unmapped (not Linux, or no
-    /// `/proc/self/maps`). Its snapshot's descriptor, if any, stays open.
-    Closed,
 }
 
 impl<M: Copy> Plugin<M> {

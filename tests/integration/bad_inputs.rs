@@ -1,6 +1,6 @@
-//! One table of bad inputs, shared by the rejection tests (the facts of each error) and the
-//! diagnostics tests (the report and JSON of each): files of every kind a host must refuse,
-//! crafted from real plugins where a real plugin is needed.
+//! One table of bad inputs, each with what its error must say: files of every kind a host must
+//! refuse, crafted from real plugins where a real plugin is needed. The rejection tests check
+//! each error's facts, the diagnostics tests its report and JSON.
 
 use std::fs;
 use std::mem::offset_of;
@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use greeter_interface::GreeterRef;
 use xplug::PluginHeader;
-use xplug_loader::{Loader, Sha256};
+use xplug_loader::trust::Sha256;
+use xplug_loader::trust::TrustPolicy;
+use xplug_loader::{ErrorKind, LoadError, Loader};
 use xtask::Fixture;
 
 use crate::support::{loader, plugin, scratch};
@@ -17,13 +19,29 @@ use crate::trust::{sign, Signer};
 /// A real shared library that is not a plugin.
 pub(crate) const LIBZ: &str = "/lib/x86_64-linux-gnu/libz.so.1";
 
-/// A file to refuse, named after what is wrong with it, and the loader that refuses it.
+/// A file to refuse, named after what is wrong with it, the loader that refuses it, and what
+/// its error must say.
 pub(crate) struct BadInput {
     /// What is wrong, e.g. `wrong_architecture`; the golden files' name.
     pub(crate) name: &'static str,
     pub(crate) path: PathBuf,
     /// The demo host's loader, configured as this input needs (a trust policy, say).
     pub(crate) loader: Loader<GreeterRef>,
+    /// Checks the error's kind and facts (panics otherwise); called with the input's path.
+    pub(crate) expect: Expect,
+}
+
+/// A check of a refusal: the error, and the path that was loaded.
+pub(crate) type Expect = Box<dyn Fn(&LoadError, &Path)>;
+
+/// Fails a check on an error of another kind.
+fn unexpected(kind: &ErrorKind) -> ! {
+    panic!("unexpected {kind:?}")
+}
+
+/// The real path of `path`, symlinks resolved.
+fn real(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap()
 }
 
 /// Every bad input, written into the scratch directory `dir_name`. Linux x86_64: the crafted
@@ -35,7 +53,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
     );
     let dir = scratch(dir_name);
     let file = |name: &str, bytes: &[u8]| {
-        let path = dir.join(xplug_loader::library_file_name(name));
+        let path = dir.join(xplug_loader::tools::library_file_name(name));
         fs::write(&path, bytes).unwrap();
         path
     };
@@ -44,7 +62,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         patch(&mut bytes);
         file(name, &bytes)
     };
-    let sub = dir.join(xplug_loader::library_file_name("dir"));
+    let sub = dir.join(xplug_loader::tools::library_file_name("dir"));
     fs::create_dir(&sub).unwrap();
     let sparse = file("sparse", b"");
     fs::OpenOptions::new()
@@ -52,12 +70,26 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         .open(&sparse)
         .and_then(|f| f.set_len(2 << 30))
         .unwrap();
-    let input = |name, path| BadInput {
-        name,
-        path,
-        loader: loader(),
-    };
-    let configured = |name, path, loader| BadInput { name, path, loader };
+    fn input(
+        name: &'static str,
+        path: PathBuf,
+        expect: impl Fn(&LoadError, &Path) + 'static,
+    ) -> BadInput {
+        configured(name, path, loader(), expect)
+    }
+    fn configured(
+        name: &'static str,
+        path: PathBuf,
+        loader: Loader<GreeterRef>,
+        expect: impl Fn(&LoadError, &Path) + 'static,
+    ) -> BadInput {
+        BadInput {
+            name,
+            path,
+            loader,
+            expect: Box::new(expect),
+        }
+    }
     // Each a plugin of its own bytes (its version differs), never loaded by another test.
     let version = |name: &str, v: &'static str| {
         patched(name, &|b| {
@@ -78,30 +110,100 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
     fs::create_dir(&public_dir).unwrap();
     set_mode(&public_dir, 0o755);
     vec![
-        input("not_found", dir.join("libmissing.so")),
-        input("not_a_file", sub),
-        input("too_large", sparse),
-        input("writable_by_others", writable),
+        input("not_found", dir.join("libmissing.so"), |e, path| {
+            match e.kind() {
+                ErrorKind::NotFound { .. } => assert_eq!(e.path(), path),
+                other => unexpected(other),
+            }
+        }),
+        input("not_a_file", sub, |e, path| match e.kind() {
+            ErrorKind::NotAFile { kind, .. } => {
+                assert_eq!(*kind, "directory");
+                assert_eq!(e.path(), real(path));
+            }
+            other => unexpected(other),
+        }),
+        input("too_large", sparse, |e, path| match e.kind() {
+            ErrorKind::TooLarge { size, .. } => assert_eq!(*size, 2 << 30),
+            other => unexpected(other),
+        }),
+        input("writable_by_others", writable, |e, path| match e.kind() {
+            ErrorKind::WritableByOthers {
+                kind,
+                path: what,
+                mode,
+                ..
+            } => {
+                assert_eq!((*kind, *mode), ("file", 0o666));
+                assert_eq!(what, &real(path));
+            }
+            other => unexpected(other),
+        }),
         configured(
             "not_allowed",
             version("not-allowed", "0.3.0-not-allowed"),
-            loader().require_sha256(Sha256::of(b"another plugin")),
+            loader().trust_policy(TrustPolicy::new().require_sha256(Sha256::of(b"another plugin"))),
+            |e, path| match e.kind() {
+                ErrorKind::NotAllowed { sha256, .. } => {
+                    assert_eq!(
+                        *sha256,
+                        xplug_loader::trust::Sha256::of(&fs::read(path).unwrap())
+                    )
+                }
+                other => unexpected(other),
+            },
         ),
         configured(
             "signature_missing",
             unsigned,
-            loader().trust_key(signer.public_key()),
+            loader().trust_policy(TrustPolicy::new().trust_key(signer.public_key())),
+            |e, path| match e.kind() {
+                ErrorKind::SignatureMissing { signature, .. } => {
+                    assert_eq!(signature, &xplug_loader::trust::signature_path(path))
+                }
+                other => unexpected(other),
+            },
         ),
         configured(
             "bad_signature",
             tampered,
-            loader().trust_key(signer.public_key()),
+            loader().trust_policy(TrustPolicy::new().trust_key(signer.public_key())),
+            |e, path| match e.kind() {
+                ErrorKind::BadSignature { reason, .. } => {
+                    assert_eq!(reason, "the signature does not match the file's bytes")
+                }
+                other => unexpected(other),
+            },
         ),
-        input("not_a_library_empty", file("empty", b"")),
-        input("not_a_library_random", file("random", &random_bytes(4096))),
+        input(
+            "not_a_library_empty",
+            file("empty", b""),
+            |e, path| match e.kind() {
+                ErrorKind::NotALibrary { reason, .. } => {
+                    assert_eq!(reason, "the file is empty")
+                }
+                other => unexpected(other),
+            },
+        ),
+        input(
+            "not_a_library_random",
+            file("random", &random_bytes(4096)),
+            |e, path| match e.kind() {
+                ErrorKind::NotALibrary { reason, .. } => {
+                    assert_eq!(reason, "unknown file format")
+                }
+                other => unexpected(other),
+            },
+        ),
         input(
             "not_a_library_text",
             file("text", b"this is not a library\nbut a note\n"),
+            |e, path| match e.kind() {
+                ErrorKind::NotALibrary { reason, .. } => {
+                    assert_eq!(reason, "it is a text file")
+                }
+                other => unexpected(other),
+            },
         ),
         input(
             "not_a_library_archive",
@@ -109,23 +211,76 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
                 "archive",
                 b"!<arch>\n/               0           0     0     0       4         `\n\0\0\0\0",
             ),
+            |e, path| match e.kind() {
+                ErrorKind::NotALibrary { reason, .. } => {
+                    assert_eq!(reason, "it is a static library archive")
+                }
+                other => unexpected(other),
+            },
         ),
-        input("wrong_format", file("windows", &pe_file())),
+        input(
+            "wrong_format",
+            file("windows", &pe_file()),
+            |e, path| match e.kind() {
+                ErrorKind::WrongFormat {
+                    expected, found, ..
+                } => {
+                    assert_eq!((*expected, found.as_str()), ("ELF", "PE"))
+                }
+                other => unexpected(other),
+            },
+        ),
         input(
             "wrong_architecture",
             patched("arm", &|b| set_elf_machine(b, AARCH64)),
+            |e, path| match e.kind() {
+                ErrorKind::WrongArchitecture {
+                    expected, found, ..
+                } => {
+                    assert_eq!(found, "aarch64");
+                    assert_eq!(expected, std::env::consts::ARCH);
+                }
+                other => unexpected(other),
+            },
         ),
         input(
             "not_a_shared_library",
             patched("exec", &|b| b[16..18].copy_from_slice(&2u16.to_le_bytes())),
+            |e, path| match e.kind() {
+                ErrorKind::NotASharedLibrary { kind, .. } => {
+                    assert_eq!(kind, "an executable")
+                }
+                other => unexpected(other),
+            },
         ),
-        input("malformed", patched("truncated", &|b| b.truncate(4096))),
-        input("not_a_plugin", PathBuf::from(LIBZ)),
+        input(
+            "malformed",
+            patched("truncated", &|b| b.truncate(4096)),
+            |e, path| match e.kind() {
+                ErrorKind::Malformed { format, reason, .. } => {
+                    assert_eq!(format, "ELF");
+                    assert!(!reason.is_empty());
+                }
+                other => unexpected(other),
+            },
+        ),
+        input("not_a_plugin", PathBuf::from(LIBZ), |e, path| {
+            match e.kind() {
+                ErrorKind::NotAPlugin { .. } => assert_eq!(e.path(), real(path)),
+                other => unexpected(other),
+            }
+        }),
         input(
             "bad_header",
             patched("bad-header", &|b| {
                 set_header_field(b, offset_of!(PluginHeader, interface_version), 32, "1.x")
             }),
+            |e, path| match e.kind() {
+                ErrorKind::BadHeader { reason, .. } => {
+                    assert!(reason.starts_with("interface version `1.x`"), "{reason}")
+                }
+                other => unexpected(other),
+            },
         ),
         input(
             "unsupported_header",
@@ -133,9 +288,48 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
                 let at = header_offset(b) + offset_of!(PluginHeader, format_version);
                 b[at..at + 4].copy_from_slice(&99u32.to_le_bytes());
             }),
+            |e, path| match e.kind() {
+                ErrorKind::UnsupportedHeader { found, .. } => {
+                    assert_eq!(*found, 99)
+                }
+                other => unexpected(other),
+            },
         ),
-        input("interface_mismatch", plugin(Fixture::WrongInterface)),
-        input("version_mismatch", plugin(Fixture::Major)),
+        input(
+            "interface_mismatch",
+            plugin(Fixture::WrongInterface),
+            |e, path| match e.kind() {
+                ErrorKind::InterfaceMismatch {
+                    expected, found, ..
+                } => {
+                    assert_eq!(expected, "greeter");
+                    assert_eq!(found, "farewell");
+                    assert_eq!(e.plugin().unwrap().name, "fixture-wrong-interface");
+                }
+                other => unexpected(other),
+            },
+        ),
+        input(
+            "version_mismatch",
+            plugin(Fixture::Major),
+            |e, path| match e.kind() {
+                ErrorKind::VersionMismatch {
+                    required,
+                    host_version,
+                    found,
+                    ..
+                } => {
+                    assert_eq!(required.to_string(), "^1");
+                    assert_eq!(
+                        host_version.as_ref().map(|v| v.to_string()).as_deref(),
+                        Some("1.1.0")
+                    );
+                    assert_eq!(found.to_string(), "2.0.0");
+                    assert_eq!(e.plugin().unwrap().interface_version.to_string(), "2.0.0");
+                }
+                other => unexpected(other),
+            },
+        ),
         input(
             "target_mismatch",
             patched("musl", &|b| {
@@ -146,6 +340,12 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
                     "x86_64-unknown-linux-musl",
                 )
             }),
+            |e, path| match e.kind() {
+                ErrorKind::TargetMismatch { found, .. } => {
+                    assert_eq!(found, "x86_64-unknown-linux-musl")
+                }
+                other => unexpected(other),
+            },
         ),
         input(
             "panic_abort",
@@ -153,6 +353,10 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
                 let at = header_offset(b) + offset_of!(PluginHeader, panic_strategy);
                 b[at] = xplug::header::PANIC_ABORT;
             }),
+            |e, path| match e.kind() {
+                ErrorKind::PanicAbort { .. } => {}
+                other => unexpected(other),
+            },
         ),
         input(
             "open",
@@ -166,12 +370,36 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
                     .expect("a libgcc_s dependency");
                 b[at + 7] = b'q';
             }),
+            |e, path| match e.kind() {
+                ErrorKind::Open { source, .. } => {
+                    assert!(source.to_string().contains("libgcc_q"), "{source}")
+                }
+                other => unexpected(other),
+            },
         ),
-        input("root_module", plugin(Fixture::NoRootModule)),
+        input(
+            "root_module",
+            plugin(Fixture::NoRootModule),
+            |e, path| match e.kind() {
+                ErrorKind::RootModule { message, .. } => {
+                    assert!(message.contains("no root module"), "{message}")
+                }
+                other => unexpected(other),
+            },
+        ),
         configured(
             "snapshot",
             version("public-snapshot", "0.3.0-public"),
             loader().snapshot_dir(&public_dir),
+            |e, path| match e.kind() {
+                ErrorKind::Snapshot { source, .. } => {
+                    assert!(
+                        source.to_string().contains("not a private directory"),
+                        "{source}"
+                    )
+                }
+                other => unexpected(other),
+            },
         ),
         input(
             "header_changed",
@@ -185,14 +413,100 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
                 );
                 b
             }),
+            |e, path| match e.kind() {
+                ErrorKind::HeaderChanged { .. } => {
+                    assert_eq!(e.plugin().unwrap().version.to_string(), "0.1.0-rewrite")
+                }
+                other => unexpected(other),
+            },
         ),
-        input("layout_changed_type", plugin(Fixture::ChangedType)),
-        input("layout_changed_nested", plugin(Fixture::ChangedNested)),
-        input("layout_removed_fn", plugin(Fixture::RemovedFn)),
-        input("layout_changed_object", plugin(Fixture::ChangedObject)),
-        input("layout_changed_host", plugin(Fixture::ChangedHost)),
-        input("init_failed", plugin(Fixture::InitError)),
-        input("init_panicked", plugin(Fixture::InitPanic)),
+        input(
+            "layout_changed_type",
+            plugin(Fixture::ChangedType),
+            |e, path| match e.kind() {
+                ErrorKind::LayoutMismatch {
+                    found,
+                    host_version,
+                    difference,
+                    ..
+                } => {
+                    assert_eq!(found.to_string(), "1.1.0+changed-type");
+                    assert_eq!(host_version.to_string(), "1.1.0");
+                    assert_eq!(difference.at, "GreeterModule.add");
+                    assert_eq!(difference.expected, "extern \"C\" fn(u32, u32) -> u32");
+                    assert_eq!(difference.found, "extern \"C\" fn(u64, u64) -> u64");
+                }
+                other => unexpected(other),
+            },
+        ),
+        input(
+            "layout_changed_nested",
+            plugin(Fixture::ChangedNested),
+            |e, path| match e.kind() {
+                ErrorKind::LayoutMismatch { difference, .. } => {
+                    assert_eq!(difference.at, "GreeterModule.map(Callback).field_0");
+                    assert_eq!(difference.expected, "extern \"C\" fn(i64) -> i64");
+                    assert_eq!(difference.found, "extern \"C\" fn(i32) -> i32");
+                }
+                other => unexpected(other),
+            },
+        ),
+        input(
+            "layout_removed_fn",
+            plugin(Fixture::RemovedFn),
+            |e, path| match e.kind() {
+                ErrorKind::LayoutMismatch { difference, .. } => {
+                    let text = format!("{difference}");
+                    assert!(text.contains("words"), "{difference:?}");
+                }
+                other => unexpected(other),
+            },
+        ),
+        input(
+            "layout_changed_object",
+            plugin(Fixture::ChangedObject),
+            |e, path| match e.kind() {
+                ErrorKind::LayoutMismatch { difference, .. } => {
+                    assert_eq!(difference.at, "Counter.skip");
+                    assert!(difference.expected.contains("u64"), "{difference:?}");
+                    assert!(difference.found.contains("u32"), "{difference:?}");
+                }
+                other => unexpected(other),
+            },
+        ),
+        input(
+            "layout_changed_host",
+            plugin(Fixture::ChangedHost),
+            |e, path| match e.kind() {
+                ErrorKind::LayoutMismatch { difference, .. } => {
+                    assert_eq!(difference.at, "GreeterHost.setting");
+                }
+                other => unexpected(other),
+            },
+        ),
+        input(
+            "init_failed",
+            plugin(Fixture::InitError),
+            |e, path| match e.kind() {
+                ErrorKind::InitFailed { message, .. } => {
+                    assert_eq!(message, "no licence key")
+                }
+                other => unexpected(other),
+            },
+        ),
+        input(
+            "init_panicked",
+            plugin(Fixture::InitPanic),
+            |e, path| match e.kind() {
+                ErrorKind::InitPanicked {
+                    message, location, ..
+                } => {
+                    assert_eq!(message, "the configuration file is missing");
+                    assert!(location.contains("lib.rs"), "{location}");
+                }
+                other => unexpected(other),
+            },
+        ),
     ]
 }
 

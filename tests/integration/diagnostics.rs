@@ -7,7 +7,8 @@
 use std::fs;
 use std::path::PathBuf;
 
-use xplug_loader::{LoadError, Sha256};
+use xplug_loader::trust::Sha256;
+use xplug_loader::LoadError;
 use xtask::Fixture;
 
 use crate::bad_inputs::{bad_inputs, LIBZ};

@@ -16,7 +16,7 @@ use crate::support::{loader, plugin, scratch};
 fn copy_of(fixture: Fixture, dir: &std::path::Path, n: u8) -> PathBuf {
     let mut bytes = fs::read(plugin(fixture)).unwrap();
     bytes.push(n);
-    let path = dir.join(xplug_loader::library_file_name(&format!("copy_{n}")));
+    let path = dir.join(xplug_loader::tools::library_file_name(&format!("copy_{n}")));
     fs::write(&path, bytes).unwrap();
     path
 }

@@ -122,9 +122,9 @@ fn a_directory_loads_its_plugins_and_reports_each_refused_file() {
         let from = plugin(fixture);
         fs::copy(&from, dir.join(from.file_name().unwrap())).unwrap();
     }
-    let garbage = dir.join(xplug_loader::library_file_name("garbage"));
+    let garbage = dir.join(xplug_loader::tools::library_file_name("garbage"));
     fs::write(&garbage, b"not a library").unwrap();
-    fs::create_dir(dir.join(xplug_loader::library_file_name("subdir"))).unwrap();
+    fs::create_dir(dir.join(xplug_loader::tools::library_file_name("subdir"))).unwrap();
     fs::write(dir.join("README.md"), "ignored: not named like a library").unwrap();
 
     let report = loader().load_dir(&dir).expect("directory readable");
@@ -242,7 +242,7 @@ fn within_30_seconds<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) 
 #[test]
 fn an_on_load_that_loads_its_own_file_gets_an_error_at_once() {
     let dir = scratch("reentrant-own");
-    let path = dir.join(xplug_loader::library_file_name("own"));
+    let path = dir.join(xplug_loader::tools::library_file_name("own"));
     fs::write(
         &path,
         crate::snapshots::variant(Fixture::Counting, "0.1.0-own"),
@@ -271,8 +271,8 @@ fn an_on_load_that_loads_its_own_file_gets_an_error_at_once() {
 fn two_plugins_that_load_each_other_on_two_threads_do_not_hang() {
     install_callback();
     let dir = scratch("reentrant-pair");
-    let a = dir.join(xplug_loader::library_file_name("a"));
-    let b = dir.join(xplug_loader::library_file_name("b"));
+    let a = dir.join(xplug_loader::tools::library_file_name("a"));
+    let b = dir.join(xplug_loader::tools::library_file_name("b"));
     fs::write(&a, crate::snapshots::variant(Fixture::Counting, "0.1.0-a")).unwrap();
     fs::write(&b, crate::snapshots::variant(Fixture::Counting, "0.1.0-b")).unwrap();
     // Both on_load hooks are running before either loads the other.

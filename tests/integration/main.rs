@@ -3,24 +3,43 @@
 //! One test binary (one link step). The harness builds every plugin and fixture once per run
 //! (`support::plugins`), with the same cargo that runs the tests.
 
+// The call path allocates nothing beyond what the plugin function allocates.
 mod allocations;
+// The table of bad inputs and what each error must say (used by rejections and diagnostics).
 mod bad_inputs;
+// The compiler grid, plugin side: plugins built by every compiler load in this host.
 mod compilers;
+// Every rejection's report and JSON against golden files.
 mod diagnostics;
+// The compiler grid, host side: demo hosts built by every compiler load every plugin.
 mod hosts;
+// Each distinct root-module layout is checked in full once per process.
 mod layout_checks;
+// Loading files and directories: one plugin per file, side by side, from many threads.
 mod loading;
+// Objects either side makes, host services, plugins' log records.
 mod objects;
+// Panic containment: a panicking plugin returns an error and the host keeps running.
 mod panics;
+// What stages 1 to 3 read of a file: the pieces they need, never the whole file.
 #[cfg(target_os = "linux")]
 mod reads;
+// Bad input of every kind is refused with its own kind and facts; the host keeps running.
 mod rejections;
+// Hot reload: live handles, directory watchers, state handover, the quarantine journal.
 mod reload;
+// What loads is what was checked: one read, a private snapshot, identity by content.
 mod snapshots;
+// Shared helpers: the built plugins, scratch directories, a loader.
 mod support;
+// The cargo-generate template: generated, its own tests pass, the demo host loads it.
 mod template;
+// Trust policies (pins, allow-lists, signatures) and files others can write.
 mod trust;
+// Unloading, the opt-in: retired generations and plain handles leave the process.
 #[cfg(target_os = "linux")]
 mod unload;
+// The version rule: both directions within a major version; hosts' own requirements.
 mod versions;
+// Windows under wine: hosts, plugins and the xplug tool built for Windows.
 mod windows;

@@ -17,7 +17,8 @@ use crate::support::{loader, scratch};
 
 /// A fixture's variant, written to its own file.
 fn variant_file(fixture: Fixture, version: &str) -> std::path::PathBuf {
-    let path = scratch(&format!("objects-{version}")).join(xplug_loader::library_file_name("v"));
+    let path =
+        scratch(&format!("objects-{version}")).join(xplug_loader::tools::library_file_name("v"));
     fs::write(&path, variant(fixture, version)).unwrap();
     path
 }

@@ -27,7 +27,7 @@ fn inspect_reads_a_few_kilobytes_whatever_the_size_of_the_file() {
     let size = fs::metadata(&file).unwrap().len();
     assert!(size > 4 * FEW_PIECES, "the fixture is {size} bytes");
     let before = bytes_read_by_this_thread();
-    let inspected = xplug_loader::inspect(&file).expect("inspect");
+    let inspected = xplug_loader::tools::inspect(&file).expect("inspect");
     let read = bytes_read_by_this_thread() - before;
     assert_eq!(inspected.info.name, "greeter-en");
     assert!(
@@ -39,7 +39,7 @@ fn inspect_reads_a_few_kilobytes_whatever_the_size_of_the_file() {
 #[test]
 fn an_in_place_load_without_a_trust_policy_reads_the_headers_alone() {
     let dir = scratch("reads-in-place");
-    let copy = dir.join(xplug_loader::library_file_name("greeter_en"));
+    let copy = dir.join(xplug_loader::tools::library_file_name("greeter_en"));
     fs::copy(plugin(Fixture::GreeterEn), &copy).unwrap();
     let size = fs::metadata(&copy).unwrap().len();
     let before = bytes_read_by_this_thread();

@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use counter_interface::CounterRef;
 use greeter_interface::GreeterRef;
-use xplug_loader::{
-    library_file_name, ErrorKind, Event, Live, Loader, Quarantine, Reload, Watcher,
-};
+use xplug_loader::reload::{Event, Live, Reload, Watcher};
+use xplug_loader::tools::library_file_name;
+use xplug_loader::trust::Quarantine;
+use xplug_loader::{ErrorKind, Loader};
 use xtask::{Compiler, Fixture};
 
 use crate::snapshots::{install, variant, variant_of};

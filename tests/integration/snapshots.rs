@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::thread;
 
 use xplug::PluginHeader;
+use xplug_loader::trust::TrustPolicy;
 use xplug_loader::{ErrorKind, LoadMode, PanicStrategy};
 use xtask::Fixture;
 
@@ -45,7 +46,7 @@ pub(crate) fn install(bytes: &[u8], path: &Path) {
 #[test]
 fn a_plugin_renamed_over_the_path_during_loads_never_mixes_with_the_checked_one() {
     let dir = scratch("rename-race");
-    let path = dir.join(xplug_loader::library_file_name("race"));
+    let path = dir.join(xplug_loader::tools::library_file_name("race"));
     let en = fs::read(plugin(Fixture::GreeterEn)).unwrap();
     let fr = fs::read(plugin(Fixture::GreeterFr)).unwrap();
     // greeter-fr marked `panic = "abort"`: a default loader refuses it.
@@ -112,7 +113,7 @@ fn a_plugin_renamed_over_the_path_during_loads_never_mixes_with_the_checked_one(
 #[test]
 fn a_loaded_plugin_survives_its_file_being_overwritten_renamed_over_or_deleted() {
     let dir = scratch("overwritten");
-    let path = dir.join(xplug_loader::library_file_name("live"));
+    let path = dir.join(xplug_loader::tools::library_file_name("live"));
     fs::copy(plugin(Fixture::GreeterEn), &path).unwrap();
     let en = loader().load(&path).unwrap();
 
@@ -151,7 +152,7 @@ fn a_loaded_plugin_survives_its_file_being_overwritten_renamed_over_or_deleted()
 #[cfg(target_os = "linux")]
 fn hard_links_symlinks_and_copies_are_one_plugin_initialised_once() {
     let dir = scratch("links");
-    let path = dir.join(xplug_loader::library_file_name("counting"));
+    let path = dir.join(xplug_loader::tools::library_file_name("counting"));
     fs::write(&path, variant(Fixture::Counting, "0.1.0-links")).unwrap();
     let hard = dir.join("hard.so");
     fs::hard_link(&path, &hard).unwrap();
@@ -177,7 +178,7 @@ fn hard_links_symlinks_and_copies_are_one_plugin_initialised_once() {
 fn in_place_mode_loads_the_descriptor_it_checked_and_refuses_a_file_rewritten_in_place() {
     let dir = scratch("in-place");
     let in_place = loader().mode(LoadMode::InPlace);
-    let path = dir.join(xplug_loader::library_file_name("in-place"));
+    let path = dir.join(xplug_loader::tools::library_file_name("in-place"));
     fs::write(&path, variant(Fixture::GreeterEn, "0.3.0-in-place")).unwrap();
     let en = in_place.load(&path).unwrap();
     assert!(
@@ -198,7 +199,7 @@ fn in_place_mode_loads_the_descriptor_it_checked_and_refuses_a_file_rewritten_in
     assert_eq!(en.add(1, 1).unwrap(), 2);
 
     // Refused before it was ever opened, then rewritten in place: read again, and it loads.
-    let fixed = dir.join(xplug_loader::library_file_name("fixed"));
+    let fixed = dir.join(xplug_loader::tools::library_file_name("fixed"));
     fs::copy(plugin(Fixture::Major), &fixed).unwrap();
     assert!(matches!(
         in_place.load(&fixed).unwrap_err().kind(),
@@ -226,7 +227,7 @@ fn snapshots_in_a_private_directory_load_and_are_removed_once_opened() {
     use std::os::unix::fs::PermissionsExt;
     let dir = scratch("snapshot-dir");
     let private = dir.join("private");
-    let path = dir.join(xplug_loader::library_file_name("en"));
+    let path = dir.join(xplug_loader::tools::library_file_name("en"));
     fs::write(&path, variant(Fixture::GreeterEn, "0.3.0-private")).unwrap();
     let p = loader().snapshot_dir(&private).load(&path).unwrap();
     assert_eq!(p.greet("Al".into()).unwrap(), "Hello, Al!");
@@ -240,10 +241,10 @@ fn snapshots_in_a_private_directory_load_and_are_removed_once_opened() {
 fn a_snapshot_refused_before_its_code_runs_keeps_no_memfd() {
     use xplug_loader::semver::VersionReq;
     let dir = scratch("refused-memfd");
-    let path = dir.join(xplug_loader::library_file_name("refused"));
+    let path = dir.join(xplug_loader::tools::library_file_name("refused"));
     let bytes = variant(Fixture::GreeterEn, "0.3.0-refused-memfd");
     fs::write(&path, &bytes).unwrap();
-    let strict = loader().with_requirement(VersionReq::parse("=99.0.0").unwrap());
+    let strict = loader().version_requirement(VersionReq::parse("=99.0.0").unwrap());
     for _ in 0..3 {
         let e = strict.load(&path).unwrap_err();
         assert!(
@@ -262,7 +263,7 @@ fn a_snapshot_refused_before_its_code_runs_keeps_no_memfd() {
 #[cfg(target_os = "linux")]
 fn a_snapshot_copied_to_a_directory_and_a_sealed_one_of_the_same_bytes_are_one_plugin() {
     let dir = scratch("copy-and-sealed");
-    let path = dir.join(xplug_loader::library_file_name("counting"));
+    let path = dir.join(xplug_loader::tools::library_file_name("counting"));
     let bytes = variant(Fixture::Counting, "0.1.0-copy-and-sealed");
     fs::write(&path, &bytes).unwrap();
     let copied = loader()
@@ -282,13 +283,15 @@ fn a_snapshot_copied_to_a_directory_and_a_sealed_one_of_the_same_bytes_are_one_p
 #[test]
 #[cfg(target_os = "linux")]
 fn in_place_with_a_trust_policy_sees_a_rewrite_that_keeps_size_and_modification_time() {
-    use xplug_loader::Sha256;
+    use xplug_loader::trust::Sha256;
     let dir = scratch("in-place-same-time");
-    let path = dir.join(xplug_loader::library_file_name("same-time"));
+    let path = dir.join(xplug_loader::tools::library_file_name("same-time"));
     fs::write(&path, variant(Fixture::GreeterEn, "0.3.0-same-time")).unwrap();
     let trusting = |path: &Path| {
         let digest = Sha256::of(&fs::read(path).unwrap());
-        loader().mode(LoadMode::InPlace).require_sha256(digest)
+        loader()
+            .mode(LoadMode::InPlace)
+            .trust_policy(TrustPolicy::new().require_sha256(digest))
     };
     let first = trusting(&path).load(&path).unwrap();
     let modified = fs::metadata(&path).unwrap().modified().unwrap();

@@ -91,7 +91,7 @@ fn the_template_generates_a_plugin_that_passes_its_tests_and_loads_in_the_demo_h
     );
 
     let plugins = scratch("template-plugins");
-    let name = xplug_loader::library_file_name("my_greeter");
+    let name = xplug_loader::tools::library_file_name("my_greeter");
     fs::copy(
         target.join("debug").join("deps").join(&name),
         plugins.join(&name),

@@ -4,7 +4,8 @@
 use std::fs;
 use std::path::Path;
 
-use xplug_loader::{signature_path, AllowList, ErrorKind, PublicKey, Sha256, Stage};
+use xplug_loader::trust::{signature_path, AllowList, PublicKey, Sha256, TrustPolicy};
+use xplug_loader::{ErrorKind, Stage};
 use xtask::Fixture;
 
 use crate::support::{loader, plugin, scratch};
@@ -52,7 +53,7 @@ fn pinned_and_allow_listed_digests_load_others_are_refused() {
     let fr = copy(Fixture::GreeterFr, &dir);
     let en_digest = Sha256::of(&fs::read(&en).unwrap());
 
-    let pinned = loader().require_sha256(en_digest);
+    let pinned = loader().trust_policy(TrustPolicy::new().require_sha256(en_digest));
     assert_eq!(
         pinned.load(&en).unwrap().greet("Al".into()).unwrap(),
         "Hello, Al!"
@@ -65,7 +66,8 @@ fn pinned_and_allow_listed_digests_load_others_are_refused() {
     // `sha256sum *.so > plugins.sha256`: only the listed file loads.
     let list = dir.join("plugins.sha256");
     fs::write(&list, format!("{en_digest}  {}\n", en.display())).unwrap();
-    let listed = loader().allow_list(AllowList::read(&list).unwrap());
+    let listed =
+        loader().trust_policy(TrustPolicy::new().allow_list(AllowList::read(&list).unwrap()));
     assert!(listed.load(&en).is_ok());
     assert!(matches!(
         listed.load(&fr).unwrap_err().kind(),
@@ -78,7 +80,7 @@ fn signed_plugins_load_tampered_unsigned_and_foreign_ones_are_refused() {
     let dir = scratch("trust-signatures");
     let signer = Signer::new();
     let other = Signer::new();
-    let signed = loader().trust_key(signer.public_key());
+    let signed = loader().trust_policy(TrustPolicy::new().trust_key(signer.public_key()));
 
     let en = copy(Fixture::GreeterEn, &dir);
     sign(&signer, &en);
@@ -94,7 +96,11 @@ fn signed_plugins_load_tampered_unsigned_and_foreign_ones_are_refused() {
         other => panic!("{other:?}"),
     }
     // Either trusted key will do.
-    let both = signed.clone().trust_key(other.public_key());
+    let both = loader().trust_policy(
+        TrustPolicy::new()
+            .trust_key(signer.public_key())
+            .trust_key(other.public_key()),
+    );
     assert!(both.load(&fr).is_ok());
 
     // One byte changed after signing.

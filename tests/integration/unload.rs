@@ -6,7 +6,9 @@
 use std::fs;
 
 use counter_interface::CounterRef;
-use xplug_loader::{library_file_name, Loader, Reload, Unloaded, Unloads};
+use xplug_loader::reload::{Reload, Unloads};
+use xplug_loader::tools::library_file_name;
+use xplug_loader::{Loader, Unloaded};
 use xtask::Fixture;
 
 use std::mem::offset_of;

@@ -38,7 +38,7 @@ fn a_newer_minor_plugin_loads_and_its_extra_functions_are_ignored() {
 #[test]
 fn a_host_can_set_its_own_version_requirement() {
     let strict =
-        Loader::<GreeterRef>::new().with_requirement(VersionReq::parse(">=1.1, <2").unwrap());
+        Loader::<GreeterRef>::new().version_requirement(VersionReq::parse(">=1.1, <2").unwrap());
     let e = strict.load(plugin(Fixture::OlderMinor)).unwrap_err();
     match e.kind() {
         ErrorKind::VersionMismatch { required, .. } => {
@@ -50,7 +50,7 @@ fn a_host_can_set_its_own_version_requirement() {
     // A lenient requirement lets 2.0.0 past the version check, but not past the layout
     // check: the interface crate's major version is part of every type's layout.
     let lenient =
-        Loader::<GreeterRef>::new().with_requirement(VersionReq::parse(">=1, <3").unwrap());
+        Loader::<GreeterRef>::new().version_requirement(VersionReq::parse(">=1, <3").unwrap());
     match lenient
         .load(plugin(Fixture::Major))
         .map_err(|e| e.kind().clone())

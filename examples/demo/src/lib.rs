@@ -119,7 +119,7 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<DirReport<GreeterRef>, Dem
         out,
         "host: interface `greeter` {}, accepting {}",
         GreeterRef::INTERFACE_VERSION,
-        loader.requirement()
+        loader.requirements().versions()
     )?;
     let report = loader.load_dir(dir).map_err(DemoError::Load)?;
     for plugin in &report.plugins {

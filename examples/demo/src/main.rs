@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     xplug_demo::log_to_stderr();
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     match args.as_slice() {
-        [cmd, file] if cmd == "check" => match Loader::<GreeterRef>::new().verify(file) {
+        [cmd, file] if cmd == "check" => match Loader::<GreeterRef>::new().open_and_check(file) {
             Ok(info) => {
                 println!(
                     "ok: {} is compatible with this host (interface `greeter` {}, layout checked)",

@@ -15,7 +15,9 @@ use std::thread;
 use std::time::Duration;
 
 use counter_interface::CounterRef;
-use xplug_loader::{library_file_name, Event, Live, Loader};
+use xplug_loader::reload::{Event, Live};
+use xplug_loader::tools::library_file_name;
+use xplug_loader::Loader;
 
 use crate::DemoError;
 
@@ -131,7 +133,7 @@ fn install(bytes: &[u8], path: &Path) -> Result<(), DemoError> {
     Ok(())
 }
 
-fn next_event(watcher: &xplug_loader::Watcher<CounterRef>) -> Result<Event, DemoError> {
+fn next_event(watcher: &xplug_loader::reload::Watcher<CounterRef>) -> Result<Event, DemoError> {
     watcher
         .events()
         .recv_timeout(PATIENCE)

@@ -8,7 +8,6 @@ use semver::{Comparator, Op, Prerelease, Version, VersionReq};
 use crate::error::{ErrorKind, LoadError};
 use crate::host::host_target;
 use crate::info::{PanicStrategy, PluginInfo};
-use crate::inspect::Inspected;
 
 /// What a host accepts, checked against a plugin's header: interface name, versions, target
 /// and panic strategy.
@@ -70,14 +69,15 @@ impl Requirements {
         &self.target
     }
 
-    /// Checks a plugin's header: interface name, version, target, panic strategy, in that
-    /// order; the first mismatch is the error.
-    pub fn check(&self, plugin: &Inspected) -> Result<(), LoadError> {
-        self.check_info(&plugin.path, &plugin.info)
+    /// The same requirements on the interface versions `versions`.
+    pub(crate) fn with_versions(mut self, versions: VersionReq) -> Requirements {
+        self.versions = versions;
+        self
     }
 
-    /// [`check`](Requirements::check) on the parts of an [`Inspected`].
-    pub(crate) fn check_info(&self, path: &Path, info: &PluginInfo) -> Result<(), LoadError> {
+    /// Checks the header `info` of the plugin file at `path`: interface name, version,
+    /// target, panic strategy, in that order; the first mismatch is the error.
+    pub fn check(&self, path: &Path, info: &PluginInfo) -> Result<(), LoadError> {
         match self.mismatch(info) {
             Some(kind) => Err(LoadError::new(path, kind).with_plugin(info)),
             None => Ok(()),
@@ -134,27 +134,24 @@ mod tests {
     use super::*;
     use crate::info::Profile;
 
-    fn plugin(interface: &str, version: &str, target: &str, panic: PanicStrategy) -> Inspected {
-        Inspected {
-            path: "/p/libx.so".into(),
-            info: PluginInfo {
-                name: String::from("x"),
-                version: Version::new(0, 1, 0),
-                interface_name: interface.to_owned(),
-                interface_version: version.parse().unwrap(),
-                rustc: String::from("rustc 1.63.0"),
-                target: target.to_owned(),
-                xplug_version: String::from("0.1.0"),
-                panic_strategy: panic,
-                profile: Profile::Debug,
-                header_format: 1,
-            },
+    fn plugin(interface: &str, version: &str, target: &str, panic: PanicStrategy) -> PluginInfo {
+        PluginInfo {
+            name: String::from("x"),
+            version: Version::new(0, 1, 0),
+            interface_name: interface.to_owned(),
+            interface_version: version.parse().unwrap(),
+            rustc: String::from("rustc 1.63.0"),
+            target: target.to_owned(),
+            xplug_version: String::from("0.1.0"),
+            panic_strategy: panic,
+            profile: Profile::Debug,
+            header_format: 1,
         }
     }
 
-    fn kind(r: &Requirements, p: &Inspected) -> Option<ErrorKind> {
-        r.check(p).err().map(|e| {
-            assert_eq!(e.plugin(), Some(&p.info), "the error carries the header");
+    fn kind(r: &Requirements, p: &PluginInfo) -> Option<ErrorKind> {
+        r.check(Path::new("/p/libx.so"), p).err().map(|e| {
+            assert_eq!(e.plugin(), Some(p), "the error carries the header");
             e.kind().clone()
         })
     }

@@ -14,13 +14,13 @@ use xplug::header::{self, PluginHeader, FORMAT_VERSION, HEADER_SIZE, HEADER_SYMB
 
 use crate::error::{ErrorKind, LoadError};
 use crate::info::{PanicStrategy, PluginInfo, Profile};
-use crate::stages::object::{format_name, Library};
+use crate::stages::object::{format_name, Parsed};
 
 /// Finds and parses the header of `library`, the file at `path`; returns it, and its bytes.
 pub(crate) fn read<'data, R: ReadRef<'data>>(
     path: &Path,
     data: R,
-    library: &Library<'data, R>,
+    library: &Parsed<'data, R>,
 ) -> Result<(PluginInfo, [u8; HEADER_SIZE]), LoadError> {
     let error = |kind| LoadError::new(path, kind);
     let bytes = find(library, data).map_err(error)?;
@@ -37,14 +37,14 @@ struct Placed {
 
 /// The header's bytes in the file.
 fn find<'data, R: ReadRef<'data>>(
-    library: &Library<'data, R>,
+    library: &Parsed<'data, R>,
     data: R,
 ) -> Result<&'data [u8; HEADER_SIZE], ErrorKind> {
     // Mach-O prefixes C symbols with `_`.
     let mangled = format!("_{}", HEADER_SYMBOL);
     let is_header = |name: &[u8]| name == HEADER_SYMBOL.as_bytes() || name == mangled.as_bytes();
     let (address, sections): (Option<u64>, Vec<Placed>) = match library {
-        Library::Elf64 { endian, sections } => {
+        Parsed::Elf64 { endian, sections } => {
             let endian = *endian;
             // The dynamic symbols alone: the exported ones, whatever the size of `.symtab`.
             let symbols = sections
@@ -88,7 +88,7 @@ fn find<'data, R: ReadRef<'data>>(
                 .collect();
             (address, placed)
         }
-        Library::Other { file, format } => {
+        Parsed::Other { file, format } => {
             let address = if *format == BinaryFormat::Elf {
                 file.dynamic_symbols()
                     .find(|s| s.is_definition() && s.name_bytes().map_or(false, is_header))
@@ -234,7 +234,7 @@ mod tests {
         assert_eq!(info.profile, Profile::Release);
         assert_eq!(info.header_format, FORMAT_VERSION);
         assert!(info.rustc.starts_with("rustc "), "{}", info.rustc);
-        assert_eq!(info.target, crate::host_target());
+        assert_eq!(info.target, crate::host::host_target());
     }
 
     #[test]

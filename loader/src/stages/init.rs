@@ -11,7 +11,7 @@ use xplug::__private::LoadHookError;
 use xplug::Interface;
 
 use crate::error::{ErrorKind, LoadError};
-use crate::registry::Library;
+use crate::process::library::Library;
 
 /// Runs `module`'s `on_load` hook, once per library; later calls get the first outcome. No
 /// lock is held while it runs: a load from inside the hook that needs this library's outcome,

@@ -10,20 +10,19 @@ use abi_stable::abi_stability::abi_checking::{
     check_layout_compatibility_with_globals, AbiInstability, AbiInstabilityErrors, CheckingGlobals,
 };
 use abi_stable::library::LibHeader;
-use abi_stable::std_types::UTypeId;
 use abi_stable::type_layout::TypeLayout;
 use abi_stable::StableAbi;
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use xplug::Interface;
 
 use crate::error::{ErrorKind, LoadError};
 use crate::host::host_version;
-use crate::registry::Library;
+use crate::process::layout_cache::{self, HostIds};
+use crate::process::library::Library;
 
 pub(crate) use difference::{differences, first_difference};
 
@@ -54,7 +53,7 @@ pub(crate) fn module<M: Interface>(
     // SAFETY: the root module's whole type layout was checked against `M`'s just above.
     unsafe { header.unchecked_layout::<M>() }.map_err(|e| {
         error(ErrorKind::RootModule {
-            message: crate::stages::open::one_line(&e.to_string()),
+            message: crate::error::one_line(&e.to_string()),
         })
     })
 }
@@ -80,44 +79,16 @@ pub(crate) fn check(
         Some(<[u8; 32]>::from(Sha256::digest(&key)))
     });
     if let Some(key) = &key {
-        if with_checked(|checked| checked.passed.contains(key)) {
+        if layout_cache::passed(key) {
             return Ok(());
         }
     }
     FULL_CHECKS.with(|n| n.set(n.get() + 1));
     check_in_full(expected, found, older)?;
     if let Some(key) = key {
-        with_checked(|checked| {
-            if checked.passed.len() < MAX_REMEMBERED {
-                checked.passed.insert(key);
-            }
-        });
+        layout_cache::remember_pass(key);
     }
     Ok(())
-}
-
-/// The most layouts remembered as passed: one per interface version a host meets, in
-/// practice; the bound keeps a stream of distinct layouts from growing the process.
-const MAX_REMEMBERED: usize = 256;
-
-/// Layouts checked in this process.
-#[derive(Default)]
-struct Checked {
-    /// Per host layout (by address): its tree's `UTypeId`s, or `None` if it cannot be
-    /// fingerprinted (plugin fingerprints are then never taken).
-    hosts: HashMap<usize, Option<Arc<HashSet<UTypeId>>>>,
-    /// The SHA-256 of each fingerprint that passed, followed by its host layout's address and
-    /// `older`.
-    passed: HashSet<[u8; 32]>,
-}
-
-static CHECKED: Mutex<Option<Checked>> = Mutex::new(None);
-
-fn with_checked<R>(f: impl FnOnce(&mut Checked) -> R) -> R {
-    // The map holds plain data: a panic while it was held cannot leave it half-written in a
-    // way that matters (at worst an entry is missing and its layout is checked again).
-    let mut checked = CHECKED.lock().unwrap_or_else(PoisonError::into_inner);
-    f(checked.get_or_insert_with(Checked::default))
 }
 
 thread_local! {
@@ -131,16 +102,12 @@ pub fn full_checks_on_this_thread() -> u64 {
     FULL_CHECKS.with(Cell::get)
 }
 
-/// The `UTypeId`s of the host's tree, walked once per process and host layout (outside the
-/// lock: two threads may both walk it the first time).
-fn host_ids(expected: &'static TypeLayout) -> Option<Arc<HashSet<UTypeId>>> {
+/// The `UTypeId`s of the host's tree, walked once per process and host layout.
+fn host_ids(expected: &'static TypeLayout) -> HostIds {
     let address = expected as *const TypeLayout as usize;
-    if let Some(known) = with_checked(|checked| checked.hosts.get(&address).cloned()) {
-        return known;
-    }
-    let ids = fingerprint::host_ids(expected).ok().map(Arc::new);
-    with_checked(|checked| checked.hosts.insert(address, ids.clone()));
-    ids
+    layout_cache::host_ids(address, || {
+        fingerprint::host_ids(expected).ok().map(Arc::new)
+    })
 }
 
 /// Checks `found`, a plugin's root-module layout, against `expected`, the host's: always with
@@ -196,6 +163,7 @@ mod tests {
     #![allow(dead_code, unreachable_pub, non_local_definitions)]
     use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
     use abi_stable::StableAbi;
+    use std::collections::HashSet;
 
     use super::*;
 

@@ -1,15 +1,31 @@
-//! The load pipeline, one module per stage, in the order a file goes through them:
+//! The load pipeline, one module per stage, and [`run`], which takes a file through them in
+//! order. The stages and what each checks are described once, in the crate docs.
 //!
-//! | stage | module | reads | runs plugin code |
-//! |---|---|---|---|
-//! | 1. file | [`file`] | the path's metadata | no |
-//! | 2. object format | [`object`] | the file's object headers | no |
-//! | 3. header | [`header`] | the dynamic symbol table and the header's bytes | no |
-//! | 4. compatibility | [`compat`] | the parsed header | no |
-//! | 5. open + layout | [`open`], [`layout`] | `dlopen`, then the layouts in memory | static constructors |
-//! | 6. init | [`init`] | — | the plugin's `on_load` |
-//!
-//! Stages 1 to 3 make up [`inspect`](crate::inspect()); [`Loader`](crate::Loader) runs all six.
+//! | stage | module | runs plugin code |
+//! |---|---|---|
+//! | 1. file | [`file`] (permissions: `trust::permissions`) | no |
+//! | trust | `trust` | no |
+//! | 2. object format | [`object`] | no |
+//! | 3. header | [`header`] | no |
+//! | 4. compatibility | [`compat`] | no |
+//! | 5. open + layout | [`open`], [`layout`] | static constructors |
+//! | 6. init | [`init`] | the plugin's `on_load` |
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ::object::read::ReadRef;
+use xplug::header::HEADER_SIZE;
+use xplug::Interface;
+
+use crate::digest::LazyDigest;
+use crate::error::{ErrorKind, LoadError};
+use crate::info::PluginInfo;
+use crate::process::library::{Identity, Library, Probe, Source, Stamp};
+use crate::process::lock;
+use crate::process::registry::{self, Entry, Lookup};
+use crate::sys::FileId;
+use crate::trust::{Entered, Quarantine, TrustPolicy};
 
 pub(crate) mod compat;
 pub(crate) mod file;
@@ -18,3 +34,227 @@ pub(crate) mod init;
 pub(crate) mod layout;
 pub(crate) mod object;
 pub(crate) mod open;
+
+use compat::Requirements;
+use file::{FileRules, PluginFile};
+use open::Image;
+
+/// How a [`Loader`](crate::Loader) opens plugin files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoadMode {
+    /// The default: the file's bytes are read once and every check, and the code that runs,
+    /// work on that private, sealed snapshot (see [`Loader::load`](crate::Loader::load)). The
+    /// file may then be rewritten, renamed or deleted: loaded plugins are not affected, and
+    /// loading the path again gives the new bytes as a new plugin. Identity is by content:
+    /// the same bytes under any path are one plugin.
+    #[default]
+    Snapshot,
+    /// The file itself is opened, for plugins that need their directory (libraries beside
+    /// them found through `$ORIGIN`). The path is opened again; where files have an identity
+    /// (Unix) the file it names before and after `dlopen` must be the file checked, elsewhere
+    /// a file renamed over it in between is what loads (the header in memory is still
+    /// compared with the one checked). Identity is the file (device and inode on Unix, the
+    /// path elsewhere).
+    ///
+    /// The checks read the file's headers (and, for a trust policy or a quarantine journal,
+    /// all its bytes once); the dynamic loader then maps the file as it is at that moment. A
+    /// file whose size or modification time changed since its plugin was mapped (or, where
+    /// both that load and this one read its bytes, their contents) is taken for rewritten.
+    /// Whoever can write the file in between can change what runs: use in-place loading only
+    /// for files no one else can write (the default refusal of world-writable files is part
+    /// of that). A file rewritten in place while it is loaded changes the code under the
+    /// running process: calls may then crash it. Install new versions by renaming a new file
+    /// over the old one (a new file: the loaded one stays intact), or use snapshots. Loading a
+    /// file rewritten in place is refused with [`ErrorKind::Replaced`].
+    InPlace,
+}
+
+/// Everything a loader decides about the files it loads, set once by its builder methods.
+#[derive(Clone, Debug)]
+pub(crate) struct Options {
+    pub(crate) requirements: Requirements,
+    pub(crate) file: FileRules,
+    pub(crate) mode: LoadMode,
+    pub(crate) snapshot_dir: Option<PathBuf>,
+    pub(crate) trust: TrustPolicy,
+    pub(crate) quarantine: Option<Quarantine>,
+}
+
+impl Options {
+    /// Whether a load reads the file whole: a snapshot, or bytes a trust policy or a journal
+    /// needs. Otherwise (in place) only its headers and dynamic symbols are read.
+    fn reads_whole_file(&self) -> bool {
+        self.mode == LoadMode::Snapshot || !self.trust.is_empty() || self.quarantine.is_some()
+    }
+}
+
+/// A file that passed stages 1 to 5: its library, its real path, its checked root module, and
+/// its quarantine journal entry while its code has not finished loading.
+pub(crate) struct Checked<M> {
+    pub(crate) library: Arc<Library>,
+    pub(crate) path: PathBuf,
+    pub(crate) module: M,
+    /// Dropped (the entry cleared) once the load has finished, either way.
+    pub(crate) _journaled: Option<Entered>,
+}
+
+/// Takes the file at `requested` through every stage, `on_load` last, with `host` handed to
+/// the plugin before it runs.
+pub(crate) fn run<M: Interface>(
+    options: &Options,
+    requested: &Path,
+    host: Option<&'static M::Host>,
+) -> Result<Checked<M>, LoadError> {
+    let checked = run_checks::<M>(options, requested)?;
+    init::on_load(&checked.library, &checked.path, checked.module, host)?;
+    Ok(checked)
+}
+
+/// Stages 1 to 5: every check, and the `dlopen` between them, without `on_load`.
+///
+/// Only what the checks need is read: a file loaded in place without a trust policy or a
+/// journal is never read whole, and the file's SHA-256 is computed only for a policy with
+/// digests, a journal, or a snapshot copied to a directory.
+pub(crate) fn run_checks<M: Interface>(
+    options: &Options,
+    requested: &Path,
+) -> Result<Checked<M>, LoadError> {
+    // 1. The file, opened once; its bytes read once when a check or the snapshot needs them.
+    let plugin = file::open(requested, options.file)?;
+    let bytes = match options.reads_whole_file() {
+        true => Some(file::read(&plugin, options.file.max_size)?),
+        false => None,
+    };
+    let digest = bytes.as_deref().map(|bytes| LazyDigest::new(bytes, None));
+    // Trust: the host's policy on those bytes, before any of them is parsed.
+    if let Some(digest) = &digest {
+        options.trust.check(requested, &plugin.path, digest)?;
+    }
+    // The plugin of these bytes, if the process has it. (A snapshot load always has its bytes:
+    // `reads_whole_file`.)
+    let snapshot = match (options.mode, &digest) {
+        (LoadMode::Snapshot, Some(digest)) => Some(digest),
+        _ => None,
+    };
+    let stamp = Stamp::of(&plugin.meta, bytes.as_deref());
+    let (identity, probe) = match snapshot {
+        Some(digest) => (
+            Identity::of_content(digest.bytes()),
+            Probe::Snapshot(digest),
+        ),
+        None => (
+            Identity::File(FileId::of(&plugin.path, &plugin.meta)),
+            Probe::InPlace(stamp),
+        ),
+    };
+    let entry = match registry::find(&identity, &probe) {
+        Lookup::Found(entry) => entry,
+        Lookup::Missing(seen) => {
+            // 2. Object format and 3. header, from the bytes read or through the descriptor.
+            let (info, header) = match &bytes {
+                Some(bytes) => read_header(&plugin.path, bytes.as_slice())?,
+                None => read_header_from_file(&plugin)?,
+            };
+            // 4. Compatibility. A plugin refused so far is not registered: nothing is kept.
+            options.requirements.check(&plugin.path, &info)?;
+            let source = match snapshot {
+                // Sealed only once every check that reads the file passed.
+                Some(digest) => snapshot_source(options, &plugin.path, &info, digest)?,
+                None => Source::InPlace(stamp),
+            };
+            registry::register(identity, Library::new(info, header, source), &seen, &probe)
+        }
+    };
+    let library = match entry {
+        Entry::Plugin(library) => library,
+        Entry::Replaced(loaded) => {
+            return Err(
+                LoadError::new(&plugin.path, ErrorKind::Replaced {}).with_plugin(&loaded.info)
+            )
+        }
+    };
+    // 4 again, for a plugin registered by a loader with other requirements.
+    options.requirements.check(&plugin.path, &library.info)?;
+    // The quarantine journal lists the plugin before its code first runs.
+    let journaled = match (&options.quarantine, &digest) {
+        (Some(journal), Some(digest)) if !library.is_settled() => Some(
+            journal
+                .enter(digest.get(), &plugin.path)
+                .map_err(|e| e.with_plugin(&library.info))?,
+        ),
+        _ => None,
+    };
+    // 5. Open (static constructors run here), then the layout check.
+    let image = match (snapshot, &library.source) {
+        (Some(_), Source::Sealed(sealed)) => Image::Sealed(sealed),
+        (Some(digest), _) => Image::Copy {
+            bytes: digest.bytes(),
+            dir: options.snapshot_dir.as_deref(),
+        },
+        (None, _) => Image::InPlace(&plugin),
+    };
+    let opened = open::open_once(&library, &plugin.path, image)?;
+    let module = layout::module::<M>(&library, &plugin.path, opened.header)?;
+    *lock(&library.runtime) = Some(module.__runtime());
+    Ok(Checked {
+        library,
+        path: plugin.path,
+        module,
+        _journaled: journaled,
+    })
+}
+
+/// Where a new snapshot's code will come from: a sealed memfd, or a copy in a private
+/// directory where memfds cannot be executed or the host named a directory.
+fn snapshot_source(
+    options: &Options,
+    path: &Path,
+    info: &PluginInfo,
+    digest: &LazyDigest<'_>,
+) -> Result<Source, LoadError> {
+    let sealed = match options.snapshot_dir {
+        Some(_) => None,
+        None => open::seal(digest.bytes())
+            .map_err(|kind| LoadError::new(path, kind).with_plugin(info))?,
+    };
+    Ok(match sealed {
+        Some(sealed) => Source::Sealed(sealed),
+        None => Source::Copy(digest.get()),
+    })
+}
+
+/// Stages 2 and 3 on `data`, the contents of the file at `path`: its header, parsed and as
+/// bytes.
+pub(crate) fn read_header<'data, R: ReadRef<'data>>(
+    path: &Path,
+    data: R,
+) -> Result<(PluginInfo, [u8; HEADER_SIZE]), LoadError> {
+    let parsed = object::parse(path, data)?;
+    header::read(path, data, &parsed)
+}
+
+/// Stages 2 and 3 on the file stage 1 opened, read through its descriptor in the pieces they
+/// need, each within the size stage 1 saw (and capped): a file growing meanwhile does not
+/// widen the bounds.
+pub(crate) fn read_header_from_file(
+    plugin: &PluginFile,
+) -> Result<(PluginInfo, [u8; HEADER_SIZE]), LoadError> {
+    let cache = ::object::ReadCache::new(&plugin.file);
+    read_header(&plugin.path, cache.range(0, plugin.meta.len()))
+}
+
+#[cfg(feature = "trust")]
+impl TrustPolicy {
+    /// Reads the file at `path` once (stage 1: a regular file of at most 512 MiB, any
+    /// permissions) and checks its bytes against this policy; returns their SHA-256. Nothing
+    /// of the file is parsed or run.
+    pub fn check_file(&self, path: impl AsRef<Path>) -> Result<crate::trust::Sha256, LoadError> {
+        let path = path.as_ref();
+        let plugin = file::open(path, FileRules::READING)?;
+        let bytes = file::read(&plugin, FileRules::READING.max_size)?;
+        let digest = LazyDigest::new(&bytes, None);
+        self.check(path, &plugin.path, &digest)?;
+        Ok(digest.get())
+    }
+}

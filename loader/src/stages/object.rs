@@ -13,10 +13,12 @@ use object::read::elf::{FileHeader, SectionHeader, SectionTable};
 use object::read::ReadRef;
 use object::{Architecture, BinaryFormat, Endianness, FileKind, Object, ObjectKind};
 
+use crate::sys::{host_architecture, host_elf_machine, host_format};
+
 use crate::error::{ErrorKind, LoadError};
 
 /// A parsed shared library of this platform's format and architecture.
-pub(crate) enum Library<'data, R: ReadRef<'data>> {
+pub(crate) enum Parsed<'data, R: ReadRef<'data>> {
     /// A 64-bit ELF library for this host's machine: its section headers alone.
     Elf64 {
         endian: Endianness,
@@ -34,7 +36,7 @@ pub(crate) enum Library<'data, R: ReadRef<'data>> {
 pub(crate) fn parse<'data, R: ReadRef<'data>>(
     path: &Path,
     data: R,
-) -> Result<Library<'data, R>, LoadError> {
+) -> Result<Parsed<'data, R>, LoadError> {
     let error = |kind| LoadError::new(path, kind);
     if data.len() == Ok(0) {
         return Err(error(ErrorKind::NotALibrary {
@@ -74,7 +76,7 @@ pub(crate) fn parse<'data, R: ReadRef<'data>>(
     if kind == FileKind::Elf64 {
         if let Some((endian, sections)) = elf64(data).map_err(|e| malformed(e.to_string()))? {
             truncated_elf(endian, &sections, data).map_err(malformed)?;
-            return Ok(Library::Elf64 { endian, sections });
+            return Ok(Parsed::Elf64 { endian, sections });
         }
     }
     let file = object::File::parse(data).map_err(|e| malformed(e.to_string()))?;
@@ -96,7 +98,7 @@ pub(crate) fn parse<'data, R: ReadRef<'data>>(
         }));
     }
     truncated(&file, data).map_err(malformed)?;
-    Ok(Library::Other { file, format })
+    Ok(Parsed::Other { file, format })
 }
 
 /// A 64-bit ELF shared library for this host's machine, from its headers alone; `None` for
@@ -118,22 +120,6 @@ fn elf64<'data, R: ReadRef<'data>>(
     header.program_headers(endian, data)?;
     let sections = header.sections(endian, data)?;
     Ok(Some((endian, sections)))
-}
-
-/// This host's ELF machine number, where its libraries are 64-bit ELF files.
-fn host_elf_machine() -> Option<u16> {
-    if !cfg!(target_pointer_width = "64") || host_format() != BinaryFormat::Elf {
-        return None;
-    }
-    match std::env::consts::ARCH {
-        "x86_64" => Some(object::elf::EM_X86_64),
-        "aarch64" => Some(object::elf::EM_AARCH64),
-        "riscv64" => Some(object::elf::EM_RISCV),
-        "powerpc64" => Some(object::elf::EM_PPC64),
-        "s390x" => Some(object::elf::EM_S390),
-        "loongarch64" => Some(object::elf::EM_LOONGARCH),
-        _ => None,
-    }
 }
 
 /// [`truncated`], from the section headers of a 64-bit ELF file.
@@ -181,39 +167,6 @@ fn truncated<'data, R: ReadRef<'data>>(
         }
     }
     Ok(())
-}
-
-/// The object format this platform's dynamic loader opens.
-pub(crate) fn host_format() -> BinaryFormat {
-    if cfg!(windows) {
-        BinaryFormat::Pe
-    } else if cfg!(target_vendor = "apple") {
-        BinaryFormat::MachO
-    } else {
-        BinaryFormat::Elf
-    }
-}
-
-/// The architecture this host runs on, in `object`'s terms.
-fn host_architecture() -> Architecture {
-    match std::env::consts::ARCH {
-        "x86_64" if cfg!(target_pointer_width = "32") => Architecture::X86_64_X32,
-        "x86_64" => Architecture::X86_64,
-        "x86" => Architecture::I386,
-        "aarch64" if cfg!(target_pointer_width = "32") => Architecture::Aarch64_Ilp32,
-        "aarch64" => Architecture::Aarch64,
-        "arm" => Architecture::Arm,
-        "riscv64" => Architecture::Riscv64,
-        "riscv32" => Architecture::Riscv32,
-        "powerpc64" => Architecture::PowerPc64,
-        "powerpc" => Architecture::PowerPc,
-        "s390x" => Architecture::S390x,
-        "loongarch64" => Architecture::LoongArch64,
-        "mips64" => Architecture::Mips64,
-        "mips" => Architecture::Mips,
-        "sparc64" => Architecture::Sparc64,
-        _ => Architecture::Unknown,
-    }
 }
 
 pub(crate) fn format_name(format: BinaryFormat) -> &'static str {

@@ -294,7 +294,7 @@ fn non_zero(yes: bool) -> String {
 }
 
 fn one_line(text: &str) -> String {
-    crate::stages::open::one_line(text)
+    crate::error::one_line(text)
 }
 
 #[cfg(test)]

@@ -11,10 +11,11 @@ use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
+use crate::digest::Sha256;
 use crate::error::{ErrorKind, LoadError};
-use crate::trust::Sha256;
+use crate::process::{quarantine_loads as in_progress, QuarantineLoads as InProgress};
 
 /// Journals larger than this are not ours: refused rather than read.
 const MAX_JOURNAL_SIZE: u64 = 16 << 20;
@@ -34,17 +35,6 @@ pub struct QuarantineEntry {
     pub sha256: Sha256,
     /// The path they were loaded from.
     pub path: PathBuf,
-}
-
-/// How many loads of each journal entry this process is running: entries it wrote and has
-/// not yet cleared (loads in progress, not crashes). Its lock also orders this process's
-/// writes to journals.
-type InProgress = HashMap<(PathBuf, Sha256), usize>;
-
-static IN_PROGRESS: Mutex<Option<InProgress>> = Mutex::new(None);
-
-fn in_progress() -> MutexGuard<'static, Option<InProgress>> {
-    IN_PROGRESS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Quarantine {

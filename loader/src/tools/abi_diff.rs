@@ -10,8 +10,8 @@ use semver::Version;
 
 use crate::error::{ErrorKind, LayoutDifference, LoadError};
 use crate::info::PluginInfo;
-use crate::inspect::inspect;
 use crate::stages::layout::{check, differences, first_difference};
+use crate::tools::inspect::inspect;
 
 /// How a new build of an interface relates to an old one.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -128,14 +128,14 @@ fn next_minor(v: &Version) -> Version {
 /// [`inspect`]), so a file that is no plugin is refused before anything is opened, as are
 /// two files of different interfaces.
 ///
-/// # Safety
+/// # Runs plugin code
 /// Opens both files with the dynamic loader in this process, which runs their static
-/// constructors and abi_stable's checks of the C ABI (their code); no plugin function and no
-/// `on_load` hook is called. The files must be trusted builds, and the libraries stay loaded:
-/// run this in a process made for it (`xplug abi-diff` runs it in a child process).
-pub unsafe fn compare_builds(old: &Path, new: &Path) -> Result<Comparison, LoadError> {
-    // SAFETY: the caller's promise.
-    let (old_info, new_info, old_layout, new_layout) = unsafe { open_both(old, new) }?;
+/// constructors and abi_stable's checks of the C ABI (their code), as loading does (see the
+/// crate docs on what runs); no plugin function and no `on_load` hook is called. Compare only
+/// builds you would run. The libraries stay loaded for the life of the process: run this in a
+/// process made for it (`xplug abi-diff` runs it in a child process).
+pub fn compare_builds(old: &Path, new: &Path) -> Result<Comparison, LoadError> {
+    let (old_info, new_info, old_layout, new_layout) = open_both(old, new)?;
     let change = match check(old_layout, new_layout, false) {
         Err(errors) => Change::Breaking {
             differences: differences(&errors),
@@ -170,11 +170,10 @@ pub unsafe fn compare_builds(old: &Path, new: &Path) -> Result<Comparison, LoadE
 /// `reference`'s interface would at load (an older minor version of `file` is accepted, its
 /// appended functions reported missing), after reading both headers.
 ///
-/// # Safety
-/// As [`compare_builds`]: opens both files in this process.
-pub unsafe fn check_against(file: &Path, reference: &Path) -> Result<PluginInfo, LoadError> {
-    // SAFETY: the caller's promise.
-    let (reference_info, info, expected, found) = unsafe { open_both(reference, file) }?;
+/// # Runs plugin code
+/// As [`compare_builds`]: opens both files in this process, and they stay loaded.
+pub fn check_against(file: &Path, reference: &Path) -> Result<PluginInfo, LoadError> {
+    let (reference_info, info, expected, found) = open_both(reference, file)?;
     let older = info.interface_version < reference_info.interface_version;
     match check(expected, found, older) {
         Ok(()) => Ok(info),
@@ -200,10 +199,7 @@ type Both = (
 );
 
 /// Both headers, then both root-module layouts.
-///
-/// # Safety
-/// As [`compare_builds`].
-unsafe fn open_both(first: &Path, second: &Path) -> Result<Both, LoadError> {
+fn open_both(first: &Path, second: &Path) -> Result<Both, LoadError> {
     let first_info = inspect(first)?.info;
     let second_info = inspect(second)?.info;
     if first_info.interface_name != second_info.interface_name {
@@ -216,31 +212,28 @@ unsafe fn open_both(first: &Path, second: &Path) -> Result<Both, LoadError> {
         )
         .with_plugin(&second_info));
     }
-    // SAFETY: the caller's promise; both files have an xplug header of one interface.
-    let first_layout = unsafe { root_layout(first, &first_info) }?;
-    // SAFETY: as above.
-    let second_layout = unsafe { root_layout(second, &second_info) }?;
+    let first_layout = root_layout(first, &first_info)?;
+    let second_layout = root_layout(second, &second_info)?;
     Ok((first_info, second_info, first_layout, second_layout))
 }
 
 /// Opens `path` and returns its root module's layout; the library stays loaded.
-///
-/// # Safety
-/// As [`compare_builds`].
-unsafe fn root_layout(path: &Path, info: &PluginInfo) -> Result<&'static TypeLayout, LoadError> {
+fn root_layout(path: &Path, info: &PluginInfo) -> Result<&'static TypeLayout, LoadError> {
     let error = |kind| LoadError::new(path, kind).with_plugin(info);
     let raw = RawLibrary::load_at(path).map_err(|e| {
         error(ErrorKind::RootModule {
-            message: crate::stages::open::one_line(&e.to_string()),
+            message: crate::error::one_line(&e.to_string()),
         })
     })?;
-    // SAFETY: the caller's promise covers running the library's code; the references
-    // returned point into the library, which is leaked right after: it is never unloaded.
+    // SAFETY: the file has an xplug header (`inspect` read it), and `export_plugin!` exports
+    // abi_stable's root-module symbol with it; trusting the file's code is this function's
+    // documented contract, as it is `Loader::load`'s. The references returned point into the
+    // library, which is leaked right after: it is never unloaded, so `'static` holds.
     let header = unsafe { lib_header_from_raw_library(&raw) };
     std::mem::forget(raw);
     let header = header.map_err(|e| {
         error(ErrorKind::RootModule {
-            message: crate::stages::open::one_line(&e.to_string()),
+            message: crate::error::one_line(&e.to_string()),
         })
     })?;
     header.layout().ok_or_else(|| {

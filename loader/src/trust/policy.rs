@@ -3,78 +3,12 @@
 //! signatures against the host's trusted keys.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use sha2::Digest;
-
+use crate::digest::{LazyDigest, ParseTrustError, Sha256};
 use crate::error::{ErrorKind, LoadError};
-use crate::stages::file::{self, FileRules};
-
-/// A SHA-256 digest, shown as 64 lowercase hex digits (as `sha256sum` prints it).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Sha256([u8; 32]);
-
-impl Sha256 {
-    /// The digest of `bytes`.
-    pub fn of(bytes: &[u8]) -> Sha256 {
-        Sha256(sha2::Sha256::digest(bytes).into())
-    }
-
-    /// The digest's bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl fmt::Display for Sha256 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{:02x}", b))
-    }
-}
-
-impl fmt::Debug for Sha256 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Sha256({})", self)
-    }
-}
-
-#[cfg(feature = "serde")]
-impl serde::Serialize for Sha256 {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-/// Text that is not a SHA-256 digest or not a `sha256sum` list.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ParseTrustError(String);
-
-impl FromStr for Sha256 {
-    type Err = ParseTrustError;
-
-    /// Parses 64 hex digits, either case.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || {
-            ParseTrustError(format!(
-                "`{}` is not a SHA-256 digest (64 hex digits)",
-                text
-            ))
-        };
-        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad());
-        }
-        let mut digest = [0; 32];
-        for (byte, pair) in digest.iter_mut().zip(text.as_bytes().chunks(2)) {
-            let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
-            *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
-        }
-        Ok(Sha256(digest))
-    }
-}
 
 /// The SHA-256 digests of the plugin files a host accepts.
 ///
@@ -82,13 +16,13 @@ impl FromStr for Sha256 {
 /// file is accepted for its bytes, wherever it lies.
 ///
 /// ```
-/// use xplug_loader::AllowList;
+/// use xplug_loader::trust::AllowList;
 ///
 /// let list: AllowList = "\
 /// 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0  libgreeter_en.so
 /// ".parse()?;
 /// assert_eq!(list.len(), 1);
-/// # Ok::<(), xplug_loader::ParseTrustError>(())
+/// # Ok::<(), xplug_loader::trust::ParseTrustError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AllowList(HashSet<Sha256>);
@@ -205,7 +139,7 @@ const MAX_SIGNATURE_SIZE: u64 = 64 << 10;
 /// Reads a small text file, refusing more than `limit` bytes and anything but a regular file
 /// (opened without blocking: a FIFO put there does not hang the host).
 fn read_small(path: &Path, limit: u64) -> std::io::Result<String> {
-    let file = file::open_nonblocking(path)?;
+    let file = crate::sys::open_nonblocking(path)?;
     if !file.metadata()?.is_file() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -228,14 +162,14 @@ fn read_small(path: &Path, limit: u64) -> std::io::Result<String> {
 /// listed SHA-256, a minisign signature by a trusted key, or both. The empty policy (the
 /// default) requires nothing.
 ///
-/// [`Loader`](crate::Loader) checks its policy on every load; [`TrustPolicy::verify`] checks
+/// [`Loader`](crate::Loader) checks its policy on every load; [`TrustPolicy::check_file`] checks
 /// a file alone, as `xplug verify` does.
 ///
 /// ```no_run
-/// use xplug_loader::{PublicKey, TrustPolicy};
+/// use xplug_loader::trust::{PublicKey, TrustPolicy};
 ///
 /// let policy = TrustPolicy::new().trust_key(PublicKey::read("plugins.pub")?);
-/// let digest = policy.verify("plugins/libgreeter_en.so")?;
+/// let digest = policy.check_file("plugins/libgreeter_en.so")?;
 /// println!("signed, sha256 {digest}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -285,24 +219,9 @@ impl TrustPolicy {
         self
     }
 
-    /// Whether the policy lists digests (and so needs the SHA-256 of every file).
-    pub(crate) fn has_digests(&self) -> bool {
-        self.allowed.is_some()
-    }
-
     /// Whether the policy requires nothing.
     pub fn is_empty(&self) -> bool {
         self.allowed.is_none() && self.keys.is_empty()
-    }
-
-    /// Reads the file at `path` once (stage 1: a regular file of at most 512 MiB) and checks
-    /// its bytes; returns their SHA-256. Nothing of the file is parsed or run.
-    pub fn verify(&self, path: impl AsRef<Path>) -> Result<Sha256, LoadError> {
-        let path = path.as_ref();
-        let (open, bytes) = file::open_and_read(path, FileRules::READING)?;
-        let digest = Sha256::of(&bytes);
-        self.check(path, &open.path, &bytes, Some(&digest))?;
-        Ok(digest)
     }
 
     /// Checks `bytes`, the snapshot of the file the host asked for by `requested` (its
@@ -311,18 +230,17 @@ impl TrustPolicy {
         &self,
         requested: &Path,
         real: &Path,
-        bytes: &[u8],
-        digest: Option<&Sha256>,
+        bytes: &LazyDigest<'_>,
     ) -> Result<(), LoadError> {
         let error = |kind| LoadError::new(real, kind);
         if let Some(allowed) = &self.allowed {
-            let digest = digest.copied().unwrap_or_else(|| Sha256::of(bytes));
+            let digest = bytes.get();
             if !allowed.contains(&digest) {
                 return Err(error(ErrorKind::NotAllowed { sha256: digest }));
             }
         }
         if !self.keys.is_empty() {
-            verify_signature(requested, real, bytes, &self.keys).map_err(error)?;
+            verify_signature(requested, real, bytes.bytes(), &self.keys).map_err(error)?;
         }
         Ok(())
     }
@@ -389,18 +307,6 @@ fn verify_signature(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn digests_print_and_parse_as_sha256sum_does() {
-        let digest = Sha256::of(b"abc");
-        let hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        assert_eq!(digest.to_string(), hex);
-        assert_eq!(hex.parse::<Sha256>().unwrap(), digest);
-        assert_eq!(hex.to_uppercase().parse::<Sha256>().unwrap(), digest);
-        assert!("abc".parse::<Sha256>().is_err());
-        assert!(format!("{}é", &hex[..62]).parse::<Sha256>().is_err());
-        assert!(format!("+f{}", &hex[2..]).parse::<Sha256>().is_err());
-    }
 
     #[test]
     fn allow_lists_read_sha256sum_output() {

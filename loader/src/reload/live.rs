@@ -22,12 +22,13 @@ use xplug::Interface;
 use crate::error::{ErrorKind, LoadError};
 use crate::info::PluginInfo;
 use crate::loader::Loader;
-use crate::plugin::{Plugin, Unloaded};
+use crate::plugin::Plugin;
+use crate::sys::Unloaded;
 
 /// A plugin file under hot reload: dereferences to the root module `M` of the newest good
 /// version of the file, like a [`Plugin`] does to its own.
 ///
-/// Made by [`Loader::live`] (or by a [`Watcher`](crate::Watcher) for each file of a
+/// Made by [`Loader::live`] (or by a [`Watcher`](super::Watcher) for each file of a
 /// directory). [`reload`](Live::reload) loads the file again: a new version becomes the
 /// current *generation* and answers every call made afterwards; calls already running on the
 /// old one finish on it; a refused version (any [`LoadError`]) leaves the old one serving. No
@@ -40,7 +41,8 @@ use crate::plugin::{Plugin, Unloaded};
 ///
 /// ```no_run
 /// use greeter_interface::GreeterRef;
-/// use xplug_loader::{Loader, Reload};
+/// use xplug_loader::reload::Reload;
+/// use xplug_loader::Loader;
 ///
 /// let greeter = Loader::<GreeterRef>::new().live("plugins/libgreeter_en.so")?;
 /// println!("{}", greeter.greet("Ada".into())?);

@@ -1,11 +1,12 @@
 //! Short, compiler-style reports of why a plugin was refused, for people and for tools.
 
-use std::borrow::Cow;
 use std::fmt;
 
-use crate::error::LoadError;
 use crate::host::host_rustc;
 use crate::info::PluginInfo;
+
+use super::load_error::LoadError;
+use super::text::escape_control;
 
 /// A multi-line report of a [`LoadError`]: what was refused, what differs between host and
 /// plugin, and a `help:` line that says who must do what. Made by [`LoadError::report`].
@@ -44,22 +45,23 @@ impl LoadError {
     }
 }
 
-/// The report's lines between heading and `help:`: the one-line text, the kind's extra lines,
-/// who built each side, then notes.
-pub(crate) fn details(error: &LoadError) -> Vec<String> {
-    let plugin = error.plugin();
-    let (notes, extra): (Vec<String>, Vec<String>) = error
-        .kind()
-        .notes()
-        .into_iter()
-        .partition(|line| line.starts_with("note: "));
-    let mut lines = vec![error.kind().to_string()];
-    lines.extend(extra);
-    if let Some(plugin) = plugin {
-        lines.push(built_by(plugin));
+impl LoadError {
+    /// The lines of the report between its heading and its `help:` line: the one-line text,
+    /// what differs, which compilers built each side, then notes.
+    pub fn details(&self) -> Vec<String> {
+        let (notes, extra): (Vec<String>, Vec<String>) = self
+            .kind()
+            .notes()
+            .into_iter()
+            .partition(|line| line.starts_with("note: "));
+        let mut lines = vec![self.kind().to_string()];
+        lines.extend(extra);
+        if let Some(plugin) = self.plugin() {
+            lines.push(built_by(plugin));
+        }
+        lines.extend(notes);
+        lines
     }
-    lines.extend(notes);
-    lines
 }
 
 fn built_by(plugin: &PluginInfo) -> String {
@@ -70,22 +72,6 @@ fn built_by(plugin: &PluginInfo) -> String {
         plugin.rustc_release(),
         host.split_whitespace().nth(1).unwrap_or(host)
     )
-}
-
-/// `text` with every control character (ESC, CR, BEL, ...) replaced by its `\u{..}` escape.
-pub(crate) fn escape_control(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
 }
 
 const BOLD_RED: &str = "\x1b[1;31m";
@@ -135,7 +121,7 @@ pub struct Diagnostic<'a> {
     /// The file concerned.
     pub file: &'a std::path::Path,
     /// The stage that refused it.
-    pub stage: crate::error::Stage,
+    pub stage: super::kind::Stage,
     /// The one-line message.
     pub message: String,
     /// The report's detail lines.
@@ -146,7 +132,7 @@ pub struct Diagnostic<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin: Option<&'a PluginInfo>,
     /// The kind of failure and its facts.
-    pub error: &'a crate::error::ErrorKind,
+    pub error: &'a super::kind::ErrorKind,
 }
 
 #[cfg(feature = "serde")]

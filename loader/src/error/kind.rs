@@ -1,21 +1,16 @@
-//! Why a file was not loaded: [`LoadError`] states the file and, once read, the plugin's
-//! header; its [`ErrorKind`] carries the facts of the one check that failed.
-//!
-//! Every kind is declared once, in the table at the end of this file, with its stage, its
-//! one-line text and its `help:` line. Adding a rejection means adding one entry there (and a
-//! test that produces it).
+//! [`ErrorKind`]: every way a load can fail, declared once in the table below with its
+//! [`Stage`], its one-line text and its `help:` line. Adding a rejection means adding one
+//! entry there (and a test that produces it).
 
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use semver::{Version, VersionReq};
 
+use crate::digest::Sha256;
 use crate::host::host_target;
-use crate::info::PluginInfo;
-use crate::report::escape_control;
-use crate::trust::Sha256;
 
 /// The stage of the load pipeline at which a file was refused.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -33,7 +28,10 @@ pub enum Stage {
     Header,
     /// 4. The header matches the host's interface name, version, target and panic strategy.
     Compatibility,
-    /// 5. The library opens and its root module's type layout matches the host's.
+    /// 5a. The dynamic loader opens the library (a private snapshot of it by default),
+    /// and its root module is there, with the header that was checked.
+    Open,
+    /// 5b. The root module's type layout matches the host's.
     Layout,
     /// 6. The plugin's `on_load` hook succeeds.
     Init,
@@ -47,6 +45,7 @@ impl fmt::Display for Stage {
             Stage::Object => "object format",
             Stage::Header => "header",
             Stage::Compatibility => "compatibility",
+            Stage::Open => "open",
             Stage::Layout => "layout",
             Stage::Init => "init",
         })
@@ -75,97 +74,6 @@ impl fmt::Display for LayoutDifference {
             "{} at `{}`: expected {}, found {}",
             self.what, self.at, self.expected, self.found
         )
-    }
-}
-
-/// Why a plugin was not loaded: the file, the plugin's header when it was read, and the
-/// [`ErrorKind`] of the check that failed.
-///
-/// `Display` is one line, `{path}: plugin {name} {version}: {what failed}` (the plugin once its
-/// header was read), with control characters escaped (file names and plugin messages come
-/// from outside); [`report`](LoadError::report) renders a few
-/// lines with who must act. `source()` returns the underlying I/O or dynamic-loader error.
-///
-/// One pointer wide: the facts live behind a box, so that `Result<_, LoadError>` stays small on
-/// the paths that succeed.
-#[derive(Clone, Debug)]
-pub struct LoadError(Box<Inner>);
-
-#[derive(Clone, Debug)]
-struct Inner {
-    path: PathBuf,
-    plugin: Option<PluginInfo>,
-    kind: ErrorKind,
-}
-
-impl LoadError {
-    /// An error about the file at `path`.
-    pub(crate) fn new(path: impl Into<PathBuf>, kind: ErrorKind) -> LoadError {
-        LoadError(Box::new(Inner {
-            path: path.into(),
-            plugin: None,
-            kind,
-        }))
-    }
-
-    /// The same error, about the plugin whose header is `plugin`.
-    pub(crate) fn with_plugin(mut self, plugin: &PluginInfo) -> LoadError {
-        self.0.plugin = Some(plugin.clone());
-        self
-    }
-
-    /// The file the error concerns: the path as given for stage 1 errors found before the
-    /// path was resolved, its real path (symlinks resolved) after.
-    pub fn path(&self) -> &Path {
-        &self.0.path
-    }
-
-    /// The plugin's header, for errors found after it was read (stages 4 to 6, and
-    /// [`ErrorKind::Replaced`]: the plugin loaded from the file before it changed).
-    pub fn plugin(&self) -> Option<&PluginInfo> {
-        self.0.plugin.as_ref()
-    }
-
-    /// What failed, with its facts.
-    pub fn kind(&self) -> &ErrorKind {
-        &self.0.kind
-    }
-
-    /// The pipeline stage that refused the file.
-    pub fn stage(&self) -> Stage {
-        self.0.kind.stage()
-    }
-
-    /// The `help:` line of the report: who must do what.
-    pub fn help(&self) -> String {
-        self.0.kind.help()
-    }
-
-    /// The lines of the report between its heading and its `help:` line: what failed, what
-    /// differs, which compilers built each side, notes.
-    pub fn details(&self) -> Vec<String> {
-        crate::report::details(self)
-    }
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let line = match &self.0.plugin {
-            Some(plugin) => format!(
-                "{}: plugin {}: {}",
-                self.0.path.display(),
-                plugin.label(),
-                self.0.kind
-            ),
-            None => format!("{}: {}", self.0.path.display(), self.0.kind),
-        };
-        f.write_str(&escape_control(&line))
-    }
-}
-
-impl std::error::Error for LoadError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&self.0.kind)
     }
 }
 
@@ -307,8 +215,8 @@ error_kinds! {
                `Loader::max_file_size` raises the limit";
 
     // ---- Trust: the host's policy on the file's bytes --------------------------------------
-    /// The file's SHA-256 is not one the host allows (`Loader::require_sha256`,
-    /// `Loader::allow_list`).
+    /// The file's SHA-256 is not one the host's trust policy allows
+    /// (`TrustPolicy::require_sha256`, `TrustPolicy::allow_list`).
     NotAllowed {
         /// The file's digest.
         sha256: Sha256,
@@ -475,7 +383,7 @@ error_kinds! {
         #[cfg_attr(feature = "serde", serde(serialize_with = "display"))]
         source: Arc<dyn std::error::Error + Send + Sync>,
     }
-        stage: Layout,
+        stage: Open,
         text: ("the dynamic loader refused it: {source}"),
         help: "install the libraries it depends on, or rebuild it for this system";
 
@@ -484,7 +392,7 @@ error_kinds! {
         /// What is wrong with it.
         message: String,
     }
-        stage: Layout,
+        stage: Open,
         text: ("unusable root module: {message}"),
         help: "plugin author: export the plugin with `xplug::export_plugin!`, built with \
                         the `xplug` version the host uses";
@@ -533,7 +441,7 @@ error_kinds! {
         #[cfg_attr(feature = "serde", serde(serialize_with = "display"))]
         source: Arc<io::Error>,
     }
-        stage: Layout,
+        stage: Open,
         text: ("cannot make a private snapshot to load: {source}"),
         help: "host author: check the snapshot directory (`Loader::snapshot_dir`), or load \
                in place (`LoadMode::InPlace`)";
@@ -542,7 +450,7 @@ error_kinds! {
     /// from the one checked in the file (the library rewrote it while loading: relocations,
     /// constructors), or, in place, the path named another file by the time it was opened.
     HeaderChanged {}
-        stage: Layout,
+        stage: Open,
         text: ("what was opened is not what was checked: its header in memory, or its file, differs"),
         help: "do not load this file: what was checked is not what runs";
 

@@ -17,11 +17,14 @@ use std::time::Duration;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use xplug::Interface;
 
-use crate::dir::{is_library_file_name, library_files};
+use crate::dir::library_files;
 use crate::error::{ErrorKind, LoadError};
 use crate::info::PluginInfo;
-use crate::live::{Live, Reload, Unloads};
 use crate::loader::Loader;
+use crate::sys::FileId;
+use crate::tools::is_library_file_name;
+
+use super::live::{Live, Reload, Unloads};
 
 /// What a [`Watcher`] did about a change in its directory; for the host to log or act on.
 #[derive(Debug)]
@@ -127,7 +130,7 @@ pub struct Watcher<M> {
     state: Arc<State<M>>,
     events: Receiver<Event>,
     /// Dropped first: that ends the worker's event stream.
-    source: Option<Source>,
+    source: Option<Feed>,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -141,7 +144,7 @@ struct State<M> {
     updating: Mutex<()>,
     /// The last refusal reported per file, and the file it was about: one change can come
     /// as several file events, and each refusal is reported once per version of the file.
-    refusals: Mutex<BTreeMap<PathBuf, (Option<Fingerprint>, String)>>,
+    refusals: Mutex<BTreeMap<PathBuf, (Option<FileState>, String)>>,
     /// In a mutex: a `Sender` is `Sync` only from Rust 1.72 on.
     events: Mutex<Sender<Event>>,
 }
@@ -224,7 +227,7 @@ impl<M: Interface> Loader<M> {
 }
 
 /// Where file events come from. Dropping it ends the event stream (the worker then stops).
-enum Source {
+enum Feed {
     /// The operating system's events, through `notify` (held for its `Drop`).
     Native { _watcher: RecommendedWatcher },
     /// A thread that compares the directory's library files with the last look at them;
@@ -237,7 +240,7 @@ type Changes = Sender<notify::Result<notify::Event>>;
 /// A file-event source for `dir` that sends to `changes`: the operating system's, unless
 /// `polling` is given or the system cannot watch `dir` (out of inotify watches, a file system
 /// without events), then a poll every `polling` (or half second).
-fn watch(dir: &Path, changes: Changes, polling: Option<Duration>) -> Result<Source, LoadError> {
+fn watch(dir: &Path, changes: Changes, polling: Option<Duration>) -> Result<Feed, LoadError> {
     let native = || -> notify::Result<RecommendedWatcher> {
         let mut watcher = RecommendedWatcher::new(changes.clone(), notify::Config::default())?;
         watcher.watch(dir, RecursiveMode::NonRecursive)?;
@@ -245,7 +248,7 @@ fn watch(dir: &Path, changes: Changes, polling: Option<Duration>) -> Result<Sour
     };
     if polling.is_none() {
         if let Ok(watcher) = native() {
-            return Ok(Source::Native { _watcher: watcher });
+            return Ok(Feed::Native { _watcher: watcher });
         }
     }
     poll(dir, changes, polling.unwrap_or(Duration::from_millis(500)))
@@ -255,41 +258,36 @@ fn watch(dir: &Path, changes: Changes, polling: Option<Duration>) -> Result<Sour
 /// in whole seconds (a file replaced twice within a second is missed) or hashes every file's
 /// contents at every poll.
 #[derive(Clone, PartialEq, Eq)]
-struct Fingerprint {
+struct FileState {
+    file: FileId,
     len: u64,
     modified: Option<std::time::SystemTime>,
-    #[cfg(unix)]
-    file: (u64, u64),
 }
 
-/// The library files in `dir` and their fingerprints (symlinks followed).
-fn look(dir: &Path) -> BTreeMap<PathBuf, Fingerprint> {
+/// The library files in `dir` and their states (symlinks followed).
+fn look(dir: &Path) -> BTreeMap<PathBuf, FileState> {
     let files = match library_files(dir) {
         Ok((files, _)) => files,
         Err(_) => return BTreeMap::new(),
     };
     files
         .into_iter()
-        .filter_map(|path| Some((fingerprint(&path)?, path)))
+        .filter_map(|path| Some((file_state(&path)?, path)))
         .map(|(print, path)| (path, print))
         .collect()
 }
 
-/// The fingerprint of the file at `path` (symlinks followed), if there is one.
-fn fingerprint(path: &Path) -> Option<Fingerprint> {
+/// The state of the file at `path` (symlinks followed), if there is one.
+fn file_state(path: &Path) -> Option<FileState> {
     let meta = std::fs::metadata(path).ok()?;
-    Some(Fingerprint {
+    Some(FileState {
+        file: FileId::of(path, &meta),
         len: meta.len(),
         modified: meta.modified().ok(),
-        #[cfg(unix)]
-        file: {
-            use std::os::unix::fs::MetadataExt;
-            (meta.dev(), meta.ino())
-        },
     })
 }
 
-fn poll(dir: &Path, changes: Changes, interval: Duration) -> Result<Source, LoadError> {
+fn poll(dir: &Path, changes: Changes, interval: Duration) -> Result<Feed, LoadError> {
     let (stop, stopped) = mpsc::channel::<()>();
     let dir_owned = dir.to_path_buf();
     let mut last = look(dir);
@@ -315,7 +313,7 @@ fn poll(dir: &Path, changes: Changes, interval: Duration) -> Result<Source, Load
             }
         })
         .map_err(|e| io_error(dir, e))?;
-    Ok(Source::Polling { _stop: stop })
+    Ok(Feed::Polling { _stop: stop })
 }
 
 fn io_error(dir: &Path, e: std::io::Error) -> LoadError {
@@ -376,7 +374,7 @@ impl<M: Interface> State<M> {
     fn update(&self, path: &Path) {
         let _one_at_a_time = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
         let exists = path.symlink_metadata().is_ok();
-        let print = fingerprint(path);
+        let print = file_state(path);
         let known = self.files().get(path).map(|t| (t.live.clone(), t.present));
         let event = match (known, exists) {
             (None, false) => None,

@@ -1,0 +1,115 @@
+//! Everything the loader keeps for the life of the process, in one place (thread-locals
+//! aside):
+//!
+//! | state | module | what for |
+//! |---|---|---|
+//! | the registry of libraries | [`registry`] | the same bytes are one plugin, opened and initialised once |
+//! | which thread runs which step | [`step`] | no lock held while plugin code runs; a wait that would never end is refused |
+//! | layouts that passed | [`layout_cache`] | each distinct root-module layout is checked in full once |
+//! | the XXH3 seed, the memfd flags, the snapshot counter, in-place names, leftovers removed | here | answers asked once, names never reused |
+//! | loads listed in quarantine journals | here ([`quarantine_loads`]) | a load in progress is not taken for a crash |
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, Once, PoisonError};
+
+use crate::digest::Sha256;
+use crate::sys;
+
+pub(crate) mod layout_cache;
+pub(crate) mod library;
+pub(crate) mod registry;
+pub(crate) mod step;
+
+/// Locks `mutex`, whose data stays consistent even if a thread panicked while holding it
+/// (every critical section here writes whole values).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// This process's XXH3 seed, random (from the standard library's hash keys).
+pub(crate) fn seed() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    static SEED: AtomicU64 = AtomicU64::new(0);
+    match SEED.load(Ordering::Relaxed) {
+        0 => {
+            let seed = RandomState::new().build_hasher().finish() | 1;
+            // Two threads may race here: the first stored seed wins for both.
+            match SEED.compare_exchange(0, seed, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => seed,
+                Err(stored) => stored,
+            }
+        }
+        seed => seed,
+    }
+}
+
+/// [`sys::memfd_exec_flags`], asked once per process.
+pub(crate) fn memfd_exec_flags() -> Option<u32> {
+    const UNKNOWN: u32 = u32::MAX;
+    const NO_MEMFD: u32 = u32::MAX - 1;
+    static FLAGS: AtomicU32 = AtomicU32::new(UNKNOWN);
+    let flags = match FLAGS.load(Ordering::Relaxed) {
+        UNKNOWN => {
+            let flags = sys::memfd_exec_flags().unwrap_or(NO_MEMFD);
+            FLAGS.store(flags, Ordering::Relaxed);
+            flags
+        }
+        known => known,
+    };
+    if flags == NO_MEMFD {
+        None
+    } else {
+        Some(flags)
+    }
+}
+
+/// A number not given out before in this process: names snapshot copies.
+pub(crate) fn next_copy_number() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Where snapshot copies outlive their processes (Windows), removes the leftovers of earlier
+/// processes from the copies' directory, once per process.
+pub(crate) fn remove_leftover_copies(dir: Option<&Path>) {
+    static ONCE: Once = Once::new();
+    if sys::private_dir::COPIES_OUTLIVE_PROCESSES {
+        ONCE.call_once(|| sys::private_dir::remove_leftovers(dir));
+    }
+}
+
+/// A name for the dynamic loader to open `path` by, in place, that it has not been given
+/// before in this process. The dynamic loader knows a library by the name it was opened with
+/// and returns the loaded one for the same name, so a path opened before (whose file was
+/// since replaced) gets a fresh name for the same directory: `dir/./file`, `dir/././file`, ...
+pub(crate) fn in_place_name(path: &Path) -> PathBuf {
+    static OPENED: Mutex<Option<HashMap<PathBuf, usize>>> = Mutex::new(None);
+    let mut opened = lock(&OPENED);
+    let count = opened
+        .get_or_insert_with(HashMap::new)
+        .entry(path.to_path_buf())
+        .or_insert(0);
+    let mut name = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    for _ in 0..*count {
+        name.push(".");
+    }
+    *count += 1;
+    match path.file_name() {
+        Some(file) => name.join(file),
+        None => path.to_path_buf(),
+    }
+}
+
+/// How many loads of each quarantine journal entry (journal, digest) this process is running:
+/// entries it wrote and has not yet cleared (loads in progress, not crashes).
+pub(crate) type QuarantineLoads = HashMap<(PathBuf, Sha256), usize>;
+
+/// This process's [`QuarantineLoads`], locked. The lock also orders this process's writes to
+/// journals.
+pub(crate) fn quarantine_loads() -> MutexGuard<'static, Option<QuarantineLoads>> {
+    static LOADS: Mutex<Option<QuarantineLoads>> = Mutex::new(None);
+    lock(&LOADS)
+}

@@ -1,0 +1,165 @@
+//! The registry of loaded plugins, keyed by [`Identity`]: a snapshot's bytes (the same bytes
+//! under any path, link or copy are one plugin), or the file loaded in place. Each library
+//! opens and initialises its plugin once, and lives as long as the process unless it is
+//! unloaded ([`release`], an opt-in).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::sys::Unloaded;
+
+use super::library::{Identity, Library, Probe};
+use super::lock;
+
+/// Each identity's plugins: several for snapshots whose hashes collide, at most one for a file
+/// loaded in place.
+type Registry = HashMap<Identity, Vec<Arc<Library>>>;
+
+/// Every plugin this process has read far enough to register.
+static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+
+/// What the registry holds for a load.
+pub(crate) enum Entry {
+    /// The plugin of these bytes.
+    Plugin(Arc<Library>),
+    /// A file loaded in place whose bytes changed since its plugin (this one) was mapped.
+    Replaced(Arc<Library>),
+}
+
+/// What [`find`] saw: an entry, or the libraries it compared (so that [`register`] does not
+/// compare them again).
+pub(crate) enum Lookup {
+    Found(Entry),
+    Missing(Vec<Arc<Library>>),
+}
+
+/// The library registered under `identity` whose bytes are those of `probe`. For a file
+/// loaded in place, a library of other bytes that was mapped makes the load
+/// [`Entry::Replaced`]. Comparing runs without the registry's lock (comparing a snapshot reads
+/// its bytes).
+pub(crate) fn find(identity: &Identity, probe: &Probe<'_>) -> Lookup {
+    let seen = bucket(&lock(&REGISTRY), identity);
+    match known(identity, &seen, probe) {
+        Some(entry) => Lookup::Found(entry),
+        None => Lookup::Missing(seen),
+    }
+}
+
+/// Registers `library`, which a load of `probe` read after [`find`] saw `seen`, unless another
+/// load registered the same bytes meanwhile (the first to register wins). For a file loaded
+/// in place, a library registered for other bytes that were never mapped (a file refused,
+/// then rewritten) is replaced; snapshots of other bytes that share an identity live side by
+/// side.
+pub(crate) fn register(
+    identity: Identity,
+    library: Library,
+    seen: &[Arc<Library>],
+    probe: &Probe<'_>,
+) -> Entry {
+    let mut registry = lock(&REGISTRY);
+    let mut registered = bucket(&registry, &identity);
+    if identity.is_content() {
+        // Those seen before were compared already.
+        registered.retain(|library| !seen.iter().any(|old| Arc::ptr_eq(old, library)));
+    }
+    if let Some(entry) = known(&identity, &registered, probe) {
+        return entry;
+    }
+    let content = identity.is_content();
+    let libraries = registry
+        .get_or_insert_with(HashMap::new)
+        .entry(identity)
+        .or_default();
+    if !content {
+        // Only libraries never mapped are here (`known` returned the others).
+        libraries.clear();
+    }
+    let library = Arc::new(library);
+    libraries.push(library.clone());
+    Entry::Plugin(library)
+}
+
+fn bucket(registry: &Option<Registry>, identity: &Identity) -> Vec<Arc<Library>> {
+    registry
+        .as_ref()
+        .and_then(|registry| registry.get(identity))
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn known(identity: &Identity, libraries: &[Arc<Library>], probe: &Probe<'_>) -> Option<Entry> {
+    if let Some(library) = libraries.iter().find(|library| library.matches(probe)) {
+        return Some(Entry::Plugin(library.clone()));
+    }
+    if identity.is_content() {
+        return None;
+    }
+    let mapped = libraries.iter().find(|library| library.was_mapped())?;
+    Some(Entry::Replaced(mapped.clone()))
+}
+
+/// Sets the maximum log level of the host (`log::set_max_level`) and of every plugin loaded in
+/// this process whose records go to the host.
+///
+/// A plugin takes the host's level when it loads; `log::set_max_level` alone reaches only the
+/// host's copy of `log`. Call this instead when the level changes after plugins loaded.
+pub fn set_max_log_level(level: log::LevelFilter) {
+    log::set_max_level(level);
+    let registry = lock(&REGISTRY);
+    for library in registry.iter().flat_map(|r| r.values()).flatten() {
+        if let Some(runtime) = *lock(&library.runtime) {
+            // Runs xplug's own code in the plugin, which sets a number: it cannot reenter. A
+            // library leaves the registry (under this lock) before it is unloaded.
+            (runtime.set_log_level)(level as usize as u8);
+        }
+    }
+}
+
+/// Takes `library` out of the registry and unloads it, if this is its last handle; gives it
+/// back otherwise (another handle, or a load in progress, holds it).
+///
+/// # Safety
+/// As [`Mapping::unload`](crate::sys::Mapping::unload): nothing of the library is used
+/// afterwards.
+pub(crate) unsafe fn release(library: Arc<Library>) -> Result<Unloaded, Arc<Library>> {
+    let mut registry = lock(&REGISTRY);
+    let table = registry.get_or_insert_with(HashMap::new);
+    let identity = table
+        .iter()
+        .find(|(_, libraries)| libraries.iter().any(|l| Arc::ptr_eq(l, &library)))
+        .map(|(identity, _)| identity.clone());
+    if let Some(identity) = &identity {
+        if let Some(libraries) = table.get_mut(identity) {
+            libraries.retain(|l| !Arc::ptr_eq(l, &library));
+            if libraries.is_empty() {
+                table.remove(identity);
+            }
+        }
+    }
+    // Only holders of a handle can clone one, and the registry's is gone: this succeeds when
+    // `library` is the last handle, and nothing can take another meanwhile. (A load comparing
+    // its bytes with this library holds a clone for that moment: the unload is then refused,
+    // as if another handle existed, and may be tried again.)
+    let library = match Arc::try_unwrap(library) {
+        Ok(library) => library,
+        Err(library) => {
+            if let Some(identity) = identity {
+                table.entry(identity).or_default().push(library.clone());
+            }
+            return Err(library);
+        }
+    };
+    drop(registry);
+    let mapping = match library.opened.into_inner() {
+        Some(Ok(opened)) => Arc::try_unwrap(opened.mapping).ok(),
+        _ => None,
+    };
+    // The mapping is shared only by clones of `Opened` that loads in progress hold, and each
+    // holds `library` too: there are none.
+    Ok(match mapping {
+        // SAFETY: the caller's promise.
+        Some(mapping) => unsafe { mapping.unload() },
+        // Not expected (a plugin's library is mapped, its mapping not shared): it stays.
+        None => Unloaded::StillMapped,
+    })
+}

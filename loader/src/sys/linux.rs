@@ -1,0 +1,95 @@
+//! Linux: sealed memfds, and `/proc/self/maps` to tell whether a file is still mapped.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::io::{AsRawFd, FromRawFd};
+use std::path::PathBuf;
+
+use super::SealedFile;
+
+/// `MFD_EXEC` (Linux 6.3): an executable memfd where `vm.memfd_noexec = 1` makes them
+/// non-executable by default.
+const MFD_EXEC: u32 = 0x0010;
+
+/// The flags for an executable memfd on this system, or `None` where memfds may not be
+/// executed or opened by path.
+pub(super) fn memfd_exec_flags() -> Option<u32> {
+    // Without `/proc` (a chroot, some containers) no memfd can be opened by path.
+    if !std::path::Path::new("/proc/self/fd").is_dir() {
+        return None;
+    }
+    match fs::read_to_string("/proc/sys/vm/memfd_noexec") {
+        // Before Linux 6.3 every memfd may be executed; `MFD_EXEC` is unknown.
+        Err(_) => Some(0),
+        Ok(value) if value.trim() == "2" => None,
+        Ok(_) => Some(MFD_EXEC),
+    }
+}
+
+/// `bytes` in a new memfd, sealed: no one can write, shrink or grow it any more, or remove
+/// the seals. `None` where memfds do not exist here (old kernel, seccomp).
+pub(super) fn sealed_memfd(
+    bytes: &[u8],
+    label: &str,
+    exec_flags: u32,
+) -> io::Result<Option<SealedFile>> {
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | exec_flags;
+    // `/proc/PID/maps` shows it as `/memfd:xplug:<label>`.
+    let name = format!("xplug:{}\0", label);
+    // SAFETY: the name is a NUL-terminated string; the call has no other inputs.
+    let fd = unsafe { libc::memfd_create(name.as_ptr().cast(), flags) };
+    if fd < 0 {
+        let error = io::Error::last_os_error();
+        return match error.raw_os_error() {
+            Some(libc::ENOSYS) | Some(libc::EPERM) | Some(libc::EINVAL) => Ok(None),
+            _ => Err(error),
+        };
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    let mut file = unsafe { fs::File::from_raw_fd(fd) };
+    file.write_all(bytes)?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: `fd` is open (owned by `file`); `F_ADD_SEALS` takes an int argument.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The dynamic loader opens the memfd itself through this path.
+    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    Ok(Some(SealedFile { file, path }))
+}
+
+/// Whether the sealed memfd `file` holds exactly `bytes` (its seals keep it so).
+pub(super) fn memfd_holds(file: &fs::File, bytes: &[u8]) -> bool {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: usize = 64 << 10;
+    match file.metadata() {
+        Ok(meta) if meta.len() == bytes.len() as u64 => {}
+        _ => return false,
+    }
+    let mut buffer = vec![0u8; CHUNK.min(bytes.len())];
+    let mut offset = 0u64;
+    for expected in bytes.chunks(CHUNK) {
+        let read = &mut buffer[..expected.len()];
+        if file.read_exact_at(read, offset).is_err() || read != expected {
+            return false;
+        }
+        offset += expected.len() as u64;
+    }
+    true
+}
+
+/// Whether the file `device`/`inode` is mapped into this process, from `/proc/self/maps` (as
+/// long as the process has mappings: only unloading asks); `None` where it cannot be read.
+pub(super) fn is_mapped(device: u64, inode: u64) -> Option<bool> {
+    let maps = fs::read_to_string("/proc/self/maps").ok()?;
+    // glibc's encoding of device numbers (`gnu_dev_major`, `gnu_dev_minor`).
+    let major = ((device >> 8) & 0xfff) | ((device >> 32) & !0xfff);
+    let minor = (device & 0xff) | ((device >> 12) & !0xff);
+    let device_field = format!("{:02x}:{:02x}", major, minor);
+    Some(maps.lines().any(|line| {
+        let mut fields = line.split_whitespace();
+        let device = fields.nth(3).unwrap_or("");
+        let found = fields.next().and_then(|i| i.parse::<u64>().ok());
+        device == device_field && found == Some(inode)
+    }))
+}

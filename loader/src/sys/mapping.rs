@@ -1,0 +1,99 @@
+//! A library this process mapped, and what unloading it did.
+
+use std::fs;
+use std::mem::ManuallyDrop;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use abi_stable::library::RawLibrary;
+
+use super::{FileId, SealedFile};
+
+/// What became of an unloaded library.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unloaded {
+    /// Its code and data left the process, and their memory was returned.
+    Unmapped,
+    /// Closed, but the dynamic loader keeps it mapped: it was marked not to be unloaded (e.g.
+    /// by thread-local destructors it registered on threads still running, or `-z nodelete`).
+    /// It costs what a library never unloaded costs; it is not used again (a later load of
+    /// the same bytes maps them anew).
+    StillMapped,
+    /// Closed; the system does not tell whether it was unmapped (not Linux, or no
+    /// `/proc/self/maps`). Its snapshot's descriptor, if any, stays open.
+    Closed,
+}
+
+/// A library this process mapped: its handle, and the descriptor it was opened through.
+///
+/// Dropping it does nothing: a library stays loaded, and its descriptor open, unless
+/// [`Mapping::unload`] is called. The descriptor must stay open while the library is mapped:
+/// the dynamic loader knows the library by its path `/proc/self/fd/N`, and would return it for
+/// a later `dlopen` of that path were `N` reused for another file.
+pub(crate) struct Mapping {
+    raw: ManuallyDrop<RawLibrary>,
+    descriptor: ManuallyDrop<Option<Arc<SealedFile>>>,
+    /// The file mapped, where the system tells which files are mapped (Linux).
+    file: Option<FileId>,
+    /// A snapshot copy that outlives the `dlopen` (Windows keeps a loaded DLL's file).
+    copy: Option<PathBuf>,
+}
+
+impl Mapping {
+    /// `raw`, opened through `descriptor` (a memfd) or from `copy` (a snapshot copy still on
+    /// disk), whose file is `file`.
+    pub(crate) fn new(
+        raw: RawLibrary,
+        descriptor: Option<Arc<SealedFile>>,
+        file: Option<FileId>,
+        copy: Option<PathBuf>,
+    ) -> Mapping {
+        Mapping {
+            raw: ManuallyDrop::new(raw),
+            descriptor: ManuallyDrop::new(descriptor),
+            file,
+            copy,
+        }
+    }
+
+    /// Closes the library (`dlclose`, `FreeLibrary`: its destructors run), then closes its
+    /// descriptor and removes its snapshot copy once it is known to be unmapped.
+    ///
+    /// # Safety
+    /// Nothing of the library may be used afterwards: no call into it is running or will
+    /// start, no value it made (pointers into its code or data) is alive, no thread it
+    /// started runs, and nothing of it is registered anywhere (see `Plugin::unload`).
+    pub(crate) unsafe fn unload(self) -> Unloaded {
+        let Mapping {
+            raw,
+            descriptor,
+            file,
+            copy,
+        } = self;
+        // `dlclose`.
+        drop(ManuallyDrop::into_inner(raw));
+        let still_mapped = file.as_ref().and_then(super::is_mapped);
+        let remove_copy = || {
+            if let Some(copy) = &copy {
+                // Windows: a copy whose DLL is still loaded cannot be removed; a later
+                // process removes it (`private_dir::remove_leftovers`).
+                let _ = fs::remove_file(copy);
+            }
+        };
+        match still_mapped {
+            Some(false) => {
+                drop(ManuallyDrop::into_inner(descriptor));
+                remove_copy();
+                Unloaded::Unmapped
+            }
+            // The descriptor stays open with the library it names (see `Mapping`).
+            Some(true) => Unloaded::StillMapped,
+            None => {
+                // Not known to be unmapped: a descriptor stays open, for the same reason.
+                remove_copy();
+                Unloaded::Closed
+            }
+        }
+    }
+}

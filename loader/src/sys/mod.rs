@@ -1,0 +1,156 @@
+//! Every difference between platforms that the loader meets, behind one portable front (as
+//! libloading keeps its `os::unix` and `os::windows`): which file a path names, its
+//! permissions, descriptors, sealed memfds, the private snapshot directory, which files are
+//! mapped, and what the host itself is. No other module of the loader names a platform.
+//!
+//! Nothing here keeps state: what the process remembers of these answers (the memfd flag,
+//! the snapshot counter) lives in [`process`](crate::process).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+mod host;
+mod mapping;
+pub(crate) mod private_dir;
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(not(unix))]
+mod other;
+#[cfg(unix)]
+mod unix;
+
+#[cfg(not(unix))]
+use other as imp;
+#[cfg(unix)]
+use unix as imp;
+
+pub(crate) use host::{host_architecture, host_elf_machine, host_format};
+pub(crate) use mapping::Mapping;
+pub use mapping::Unloaded;
+
+/// Which file a path names: its device and inode on Unix (hard links and renames keep it);
+/// elsewhere, where files have no portable identity, its real path.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum FileId {
+    /// A Unix file.
+    Inode { device: u64, inode: u64 },
+    /// The real path of a file where files have no identity of their own.
+    Path(PathBuf),
+}
+
+impl FileId {
+    /// The identity of the file at `path` (its real path), whose metadata is `meta`.
+    pub(crate) fn of(path: &Path, meta: &fs::Metadata) -> FileId {
+        imp::file_id(meta).unwrap_or_else(|| FileId::Path(path.to_path_buf()))
+    }
+}
+
+/// Opens `path` for reading without blocking: a FIFO put where a plugin should be does not
+/// hang the host.
+pub(crate) fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
+    imp::open_nonblocking(path)
+}
+
+/// The real path of `path`, symlinks and `..` resolved, in the form users write it (on
+/// Windows without the `\\?\` prefix where that names the same file).
+pub(crate) fn canonicalize(path: &Path) -> io::Result<PathBuf> {
+    imp::canonicalize(path)
+}
+
+/// Who owns a file and who may write it, where the platform says so in its metadata (Unix).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Permissions {
+    /// The permission bits (`st_mode & 0o7777`).
+    pub(crate) mode: u32,
+    /// The owner's user id.
+    pub(crate) owner: u32,
+}
+
+impl Permissions {
+    /// Every user may write it.
+    pub(crate) const WRITABLE_BY_ALL: u32 = 0o002;
+    /// Only an entry's owner may remove or rename it (a directory's sticky bit, as `/tmp`).
+    pub(crate) const STICKY: u32 = 0o1000;
+}
+
+/// `meta`'s owner and permission bits; `None` where files have none of these (Windows: its
+/// ACLs are the administrator's).
+pub(crate) fn permissions(meta: &fs::Metadata) -> Option<Permissions> {
+    imp::permissions(meta)
+}
+
+/// The user id this process acts as (Unix).
+pub(crate) fn effective_user() -> Option<u32> {
+    imp::effective_user()
+}
+
+/// Whether the file `id` is mapped into this process (Linux, from `/proc/self/maps`); `None`
+/// where the system does not say.
+pub(crate) fn is_mapped(id: &FileId) -> Option<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        match id {
+            FileId::Inode { device, inode } => linux::is_mapped(*device, *inode),
+            FileId::Path(_) => None,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = id;
+        None
+    }
+}
+
+/// A snapshot's bytes in a sealed memfd (Linux): the file, and the path through which the
+/// dynamic loader opens it.
+pub(crate) struct SealedFile {
+    pub(crate) file: fs::File,
+    pub(crate) path: PathBuf,
+}
+
+/// The flags that make an executable memfd on this system, or `None` where memfds may not be
+/// executed or opened by path (asked afresh at each call; `process` remembers the answer).
+pub(crate) fn memfd_exec_flags() -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::memfd_exec_flags()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
+/// `bytes` in a new memfd made with `exec_flags`, sealed against writes, shrinking, growing
+/// and new seals, named after `label` in `/proc/PID/maps`. `None` where memfds do not exist
+/// (the private directory does instead).
+pub(crate) fn sealed_memfd(
+    bytes: &[u8],
+    label: &str,
+    exec_flags: u32,
+) -> io::Result<Option<SealedFile>> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::sealed_memfd(bytes, label, exec_flags)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (bytes, label, exec_flags);
+        Ok(None)
+    }
+}
+
+/// Whether `sealed` holds exactly `bytes` (its seals keep it so).
+pub(crate) fn sealed_holds(sealed: &SealedFile, bytes: &[u8]) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        linux::memfd_holds(&sealed.file, bytes)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (sealed, bytes);
+        false
+    }
+}

@@ -1,0 +1,31 @@
+//! Windows (and any system without Unix file metadata): files are known by their real path,
+//! and permissions are ACLs, which are the administrator's.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::{FileId, Permissions};
+
+pub(super) fn file_id(_: &fs::Metadata) -> Option<FileId> {
+    None
+}
+
+pub(super) fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
+    fs::File::open(path)
+}
+
+pub(super) fn canonicalize(path: &Path) -> io::Result<PathBuf> {
+    let real = fs::canonicalize(path)?;
+    #[cfg(windows)]
+    let real = dunce::simplified(&real).to_path_buf();
+    Ok(real)
+}
+
+pub(super) fn permissions(_: &fs::Metadata) -> Option<Permissions> {
+    None
+}
+
+pub(super) fn effective_user() -> Option<u32> {
+    None
+}

@@ -1,0 +1,174 @@
+//! Snapshot copies in a private directory (the host's, or a per-user one): where memfds may
+//! not be executed, on Windows and macOS, and when the host names a directory.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` to a new file in `dir` (or the default private directory), named after
+/// their `label`, this process and `counter()`: a name taken is skipped, never reused (process
+/// ids repeat, quickly under wine).
+pub(crate) fn write(
+    dir: Option<&Path>,
+    bytes: &[u8],
+    label: &str,
+    mut counter: impl FnMut() -> u64,
+) -> io::Result<PathBuf> {
+    let dir = match dir {
+        Some(dir) => dir.to_path_buf(),
+        None => default_dir(),
+    };
+    ensure_private(&dir)?;
+    loop {
+        let name = format!(
+            "{}-{}-{}{}",
+            label,
+            std::process::id(),
+            counter(),
+            std::env::consts::DLL_SUFFIX
+        );
+        let path = dir.join(name);
+        let mut file = match create_new(&path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            other => other?,
+        };
+        file.write_all(bytes)?;
+        return Ok(path);
+    }
+}
+
+/// Whether copies outlive the processes that loaded them (Windows keeps a loaded DLL's file),
+/// so that a process should remove the leftovers of earlier ones ([`remove_leftovers`]).
+pub(crate) const COPIES_OUTLIVE_PROCESSES: bool = cfg!(windows);
+
+/// Removes the copies in `dir` (or the default directory) that no process has loaded any more
+/// (the others cannot be removed while loaded).
+pub(crate) fn remove_leftovers(dir: Option<&Path>) {
+    let dir = match dir {
+        Some(dir) => dir.to_path_buf(),
+        None => default_dir(),
+    };
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if is_snapshot_name(&entry.file_name().to_string_lossy()) {
+                // In use by a running process: it stays.
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Removes a copy once opened, where the platform allows (Unix: the mapping stays), and says
+/// whether it is kept (Windows keeps a loaded DLL's file).
+pub(crate) fn remove(path: &Path) -> bool {
+    if cfg!(unix) {
+        // A copy left behind costs disk space only; nothing else depends on it.
+        let _ = fs::remove_file(path);
+    }
+    !cfg!(unix)
+}
+
+/// Whether `name` is one `write` makes: `<16 hex digits>-<pid>-<n><DLL suffix>`.
+fn is_snapshot_name(name: &str) -> bool {
+    let stem = match name.strip_suffix(std::env::consts::DLL_SUFFIX) {
+        Some(stem) => stem,
+        None => return false,
+    };
+    let mut parts = stem.split('-');
+    let digits = |s: Option<&str>, hex: bool| {
+        s.map_or(false, |s| {
+            !s.is_empty()
+                && s.chars().all(|c| {
+                    if hex {
+                        c.is_ascii_hexdigit()
+                    } else {
+                        c.is_ascii_digit()
+                    }
+                })
+        })
+    };
+    let digest = parts.next();
+    digest.map_or(false, |d| d.len() == 16)
+        && digits(digest, true)
+        && digits(parts.next(), false)
+        && digits(parts.next(), false)
+        && parts.next().is_none()
+}
+
+/// `$XDG_RUNTIME_DIR/xplug`, else `xplug-<uid>` in the temporary directory (Unix); the user's
+/// temporary directory's `xplug` on Windows.
+fn default_dir() -> PathBuf {
+    #[cfg(unix)]
+    {
+        if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
+            if Path::new(&runtime).is_absolute() {
+                return Path::new(&runtime).join("xplug");
+            }
+        }
+        let uid = super::effective_user().unwrap_or(0);
+        std::env::temp_dir().join(format!("xplug-{}", uid))
+    }
+    #[cfg(not(unix))]
+    {
+        std::env::temp_dir().join("xplug")
+    }
+}
+
+/// Creates `dir` if needed (mode 0700 on Unix) and checks that it is a real directory that
+/// only this user can enter.
+#[cfg(unix)]
+fn ensure_private(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = fs::symlink_metadata(dir)?;
+    let me = super::effective_user();
+    if !meta.is_dir() || Some(meta.uid()) != me || meta.mode() & 0o077 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a private directory (a directory of this user with mode 0700)",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn ensure_private(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn create_new(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o500)
+        .open(path)
+}
+
+/// No one else may open the copy for writing while it is written.
+#[cfg(windows)]
+fn create_new(path: &Path) -> io::Result<fs::File> {
+    use std::os::windows::fs::OpenOptionsExt;
+    const FILE_SHARE_READ: u32 = 1;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .share_mode(FILE_SHARE_READ)
+        .open(path)
+}
+
+#[cfg(not(any(unix, windows)))]
+fn create_new(path: &Path) -> io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
