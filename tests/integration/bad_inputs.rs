@@ -123,7 +123,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
             }
             other => unexpected(other),
         }),
-        input("too_large", sparse, |e, path| match e.kind() {
+        input("too_large", sparse, |e, _| match e.kind() {
             ErrorKind::TooLarge { size, .. } => assert_eq!(*size, 2 << 30),
             other => unexpected(other),
         }),
@@ -168,27 +168,25 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
             "bad_signature",
             tampered,
             loader().trust_policy(TrustPolicy::new().trust_key(signer.public_key())),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::BadSignature { reason, .. } => {
                     assert_eq!(reason, "the signature does not match the file's bytes")
                 }
                 other => unexpected(other),
             },
         ),
-        input(
-            "not_a_library_empty",
-            file("empty", b""),
-            |e, path| match e.kind() {
+        input("not_a_library_empty", file("empty", b""), |e, _| {
+            match e.kind() {
                 ErrorKind::NotALibrary { reason, .. } => {
                     assert_eq!(reason, "the file is empty")
                 }
                 other => unexpected(other),
-            },
-        ),
+            }
+        }),
         input(
             "not_a_library_random",
             file("random", &random_bytes(4096)),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::NotALibrary { reason, .. } => {
                     assert_eq!(reason, "unknown file format")
                 }
@@ -198,7 +196,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         input(
             "not_a_library_text",
             file("text", b"this is not a library\nbut a note\n"),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::NotALibrary { reason, .. } => {
                     assert_eq!(reason, "it is a text file")
                 }
@@ -211,7 +209,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
                 "archive",
                 b"!<arch>\n/               0           0     0     0       4         `\n\0\0\0\0",
             ),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::NotALibrary { reason, .. } => {
                     assert_eq!(reason, "it is a static library archive")
                 }
@@ -221,7 +219,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         input(
             "wrong_format",
             file("windows", &pe_file()),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::WrongFormat {
                     expected, found, ..
                 } => {
@@ -233,7 +231,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         input(
             "wrong_architecture",
             patched("arm", &|b| set_elf_machine(b, AARCH64)),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::WrongArchitecture {
                     expected, found, ..
                 } => {
@@ -246,7 +244,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         input(
             "not_a_shared_library",
             patched("exec", &|b| b[16..18].copy_from_slice(&2u16.to_le_bytes())),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::NotASharedLibrary { kind, .. } => {
                     assert_eq!(kind, "an executable")
                 }
@@ -256,7 +254,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         input(
             "malformed",
             patched("truncated", &|b| b.truncate(4096)),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::Malformed { format, reason, .. } => {
                     assert_eq!(format, "ELF");
                     assert!(!reason.is_empty());
@@ -275,7 +273,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
             patched("bad-header", &|b| {
                 set_header_field(b, offset_of!(PluginHeader, interface_version), 32, "1.x")
             }),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::BadHeader { reason, .. } => {
                     assert!(reason.starts_with("interface version `1.x`"), "{reason}")
                 }
@@ -288,7 +286,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
                 let at = header_offset(b) + offset_of!(PluginHeader, format_version);
                 b[at..at + 4].copy_from_slice(&99u32.to_le_bytes());
             }),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::UnsupportedHeader { found, .. } => {
                     assert_eq!(*found, 99)
                 }
@@ -298,7 +296,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         input(
             "interface_mismatch",
             plugin(Fixture::WrongInterface),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::InterfaceMismatch {
                     expected, found, ..
                 } => {
@@ -309,10 +307,8 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
                 other => unexpected(other),
             },
         ),
-        input(
-            "version_mismatch",
-            plugin(Fixture::Major),
-            |e, path| match e.kind() {
+        input("version_mismatch", plugin(Fixture::Major), |e, _| {
+            match e.kind() {
                 ErrorKind::VersionMismatch {
                     required,
                     host_version,
@@ -328,8 +324,8 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
                     assert_eq!(e.plugin().unwrap().interface_version.to_string(), "2.0.0");
                 }
                 other => unexpected(other),
-            },
-        ),
+            }
+        }),
         input(
             "target_mismatch",
             patched("musl", &|b| {
@@ -340,7 +336,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
                     "x86_64-unknown-linux-musl",
                 )
             }),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::TargetMismatch { found, .. } => {
                     assert_eq!(found, "x86_64-unknown-linux-musl")
                 }
@@ -353,7 +349,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
                 let at = header_offset(b) + offset_of!(PluginHeader, panic_strategy);
                 b[at] = xplug::header::PANIC_ABORT;
             }),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::PanicAbort { .. } => {}
                 other => unexpected(other),
             },
@@ -370,7 +366,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
                     .expect("a libgcc_s dependency");
                 b[at + 7] = b'q';
             }),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::Open { source, .. } => {
                     assert!(source.to_string().contains("libgcc_q"), "{source}")
                 }
@@ -380,7 +376,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         input(
             "root_module",
             plugin(Fixture::NoRootModule),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::RootModule { message, .. } => {
                     assert!(message.contains("no root module"), "{message}")
                 }
@@ -391,7 +387,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
             "snapshot",
             version("public-snapshot", "0.3.0-public"),
             loader().snapshot_dir(&public_dir),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::Snapshot { source, .. } => {
                     assert!(
                         source.to_string().contains("not a private directory"),
@@ -413,7 +409,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
                 );
                 b
             }),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::HeaderChanged { .. } => {
                     assert_eq!(e.plugin().unwrap().version.to_string(), "0.1.0-rewrite")
                 }
@@ -423,7 +419,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         input(
             "layout_changed_type",
             plugin(Fixture::ChangedType),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::LayoutMismatch {
                     found,
                     host_version,
@@ -442,7 +438,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         input(
             "layout_changed_nested",
             plugin(Fixture::ChangedNested),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::LayoutMismatch { difference, .. } => {
                     assert_eq!(difference.at, "GreeterModule.map(Callback).field_0");
                     assert_eq!(difference.expected, "extern \"C\" fn(i64) -> i64");
@@ -454,7 +450,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         input(
             "layout_removed_fn",
             plugin(Fixture::RemovedFn),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::LayoutMismatch { difference, .. } => {
                     let text = format!("{difference}");
                     assert!(text.contains("words"), "{difference:?}");
@@ -465,7 +461,7 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         input(
             "layout_changed_object",
             plugin(Fixture::ChangedObject),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::LayoutMismatch { difference, .. } => {
                     assert_eq!(difference.at, "Counter.skip");
                     assert!(difference.expected.contains("u64"), "{difference:?}");
@@ -477,27 +473,25 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         input(
             "layout_changed_host",
             plugin(Fixture::ChangedHost),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::LayoutMismatch { difference, .. } => {
                     assert_eq!(difference.at, "GreeterHost.setting");
                 }
                 other => unexpected(other),
             },
         ),
-        input(
-            "init_failed",
-            plugin(Fixture::InitError),
-            |e, path| match e.kind() {
+        input("init_failed", plugin(Fixture::InitError), |e, _| {
+            match e.kind() {
                 ErrorKind::InitFailed { message, .. } => {
                     assert_eq!(message, "no licence key")
                 }
                 other => unexpected(other),
-            },
-        ),
+            }
+        }),
         input(
             "init_panicked",
             plugin(Fixture::InitPanic),
-            |e, path| match e.kind() {
+            |e, _| match e.kind() {
                 ErrorKind::InitPanicked {
                     message, location, ..
                 } => {

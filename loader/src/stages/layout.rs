@@ -16,9 +16,9 @@ use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
 use xplug::Interface;
 
+use crate::digest::Sha256;
 use crate::error::{ErrorKind, LoadError};
 use crate::host::host_version;
 use crate::process::layout_cache::{self, HostIds};
@@ -76,7 +76,7 @@ pub(crate) fn check(
         key.extend_from_slice(&(expected as *const TypeLayout as usize).to_le_bytes());
         key.push(u8::from(older));
         // Remembered by digest: a fingerprint may take megabytes.
-        Some(<[u8; 32]>::from(Sha256::digest(&key)))
+        Some(*Sha256::of(&key).as_bytes())
     });
     if let Some(key) = &key {
         if layout_cache::passed(key) {
