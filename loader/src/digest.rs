@@ -77,11 +77,11 @@ pub(crate) struct LazyDigest<'a> {
 }
 
 impl<'a> LazyDigest<'a> {
-    /// `bytes`, with their digest if the caller has it already.
-    pub(crate) fn new(bytes: &'a [u8], known: Option<Sha256>) -> Self {
+    /// `bytes`, their digest not computed yet.
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         LazyDigest {
             bytes,
-            known: Cell::new(known),
+            known: Cell::new(None),
         }
     }
 

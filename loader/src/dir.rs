@@ -11,7 +11,6 @@ use crate::error::{ErrorKind, LoadError};
 use crate::loader::Loader;
 use crate::plugin::Plugin;
 use crate::stages::file;
-use crate::tools::is_library_file_name;
 
 /// What [`Loader::load_dir`] found: the plugins it loaded and one error per refused file.
 #[non_exhaustive]
@@ -71,4 +70,33 @@ pub(crate) fn library_files(
     }
     files.sort();
     Ok((files, unreadable))
+}
+
+/// Whether `path` is named like a shared library of this platform.
+pub fn is_library_file_name(path: &Path) -> bool {
+    path.extension()
+        .map_or(false, |ext| ext == std::env::consts::DLL_EXTENSION)
+}
+
+/// This platform's file name for the library `name`: `libname.so`, `name.dll`,
+/// `libname.dylib`.
+pub fn library_file_name(name: &str) -> String {
+    format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        name,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_names_follow_the_platform() {
+        let name = library_file_name("greeter_en");
+        assert!(is_library_file_name(Path::new(&name)));
+        assert!(!is_library_file_name(Path::new("README.md")));
+    }
 }

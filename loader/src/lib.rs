@@ -34,8 +34,9 @@
 //! | 5. [layout](Stage::Layout) | abi_stable's recursive type-layout check of the root module against the host's (once per distinct layout and process) | no |
 //! | 6. [init](Stage::Init) | the plugin's `on_load` hook, once per library, panics contained | `on_load` |
 //!
-//! The same bytes are one plugin: stages 2 to 6 run once per process for them, and later
-//! loads return the plugin (stage 4 is checked again against each loader's rule).
+//! The same bytes are one plugin: stages 2, 3, 5's `dlopen` and 6 run once per process for
+//! them, and later loads return the plugin (stage 4 is checked again against each loader's
+//! rule, and the layout check is answered by the layouts that passed before).
 //!
 //! # What runs, and what is guaranteed
 //!
@@ -74,7 +75,7 @@
 //! - `trust` (default): [`TrustPolicy`](trust::TrustPolicy), allow-lists and minisign
 //!   signatures, with `minisign-verify`. Without it, [`trust`] keeps [`Sha256`](trust::Sha256)
 //!   and the quarantine journal.
-//! - `serde`: `Serialize` for [`LoadError`], [`PluginInfo`] and [`Diagnostic`] (JSON for
+//! - `serde`: `Serialize` for [`LoadError`], [`PluginInfo`] and `Diagnostic` (JSON for
 //!   tools).
 //!
 //! # Example

@@ -238,11 +238,10 @@ impl<M: Interface> Loader<M> {
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Plugin<M>, LoadError> {
         let host = self.host.and_then(|host| host.downcast_ref::<M::Host>());
         let loaded = stages::run::<M>(&self.options, path.as_ref(), host)?;
-        Ok(Plugin::new(
-            loaded.module,
-            loaded.library,
-            loaded.path.into(),
-        ))
+        let plugin = Plugin::new(loaded.module, loaded.library, loaded.path.into());
+        // The load has finished: its journal entry, if any, is cleared.
+        drop(loaded.journaled);
+        Ok(plugin)
     }
 
     /// Runs stages 1 to 5 without initialising the plugin: the header checks, then it opens
@@ -251,6 +250,9 @@ impl<M: Interface> Loader<M> {
     /// run; the trust contract of [`load`](Loader::load) applies.
     pub fn open_and_check(&self, path: impl AsRef<Path>) -> Result<PluginInfo, LoadError> {
         let checked = stages::run_checks::<M>(&self.options, path.as_ref())?;
-        Ok(checked.library.info.clone())
+        let info = checked.library.info.clone();
+        // Opened and checked, the plugin's code is done: its journal entry is cleared.
+        drop(checked.journaled);
+        Ok(info)
     }
 }

@@ -17,12 +17,11 @@ use std::time::Duration;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use xplug::Interface;
 
-use crate::dir::library_files;
+use crate::dir::{is_library_file_name, library_files};
 use crate::error::{ErrorKind, LoadError};
 use crate::info::PluginInfo;
 use crate::loader::Loader;
 use crate::sys::FileId;
-use crate::tools::is_library_file_name;
 
 use super::live::{Live, Reload, Unloads};
 

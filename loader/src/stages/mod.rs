@@ -89,14 +89,15 @@ impl Options {
     }
 }
 
-/// A file that passed stages 1 to 5: its library, its real path, its checked root module, and
-/// its quarantine journal entry while its code has not finished loading.
+/// A file that passed the stages [`run_checks`] (1 to 5) or [`run`] (1 to 6) ran: its library,
+/// its real path, its checked root module, and its quarantine journal entry while its code has
+/// not finished loading.
 pub(crate) struct Checked<M> {
     pub(crate) library: Arc<Library>,
     pub(crate) path: PathBuf,
     pub(crate) module: M,
     /// Dropped (the entry cleared) once the load has finished, either way.
-    pub(crate) _journaled: Option<Entered>,
+    pub(crate) journaled: Option<Entered>,
 }
 
 /// Takes the file at `requested` through every stage, `on_load` last, with `host` handed to
@@ -122,30 +123,26 @@ pub(crate) fn run_checks<M: Interface>(
 ) -> Result<Checked<M>, LoadError> {
     // 1. The file, opened once; its bytes read once when a check or the snapshot needs them.
     let plugin = file::open(requested, options.file)?;
-    let bytes = match options.reads_whole_file() {
-        true => Some(file::read(&plugin, options.file.max_size)?),
-        false => None,
+    let bytes = if options.reads_whole_file() {
+        Some(file::read(&plugin, options.file.max_size)?)
+    } else {
+        None
     };
-    let digest = bytes.as_deref().map(|bytes| LazyDigest::new(bytes, None));
+    let digest = bytes.as_deref().map(LazyDigest::new);
     // Trust: the host's policy on those bytes, before any of them is parsed.
     if let Some(digest) = &digest {
         options.trust.check(requested, &plugin.path, digest)?;
     }
     // The plugin of these bytes, if the process has it. (A snapshot load always has its bytes:
     // `reads_whole_file`.)
-    let snapshot = match (options.mode, &digest) {
-        (LoadMode::Snapshot, Some(digest)) => Some(digest),
-        _ => None,
-    };
-    let stamp = Stamp::of(&plugin.meta, bytes.as_deref());
-    let (identity, probe) = match snapshot {
-        Some(digest) => (
+    let (identity, probe) = match (options.mode, &digest) {
+        (LoadMode::Snapshot, Some(digest)) => (
             Identity::of_content(digest.bytes()),
             Probe::Snapshot(digest),
         ),
-        None => (
+        _ => (
             Identity::File(FileId::of(&plugin.path, &plugin.meta)),
-            Probe::InPlace(stamp),
+            Probe::InPlace(Stamp::of(&plugin.meta, bytes.as_deref())),
         ),
     };
     let entry = match registry::find(&identity, &probe) {
@@ -158,10 +155,10 @@ pub(crate) fn run_checks<M: Interface>(
             };
             // 4. Compatibility. A plugin refused so far is not registered: nothing is kept.
             options.requirements.check(&plugin.path, &info)?;
-            let source = match snapshot {
+            let source = match &probe {
                 // Sealed only once every check that reads the file passed.
-                Some(digest) => snapshot_source(options, &plugin.path, &info, digest)?,
-                None => Source::InPlace(stamp),
+                Probe::Snapshot(digest) => snapshot_source(options, &plugin.path, &info, digest)?,
+                Probe::InPlace(stamp) => Source::InPlace(*stamp),
             };
             registry::register(identity, Library::new(info, header, source), &seen, &probe)
         }
@@ -186,13 +183,13 @@ pub(crate) fn run_checks<M: Interface>(
         _ => None,
     };
     // 5. Open (static constructors run here), then the layout check.
-    let image = match (snapshot, &library.source) {
-        (Some(_), Source::Sealed(sealed)) => Image::Sealed(sealed),
-        (Some(digest), _) => Image::Copy {
+    let image = match (&probe, &library.source) {
+        (Probe::Snapshot(_), Source::Sealed(sealed)) => Image::Sealed(sealed),
+        (Probe::Snapshot(digest), _) => Image::Copy {
             bytes: digest.bytes(),
             dir: options.snapshot_dir.as_deref(),
         },
-        (None, _) => Image::InPlace(&plugin),
+        (Probe::InPlace(_), _) => Image::InPlace(&plugin),
     };
     let opened = open::open_once(&library, &plugin.path, image)?;
     let module = layout::module::<M>(&library, &plugin.path, opened.header)?;
@@ -201,7 +198,7 @@ pub(crate) fn run_checks<M: Interface>(
         library,
         path: plugin.path,
         module,
-        _journaled: journaled,
+        journaled,
     })
 }
 
@@ -253,7 +250,7 @@ impl TrustPolicy {
         let path = path.as_ref();
         let plugin = file::open(path, FileRules::READING)?;
         let bytes = file::read(&plugin, FileRules::READING.max_size)?;
-        let digest = LazyDigest::new(&bytes, None);
+        let digest = LazyDigest::new(&bytes);
         self.check(path, &plugin.path, &digest)?;
         Ok(digest.get())
     }

@@ -128,26 +128,16 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
             )
         }
     };
-    let symbol = format!("{}\0", HEADER_SYMBOL);
-    // SAFETY: a data symbol's value is its address, as `*const T`. Stage 3 found this symbol
-    // defined in these bytes with the header's full size inside the file, and any bytes are
-    // valid for a byte array: reading `HEADER_SIZE` bytes there is sound.
-    let in_memory =
-        unsafe { raw.get::<*const [u8; HEADER_SIZE]>(symbol.as_bytes()) }.map(|address| {
-            let address: *const [u8; HEADER_SIZE] = *address;
-            // SAFETY: as above: the header's bytes, defined by this library.
-            let bytes = unsafe { std::ptr::read_unaligned(address) };
-            (bytes, same_file)
-        });
-    let result = match in_memory {
-        Ok((bytes, true)) if bytes == library.header => {
+    // A library that is not the file checked is not read at all.
+    let result = match same_file.then(|| header_in_memory(&raw)) {
+        Some(Ok(bytes)) if bytes == library.header => {
             // SAFETY: `lib_header_from_raw_library` returns `'static` references into the
             // library; they stay valid while it is loaded, which is until `Mapping::unload`,
             // whose contract is that nothing of the library is used any more.
             unsafe { lib_header_from_raw_library(&raw) }.map_err(root_module_error)
         }
-        Ok(_) => Err(ErrorKind::HeaderChanged {}),
-        Err(e) => Err(root_module_error(e)),
+        None | Some(Ok(_)) => Err(ErrorKind::HeaderChanged {}),
+        Some(Err(e)) => Err(root_module_error(e)),
     };
     let mapping = Mapping::new(raw, descriptor, file, copy);
     // A refused library stays mapped (`mapping` is dropped without unloading it).
@@ -155,6 +145,19 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
         header,
         mapping: Arc::new(mapping),
     })
+}
+
+/// The bytes of the xplug header in the memory of `raw`, a library opened from the bytes
+/// stage 3 read (the caller knows it is the file checked).
+pub(crate) fn header_in_memory(raw: &RawLibrary) -> Result<[u8; HEADER_SIZE], LibraryError> {
+    let symbol = format!("{}\0", HEADER_SYMBOL);
+    // SAFETY: a data symbol's value is its address, as `*const T`. Stage 3 found this symbol
+    // defined in the bytes `raw` was opened from, with the header's full size inside the file,
+    // and any bytes are valid for a byte array: reading `HEADER_SIZE` bytes there is sound.
+    let address = unsafe { raw.get::<*const [u8; HEADER_SIZE]>(symbol.as_bytes()) }?;
+    let address: *const [u8; HEADER_SIZE] = *address;
+    // SAFETY: as above: the header's bytes, defined by this library.
+    Ok(unsafe { std::ptr::read_unaligned(address) })
 }
 
 fn dlopen(path: &Path) -> Result<RawLibrary, ErrorKind> {
@@ -170,8 +173,9 @@ fn dlopen(path: &Path) -> Result<RawLibrary, ErrorKind> {
 /// dynamic loader has not seen ([`process::in_place_name`]).
 ///
 /// Also says whether the path named the file stage 1 opened both before and after the
-/// `dlopen` (where files have an identity: Unix), and so whether that file is what was
-/// opened. (A file renamed away and back in between is not seen: in-place loading trusts
+/// `dlopen`, and so whether that file is what was opened, where files have an identity
+/// (Unix); elsewhere it cannot be told and is taken to be (the header in memory is still
+/// compared). (A file renamed away and back in between is not seen: in-place loading trusts
 /// whoever can write the plugin's directory, see `LoadMode::InPlace`.)
 fn in_place(plugin: &PluginFile) -> Result<(RawLibrary, bool), ErrorKind> {
     let name = process::in_place_name(&plugin.path);
@@ -183,7 +187,12 @@ fn in_place(plugin: &PluginFile) -> Result<(RawLibrary, bool), ErrorKind> {
     };
     let before = named();
     let raw = dlopen(&name)?;
-    let same = before.as_ref() == Some(&checked) && named().as_ref() == Some(&checked);
+    let same = match checked {
+        FileId::Path(_) => true,
+        FileId::Inode { .. } => {
+            before.as_ref() == Some(&checked) && named().as_ref() == Some(&checked)
+        }
+    };
     Ok((raw, same))
 }
 

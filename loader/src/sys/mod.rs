@@ -10,7 +10,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-mod host;
+mod machine;
 mod mapping;
 pub(crate) mod private_dir;
 
@@ -26,13 +26,14 @@ use other as imp;
 #[cfg(unix)]
 use unix as imp;
 
-pub(crate) use host::{host_architecture, host_elf_machine, host_format};
+pub(crate) use machine::{host_architecture, host_elf_machine, host_format};
 pub(crate) use mapping::Mapping;
 pub use mapping::Unloaded;
 
 /// Which file a path names: its device and inode on Unix (hard links and renames keep it);
 /// elsewhere, where files have no portable identity, its real path.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) enum FileId {
     /// A Unix file.
     Inode { device: u64, inode: u64 },
@@ -41,7 +42,8 @@ pub(crate) enum FileId {
 }
 
 impl FileId {
-    /// The identity of the file at `path` (its real path), whose metadata is `meta`.
+    /// The identity of the file whose metadata is `meta`, found at `path` (the identity
+    /// where files have none of their own: pass the real path).
     pub(crate) fn of(path: &Path, meta: &fs::Metadata) -> FileId {
         imp::file_id(meta).unwrap_or_else(|| FileId::Path(path.to_path_buf()))
     }

@@ -2,16 +2,21 @@
 //! appended, what it changed, and which version it must be published under
 //! (`xplug abi-diff`, `xplug check --against`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use abi_stable::library::{lib_header_from_raw_library, RawLibrary};
+use abi_stable::library::{lib_header_from_raw_library, LibraryError, RawLibrary};
 use abi_stable::type_layout::{TLData, TypeLayout};
 use semver::Version;
+use xplug::header::HEADER_SIZE;
 
-use crate::error::{ErrorKind, LayoutDifference, LoadError};
+use crate::error::{one_line, ErrorKind, LayoutDifference, LoadError};
 use crate::info::PluginInfo;
+use crate::process;
+use crate::stages::file::{self, FileRules};
 use crate::stages::layout::{check, differences, first_difference};
-use crate::tools::inspect::inspect;
+use crate::stages::{open, read_header};
+use crate::sys::private_dir;
 
 /// How a new build of an interface relates to an old one.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -124,9 +129,10 @@ fn next_minor(v: &Version) -> Version {
 }
 
 /// Compares the root-module layouts of two plugin files built against two versions of one
-/// interface: `old`, then `new`. Their headers are read first (stages 1 to 3, as
-/// [`inspect`]), so a file that is no plugin is refused before anything is opened, as are
-/// two files of different interfaces.
+/// interface: `old`, then `new`. Each file is read once and its header checked first (stages
+/// 1 to 3, as [`inspect`](super::inspect())), so a file that is no plugin is refused before
+/// anything is opened, as are two files of different interfaces; then a private snapshot of
+/// those bytes is opened, as a loader does.
 ///
 /// # Runs plugin code
 /// Opens both files with the dynamic loader in this process, which runs their static
@@ -200,47 +206,96 @@ type Both = (
 
 /// Both headers, then both root-module layouts.
 fn open_both(first: &Path, second: &Path) -> Result<Both, LoadError> {
-    let first_info = inspect(first)?.info;
-    let second_info = inspect(second)?.info;
-    if first_info.interface_name != second_info.interface_name {
+    let first = Build::read(first)?;
+    let second = Build::read(second)?;
+    if first.info.interface_name != second.info.interface_name {
         return Err(LoadError::new(
-            second,
+            &second.path,
             ErrorKind::InterfaceMismatch {
-                expected: first_info.interface_name.clone(),
-                found: second_info.interface_name.clone(),
+                expected: first.info.interface_name.clone(),
+                found: second.info.interface_name.clone(),
             },
         )
-        .with_plugin(&second_info));
+        .with_plugin(&second.info));
     }
-    let first_layout = root_layout(first, &first_info)?;
-    let second_layout = root_layout(second, &second_info)?;
-    Ok((first_info, second_info, first_layout, second_layout))
+    let first_layout = first.root_layout()?;
+    let second_layout = second.root_layout()?;
+    Ok((first.info, second.info, first_layout, second_layout))
 }
 
-/// Opens `path` and returns its root module's layout; the library stays loaded.
-fn root_layout(path: &Path, info: &PluginInfo) -> Result<&'static TypeLayout, LoadError> {
-    let error = |kind| LoadError::new(path, kind).with_plugin(info);
-    let raw = RawLibrary::load_at(path).map_err(|e| {
-        error(ErrorKind::RootModule {
-            message: crate::error::one_line(&e.to_string()),
+/// A plugin file read once, with its header (stages 1 to 3).
+struct Build {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    info: PluginInfo,
+    header: [u8; HEADER_SIZE],
+}
+
+impl Build {
+    fn read(path: &Path) -> Result<Build, LoadError> {
+        let plugin = file::open(path, FileRules::READING)?;
+        let bytes = file::read(&plugin, FileRules::READING.max_size)?;
+        let (info, header) = read_header(&plugin.path, bytes.as_slice())?;
+        Ok(Build {
+            path: plugin.path,
+            bytes,
+            info,
+            header,
         })
-    })?;
-    // SAFETY: the file has an xplug header (`inspect` read it), and `export_plugin!` exports
-    // abi_stable's root-module symbol with it; trusting the file's code is this function's
-    // documented contract, as it is `Loader::load`'s. The references returned point into the
-    // library, which is leaked right after: it is never unloaded, so `'static` holds.
-    let header = unsafe { lib_header_from_raw_library(&raw) };
-    std::mem::forget(raw);
-    let header = header.map_err(|e| {
-        error(ErrorKind::RootModule {
-            message: crate::error::one_line(&e.to_string()),
+    }
+
+    /// Opens a private snapshot of the bytes read (a sealed memfd, or a copy in the private
+    /// directory) and returns its root module's layout; the library stays loaded.
+    fn root_layout(&self) -> Result<&'static TypeLayout, LoadError> {
+        let error = |kind| LoadError::new(&self.path, kind).with_plugin(&self.info);
+        let root_module = |e: LibraryError| {
+            error(ErrorKind::RootModule {
+                message: one_line(&e.to_string()),
+            })
+        };
+        let snapshot_error = |e: std::io::Error| {
+            error(ErrorKind::Snapshot {
+                source: Arc::new(e),
+            })
+        };
+        let opened = match open::seal(&self.bytes).map_err(error)? {
+            Some(sealed) => {
+                let raw = RawLibrary::load_at(&sealed.path);
+                // The descriptor names the library for as long as it is loaded: for good.
+                std::mem::forget(sealed);
+                raw
+            }
+            None => {
+                let copy = private_dir::write(
+                    None,
+                    &self.bytes,
+                    &open::label(&self.bytes),
+                    process::next_copy_number,
+                )
+                .map_err(snapshot_error)?;
+                let raw = RawLibrary::load_at(&copy);
+                private_dir::remove(&copy);
+                raw
+            }
+        };
+        let raw = opened.map_err(root_module)?;
+        if open::header_in_memory(&raw).map_err(root_module)? != self.header {
+            std::mem::forget(raw);
+            return Err(error(ErrorKind::HeaderChanged {}));
+        }
+        // SAFETY: `raw` holds exactly the bytes whose xplug header stage 3 read, and that
+        // header is in its memory unchanged: an `export_plugin!` plugin, which exports
+        // abi_stable's root-module symbol with it (trusting the file's code is this function's
+        // documented contract, as it is `Loader::load`'s). The references returned point into
+        // the library, which is leaked right after: it is never unloaded, so `'static` holds.
+        let header = unsafe { lib_header_from_raw_library(&raw) };
+        std::mem::forget(raw);
+        header.map_err(root_module)?.layout().ok_or_else(|| {
+            error(ErrorKind::RootModule {
+                message: String::from("the library exports no type-layout information"),
+            })
         })
-    })?;
-    header.layout().ok_or_else(|| {
-        error(ErrorKind::RootModule {
-            message: String::from("the library exports no type-layout information"),
-        })
-    })
+    }
 }
 
 /// The names of a root module's functions, in order: the fields of the prefix type its
