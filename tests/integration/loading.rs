@@ -174,7 +174,25 @@ thread_local! {
 /// Loads from inside a plugin's `on_load`: (the path loaded, the error kind if refused).
 static NESTED: Mutex<Vec<(PathBuf, Option<LoadError>)>> = Mutex::new(Vec::new());
 
+/// What the counting fixture's `on_load` does on threads that have no [`Plan`]
+/// ([`on_other_threads`]).
+type Action = Arc<dyn Fn() + Send + Sync>;
+static ON_OTHER_THREADS: Mutex<Vec<Action>> = Mutex::new(Vec::new());
+
+/// Has the counting fixture's `on_load` run `action` on every thread without a [`Plan`] (e.g.
+/// a watcher's worker), from now on.
+pub(crate) fn on_other_threads(action: Action) {
+    install_callback();
+    ON_OTHER_THREADS.lock().unwrap().push(action);
+}
+
 extern "C" fn load_from_on_load() {
+    if PLAN.with(|p| p.borrow().is_none()) {
+        let actions = ON_OTHER_THREADS.lock().unwrap().clone();
+        for action in actions {
+            action();
+        }
+    }
     if let Some(plan) = PLAN.with(|p| p.borrow_mut().take()) {
         if let Some(barrier) = plan.barrier {
             barrier.wait();

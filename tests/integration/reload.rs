@@ -234,6 +234,45 @@ fn a_version_whose_layout_changed_is_refused_and_the_old_one_keeps_serving() {
 }
 
 #[test]
+fn plugin_code_the_watcher_runs_may_call_the_watcher() {
+    use std::sync::Mutex;
+    let dir = scratch("watcher-reentrant");
+    let watcher = crate::support::loader().watch_dir(&dir).unwrap();
+    let shared = Arc::new(Mutex::new(Some(watcher)));
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    crate::loading::on_other_threads({
+        let (shared, calls) = (Arc::clone(&shared), Arc::clone(&calls));
+        Arc::new(move || {
+            if thread::current().name() != Some("xplug-watcher") {
+                return;
+            }
+            if let Some(watcher) = shared.lock().unwrap().as_ref() {
+                // SAFETY: nothing of this watcher's plugins is in use: it has none retired.
+                unsafe { watcher.unload_retired() };
+                calls.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    });
+    // The worker loads it, and its on_load calls the watcher from the worker's thread.
+    install(
+        &variant(Fixture::Counting, "0.1.0-watcher"),
+        &dir.join(library_file_name("counting")),
+    );
+    // The action holds the watcher's lock while it calls it: the test only watches the count.
+    // (A hung worker keeps the watcher, which the action list keeps: nothing waits for it.)
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while calls.load(Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher's worker hung in plugin code that called the watcher"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let watcher = shared.lock().unwrap().take().unwrap();
+    assert!(matches!(next_event(&watcher), Event::Loaded { .. }));
+}
+
+#[test]
 fn a_watcher_of_a_relative_directory_sees_changes() {
     let dir = scratch("reload-relative");
     let path = dir.join(library_file_name("counter"));

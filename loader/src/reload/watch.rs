@@ -136,11 +136,10 @@ pub struct Watcher<M> {
 struct State<M> {
     loader: Loader<M>,
     dir: PathBuf,
-    /// Every library file seen, present or removed, by path.
+    /// Every library file seen, present or removed, by path. Files are brought up to date one
+    /// at a time, by the initial scan and then by the worker, which starts after it; no lock
+    /// is held while plugin code runs, so that code may use the watcher.
     files: Mutex<BTreeMap<PathBuf, Tracked<M>>>,
-    /// One file brought up to date at a time (the initial scan, then the worker). Not held by
-    /// readers of `files`, so plugin code that runs meanwhile may use the watcher.
-    updating: Mutex<()>,
     /// The last refusal reported per file, and the file it was about: one change can come
     /// as several file events, and each refusal is reported once per version of the file.
     refusals: Mutex<BTreeMap<PathBuf, (Option<FileState>, String)>>,
@@ -191,7 +190,6 @@ impl<M: Interface> Loader<M> {
             loader: self.clone(),
             dir: dir.to_path_buf(),
             files: Mutex::new(BTreeMap::new()),
-            updating: Mutex::new(()),
             refusals: Mutex::new(BTreeMap::new()),
             events: Mutex::new(events),
         });
@@ -371,7 +369,6 @@ impl<M: Interface> State<M> {
 
     /// Brings `path` up to date with its file, and says what changed.
     fn update(&self, path: &Path) {
-        let _one_at_a_time = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
         let exists = path.symlink_metadata().is_ok();
         let print = file_state(path);
         let known = self.files().get(path).map(|t| (t.live.clone(), t.present));
@@ -509,7 +506,9 @@ impl<M> Watcher<M> {
     }
 
     /// Unloads the retired generations of every plugin of the directory, as by
-    /// [`Live::unload_retired`], and adds up what became of them.
+    /// [`Live::unload_retired`], and adds up what became of them. A plugin being reloaded
+    /// meanwhile is unloaded after its reload; called from plugin code the watcher runs (a
+    /// reload's hooks), the plugin being reloaded is skipped.
     ///
     /// # Safety
     /// [`Live::unload_retired`]'s contract, for every plugin of the directory: the watcher
@@ -520,12 +519,8 @@ impl<M> Watcher<M> {
     where
         M: Interface,
     {
-        // No file is brought up to date meanwhile (reloads of each handle also wait).
-        let _updating = self
-            .state
-            .updating
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        // Each live handle's unload waits for its reload, if one runs (and is skipped from
+        // inside it); a file loaded meanwhile has no retired generation.
         let lives: Vec<Live<M>> = self
             .state
             .files()
