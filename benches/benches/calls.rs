@@ -95,8 +95,9 @@ fn calls(c: &mut Criterion) {
     log::set_logger(&LOGGER).expect("the only logger");
     log::set_max_level(log::LevelFilter::Info);
     let files = bench_plugins();
-    let xplug = Loader::<BenchRef>::new()
-        .host_services(BenchHostBox::new(Pinger))
+    // One loader for both handles below: a plugin keeps the services of its first load.
+    let loader = Loader::<BenchRef>::new().host_services(BenchHostBox::new(Pinger));
+    let xplug = loader
         .load(&files.xplug)
         .unwrap_or_else(|e| panic!("{}", e.report()));
     let plain: PlainModuleRef = lib_header_from_path(&files.plain)
@@ -137,7 +138,7 @@ fn calls(c: &mut Criterion) {
     g.bench_function("xplug", |b| {
         b.iter(|| xplug.add(black_box(1), black_box(2)).unwrap())
     });
-    let live = Loader::<BenchRef>::new()
+    let live = loader
         .live(&files.xplug)
         .unwrap_or_else(|e| panic!("{}", e.report()));
     g.bench_function("xplug_live", |b| {

@@ -99,8 +99,11 @@ impl<M: Interface> Loader<M> {
     /// plugin as a [`CallError`](crate::CallError), never unwinding through its frames.
     ///
     /// Plugins may call the services at any time and keep them for the life of the process,
-    /// so they are kept that long (one allocation per call of this method). A plugin already
-    /// loaded in this process, by any loader, keeps the services it was given then.
+    /// so they are kept that long (one allocation per call of this method). A plugin keeps
+    /// the services it was handed at its first load in this process: loading the same bytes
+    /// through a loader with other services (another call of this method, or none) is refused
+    /// with [`ErrorKind::ServicesDiffer`](crate::ErrorKind::ServicesDiffer); clones of a
+    /// loader share its services.
     ///
     /// ```no_run
     /// use abi_stable::std_types::{ROption, RStr, RString};

@@ -76,6 +76,24 @@ fn every_rejection() -> Vec<(&'static str, LoadError)> {
             .expect_err("the new version refuses the state"),
     ));
 
+    // Loaded before by a loader with host services, now by one without.
+    let served = dir.join("libserved.so");
+    fs::write(
+        &served,
+        crate::snapshots::variant(Fixture::GreeterEn, "0.3.0-served"),
+    )
+    .unwrap();
+    l.clone()
+        .host_services(greeter_interface::GreeterHostBox::new(
+            crate::objects::TestHost,
+        ))
+        .load(&served)
+        .expect("loads");
+    all.push((
+        "services_differ",
+        l.load(&served).expect_err("other services"),
+    ));
+
     // Listed in a quarantine journal by an earlier run that died loading it.
     let quarantined = dir.join("libquarantined.so");
     let bytes = crate::snapshots::variant(Fixture::GreeterEn, "0.3.0-quarantined");

@@ -89,7 +89,7 @@ fn an_object_made_by_the_host_runs_in_the_host_when_a_plugin_calls_it() {
 }
 
 /// Services whose `setting` knows one word, and panics on `boom`.
-struct TestHost;
+pub(crate) struct TestHost;
 
 impl GreeterHost for TestHost {
     fn setting(&self, key: RStr<'_>) -> ROption<RString> {
@@ -130,6 +130,17 @@ fn host_services_reach_the_plugin_and_their_panics_come_back_as_errors() {
             .contains("the host's setting service failed"),
         "{e}"
     );
+
+    // A clone of the loader shares its services; a loader with other services (or none) is
+    // refused: the plugin keeps the services of its first load.
+    assert!(with_host.clone().load(&path).unwrap().same_library(&plugin));
+    let other = loader().host_services(GreeterHostBox::new(TestHost));
+    for refused in [other.load(&path), loader().load(&path)] {
+        match refused.map(|_| ()).unwrap_err().kind() {
+            xplug_loader::ErrorKind::ServicesDiffer { .. } => {}
+            kind => panic!("{kind:?}"),
+        }
+    }
 
     // A plugin loaded without services sees none.
     let without = variant_file(Fixture::GreeterEn, "0.3.0-no-host-services");

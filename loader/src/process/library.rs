@@ -102,8 +102,9 @@ pub(crate) struct Library {
     /// Stage 5's `dlopen` and header checks, kept once the library was mapped (a failed
     /// `dlopen` maps nothing, and is tried again by the next load).
     pub(crate) opened: Step<Result<Opened, ErrorKind>>,
-    /// Stage 6's `on_load` hook, run once, its outcome kept.
-    pub(crate) loaded: Step<Result<(), ErrorKind>>,
+    /// Stage 6's `on_load` hook, run once, its outcome kept with the address of the host
+    /// services the plugin was handed then (0 for none): the plugin keeps them for good.
+    pub(crate) loaded: Step<(Result<(), ErrorKind>, usize)>,
     /// The runtime of its copy of xplug, once its layout was checked.
     pub(crate) runtime: Mutex<Option<&'static PluginRuntime>>,
 }

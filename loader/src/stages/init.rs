@@ -25,7 +25,8 @@ pub(crate) fn on_load<M: Interface>(
     host: Option<&'static M::Host>,
 ) -> Result<(), LoadError> {
     let error = |kind| LoadError::new(path, kind).with_plugin(&library.info);
-    let outcome = library
+    let services = host.map_or(0, |host| host as *const M::Host as *const () as usize);
+    let (outcome, connected) = library
         .loaded
         .get_or_run(
             |_| true,
@@ -34,12 +35,13 @@ pub(crate) fn on_load<M: Interface>(
                 // stages 3 to 5 checked against `M`; `get_or_run` runs this once per library,
                 // before `Loader` hands out the module.
                 let outcome = unsafe { module.__on_load(host) };
-                outcome.map_err(|e| match e {
+                let outcome = outcome.map_err(|e| match e {
                     LoadHookError::Failed(message) => ErrorKind::InitFailed { message },
                     LoadHookError::Panicked { message, location } => {
                         ErrorKind::InitPanicked { message, location }
                     }
-                })
+                });
+                (outcome, services)
             },
         )
         .map_err(|_| {
@@ -47,5 +49,10 @@ pub(crate) fn on_load<M: Interface>(
                 step: "on_load hook",
             })
         })?;
-    outcome.map_err(error)
+    outcome.map_err(error)?;
+    // A plugin keeps the services it was first handed: another loader's would not reach it.
+    if connected != services {
+        return Err(error(ErrorKind::ServicesDiffer {}));
+    }
+    Ok(())
 }
