@@ -144,10 +144,11 @@ impl<M: Interface> Loader<M> {
         self
     }
 
-    /// Accepts world-writable plugin files, and files below world-writable directories (Unix;
-    /// refused by default: whoever can write a plugin runs code in the host). A directory with
-    /// the sticky bit (like `/tmp`) is accepted when the entry in it belongs to this user or
-    /// root. Group permissions and the file's owner are not checked.
+    /// Accepts plugin files others could change (Unix; refused by default: whoever can write a
+    /// plugin runs code in the host): files of other users than this one and root,
+    /// world-writable files, and files below world-writable directories, also through a
+    /// symlink in one. A directory with the sticky bit (like `/tmp`) is accepted without this
+    /// when the entry in it belongs to this user or root. Group permissions are not checked.
     pub fn allow_writable_by_others(mut self, allow: bool) -> Self {
         self.options.file.allow_writable_by_others = allow;
         self

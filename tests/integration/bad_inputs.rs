@@ -98,6 +98,9 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
     };
     let writable = version("writable", "0.3.0-writable");
     set_mode(&writable, 0o666);
+    let foreign = version("foreign", "0.3.0-foreign");
+    std::os::unix::fs::chown(&foreign, Some(4242), None)
+        .expect("the bad inputs give a file to another user: run the tests as root");
     let signer = Signer::new();
     let unsigned = version("unsigned", "0.3.0-unsigned");
     let tampered = patched("tampered", &|_| {});
@@ -136,6 +139,14 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
             } => {
                 assert_eq!((*kind, *mode), ("file", 0o666));
                 assert_eq!(what, &real(path));
+            }
+            other => unexpected(other),
+        }),
+        input("foreign_owner", foreign, |e, path| match e.kind() {
+            ErrorKind::ForeignOwner {
+                path: what, owner, ..
+            } => {
+                assert_eq!((what, *owner), (&real(path), 4242))
             }
             other => unexpected(other),
         }),

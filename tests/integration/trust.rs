@@ -8,7 +8,7 @@ use xplug_loader::trust::{signature_path, AllowList, PublicKey, Sha256, TrustPol
 use xplug_loader::{ErrorKind, Stage};
 use xtask::Fixture;
 
-use crate::support::{loader, plugin, scratch};
+use crate::support::{in_ci, loader, notice, plugin, scratch};
 
 /// A minisign key pair, as `minisign -G` makes one.
 pub(crate) struct Signer(minisign::KeyPair);
@@ -20,8 +20,12 @@ impl Signer {
 
     /// The public key, read back from its `minisign.pub` text as a host would.
     pub(crate) fn public_key(&self) -> PublicKey {
-        let text = self.0.pk.to_box().expect("a key box").into_string();
-        PublicKey::decode(&text).expect("minisign.pub text")
+        PublicKey::decode(&self.public_key_text()).expect("minisign.pub text")
+    }
+
+    /// The public key as a `minisign.pub` file holds it.
+    pub(crate) fn public_key_text(&self) -> String {
+        self.0.pk.to_box().expect("a key box").into_string()
     }
 }
 
@@ -152,4 +156,77 @@ fn files_and_directories_others_can_write_are_refused_unless_allowed() {
     assert!(loader().load(&en).is_ok());
     fs::set_permissions(&open_dir, fs::Permissions::from_mode(0o777)).unwrap();
     assert!(loader().allow_writable_by_others(true).load(&en).is_ok());
+}
+
+#[test]
+#[cfg(unix)]
+fn a_symlink_in_a_directory_others_can_write_and_a_file_of_another_user_are_refused() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = scratch("trust-symlink");
+    let (open_dir, safe_dir) = (dir.join("open"), dir.join("safe"));
+    fs::create_dir(&open_dir).unwrap();
+    fs::create_dir(&safe_dir).unwrap();
+    // The plugin lies in a safe directory; a link to it lies in one every user can write.
+    let en = copy(Fixture::GreeterEn, &safe_dir);
+    let link = open_dir.join(en.file_name().unwrap());
+    symlink(&en, &link).unwrap();
+    fs::set_permissions(&open_dir, fs::Permissions::from_mode(0o777)).unwrap();
+    match loader().load(&link).unwrap_err().kind() {
+        ErrorKind::WritableByOthers { kind, path, .. } => {
+            assert_eq!(*kind, "directory");
+            assert_eq!(path, &fs::canonicalize(&open_dir).unwrap());
+        }
+        other => panic!("{other:?}"),
+    }
+    let report = loader().load_dir(&open_dir).unwrap();
+    assert!(report.plugins.is_empty(), "{:?}", report.plugins);
+    // Through the safe directory, the same file loads.
+    assert!(loader().load(&en).is_ok());
+
+    // A file another user owns, in a safe directory: that user chooses what runs.
+    if !is_root() {
+        assert!(!in_ci(), "CI runs as root, to give a file to another user");
+        notice("a file of another user: not running as root, cannot chown; skipped");
+        return;
+    }
+    let fr = copy(Fixture::GreeterFr, &safe_dir);
+    std::os::unix::fs::chown(&fr, Some(4242), None).unwrap();
+    match loader().load(&fr).unwrap_err().kind() {
+        ErrorKind::ForeignOwner { path, owner, .. } => {
+            assert_eq!(*owner, 4242);
+            assert_eq!(path, &fs::canonicalize(&fr).unwrap());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(loader().allow_writable_by_others(true).load(&fr).is_ok());
+}
+
+#[test]
+#[cfg(unix)]
+fn allow_lists_and_keys_others_can_write_are_not_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("trust-anchors");
+    let list = dir.join("plugins.sha256");
+    fs::write(&list, format!("{}  x.so\n", Sha256::of(b"x"))).unwrap();
+    let key = dir.join("plugins.pub");
+    fs::write(&key, Signer::new().public_key_text()).unwrap();
+    assert!(AllowList::read(&list).is_ok());
+    assert!(PublicKey::read(&key).is_ok());
+    for path in [&list, &key] {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o666)).unwrap();
+    }
+    let refused = [
+        AllowList::read(&list).map(|_| ()).unwrap_err(),
+        PublicKey::read(&key).map(|_| ()).unwrap_err(),
+    ];
+    for e in refused {
+        assert!(e.to_string().contains("writable by every user"), "{e}");
+    }
+}
+
+/// Whether this process runs as root (and so may give files to other users).
+#[cfg(unix)]
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }

@@ -191,6 +191,22 @@ error_kinds! {
             path.display()
         );
 
+    /// The file, or a symlink on the way to it, belongs to another user than this host's user
+    /// and root (Unix): that user can change what runs in the host.
+    ForeignOwner {
+        /// The file or symlink.
+        path: PathBuf,
+        /// Its owner's user id.
+        owner: u32,
+    }
+        stage: File,
+        text: ("{} belongs to user {owner}, not to this host's user or root", .path.display()),
+        help: format!(
+            "whoever installs plugins: `chown root {}` (or the host's user); host author: \
+             `Loader::allow_writable_by_others(true)` accepts it",
+            path.display()
+        );
+
     /// The path could not be read.
     Unreadable {
         /// The I/O error.

@@ -74,7 +74,7 @@ pub(crate) fn open(path: &Path, rules: FileRules) -> Result<PluginFile, LoadErro
         ));
     }
     if !rules.allow_writable_by_others {
-        trust::permissions::check(&real, &meta)?;
+        trust::permissions::check(path, &real, &meta)?;
     }
     Ok(PluginFile {
         path: real,

@@ -1,28 +1,83 @@
-//! Who else may write a plugin file: whoever can write it, or rename another file over it,
-//! runs code in the host, so a file every user can write is refused unless the host allows it
-//! (as OpenSSH refuses such keys). Where files carry no Unix permissions (Windows: ACLs are the
-//! administrator's), nothing is checked.
+//! Who else may write a plugin file, or what the host trusts (an allow-list, a public key):
+//! whoever can write it, rename another file over it, or redirect a symlink on the way to it
+//! runs code in the host. Such a file is refused unless the host allows it, as OpenSSH refuses
+//! such keys (`safe_path`): the file must belong to this user or root, and neither it nor any
+//! directory on the way to it, through every symlink, may be writable by every user (a
+//! directory with the sticky bit, as `/tmp`, protects the entries of this user and root).
+//! Where files carry no Unix permissions (Windows: ACLs are the administrator's), nothing is
+//! checked.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{ErrorKind, LoadError};
 use crate::sys::{self, Permissions};
 
-/// Refuses `path` (a real path, whose metadata is `file`) if every user can write it, or can
-/// rename another file over it or over one of its directories: a world-writable directory on
-/// the way, unless it has the sticky bit (as `/tmp`) and the entry in it belongs to this user
-/// or to root.
-pub(crate) fn check(path: &Path, file: &fs::Metadata) -> Result<(), LoadError> {
+/// The most symlinks followed from the path as given to the file (as the kernel's 40).
+const MAX_LINKS: usize = 40;
+
+/// Refuses `requested` (the path as given, whose real path is `real` and metadata `file`) if
+/// someone other than this user and root could change what it names: the file's owner, its
+/// mode, each directory above it, and each symlink on the way from `requested` and the
+/// directories above that symlink.
+pub(crate) fn check(requested: &Path, real: &Path, file: &fs::Metadata) -> Result<(), LoadError> {
     let (file, me) = match (sys::permissions(file), sys::effective_user()) {
         (Some(file), Some(me)) => (file, me),
         _ => return Ok(()),
     };
-    if file.mode & Permissions::WRITABLE_BY_ALL != 0 {
-        return Err(refused(path, path, "file", file.mode));
+    let trusted = |owner: u32| owner == me || owner == 0;
+    if !trusted(file.owner) {
+        return Err(LoadError::new(
+            real,
+            ErrorKind::ForeignOwner {
+                path: real.to_path_buf(),
+                owner: file.owner,
+            },
+        ));
     }
-    let mut entry_owner = file.owner;
-    for dir in path.ancestors().skip(1) {
+    if file.mode & Permissions::WRITABLE_BY_ALL != 0 {
+        return Err(refused(real, real, "file", file.mode));
+    }
+    if let Some(dir) = real.parent() {
+        directories(real, dir, file.owner, me)?;
+    }
+    // Each symlink from the path as given to the file: whoever can replace it, or write the
+    // directory it lies in, chooses the file.
+    let mut at = absolute(requested);
+    for _ in 0..MAX_LINKS {
+        let link = match fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => meta,
+            _ => break,
+        };
+        let parent = at.parent().map(Path::to_path_buf).unwrap_or_default();
+        let parent_real = fs::canonicalize(&parent).unwrap_or_else(|_| parent.clone());
+        if let Some(link) = sys::permissions(&link) {
+            if !trusted(link.owner) {
+                return Err(LoadError::new(
+                    real,
+                    ErrorKind::ForeignOwner {
+                        path: at.clone(),
+                        owner: link.owner,
+                    },
+                ));
+            }
+            directories(real, &parent_real, link.owner, me)?;
+        }
+        let target = match fs::read_link(&at) {
+            Ok(target) => target,
+            Err(_) => break,
+        };
+        at = parent_real.join(target);
+    }
+    Ok(())
+}
+
+/// Refuses `path` if `dir` (holding an entry on the way to `path`, owned by `owner`) or a
+/// directory above it lets every user rename another file over that entry: world-writable,
+/// unless its sticky bit protects an entry of this user or root.
+fn directories(path: &Path, dir: &Path, owner: u32, me: u32) -> Result<(), LoadError> {
+    let mut entry_owner = owner;
+    for dir in dir.ancestors() {
         let meta = match fs::metadata(dir).ok().as_ref().and_then(sys::permissions) {
             Some(meta) => meta,
             // An unreadable directory on the way: nothing to say about who writes it.
@@ -36,6 +91,24 @@ pub(crate) fn check(path: &Path, file: &fs::Metadata) -> Result<(), LoadError> {
         entry_owner = meta.owner;
     }
     Ok(())
+}
+
+/// `path`, relative to the current directory if it is relative.
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    std::env::current_dir()
+        .map(|dir| dir.join(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Checks a file the host trusts (an allow-list, a public key), by the rules for plugin
+/// files: this user's or root's, and no one else can change it or what its path names.
+pub(crate) fn check_anchor(path: &Path) -> Result<(), String> {
+    let real = fs::canonicalize(path).map_err(|e| e.to_string())?;
+    let meta = fs::metadata(&real).map_err(|e| e.to_string())?;
+    check(path, &real, &meta).map_err(|e| e.kind().to_string())
 }
 
 fn refused(path: &Path, what: &Path, kind: &'static str, mode: u32) -> LoadError {

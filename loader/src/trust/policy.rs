@@ -58,9 +58,13 @@ impl AllowList {
         self.0.is_empty()
     }
 
-    /// Reads a `sha256sum`-format file (at most 16 MiB).
+    /// Reads a `sha256sum`-format file (at most 16 MiB). Like a plugin file, it must belong
+    /// to this user or root, and no one else may be able to change it or redirect its path
+    /// (Unix): whoever writes the list chooses what the host runs.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, ParseTrustError> {
         let path = path.as_ref();
+        super::permissions::check_anchor(path)
+            .map_err(|e| ParseTrustError(format!("{}: {}", path.display(), e)))?;
         let text = read_small(path, 16 << 20)
             .map_err(|e| ParseTrustError(format!("{}: {}", path.display(), e)))?;
         text.parse()
@@ -123,9 +127,13 @@ impl PublicKey {
         }
     }
 
-    /// Reads a `minisign.pub` file.
+    /// Reads a `minisign.pub` file. Like a plugin file, it must belong to this user or root,
+    /// and no one else may be able to change it or redirect its path (Unix): whoever writes
+    /// the key chooses what the host runs.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, ParseTrustError> {
         let path = path.as_ref();
+        super::permissions::check_anchor(path)
+            .map_err(|e| ParseTrustError(format!("{}: {}", path.display(), e)))?;
         read_small(path, MAX_SIGNATURE_SIZE)
             .map_err(|e| e.to_string())
             .and_then(|text| PublicKey::decode(&text).map_err(|e| e.0))
