@@ -8,7 +8,7 @@ use std::fs;
 use counter_interface::CounterRef;
 use xplug_loader::reload::{Reload, Unloads};
 use xplug_loader::tools::library_file_name;
-use xplug_loader::{Loader, Unloaded};
+use xplug_loader::{LoadMode, Loader, Unloaded};
 use xtask::Fixture;
 
 use std::mem::offset_of;
@@ -221,4 +221,28 @@ fn unloading_while_another_thread_reloads_never_unloads_the_serving_generation()
     // SAFETY: as above; no other thread is left.
     let last = unsafe { live.unload_retired() }.unmapped;
     assert_eq!(unmapped + last, ROUNDS);
+}
+
+#[test]
+fn a_file_loaded_in_place_and_unloaded_two_thousand_times_still_loads() {
+    // Each load of a file in place opens it under a name the dynamic loader has not seen
+    // while an earlier library of that name is loaded; names of unloaded libraries are used
+    // again, so they do not grow (past about 2,000 loads, `dir/././...` was too long a name).
+    let dir = scratch("unload-in-place-names");
+    let path = dir.join(library_file_name("greeter"));
+    fs::write(
+        &path,
+        crate::snapshots::variant(Fixture::GreeterEn, "0.1.0-in-place-names"),
+    )
+    .unwrap();
+    let loader = crate::support::loader().mode(LoadMode::InPlace);
+    for round in 0..2_100 {
+        let greeter = loader
+            .load(&path)
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(greeter.add(round, 1).unwrap(), round + 1);
+        // SAFETY: no call is running and nothing the plugin returned is alive.
+        let unloaded = unsafe { greeter.unload() }.unwrap();
+        assert_eq!(unloaded, Unloaded::Unmapped, "round {round}");
+    }
 }

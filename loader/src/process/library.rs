@@ -1,6 +1,7 @@
 //! One plugin as the process knows it: a [`Library`], found by its [`Identity`] and told apart
 //! from other bytes under that identity by its [`Source`].
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use abi_stable::library::LibHeader;
@@ -109,11 +110,13 @@ pub(crate) struct Library {
     pub(crate) runtime: Mutex<Option<&'static PluginRuntime>>,
 }
 
-/// An opened library: its abi_stable header, and its mapping.
+/// An opened library: its abi_stable header, its mapping, and for a file loaded in place the
+/// name it was opened by (taken back once it is unmapped).
 #[derive(Clone)]
 pub(crate) struct Opened {
     pub(crate) header: &'static LibHeader,
     pub(crate) mapping: Arc<Mapping>,
+    pub(crate) in_place_name: Option<(PathBuf, usize)>,
 }
 
 impl Library {

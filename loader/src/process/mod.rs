@@ -6,7 +6,7 @@
 //! | the registry of libraries | [`registry`] | the same bytes are one plugin, opened and initialised once |
 //! | which thread runs which step | [`step`] | no lock held while plugin code runs; a wait that would never end is refused |
 //! | layouts that passed | [`layout_cache`] | each distinct root-module layout is checked in full once |
-//! | the XXH3 seed, the memfd flags, the snapshot counter, in-place names, leftovers removed | here | answers asked once, names never reused |
+//! | the XXH3 seed, the memfd flags, the snapshot counter, in-place names in use, leftovers removed | here | answers asked once, names of loaded libraries never reused |
 //! | loads listed in quarantine journals | here ([`quarantine_loads`]) | a load in progress is not taken for a crash |
 
 use std::collections::HashMap;
@@ -81,25 +81,43 @@ pub(crate) fn remove_leftover_copies(dir: Option<&Path>) {
     }
 }
 
-/// A name for the dynamic loader to open `path` by, in place, that it has not been given
-/// before in this process. The dynamic loader knows a library by the name it was opened with
-/// and returns the loaded one for the same name, so a path opened before (whose file was
-/// since replaced) gets a fresh name for the same directory: `dir/./file`, `dir/././file`, ...
-pub(crate) fn in_place_name(path: &Path) -> PathBuf {
-    static OPENED: Mutex<Option<HashMap<PathBuf, usize>>> = Mutex::new(None);
-    let mut opened = lock(&OPENED);
-    let count = opened
+/// Which names of each file loaded in place may still name a loaded library: the numbers of
+/// the names [`in_place_name`] gave out and [`release_in_place_name`] did not take back.
+static IN_PLACE_NAMES: Mutex<Option<HashMap<PathBuf, Vec<usize>>>> = Mutex::new(None);
+
+/// A name for the dynamic loader to open `path` by, in place, that names no library still
+/// loaded, and its number. The dynamic loader knows a library by the name it was opened with
+/// and returns the loaded one for the same name, so while a library opened from `path` is
+/// loaded, the file there (replaced since) gets another name for the same directory:
+/// `dir/file`, `dir/./file`, `dir/././file`, ... The shortest free one is given, so names stay
+/// short when libraries are unloaded.
+pub(crate) fn in_place_name(path: &Path) -> (PathBuf, usize) {
+    let mut names = lock(&IN_PLACE_NAMES);
+    let used = names
         .get_or_insert_with(HashMap::new)
         .entry(path.to_path_buf())
-        .or_insert(0);
+        .or_default();
+    let number = (0..).find(|n| !used.contains(n)).unwrap_or(0);
+    used.push(number);
     let mut name = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    for _ in 0..*count {
+    for _ in 0..number {
         name.push(".");
     }
-    *count += 1;
-    match path.file_name() {
+    let name = match path.file_name() {
         Some(file) => name.join(file),
         None => path.to_path_buf(),
+    };
+    (name, number)
+}
+
+/// Takes back the name number `number` of `path`: no library opened by it is loaded any more.
+pub(crate) fn release_in_place_name(path: &Path, number: usize) {
+    let mut names = lock(&IN_PLACE_NAMES);
+    if let Some(used) = names.as_mut().and_then(|names| names.get_mut(path)) {
+        used.retain(|n| *n != number);
+        if used.is_empty() {
+            names.as_mut().map(|names| names.remove(path));
+        }
     }
 }
 

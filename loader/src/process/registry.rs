@@ -150,16 +150,20 @@ pub(crate) unsafe fn release(library: Arc<Library>) -> Result<Unloaded, Arc<Libr
         }
     };
     drop(registry);
-    let mapping = match library.opened.into_inner() {
-        Some(Ok(opened)) => Arc::try_unwrap(opened.mapping).ok(),
-        _ => None,
+    let (mapping, name) = match library.opened.into_inner() {
+        Some(Ok(opened)) => (Arc::try_unwrap(opened.mapping).ok(), opened.in_place_name),
+        _ => (None, None),
     };
     // The mapping is shared only by clones of `Opened` that loads in progress hold, and each
     // holds `library` too: there are none.
-    Ok(match mapping {
+    let unloaded = match mapping {
         // SAFETY: the caller's promise.
         Some(mapping) => unsafe { mapping.unload() },
         // Not expected (a plugin's library is mapped, its mapping not shared): it stays.
         None => Unloaded::StillMapped,
-    })
+    };
+    if let (Unloaded::Unmapped, Some((path, number))) = (unloaded, name) {
+        super::release_in_place_name(&path, number);
+    }
+    Ok(unloaded)
 }

@@ -102,6 +102,7 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
         |path: &Path, meta: io::Result<fs::Metadata>| meta.ok().map(|meta| FileId::of(path, &meta));
     // Whether the library opened is the file checked: a path may name another file by now.
     let mut same_file = true;
+    let mut in_place_name = None;
     let (raw, descriptor, file, copy) = match image {
         Image::Sealed(sealed) => {
             let file = id(&sealed.path, sealed.file.metadata());
@@ -118,8 +119,9 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
             (raw?, None, file, kept.then_some(copy))
         }
         Image::InPlace(plugin) => {
-            let (raw, same) = in_place(plugin)?;
+            let (raw, same, name) = in_place(plugin)?;
             same_file = same;
+            in_place_name = Some((plugin.path.clone(), name));
             (
                 raw,
                 None,
@@ -144,6 +146,7 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
     result.map(|header| Opened {
         header,
         mapping: Arc::new(mapping),
+        in_place_name,
     })
 }
 
@@ -169,16 +172,16 @@ fn dlopen(path: &Path) -> Result<RawLibrary, ErrorKind> {
     })
 }
 
-/// Opens the file by its path, so that its `$ORIGIN` is its own directory, under a name the
-/// dynamic loader has not seen ([`process::in_place_name`]).
+/// Opens the file by its path, so that its `$ORIGIN` is its own directory, under a name that
+/// names no library still loaded ([`process::in_place_name`]); returns that name's number.
 ///
 /// Also says whether the path named the file stage 1 opened both before and after the
 /// `dlopen`, and so whether that file is what was opened, where files have an identity
 /// (Unix); elsewhere it cannot be told and is taken to be (the header in memory is still
 /// compared). (A file renamed away and back in between is not seen: in-place loading trusts
 /// whoever can write the plugin's directory, see `LoadMode::InPlace`.)
-fn in_place(plugin: &PluginFile) -> Result<(RawLibrary, bool), ErrorKind> {
-    let name = process::in_place_name(&plugin.path);
+fn in_place(plugin: &PluginFile) -> Result<(RawLibrary, bool, usize), ErrorKind> {
+    let (name, number) = process::in_place_name(&plugin.path);
     let checked = FileId::of(&plugin.path, &plugin.meta);
     let named = || {
         fs::metadata(&name)
@@ -186,14 +189,21 @@ fn in_place(plugin: &PluginFile) -> Result<(RawLibrary, bool), ErrorKind> {
             .map(|meta| FileId::of(&plugin.path, &meta))
     };
     let before = named();
-    let raw = dlopen(&name)?;
+    let raw = match dlopen(&name) {
+        Ok(raw) => raw,
+        Err(e) => {
+            // Nothing was opened by that name.
+            process::release_in_place_name(&plugin.path, number);
+            return Err(e);
+        }
+    };
     let same = match checked {
         FileId::Path(_) => true,
         FileId::Inode { .. } => {
             before.as_ref() == Some(&checked) && named().as_ref() == Some(&checked)
         }
     };
-    Ok((raw, same))
+    Ok((raw, same, number))
 }
 
 fn root_module_error(e: LibraryError) -> ErrorKind {
