@@ -198,8 +198,12 @@ impl<M: Interface> Loader<M> {
     ///
     /// Before a plugin's code first runs in this process, the SHA-256 of its bytes is written
     /// to the journal and flushed to disk; once its load has finished, loaded or refused, the
-    /// entry is removed (two small writes per first load of a file). One journal per host:
-    /// processes sharing one would take each other's loads in progress for crashes.
+    /// entry is removed (two small writes per first load of a file). Processes may share a
+    /// journal (Unix): each change is made under a lock of `JOURNAL.lock`, and an entry names
+    /// its process by a file in `JOURNAL.owners/` that the process keeps locked while it
+    /// runs, so another process's load in progress is never taken for a crash, nor removed.
+    /// Elsewhere, use one journal per process. A journal that cannot be used refuses the load
+    /// before the plugin's code runs ([`ErrorKind::Journal`](crate::ErrorKind)).
     ///
     /// ```no_run
     /// # use greeter_interface::GreeterRef;

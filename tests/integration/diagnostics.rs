@@ -76,6 +76,21 @@ fn every_rejection() -> Vec<(&'static str, LoadError)> {
             .expect_err("the new version refuses the state"),
     ));
 
+    // A journal that cannot be written: the plugin's code is not run.
+    let unjournaled = dir.join("libunjournaled.so");
+    fs::write(
+        &unjournaled,
+        crate::snapshots::variant(Fixture::GreeterEn, "0.3.0-unjournaled"),
+    )
+    .unwrap();
+    all.push((
+        "journal",
+        l.clone()
+            .quarantine(dir.join("no-such-directory").join("plugins.quarantine"))
+            .load(&unjournaled)
+            .expect_err("no journal"),
+    ));
+
     // Loaded before by a loader with host services, now by one without.
     let served = dir.join("libserved.so");
     fs::write(

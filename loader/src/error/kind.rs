@@ -527,6 +527,20 @@ error_kinds! {
         help: "plugin author: make the new version's restore_state accept what the old \
                version's save_state returns";
 
+    /// The host's quarantine journal could not be read or written, so the plugin's code was
+    /// not run (a crash could not have been recorded).
+    Journal {
+        /// The journal.
+        journal: PathBuf,
+        /// The I/O error.
+        #[cfg_attr(feature = "serde", serde(serialize_with = "display"))]
+        source: Arc<io::Error>,
+    }
+        stage: Trust,
+        text: ("cannot use the quarantine journal {}: {source}", .journal.display()),
+        help: "host author: check the journal's directory and permissions \
+               (`Loader::quarantine`)";
+
     /// The file's bytes are in the host's quarantine journal: the last time this process (or
     /// an earlier run) opened them, the process died before the plugin finished loading (a
     /// crash in a static constructor or in `on_load`).

@@ -7,7 +7,7 @@
 //! | which thread runs which step | [`step`] | no lock held while plugin code runs; a wait that would never end is refused |
 //! | layouts that passed | [`layout_cache`] | each distinct root-module layout is checked in full once |
 //! | the XXH3 seed, the memfd flags, the snapshot counter, in-place names in use, leftovers removed | here | answers asked once, names of loaded libraries never reused |
-//! | loads listed in quarantine journals | here ([`quarantine_loads`]) | a load in progress is not taken for a crash |
+//! | loads listed in quarantine journals, and this process's owner file of each journal | here ([`quarantine_loads`], [`journal_owner`]) | a load in progress is not taken for a crash |
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -130,4 +130,48 @@ pub(crate) type QuarantineLoads = HashMap<(PathBuf, Sha256), usize>;
 pub(crate) fn quarantine_loads() -> MutexGuard<'static, Option<QuarantineLoads>> {
     static LOADS: Mutex<Option<QuarantineLoads>> = Mutex::new(None);
     lock(&LOADS)
+}
+
+/// This process's owner files of the journals it wrote to, each kept open and locked for the
+/// life of the process: the token that names this process in the journal's lines.
+static JOURNAL_OWNERS: Mutex<Option<HashMap<PathBuf, (String, std::fs::File)>>> = Mutex::new(None);
+
+/// The token that names this process in the lines it writes to the journal at `journal`: the
+/// name of a file in `JOURNAL.owners/` this process keeps locked while it lives, made at the
+/// first call. `None` where files cannot be locked or the file cannot be made: lines then
+/// name no process.
+pub(crate) fn journal_owner(journal: &Path) -> Option<String> {
+    let mut owners = lock(&JOURNAL_OWNERS);
+    let owners = owners.get_or_insert_with(HashMap::new);
+    if let Some((token, _)) = owners.get(journal) {
+        return Some(token.clone());
+    }
+    if !sys::FILE_LOCKS {
+        return None;
+    }
+    let dir = crate::trust::owners_dir(journal);
+    std::fs::create_dir_all(&dir).ok()?;
+    let token = format!(
+        "{}-{:016x}",
+        std::process::id(),
+        seed() ^ next_copy_number()
+    );
+    let file = std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .open(dir.join(&token))
+        .ok()?;
+    if !sys::try_lock_file(&file).unwrap_or(false) {
+        return None;
+    }
+    owners.insert(journal.to_path_buf(), (token.clone(), file));
+    Some(token)
+}
+
+/// [`journal_owner`], if this process has one for `journal` already.
+pub(crate) fn journal_owner_if_any(journal: &Path) -> Option<String> {
+    lock(&JOURNAL_OWNERS)
+        .as_ref()
+        .and_then(|owners| owners.get(journal))
+        .map(|(token, _)| token.clone())
 }

@@ -88,6 +88,26 @@ pub(crate) fn effective_user() -> Option<u32> {
     imp::effective_user()
 }
 
+/// Whether [`lock_file`] and [`try_lock_file`] lock files between processes here (Unix:
+/// `flock`); elsewhere they lock nothing.
+pub(crate) const FILE_LOCKS: bool = cfg!(unix);
+
+/// Waits for an exclusive lock of `file`, held until it is closed (Unix: `flock`).
+pub(crate) fn lock_file(file: &fs::File) -> io::Result<()> {
+    imp::lock_file(file, true).map(|_| ())
+}
+
+/// Takes an exclusive lock of `file` if no one holds one, held until it is closed; says
+/// whether it did (Unix: `flock`).
+pub(crate) fn try_lock_file(file: &fs::File) -> io::Result<bool> {
+    imp::lock_file(file, false)
+}
+
+/// Puts the directory `dir`'s entries on disk (a rename in it), where the system allows.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    imp::sync_dir(dir)
+}
+
 /// Whether the file `id` is mapped into this process (Linux, from `/proc/self/maps`); `None`
 /// where the system does not say.
 pub(crate) fn is_mapped(id: &FileId) -> Option<bool> {

@@ -26,6 +26,16 @@ pub(super) fn permissions(_: &fs::Metadata) -> Option<Permissions> {
     None
 }
 
+/// No lock between processes here (`FILE_LOCKS` is false): taken at once.
+pub(super) fn lock_file(_: &fs::File, _wait: bool) -> io::Result<bool> {
+    Ok(true)
+}
+
+/// Directory entries are not synced separately here.
+pub(super) fn sync_dir(_: &Path) -> io::Result<()> {
+    Ok(())
+}
+
 pub(super) fn effective_user() -> Option<u32> {
     None
 }

@@ -32,6 +32,32 @@ pub(super) fn permissions(meta: &fs::Metadata) -> Option<Permissions> {
     })
 }
 
+/// `flock(LOCK_EX)`, waiting or not; `Ok(false)` when it would have to wait.
+pub(super) fn lock_file(file: &fs::File, wait: bool) -> io::Result<bool> {
+    use std::os::unix::io::AsRawFd;
+    let operation = if wait {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_EX | libc::LOCK_NB
+    };
+    loop {
+        // SAFETY: `file` owns an open descriptor; `flock` has no other inputs.
+        if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
+            return Ok(true);
+        }
+        let error = io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            _ => return Err(error),
+        }
+    }
+}
+
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
 pub(super) fn effective_user() -> Option<u32> {
     // SAFETY: `geteuid` has no preconditions.
     Some(unsafe { libc::geteuid() })
