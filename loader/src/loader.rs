@@ -100,10 +100,12 @@ impl<M: Interface> Loader<M> {
     ///
     /// Plugins may call the services at any time and keep them for the life of the process,
     /// so they are kept that long (one allocation per call of this method). A plugin keeps
-    /// the services it was handed at its first load in this process: loading the same bytes
-    /// through a loader with other services (another call of this method, or none) is refused
-    /// with [`ErrorKind::ServicesDiffer`](crate::ErrorKind::ServicesDiffer); clones of a
-    /// loader share its services.
+    /// the services it was handed when it loaded: the same bytes loaded through a loader with
+    /// other services (another call of this method, or none) are another instance of the
+    /// plugin (its own snapshot, statics and services), and in place, where the file is its
+    /// one instance, they are refused with
+    /// [`ErrorKind::ServicesDiffer`](crate::ErrorKind::ServicesDiffer). Clones of a loader
+    /// share its services: make the loader once.
     ///
     /// ```no_run
     /// use abi_stable::std_types::{ROption, RStr, RString};
@@ -244,12 +246,16 @@ impl<M: Interface> Loader<M> {
     /// what is guaranteed](crate#what-runs-and-what-is-guaranteed)): load only files you
     /// would run, and isolate untrusted plugins in another process.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Plugin<M>, LoadError> {
-        let host = self.host.and_then(|host| host.downcast_ref::<M::Host>());
-        let loaded = stages::run::<M>(&self.options, path.as_ref(), host)?;
+        let loaded = stages::run::<M>(&self.options, path.as_ref(), self.services())?;
         let plugin = Plugin::new(loaded.module, loaded.library, loaded.path.into());
         // The load has finished: its journal entry, if any, is cleared.
         drop(loaded.journaled);
         Ok(plugin)
+    }
+
+    /// The services this loader hands its plugins.
+    fn services(&self) -> Option<&'static M::Host> {
+        self.host.and_then(|host| host.downcast_ref::<M::Host>())
     }
 
     /// Runs stages 1 to 5 without initialising the plugin: the header checks, then it opens
@@ -257,7 +263,8 @@ impl<M: Interface> Loader<M> {
     /// layout against `M`. Returns the plugin's header. The plugin's `on_load` hook does not
     /// run; the trust contract of [`load`](Loader::load) applies.
     pub fn open_and_check(&self, path: impl AsRef<Path>) -> Result<PluginInfo, LoadError> {
-        let checked = stages::run_checks::<M>(&self.options, path.as_ref())?;
+        let services = stages::services_address::<M>(self.services());
+        let checked = stages::run_checks::<M>(&self.options, path.as_ref(), services)?;
         let info = checked.library.info.clone();
         // Opened and checked, the plugin's code is done: its journal entry is cleared.
         drop(checked.journaled);

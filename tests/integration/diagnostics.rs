@@ -91,14 +91,15 @@ fn every_rejection() -> Vec<(&'static str, LoadError)> {
             .expect_err("no journal"),
     ));
 
-    // Loaded before by a loader with host services, now by one without.
+    // Loaded in place before by a loader with host services, now by one without.
     let served = dir.join("libserved.so");
     fs::write(
         &served,
         crate::snapshots::variant(Fixture::GreeterEn, "0.3.0-served"),
     )
     .unwrap();
-    l.clone()
+    in_place
+        .clone()
         .host_services(greeter_interface::GreeterHostBox::new(
             crate::objects::TestHost,
         ))
@@ -106,7 +107,7 @@ fn every_rejection() -> Vec<(&'static str, LoadError)> {
         .expect("loads");
     all.push((
         "services_differ",
-        l.load(&served).expect_err("other services"),
+        in_place.load(&served).expect_err("other services"),
     ));
 
     // Listed in a quarantine journal by an earlier run that died loading it.

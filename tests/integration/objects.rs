@@ -91,6 +91,18 @@ fn an_object_made_by_the_host_runs_in_the_host_when_a_plugin_calls_it() {
 /// Services whose `setting` knows one word, and panics on `boom`.
 pub(crate) struct TestHost;
 
+/// Another tenant's services.
+struct OtherHost;
+
+impl GreeterHost for OtherHost {
+    fn setting(&self, key: RStr<'_>) -> ROption<RString> {
+        match key.as_str() {
+            "merci" => RSome(RString::from("thanks, says the other host")),
+            _ => RNone,
+        }
+    }
+}
+
 impl GreeterHost for TestHost {
     fn setting(&self, key: RStr<'_>) -> ROption<RString> {
         match key.as_str() {
@@ -131,15 +143,34 @@ fn host_services_reach_the_plugin_and_their_panics_come_back_as_errors() {
         "{e}"
     );
 
-    // A clone of the loader shares its services; a loader with other services (or none) is
-    // refused: the plugin keeps the services of its first load.
+    // A clone of the loader shares its services, and so the plugin. A loader with other
+    // services (or none) gets an instance of its own, answering with its own services: one
+    // tenant's services never answer another's plugin.
     assert!(with_host.clone().load(&path).unwrap().same_library(&plugin));
-    let other = loader().host_services(GreeterHostBox::new(TestHost));
-    for refused in [other.load(&path), loader().load(&path)] {
-        match refused.map(|_| ()).unwrap_err().kind() {
-            xplug_loader::ErrorKind::ServicesDiffer { .. } => {}
-            kind => panic!("{kind:?}"),
-        }
+    let other = loader()
+        .host_services(GreeterHostBox::new(OtherHost))
+        .load(&path)
+        .unwrap();
+    assert!(!other.same_library(&plugin));
+    let merci = |p: &xplug_loader::Plugin<greeter_interface::GreeterRef>| {
+        p.translate("merci".into()).unwrap().into_option()
+    };
+    assert_eq!(merci(&other).unwrap(), "thanks, says the other host");
+    assert_eq!(merci(&plugin).unwrap(), "thanks, says the host");
+    assert!(merci(&loader().load(&path).unwrap()).is_none());
+    // In place, the file is one instance: a loader with other services is refused.
+    let in_place = variant_file(Fixture::GreeterEn, "0.3.0-host-services-in-place");
+    let mode = xplug_loader::LoadMode::InPlace;
+    with_host.clone().mode(mode).load(&in_place).unwrap();
+    match loader()
+        .mode(mode)
+        .load(&in_place)
+        .map(|_| ())
+        .unwrap_err()
+        .kind()
+    {
+        xplug_loader::ErrorKind::ServicesDiffer { .. } => {}
+        kind => panic!("{kind:?}"),
     }
 
     // A plugin loaded without services sees none.

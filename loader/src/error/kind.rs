@@ -504,14 +504,16 @@ error_kinds! {
         help: "plugin author: this is a bug in the plugin's on_load hook",
         notes: if location.is_empty() { Vec::new() } else { vec![format!("at {location}")] };
 
-    /// The plugin's bytes were loaded in this process before, by a loader with other host
-    /// services (or none): the plugin keeps the services it was handed at its first load, so
-    /// this loader's would never reach it.
+    /// The file, loaded in place, was loaded in this process before by a loader with other
+    /// host services (or none): the plugin keeps the services it was handed at its first
+    /// load, so this loader's would never reach it. (Snapshots get an instance per set of
+    /// services instead.)
     ServicesDiffer {}
         stage: Init,
-        text: ("already loaded in this process with other host services, which it keeps"),
-        help: "host author: load each plugin file through one loader (or its clones) for one \
-               set of host services; a second set needs a plugin of other bytes";
+        text: ("already loaded in place in this process with other host services, which it keeps"),
+        help: "host author: load a file in place through one loader (or its clones), or load \
+               snapshots (`LoadMode::Snapshot`, the default): each set of services then gets \
+               its own instance";
 
     /// A live handle's reload could not hand the serving version's state to the new one: the
     /// old version's `save_state` panicked, or the new one's `restore_state` refused the state

@@ -20,18 +20,24 @@ use super::step::Step;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Identity {
     /// A snapshot: the length and the 128-bit XXH3 of its bytes, seeded per process (so no
-    /// one can craft files that share a bucket in advance).
-    Content { len: u64, xxh3: u128 },
+    /// one can craft files that share a bucket in advance), and the host services it is handed
+    /// (their address, 0 for none): each set of services gets its own instance of the bytes.
+    Content {
+        len: u64,
+        xxh3: u128,
+        services: usize,
+    },
     /// A file loaded in place: the file itself.
     File(FileId),
 }
 
 impl Identity {
-    /// The identity of a snapshot of `bytes`.
-    pub(crate) fn of_content(bytes: &[u8]) -> Identity {
+    /// The identity of a snapshot of `bytes` handed the host services at `services`.
+    pub(crate) fn of_content(bytes: &[u8], services: usize) -> Identity {
         Identity::Content {
             len: bytes.len() as u64,
             xxh3: xxhash_rust::xxh3::xxh3_128_with_seed(bytes, super::seed()),
+            services,
         }
     }
 

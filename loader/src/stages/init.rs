@@ -25,7 +25,7 @@ pub(crate) fn on_load<M: Interface>(
     host: Option<&'static M::Host>,
 ) -> Result<(), LoadError> {
     let error = |kind| LoadError::new(path, kind).with_plugin(&library.info);
-    let services = host.map_or(0, |host| host as *const M::Host as *const () as usize);
+    let services = super::services_address::<M>(host);
     let (outcome, connected) = library
         .loaded
         .get_or_run(
@@ -51,6 +51,7 @@ pub(crate) fn on_load<M: Interface>(
         })?;
     outcome.map_err(error)?;
     // A plugin keeps the services it was first handed: another loader's would not reach it.
+    // (Snapshots are found by their services too; a file loaded in place is one library.)
     if connected != services {
         return Err(error(ErrorKind::ServicesDiffer {}));
     }

@@ -107,12 +107,19 @@ pub(crate) fn run<M: Interface>(
     requested: &Path,
     host: Option<&'static M::Host>,
 ) -> Result<Checked<M>, LoadError> {
-    let checked = run_checks::<M>(options, requested)?;
+    let checked = run_checks::<M>(options, requested, services_address::<M>(host))?;
     init::on_load(&checked.library, &checked.path, checked.module, host)?;
     Ok(checked)
 }
 
-/// Stages 1 to 5: every check, and the `dlopen` between them, without `on_load`.
+/// The address of the host services a load hands its plugin (0 for none): what tells two sets
+/// of services apart.
+pub(crate) fn services_address<M: Interface>(host: Option<&'static M::Host>) -> usize {
+    host.map_or(0, |host| host as *const M::Host as *const () as usize)
+}
+
+/// Stages 1 to 5: every check, and the `dlopen` between them, without `on_load`, for a load
+/// that will hand the plugin the host services at `services` (0 for none).
 ///
 /// Only what the checks need is read: a file loaded in place without a trust policy or a
 /// journal is never read whole, and the file's SHA-256 is computed only for a policy with
@@ -120,6 +127,7 @@ pub(crate) fn run<M: Interface>(
 pub(crate) fn run_checks<M: Interface>(
     options: &Options,
     requested: &Path,
+    services: usize,
 ) -> Result<Checked<M>, LoadError> {
     // 1. The file, opened once; its bytes read once when a check or the snapshot needs them.
     let plugin = file::open(requested, options.file)?;
@@ -133,11 +141,11 @@ pub(crate) fn run_checks<M: Interface>(
     if let Some(digest) = &digest {
         options.trust.check(requested, &plugin.path, digest)?;
     }
-    // The plugin of these bytes, if the process has it. (A snapshot load always has its bytes:
-    // `reads_whole_file`.)
+    // The plugin of these bytes (for a snapshot: with these services), if the process has it.
+    // (A snapshot load always has its bytes: `reads_whole_file`.)
     let (identity, probe) = match (options.mode, &digest) {
         (LoadMode::Snapshot, Some(digest)) => (
-            Identity::of_content(digest.bytes()),
+            Identity::of_content(digest.bytes(), services),
             Probe::Snapshot(digest),
         ),
         _ => (
