@@ -109,6 +109,16 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     fs::write(&tampered, bytes).unwrap();
+    // A directory its group may write: a file there may change between check and `dlopen`.
+    let group_dir = dir.join("group-writable");
+    fs::create_dir(&group_dir).unwrap();
+    set_mode(&group_dir, 0o775);
+    let shared = group_dir.join(xplug_loader::tools::library_file_name("shared"));
+    fs::write(
+        &shared,
+        crate::snapshots::variant(Fixture::GreeterEn, "0.3.0-group-writable"),
+    )
+    .unwrap();
     let public_dir = dir.join("public-snapshots");
     fs::create_dir(&public_dir).unwrap();
     set_mode(&public_dir, 0o755);
@@ -182,6 +192,22 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
             |e, _| match e.kind() {
                 ErrorKind::BadSignature { reason, .. } => {
                     assert_eq!(reason, "the signature does not match the file's bytes")
+                }
+                other => unexpected(other),
+            },
+        ),
+        configured(
+            "in_place_unprotected",
+            shared.clone(),
+            loader().mode(xplug_loader::LoadMode::InPlace).trust_policy(
+                TrustPolicy::new().require_sha256(Sha256::of(&fs::read(&shared).unwrap())),
+            ),
+            |e, path| match e.kind() {
+                ErrorKind::InPlaceUnprotected {
+                    path: what, mode, ..
+                } => {
+                    assert_eq!(*mode, 0o775);
+                    assert_eq!(what, &real(path).parent().unwrap());
                 }
                 other => unexpected(other),
             },

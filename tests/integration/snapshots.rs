@@ -281,6 +281,33 @@ fn a_snapshot_copied_to_a_directory_and_a_sealed_one_of_the_same_bytes_are_one_p
 }
 
 #[test]
+#[cfg(unix)]
+fn in_place_with_a_trust_policy_loads_only_files_no_one_else_can_change() {
+    use std::os::unix::fs::PermissionsExt;
+    use xplug_loader::trust::{Sha256, TrustPolicy};
+    let dir = scratch("in-place-trust-protected");
+    let bytes = variant(Fixture::GreeterEn, "0.3.0-in-place-protected");
+    let path = dir.join(xplug_loader::tools::library_file_name("protected"));
+    fs::write(&path, &bytes).unwrap();
+    let pinned = loader()
+        .mode(LoadMode::InPlace)
+        .trust_policy(TrustPolicy::new().require_sha256(Sha256::of(&bytes)));
+    // Its group may write the directory: a file renamed over the path, or the file rewritten,
+    // between the check and the `dlopen` would run unchecked.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o775)).unwrap();
+    match pinned.load(&path).unwrap_err().kind() {
+        ErrorKind::InPlaceUnprotected { mode, .. } => assert_eq!(*mode, 0o775),
+        other => panic!("{other:?}"),
+    }
+    // A snapshot of the same file loads: what runs is the bytes checked.
+    let snapshot = loader().trust_policy(TrustPolicy::new().require_sha256(Sha256::of(&bytes)));
+    assert!(snapshot.load(&path).is_ok());
+    // Writable by this user alone, it loads in place.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(pinned.load(&path).is_ok());
+}
+
+#[test]
 #[cfg(target_os = "linux")]
 fn in_place_with_a_trust_policy_sees_a_rewrite_that_keeps_size_and_modification_time() {
     use xplug_loader::trust::Sha256;

@@ -264,6 +264,22 @@ error_kinds! {
         help: "install the file and signature as published; plugin publisher: sign with a \
                key this host trusts";
 
+    /// A file to load in place under a trust policy that others than this host's user and
+    /// root could change between the check of its bytes and the `dlopen` of its path (Unix).
+    InPlaceUnprotected {
+        /// The file, or the directory above it, that others could change.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// Its owner's user id.
+        owner: u32,
+    }
+        stage: Trust,
+        text: ("loaded in place under a trust policy, but {} (mode {mode:04o}, user {owner}) can be changed by others than this host's user and root: the bytes checked might not be the bytes run", .path.display()),
+        help: "host author: load snapshots (`LoadMode::Snapshot`, the default); or whoever \
+               installs plugins: make the file and its directories writable by root or the \
+               host's user alone (`chmod go-w`)";
+
     // ---- Stage 2: the object format ----------------------------------------------------------
     /// The file is not an object file of any kind this loader knows.
     NotALibrary {

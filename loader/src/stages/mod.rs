@@ -25,7 +25,7 @@ use crate::process::library::{Identity, Library, Probe, Source, Stamp};
 use crate::process::lock;
 use crate::process::registry::{self, Entry, Lookup};
 use crate::sys::FileId;
-use crate::trust::{Entered, Quarantine, TrustPolicy};
+use crate::trust::{self, Entered, Quarantine, TrustPolicy};
 
 pub(crate) mod compat;
 pub(crate) mod file;
@@ -58,7 +58,11 @@ pub enum LoadMode {
     /// path elsewhere).
     ///
     /// The checks read the file's headers (and, for a trust policy or a quarantine journal,
-    /// all its bytes once); the dynamic loader then maps the file as it is at that moment. A
+    /// all its bytes once); the dynamic loader then maps the file as it is at that moment.
+    /// Under a trust policy, only a file that no one but this user and root can change (it
+    /// and every directory above it) loads in place
+    /// ([`ErrorKind::InPlaceUnprotected`] otherwise, Unix): the policy checked the bytes read,
+    /// and only such a file still holds them when it is mapped. A
     /// file whose size or modification time changed since its plugin was mapped (or, where
     /// both that load and this one read its bytes, their contents) is taken for rewritten.
     /// Whoever can write the file in between can change what runs: use in-place loading only
@@ -137,9 +141,13 @@ pub(crate) fn run_checks<M: Interface>(
         None
     };
     let digest = bytes.as_deref().map(LazyDigest::new);
-    // Trust: the host's policy on those bytes, before any of them is parsed.
+    // Trust: the host's policy on those bytes, before any of them is parsed. In place, the
+    // file is opened again by its path: only a file no one else can change still holds them.
     if let Some(digest) = &digest {
         options.trust.check(requested, &plugin.path, digest)?;
+        if options.mode == LoadMode::InPlace && !options.trust.is_empty() {
+            trust::permissions::check_protected(&plugin.path, &plugin.meta)?;
+        }
     }
     // The plugin of these bytes (for a snapshot: with these services), if the process has it.
     // (A snapshot load always has its bytes: `reads_whole_file`.)

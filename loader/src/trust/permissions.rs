@@ -93,6 +93,54 @@ fn directories(path: &Path, dir: &Path, owner: u32, me: u32) -> Result<(), LoadE
     Ok(())
 }
 
+/// Refuses `real` (a file to load in place under a trust policy, whose metadata is `file`)
+/// unless only this user and root can change it: the file and every directory above it belong
+/// to one of them and no group or other user may write them (a directory with the sticky bit,
+/// as `/tmp`, may: it keeps them from replacing an entry of this user or root). The trust policy checks the bytes
+/// read; the dynamic loader then maps the file by its path, and only such a file is sure to
+/// hold the same bytes by then.
+pub(crate) fn check_protected(real: &Path, file: &fs::Metadata) -> Result<(), LoadError> {
+    const WRITABLE_BY_GROUP_OR_OTHERS: u32 = 0o022;
+    let me = match sys::effective_user() {
+        Some(me) => me,
+        None => return Ok(()),
+    };
+    let entries = std::iter::once((real, sys::permissions(file))).chain(
+        real.ancestors().skip(1).map(|dir| {
+            (
+                dir,
+                fs::metadata(dir).ok().as_ref().and_then(sys::permissions),
+            )
+        }),
+    );
+    let trusted = |owner: u32| owner == me || owner == 0;
+    // Whether the entry below (the file, then each directory) belongs to this user or root:
+    // a sticky directory keeps others from replacing it.
+    let mut entry_trusted = true;
+    for (path, permissions) in entries {
+        let permissions = match permissions {
+            Some(permissions) => permissions,
+            // Unreadable, or no permissions here: nothing to say.
+            None => continue,
+        };
+        let sticky_protects =
+            path != real && permissions.mode & Permissions::STICKY != 0 && entry_trusted;
+        let writable = permissions.mode & WRITABLE_BY_GROUP_OR_OTHERS != 0 && !sticky_protects;
+        entry_trusted = trusted(permissions.owner);
+        if !entry_trusted || writable {
+            return Err(LoadError::new(
+                real,
+                ErrorKind::InPlaceUnprotected {
+                    path: path.to_path_buf(),
+                    mode: permissions.mode,
+                    owner: permissions.owner,
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `path`, relative to the current directory if it is relative.
 fn absolute(path: &Path) -> PathBuf {
     if path.is_absolute() {
