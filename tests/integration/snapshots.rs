@@ -234,6 +234,27 @@ fn snapshots_in_a_private_directory_load_and_are_removed_once_opened() {
     let mode = fs::metadata(&private).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700);
     assert_eq!(fs::read_dir(&private).unwrap().count(), 0, "copies removed");
+
+    // Below a directory every user may write, the private directory could be swapped for
+    // another: refused before a copy is written.
+    let open = dir.join("open");
+    fs::create_dir(&open).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    let other = dir.join(xplug_loader::tools::library_file_name("other"));
+    fs::write(&other, variant(Fixture::GreeterEn, "0.3.0-private-open")).unwrap();
+    let e = loader()
+        .snapshot_dir(open.join("private"))
+        .load(&other)
+        .unwrap_err();
+    match e.kind() {
+        ErrorKind::Snapshot { source, .. } => {
+            assert!(
+                source.to_string().contains("above the snapshot directory"),
+                "{source}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

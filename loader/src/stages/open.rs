@@ -31,6 +31,7 @@ use crate::error::{one_line, ErrorKind, LoadError};
 use crate::process::{self, library::Library, library::Opened};
 use crate::stages::file::PluginFile;
 use crate::sys::{self, FileId, Mapping, SealedFile};
+use crate::trust;
 
 /// What to open for a library.
 pub(crate) enum Image<'a> {
@@ -109,6 +110,9 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
             (dlopen(&sealed.path)?, Some(Arc::clone(sealed)), file, None)
         }
         Image::Copy { bytes, dir } => {
+            if let Some(dir) = dir {
+                protected_snapshot_dir(dir)?;
+            }
             process::remove_leftover_copies(dir);
             let copy =
                 sys::private_dir::write(dir, bytes, &label(bytes), process::next_copy_number)
@@ -161,6 +165,37 @@ pub(crate) fn header_in_memory(raw: &RawLibrary) -> Result<[u8; HEADER_SIZE], Li
     let address: *const [u8; HEADER_SIZE] = *address;
     // SAFETY: as above: the header's bytes, defined by this library.
     Ok(unsafe { std::ptr::read_unaligned(address) })
+}
+
+/// Refuses a snapshot directory the host named if someone other than this user and root
+/// could change it or a directory above it: they could then replace a copy before it is
+/// opened. (The directory itself is made private, mode 0700, when it is written to.)
+fn protected_snapshot_dir(dir: &Path) -> Result<(), ErrorKind> {
+    let parent = match fs::canonicalize(dir) {
+        // It exists: it is checked itself when written to; its parents here.
+        Ok(real) => real.parent().map(Path::to_path_buf),
+        Err(_) => dir
+            .parent()
+            .and_then(|parent| fs::canonicalize(parent).ok()),
+    };
+    let parent = match parent {
+        Some(parent) => parent,
+        None => return Ok(()),
+    };
+    let meta = fs::metadata(&parent).map_err(snapshot_error)?;
+    match trust::permissions::unprotected(&parent, &meta) {
+        None => Ok(()),
+        Some((path, permissions)) => Err(snapshot_error(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} (mode {:04o}, user {}) above the snapshot directory can be changed by \
+                 others than this user and root",
+                path.display(),
+                permissions.mode,
+                permissions.owner
+            ),
+        ))),
+    }
 }
 
 fn dlopen(path: &Path) -> Result<RawLibrary, ErrorKind> {

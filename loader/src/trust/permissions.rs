@@ -94,18 +94,33 @@ fn directories(path: &Path, dir: &Path, owner: u32, me: u32) -> Result<(), LoadE
 }
 
 /// Refuses `real` (a file to load in place under a trust policy, whose metadata is `file`)
-/// unless only this user and root can change it: the file and every directory above it belong
-/// to one of them and no group or other user may write them (a directory with the sticky bit,
-/// as `/tmp`, may: it keeps them from replacing an entry of this user or root). The trust policy checks the bytes
-/// read; the dynamic loader then maps the file by its path, and only such a file is sure to
-/// hold the same bytes by then.
+/// unless only this user and root can change it ([`unprotected`]). The trust policy checks the
+/// bytes read; the dynamic loader then maps the file by its path, and only such a file is sure
+/// to hold the same bytes by then.
 pub(crate) fn check_protected(real: &Path, file: &fs::Metadata) -> Result<(), LoadError> {
+    match unprotected(real, file) {
+        None => Ok(()),
+        Some((path, permissions)) => Err(LoadError::new(
+            real,
+            ErrorKind::InPlaceUnprotected {
+                path,
+                mode: permissions.mode,
+                owner: permissions.owner,
+            },
+        )),
+    }
+}
+
+/// The first of `real` (whose metadata is `meta`) and the directories above it that someone
+/// other than this user and root could change: one that belongs to another user, or that a
+/// group or other users may write (a directory with the sticky bit, as `/tmp`, may: it keeps
+/// them from replacing an entry of this user or root). `None` where all are protected, or
+/// files carry no Unix permissions.
+pub(crate) fn unprotected(real: &Path, meta: &fs::Metadata) -> Option<(PathBuf, Permissions)> {
     const WRITABLE_BY_GROUP_OR_OTHERS: u32 = 0o022;
-    let me = match sys::effective_user() {
-        Some(me) => me,
-        None => return Ok(()),
-    };
-    let entries = std::iter::once((real, sys::permissions(file))).chain(
+    let me = sys::effective_user()?;
+    let trusted = |owner: u32| owner == me || owner == 0;
+    let entries = std::iter::once((real, sys::permissions(meta))).chain(
         real.ancestors().skip(1).map(|dir| {
             (
                 dir,
@@ -113,7 +128,6 @@ pub(crate) fn check_protected(real: &Path, file: &fs::Metadata) -> Result<(), Lo
             )
         }),
     );
-    let trusted = |owner: u32| owner == me || owner == 0;
     // Whether the entry below (the file, then each directory) belongs to this user or root:
     // a sticky directory keeps others from replacing it.
     let mut entry_trusted = true;
@@ -128,17 +142,10 @@ pub(crate) fn check_protected(real: &Path, file: &fs::Metadata) -> Result<(), Lo
         let writable = permissions.mode & WRITABLE_BY_GROUP_OR_OTHERS != 0 && !sticky_protects;
         entry_trusted = trusted(permissions.owner);
         if !entry_trusted || writable {
-            return Err(LoadError::new(
-                real,
-                ErrorKind::InPlaceUnprotected {
-                    path: path.to_path_buf(),
-                    mode: permissions.mode,
-                    owner: permissions.owner,
-                },
-            ));
+            return Some((path.to_path_buf(), permissions));
         }
     }
-    Ok(())
+    None
 }
 
 /// `path`, relative to the current directory if it is relative.
