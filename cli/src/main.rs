@@ -422,7 +422,15 @@ fn cmd_quarantine(
             }
             for entry in entries {
                 let path = entry.path.display().to_string();
-                writeln!(out, "{}  {}", entry.sha256, escape_control(&path))?;
+                // A load still running in some process is not (yet) a crash.
+                let loading = if entry.loading { "  (loading now)" } else { "" };
+                writeln!(
+                    out,
+                    "{}  {}{}",
+                    entry.sha256,
+                    escape_control(&path),
+                    loading
+                )?;
             }
             Ok(true)
         }

@@ -165,7 +165,9 @@ impl<M: Interface> Loader<M> {
     /// Keeps snapshots as files in `dir` instead of the platform's default (a sealed memfd
     /// on Linux; a per-user private directory elsewhere). On Unix `dir` is created with mode
     /// 0700 if missing, and refused (a [`Snapshot`](crate::ErrorKind::Snapshot) error) unless
-    /// it belongs to this user and no one else may enter it. Copies are removed once opened,
+    /// it belongs to this user and no one else may enter it, and unless the directories above
+    /// it belong to this user or root and no group or other user may write them (a sticky
+    /// directory like `/tmp` may). Copies are removed once opened,
     /// where the platform allows (Unix).
     pub fn snapshot_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.options.snapshot_dir = Some(dir.into());

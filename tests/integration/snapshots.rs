@@ -249,7 +249,9 @@ fn snapshots_in_a_private_directory_load_and_are_removed_once_opened() {
     match e.kind() {
         ErrorKind::Snapshot { source, .. } => {
             assert!(
-                source.to_string().contains("above the snapshot directory"),
+                source
+                    .to_string()
+                    .contains("could be replaced before it is opened"),
                 "{source}"
             )
         }

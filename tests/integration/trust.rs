@@ -180,6 +180,16 @@ fn a_symlink_in_a_directory_others_can_write_and_a_file_of_another_user_are_refu
     }
     let report = loader().load_dir(&open_dir).unwrap();
     assert!(report.plugins.is_empty(), "{:?}", report.plugins);
+    // So is a link to the safe directory, in any component of the path.
+    symlink(&safe_dir, open_dir.join("safe-link")).unwrap();
+    let through = open_dir.join("safe-link").join(en.file_name().unwrap());
+    match loader().load(&through).unwrap_err().kind() {
+        ErrorKind::WritableByOthers { kind, path, .. } => {
+            assert_eq!(*kind, "directory");
+            assert_eq!(path, &fs::canonicalize(&open_dir).unwrap());
+        }
+        other => panic!("{other:?}"),
+    }
     // Through the safe directory, the same file loads.
     assert!(loader().load(&en).is_ok());
 

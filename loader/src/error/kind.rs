@@ -202,8 +202,8 @@ error_kinds! {
         stage: File,
         text: ("{} belongs to user {owner}, not to this host's user or root", .path.display()),
         help: format!(
-            "whoever installs plugins: `chown root {}` (or the host's user); host author: \
-             `Loader::allow_writable_by_others(true)` accepts it",
+            "whoever installs plugins: `chown -h root {}` (or the host's user); host \
+             author: `Loader::allow_writable_by_others(true)` accepts it",
             path.display()
         );
 

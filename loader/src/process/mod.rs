@@ -136,10 +136,10 @@ pub(crate) fn quarantine_loads() -> MutexGuard<'static, Option<QuarantineLoads>>
 /// life of the process: the token that names this process in the journal's lines.
 static JOURNAL_OWNERS: Mutex<Option<HashMap<PathBuf, (String, std::fs::File)>>> = Mutex::new(None);
 
-/// The token that names this process in the lines it writes to the journal at `journal`: the
-/// name of a file in `JOURNAL.owners/` this process keeps locked while it lives, made at the
-/// first call. `None` where files cannot be locked or the file cannot be made: lines then
-/// name no process.
+/// The token that names this process in the lines it writes to the journal at `journal` (its
+/// real path): the name of a file in `JOURNAL.owners/` this process keeps locked while it
+/// lives, made at the first call. `None` where files cannot be locked or the file cannot be
+/// made: lines then name no process.
 pub(crate) fn journal_owner(journal: &Path) -> Option<String> {
     let mut owners = lock(&JOURNAL_OWNERS);
     let owners = owners.get_or_insert_with(HashMap::new);
@@ -156,16 +156,32 @@ pub(crate) fn journal_owner(journal: &Path) -> Option<String> {
         std::process::id(),
         seed() ^ next_copy_number()
     );
+    let path = dir.join(&token);
     let file = std::fs::OpenOptions::new()
         .create_new(true)
         .write(true)
-        .open(dir.join(&token))
+        .open(&path)
         .ok()?;
     if !sys::try_lock_file(&file).unwrap_or(false) {
+        let _ = std::fs::remove_file(&path);
         return None;
     }
     owners.insert(journal.to_path_buf(), (token.clone(), file));
     Some(token)
+}
+
+/// Whether `text` is a token [`journal_owner`] makes: `PID-` and 16 hex digits (so that a
+/// journal line names no other file).
+pub(crate) fn is_journal_owner_token(text: &str) -> bool {
+    match text.split_once('-') {
+        Some((pid, nonce)) => {
+            !pid.is_empty()
+                && pid.bytes().all(|b| b.is_ascii_digit())
+                && nonce.len() == 16
+                && nonce.bytes().all(|b| b.is_ascii_hexdigit())
+        }
+        None => false,
+    }
 }
 
 /// [`journal_owner`], if this process has one for `journal` already.

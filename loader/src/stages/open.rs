@@ -169,30 +169,22 @@ pub(crate) fn header_in_memory(raw: &RawLibrary) -> Result<[u8; HEADER_SIZE], Li
 
 /// Refuses a snapshot directory the host named if someone other than this user and root
 /// could change it or a directory above it: they could then replace a copy before it is
-/// opened. (The directory itself is made private, mode 0700, when it is written to.)
+/// opened. (It is made first, if missing: private, mode 0700.)
 fn protected_snapshot_dir(dir: &Path) -> Result<(), ErrorKind> {
-    let parent = match fs::canonicalize(dir) {
-        // It exists: it is checked itself when written to; its parents here.
-        Ok(real) => real.parent().map(Path::to_path_buf),
-        Err(_) => dir
-            .parent()
-            .and_then(|parent| fs::canonicalize(parent).ok()),
-    };
-    let parent = match parent {
-        Some(parent) => parent,
-        None => return Ok(()),
-    };
-    let meta = fs::metadata(&parent).map_err(snapshot_error)?;
-    match trust::permissions::unprotected(&parent, &meta) {
+    sys::private_dir::ensure_private(dir).map_err(snapshot_error)?;
+    let real = fs::canonicalize(dir).map_err(snapshot_error)?;
+    let meta = fs::metadata(&real).map_err(snapshot_error)?;
+    match trust::permissions::unprotected(&real, &meta) {
         None => Ok(()),
         Some((path, permissions)) => Err(snapshot_error(io::Error::new(
             io::ErrorKind::PermissionDenied,
             format!(
-                "{} (mode {:04o}, user {}) above the snapshot directory can be changed by \
-                 others than this user and root",
+                "{} (mode {:04o}, user {}) can be changed by others than this user and root, \
+                 so a snapshot copy in {} could be replaced before it is opened",
                 path.display(),
                 permissions.mode,
-                permissions.owner
+                permissions.owner,
+                real.display()
             ),
         ))),
     }

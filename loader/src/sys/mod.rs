@@ -103,6 +103,12 @@ pub(crate) fn try_lock_file(file: &fs::File) -> io::Result<bool> {
     imp::lock_file(file, false)
 }
 
+/// Opens `path` read-only to lock it: without following a symlink or waiting on a FIFO put
+/// there (Unix).
+pub(crate) fn open_for_lock(path: &Path) -> io::Result<fs::File> {
+    imp::open_for_lock(path)
+}
+
 /// Puts the directory `dir`'s entries on disk (a rename in it), where the system allows.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     imp::sync_dir(dir)

@@ -31,6 +31,10 @@ pub(super) fn lock_file(_: &fs::File, _wait: bool) -> io::Result<bool> {
     Ok(true)
 }
 
+pub(super) fn open_for_lock(path: &Path) -> io::Result<fs::File> {
+    fs::File::open(path)
+}
+
 /// Directory entries are not synced separately here.
 pub(super) fn sync_dir(_: &Path) -> io::Result<()> {
     Ok(())

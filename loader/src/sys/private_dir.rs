@@ -117,7 +117,7 @@ fn default_dir() -> PathBuf {
 /// Creates `dir` if needed (mode 0700 on Unix) and checks that it is a real directory that
 /// only this user can enter.
 #[cfg(unix)]
-fn ensure_private(dir: &Path) -> io::Result<()> {
+pub(crate) fn ensure_private(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     match fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
@@ -139,7 +139,7 @@ fn ensure_private(dir: &Path) -> io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn ensure_private(dir: &Path) -> io::Result<()> {
+pub(crate) fn ensure_private(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)
 }
 

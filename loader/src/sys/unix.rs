@@ -54,6 +54,13 @@ pub(super) fn lock_file(file: &fs::File, wait: bool) -> io::Result<bool> {
     }
 }
 
+pub(super) fn open_for_lock(path: &Path) -> io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
 pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     fs::File::open(dir)?.sync_all()
 }

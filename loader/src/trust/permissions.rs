@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{ErrorKind, LoadError};
 use crate::sys::{self, Permissions};
 
-/// The most symlinks followed from the path as given to the file (as the kernel's 40).
+/// The most symlinks followed from the path as given to the file (the kernel's limit).
 const MAX_LINKS: usize = 40;
 
 /// Refuses `requested` (the path as given, whose real path is `real` and metadata `file`) if
@@ -41,33 +41,83 @@ pub(crate) fn check(requested: &Path, real: &Path, file: &fs::Metadata) -> Resul
     if let Some(dir) = real.parent() {
         directories(real, dir, file.owner, me)?;
     }
-    // Each symlink from the path as given to the file: whoever can replace it, or write the
-    // directory it lies in, chooses the file.
-    let mut at = absolute(requested);
-    for _ in 0..MAX_LINKS {
-        let link = match fs::symlink_metadata(&at) {
-            Ok(meta) if meta.file_type().is_symlink() => meta,
-            _ => break,
+    // Each symlink met on the way from the path as given, in any of its components: whoever
+    // can replace one, or write the directory it lies in, chooses the file.
+    symlinks(requested, real, me)
+}
+
+/// A component of a path still to resolve.
+enum Part {
+    /// `/` (or a Windows prefix): resolution starts over there.
+    Root(std::ffi::OsString),
+    Up,
+    Name(std::ffi::OsString),
+}
+
+/// `path`'s components, last first (the order they are popped in).
+fn parts(path: &Path) -> impl Iterator<Item = Part> + '_ {
+    use std::path::Component;
+    path.components()
+        .rev()
+        .filter_map(|component| match component {
+            Component::Prefix(_) | Component::RootDir => {
+                Some(Part::Root(component.as_os_str().to_owned()))
+            }
+            Component::CurDir => None,
+            Component::ParentDir => Some(Part::Up),
+            Component::Normal(name) => Some(Part::Name(name.to_owned())),
+        })
+}
+
+/// Resolves `requested` component by component, as the kernel does, and checks each symlink
+/// met: its owner, and the directories that hold it.
+fn symlinks(requested: &Path, real: &Path, me: u32) -> Result<(), LoadError> {
+    let trusted = |owner: u32| owner == me || owner == 0;
+    let mut done = PathBuf::new();
+    let mut todo: Vec<Part> = parts(&absolute(requested)).collect();
+    let mut links = 0;
+    while let Some(part) = todo.pop() {
+        let name = match part {
+            Part::Root(root) => {
+                done.push(root);
+                continue;
+            }
+            Part::Up => {
+                done.pop();
+                continue;
+            }
+            Part::Name(name) => name,
         };
-        let parent = at.parent().map(Path::to_path_buf).unwrap_or_default();
-        let parent_real = fs::canonicalize(&parent).unwrap_or_else(|_| parent.clone());
+        let next = done.join(&name);
+        let link = match fs::symlink_metadata(&next) {
+            Ok(meta) if meta.file_type().is_symlink() => meta,
+            Ok(_) => {
+                done = next;
+                continue;
+            }
+            // Gone meanwhile: the file was opened already; nothing more to say.
+            Err(_) => return Ok(()),
+        };
+        links += 1;
+        if links > MAX_LINKS {
+            return Ok(());
+        }
         if let Some(link) = sys::permissions(&link) {
             if !trusted(link.owner) {
                 return Err(LoadError::new(
                     real,
                     ErrorKind::ForeignOwner {
-                        path: at.clone(),
+                        path: next,
                         owner: link.owner,
                     },
                 ));
             }
-            directories(real, &parent_real, link.owner, me)?;
+            directories(real, &done, link.owner, me)?;
         }
-        let target = match fs::read_link(&at) {
-            Ok(target) => target,
-            Err(_) => break,
-        };
-        at = parent_real.join(target);
+        match fs::read_link(&next) {
+            Ok(target) => todo.extend(parts(&target)),
+            Err(_) => return Ok(()),
+        }
     }
     Ok(())
 }

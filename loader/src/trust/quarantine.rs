@@ -7,11 +7,13 @@
 //! finished: those bytes are refused with [`ErrorKind::Quarantined`] until the file changes
 //! or the entry is cleared.
 //!
-//! Several processes may share a journal (Unix). Each change to it is made under an exclusive
-//! lock of `JOURNAL.lock`, and each entry of a load in progress names its process by a token
-//! whose file in `JOURNAL.owners/` that process keeps locked while it lives: an entry whose
-//! process still runs is a load in progress, not a crash, and no process removes another's.
-//! (Elsewhere, or where the lock files cannot be made, one process per journal.)
+//! Several processes may share a journal (Unix). Every read and change of it is made under an
+//! exclusive lock of `JOURNAL.lock`, and each entry of a load in progress names its process by
+//! a token whose file in `JOURNAL.owners/` that process keeps locked while it lives: an entry
+//! whose process still runs is a load in progress, not a crash, and no process removes
+//! another's. A journal is known by its real path, so every process finds the same lock and
+//! owners whatever path it was given. (Elsewhere, or where the owner file cannot be made, one
+//! process per journal; a process that forks without `exec` shares its token with the child.)
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -21,7 +23,7 @@ use std::sync::Arc;
 
 use crate::digest::Sha256;
 use crate::error::{ErrorKind, LoadError};
-use crate::process::{self, quarantine_loads as in_progress};
+use crate::process::{self, quarantine_loads as in_progress, QuarantineLoads};
 use crate::sys;
 
 /// Journals larger than this are not ours: refused rather than read.
@@ -96,11 +98,14 @@ impl Quarantine {
     /// The files listed: loads that never finished, and loads still running in this or
     /// another process ([`QuarantineEntry::loading`]).
     pub fn entries(&self) -> io::Result<Vec<QuarantineEntry>> {
-        Ok(self
+        let journal = Journal::of(self);
+        let running = in_progress();
+        let _all_processes = journal.lock()?;
+        Ok(journal
             .lines()?
             .into_iter()
             .map(|line| QuarantineEntry {
-                loading: self.is_loading(&line),
+                loading: journal.is_loading(&line, &running),
                 sha256: line.sha256,
                 path: line.path,
             })
@@ -110,14 +115,15 @@ impl Quarantine {
     /// Removes the entries for `digest`, or every entry with `None`; returns how many it
     /// removed. Entries of loads still running, in this process or another, are kept.
     pub fn clear(&self, digest: Option<&Sha256>) -> io::Result<usize> {
-        let _this_process = in_progress();
-        let _all_processes = self.lock()?;
-        let lines = self.lines()?;
-        let (removed, kept): (Vec<Line>, Vec<Line>) = lines
-            .into_iter()
-            .partition(|line| digest.map_or(true, |d| *d == line.sha256) && !self.is_loading(line));
+        let journal = Journal::of(self);
+        let running = in_progress();
+        let _all_processes = journal.lock()?;
+        let (removed, kept): (Vec<Line>, Vec<Line>) =
+            journal.lines()?.into_iter().partition(|line| {
+                digest.map_or(true, |d| *d == line.sha256) && !journal.is_loading(line, &running)
+            });
         if !removed.is_empty() {
-            self.rewrite(&kept)?;
+            journal.rewrite(&kept)?;
         }
         Ok(removed.len())
     }
@@ -125,6 +131,7 @@ impl Quarantine {
     /// Refuses `sha256` if a load of it never finished (an earlier run, or a process that
     /// died); otherwise lists it, as this process's, until the returned guard is dropped.
     pub(crate) fn enter(&self, sha256: Sha256, path: &Path) -> Result<Entered, LoadError> {
+        let journal = Journal::of(self);
         let error = |e: io::Error| {
             LoadError::new(
                 path,
@@ -135,16 +142,20 @@ impl Quarantine {
             )
         };
         let mut guard = in_progress();
-        let running = guard.get_or_insert_with(HashMap::new);
-        let key = (self.path.clone(), sha256);
-        let count = running.get(&key).copied().unwrap_or(0);
-        if count == 0 {
-            let _all_processes = self.lock().map_err(error)?;
-            let crashed = self
+        let key = (journal.file.clone(), sha256);
+        let count = guard
+            .as_ref()
+            .and_then(|running| running.get(&key))
+            .copied()
+            .unwrap_or(0);
+        let owner = process::journal_owner_if_any(&journal.file);
+        let owner = if count == 0 {
+            let _all_processes = journal.lock().map_err(error)?;
+            let crashed = journal
                 .lines()
                 .map_err(error)?
                 .iter()
-                .any(|line| line.sha256 == sha256 && !self.is_loading(line));
+                .any(|line| line.sha256 == sha256 && !journal.is_loading(line, &guard));
             if crashed {
                 return Err(LoadError::new(
                     path,
@@ -153,34 +164,95 @@ impl Quarantine {
                     },
                 ));
             }
+            let owner = match owner {
+                Some(owner) => Some(owner),
+                None => {
+                    // This process's first entry: owner files of processes gone are removed
+                    // (their lines, if any, still name no live process).
+                    journal.remove_dead_owners();
+                    process::journal_owner(&journal.file)
+                }
+            };
             let line = Line {
                 sha256,
-                owner: process::journal_owner(&self.path),
+                owner: owner.clone(),
                 path: path.to_path_buf(),
             };
-            self.append(&line).map_err(error)?;
-        }
-        running.insert(key, count + 1);
+            journal.append(&line).map_err(error)?;
+            owner
+        } else {
+            owner
+        };
+        guard
+            .get_or_insert_with(HashMap::new)
+            .insert(key, count + 1);
         Ok(Entered {
-            journal: self.clone(),
+            journal,
             sha256,
+            owner,
         })
     }
+}
 
-    /// Whether `line` is a load that may still be running: one of this process's, or of a
-    /// process that still holds its owner's lock. A line without an owner never is.
-    fn is_loading(&self, line: &Line) -> bool {
+/// A journal as every process names it: its real path (the file's, or its directory's while
+/// it does not exist yet), beside which its lock and owner files lie.
+#[derive(Clone, Debug)]
+struct Journal {
+    file: PathBuf,
+}
+
+impl Journal {
+    fn of(quarantine: &Quarantine) -> Journal {
+        let path = &quarantine.path;
+        let file = fs::canonicalize(path)
+            .or_else(|_| {
+                let dir = match path.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() => dir,
+                    _ => Path::new("."),
+                };
+                let name = path.file_name().ok_or(io::ErrorKind::InvalidInput)?;
+                fs::canonicalize(dir).map(|dir| dir.join(name))
+            })
+            .unwrap_or_else(|_| path.clone());
+        Journal { file }
+    }
+
+    /// Whether `line` is a load that may still be running: one of this process's (`running`
+    /// lists it), or of a process that still holds its owner file's lock. A line without an
+    /// owner, or with one that is no token of ours, is not.
+    fn is_loading(&self, line: &Line, running: &Option<QuarantineLoads>) -> bool {
+        let ours = running
+            .as_ref()
+            .map_or(false, |r| r.contains_key(&(self.file.clone(), line.sha256)));
+        let mine = process::journal_owner_if_any(&self.file);
         match &line.owner {
-            None => false,
-            Some(owner) if Some(owner) == process::journal_owner_if_any(&self.path).as_ref() => {
-                true
+            None => ours,
+            Some(owner) if Some(owner) == mine.as_ref() => true,
+            Some(owner) if process::is_journal_owner_token(owner) => {
+                owner_alive(&owners_dir(&self.file).join(owner))
             }
-            Some(owner) => owner_alive(&owners_dir(&self.path).join(owner)),
+            Some(_) => false,
+        }
+    }
+
+    /// Removes the owner files whose processes are gone. Run under the journal's lock, as
+    /// every look at owner files is: no other process looks at them meanwhile.
+    fn remove_dead_owners(&self) {
+        let entries = match fs::read_dir(owners_dir(&self.file)) {
+            Ok(entries) => entries,
+            Err(_) => return,
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let valid = name.to_str().map_or(false, process::is_journal_owner_token);
+            if valid && !owner_alive(&entry.path()) {
+                let _ = fs::remove_file(entry.path());
+            }
         }
     }
 
     fn lines(&self) -> io::Result<Vec<Line>> {
-        let text = match fs::File::open(&self.path) {
+        let text = match fs::File::open(&self.file) {
             Ok(file) => {
                 let mut bytes = Vec::new();
                 file.take(MAX_JOURNAL_SIZE + 1).read_to_end(&mut bytes)?;
@@ -201,13 +273,21 @@ impl Quarantine {
         Ok(text.lines().filter_map(Line::parse).collect())
     }
 
-    /// The lock every process takes to change the journal: held until dropped.
+    /// The lock every process takes to read or change the journal: held until dropped. A
+    /// lock file this user may not write (another user's) is locked through a read-only
+    /// descriptor, which locks all the same.
     fn lock(&self) -> io::Result<fs::File> {
-        let file = OpenOptions::new()
+        let path = with_suffix(&self.file, ".lock");
+        let file = match OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(with_suffix(&self.path, ".lock"))?;
+            .open(&path)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => sys::open_for_lock(&path)?,
+            Err(e) => return Err(e),
+        };
         sys::lock_file(&file)?;
         Ok(file)
     }
@@ -218,7 +298,7 @@ impl Quarantine {
             .create(true)
             .read(true)
             .append(true)
-            .open(&self.path)?;
+            .open(&self.file)?;
         // A line torn by a crash must not swallow this entry: start a line of its own.
         let torn = {
             use std::io::{Seek, SeekFrom};
@@ -235,30 +315,30 @@ impl Quarantine {
         file.sync_all()
     }
 
-    /// Replaces the journal's contents with `lines` (a new file renamed over it, the rename
-    /// on disk before this returns).
+    /// Replaces the journal's contents with `lines` (a new file renamed over it; the
+    /// directory is synced too, where the system allows, so the rename survives a crash).
     fn rewrite(&self, lines: &[Line]) -> io::Result<()> {
         let text: String = lines.iter().map(Line::text).collect();
-        let tmp = with_suffix(&self.path, &format!(".{}.tmp", std::process::id()));
+        let tmp = with_suffix(&self.file, &format!(".{}.tmp", std::process::id()));
         let mut file = fs::File::create(&tmp)?;
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
-        fs::rename(&tmp, &self.path)?;
-        match self.path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => sys::sync_dir(dir),
-            _ => sys::sync_dir(Path::new(".")),
+        fs::rename(&tmp, &self.file)?;
+        if let Some(dir) = self.file.parent() {
+            // The entries are replaced already; at worst a crash now brings the old ones
+            // back, which refuses a plugin that loaded fine (never the reverse).
+            let _ = sys::sync_dir(dir);
         }
+        Ok(())
     }
 
-    /// Removes this process's lines for `sha256` (every line for it where lines have no
-    /// owners): its load has finished.
-    fn finish(&self, sha256: &Sha256) -> io::Result<()> {
+    /// Removes the line of this load (`sha256`, by `owner`): it has finished.
+    fn finish(&self, sha256: &Sha256, owner: &Option<String>) -> io::Result<()> {
         let _all_processes = self.lock()?;
-        let mine = process::journal_owner_if_any(&self.path);
-        let lines = self.lines()?;
-        let (removed, kept): (Vec<Line>, Vec<Line>) = lines
+        let (removed, kept): (Vec<Line>, Vec<Line>) = self
+            .lines()?
             .into_iter()
-            .partition(|line| line.sha256 == *sha256 && line.owner == mine);
+            .partition(|line| line.sha256 == *sha256 && line.owner == *owner);
         if removed.is_empty() {
             return Ok(());
         }
@@ -273,40 +353,40 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The directory of the owner files of the journal at `journal`.
+/// The directory of the owner files of the journal `journal` (its real path).
 pub(crate) fn owners_dir(journal: &Path) -> PathBuf {
     with_suffix(journal, ".owners")
 }
 
 /// Whether the process whose owner file is `file` still runs: it holds the file's lock. A
-/// file whose lock can be taken belonged to a process that died, and is removed; one that
-/// cannot be read at all counts as alive (a load in progress is never taken for a crash).
+/// file that is missing, not a regular file, or whose lock can be taken belonged to no
+/// running process; one that cannot be opened counts as alive (a load in progress is never
+/// taken for a crash). Opened read-only, without following a symlink or blocking on a FIFO.
 fn owner_alive(file: &Path) -> bool {
-    let handle = match OpenOptions::new().write(true).open(file) {
+    let handle = match sys::open_for_lock(file) {
         Ok(handle) => handle,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return false,
         Err(_) => return true,
     };
-    match sys::try_lock_file(&handle) {
-        Ok(true) => {
-            let _ = fs::remove_file(file);
-            false
-        }
-        Ok(false) | Err(_) => true,
+    if !handle.metadata().map_or(false, |m| m.is_file()) {
+        return false;
     }
+    !sys::try_lock_file(&handle).unwrap_or(false)
 }
 
 /// A load in progress, listed in the journal; dropping it (the load finished, either way)
 /// removes the entry.
 pub(crate) struct Entered {
-    journal: Quarantine,
+    journal: Journal,
     sha256: Sha256,
+    /// The owner its line names.
+    owner: Option<String>,
 }
 
 impl Drop for Entered {
     fn drop(&mut self) {
         let mut running = in_progress();
-        let key = (self.journal.path.clone(), self.sha256);
+        let key = (self.journal.file.clone(), self.sha256);
         let count = running.as_mut().and_then(|map| map.get_mut(&key));
         match count {
             Some(count) if *count > 1 => *count -= 1,
@@ -318,7 +398,7 @@ impl Drop for Entered {
                 // entry. A journal that cannot be rewritten keeps it: the next start then
                 // refuses a plugin that loaded fine, which the host can clear; never the
                 // reverse.
-                let _ = self.journal.finish(&self.sha256);
+                let _ = self.journal.finish(&self.sha256, &self.owner);
             }
         }
     }
@@ -327,7 +407,6 @@ impl Drop for Entered {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
 
     const CHILD_JOURNAL: &str = "XPLUG_TEST_SHARED_JOURNAL";
     const ROUNDS: usize = 200;
@@ -360,11 +439,40 @@ mod tests {
     }
 
     #[test]
+    fn a_journal_line_names_no_other_file() {
+        let dir = std::env::temp_dir().join(format!("xplug-journal-owner-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        fs::write(&victim, b"keep me").unwrap();
+        let journal = dir.join("plugins.quarantine");
+        let digest = Sha256::of(b"x");
+        fs::write(
+            &journal,
+            format!(
+                "{digest}  @{}  /plugins/a.so\n{digest}  @../victim  /plugins/b.so\n",
+                victim.display()
+            ),
+        )
+        .unwrap();
+        let quarantine = Quarantine::new(&journal);
+        let entries = quarantine.entries().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert!(entries.iter().all(|e| !e.loading), "no process loads them");
+        assert_eq!(quarantine.clear(None).unwrap(), 2);
+        assert_eq!(fs::read(&victim).unwrap(), b"keep me");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     #[cfg(unix)]
     fn two_processes_share_one_journal() {
         let dir = std::env::temp_dir().join(format!("xplug-journal-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let journal = dir.join("plugins.quarantine");
+        use std::process::Command;
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
         let children: Vec<_> = (0..2)
             .map(|_| {
                 Command::new(std::env::current_exe().unwrap())
