@@ -14,7 +14,7 @@
 //! and location wait in a thread-local slot of the plugin, which the host's wrapper empties
 //! through the root module's hidden `take_panic` function right after the call.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -164,44 +164,39 @@ pub(crate) fn enter_plugin_mode() {
     PLUGIN_MODE.store(true, Ordering::Release);
 }
 
-/// A panic a plugin's hook saw and no guard took yet: printed when the next panic comes, or
-/// when the thread exits (a plugin's own thread that died of it), as std's hook would have
-/// printed it when it happened.
-struct Unreported(RefCell<Option<String>>);
-
-impl Unreported {
-    fn print(text: &str) {
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), "{}", text);
-    }
-
-    fn replace(&self, text: Option<String>) {
-        if let Ok(mut slot) = self.0.try_borrow_mut() {
-            if let Some(old) = std::mem::replace(&mut *slot, text) {
-                Self::print(&old);
-            }
-        }
-    }
-}
-
-impl Drop for Unreported {
-    fn drop(&mut self) {
-        if let Some(text) = self.0.get_mut().take() {
-            Self::print(&text);
-        }
-    }
-}
-
 thread_local! {
+    // None of these has a destructor: a thread-local with one, in a loaded plugin, would keep
+    // the plugin's library mapped after it is unloaded, until the thread exits (the C library
+    // registers the destructor against the library). What a plugin defers until the thread
+    // exits lives in the host instead (`host_link::defer_panic`).
+
     /// Whether this thread is inside [`guard`] or [`guard_in`]: panics here are reported, not
     /// printed.
     static IN_GUARD: Cell<bool> = const { Cell::new(false) };
-    /// Plugin mode: the last panic on this thread that no guard took yet.
-    static UNREPORTED: Unreported = const { Unreported(RefCell::new(None)) };
-    /// The location of the last contained panic on this thread.
-    static LAST_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
-    /// The last contained panic on this thread, until the host takes it.
-    static LAST_PANIC: RefCell<Option<PluginPanic>> = const { RefCell::new(None) };
+    /// The location of the last contained panic on this thread (a boxed `String`, or null).
+    static LAST_LOCATION: Cell<*mut String> = const { Cell::new(std::ptr::null_mut()) };
+    /// The last contained panic on this thread, until the host takes it (a boxed
+    /// `PluginPanic`, or null).
+    static LAST_PANIC: Cell<*mut PluginPanic> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Puts `value` in the thread-local `slot` (`None` empties it) and returns what it held.
+fn swap_slot<T>(slot: &'static std::thread::LocalKey<Cell<*mut T>>, value: Option<T>) -> Option<T> {
+    let new = value.map_or(std::ptr::null_mut(), |value| Box::into_raw(Box::new(value)));
+    match slot.try_with(|cell| cell.replace(new)) {
+        // SAFETY: a non-null pointer in a slot is one `Box::into_raw` made above and no one
+        // else holds (each is taken out of the slot exactly once, here).
+        Ok(old) if !old.is_null() => Some(*unsafe { Box::from_raw(old) }),
+        Ok(_) => None,
+        Err(_) => {
+            // Thread teardown: the slot is gone; the new value is freed, not kept.
+            if !new.is_null() {
+                // SAFETY: made by `Box::into_raw` just above, and never stored.
+                drop(unsafe { Box::from_raw(new) });
+            }
+            None
+        }
+    }
 }
 
 /// Runs `f`, the body of an exported function of a root module, and contains any panic
@@ -253,7 +248,7 @@ fn contain<R>(plugin: bool, f: impl FnOnce() -> R) -> CallResult<R> {
             let panic = contained(payload);
             // During thread teardown the slot may be gone already (a call from a thread-local
             // destructor): the details are lost, the panic is still contained.
-            let _ = LAST_PANIC.try_with(|slot| *slot.borrow_mut() = Some(panic));
+            let _ = swap_slot(&LAST_PANIC, Some(panic));
             RResult::RErr(Contained(1))
         }
     }
@@ -262,16 +257,12 @@ fn contain<R>(plugin: bool, f: impl FnOnce() -> R) -> CallResult<R> {
 /// Takes the details of the last panic a guard contained on this thread. The root module's
 /// hidden `take_panic` function calls it, in the plugin, for the host.
 pub fn take_panic() -> PluginPanic {
-    LAST_PANIC
-        .try_with(|slot| slot.borrow_mut().take())
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| PluginPanic {
-            message: RString::from(
-                "(the panic's details are gone: already taken, or the thread is exiting)",
-            ),
-            location: RString::new(),
-        })
+    swap_slot(&LAST_PANIC, None).unwrap_or_else(|| PluginPanic {
+        message: RString::from(
+            "(the panic's details are gone: already taken, or the thread is exiting)",
+        ),
+        location: RString::new(),
+    })
 }
 
 /// Turns a caught panic payload into what the host receives.
@@ -282,12 +273,9 @@ fn contained(payload: Box<dyn std::any::Any + Send>) -> PluginPanic {
         .to_owned();
     // Taken by a guard, before anything else can panic: the host reports it, nothing is
     // printed here.
-    let location = LAST_LOCATION
-        .try_with(|l| l.borrow_mut().take())
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let _ = UNREPORTED.try_with(|u| u.0.try_borrow_mut().map(|mut slot| slot.take()));
+    let location = swap_slot(&LAST_LOCATION, None).unwrap_or_default();
+    // A guard took it: the host need not print it later.
+    crate::host_link::forget_deferred_panic();
     drop_payload(payload);
     PluginPanic {
         message: message.into(),
@@ -344,15 +332,16 @@ pub fn install_hook() {
                     location.as_deref().unwrap_or("<unknown>"),
                     message
                 );
-                let _ = LAST_LOCATION.try_with(|l| *l.borrow_mut() = location);
-                if UNREPORTED.try_with(|u| u.replace(Some(text))).is_err() {
-                    // Thread teardown: nothing can be deferred any more.
+                let _ = swap_slot(&LAST_LOCATION, location);
+                if !crate::host_link::defer_panic(&text) {
+                    // Not connected to a host yet, or thread teardown: nothing can be
+                    // deferred.
                     previous(info);
                 }
             } else if IN_GUARD.try_with(Cell::get).unwrap_or(false) {
                 let location = location();
                 // Gone during thread teardown: the location is lost, nothing else.
-                let _ = LAST_LOCATION.try_with(|l| *l.borrow_mut() = location);
+                let _ = swap_slot(&LAST_LOCATION, location);
             } else {
                 previous(info);
             }
@@ -363,6 +352,7 @@ pub fn install_hook() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
 
     #[test]
     fn guard_contains_panics_and_keeps_values() {

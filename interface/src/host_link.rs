@@ -1,5 +1,7 @@
 //! What a host hands every plugin it loads, before the plugin's `on_load` hook runs: the
-//! bridge that sends the plugin's `log` records to the host's logger.
+//! bridge that sends the plugin's `log` records to the host's logger, and a place for what a
+//! plugin's thread would otherwise keep in a thread-local with a destructor (which would keep
+//! the plugin mapped after it is unloaded).
 //!
 //! A plugin is a separate library with its own copy of the `log` crate, whose logger is
 //! unset: its records would vanish. At load, xplug installs in the plugin's copy a logger
@@ -10,6 +12,7 @@
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
@@ -29,6 +32,11 @@ pub struct HostLink {
     log_: extern "C" fn(record: &LogRecord<'_>),
     /// Flushes the host's logger.
     log_flush_: extern "C" fn(),
+    /// Keeps the text of a panic no guard took yet, for this thread: printed when the thread
+    /// defers another one, or when it exits (a plugin's own thread that died of it).
+    defer_panic_: extern "C" fn(text: RStr<'_>),
+    /// Forgets this thread's deferred panic: a guard took it.
+    forget_panic_: extern "C" fn(),
 }
 
 /// One `log` record crossing the boundary.
@@ -55,6 +63,8 @@ pub fn host_link() -> &'static HostLink {
         log_enabled_: host_enabled,
         log_: host_log,
         log_flush_: host_flush,
+        defer_panic_: host_defer_panic,
+        forget_panic_: host_forget_panic,
     };
     &LINK
 }
@@ -144,6 +154,64 @@ extern "C" fn host_flush() {
     contained(|| log::logger().flush(), ())
 }
 
+/// A panic a plugin's hook saw and no guard took yet, kept in the host's thread-local: printed
+/// when the next one comes, or when the thread exits, as std's hook would have printed it
+/// when it happened.
+struct Deferred(RefCell<Option<String>>);
+
+impl Deferred {
+    fn print(text: &str) {
+        let _ = writeln!(std::io::stderr(), "{}", text);
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        if let Some(text) = self.0.get_mut().take() {
+            Self::print(&text);
+        }
+    }
+}
+
+thread_local! {
+    /// In the host's copy of xplug (a host executable is never unloaded).
+    static DEFERRED: Deferred = const { Deferred(RefCell::new(None)) };
+}
+
+extern "C" fn host_defer_panic(text: RStr<'_>) {
+    let text = text.as_str().to_owned();
+    let _ = DEFERRED.try_with(|deferred| {
+        if let Ok(mut slot) = deferred.0.try_borrow_mut() {
+            if let Some(old) = slot.replace(text) {
+                Deferred::print(&old);
+            }
+        }
+    });
+}
+
+extern "C" fn host_forget_panic() {
+    let _ = DEFERRED.try_with(|deferred| deferred.0.try_borrow_mut().map(|mut slot| slot.take()));
+}
+
+/// Hands the host the text of a panic no guard took yet (see `call::install_hook`); `false`
+/// where this plugin has no host yet, and the text is to be printed now.
+pub(crate) fn defer_panic(text: &str) -> bool {
+    match link() {
+        Some(link) => {
+            (link.defer_panic_)(text.into());
+            true
+        }
+        None => false,
+    }
+}
+
+/// Tells the host that a guard took this thread's last panic: nothing to print later.
+pub(crate) fn forget_deferred_panic() {
+    if let Some(link) = link() {
+        (link.forget_panic_)();
+    }
+}
+
 /// The link this plugin was given; null before its load.
 static LINK: AtomicPtr<HostLink> = AtomicPtr::new(std::ptr::null_mut());
 
@@ -185,21 +253,12 @@ impl log::Log for Bridge {
         if let Some(message) = record.args().as_str() {
             return send(message);
         }
-        thread_local! {
-            /// Reused for each record's message: formatting allocates once per thread.
-            static MESSAGE: RefCell<String> = const { RefCell::new(String::new()) };
-        }
-        let reused = MESSAGE.try_with(|buffer| match buffer.try_borrow_mut() {
-            Ok(mut buffer) => {
-                buffer.clear();
-                let _ = write!(buffer, "{}", record.args());
-                send(&buffer);
-                true
-            }
-            // A record logged while formatting another one's message.
-            Err(_) => false,
-        });
-        if reused != Ok(true) {
+        // Formatted on the stack, where it fits: no allocation, and no thread-local (whose
+        // destructor would keep the plugin mapped).
+        let mut text = StackText::new();
+        if write!(text, "{}", record.args()).is_ok() {
+            send(text.as_str());
+        } else {
             send(&record.args().to_string());
         }
     }
@@ -208,6 +267,36 @@ impl log::Log for Bridge {
         if let Some(link) = link() {
             (link.log_flush_)()
         }
+    }
+}
+
+/// A message formatted into a fixed buffer; writing more than it holds fails.
+struct StackText {
+    bytes: [u8; 512],
+    len: usize,
+}
+
+impl StackText {
+    fn new() -> Self {
+        StackText {
+            bytes: [0; 512],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are copied in (`write_str`), so the bytes are UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(std::fmt::Error)?;
+        let target = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        target.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 

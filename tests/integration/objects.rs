@@ -190,7 +190,7 @@ struct Seen {
     message: String,
 }
 
-struct TestLogger {
+pub(crate) struct TestLogger {
     seen: Mutex<Vec<Seen>>,
 }
 
@@ -218,7 +218,7 @@ static LOGGER: TestLogger = TestLogger {
 };
 
 /// This process's logger, at level info: set once, for every test here.
-fn logger() -> &'static TestLogger {
+pub(crate) fn logger() -> &'static TestLogger {
     static SET: Once = Once::new();
     SET.call_once(|| {
         log::set_logger(&LOGGER).expect("no other logger in the tests");

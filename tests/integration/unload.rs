@@ -6,6 +6,7 @@
 use std::fs;
 
 use counter_interface::CounterRef;
+use greeter_interface::GreeterRef;
 use xplug_loader::reload::{Reload, Unloads};
 use xplug_loader::tools::library_file_name;
 use xplug_loader::{LoadMode, Loader, Unloaded};
@@ -18,9 +19,11 @@ use crate::bad_inputs::header_offset;
 use crate::snapshots::install;
 use crate::support::{maps, notice, plugin, scratch};
 
-/// Variants of `counter-v1`, each under the version `1.0.0-{tag}{n}`.
+/// Variants of a fixture (`counter-v1` unless told), each under the version
+/// `{version}-{tag}{n}`.
 struct Variants {
     tag: &'static str,
+    version: &'static str,
     bytes: Vec<u8>,
     /// Where the header's plugin version lies.
     at: usize,
@@ -28,16 +31,25 @@ struct Variants {
 
 impl Variants {
     fn new(tag: &'static str) -> Variants {
-        let bytes = fs::read(plugin(Fixture::CounterV1)).unwrap();
+        Variants::of(Fixture::CounterV1, "1.0.0", tag)
+    }
+
+    fn of(fixture: Fixture, version: &'static str, tag: &'static str) -> Variants {
+        let bytes = fs::read(plugin(fixture)).unwrap();
         let at = header_offset(&bytes) + offset_of!(PluginHeader, plugin_version);
-        Variants { tag, bytes, at }
+        Variants {
+            tag,
+            version,
+            bytes,
+            at,
+        }
     }
 
     /// The variant `n`, and the name of its snapshot in `/proc/self/maps` and
     /// `/proc/self/fd`.
     fn get(&self, n: usize) -> (Vec<u8>, String) {
         let mut bytes = self.bytes.clone();
-        let version = format!("1.0.0-{}{n}", self.tag);
+        let version = format!("{}-{}{n}", self.version, self.tag);
         let field = &mut bytes[self.at..self.at + 32];
         field.fill(0);
         field[..version.len()].copy_from_slice(version.as_bytes());
@@ -119,6 +131,38 @@ fn a_thousand_reloads_with_unloading_keep_one_generation_mapped() {
 }
 
 #[test]
+fn a_thousand_generations_that_log_and_contain_panics_on_this_thread_are_unmapped() {
+    // A plugin's records with arguments and its contained panics used thread-locals with
+    // destructors in the plugin, which keep a library mapped until the thread exits.
+    const ROUNDS: usize = 1000;
+    crate::objects::logger();
+    let dir = scratch("unload-tls-1000");
+    let path = dir.join(library_file_name("greeter"));
+    let variants = Variants::of(Fixture::GreeterEn, "0.3.0", "tls");
+    let (first, name) = variants.get(0);
+    install(&first, &path);
+    let live = Loader::<GreeterRef>::new().live(&path).unwrap();
+    let mut names = vec![name];
+    for n in 1..=ROUNDS {
+        let (bytes, name) = variants.get(n);
+        names.push(name);
+        install(&bytes, &path);
+        assert!(matches!(live.reload().unwrap(), Reload::Reloaded { .. }));
+        // A record with an argument, and a contained panic, on this (long-lived) thread.
+        assert_eq!(
+            live.greet("unload-tls".into()).unwrap(),
+            "Hello, unload-tls!"
+        );
+        assert!(live.greet("".into()).is_err());
+        // SAFETY: this thread made every call, and each value returned was dropped.
+        let unloads = unsafe { live.unload_retired() };
+        assert_eq!(counts(unloads), (1, 0, 0, 0), "round {n}");
+    }
+    // Of 1,001 generations, the current one alone is mapped and holds a descriptor.
+    assert_eq!((mapped(&names), descriptors(&names)), (1, 1));
+}
+
+#[test]
 fn a_generation_another_handle_holds_stays_until_that_handle_is_dropped() {
     let dir = scratch("unload-held");
     let path = dir.join(library_file_name("counter"));
@@ -171,14 +215,13 @@ fn a_generation_another_handle_holds_stays_until_that_handle_is_dropped() {
 fn a_library_kept_by_its_thread_local_destructors_stays_mapped_and_its_bytes_load_again() {
     let dir = scratch("unload-tls");
     let path = dir.join(library_file_name("greeter"));
-    let bytes = crate::snapshots::variant(Fixture::GreeterEn, "0.1.0-tls");
+    let bytes = crate::snapshots::variant(Fixture::Counting, "0.1.0-tls");
     let name = snapshot_name(&bytes);
     fs::write(&path, &bytes).unwrap();
     let loader = crate::support::loader();
+    // Its `on_load` keeps a thread-local with a destructor on this thread, which the C
+    // library runs when the thread ends: until then, it keeps the library.
     let greeter = loader.load(&path).unwrap();
-    // A contained panic keeps its details in the plugin's thread-locals, whose destructors
-    // the C library then runs when this thread ends: until then, it keeps the library.
-    assert!(greeter.greet("".into()).is_err());
     // SAFETY: no call is running, and the values returned were dropped.
     assert_eq!(unsafe { greeter.unload() }.unwrap(), Unloaded::StillMapped);
     let names = [name];
