@@ -289,3 +289,29 @@ fn a_file_loaded_in_place_and_unloaded_two_thousand_times_still_loads() {
         assert_eq!(unloaded, Unloaded::Unmapped, "round {round}");
     }
 }
+
+#[test]
+fn a_file_loaded_in_place_that_stayed_mapped_is_not_initialised_twice() {
+    // A library kept mapped after its unload (its own thread-local on this thread) is the one
+    // the dynamic loader returns for the same file: loading the file again in place must not
+    // run its `on_load` a second time.
+    let dir = scratch("unload-in-place-mapped");
+    let path = dir.join(library_file_name("counting"));
+    fs::write(
+        &path,
+        crate::snapshots::variant(Fixture::Counting, "0.1.0-in-place-mapped"),
+    )
+    .unwrap();
+    let loader = crate::support::loader().mode(LoadMode::InPlace);
+    let first = loader.load(&path).unwrap();
+    assert_eq!(crate::loading::on_load_count(&first), 1);
+    // SAFETY: no call is running and nothing the plugin returned is alive.
+    assert_eq!(unsafe { first.unload() }.unwrap(), Unloaded::StillMapped);
+    let again = loader.load(&path).unwrap();
+    assert_eq!(
+        crate::loading::on_load_count(&again),
+        1,
+        "on_load ran again"
+    );
+    assert_eq!(again.add(1, 2).unwrap(), 3);
+}

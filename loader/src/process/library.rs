@@ -114,6 +114,9 @@ pub(crate) struct Library {
     pub(crate) loaded: Step<(Result<(), ErrorKind>, usize)>,
     /// The runtime of its copy of xplug, once its layout was checked.
     pub(crate) runtime: Mutex<Option<&'static PluginRuntime>>,
+    /// Unloaded, but kept mapped by the dynamic loader (a file loaded in place): its code is
+    /// in the process although `opened` is empty.
+    pub(crate) stays_mapped: bool,
 }
 
 /// An opened library: its abi_stable header, its mapping, and for a file loaded in place the
@@ -134,12 +137,13 @@ impl Library {
             opened: Step::new(),
             loaded: Step::new(),
             runtime: Mutex::new(None),
+            stays_mapped: false,
         }
     }
 
     /// Whether its code was mapped into the process (by this process's `dlopen`).
     pub(crate) fn was_mapped(&self) -> bool {
-        self.opened.is_kept()
+        self.stays_mapped || self.opened.is_kept()
     }
 
     /// Whether its load has finished in this process (its `on_load` outcome is known): none

@@ -10,6 +10,7 @@ use crate::sys::Unloaded;
 
 use super::library::{Identity, Library, Probe};
 use super::lock;
+use super::step::Step;
 
 /// Each identity's plugins: several for snapshots whose hashes collide, at most one for a file
 /// loaded in place.
@@ -150,7 +151,16 @@ pub(crate) unsafe fn release(library: Arc<Library>) -> Result<Unloaded, Arc<Libr
         }
     };
     drop(registry);
-    let (mapping, name) = match library.opened.into_inner() {
+    let Library {
+        info,
+        header,
+        source,
+        opened,
+        loaded,
+        runtime,
+        ..
+    } = library;
+    let (mapping, name) = match opened.into_inner() {
         Some(Ok(opened)) => (Arc::try_unwrap(opened.mapping).ok(), opened.in_place_name),
         _ => (None, None),
     };
@@ -164,6 +174,25 @@ pub(crate) unsafe fn release(library: Arc<Library>) -> Result<Unloaded, Arc<Libr
     };
     if let (Unloaded::Unmapped, Some((path, number))) = (unloaded, name) {
         super::release_in_place_name(&path, number);
+    }
+    // A file loaded in place that stays mapped is what the dynamic loader returns for that
+    // file from now on: its library comes back, initialised, its mapping to be opened again
+    // by the next load (which then runs none of its code a second time).
+    if let (Unloaded::StillMapped, Some(Identity::File(file))) = (unloaded, identity) {
+        let kept = Library {
+            info,
+            header,
+            source,
+            opened: Step::new(),
+            loaded,
+            runtime,
+            stays_mapped: true,
+        };
+        lock(&REGISTRY)
+            .get_or_insert_with(HashMap::new)
+            .entry(Identity::File(file))
+            .or_default()
+            .push(Arc::new(kept));
     }
     Ok(unloaded)
 }

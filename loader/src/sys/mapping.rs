@@ -17,8 +17,10 @@ pub enum Unloaded {
     Unmapped,
     /// Closed, but the dynamic loader keeps it mapped: it was marked not to be unloaded (e.g.
     /// by thread-local destructors it registered on threads still running, or `-z nodelete`).
-    /// It costs what a library never unloaded costs; it is not used again (a later load of
-    /// the same bytes maps them anew).
+    /// It costs what a library never unloaded costs. A snapshot is not used again (a later
+    /// load of the same bytes maps them anew); a file loaded in place is the library the
+    /// dynamic loader returns for that file, so a later load of the unchanged file in place
+    /// takes it back, as it was, without initialising it again.
     StillMapped,
     /// Closed; the system does not tell whether it was unmapped (not Linux, or no
     /// `/proc/self/maps`). Its snapshot's descriptor, if any, stays open.
