@@ -23,7 +23,8 @@ pub enum Unloaded {
     /// takes it back, as it was, without initialising it again.
     StillMapped,
     /// Closed; the system does not tell whether it was unmapped (not Linux, or no
-    /// `/proc/self/maps`). Its snapshot's descriptor, if any, stays open.
+    /// `/proc/self/maps`, and not a snapshot copy on Windows, whose file tells). Its
+    /// snapshot's descriptor, if any, stays open.
     Closed,
 }
 
@@ -75,11 +76,17 @@ impl Mapping {
         } = self;
         // `dlclose`.
         drop(ManuallyDrop::into_inner(raw));
-        let still_mapped = file.as_ref().and_then(super::is_mapped);
+        // Where the system does not list mappings, a copy the system keeps while its DLL is
+        // loaded (Windows) says it instead: it can be removed once the DLL is unmapped. (One
+        // that cannot be removed yet is removed by a later process:
+        // `private_dir::remove_leftovers`.)
+        let still_mapped = file.as_ref().and_then(super::is_mapped).or_else(|| {
+            copy.as_ref()
+                .filter(|_| super::private_dir::COPIES_OUTLIVE_PROCESSES)
+                .map(|copy| fs::remove_file(copy).is_err())
+        });
         let remove_copy = || {
             if let Some(copy) = &copy {
-                // Windows: a copy whose DLL is still loaded cannot be removed; a later
-                // process removes it (`private_dir::remove_leftovers`).
                 let _ = fs::remove_file(copy);
             }
         };
