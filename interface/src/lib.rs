@@ -240,8 +240,8 @@ pub mod __private {
     };
     pub use crate::host_link::{connect, host_link, HostLink, LogRecord};
     pub use crate::object::{
-        live_objects, object_made, take_panic_ffi, IsSend, IsSync, NotSend, NotSync, ObjectDropped,
-        PluginRuntime, RUNTIME,
+        live_counter, live_objects, object_gone, object_made, take_panic_ffi, IsSend, IsSync,
+        NotSend, NotSync, PluginRuntime, RUNTIME,
     };
     pub use abi_stable;
 

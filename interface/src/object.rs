@@ -37,15 +37,17 @@ pub fn object_made() {
     LIVE_OBJECTS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Counts an object dropped when it goes out of scope: after the object's `Drop` has run, or
-/// while a panic in it unwinds.
-pub struct ObjectDropped;
+/// The count of live objects of the copy of xplug that made an object: an object's handle
+/// counts it gone through this, after the object's drop shim has returned (so that a count of
+/// 0 means no object's code is running any more).
+pub extern "C" fn live_counter() -> &'static AtomicU64 {
+    &LIVE_OBJECTS
+}
 
-impl Drop for ObjectDropped {
-    #[inline]
-    fn drop(&mut self) {
-        LIVE_OBJECTS.fetch_sub(1, Ordering::Release);
-    }
+/// Counts an object gone: its drop shim, in the code that made it, has returned.
+#[inline]
+pub fn object_gone(counter: &AtomicU64) {
+    counter.fetch_sub(1, Ordering::Release);
 }
 
 /// How many objects this copy of xplug made that are still alive: the root module's hidden

@@ -139,6 +139,37 @@ fn objects_are_counted_while_alive() {
     assert_eq!(xplug::__private::live_objects(), before);
 }
 
+#[test]
+fn an_object_counts_as_alive_until_its_drop_has_returned() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    /// What the count was while the object's code was still running: in the `Drop` of the
+    /// payload its own `Drop` panics with, which the guard drops before returning.
+    static SEEN: AtomicU64 = AtomicU64::new(u64::MAX);
+    struct Payload;
+    impl Drop for Payload {
+        fn drop(&mut self) {
+            SEEN.store(xplug::__private::live_objects(), Ordering::SeqCst);
+        }
+    }
+    struct Late;
+    impl Local for Late {
+        fn get(&self) -> u32 {
+            0
+        }
+    }
+    impl Drop for Late {
+        fn drop(&mut self) {
+            std::panic::panic_any(Payload);
+        }
+    }
+    let _counting = counting();
+    let before = xplug::__private::live_objects();
+    drop(LocalBox::new(Late));
+    // Counted gone only once its drop shim had returned, not while code of it still ran.
+    assert_eq!(SEEN.load(Ordering::SeqCst), before + 1);
+    assert_eq!(xplug::__private::live_objects(), before);
+}
+
 // Only their layouts are compared.
 #[allow(dead_code, unreachable_pub)]
 mod sendable {

@@ -322,6 +322,8 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         #vis struct #vtable {
             drop_: unsafe extern "C" fn(*mut ::core::ffi::c_void) -> #p::CallResult<()>,
             take_panic_: extern "C" fn() -> #p::PluginPanic,
+            /// The live-object count of the code that made the object.
+            live_: extern "C" fn() -> &'static ::core::sync::atomic::AtomicU64,
             send_: ::core::marker::PhantomData<#send_marker>,
             sync_: ::core::marker::PhantomData<#sync_marker>,
             #(#fields)*
@@ -360,9 +362,13 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             /// Drops the object, and says whether its `Drop` panicked (contained).
             pub fn close(self) -> ::core::result::Result<(), ::xplug::CallError> {
                 let this = ::core::mem::ManuallyDrop::new(self);
+                let live = (this.vtable.live_)();
                 // SAFETY: the object is live and owned by this handle, which is forgotten:
                 // it is dropped exactly once.
-                match unsafe { (this.vtable.drop_)(this.object.as_ptr()) } {
+                let result = unsafe { (this.vtable.drop_)(this.object.as_ptr()) };
+                // Gone once its drop shim returned: no code of the object runs any more.
+                #p::object_gone(live);
+                match result {
                     #p::abi_stable::std_types::RResult::ROk(()) => ::core::result::Result::Ok(()),
                     #p::abi_stable::std_types::RResult::RErr(_) => ::core::result::Result::Err(
                         #p::panicked(#drop_name, (this.vtable.take_panic_)()),
@@ -375,12 +381,16 @@ pub(crate) fn generate(object: Object) -> TokenStream {
 
         impl ::core::ops::Drop for #boxed {
             fn drop(&mut self) {
+                let live = (self.vtable.live_)();
                 // SAFETY: the object is live and owned by this handle, dropped once here.
                 let result = unsafe { (self.vtable.drop_)(self.object.as_ptr()) };
                 if result.is_err() {
                     // A panic in the object's `Drop` was contained; its details are dropped.
                     let _ = (self.vtable.take_panic_)();
                 }
+                // Gone once its drop shim returned (and its panic's details were taken): no
+                // code of the object runs any more.
+                #p::object_gone(live);
             }
         }
 
@@ -403,6 +413,7 @@ pub(crate) fn generate(object: Object) -> TokenStream {
                 #vtable {
                     drop_: Self::drop_::<__XPLUG_PLUGIN>,
                     take_panic_: #p::take_panic_ffi,
+                    live_: #p::live_counter,
                     send_: ::core::marker::PhantomData,
                     sync_: ::core::marker::PhantomData,
                     #(#shim_inits)*
@@ -414,9 +425,8 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             unsafe extern "C" fn drop_<const __XPLUG_PLUGIN: bool>(
                 this: *mut ::core::ffi::c_void,
             ) -> #p::CallResult<()> {
+                // Counted gone by the handle, once this has returned.
                 #p::guard_in::<__XPLUG_PLUGIN, _, _>(move || {
-                    // Counted once the object's `Drop` has run, also when it panicked.
-                    let _counted = #p::ObjectDropped;
                     ::core::mem::drop(::std::boxed::Box::from_raw(this as *mut T));
                 })
             }

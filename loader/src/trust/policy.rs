@@ -221,7 +221,9 @@ impl TrustPolicy {
     }
 
     /// Requires a minisign signature by `key` (or by the key of an earlier call) in
-    /// `FILE.minisig`.
+    /// `FILE.minisig`. A signature covers the bytes alone, not the plugin's name or version,
+    /// and does not expire: every build ever signed with the key passes; pin digests
+    /// ([`allow_list`](TrustPolicy::allow_list)) or rotate keys to retire old builds.
     pub fn trust_key(mut self, key: PublicKey) -> Self {
         self.keys.push(key);
         self
