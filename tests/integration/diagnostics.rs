@@ -110,6 +110,23 @@ fn every_rejection() -> Vec<(&'static str, LoadError)> {
         in_place.load(&served).expect_err("other services"),
     ));
 
+    // Under a trust policy, a plugin whose library search path is relative.
+    let relative = crate::trust::with_runpath(
+        &crate::snapshots::variant(Fixture::GreeterEn, "0.3.0-runpath"),
+        "relative-path",
+    );
+    let runpath = dir.join("librunpath.so");
+    fs::write(&runpath, &relative).unwrap();
+    all.push((
+        "unsafe_search_path",
+        l.clone()
+            .trust_policy(
+                xplug_loader::trust::TrustPolicy::new().require_sha256(Sha256::of(&relative)),
+            )
+            .load(&runpath)
+            .expect_err("a relative search path"),
+    ));
+
     // Listed in a quarantine journal by an earlier run that died loading it.
     let quarantined = dir.join("libquarantined.so");
     let bytes = crate::snapshots::variant(Fixture::GreeterEn, "0.3.0-quarantined");

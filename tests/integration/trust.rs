@@ -240,3 +240,74 @@ fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
+
+/// `bytes`, an x86_64 ELF plugin, with its `NEEDED libgcc_s.so.1` turned into a
+/// `RUNPATH` entry: `search`, which takes the name's 13 bytes in the string table.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub(crate) fn with_runpath(bytes: &[u8], search: &str) -> Vec<u8> {
+    use object::{Object, ObjectSection};
+    const NAME: &[u8] = b"libgcc_s.so.1\0";
+    assert_eq!(search.len() + 1, NAME.len());
+    let file = object::File::parse(bytes).unwrap();
+    let range = |name: &str| {
+        let (start, len) = file.section_by_name(name).unwrap().file_range().unwrap();
+        (start as usize, (start + len) as usize)
+    };
+    let (strings, strings_end) = range(".dynstr");
+    let (dynamic, dynamic_end) = range(".dynamic");
+    let at = bytes[strings..strings_end]
+        .windows(NAME.len())
+        .position(|w| w == NAME)
+        .expect("a libgcc_s dependency");
+    let mut patched = bytes.to_vec();
+    let entry = (dynamic..dynamic_end)
+        .step_by(16)
+        .find(|&e| {
+            let tag = u64::from_le_bytes(bytes[e..e + 8].try_into().unwrap());
+            let value = u64::from_le_bytes(bytes[e + 8..e + 16].try_into().unwrap());
+            tag == 1 && value == at as u64
+        })
+        .expect("its NEEDED entry");
+    patched[entry..entry + 8].copy_from_slice(&29u64.to_le_bytes()); // DT_RUNPATH
+    patched[strings + at..strings + at + search.len()].copy_from_slice(search.as_bytes());
+    patched
+}
+
+#[test]
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn a_library_search_path_others_could_fill_is_refused_under_a_trust_policy() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("trust-runpath");
+    let bytes = fs::read(plugin(Fixture::GreeterEn)).unwrap();
+    let pinned = |patched: &[u8]| {
+        loader().trust_policy(TrustPolicy::new().require_sha256(Sha256::of(patched)))
+    };
+    // An absolute directory (this process's own, 13 bytes) every user can write.
+    let search = format!("/tmp/x{:07x}", std::process::id() & 0x0fff_ffff);
+    let search_dir = Path::new(&search);
+    let _ = fs::remove_dir_all(search_dir);
+    fs::create_dir(search_dir).unwrap();
+    fs::set_permissions(search_dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let patched = with_runpath(&bytes, &search);
+    let path = dir.join(xplug_loader::tools::library_file_name("runpath"));
+    fs::write(&path, &patched).unwrap();
+    match pinned(&patched).load(&path).unwrap_err().kind() {
+        ErrorKind::UnsafeSearchPath { entry, reason, .. } => {
+            assert_eq!(entry, &search);
+            assert!(reason.contains("0777"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // (Writable by this user alone, it would pass: see the loader's unit tests. The patched
+    // library itself cannot be opened: its symbol versions still name the dependency.)
+    let _ = fs::remove_dir_all(search_dir);
+
+    // A relative one is resolved against the host's current directory: always refused.
+    let relative = with_runpath(&bytes, "relative-path");
+    let path = dir.join(xplug_loader::tools::library_file_name("relative"));
+    fs::write(&path, &relative).unwrap();
+    match pinned(&relative).load(&path).unwrap_err().kind() {
+        ErrorKind::UnsafeSearchPath { entry, .. } => assert_eq!(entry, "relative-path"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -280,6 +280,19 @@ error_kinds! {
                installs plugins: make the file and its directories writable by root or the \
                host's user alone (`chmod go-w`)";
 
+    /// Under a trust policy: the plugin lists a library search path (`RUNPATH`, `RPATH`) that
+    /// lets others choose the libraries it loads, which the policy does not check (Unix).
+    UnsafeSearchPath {
+        /// The search path as the plugin lists it.
+        entry: String,
+        /// Why others could choose what it loads.
+        reason: String,
+    }
+        stage: Trust,
+        text: ("its library search path `{entry}` {reason}"),
+        help: "plugin author: link without that search path (`-Wl,-rpath`); or whoever \
+               installs plugins: make its directory writable by root or the host's user alone";
+
     // ---- Stage 2: the object format ----------------------------------------------------------
     /// The file is not an object file of any kind this loader knows.
     NotALibrary {

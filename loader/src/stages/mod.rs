@@ -171,6 +171,16 @@ pub(crate) fn run_checks<M: Interface>(
             };
             // 4. Compatibility. A plugin refused so far is not registered: nothing is kept.
             options.requirements.check(&plugin.path, &info)?;
+            // Trust, for what the plugin loads in turn: its library search paths.
+            if let (false, Some(bytes)) = (options.trust.is_empty(), &bytes) {
+                let origin = match options.mode {
+                    LoadMode::InPlace => plugin.path.parent(),
+                    _ => None,
+                };
+                let paths = search_paths(&plugin.path, bytes.as_slice())?;
+                trust::permissions::check_search_paths(&plugin.path, &paths, origin)
+                    .map_err(|e| e.with_plugin(&info))?;
+            }
             let source = match &probe {
                 // Sealed only once every check that reads the file passed.
                 Probe::Snapshot(digest) => snapshot_source(options, &plugin.path, &info, digest)?,
@@ -245,6 +255,21 @@ pub(crate) fn read_header<'data, R: ReadRef<'data>>(
 ) -> Result<(PluginInfo, [u8; HEADER_SIZE]), LoadError> {
     let parsed = object::parse(path, data)?;
     header::read(path, data, &parsed)
+}
+
+/// The library search paths the file at `path`, whose contents are `data`, lists (see
+/// `object::search_paths`): checked against the trust policy, which covers what they load.
+fn search_paths<'data, R: ReadRef<'data>>(path: &Path, data: R) -> Result<Vec<String>, LoadError> {
+    let parsed = object::parse(path, data)?;
+    object::search_paths(&parsed, data).map_err(|reason| {
+        LoadError::new(
+            path,
+            ErrorKind::Malformed {
+                format: String::from("ELF"),
+                reason,
+            },
+        )
+    })
 }
 
 /// Stages 2 and 3 on the file stage 1 opened, read through its descriptor in the pieces they

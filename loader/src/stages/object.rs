@@ -101,6 +101,43 @@ pub(crate) fn parse<'data, R: ReadRef<'data>>(
     Ok(Parsed::Other { file, format })
 }
 
+/// The directories where the dynamic loader looks for the libraries `parsed` needs, as its
+/// dynamic section lists them (`DT_RPATH` and `DT_RUNPATH`, each split at `:`). Read for
+/// 64-bit ELF libraries of this host's kind; other formats list none here.
+pub(crate) fn search_paths<'data, R: ReadRef<'data>>(
+    parsed: &Parsed<'data, R>,
+    data: R,
+) -> Result<Vec<String>, String> {
+    const DT_RPATH: u64 = 15;
+    const DT_RUNPATH: u64 = 29;
+    let (endian, sections) = match parsed {
+        Parsed::Elf64 { endian, sections } => (*endian, sections),
+        Parsed::Other { .. } => return Ok(Vec::new()),
+    };
+    let (entries, link) = match sections.dynamic(endian, data).map_err(|e| e.to_string())? {
+        Some(dynamic) => dynamic,
+        None => return Ok(Vec::new()),
+    };
+    let strings = sections
+        .strings(endian, data, link)
+        .map_err(|e| e.to_string())?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let tag = entry.d_tag.get(endian);
+        if tag != DT_RPATH && tag != DT_RUNPATH {
+            continue;
+        }
+        let offset = u32::try_from(entry.d_val.get(endian))
+            .map_err(|_| String::from("a library search path beyond its string table"))?;
+        let text = strings
+            .get(offset)
+            .map_err(|_| String::from("a library search path beyond its string table"))?;
+        let text = String::from_utf8_lossy(text);
+        paths.extend(text.split(':').filter(|p| !p.is_empty()).map(str::to_owned));
+    }
+    Ok(paths)
+}
+
 /// A 64-bit ELF shared library for this host's machine, from its headers alone; `None` for
 /// any other ELF file (the full parse then says what it is).
 #[allow(clippy::type_complexity)]

@@ -198,6 +198,65 @@ pub(crate) fn unprotected(real: &Path, meta: &fs::Metadata) -> Option<(PathBuf, 
     None
 }
 
+/// Refuses the plugin at `path` if a library search path it lists (`DT_RUNPATH`, `DT_RPATH`)
+/// lets others choose the libraries it loads: a relative path (resolved against the host's
+/// current directory), or a directory that someone other than this user and root could change
+/// ([`unprotected`]; for one that does not exist, the nearest directory above that does).
+/// `$ORIGIN` is the plugin's directory when it is loaded in place (`origin`); a snapshot's
+/// (its memfd, its private directory) is the host's own.
+pub(crate) fn check_search_paths(
+    path: &Path,
+    paths: &[String],
+    origin: Option<&Path>,
+) -> Result<(), LoadError> {
+    let refused = |entry: &str, reason: String| {
+        Err(LoadError::new(
+            path,
+            ErrorKind::UnsafeSearchPath {
+                entry: entry.to_owned(),
+                reason,
+            },
+        ))
+    };
+    for entry in paths {
+        let rest = entry
+            .strip_prefix("$ORIGIN")
+            .or_else(|| entry.strip_prefix("${ORIGIN}"));
+        let dir = match (rest, origin) {
+            (Some(_), None) => continue,
+            (Some(rest), Some(origin)) => origin.join(rest.trim_start_matches('/')),
+            (None, _) if Path::new(entry).is_absolute() => PathBuf::from(entry),
+            (None, _) => {
+                return refused(
+                    entry,
+                    String::from("is relative to the host's current directory"),
+                )
+            }
+        };
+        // The nearest directory that exists: whoever may write there may make the rest.
+        let existing = dir.ancestors().find_map(|dir| {
+            let real = fs::canonicalize(dir).ok()?;
+            let meta = fs::metadata(&real).ok()?;
+            Some((real, meta))
+        });
+        if let Some((real, meta)) = existing {
+            if let Some((path, permissions)) = unprotected(&real, &meta) {
+                return refused(
+                    entry,
+                    format!(
+                        "lies in {} (mode {:04o}, user {}), which others than this host's user \
+                         and root can change",
+                        path.display(),
+                        permissions.mode,
+                        permissions.owner
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `path`, relative to the current directory if it is relative.
 fn absolute(path: &Path) -> PathBuf {
     if path.is_absolute() {
@@ -226,4 +285,44 @@ fn refused(path: &Path, what: &Path, kind: &'static str, mode: u32) -> LoadError
             mode,
         },
     )
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn search_paths_that_others_could_fill_are_refused() {
+        let dir = std::env::temp_dir().join(format!("xplug-search-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let (safe, open) = (dir.join("safe"), dir.join("open"));
+        fs::create_dir_all(safe.join("lib")).unwrap();
+        fs::create_dir_all(&open).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        let plugin = safe.join("libx.so");
+        let check = |paths: &[&str], origin: Option<&Path>| {
+            let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+            check_search_paths(&plugin, &paths, origin).map_err(|e| e.kind().to_string())
+        };
+        let safe_text = safe.display().to_string();
+        let open_text = open.display().to_string();
+        // Directories of this user alone, and `$ORIGIN` of a snapshot, pass.
+        assert!(check(&[&safe_text, "$ORIGIN/lib"], None).is_ok());
+        assert!(check(&["$ORIGIN/lib", "${ORIGIN}"], Some(&safe)).is_ok());
+        // A directory every user can write, also one still to be made there, or `$ORIGIN`
+        // in place in such a directory, does not; nor does a relative one.
+        let missing = format!("{open_text}/not-yet");
+        for (paths, origin) in [
+            (vec![open_text.as_str()], None),
+            (vec![missing.as_str()], None),
+            (vec!["$ORIGIN"], Some(open.as_path())),
+            (vec!["lib"], None),
+        ] {
+            let e = check(&paths, origin).unwrap_err();
+            assert!(e.starts_with("its library search path"), "{e}");
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
