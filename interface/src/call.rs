@@ -17,11 +17,13 @@
 use std::cell::Cell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
 use abi_stable::std_types::{RResult, RString};
 use abi_stable::StableAbi;
+
+pub(crate) use crate::unwind::drop_payload;
+pub use crate::unwind::plugin_mode;
 
 /// What a plugin function returns across the boundary: its value, or the mark of a panic it
 /// contained (whose details [`take_panic`] returns).
@@ -153,17 +155,6 @@ pub fn panicked(function: &'static str, panic: PluginPanic) -> CallError {
     }))
 }
 
-/// Whether this copy of xplug is a loaded plugin's (its load shim ran, [`enter_plugin_mode`]):
-/// its guards then touch no thread-local on the call path, and its panic hook defers printing
-/// (see [`install_hook`]).
-static PLUGIN_MODE: AtomicBool = AtomicBool::new(false);
-
-/// Switches this copy of xplug to plugin mode; called by a plugin's load shim before any of
-/// its functions runs. A host's copy never is: its panics print when they happen.
-pub(crate) fn enter_plugin_mode() {
-    PLUGIN_MODE.store(true, Ordering::Release);
-}
-
 thread_local! {
     // None of these has a destructor: a thread-local with one, in a loaded plugin, would keep
     // the plugin's library mapped after it is unloaded, until the thread exits (the C library
@@ -212,13 +203,6 @@ fn swap_slot<T>(slot: &'static std::thread::LocalKey<Cell<*mut T>>, value: Optio
 #[inline]
 pub fn guard<R>(f: impl FnOnce() -> R) -> CallResult<R> {
     contain(plugin_mode(), f)
-}
-
-/// Whether this copy of xplug is a loaded plugin's: objects made now get the method table
-/// whose shims use [`guard_in::<true, _, _>`](guard_in), which reads no mode at each call.
-#[inline]
-pub fn plugin_mode() -> bool {
-    PLUGIN_MODE.load(Ordering::Relaxed)
 }
 
 /// [`guard`] with the mode fixed when the shim was chosen (objects' tables): `PLUGIN` only
@@ -289,14 +273,6 @@ fn payload_text(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
         .downcast_ref::<&'static str>()
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-}
-
-/// Drops a caught panic's payload without unwinding: its `Drop` may panic in turn, and the
-/// second payload's drop too, so the second payload is leaked, never dropped.
-pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
-    if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(second);
-    }
 }
 
 /// Installs, once per copy of `std` (each `cdylib` has its own), the panic hook that stays

@@ -96,7 +96,7 @@ fn contained<R>(f: impl FnOnce() -> R, otherwise: R) -> R {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => value,
         Err(payload) => {
-            crate::call::drop_payload(payload);
+            crate::unwind::drop_payload(payload);
             otherwise
         }
     }
@@ -304,7 +304,7 @@ impl std::fmt::Write for StackText {
 /// its `on_load` hook. The plugin's `log` records go to the host's logger from now on (unless
 /// the plugin installed a logger of its own), filtered by the host's maximum level now.
 pub fn connect(link: &'static HostLink) {
-    crate::call::enter_plugin_mode();
+    crate::unwind::enter_plugin_mode();
     LINK.store(link as *const HostLink as *mut HostLink, Ordering::Release);
     if log::set_logger(&BRIDGE).is_ok() {
         BRIDGED.store(true, Ordering::Release);

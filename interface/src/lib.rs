@@ -122,6 +122,7 @@ mod call;
 pub mod header;
 mod host_link;
 mod object;
+mod unwind;
 
 pub use abi_stable;
 pub use call::{CallError, CallErrorKind};

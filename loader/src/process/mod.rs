@@ -137,10 +137,10 @@ pub(crate) fn quarantine_loads() -> MutexGuard<'static, Option<QuarantineLoads>>
 static JOURNAL_OWNERS: Mutex<Option<HashMap<PathBuf, (String, std::fs::File)>>> = Mutex::new(None);
 
 /// The token that names this process in the lines it writes to the journal at `journal` (its
-/// real path): the name of a file in `JOURNAL.owners/` this process keeps locked while it
-/// lives, made at the first call. `None` where files cannot be locked or the file cannot be
+/// real path): the name of a file in `owners_dir` (the journal's `JOURNAL.owners/`) this process
+/// keeps locked while it lives, made at the first call. `None` where files cannot be locked or the file cannot be
 /// made: lines then name no process.
-pub(crate) fn journal_owner(journal: &Path) -> Option<String> {
+pub(crate) fn journal_owner(journal: &Path, owners_dir: &Path) -> Option<String> {
     let mut owners = lock(&JOURNAL_OWNERS);
     let owners = owners.get_or_insert_with(HashMap::new);
     if let Some((token, _)) = owners.get(journal) {
@@ -149,8 +149,8 @@ pub(crate) fn journal_owner(journal: &Path) -> Option<String> {
     if !sys::FILE_LOCKS {
         return None;
     }
-    let dir = crate::trust::owners_dir(journal);
-    std::fs::create_dir_all(&dir).ok()?;
+    let dir = owners_dir;
+    std::fs::create_dir_all(dir).ok()?;
     let token = format!(
         "{}-{:016x}",
         std::process::id(),

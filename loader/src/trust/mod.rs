@@ -11,7 +11,7 @@ mod quarantine;
 pub use crate::digest::{ParseTrustError, Sha256};
 #[cfg(feature = "trust")]
 pub use policy::{signature_path, AllowList, PublicKey, TrustPolicy};
-pub(crate) use quarantine::{owners_dir, Entered};
+pub(crate) use quarantine::Entered;
 pub use quarantine::{Quarantine, QuarantineEntry};
 
 /// Without the `trust` feature a loader has no policy: every file's bytes pass.

@@ -170,7 +170,7 @@ impl Quarantine {
                     // This process's first entry: owner files of processes gone are removed
                     // (their lines, if any, still name no live process).
                     journal.remove_dead_owners();
-                    process::journal_owner(&journal.file)
+                    process::journal_owner(&journal.file, &owners_dir(&journal.file))
                 }
             };
             let line = Line {
@@ -354,7 +354,7 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// The directory of the owner files of the journal `journal` (its real path).
-pub(crate) fn owners_dir(journal: &Path) -> PathBuf {
+fn owners_dir(journal: &Path) -> PathBuf {
     with_suffix(journal, ".owners")
 }
 
