@@ -34,7 +34,7 @@ pub struct HostLink {
     log_flush_: extern "C" fn(),
     /// Keeps the text of a panic no guard took yet, for this thread: printed when the thread
     /// defers another one, or when it exits (a plugin's own thread that died of it).
-    defer_panic_: extern "C" fn(text: RStr<'_>),
+    defer_panic_: extern "C" fn(text: RStr<'_>) -> bool,
     /// Forgets this thread's deferred panic: a guard took it.
     forget_panic_: extern "C" fn(),
 }
@@ -178,15 +178,21 @@ thread_local! {
     static DEFERRED: Deferred = const { Deferred(RefCell::new(None)) };
 }
 
-extern "C" fn host_defer_panic(text: RStr<'_>) {
+/// Keeps `text` for this thread; `false` where it cannot (thread teardown, or while its slot
+/// is in use): the plugin prints it then.
+extern "C" fn host_defer_panic(text: RStr<'_>) -> bool {
     let text = text.as_str().to_owned();
-    let _ = DEFERRED.try_with(|deferred| {
-        if let Ok(mut slot) = deferred.0.try_borrow_mut() {
-            if let Some(old) = slot.replace(text) {
-                Deferred::print(&old);
+    DEFERRED
+        .try_with(|deferred| match deferred.0.try_borrow_mut() {
+            Ok(mut slot) => {
+                if let Some(old) = slot.replace(text) {
+                    Deferred::print(&old);
+                }
+                true
             }
-        }
-    });
+            Err(_) => false,
+        })
+        .unwrap_or(false)
 }
 
 extern "C" fn host_forget_panic() {
@@ -197,10 +203,7 @@ extern "C" fn host_forget_panic() {
 /// where this plugin has no host yet, and the text is to be printed now.
 pub(crate) fn defer_panic(text: &str) -> bool {
     match link() {
-        Some(link) => {
-            (link.defer_panic_)(text.into());
-            true
-        }
+        Some(link) => (link.defer_panic_)(text.into()),
         None => false,
     }
 }
@@ -256,10 +259,15 @@ impl log::Log for Bridge {
         // Formatted on the stack, where it fits: no allocation, and no thread-local (whose
         // destructor would keep the plugin mapped).
         let mut text = StackText::new();
-        if write!(text, "{}", record.args()).is_ok() {
-            send(text.as_str());
+        // A `Display` that fails sends what it wrote; only a message too long is formatted
+        // again, on the heap.
+        let _ = write!(text, "{}", record.args());
+        if text.overflowed {
+            let mut long = String::new();
+            let _ = write!(long, "{}", record.args());
+            send(&long);
         } else {
-            send(&record.args().to_string());
+            send(text.as_str());
         }
     }
 
@@ -274,6 +282,8 @@ impl log::Log for Bridge {
 struct StackText {
     bytes: [u8; 512],
     len: usize,
+    /// Whether a write did not fit.
+    overflowed: bool,
 }
 
 impl StackText {
@@ -281,6 +291,7 @@ impl StackText {
         StackText {
             bytes: [0; 512],
             len: 0,
+            overflowed: false,
         }
     }
 
@@ -292,11 +303,21 @@ impl StackText {
 
 impl std::fmt::Write for StackText {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(std::fmt::Error)?;
-        let target = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
-        target.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
+        let target = self
+            .len
+            .checked_add(s.len())
+            .and_then(|end| self.bytes.get_mut(self.len..end));
+        match target {
+            Some(target) => {
+                target.copy_from_slice(s.as_bytes());
+                self.len += s.len();
+                Ok(())
+            }
+            None => {
+                self.overflowed = true;
+                Err(std::fmt::Error)
+            }
+        }
     }
 }
 

@@ -366,14 +366,16 @@ pub(crate) fn generate(object: Object) -> TokenStream {
                 // SAFETY: the object is live and owned by this handle, which is forgotten:
                 // it is dropped exactly once.
                 let result = unsafe { (this.vtable.drop_)(this.object.as_ptr()) };
-                // Gone once its drop shim returned: no code of the object runs any more.
-                #p::object_gone(live);
-                match result {
+                let result = match result {
                     #p::abi_stable::std_types::RResult::ROk(()) => ::core::result::Result::Ok(()),
                     #p::abi_stable::std_types::RResult::RErr(_) => ::core::result::Result::Err(
                         #p::panicked(#drop_name, (this.vtable.take_panic_)()),
                     ),
-                }
+                };
+                // Gone once its drop shim returned and its panic's details were taken: no
+                // code of the object runs any more.
+                #p::object_gone(live);
+                result
             }
 
             #(#box_methods)*

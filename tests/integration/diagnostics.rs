@@ -16,6 +16,7 @@ use crate::support::{loader, plugins, scratch};
 
 /// Every rejection class, each with the error a host gets: the shared table of bad inputs,
 /// plus the two that need a sequence of steps.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn every_rejection() -> Vec<(&'static str, LoadError)> {
     let l = loader();
     let mut all: Vec<(&'static str, LoadError)> = bad_inputs("diagnostics")

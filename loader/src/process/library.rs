@@ -115,8 +115,10 @@ pub(crate) struct Library {
     /// The runtime of its copy of xplug, once its layout was checked.
     pub(crate) runtime: Mutex<Option<&'static PluginRuntime>>,
     /// Unloaded, but kept mapped by the dynamic loader (a file loaded in place): its code is
-    /// in the process although `opened` is empty.
-    pub(crate) stays_mapped: bool,
+    /// in the process although `opened` is empty, its abi_stable header at this address. (If
+    /// the next `dlopen` finds the header elsewhere, the mapping was made anew, and is
+    /// initialised anew.)
+    pub(crate) stays_mapped: Option<usize>,
 }
 
 /// An opened library: its abi_stable header, its mapping, and for a file loaded in place the
@@ -137,13 +139,13 @@ impl Library {
             opened: Step::new(),
             loaded: Step::new(),
             runtime: Mutex::new(None),
-            stays_mapped: false,
+            stays_mapped: None,
         }
     }
 
     /// Whether its code was mapped into the process (by this process's `dlopen`).
     pub(crate) fn was_mapped(&self) -> bool {
-        self.stays_mapped || self.opened.is_kept()
+        self.stays_mapped.is_some() || self.opened.is_kept()
     }
 
     /// Whether its load has finished in this process (its `on_load` outcome is known): none

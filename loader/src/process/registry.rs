@@ -153,16 +153,19 @@ pub(crate) unsafe fn release(library: Arc<Library>) -> Result<Unloaded, Arc<Libr
     drop(registry);
     let Library {
         info,
-        header,
+        header: bytes,
         source,
         opened,
         loaded,
-        runtime,
         ..
     } = library;
-    let (mapping, name) = match opened.into_inner() {
-        Some(Ok(opened)) => (Arc::try_unwrap(opened.mapping).ok(), opened.in_place_name),
-        _ => (None, None),
+    let (mapping, name, header) = match opened.into_inner() {
+        Some(Ok(opened)) => (
+            Arc::try_unwrap(opened.mapping).ok(),
+            opened.in_place_name,
+            Some(opened.header as *const _ as usize),
+        ),
+        _ => (None, None, None),
     };
     // The mapping is shared only by clones of `Opened` that loads in progress hold, and each
     // holds `library` too: there are none.
@@ -178,15 +181,19 @@ pub(crate) unsafe fn release(library: Arc<Library>) -> Result<Unloaded, Arc<Libr
     // A file loaded in place that stays mapped is what the dynamic loader returns for that
     // file from now on: its library comes back, initialised, its mapping to be opened again
     // by the next load (which then runs none of its code a second time).
-    if let (Unloaded::StillMapped, Some(Identity::File(file))) = (unloaded, identity) {
+    if let (Unloaded::StillMapped, Some(Identity::File(file)), Some(at)) =
+        (unloaded, identity, header)
+    {
         let kept = Library {
             info,
-            header,
+            header: bytes,
             source,
             opened: Step::new(),
             loaded,
-            runtime,
-            stays_mapped: true,
+            // Not reached (by `set_max_log_level`) until it is opened again: by then the
+            // dynamic loader may have unmapped it.
+            runtime: std::sync::Mutex::new(None),
+            stays_mapped: Some(at),
         };
         lock(&REGISTRY)
             .get_or_insert_with(HashMap::new)

@@ -63,6 +63,12 @@ impl<T: Clone> Step<T> {
     }
 
     /// Whether an outcome is kept.
+    /// Forgets the kept outcome: the next caller runs the step again.
+    pub(crate) fn reset(&self) {
+        *lock(&self.value) = None;
+    }
+
+    /// Whether an outcome is kept.
     pub(crate) fn is_kept(&self) -> bool {
         lock(&self.value).is_some()
     }

@@ -171,16 +171,6 @@ pub(crate) fn run_checks<M: Interface>(
             };
             // 4. Compatibility. A plugin refused so far is not registered: nothing is kept.
             options.requirements.check(&plugin.path, &info)?;
-            // Trust, for what the plugin loads in turn: its library search paths.
-            if let (false, Some(bytes)) = (options.trust.is_empty(), &bytes) {
-                let origin = match options.mode {
-                    LoadMode::InPlace => plugin.path.parent(),
-                    _ => None,
-                };
-                let paths = search_paths(&plugin.path, bytes.as_slice())?;
-                trust::permissions::check_search_paths(&plugin.path, &paths, origin)
-                    .map_err(|e| e.with_plugin(&info))?;
-            }
             let source = match &probe {
                 // Sealed only once every check that reads the file passed.
                 Probe::Snapshot(digest) => snapshot_source(options, &plugin.path, &info, digest)?,
@@ -199,6 +189,17 @@ pub(crate) fn run_checks<M: Interface>(
     };
     // 4 again, for a plugin registered by a loader with other requirements.
     options.requirements.check(&plugin.path, &library.info)?;
+    // Trust, for what the plugin loads in turn: its library search paths (at every load:
+    // the plugin may have been registered by a loader with another policy).
+    if let (false, Some(bytes)) = (options.trust.is_empty(), &bytes) {
+        let origin = match options.mode {
+            LoadMode::InPlace => plugin.path.parent(),
+            _ => None,
+        };
+        let paths = search_paths(&plugin.path, bytes.as_slice())?;
+        trust::permissions::check_search_paths(&plugin.path, &paths, origin)
+            .map_err(|e| e.with_plugin(&library.info))?;
+    }
     // The quarantine journal lists the plugin before its code first runs.
     let journaled = match (&options.quarantine, &digest) {
         (Some(journal), Some(digest)) if !library.is_settled() => Some(

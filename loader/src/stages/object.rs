@@ -133,7 +133,8 @@ pub(crate) fn search_paths<'data, R: ReadRef<'data>>(
             .get(offset)
             .map_err(|_| String::from("a library search path beyond its string table"))?;
         let text = String::from_utf8_lossy(text);
-        paths.extend(text.split(':').filter(|p| !p.is_empty()).map(str::to_owned));
+        // An empty entry is the current directory to the dynamic loader: it is kept.
+        paths.extend(text.split(':').map(str::to_owned));
     }
     Ok(paths)
 }

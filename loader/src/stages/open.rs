@@ -24,7 +24,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use abi_stable::library::{lib_header_from_raw_library, LibraryError, RawLibrary};
+use abi_stable::library::{lib_header_from_raw_library, LibHeader, LibraryError, RawLibrary};
 use xplug::header::{HEADER_SIZE, HEADER_SYMBOL};
 
 use crate::error::{one_line, ErrorKind, LoadError};
@@ -145,6 +145,13 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
         None | Some(Ok(_)) => Err(ErrorKind::HeaderChanged {}),
         Some(Err(e)) => Err(root_module_error(e)),
     };
+    if let (Ok(header), Some(at)) = (&result, library.stays_mapped) {
+        if *header as *const LibHeader as usize != at {
+            // The library that stayed mapped left since: this is a new mapping, whose
+            // `on_load` has not run.
+            library.loaded.reset();
+        }
+    }
     let mapping = Mapping::new(raw, descriptor, file, copy);
     // A refused library stays mapped (`mapping` is dropped without unloading it).
     result.map(|header| Opened {

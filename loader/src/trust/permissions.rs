@@ -219,9 +219,24 @@ pub(crate) fn check_search_paths(
         ))
     };
     for entry in paths {
+        // `$ORIGIN` (or `${ORIGIN}`), alone or followed by `/`: another token, or `..` below
+        // it, leads where this check does not follow.
         let rest = entry
             .strip_prefix("$ORIGIN")
-            .or_else(|| entry.strip_prefix("${ORIGIN}"));
+            .or_else(|| entry.strip_prefix("${ORIGIN}"))
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'));
+        let climbs = Path::new(entry)
+            .components()
+            .any(|c| c == std::path::Component::ParentDir);
+        if rest.is_some() && climbs {
+            return refused(entry, String::from("leaves the plugin's directory (`..`)"));
+        }
+        if entry.contains('$') && rest.is_none() {
+            return refused(
+                entry,
+                String::from("names a token this check does not expand"),
+            );
+        }
         let dir = match (rest, origin) {
             (Some(_), None) => continue,
             (Some(rest), Some(origin)) => origin.join(rest.trim_start_matches('/')),
@@ -299,7 +314,9 @@ mod tests {
         let (safe, open) = (dir.join("safe"), dir.join("open"));
         fs::create_dir_all(safe.join("lib")).unwrap();
         fs::create_dir_all(&open).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        for safe in [&dir, &safe, &safe.join("lib")] {
+            fs::set_permissions(safe, fs::Permissions::from_mode(0o755)).unwrap();
+        }
         fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
         let plugin = safe.join("libx.so");
         let check = |paths: &[&str], origin: Option<&Path>| {
@@ -319,6 +336,10 @@ mod tests {
             (vec![missing.as_str()], None),
             (vec!["$ORIGIN"], Some(open.as_path())),
             (vec!["lib"], None),
+            (vec![""], None),
+            (vec!["$ORIGIN/../../tmp"], None),
+            (vec!["$ORIGINlib"], Some(safe.as_path())),
+            (vec!["/usr/$LIB"], None),
         ] {
             let e = check(&paths, origin).unwrap_err();
             assert!(e.starts_with("its library search path"), "{e}");
