@@ -89,7 +89,7 @@ fn memory(c: &mut Criterion<ResidentMemory>) {
                 for _ in 0..1000 {
                     std::fs::rename(copies.fresh(), &path).expect("install");
                     live.reload().expect("reload");
-                    live.add(1, 2).expect("call");
+                    live.get().add(1, 2).expect("call");
                     // SAFETY: this thread makes every call, and each returns a number.
                     let unloads = unsafe { live.unload_retired() };
                     assert_eq!(unloads.unmapped, 1, "{unloads:?}");

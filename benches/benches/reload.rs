@@ -7,8 +7,19 @@
 //!   call;
 //! - `watcher`: the copy renamed over a watched file, then calls until one is answered by the
 //!   new generation (the watcher's thread sees the rename and reloads).
+//!
+//! `reload_pause`, the time a lossless reload holds new calls (`Reload::Reloaded::paused`:
+//! waiting for the running calls, then the state hooks), summed over reloads:
+//! - `idle`: no other thread calls: the baseline, the pause's floor (the process-wide barrier,
+//!   the look at every thread's slot, the hooks);
+//! - `callers_1`: one other thread calls the live handle without pause;
+//! - `callers_4`: four do, on this 2-core machine more threads than cores (a call preempted
+//!   while it runs holds the reload until the thread runs again).
 
 use std::fs;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use bench_interface::BenchRef;
@@ -43,7 +54,7 @@ fn reload(c: &mut Criterion) {
                 fs::rename(&next, &live_path).expect("install");
                 let reloaded = live.reload().expect("reload");
                 assert!(matches!(reloaded, Reload::Reloaded { .. }));
-                live.add(1, 2).expect("call")
+                live.get().add(1, 2).expect("call")
             },
             BatchSize::PerIteration,
         )
@@ -68,7 +79,7 @@ fn reload(c: &mut Criterion) {
                     assert!(Instant::now() < give_up, "the watcher did not reload");
                     std::hint::spin_loop();
                 }
-                live.add(1, 2).expect("call");
+                live.get().add(1, 2).expect("call");
                 total += start.elapsed();
             }
             total
@@ -77,5 +88,55 @@ fn reload(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, reload);
+fn pause(c: &mut Criterion) {
+    let files = bench_plugins();
+    let copies = Copies::of(&files.xplug);
+    let loader = Loader::<BenchRef>::new();
+    let mut g = c.benchmark_group("reload_pause");
+    few_iterations(&mut g);
+    for callers in [0, 1, 4] {
+        let dir = copies.fresh_dir(0);
+        let path = dir.join(library_file_name("paused"));
+        fs::rename(copies.fresh(), &path).expect("install");
+        let live = loader.live(&path).expect("live");
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads: Vec<_> = (0..callers)
+            .map(|_| {
+                let (live, stop) = (live.clone(), Arc::clone(&stop));
+                thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        live.get().add(1, 2).expect("call");
+                    }
+                })
+            })
+            .collect();
+        let name = match callers {
+            0 => "idle".to_owned(),
+            n => format!("callers_{n}"),
+        };
+        g.bench_function(name, |b| {
+            b.iter_custom(|iterations| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    fs::rename(copies.fresh(), &path).expect("install");
+                    match live.reload().expect("reload") {
+                        Reload::Reloaded { paused, .. } => total += paused,
+                        other => panic!("{other:?}"),
+                    }
+                    // SAFETY: the callers' calls go through `get` (checked) and return
+                    // numbers; nothing else of a retired generation is used.
+                    unsafe { live.unload_retired() };
+                }
+                total
+            })
+        });
+        stop.store(true, Ordering::Relaxed);
+        for thread in threads {
+            thread.join().expect("caller");
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, reload, pause);
 criterion_main!(benches);

@@ -192,6 +192,16 @@ pub unsafe trait Interface: RootModule + Copy + Send + Sync + 'static {
     /// The module must come from a checked library whose `on_load` hook succeeded.
     #[doc(hidden)]
     unsafe fn __restore_state(self, state: &[u8]) -> Result<(), __private::LoadHookError>;
+
+    /// Tells the plugin it is about to be unloaded (`on_unload`): `Err` if it refused or
+    /// panicked. Not for host code: `xplug-loader` calls it before closing the library.
+    ///
+    /// # Safety
+    ///
+    /// The module must come from a checked library whose `on_load` hook succeeded; no other
+    /// handle to the library may call it afterwards unless `on_load` runs again first.
+    #[doc(hidden)]
+    unsafe fn __on_unload(self) -> Result<(), __private::LoadHookError>;
 }
 
 /// Exports a plugin: `export_plugin!(English as Greeter)` exports the implementation of the
@@ -256,7 +266,8 @@ pub mod __private {
     #[derive(abi_stable::StableAbi, Debug)]
     pub struct NoHost;
 
-    /// What a hook that may refuse (`on_load`, `restore_state`) returns across the boundary.
+    /// What a hook that may refuse (`on_load`, `restore_state`, `on_unload`) returns across
+    /// the boundary.
     pub type HookResult = RResult<(), RString>;
 
     /// What `save_state` returns across the boundary.
@@ -310,7 +321,7 @@ pub mod __private {
         }
     }
 
-    /// Converts what the `on_load` (or `restore_state`) shim returned for the host;
+    /// Converts what the `on_load` (or `restore_state`, `on_unload`) shim returned for the host;
     /// `take_panic` is the module's.
     pub fn hook_outcome(
         r: CallResult<HookResult>,

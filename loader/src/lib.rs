@@ -111,7 +111,7 @@ pub use error::Diagnostic;
 pub use error::{ErrorKind, LayoutDifference, LoadError, Report, Stage};
 pub use info::{PanicStrategy, PluginInfo, Profile};
 pub use loader::Loader;
-pub use plugin::Plugin;
+pub use plugin::{KeptLoaded, NotUnloaded, Plugin};
 pub use process::registry::set_max_log_level;
 pub use semver;
 pub use stages::compat::Requirements;

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use semver::VersionReq;
 use xplug::Interface;
@@ -35,7 +36,7 @@ use crate::trust::TrustPolicy;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Loader<M> {
-    options: Options,
+    pub(crate) options: Options,
     /// The services handed to every plugin this loader loads: an `M::Host`.
     host: Option<&'static (dyn std::any::Any + Send + Sync)>,
     _interface: PhantomData<fn() -> M>,
@@ -86,6 +87,8 @@ impl<M: Interface> Loader<M> {
                 snapshot_dir: None,
                 trust: Default::default(),
                 quarantine: None,
+                reload_wait: Duration::from_secs(1),
+                unload_wait: Duration::from_secs(1),
             },
             host: None,
             _interface: PhantomData,
@@ -222,6 +225,25 @@ impl<M: Interface> Loader<M> {
         self
     }
 
+    /// How long [`Plugin::unload`] (and `unload_retired`) waits for a plugin's `on_unload`
+    /// hook: 1 second unless set. A hook that has not returned by then leaves its plugin
+    /// loaded ([`KeptLoaded::HookTimedOut`](crate::KeptLoaded::HookTimedOut)).
+    pub fn unload_wait(mut self, wait: Duration) -> Self {
+        self.options.unload_wait = wait;
+        self
+    }
+
+    /// How long a live handle's reload waits for the calls running on the version it replaces
+    /// (each [`Held`](crate::reload::Held)) before it hands the state over: 1 second unless
+    /// set. New calls wait meanwhile. A reload that waited this long is refused with
+    /// [`ErrorKind::CallsStillRunning`](crate::ErrorKind::CallsStillRunning), and the old
+    /// version keeps serving.
+    #[cfg(feature = "reload")]
+    pub fn reload_wait(mut self, wait: Duration) -> Self {
+        self.options.reload_wait = wait;
+        self
+    }
+
     /// What stage 4 requires of a plugin's header: this interface, the version rule
     /// ([`Requirements::versions`]), this target, the panic strategy.
     pub fn requirements(&self) -> &Requirements {
@@ -249,7 +271,12 @@ impl<M: Interface> Loader<M> {
     /// would run, and isolate untrusted plugins in another process.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Plugin<M>, LoadError> {
         let loaded = stages::run::<M>(&self.options, path.as_ref(), self.services())?;
-        let plugin = Plugin::new(loaded.module, loaded.library, loaded.path.into());
+        let plugin = Plugin::new(
+            loaded.module,
+            loaded.library,
+            loaded.path.into(),
+            self.options.unload_wait,
+        );
         // The load has finished: its journal entry, if any, is cleared.
         drop(loaded.journaled);
         Ok(plugin)

@@ -4,9 +4,12 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
 
-use xplug::__private::PluginRuntime;
+use xplug::__private::{LoadHookError, PluginRuntime};
 use xplug::Interface;
 
 use crate::info::PluginInfo;
@@ -24,16 +27,24 @@ pub struct Plugin<M> {
     path: Arc<Path>,
     /// The plugin's runtime: how many objects it made are alive.
     runtime: &'static PluginRuntime,
+    /// How long an unload waits for the plugin's `on_unload` hook.
+    unload_wait: Duration,
     _interface: PhantomData<fn() -> M>,
 }
 
 impl<M: Interface> Plugin<M> {
-    pub(crate) fn new(module: M, library: Arc<Library>, path: Arc<Path>) -> Self {
+    pub(crate) fn new(
+        module: M,
+        library: Arc<Library>,
+        path: Arc<Path>,
+        unload_wait: Duration,
+    ) -> Self {
         Plugin {
             module,
             library,
             path,
             runtime: module.__runtime(),
+            unload_wait,
             _interface: PhantomData,
         }
     }
@@ -52,15 +63,23 @@ impl<M> Plugin<M> {
     }
 
     /// Unloads the plugin's library if this is its last handle: it leaves the registry, the
-    /// dynamic loader closes it (`dlclose`, `FreeLibrary`; its destructors run), and its
-    /// snapshot is released once it is known to be unmapped. A later load of the same bytes
-    /// loads them anew. Another handle to the library (a clone of this one, a load of the same
-    /// bytes from any path, a generation of a [`Live`](crate::reload::Live) handle) keeps it loaded,
-    /// and so does any object the plugin made that is still alive
-    /// ([`live_objects`](Plugin::live_objects)): the handle comes back as `Err`.
+    /// plugin's `on_unload` hook runs (on a thread of its own, for at most
+    /// [`Loader::unload_wait`](crate::Loader::unload_wait)), the dynamic loader closes the
+    /// library (`dlclose`, `FreeLibrary`; its destructors run), and its snapshot is released
+    /// once it is known to be unmapped. A later load of the same bytes loads them anew.
+    ///
+    /// The plugin stays loaded, and the handle comes back in [`NotUnloaded`] with the reason,
+    /// when another handle to the library exists (a clone of this one, a load of the same
+    /// bytes from any path, a generation of a [`Live`](crate::reload::Live) handle), when an
+    /// object the plugin made is alive ([`live_objects`](Plugin::live_objects)), and when its
+    /// `on_unload` hook refuses, panics (contained), or has not returned within the wait: its
+    /// code is still running then, and the library stays loaded until the hook returns (a
+    /// later `unload` may then succeed; until then it says
+    /// [`HookStillRunning`](KeptLoaded::HookStillRunning)).
     ///
     /// By default libraries are never unloaded, because only the host can know when nothing
-    /// of one is in use any more. What xplug checks is the handles; the rest is the host's
+    /// of one is in use any more. What xplug checks is the handles, the objects, the calls
+    /// through live handles and the plugin's own word (`on_unload`); the rest is the host's
     /// promise below.
     ///
     /// # Safety
@@ -71,34 +90,58 @@ impl<M> Plugin<M> {
     /// - no value it made is alive: abi_stable's `RString`, `RVec`, `RBox` and trait objects
     ///   it returned free themselves through its code, and `&'static` data, function pointers
     ///   and vtables point into it;
-    /// - no thread it started is running, and nothing it registered outlives it (callbacks it
-    ///   handed to the host, or layouts it gave abi_stable's process-wide checking globals by
-    ///   calling `abi_stable::abi_stability::check_layout_compatibility` itself; xplug's own
-    ///   check keeps none).
-    pub unsafe fn unload(self) -> Result<Unloaded, Plugin<M>>
+    /// - no thread it started is running once its `on_unload` hook returned, and nothing it
+    ///   registered outlives it (callbacks it handed to the host, or layouts it gave
+    ///   abi_stable's process-wide checking globals by calling
+    ///   `abi_stable::abi_stability::check_layout_compatibility` itself; xplug's own check
+    ///   keeps none). The hook is where a plugin stops what it started; xplug cannot see
+    ///   whether it did.
+    pub unsafe fn unload(self) -> Result<Unloaded, NotUnloaded<M>>
     where
-        M: Copy,
+        M: Interface,
     {
-        if self.live_objects() > 0 {
-            return Err(self);
+        let objects = self.live_objects();
+        if objects > 0 {
+            return Err(self.kept(KeptLoaded::LiveObjects { count: objects }));
+        }
+        if self.library.unloading.load(Ordering::Acquire) {
+            return Err(self.kept(KeptLoaded::HookStillRunning));
         }
         let Plugin {
             module,
             library,
             path,
             runtime,
+            unload_wait,
             _interface,
         } = self;
-        // SAFETY: the caller's promise; `release` checks that no other handle exists.
-        match unsafe { registry::release(library) } {
+        // SAFETY: the caller's promise; `release` checks that no other handle exists, and
+        // runs the hook only then.
+        let released = unsafe {
+            registry::release(library, |library| {
+                on_unload(module, &library.unloading, unload_wait)
+            })
+        };
+        match released {
             Ok(unloaded) => Ok(unloaded),
-            Err(library) => Err(Plugin {
-                module,
-                library,
-                path,
-                runtime,
-                _interface,
+            Err((library, reason)) => Err(NotUnloaded {
+                plugin: Plugin {
+                    module,
+                    library,
+                    path,
+                    runtime,
+                    unload_wait,
+                    _interface,
+                },
+                reason: reason.unwrap_or(KeptLoaded::OtherHandles),
             }),
+        }
+    }
+
+    fn kept(self, reason: KeptLoaded) -> NotUnloaded<M> {
+        NotUnloaded {
+            plugin: self,
+            reason,
         }
     }
 
@@ -137,6 +180,7 @@ impl<M: Copy> Clone for Plugin<M> {
             library: Arc::clone(&self.library),
             path: Arc::clone(&self.path),
             runtime: self.runtime,
+            unload_wait: self.unload_wait,
             _interface: PhantomData,
         }
     }
@@ -148,5 +192,153 @@ impl<M> fmt::Debug for Plugin<M> {
             .field("path", &self.path)
             .field("info", &self.library.info)
             .finish()
+    }
+}
+
+/// Runs `module`'s `on_unload` hook on a thread of its own and waits for it at most `wait`;
+/// `running` is raised meanwhile, and lowered by that thread when the hook returns.
+fn on_unload<M: Interface>(
+    module: M,
+    running: &Arc<AtomicBool>,
+    wait: Duration,
+) -> Result<(), KeptLoaded> {
+    let (sender, outcome) = mpsc::channel();
+    running.store(true, Ordering::Release);
+    let lowered = Arc::clone(running);
+    let spawned = thread::Builder::new()
+        .name("xplug-unload".to_owned())
+        .spawn(move || {
+            // SAFETY: `module` comes from a checked library whose `on_load` succeeded (a
+            // handle to it existed), and no handle is left to call it afterwards: a later
+            // load of the library runs `on_load` first.
+            let result = unsafe { module.__on_unload() };
+            lowered.store(false, Ordering::Release);
+            let _ = sender.send(result);
+        });
+    let thread = match spawned {
+        Ok(thread) => thread,
+        Err(e) => {
+            running.store(false, Ordering::Release);
+            return Err(KeptLoaded::NoThread {
+                error: e.to_string(),
+            });
+        }
+    };
+    match outcome.recv_timeout(wait) {
+        Ok(result) => {
+            // The thread has only to end (its thread-locals' destructors run then), before
+            // the library may be closed.
+            let _ = thread.join();
+            result.map_err(|e| match e {
+                LoadHookError::Failed(message) => KeptLoaded::HookRefused { message },
+                LoadHookError::Panicked { message, location } => {
+                    KeptLoaded::HookPanicked { message, location }
+                }
+            })
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(KeptLoaded::HookTimedOut { waited: wait }),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            let _ = thread.join();
+            Err(KeptLoaded::HookPanicked {
+                message: "the unload thread ended without the hook's answer".to_owned(),
+                location: String::new(),
+            })
+        }
+    }
+}
+
+/// A plugin that [`Plugin::unload`] left loaded: its handle, and why.
+pub struct NotUnloaded<M> {
+    /// The handle, as valid as before.
+    pub plugin: Plugin<M>,
+    /// Why the plugin stays loaded.
+    pub reason: KeptLoaded,
+}
+
+impl<M> fmt::Debug for NotUnloaded<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotUnloaded")
+            .field("plugin", &self.plugin)
+            .field("reason", &self.reason)
+            .finish()
+    }
+}
+
+impl<M> fmt::Display for NotUnloaded<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} stays loaded: {}",
+            self.plugin.path.display(),
+            self.reason
+        )
+    }
+}
+
+impl<M> std::error::Error for NotUnloaded<M> {}
+
+/// Why [`Plugin::unload`] left a plugin loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeptLoaded {
+    /// Another handle refers to its library (a clone, a load of the same bytes, a generation
+    /// of a live handle, or a load comparing its bytes at that moment): try again once it is
+    /// gone.
+    OtherHandles,
+    /// Objects it made are alive.
+    LiveObjects {
+        /// How many.
+        count: u64,
+    },
+    /// Its `on_unload` hook refused.
+    HookRefused {
+        /// The hook's message.
+        message: String,
+    },
+    /// Its `on_unload` hook panicked (the panic was contained): it may not have stopped what
+    /// it started.
+    HookPanicked {
+        /// The panic message.
+        message: String,
+        /// Where it panicked (`file:line:column`), or empty.
+        location: String,
+    },
+    /// Its `on_unload` hook had not returned after the wait, and still runs: the library stays
+    /// loaded at least until it returns.
+    HookTimedOut {
+        /// How long the unload waited.
+        waited: Duration,
+    },
+    /// An earlier unload's `on_unload` hook is still running.
+    HookStillRunning,
+    /// No thread could be started to run the `on_unload` hook.
+    NoThread {
+        /// The system's error.
+        error: String,
+    },
+}
+
+impl fmt::Display for KeptLoaded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeptLoaded::OtherHandles => f.write_str("another handle refers to it"),
+            KeptLoaded::LiveObjects { count } => write!(f, "{count} objects it made are alive"),
+            KeptLoaded::HookRefused { message } => {
+                write!(f, "its on_unload hook refused: {message}")
+            }
+            KeptLoaded::HookPanicked { message, location } if location.is_empty() => {
+                write!(f, "its on_unload hook panicked: {message}")
+            }
+            KeptLoaded::HookPanicked { message, location } => {
+                write!(f, "its on_unload hook panicked at {location}: {message}")
+            }
+            KeptLoaded::HookTimedOut { waited } => {
+                write!(f, "its on_unload hook still runs after {waited:?}")
+            }
+            KeptLoaded::HookStillRunning => f.write_str("its on_unload hook still runs"),
+            KeptLoaded::NoThread { error } => {
+                write!(f, "no thread could run its on_unload hook: {error}")
+            }
+        }
     }
 }

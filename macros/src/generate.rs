@@ -116,9 +116,10 @@ fn extend_trait(interface: &mut Interface, names: &Names) {
     item.items.push(syn::parse_quote! {
         /// Called on a plugin about to be replaced by a newer version of its file under a
         /// live handle (hot reload): the bytes returned go to the successor's
-        /// `restore_state`. Calls still running on this version (or racing with the switch)
-        /// may change its state after this returns; that change is not handed over. The
-        /// default hands over nothing.
+        /// `restore_state`. The live handle calls it once every call made through it on this
+        /// version has returned, and holds new calls until the successor has the state, so
+        /// nothing is lost (calls through a plugin handle cloned from it are not waited for).
+        /// The default hands over nothing.
         fn save_state() -> ::core::option::Option<::std::vec::Vec<u8>> {
             ::core::option::Option::None
         }
@@ -130,6 +131,19 @@ fn extend_trait(interface: &mut Interface, names: &Names) {
         /// one keeps serving. The default ignores them.
         fn restore_state(state: &[u8]) -> ::core::result::Result<(), ::std::string::String> {
             let _ = state;
+            ::core::result::Result::Ok(())
+        }
+    });
+    item.items.push(syn::parse_quote! {
+        /// Runs when the host unloads this plugin (its last handle goes, by `Plugin::unload`
+        /// or a live handle's `unload_retired`), before its library is closed: stop the
+        /// threads it started, give back what it registered, flush what it keeps. Return an
+        /// error to refuse (the plugin stays loaded and keeps serving); a panic is contained
+        /// and refuses too. It must return within the host's unload wait (1 second unless the
+        /// host sets another), or the library stays loaded for the life of the process. If
+        /// the system keeps the library mapped and the host loads it again, `on_load` runs
+        /// again first. The default does nothing.
+        fn on_unload() -> ::core::result::Result<(), ::std::string::String> {
             ::core::result::Result::Ok(())
         }
     });
@@ -228,6 +242,7 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
             restore_state_: extern "C" fn(
                 ::xplug::__private::abi_stable::std_types::RSlice<'_, u8>,
             ) -> ::xplug::__private::CallResult<::xplug::__private::HookResult>,
+            on_unload_: extern "C" fn() -> ::xplug::__private::CallResult<::xplug::__private::HookResult>,
             #(#fields)*
         }
 
@@ -270,6 +285,12 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
                     (self.restore_state_())(state.into()),
                     self.runtime_().take_panic,
                 )
+            }
+
+            unsafe fn __on_unload(
+                self,
+            ) -> ::core::result::Result<(), ::xplug::__private::LoadHookError> {
+                ::xplug::__private::hook_outcome((self.on_unload_())(), self.runtime_().take_panic)
             }
         }
 
@@ -451,6 +472,12 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
                 })
             }
 
+            extern "C" fn on_unload() -> ::xplug::__private::CallResult<::xplug::__private::HookResult> {
+                ::xplug::__private::guard(|| {
+                    ::xplug::__private::hook_result(<T as #trait_ident>::on_unload())
+                })
+            }
+
             #(#shim_fns)*
 
             ::xplug::__private::abi_stable::staticref! {
@@ -460,6 +487,7 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
                         runtime_: ::xplug::__private::RUNTIME,
                         save_state_: Self::save_state,
                         restore_state_: Self::restore_state,
+                        on_unload_: Self::on_unload,
                         #(#shim_inits)*
                     })
             }

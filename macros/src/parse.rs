@@ -8,9 +8,9 @@ use syn::{
     Signature, Token, TraitItem, TraitItemMethod, Type,
 };
 
-/// abi_stable's prefix types hold at most 64 fields; four are hidden (`on_load`, `runtime`,
-/// `save_state`, `restore_state`).
-const MAX_FUNCTIONS: usize = 60;
+/// abi_stable's prefix types hold at most 64 fields; five are hidden (`on_load`, `runtime`,
+/// `save_state`, `restore_state`, `on_unload`).
+const MAX_FUNCTIONS: usize = 59;
 
 /// The attribute's arguments, all optional: `name = "..."`, `host = ObjectTrait`.
 pub(crate) struct InterfaceArgs {

@@ -77,6 +77,26 @@ fn every_rejection() -> Vec<(&'static str, LoadError)> {
             .expect_err("the new version refuses the state"),
     ));
 
+    // A reload asked for from inside a call through the same live handle.
+    let held_path = dir.join("libheld.so");
+    fs::write(
+        &held_path,
+        crate::snapshots::variant(Fixture::GreeterEn, "0.3.0-held-a"),
+    )
+    .unwrap();
+    let live = l.live(&held_path).expect("loads");
+    fs::write(
+        &held_path,
+        crate::snapshots::variant(Fixture::GreeterEn, "0.3.0-held-b"),
+    )
+    .unwrap();
+    let held = live.get();
+    all.push((
+        "calls_still_running",
+        live.reload().expect_err("a call through the handle runs"),
+    ));
+    drop(held);
+
     // A journal that cannot be written: the plugin's code is not run.
     let unjournaled = dir.join("libunjournaled.so");
     fs::write(

@@ -25,6 +25,13 @@ pub(crate) fn on_load_count(plugin: &Plugin<GreeterRef>) -> u32 {
 /// loaded library itself.
 #[cfg(target_os = "linux")]
 pub(crate) fn fixture_counter(plugin: &Plugin<GreeterRef>, symbol: &str) -> u32 {
+    fixture_static(plugin, symbol).load(Ordering::SeqCst)
+}
+
+/// A fixture's `#[no_mangle] static AtomicU32` named `symbol`, in the loaded library itself:
+/// valid while the library stays loaded.
+#[cfg(target_os = "linux")]
+pub(crate) fn fixture_static(plugin: &Plugin<GreeterRef>, symbol: &str) -> &'static AtomicU32 {
     use std::ffi::{CStr, OsStr};
     use std::os::unix::ffi::OsStrExt;
     let inside = plugin.module().0.to_raw_ptr() as *const libc::c_void;
@@ -48,7 +55,9 @@ pub(crate) fn fixture_counter(plugin: &Plugin<GreeterRef>, symbol: &str) -> u32 
         let count: libloading::os::unix::Symbol<*const AtomicU32> = lib
             .get(format!("{symbol}\0").as_bytes())
             .expect("fixture exports its counter");
-        (**count).load(Ordering::SeqCst)
+        // The library stays loaded for as long as the caller uses this (the caller's
+        // promise); `lib` only dropped the reference this lookup took.
+        &**count
     }
 }
 

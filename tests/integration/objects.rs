@@ -39,7 +39,12 @@ fn an_object_made_by_a_plugin_contains_its_panics_and_keeps_the_plugin_loaded() 
     );
     assert_eq!(plugin.live_objects(), 1);
     // SAFETY: nothing of the plugin is used after a successful unload.
-    let plugin = unsafe { plugin.unload() }.expect_err("an object of it is alive");
+    let kept = unsafe { plugin.unload() }.expect_err("an object of it is alive");
+    assert_eq!(
+        kept.reason,
+        xplug_loader::KeptLoaded::LiveObjects { count: 1 }
+    );
+    let plugin = kept.plugin;
     drop(counter);
     assert_eq!(plugin.live_objects(), 0);
     // SAFETY: as above: no object, no other handle, no call left.

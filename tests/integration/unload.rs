@@ -4,6 +4,7 @@
 //! that other tests running meanwhile do not disturb the counts.
 
 use std::fs;
+use std::time::{Duration, Instant};
 
 use counter_interface::CounterRef;
 use greeter_interface::GreeterRef;
@@ -101,26 +102,23 @@ fn a_thousand_reloads_with_unloading_keep_one_generation_mapped() {
     install(&first, &path);
     let live = Loader::<CounterRef>::new().live(&path).unwrap();
     let mut names = vec![name];
-    assert_eq!(live.next().unwrap(), 1);
+    assert_eq!(live.get().next().unwrap(), 1);
     for n in 1..=ROUNDS {
         let (bytes, name) = variants.get(n);
         names.push(name);
         install(&bytes, &path);
-        assert_eq!(
+        assert!(matches!(
             live.reload().unwrap(),
-            Reload::Reloaded {
-                from: n as u64,
-                to: n as u64 + 1
-            }
-        );
+            Reload::Reloaded { from, to, .. } if (from, to) == (n as u64, n as u64 + 1)
+        ));
         // The count was handed over before the old generation went.
-        assert_eq!(live.next().unwrap(), n as u64 + 1);
+        assert_eq!(live.get().next().unwrap(), n as u64 + 1);
         // SAFETY: this thread made every call, and each returned a plain number.
         let unloads = unsafe { live.unload_retired() };
         assert_eq!(counts(unloads), (1, 0, 0, 0), "round {n}");
     }
     assert_eq!(
-        live.version().unwrap(),
+        live.get().version().unwrap(),
         format!("counter-v1 1.0.0-u{ROUNDS}")
     );
     // Of 1,001 generations, the current one alone is mapped and holds a descriptor.
@@ -150,10 +148,10 @@ fn a_thousand_generations_that_log_and_contain_panics_on_this_thread_are_unmappe
         assert!(matches!(live.reload().unwrap(), Reload::Reloaded { .. }));
         // A record with an argument, and a contained panic, on this (long-lived) thread.
         assert_eq!(
-            live.greet("unload-tls".into()).unwrap(),
+            live.get().greet("unload-tls".into()).unwrap(),
             "Hello, unload-tls!"
         );
-        assert!(live.greet("".into()).is_err());
+        assert!(live.get().greet("".into()).is_err());
         // SAFETY: this thread made every call, and each value returned was dropped.
         let unloads = unsafe { live.unload_retired() };
         assert_eq!(counts(unloads), (1, 0, 0, 0), "round {n}");
@@ -171,7 +169,7 @@ fn a_generation_another_handle_holds_stays_until_that_handle_is_dropped() {
     let (second, second_name) = variants.get(1);
     install(&first, &path);
     let live = Loader::<CounterRef>::new().live(&path).unwrap();
-    let kept = live.current().clone();
+    let kept = live.get().plugin().clone();
     install(&second, &path);
     live.reload().unwrap();
 
@@ -200,7 +198,9 @@ fn a_generation_another_handle_holds_stays_until_that_handle_is_dropped() {
     let other = loader.load(&third_path).unwrap();
     assert_eq!((plugin.next().unwrap(), other.next().unwrap()), (1, 2));
     // SAFETY: as above.
-    let plugin = unsafe { plugin.unload() }.expect_err("another handle holds it");
+    let kept = unsafe { plugin.unload() }.expect_err("another handle holds it");
+    assert_eq!(kept.reason, xplug_loader::KeptLoaded::OtherHandles);
+    let plugin = kept.plugin;
     drop(other);
     // SAFETY: as above.
     assert_eq!(unsafe { plugin.unload() }.unwrap(), Unloaded::Unmapped);
@@ -257,7 +257,7 @@ fn unloading_while_another_thread_reloads_never_unloads_the_serving_generation()
         install(&variants.get(n).0, &path);
         live.reload().unwrap();
         // The generation just published serves, whatever the other thread unloads.
-        assert_eq!(live.next().unwrap(), n as u64, "round {n}");
+        assert_eq!(live.get().next().unwrap(), n as u64, "round {n}");
     }
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let unmapped = unloader.join().expect("the unloading thread");
@@ -291,10 +291,10 @@ fn a_file_loaded_in_place_and_unloaded_two_thousand_times_still_loads() {
 }
 
 #[test]
-fn a_file_loaded_in_place_that_stayed_mapped_is_not_initialised_twice() {
+fn a_file_loaded_in_place_that_stayed_mapped_is_initialised_again_only_after_its_on_unload() {
     // A library kept mapped after its unload (its own thread-local on this thread) is the one
-    // the dynamic loader returns for the same file: loading the file again in place must not
-    // run its `on_load` a second time.
+    // the dynamic loader returns for the same file. Its `on_unload` ran at the unload: loading
+    // it again runs `on_load` again (once), so that the two pair up.
     let dir = scratch("unload-in-place-mapped");
     let path = dir.join(library_file_name("counting"));
     fs::write(
@@ -305,13 +305,102 @@ fn a_file_loaded_in_place_that_stayed_mapped_is_not_initialised_twice() {
     let loader = crate::support::loader().mode(LoadMode::InPlace);
     let first = loader.load(&path).unwrap();
     assert_eq!(crate::loading::on_load_count(&first), 1);
+    let second = loader.load(&path).unwrap();
+    assert_eq!(
+        crate::loading::on_load_count(&second),
+        1,
+        "one library, one on_load"
+    );
+    drop(second);
     // SAFETY: no call is running and nothing the plugin returned is alive.
     assert_eq!(unsafe { first.unload() }.unwrap(), Unloaded::StillMapped);
     let again = loader.load(&path).unwrap();
+    let unloads = crate::loading::fixture_counter(&again, "XPLUG_FIXTURE_ON_UNLOAD_COUNT");
     assert_eq!(
-        crate::loading::on_load_count(&again),
-        1,
-        "on_load ran again"
+        (crate::loading::on_load_count(&again), unloads),
+        (2, 1),
+        "on_load, on_unload, on_load"
     );
     assert_eq!(again.add(1, 2).unwrap(), 3);
+}
+
+#[test]
+fn on_unload_runs_before_the_library_closes_and_may_refuse_panic_or_outlast_the_wait() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use xplug_loader::KeptLoaded;
+    let dir = scratch("unload-hook");
+    let path = dir.join(library_file_name("counting"));
+    fs::write(
+        &path,
+        crate::snapshots::variant(Fixture::Counting, "0.1.0-unload-hook"),
+    )
+    .unwrap();
+    let wait = Duration::from_millis(300);
+    let plugin = crate::support::loader()
+        .unload_wait(wait)
+        .load(&path)
+        .unwrap();
+    // The fixture keeps itself mapped (a thread-local on this thread): its statics stay
+    // readable after the unload.
+    let mode = crate::loading::fixture_static(&plugin, "XPLUG_FIXTURE_ON_UNLOAD_MODE");
+    let count = crate::loading::fixture_static(&plugin, "XPLUG_FIXTURE_ON_UNLOAD_COUNT");
+
+    mode.store(1, SeqCst);
+    // SAFETY: no call is running and nothing the plugin returned is alive.
+    let kept = unsafe { plugin.unload() }.expect_err("the hook refuses");
+    assert_eq!(
+        kept.reason,
+        KeptLoaded::HookRefused {
+            message: "fixture-counting is busy".into()
+        }
+    );
+    let plugin = kept.plugin;
+    assert_eq!(
+        plugin.add(2, 3).unwrap(),
+        5,
+        "a refused unload leaves it serving"
+    );
+
+    mode.store(2, SeqCst);
+    // SAFETY: as above.
+    let kept = unsafe { plugin.unload() }.expect_err("the hook panics");
+    match &kept.reason {
+        KeptLoaded::HookPanicked { message, .. } => {
+            assert_eq!(message, "fixture-counting cannot stop")
+        }
+        other => panic!("{other}"),
+    }
+    let plugin = kept.plugin;
+    assert_eq!(plugin.add(2, 3).unwrap(), 5);
+
+    mode.store(3, SeqCst);
+    let started = Instant::now();
+    // SAFETY: as above.
+    let kept = unsafe { plugin.unload() }.expect_err("the hook outlasts the wait");
+    assert_eq!(kept.reason, KeptLoaded::HookTimedOut { waited: wait });
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the unload waited for the hook"
+    );
+    mode.store(0, SeqCst);
+    // SAFETY: as above.
+    let kept = unsafe { kept.plugin.unload() }.expect_err("the first hook still runs");
+    assert_eq!(kept.reason, KeptLoaded::HookStillRunning);
+    let mut plugin = kept.plugin;
+    // Once the slow hook has returned, the unload goes through (its hook runs once more).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let unloaded = loop {
+        // SAFETY: as above.
+        match unsafe { plugin.unload() } {
+            Ok(unloaded) => break unloaded,
+            Err(kept) if kept.reason == KeptLoaded::HookStillRunning => {
+                assert!(Instant::now() < deadline, "the slow hook never returned");
+                plugin = kept.plugin;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(kept) => panic!("{kept}"),
+        }
+    };
+    assert_eq!(unloaded, Unloaded::StillMapped);
+    assert_eq!(count.load(SeqCst), 4, "refused, panicked, slow, done");
 }

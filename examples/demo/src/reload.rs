@@ -39,12 +39,12 @@ pub fn reload(dir: &Path, next: &Path, out: &mut impl Write) -> Result<(), DemoE
         .ok_or_else(|| DemoError::Other(format!("{name} did not load")))?;
     let mut counts = Vec::new();
     for _ in 0..3 {
-        counts.push(counter.next()?.to_string());
+        counts.push(counter.get().next()?.to_string());
     }
     writeln!(
         out,
         "  {}: next() -> {}",
-        counter.version()?,
+        counter.get().version()?,
         counts.join(", ")
     )?;
 
@@ -56,7 +56,7 @@ pub fn reload(dir: &Path, next: &Path, out: &mut impl Write) -> Result<(), DemoE
         let (calls, failed) = (Arc::clone(&calls), Arc::clone(&failed));
         thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
-                let counted = counter.version().is_ok();
+                let counted = counter.get().version().is_ok();
                 calls.fetch_add(1, Ordering::SeqCst);
                 if !counted {
                     failed.fetch_add(1, Ordering::SeqCst);
@@ -74,11 +74,11 @@ pub fn reload(dir: &Path, next: &Path, out: &mut impl Write) -> Result<(), DemoE
     let bytes = fs::read(next)?;
     install(&bytes, &path)?;
     report(out, next_event(&watcher)?)?;
-    let count = counter.next()?;
+    let count = counter.get().next()?;
     writeln!(
         out,
         "  {}: next() -> {count} (the count carried over)",
-        counter.version()?
+        counter.get().version()?
     )?;
 
     writeln!(out, "  installing a half-written copy ...")?;
@@ -87,8 +87,8 @@ pub fn reload(dir: &Path, next: &Path, out: &mut impl Write) -> Result<(), DemoE
     writeln!(
         out,
         "  {}: next() -> {} (generation {} still serving)",
-        counter.version()?,
-        counter.next()?,
+        counter.get().version()?,
+        counter.get().next()?,
         counter.generation()
     )?;
 
@@ -119,8 +119,8 @@ pub fn reload(dir: &Path, next: &Path, out: &mut impl Write) -> Result<(), DemoE
     writeln!(
         out,
         "  {}: next() -> {}",
-        counter.version()?,
-        counter.next()?
+        counter.get().version()?,
+        counter.get().next()?
     )?;
     Ok(())
 }

@@ -558,6 +558,19 @@ error_kinds! {
         help: "plugin author: make the new version's restore_state accept what the old \
                version's save_state returns";
 
+    /// A live handle's reload waited [`Loader::reload_wait`](crate::Loader::reload_wait) for
+    /// the calls running on the serving version (each `reload::Held` of it) and some still
+    /// ran, or it was asked for from inside such a call. Nothing was handed over; the serving
+    /// version keeps serving.
+    CallsStillRunning {
+        /// How long it waited, in milliseconds (0: asked for from inside a call).
+        waited_ms: u64,
+    }
+        stage: Init,
+        text: ("{}; the serving version keeps serving", still_running(.waited_ms)),
+        help: "host author: drop each `Held` once its calls are done, and reload from outside \
+               calls through the live handle (or wait longer: `Loader::reload_wait`)";
+
     /// The host's quarantine journal could not be read or written, so the plugin's code was
     /// not run (a crash could not have been recorded).
     Journal {
@@ -589,6 +602,16 @@ fn accepted(required: &VersionReq, host: Option<&Version>) -> String {
     match host {
         Some(_) => format!("this host accepts {required}"),
         None => format!("required: {required}"),
+    }
+}
+
+/// The text of [`ErrorKind::CallsStillRunning`] before `; the serving version keeps serving`.
+fn still_running(waited_ms: &u64) -> String {
+    match waited_ms {
+        0 => "a reload from inside a call through the same live handle would wait for that call \
+              forever"
+            .to_owned(),
+        ms => format!("calls on the serving version still ran after {ms} ms"),
     }
 }
 

@@ -2,6 +2,7 @@
 //! from other bytes under that identity by its [`Source`].
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use abi_stable::library::LibHeader;
@@ -119,6 +120,9 @@ pub(crate) struct Library {
     /// the next `dlopen` finds the header elsewhere, the mapping was made anew, and is
     /// initialised anew.)
     pub(crate) stays_mapped: Option<usize>,
+    /// Its `on_unload` hook is running (raised by an unload, lowered by the hook's thread when
+    /// the hook returns, however late).
+    pub(crate) unloading: Arc<AtomicBool>,
 }
 
 /// An opened library: its abi_stable header, its mapping, and for a file loaded in place the
@@ -140,6 +144,7 @@ impl Library {
             loaded: Step::new(),
             runtime: Mutex::new(None),
             stays_mapped: None,
+            unloading: Arc::new(AtomicBool::new(false)),
         }
     }
 

@@ -17,6 +17,8 @@ use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 use crate::digest::Sha256;
 use crate::sys;
 
+#[cfg(feature = "reload")]
+pub(crate) mod calls;
 pub(crate) mod layout_cache;
 pub(crate) mod library;
 pub(crate) mod registry;

@@ -116,13 +116,19 @@ pub fn set_max_log_level(level: log::LevelFilter) {
     }
 }
 
-/// Takes `library` out of the registry and unloads it, if this is its last handle; gives it
-/// back otherwise (another handle, or a load in progress, holds it).
+/// Unloads `library` if the caller holds its last handle: it leaves the registry,
+/// `before_close` runs (with no lock held: it runs plugin code), and if that succeeds the
+/// library is closed ([`Mapping::unload`](crate::sys::Mapping::unload)). The handle comes back
+/// otherwise: with `None` when another handle (or a load in progress) holds the library, with
+/// `before_close`'s error when it failed, the library registered again.
 ///
 /// # Safety
 /// As [`Mapping::unload`](crate::sys::Mapping::unload): nothing of the library is used
 /// afterwards.
-pub(crate) unsafe fn release(library: Arc<Library>) -> Result<Unloaded, Arc<Library>> {
+pub(crate) unsafe fn release<E>(
+    library: Arc<Library>,
+    before_close: impl FnOnce(&Library) -> Result<(), E>,
+) -> Result<Unloaded, (Arc<Library>, Option<E>)> {
     let mut registry = lock(&REGISTRY);
     let table = registry.get_or_insert_with(HashMap::new);
     let identity = table
@@ -147,16 +153,27 @@ pub(crate) unsafe fn release(library: Arc<Library>) -> Result<Unloaded, Arc<Libr
             if let Some(identity) = identity {
                 table.entry(identity).or_default().push(library.clone());
             }
-            return Err(library);
+            return Err((library, None));
         }
     };
     drop(registry);
+    if let Err(e) = before_close(&library) {
+        let library = Arc::new(library);
+        if let Some(identity) = identity {
+            lock(&REGISTRY)
+                .get_or_insert_with(HashMap::new)
+                .entry(identity)
+                .or_default()
+                .push(Arc::clone(&library));
+        }
+        return Err((library, Some(e)));
+    }
     let Library {
         info,
         header: bytes,
         source,
         opened,
-        loaded,
+        unloading,
         ..
     } = library;
     let (mapping, name, header) = match opened.into_inner() {
@@ -189,7 +206,9 @@ pub(crate) unsafe fn release(library: Arc<Library>) -> Result<Unloaded, Arc<Libr
             header: bytes,
             source,
             opened: Step::new(),
-            loaded,
+            // Its `on_unload` ran: a load that finds it again runs its `on_load` again.
+            loaded: Step::new(),
+            unloading,
             // Not reached (by `set_max_log_level`) until it is opened again: by then the
             // dynamic loader may have unmapped it.
             runtime: std::sync::Mutex::new(None),

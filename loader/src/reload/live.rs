@@ -2,19 +2,22 @@
 //!
 //! Each version loaded under a live handle is a *generation*: an ordinary [`Plugin`], loaded
 //! through the whole pipeline. The handle publishes the current one through one atomic
-//! pointer, so a call costs one more load than through a [`Plugin`] and takes no lock.
-//! Generations are kept while the handle lives: a call that read the pointer before a reload
-//! finishes on the generation it read, and values a plugin returned (an `RString` keeps a
-//! vtable in the library that made it) stay valid. Only the host knows when nothing of an old
-//! generation is in use any more: it may then unload them ([`Live::unload_retired`], unsafe).
+//! pointer. A call goes through [`Live::get`], which records the generation it uses in its
+//! thread's slot ([`process::calls`](crate::process::calls): plain stores, no lock), so that a
+//! reload holds new calls only while it waits for the running ones, hands the state over, and
+//! switches: no update is lost. Generations are kept while the handle lives: values a plugin
+//! returned (an `RString` keeps a vtable in the library that made it) stay valid. Only the host
+//! knows when nothing an old generation made is in use any more: it may then unload them
+//! ([`Live::unload_retired`], unsafe).
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
 
 use xplug::__private::LoadHookError;
 use xplug::Interface;
@@ -22,17 +25,20 @@ use xplug::Interface;
 use crate::error::{ErrorKind, LoadError};
 use crate::info::PluginInfo;
 use crate::loader::Loader;
-use crate::plugin::Plugin;
+use crate::plugin::{KeptLoaded, NotUnloaded, Plugin};
+use crate::process::calls::{self, Record};
 use crate::sys::Unloaded;
 
-/// A plugin file under hot reload: dereferences to the root module `M` of the newest good
-/// version of the file, like a [`Plugin`] does to its own.
+/// A plugin file under hot reload: [`get`](Live::get) gives the root module `M` of the newest
+/// good version of the file, for calls.
 ///
 /// Made by [`Loader::live`] (or by a [`Watcher`](super::Watcher) for each file of a
 /// directory). [`reload`](Live::reload) loads the file again: a new version becomes the
-/// current *generation* and answers every call made afterwards; calls already running on the
-/// old one finish on it; a refused version (any [`LoadError`]) leaves the old one serving. No
-/// call fails because of a reload, and the call path takes no lock.
+/// current *generation* and answers every call made afterwards; a refused version (any
+/// [`LoadError`]) leaves the old one serving. No call fails because of a reload, and no update
+/// is lost: the switch waits for the calls running on the old version, holding new ones
+/// meanwhile (typically microseconds), and hands the old version's state to the new one
+/// between the two. Calls take no lock.
 ///
 /// Old generations stay loaded for the life of the handle (values a plugin returned may point
 /// into its code). Each costs the memory of its library (see the performance notes), until
@@ -45,10 +51,10 @@ use crate::sys::Unloaded;
 /// use xplug_loader::Loader;
 ///
 /// let greeter = Loader::<GreeterRef>::new().live("plugins/libgreeter_en.so")?;
-/// println!("{}", greeter.greet("Ada".into())?);
+/// println!("{}", greeter.get().greet("Ada".into())?);
 /// // ... the file is replaced by a new build ...
-/// if let Reload::Reloaded { from, to } = greeter.reload()? {
-///     println!("generation {from} -> {to}: {}", greeter.greet("Ada".into())?);
+/// if let Reload::Reloaded { from, to, paused, .. } = greeter.reload()? {
+///     println!("generation {from} -> {to} (calls held {paused:?}): {}", greeter.get().greet("Ada".into())?);
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -67,6 +73,11 @@ struct Shared<M> {
     /// One reload at a time (not taken by calls); the thread running one.
     reloading: Mutex<()>,
     reloader: Mutex<Option<ThreadId>>,
+    /// Raised while a reload waits for the calls on the current generation and hands its
+    /// state over: new calls wait for `released` (the mutex holds the same flag).
+    holding: AtomicBool,
+    held: Mutex<bool>,
+    released: Condvar,
     /// Shared across threads exactly when the plugin handles it hands out may be (the atomic
     /// pointer alone would make it `Sync` for any `M`).
     _handles: PhantomData<Plugin<M>>,
@@ -87,12 +98,62 @@ pub enum Reload {
         generation: u64,
     },
     /// A new version loaded and now answers every new call.
+    #[non_exhaustive]
     Reloaded {
         /// The generation it replaced.
         from: u64,
         /// The new generation (`from + 1`).
         to: u64,
+        /// How long new calls were held: while the reload waited for the calls running on
+        /// the old generation and handed its state over (loading the new version is not part
+        /// of it).
+        paused: Duration,
     },
+}
+
+/// A generation of a live handle, held for calls: dereferences to its root module `M`. Made
+/// by [`Live::get`]; while it lives, a reload of the handle waits for it (up to
+/// [`Loader::reload_wait`]) before it hands the state over, and
+/// [`unload_retired`](Live::unload_retired) keeps its generation.
+///
+/// Hold one for a call or a few calls that must reach one generation, then drop it: a `Held`
+/// kept longer than the reload wait makes reloads fail with
+/// [`ErrorKind::CallsStillRunning`]. It stays on the thread that made it.
+pub struct Held<'a, M> {
+    generation: &'a Generation<M>,
+    _record: Record,
+}
+
+impl<M> Held<'_, M> {
+    /// The held generation's plugin handle (clone it to keep the generation loaded beyond
+    /// this call; calls through the clone are not waited for by reloads).
+    pub fn plugin(&self) -> &Plugin<M> {
+        &self.generation.plugin
+    }
+
+    /// The held generation's number.
+    pub fn generation(&self) -> u64 {
+        self.generation.number
+    }
+}
+
+impl<M> Deref for Held<'_, M> {
+    type Target = M;
+
+    /// The held generation's root module.
+    #[inline]
+    fn deref(&self) -> &M {
+        &self.generation.plugin
+    }
+}
+
+impl<M> fmt::Debug for Held<'_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Held")
+            .field("generation", &self.generation.number)
+            .field("info", self.generation.plugin.info())
+            .finish()
+    }
 }
 
 impl<M: Interface> Loader<M> {
@@ -101,6 +162,7 @@ impl<M: Interface> Loader<M> {
     /// applies to every version loaded.
     pub fn live(&self, path: impl AsRef<Path>) -> Result<Live<M>, LoadError> {
         let path = path.as_ref().to_path_buf();
+        calls::prepare();
         let plugin = self.load(&path)?;
         let first = Box::new(Generation { number: 1, plugin });
         let current = AtomicPtr::new(&*first as *const Generation<M> as *mut Generation<M>);
@@ -112,6 +174,9 @@ impl<M: Interface> Loader<M> {
                 generations: Mutex::new(vec![first]),
                 reloading: Mutex::new(()),
                 reloader: Mutex::new(None),
+                holding: AtomicBool::new(false),
+                held: Mutex::new(false),
+                released: Condvar::new(),
                 _handles: PhantomData,
             }),
         })
@@ -120,20 +185,20 @@ impl<M: Interface> Loader<M> {
 
 impl<M: Interface> Live<M> {
     /// Loads the file again, through the whole pipeline. New bytes that pass every check
-    /// become the next generation: first the old generation's `save_state` hook runs and the
-    /// new one's `restore_state` receives what it returned (a failure there refuses the new
-    /// version with [`ErrorKind::StateNotHandedOver`]), then the new generation is published
-    /// and answers every call made afterwards. Bytes already serving change nothing.
-    ///
-    /// The handover is a snapshot: calls the old generation answers after its `save_state`
-    /// returned (calls in flight, or racing with the switch) change only the old generation's
-    /// state. Plugins whose state must not lose an update keep it in the host.
+    /// become the next generation: new calls are held while the reload waits for the calls
+    /// running on the old generation ([`Held`]s of it, up to [`Loader::reload_wait`]), then
+    /// the old generation's `save_state` hook runs and the new one's `restore_state` receives
+    /// what it returned (a failure there refuses the new version with
+    /// [`ErrorKind::StateNotHandedOver`]), then the new generation is published and the held
+    /// calls go to it. Nothing the old generation did is lost. Bytes already serving change
+    /// nothing.
     ///
     /// An error leaves the current generation serving. A half-written file is refused like
     /// any other bad file: reload again once it is complete. Reloads of one handle run one at
-    /// a time; calls never wait for them. Bytes that served an earlier generation (a
-    /// roll-back) come back as a new generation of that same library, its statics as it left
-    /// them.
+    /// a time. A reload from inside a call through this handle (a host service its plugin
+    /// called) is refused with [`ErrorKind::CallsStillRunning`]: that call would never finish
+    /// first. Bytes that served an earlier generation (a roll-back) come back as a new
+    /// generation of that same library, its statics as it left them.
     ///
     /// Runs plugin code (the new version's constructors and hooks, the old one's
     /// `save_state`): the trust contract of [`Loader::load`] applies.
@@ -173,15 +238,23 @@ impl<M: Interface> Live<M> {
 
     fn reload_now(&self) -> Result<Reload, LoadError> {
         let shared = &*self.shared;
-        let old = self.current();
+        let old = self.current_generation();
         let new = shared.loader.load(&shared.path)?;
-        if new.same_library(old) {
+        if new.same_library(&old.plugin) {
             return Ok(Reload::Unchanged {
-                generation: self.generation(),
+                generation: old.number,
             });
         }
-        hand_over(old, &new)?;
-        let from = self.generation();
+        if calls::this_thread_in(shared.id()) {
+            return Err(self.calls_still_running(Duration::ZERO, &new));
+        }
+        let started = Instant::now();
+        let hold = Hold::raise(shared);
+        if !calls::wait_until_idle(old.id(), shared.loader.options.reload_wait) {
+            return Err(self.calls_still_running(started.elapsed(), &new));
+        }
+        hand_over(&old.plugin, &new)?;
+        let from = old.number;
         let next = Box::new(Generation {
             number: from + 1,
             plugin: new,
@@ -194,7 +267,105 @@ impl<M: Interface> Live<M> {
             .push(next);
         // Release: whoever reads the pointer sees the whole generation.
         shared.current.store(pointer, Ordering::Release);
-        Ok(Reload::Reloaded { from, to: from + 1 })
+        drop(hold);
+        Ok(Reload::Reloaded {
+            from,
+            to: from + 1,
+            paused: started.elapsed(),
+        })
+    }
+
+    fn calls_still_running(&self, waited: Duration, new: &Plugin<M>) -> LoadError {
+        LoadError::new(
+            &self.shared.path,
+            ErrorKind::CallsStillRunning {
+                waited_ms: waited.as_millis().try_into().unwrap_or(u64::MAX),
+            },
+        )
+        .with_plugin(new.info())
+    }
+
+    /// The current generation, held for calls: dereference it to call the plugin's
+    /// functions (`live.get().greet(..)`); all calls through one `Held` reach the same
+    /// generation. Waits while a reload holds new calls (see [`reload`](Live::reload)), so
+    /// that the call reaches the new generation, with the state handed over; a call from
+    /// inside a call through this handle does not wait.
+    ///
+    /// Costs two plain stores to the thread's own slot and, where the system has no
+    /// process-wide barrier (not Linux), a fence. Drop the `Held` when the calls are done.
+    #[inline]
+    pub fn get(&self) -> Held<'_, M> {
+        let shared = &*self.shared;
+        loop {
+            // Acquire: pairs with the Release store in `reload`.
+            let pointer = shared.current.load(Ordering::Acquire);
+            let record = calls::record(shared.id(), pointer as usize);
+            // A reload sees this record if it raised its flag after it was made; otherwise
+            // the flag is seen here (the record is ordered before these reads).
+            let go = !shared.holding.load(Ordering::Acquire) || record.nested();
+            if go && shared.current.load(Ordering::Acquire) == pointer {
+                // SAFETY: `current` always points to a generation boxed in `generations`,
+                // which `self` keeps alive; the record made before checking that it is still
+                // current keeps `unload_retired` from unloading it while `Held` lives.
+                let generation = unsafe { &*pointer };
+                return Held {
+                    generation,
+                    _record: record,
+                };
+            }
+            drop(record);
+            shared.wait_for_release();
+        }
+    }
+}
+
+impl<M> Shared<M> {
+    /// This handle's identity in the threads' records.
+    fn id(&self) -> usize {
+        self as *const Shared<M> as usize
+    }
+
+    fn wait_for_release(&self) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        while *held {
+            held = self
+                .released
+                .wait(held)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+impl<M> Generation<M> {
+    /// This generation's identity in the threads' records.
+    fn id(&self) -> usize {
+        self as *const Generation<M> as usize
+    }
+}
+
+/// New calls through a live handle held; released when dropped.
+struct Hold<'a, M> {
+    shared: &'a Shared<M>,
+}
+
+impl<'a, M> Hold<'a, M> {
+    fn raise(shared: &'a Shared<M>) -> Self {
+        *shared.held.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        shared.holding.store(true, Ordering::SeqCst);
+        // Calls recorded before this are seen by the wait; later ones see the flag.
+        calls::barrier();
+        Hold { shared }
+    }
+}
+
+impl<M> Drop for Hold<'_, M> {
+    fn drop(&mut self) {
+        let shared = self.shared;
+        let mut held = shared.held.lock().unwrap_or_else(PoisonError::into_inner);
+        // Release: a call that sees the flag down sees the new generation published.
+        shared.holding.store(false, Ordering::Release);
+        *held = false;
+        shared.released.notify_all();
     }
 }
 
@@ -208,9 +379,13 @@ pub struct Unloads {
     pub still_mapped: usize,
     /// Closed where the system does not tell whether they were unmapped ([`Unloaded::Closed`]).
     pub closed: usize,
-    /// Kept, because another handle still refers to their library (a clone of a plugin handle
-    /// from [`Live::current`], a load of the same bytes elsewhere); tried again next time.
+    /// Kept, because a [`Held`] or another handle still refers to their library (a clone of
+    /// [`Held::plugin`], a load of the same bytes elsewhere), or objects they made are alive;
+    /// tried again next time.
     pub in_use: usize,
+    /// Kept, because their `on_unload` hook refused, panicked or had not returned within
+    /// [`Loader::unload_wait`] ([`KeptLoaded`]); tried again next time.
+    pub refused: usize,
 }
 
 impl Unloads {
@@ -227,6 +402,7 @@ impl Unloads {
         self.still_mapped += other.still_mapped;
         self.closed += other.closed;
         self.in_use += other.in_use;
+        self.refused += other.refused;
     }
 }
 
@@ -240,13 +416,14 @@ impl<M: Interface> Live<M> {
     /// Runs plugin code (the libraries' destructors); a reload of this handle from there is
     /// refused ([`ErrorKind::Reentrant`]), and from a reload's own hooks this unloads nothing.
     ///
+    /// A generation that a [`Held`] still holds, or that made objects still alive, is kept
+    /// (counted in [`Unloads::in_use`]): calls through this handle are checked, not promised.
+    ///
     /// # Safety
-    /// [`Plugin::unload`]'s contract, for every retired generation of this handle and its
-    /// clones: no call that reached one is still running (a call that read the current
-    /// generation before a reload finishes on the old one: wait until calls that started
-    /// before the last reload have returned), references obtained from this handle before the
-    /// last reload (by `Deref` or [`current`](Live::current)) are not used again, and no value
-    /// a retired generation made is alive.
+    /// The rest of [`Plugin::unload`]'s contract, for every retired generation of this handle
+    /// and its clones: no value a retired generation made is alive (a returned `RString` or
+    /// `RVec`, a function pointer), a root module copied out of a [`Held`] is not used after
+    /// the `Held` is gone, and nothing a retired generation started (a thread) runs.
     pub unsafe fn unload_retired(&self) -> Unloads {
         // SAFETY: the caller's promise.
         self.exclusively(|| unsafe { self.unload_retired_now() })
@@ -271,24 +448,42 @@ impl<M: Interface> Live<M> {
             *generations = kept;
             retired
         };
+        // Calls recorded before this are seen below; a call recorded after it finds another
+        // generation current and does not use the one it read.
+        calls::barrier();
         let mut unloads = Unloads::default();
         let mut in_use = Vec::new();
         let mut retired = retired.into_iter();
         while let Some(generation) = retired.next() {
-            let Generation { number, plugin } = *generation;
             // Bytes that served twice (a roll-back) are one library: one handle is enough.
             let again = retired
                 .as_slice()
                 .iter()
-                .any(|g| g.plugin.same_library(&plugin));
-            if again || plugin.same_library(self.current()) {
+                .any(|g| g.plugin.same_library(&generation.plugin));
+            if again
+                || generation
+                    .plugin
+                    .same_library(&self.current_generation().plugin)
+            {
                 continue;
             }
-            // SAFETY: the caller's promise, for this retired generation.
+            if calls::running_on(generation.id()) {
+                unloads.in_use += 1;
+                in_use.push(generation);
+                continue;
+            }
+            let Generation { number, plugin } = *generation;
+            // SAFETY: the caller's promise, for this retired generation; no call through this
+            // handle runs on it (above).
             match unsafe { plugin.unload() } {
                 Ok(unloaded) => unloads.count(unloaded),
-                Err(plugin) => {
-                    unloads.in_use += 1;
+                Err(NotUnloaded { plugin, reason }) => {
+                    match reason {
+                        KeptLoaded::OtherHandles | KeptLoaded::LiveObjects { .. } => {
+                            unloads.in_use += 1
+                        }
+                        _ => unloads.refused += 1,
+                    }
                     in_use.push(Box::new(Generation { number, plugin }));
                 }
             }
@@ -332,20 +527,14 @@ fn hand_over<M: Interface>(old: &Plugin<M>, new: &Plugin<M>) -> Result<(), LoadE
 }
 
 impl<M> Live<M> {
-    /// The current generation's plugin handle, for calls that must all reach one generation
-    /// (clone it to keep it).
-    pub fn current(&self) -> &Plugin<M> {
-        &self.current_generation().plugin
-    }
-
     /// The current generation's number: 1 for the first load, one more per reload.
     pub fn generation(&self) -> u64 {
         self.current_generation().number
     }
 
     /// What the current generation's header says.
-    pub fn info(&self) -> &PluginInfo {
-        self.current().info()
+    pub fn info(&self) -> PluginInfo {
+        self.current_generation().plugin.info().clone()
     }
 
     /// The path this handle loads, as given.
@@ -353,25 +542,16 @@ impl<M> Live<M> {
         &self.shared.path
     }
 
+    /// The current generation, for what is not a call (its number, its header).
     fn current_generation(&self) -> &Generation<M> {
         // Acquire: pairs with the Release store in `reload`.
         let pointer = self.shared.current.load(Ordering::Acquire);
         // SAFETY: `current` always points to a generation boxed in `generations`, which lives
         // as long as `shared`, which `self` keeps alive; a generation leaves `generations`
         // only by `unload_retired`, never the current one (reloads, which change `current`,
-        // and unloads run one at a time), and after its caller promised that no reference
-        // to a retired one is used again.
+        // and unloads run one at a time). References from here leave this module only in a
+        // `Held`, which keeps its generation from being unloaded.
         unsafe { &*pointer }
-    }
-}
-
-impl<M> Deref for Live<M> {
-    type Target = M;
-
-    /// The current generation's root module.
-    #[inline]
-    fn deref(&self) -> &M {
-        self.current()
     }
 }
 
@@ -389,7 +569,7 @@ impl<M> fmt::Debug for Live<M> {
         f.debug_struct("Live")
             .field("path", &self.shared.path)
             .field("generation", &self.generation())
-            .field("info", self.info())
+            .field("info", self.current_generation().plugin.info())
             .finish()
     }
 }

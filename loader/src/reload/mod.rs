@@ -5,5 +5,5 @@
 mod live;
 mod watch;
 
-pub use live::{Live, Reload, Unloads};
+pub use live::{Held, Live, Reload, Unloads};
 pub use watch::{Event, Watcher};

@@ -47,6 +47,8 @@ pub enum Event {
         to: u64,
         /// The new version's header.
         info: PluginInfo,
+        /// How long new calls were held ([`Reload::Reloaded`]).
+        paused: Duration,
     },
     /// A file (or its new version) was refused; the generation named keeps serving, if any.
     Refused {
@@ -79,9 +81,10 @@ impl fmt::Display for Event {
                 from,
                 to,
                 info,
+                paused,
             } => write!(
                 f,
-                "reloaded {}: generation {from} -> {to}, {}",
+                "reloaded {}: generation {from} -> {to}, {} (calls held {paused:?})",
                 path.display(),
                 info.label()
             ),
@@ -376,7 +379,7 @@ impl<M: Interface> State<M> {
             (None, false) => None,
             (None, true) => Some(match self.loader.live(path) {
                 Ok(live) => {
-                    let info = live.info().clone();
+                    let info = live.info();
                     self.files().insert(
                         path.to_path_buf(),
                         Tracked {
@@ -412,14 +415,17 @@ impl<M: Interface> State<M> {
                     // Removed, then back with the bytes that serve: loaded again.
                     Ok(Reload::Unchanged { .. }) if !was_present => Some(Event::Loaded {
                         path: path.to_path_buf(),
-                        info: live.info().clone(),
+                        info: live.info(),
                     }),
                     Ok(Reload::Unchanged { .. }) => None,
-                    Ok(Reload::Reloaded { from, to }) => Some(Event::Reloaded {
+                    Ok(Reload::Reloaded {
+                        from, to, paused, ..
+                    }) => Some(Event::Reloaded {
                         path: path.to_path_buf(),
                         from,
                         to,
-                        info: live.info().clone(),
+                        info: live.info(),
+                        paused,
                     }),
                     Err(error) => Some(Event::Refused {
                         path: path.to_path_buf(),

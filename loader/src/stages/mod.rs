@@ -13,6 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ::object::read::ReadRef;
 use xplug::header::HEADER_SIZE;
@@ -83,6 +84,11 @@ pub(crate) struct Options {
     pub(crate) snapshot_dir: Option<PathBuf>,
     pub(crate) trust: TrustPolicy,
     pub(crate) quarantine: Option<Quarantine>,
+    /// How long a live handle's reload waits for calls on the version it replaces.
+    #[cfg_attr(not(feature = "reload"), allow(dead_code))]
+    pub(crate) reload_wait: Duration,
+    /// How long an unload waits for the plugin's `on_unload` hook.
+    pub(crate) unload_wait: Duration,
 }
 
 impl Options {

@@ -93,3 +93,32 @@ pub(super) fn is_mapped(device: u64, inode: u64) -> Option<bool> {
         device == device_field && found == Some(inode)
     }))
 }
+
+/// `membarrier(2)` commands.
+use std::os::raw::{c_int, c_long};
+
+const MEMBARRIER_CMD_QUERY: c_int = 0;
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: c_int = 1 << 3;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: c_int = 1 << 4;
+
+fn membarrier(command: c_int) -> c_long {
+    // SAFETY: `membarrier` takes two integers and touches no memory of ours.
+    unsafe { libc::syscall(libc::SYS_membarrier, command, 0 as c_int) }
+}
+
+/// Registers this process for private expedited `membarrier` (Linux 4.14); `false` where the
+/// kernel (or a sandbox) does not offer it.
+pub(super) fn register_process_barrier() -> bool {
+    let offered = membarrier(MEMBARRIER_CMD_QUERY);
+    let needed =
+        (MEMBARRIER_CMD_PRIVATE_EXPEDITED | MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) as c_long;
+    offered >= 0
+        && offered & needed == needed
+        && membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0
+}
+
+/// A full memory barrier on every thread of this process that is running; `false` if the
+/// kernel refused (the caller then cannot rely on it).
+pub(super) fn process_barrier() -> bool {
+    membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0
+}

@@ -114,6 +114,37 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     imp::sync_dir(dir)
 }
 
+/// Makes [`process_barrier`] available to this process, where the system has one (Linux:
+/// `membarrier`, registered once); `false` where it does not: threads that rely on it must
+/// then issue a full fence themselves.
+#[cfg_attr(not(feature = "reload"), allow(dead_code))]
+pub(crate) fn register_process_barrier() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        linux::register_process_barrier()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
+/// A full memory barrier on every running thread of this process, after
+/// [`register_process_barrier`] returned `true`: a thread that only stopped its compiler from
+/// reordering (`compiler_fence`) is ordered as if it had issued a fence. `false` if the system
+/// refused.
+#[cfg_attr(not(feature = "reload"), allow(dead_code))]
+pub(crate) fn process_barrier() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        linux::process_barrier()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 /// Whether the file `id` is mapped into this process (Linux, from `/proc/self/maps`); `None`
 /// where the system does not say.
 pub(crate) fn is_mapped(id: &FileId) -> Option<bool> {

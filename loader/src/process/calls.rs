@@ -1,0 +1,234 @@
+//! Which generations of live handles each thread is calling into, so that a reload can wait
+//! for the calls running on the generation it replaces, and an unload can tell that none runs.
+//!
+//! A call through a live handle records the handle and generation it uses in its thread's slot
+//! (plain stores to memory only that thread writes: no lock, no read-modify-write) and clears
+//! the record when it is done. A reload raises its handle's hold flag, issues a process-wide
+//! barrier ([`sys::process_barrier`]) and reads every slot: a call recorded before the barrier
+//! is seen, and a call recorded after it sees the flag (the caller checks it after recording)
+//! and waits. This is the read side of userspace RCU's `membarrier` flavour. Where the system
+//! has no process-wide barrier, each caller issues a full fence instead.
+//!
+//! A slot holds [`DEPTH`] nested records (a call through one live handle that reaches another
+//! from a host service); deeper ones, and calls from a thread whose slot is already gone (in
+//! its thread-local destructors), are counted in one shared counter, and a reload waits for
+//! all of those.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::lock;
+use crate::sys;
+
+/// Nested records a slot holds.
+const DEPTH: usize = 8;
+
+/// One thread's records: `depth` entries of (`lives`, `generations`), an entry of 0 being one
+/// cleared out of order.
+#[repr(align(128))]
+struct Slot {
+    depth: AtomicUsize,
+    lives: [AtomicUsize; DEPTH],
+    generations: [AtomicUsize; DEPTH],
+    /// A thread owns this slot.
+    taken: AtomicBool,
+}
+
+/// Every slot ever made: a slot outlives its thread and is taken again by a later one, so
+/// there are as many as threads that ever called at once.
+static SLOTS: Mutex<Vec<&'static Slot>> = Mutex::new(Vec::new());
+
+/// Calls recorded outside any slot.
+static UNTRACKED: AtomicUsize = AtomicUsize::new(0);
+
+/// How callers order their record before reading a hold flag: not yet known, a compiler fence
+/// (a reload issues the process-wide barrier), or a full fence.
+static ORDERING: AtomicU8 = AtomicU8::new(UNKNOWN);
+const UNKNOWN: u8 = 0;
+const BARRIER: u8 = 1;
+const FENCES: u8 = 2;
+
+/// This thread's slot, given back when the thread ends.
+struct Mine(&'static Slot);
+
+impl Drop for Mine {
+    fn drop(&mut self) {
+        self.0.depth.store(0, Ordering::Release);
+        self.0.taken.store(false, Ordering::Release);
+    }
+}
+
+thread_local! {
+    static MINE: Mine = Mine(take_slot());
+}
+
+fn take_slot() -> &'static Slot {
+    let mut slots = lock(&SLOTS);
+    for slot in slots.iter() {
+        if slot
+            .taken
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return slot;
+        }
+    }
+    let slot: &'static Slot = Box::leak(Box::new(Slot {
+        depth: AtomicUsize::new(0),
+        lives: [(); DEPTH].map(|()| AtomicUsize::new(0)),
+        generations: [(); DEPTH].map(|()| AtomicUsize::new(0)),
+        taken: AtomicBool::new(true),
+    }));
+    slots.push(slot);
+    slot
+}
+
+/// Decides, once per process, how callers order their records: asked before the first live
+/// handle is made, so that no reload runs before it is known.
+pub(crate) fn prepare() {
+    if ORDERING.load(Ordering::Acquire) == UNKNOWN {
+        let ordering = if sys::register_process_barrier() {
+            BARRIER
+        } else {
+            FENCES
+        };
+        // Two threads may race here; both find the same answer.
+        ORDERING.store(ordering, Ordering::Release);
+    }
+}
+
+/// What a reload issues between raising its flag and reading the slots.
+pub(crate) fn barrier() {
+    match ORDERING.load(Ordering::Acquire) {
+        BARRIER if sys::process_barrier() => {}
+        BARRIER => {
+            // Refused after registering (not expected): from now on callers fence, and this
+            // reload relies on the fence below alone.
+            ORDERING.store(FENCES, Ordering::Release);
+            fence(Ordering::SeqCst);
+        }
+        _ => fence(Ordering::SeqCst),
+    }
+}
+
+/// A call's record, cleared when dropped, on the thread that made it.
+pub(crate) struct Record {
+    /// The slot and the index of the entry, or `None` for a call counted in [`UNTRACKED`].
+    entry: Option<(&'static Slot, usize)>,
+    /// Whether this thread was already inside the same live handle when this was recorded.
+    nested: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Records a call through the live handle `live` on its generation `generation` (both
+/// addresses, never 0), then orders the record before the caller's next read.
+pub(crate) fn record(live: usize, generation: usize) -> Record {
+    let entry = MINE
+        .try_with(|mine| {
+            let slot = mine.0;
+            let depth = slot.depth.load(Ordering::Relaxed);
+            let nested = slot.lives[..depth.min(DEPTH)]
+                .iter()
+                .any(|l| l.load(Ordering::Relaxed) == live);
+            if depth >= DEPTH {
+                return (None, nested);
+            }
+            slot.lives[depth].store(live, Ordering::Relaxed);
+            slot.generations[depth].store(generation, Ordering::Relaxed);
+            slot.depth.store(depth + 1, Ordering::Release);
+            (Some((slot, depth)), nested)
+        })
+        .unwrap_or((None, false));
+    let (entry, nested) = entry;
+    if entry.is_none() {
+        // A read-modify-write: ordered with everything, as a fence is.
+        UNTRACKED.fetch_add(1, Ordering::SeqCst);
+    } else if ORDERING.load(Ordering::Relaxed) == BARRIER {
+        compiler_fence(Ordering::SeqCst);
+    } else {
+        fence(Ordering::SeqCst);
+    }
+    Record {
+        entry,
+        nested,
+        _not_send: PhantomData,
+    }
+}
+
+impl Record {
+    /// Whether this thread was already inside the same live handle (a call through it reached
+    /// it again): such a call must not wait for a reload that waits for the outer one.
+    pub(crate) fn nested(&self) -> bool {
+        self.nested
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        match self.entry {
+            None => {
+                UNTRACKED.fetch_sub(1, Ordering::Release);
+            }
+            Some((slot, index)) => {
+                // Release: what the call did happens before a reload sees it gone.
+                slot.generations[index].store(0, Ordering::Release);
+                slot.lives[index].store(0, Ordering::Relaxed);
+                // Trim the cleared entries on top (records may be dropped out of order).
+                let mut depth = slot.depth.load(Ordering::Relaxed);
+                while depth > 0 && slot.generations[depth - 1].load(Ordering::Relaxed) == 0 {
+                    depth -= 1;
+                }
+                slot.depth.store(depth, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Whether a call recorded on `generation` may still be running (an untracked call counts
+/// as one), as of the last [`barrier`].
+pub(crate) fn running_on(generation: usize) -> bool {
+    if UNTRACKED.load(Ordering::Acquire) > 0 {
+        return true;
+    }
+    lock(&SLOTS).iter().any(|slot| {
+        let depth = slot.depth.load(Ordering::Acquire);
+        slot.generations[..depth.min(DEPTH)]
+            .iter()
+            .any(|g| g.load(Ordering::Acquire) == generation)
+    })
+}
+
+/// Waits until no call recorded on `generation` runs ([`running_on`], after the caller's
+/// [`barrier`]), for at most `wait`; `false` if some still ran then.
+pub(crate) fn wait_until_idle(generation: usize, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    let mut spins = 0u32;
+    while running_on(generation) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        // Calls are usually short: look again at once a few times, then let them run.
+        spins += 1;
+        match spins {
+            0..=16 => std::hint::spin_loop(),
+            17..=64 => thread::yield_now(),
+            _ => thread::sleep(Duration::from_micros(50)),
+        }
+    }
+    true
+}
+
+/// Whether this thread is inside a call through the live handle `live`.
+pub(crate) fn this_thread_in(live: usize) -> bool {
+    MINE.try_with(|mine| {
+        let slot = mine.0;
+        let depth = slot.depth.load(Ordering::Relaxed);
+        slot.lives[..depth.min(DEPTH)]
+            .iter()
+            .any(|l| l.load(Ordering::Relaxed) == live)
+    })
+    .unwrap_or(false)
+}
