@@ -18,9 +18,16 @@
 //!   inside it reaches the host as a [`CallError`] ([`CallErrorKind::Panicked`]), never as an unwind or an abort
 //!   (also when the panic payload's own `Drop` panics, or the call comes from a thread-local
 //!   destructor during thread exit). So does every method and `Drop` of an
-//!   [`#[xplug::object]`](macro@object). Not contained: panics in the methods and `Drop` of
-//!   abi_stable `#[sabi_trait]` objects, which abort the process (abi_stable's own guard),
-//!   and plugins built with `panic = "abort"` (refused by default).
+//!   [`#[xplug::object]`](macro@object), and every [`Callback`] one side lends the other (a
+//!   panic in it comes back from [`Callback::call`] as a `CallError`). Not contained, and
+//!   aborting the process: a panic in a bare `extern "C"` function pointer passed either way
+//!   (`extern "C"` functions may not unwind: lend a [`Callback`] instead), in the methods and
+//!   `Drop` of abi_stable `#[sabi_trait]` objects (abi_stable's own guard), and in the `Drop`
+//!   of a plugin's type freed through an abi_stable container (`RBox`, `RVec` of it: its drop
+//!   runs through abi_stable's `extern "C"` vtable); and plugins built with `panic = "abort"`
+//!   (refused by default). Fields abi_stable marks as opaque (`UnsafeOpaqueField`) are not
+//!   size-checked in an xplug interface either (abi_stable pairs them with the `()` it meets
+//!   first, in a hidden hook): do not use them.
 //! - **Objects**: a trait marked [`#[xplug::object]`](macro@object) (methods taking `&self` or
 //!   `&mut self`) gives `<Trait>Box`, an owned, FFI-safe object made on either side of the
 //!   boundary and usable on both. Its methods return `Result<_, CallError>`.
@@ -119,6 +126,7 @@
 #![warn(missing_docs)]
 
 mod call;
+mod callback;
 pub mod header;
 mod host_link;
 mod object;
@@ -126,6 +134,7 @@ mod unwind;
 
 pub use abi_stable;
 pub use call::{CallError, CallErrorKind};
+pub use callback::Callback;
 pub use header::PluginHeader;
 /// Declares a plugin interface; see the [crate docs](crate#declaring-an-interface).
 ///

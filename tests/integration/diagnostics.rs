@@ -230,11 +230,80 @@ fn scratch_root(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
 }
 
+/// Set for the child process that cannot start a thread.
+const NO_THREADS: &str = "XPLUG_TEST_NO_THREADS_DIR";
+
+/// Not a test of its own: the host that `every_rejection_class_...` runs in a child process
+/// whose address space has no room for another thread's stack. Starts a directory watcher,
+/// which must fail, and prints its report and its JSON between marker lines.
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "run as a child process by the diagnostics test"]
+fn no_threads_child_host() {
+    let dir = std::env::var_os(NO_THREADS).expect("run by the diagnostics test");
+    let loader = loader();
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let size_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmSize");
+    // Room for the watcher's small allocations, none for a thread's stack (2 MiB).
+    let limit = (size_kib + 1024) * 1024;
+    let rlimit = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: `setrlimit` reads the struct, which outlives the call.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &rlimit) }, 0);
+    let outcome = loader.watch_dir_polling(PathBuf::from(dir), std::time::Duration::from_secs(1));
+    let error = outcome.expect_err("no room for the watcher's thread");
+    let json = serde_json::to_string_pretty(&error.diagnostic()).unwrap();
+    println!("--report--\n{}\n--json--\n{json}\n--end--", error.report());
+}
+
+/// The report and JSON of a watcher that cannot start its thread, from a child process.
+#[cfg(target_os = "linux")]
+fn no_threads_rejection() -> (String, String) {
+    let dir = scratch("diagnostics-no-threads");
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "diagnostics::no_threads_child_host", "--ignored"])
+        .args(["--nocapture", "--test-threads=1"])
+        .env(NO_THREADS, &dir)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let between = |start: &str, end: &str| -> String {
+        let from = stdout
+            .find(start)
+            .map(|i| i + start.len())
+            .unwrap_or_else(|| {
+                panic!(
+                    "the child printed no {start}: {stdout}\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            });
+        let to = from + stdout[from..].find(end).expect("the end marker");
+        stdout[from..to].trim_matches('\n').to_owned()
+    };
+    (
+        between("--report--\n", "\n--json--"),
+        between("--json--\n", "\n--end--"),
+    )
+}
+
 #[test]
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn every_rejection_class_has_a_short_report_and_json() {
     let all = every_rejection();
     let mut variants: Vec<String> = Vec::new();
+    // One from a child process that has no room for a thread.
+    let (report, json) = no_threads_rejection();
+    insta::assert_snapshot!("report_thread_not_started", normalize(&report));
+    insta::assert_snapshot!("json_thread_not_started", normalize(&json));
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    variants.push(value["error"]["variant"].as_str().unwrap().to_owned());
     for (name, error) in &all {
         let report = error.report().to_string();
         assert!(report.lines().count() <= 12, "{name}: {report}");

@@ -259,6 +259,34 @@ fn a_reload_waits_for_held_calls_holds_new_ones_and_gives_up_after_its_wait() {
 }
 
 #[test]
+fn a_failed_save_state_is_reported_with_the_refused_version() {
+    let dir = scratch("reload-save-state");
+    let path = dir.join(library_file_name("counting"));
+    install(&variant(Fixture::Counting, "0.1.0-save-a"), &path);
+    let live = crate::support::loader().live(&path).unwrap();
+    crate::loading::fixture_static(live.get().plugin(), "XPLUG_FIXTURE_SAVE_STATE_PANICS")
+        .store(1, Ordering::SeqCst);
+    install(&variant(Fixture::Counting, "0.1.0-save-b"), &path);
+    let e = live
+        .reload()
+        .expect_err("the serving version's save_state panics");
+    match e.kind() {
+        ErrorKind::StateNotHandedOver { hook, message, .. } => {
+            assert_eq!(*hook, "save_state");
+            assert!(message.contains("cannot save its state"), "{message}");
+        }
+        other => panic!("{other}"),
+    }
+    // The error is about the file's new version, the one refused: its path and its header.
+    assert_eq!(e.path(), path.as_path());
+    assert_eq!(
+        e.plugin().map(|info| info.version.to_string()),
+        Some("0.1.0-save-b".to_owned())
+    );
+    assert_eq!(live.generation(), 1);
+}
+
+#[test]
 fn the_count_goes_on_across_reloads_and_a_bad_version_leaves_the_old_one_serving() {
     let dir = scratch("reload-handover");
     let path = dir.join(library_file_name("counter"));

@@ -218,6 +218,20 @@ error_kinds! {
         help: "check that the path exists, is of the right kind, and is readable by the \
                         host's user";
 
+    /// A thread the loader needs could not be started (a directory watcher's): the system
+    /// refused it, out of threads or memory.
+    ThreadNotStarted {
+        /// The thread's name.
+        thread: &'static str,
+        /// The system's error.
+        #[cfg_attr(feature = "serde", serde(serialize_with = "display"))]
+        source: Arc<io::Error>,
+    }
+        stage: File,
+        text: ("cannot start the {thread} thread: {source}"),
+        help: "host author: the system refused a thread (its limits on threads, memory or \
+               address space): raise them, or use fewer threads";
+
     /// The file is larger than the host reads (`Loader::max_file_size`).
     TooLarge {
         /// The file's size in bytes.

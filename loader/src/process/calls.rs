@@ -14,6 +14,7 @@
 //! its thread-local destructors), are counted in one shared counter, and a reload waits for
 //! all of those.
 
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -56,12 +57,18 @@ struct Mine(&'static Slot);
 
 impl Drop for Mine {
     fn drop(&mut self) {
+        // Later calls on this thread (other thread-locals' destructors) are untracked.
+        SLOT.with(|slot| slot.set(std::ptr::null()));
         self.0.depth.store(0, Ordering::Release);
         self.0.taken.store(false, Ordering::Release);
     }
 }
 
 thread_local! {
+    /// This thread's slot, or null before its first record and after it was given back: no
+    /// destructor, so that a call reads it with one load.
+    static SLOT: Cell<*const Slot> = const { Cell::new(std::ptr::null()) };
+    /// Gives the slot back when the thread ends.
     static MINE: Mine = Mine(take_slot());
 }
 
@@ -118,70 +125,95 @@ pub(crate) fn barrier() {
 pub(crate) struct Record {
     /// The slot and the index of the entry, or `None` for a call counted in [`UNTRACKED`].
     entry: Option<(&'static Slot, usize)>,
-    /// Whether this thread was already inside the same live handle when this was recorded.
-    nested: bool,
     _not_send: PhantomData<*const ()>,
 }
 
 /// Records a call through the live handle `live` on its generation `generation` (both
 /// addresses, never 0), then orders the record before the caller's next read.
+#[inline]
 pub(crate) fn record(live: usize, generation: usize) -> Record {
-    let entry = MINE
-        .try_with(|mine| {
-            let slot = mine.0;
+    let slot = SLOT.with(Cell::get);
+    // SAFETY: a non-null `SLOT` is this thread's slot, `'static`, until `Mine` gives it back
+    // and nulls `SLOT` first.
+    let entry = match unsafe { slot.as_ref() } {
+        Some(slot) => {
             let depth = slot.depth.load(Ordering::Relaxed);
-            let nested = slot.lives[..depth.min(DEPTH)]
-                .iter()
-                .any(|l| l.load(Ordering::Relaxed) == live);
-            if depth >= DEPTH {
-                return (None, nested);
+            if depth < DEPTH {
+                slot.lives[depth].store(live, Ordering::Relaxed);
+                slot.generations[depth].store(generation, Ordering::Relaxed);
+                slot.depth.store(depth + 1, Ordering::Release);
+                Some((slot, depth))
+            } else {
+                None
             }
-            slot.lives[depth].store(live, Ordering::Relaxed);
-            slot.generations[depth].store(generation, Ordering::Relaxed);
-            slot.depth.store(depth + 1, Ordering::Release);
-            (Some((slot, depth)), nested)
-        })
-        .unwrap_or((None, false));
-    let (entry, nested) = entry;
-    if entry.is_none() {
+        }
+        None => first_record(live, generation),
+    };
+    match entry {
         // A read-modify-write: ordered with everything, as a fence is.
-        UNTRACKED.fetch_add(1, Ordering::SeqCst);
-    } else if ORDERING.load(Ordering::Relaxed) == BARRIER {
-        compiler_fence(Ordering::SeqCst);
-    } else {
-        fence(Ordering::SeqCst);
+        None => {
+            UNTRACKED.fetch_add(1, Ordering::SeqCst);
+        }
+        Some(_) if ORDERING.load(Ordering::Relaxed) == BARRIER => compiler_fence(Ordering::SeqCst),
+        Some(_) => fence(Ordering::SeqCst),
     }
     Record {
         entry,
-        nested,
         _not_send: PhantomData,
     }
 }
 
+/// The first record on this thread: takes a slot (out of line, once per thread).
+#[cold]
+fn first_record(live: usize, generation: usize) -> Option<(&'static Slot, usize)> {
+    let slot = MINE.try_with(|mine| mine.0).ok()?;
+    SLOT.with(|cell| cell.set(slot));
+    slot.lives[0].store(live, Ordering::Relaxed);
+    slot.generations[0].store(generation, Ordering::Relaxed);
+    slot.depth.store(1, Ordering::Release);
+    Some((slot, 0))
+}
+
 impl Record {
-    /// Whether this thread was already inside the same live handle (a call through it reached
-    /// it again): such a call must not wait for a reload that waits for the outer one.
-    pub(crate) fn nested(&self) -> bool {
-        self.nested
+    /// Whether this thread was already inside the live handle `live` when this was recorded
+    /// (a call through it reached it again): such a call must not wait for a reload that
+    /// waits for the outer one.
+    pub(crate) fn nested_in(&self, live: usize) -> bool {
+        match self.entry {
+            Some((slot, index)) => slot.lives[..index]
+                .iter()
+                .any(|l| l.load(Ordering::Relaxed) == live),
+            // Untracked: deeper than a slot holds, or in the thread's teardown; only a slot
+            // that is still this thread's may be read.
+            None => this_thread_in(live),
+        }
     }
 }
 
 impl Drop for Record {
+    #[inline]
     fn drop(&mut self) {
         match self.entry {
             None => {
                 UNTRACKED.fetch_sub(1, Ordering::Release);
             }
             Some((slot, index)) => {
-                // Release: what the call did happens before a reload sees it gone.
-                slot.generations[index].store(0, Ordering::Release);
-                slot.lives[index].store(0, Ordering::Relaxed);
-                // Trim the cleared entries on top (records may be dropped out of order).
-                let mut depth = slot.depth.load(Ordering::Relaxed);
-                while depth > 0 && slot.generations[depth - 1].load(Ordering::Relaxed) == 0 {
-                    depth -= 1;
+                let depth = slot.depth.load(Ordering::Relaxed);
+                if depth == index + 1 {
+                    // The top entry (records are usually dropped in order): entries from
+                    // `depth` on are not read. Release: what the call did happens before a
+                    // reload sees it gone.
+                    let mut depth = index;
+                    // Below it, entries cleared out of order go too.
+                    while depth > 0 && slot.generations[depth - 1].load(Ordering::Relaxed) == 0 {
+                        depth -= 1;
+                    }
+                    slot.depth.store(depth, Ordering::Release);
+                } else {
+                    // Out of order: cleared in place, trimmed when the entries above go.
+                    slot.generations[index].store(0, Ordering::Release);
+                    slot.lives[index].store(0, Ordering::Relaxed);
                 }
-                slot.depth.store(depth, Ordering::Release);
             }
         }
     }
@@ -223,12 +255,42 @@ pub(crate) fn wait_until_idle(generation: usize, wait: Duration) -> bool {
 
 /// Whether this thread is inside a call through the live handle `live`.
 pub(crate) fn this_thread_in(live: usize) -> bool {
-    MINE.try_with(|mine| {
-        let slot = mine.0;
-        let depth = slot.depth.load(Ordering::Relaxed);
-        slot.lives[..depth.min(DEPTH)]
-            .iter()
-            .any(|l| l.load(Ordering::Relaxed) == live)
-    })
-    .unwrap_or(false)
+    // SAFETY: as in `record`.
+    match unsafe { SLOT.with(Cell::get).as_ref() } {
+        Some(slot) => {
+            let depth = slot.depth.load(Ordering::Relaxed);
+            slot.lives[..depth.min(DEPTH)]
+                .iter()
+                .any(|l| l.load(Ordering::Relaxed) == live)
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn callers_use_the_process_wide_barrier_where_linux_offers_it() {
+        prepare();
+        assert_eq!(ORDERING.load(Ordering::Relaxed), BARRIER);
+    }
+
+    #[test]
+    fn a_record_is_seen_until_it_is_dropped_in_any_order() {
+        prepare();
+        let (live, first, second) = (0x1000, 0x2000, 0x3000);
+        let outer = record(live, first);
+        let inner = record(live, second);
+        assert!(inner.nested_in(live) && !outer.nested_in(live));
+        barrier();
+        assert!(running_on(first) && running_on(second));
+        drop(outer);
+        assert!(!running_on(first) && running_on(second));
+        assert!(this_thread_in(live));
+        drop(inner);
+        assert!(!running_on(second) && !this_thread_in(live));
+    }
 }

@@ -302,7 +302,7 @@ impl<M: Interface> Live<M> {
             let record = calls::record(shared.id(), pointer as usize);
             // A reload sees this record if it raised its flag after it was made; otherwise
             // the flag is seen here (the record is ordered before these reads).
-            let go = !shared.holding.load(Ordering::Acquire) || record.nested();
+            let go = !shared.holding.load(Ordering::Acquire) || record.nested_in(shared.id());
             if go && shared.current.load(Ordering::Acquire) == pointer {
                 // SAFETY: `current` always points to a generation boxed in `generations`,
                 // which `self` keeps alive; the record made before checking that it is still
@@ -500,9 +500,10 @@ impl<M: Interface> Live<M> {
     }
 }
 
-/// Hands `old`'s state to `new` through the plugins' hooks.
+/// Hands `old`'s state to `new` through the plugins' hooks. A failure refuses `new`: it is
+/// reported with `new`'s header, the hook's name telling whose it was.
 fn hand_over<M: Interface>(old: &Plugin<M>, new: &Plugin<M>) -> Result<(), LoadError> {
-    let failed = |hook: &'static str, plugin: &Plugin<M>, e: LoadHookError| {
+    let failed = |hook: &'static str, e: LoadHookError| {
         let message = match e {
             LoadHookError::Failed(message) => message,
             LoadHookError::Panicked { message, location } if location.is_empty() => {
@@ -513,15 +514,14 @@ fn hand_over<M: Interface>(old: &Plugin<M>, new: &Plugin<M>) -> Result<(), LoadE
             }
         };
         LoadError::new(new.path(), ErrorKind::StateNotHandedOver { hook, message })
-            .with_plugin(plugin.info())
+            .with_plugin(new.info())
     };
     // SAFETY: both modules come from libraries that passed every check against `M` and whose
     // `on_load` succeeded (`Loader::load` returned them).
-    let state = unsafe { old.module().__save_state() }.map_err(|e| failed("save_state", old, e))?;
+    let state = unsafe { old.module().__save_state() }.map_err(|e| failed("save_state", e))?;
     if let Some(state) = state {
         // SAFETY: as above.
-        unsafe { new.module().__restore_state(&state) }
-            .map_err(|e| failed("restore_state", new, e))?;
+        unsafe { new.module().__restore_state(&state) }.map_err(|e| failed("restore_state", e))?;
     }
     Ok(())
 }

@@ -215,7 +215,7 @@ impl<M: Interface> Loader<M> {
             thread::Builder::new()
                 .name(String::from("xplug-watcher"))
                 .spawn(move || state.follow(changed))
-                .map_err(|e| io_error(dir, e))?
+                .map_err(|e| thread_error(dir, "xplug-watcher", e))?
         };
         Ok(Watcher {
             state,
@@ -312,8 +312,18 @@ fn poll(dir: &Path, changes: Changes, interval: Duration) -> Result<Feed, LoadEr
                 }
             }
         })
-        .map_err(|e| io_error(dir, e))?;
+        .map_err(|e| thread_error(dir, "xplug-poller", e))?;
     Ok(Feed::Polling { _stop: stop })
+}
+
+fn thread_error(dir: &Path, thread: &'static str, e: std::io::Error) -> LoadError {
+    LoadError::new(
+        dir,
+        ErrorKind::ThreadNotStarted {
+            thread,
+            source: Arc::new(e),
+        },
+    )
 }
 
 fn io_error(dir: &Path, e: std::io::Error) -> LoadError {

@@ -10,6 +10,7 @@ use abi_stable::abi_stability::abi_checking::{
     check_layout_compatibility_with_globals, AbiInstability, AbiInstabilityErrors, CheckingGlobals,
 };
 use abi_stable::library::LibHeader;
+use abi_stable::std_types::RResult;
 use abi_stable::type_layout::TypeLayout;
 use abi_stable::StableAbi;
 use std::cell::Cell;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use xplug::Interface;
 
 use crate::digest::Sha256;
-use crate::error::{ErrorKind, LoadError};
+use crate::error::{ErrorKind, LayoutDifference, LoadError};
 use crate::host::host_version;
 use crate::process::layout_cache::{self, HostIds};
 use crate::process::library::Library;
@@ -41,13 +42,31 @@ pub(crate) fn module<M: Interface>(
     let host = host_version::<M>();
     let expected = <M as StableAbi>::LAYOUT;
     let older = library.info.interface_version < host;
-    if let Err(errors) = check(expected, found, older) {
+    // abi_stable's checker walks the plugin's tree, which a hostile plugin may make
+    // malformed: a panic in it (or in describing what it found) is a refusal.
+    let refused = contained(|| {
+        check(expected, found, older)
+            .err()
+            .map(|errors| (first_difference(&errors), errors.to_string()))
+    })
+    .unwrap_or_else(|message| {
+        Some((
+            LayoutDifference {
+                at: String::from("(the plugin's layout)"),
+                what: format!("the layout checker failed on it: {message}"),
+                expected: String::new(),
+                found: String::new(),
+            },
+            message,
+        ))
+    });
+    if let Some((difference, details)) = refused {
         return Err(error(ErrorKind::LayoutMismatch {
             interface: library.info.interface_name.clone(),
             found: library.info.interface_version.clone(),
             host_version: host,
-            difference: Box::new(first_difference(&errors)),
-            details: errors.to_string(),
+            difference: Box::new(difference),
+            details,
         }));
     }
     // SAFETY: the root module's whole type layout was checked against `M`'s just above.
@@ -56,6 +75,14 @@ pub(crate) fn module<M: Interface>(
             message: crate::error::one_line(&e.to_string()),
         })
     })
+}
+
+/// Runs `f`, code that reads a plugin's layout tree; a panic in it comes back as its message.
+fn contained<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    match xplug::__private::guard_in::<false, _, _>(f) {
+        RResult::ROk(value) => Ok(value),
+        RResult::RErr(_) => Err(xplug::__private::take_panic().message.into_string()),
+    }
 }
 
 /// Checks `found`, a plugin's root-module layout, against `expected`, the host's, as
@@ -158,12 +185,20 @@ const ROOT_DEPTH: usize = 1;
 #[cfg(test)]
 mod tests {
     //! Versions of one interface declared in-process, checked as the loader checks a plugin.
+
     // Interfaces declared only for their layouts; abi_stable's `#[sabi_trait]` expands to
     // impls inside a const block.
     #![allow(dead_code, unreachable_pub, non_local_definitions)]
     use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
     use abi_stable::StableAbi;
     use std::collections::HashSet;
+
+    #[test]
+    fn a_panic_while_reading_a_layout_is_a_refusal() {
+        let caught = super::contained(|| -> u32 { panic!("index out of bounds in a tree") });
+        assert_eq!(caught, Err(String::from("index out of bounds in a tree")));
+        assert_eq!(super::contained(|| 7), Ok(7));
+    }
 
     use super::*;
 
