@@ -214,11 +214,17 @@ pub(crate) unsafe fn release<E>(
             runtime: std::sync::Mutex::new(None),
             stays_mapped: Some(at),
         };
-        lock(&REGISTRY)
+        let mut registry = lock(&REGISTRY);
+        let libraries = registry
             .get_or_insert_with(HashMap::new)
             .entry(Identity::File(file))
-            .or_default()
-            .push(Arc::new(kept));
+            .or_default();
+        // A load of the file between the unload and here registered its own library of the
+        // same mapping, which it opened and initialised (after `on_unload`): that one is the
+        // file's library now; this one goes, closing nothing (it holds no mapping).
+        if libraries.is_empty() {
+            libraries.push(Arc::new(kept));
+        }
     }
     Ok(unloaded)
 }

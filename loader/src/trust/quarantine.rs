@@ -365,6 +365,12 @@ fn owners_dir(journal: &Path) -> PathBuf {
 /// running process; one that cannot be opened counts as alive (a load in progress is never
 /// taken for a crash). Opened read-only, without following a symlink or blocking on a FIFO.
 fn owner_alive(file: &Path) -> bool {
+    // Owner files are regular files their processes make: a symlink in their place is no
+    // owner (it would make an entry look alive forever, and keep a crash from counting).
+    match fs::symlink_metadata(file) {
+        Ok(meta) if meta.file_type().is_symlink() => return false,
+        _ => {}
+    }
     let handle = match sys::open_for_lock(file) {
         Ok(handle) => handle,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return false,
@@ -438,6 +444,31 @@ mod tests {
             }
         }
         println!("lost {lost} refused {refused}");
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_symlink_in_place_of_an_owner_file_is_no_owner() {
+        let dir = std::env::temp_dir().join(format!("xplug-journal-link-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let journal = dir.join("plugins.quarantine");
+        let owners = owners_dir(&journal);
+        fs::create_dir_all(&owners).unwrap();
+        // A token no live process holds, its owner file a symlink to a file held locked.
+        let token = "1-0123456789abcdef";
+        assert!(process::is_journal_owner_token(token));
+        let held = dir.join("held");
+        fs::write(&held, b"").unwrap();
+        let lock = sys::open_for_lock(&held).unwrap();
+        sys::lock_file(&lock).unwrap();
+        std::os::unix::fs::symlink(&held, owners.join(token)).unwrap();
+        let digest = Sha256::of(b"y");
+        fs::write(&journal, format!("{digest}  @{token}  /plugins/c.so\n")).unwrap();
+        let entries = Quarantine::new(&journal).entries().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert!(!entries[0].loading, "a symlinked owner is no live process");
+        drop(lock);
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
