@@ -4,9 +4,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use xplug::__private::{LoadHookError, PluginRuntime};
@@ -14,7 +13,7 @@ use xplug::Interface;
 
 use crate::info::PluginInfo;
 use crate::process::library::Library;
-use crate::process::registry;
+use crate::process::{lock, registry};
 use crate::sys::Unloaded;
 
 /// A loaded plugin: its root module `M` (dereference to call its functions) and its header.
@@ -104,8 +103,20 @@ impl<M> Plugin<M> {
         if objects > 0 {
             return Err(self.kept(KeptLoaded::LiveObjects { count: objects }));
         }
-        if self.library.unloading.load(Ordering::Acquire) {
-            return Err(self.kept(KeptLoaded::HookStillRunning));
+        {
+            // The thread of an earlier `on_unload` that outlasted its wait must have ended.
+            let mut hook = lock(&self.library.unload_hook);
+            match hook.take() {
+                Some(thread) if !thread.is_finished() => {
+                    *hook = Some(thread);
+                    drop(hook);
+                    return Err(self.kept(KeptLoaded::HookStillRunning));
+                }
+                Some(thread) => {
+                    let _ = thread.join();
+                }
+                None => {}
+            }
         }
         let Plugin {
             module,
@@ -119,7 +130,7 @@ impl<M> Plugin<M> {
         // runs the hook only then.
         let released = unsafe {
             registry::release(library, |library| {
-                on_unload(module, &library.unloading, unload_wait)
+                on_unload(module, &library.unload_hook, unload_wait)
             })
         };
         match released {
@@ -196,15 +207,13 @@ impl<M> fmt::Debug for Plugin<M> {
 }
 
 /// Runs `module`'s `on_unload` hook on a thread of its own and waits for it at most `wait`;
-/// `running` is raised meanwhile, and lowered by that thread when the hook returns.
+/// a thread still running then goes to `kept`, for the next unload to wait for.
 fn on_unload<M: Interface>(
     module: M,
-    running: &Arc<AtomicBool>,
+    kept: &Mutex<Option<JoinHandle<()>>>,
     wait: Duration,
 ) -> Result<(), KeptLoaded> {
     let (sender, outcome) = mpsc::channel();
-    running.store(true, Ordering::Release);
-    let lowered = Arc::clone(running);
     let spawned = thread::Builder::new()
         .name("xplug-unload".to_owned())
         .spawn(move || {
@@ -212,18 +221,11 @@ fn on_unload<M: Interface>(
             // handle to it existed), and no handle is left to call it afterwards: a later
             // load of the library runs `on_load` first.
             let result = unsafe { module.__on_unload() };
-            lowered.store(false, Ordering::Release);
             let _ = sender.send(result);
         });
-    let thread = match spawned {
-        Ok(thread) => thread,
-        Err(e) => {
-            running.store(false, Ordering::Release);
-            return Err(KeptLoaded::NoThread {
-                error: e.to_string(),
-            });
-        }
-    };
+    let thread = spawned.map_err(|e| KeptLoaded::NoThread {
+        error: e.to_string(),
+    })?;
     match outcome.recv_timeout(wait) {
         Ok(result) => {
             // The thread has only to end (its thread-locals' destructors run then), before
@@ -236,7 +238,10 @@ fn on_unload<M: Interface>(
                 }
             })
         }
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(KeptLoaded::HookTimedOut { waited: wait }),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            *lock(kept) = Some(thread);
+            Err(KeptLoaded::HookTimedOut { waited: wait })
+        }
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             let _ = thread.join();
             Err(KeptLoaded::HookPanicked {

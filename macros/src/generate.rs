@@ -118,8 +118,9 @@ fn extend_trait(interface: &mut Interface, names: &Names) {
         /// live handle (hot reload): the bytes returned go to the successor's
         /// `restore_state`. The live handle calls it once every call made through it on this
         /// version has returned, and holds new calls until the successor has the state, so
-        /// nothing is lost (calls through a plugin handle cloned from it are not waited for).
-        /// The default hands over nothing.
+        /// no update of those calls is lost. Not waited for: calls through a plugin handle
+        /// cloned from it, methods of objects this version made, and its own threads. The
+        /// default hands over nothing.
         fn save_state() -> ::core::option::Option<::std::vec::Vec<u8>> {
             ::core::option::Option::None
         }
@@ -139,10 +140,12 @@ fn extend_trait(interface: &mut Interface, names: &Names) {
         /// or a live handle's `unload_retired`), before its library is closed: stop the
         /// threads it started, give back what it registered, flush what it keeps. Return an
         /// error to refuse (the plugin stays loaded and keeps serving); a panic is contained
-        /// and refuses too. It must return within the host's unload wait (1 second unless the
-        /// host sets another), or the library stays loaded for the life of the process. If
-        /// the system keeps the library mapped and the host loads it again, `on_load` runs
-        /// again first. The default does nothing.
+        /// and refuses too. It runs on a thread of its own; the host waits for it at most its
+        /// unload wait (1 second unless the host sets another), and keeps the library loaded
+        /// at least until it returns. After a refusal, a panic or a hook that outlasted the
+        /// wait, the plugin stays loaded and may be called again (also while a slow hook still
+        /// runs). If the system keeps the library mapped and the host loads it again,
+        /// `on_load` runs again first. The default does nothing.
         fn on_unload() -> ::core::result::Result<(), ::std::string::String> {
             ::core::result::Result::Ok(())
         }

@@ -25,13 +25,19 @@ pub(crate) fn on_load_count(plugin: &Plugin<GreeterRef>) -> u32 {
 /// loaded library itself.
 #[cfg(target_os = "linux")]
 pub(crate) fn fixture_counter(plugin: &Plugin<GreeterRef>, symbol: &str) -> u32 {
-    fixture_static(plugin, symbol).load(Ordering::SeqCst)
+    // SAFETY: read at once, while `plugin` keeps the library loaded.
+    unsafe { fixture_static(plugin, symbol) }.load(Ordering::SeqCst)
 }
 
-/// A fixture's `#[no_mangle] static AtomicU32` named `symbol`, in the loaded library itself:
-/// valid while the library stays loaded.
+/// A fixture's `#[no_mangle] static AtomicU32` named `symbol`, in the loaded library itself.
+///
+/// # Safety
+/// The reference is used only while the library stays mapped.
 #[cfg(target_os = "linux")]
-pub(crate) fn fixture_static(plugin: &Plugin<GreeterRef>, symbol: &str) -> &'static AtomicU32 {
+pub(crate) unsafe fn fixture_static(
+    plugin: &Plugin<GreeterRef>,
+    symbol: &str,
+) -> &'static AtomicU32 {
     use std::ffi::{CStr, OsStr};
     use std::os::unix::ffi::OsStrExt;
     let inside = plugin.module().0.to_raw_ptr() as *const libc::c_void;

@@ -259,13 +259,17 @@ fn a_reload_waits_for_held_calls_holds_new_ones_and_gives_up_after_its_wait() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn a_failed_save_state_is_reported_with_the_refused_version() {
     let dir = scratch("reload-save-state");
     let path = dir.join(library_file_name("counting"));
     install(&variant(Fixture::Counting, "0.1.0-save-a"), &path);
     let live = crate::support::loader().live(&path).unwrap();
-    crate::loading::fixture_static(live.get().plugin(), "XPLUG_FIXTURE_SAVE_STATE_PANICS")
-        .store(1, Ordering::SeqCst);
+    // SAFETY: used at once, while the live handle keeps the library loaded.
+    unsafe {
+        crate::loading::fixture_static(live.get().plugin(), "XPLUG_FIXTURE_SAVE_STATE_PANICS")
+    }
+    .store(1, Ordering::SeqCst);
     install(&variant(Fixture::Counting, "0.1.0-save-b"), &path);
     let e = live
         .reload()

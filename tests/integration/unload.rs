@@ -340,10 +340,14 @@ fn on_unload_runs_before_the_library_closes_and_may_refuse_panic_or_outlast_the_
         .unload_wait(wait)
         .load(&path)
         .unwrap();
-    // The fixture keeps itself mapped (a thread-local on this thread): its statics stay
-    // readable after the unload.
-    let mode = crate::loading::fixture_static(&plugin, "XPLUG_FIXTURE_ON_UNLOAD_MODE");
-    let count = crate::loading::fixture_static(&plugin, "XPLUG_FIXTURE_ON_UNLOAD_COUNT");
+    // SAFETY: the fixture keeps itself mapped (a thread-local on this thread), so its statics
+    // stay readable after the unload, which the test asserts before it reads `count` then.
+    let (mode, count) = unsafe {
+        (
+            crate::loading::fixture_static(&plugin, "XPLUG_FIXTURE_ON_UNLOAD_MODE"),
+            crate::loading::fixture_static(&plugin, "XPLUG_FIXTURE_ON_UNLOAD_COUNT"),
+        )
+    };
 
     mode.store(1, SeqCst);
     // SAFETY: no call is running and nothing the plugin returned is alive.

@@ -59,8 +59,12 @@ impl Drop for Mine {
     fn drop(&mut self) {
         // Later calls on this thread (other thread-locals' destructors) are untracked.
         SLOT.with(|slot| slot.set(std::ptr::null()));
-        self.0.depth.store(0, Ordering::Release);
-        self.0.taken.store(false, Ordering::Release);
+        // A record still open (a `Held` kept in a thread-local destroyed later) is still
+        // seen by reloads, and clears its entry when it goes: the slot then stays this
+        // thread's for good, never handed to another one.
+        if self.0.depth.load(Ordering::Relaxed) == 0 {
+            self.0.taken.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -107,17 +111,22 @@ pub(crate) fn prepare() {
     }
 }
 
-/// What a reload issues between raising its flag and reading the slots.
-pub(crate) fn barrier() {
+/// What a reload issues between raising its flag and reading the slots; `false` if the slots
+/// cannot be relied on this time (the system refused its barrier after registering it, not
+/// expected: callers fence from now on, so the next try can).
+#[must_use]
+pub(crate) fn barrier() -> bool {
     match ORDERING.load(Ordering::Acquire) {
-        BARRIER if sys::process_barrier() => {}
+        BARRIER if sys::process_barrier() => true,
         BARRIER => {
-            // Refused after registering (not expected): from now on callers fence, and this
-            // reload relies on the fence below alone.
             ORDERING.store(FENCES, Ordering::Release);
             fence(Ordering::SeqCst);
+            false
         }
-        _ => fence(Ordering::SeqCst),
+        _ => {
+            fence(Ordering::SeqCst);
+            true
+        }
     }
 }
 
@@ -275,7 +284,48 @@ mod tests {
     #[cfg(target_os = "linux")]
     fn callers_use_the_process_wide_barrier_where_linux_offers_it() {
         prepare();
-        assert_eq!(ORDERING.load(Ordering::Relaxed), BARRIER);
+        if sys::register_process_barrier() {
+            assert_eq!(ORDERING.load(Ordering::Relaxed), BARRIER);
+        } else {
+            println!("membarrier: SKIPPED: this kernel or sandbox does not offer it");
+            assert_eq!(ORDERING.load(Ordering::Relaxed), FENCES);
+        }
+    }
+
+    #[test]
+    fn a_record_still_open_when_its_thread_gives_up_its_slot_stays_seen() {
+        use std::sync::atomic::AtomicU8;
+        static SEEN: AtomicU8 = AtomicU8::new(0);
+        const GENERATION: usize = 0x6000;
+        struct Late(Option<Record>);
+        impl Drop for Late {
+            fn drop(&mut self) {
+                // After `MINE`'s destructor: the record must still count, and its slot must
+                // still be this thread's (no other thread may have taken it).
+                let seen = running_on(GENERATION);
+                SEEN.store(if seen { 1 } else { 2 }, Ordering::SeqCst);
+                self.0.take();
+            }
+        }
+        thread_local! {
+            // Registered before `MINE` is (by the first record), so destroyed after it.
+            static LATE: std::cell::RefCell<Late> = const { std::cell::RefCell::new(Late(None)) };
+        }
+        prepare();
+        std::thread::spawn(|| {
+            LATE.with(|late| {
+                let record = record(0x5000, GENERATION);
+                late.borrow_mut().0 = Some(record);
+            })
+        })
+        .join()
+        .unwrap();
+        assert_eq!(
+            SEEN.load(Ordering::SeqCst),
+            1,
+            "the record vanished with the slot"
+        );
+        assert!(!running_on(GENERATION));
     }
 
     #[test]
@@ -285,7 +335,7 @@ mod tests {
         let outer = record(live, first);
         let inner = record(live, second);
         assert!(inner.nested_in(live) && !outer.nested_in(live));
-        barrier();
+        assert!(barrier());
         assert!(running_on(first) && running_on(second));
         drop(outer);
         assert!(!running_on(first) && running_on(second));

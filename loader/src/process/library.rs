@@ -2,8 +2,8 @@
 //! from other bytes under that identity by its [`Source`].
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use abi_stable::library::LibHeader;
 use xplug::__private::PluginRuntime;
@@ -120,9 +120,9 @@ pub(crate) struct Library {
     /// the next `dlopen` finds the header elsewhere, the mapping was made anew, and is
     /// initialised anew.)
     pub(crate) stays_mapped: Option<usize>,
-    /// Its `on_unload` hook is running (raised by an unload, lowered by the hook's thread when
-    /// the hook returns, however late).
-    pub(crate) unloading: Arc<AtomicBool>,
+    /// The thread of an `on_unload` hook that had not returned when its unload gave up
+    /// waiting: the library stays until that thread has ended.
+    pub(crate) unload_hook: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// An opened library: its abi_stable header, its mapping, and for a file loaded in place the
@@ -144,7 +144,7 @@ impl Library {
             loaded: Step::new(),
             runtime: Mutex::new(None),
             stays_mapped: None,
-            unloading: Arc::new(AtomicBool::new(false)),
+            unload_hook: Mutex::new(None),
         }
     }
 

@@ -173,7 +173,7 @@ pub(crate) unsafe fn release<E>(
         header: bytes,
         source,
         opened,
-        unloading,
+        unload_hook,
         ..
     } = library;
     let (mapping, name, header) = match opened.into_inner() {
@@ -208,7 +208,7 @@ pub(crate) unsafe fn release<E>(
             opened: Step::new(),
             // Its `on_unload` ran: a load that finds it again runs its `on_load` again.
             loaded: Step::new(),
-            unloading,
+            unload_hook,
             // Not reached (by `set_max_log_level`) until it is opened again: by then the
             // dynamic loader may have unmapped it.
             runtime: std::sync::Mutex::new(None),

@@ -231,9 +231,15 @@ impl<M: Interface> Live<M> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         *reloader() = Some(me);
-        let outcome = f();
-        *reloader() = None;
-        Some(outcome)
+        /// Clears the reloading thread, also if `f` panics.
+        struct Done<'a>(&'a Mutex<Option<ThreadId>>);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+            }
+        }
+        let _done = Done(&shared.reloader);
+        Some(f())
     }
 
     fn reload_now(&self) -> Result<Reload, LoadError> {
@@ -249,7 +255,10 @@ impl<M: Interface> Live<M> {
             return Err(self.calls_still_running(Duration::ZERO, &new));
         }
         let started = Instant::now();
-        let hold = Hold::raise(shared);
+        let hold = match Hold::raise(shared) {
+            Some(hold) => hold,
+            None => return Err(self.calls_still_running(Duration::ZERO, &new)),
+        };
         if !calls::wait_until_idle(old.id(), shared.loader.options.reload_wait) {
             return Err(self.calls_still_running(started.elapsed(), &new));
         }
@@ -291,7 +300,7 @@ impl<M: Interface> Live<M> {
     /// that the call reaches the new generation, with the state handed over; a call from
     /// inside a call through this handle does not wait.
     ///
-    /// Costs two plain stores to the thread's own slot and, where the system has no
+    /// Costs three plain stores to the thread's own slot and, where the system has no
     /// process-wide barrier (not Linux), a fence. Drop the `Held` when the calls are done.
     #[inline]
     pub fn get(&self) -> Held<'_, M> {
@@ -314,12 +323,31 @@ impl<M: Interface> Live<M> {
                 };
             }
             drop(record);
+            if shared.is_reloading_thread() {
+                // A reload's own hooks (`save_state`, `restore_state`) reaching this handle:
+                // they reach the serving generation, without waiting for their own reload.
+                let pointer = shared.current.load(Ordering::Acquire);
+                let record = calls::record(shared.id(), pointer as usize);
+                // SAFETY: as above; `current` cannot change meanwhile (this thread is the one
+                // that would change it).
+                let generation = unsafe { &*pointer };
+                return Held {
+                    generation,
+                    _record: record,
+                };
+            }
             shared.wait_for_release();
         }
     }
 }
 
 impl<M> Shared<M> {
+    /// Whether this thread runs a reload or unload of this handle.
+    fn is_reloading_thread(&self) -> bool {
+        *self.reloader.lock().unwrap_or_else(PoisonError::into_inner)
+            == Some(thread::current().id())
+    }
+
     /// This handle's identity in the threads' records.
     fn id(&self) -> usize {
         self as *const Shared<M> as usize
@@ -349,12 +377,14 @@ struct Hold<'a, M> {
 }
 
 impl<'a, M> Hold<'a, M> {
-    fn raise(shared: &'a Shared<M>) -> Self {
+    /// Raises the hold; `None` (and lowered again) if the calls' records cannot be relied on
+    /// this time ([`calls::barrier`]).
+    fn raise(shared: &'a Shared<M>) -> Option<Self> {
         *shared.held.lock().unwrap_or_else(PoisonError::into_inner) = true;
         shared.holding.store(true, Ordering::SeqCst);
+        let hold = Hold { shared };
         // Calls recorded before this are seen by the wait; later ones see the flag.
-        calls::barrier();
-        Hold { shared }
+        calls::barrier().then_some(hold)
     }
 }
 
@@ -449,8 +479,21 @@ impl<M: Interface> Live<M> {
             retired
         };
         // Calls recorded before this are seen below; a call recorded after it finds another
-        // generation current and does not use the one it read.
-        calls::barrier();
+        // generation current and does not use the one it read. If the records cannot be
+        // relied on this time, nothing is unloaded (tried again next time).
+        if !calls::barrier() {
+            let mut generations = shared
+                .generations
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let kept = retired.len();
+            generations.extend(retired);
+            generations.sort_by_key(|g| g.number);
+            return Unloads {
+                in_use: kept,
+                ..Unloads::default()
+            };
+        }
         let mut unloads = Unloads::default();
         let mut in_use = Vec::new();
         let mut retired = retired.into_iter();
@@ -529,12 +572,25 @@ fn hand_over<M: Interface>(old: &Plugin<M>, new: &Plugin<M>) -> Result<(), LoadE
 impl<M> Live<M> {
     /// The current generation's number: 1 for the first load, one more per reload.
     pub fn generation(&self) -> u64 {
-        self.current_generation().number
+        self.with_current(|g| g.number)
     }
 
     /// What the current generation's header says.
     pub fn info(&self) -> PluginInfo {
-        self.current_generation().plugin.info().clone()
+        self.with_current(|g| g.plugin.info().clone())
+    }
+
+    /// Runs `f` on the current generation, which cannot be unloaded meanwhile (for what is
+    /// not a call: calls go through [`get`](Live::get)).
+    fn with_current<R>(&self, f: impl FnOnce(&Generation<M>) -> R) -> R {
+        // `unload_retired` takes generations out under this lock: while it is held, the
+        // generation `current` names is in the list.
+        let _generations = self
+            .shared
+            .generations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f(self.current_generation())
     }
 
     /// The path this handle loads, as given.
@@ -542,15 +598,17 @@ impl<M> Live<M> {
         &self.shared.path
     }
 
-    /// The current generation, for what is not a call (its number, its header).
+    /// The current generation. Only where it cannot be unloaded meanwhile: in a reload or an
+    /// unload of this handle (they run one at a time), or under the `generations` lock
+    /// ([`with_current`](Live::with_current)).
     fn current_generation(&self) -> &Generation<M> {
         // Acquire: pairs with the Release store in `reload`.
         let pointer = self.shared.current.load(Ordering::Acquire);
         // SAFETY: `current` always points to a generation boxed in `generations`, which lives
         // as long as `shared`, which `self` keeps alive; a generation leaves `generations`
-        // only by `unload_retired`, never the current one (reloads, which change `current`,
-        // and unloads run one at a time). References from here leave this module only in a
-        // `Held`, which keeps its generation from being unloaded.
+        // only by `unload_retired`, under the `generations` lock and in a section that no
+        // reload runs beside, and never the current one. The callers are in such a section
+        // or hold that lock.
         unsafe { &*pointer }
     }
 }
@@ -569,7 +627,7 @@ impl<M> fmt::Debug for Live<M> {
         f.debug_struct("Live")
             .field("path", &self.shared.path)
             .field("generation", &self.generation())
-            .field("info", self.current_generation().plugin.info())
+            .field("info", &self.info())
             .finish()
     }
 }

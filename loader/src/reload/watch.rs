@@ -527,10 +527,10 @@ impl<M> Watcher<M> {
     /// reload's hooks), the plugin being reloaded is skipped.
     ///
     /// # Safety
-    /// [`Live::unload_retired`]'s contract, for every plugin of the directory: the watcher
-    /// reloads whenever a file changes, so the host must know that no call through any of
-    /// its handles is running, and that no reference or value from any plugin is kept except
-    /// through the watcher's live handles.
+    /// [`Live::unload_retired`]'s contract, for every plugin of the directory: calls through
+    /// the live handles are checked, but the watcher reloads whenever a file changes, so the
+    /// host must know that no value any plugin made (a returned string, an object's code, a
+    /// root module copied out of a `Held`) is kept beyond the `Held` it came through.
     pub unsafe fn unload_retired(&self) -> Unloads
     where
         M: Interface,
