@@ -123,7 +123,7 @@ impl fmt::Display for Event {
 /// for event in watcher.events().iter() {
 ///     eprintln!("plugins: {event}");
 ///     for greeter in watcher.plugins() {
-///         println!("{}", greeter.greet("Ada".into())?);
+///         println!("{}", greeter.get().greet("Ada".into())?);
 ///     }
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
