@@ -14,7 +14,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
@@ -67,6 +67,8 @@ struct Shared<M> {
     path: PathBuf,
     /// The current generation: one of `generations`, never null.
     current: AtomicPtr<Generation<M>>,
+    /// The current generation's number, readable without the `generations` lock.
+    number: AtomicU64,
     /// The current generation and the retired ones still loaded, oldest first, boxed so that
     /// `current` stays valid; a generation leaves only by `unload_retired`.
     generations: Mutex<Vec<Box<Generation<M>>>>,
@@ -171,6 +173,7 @@ impl<M: Interface> Loader<M> {
                 loader: self.clone(),
                 path,
                 current,
+                number: AtomicU64::new(1),
                 generations: Mutex::new(vec![first]),
                 reloading: Mutex::new(()),
                 reloader: Mutex::new(None),
@@ -276,6 +279,7 @@ impl<M: Interface> Live<M> {
             .push(next);
         // Release: whoever reads the pointer sees the whole generation.
         shared.current.store(pointer, Ordering::Release);
+        shared.number.store(from + 1, Ordering::Release);
         drop(hold);
         Ok(Reload::Reloaded {
             from,
@@ -572,7 +576,7 @@ fn hand_over<M: Interface>(old: &Plugin<M>, new: &Plugin<M>) -> Result<(), LoadE
 impl<M> Live<M> {
     /// The current generation's number: 1 for the first load, one more per reload.
     pub fn generation(&self) -> u64 {
-        self.with_current(|g| g.number)
+        self.shared.number.load(Ordering::Acquire)
     }
 
     /// What the current generation's header says.
