@@ -122,7 +122,9 @@
 //! `SessionBox` (the owned handle: `new`, `close`, one method per trait method) and
 //! `SessionVTable` (its `repr(C)` method table, part of every layout that holds the box: a
 //! changed method, or a dropped `Send`/`Sync` bound, is a layout difference named like
-//! `Session.feed`). Methods cannot be appended in a minor version.
+//! `Session.feed`). Methods may be appended in a minor version, marked
+//! `#[xplug(since = "X.Y")]` after all the others: the table is a prefix type, and a method an
+//! older build's object lacks returns [`CallErrorKind::Missing`].
 #![warn(missing_docs)]
 
 mod call;

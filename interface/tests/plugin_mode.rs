@@ -68,12 +68,15 @@ fn objects_made_in_plugin_mode_contain_panics_with_their_details() {
     // Made now, the object gets the shims that read no mode at each call.
     let mut gauge = GaugeBox::new(Level(84));
     // (Compared by their method's shim: a constant's address is not unique.)
-    let shim = gauge.vtable.read as usize;
+    let shim = gauge.vtable.read() as usize;
     assert_eq!(
         shim,
-        __XplugGaugeObjectShim::<Level>::PLUGIN_VTABLE.read as usize
+        __XplugGaugeObjectShim::<Level>::PLUGIN_VTABLE.read() as usize
     );
-    assert_ne!(shim, __XplugGaugeObjectShim::<Level>::VTABLE.read as usize);
+    assert_ne!(
+        shim,
+        __XplugGaugeObjectShim::<Level>::VTABLE.read() as usize
+    );
     assert_eq!(gauge.read(2).unwrap(), 42);
     let error = gauge.read(0).unwrap_err();
     assert!(error.to_string().contains("Gauge.read"), "{error}");

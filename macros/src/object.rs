@@ -9,13 +9,14 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, Error, FnArg, Ident, ItemTrait, TraitItem, TraitItemMethod, Type, TypeParamBound,
+    Attribute, Error, FnArg, Ident, ItemTrait, LitStr, TraitItem, TraitItemMethod, Type,
+    TypeParamBound,
 };
 
-use crate::parse::{check_plain, plain_args, return_type};
+use crate::parse::{check_plain, plain_args, return_type, take_attributes};
 
-/// abi_stable's layouts hold at most 64 fields; four are the table's own.
-const MAX_METHODS: usize = 60;
+/// abi_stable's prefix types hold at most 64 fields; five are the table's own.
+const MAX_METHODS: usize = 59;
 
 /// A checked object trait.
 pub(crate) struct Object {
@@ -35,10 +36,12 @@ struct Method {
     arg_names: Vec<Ident>,
     arg_types: Vec<Type>,
     ret: Type,
+    /// The interface version that appended it, from `#[xplug(since = "..")]`.
+    since: Option<LitStr>,
 }
 
 /// Parses the trait and checks the rules an object trait follows.
-pub(crate) fn parse(attr: TokenStream, item: ItemTrait) -> syn::Result<Object> {
+pub(crate) fn parse(attr: TokenStream, mut item: ItemTrait) -> syn::Result<Object> {
     if !attr.is_empty() {
         return Err(Error::new(
             attr.span(),
@@ -70,7 +73,7 @@ pub(crate) fn parse(attr: TokenStream, item: ItemTrait) -> syn::Result<Object> {
         }
     }
     let mut methods = Vec::new();
-    for member in &item.items {
+    for member in &mut item.items {
         match member {
             TraitItem::Method(method) => methods.push(method_of(method)?),
             other => {
@@ -90,6 +93,22 @@ pub(crate) fn parse(attr: TokenStream, item: ItemTrait) -> syn::Result<Object> {
             ),
         ));
     }
+    if let Some(first) = methods.first().filter(|m| m.since.is_some()) {
+        return Err(Error::new(
+            first.ident.span(),
+            "the first version of an object trait cannot be appended: at least its first \
+             method has no `#[xplug(since = \"..\")]`",
+        ));
+    }
+    if let Some(pos) = methods.iter().position(|m| m.since.is_some()) {
+        if let Some(m) = methods[pos..].iter().find(|m| m.since.is_none()) {
+            return Err(Error::new(
+                m.ident.span(),
+                "methods appended in a minor version (`#[xplug(since = \"..\")]`) must come \
+                 after all others: move this method before them",
+            ));
+        }
+    }
     if let Some(m) = methods
         .iter()
         .find(|m| m.ident == "close" || m.ident == "new")
@@ -107,7 +126,7 @@ pub(crate) fn parse(attr: TokenStream, item: ItemTrait) -> syn::Result<Object> {
     })
 }
 
-fn method_of(method: &TraitItemMethod) -> syn::Result<Method> {
+fn method_of(method: &mut TraitItemMethod) -> syn::Result<Method> {
     let sig = &method.sig;
     if method.default.is_some() {
         return Err(Error::new(
@@ -139,19 +158,17 @@ fn method_of(method: &TraitItemMethod) -> syn::Result<Method> {
         "object method arguments must be plain names",
     )?;
     let ret = return_type(sig);
+    let ident = sig.ident.clone();
+    let (since, docs) = take_attributes(method)?;
     Ok(Method {
-        ident: sig.ident.clone(),
-        field: sig.ident.clone(),
-        docs: method
-            .attrs
-            .iter()
-            .filter(|a| a.path.is_ident("doc"))
-            .cloned()
-            .collect(),
+        field: ident.clone(),
+        ident,
+        docs,
         mutable,
         arg_names,
         arg_types,
         ret,
+        since,
     })
 }
 
@@ -167,6 +184,8 @@ pub(crate) fn generate(object: Object) -> TokenStream {
     let vis = &item.vis;
     let trait_ident = &item.ident;
     let vtable = format_ident!("{}VTable", trait_ident);
+    let vtable_ref = format_ident!("{}VTableRef", trait_ident);
+    let vtable_prefix = format_ident!("{}VTable_Prefix", trait_ident);
     let boxed = format_ident!("{}Box", trait_ident);
     let shim = format_ident!("__Xplug{}ObjectShim", trait_ident);
     let p = quote!(::xplug::__private);
@@ -199,7 +218,17 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             quote!(*const ::core::ffi::c_void)
         }
     };
-    let fields = methods.iter().map(|m| {
+    // The table is a prefix type: methods appended in a minor version may be absent from a
+    // table made by an older build (its accessor then returns `None`), and a newer build's
+    // table may have more. The first version ends at the last method without `since`.
+    let last_prefix = methods.iter().rposition(|m| m.since.is_none());
+    let last_marker = quote!(#[sabi(last_prefix_field)]);
+    let sync_last = if last_prefix.is_none() {
+        last_marker.clone()
+    } else {
+        quote!()
+    };
+    let fields = methods.iter().enumerate().map(|(i, m)| {
         let Method {
             field,
             mutable,
@@ -208,7 +237,13 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             ..
         } = m;
         let this = receiver(*mutable);
+        let last = if Some(i) == last_prefix {
+            last_marker.clone()
+        } else {
+            quote!()
+        };
         quote! {
+            #last
             #field: unsafe extern "C" fn(#this, #(#arg_types),*) -> #p::CallResult<#ret>,
         }
     });
@@ -253,6 +288,7 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             arg_names,
             arg_types,
             ret,
+            since,
         } = m;
         let name = format!("{}.{}", trait_ident, ident);
         let (this, pointer) = if *mutable {
@@ -263,22 +299,49 @@ pub(crate) fn generate(object: Object) -> TokenStream {
                 quote!(self.object.as_ptr() as *const ::core::ffi::c_void),
             )
         };
+        let call = quote! {
+            // SAFETY: `object` is the live object `vtable` was made for (see `new`), and
+            // the receiver's borrow of this handle is the method's borrow of the object.
+            match unsafe { __xplug_method(#pointer, #(#arg_names),*) } {
+                #p::abi_stable::std_types::RResult::ROk(value) => {
+                    ::core::result::Result::Ok(value)
+                }
+                #p::abi_stable::std_types::RResult::RErr(_) => ::core::result::Result::Err(
+                    #p::panicked(#name, (self.vtable.take_panic_())()),
+                ),
+            }
+        };
+        let body = match since {
+            None => quote! {
+                let __xplug_method = self.vtable.#field();
+                #call
+            },
+            Some(since) => quote! {
+                match self.vtable.#field() {
+                    ::core::option::Option::Some(__xplug_method) => #call,
+                    ::core::option::Option::None => ::core::result::Result::Err(
+                        ::xplug::CallError::missing(#name, #since),
+                    ),
+                }
+            },
+        };
+        let missing_doc = since.as_ref().map(|since| {
+            let text = format!(
+                " Appended in version {}: returns a `CallError` of kind \
+                 [`Missing`](::xplug::CallErrorKind::Missing) for an object made by a build \
+                 against an older version.",
+                since.value()
+            );
+            quote!(#[doc = ""] #[doc = #text])
+        });
         quote! {
             #(#docs)*
+            #missing_doc
             #[inline]
             pub fn #ident(#this, #(#arg_names: #arg_types),*)
                 -> ::core::result::Result<#ret, ::xplug::CallError>
             {
-                // SAFETY: `object` is the live object `vtable` was made for (see `new`), and
-                // the receiver's borrow of this handle is the method's borrow of the object.
-                match unsafe { (self.vtable.#field)(#pointer, #(#arg_names),*) } {
-                    #p::abi_stable::std_types::RResult::ROk(value) => {
-                        ::core::result::Result::Ok(value)
-                    }
-                    #p::abi_stable::std_types::RResult::RErr(_) => ::core::result::Result::Err(
-                        #p::panicked(#name, (self.vtable.take_panic_)()),
-                    ),
-                }
+                #body
             }
         }
     });
@@ -304,6 +367,10 @@ pub(crate) fn generate(object: Object) -> TokenStream {
          method, the drop and the panic details. Part of the layout of every interface that \
          passes a [`{boxed}`]."
     );
+    let vtable_ref_doc = format!(
+        "A reference to a [`{trait_ident}`] object's method table ([`{vtable}`]), which may \
+         have more or fewer appended methods than this build knows."
+    );
     let box_doc = format!(
         "An owned [`{trait_ident}`] object, made on either side of a plugin boundary and \
          usable on both: each method runs in the code that made the object, under its panic \
@@ -318,13 +385,20 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         #[doc = #vtable_doc]
         #[repr(C)]
         #[derive(::abi_stable::StableAbi)]
-        #[allow(missing_docs)]
+        #[sabi(kind(Prefix(
+            prefix_ref = #vtable_ref,
+            prefix_fields = #vtable_prefix,
+            prefix_ref_docs = #vtable_ref_doc,
+        )))]
+        #[sabi(missing_field(option))]
+        #[allow(missing_docs, non_camel_case_types)]
         #vis struct #vtable {
             drop_: unsafe extern "C" fn(*mut ::core::ffi::c_void) -> #p::CallResult<()>,
             take_panic_: extern "C" fn() -> #p::PluginPanic,
             /// The live-object count of the code that made the object.
             live_: extern "C" fn() -> &'static ::core::sync::atomic::AtomicU64,
             send_: ::core::marker::PhantomData<#send_marker>,
+            #sync_last
             sync_: ::core::marker::PhantomData<#sync_marker>,
             #(#fields)*
         }
@@ -334,7 +408,7 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         #[derive(::abi_stable::StableAbi)]
         #vis struct #boxed {
             object: ::core::ptr::NonNull<::core::ffi::c_void>,
-            vtable: &'static #vtable,
+            vtable: #vtable_ref,
         }
 
         #thread_impls
@@ -362,14 +436,14 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             /// Drops the object, and says whether its `Drop` panicked (contained).
             pub fn close(self) -> ::core::result::Result<(), ::xplug::CallError> {
                 let this = ::core::mem::ManuallyDrop::new(self);
-                let live = (this.vtable.live_)();
+                let live = (this.vtable.live_())();
                 // SAFETY: the object is live and owned by this handle, which is forgotten:
                 // it is dropped exactly once.
-                let result = unsafe { (this.vtable.drop_)(this.object.as_ptr()) };
+                let result = unsafe { (this.vtable.drop_())(this.object.as_ptr()) };
                 let result = match result {
                     #p::abi_stable::std_types::RResult::ROk(()) => ::core::result::Result::Ok(()),
                     #p::abi_stable::std_types::RResult::RErr(_) => ::core::result::Result::Err(
-                        #p::panicked(#drop_name, (this.vtable.take_panic_)()),
+                        #p::panicked(#drop_name, (this.vtable.take_panic_())()),
                     ),
                 };
                 // Gone once its drop shim returned and its panic's details were taken: no
@@ -383,12 +457,12 @@ pub(crate) fn generate(object: Object) -> TokenStream {
 
         impl ::core::ops::Drop for #boxed {
             fn drop(&mut self) {
-                let live = (self.vtable.live_)();
+                let live = (self.vtable.live_())();
                 // SAFETY: the object is live and owned by this handle, dropped once here.
-                let result = unsafe { (self.vtable.drop_)(self.object.as_ptr()) };
+                let result = unsafe { (self.vtable.drop_())(self.object.as_ptr()) };
                 if result.is_err() {
                     // A panic in the object's `Drop` was contained; its details are dropped.
-                    let _ = (self.vtable.take_panic_)();
+                    let _ = (self.vtable.take_panic_())();
                 }
                 // Gone once its drop shim returned (and its panic's details were taken): no
                 // code of the object runs any more.
@@ -408,8 +482,16 @@ pub(crate) fn generate(object: Object) -> TokenStream {
 
         #[allow(clippy::needless_lifetimes)]
         impl<T: #trait_ident> #shim<T> {
-            const VTABLE: &'static #vtable = &Self::__xplug_table::<false>();
-            const PLUGIN_VTABLE: &'static #vtable = &Self::__xplug_table::<true>();
+            #p::abi_stable::staticref! {
+                const HOST_TABLE: #p::abi_stable::prefix_type::WithMetadata<#vtable> =
+                    #p::abi_stable::prefix_type::WithMetadata::new(Self::__xplug_table::<false>())
+            }
+            #p::abi_stable::staticref! {
+                const PLUGIN_TABLE: #p::abi_stable::prefix_type::WithMetadata<#vtable> =
+                    #p::abi_stable::prefix_type::WithMetadata::new(Self::__xplug_table::<true>())
+            }
+            const VTABLE: #vtable_ref = #vtable_ref(Self::HOST_TABLE.as_prefix());
+            const PLUGIN_VTABLE: #vtable_ref = #vtable_ref(Self::PLUGIN_TABLE.as_prefix());
 
             const fn __xplug_table<const __XPLUG_PLUGIN: bool>() -> #vtable {
                 #vtable {

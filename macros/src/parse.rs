@@ -191,12 +191,20 @@ fn function(method: &mut TraitItemMethod) -> syn::Result<Function> {
 }
 
 /// Removes `#[xplug(since = "..")]` from a function and returns it with the doc comments.
-fn take_attributes(method: &mut TraitItemMethod) -> syn::Result<(Option<LitStr>, Vec<Attribute>)> {
+pub(crate) fn take_attributes(
+    method: &mut TraitItemMethod,
+) -> syn::Result<(Option<LitStr>, Vec<Attribute>)> {
     let mut since = None;
     let mut docs = Vec::new();
     let mut kept = Vec::new();
     for attr in method.attrs.drain(..) {
         if attr.path.is_ident("xplug") {
+            if since.is_some() {
+                return Err(Error::new(
+                    attr.span(),
+                    "a second `#[xplug(since = \"..\")]`: a function is appended once",
+                ));
+            }
             since = Some(parse_since(&attr)?);
         } else {
             if attr.path.is_ident("doc") {
@@ -221,7 +229,15 @@ fn parse_since(attr: &Attribute) -> syn::Result<LitStr> {
         Meta::List(list) if list.nested.len() == 1 => match list.nested.first() {
             Some(NestedMeta::Meta(Meta::NameValue(nv))) if nv.path.is_ident("since") => {
                 match &nv.lit {
-                    Lit::Str(s) if !s.value().is_empty() => Ok(s.clone()),
+                    Lit::Str(s) if is_major_minor(&s.value()) => Ok(s.clone()),
+                    Lit::Str(s) => Err(Error::new(
+                        s.span(),
+                        format!(
+                            "`since` names the interface version that appended it, as \
+                             `MAJOR.MINOR` (e.g. \"1.2\"), not `{}`",
+                            s.value()
+                        ),
+                    )),
                     _ => Err(err()),
                 }
             }
@@ -229,6 +245,16 @@ fn parse_since(attr: &Attribute) -> syn::Result<LitStr> {
         },
         _ => Err(err()),
     }
+}
+
+/// Whether `text` is `MAJOR.MINOR`: two numbers, without leading zeros.
+fn is_major_minor(text: &str) -> bool {
+    let number = |part: &str| {
+        !part.is_empty()
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && (part == "0" || !part.starts_with('0'))
+    };
+    matches!(text.split_once('.'), Some((major, minor)) if number(major) && number(minor))
 }
 
 /// Refuses what an `extern "C"` shim cannot be: async, unsafe, extern, const or generic.

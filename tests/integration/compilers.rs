@@ -122,6 +122,17 @@ fn check_every_function(p: &Plugin<GreeterRef>, fixture: Fixture, lang: Lang) {
         (_, Ok(s)) => assert_eq!(s, shouted, "{}", ctx("shout (appended in 1.1)")),
         (_, Err(e)) => panic!("{}: {e}", ctx("shout")),
     }
+    let mut counter = p.counter(3).unwrap();
+    match (fixture, counter.reset()) {
+        (Fixture::OlderMinor, Err(e))
+            if e.function() == "Counter.reset"
+                && matches!(e.kind(), CallErrorKind::Missing { .. }) => {}
+        (Fixture::OlderMinor, other) => {
+            panic!("{}: {other:?}", ctx("Counter.reset must be missing"))
+        }
+        (_, Ok(reached)) => assert_eq!(reached, 3, "{}", ctx("Counter.reset (appended in 1.1)")),
+        (_, Err(e)) => panic!("{}: {e}", ctx("Counter.reset")),
+    }
     match p.greet("".into()) {
         Err(e) if e.function() == "greet" && e.panic_message().is_some() => {
             let message = e.panic_message().unwrap_or_default();
@@ -295,5 +306,8 @@ impl greeter_interface::Counter for Upward {
     fn skip(&mut self, steps: u64) -> u64 {
         self.0 += steps;
         self.0
+    }
+    fn reset(&mut self) -> u64 {
+        std::mem::take(&mut self.0)
     }
 }

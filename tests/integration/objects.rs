@@ -67,6 +67,9 @@ impl Counter for HostCounter {
         self.value += steps;
         self.value
     }
+    fn reset(&mut self) -> u64 {
+        std::mem::take(&mut self.value)
+    }
 }
 
 #[test]

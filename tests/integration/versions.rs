@@ -23,6 +23,38 @@ fn an_older_minor_plugin_loads_and_lacks_the_appended_function() {
         }
         other => panic!("expected `shout` to be missing, got {other:?}"),
     }
+    // Its objects lack the method appended to their trait in 1.1.
+    let mut counter = old.counter(5).unwrap();
+    assert_eq!(counter.next().unwrap(), 6);
+    match counter.reset() {
+        Err(e) => {
+            assert_eq!(e.function(), "Counter.reset");
+            assert_eq!(e.kind(), &CallErrorKind::Missing { since: "1.1" });
+        }
+        other => panic!("expected `Counter.reset` to be missing, got {other:?}"),
+    }
+    assert_eq!(counter.next().unwrap(), 7, "usable after a missing method");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_newer_minor_plugin_hears_missing_from_a_host_service_the_host_does_not_offer() {
+    let new = loader()
+        .host_services(greeter_interface::GreeterHostBox::new(
+            crate::objects::TestHost,
+        ))
+        .load(plugin(Fixture::NewerMinor))
+        .expect("a 1.2 plugin loads in a 1.1 host that offers services");
+    // SAFETY: read at once, while `new` keeps the library loaded.
+    let heard = unsafe { crate::loading::fixture_static(&new, "XPLUG_FIXTURE_HOST_SERVICE") }
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        heard, 2,
+        "0: no services, 1: answered, 2: missing, 3: another error"
+    );
+    // Its objects have a method more than this host knows: the host calls what it knows.
+    let mut counter = new.counter(1).unwrap();
+    assert_eq!(counter.reset().unwrap(), 1);
 }
 
 #[test]

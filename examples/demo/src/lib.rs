@@ -68,6 +68,10 @@ impl Counter for HostCounter {
         self.0 += steps;
         self.0
     }
+
+    fn reset(&mut self) -> u64 {
+        std::mem::take(&mut self.0)
+    }
 }
 
 /// The services the demo host offers plugins: one word of its own.

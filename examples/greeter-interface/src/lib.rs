@@ -1,7 +1,8 @@
 //! The `greeter` plugin interface: the shared interface crate of xplug's demo.
 //!
 //! The demo host and every greeter plugin depend on this crate. Its Cargo version is the
-//! interface version: 1.0.0 had every function up to `parse_number`; 1.1.0 appended `shout`.
+//! interface version: 1.0.0 had every function up to `parse_number`; 1.1.0 appended `shout`,
+//! and `reset` to the `Counter` object.
 #![warn(missing_docs)]
 
 use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec};
@@ -46,6 +47,9 @@ pub trait Counter: Send {
     /// Moves on by `steps` and returns the value reached. Skipping zero steps is a bug:
     /// plugins panic on it.
     fn skip(&mut self, steps: u64) -> u64;
+    /// Starts over from zero; returns the value it had reached.
+    #[xplug(since = "1.1")]
+    fn reset(&mut self) -> u64;
 }
 
 /// What a host offers greeter plugins ([`GreeterHostBox`]); plugins reach it through

@@ -7,11 +7,12 @@ mod difference;
 mod fingerprint;
 
 use abi_stable::abi_stability::abi_checking::{
-    check_layout_compatibility_with_globals, AbiInstability, AbiInstabilityErrors, CheckingGlobals,
+    check_layout_compatibility_with_globals, AbiInstability, AbiInstabilityError,
+    AbiInstabilityErrors, CheckingGlobals,
 };
 use abi_stable::library::LibHeader;
 use abi_stable::std_types::RResult;
-use abi_stable::type_layout::TypeLayout;
+use abi_stable::type_layout::{TLData, TLFieldOrFunction, TypeLayout};
 use abi_stable::StableAbi;
 use std::cell::Cell;
 use std::path::Path;
@@ -164,12 +165,14 @@ fn check_in_full(
         Ok(()) => return Ok(()),
         Err(errors) => errors,
     };
+    // (abi_stable's list may hold entries without errors.)
     let only_appended = errors.errors.iter().all(|e| {
-        e.stack_trace.len() <= ROOT_DEPTH
-            && e.errs.iter().all(|err| match err {
-                AbiInstability::FieldCountMismatch(counts) => counts.expected > counts.found,
-                _ => false,
-            })
+        e.errs.is_empty()
+            || at_prefix_type(e)
+                && e.errs.iter().all(|err| match err {
+                    AbiInstability::FieldCountMismatch(counts) => counts.expected > counts.found,
+                    _ => false,
+                })
     });
     if older && only_appended && check_layout_compatibility(found, expected).is_ok() {
         Ok(())
@@ -178,9 +181,19 @@ fn check_in_full(
     }
 }
 
-/// How deep the root module's own fields lie below `M`: `M` is a `PrefixRef` whose field `0`
-/// points at the module.
-const ROOT_DEPTH: usize = 1;
+/// Whether `error` was found in a prefix type (the root module, an object's method table):
+/// the types whose later fields an older build may lack.
+fn at_prefix_type(error: &AbiInstabilityError) -> bool {
+    error
+        .stack_trace
+        .last()
+        .map_or(false, |step| match &step.expected {
+            TLFieldOrFunction::Field(field) => {
+                matches!(field.layout().data(), TLData::PrefixType(_))
+            }
+            TLFieldOrFunction::Function(_) => false,
+        })
+}
 
 #[cfg(test)]
 mod tests {
@@ -307,6 +320,75 @@ mod tests {
         assert!(fingerprint::fingerprint(plain::b::PlainRef::LAYOUT, &ids).is_err());
         // Nor is one with `#[sabi_trait]` objects, whose required traits are extra checks.
         assert!(fingerprint::host_ids(host()).is_err());
+    }
+
+    /// Versions of an interface whose object trait grew: `Book.title` appended in 0.1.
+    mod books {
+        pub mod host {
+            use abi_stable::std_types::RString;
+
+            #[xplug::object]
+            pub trait Book {
+                fn pages(&self) -> u32;
+                #[xplug(since = "0.1")]
+                fn title(&self) -> RString;
+            }
+
+            #[xplug::interface(name = "b")]
+            pub trait Library {
+                fn open() -> BookBox;
+            }
+        }
+        pub mod older {
+            #[xplug::object]
+            pub trait Book {
+                fn pages(&self) -> u32;
+            }
+
+            #[xplug::interface(name = "b")]
+            pub trait Library {
+                fn open() -> BookBox;
+            }
+        }
+        pub mod newer {
+            use abi_stable::std_types::RString;
+
+            #[xplug::object]
+            pub trait Book {
+                fn pages(&self) -> u32;
+                #[xplug(since = "0.1")]
+                fn title(&self) -> RString;
+                #[xplug(since = "0.2")]
+                fn author(&self) -> RString;
+            }
+
+            #[xplug::interface(name = "b")]
+            pub trait Library {
+                fn open() -> BookBox;
+            }
+        }
+        /// A first-version method changed: never compatible.
+        pub mod changed {
+            #[xplug::object]
+            pub trait Book {
+                fn pages(&self) -> u64;
+            }
+
+            #[xplug::interface(name = "b")]
+            pub trait Library {
+                fn open() -> BookBox;
+            }
+        }
+    }
+
+    #[test]
+    fn an_object_trait_grows_like_the_root_module() {
+        let host = books::host::LibraryRef::LAYOUT;
+        check(host, books::older::LibraryRef::LAYOUT, true).expect("an older minor's objects");
+        check(host, books::older::LibraryRef::LAYOUT, false)
+            .expect_err("the same version, a method fewer");
+        check(host, books::newer::LibraryRef::LAYOUT, false).expect("a newer minor's objects");
+        check(host, books::changed::LibraryRef::LAYOUT, true).expect_err("a changed method");
     }
 
     #[test]

@@ -84,6 +84,9 @@ impl Counter for Count {
         self.0 = self.0.wrapping_add(steps);
         self.0
     }
+    fn reset(&mut self) -> u64 {
+        std::mem::take(&mut self.0)
+    }
 }
 
 xplug::export_plugin!(English as Greeter);

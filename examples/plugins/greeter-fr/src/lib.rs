@@ -101,6 +101,10 @@ impl Counter for Steps {
         self.value = self.value.wrapping_add(steps);
         self.value
     }
+
+    fn reset(&mut self) -> u64 {
+        std::mem::take(&mut self.value)
+    }
 }
 
 xplug::export_plugin!(French as Greeter);
