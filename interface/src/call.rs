@@ -70,8 +70,9 @@ pub enum CallErrorKind {
         /// Where in the plugin's source it panicked (`file:line:column`), or empty.
         location: String,
     },
-    /// The plugin was built against an older minor version of the interface, which did not
-    /// have this function yet.
+    /// The other side was built against an older minor version of the interface, which did
+    /// not have this function or method yet: an older plugin's function or object method, or
+    /// a host service an older host does not offer.
     Missing {
         /// The interface version that added the function, as the interface declares it.
         since: &'static str,
@@ -79,7 +80,7 @@ pub enum CallErrorKind {
 }
 
 impl CallError {
-    /// The interface function that was called.
+    /// The interface function (`greet`) or object method (`Counter.reset`) that was called.
     pub fn function(&self) -> &'static str {
         self.0.function
     }

@@ -159,6 +159,14 @@ fn method_of(method: &mut TraitItemMethod) -> syn::Result<Method> {
     )?;
     let ret = return_type(sig);
     let ident = sig.ident.clone();
+    let name = ident.to_string();
+    if name.starts_with("r#") || name.starts_with('_') || name.ends_with('_') {
+        return Err(Error::new(
+            ident.span(),
+            "object method names are plain identifiers that neither start nor end with `_` \
+             (the method table's own entries and abi_stable's end or start with one)",
+        ));
+    }
     let (since, docs) = take_attributes(method)?;
     Ok(Method {
         field: ident.clone(),

@@ -202,7 +202,7 @@ pub(crate) fn take_attributes(
             if since.is_some() {
                 return Err(Error::new(
                     attr.span(),
-                    "a second `#[xplug(since = \"..\")]`: a function is appended once",
+                    "a second `#[xplug(since = \"..\")]`: a function or method is appended once",
                 ));
             }
             since = Some(parse_since(&attr)?);

@@ -143,10 +143,11 @@ fn host_ids(expected: &'static TypeLayout) -> HostIds {
 /// of trait objects, enum variants, nested prefix types).
 ///
 /// abi_stable lets a library's prefix types have more fields than the host's (a newer minor
-/// version), not fewer. xplug also loads older minor versions (`older`), whose root module is
-/// a prefix of the host's: the host's accessors then report the appended functions absent.
-/// For those, the one difference forgiven is the root module's field count: abi_stable checks
-/// the fields both sides have whatever the counts. Its final checks (prefix types seen twice
+/// version), not fewer. xplug also loads older minor versions (`older`), whose prefix types
+/// (the root module, objects' method tables) are prefixes of the host's: the host's accessors
+/// then report the appended functions and methods absent. For those, the one difference
+/// forgiven is a prefix type's field count, only fewer (abi_stable checks the fields both sides
+/// have whatever the counts, and that the first versions have the same length). Its final checks (prefix types seen twice
 /// in the tree, non-exhaustive enums, extra checks) run only after a check without errors, so
 /// an older plugin must also pass the check with the roles swapped, which runs them.
 ///
@@ -168,11 +169,15 @@ fn check_in_full(
     // (abi_stable's list may hold entries without errors.)
     let only_appended = errors.errors.iter().all(|e| {
         e.errs.is_empty()
-            || at_prefix_type(e)
-                && e.errs.iter().all(|err| match err {
-                    AbiInstability::FieldCountMismatch(counts) => counts.expected > counts.found,
-                    _ => false,
-                })
+            || prefix_field_counts(e).map_or(false, |(expected, found)| {
+                expected > found
+                    && e.errs.iter().all(|err| match err {
+                        AbiInstability::FieldCountMismatch(counts) => {
+                            (counts.expected, counts.found) == (expected, found)
+                        }
+                        _ => false,
+                    })
+            })
     });
     if older && only_appended && check_layout_compatibility(found, expected).is_ok() {
         Ok(())
@@ -181,18 +186,20 @@ fn check_in_full(
     }
 }
 
-/// Whether `error` was found in a prefix type (the root module, an object's method table):
-/// the types whose later fields an older build may lack.
-fn at_prefix_type(error: &AbiInstabilityError) -> bool {
-    error
-        .stack_trace
-        .last()
-        .map_or(false, |step| match &step.expected {
-            TLFieldOrFunction::Field(field) => {
-                matches!(field.layout().data(), TLData::PrefixType(_))
-            }
-            TLFieldOrFunction::Function(_) => false,
-        })
+/// The field counts of the host's and the plugin's type where `error` was found, if both are
+/// prefix types (the root module, an object's method table: the types whose later fields an
+/// older build may lack). A shortfall is forgiven only if it is these counts that differ: not
+/// a count of phantom fields, which abi_stable reports the same way.
+fn prefix_field_counts(error: &AbiInstabilityError) -> Option<(usize, usize)> {
+    let step = error.stack_trace.last()?;
+    let fields = |side: &TLFieldOrFunction| match side {
+        TLFieldOrFunction::Field(field) => match field.layout().data() {
+            TLData::PrefixType(prefix) => Some(prefix.fields.len()),
+            _ => None,
+        },
+        TLFieldOrFunction::Function(_) => None,
+    };
+    Some((fields(&step.expected)?, fields(&step.found)?))
 }
 
 #[cfg(test)]
@@ -381,8 +388,28 @@ mod tests {
         }
     }
 
+    /// The host's object trait with `title` in its first version (no `since`).
+    mod books_unmarked {
+        use abi_stable::std_types::RString;
+
+        #[xplug::object]
+        pub trait Book {
+            fn pages(&self) -> u32;
+            fn title(&self) -> RString;
+        }
+
+        #[xplug::interface(name = "b")]
+        pub trait Library {
+            fn open() -> BookBox;
+        }
+    }
+
     #[test]
     fn an_object_trait_grows_like_the_root_module() {
+        // A method of the first version missing from an older build is no appended one.
+        let unmarked = books_unmarked::LibraryRef::LAYOUT;
+        check(unmarked, books::older::LibraryRef::LAYOUT, true)
+            .expect_err("a first-version method missing");
         let host = books::host::LibraryRef::LAYOUT;
         check(host, books::older::LibraryRef::LAYOUT, true).expect("an older minor's objects");
         check(host, books::older::LibraryRef::LAYOUT, false)

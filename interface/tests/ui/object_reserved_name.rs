@@ -1,0 +1,6 @@
+#[xplug::object]
+pub trait Book {
+    fn drop_(&self) -> u32;
+}
+
+fn main() {}
