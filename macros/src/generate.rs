@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Ident;
 
-use crate::parse::{Function, Interface};
+use crate::parse::{appended_doc, Function, Interface};
 
 /// The names of everything generated for one trait.
 struct Names {
@@ -374,15 +374,9 @@ fn host_method(f: &Function) -> TokenStream {
             }
         },
     };
-    let missing_doc = since.as_ref().map(|since| {
-        let text = format!(
-            " Appended in version {}: returns a `CallError` of kind \
-             [`Missing`](::xplug::CallErrorKind::Missing) for a plugin built against an older \
-             version.",
-            since.value()
-        );
-        quote!(#[doc = ""] #[doc = #text])
-    });
+    let missing_doc = since
+        .as_ref()
+        .map(|since| appended_doc(since, "a plugin built against an older version"));
     quote! {
         #(#docs)*
         #missing_doc

@@ -13,7 +13,9 @@ use syn::{
     TypeParamBound,
 };
 
-use crate::parse::{check_plain, plain_args, return_type, take_attributes};
+use crate::parse::{
+    appended_doc, check_appended, check_plain, plain_args, return_type, take_attributes,
+};
 
 /// abi_stable's prefix types hold at most 64 fields; five are the table's own.
 const MAX_METHODS: usize = 59;
@@ -93,22 +95,17 @@ pub(crate) fn parse(attr: TokenStream, mut item: ItemTrait) -> syn::Result<Objec
             ),
         ));
     }
-    if let Some(first) = methods.first().filter(|m| m.since.is_some()) {
-        return Err(Error::new(
-            first.ident.span(),
-            "the first version of an object trait cannot be appended: at least its first \
-             method has no `#[xplug(since = \"..\")]`",
-        ));
-    }
-    if let Some(pos) = methods.iter().position(|m| m.since.is_some()) {
-        if let Some(m) = methods[pos..].iter().find(|m| m.since.is_none()) {
-            return Err(Error::new(
-                m.ident.span(),
-                "methods appended in a minor version (`#[xplug(since = \"..\")]`) must come \
-                 after all others: move this method before them",
-            ));
-        }
-    }
+    let items: Vec<(&Ident, bool)> = methods
+        .iter()
+        .map(|m| (&m.ident, m.since.is_some()))
+        .collect();
+    check_appended(
+        &items,
+        "the first version of an object trait cannot be appended: at least its first method \
+         has no `#[xplug(since = \"..\")]`",
+        "methods appended in a minor version (`#[xplug(since = \"..\")]`) must come after all \
+         others: move this method before them",
+    )?;
     if let Some(m) = methods
         .iter()
         .find(|m| m.ident == "close" || m.ident == "new")
@@ -333,15 +330,9 @@ pub(crate) fn generate(object: Object) -> TokenStream {
                 }
             },
         };
-        let missing_doc = since.as_ref().map(|since| {
-            let text = format!(
-                " Appended in version {}: returns a `CallError` of kind \
-                 [`Missing`](::xplug::CallErrorKind::Missing) for an object made by a build \
-                 against an older version.",
-                since.value()
-            );
-            quote!(#[doc = ""] #[doc = #text])
-        });
+        let missing_doc = since
+            .as_ref()
+            .map(|since| appended_doc(since, "an object made by a build against an older version"));
         quote! {
             #(#docs)*
             #missing_doc

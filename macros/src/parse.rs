@@ -1,6 +1,6 @@
 //! Reading an interface trait and checking the rules an interface follows.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{
@@ -126,22 +126,17 @@ fn check_functions(trait_ident: &Ident, functions: &[Function]) -> syn::Result<(
             ),
         ));
     }
-    if let Some(first) = functions.first().filter(|f| f.since.is_some()) {
-        return Err(Error::new(
-            first.ident.span(),
-            "the first version of an interface cannot be appended: at least the first function \
-             has no `#[xplug(since = \"..\")]`",
-        ));
-    }
-    if let Some(pos) = functions.iter().position(|f| f.since.is_some()) {
-        if let Some(f) = functions[pos..].iter().find(|f| f.since.is_none()) {
-            return Err(Error::new(
-                f.ident.span(),
-                "functions appended in a minor version (`#[xplug(since = \"..\")]`) must come \
-                 after all others: move this function before them",
-            ));
-        }
-    }
+    let items: Vec<(&Ident, bool)> = functions
+        .iter()
+        .map(|f| (&f.ident, f.since.is_some()))
+        .collect();
+    check_appended(
+        &items,
+        "the first version of an interface cannot be appended: at least the first function \
+         has no `#[xplug(since = \"..\")]`",
+        "functions appended in a minor version (`#[xplug(since = \"..\")]`) must come after \
+         all others: move this function before them",
+    )?;
     if let Some(f) = functions.iter().find(|f| f.ident == "on_load") {
         return Err(Error::new(
             f.ident.span(),
@@ -155,6 +150,36 @@ fn check_functions(trait_ident: &Ident, functions: &[Function]) -> syn::Result<(
         ));
     }
     Ok(())
+}
+
+/// The rules of appended items (`(name, appended)` in declaration order): the first version
+/// has the first item, and appended items come after all the others.
+pub(crate) fn check_appended(
+    items: &[(&Ident, bool)],
+    first_appended: &str,
+    appended_before_plain: &str,
+) -> syn::Result<()> {
+    if let Some((first, _)) = items.first().filter(|(_, appended)| *appended) {
+        return Err(Error::new(first.span(), first_appended));
+    }
+    if let Some(pos) = items.iter().position(|(_, appended)| *appended) {
+        if let Some((plain, _)) = items[pos..].iter().find(|(_, appended)| !*appended) {
+            return Err(Error::new(plain.span(), appended_before_plain));
+        }
+    }
+    Ok(())
+}
+
+/// The doc lines of a generated method appended in version `since`: what it returns where the
+/// other side was built before it (`older`, e.g. "a plugin built against an older version").
+pub(crate) fn appended_doc(since: &LitStr, older: &str) -> TokenStream {
+    let text = format!(
+        " Appended in version {}: returns a `CallError` of kind \
+         [`Missing`](::xplug::CallErrorKind::Missing) for {}.",
+        since.value(),
+        older
+    );
+    quote::quote!(#[doc = ""] #[doc = #text])
 }
 
 /// Reads one function: a plain `fn name(args) -> T` without receiver or default body.
