@@ -340,7 +340,7 @@ fn abi_diff_gives_each_fixture_its_verdict_and_version_advice() {
             Fixture::GreeterEn,
             Fixture::RemovedFn,
             "breaking",
-            "  field differs at `GreeterModule`: expected function `words`, found function `map`",
+            "  function removed at `GreeterModule`: expected function `words`, found none: the functions after it come one place earlier",
             1,
             Some("2.0.0"),
         ),

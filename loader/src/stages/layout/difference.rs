@@ -135,6 +135,17 @@ fn difference_at(
     if at.is_empty() {
         at = errors.interface.name().to_owned();
     }
+    if let AbiInstability::UnexpectedField(_) = err {
+        // A removed or inserted item shifts every later one: say which, once.
+        if let Some((what, expected, found)) = shifted(first) {
+            return LayoutDifference {
+                at,
+                what,
+                expected,
+                found,
+            };
+        }
+    }
     let (what, mut expected, mut found) = describe(err);
     // A changed parameter or return type reads best as the two signatures; a difference
     // deeper inside a parameter's type, as the types that differ.
@@ -151,6 +162,46 @@ fn difference_at(
         expected,
         found,
     }
+}
+
+/// Where the fields of the host's and the plugin's type at the end of `error`'s path differ by
+/// one item removed or inserted (the later ones shifted): that item, in words.
+fn shifted(error: &AbiInstabilityError) -> Option<(String, String, String)> {
+    let step = error.stack_trace.last()?;
+    let fields = |side: &TLFieldOrFunction| match side {
+        TLFieldOrFunction::Field(f) => f.layout().get_fields().map(|fields| fields.to_vec()),
+        TLFieldOrFunction::Function(_) => None,
+    };
+    let (host, plugin) = (fields(&step.expected)?, fields(&step.found)?);
+    let names = |fields: &[TLField]| -> Vec<String> {
+        fields.iter().map(|f| f.name().to_owned()).collect()
+    };
+    let (h, p) = (names(&host), names(&plugin));
+    let at = h.iter().zip(&p).position(|(a, b)| a != b)?;
+    let item = |f: &TLField| {
+        if f.function_range().is_empty() {
+            "field"
+        } else {
+            "function"
+        }
+    };
+    if h.len() == p.len() + 1 && h[at + 1..] == p[at..] {
+        let gone = &host[at];
+        return Some((
+            format!("{} removed", item(gone)),
+            field(gone),
+            format!("none: the {}s after it come one place earlier", item(gone)),
+        ));
+    }
+    if p.len() == h.len() + 1 && p[at + 1..] == h[at..] {
+        let new = &plugin[at];
+        return Some((
+            format!("{} inserted", item(new)),
+            format!("none: `{}` comes next", h[at]),
+            field(new),
+        ));
+    }
+    None
 }
 
 /// `extern "C" fn(u32, u32) -> u32`: a root-module function as the interface declares it
@@ -363,6 +414,58 @@ mod tests {
             fn map(values: RVec<i64>, f: Callback) -> RVec<i64>;
             fn len(text: RStr<'_>) -> u8;
         }
+    }
+
+    /// `map` removed: `len` moved up.
+    mod removed {
+        use abi_stable::std_types::RStr;
+
+        #[xplug::interface(name = "t")]
+        pub trait Greeter {
+            fn add(a: u32, b: u32) -> u32;
+            fn len(text: RStr<'_>) -> usize;
+        }
+    }
+
+    /// `sub` inserted before `map`.
+    mod inserted {
+        use abi_stable::std_types::{RStr, RVec};
+
+        pub use super::host::Callback;
+
+        #[xplug::interface(name = "t")]
+        pub trait Greeter {
+            fn add(a: u32, b: u32) -> u32;
+            fn sub(a: u32, b: u32) -> u32;
+            fn map(values: RVec<i64>, f: Callback) -> RVec<i64>;
+            fn len(text: RStr<'_>) -> usize;
+        }
+    }
+
+    #[test]
+    fn a_removed_or_inserted_function_is_named_once() {
+        let d = difference::<removed::GreeterRef>();
+        assert_eq!(
+            (d.at.as_str(), d.what.as_str(), d.expected.as_str()),
+            ("GreeterModule", "function removed", "function `map`"),
+            "{d:?}"
+        );
+        let errors =
+            check_layout_compatibility(host::GreeterRef::LAYOUT, removed::GreeterRef::LAYOUT)
+                .expect_err("a function fewer");
+        let all = differences(&errors);
+        assert_eq!(
+            all.iter().filter(|d| d.what == "function removed").count(),
+            1,
+            "{all:?}"
+        );
+        let d = difference::<inserted::GreeterRef>();
+        assert_eq!(
+            (d.what.as_str(), d.found.as_str()),
+            ("function inserted", "function `sub`"),
+            "{d:?}"
+        );
+        assert_eq!(d.expected, "none: `map` comes next");
     }
 
     fn difference<P: StableAbi>() -> LayoutDifference {
