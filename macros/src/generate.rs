@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Ident;
 
-use crate::parse::{appended_doc, Function, Interface};
+use crate::parse::{appended_doc, call_through, Function, Interface};
 
 /// The names of everything generated for one trait.
 struct Names {
@@ -363,17 +363,13 @@ fn host_method(f: &Function) -> TokenStream {
             }
         }
     };
-    let body = match since {
-        None => quote! { let __xplug_fn = self.#field(); #call },
-        Some(since) => quote! {
-            match self.#field() {
-                ::core::option::Option::Some(__xplug_fn) => #call,
-                ::core::option::Option::None => ::core::result::Result::Err(
-                    ::xplug::CallError::missing(#fn_name, #since),
-                ),
-            }
-        },
-    };
+    let body = call_through(
+        quote!(self.#field()),
+        &format_ident!("__xplug_fn"),
+        call,
+        &fn_name,
+        since.as_ref(),
+    );
     let missing_doc = since
         .as_ref()
         .map(|since| appended_doc(since, "a plugin built against an older version"));

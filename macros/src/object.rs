@@ -14,7 +14,8 @@ use syn::{
 };
 
 use crate::parse::{
-    appended_doc, check_appended, check_plain, plain_args, return_type, take_attributes,
+    appended_doc, call_through, check_appended, check_plain, plain_args, return_type,
+    take_attributes,
 };
 
 /// abi_stable's prefix types hold at most 64 fields; five are the table's own.
@@ -316,20 +317,13 @@ pub(crate) fn generate(object: Object) -> TokenStream {
                 ),
             }
         };
-        let body = match since {
-            None => quote! {
-                let __xplug_method = self.vtable.#field();
-                #call
-            },
-            Some(since) => quote! {
-                match self.vtable.#field() {
-                    ::core::option::Option::Some(__xplug_method) => #call,
-                    ::core::option::Option::None => ::core::result::Result::Err(
-                        ::xplug::CallError::missing(#name, #since),
-                    ),
-                }
-            },
-        };
+        let body = call_through(
+            quote!(self.vtable.#field()),
+            &format_ident!("__xplug_method"),
+            call,
+            &name,
+            since.as_ref(),
+        );
         let missing_doc = since
             .as_ref()
             .map(|since| appended_doc(since, "an object made by a build against an older version"));

@@ -170,6 +170,32 @@ pub(crate) fn check_appended(
     Ok(())
 }
 
+/// The body of a generated method that gets its function through `get` (an accessor of a
+/// prefix type) into `function`, then runs `call`: for an item appended in version `since`,
+/// the accessor returns an `Option`, and `None` is `CallError::missing(name, since)`.
+pub(crate) fn call_through(
+    get: TokenStream,
+    function: &Ident,
+    call: TokenStream,
+    name: &str,
+    since: Option<&LitStr>,
+) -> TokenStream {
+    match since {
+        None => quote::quote! {
+            let #function = #get;
+            #call
+        },
+        Some(since) => quote::quote! {
+            match #get {
+                ::core::option::Option::Some(#function) => #call,
+                ::core::option::Option::None => ::core::result::Result::Err(
+                    ::xplug::CallError::missing(#name, #since),
+                ),
+            }
+        },
+    }
+}
+
 /// The doc lines of a generated method appended in version `since`: what it returns where the
 /// other side was built before it (`older`, e.g. "a plugin built against an older version").
 pub(crate) fn appended_doc(since: &LitStr, older: &str) -> TokenStream {

@@ -4,6 +4,7 @@
 //! | state | module | what for |
 //! |---|---|---|
 //! | the registry of libraries | [`registry`] | the same bytes are one plugin, opened and initialised once |
+//! | which live generations each thread is calling into (feature `reload`) | `calls` | a reload waits for the calls on the generation it replaces; an unload sees them |
 //! | which thread runs which step | [`step`] | no lock held while plugin code runs; a wait that would never end is refused |
 //! | layouts that passed | [`layout_cache`] | each distinct root-module layout is checked in full once |
 //! | the XXH3 seed, the memfd flags, the snapshot counter, in-place names in use, leftovers removed | here | answers asked once, names of loaded libraries never reused |

@@ -314,8 +314,12 @@ impl<M: Interface> Live<M> {
             let pointer = shared.current.load(Ordering::Acquire);
             let record = calls::record(shared.id(), pointer as usize);
             // A reload sees this record if it raised its flag after it was made; otherwise
-            // the flag is seen here (the record is ordered before these reads).
-            let go = !shared.holding.load(Ordering::Acquire) || record.nested_in(shared.id());
+            // the flag is seen here (the record is ordered before these reads). Held calls
+            // that do not wait: from inside a call through this handle, and from a reload's
+            // own hooks (`save_state`, `restore_state`), which reach the serving generation.
+            let go = !shared.holding.load(Ordering::Acquire)
+                || record.nested_in(shared.id())
+                || shared.is_reloading_thread();
             if go && shared.current.load(Ordering::Acquire) == pointer {
                 // SAFETY: `current` always points to a generation boxed in `generations`,
                 // which `self` keeps alive; the record made before checking that it is still
@@ -327,19 +331,6 @@ impl<M: Interface> Live<M> {
                 };
             }
             drop(record);
-            if shared.is_reloading_thread() {
-                // A reload's own hooks (`save_state`, `restore_state`) reaching this handle:
-                // they reach the serving generation, without waiting for their own reload.
-                let pointer = shared.current.load(Ordering::Acquire);
-                let record = calls::record(shared.id(), pointer as usize);
-                // SAFETY: as above; `current` cannot change meanwhile (this thread is the one
-                // that would change it).
-                let generation = unsafe { &*pointer };
-                return Held {
-                    generation,
-                    _record: record,
-                };
-            }
             shared.wait_for_release();
         }
     }
@@ -484,20 +475,8 @@ impl<M: Interface> Live<M> {
         };
         // Calls recorded before this are seen below; a call recorded after it finds another
         // generation current and does not use the one it read. If the records cannot be
-        // relied on this time, nothing is unloaded (tried again next time).
-        if !calls::barrier() {
-            let mut generations = shared
-                .generations
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let kept = retired.len();
-            generations.extend(retired);
-            generations.sort_by_key(|g| g.number);
-            return Unloads {
-                in_use: kept,
-                ..Unloads::default()
-            };
-        }
+        // relied on this time, every one counts as in use (tried again next time).
+        let reliable = calls::barrier();
         let mut unloads = Unloads::default();
         let mut in_use = Vec::new();
         let mut retired = retired.into_iter();
@@ -514,7 +493,7 @@ impl<M: Interface> Live<M> {
             {
                 continue;
             }
-            if calls::running_on(generation.id()) {
+            if !reliable || calls::running_on(generation.id()) {
                 unloads.in_use += 1;
                 in_use.push(generation);
                 continue;
