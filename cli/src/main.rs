@@ -346,8 +346,8 @@ fn print_header(
     writeln!(out, "  profile    {}", info.profile)?;
     writeln!(
         out,
-        "  xplug      {} (header format {})",
-        info.xplug_version, info.header_format
+        "  xplug      {} (ABI {}, header format {})",
+        info.xplug_version, info.xplug_abi, info.header_format
     )?;
     match sha256 {
         Some(digest) => writeln!(out, "  sha256     {}", digest),

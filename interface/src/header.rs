@@ -4,7 +4,7 @@
 //! fixed-size byte fields, so it contains no pointer that the dynamic linker would have to
 //! relocate: a host reads it straight from the file, before any code of the plugin runs.
 //!
-//! Format version 1 (424 bytes, alignment 1):
+//! Format version 2 (424 bytes, alignment 1):
 //!
 //! | offset | size | field |
 //! |---|---|---|
@@ -20,9 +20,12 @@
 //! | 400 | 16 | version of the `xplug` crate the plugin was built with |
 //! | 416 | 1 | panic strategy: 1 unwind, 2 abort |
 //! | 417 | 1 | build profile: 1 debug, 2 release |
-//! | 418 | 6 | reserved, zero |
+//! | 418 | 2 | xplug ABI version, little-endian `u16` (see [`abi`](crate::abi)) |
+//! | 420 | 4 | reserved, zero |
 //!
 //! Text fields are UTF-8, padded with NUL bytes. Later format versions may only append fields.
+//! Format 1 had no ABI version (its bytes 418 and 419 were zero): its plugins were built before
+//! xplug ABI 1.
 
 /// The name under which a plugin exports its [`PluginHeader`].
 pub const HEADER_SYMBOL: &str = "XPLUG_PLUGIN_HEADER";
@@ -31,7 +34,7 @@ pub const HEADER_SYMBOL: &str = "XPLUG_PLUGIN_HEADER";
 pub const MAGIC: [u8; 8] = *b"XPLUGHDR";
 
 /// The header format this crate writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// `panic_strategy` value of a plugin built with `panic = "unwind"`.
 pub const PANIC_UNWIND: u8 = 1;
@@ -73,11 +76,14 @@ pub struct PluginHeader {
     pub panic_strategy: u8,
     /// [`PROFILE_DEBUG`] or [`PROFILE_RELEASE`].
     pub profile: u8,
+    /// The xplug ABI the plugin speaks ([`ABI_VERSION`](crate::abi::ABI_VERSION)) as
+    /// little-endian bytes.
+    pub abi_version: [u8; 2],
     /// Zero.
-    pub reserved: [u8; 6],
+    pub reserved: [u8; 4],
 }
 
-/// The size of a format-1 header in bytes.
+/// The size of a header (formats 1 and 2) in bytes.
 pub const HEADER_SIZE: usize = 424;
 
 const _: () = assert!(core::mem::size_of::<PluginHeader>() == HEADER_SIZE);
@@ -128,6 +134,7 @@ mod tests {
         assert_eq!(field_str(&back.plugin_version), Some("0.4.1"));
         assert_eq!(back.panic_strategy, PANIC_UNWIND);
         assert_eq!(back.profile, PROFILE_RELEASE);
+        assert_eq!(&header.as_bytes()[418..420], &[1, 0]);
         assert!(field_str(&back.rustc_version)
             .unwrap()
             .starts_with("rustc "));

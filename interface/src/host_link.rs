@@ -16,27 +16,33 @@ use std::io::Write as _;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
+use abi_stable::prefix_type::{PrefixRef, WithMetadata, WithMetadata_};
 use abi_stable::std_types::RStr;
 use abi_stable::StableAbi;
 
-/// The host's side of the boundary, as a plugin sees it.
+/// The host's side of the boundary, as a plugin sees it: a prefix type, to which a later
+/// release of xplug may append entries (see [`abi`](crate::abi)).
 #[repr(C)]
 #[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = HostLinkRef, prefix_fields = HostLink_Prefix)))]
+#[sabi(missing_field(option))]
 pub struct HostLink {
     /// The host's maximum log level (`log::LevelFilter` as a number: 0 = off .. 5 = trace).
-    max_log_level_: extern "C" fn() -> u8,
+    max_log_level: extern "C" fn() -> u8,
     /// Whether the host's logger takes records of this level (1 = error .. 5 = trace) and
     /// target.
-    log_enabled_: extern "C" fn(level: u8, target: RStr<'_>) -> bool,
+    log_enabled: extern "C" fn(level: u8, target: RStr<'_>) -> bool,
     /// Hands one record to the host's logger.
-    log_: extern "C" fn(record: &LogRecord<'_>),
+    log: extern "C" fn(record: &LogRecord<'_>),
     /// Flushes the host's logger.
-    log_flush_: extern "C" fn(),
+    log_flush: extern "C" fn(),
     /// Keeps the text of a panic no guard took yet, for this thread: printed when the thread
     /// defers another one, or when it exits (a plugin's own thread that died of it).
-    defer_panic_: extern "C" fn(text: RStr<'_>) -> bool,
-    /// Forgets this thread's deferred panic: a guard took it.
-    forget_panic_: extern "C" fn(),
+    defer_panic: extern "C" fn(text: RStr<'_>) -> bool,
+    /// Forgets this thread's deferred panic: a guard took it. Entries a later release appends
+    /// come after this one.
+    #[sabi(last_prefix_field)]
+    forget_panic: extern "C" fn(),
 }
 
 /// One `log` record crossing the boundary.
@@ -57,16 +63,16 @@ pub struct LogRecord<'a> {
 }
 
 /// This process's link, as a host hands it to the plugins it loads: its own `log` logger.
-pub fn host_link() -> &'static HostLink {
-    static LINK: HostLink = HostLink {
-        max_log_level_: host_max_level,
-        log_enabled_: host_enabled,
-        log_: host_log,
-        log_flush_: host_flush,
-        defer_panic_: host_defer_panic,
-        forget_panic_: host_forget_panic,
-    };
-    &LINK
+pub fn host_link() -> HostLinkRef {
+    static LINK: WithMetadata<HostLink> = WithMetadata::new(HostLink {
+        max_log_level: host_max_level,
+        log_enabled: host_enabled,
+        log: host_log,
+        log_flush: host_flush,
+        defer_panic: host_defer_panic,
+        forget_panic: host_forget_panic,
+    });
+    HostLinkRef(PrefixRef::from_ref(&LINK))
 }
 
 extern "C" fn host_max_level() -> u8 {
@@ -203,7 +209,7 @@ extern "C" fn host_forget_panic() {
 /// where this plugin has no host yet, and the text is to be printed now.
 pub(crate) fn defer_panic(text: &str) -> bool {
     match link() {
-        Some(link) => (link.defer_panic_)(text.into()),
+        Some(link) => (link.defer_panic())(text.into()),
         None => false,
     }
 }
@@ -211,28 +217,34 @@ pub(crate) fn defer_panic(text: &str) -> bool {
 /// Tells the host that a guard took this thread's last panic: nothing to print later.
 pub(crate) fn forget_deferred_panic() {
     if let Some(link) = link() {
-        (link.forget_panic_)();
+        (link.forget_panic())();
     }
 }
 
 /// The link this plugin was given; null before its load.
-static LINK: AtomicPtr<HostLink> = AtomicPtr::new(std::ptr::null_mut());
+static LINK: AtomicPtr<WithMetadata_<HostLink_Prefix, HostLink_Prefix>> =
+    AtomicPtr::new(std::ptr::null_mut());
 
 /// The logger xplug installs in a plugin's copy of `log`.
 struct Bridge;
 
 static BRIDGE: Bridge = Bridge;
 
-fn link() -> Option<&'static HostLink> {
-    // SAFETY: only `connect` stores here, a `&'static HostLink`.
-    unsafe { LINK.load(Ordering::Acquire).as_ref() }
+fn link() -> Option<HostLinkRef> {
+    let link = LINK.load(Ordering::Acquire);
+    if link.is_null() {
+        return None;
+    }
+    // SAFETY: only `connect` stores here, the address of a `HostLinkRef`: a `'static` table
+    // with its metadata.
+    Some(HostLinkRef(unsafe { PrefixRef::from_raw(link) }))
 }
 
 impl log::Log for Bridge {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
         match link() {
             Some(link) => {
-                (link.log_enabled_)(metadata.level() as usize as u8, metadata.target().into())
+                (link.log_enabled())(metadata.level() as usize as u8, metadata.target().into())
             }
             None => false,
         }
@@ -244,7 +256,7 @@ impl log::Log for Bridge {
             None => return,
         };
         let send = |message: &str| {
-            (link.log_)(&LogRecord {
+            (link.log())(&LogRecord {
                 level: record.level() as usize as u8,
                 line: record.line().unwrap_or(0),
                 target: record.target().into(),
@@ -273,7 +285,7 @@ impl log::Log for Bridge {
 
     fn flush(&self) {
         if let Some(link) = link() {
-            (link.log_flush_)()
+            (link.log_flush())()
         }
     }
 }
@@ -324,17 +336,17 @@ impl std::fmt::Write for StackText {
 /// Connects this plugin to its host: called by the plugin's load shim, in the plugin, before
 /// its `on_load` hook. The plugin's `log` records go to the host's logger from now on (unless
 /// the plugin installed a logger of its own), filtered by the host's maximum level now.
-pub fn connect(link: &'static HostLink) {
+pub fn connect(link: HostLinkRef) {
     crate::unwind::enter_plugin_mode();
-    LINK.store(link as *const HostLink as *mut HostLink, Ordering::Release);
+    LINK.store(link.0.to_raw_ptr() as *mut _, Ordering::Release);
     if log::set_logger(&BRIDGE).is_ok() {
         BRIDGED.store(true, Ordering::Release);
         // The host may change its level meanwhile (`set_max_log_level` reaches this plugin
         // only once `BRIDGED` is set): take its level until it holds still.
         loop {
-            let level = (link.max_log_level_)();
+            let level = (link.max_log_level())();
             log::set_max_level(filter_of(level));
-            if (link.max_log_level_)() == level {
+            if (link.max_log_level())() == level {
                 break;
             }
         }
@@ -345,8 +357,8 @@ pub fn connect(link: &'static HostLink) {
 static BRIDGED: AtomicBool = AtomicBool::new(false);
 
 /// Sets this plugin's maximum log level, when its records go to the host: the host calls it
-/// (through the root module's runtime) when its own level changes.
-pub(crate) extern "C" fn set_log_level(level: u8) {
+/// (through the root module's entries) when its own level changes.
+pub(crate) fn set_log_level(level: u8) {
     if BRIDGED.load(Ordering::Acquire) {
         log::set_max_level(filter_of(level));
     }

@@ -127,6 +127,7 @@
 //! older build's object lacks returns [`CallErrorKind::Missing`].
 #![warn(missing_docs)]
 
+pub mod abi;
 mod call;
 mod callback;
 pub mod header;
@@ -182,10 +183,10 @@ pub unsafe trait Interface: RootModule + Copy + Send + Sync + 'static {
         host: Option<&'static Self::Host>,
     ) -> Result<(), __private::LoadHookError>;
 
-    /// The runtime of the plugin's copy of xplug: its live objects, its log level. Not for
-    /// host code.
+    /// The runtime of the plugin's copy of xplug (its live objects, its log level) and the
+    /// module's context. Not for host code.
     #[doc(hidden)]
-    fn __runtime(self) -> &'static __private::PluginRuntime;
+    fn __runtime(self) -> __private::PluginRuntime;
 
     /// Asks the plugin for the state it hands to its successor (`save_state`). Not for host
     /// code: `xplug-loader`'s live handles call it.
@@ -260,29 +261,27 @@ pub mod __private {
         guard, guard_in, install_hook, panicked, plugin_mode, take_panic, CallResult, Contained,
         PluginPanic,
     };
-    pub use crate::host_link::{connect, host_link, HostLink, LogRecord};
+    pub use crate::abi::entries::{live_objects_entry, set_log_level_entry, take_panic_entry};
+    pub use crate::abi::{
+        CallContext, HookResult, ObjectHeader, ObjectHeaderRef, PluginEntries, PluginEntriesRef,
+        PluginRuntime, SavedState, ABI_VERSION,
+    };
+    pub use crate::host_link::{connect, host_link, HostLink, HostLinkRef, LogRecord};
     pub use crate::object::{
         live_counter, live_objects, object_gone, object_made, take_panic_ffi, IsSend, IsSync,
-        NotSend, NotSync, PluginRuntime, RUNTIME,
+        NotSend, NotSync,
     };
     pub use abi_stable;
 
     pub mod build_info;
     mod plugin_header;
 
-    use abi_stable::std_types::{ROption, RResult, RString, RVec};
+    use abi_stable::std_types::{RResult, RVec};
 
     /// The host services of an interface that declares none.
     #[repr(C)]
     #[derive(abi_stable::StableAbi, Debug)]
     pub struct NoHost;
-
-    /// What a hook that may refuse (`on_load`, `restore_state`, `on_unload`) returns across
-    /// the boundary.
-    pub type HookResult = RResult<(), RString>;
-
-    /// What `save_state` returns across the boundary.
-    pub type SavedState = ROption<RVec<u8>>;
 
     /// Why a plugin's `on_load` hook refused to load.
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,17 +314,17 @@ pub mod __private {
     /// allocator; the plugin's vector is freed by the plugin).
     pub fn save_state_outcome(
         r: CallResult<SavedState>,
-        take_panic: extern "C" fn() -> PluginPanic,
+        runtime: PluginRuntime,
     ) -> Result<Option<Vec<u8>>, LoadHookError> {
         match r {
             RResult::ROk(state) => Ok(state.into_option().map(|bytes| bytes.as_slice().to_vec())),
-            RResult::RErr(_) => Err(hook_panicked(take_panic)),
+            RResult::RErr(_) => Err(hook_panicked(runtime)),
         }
     }
 
     /// The panic a hook contained, taken from the plugin.
-    fn hook_panicked(take_panic: extern "C" fn() -> PluginPanic) -> LoadHookError {
-        let panic = take_panic();
+    fn hook_panicked(runtime: PluginRuntime) -> LoadHookError {
+        let panic = runtime.take_panic();
         LoadHookError::Panicked {
             message: panic.message.into(),
             location: panic.location.into(),
@@ -333,16 +332,28 @@ pub mod __private {
     }
 
     /// Converts what the `on_load` (or `restore_state`, `on_unload`) shim returned for the host;
-    /// `take_panic` is the module's.
+    /// `runtime` is the module's.
     pub fn hook_outcome(
         r: CallResult<HookResult>,
-        take_panic: extern "C" fn() -> PluginPanic,
+        runtime: PluginRuntime,
     ) -> Result<(), LoadHookError> {
         match r {
             RResult::ROk(RResult::ROk(())) => Ok(()),
             RResult::ROk(RResult::RErr(message)) => Err(LoadHookError::Failed(message.into())),
-            RResult::RErr(_) => Err(hook_panicked(take_panic)),
+            RResult::RErr(_) => Err(hook_panicked(runtime)),
         }
+    }
+
+    /// The error of a call of `function` that panicked in the plugin: the details come from
+    /// the module's `take_panic` entry. Out of line and cold, as [`panicked`].
+    #[cold]
+    #[inline(never)]
+    pub fn panicked_in(
+        function: &'static str,
+        entries: PluginEntriesRef,
+        context: CallContext,
+    ) -> crate::CallError {
+        panicked(function, (entries.take_panic())(context))
     }
 }
 

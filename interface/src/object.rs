@@ -1,6 +1,5 @@
 //! What the code `#[xplug::object]` generates relies on: thread-safety markers checked in the
-//! layout, the count of live objects that keeps a plugin's library loaded, and the runtime a
-//! root module reaches.
+//! layout, and the count of live objects that keeps a plugin's library loaded.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -50,9 +49,9 @@ pub fn object_gone(counter: &AtomicU64) {
     counter.fetch_sub(1, Ordering::Release);
 }
 
-/// How many objects this copy of xplug made that are still alive: the root module's hidden
-/// `live_objects` function returns it for the host.
-pub extern "C" fn live_objects() -> u64 {
+/// How many objects this copy of xplug made that are still alive: the root module's
+/// `live_objects` entry returns it for the host.
+pub fn live_objects() -> u64 {
     LIVE_OBJECTS.load(Ordering::Acquire)
 }
 
@@ -60,24 +59,3 @@ pub extern "C" fn live_objects() -> u64 {
 pub extern "C" fn take_panic_ffi() -> PluginPanic {
     take_panic()
 }
-
-/// What every root module reaches in its plugin's copy of xplug: the details of a contained
-/// panic, and the count of live objects.
-#[repr(C)]
-#[derive(StableAbi)]
-pub struct PluginRuntime {
-    /// Takes the details of the last panic contained on this thread.
-    pub take_panic: extern "C" fn() -> PluginPanic,
-    /// How many objects this plugin made are alive.
-    pub live_objects: extern "C" fn() -> u64,
-    /// Sets the plugin's maximum log level (`log::LevelFilter` as a number), if its records go
-    /// to the host.
-    pub set_log_level: extern "C" fn(u8),
-}
-
-/// This copy of xplug's runtime, for the root module a plugin exports.
-pub const RUNTIME: &PluginRuntime = &PluginRuntime {
-    take_panic: take_panic_ffi,
-    live_objects,
-    set_log_level: crate::host_link::set_log_level,
-};

@@ -67,6 +67,9 @@ pub struct PluginInfo {
     pub profile: Profile,
     /// The header format version.
     pub header_format: u32,
+    /// The xplug ABI it speaks ([`xplug::abi`]); 0 for a plugin built before ABI 1 (header
+    /// format 1).
+    pub xplug_abi: u16,
 }
 
 impl PluginInfo {

@@ -25,7 +25,7 @@ pub struct Plugin<M> {
     library: Arc<Library>,
     path: Arc<Path>,
     /// The plugin's runtime: how many objects it made are alive.
-    runtime: &'static PluginRuntime,
+    runtime: PluginRuntime,
     /// How long an unload waits for the plugin's `on_unload` hook.
     unload_wait: Duration,
     _interface: PhantomData<fn() -> M>,
@@ -159,7 +159,7 @@ impl<M> Plugin<M> {
     /// How many objects the plugin made (`#[xplug::object]` handles it returned) are still
     /// alive, anywhere in the process. While any is, [`unload`](Plugin::unload) refuses.
     pub fn live_objects(&self) -> u64 {
-        (self.runtime.live_objects)()
+        self.runtime.live_objects()
     }
 
     /// Whether two handles refer to the same loaded library: the same bytes (or, in place,

@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Ident;
 
-use crate::parse::{appended_doc, call_through, Function, Interface};
+use crate::parse::{appended_doc, call_through, Function, Interface, DIRECT, PAGE};
 
 /// The names of everything generated for one trait.
 struct Names {
@@ -186,34 +186,37 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
         ..
     } = names;
     let vis = &interface.item.vis;
-    // The last function of the first version; later ones may be absent from a plugin.
-    let last_prefix = interface
-        .functions
-        .iter()
-        .rposition(|f| f.since.is_none())
-        .unwrap_or(0);
-    let fields = interface.functions.iter().enumerate().map(|(i, f)| {
-        let Function {
+    let layout = Layout::of(interface, names);
+    let fields = layout.root_fields(interface);
+    let pages = layout.pages.iter().map(|page| {
+        let Page {
             ident,
-            field,
-            docs,
-            arg_names,
-            arg_types,
-            ret,
+            ident_ref,
+            functions,
             ..
-        } = f;
-        // New functions may only be appended after this field, in later minor versions.
-        let last = if i == last_prefix {
-            quote!(#[sabi(last_prefix_field)])
-        } else {
-            quote!()
-        };
+        } = page;
+        let ident_prefix = format_ident!("{}_Prefix", ident);
+        let doc = format!(
+            "Functions {} to {} of the [`{trait_ident}`] interface's root module.",
+            functions.start + 1,
+            functions.end
+        );
+        let last_prefix = page.last_prefix(interface);
+        let fields = interface.functions[functions.clone()]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| function_field(f, i == last_prefix));
         quote! {
-            #(#docs)*
-            #last
-            #[sabi(rename = #ident)]
-            #field: extern "C" fn(#(#arg_names: #arg_types),*)
-                -> ::xplug::__private::CallResult<#ret>,
+            #[doc = #doc]
+            #[doc(hidden)]
+            #[repr(C)]
+            #[derive(::abi_stable::StableAbi)]
+            #[sabi(kind(Prefix(prefix_ref = #ident_ref, prefix_fields = #ident_prefix)))]
+            #[sabi(missing_field(option))]
+            #[allow(missing_docs, non_camel_case_types)]
+            #vis struct #ident {
+                #(#fields)*
+            }
         }
     });
     let module_doc = format!(
@@ -237,17 +240,16 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
         #[allow(missing_docs, non_camel_case_types)]
         #vis struct #module {
             on_load_: extern "C" fn(
-                &'static ::xplug::__private::HostLink,
+                ::xplug::__private::CallContext,
+                ::xplug::__private::HostLinkRef,
                 ::core::option::Option<&'static #host>,
             ) -> ::xplug::__private::CallResult<::xplug::__private::HookResult>,
-            runtime_: &'static ::xplug::__private::PluginRuntime,
-            save_state_: extern "C" fn() -> ::xplug::__private::CallResult<::xplug::__private::SavedState>,
-            restore_state_: extern "C" fn(
-                ::xplug::__private::abi_stable::std_types::RSlice<'_, u8>,
-            ) -> ::xplug::__private::CallResult<::xplug::__private::HookResult>,
-            on_unload_: extern "C" fn() -> ::xplug::__private::CallResult<::xplug::__private::HookResult>,
+            xplug_: ::xplug::__private::PluginEntriesRef,
+            context_: ::xplug::__private::CallContext,
             #(#fields)*
         }
+
+        #(#pages)*
 
         // SAFETY: `INTERFACE_NAME` and `INTERFACE_VERSION` are this interface's; `__on_load`
         // calls the plugin's hook.
@@ -262,13 +264,13 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
                 host: ::core::option::Option<&'static #host>,
             ) -> ::core::result::Result<(), ::xplug::__private::LoadHookError> {
                 ::xplug::__private::hook_outcome(
-                    (self.on_load_())(::xplug::__private::host_link(), host),
-                    self.runtime_().take_panic,
+                    (self.on_load_())(self.context_(), ::xplug::__private::host_link(), host),
+                    self.__runtime(),
                 )
             }
 
-            fn __runtime(self) -> &'static ::xplug::__private::PluginRuntime {
-                self.runtime_()
+            fn __runtime(self) -> ::xplug::__private::PluginRuntime {
+                ::xplug::__private::PluginRuntime::new(self.xplug_(), self.context_())
             }
 
             unsafe fn __save_state(
@@ -277,7 +279,10 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
                 ::core::option::Option<::std::vec::Vec<u8>>,
                 ::xplug::__private::LoadHookError,
             > {
-                ::xplug::__private::save_state_outcome((self.save_state_())(), self.runtime_().take_panic)
+                ::xplug::__private::save_state_outcome(
+                    (self.xplug_().save_state())(self.context_()),
+                    self.__runtime(),
+                )
             }
 
             unsafe fn __restore_state(
@@ -285,15 +290,18 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
                 state: &[u8],
             ) -> ::core::result::Result<(), ::xplug::__private::LoadHookError> {
                 ::xplug::__private::hook_outcome(
-                    (self.restore_state_())(state.into()),
-                    self.runtime_().take_panic,
+                    (self.xplug_().restore_state())(self.context_(), state.into()),
+                    self.__runtime(),
                 )
             }
 
             unsafe fn __on_unload(
                 self,
             ) -> ::core::result::Result<(), ::xplug::__private::LoadHookError> {
-                ::xplug::__private::hook_outcome((self.on_unload_())(), self.runtime_().take_panic)
+                ::xplug::__private::hook_outcome(
+                    (self.xplug_().on_unload())(self.context_()),
+                    self.__runtime(),
+                )
             }
         }
 
@@ -318,7 +326,12 @@ fn host_handle(interface: &Interface, names: &Names) -> TokenStream {
         shim,
         ..
     } = names;
-    let methods = interface.functions.iter().map(host_method);
+    let layout = Layout::of(interface, names);
+    let methods = interface
+        .functions
+        .iter()
+        .enumerate()
+        .map(|(i, f)| host_method(f, layout.accessor(interface, i)));
     let impl_doc = format!(
         "Builds the root module from an implementation of [`{trait_ident}`] linked into this \
          process, without loading a library: for tests and benchmarks."
@@ -339,32 +352,33 @@ fn host_handle(interface: &Interface, names: &Names) -> TokenStream {
 
 /// One method of the host's handle: the call, and the conversion of a contained panic or an
 /// absent appended function into a `CallError`.
-fn host_method(f: &Function) -> TokenStream {
+fn host_method(f: &Function, get: TokenStream) -> TokenStream {
     let Function {
         ident,
-        field,
         docs,
         arg_names,
         arg_types,
         ret,
         since,
+        ..
     } = f;
     let fn_name = ident.to_string();
     let call = quote! {
-        match __xplug_fn(#(#arg_names),*) {
+        match __xplug_fn(self.context_(), #(#arg_names),*) {
             ::xplug::__private::abi_stable::std_types::RResult::ROk(value) => {
                 ::core::result::Result::Ok(value)
             }
             ::xplug::__private::abi_stable::std_types::RResult::RErr(_) => {
-                ::core::result::Result::Err(::xplug::__private::panicked(
+                ::core::result::Result::Err(::xplug::__private::panicked_in(
                     #fn_name,
-                    (self.runtime_().take_panic)(),
+                    self.xplug_(),
+                    self.context_(),
                 ))
             }
         }
     };
     let body = call_through(
-        quote!(self.#field()),
+        get,
         &format_ident!("__xplug_fn"),
         call,
         &fn_name,
@@ -417,17 +431,43 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
             ..
         } = f;
         quote! {
-            extern "C" fn #ident(#(#arg_names: #arg_types),*)
+            extern "C" fn #ident(_: ::xplug::__private::CallContext, #(#arg_names: #arg_types),*)
                 -> ::xplug::__private::CallResult<#ret>
             {
                 ::xplug::__private::guard(move || <T as #trait_ident>::#ident(#(#arg_names),*))
             }
         }
     });
-    let shim_inits = interface.functions.iter().map(|f| {
-        let Function { ident, field, .. } = f;
-        quote!(#field: Self::#ident,)
+    let layout = Layout::of(interface, names);
+    let init = |functions: std::ops::Range<usize>| {
+        interface.functions[functions].iter().map(|f| {
+            let Function { ident, field, .. } = f;
+            quote!(#field: Self::#ident,)
+        })
+    };
+    let shim_inits = init(0..layout.direct);
+    let page_inits = layout.pages.iter().map(|page| {
+        let Page {
+            ident,
+            ident_ref,
+            field,
+            static_ident,
+            functions,
+        } = page;
+        let inits = init(functions.clone());
+        (
+            quote! {
+                ::xplug::__private::abi_stable::staticref! {
+                    const #static_ident: ::xplug::__private::abi_stable::prefix_type::WithMetadata<#ident> =
+                        ::xplug::__private::abi_stable::prefix_type::WithMetadata::new(#ident {
+                            #(#inits)*
+                        })
+                }
+            },
+            quote!(#field: #ident_ref(Self::#static_ident.as_prefix()),),
+        )
     });
+    let (page_statics, page_fields): (Vec<_>, Vec<_>) = page_inits.unzip();
     quote! {
         /// The `extern "C"` shims a plugin exports: each runs the plugin's function and
         /// contains its panics.
@@ -437,7 +477,8 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
         #[allow(clippy::needless_lifetimes)]
         impl<T: #trait_ident> #shim<T> {
             extern "C" fn on_load(
-                link: &'static ::xplug::__private::HostLink,
+                _: ::xplug::__private::CallContext,
+                link: ::xplug::__private::HostLinkRef,
                 host: ::core::option::Option<&'static #host>,
             ) -> ::xplug::__private::CallResult<::xplug::__private::HookResult> {
                 ::xplug::__private::install_hook();
@@ -449,13 +490,16 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
                 })
             }
 
-            extern "C" fn save_state() -> ::xplug::__private::CallResult<::xplug::__private::SavedState> {
+            extern "C" fn save_state(
+                _: ::xplug::__private::CallContext,
+            ) -> ::xplug::__private::CallResult<::xplug::__private::SavedState> {
                 ::xplug::__private::guard(|| {
                     ::xplug::__private::save_state_result(<T as #trait_ident>::save_state())
                 })
             }
 
             extern "C" fn restore_state(
+                _: ::xplug::__private::CallContext,
                 state: ::xplug::__private::abi_stable::std_types::RSlice<'_, u8>,
             ) -> ::xplug::__private::CallResult<::xplug::__private::HookResult> {
                 ::xplug::__private::guard(move || {
@@ -465,7 +509,9 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
                 })
             }
 
-            extern "C" fn on_unload() -> ::xplug::__private::CallResult<::xplug::__private::HookResult> {
+            extern "C" fn on_unload(
+                _: ::xplug::__private::CallContext,
+            ) -> ::xplug::__private::CallResult<::xplug::__private::HookResult> {
                 ::xplug::__private::guard(|| {
                     ::xplug::__private::hook_result(<T as #trait_ident>::on_unload())
                 })
@@ -474,14 +520,30 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
             #(#shim_fns)*
 
             ::xplug::__private::abi_stable::staticref! {
+                const ENTRIES: ::xplug::__private::abi_stable::prefix_type::WithMetadata<
+                    ::xplug::__private::PluginEntries,
+                > = ::xplug::__private::abi_stable::prefix_type::WithMetadata::new(
+                    ::xplug::__private::PluginEntries {
+                        take_panic: ::xplug::__private::take_panic_entry,
+                        live_objects: ::xplug::__private::live_objects_entry,
+                        set_log_level: ::xplug::__private::set_log_level_entry,
+                        save_state: Self::save_state,
+                        restore_state: Self::restore_state,
+                        on_unload: Self::on_unload,
+                    },
+                )
+            }
+
+            #(#page_statics)*
+
+            ::xplug::__private::abi_stable::staticref! {
                 const WM: ::xplug::__private::abi_stable::prefix_type::WithMetadata<#module> =
                     ::xplug::__private::abi_stable::prefix_type::WithMetadata::new(#module {
                         on_load_: Self::on_load,
-                        runtime_: ::xplug::__private::RUNTIME,
-                        save_state_: Self::save_state,
-                        restore_state_: Self::restore_state,
-                        on_unload_: Self::on_unload,
+                        xplug_: ::xplug::__private::PluginEntriesRef(Self::ENTRIES.as_prefix()),
+                        context_: ::xplug::__private::CallContext::NONE,
                         #(#shim_inits)*
+                        #(#page_fields)*
                     })
             }
 
@@ -497,5 +559,139 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
                 ::xplug::__private::abi_stable::library::__call_root_module_loader(Self::module)
             }
         }
+    }
+}
+
+/// Where the root module keeps each function: the first [`DIRECT`] in the module itself (after
+/// its three hidden fields), the rest in pages of [`PAGE`], each a prefix type of its own that a
+/// field of the module points to. A function's place never changes, since functions are only
+/// appended; a page appended in a minor version is absent from an older plugin's module.
+struct Layout {
+    /// How many functions the module holds itself.
+    direct: usize,
+    pages: Vec<Page>,
+}
+
+/// One page of functions.
+struct Page {
+    /// `GreeterModulePage1`
+    ident: Ident,
+    /// `GreeterModulePage1Ref`
+    ident_ref: Ident,
+    /// The root module's field: `xplug_page1_`.
+    field: Ident,
+    /// The plugin's static page: `PAGE1`.
+    static_ident: Ident,
+    /// The interface's functions it holds.
+    functions: std::ops::Range<usize>,
+}
+
+impl Layout {
+    fn of(interface: &Interface, names: &Names) -> Layout {
+        let count = interface.functions.len();
+        let direct = count.min(DIRECT);
+        let pages = (direct..count)
+            .step_by(PAGE)
+            .enumerate()
+            .map(|(k, start)| Page {
+                ident: format_ident!("{}Page{}", names.module, k + 1),
+                ident_ref: format_ident!("{}Page{}Ref", names.module, k + 1),
+                field: format_ident!("xplug_page{}_", k + 1),
+                static_ident: format_ident!("PAGE{}", k + 1),
+                functions: start..(start + PAGE).min(count),
+            })
+            .collect();
+        Layout { direct, pages }
+    }
+
+    /// The module's fields after its hidden ones: the direct functions, then the pages.
+    fn root_fields(&self, interface: &Interface) -> Vec<TokenStream> {
+        // The first version ends at its last field: a function, or a page whose first function
+        // is in it. Later fields may be absent from an older plugin's module.
+        let first_version = |i: usize| interface.functions[i].since.is_none();
+        let last_direct = (0..self.direct).rev().find(|&i| first_version(i));
+        let last_page = self
+            .pages
+            .iter()
+            .rposition(|page| first_version(page.functions.start));
+        let mut fields: Vec<TokenStream> = interface.functions[..self.direct]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| function_field(f, last_page.is_none() && Some(i) == last_direct))
+            .collect();
+        fields.extend(self.pages.iter().enumerate().map(|(k, page)| {
+            let Page {
+                ident_ref, field, ..
+            } = page;
+            let last = if Some(k) == last_page {
+                quote!(#[sabi(last_prefix_field)])
+            } else {
+                quote!()
+            };
+            quote! {
+                #last
+                #field: #ident_ref,
+            }
+        }));
+        fields
+    }
+
+    /// The host's way to function `i`: an accessor chain that yields the function pointer, in
+    /// an `Option` exactly if the function was appended (`since`): then its page may be absent,
+    /// or the function absent from its page.
+    fn accessor(&self, interface: &Interface, i: usize) -> TokenStream {
+        let field = &interface.functions[i].field;
+        let page = match self.pages.iter().find(|page| page.functions.contains(&i)) {
+            None => return quote!(self.#field()),
+            Some(page) => page,
+        };
+        let page_field = &page.field;
+        let page_appended = interface.functions[page.functions.start].since.is_some();
+        let in_prefix = i - page.functions.start <= page.last_prefix(interface);
+        match (page_appended, in_prefix) {
+            (false, _) => quote!(self.#page_field().#field()),
+            (true, true) => quote!(self.#page_field().map(|page| page.#field())),
+            (true, false) => quote!(self.#page_field().and_then(|page| page.#field())),
+        }
+    }
+}
+
+impl Page {
+    /// The index in the page of its last field always present: its last function of the
+    /// interface's first version, or its first function if the whole page was appended (a page
+    /// is present only with its first function).
+    fn last_prefix(&self, interface: &Interface) -> usize {
+        interface.functions[self.functions.clone()]
+            .iter()
+            .rposition(|f| f.since.is_none())
+            .unwrap_or(0)
+    }
+}
+
+/// A function's field in the root module or a page.
+fn function_field(f: &Function, last_prefix: bool) -> TokenStream {
+    let Function {
+        ident,
+        field,
+        docs,
+        arg_names,
+        arg_types,
+        ret,
+        ..
+    } = f;
+    // New functions may only be appended after this field, in later minor versions.
+    let last = if last_prefix {
+        quote!(#[sabi(last_prefix_field)])
+    } else {
+        quote!()
+    };
+    quote! {
+        #(#docs)*
+        #last
+        #[sabi(rename = #ident)]
+        #field: extern "C" fn(
+            ::xplug::__private::CallContext,
+            #(#arg_names: #arg_types),*
+        ) -> ::xplug::__private::CallResult<#ret>,
     }
 }

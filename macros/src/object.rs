@@ -313,7 +313,7 @@ pub(crate) fn generate(object: Object) -> TokenStream {
                     ::core::result::Result::Ok(value)
                 }
                 #p::abi_stable::std_types::RResult::RErr(_) => ::core::result::Result::Err(
-                    #p::panicked(#name, (self.vtable.take_panic_())()),
+                    #p::panicked(#name, (self.vtable.header_().take_panic())()),
                 ),
             }
         };
@@ -386,10 +386,8 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         #[sabi(missing_field(option))]
         #[allow(missing_docs, non_camel_case_types)]
         #vis struct #vtable {
-            drop_: unsafe extern "C" fn(*mut ::core::ffi::c_void) -> #p::CallResult<()>,
-            take_panic_: extern "C" fn() -> #p::PluginPanic,
-            /// The live-object count of the code that made the object.
-            live_: extern "C" fn() -> &'static ::core::sync::atomic::AtomicU64,
+            /// How to drop the object, and the runtime of the code that made it.
+            header_: #p::ObjectHeaderRef,
             send_: ::core::marker::PhantomData<#send_marker>,
             #sync_last
             sync_: ::core::marker::PhantomData<#sync_marker>,
@@ -429,14 +427,15 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             /// Drops the object, and says whether its `Drop` panicked (contained).
             pub fn close(self) -> ::core::result::Result<(), ::xplug::CallError> {
                 let this = ::core::mem::ManuallyDrop::new(self);
-                let live = (this.vtable.live_())();
+                let header = this.vtable.header_();
+                let live = (header.live())();
                 // SAFETY: the object is live and owned by this handle, which is forgotten:
                 // it is dropped exactly once.
-                let result = unsafe { (this.vtable.drop_())(this.object.as_ptr()) };
+                let result = unsafe { (header.drop())(this.object.as_ptr()) };
                 let result = match result {
                     #p::abi_stable::std_types::RResult::ROk(()) => ::core::result::Result::Ok(()),
                     #p::abi_stable::std_types::RResult::RErr(_) => ::core::result::Result::Err(
-                        #p::panicked(#drop_name, (this.vtable.take_panic_())()),
+                        #p::panicked(#drop_name, (header.take_panic())()),
                     ),
                 };
                 // Gone once its drop shim returned and its panic's details were taken: no
@@ -450,12 +449,13 @@ pub(crate) fn generate(object: Object) -> TokenStream {
 
         impl ::core::ops::Drop for #boxed {
             fn drop(&mut self) {
-                let live = (self.vtable.live_())();
+                let header = self.vtable.header_();
+                let live = (header.live())();
                 // SAFETY: the object is live and owned by this handle, dropped once here.
-                let result = unsafe { (self.vtable.drop_())(self.object.as_ptr()) };
+                let result = unsafe { (header.drop())(self.object.as_ptr()) };
                 if result.is_err() {
                     // A panic in the object's `Drop` was contained; its details are dropped.
-                    let _ = (self.vtable.take_panic_())();
+                    let _ = (header.take_panic())();
                 }
                 // Gone once its drop shim returned (and its panic's details were taken): no
                 // code of the object runs any more.
@@ -486,11 +486,30 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             const VTABLE: #vtable_ref = #vtable_ref(Self::HOST_TABLE.as_prefix());
             const PLUGIN_VTABLE: #vtable_ref = #vtable_ref(Self::PLUGIN_TABLE.as_prefix());
 
+            #p::abi_stable::staticref! {
+                const HOST_HEADER: #p::abi_stable::prefix_type::WithMetadata<#p::ObjectHeader> =
+                    #p::abi_stable::prefix_type::WithMetadata::new(Self::__xplug_header::<false>())
+            }
+            #p::abi_stable::staticref! {
+                const PLUGIN_HEADER: #p::abi_stable::prefix_type::WithMetadata<#p::ObjectHeader> =
+                    #p::abi_stable::prefix_type::WithMetadata::new(Self::__xplug_header::<true>())
+            }
+
+            const fn __xplug_header<const __XPLUG_PLUGIN: bool>() -> #p::ObjectHeader {
+                #p::ObjectHeader {
+                    drop: Self::drop_::<__XPLUG_PLUGIN>,
+                    take_panic: #p::take_panic_ffi,
+                    live: #p::live_counter,
+                }
+            }
+
             const fn __xplug_table<const __XPLUG_PLUGIN: bool>() -> #vtable {
                 #vtable {
-                    drop_: Self::drop_::<__XPLUG_PLUGIN>,
-                    take_panic_: #p::take_panic_ffi,
-                    live_: #p::live_counter,
+                    header_: #p::ObjectHeaderRef(if __XPLUG_PLUGIN {
+                        Self::PLUGIN_HEADER.as_prefix()
+                    } else {
+                        Self::HOST_HEADER.as_prefix()
+                    }),
                     send_: ::core::marker::PhantomData,
                     sync_: ::core::marker::PhantomData,
                     #(#shim_inits)*

@@ -8,9 +8,16 @@ use syn::{
     Signature, Token, TraitItem, TraitItemMethod, Type,
 };
 
-/// abi_stable's prefix types hold at most 64 fields; five are hidden (`on_load`, `runtime`,
-/// `save_state`, `restore_state`, `on_unload`).
-const MAX_FUNCTIONS: usize = 59;
+/// abi_stable's prefix types hold at most 64 fields. A root module has three hidden ones
+/// (`on_load_`, `xplug_`, `context_`), then the first `DIRECT` functions, then up to `PAGES`
+/// fields pointing to pages of `PAGE` functions each.
+pub(crate) const DIRECT: usize = 48;
+/// Functions per page.
+pub(crate) const PAGE: usize = 64;
+/// Pages a root module can point to.
+const PAGES: usize = 64 - 3 - DIRECT;
+/// The most functions an interface holds.
+const MAX_FUNCTIONS: usize = DIRECT + PAGES * PAGE;
 
 /// The attribute's arguments, all optional: `name = "..."`, `host = ObjectTrait`.
 pub(crate) struct InterfaceArgs {

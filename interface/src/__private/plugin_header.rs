@@ -50,7 +50,8 @@ pub const fn plugin_header(fields: HeaderFields<'_>) -> PluginHeader {
         } else {
             PROFILE_RELEASE
         },
-        reserved: [0; 6],
+        abi_version: crate::abi::ABI_VERSION.to_le_bytes(),
+        reserved: [0; 4],
     }
 }
 

@@ -388,6 +388,22 @@ error_kinds! {
         help: "host author: upgrade `xplug-loader`";
 
     // ---- Stage 4: compatibility --------------------------------------------------------------
+    /// The plugin speaks another xplug ABI (the contract below every interface: hooks,
+    /// runtime, object headers) than this host.
+    AbiMismatch {
+        /// The plugin's xplug ABI; 0 if it was built before ABI 1.
+        found: u16,
+        /// The ABI this host speaks.
+        supported: u16,
+    }
+        stage: Compatibility,
+        text: ("the plugin speaks {}, but this host speaks xplug ABI {supported}", abi_name(*found)),
+        help: if found < supported {
+            format!("plugin author: rebuild the plugin with an `xplug` of ABI {supported} (this host's, {})", xplug::__private::build_info::XPLUG_VERSION)
+        } else {
+            format!("host author: upgrade `xplug-loader` to a release that speaks xplug ABI {found}")
+        };
+
     /// The plugin implements another interface.
     InterfaceMismatch {
         /// The host's interface name.
@@ -626,6 +642,15 @@ fn still_running(waited_ms: &u64) -> String {
               forever"
             .to_owned(),
         ms => format!("calls on the serving version still ran after {ms} ms"),
+    }
+}
+
+/// An xplug ABI as a report names it.
+fn abi_name(abi: u16) -> String {
+    if abi == 0 {
+        String::from("no xplug ABI (it was built with an `xplug` from before ABI 1)")
+    } else {
+        format!("xplug ABI {abi}")
     }
 }
 

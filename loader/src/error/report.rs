@@ -168,7 +168,8 @@ mod tests {
             xplug_version: String::from("0.1.0"),
             panic_strategy: PanicStrategy::Unwind,
             profile: Profile::Release,
-            header_format: 1,
+            header_format: 2,
+            xplug_abi: 1,
         }
     }
 

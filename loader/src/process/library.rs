@@ -114,7 +114,7 @@ pub(crate) struct Library {
     /// services the plugin was handed then (0 for none): the plugin keeps them for good.
     pub(crate) loaded: Step<(Result<(), ErrorKind>, usize)>,
     /// The runtime of its copy of xplug, once its layout was checked.
-    pub(crate) runtime: Mutex<Option<&'static PluginRuntime>>,
+    pub(crate) runtime: Mutex<Option<PluginRuntime>>,
     /// Unloaded, but kept mapped by the dynamic loader (a file loaded in place): its code is
     /// in the process although `opened` is empty, its abi_stable header at this address. (If
     /// the next `dlopen` finds the header elsewhere, the mapping was made anew, and is

@@ -111,7 +111,7 @@ pub fn set_max_log_level(level: log::LevelFilter) {
         if let Some(runtime) = *lock(&library.runtime) {
             // Runs xplug's own code in the plugin, which sets a number: it cannot reenter. A
             // library leaves the registry (under this lock) before it is unloaded.
-            (runtime.set_log_level)(level as usize as u8);
+            runtime.set_log_level(level as usize as u8);
         }
     }
 }

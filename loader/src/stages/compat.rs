@@ -75,8 +75,8 @@ impl Requirements {
         self
     }
 
-    /// Checks the header `info` of the plugin file at `path`: interface name, version,
-    /// target, panic strategy, in that order; the first mismatch is the error.
+    /// Checks the header `info` of the plugin file at `path`: interface name, xplug ABI,
+    /// interface version, target, panic strategy, in that order; the first mismatch is the error.
     pub fn check(&self, path: &Path, info: &PluginInfo) -> Result<(), LoadError> {
         match self.mismatch(info) {
             Some(kind) => Err(LoadError::new(path, kind).with_plugin(info)),
@@ -90,6 +90,12 @@ impl Requirements {
             return Some(ErrorKind::InterfaceMismatch {
                 expected: self.interface.clone(),
                 found: info.interface_name.clone(),
+            });
+        }
+        if info.xplug_abi != xplug::abi::ABI_VERSION {
+            return Some(ErrorKind::AbiMismatch {
+                found: info.xplug_abi,
+                supported: xplug::abi::ABI_VERSION,
             });
         }
         if !self.versions.matches(&info.interface_version) {
@@ -145,7 +151,8 @@ mod tests {
             xplug_version: String::from("0.1.0"),
             panic_strategy: panic,
             profile: Profile::Debug,
-            header_format: 1,
+            header_format: 2,
+            xplug_abi: 1,
         }
     }
 

@@ -192,6 +192,11 @@ pub(crate) fn parse(h: &PluginHeader) -> Result<PluginInfo, ErrorKind> {
         panic_strategy,
         profile,
         header_format: format,
+        xplug_abi: if format >= 2 {
+            u16::from_le_bytes(h.abi_version)
+        } else {
+            0
+        },
     })
 }
 

@@ -5,6 +5,8 @@
 
 mod difference;
 mod fingerprint;
+#[cfg(test)]
+mod large_tests;
 
 use abi_stable::abi_stability::abi_checking::{
     check_layout_compatibility_with_globals, AbiInstability, AbiInstabilityError,
@@ -23,6 +25,7 @@ use xplug::Interface;
 use crate::digest::Sha256;
 use crate::error::{ErrorKind, LayoutDifference, LoadError};
 use crate::host::host_version;
+use crate::info::PluginInfo;
 use crate::process::layout_cache::{self, HostIds};
 use crate::process::library::Library;
 
@@ -42,13 +45,13 @@ pub(crate) fn module<M: Interface>(
     })?;
     let host = host_version::<M>();
     let expected = <M as StableAbi>::LAYOUT;
-    let older = library.info.interface_version < host;
+    let versions = Versions::of(&library.info, &host);
     // abi_stable's checker walks the plugin's tree, which a hostile plugin may make
     // malformed: a panic in it (or in describing what it found) is a refusal.
     let refused = contained(|| {
-        check(expected, found, older)
+        check(expected, found, versions)
             .err()
-            .map(|errors| (first_difference(&errors), errors.to_string()))
+            .map(|refusal| (refusal.first_difference(), refusal.errors.to_string()))
     })
     .unwrap_or_else(|message| {
         Some((
@@ -97,12 +100,12 @@ fn contained<R>(f: impl FnOnce() -> R) -> Result<R, String> {
 pub(crate) fn check(
     expected: &'static TypeLayout,
     found: &'static TypeLayout,
-    older: bool,
-) -> Result<(), AbiInstabilityErrors> {
+    versions: Versions,
+) -> Result<(), Refusal> {
     let key = host_ids(expected).and_then(|host| {
         let mut key = fingerprint::fingerprint(found, &host).ok()?;
         key.extend_from_slice(&(expected as *const TypeLayout as usize).to_le_bytes());
-        key.push(u8::from(older));
+        key.extend_from_slice(&versions.key());
         // Remembered by digest: a fingerprint may take megabytes.
         Some(*Sha256::of(&key).as_bytes())
     });
@@ -112,7 +115,7 @@ pub(crate) fn check(
         }
     }
     FULL_CHECKS.with(|n| n.set(n.get() + 1));
-    check_in_full(expected, found, older)?;
+    check_in_full(expected, found, versions)?;
     if let Some(key) = key {
         layout_cache::remember_pass(key);
     }
@@ -138,18 +141,53 @@ fn host_ids(expected: &'static TypeLayout) -> HostIds {
     })
 }
 
-/// Checks `found`, a plugin's root-module layout, against `expected`, the host's: always with
-/// the host's layout as the interface (abi_stable's checks are one-directional: trait bounds
-/// of trait objects, enum variants, nested prefix types).
+/// How a plugin's versions compare with the host's: what the layout check forgives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Versions {
+    /// The plugin's interface version against the host's (build metadata aside).
+    pub(crate) interface: std::cmp::Ordering,
+    /// Whether both were built with the same release of xplug.
+    pub(crate) same_xplug: bool,
+}
+
+impl Versions {
+    /// The same interface version and the same xplug: nothing to forgive.
+    pub(crate) const SAME: Versions = Versions {
+        interface: std::cmp::Ordering::Equal,
+        same_xplug: true,
+    };
+
+    /// A plugin's versions against this host's.
+    pub(crate) fn of(plugin: &PluginInfo, host: &semver::Version) -> Versions {
+        let release = |v: &semver::Version| (v.major, v.minor, v.patch, v.pre.clone());
+        Versions {
+            interface: release(&plugin.interface_version).cmp(&release(host)),
+            same_xplug: plugin.xplug_version == xplug::__private::build_info::XPLUG_VERSION,
+        }
+    }
+
+    fn key(self) -> [u8; 2] {
+        [self.interface as i8 as u8, u8::from(self.same_xplug)]
+    }
+}
+
+/// Checks `found`, a plugin's root-module layout, against `expected`, the host's, with the
+/// host's layout as the interface and, whenever the versions differ, again with the roles
+/// swapped: abi_stable's checks are one-directional (trait bounds of trait objects, enum
+/// variants, nested prefix types), so a difference it accepts one way, e.g. a trait object
+/// gaining `Clone`, is refused the other way.
 ///
-/// abi_stable lets a library's prefix types have more fields than the host's (a newer minor
-/// version), not fewer. xplug also loads older minor versions (`older`), whose prefix types
-/// (the root module, objects' method tables) are prefixes of the host's: the host's accessors
-/// then report the appended functions and methods absent. For those, the one difference
-/// forgiven is a prefix type's field count, only fewer (abi_stable checks the fields both sides
-/// have whatever the counts, and that the first versions have the same length). Its final checks (prefix types seen twice
-/// in the tree, non-exhaustive enums, extra checks) run only after a check without errors, so
-/// an older plugin must also pass the check with the roles swapped, which runs them.
+/// abi_stable lets an implementation's prefix types have more fields than the interface's,
+/// not fewer. A prefix type's later fields are read through accessors that check their
+/// count at run time, so xplug also forgives fewer, for these types only: the root module,
+/// its pages and objects' method tables of an older minor version (the host's accessors then
+/// report the appended functions and methods absent); and xplug's own tables
+/// ([`xplug::abi`]) of another xplug release, whatever the interface version. The one
+/// difference forgiven is such a type's field count, only fewer on the side that is older
+/// (abi_stable checks the fields both sides have whatever the counts, and that the first
+/// versions have the same length). Its final checks (prefix types seen twice in the tree,
+/// non-exhaustive enums, extra checks) run only after a check without errors, so a check with
+/// forgiven errors is followed by the swapped one, which runs them.
 ///
 /// Each plugin is checked against the host alone: abi_stable's process-wide checking globals
 /// would keep references into every plugin checked (layouts, boxed extra checks whose vtables
@@ -157,20 +195,88 @@ fn host_ids(expected: &'static TypeLayout) -> HostIds {
 fn check_in_full(
     expected: &'static TypeLayout,
     found: &'static TypeLayout,
-    older: bool,
-) -> Result<(), AbiInstabilityErrors> {
+    versions: Versions,
+) -> Result<(), Refusal> {
+    use std::cmp::Ordering::{Greater, Less};
     let check_layout_compatibility = |interface, implementation| {
         check_layout_compatibility_with_globals(interface, implementation, &CheckingGlobals::new())
     };
-    let errors = match check_layout_compatibility(expected, found) {
-        Ok(()) => return Ok(()),
-        Err(errors) => errors,
+    let forward = match check_layout_compatibility(expected, found) {
+        Ok(()) => None,
+        Err(errors) => match unforgiven(errors, versions.interface == Less) {
+            Ok(errors) => Some(errors),
+            Err(errors) => return Err(Refusal::forward(errors)),
+        },
     };
-    // (abi_stable's list may hold entries without errors.)
-    let only_appended = errors.errors.iter().all(|e| {
+    if forward.is_none() && versions == Versions::SAME {
+        return Ok(());
+    }
+    match check_layout_compatibility(found, expected) {
+        Ok(()) => Ok(()),
+        Err(errors) => match unforgiven(errors, versions.interface == Greater) {
+            Ok(_) => match forward {
+                // Forgiven both ways: the final checks never ran.
+                Some(errors) => Err(Refusal::forward(errors)),
+                None => Ok(()),
+            },
+            Err(errors) => Err(Refusal {
+                errors,
+                swapped: true,
+            }),
+        },
+    }
+}
+
+/// A failed layout check: abi_stable's errors, and whether they come from the check with the
+/// roles swapped (the plugin's layout as the interface).
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub(crate) errors: AbiInstabilityErrors,
+    pub(crate) swapped: bool,
+}
+
+impl Refusal {
+    fn forward(errors: AbiInstabilityErrors) -> Refusal {
+        Refusal {
+            errors,
+            swapped: false,
+        }
+    }
+
+    /// The first difference, with the host's layout as "expected".
+    pub(crate) fn first_difference(&self) -> LayoutDifference {
+        let mut difference = first_difference(&self.errors);
+        if self.swapped {
+            std::mem::swap(&mut difference.expected, &mut difference.found);
+        }
+        difference
+    }
+
+    /// Every difference, with the host's layout as "expected".
+    pub(crate) fn differences(&self) -> Vec<LayoutDifference> {
+        let mut all = differences(&self.errors);
+        if self.swapped {
+            for difference in &mut all {
+                std::mem::swap(&mut difference.expected, &mut difference.found);
+            }
+        }
+        all
+    }
+}
+
+/// `Ok` with all of `errors` if each is one a check forgives (the implementation's prefix type
+/// has fewer fields than the interface's, where the type is xplug's own, or any prefix type
+/// if `implementation_older`), `Err` with only those it does not forgive otherwise.
+fn unforgiven(
+    mut errors: AbiInstabilityErrors,
+    implementation_older: bool,
+) -> Result<AbiInstabilityErrors, AbiInstabilityErrors> {
+    let forgiven = |e: &AbiInstabilityError| {
+        // (abi_stable's list may hold entries without errors.)
         e.errs.is_empty()
-            || prefix_field_counts(e).map_or(false, |(expected, found)| {
+            || prefix_field_counts(e).map_or(false, |(expected, found, xplug_table)| {
                 expected > found
+                    && (implementation_older || xplug_table)
                     && e.errs.iter().all(|err| match err {
                         AbiInstability::FieldCountMismatch(counts) => {
                             (counts.expected, counts.found) == (expected, found)
@@ -178,28 +284,34 @@ fn check_in_full(
                         _ => false,
                     })
             })
-    });
-    if older && only_appended && check_layout_compatibility(found, expected).is_ok() {
-        Ok(())
-    } else {
-        Err(errors)
+    };
+    if errors.errors.iter().all(forgiven) {
+        return Ok(errors);
     }
+    errors.errors.retain(|e| !forgiven(e));
+    Err(errors)
 }
 
-/// The field counts of the host's and the plugin's type where `error` was found, if both are
-/// prefix types (the root module, an object's method table: the types whose later fields an
-/// older build may lack). A shortfall is forgiven only if it is these counts that differ: not
-/// a count of phantom fields, which abi_stable reports the same way.
-fn prefix_field_counts(error: &AbiInstabilityError) -> Option<(usize, usize)> {
+/// The field counts of the interface's and the implementation's type where `error` was
+/// found, if both are prefix types (the root module and its pages, an object's method table,
+/// xplug's own tables: the types whose later fields an older build may lack), and whether the
+/// type is one of xplug's own. A shortfall is forgiven only if it is these counts that differ:
+/// not a count of phantom fields, which abi_stable reports the same way.
+fn prefix_field_counts(error: &AbiInstabilityError) -> Option<(usize, usize, bool)> {
     let step = error.stack_trace.last()?;
     let fields = |side: &TLFieldOrFunction| match side {
         TLFieldOrFunction::Field(field) => match field.layout().data() {
-            TLData::PrefixType(prefix) => Some(prefix.fields.len()),
+            TLData::PrefixType(prefix) => Some((
+                prefix.fields.len(),
+                field.layout().package().as_str() == "xplug",
+            )),
             _ => None,
         },
         TLFieldOrFunction::Function(_) => None,
     };
-    Some((fields(&step.expected)?, fields(&step.found)?))
+    let (expected, xplug_expected) = fields(&step.expected)?;
+    let (found, xplug_found) = fields(&step.found)?;
+    Some((expected, found, xplug_expected && xplug_found))
 }
 
 #[cfg(test)]
@@ -408,21 +520,21 @@ mod tests {
     fn an_object_trait_grows_like_the_root_module() {
         // A method of the first version missing from an older build is no appended one.
         let unmarked = books_unmarked::LibraryRef::LAYOUT;
-        check(unmarked, books::older::LibraryRef::LAYOUT, true)
+        check(unmarked, books::older::LibraryRef::LAYOUT, OLDER)
             .expect_err("a first-version method missing");
         let host = books::host::LibraryRef::LAYOUT;
-        check(host, books::older::LibraryRef::LAYOUT, true).expect("an older minor's objects");
-        check(host, books::older::LibraryRef::LAYOUT, false)
+        check(host, books::older::LibraryRef::LAYOUT, OLDER).expect("an older minor's objects");
+        check(host, books::older::LibraryRef::LAYOUT, SAME)
             .expect_err("the same version, a method fewer");
-        check(host, books::newer::LibraryRef::LAYOUT, false).expect("a newer minor's objects");
-        check(host, books::changed::LibraryRef::LAYOUT, true).expect_err("a changed method");
+        check(host, books::newer::LibraryRef::LAYOUT, NEWER).expect("a newer minor's objects");
+        check(host, books::changed::LibraryRef::LAYOUT, OLDER).expect_err("a changed method");
     }
 
     #[test]
     fn an_older_minor_plugin_lacking_only_appended_functions_passes() {
-        check(host(), older::ShapesRef::LAYOUT, true).expect("older minor loads");
+        check(host(), older::ShapesRef::LAYOUT, OLDER).expect("older minor loads");
         // The same layout claiming the host's own version is refused: functions are missing.
-        check(host(), older::ShapesRef::LAYOUT, false).expect_err("same version, fewer fns");
+        check(host(), older::ShapesRef::LAYOUT, SAME).expect_err("same version, fewer fns");
     }
 
     #[test]
@@ -431,19 +543,50 @@ mod tests {
         // the roles swapped for the whole tree this passed, and `clone()` panicked later.
         check_layout_compatibility(older_not_clone::ShapesRef::LAYOUT, host())
             .expect("the whole tree with the roles swapped passes: the old check's defect");
-        let errors = check(host(), older_not_clone::ShapesRef::LAYOUT, true)
+        let refusal = check(host(), older_not_clone::ShapesRef::LAYOUT, OLDER)
             .expect_err("a nested trait bound the plugin lacks");
-        assert!(!errors.errors.is_empty());
+        assert!(!refusal.errors.errors.is_empty());
+        assert!(!refusal.swapped);
     }
 
     #[test]
     fn a_newer_minor_plugin_passes_and_its_differences_name_the_host_side_first() {
-        check(host(), newer::ShapesRef::LAYOUT, false).expect("newer minor loads");
-        let errors = check(host(), older_not_clone::ShapesRef::LAYOUT, true).unwrap_err();
+        check(host(), newer::ShapesRef::LAYOUT, NEWER).expect("newer minor loads");
+        let refusal = check(host(), older_not_clone::ShapesRef::LAYOUT, OLDER).unwrap_err();
         assert_eq!(
-            errors.interface.name(),
+            refusal.errors.interface.name(),
             host().name(),
             "the host's layout is the interface"
         );
     }
+
+    #[test]
+    fn a_newer_minor_plugin_whose_object_gained_a_trait_bound_is_refused() {
+        // abi_stable accepts an implementation whose trait object has more bounds: the forward
+        // check alone let a newer minor's `Clone` through. The host cannot clone what it does
+        // not know is `Clone`, but the plugin's interface claims 0.1 is 0.0 with one appended
+        // function: a layout change within a major version.
+        let older_host = older_not_clone::ShapesRef::LAYOUT;
+        check_layout_compatibility(older_host, host()).expect("the forward check passes");
+        let refusal = check(older_host, host(), NEWER).expect_err("the swapped check refuses");
+        assert!(refusal.swapped);
+        let difference = refusal.first_difference();
+        assert_eq!(difference.at, "ShapesModule.square -> Shape_TO.obj");
+        assert!(
+            format!("{difference:?}").contains("Clone"),
+            "{difference:?}"
+        );
+        // The same layouts, from the same version and xplug, are not checked twice.
+        check(older_host, older_not_clone::ShapesRef::LAYOUT, SAME).expect("the same layout");
+    }
+
+    const SAME: Versions = Versions::SAME;
+    const OLDER: Versions = Versions {
+        interface: std::cmp::Ordering::Less,
+        same_xplug: true,
+    };
+    const NEWER: Versions = Versions {
+        interface: std::cmp::Ordering::Greater,
+        same_xplug: true,
+    };
 }

@@ -14,7 +14,7 @@ use crate::error::{one_line, ErrorKind, LayoutDifference, LoadError};
 use crate::info::PluginInfo;
 use crate::process;
 use crate::stages::file::{self, FileRules};
-use crate::stages::layout::{check, differences, first_difference};
+use crate::stages::layout::{check, Versions};
 use crate::stages::{open, read_header};
 use crate::sys::private_dir;
 
@@ -142,28 +142,28 @@ fn next_minor(v: &Version) -> Version {
 /// process made for it (`xplug abi-diff` runs it in a child process).
 pub fn compare_builds(old: &Path, new: &Path) -> Result<Comparison, LoadError> {
     let (old_info, new_info, old_layout, new_layout) = open_both(old, new)?;
-    let change = match check(old_layout, new_layout, false) {
-        Err(errors) => Change::Breaking {
-            differences: differences(&errors),
+    // Checked as a host of the old version checks a plugin of the new one: both ways.
+    let versions = Versions {
+        interface: std::cmp::Ordering::Greater,
+        same_xplug: old_info.xplug_version == new_info.xplug_version,
+    };
+    let change = match check(old_layout, new_layout, versions) {
+        Err(refusal) => Change::Breaking {
+            differences: refusal.differences(),
         },
-        Ok(()) => match check(new_layout, old_layout, true) {
-            Err(errors) => Change::Breaking {
-                differences: differences(&errors),
-            },
-            Ok(()) => {
-                let (before, after) = (functions(old_layout), functions(new_layout));
-                let appended: Vec<String> = after
-                    .iter()
-                    .skip(before.len())
-                    .map(|f| f.to_string())
-                    .collect();
-                if appended.is_empty() {
-                    Change::NoChange
-                } else {
-                    Change::Minor { appended }
-                }
+        Ok(()) => {
+            let (before, after) = (functions(old_layout), functions(new_layout));
+            let appended: Vec<String> = after
+                .iter()
+                .skip(before.len())
+                .map(|f| f.to_string())
+                .collect();
+            if appended.is_empty() {
+                Change::NoChange
+            } else {
+                Change::Minor { appended }
             }
-        },
+        }
     };
     Ok(Comparison {
         old: old_info,
@@ -180,17 +180,20 @@ pub fn compare_builds(old: &Path, new: &Path) -> Result<Comparison, LoadError> {
 /// As [`compare_builds`]: opens both files in this process, and they stay loaded.
 pub fn check_against(file: &Path, reference: &Path) -> Result<PluginInfo, LoadError> {
     let (reference_info, info, expected, found) = open_both(reference, file)?;
-    let older = info.interface_version < reference_info.interface_version;
-    match check(expected, found, older) {
+    let versions = Versions {
+        interface: Versions::of(&info, &reference_info.interface_version).interface,
+        same_xplug: info.xplug_version == reference_info.xplug_version,
+    };
+    match check(expected, found, versions) {
         Ok(()) => Ok(info),
-        Err(errors) => Err(LoadError::new(
+        Err(refusal) => Err(LoadError::new(
             file,
             ErrorKind::LayoutMismatch {
                 interface: info.interface_name.clone(),
                 found: info.interface_version.clone(),
                 host_version: reference_info.interface_version.clone(),
-                difference: Box::new(first_difference(&errors)),
-                details: errors.to_string(),
+                difference: Box::new(refusal.first_difference()),
+                details: refusal.errors.to_string(),
             },
         )
         .with_plugin(&info)),
@@ -305,10 +308,21 @@ fn functions(root: &'static TypeLayout) -> Vec<&'static str> {
         Some(field) => field.layout(),
         None => return Vec::new(),
     };
-    match module.data() {
-        TLData::PrefixType(prefix) => prefix.fields.iter().map(|f| f.name()).collect(),
-        _ => Vec::new(),
+    // The interface's functions, in order: the module's own, then those of its pages.
+    fn names(table: &'static TypeLayout, into: &mut Vec<&'static str>) {
+        if let TLData::PrefixType(prefix) = table.data() {
+            for field in prefix.fields.iter() {
+                match field.name() {
+                    "on_load_" | "xplug_" | "context_" => {}
+                    page if page.starts_with("xplug_page") => names(field.layout(), into),
+                    function => into.push(function),
+                }
+            }
+        }
     }
+    let mut functions = Vec::new();
+    names(module, &mut functions);
+    functions
 }
 
 #[cfg(test)]
@@ -330,7 +344,8 @@ mod tests {
             xplug_version: String::from("0.1.0"),
             panic_strategy: crate::info::PanicStrategy::Unwind,
             profile: crate::info::Profile::Debug,
-            header_format: 1,
+            header_format: 2,
+            xplug_abi: 1,
         };
         Comparison {
             old: info(old),

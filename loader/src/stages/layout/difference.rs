@@ -205,12 +205,14 @@ fn shifted(error: &AbiInstabilityError) -> Option<(String, String, String)> {
 }
 
 /// `extern "C" fn(u32, u32) -> u32`: a root-module function as the interface declares it
-/// (its `CallResult` wrapper unwrapped).
+/// (its `CallResult` wrapper unwrapped, and the module's `CallContext` left out).
 fn signature(f: &TLFunction) -> String {
     let params: Vec<String> = f
         .param_type_layouts
         .iter()
-        .map(|layout| layout().full_type().to_string())
+        .map(|layout| layout())
+        .filter(|layout| !(layout.name() == "CallContext" && layout.package() == "xplug"))
+        .map(|layout| layout.full_type().to_string())
         .collect();
     let ret = match f.return_type_layout() {
         Some(layout) => {

@@ -1,0 +1,177 @@
+//! xplug ABI 1: what a plugin and a host exchange besides an interface's own functions.
+//!
+//! A plugin's header names the ABI it speaks ([`ABI_VERSION`]); a host refuses another before
+//! it opens the file. Within ABI 1, every table below is an abi_stable prefix type: a later
+//! release of xplug may append entries to any of them without a new ABI version, and a host
+//! or plugin built before then sees those entries as absent (`None` from their accessors).
+//! The type-layout check at load compares everything both sides know.
+//!
+//! | table | made by | entries (ABI 1) |
+//! |---|---|---|
+//! | root module (per interface) | plugin | `on_load_`, `xplug_` ([`PluginEntries`]), `context_` ([`CallContext`]), the interface's first 48 functions, then up to 13 pages of 64 functions each |
+//! | [`PluginEntries`] | plugin | `take_panic`, `live_objects`, `set_log_level`, `save_state`, `restore_state`, `on_unload` |
+//! | [`HostLink`](crate::__private::HostLink) | host | `max_log_level`, `log_enabled`, `log`, `log_flush`, `defer_panic`, `forget_panic` |
+//! | object method table (per object trait) | either side | `header_` ([`ObjectHeader`]), `send_`, `sync_`, the methods |
+//! | [`ObjectHeader`] | either side | `drop`, `take_panic`, `live` |
+//!
+//! Every function of a root module and of [`PluginEntries`] takes the module's
+//! [`CallContext`] first: null in the module a plugin exports, and the state of whatever
+//! serves the module otherwise (a module made by the host that forwards its calls elsewhere,
+//! e.g. to another process). An object's methods find their state through the object.
+//!
+//! A plugin built against an older minor version of an interface may lack the functions,
+//! pages and object methods appended since; the host's accessors report them absent. Values
+//! cross as abi_stable's `StableAbi` types; a call's result is a [`CallResult`], whose error
+//! side is a one-byte mark, the details of a contained panic coming from `take_panic`.
+
+use std::ffi::c_void;
+use std::sync::atomic::AtomicU64;
+
+use abi_stable::std_types::{ROption, RResult, RSlice, RString, RVec};
+use abi_stable::StableAbi;
+
+use crate::call::{CallResult, PluginPanic};
+
+/// The version of the xplug ABI this crate speaks, written in every plugin's header.
+pub const ABI_VERSION: u16 = 1;
+
+/// What every function of a root module receives first: null in the module a plugin exports
+/// (its functions ignore it), the state of a module's server otherwise.
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallContext(*const c_void);
+
+// SAFETY: a context is an address handed back, unread, to the functions of the module that
+// holds it; whatever serves those functions makes the state it points to shareable.
+unsafe impl Send for CallContext {}
+// SAFETY: as above.
+unsafe impl Sync for CallContext {}
+
+impl CallContext {
+    /// The context of a module a plugin exports.
+    pub const NONE: CallContext = CallContext(core::ptr::null());
+
+    /// A context pointing to a module server's state.
+    pub const fn new(state: *const c_void) -> CallContext {
+        CallContext(state)
+    }
+
+    /// The address this context holds.
+    pub const fn as_ptr(self) -> *const c_void {
+        self.0
+    }
+}
+
+/// What a hook that may refuse (`on_load`, `restore_state`, `on_unload`) returns across the
+/// boundary.
+pub type HookResult = RResult<(), RString>;
+
+/// What `save_state` returns across the boundary.
+pub type SavedState = ROption<RVec<u8>>;
+
+/// The entries every root module has besides its interface's functions: the hooks, and the
+/// runtime of the plugin's copy of xplug.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = PluginEntriesRef, prefix_fields = PluginEntries_Prefix)))]
+#[sabi(missing_field(option))]
+pub struct PluginEntries {
+    /// Takes the details of the last panic contained on this thread.
+    pub take_panic: extern "C" fn(CallContext) -> PluginPanic,
+    /// How many objects the plugin made are alive.
+    pub live_objects: extern "C" fn(CallContext) -> u64,
+    /// Sets the plugin's maximum log level (`log::LevelFilter` as a number), if its records go
+    /// to the host.
+    pub set_log_level: extern "C" fn(CallContext, u8),
+    /// The plugin's `save_state` hook.
+    pub save_state: extern "C" fn(CallContext) -> CallResult<SavedState>,
+    /// The plugin's `restore_state` hook.
+    pub restore_state: extern "C" fn(CallContext, RSlice<'_, u8>) -> CallResult<HookResult>,
+    /// The plugin's `on_unload` hook. Entries a later release appends come after this one.
+    #[sabi(last_prefix_field)]
+    pub on_unload: extern "C" fn(CallContext) -> CallResult<HookResult>,
+}
+
+/// The entries of an object's method table that every object trait has: how to drop the
+/// object, the details of a panic in its code, and the count of live objects of the code
+/// that made it.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = ObjectHeaderRef, prefix_fields = ObjectHeader_Prefix)))]
+#[sabi(missing_field(option))]
+pub struct ObjectHeader {
+    /// Drops the object, in the code that made it.
+    pub drop: unsafe extern "C" fn(*mut c_void) -> CallResult<()>,
+    /// Takes the details of the last panic contained on this thread, in that code.
+    pub take_panic: extern "C" fn() -> PluginPanic,
+    /// The live-object count of that code. Entries a later release appends come after this
+    /// one.
+    #[sabi(last_prefix_field)]
+    pub live: extern "C" fn() -> &'static AtomicU64,
+}
+
+/// A root module's entries and context, as the host keeps them: the plugin's runtime.
+#[derive(Clone, Copy, Debug)]
+pub struct PluginRuntime {
+    entries: PluginEntriesRef,
+    context: CallContext,
+}
+
+impl PluginRuntime {
+    /// The runtime behind a module's `xplug_` and `context_` fields.
+    pub fn new(entries: PluginEntriesRef, context: CallContext) -> PluginRuntime {
+        PluginRuntime { entries, context }
+    }
+
+    /// The module's entries.
+    pub fn entries(self) -> PluginEntriesRef {
+        self.entries
+    }
+
+    /// The module's context.
+    pub fn context(self) -> CallContext {
+        self.context
+    }
+
+    /// Takes the details of the last panic the plugin contained on this thread.
+    pub fn take_panic(self) -> PluginPanic {
+        (self.entries.take_panic())(self.context)
+    }
+
+    /// How many objects the plugin made are alive.
+    pub fn live_objects(self) -> u64 {
+        (self.entries.live_objects())(self.context)
+    }
+
+    /// Sets the plugin's maximum log level.
+    pub fn set_log_level(self, level: u8) {
+        (self.entries.set_log_level())(self.context, level)
+    }
+}
+
+impl core::fmt::Debug for PluginEntriesRef {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PluginEntriesRef").finish_non_exhaustive()
+    }
+}
+
+/// The runtime entries of this copy of xplug, for the tables a plugin's code makes.
+pub(crate) mod entries {
+    use super::CallContext;
+    use crate::call::{take_panic, PluginPanic};
+
+    /// [`take_panic`] for a root module.
+    pub extern "C" fn take_panic_entry(_: CallContext) -> PluginPanic {
+        take_panic()
+    }
+
+    /// How many objects this copy of xplug made are alive.
+    pub extern "C" fn live_objects_entry(_: CallContext) -> u64 {
+        crate::object::live_objects()
+    }
+
+    /// Sets this plugin's maximum log level.
+    pub extern "C" fn set_log_level_entry(_: CallContext, level: u8) {
+        crate::host_link::set_log_level(level)
+    }
+}
