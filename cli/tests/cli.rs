@@ -316,7 +316,7 @@ fn abi_diff_gives_each_fixture_its_verdict_and_version_advice() {
             Fixture::GreeterEn,
             Fixture::OlderMinor,
             "breaking",
-            "  number of fields differs at `GreeterModule`: expected 14 fields, found 13 fields",
+            "  number of fields differs at `GreeterModule`: expected 12 fields, found 11 fields",
             1,
             Some("2.0.0"),
         ),

@@ -257,14 +257,14 @@ macro_rules! export_plugin {
 #[doc(hidden)]
 pub mod __private {
     pub use self::plugin_header::{plugin_header, HeaderFields};
-    pub use crate::call::{
-        guard, guard_in, install_hook, panicked, plugin_mode, take_panic, CallResult, Contained,
-        PluginPanic,
-    };
     pub use crate::abi::entries::{live_objects_entry, set_log_level_entry, take_panic_entry};
     pub use crate::abi::{
         CallContext, HookResult, ObjectHeader, ObjectHeaderRef, PluginEntries, PluginEntriesRef,
         PluginRuntime, SavedState, ABI_VERSION,
+    };
+    pub use crate::call::{
+        guard, guard_in, install_hook, panicked, plugin_mode, take_panic, CallResult, Contained,
+        PluginPanic,
     };
     pub use crate::host_link::{connect, host_link, HostLink, HostLinkRef, LogRecord};
     pub use crate::object::{

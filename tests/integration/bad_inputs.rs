@@ -331,6 +331,41 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
             },
         ),
         input(
+            "abi_before_1",
+            // A header as the `xplug` releases before ABI 1 wrote it: format 1, no ABI.
+            patched("before-abi-1", &|b| {
+                let at = header_offset(b) + offset_of!(PluginHeader, format_version);
+                b[at..at + 4].copy_from_slice(&1u32.to_le_bytes());
+                let at = header_offset(b) + offset_of!(PluginHeader, abi_version);
+                b[at..at + 2].copy_from_slice(&[0, 0]);
+            }),
+            |e, _| match e.kind() {
+                ErrorKind::AbiMismatch {
+                    found, supported, ..
+                } => {
+                    assert_eq!((*found, *supported), (0, 1));
+                    assert!(e.report().to_string().contains("rebuild the plugin"));
+                }
+                other => unexpected(other),
+            },
+        ),
+        input(
+            "abi_mismatch",
+            patched("newer-abi", &|b| {
+                let at = header_offset(b) + offset_of!(PluginHeader, abi_version);
+                b[at..at + 2].copy_from_slice(&2u16.to_le_bytes());
+            }),
+            |e, _| match e.kind() {
+                ErrorKind::AbiMismatch {
+                    found, supported, ..
+                } => {
+                    assert_eq!((*found, *supported), (2, 1));
+                    assert!(e.report().to_string().contains("upgrade `xplug-loader`"));
+                }
+                other => unexpected(other),
+            },
+        ),
+        input(
             "interface_mismatch",
             plugin(Fixture::WrongInterface),
             |e, _| match e.kind() {

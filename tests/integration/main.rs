@@ -11,6 +11,8 @@ mod bad_inputs;
 mod compilers;
 // Every rejection's report and JSON against golden files.
 mod diagnostics;
+// xplug ABI 1, frozen: a plugin built with ABI 1's crates loads in today's host.
+mod frozen_abi;
 // The compiler grid, host side: demo hosts built by every compiler load every plugin.
 mod hosts;
 // Each distinct root-module layout is checked in full once per process.

@@ -52,9 +52,9 @@ fn an_object_made_by_a_plugin_contains_its_panics_and_keeps_the_plugin_loaded() 
 }
 
 /// A counter the host makes; panics past `limit`.
-struct HostCounter {
-    value: u64,
-    limit: u64,
+pub(crate) struct HostCounter {
+    pub(crate) value: u64,
+    pub(crate) limit: u64,
 }
 
 impl Counter for HostCounter {

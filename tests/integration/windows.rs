@@ -100,6 +100,7 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
         Fixture::GreeterFr,
         Fixture::OlderMinor,
         Fixture::NewerMinor,
+        Fixture::FrozenAbi1,
     ] {
         let from = built.path(fixture);
         fs::copy(&from, dir.join(from.file_name().unwrap())).unwrap();
@@ -107,7 +108,7 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
     let (code, out) = wine.run(&demo, &[win(&dir)]);
     assert_eq!(code, Some(0), "{out}");
     for want in [
-        "4 plugin(s) loaded, 0 refused",
+        "5 plugin(s) loaded, 0 refused",
         "plugin greeter-en 0.3.0",
         "built by rustc 1.63.0",
         "target x86_64-pc-windows-gnu, panic = unwind",
@@ -121,7 +122,15 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
         "translate(\"merci\")   -> Some(\"thanks\")",
         "translate(\"merci\")   -> Some(\"thanks (the host's word)\")",
         "counter.skip(0)      -> contained: plugin function `Counter.skip` panicked: cannot skip zero steps",
+        "counter.reset()      -> 7",
+        "counter.reset()      -> 25",
+        "counter.reset()      -> plugin does not provide `Counter.reset`",
         "drive(host's, 3)     -> 103",
+        // The plugin of greeter 1.2.0 asks this 1.1.0 host for a service it lacks.
+        "host service greeting_word: missing",
+        // Built with the crates of xplug ABI 1 as released.
+        "interface greeter 1.1.0+abi1",
+        "xplug 0.1.0+abi1",
         "log: INFO greeter_en: greeting Ada",
         "log: INFO greeter_fr: salutation de Ada",
         "parse_number(\"12x\") -> error: `12x` is not a number",

@@ -46,11 +46,14 @@ pub enum Fixture {
     CounterV1,
     /// The demo's counter plugin, second release: takes over the first one's count.
     CounterV2,
+    /// The demo's English plugin built with the frozen crates of xplug ABI 1
+    /// (`tests/fixtures/frozen/abi1/`).
+    FrozenAbi1,
 }
 
 impl Fixture {
     /// Every fixture, in the order of `tests/fixtures/README.md`.
-    pub const ALL: [Fixture; 18] = [
+    pub const ALL: [Fixture; 19] = [
         Fixture::GreeterEn,
         Fixture::GreeterFr,
         Fixture::WrongInterface,
@@ -69,6 +72,7 @@ impl Fixture {
         Fixture::Counting,
         Fixture::CounterV1,
         Fixture::CounterV2,
+        Fixture::FrozenAbi1,
     ];
 
     /// The package name, also the directory's: `tests/fixtures/plugins/<name>`.
@@ -92,6 +96,7 @@ impl Fixture {
             Fixture::Counting => "fixture-counting",
             Fixture::CounterV1 => "counter-v1",
             Fixture::CounterV2 => "counter-v2",
+            Fixture::FrozenAbi1 => "fixture-frozen-abi1",
         }
     }
 }

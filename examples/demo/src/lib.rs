@@ -177,6 +177,10 @@ fn show(plugin: &Plugin<GreeterRef>, out: &mut dyn Write) -> Result<(), DemoErro
         Ok(n) => writeln!(out, "  counter.skip(0)      -> {n}")?,
         Err(e) => writeln!(out, "  counter.skip(0)      -> contained: {e}")?,
     }
+    match counter.reset() {
+        Ok(n) => writeln!(out, "  counter.reset()      -> {n}")?,
+        Err(e) => writeln!(out, "  counter.reset()      -> {e}")?,
+    }
     let mut mine = CounterBox::new(HostCounter(100));
     writeln!(
         out,

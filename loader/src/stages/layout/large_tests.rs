@@ -92,11 +92,17 @@ fn an_older_plugin_lacks_the_appended_pages_and_functions() {
     assert_eq!(module.f99().unwrap(), "f99");
     // In the first page, after its first version's functions.
     let missing = module.f100().unwrap_err();
-    assert_eq!(missing.kind(), &xplug::CallErrorKind::Missing { since: "0.2" });
+    assert_eq!(
+        missing.kind(),
+        &xplug::CallErrorKind::Missing { since: "0.2" }
+    );
     assert_eq!(missing.function(), "f100");
     // In a page the older module does not have.
     let missing = module.f299().unwrap_err();
-    assert_eq!(missing.kind(), &xplug::CallErrorKind::Missing { since: "0.2" });
+    assert_eq!(
+        missing.kind(),
+        &xplug::CallErrorKind::Missing { since: "0.2" }
+    );
 }
 
 const OLDER: Versions = Versions {
