@@ -144,19 +144,36 @@ fn check_functions(trait_ident: &Ident, functions: &[Function]) -> syn::Result<(
         "functions appended in a minor version (`#[xplug(since = \"..\")]`) must come after \
          all others: move this function before them",
     )?;
-    if let Some(f) = functions.iter().find(|f| f.ident == "on_load") {
-        return Err(Error::new(
-            f.ident.span(),
-            "`on_load` is reserved: every interface trait provides it as the plugin's load hook",
-        ));
-    }
-    if let Some(f) = functions.iter().find(|f| f.ident == "host") {
-        return Err(Error::new(
-            f.ident.span(),
-            "`host` is reserved: every interface trait with host services provides it",
-        ));
+    let mut errors = functions
+        .iter()
+        .filter_map(|f| reserved(&f.ident.to_string()).map(|why| Error::new(f.ident.span(), why)));
+    if let Some(mut first) = errors.next() {
+        errors.for_each(|e| first.combine(e));
+        return Err(first);
     }
     Ok(())
+}
+
+/// Why `name` cannot name an interface function, if it cannot: every name the expansion gives
+/// its own items (the trait's hooks, the plugin's shim, the host's handle, the root module's
+/// fields and abi_stable's accessors beside them) is reserved, so that a clash is an error at
+/// the function, not rustc's error at the attribute.
+fn reserved(name: &str) -> Option<String> {
+    let why = match name {
+        "on_load" | "save_state" | "restore_state" | "on_unload" => {
+            "every interface trait provides it as a hook of the plugin's lifetime"
+        }
+        "host" => "every interface trait with host services provides it",
+        "module" | "root_module_loader" => "the plugin's generated module provides it",
+        "implemented_by" => "the host's handle provides it",
+        "xplug" | "context" => "the root module's own fields take its name",
+        _ if name.starts_with("xplug_") => "names starting `xplug_` belong to the root module",
+        _ if name.starts_with('_') => {
+            "names starting with `_` belong to the generated code and abi_stable's"
+        }
+        _ => return None,
+    };
+    Some(format!("`{}` is reserved: {}", name, why))
 }
 
 /// The rules of appended items (`(name, appended)` in declaration order): the first version
@@ -236,6 +253,13 @@ fn function(method: &mut TraitItemMethod) -> syn::Result<Function> {
     )?;
     let ret = return_type(sig);
     let ident = sig.ident.clone();
+    if ident.to_string().starts_with("r#") {
+        return Err(Error::new(
+            ident.span(),
+            "interface function names are plain identifiers, not raw ones: a plugin's \
+             function is found by its name",
+        ));
+    }
     let (since, docs) = take_attributes(method)?;
     Ok(Function {
         field: Ident::new(&format!("{}_", ident), Span::call_site()),
