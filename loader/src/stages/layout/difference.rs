@@ -3,7 +3,9 @@
 use abi_stable::abi_stability::abi_checking::{
     AbiInstability, AbiInstabilityError, AbiInstabilityErrors, ExpectedFound,
 };
-use abi_stable::type_layout::{TLField, TLFieldOrFunction, TLFunction, TypeLayout};
+use abi_stable::type_layout::{
+    DiscriminantRepr, ReprAttr, TLDiscriminant, TLField, TLFieldOrFunction, TLFunction, TypeLayout,
+};
 
 use crate::error::LayoutDifference;
 
@@ -79,6 +81,10 @@ fn difference_at(
     let mut returns = false;
     // Whether the path just entered an object's method table (through its reference).
     let mut in_table = false;
+    // The method tables of the object named last, the host's and the plugin's.
+    let mut table = None;
+    // Whether the innermost function on the path is an object's method.
+    let mut object_method = false;
     for step in first.stack_trace.iter() {
         match &step.expected {
             // A `PrefixRef` points at the module through its field `0`: name the module.
@@ -114,6 +120,10 @@ fn difference_at(
             {
                 let name = f.full_type().name();
                 at = name[..name.len() - "VTable".len()].to_owned();
+                table = match &step.found {
+                    TLFieldOrFunction::Field(found) => Some((f.layout(), found.layout())),
+                    TLFieldOrFunction::Function(_) => None,
+                };
                 in_table = false;
                 signatures = None;
                 below_function = 0;
@@ -125,7 +135,9 @@ fn difference_at(
             }
             TLFieldOrFunction::Function(expected) => {
                 if let TLFieldOrFunction::Function(found) = &step.found {
-                    signatures = Some((signature(expected), signature(found)));
+                    let method = table.is_some();
+                    signatures = Some((signature(expected, method), signature(found, method)));
+                    object_method = method;
                     below_function = 0;
                     returns = false;
                 }
@@ -134,6 +146,20 @@ fn difference_at(
     }
     if at.is_empty() {
         at = errors.interface.name().to_owned();
+    }
+    // An object's `Send` or `Sync` marker: the object's bounds, as its trait writes them.
+    if let (Some((expected, found)), AbiInstability::Name(_)) = (table, err) {
+        if let Some(object) = at
+            .strip_suffix(".send_.0")
+            .or_else(|| at.strip_suffix(".sync_.0"))
+        {
+            return LayoutDifference {
+                at: object.to_owned(),
+                what: String::from("trait bounds differ"),
+                expected: auto_bounds(expected),
+                found: auto_bounds(found),
+            };
+        }
     }
     if let AbiInstability::UnexpectedField(_) = err {
         // A removed or inserted item shifts every later one: say which, once.
@@ -147,9 +173,23 @@ fn difference_at(
         }
     }
     let (what, mut expected, mut found) = describe(err);
+    if let AbiInstability::FnLifetimeMismatch(v) | AbiInstability::FnQualifierMismatch(v) = err {
+        expected = signature(&v.expected, object_method);
+        found = signature(&v.found, object_method);
+    }
     // A changed parameter or return type reads best as the two signatures; a difference
     // deeper inside a parameter's type, as the types that differ.
-    if let (Some((e, f)), 0..=1) = (signatures, below_function) {
+    // A property of an enum (its variants, discriminants, `repr`) reads best in its own words,
+    // at the type.
+    let enum_property = matches!(
+        err,
+        AbiInstability::ReprAttr(_)
+            | AbiInstability::EnumDiscriminant(_)
+            | AbiInstability::TooManyVariants(_)
+            | AbiInstability::UnexpectedVariant(_)
+            | AbiInstability::MismatchedExhaustiveness(_)
+    );
+    if let (Some((e, f)), 0..=1, false) = (signatures, below_function, enum_property) {
         if below_function == 1 {
             at.truncate(param_at);
         }
@@ -206,21 +246,33 @@ fn shifted(error: &AbiInstabilityError) -> Option<(String, String, String)> {
 
 /// `extern "C" fn(u32, u32) -> u32`: a root-module function as the interface declares it
 /// (its `CallResult` wrapper unwrapped, and the module's `CallContext` left out).
-fn signature(f: &TLFunction) -> String {
-    let params: Vec<String> = f
+/// A function's signature as the interface declares it: without the call context, with the
+/// declared return type rather than its `CallResult`, and an object method's receiver as
+/// `&self` or `&mut self`.
+fn signature(f: &TLFunction, method: bool) -> String {
+    let mut params: Vec<String> = f
         .param_type_layouts
         .iter()
         .map(|layout| layout())
         .filter(|layout| !(layout.name() == "CallContext" && layout.package() == "xplug"))
-        .map(|layout| layout.full_type().to_string())
+        .map(|layout| layout.full_type().to_string().trim().to_owned())
         .collect();
+    if method {
+        if let Some(receiver) = params.first_mut() {
+            if receiver.ends_with("c_void") {
+                let shared = receiver.starts_with("*const");
+                *receiver = String::from(if shared { "&self" } else { "&mut self" });
+            }
+        }
+    }
     let ret = match f.return_type_layout() {
         Some(layout) => {
             call_result_value(layout()).unwrap_or_else(|| layout().full_type().to_string())
         }
         None => String::from("()"),
     };
-    format!("extern \"C\" fn({}) -> {}", params.join(", "), ret)
+    let fn_ = if method { "fn" } else { "extern \"C\" fn" };
+    format!("{}({}) -> {}", fn_, params.join(", "), ret)
 }
 
 /// `T` for a `CallResult<T>` (`RResult<T, Contained>`), the return type the interface
@@ -232,7 +284,7 @@ fn call_result_value(layout: &'static TypeLayout) -> Option<String> {
     let fields = layout.get_fields()?;
     let mut fields = fields.iter();
     let (ok, err) = (fields.next()?, fields.next()?);
-    (err.full_type().name() == "Contained").then(|| ok.full_type().to_string())
+    (err.full_type().name() == "Contained").then(|| ok.layout().full_type().to_string())
 }
 
 fn specificity(err: &AbiInstability) -> u8 {
@@ -244,7 +296,11 @@ fn specificity(err: &AbiInstability) -> u8 {
         | AI::FnQualifierMismatch(_)
         | AI::FnLifetimeMismatch(_)
         | AI::FieldLifetimeMismatch(_) => 0,
-        AI::FieldCountMismatch(_) | AI::MismatchedPrefixSize(_) | AI::PackageVersion(_) => 1,
+        AI::FieldCountMismatch(_)
+        | AI::MismatchedPrefixSize(_)
+        | AI::PackageVersion(_)
+        | AI::ReprAttr(_)
+        | AI::EnumDiscriminant(_) => 1,
         AI::Size(_) | AI::Alignment(_) => 2,
         _ => 3,
     }
@@ -272,8 +328,8 @@ fn describe(err: &AbiInstability) -> (&'static str, String, String) {
         AI::Name(v) => shown("type differs", v),
         AI::Package(v) => shown("defined in another crate", v),
         AI::PackageVersion(v) => shown("incompatible crate versions", v),
-        AI::Size(v) => shown("size differs", v),
-        AI::Alignment(v) => shown("alignment differs", v),
+        AI::Size(v) => ("size differs", bytes(v.expected), bytes(v.found)),
+        AI::Alignment(v) => ("alignment differs", bytes(v.expected), bytes(v.found)),
         AI::FieldCountMismatch(v) => (
             "number of fields differs",
             format!("{} fields", v.expected),
@@ -296,8 +352,12 @@ fn describe(err: &AbiInstability) -> (&'static str, String, String) {
             format!("{} variants", v.found),
         ),
         AI::UnexpectedVariant(v) => shown("enum variant differs", v),
-        AI::EnumDiscriminant(v) => debug("enum discriminant differs", v),
-        AI::ReprAttr(v) => debug("`#[repr]` differs", v),
+        AI::EnumDiscriminant(v) => (
+            "enum discriminant differs",
+            discriminant(&v.expected),
+            discriminant(&v.found),
+        ),
+        AI::ReprAttr(v) => ("`#[repr]` differs", repr(&v.expected), repr(&v.found)),
         AI::NonZeroness(v) => (
             "non-zero-ness differs",
             non_zero(v.expected),
@@ -320,11 +380,19 @@ fn describe(err: &AbiInstability) -> (&'static str, String, String) {
             String::from("a compatible non-exhaustive enum"),
             one_line(&e.to_string()),
         ),
-        AI::ExtraCheckError(e) => (
-            "extra check failed",
-            String::from("the host's extra checks pass"),
-            one_line(&format!("{:?}", e)),
-        ),
+        AI::ExtraCheckError(e) => {
+            match (
+                trait_bounds(&e.expected_err.expected.to_string()),
+                trait_bounds(&e.expected_err.found.to_string()),
+            ) {
+                (Some(expected), Some(found)) => ("trait bounds differ", expected, found),
+                _ => (
+                    "extra check failed",
+                    String::from("the host's extra checks pass"),
+                    one_line(&e.err.to_string()),
+                ),
+            }
+        }
         // abi_stable may add kinds of differences; its own words for them.
         #[allow(unreachable_patterns)]
         other => (
@@ -340,6 +408,109 @@ fn debug<T: std::fmt::Debug>(
     v: &ExpectedFound<T>,
 ) -> (&'static str, String, String) {
     (what, format!("{:?}", v.expected), format!("{:?}", v.found))
+}
+
+/// The auto-trait bounds of an object, from its method table's markers: `Send + Sync`.
+fn auto_bounds(table: &'static TypeLayout) -> String {
+    let fields = table.get_fields();
+    // `send_: PhantomData<IsSend>` or `PhantomData<NotSend>`.
+    let marked = |field: &str, bound: &'static str| {
+        fields
+            .and_then(|fields| fields.iter().find(|f| f.name() == field))
+            .filter(|f| f.full_type().to_string().contains(&format!("Is{}", bound)))
+            .map(|_| bound)
+    };
+    let bounds: Vec<&str> = [marked("send_", "Send"), marked("sync_", "Sync")]
+        .into_iter()
+        .flatten()
+        .collect();
+    if bounds.is_empty() {
+        String::from("neither Send nor Sync")
+    } else {
+        bounds.join(" + ")
+    }
+}
+
+/// The bounds of a trait object, from abi_stable's description of them (`Auto traits: Send
+/// Sync` and `Impld traits: Clone` lines): `Send + Sync + Clone`.
+fn trait_bounds(description: &str) -> Option<String> {
+    let mut bounds = Vec::new();
+    let mut lines = 0;
+    for line in description.lines().map(str::trim) {
+        let list = match (
+            line.strip_prefix("Auto traits:"),
+            line.strip_prefix("Impld traits:"),
+        ) {
+            (Some(list), _) | (_, Some(list)) => list,
+            _ => continue,
+        };
+        lines += 1;
+        bounds.extend(list.split_whitespace().filter(|t| *t != "<no_traits>"));
+    }
+    match (lines, bounds.is_empty()) {
+        (2, true) => Some(String::from("no trait bounds")),
+        (2, false) => Some(bounds.join(" + ")),
+        _ => None,
+    }
+}
+
+fn bytes(n: usize) -> String {
+    match n {
+        1 => String::from("1 byte"),
+        n => format!("{} bytes", n),
+    }
+}
+
+/// A variant's discriminant as its source writes it: `= 2`.
+fn discriminant(d: &TLDiscriminant) -> String {
+    match *d {
+        TLDiscriminant::Isize(v) => format!("= {}", v),
+        TLDiscriminant::Usize(v) => format!("= {}", v),
+        TLDiscriminant::Signed(v) => format!("= {}", v),
+        TLDiscriminant::Unsigned(v) => format!("= {}", v),
+    }
+}
+
+/// A `#[repr]` as its source writes it, with the size of an enum's discriminant.
+fn repr(r: &ReprAttr) -> String {
+    let int = |d: &DiscriminantRepr| {
+        let (name, size) = match d {
+            DiscriminantRepr::U8 => ("u8", "1-byte"),
+            DiscriminantRepr::I8 => ("i8", "1-byte"),
+            DiscriminantRepr::U16 => ("u16", "2-byte"),
+            DiscriminantRepr::I16 => ("i16", "2-byte"),
+            DiscriminantRepr::U32 => ("u32", "4-byte"),
+            DiscriminantRepr::I32 => ("i32", "4-byte"),
+            DiscriminantRepr::U64 => ("u64", "8-byte"),
+            DiscriminantRepr::I64 => ("i64", "8-byte"),
+            DiscriminantRepr::U128 => ("u128", "16-byte"),
+            DiscriminantRepr::I128 => ("i128", "16-byte"),
+            DiscriminantRepr::Usize => ("usize", "pointer-sized"),
+            DiscriminantRepr::Isize => ("isize", "pointer-sized"),
+        };
+        (name, size)
+    };
+    match r {
+        ReprAttr::C => String::from("#[repr(C)]"),
+        ReprAttr::Transparent => String::from("#[repr(transparent)]"),
+        ReprAttr::Int(d) => {
+            let (name, size) = int(d);
+            format!("#[repr({})] (a {} discriminant)", name, size)
+        }
+        ReprAttr::CAndInt(d) => {
+            let (name, size) = int(d);
+            format!("#[repr(C, {})] (a {} discriminant)", name, size)
+        }
+        ReprAttr::Primitive => String::from("a primitive type"),
+        ReprAttr::OptionNonZero => String::from("an `Option` of a non-zero type"),
+        ReprAttr::Packed {
+            alignment_power_of_two,
+        } => format!(
+            "#[repr(packed({}))]",
+            1u64.checked_shl(u32::from(*alignment_power_of_two))
+                .map_or_else(|| String::from("?"), |a| a.to_string())
+        ),
+    }
 }
 
 fn non_zero(yes: bool) -> String {
@@ -548,5 +719,191 @@ mod tests {
             "{d:?}"
         );
         assert!(d.what.contains("variant"), "{d:?}");
+    }
+
+    /// Two versions of an interface returning `Side`, declared as `$host` and `$plugin`.
+    macro_rules! side_versions {
+        ($host:ident { $($h:tt)* } $plugin:ident { $($p:tt)* }) => {
+            mod $host {
+                #[derive(abi_stable::StableAbi, Clone, Copy)]
+                $($h)*
+
+                #[xplug::interface(name = "t")]
+                pub trait Ledger {
+                    fn side() -> Side;
+                }
+            }
+            mod $plugin {
+                #[derive(abi_stable::StableAbi, Clone, Copy)]
+                $($p)*
+
+                #[xplug::interface(name = "t")]
+                pub trait Ledger {
+                    fn side() -> Side;
+                }
+            }
+        };
+    }
+
+    side_versions! {
+        discriminant_host { #[repr(u8)] pub enum Side { Debit = 1, Credit = 2 } }
+        discriminant_plugin { #[repr(u8)] pub enum Side { Debit = 1, Credit = 3 } }
+    }
+
+    side_versions! {
+        repr_host { #[repr(u8)] pub enum Side { Debit, Credit } }
+        repr_plugin { #[repr(u16)] pub enum Side { Debit, Credit } }
+    }
+
+    #[test]
+    fn a_changed_discriminant_is_written_as_in_the_source() {
+        let errors = check_layout_compatibility(
+            discriminant_host::LedgerRef::LAYOUT,
+            discriminant_plugin::LedgerRef::LAYOUT,
+        )
+        .expect_err("the layouts differ");
+        let d = first_difference(&errors);
+        assert_eq!(
+            (d.what.as_str(), d.expected.as_str(), d.found.as_str()),
+            ("enum discriminant differs", "= 2", "= 3"),
+            "{d:?}"
+        );
+        assert!(d.at.contains("Side"), "{d:?}");
+    }
+
+    #[test]
+    fn a_changed_repr_names_both_reprs_and_their_sizes() {
+        let errors = check_layout_compatibility(
+            repr_host::LedgerRef::LAYOUT,
+            repr_plugin::LedgerRef::LAYOUT,
+        )
+        .expect_err("the layouts differ");
+        let d = first_difference(&errors);
+        assert_eq!(
+            (d.what.as_str(), d.expected.as_str(), d.found.as_str()),
+            (
+                "`#[repr]` differs",
+                "#[repr(u8)] (a 1-byte discriminant)",
+                "#[repr(u16)] (a 2-byte discriminant)"
+            ),
+            "{d:?}"
+        );
+    }
+
+    mod send_book {
+        #[xplug::object]
+        pub trait Book: Send {
+            fn pages(&self) -> u32;
+        }
+
+        #[xplug::interface(name = "b")]
+        pub trait Library {
+            fn open() -> BookBox;
+        }
+    }
+
+    mod sync_book {
+        #[xplug::object]
+        pub trait Book: Send + Sync {
+            fn pages(&self) -> u32;
+        }
+
+        #[xplug::interface(name = "b")]
+        pub trait Library {
+            fn open() -> BookBox;
+        }
+    }
+
+    #[test]
+    fn an_object_that_gained_sync_says_so_in_the_traits_words() {
+        let errors = check_layout_compatibility(
+            send_book::LibraryRef::LAYOUT,
+            sync_book::LibraryRef::LAYOUT,
+        )
+        .expect_err("the layouts differ");
+        let d = first_difference(&errors);
+        assert_eq!(
+            (
+                d.at.as_str(),
+                d.what.as_str(),
+                d.expected.as_str(),
+                d.found.as_str()
+            ),
+            ("Book", "trait bounds differ", "Send", "Send + Sync"),
+            "{d:?}"
+        );
+    }
+
+    mod titled_host {
+        use abi_stable::std_types::{ROption, RStr, RString};
+
+        #[xplug::object]
+        pub trait Book {
+            fn find(&self, word: RStr<'_>) -> ROption<RString>;
+        }
+
+        #[xplug::interface(name = "b")]
+        pub trait Library {
+            fn open() -> BookBox;
+        }
+    }
+
+    mod titled_plugin {
+        use abi_stable::std_types::{ROption, RStr};
+
+        #[xplug::object]
+        pub trait Book {
+            fn find(&self, word: RStr<'_>) -> ROption<u32>;
+        }
+
+        #[xplug::interface(name = "b")]
+        pub trait Library {
+            fn open() -> BookBox;
+        }
+    }
+
+    mod titled_other_word {
+        use abi_stable::std_types::{ROption, RString};
+
+        #[xplug::object]
+        pub trait Book {
+            fn find(&self, word: u32) -> ROption<RString>;
+        }
+
+        #[xplug::interface(name = "b")]
+        pub trait Library {
+            fn open() -> BookBox;
+        }
+    }
+
+    #[test]
+    fn an_object_method_reads_as_its_trait_writes_it() {
+        let errors = check_layout_compatibility(
+            titled_host::LibraryRef::LAYOUT,
+            titled_plugin::LibraryRef::LAYOUT,
+        )
+        .expect_err("the layouts differ");
+        let d = first_difference(&errors);
+        assert_eq!(
+            (d.at.as_str(), d.expected.as_str(), d.found.as_str()),
+            ("Book.find -> ROption.field_0", "RString", "u32"),
+            "{d:?}"
+        );
+        let errors = check_layout_compatibility(
+            titled_host::LibraryRef::LAYOUT,
+            titled_other_word::LibraryRef::LAYOUT,
+        )
+        .expect_err("the layouts differ");
+        let d = first_difference(&errors);
+        assert_eq!(
+            (d.at.as_str(), d.expected.as_str(), d.found.as_str()),
+            (
+                "Book.find",
+                // abi_stable records no type parameters of `ROption`.
+                "fn(&self, RStr<'a>) -> ROption",
+                "fn(&self, u32) -> ROption"
+            ),
+            "{d:?}"
+        );
     }
 }
