@@ -15,9 +15,9 @@ mod parse;
 pub fn interface(attr: TokenStream, item: TokenStream) -> TokenStream {
     let args = syn::parse_macro_input!(attr as parse::InterfaceArgs);
     let input = syn::parse_macro_input!(item as syn::ItemTrait);
-    match parse::interface(args, input) {
+    match parse::interface(args, input.clone()) {
         Ok(interface) => generate::interface(interface).into(),
-        Err(err) => err.to_compile_error().into(),
+        Err(err) => fallback(err, input),
     }
 }
 
@@ -25,8 +25,21 @@ pub fn interface(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn object(attr: TokenStream, item: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(item as syn::ItemTrait);
-    match object::parse(attr.into(), input) {
+    match object::parse(attr.into(), input.clone()) {
         Ok(object) => object::generate(object).into(),
-        Err(err) => err.to_compile_error().into(),
+        Err(err) => fallback(err, input),
     }
+}
+
+/// On an error, the error and the trait as written (without xplug's own attributes), so that
+/// one mistake is one error, not one more at every `impl` of the trait.
+fn fallback(err: syn::Error, mut item: syn::ItemTrait) -> TokenStream {
+    for item in item.items.iter_mut() {
+        if let syn::TraitItem::Method(method) = item {
+            method.attrs.retain(|a| !a.path.is_ident("xplug"));
+        }
+    }
+    let mut out = err.to_compile_error();
+    quote::ToTokens::to_tokens(&item, &mut out);
+    out.into()
 }
