@@ -76,16 +76,26 @@ pub(crate) fn parse(attr: TokenStream, mut item: ItemTrait) -> syn::Result<Objec
         }
     }
     let mut methods = Vec::new();
+    // Every item's errors at once.
+    let mut errors: Option<Error> = None;
     for member in &mut item.items {
-        match member {
-            TraitItem::Method(method) => methods.push(method_of(method)?),
-            other => {
-                return Err(Error::new(
-                    other.span(),
-                    "an xplug object trait holds only methods",
-                ))
-            }
+        let error = match member {
+            TraitItem::Method(method) => match method_of(method) {
+                Ok(one) => {
+                    methods.push(one);
+                    continue;
+                }
+                Err(e) => e,
+            },
+            other => Error::new(other.span(), "an xplug object trait holds only methods"),
+        };
+        match errors.as_mut() {
+            Some(first) => first.combine(error),
+            None => errors = Some(error),
         }
+    }
+    if let Some(errors) = errors {
+        return Err(errors);
     }
     if methods.len() > MAX_METHODS {
         return Err(Error::new(
@@ -156,6 +166,7 @@ fn method_of(method: &mut TraitItemMethod) -> syn::Result<Method> {
         "object method arguments must be plain names",
     )?;
     let ret = return_type(sig);
+    crate::parse::check_crossing(arg_types.iter().chain(Some(&ret)))?;
     let ident = sig.ident.clone();
     let name = ident.to_string();
     if name.starts_with("r#") || name.starts_with('_') || name.ends_with('_') {

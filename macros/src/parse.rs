@@ -94,16 +94,26 @@ pub(crate) fn interface(args: InterfaceArgs, mut item: ItemTrait) -> syn::Result
         ));
     }
     let mut functions = Vec::new();
+    // Every item's errors at once.
+    let mut errors: Option<Error> = None;
     for member in &mut item.items {
-        match member {
-            TraitItem::Method(method) => functions.push(function(method)?),
-            other => {
-                return Err(Error::new(
-                    other.span(),
-                    "an xplug interface holds only functions",
-                ))
-            }
+        let error = match member {
+            TraitItem::Method(method) => match function(method) {
+                Ok(one) => {
+                    functions.push(one);
+                    continue;
+                }
+                Err(e) => e,
+            },
+            other => Error::new(other.span(), "an xplug interface holds only functions"),
+        };
+        match errors.as_mut() {
+            Some(first) => first.combine(error),
+            None => errors = Some(error),
         }
+    }
+    if let Some(errors) = errors {
+        return Err(errors);
     }
     check_functions(&item.ident, &functions)?;
     Ok(Interface {
@@ -252,6 +262,7 @@ fn function(method: &mut TraitItemMethod) -> syn::Result<Function> {
         "interface function arguments must be plain names",
     )?;
     let ret = return_type(sig);
+    check_crossing(arg_types.iter().chain(Some(&ret)))?;
     let ident = sig.ident.clone();
     if ident.to_string().starts_with("r#") {
         return Err(Error::new(
@@ -375,6 +386,91 @@ pub(crate) fn plain_args<'a>(
         }
     }
     Ok((names, types))
+}
+
+/// The standard types that cannot cross the boundary, and the abi_stable type to use instead.
+const NOT_CROSSING: [(&str, &str); 9] = [
+    ("String", "RString"),
+    ("Vec", "RVec"),
+    ("Box", "RBox"),
+    ("Arc", "RArc"),
+    ("HashMap", "RHashMap"),
+    ("Result", "RResult"),
+    ("Cow", "RCow"),
+    ("Duration", "RDuration"),
+    ("Option", "ROption"),
+];
+
+/// Checks that no standard type that cannot cross the boundary appears in `types`, however
+/// deep: each is an error at that type naming abi_stable's counterpart (rustc's own error
+/// says only that `StableAbi` is not implemented, at the attribute).
+pub(crate) fn check_crossing<'a>(types: impl IntoIterator<Item = &'a Type>) -> syn::Result<()> {
+    struct Finder(Vec<Error>);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_type_path(&mut self, ty: &'ast syn::TypePath) {
+            let last = ty.path.segments.last();
+            if let (None, Some(last)) = (&ty.qself, last) {
+                let name = last.ident.to_string();
+                // `Option` of a reference or a function pointer is `StableAbi`.
+                let option_ok = name == "Option"
+                    && match &last.arguments {
+                        syn::PathArguments::AngleBracketed(args) => args.args.iter().all(|a| {
+                            matches!(
+                                a,
+                                syn::GenericArgument::Type(Type::Reference(_))
+                                    | syn::GenericArgument::Type(Type::BareFn(_))
+                            )
+                        }),
+                        _ => false,
+                    };
+                if let Some((_, instead)) = NOT_CROSSING
+                    .iter()
+                    .find(|(std, _)| *std == name && !option_ok)
+                {
+                    self.0.push(Error::new(
+                        last.ident.span(),
+                        format!(
+                            "`{}` cannot cross the plugin boundary: use \
+                             `abi_stable::std_types::{}` (`.into()` converts)",
+                            name, instead
+                        ),
+                    ));
+                }
+            }
+            syn::visit::visit_type_path(self, ty);
+        }
+        fn visit_type_reference(&mut self, ty: &'ast syn::TypeReference) {
+            if let Type::Path(p) = &*ty.elem {
+                if p.path.is_ident("str") {
+                    self.0.push(Error::new(
+                        ty.span(),
+                        "`&str` cannot cross the plugin boundary: use \
+                         `abi_stable::std_types::RStr<'_>` (`.into()` converts)",
+                    ));
+                }
+            }
+            if let Type::Slice(_) = &*ty.elem {
+                self.0.push(Error::new(
+                    ty.span(),
+                    "a slice reference cannot cross the plugin boundary: use \
+                     `abi_stable::std_types::RSlice<'_, T>` (`.into()` converts)",
+                ));
+            }
+            syn::visit::visit_type_reference(self, ty);
+        }
+    }
+    let mut finder = Finder(Vec::new());
+    for ty in types {
+        syn::visit::Visit::visit_type(&mut finder, ty);
+    }
+    let mut errors = finder.0.into_iter();
+    match errors.next() {
+        None => Ok(()),
+        Some(mut first) => {
+            errors.for_each(|e| first.combine(e));
+            Err(first)
+        }
+    }
 }
 
 /// The declared return type, `()` if none.
