@@ -1,4 +1,6 @@
 //! Interfaces far past abi_stable's 64 fields per prefix type: the root module's pages.
+// Interfaces declared only for their layouts and calls.
+#![allow(unreachable_pub)]
 
 use abi_stable::StableAbi;
 
