@@ -9,12 +9,11 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, Error, FnArg, Ident, ItemTrait, LitStr, TraitItem, TraitItemMethod, Type,
-    TypeParamBound,
+    Attribute, Error, FnArg, Ident, ItemTrait, LitStr, TraitItemMethod, Type, TypeParamBound,
 };
 
 use crate::parse::{
-    appended_doc, call_through, check_appended, check_plain, plain_args, return_type,
+    appended_doc, call_through, check_appended, check_plain, each_method, plain_args, return_type,
     take_attributes,
 };
 
@@ -75,28 +74,11 @@ pub(crate) fn parse(attr: TokenStream, mut item: ItemTrait) -> syn::Result<Objec
             }
         }
     }
-    let mut methods = Vec::new();
-    // Every item's errors at once.
-    let mut errors: Option<Error> = None;
-    for member in &mut item.items {
-        let error = match member {
-            TraitItem::Method(method) => match method_of(method) {
-                Ok(one) => {
-                    methods.push(one);
-                    continue;
-                }
-                Err(e) => e,
-            },
-            other => Error::new(other.span(), "an xplug object trait holds only methods"),
-        };
-        match errors.as_mut() {
-            Some(first) => first.combine(error),
-            None => errors = Some(error),
-        }
-    }
-    if let Some(errors) = errors {
-        return Err(errors);
-    }
+    let methods = each_method(
+        &mut item,
+        "an xplug object trait holds only methods",
+        method_of,
+    )?;
     if methods.len() > MAX_METHODS {
         return Err(Error::new(
             item.ident.span(),

@@ -93,28 +93,11 @@ pub(crate) fn interface(args: InterfaceArgs, mut item: ItemTrait) -> syn::Result
             "an xplug interface cannot be generic",
         ));
     }
-    let mut functions = Vec::new();
-    // Every item's errors at once.
-    let mut errors: Option<Error> = None;
-    for member in &mut item.items {
-        let error = match member {
-            TraitItem::Method(method) => match function(method) {
-                Ok(one) => {
-                    functions.push(one);
-                    continue;
-                }
-                Err(e) => e,
-            },
-            other => Error::new(other.span(), "an xplug interface holds only functions"),
-        };
-        match errors.as_mut() {
-            Some(first) => first.combine(error),
-            None => errors = Some(error),
-        }
-    }
-    if let Some(errors) = errors {
-        return Err(errors);
-    }
+    let functions = each_method(
+        &mut item,
+        "an xplug interface holds only functions",
+        function,
+    )?;
     check_functions(&item.ident, &functions)?;
     Ok(Interface {
         name: args.name,
@@ -122,6 +105,37 @@ pub(crate) fn interface(args: InterfaceArgs, mut item: ItemTrait) -> syn::Result
         item,
         functions,
     })
+}
+
+/// `parse` applied to every method of `item`, with every item's errors at once: one for each
+/// method `parse` refuses and one (`not_a_method`) for each item that is no method.
+pub(crate) fn each_method<T>(
+    item: &mut ItemTrait,
+    not_a_method: &str,
+    mut parse: impl FnMut(&mut TraitItemMethod) -> syn::Result<T>,
+) -> syn::Result<Vec<T>> {
+    let mut parsed = Vec::new();
+    let mut errors: Option<Error> = None;
+    for member in &mut item.items {
+        let error = match member {
+            TraitItem::Method(method) => match parse(method) {
+                Ok(one) => {
+                    parsed.push(one);
+                    continue;
+                }
+                Err(e) => e,
+            },
+            other => Error::new(other.span(), not_a_method),
+        };
+        match errors.as_mut() {
+            Some(first) => first.combine(error),
+            None => errors = Some(error),
+        }
+    }
+    match errors {
+        Some(errors) => Err(errors),
+        None => Ok(parsed),
+    }
 }
 
 /// The rules on the set of functions: how many, their order, reserved names.
