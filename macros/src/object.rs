@@ -17,7 +17,8 @@ use crate::parse::{
     take_attributes,
 };
 
-/// abi_stable's prefix types hold at most 64 fields; five are the table's own.
+/// abi_stable's prefix types hold at most 64 fields: three are the table's own (`header_`,
+/// `send_`, `sync_`), two are kept for later releases of the table.
 const MAX_METHODS: usize = 59;
 
 /// A checked object trait.
@@ -151,6 +152,19 @@ fn method_of(method: &mut TraitItemMethod) -> syn::Result<Method> {
     crate::parse::check_crossing(arg_types.iter().chain(Some(&ret)))?;
     let ident = sig.ident.clone();
     let name = ident.to_string();
+    if let Some(this) = arg_names.iter().find(|a| *a == "this") {
+        return Err(Error::new(
+            this.span(),
+            "`this` is reserved: the method table's functions name their receiver so",
+        ));
+    }
+    if !name.chars().any(|c| c.is_lowercase()) {
+        return Err(Error::new(
+            ident.span(),
+            "object method names need a lower-case letter: names without one belong to the \
+             generated code's constants",
+        ));
+    }
     if name.starts_with("r#") || name.starts_with('_') || name.ends_with('_') {
         return Err(Error::new(
             ident.span(),

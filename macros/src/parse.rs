@@ -192,8 +192,12 @@ fn reserved(name: &str) -> Option<String> {
         "implemented_by" => "the host's handle provides it",
         "xplug" | "context" => "the root module's own fields take its name",
         _ if name.starts_with("xplug_") => "names starting `xplug_` belong to the root module",
-        _ if name.starts_with('_') => {
-            "names starting with `_` belong to the generated code and abi_stable's"
+        _ if name.starts_with('_') || name.ends_with('_') => {
+            "names starting or ending with `_` belong to the generated code and abi_stable's \
+             (the root module's fields are the functions' names and a `_`)"
+        }
+        _ if !name.chars().any(|c| c.is_lowercase()) => {
+            "names without a lower-case letter belong to the generated code's constants"
         }
         _ => return None,
     };
@@ -403,17 +407,68 @@ pub(crate) fn plain_args<'a>(
 }
 
 /// The standard types that cannot cross the boundary, and the abi_stable type to use instead.
-const NOT_CROSSING: [(&str, &str); 9] = [
+const NOT_CROSSING: [(&str, &str); 7] = [
     ("String", "RString"),
     ("Vec", "RVec"),
     ("Box", "RBox"),
     ("Arc", "RArc"),
     ("HashMap", "RHashMap"),
-    ("Result", "RResult"),
     ("Cow", "RCow"),
-    ("Duration", "RDuration"),
     ("Option", "ROption"),
 ];
+
+/// Types `Option` of which is no `StableAbi` type: plain numbers, `bool`, `char` and the
+/// types above. (abi_stable accepts an `Option` of references, function pointers, `NonNull`,
+/// non-zero numbers and prefix references, whose `None` is a null or a zero.)
+fn option_does_not_cross(ty: &Type) -> bool {
+    match ty {
+        Type::Group(g) => option_does_not_cross(&g.elem),
+        Type::Paren(p) => option_does_not_cross(&p.elem),
+        Type::Path(p) => {
+            const PLAIN: [&str; 15] = [
+                "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128",
+                "isize", "bool", "char", "f64",
+            ];
+            let name = p.path.segments.last().map(|s| s.ident.to_string());
+            name.map_or(false, |n| {
+                PLAIN.contains(&n.as_str()) || n == "f32" || std_type(p).is_some()
+            })
+        }
+        _ => false,
+    }
+}
+
+/// The abi_stable counterpart of `ty`, if it is one of the standard types above written as
+/// itself (`String`) or through the standard library (`std::string::String`): a type of the
+/// user's own of the same name is written through its own path (`crate::Vec`).
+fn std_type(ty: &syn::TypePath) -> Option<&'static str> {
+    if ty.qself.is_some() {
+        return None;
+    }
+    let segments = &ty.path.segments;
+    let first = segments.first()?.ident.to_string();
+    let through_std = ["std", "core", "alloc"].contains(&first.as_str());
+    if segments.len() > 1 && !through_std {
+        return None;
+    }
+    let last = segments.last()?;
+    let name = last.ident.to_string();
+    let (_, instead) = NOT_CROSSING.iter().find(|(std, _)| *std == name)?;
+    if name == "Option" {
+        // Only an `Option` of a type whose `None` has no spare bit pattern.
+        let inner = match &last.arguments {
+            syn::PathArguments::AngleBracketed(args) => match args.args.first() {
+                Some(syn::GenericArgument::Type(inner)) => inner,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        if !option_does_not_cross(inner) {
+            return None;
+        }
+    }
+    Some(instead)
+}
 
 /// Checks that no standard type that cannot cross the boundary appears in `types`, however
 /// deep: each is an error at that type naming abi_stable's counterpart (rustc's own error
@@ -422,34 +477,15 @@ pub(crate) fn check_crossing<'a>(types: impl IntoIterator<Item = &'a Type>) -> s
     struct Finder(Vec<Error>);
     impl<'ast> syn::visit::Visit<'ast> for Finder {
         fn visit_type_path(&mut self, ty: &'ast syn::TypePath) {
-            let last = ty.path.segments.last();
-            if let (None, Some(last)) = (&ty.qself, last) {
-                let name = last.ident.to_string();
-                // `Option` of a reference or a function pointer is `StableAbi`.
-                let option_ok = name == "Option"
-                    && match &last.arguments {
-                        syn::PathArguments::AngleBracketed(args) => args.args.iter().all(|a| {
-                            matches!(
-                                a,
-                                syn::GenericArgument::Type(Type::Reference(_))
-                                    | syn::GenericArgument::Type(Type::BareFn(_))
-                            )
-                        }),
-                        _ => false,
-                    };
-                if let Some((_, instead)) = NOT_CROSSING
-                    .iter()
-                    .find(|(std, _)| *std == name && !option_ok)
-                {
-                    self.0.push(Error::new(
-                        last.ident.span(),
-                        format!(
-                            "`{}` cannot cross the plugin boundary: use \
-                             `abi_stable::std_types::{}` (`.into()` converts)",
-                            name, instead
-                        ),
-                    ));
-                }
+            if let (Some(instead), Some(last)) = (std_type(ty), ty.path.segments.last()) {
+                self.0.push(Error::new(
+                    last.ident.span(),
+                    format!(
+                        "`{}` cannot cross the plugin boundary: use \
+                         `abi_stable::std_types::{}` (`.into()` converts)",
+                        last.ident, instead
+                    ),
+                ));
             }
             syn::visit::visit_type_path(self, ty);
         }

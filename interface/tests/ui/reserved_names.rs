@@ -5,9 +5,19 @@ pub trait Reserved {
     fn module() -> u32;
     fn implemented_by() -> u32;
     fn context() -> u32;
+    fn context_() -> u32;
     fn xplug_page1() -> u32;
     fn _hidden() -> u32;
+    #[allow(non_snake_case)]
+    fn MODULE() -> u32;
     fn fine() -> u32;
+}
+
+#[xplug::object]
+pub trait Book {
+    fn pages(&self, this: u32) -> u32;
+    #[allow(non_snake_case)]
+    fn VTABLE(&self) -> u32;
 }
 
 fn main() {}
