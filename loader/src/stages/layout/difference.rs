@@ -83,8 +83,10 @@ fn difference_at(
     let mut in_table = false;
     // The method tables of the object named last, the host's and the plugin's.
     let mut table = None;
-    // Whether the innermost function on the path is an object's method.
+    // Whether the innermost function on the path is an object's method, and whether the path
+    // has just entered a method table.
     let mut object_method = false;
+    let mut fresh_table = false;
     for step in first.stack_trace.iter() {
         match &step.expected {
             // A `PrefixRef` points at the module through its field `0`: name the module.
@@ -120,6 +122,7 @@ fn difference_at(
             {
                 let name = f.full_type().name();
                 at = name[..name.len() - "VTable".len()].to_owned();
+                fresh_table = true;
                 table = match &step.found {
                     TLFieldOrFunction::Field(found) => Some((f.layout(), found.layout())),
                     TLFieldOrFunction::Function(_) => None,
@@ -135,7 +138,8 @@ fn difference_at(
             }
             TLFieldOrFunction::Function(expected) => {
                 if let TLFieldOrFunction::Function(found) = &step.found {
-                    let method = table.is_some();
+                    // An object's method, not a function pointer inside one's parameters.
+                    let method = std::mem::take(&mut fresh_table);
                     signatures = Some((signature(expected, method), signature(found, method)));
                     object_method = method;
                     below_function = 0;
@@ -386,10 +390,11 @@ fn describe(err: &AbiInstability) -> (&'static str, String, String) {
                 trait_bounds(&e.expected_err.found.to_string()),
             ) {
                 (Some(expected), Some(found)) => ("trait bounds differ", expected, found),
+                // Each side's own description: the report swaps sides with the check.
                 _ => (
                     "extra check failed",
-                    String::from("the host's extra checks pass"),
-                    one_line(&e.err.to_string()),
+                    one_line(&e.expected_err.expected.to_string()),
+                    one_line(&e.expected_err.found.to_string()),
                 ),
             }
         }
