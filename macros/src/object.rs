@@ -13,8 +13,8 @@ use syn::{
 };
 
 use crate::parse::{
-    appended_doc, call_through, check_appended, check_plain, each_method, plain_args, return_type,
-    take_attributes,
+    appended_doc, call_through, check_appended, check_crossing, check_plain, each_method,
+    plain_args, return_type, take_attributes,
 };
 
 /// abi_stable's prefix types hold at most 64 fields: three are the table's own (`header_`,
@@ -149,7 +149,7 @@ fn method_of(method: &mut TraitItemMethod) -> syn::Result<Method> {
         "object method arguments must be plain names",
     )?;
     let ret = return_type(sig);
-    crate::parse::check_crossing(arg_types.iter().chain(Some(&ret)))?;
+    check_crossing(arg_types.iter().chain(Some(&ret)))?;
     let ident = sig.ident.clone();
     let name = ident.to_string();
     if let Some(this) = arg_names.iter().find(|a| *a == "this") {

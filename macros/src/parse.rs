@@ -115,27 +115,17 @@ pub(crate) fn each_method<T>(
     mut parse: impl FnMut(&mut TraitItemMethod) -> syn::Result<T>,
 ) -> syn::Result<Vec<T>> {
     let mut parsed = Vec::new();
-    let mut errors: Option<Error> = None;
+    let mut errors = Vec::new();
     for member in &mut item.items {
-        let error = match member {
+        match member {
             TraitItem::Method(method) => match parse(method) {
-                Ok(one) => {
-                    parsed.push(one);
-                    continue;
-                }
-                Err(e) => e,
+                Ok(one) => parsed.push(one),
+                Err(e) => errors.push(e),
             },
-            other => Error::new(other.span(), not_a_method),
-        };
-        match errors.as_mut() {
-            Some(first) => first.combine(error),
-            None => errors = Some(error),
+            other => errors.push(Error::new(other.span(), not_a_method)),
         }
     }
-    match errors {
-        Some(errors) => Err(errors),
-        None => Ok(parsed),
-    }
+    all_at_once(errors).map(|()| parsed)
 }
 
 /// The rules on the set of functions: how many, their order, reserved names.
@@ -168,14 +158,11 @@ fn check_functions(trait_ident: &Ident, functions: &[Function]) -> syn::Result<(
         "functions appended in a minor version (`#[xplug(since = \"..\")]`) must come after \
          all others: move this function before them",
     )?;
-    let mut errors = functions
-        .iter()
-        .filter_map(|f| reserved(&f.ident.to_string()).map(|why| Error::new(f.ident.span(), why)));
-    if let Some(mut first) = errors.next() {
-        errors.for_each(|e| first.combine(e));
-        return Err(first);
-    }
-    Ok(())
+    all_at_once(
+        functions.iter().filter_map(|f| {
+            reserved(&f.ident.to_string()).map(|why| Error::new(f.ident.span(), why))
+        }),
+    )
 }
 
 /// Why `name` cannot name an interface function, if it cannot: every name the expansion gives
@@ -425,14 +412,15 @@ fn option_does_not_cross(ty: &Type) -> bool {
         Type::Group(g) => option_does_not_cross(&g.elem),
         Type::Paren(p) => option_does_not_cross(&p.elem),
         Type::Path(p) => {
-            const PLAIN: [&str; 15] = [
+            const PLAIN: [&str; 16] = [
                 "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128",
-                "isize", "bool", "char", "f64",
+                "isize", "bool", "char", "f32", "f64",
             ];
-            let name = p.path.segments.last().map(|s| s.ident.to_string());
-            name.map_or(false, |n| {
-                PLAIN.contains(&n.as_str()) || n == "f32" || std_type(p).is_some()
-            })
+            let plain = p
+                .path
+                .get_ident()
+                .map_or(false, |n| PLAIN.iter().any(|t| n == t));
+            plain || std_type(p).is_some()
         }
         _ => false,
     }
@@ -513,7 +501,12 @@ pub(crate) fn check_crossing<'a>(types: impl IntoIterator<Item = &'a Type>) -> s
     for ty in types {
         syn::visit::Visit::visit_type(&mut finder, ty);
     }
-    let mut errors = finder.0.into_iter();
+    all_at_once(finder.0)
+}
+
+/// Every error of `errors` at once, if there is any.
+pub(crate) fn all_at_once(errors: impl IntoIterator<Item = Error>) -> syn::Result<()> {
+    let mut errors = errors.into_iter();
     match errors.next() {
         None => Ok(()),
         Some(mut first) => {

@@ -468,44 +468,45 @@ fn bytes(n: usize) -> String {
 
 /// A variant's discriminant as its source writes it: `= 2`.
 fn discriminant(d: &TLDiscriminant) -> String {
-    match *d {
-        TLDiscriminant::Isize(v) => format!("= {}", v),
-        TLDiscriminant::Usize(v) => format!("= {}", v),
-        TLDiscriminant::Signed(v) => format!("= {}", v),
-        TLDiscriminant::Unsigned(v) => format!("= {}", v),
-    }
+    // Every value fits an `i128`.
+    let value = match *d {
+        TLDiscriminant::Isize(v) => v as i128,
+        TLDiscriminant::Usize(v) => v as i128,
+        TLDiscriminant::Signed(v) => i128::from(v),
+        TLDiscriminant::Unsigned(v) => i128::from(v),
+    };
+    format!("= {}", value)
 }
 
 /// A `#[repr]` as its source writes it, with the size of an enum's discriminant.
 fn repr(r: &ReprAttr) -> String {
-    let int = |d: &DiscriminantRepr| {
-        let (name, size) = match d {
-            DiscriminantRepr::U8 => ("u8", "1-byte"),
-            DiscriminantRepr::I8 => ("i8", "1-byte"),
-            DiscriminantRepr::U16 => ("u16", "2-byte"),
-            DiscriminantRepr::I16 => ("i16", "2-byte"),
-            DiscriminantRepr::U32 => ("u32", "4-byte"),
-            DiscriminantRepr::I32 => ("i32", "4-byte"),
-            DiscriminantRepr::U64 => ("u64", "8-byte"),
-            DiscriminantRepr::I64 => ("i64", "8-byte"),
-            DiscriminantRepr::U128 => ("u128", "16-byte"),
-            DiscriminantRepr::I128 => ("i128", "16-byte"),
-            DiscriminantRepr::Usize => ("usize", "pointer-sized"),
-            DiscriminantRepr::Isize => ("isize", "pointer-sized"),
+    let int = |c: &str, d: &DiscriminantRepr| {
+        let name = match d {
+            DiscriminantRepr::U8 => "u8",
+            DiscriminantRepr::I8 => "i8",
+            DiscriminantRepr::U16 => "u16",
+            DiscriminantRepr::I16 => "i16",
+            DiscriminantRepr::U32 => "u32",
+            DiscriminantRepr::I32 => "i32",
+            DiscriminantRepr::U64 => "u64",
+            DiscriminantRepr::I64 => "i64",
+            DiscriminantRepr::U128 => "u128",
+            DiscriminantRepr::I128 => "i128",
+            DiscriminantRepr::Usize => "usize",
+            DiscriminantRepr::Isize => "isize",
         };
-        (name, size)
+        // `u16`: 16 bits; `usize` has no number.
+        let size = name[1..].parse::<u32>().map_or_else(
+            |_| String::from("pointer-sized"),
+            |bits| format!("{}-byte", bits / 8),
+        );
+        format!("#[repr({}{})] (a {} discriminant)", c, name, size)
     };
     match r {
         ReprAttr::C => String::from("#[repr(C)]"),
         ReprAttr::Transparent => String::from("#[repr(transparent)]"),
-        ReprAttr::Int(d) => {
-            let (name, size) = int(d);
-            format!("#[repr({})] (a {} discriminant)", name, size)
-        }
-        ReprAttr::CAndInt(d) => {
-            let (name, size) = int(d);
-            format!("#[repr(C, {})] (a {} discriminant)", name, size)
-        }
+        ReprAttr::Int(d) => int("", d),
+        ReprAttr::CAndInt(d) => int("C, ", d),
         ReprAttr::Primitive => String::from("a primitive type"),
         ReprAttr::OptionNonZero => String::from("an `Option` of a non-zero type"),
         ReprAttr::Packed {
