@@ -247,6 +247,8 @@ fn run_cell(compiler: Compiler) {
         );
         check_every_function(&p, fixture, lang);
     }
+    #[cfg(target_os = "linux")]
+    newer_plugin_hears_missing(&built, &toolchain);
     for &fixture in MISMATCHED {
         let name = fixture.name();
         let refused = match loader().load(built.path(fixture)) {
@@ -273,6 +275,30 @@ fn run_cell(compiler: Compiler) {
         COMPATIBLE.len(),
         MISMATCHED.len()
     ));
+}
+
+/// The plugin of greeter 1.2 in this 1.1 host that offers services: calling the host service
+/// appended in 1.2 is `Missing` to it, and its objects (which have a method more than this
+/// host knows) answer what the host calls.
+#[cfg(target_os = "linux")]
+fn newer_plugin_hears_missing(built: &BuiltPlugins, toolchain: &Toolchain) {
+    let ctx = format!("{} built by {}", Fixture::NewerMinor.name(), toolchain.rustc_version);
+    let p = loader()
+        .host_services(greeter_interface::GreeterHostBox::new(
+            crate::objects::TestHost,
+        ))
+        .load(built.path(Fixture::NewerMinor))
+        .unwrap_or_else(|e| panic!("{ctx}:\n{}", e.report()));
+    // SAFETY: read at once, while `p` keeps the library loaded.
+    let heard = unsafe { crate::loading::fixture_static(&p, "XPLUG_FIXTURE_HOST_SERVICE") }
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        heard, 2,
+        "{ctx}: the host service appended in 1.2 (0: no services, 1: answered, 2: missing, 3: another error)"
+    );
+    let mut counter = p.counter(4).unwrap();
+    assert_eq!(counter.next().unwrap(), 5, "{ctx}: an object of 1.2");
+    assert_eq!(counter.reset().unwrap(), 5, "{ctx}: an object of 1.2");
 }
 
 #[test]
