@@ -135,6 +135,7 @@ mod host_link;
 mod object;
 mod unwind;
 
+pub use __private::NoHost;
 pub use abi_stable;
 pub use call::{CallError, CallErrorKind};
 pub use callback::Callback;
@@ -166,7 +167,7 @@ pub unsafe trait Interface: RootModule + Copy + Send + Sync + 'static {
     const INTERFACE_VERSION: &'static str;
 
     /// The handle to the services a host offers this interface's plugins: the `Box` of the
-    /// object trait named by `#[xplug::interface(host = ..)]`, or [`__private::NoHost`].
+    /// object trait named by `#[xplug::interface(host = ..)]`, or [`NoHost`] when it offers none.
     type Host: Send + Sync + 'static;
 
     /// Connects the plugin to this host (its log bridge, and the host's services if given),
@@ -278,7 +279,8 @@ pub mod __private {
 
     use abi_stable::std_types::{RResult, RVec};
 
-    /// The host services of an interface that declares none.
+    /// The host services of an interface that declares none: a handle no host can make
+    /// (`#[xplug::interface]` without `host = ..`).
     #[repr(C)]
     #[derive(abi_stable::StableAbi, Debug)]
     pub struct NoHost;

@@ -47,7 +47,7 @@ pub(crate) fn interface(mut interface: Interface) -> TokenStream {
                 }
                 quote!(#path)
             }
-            None => quote!(::xplug::__private::NoHost),
+            None => quote!(::xplug::NoHost),
         },
         host_static: format_ident!("__XPLUG_{}_HOST", trait_ident.to_string().to_uppercase()),
         trait_ident,

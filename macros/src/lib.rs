@@ -6,6 +6,7 @@
 
 use proc_macro::TokenStream;
 
+mod dependency;
 mod generate;
 mod object;
 mod parse;
@@ -15,9 +16,10 @@ mod parse;
 pub fn interface(attr: TokenStream, item: TokenStream) -> TokenStream {
     let args = syn::parse_macro_input!(attr as parse::InterfaceArgs);
     let input = syn::parse_macro_input!(item as syn::ItemTrait);
-    match parse::interface(args, input.clone()) {
-        Ok(interface) => generate::interface(interface).into(),
-        Err(err) => fallback(err, input),
+    let dependency = dependency::abi_stable("#[xplug::interface]");
+    match (dependency, parse::interface(args, input.clone())) {
+        (Ok(()), Ok(interface)) => generate::interface(interface).into(),
+        (dependency, parsed) => fallback(dependency.err().into_iter().chain(parsed.err()), input),
     }
 }
 
@@ -25,21 +27,23 @@ pub fn interface(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn object(attr: TokenStream, item: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(item as syn::ItemTrait);
-    match object::parse(attr.into(), input.clone()) {
-        Ok(object) => object::generate(object).into(),
-        Err(err) => fallback(err, input),
+    let dependency = dependency::abi_stable("#[xplug::object]");
+    match (dependency, object::parse(attr.into(), input.clone())) {
+        (Ok(()), Ok(object)) => object::generate(object).into(),
+        (dependency, parsed) => fallback(dependency.err().into_iter().chain(parsed.err()), input),
     }
 }
 
-/// On an error, the error and the trait as written (without xplug's own attributes), so that
-/// one mistake is one error, not one more at every `impl` of the trait.
-fn fallback(err: syn::Error, mut item: syn::ItemTrait) -> TokenStream {
+/// On an error, the errors (a missing dependency, the trait's) and the trait as written
+/// (without xplug's own attributes), so that one mistake is one error, not one more at every
+/// `impl` of the trait.
+fn fallback(errors: impl Iterator<Item = syn::Error>, mut item: syn::ItemTrait) -> TokenStream {
     for item in item.items.iter_mut() {
         if let syn::TraitItem::Method(method) = item {
             method.attrs.retain(|a| !a.path.is_ident("xplug"));
         }
     }
-    let mut out = err.to_compile_error();
+    let mut out: proc_macro2::TokenStream = errors.map(|e| e.to_compile_error()).collect();
     quote::ToTokens::to_tokens(&item, &mut out);
     out.into()
 }

@@ -383,6 +383,7 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         #item
 
         #[doc = #vtable_doc]
+        #[doc(hidden)]
         #[repr(C)]
         #[derive(::abi_stable::StableAbi)]
         #[sabi(kind(Prefix(

@@ -282,7 +282,11 @@ fn run_cell(compiler: Compiler) {
 /// host knows) answer what the host calls.
 #[cfg(target_os = "linux")]
 fn newer_plugin_hears_missing(built: &BuiltPlugins, toolchain: &Toolchain) {
-    let ctx = format!("{} built by {}", Fixture::NewerMinor.name(), toolchain.rustc_version);
+    let ctx = format!(
+        "{} built by {}",
+        Fixture::NewerMinor.name(),
+        toolchain.rustc_version
+    );
     let p = loader()
         .host_services(greeter_interface::GreeterHostBox::new(
             crate::objects::TestHost,

@@ -19,6 +19,8 @@ mod hosts;
 mod layout_checks;
 // Loading files and directories: one plugin per file, side by side, from many threads.
 mod loading;
+// Interface crates as their authors write them, built by cargo.
+mod interface_crates;
 // Objects either side makes, host services, plugins' log records.
 mod objects;
 // Panic containment: a panicking plugin returns an error and the host keeps running.

@@ -60,8 +60,8 @@ fn whole(errors: &AbiInstabilityErrors) -> LayoutDifference {
     LayoutDifference {
         at: errors.interface.name().to_owned(),
         what: String::from("layouts differ"),
-        expected: errors.interface.full_type().to_string(),
-        found: errors.implementation.full_type().to_string(),
+        expected: type_name(errors.interface),
+        found: type_name(errors.implementation),
     }
 }
 
@@ -259,7 +259,7 @@ fn signature(f: &TLFunction, method: bool) -> String {
         .iter()
         .map(|layout| layout())
         .filter(|layout| !(layout.name() == "CallContext" && layout.package() == "xplug"))
-        .map(|layout| layout.full_type().to_string().trim().to_owned())
+        .map(type_name)
         .collect();
     if method {
         if let Some(receiver) = params.first_mut() {
@@ -270,9 +270,7 @@ fn signature(f: &TLFunction, method: bool) -> String {
         }
     }
     let ret = match f.return_type_layout() {
-        Some(layout) => {
-            call_result_value(layout()).unwrap_or_else(|| layout().full_type().to_string())
-        }
+        Some(layout) => call_result_value(layout()).unwrap_or_else(|| type_name(layout())),
         None => String::from("()"),
     };
     let fn_ = if method { "fn" } else { "extern \"C\" fn" };
@@ -288,7 +286,110 @@ fn call_result_value(layout: &'static TypeLayout) -> Option<String> {
     let fields = layout.get_fields()?;
     let mut fields = fields.iter();
     let (ok, err) = (fields.next()?, fields.next()?);
-    (err.full_type().name() == "Contained").then(|| ok.layout().full_type().to_string())
+    (err.full_type().name() == "Contained").then(|| type_name(ok.layout()))
+}
+
+/// A type as its source writes it, from its layout: `ROption<RString>`, `&'a mut Counter`,
+/// `[u8; 4]`. abi_stable's own display leaves out the type parameters its standard types do
+/// not record (`ROption`, `RVec`) and pads references with spaces.
+pub(crate) fn type_name(layout: &'static TypeLayout) -> String {
+    let mut out = String::new();
+    write_type(layout, 0, &mut out);
+    out
+}
+
+/// How deep [`type_name`] writes parameters; deeper ones are written `..` (a recursive type).
+const TYPE_DEPTH: usize = 12;
+
+fn write_type(layout: &'static TypeLayout, depth: usize, out: &mut String) {
+    use abi_stable::type_layout::{TLData, TLPrimitive};
+    let generics = layout.generics();
+    let mut params: Vec<&'static TypeLayout> =
+        generics.type_params().iter().map(|param| param()).collect();
+    if params.is_empty() {
+        params = unrecorded_params(layout);
+    }
+    let mut param = |i: usize, out: &mut String| match params.get(i) {
+        Some(p) if depth < TYPE_DEPTH => write_type(p, depth + 1, out),
+        _ => out.push_str(".."),
+    };
+    let lifetime = generics.lifetimes().next().map(|l| format!("{l} "));
+    match layout.data() {
+        TLData::Primitive(TLPrimitive::SharedRef) => {
+            out.push('&');
+            out.push_str(lifetime.as_deref().unwrap_or(""));
+            param(0, out);
+        }
+        TLData::Primitive(TLPrimitive::MutRef) => {
+            out.push('&');
+            out.push_str(lifetime.as_deref().unwrap_or(""));
+            out.push_str("mut ");
+            param(0, out);
+        }
+        TLData::Primitive(TLPrimitive::ConstPtr) => {
+            out.push_str("*const ");
+            param(0, out);
+        }
+        TLData::Primitive(TLPrimitive::MutPtr) => {
+            out.push_str("*mut ");
+            param(0, out);
+        }
+        TLData::Primitive(TLPrimitive::Array) => {
+            out.push('[');
+            param(0, out);
+            if let Some(len) = generics.const_params().first() {
+                out.push_str(&format!("; {len:?}"));
+            }
+            out.push(']');
+        }
+        _ => {
+            out.push_str(layout.name());
+            let mut parts: Vec<String> = generics.lifetimes().map(String::from).collect();
+            for i in 0..params.len() {
+                let mut one = String::new();
+                param(i, &mut one);
+                parts.push(one);
+            }
+            parts.extend(generics.const_params().iter().map(|c| format!("{c:?}")));
+            if !parts.is_empty() {
+                out.push('<');
+                out.push_str(&parts.join(", "));
+                out.push('>');
+            }
+        }
+    }
+}
+
+/// The type parameters of abi_stable's standard types, which their layouts do not record:
+/// `ROption<T>` and `RResult<T, E>` hold them as their variants' fields, the pointer types
+/// (`RVec`, `RSlice`, `RSliceMut`, `RBox`, `RArc`) as the pointee of their first field.
+fn unrecorded_params(layout: &'static TypeLayout) -> Vec<&'static TypeLayout> {
+    use abi_stable::type_layout::{TLData, TLPrimitive};
+    if layout.package().as_str() != "abi_stable" {
+        return Vec::new();
+    }
+    let fields = match layout.get_fields() {
+        Some(fields) => fields,
+        None => return Vec::new(),
+    };
+    match layout.name() {
+        "ROption" | "RResult" => fields.iter().map(|f| f.layout()).collect(),
+        "RVec" | "RSlice" | "RSliceMut" | "RBox" | "RArc" => {
+            let pointer = match fields.iter().next() {
+                Some(first) => first.layout(),
+                None => return Vec::new(),
+            };
+            let is_pointer = matches!(
+                pointer.data(),
+                TLData::Primitive(TLPrimitive::ConstPtr | TLPrimitive::MutPtr)
+            ) || pointer.name() == "NonNull";
+            match pointer.generics().type_params() {
+                [pointee] if is_pointer => vec![pointee()],
+                _ => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
+    }
 }
 
 fn specificity(err: &AbiInstability) -> u8 {
@@ -312,7 +413,7 @@ fn specificity(err: &AbiInstability) -> u8 {
 
 fn field(f: &TLField) -> String {
     if f.function_range().is_empty() {
-        format!("field `{}: {}`", f.name(), f.full_type())
+        format!("field `{}: {}`", f.name(), type_name(f.layout()))
     } else {
         format!("function `{}`", f.name())
     }
@@ -905,11 +1006,32 @@ mod tests {
             (d.at.as_str(), d.expected.as_str(), d.found.as_str()),
             (
                 "Book.find",
-                // abi_stable records no type parameters of `ROption`.
-                "fn(&self, RStr<'a>) -> ROption",
-                "fn(&self, u32) -> ROption"
+                // The parameter abi_stable does not record, written as the trait does.
+                "fn(&self, RStr<'a>) -> ROption<RString>",
+                "fn(&self, u32) -> ROption<RString>"
             ),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn types_are_written_with_their_parameters() {
+        use abi_stable::std_types::{RArc, RBox, ROption, RResult, RSlice, RString, RVec};
+        let cases: [(&'static TypeLayout, &str); 8] = [
+            (<ROption<RString>>::LAYOUT, "ROption<RString>"),
+            (
+                <RResult<i64, RVec<RString>>>::LAYOUT,
+                "RResult<i64, RVec<RString>>",
+            ),
+            (<RSlice<'static, i64>>::LAYOUT, "RSlice<'a, i64>"),
+            (<RBox<ROption<u8>>>::LAYOUT, "RBox<ROption<u8>>"),
+            (<RArc<u32>>::LAYOUT, "RArc<u32>"),
+            (<Option<&'static mut u8>>::LAYOUT, "Option<&'a mut u8>"),
+            (<*const [u16; 4]>::LAYOUT, "*const [u16; 4]"),
+            (<host::Callback>::LAYOUT, "Callback"),
+        ];
+        for (layout, written) in cases {
+            assert_eq!(type_name(layout), written);
+        }
     }
 }
