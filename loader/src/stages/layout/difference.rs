@@ -309,7 +309,7 @@ fn write_type(layout: &'static TypeLayout, depth: usize, out: &mut String) {
     if params.is_empty() {
         params = unrecorded_params(layout);
     }
-    let mut param = |i: usize, out: &mut String| match params.get(i) {
+    let param = |i: usize, out: &mut String| match params.get(i) {
         Some(p) if depth < TYPE_DEPTH => write_type(p, depth + 1, out),
         _ => out.push_str(".."),
     };
