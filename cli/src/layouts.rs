@@ -1,17 +1,18 @@
-//! The commands that compare type layouts: `abi-diff`, and `check --against`.
+//! The commands that compare type layouts: `abi-diff`, `abi-dump` and `check --against`.
 //!
 //! Layouts are in the libraries' data, behind relocations: reading one means loading the file,
 //! which runs its static constructors. So the layouts are read in a child process (this
 //! program again, with a hidden flag), after the parent read both headers without loading
-//! anything; the parent never maps a plugin file.
+//! anything; the parent never maps a plugin file. Layout descriptions (`abi-dump`) are text:
+//! two of them are compared in the parent.
 
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use serde::Serialize;
 use xplug_loader::tools::{
-    check_against, compare_builds, inspect, Change, Comparison, VersionError,
+    check_against, compare, inspect, Change, Comparison, Description, Input, VersionError,
 };
 
 use xplug_loader::tools::escape_control;
@@ -19,54 +20,200 @@ use xplug_loader::tools::escape_control;
 /// The hidden flag that makes this program the child that loads the files.
 pub(crate) const IN_THIS_PROCESS: &str = "--in-this-process";
 
-/// `xplug abi-diff OLD NEW`, in the parent: reads both headers, then runs the comparison in a
-/// child process and exits with its code.
-pub(crate) fn abi_diff(old: &Path, new: &Path, json: bool, color: bool) -> ExitCode {
-    for file in [old, new] {
-        if let Err(e) = inspect(file) {
-            eprintln!("{}", e.report().color(color));
-            return ExitCode::from(2);
-        }
-    }
-    let mut args = vec![
-        String::from("abi-diff"),
-        String::from(IN_THIS_PROCESS),
-        old.display().to_string(),
-        new.display().to_string(),
-    ];
-    if json {
-        args.push(String::from("--json"));
-    }
-    ExitCode::from(in_child(&args))
+/// One side of `abi-diff` as given: a plugin file, a layout description, or an interface
+/// crate (dumped first).
+enum Given {
+    /// A plugin file and the interface its header names.
+    Plugin(PathBuf, String),
+    Description(PathBuf, Description),
 }
 
-/// `xplug abi-diff OLD NEW`, in the child: loads both files and compares their layouts.
-/// Exit code 0 when the versions say what changed, 1 when not, 2 when the files cannot be
-/// compared.
-pub(crate) fn abi_diff_here(old: &Path, new: &Path, json: bool, color: bool) -> ExitCode {
-    // This process exists to load these two files (the parent read both headers); it calls
-    // none of their functions and exits right after.
-    let comparison = match compare_builds(old, new) {
-        Ok(comparison) => comparison,
+impl Given {
+    fn path(&self) -> &Path {
+        match self {
+            Given::Plugin(path, _) | Given::Description(path, _) => path,
+        }
+    }
+
+    fn interface(&self) -> &str {
+        match self {
+            Given::Plugin(_, interface) => interface,
+            Given::Description(_, description) => &description.interface,
+        }
+    }
+}
+
+/// Whether `path` holds a layout description (JSON) rather than a library: its first
+/// non-blank byte is `{`, which no library format starts with.
+fn is_description(path: &Path) -> bool {
+    use std::io::Read;
+    let mut start = [0u8; 64];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut start));
+    match read {
+        Ok(n) => start[..n]
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .map_or(false, |&b| b == b'{'),
+        Err(_) => false,
+    }
+}
+
+/// Reads one side of `abi-diff` in the parent: a description is parsed, an interface crate
+/// dumped (to a file the child can read), a plugin's header checked. `Err` is printed.
+fn given(path: &Path, color: bool, dumped: &mut Vec<PathBuf>) -> Result<Given, String> {
+    if path.is_dir() || path.file_name().map_or(false, |n| n == "Cargo.toml") {
+        let text = crate::dump::dump(path, None)?;
+        let description =
+            Description::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file = std::env::temp_dir().join(format!(
+            "xplug-abi-dump-{}-{}.json",
+            std::process::id(),
+            dumped.len()
+        ));
+        std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+        dumped.push(file.clone());
+        return Ok(Given::Description(file, description));
+    }
+    if is_description(path) {
+        return Description::read(path)
+            .map(|d| Given::Description(path.to_owned(), d))
+            .map_err(|e| e.to_string());
+    }
+    inspect(path)
+        .map(|inspected| Given::Plugin(path.to_owned(), inspected.info.interface_name))
+        .map_err(|e| e.report().color(color).to_string())
+}
+
+/// `xplug abi-diff OLD NEW`, in the parent: reads both sides (descriptions, interface crates
+/// dumped, plugin headers), compares two descriptions here, and otherwise runs the comparison
+/// in a child process and exits with its code.
+pub(crate) fn abi_diff(old: &Path, new: &Path, json: bool, color: bool) -> ExitCode {
+    let mut dumped = Vec::new();
+    let sides = given(old, color, &mut dumped)
+        .and_then(|old| given(new, color, &mut dumped).map(|new| (old, new)));
+    let code = match sides {
         Err(e) => {
-            eprintln!("{}", e.report().color(color));
+            eprintln!("{e}");
+            2
+        }
+        Ok((old, new)) if old.interface() != new.interface() => {
+            eprintln!(
+                "xplug: cannot compare two interfaces: {} is of interface `{}`, {} of `{}`",
+                escape_control(&old.path().display().to_string()),
+                escape_control(old.interface()),
+                escape_control(&new.path().display().to_string()),
+                escape_control(new.interface()),
+            );
+            2
+        }
+        // Two descriptions: nothing to load.
+        Ok((Given::Description(old_path, old), Given::Description(new_path, new))) => {
+            match compare(
+                Input::Description(old_path, old),
+                Input::Description(new_path, new),
+            ) {
+                Ok(comparison) => print_comparison(&comparison, json),
+                Err(e) => {
+                    eprintln!("{}", e.report().color(color));
+                    2
+                }
+            }
+        }
+        Ok((old, new)) => {
+            let path = |side: &Given| side.path().display().to_string();
+            let mut args = vec![
+                String::from("abi-diff"),
+                String::from(IN_THIS_PROCESS),
+                path(&old),
+                path(&new),
+            ];
+            if json {
+                args.push(String::from("--json"));
+            }
+            in_child(&args)
+        }
+    };
+    for file in dumped {
+        let _ = std::fs::remove_file(file);
+    }
+    ExitCode::from(code)
+}
+
+/// `xplug abi-diff OLD NEW`, in the child: loads the plugin files among them and compares
+/// the layouts. Exit code 0 when the versions say what changed, 1 when not, 2 when the files
+/// cannot be compared.
+pub(crate) fn abi_diff_here(old: &Path, new: &Path, json: bool, color: bool) -> ExitCode {
+    let input = |path: &Path| {
+        if is_description(path) {
+            Description::read(path)
+                .map(|d| Input::Description(path.to_owned(), d))
+                .map_err(|e| e.to_string())
+        } else {
+            Ok(Input::Plugin(path.to_owned()))
+        }
+    };
+    let inputs = input(old).and_then(|old| input(new).map(|new| (old, new)));
+    let (old, new) = match inputs {
+        Ok(inputs) => inputs,
+        Err(e) => {
+            eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    // This process exists to load these files (the parent read their headers); it calls none
+    // of their functions and exits right after.
+    match compare(old, new) {
+        Ok(comparison) => ExitCode::from(print_comparison(&comparison, json)),
+        Err(e) => {
+            eprintln!("{}", e.report().color(color));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints a comparison; returns the exit code: 0 when the versions say what changed, 1 when
+/// not, 2 when the output cannot be written.
+fn print_comparison(comparison: &Comparison, json: bool) -> u8 {
     let versioning = comparison.versioning();
     let mut out = io::stdout().lock();
     let written = if json {
-        write_json(&mut out, &comparison, &versioning)
+        write_json(&mut out, comparison, &versioning)
     } else {
-        write_text(&mut out, &comparison, &versioning)
+        write_text(&mut out, comparison, &versioning)
     };
     if let Err(e) = written {
         eprintln!("xplug: cannot write the output: {e}");
-        return ExitCode::from(2);
+        return 2;
     }
     match versioning {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
+/// `xplug abi-dump [CRATE] [--handle PATH] [-o FILE]`: the interface crate's layout
+/// description, to FILE or standard output.
+pub(crate) fn abi_dump(krate: &Path, handle: Option<&str>, output: Option<&Path>) -> ExitCode {
+    let text = match crate::dump::dump(krate, handle) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("xplug: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let written = match output {
+        Some(file) => std::fs::write(file, &text).map_err(|e| format!("{}: {e}", file.display())),
+        None => io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(|e| e.to_string()),
+    };
+    match written {
         Ok(()) => ExitCode::SUCCESS,
-        Err(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("xplug: cannot write the description: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

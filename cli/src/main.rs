@@ -9,6 +9,7 @@
 //! the path they concern. Text from files (names, paths) is printed with control characters
 //! escaped.
 
+mod dump;
 mod layouts;
 mod terminal;
 
@@ -40,6 +41,8 @@ Examples:
   xplug check plugins/libgreeter_fr.so --interface greeter@^1.1
   xplug check plugins/libgreeter_fr.so --interface greeter@^1.1 --against ref/libgreeter_en.so
   xplug abi-diff old/libgreeter_en.so new/libgreeter_en.so
+  xplug abi-dump examples/greeter-interface -o abi/greeter-1.1.0.json
+  xplug abi-diff abi/greeter-1.1.0.json examples/greeter-interface
   xplug verify plugins/libgreeter_fr.so --key plugins.pub
   xplug quarantine list /var/lib/myapp/plugins.quarantine";
 
@@ -122,22 +125,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Compare two builds of one interface: no change, compatible (functions appended) or
-    /// breaking (every difference), then whether NEW's interface version says so.
+    /// Compare two builds of one interface: no change, compatible (functions, object methods
+    /// or host services appended) or breaking (every difference), then whether NEW's interface
+    /// version says so.
     #[command(after_help = "Exit codes:\n  \
         0  compatible as versioned: no change, or a change its version number announces\n  \
         1  a versioning error: a breaking change under the same major version, or functions \
         appended under the same minor version (the output says which version to publish)\n  \
         2  bad command line, or files that cannot be compared (not plugins, other interfaces)\n\n\
-        OLD and NEW are plugin files built against the two interface versions (a plugin of \
-        the interface's own examples or tests, built once per version). Reading layouts loads \
-        both files, which runs their static constructors: xplug does it in a child process, \
-        after reading both headers without loading them.\n\n\
-        Example:\n  xplug abi-diff old/libgreeter_en.so target/debug/libgreeter_en.so")]
+        OLD and NEW are each a layout description (`xplug abi-dump`), an interface crate (its \
+        directory or Cargo.toml, described on the spot), or a plugin file built against that \
+        interface version. Reading a plugin's layout loads the file, which runs its static \
+        constructors: xplug does it in a child process, after reading its header without \
+        loading it. Two plugin files get the verdict of the check hosts run at load.\n\n\
+        Examples:\n  \
+        xplug abi-diff abi/greeter-1.1.0.json examples/greeter-interface\n  \
+        xplug abi-diff old/libgreeter_en.so target/debug/libgreeter_en.so")]
     AbiDiff {
-        /// The build of the old interface version.
+        /// The old interface version: a description, an interface crate or a plugin.
         old: PathBuf,
-        /// The build of the new interface version.
+        /// The new interface version: a description, an interface crate or a plugin.
         new: PathBuf,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -145,6 +152,29 @@ enum Command {
         /// Load the files in this process (the child's side).
         #[arg(long = "in-this-process", hide = true)]
         in_this_process: bool,
+    },
+    /// Write an interface crate's layout description (JSON), for committing one per released
+    /// version and checking each new version against it with `abi-diff`.
+    #[command(
+        after_help = "Exit code 0 if the description was written, 1 otherwise.\n\n\
+        The crate is built with its own Cargo.lock into a program that prints the layouts \
+        `#[xplug::interface]` records (under TARGET/xplug-abi-dump); no plugin is built. \
+        Sizes are the target's: describe on the pointer width your plugins are built for.\n\n\
+        Example (in CI):\n  \
+        xplug abi-dump examples/greeter-interface -o abi/greeter-1.1.0.json\n  \
+        xplug abi-diff abi/greeter-1.1.0.json examples/greeter-interface"
+    )]
+    AbiDump {
+        /// The interface crate: its directory or its Cargo.toml.
+        #[arg(default_value = ".")]
+        interface: PathBuf,
+        /// The interface's handle as a path from the crate root (`GreeterRef`), if the
+        /// sources declare several interfaces or declare it through a macro or `include!`.
+        #[arg(long)]
+        handle: Option<String>,
+        /// Write the description to this file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
     /// The child's side of `check --against`: the full layout check, in this process.
     #[command(hide = true)]
@@ -257,6 +287,11 @@ fn main() -> ExitCode {
                 true => layouts::abi_diff_here(&old, &new, json, color),
             }
         }
+        Command::AbiDump {
+            interface,
+            handle,
+            output,
+        } => return layouts::abi_dump(&interface, handle.as_deref(), output.as_deref()),
         Command::CheckLayout {
             file,
             reference,

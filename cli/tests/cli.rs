@@ -386,8 +386,8 @@ fn abi_diff_gives_each_fixture_its_verdict_and_version_advice() {
         &path(Fixture::WrongInterface),
     ]);
     assert_eq!(other.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&other.stderr).contains("interface `farewell`"));
-    let garbage = xplug(&["abi-diff", &path(Fixture::GreeterEn), "Cargo.toml"]);
+    assert!(String::from_utf8_lossy(&other.stderr).contains("of `farewell`"));
+    let garbage = xplug(&["abi-diff", &path(Fixture::GreeterEn), "README.md"]);
     assert_eq!(garbage.status.code(), Some(2));
 }
 
@@ -439,4 +439,155 @@ fn abi_diff_loads_the_files_in_a_child_process_whose_crash_it_reports() {
     assert_eq!(out.status.code(), Some(2));
     let t = String::from_utf8_lossy(&out.stderr);
     assert!(t.contains("crashed"), "{t}");
+}
+
+/// `xplug` with cargo's target directory set to the workspace's, so that `abi-dump` builds
+/// its programs there for every interface crate (the fixtures' workspace included).
+fn xplug_dump(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xplug"))
+        .args(args)
+        .env("CARGO_TARGET_DIR", xtask::target_dir())
+        .output()
+        .expect("run xplug")
+}
+
+/// Describes the interface crate `dir` (relative to the repository) into `file`.
+fn dump(dir: &str, handle: Option<&str>, file: &Path) {
+    let crate_dir = xtask::repo_root().join(dir);
+    let mut args = vec![
+        "abi-dump",
+        crate_dir.to_str().unwrap(),
+        "-o",
+        file.to_str().unwrap(),
+    ];
+    if let Some(handle) = handle {
+        args.extend(["--handle", handle]);
+    }
+    let out = xplug_dump(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "abi-dump {dir}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn abi_dump_describes_interface_crates_that_abi_diff_compares_with_each_other_and_plugins() {
+    let dir = scratch("abi-dump");
+    let (v1_0, v1_1, v1_2) = (
+        dir.join("greeter-1.0.0.json"),
+        dir.join("greeter-1.1.0.json"),
+        dir.join("greeter-1.2.0.json"),
+    );
+    dump("examples/greeter-interface", None, &v1_1);
+    // The fixtures' interfaces `include!` their source: their handle is named.
+    dump("tests/fixtures/interfaces/v1_0", Some("GreeterRef"), &v1_0);
+    dump("tests/fixtures/interfaces/v1_2", Some("GreeterRef"), &v1_2);
+    let description: serde_json::Value = serde_json::from_slice(&fs::read(&v1_1).unwrap()).unwrap();
+    assert_eq!(description["interface"], "greeter");
+    assert_eq!(description["version"], "1.1.0");
+    assert_eq!(description["host"], "GreeterHost");
+
+    let s = |p: &Path| p.display().to_string();
+    let interface_dir = xtask::repo_root().join("examples/greeter-interface");
+    // (old, new, exit code, lines that must be printed)
+    let cases: [(String, String, i32, &[&str]); 6] = [
+        (
+            s(&v1_0),
+            s(&v1_1),
+            0,
+            &["compatible: minor", "  appended: shout", "  appended: Counter.reset"],
+        ),
+        // An interface crate is described on the spot.
+        (
+            s(&interface_dir),
+            s(&v1_2),
+            0,
+            &[
+                "  appended: whisper",
+                "  appended: Counter.peek",
+                "  appended: GreeterHost.greeting_word",
+            ],
+        ),
+        (
+            s(&v1_2),
+            s(&v1_1),
+            1,
+            &[
+                "breaking",
+                "  method removed at `Counter`: expected method `peek`, found none",
+                "  method removed at `GreeterHost`: expected method `greeting_word`, found none",
+                "  help: publish the new interface as 2.0.0",
+            ],
+        ),
+        // A description against plugins built for the same or another version.
+        (s(&v1_1), path(Fixture::GreeterEn), 0, &["no change"]),
+        (
+            path(Fixture::OlderMinor),
+            s(&v1_1),
+            0,
+            &["  appended: shout", "  appended: Counter.reset"],
+        ),
+        (
+            s(&v1_1),
+            path(Fixture::ChangedObject),
+            1,
+            &["  function signature differs at `Counter.skip`: expected fn(&mut self, u64) -> u64, found fn(&mut self, u32) -> u64"],
+        ),
+    ];
+    for (old, new, code, lines) in cases {
+        let out = xplug_dump(&["abi-diff", &old, &new]);
+        let t = text(&out);
+        let what = format!(
+            "{old} -> {new}:\n{t}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(code), "{what}");
+        for line in lines {
+            assert!(t.lines().any(|l| l == *line), "{line:?} missing: {what}");
+        }
+    }
+
+    // Another interface, a description that is not one: nothing to compare.
+    let other = xplug_dump(&["abi-diff", &s(&v1_1), &path(Fixture::WrongInterface)]);
+    assert_eq!(other.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("cannot compare two interfaces"));
+    let broken = dir.join("broken.json");
+    fs::write(&broken, "{\"xplug_abi_dump\": 1}").unwrap();
+    let out = xplug_dump(&["abi-diff", &s(&v1_1), &s(&broken)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`version` is missing"));
+    // A crate whose sources declare no interface the tool can see.
+    let out = xplug_dump(&[
+        "abi-dump",
+        xtask::repo_root()
+            .join("tests/fixtures/interfaces/v1_0")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--handle"));
+}
+
+/// The check an interface author runs in CI, on the demo interface: its committed description
+/// of the released 1.1.0 against the crate as it is now.
+#[test]
+fn the_demo_interface_matches_its_committed_description() {
+    let root = xtask::repo_root();
+    let out = xplug_dump(&[
+        "abi-diff",
+        root.join("examples/greeter-interface/abi/greeter-1.1.0.json")
+            .to_str()
+            .unwrap(),
+        root.join("examples/greeter-interface").to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{t}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(t.lines().any(|l| l == "no change"), "{t}");
 }

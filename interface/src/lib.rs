@@ -275,6 +275,7 @@ pub mod __private {
     pub use abi_stable;
 
     pub mod build_info;
+    pub mod describe;
     mod plugin_header;
 
     use abi_stable::std_types::{RResult, RVec};

@@ -314,6 +314,19 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
                     ::core::env!("CARGO_PKG_VERSION"),
                 );
         }
+
+        impl #module_ref {
+            /// The layout description of this interface, as `xplug abi-dump` writes it.
+            #[doc(hidden)]
+            pub fn __xplug_abi_dump(
+            ) -> ::core::result::Result<::std::string::String, ::std::string::String> {
+                ::xplug::__private::describe::describe(
+                    <Self as ::xplug::__private::abi_stable::StableAbi>::LAYOUT,
+                    #name,
+                    ::core::env!("CARGO_PKG_VERSION"),
+                )
+            }
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use abi_stable::library::{lib_header_from_raw_library, LibraryError, RawLibrary};
-use abi_stable::type_layout::{TLData, TypeLayout};
+use abi_stable::type_layout::TypeLayout;
 use semver::Version;
 use xplug::header::HEADER_SIZE;
 
@@ -17,6 +17,8 @@ use crate::stages::file::{self, FileRules};
 use crate::stages::layout::{check, Versions};
 use crate::stages::{open, read_header};
 use crate::sys::private_dir;
+
+use super::description::{compare_descriptions, Description};
 
 /// How a new build of an interface relates to an old one.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -40,17 +42,82 @@ pub enum Change {
     },
 }
 
-/// Two builds of one interface, compared by [`compare_builds`].
+/// Two builds of one interface, compared by [`compare_builds`] or [`compare`].
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Comparison {
-    /// The old build's header.
-    pub old: PluginInfo,
-    /// The new build's header.
-    pub new: PluginInfo,
+    /// The old build.
+    pub old: Compared,
+    /// The new build.
+    pub new: Compared,
     /// How the new one relates to the old one.
     pub change: Change,
+}
+
+/// One side of a [`Comparison`]: a plugin file or a layout description.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Compared {
+    /// The interface name.
+    pub interface_name: String,
+    /// The interface version.
+    pub interface_version: Version,
+    /// The release of xplug it was built with.
+    pub xplug_version: String,
+    /// The xplug ABI it speaks.
+    pub xplug_abi: u16,
+    /// The plugin's header, if this side is a plugin file (not a layout description).
+    pub plugin: Option<PluginInfo>,
+}
+
+impl Compared {
+    /// `greeter-en 0.3.0` for a plugin, `layout description` for a description.
+    pub fn label(&self) -> String {
+        match &self.plugin {
+            Some(plugin) => plugin.label(),
+            None => String::from("layout description"),
+        }
+    }
+
+    fn of_plugin(info: PluginInfo) -> Compared {
+        Compared {
+            interface_name: info.interface_name.clone(),
+            interface_version: info.interface_version.clone(),
+            xplug_version: info.xplug_version.clone(),
+            xplug_abi: info.xplug_abi,
+            plugin: Some(info),
+        }
+    }
+
+    fn of_description(description: &Description) -> Compared {
+        Compared {
+            interface_name: description.interface.clone(),
+            interface_version: description.version.clone(),
+            xplug_version: description.xplug.clone(),
+            xplug_abi: description.xplug_abi,
+            plugin: None,
+        }
+    }
+}
+
+/// What [`compare`] compares: a plugin file, or a layout description read from a file.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Input {
+    /// A plugin file: its layout is read by loading it.
+    Plugin(PathBuf),
+    /// A layout description (`xplug abi-dump`) and the file it was read from.
+    Description(PathBuf, Description),
+}
+
+impl Input {
+    fn path(&self) -> &Path {
+        match self {
+            Input::Plugin(path) | Input::Description(path, _) => path,
+        }
+    }
 }
 
 /// A version number that does not say what changed.
@@ -132,7 +199,9 @@ fn next_minor(v: &Version) -> Version {
 /// interface: `old`, then `new`. Each file is read once and its header checked first (stages
 /// 1 to 3, as [`inspect`](super::inspect())), so a file that is no plugin is refused before
 /// anything is opened, as are two files of different interfaces; then a private snapshot of
-/// those bytes is opened, as a loader does.
+/// those bytes is opened, as a loader does. The verdict is the load-time check's, both ways;
+/// what was appended (functions, object methods, host services, xplug's own entries) is read
+/// from both layouts' descriptions.
 ///
 /// # Runs plugin code
 /// Opens both files with the dynamic loader in this process, which runs their static
@@ -141,35 +210,116 @@ fn next_minor(v: &Version) -> Version {
 /// builds you would run. The libraries stay loaded for the life of the process: run this in a
 /// process made for it (`xplug abi-diff` runs it in a child process).
 pub fn compare_builds(old: &Path, new: &Path) -> Result<Comparison, LoadError> {
-    let (old_info, new_info, old_layout, new_layout) = open_both(old, new)?;
-    // Checked as a host of the old version checks a plugin of the new one: both ways.
-    let versions = Versions {
-        interface: std::cmp::Ordering::Greater,
-        same_xplug: old_info.xplug_version == new_info.xplug_version,
-    };
-    let change = match check(old_layout, new_layout, versions) {
-        Err(refusal) => Change::Breaking {
-            differences: refusal.differences(),
-        },
-        Ok(()) => {
-            let (before, after) = (functions(old_layout), functions(new_layout));
-            let appended: Vec<String> = after
-                .iter()
-                .skip(before.len())
-                .map(|f| f.to_string())
-                .collect();
-            if appended.is_empty() {
-                Change::NoChange
-            } else {
-                Change::Minor { appended }
+    compare(Input::Plugin(old.to_owned()), Input::Plugin(new.to_owned()))
+}
+
+/// Compares two builds of one interface, each a plugin file or a layout description: `old`,
+/// then `new`. Two plugin files are compared as [`compare_builds`] says; where a description
+/// is involved, the plugin's layout (if any) is described and the two descriptions compared:
+/// appended functions, object methods, host services and xplug entries are a minor change,
+/// anything else breaking.
+///
+/// # Runs plugin code
+/// As [`compare_builds`], for each side that is a plugin file.
+pub fn compare(old: Input, new: Input) -> Result<Comparison, LoadError> {
+    let old_side = Side::open(&old)?;
+    let new_side = Side::open(&new)?;
+    if old_side.compared.interface_name != new_side.compared.interface_name {
+        let error = LoadError::new(
+            new.path(),
+            ErrorKind::InterfaceMismatch {
+                expected: old_side.compared.interface_name.clone(),
+                found: new_side.compared.interface_name.clone(),
+            },
+        );
+        return Err(match &new_side.compared.plugin {
+            Some(info) => error.with_plugin(info),
+            None => error,
+        });
+    }
+    let described = compare_descriptions(
+        &old_side.description(old.path())?,
+        &new_side.description(new.path())?,
+    );
+    let change = match (old_side.layout, new_side.layout) {
+        (Some(old_layout), Some(new_layout)) => {
+            // Checked as a host of the old version checks a plugin of the new one: both ways.
+            let versions = Versions {
+                interface: std::cmp::Ordering::Greater,
+                same_xplug: old_side.compared.xplug_version == new_side.compared.xplug_version,
+            };
+            match check(old_layout, new_layout, versions) {
+                Err(refusal) => Change::Breaking {
+                    differences: refusal.differences(),
+                },
+                Ok(()) => match described {
+                    Change::Minor { appended } => Change::Minor { appended },
+                    _ => Change::NoChange,
+                },
             }
         }
+        _ => described,
     };
     Ok(Comparison {
-        old: old_info,
-        new: new_info,
+        old: old_side.compared,
+        new: new_side.compared,
         change,
     })
+}
+
+/// One side of a comparison, opened: a plugin's layout, or a description.
+struct Side {
+    compared: Compared,
+    layout: Option<&'static TypeLayout>,
+    description: Option<Description>,
+}
+
+impl Side {
+    fn open(input: &Input) -> Result<Side, LoadError> {
+        match input {
+            Input::Plugin(path) => {
+                let build = PluginFile::read(path)?;
+                let layout = build.root_layout()?;
+                Ok(Side {
+                    compared: Compared::of_plugin(build.info),
+                    layout: Some(layout),
+                    description: None,
+                })
+            }
+            Input::Description(_, description) => Ok(Side {
+                compared: Compared::of_description(description),
+                layout: None,
+                description: Some(description.clone()),
+            }),
+        }
+    }
+
+    /// The description of this side (a plugin's, made from its layout).
+    fn description(&self, path: &Path) -> Result<Description, LoadError> {
+        if let Some(description) = &self.description {
+            return Ok(description.clone());
+        }
+        let layout = self.layout.ok_or_else(|| {
+            LoadError::new(
+                path,
+                ErrorKind::RootModule {
+                    message: String::from("no layout to describe"),
+                },
+            )
+        })?;
+        Description::of_layout(
+            layout,
+            &self.compared.interface_name,
+            &self.compared.interface_version,
+        )
+        .map_err(|message| {
+            let error = LoadError::new(path, ErrorKind::RootModule { message });
+            match &self.compared.plugin {
+                Some(info) => error.with_plugin(info),
+                None => error,
+            }
+        })
+    }
 }
 
 /// Checks the root-module layout of `file` against `reference`'s, as a host built against
@@ -209,8 +359,8 @@ type Both = (
 
 /// Both headers, then both root-module layouts.
 fn open_both(first: &Path, second: &Path) -> Result<Both, LoadError> {
-    let first = Build::read(first)?;
-    let second = Build::read(second)?;
+    let first = PluginFile::read(first)?;
+    let second = PluginFile::read(second)?;
     if first.info.interface_name != second.info.interface_name {
         return Err(LoadError::new(
             &second.path,
@@ -227,19 +377,19 @@ fn open_both(first: &Path, second: &Path) -> Result<Both, LoadError> {
 }
 
 /// A plugin file read once, with its header (stages 1 to 3).
-struct Build {
+struct PluginFile {
     path: PathBuf,
     bytes: Vec<u8>,
     info: PluginInfo,
     header: [u8; HEADER_SIZE],
 }
 
-impl Build {
-    fn read(path: &Path) -> Result<Build, LoadError> {
+impl PluginFile {
+    fn read(path: &Path) -> Result<PluginFile, LoadError> {
         let plugin = file::open(path, FileRules::READING)?;
         let bytes = file::read(&plugin, FileRules::READING.max_size)?;
         let (info, header) = read_header(&plugin.path, bytes.as_slice())?;
-        Ok(Build {
+        Ok(PluginFile {
             path: plugin.path,
             bytes,
             info,
@@ -301,30 +451,6 @@ impl Build {
     }
 }
 
-/// The names of a root module's functions, in order: the fields of the prefix type its
-/// `PrefixRef` (the root layout) points at through its (phantom) field `0`.
-fn functions(root: &'static TypeLayout) -> Vec<&'static str> {
-    let module = match root.phantom_fields().get(0) {
-        Some(field) => field.layout(),
-        None => return Vec::new(),
-    };
-    // The interface's functions, in order: the module's own, then those of its pages.
-    fn names(table: &'static TypeLayout, into: &mut Vec<&'static str>) {
-        if let TLData::PrefixType(prefix) = table.data() {
-            for field in prefix.fields.iter() {
-                match field.name() {
-                    "on_load_" | "xplug_" | "context_" => {}
-                    page if page.starts_with("xplug_page") => names(field.layout(), into),
-                    function => into.push(function),
-                }
-            }
-        }
-    }
-    let mut functions = Vec::new();
-    names(module, &mut functions);
-    functions
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,8 +474,8 @@ mod tests {
             xplug_abi: 1,
         };
         Comparison {
-            old: info(old),
-            new: info(new),
+            old: Compared::of_plugin(info(old)),
+            new: Compared::of_plugin(info(new)),
             change,
         }
         .versioning()

@@ -3,11 +3,15 @@
 //! built on these.
 
 mod abi_diff;
+mod description;
 mod inspect;
 
 pub use crate::dir::{is_library_file_name, library_file_name};
 pub use crate::error::escape_control;
 pub use crate::host::host_target;
 pub use crate::stages::compat::default_requirement;
-pub use abi_diff::{check_against, compare_builds, Change, Comparison, VersionError};
+pub use abi_diff::{
+    check_against, compare, compare_builds, Change, Compared, Comparison, Input, VersionError,
+};
+pub use description::{compare_descriptions, Description, DescriptionError, MAX_DESCRIPTION_BYTES};
 pub use inspect::{inspect, inspect_bytes, Inspected};

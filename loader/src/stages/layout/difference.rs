@@ -4,8 +4,10 @@ use abi_stable::abi_stability::abi_checking::{
     AbiInstability, AbiInstabilityError, AbiInstabilityErrors, ExpectedFound,
 };
 use abi_stable::type_layout::{
-    DiscriminantRepr, ReprAttr, TLDiscriminant, TLField, TLFieldOrFunction, TLFunction, TypeLayout,
+    DiscriminantRepr, ReprAttr, TLDiscriminant, TLField, TLFieldOrFunction, TypeLayout,
 };
+
+use xplug::__private::describe::{call_result_value, signature, type_name};
 
 use crate::error::LayoutDifference;
 
@@ -246,150 +248,6 @@ fn shifted(error: &AbiInstabilityError) -> Option<(String, String, String)> {
         ));
     }
     None
-}
-
-/// `extern "C" fn(u32, u32) -> u32`: a root-module function as the interface declares it
-/// (its `CallResult` wrapper unwrapped, and the module's `CallContext` left out).
-/// A function's signature as the interface declares it: without the call context, with the
-/// declared return type rather than its `CallResult`, and an object method's receiver as
-/// `&self` or `&mut self`.
-fn signature(f: &TLFunction, method: bool) -> String {
-    let mut params: Vec<String> = f
-        .param_type_layouts
-        .iter()
-        .map(|layout| layout())
-        .filter(|layout| !(layout.name() == "CallContext" && layout.package() == "xplug"))
-        .map(type_name)
-        .collect();
-    if method {
-        if let Some(receiver) = params.first_mut() {
-            if receiver.ends_with("c_void") {
-                let shared = receiver.starts_with("*const");
-                *receiver = String::from(if shared { "&self" } else { "&mut self" });
-            }
-        }
-    }
-    let ret = match f.return_type_layout() {
-        Some(layout) => call_result_value(layout()).unwrap_or_else(|| type_name(layout())),
-        None => String::from("()"),
-    };
-    let fn_ = if method { "fn" } else { "extern \"C\" fn" };
-    format!("{}({}) -> {}", fn_, params.join(", "), ret)
-}
-
-/// `T` for a `CallResult<T>` (`RResult<T, Contained>`), the return type the interface
-/// declared.
-fn call_result_value(layout: &'static TypeLayout) -> Option<String> {
-    if layout.name() != "RResult" {
-        return None;
-    }
-    let fields = layout.get_fields()?;
-    let mut fields = fields.iter();
-    let (ok, err) = (fields.next()?, fields.next()?);
-    (err.full_type().name() == "Contained").then(|| type_name(ok.layout()))
-}
-
-/// A type as its source writes it, from its layout: `ROption<RString>`, `&'a mut Counter`,
-/// `[u8; 4]`. abi_stable's own display leaves out the type parameters its standard types do
-/// not record (`ROption`, `RVec`) and pads references with spaces.
-pub(crate) fn type_name(layout: &'static TypeLayout) -> String {
-    let mut out = String::new();
-    write_type(layout, 0, &mut out);
-    out
-}
-
-/// How deep [`type_name`] writes parameters; deeper ones are written `..` (a recursive type).
-const TYPE_DEPTH: usize = 12;
-
-fn write_type(layout: &'static TypeLayout, depth: usize, out: &mut String) {
-    use abi_stable::type_layout::{TLData, TLPrimitive};
-    let generics = layout.generics();
-    let mut params: Vec<&'static TypeLayout> =
-        generics.type_params().iter().map(|param| param()).collect();
-    if params.is_empty() {
-        params = unrecorded_params(layout);
-    }
-    let param = |i: usize, out: &mut String| match params.get(i) {
-        Some(p) if depth < TYPE_DEPTH => write_type(p, depth + 1, out),
-        _ => out.push_str(".."),
-    };
-    let lifetime = generics.lifetimes().next().map(|l| format!("{l} "));
-    match layout.data() {
-        TLData::Primitive(TLPrimitive::SharedRef) => {
-            out.push('&');
-            out.push_str(lifetime.as_deref().unwrap_or(""));
-            param(0, out);
-        }
-        TLData::Primitive(TLPrimitive::MutRef) => {
-            out.push('&');
-            out.push_str(lifetime.as_deref().unwrap_or(""));
-            out.push_str("mut ");
-            param(0, out);
-        }
-        TLData::Primitive(TLPrimitive::ConstPtr) => {
-            out.push_str("*const ");
-            param(0, out);
-        }
-        TLData::Primitive(TLPrimitive::MutPtr) => {
-            out.push_str("*mut ");
-            param(0, out);
-        }
-        TLData::Primitive(TLPrimitive::Array) => {
-            out.push('[');
-            param(0, out);
-            if let Some(len) = generics.const_params().first() {
-                out.push_str(&format!("; {len:?}"));
-            }
-            out.push(']');
-        }
-        _ => {
-            out.push_str(layout.name());
-            let mut parts: Vec<String> = generics.lifetimes().map(String::from).collect();
-            for i in 0..params.len() {
-                let mut one = String::new();
-                param(i, &mut one);
-                parts.push(one);
-            }
-            parts.extend(generics.const_params().iter().map(|c| format!("{c:?}")));
-            if !parts.is_empty() {
-                out.push('<');
-                out.push_str(&parts.join(", "));
-                out.push('>');
-            }
-        }
-    }
-}
-
-/// The type parameters of abi_stable's standard types, which their layouts do not record:
-/// `ROption<T>` and `RResult<T, E>` hold them as their variants' fields, the pointer types
-/// (`RVec`, `RSlice`, `RSliceMut`, `RBox`, `RArc`) as the pointee of their first field.
-fn unrecorded_params(layout: &'static TypeLayout) -> Vec<&'static TypeLayout> {
-    use abi_stable::type_layout::{TLData, TLPrimitive};
-    if layout.package().as_str() != "abi_stable" {
-        return Vec::new();
-    }
-    let fields = match layout.get_fields() {
-        Some(fields) => fields,
-        None => return Vec::new(),
-    };
-    match layout.name() {
-        "ROption" | "RResult" => fields.iter().map(|f| f.layout()).collect(),
-        "RVec" | "RSlice" | "RSliceMut" | "RBox" | "RArc" => {
-            let pointer = match fields.iter().next() {
-                Some(first) => first.layout(),
-                None => return Vec::new(),
-            };
-            let is_pointer = matches!(
-                pointer.data(),
-                TLData::Primitive(TLPrimitive::ConstPtr | TLPrimitive::MutPtr)
-            ) || pointer.name() == "NonNull";
-            match pointer.generics().type_params() {
-                [pointee] if is_pointer => vec![pointee()],
-                _ => Vec::new(),
-            }
-        }
-        _ => Vec::new(),
-    }
 }
 
 fn specificity(err: &AbiInstability) -> u8 {

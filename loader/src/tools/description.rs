@@ -1,0 +1,705 @@
+//! Layout descriptions: an interface's type layouts as text (`xplug abi-dump` writes them from
+//! the interface crate, no plugin build needed), read back and compared with another
+//! description or with a plugin file's layout. Interface authors commit the description of
+//! each released version and check every new version against it.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use semver::Version;
+use serde_json::Value;
+use xplug::__private::describe::{DESCRIPTION_FORMAT, MAX_TYPES};
+
+use super::abi_diff::Change;
+use crate::error::LayoutDifference;
+
+/// The largest description file read (a description of the largest interface is a few MB).
+pub const MAX_DESCRIPTION_BYTES: u64 = 64 << 20;
+
+/// An interface's layout, as `xplug abi-dump` describes it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Description {
+    /// The interface name.
+    pub interface: String,
+    /// The interface version.
+    pub version: Version,
+    /// The release of xplug the interface was built with.
+    pub xplug: String,
+    /// The xplug ABI it speaks.
+    pub xplug_abi: u16,
+    /// The object trait of its host services, if it has any.
+    pub host: Option<String>,
+    types: Vec<Type>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Type {
+    name: String,
+    written: String,
+    package: String,
+    size: u64,
+    align: u64,
+    repr: String,
+    kind: String,
+    fields: Vec<Field>,
+    phantom: Vec<Field>,
+    type_params: Vec<usize>,
+    variants: Vec<String>,
+    variant_fields: Vec<u64>,
+    discriminants: String,
+    exhaustive: bool,
+    extra_checks: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Field {
+    name: String,
+    ty: usize,
+    functions: Vec<Function>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Function {
+    written: String,
+    params: Vec<usize>,
+    returns: Option<usize>,
+}
+
+/// Why a description cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+#[non_exhaustive]
+pub struct DescriptionError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl Description {
+    /// Reads a description file (at most [`MAX_DESCRIPTION_BYTES`]).
+    pub fn read(path: &Path) -> Result<Description, DescriptionError> {
+        let error = |reason: String| DescriptionError {
+            path: path.to_owned(),
+            reason,
+        };
+        let file = std::fs::File::open(path).map_err(|e| error(e.to_string()))?;
+        let mut text = String::new();
+        use std::io::Read;
+        file.take(MAX_DESCRIPTION_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| error(e.to_string()))?;
+        if text.len() as u64 > MAX_DESCRIPTION_BYTES {
+            return Err(error(format!(
+                "larger than {MAX_DESCRIPTION_BYTES} bytes: not a layout description"
+            )));
+        }
+        Description::parse(&text).map_err(error)
+    }
+
+    /// Parses a description from its text.
+    pub fn parse(text: &str) -> Result<Description, String> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| format!("not a layout description: {e}"))?;
+        match value.get("xplug_abi_dump").and_then(Value::as_u64) {
+            Some(format) if format == u64::from(DESCRIPTION_FORMAT) => {}
+            Some(format) => {
+                return Err(format!(
+                    "a layout description of format {format}; this xplug reads format \
+                     {DESCRIPTION_FORMAT}"
+                ))
+            }
+            None => {
+                return Err(String::from(
+                    "not a layout description (no `xplug_abi_dump`)",
+                ))
+            }
+        }
+        let text_of = |key: &str| {
+            value
+                .get(key)
+                .and_then(Value::as_str)
+                .map(String::from)
+                .ok_or_else(|| format!("`{key}` is missing"))
+        };
+        let version = text_of("version")?;
+        let version = Version::parse(&version).map_err(|e| format!("version `{version}`: {e}"))?;
+        let xplug_abi = value
+            .get("xplug_abi")
+            .and_then(Value::as_u64)
+            .and_then(|abi| u16::try_from(abi).ok())
+            .ok_or("`xplug_abi` is missing")?;
+        let types = value
+            .get("types")
+            .and_then(Value::as_array)
+            .ok_or("`types` is missing")?;
+        if types.is_empty() || types.len() > MAX_TYPES {
+            return Err(format!("{} types: 1 to {MAX_TYPES} expected", types.len()));
+        }
+        let types = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| parse_type(t, types.len()).map_err(|e| format!("type {i}: {e}")))
+            .collect::<Result<Vec<Type>, String>>()?;
+        Ok(Description {
+            interface: text_of("interface")?,
+            version,
+            xplug: text_of("xplug")?,
+            xplug_abi,
+            host: value.get("host").and_then(Value::as_str).map(String::from),
+            types,
+        })
+    }
+
+    /// The description of a root-module layout (a plugin file's, or an interface's).
+    pub(crate) fn of_layout(
+        root: &'static abi_stable::type_layout::TypeLayout,
+        interface: &str,
+        version: &Version,
+    ) -> Result<Description, String> {
+        let text = xplug::__private::describe::describe(root, interface, &version.to_string())?;
+        Description::parse(&text)
+    }
+}
+
+fn parse_type(t: &Value, count: usize) -> Result<Type, String> {
+    let text = |key: &str| {
+        t.get(key)
+            .and_then(Value::as_str)
+            .map(String::from)
+            .ok_or_else(|| format!("`{key}` is missing"))
+    };
+    let number = |key: &str| {
+        t.get(key)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| format!("`{key}` is missing"))
+    };
+    let id = |v: &Value| match v.as_u64().and_then(|id| usize::try_from(id).ok()) {
+        Some(id) if id < count => Ok(id),
+        _ => Err(format!("{v} is not a type of this description")),
+    };
+    let ids = |v: Option<&Value>| -> Result<Vec<usize>, String> {
+        match v {
+            None => Ok(Vec::new()),
+            Some(v) => v
+                .as_array()
+                .ok_or("a list expected")?
+                .iter()
+                .map(id)
+                .collect(),
+        }
+    };
+    let fields = |key: &str| -> Result<Vec<Field>, String> {
+        let list = match t.get(key) {
+            None => return Ok(Vec::new()),
+            Some(list) => list.as_array().ok_or("a list of fields expected")?,
+        };
+        list.iter()
+            .map(|f| {
+                let functions = match f.get("functions") {
+                    None => Vec::new(),
+                    Some(list) => list
+                        .as_array()
+                        .ok_or("a list of functions expected")?
+                        .iter()
+                        .map(|f| {
+                            Ok(Function {
+                                written: f
+                                    .get("written")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("")
+                                    .to_owned(),
+                                params: ids(f.get("params"))?,
+                                returns: match f.get("returns") {
+                                    None | Some(Value::Null) => None,
+                                    Some(r) => Some(id(r)?),
+                                },
+                            })
+                        })
+                        .collect::<Result<Vec<Function>, String>>()?,
+                };
+                Ok(Field {
+                    name: f
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .ok_or("a field without a name")?
+                        .to_owned(),
+                    ty: id(f.get("type").ok_or("a field without a type")?)?,
+                    functions,
+                })
+            })
+            .collect()
+    };
+    let strings = |key: &str| -> Vec<String> {
+        t.get(key)
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(Type {
+        name: text("name")?,
+        written: text("written")?,
+        package: text("package")?,
+        size: number("size")?,
+        align: number("align")?,
+        repr: text("repr")?,
+        kind: text("kind")?,
+        fields: fields("fields")?,
+        phantom: fields("phantom")?,
+        type_params: ids(t.get("type_params"))?,
+        variants: strings("variants"),
+        variant_fields: t
+            .get("variant_fields")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default(),
+        discriminants: t
+            .get("discriminants")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        exhaustive: t.get("exhaustive").and_then(Value::as_bool).unwrap_or(true),
+        extra_checks: t
+            .get("extra_checks")
+            .and_then(Value::as_str)
+            .map(String::from),
+    })
+}
+
+/// How `new` relates to `old`: functions, object methods, host services and xplug's own
+/// entries appended after the old ones (a minor change), or every difference (breaking).
+/// Descriptions of two interfaces, or of two xplug ABIs, are breaking by their names.
+pub fn compare_descriptions(old: &Description, new: &Description) -> Change {
+    if old.interface != new.interface {
+        return Change::Breaking {
+            differences: vec![LayoutDifference {
+                at: String::from("(the interface)"),
+                what: String::from("another interface"),
+                expected: old.interface.clone(),
+                found: new.interface.clone(),
+            }],
+        };
+    }
+    if old.xplug_abi != new.xplug_abi {
+        return Change::Breaking {
+            differences: vec![LayoutDifference {
+                at: String::from("(xplug)"),
+                what: String::from("xplug ABI differs"),
+                expected: format!("ABI {}", old.xplug_abi),
+                found: format!("ABI {}", new.xplug_abi),
+            }],
+        };
+    }
+    let mut walk = Walk {
+        old: &old.types,
+        new: &new.types,
+        seen: HashSet::new(),
+        appended: Vec::new(),
+        differences: Vec::new(),
+    };
+    walk.run();
+    if !walk.differences.is_empty() {
+        Change::Breaking {
+            differences: walk.differences,
+        }
+    } else if walk.appended.is_empty() {
+        Change::NoChange
+    } else {
+        Change::Minor {
+            appended: walk.appended,
+        }
+    }
+}
+
+/// The pairwise walk of two type trees from their roots.
+struct Walk<'a> {
+    old: &'a [Type],
+    new: &'a [Type],
+    seen: HashSet<(usize, usize)>,
+    appended: Vec<String>,
+    differences: Vec<LayoutDifference>,
+}
+
+impl Walk<'_> {
+    fn run(&mut self) {
+        // (old type, new type, the path to them); explicit, so that no depth overflows.
+        let mut stack = vec![(0, 0, String::new())];
+        while let Some((o, n, at)) = stack.pop() {
+            if self.seen.insert((o, n)) {
+                self.pair(o, n, at, &mut stack);
+            }
+        }
+    }
+
+    fn differ(&mut self, at: &str, what: &str, expected: String, found: String) {
+        let difference = LayoutDifference {
+            at: at.to_owned(),
+            what: what.to_owned(),
+            expected,
+            found,
+        };
+        if !self.differences.contains(&difference) {
+            self.differences.push(difference);
+        }
+    }
+
+    fn pair(&mut self, o: usize, n: usize, at: String, stack: &mut Vec<(usize, usize, String)>) {
+        let (old, new) = (self.old, self.new);
+        let (a, b) = (&old[o], &new[n]);
+        let at = if a.kind == "prefix" {
+            table_name(a)
+        } else if at.is_empty() {
+            a.name.clone()
+        } else {
+            at
+        };
+        if a.name != b.name || a.package != b.package {
+            return self.differ(&at, "type differs", a.written.clone(), b.written.clone());
+        }
+        if a.kind != b.kind {
+            return self.differ(&at, "kind of type differs", a.kind.clone(), b.kind.clone());
+        }
+        if a.repr != b.repr {
+            self.differ(&at, "`#[repr]` differs", a.repr.clone(), b.repr.clone());
+        }
+        // A prefix type's size grows with its appended fields.
+        if a.kind != "prefix" && (a.size, a.align) != (b.size, b.align) {
+            self.differ(
+                &at,
+                "size differs",
+                format!("{} bytes, aligned to {}", a.size, a.align),
+                format!("{} bytes, aligned to {}", b.size, b.align),
+            );
+        }
+        if a.extra_checks != b.extra_checks {
+            self.differ(
+                &at,
+                "trait bounds differ",
+                a.extra_checks
+                    .clone()
+                    .unwrap_or_else(|| String::from("none")),
+                b.extra_checks
+                    .clone()
+                    .unwrap_or_else(|| String::from("none")),
+            );
+        }
+        if a.type_params.len() != b.type_params.len() {
+            return self.differ(&at, "type differs", a.written.clone(), b.written.clone());
+        }
+        for (&x, &y) in a.type_params.iter().zip(&b.type_params) {
+            stack.push((x, y, format!("{at}<{}>", old[x].written)));
+        }
+        if a.kind == "enum" {
+            let grew = !a.exhaustive
+                && !b.exhaustive
+                && b.variants.len() > a.variants.len()
+                && b.variants.starts_with(&a.variants);
+            if a.variants != b.variants && !grew {
+                return self.differ(
+                    &at,
+                    "variants differ",
+                    a.variants.join(", "),
+                    b.variants.join(", "),
+                );
+            }
+            if a.exhaustive != b.exhaustive {
+                let word = |e: bool| String::from(if e { "exhaustive" } else { "non-exhaustive" });
+                return self.differ(
+                    &at,
+                    "exhaustiveness differs",
+                    word(a.exhaustive),
+                    word(b.exhaustive),
+                );
+            }
+            if !grew && a.discriminants != b.discriminants {
+                self.differ(
+                    &at,
+                    "discriminants differ",
+                    a.discriminants.clone(),
+                    b.discriminants.clone(),
+                );
+            }
+        }
+        self.fields(&at, a, b, stack);
+    }
+
+    fn fields(&mut self, at: &str, a: &Type, b: &Type, stack: &mut Vec<(usize, usize, String)>) {
+        let (old, new) = (self.old, self.new);
+        for (x, y) in a.phantom.iter().zip(&b.phantom) {
+            stack.push((x.ty, y.ty, at.to_owned()));
+        }
+        let prefix = a.kind == "prefix";
+        let common = a.fields.len().min(b.fields.len());
+        for i in 0..common {
+            let (x, y) = (&a.fields[i], &b.fields[i]);
+            if x.name != y.name {
+                let next = |fields: &[Field]| fields.get(i + 1).map(|f| f.name.clone());
+                if prefix && next(&a.fields).as_deref() == Some(y.name.as_str()) {
+                    self.differ(
+                        at,
+                        &format!("{} removed", entry_kind(a)),
+                        format!("{} `{}`", entry_kind(a), x.name),
+                        format!("none: `{}` comes next", y.name),
+                    );
+                } else if prefix && next(&b.fields).as_deref() == Some(x.name.as_str()) {
+                    self.differ(
+                        at,
+                        &format!("{} inserted", entry_kind(a)),
+                        format!("none: `{}` comes next", x.name),
+                        format!("{} `{}`", entry_kind(a), y.name),
+                    );
+                } else {
+                    self.differ(
+                        at,
+                        "field differs",
+                        format!("`{}`", x.name),
+                        format!("`{}`", y.name),
+                    );
+                }
+                // The fields after it are shifted: comparing them says nothing more.
+                return;
+            }
+            let place = format!("{at}.{}", x.name);
+            if x.functions.len() != y.functions.len() {
+                self.differ(
+                    &place,
+                    "type differs",
+                    old[x.ty].written.clone(),
+                    new[y.ty].written.clone(),
+                );
+                continue;
+            }
+            if x.functions.is_empty() {
+                stack.push((x.ty, y.ty, place));
+                continue;
+            }
+            for (f, g) in x.functions.iter().zip(&y.functions) {
+                if f.written != g.written
+                    || f.params.len() != g.params.len()
+                    || f.returns.is_some() != g.returns.is_some()
+                {
+                    self.differ(
+                        &place,
+                        "function signature differs",
+                        f.written.clone(),
+                        g.written.clone(),
+                    );
+                    continue;
+                }
+                for (&p, &q) in f.params.iter().zip(&g.params) {
+                    stack.push((p, q, format!("{place}({})", old[p].written)));
+                }
+                if let (Some(r), Some(s)) = (f.returns, g.returns) {
+                    stack.push((r, s, format!("{place} -> {}", old[r].written)));
+                }
+            }
+        }
+        if a.fields.len() > b.fields.len() {
+            for x in &a.fields[common..] {
+                self.differ(
+                    at,
+                    &format!("{} removed", entry_kind(a)),
+                    format!("{} `{}`", entry_kind(a), x.name),
+                    String::from("none"),
+                );
+            }
+        } else if b.fields.len() > a.fields.len() {
+            if !prefix {
+                for y in &b.fields[common..] {
+                    self.differ(
+                        at,
+                        "field added",
+                        String::from("none"),
+                        format!("`{}`", y.name),
+                    );
+                }
+                return;
+            }
+            for y in &b.fields[common..] {
+                self.append(b, y);
+            }
+        }
+    }
+
+    /// `field`, appended to the prefix type `table` of the new side: a function, an object
+    /// method or host service, one of xplug's own entries, or a page of functions.
+    fn append(&mut self, table: &Type, field: &Field) {
+        let new = self.new;
+        if field.name.starts_with("xplug_page") {
+            // The page's functions: a `PrefixRef` whose phantom field is the page.
+            let page = new[field.ty].phantom.first().map(|p| &new[p.ty]);
+            if let Some(page) = page {
+                let names: Vec<String> = page.fields.iter().map(|f| f.name.clone()).collect();
+                self.appended.extend(names);
+            }
+            return;
+        }
+        let name = if table.package == "xplug" {
+            format!("{}.{} (xplug)", table.name, field.name)
+        } else if let Some(object) = table.name.strip_suffix("VTable") {
+            format!("{object}.{}", field.name)
+        } else {
+            field.name.clone()
+        };
+        self.appended.push(name);
+    }
+}
+
+/// How a prefix type is named in paths: an object's method table by its trait (`Counter`),
+/// any other by its name (`GreeterModule`).
+fn table_name(t: &Type) -> String {
+    match t.name.strip_suffix("VTable") {
+        Some(object) if t.package != "xplug" => object.to_owned(),
+        _ => t.name.clone(),
+    }
+}
+
+/// What a prefix type's fields are, for reports.
+fn entry_kind(t: &Type) -> &'static str {
+    if t.kind != "prefix" {
+        "field"
+    } else if t.package == "xplug" {
+        "entry"
+    } else if t.name.ends_with("VTable") {
+        "method"
+    } else {
+        "function"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi_stable::StableAbi;
+
+    fn greeter() -> Description {
+        Description::of_layout(
+            greeter_interface::GreeterRef::LAYOUT,
+            "greeter",
+            &Version::new(1, 1, 0),
+        )
+        .expect("the demo interface is described")
+    }
+
+    /// The type named `name` in `d`.
+    fn type_named<'a>(d: &'a mut Description, name: &str) -> &'a mut Type {
+        d.types
+            .iter_mut()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no type `{name}`"))
+    }
+
+    #[test]
+    fn a_description_reads_back_and_equals_itself() {
+        let text = xplug::__private::describe::describe(
+            greeter_interface::GreeterRef::LAYOUT,
+            "greeter",
+            "1.1.0",
+        )
+        .unwrap();
+        let d = Description::parse(&text).unwrap();
+        assert_eq!(d.interface, "greeter");
+        assert_eq!(d.host.as_deref(), Some("GreeterHost"));
+        assert_eq!(d.xplug_abi, xplug::__private::ABI_VERSION);
+        assert_eq!(compare_descriptions(&d, &greeter()), Change::NoChange);
+    }
+
+    #[test]
+    fn entries_appended_to_xplug_tables_objects_and_the_module_are_named() {
+        let old = greeter();
+        let mut new = greeter();
+        let u64_type = new.types.iter().position(|t| t.name == "u64").unwrap();
+        for table in ["PluginEntries", "CounterVTable", "GreeterModule"] {
+            type_named(&mut new, table).fields.push(Field {
+                name: String::from("later"),
+                ty: u64_type,
+                functions: Vec::new(),
+            });
+        }
+        let appended = match compare_descriptions(&old, &new) {
+            Change::Minor { appended } => appended,
+            other => panic!("{other:?}"),
+        };
+        for name in ["PluginEntries.later (xplug)", "Counter.later", "later"] {
+            assert!(appended.iter().any(|a| a == name), "{name}: {appended:?}");
+        }
+        // The other way round, each is removed: breaking.
+        let differences = match compare_descriptions(&new, &old) {
+            Change::Breaking { differences } => differences,
+            other => panic!("{other:?}"),
+        };
+        let whats: Vec<&str> = differences.iter().map(|d| d.what.as_str()).collect();
+        for what in ["entry removed", "method removed", "function removed"] {
+            assert!(whats.contains(&what), "{what}: {differences:?}");
+        }
+    }
+
+    #[test]
+    fn a_changed_object_method_reads_as_its_trait_writes_it() {
+        let old = greeter();
+        let mut new = greeter();
+        let counter = type_named(&mut new, "CounterVTable");
+        let skip = counter
+            .fields
+            .iter_mut()
+            .find(|f| f.name == "skip")
+            .unwrap();
+        skip.functions[0].written = String::from("fn(&mut self, u32) -> u64");
+        match compare_descriptions(&old, &new) {
+            Change::Breaking { differences } => assert_eq!(
+                differences[0].to_string(),
+                "function signature differs at `Counter.skip`: expected fn(&mut self, u64) -> \
+                 u64, found fn(&mut self, u32) -> u64"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn hostile_descriptions_are_refused_with_a_reason() {
+        let good = xplug::__private::describe::describe(
+            greeter_interface::GreeterRef::LAYOUT,
+            "greeter",
+            "1.1.0",
+        )
+        .unwrap();
+        let cases = [
+            (String::from("\x7fELF"), "not a layout description"),
+            (String::from("{}"), "no `xplug_abi_dump`"),
+            (
+                good.replace("\"xplug_abi_dump\": 1", "\"xplug_abi_dump\": 9"),
+                "format 9",
+            ),
+            (
+                good.replace("\"type\": 1}", "\"type\": 4000000000}"),
+                "not a type",
+            ),
+            (
+                good.replace("\"version\": \"1.1.0\"", "\"version\": \"x\""),
+                "version `x`",
+            ),
+            (
+                good.replace("\"types\": [", "\"types\": 3, \"t\": ["),
+                "`types` is missing",
+            ),
+            (
+                good[..good.len() / 2].to_owned(),
+                "not a layout description",
+            ),
+        ];
+        for (text, reason) in cases {
+            match Description::parse(&text) {
+                Ok(_) => panic!("accepted: {reason}"),
+                Err(e) => assert!(e.contains(reason), "{e} does not say {reason}"),
+            }
+        }
+    }
+}
