@@ -81,3 +81,113 @@ fn a_plugin_built_with_the_frozen_crates_of_abi_1_loads_and_answers() {
         panic!("the only handle, no live objects: unloads");
     }
 }
+
+/// A later release of xplug that keeps ABI 1 but is another semver-major version of the crate
+/// (0.2 to this host's 0.1): ABI 1's crates copied with that version, and the frozen plugin
+/// built with them against interface 1.0 (without `shout`). abi_stable holds 0.1 and 0.2 of a
+/// crate incompatible; the header's ABI number is what decides, so it loads and answers, its
+/// missing function reported as such.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_plugin_built_by_a_semver_major_later_xplug_of_the_same_abi_loads() {
+    use std::fs;
+    use std::path::Path;
+
+    if xplug::abi::ABI_VERSION != 1 {
+        return; // Covered by the refusal above.
+    }
+    // The fixtures' build first: its compiled dependencies are reused.
+    let target = crate::support::plugins().path(Fixture::FrozenAbi1);
+    let target_dir = xtask::target_dir().join("xplug-plugins").join("host");
+    assert!(target.starts_with(&target_dir), "{}", target.display());
+    let fixtures = xtask::repo_root().join("tests/fixtures");
+    let work = xtask::target_dir().join("xplug-next-release");
+    let _ = fs::remove_dir_all(&work);
+    fn copy_dir(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for entry in fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let to = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                if entry.file_name() != "target" {
+                    copy_dir(&entry.path(), &to);
+                }
+            } else {
+                fs::copy(entry.path(), to).unwrap();
+            }
+        }
+    }
+    for krate in ["xplug", "xplug-macros", "greeter-interface"] {
+        let to = work.join(krate);
+        copy_dir(&fixtures.join("frozen/abi1").join(krate), &to);
+        let manifest = to.join("Cargo.toml");
+        let text = fs::read_to_string(&manifest).unwrap();
+        let text = if krate == "greeter-interface" {
+            let lib = to.join("src/lib.rs");
+            let source = fs::read_to_string(&lib).unwrap();
+            let shout = "    /// `text`, shouted.\n    #[xplug(since = \"1.1\")]\n    fn shout(text: RStr<'_>) -> RString;\n";
+            assert!(source.contains(shout));
+            fs::write(&lib, source.replace(shout, "")).unwrap();
+            text.replace("version = \"1.1.0+abi1\"", "version = \"1.0.0+abi1\"")
+        } else {
+            text.replace("version = \"0.1.0+abi1\"", "version = \"0.2.0+abi1\"")
+        };
+        fs::write(&manifest, text).unwrap();
+    }
+    let plugin = work.join("plugin");
+    copy_dir(&fixtures.join("plugins/fixture-frozen-abi1"), &plugin);
+    let lib = plugin.join("src/lib.rs");
+    let source = fs::read_to_string(&lib).unwrap();
+    let shout = "    fn shout(text: RStr<'_>) -> RString {\n        format!(\"{}!\", text.as_str().to_uppercase()).into()\n    }\n";
+    assert!(source.contains(shout));
+    fs::write(&lib, source.replace(shout, "")).unwrap();
+    let manifest = fs::read_to_string(plugin.join("Cargo.toml"))
+        .unwrap()
+        .replace("../../frozen/abi1/", "../")
+        .replace(
+            "name = \"fixture-frozen-abi1\"",
+            "name = \"fixture-next-release\"",
+        );
+    // The fixtures' profile, so that their compiled dependencies serve.
+    fs::write(
+        plugin.join("Cargo.toml"),
+        format!("{manifest}\n[workspace]\n\n[profile.dev]\ndebug = false\n"),
+    )
+    .unwrap();
+    fs::copy(fixtures.join("Cargo.lock"), plugin.join("Cargo.lock")).unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["build", "--offline", "--manifest-path"])
+        .arg(plugin.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = target_dir
+        .join("debug")
+        .join(xplug_loader::tools::library_file_name(
+            "fixture_next_release",
+        ));
+    let next = loader()
+        .host_services(GreeterHostBox::new(TestHost))
+        .load(&file)
+        .unwrap_or_else(|e| panic!("{}", e.report()));
+    assert_eq!(next.info().xplug_version, "0.2.0+abi1");
+    assert_eq!(next.info().interface_version.to_string(), "1.0.0+abi1");
+    assert_eq!(next.greet("Ada".into()).unwrap(), "Hello, Ada!");
+    match next.shout("hi".into()) {
+        Err(e) => assert!(matches!(e.kind(), CallErrorKind::Missing { .. }), "{e:?}"),
+        Ok(s) => panic!("`shout` is not in 1.0, yet it answered {s}"),
+    }
+    let mut counter = next.counter(5).unwrap();
+    assert_eq!(counter.next().unwrap(), 6);
+    let e = next.greet("".into()).unwrap_err();
+    assert_eq!(e.panic_message(), Some("cannot greet an empty name"));
+}

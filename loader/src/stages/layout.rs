@@ -177,21 +177,28 @@ impl Versions {
 /// variants, nested prefix types), so a difference it accepts one way, e.g. a trait object
 /// gaining `Clone`, is refused the other way.
 ///
-/// abi_stable lets an implementation's prefix types have more fields than the interface's,
-/// not fewer. A prefix type's later fields are read through accessors that check their
-/// count at run time, so xplug also forgives fewer, for these types only: the root module,
-/// its pages and objects' method tables of an older minor version (the host's accessors then
-/// report the appended functions and methods absent); and xplug's own tables
-/// ([`xplug::abi`]) of another xplug release, whatever the interface version. The one
-/// difference forgiven is such a type's field count, only fewer on the side that is older
-/// (abi_stable checks the fields both sides have whatever the counts, and that the first
-/// versions have the same length). Its final checks (prefix types seen twice in the tree,
-/// non-exhaustive enums, extra checks) run only after a check without errors, so a check with
-/// forgiven errors is followed by the swapped one, which runs them.
+/// Two differences abi_stable reports are forgiven. A prefix type with fewer fields than the
+/// interface's: its later fields are read through accessors that check their count at run
+/// time, so xplug forgives fewer for these types only: the root module, its pages and objects'
+/// method tables of an older minor version (the host's accessors then report the appended
+/// functions and methods absent), and xplug's own tables ([`xplug::abi`]) of another xplug
+/// release, whatever the interface version; only fewer on the side that is older, and only
+/// the field count (abi_stable checks the fields both sides have whatever the counts, and that
+/// the first versions have the same length). And the crate version recorded in xplug's own
+/// types: abi_stable holds xplug 0.1 and 0.2 incompatible, but the header's ABI number
+/// (checked before the file was opened) is what decides, and every field of those types is
+/// still compared.
 ///
-/// Each plugin is checked against the host alone: abi_stable's process-wide checking globals
-/// would keep references into every plugin checked (layouts, boxed extra checks whose vtables
-/// are in the plugin), which an unloaded plugin must not leave behind.
+/// A check with forgiven errors skips abi_stable's final checks: they reconcile one type met
+/// at several places of the trees, across every check made with the same checking globals
+/// (prefix types' fields, non-exhaustive enums' variants, combined extra checks). Each plugin
+/// is checked against the host alone, with globals of its own, and every pair of types met
+/// was compared in full by the main pass in each direction, so the host reads nothing it did
+/// not check; a check forgiven both ways passes.
+///
+/// (Globals of their own because abi_stable's process-wide globals would keep references
+/// into every plugin checked: layouts, boxed extra checks whose vtables are in the plugin,
+/// which an unloaded plugin must not leave behind.)
 fn check_in_full(
     expected: &'static TypeLayout,
     found: &'static TypeLayout,
@@ -214,11 +221,7 @@ fn check_in_full(
     match check_layout_compatibility(found, expected) {
         Ok(()) => Ok(()),
         Err(errors) => match unforgiven(errors, versions.interface == Greater) {
-            Ok(_) => match forward {
-                // Forgiven both ways: the final checks never ran.
-                Some(errors) => Err(Refusal::forward(errors)),
-                None => Ok(()),
-            },
+            Ok(_) => Ok(()),
             Err(errors) => Err(Refusal {
                 errors,
                 swapped: true,
@@ -264,32 +267,46 @@ impl Refusal {
     }
 }
 
-/// `Ok` with all of `errors` if each is one a check forgives (the implementation's prefix type
-/// has fewer fields than the interface's, where the type is xplug's own, or any prefix type
-/// if `implementation_older`), `Err` with only those it does not forgive otherwise.
+/// `Ok` with all of `errors` if each is one a check forgives, `Err` with only those it does
+/// not forgive otherwise: the implementation's prefix type has fewer fields than the
+/// interface's, where the type is xplug's own, or any prefix type if `implementation_older`;
+/// or the two sides of one of xplug's own types were built by different releases of xplug.
 fn unforgiven(
     mut errors: AbiInstabilityErrors,
     implementation_older: bool,
 ) -> Result<AbiInstabilityErrors, AbiInstabilityErrors> {
     let forgiven = |e: &AbiInstabilityError| {
+        let counts = prefix_field_counts(e);
         // (abi_stable's list may hold entries without errors.)
-        e.errs.is_empty()
-            || prefix_field_counts(e).map_or(false, |(expected, found, xplug_table)| {
-                expected > found
-                    && (implementation_older || xplug_table)
-                    && e.errs.iter().all(|err| match err {
-                        AbiInstability::FieldCountMismatch(counts) => {
-                            (counts.expected, counts.found) == (expected, found)
-                        }
-                        _ => false,
-                    })
-            })
+        e.errs.iter().all(|err| match err {
+            AbiInstability::FieldCountMismatch(c) => {
+                counts.map_or(false, |(expected, found, xplug_table)| {
+                    (c.expected, c.found) == (expected, found)
+                        && expected > found
+                        && (implementation_older || xplug_table)
+                })
+            }
+            AbiInstability::PackageVersion(_) => of_xplug(e),
+            _ => false,
+        })
     };
     if errors.errors.iter().all(forgiven) {
         return Ok(errors);
     }
     errors.errors.retain(|e| !forgiven(e));
     Err(errors)
+}
+
+/// Whether both sides of the types where `error` was found are xplug's own.
+fn of_xplug(error: &AbiInstabilityError) -> bool {
+    let xplug = |side: &TLFieldOrFunction| match side {
+        TLFieldOrFunction::Field(field) => field.layout().package().as_str() == "xplug",
+        TLFieldOrFunction::Function(_) => false,
+    };
+    error
+        .stack_trace
+        .last()
+        .map_or(false, |step| xplug(&step.expected) && xplug(&step.found))
 }
 
 /// The field counts of the interface's and the implementation's type where `error` was

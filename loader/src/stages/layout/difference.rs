@@ -187,6 +187,7 @@ fn difference_at(
     // deeper inside a parameter's type, as the types that differ.
     // A property of an enum (its variants, discriminants, `repr`) reads best in its own words,
     // at the type.
+    // So does the crate a type comes from: `xplug 0.1.0` against `xplug 0.2.0`.
     let enum_property = matches!(
         err,
         AbiInstability::ReprAttr(_)
@@ -194,7 +195,17 @@ fn difference_at(
             | AbiInstability::TooManyVariants(_)
             | AbiInstability::UnexpectedVariant(_)
             | AbiInstability::MismatchedExhaustiveness(_)
+            | AbiInstability::Package(_)
+            | AbiInstability::PackageVersion(_)
     );
+    if let (AbiInstability::PackageVersion(_), Some(step)) = (err, first.stack_trace.last()) {
+        let package = |side: &TLFieldOrFunction| match side {
+            TLFieldOrFunction::Field(f) => format!("{} ", f.layout().package()),
+            TLFieldOrFunction::Function(_) => String::new(),
+        };
+        expected = format!("{}{expected}", package(&step.expected));
+        found = format!("{}{found}", package(&step.found));
+    }
     if let (Some((e, f)), 0..=1, false) = (signatures, below_function, enum_property) {
         if below_function == 1 {
             at.truncate(param_at);
