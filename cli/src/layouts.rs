@@ -59,19 +59,13 @@ fn is_description(path: &Path) -> bool {
 }
 
 /// Reads one side of `abi-diff` in the parent: a description is parsed, an interface crate
-/// dumped (to a file the child can read), a plugin's header checked. `Err` is printed.
-fn given(path: &Path, color: bool, dumped: &mut Vec<PathBuf>) -> Result<Given, String> {
+/// described (into its target directory, where the child reads it), a plugin's header
+/// checked. `Err` is printed.
+fn given(path: &Path, color: bool) -> Result<Given, String> {
     if path.is_dir() || path.file_name().map_or(false, |n| n == "Cargo.toml") {
-        let text = crate::dump::dump(path, None)?;
+        let (file, text) = crate::dump::dump_to_file(path)?;
         let description =
             Description::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let file = std::env::temp_dir().join(format!(
-            "xplug-abi-dump-{}-{}.json",
-            std::process::id(),
-            dumped.len()
-        ));
-        std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
-        dumped.push(file.clone());
         return Ok(Given::Description(file, description));
     }
     if is_description(path) {
@@ -88,9 +82,7 @@ fn given(path: &Path, color: bool, dumped: &mut Vec<PathBuf>) -> Result<Given, S
 /// dumped, plugin headers), compares two descriptions here, and otherwise runs the comparison
 /// in a child process and exits with its code.
 pub(crate) fn abi_diff(old: &Path, new: &Path, json: bool, color: bool) -> ExitCode {
-    let mut dumped = Vec::new();
-    let sides = given(old, color, &mut dumped)
-        .and_then(|old| given(new, color, &mut dumped).map(|new| (old, new)));
+    let sides = given(old, color).and_then(|old| given(new, color).map(|new| (old, new)));
     let code = match sides {
         Err(e) => {
             eprintln!("{e}");
@@ -133,9 +125,6 @@ pub(crate) fn abi_diff(old: &Path, new: &Path, json: bool, color: bool) -> ExitC
             in_child(&args)
         }
     };
-    for file in dumped {
-        let _ = std::fs::remove_file(file);
-    }
     ExitCode::from(code)
 }
 
@@ -247,6 +236,13 @@ fn write_text(
         }
         _ => writeln!(out, "changed")?,
     }
+    for entry in &c.xplug_appended {
+        writeln!(
+            out,
+            "  xplug appended: {} (xplug's own table: no version bump of the interface)",
+            escape_control(entry)
+        )?;
+    }
     match versioning {
         Ok(()) => writeln!(
             out,
@@ -338,7 +334,12 @@ pub(crate) fn in_child(args: &[String]) -> u8 {
     let status = std::env::current_exe().and_then(|me| Command::new(me).args(args).status());
     match status {
         Ok(status) => match status.code() {
-            Some(code) => u8::try_from(code).unwrap_or(2),
+            Some(code @ 0..=2) => code as u8,
+            // A panic (101) or any other failure: the files could not be compared.
+            Some(code) => {
+                eprintln!("xplug: the process that reads the layouts failed (exit code {code})");
+                2
+            }
             None => {
                 eprintln!(
                     "xplug: the process that loads the files to read their layouts crashed ({status})"

@@ -132,7 +132,8 @@ enum Command {
         0  compatible as versioned: no change, or a change its version number announces\n  \
         1  a versioning error: a breaking change under the same major version, or functions \
         appended under the same minor version (the output says which version to publish)\n  \
-        2  bad command line, or files that cannot be compared (not plugins, other interfaces)\n\n\
+        2  bad command line, or inputs that cannot be compared (neither plugins nor layout \
+        descriptions, or of two interfaces)\n\n\
         OLD and NEW are each a layout description (`xplug abi-dump`), an interface crate (its \
         directory or Cargo.toml, described on the spot), or a plugin file built against that \
         interface version. Reading a plugin's layout loads the file, which runs its static \

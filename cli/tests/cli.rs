@@ -447,6 +447,9 @@ fn xplug_dump(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xplug"))
         .args(args)
         .env("CARGO_TARGET_DIR", xtask::target_dir())
+        // Every dependency is in cargo's cache already: no index update for the programs'
+        // lock files.
+        .env("CARGO_NET_OFFLINE", "true")
         .output()
         .expect("run xplug")
 }

@@ -36,7 +36,9 @@ fn mentions_abi_stable(manifest: &str) -> bool {
         if code.starts_with('[') {
             in_dependencies = code.contains("dependencies");
         }
-        in_dependencies && (code.contains("abi_stable") || code.contains("abi-stable"))
+        // A table header, or a dotted key outside one (`dependencies.abi_stable = "0.11"`).
+        (in_dependencies || code.contains("dependencies"))
+            && (code.contains("abi_stable") || code.contains("abi-stable"))
     })
 }
 
@@ -54,6 +56,7 @@ mod tests {
             "[dependencies]\nabi_stable.workspace = true\n",
             "[dependencies.abi_stable]\nversion = \"0.11\"\n",
             "[target.'cfg(unix)'.dependencies]\nabi_stable = \"0.11\"\n",
+            "[package]\nname = \"x\"\ndependencies.abi_stable = \"0.11\"\n",
             "[dependencies]\nabi-stable = { package = \"abi_stable\", version = \"0.11\" }\n",
         ] {
             assert!(mentions_abi_stable(with), "{with}");

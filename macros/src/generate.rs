@@ -76,6 +76,35 @@ pub(crate) fn interface(mut interface: Interface) -> TokenStream {
     }
 }
 
+/// The hooks every interface trait provides, with a default body each.
+pub(crate) const HOOKS: &[&str] = &["on_load", "save_state", "restore_state", "on_unload"];
+
+/// The hook `name` of [`HOOKS`] with its default body and no documentation: the fallback
+/// expansion's, so that an `impl` overriding it compiles while another error is shown.
+pub(crate) fn hook(name: &str) -> syn::TraitItem {
+    match name {
+        "save_state" => syn::parse_quote! {
+            fn save_state() -> ::core::option::Option<::std::vec::Vec<u8>> {
+                ::core::option::Option::None
+            }
+        },
+        "restore_state" => syn::parse_quote! {
+            fn restore_state(state: &[u8]) -> ::core::result::Result<(), ::std::string::String> {
+                let _ = state;
+                ::core::result::Result::Ok(())
+            }
+        },
+        _ => {
+            let ident = syn::Ident::new(name, proc_macro2::Span::call_site());
+            syn::parse_quote! {
+                fn #ident() -> ::core::result::Result<(), ::std::string::String> {
+                    ::core::result::Result::Ok(())
+                }
+            }
+        }
+    }
+}
+
 /// The trait the plugin implements: the user's functions plus the load hook and the constants
 /// that `export_plugin!` reads.
 fn extend_trait(interface: &mut Interface, names: &Names) {
@@ -322,8 +351,8 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
             ) -> ::core::result::Result<::std::string::String, ::std::string::String> {
                 ::xplug::__private::describe::describe(
                     <Self as ::xplug::__private::abi_stable::StableAbi>::LAYOUT,
-                    #name,
-                    ::core::env!("CARGO_PKG_VERSION"),
+                    <Self as ::xplug::Interface>::INTERFACE_NAME,
+                    <Self as ::xplug::Interface>::INTERFACE_VERSION,
                 )
             }
         }

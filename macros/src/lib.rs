@@ -19,7 +19,11 @@ pub fn interface(attr: TokenStream, item: TokenStream) -> TokenStream {
     let dependency = dependency::abi_stable("#[xplug::interface]");
     match (dependency, parse::interface(args, input.clone())) {
         (Ok(()), Ok(interface)) => generate::interface(interface).into(),
-        (dependency, parsed) => fallback(dependency.err().into_iter().chain(parsed.err()), input),
+        (dependency, parsed) => fallback(
+            dependency.err().into_iter().chain(parsed.err()),
+            input,
+            generate::HOOKS,
+        ),
     }
 }
 
@@ -30,17 +34,30 @@ pub fn object(attr: TokenStream, item: TokenStream) -> TokenStream {
     let dependency = dependency::abi_stable("#[xplug::object]");
     match (dependency, object::parse(attr.into(), input.clone())) {
         (Ok(()), Ok(object)) => object::generate(object).into(),
-        (dependency, parsed) => fallback(dependency.err().into_iter().chain(parsed.err()), input),
+        (dependency, parsed) => {
+            fallback(dependency.err().into_iter().chain(parsed.err()), input, &[])
+        }
     }
 }
 
 /// On an error, the errors (a missing dependency, the trait's) and the trait as written
-/// (without xplug's own attributes), so that one mistake is one error, not one more at every
-/// `impl` of the trait.
-fn fallback(errors: impl Iterator<Item = syn::Error>, mut item: syn::ItemTrait) -> TokenStream {
+/// (without xplug's own attributes) with the provided `hooks` it does not declare itself, so
+/// that one mistake is one error, not one more at every `impl` of the trait.
+fn fallback(
+    errors: impl Iterator<Item = syn::Error>,
+    mut item: syn::ItemTrait,
+    hooks: &[&str],
+) -> TokenStream {
+    let mut declared = Vec::new();
     for item in item.items.iter_mut() {
         if let syn::TraitItem::Method(method) = item {
             method.attrs.retain(|a| !a.path.is_ident("xplug"));
+            declared.push(method.sig.ident.to_string());
+        }
+    }
+    for hook in hooks {
+        if !declared.iter().any(|d| d == hook) {
+            item.items.push(generate::hook(hook));
         }
     }
     let mut out: proc_macro2::TokenStream = errors.map(|e| e.to_compile_error()).collect();

@@ -31,10 +31,13 @@ fn an_interface_crate_without_abi_stable_gets_one_error_per_attribute() {
          pub trait NotesHost: Send + Sync {\n    fn now_ms(&self) -> u64;\n}\n",
     )
     .unwrap();
+    // The workspace's lock file: every dependency is in cargo's cache already.
+    fs::copy(repo.join("Cargo.lock"), crate_dir.join("Cargo.lock")).unwrap();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .args([
             "check",
+            "--offline",
             "--quiet",
             "--message-format=short",
             "--manifest-path",

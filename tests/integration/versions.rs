@@ -94,7 +94,7 @@ fn a_host_can_set_its_own_version_requirement() {
             );
             assert_eq!(
                 (difference.expected.as_str(), difference.found.as_str()),
-                ("1.1.0", "2.0.0")
+                ("greeter-interface 1.1.0", "greeter-interface 2.0.0")
             );
         }
         other => panic!("{other:?}"),

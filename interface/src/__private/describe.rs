@@ -15,9 +15,6 @@ pub const DESCRIPTION_FORMAT: u32 = 1;
 /// The most types a description holds: a tree with more is refused (a hostile layout).
 pub const MAX_TYPES: usize = 100_000;
 
-/// How deep [`type_name`] writes type parameters; deeper ones are written `..`.
-const TYPE_DEPTH: usize = 12;
-
 /// The layout description of an interface's root module `root`: JSON, every type of the tree
 /// once, the root first. `Err` if the tree holds more than [`MAX_TYPES`] types.
 pub fn describe(
@@ -176,8 +173,10 @@ impl Types {
                         None => String::from("null"),
                     };
                     written.push(format!(
-                        "{{\"written\": {}, \"params\": [{}], \"returns\": {}}}",
+                        "{{\"written\": {}, \"param_names\": {}, \"params\": [{}], \
+                         \"returns\": {}}}",
                         json(&signature(f, method)),
+                        json(f.param_names.as_str()),
                         params.join(", "),
                         returns
                     ));
@@ -194,8 +193,16 @@ impl Types {
 /// Whether `layout` is an `#[xplug::object]` trait's method table: its functions are methods.
 fn is_object_table(layout: &'static TypeLayout) -> bool {
     matches!(layout.data(), TLData::PrefixType(_))
-        && layout.name().ends_with("VTable")
-        && layout.package().as_str() != "xplug"
+        && object_trait(layout.name(), layout.package().as_str()).is_some()
+}
+
+/// The trait whose method table a prefix type named `name`, of crate `package`, is: `Counter`
+/// for `CounterVTable` (xplug's own tables are none).
+pub fn object_trait<'a>(name: &'a str, package: &str) -> Option<&'a str> {
+    if package == "xplug" {
+        return None;
+    }
+    name.strip_suffix("VTable")
 }
 
 /// The trait of the host services an interface's root module takes (`on_load_`'s third
@@ -217,50 +224,60 @@ fn host_trait(root: &'static TypeLayout) -> Option<String> {
     name.strip_suffix("Box").map(String::from)
 }
 
+/// How many types [`type_name`] writes at most; later ones are written `..` (a recursive or
+/// hostile layout stays cheap).
+const TYPE_NAME_NODES: usize = 64;
+
 /// A type as its source writes it, from its layout: `ROption<RString>`, `&'a mut Counter`,
 /// `[u8; 4]`. abi_stable's own display leaves out the type parameters its standard types do
 /// not record (`ROption`, `RVec`) and pads references with spaces.
 pub fn type_name(layout: &'static TypeLayout) -> String {
     let mut out = String::new();
-    write_type(layout, 0, &mut out);
+    let mut budget = TYPE_NAME_NODES;
+    write_type(layout, &mut budget, &mut out);
     out
 }
 
-fn write_type(layout: &'static TypeLayout, depth: usize, out: &mut String) {
+fn write_type(layout: &'static TypeLayout, budget: &mut usize, out: &mut String) {
+    if *budget == 0 {
+        out.push_str("..");
+        return;
+    }
+    *budget -= 1;
     let generics = layout.generics();
     let mut params: Vec<&'static TypeLayout> =
         generics.type_params().iter().map(|param| param()).collect();
     if params.is_empty() {
         params = unrecorded_params(layout);
     }
-    let param = |i: usize, out: &mut String| match params.get(i) {
-        Some(p) if depth < TYPE_DEPTH => write_type(p, depth + 1, out),
-        _ => out.push_str(".."),
+    let param = |i: usize, budget: &mut usize, out: &mut String| match params.get(i) {
+        Some(p) => write_type(p, budget, out),
+        None => out.push_str(".."),
     };
     let lifetime = generics.lifetimes().next().map(|l| format!("{l} "));
     match layout.data() {
         TLData::Primitive(TLPrimitive::SharedRef) => {
             out.push('&');
             out.push_str(lifetime.as_deref().unwrap_or(""));
-            param(0, out);
+            param(0, budget, out);
         }
         TLData::Primitive(TLPrimitive::MutRef) => {
             out.push('&');
             out.push_str(lifetime.as_deref().unwrap_or(""));
             out.push_str("mut ");
-            param(0, out);
+            param(0, budget, out);
         }
         TLData::Primitive(TLPrimitive::ConstPtr) => {
             out.push_str("*const ");
-            param(0, out);
+            param(0, budget, out);
         }
         TLData::Primitive(TLPrimitive::MutPtr) => {
             out.push_str("*mut ");
-            param(0, out);
+            param(0, budget, out);
         }
         TLData::Primitive(TLPrimitive::Array) => {
             out.push('[');
-            param(0, out);
+            param(0, budget, out);
             if let Some(len) = generics.const_params().first() {
                 let _ = write!(out, "; {len:?}");
             }
@@ -268,18 +285,35 @@ fn write_type(layout: &'static TypeLayout, depth: usize, out: &mut String) {
         }
         _ => {
             out.push_str(layout.name());
-            let mut parts: Vec<String> = generics.lifetimes().map(String::from).collect();
+            let lifetimes: Vec<&str> = generics.lifetimes().collect();
+            let consts = generics.const_params();
+            if lifetimes.is_empty() && params.is_empty() && consts.is_empty() {
+                return;
+            }
+            out.push('<');
+            let mut first = true;
+            let mut separate = |out: &mut String| {
+                if !std::mem::replace(&mut first, false) {
+                    out.push_str(", ");
+                }
+            };
+            for l in lifetimes {
+                separate(out);
+                out.push_str(l);
+            }
             for i in 0..params.len() {
-                let mut one = String::new();
-                param(i, &mut one);
-                parts.push(one);
+                separate(out);
+                if *budget == 0 {
+                    out.push_str("..");
+                    break;
+                }
+                param(i, budget, out);
             }
-            parts.extend(generics.const_params().iter().map(|c| format!("{c:?}")));
-            if !parts.is_empty() {
-                out.push('<');
-                out.push_str(&parts.join(", "));
-                out.push('>');
+            for c in consts {
+                separate(out);
+                let _ = write!(out, "{c:?}");
             }
+            out.push('>');
         }
     }
 }

@@ -23,6 +23,10 @@ impl Shapes for Squares {
     fn module() -> u32 {
         0
     }
+    // A provided hook, overridden.
+    fn on_load() -> Result<(), String> {
+        Ok(())
+    }
 }
 
 struct Novel;

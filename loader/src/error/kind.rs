@@ -54,7 +54,7 @@ impl fmt::Display for Stage {
 
 /// The first difference between the host's and the plugin's root-module layout.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct LayoutDifference {
     /// Where the layouts differ, e.g. `GreeterModule.add`.

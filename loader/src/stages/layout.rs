@@ -601,6 +601,63 @@ mod tests {
         check(older_host, older_not_clone::ShapesRef::LAYOUT, SAME).expect("the same layout");
     }
 
+    /// A host of 0.1 (`side`, and `undo` appended) and a plugin of 0.0 whose `Side` gained a
+    /// variant, as two crates would declare them.
+    mod ledger {
+        pub mod host {
+            #[repr(u8)]
+            #[derive(abi_stable::StableAbi, Clone, Copy)]
+            pub enum Side {
+                Debit,
+                Credit,
+            }
+
+            #[xplug::interface(name = "l")]
+            pub trait Ledger {
+                fn side() -> Side;
+                #[xplug(since = "0.1")]
+                fn undo() -> u32;
+            }
+        }
+        pub mod older {
+            #[repr(u8)]
+            #[derive(abi_stable::StableAbi, Clone, Copy)]
+            pub enum Side {
+                Debit,
+                Credit,
+                Transfer,
+            }
+
+            #[xplug::interface(name = "l")]
+            pub trait Ledger {
+                fn side() -> Side;
+            }
+        }
+    }
+
+    #[test]
+    fn an_older_minor_plugin_is_refused_for_what_differs_not_for_what_it_lacks() {
+        let refusal = check(
+            ledger::host::LedgerRef::LAYOUT,
+            ledger::older::LedgerRef::LAYOUT,
+            OLDER,
+        )
+        .expect_err("an enum that gained a variant");
+        let difference = refusal.first_difference();
+        assert!(
+            difference.at.contains("Side") && difference.what.contains("variant"),
+            "the enum, not the appended function: {difference:?}"
+        );
+        assert!(
+            refusal
+                .differences()
+                .iter()
+                .all(|d| !d.what.contains("number of fields")),
+            "{:?}",
+            refusal.differences()
+        );
+    }
+
     const SAME: Versions = Versions::SAME;
     const OLDER: Versions = Versions {
         interface: std::cmp::Ordering::Less,

@@ -53,6 +53,9 @@ pub struct Comparison {
     pub new: Compared,
     /// How the new one relates to the old one.
     pub change: Change,
+    /// Entries a later xplug release appended to xplug's own tables (`PluginEntries.x`), in
+    /// the new build or the old one: not the interface's change, and no version bump of it.
+    pub xplug_appended: Vec<String>,
 }
 
 /// One side of a [`Comparison`]: a plugin file or a layout description.
@@ -110,14 +113,6 @@ pub enum Input {
     Plugin(PathBuf),
     /// A layout description (`xplug abi-dump`) and the file it was read from.
     Description(PathBuf, Description),
-}
-
-impl Input {
-    fn path(&self) -> &Path {
-        match self {
-            Input::Plugin(path) | Input::Description(path, _) => path,
-        }
-    }
 }
 
 /// A version number that does not say what changed.
@@ -222,103 +217,129 @@ pub fn compare_builds(old: &Path, new: &Path) -> Result<Comparison, LoadError> {
 /// # Runs plugin code
 /// As [`compare_builds`], for each side that is a plugin file.
 pub fn compare(old: Input, new: Input) -> Result<Comparison, LoadError> {
-    let old_side = Side::open(&old)?;
-    let new_side = Side::open(&new)?;
+    // Headers and descriptions first: nothing is loaded for inputs that cannot be compared.
+    let old_side = Side::read(&old)?;
+    let new_side = Side::read(&new)?;
     if old_side.compared.interface_name != new_side.compared.interface_name {
-        let error = LoadError::new(
-            new.path(),
-            ErrorKind::InterfaceMismatch {
-                expected: old_side.compared.interface_name.clone(),
-                found: new_side.compared.interface_name.clone(),
-            },
-        );
-        return Err(match &new_side.compared.plugin {
-            Some(info) => error.with_plugin(info),
-            None => error,
-        });
+        return Err(new_side.error(ErrorKind::InterfaceMismatch {
+            expected: old_side.compared.interface_name.clone(),
+            found: new_side.compared.interface_name.clone(),
+        }));
     }
-    let described = compare_descriptions(
-        &old_side.description(old.path())?,
-        &new_side.description(new.path())?,
-    );
-    let change = match (old_side.layout, new_side.layout) {
+    let comparison = |change, xplug_appended| Comparison {
+        old: old_side.compared.clone(),
+        new: new_side.compared.clone(),
+        change,
+        xplug_appended,
+    };
+    let (old_abi, new_abi) = (old_side.compared.xplug_abi, new_side.compared.xplug_abi);
+    if old_abi != new_abi {
+        // Hosts refuse a plugin of another ABI before they open it.
+        let differences = vec![LayoutDifference {
+            at: String::from("(xplug)"),
+            what: String::from("xplug ABI differs"),
+            expected: format!("ABI {old_abi}"),
+            found: format!("ABI {new_abi}"),
+        }];
+        return Ok(comparison(Change::Breaking { differences }, Vec::new()));
+    }
+    let old_layout = old_side.layout()?;
+    let new_layout = new_side.layout()?;
+    let described = old_side
+        .description(old_layout)
+        .and_then(|old| new_side.description(new_layout).map(|new| (old, new)))
+        .map(|(old, new)| compare_descriptions(&old, &new));
+    Ok(match (old_layout, new_layout) {
         (Some(old_layout), Some(new_layout)) => {
             // Checked as a host of the old version checks a plugin of the new one: both ways.
             let versions = Versions {
                 interface: std::cmp::Ordering::Greater,
                 same_xplug: old_side.compared.xplug_version == new_side.compared.xplug_version,
             };
-            match check(old_layout, new_layout, versions) {
-                Err(refusal) => Change::Breaking {
-                    differences: refusal.differences(),
-                },
-                Ok(()) => match described {
-                    Change::Minor { appended } => Change::Minor { appended },
-                    _ => Change::NoChange,
-                },
+            match (check(old_layout, new_layout, versions), described) {
+                (Err(refusal), _) => comparison(
+                    Change::Breaking {
+                        differences: refusal.differences(),
+                    },
+                    Vec::new(),
+                ),
+                // The check passed: the descriptions say what was appended (or, stricter,
+                // what else differs).
+                (Ok(()), Ok((change, xplug_appended))) => comparison(change, xplug_appended),
+                // Layouts too large to describe: the check's verdict alone.
+                (Ok(()), Err(_)) => comparison(Change::NoChange, Vec::new()),
             }
         }
-        _ => described,
-    };
-    Ok(Comparison {
-        old: old_side.compared,
-        new: new_side.compared,
-        change,
+        _ => {
+            let (change, xplug_appended) = described?;
+            comparison(change, xplug_appended)
+        }
     })
 }
 
-/// One side of a comparison, opened: a plugin's layout, or a description.
+/// One side of a comparison: a plugin file read (its header checked), or a description.
 struct Side {
     compared: Compared,
-    layout: Option<&'static TypeLayout>,
+    path: PathBuf,
+    plugin: Option<PluginFile>,
     description: Option<Description>,
 }
 
 impl Side {
-    fn open(input: &Input) -> Result<Side, LoadError> {
+    fn read(input: &Input) -> Result<Side, LoadError> {
         match input {
             Input::Plugin(path) => {
-                let build = PluginFile::read(path)?;
-                let layout = build.root_layout()?;
+                let plugin = PluginFile::read(path)?;
                 Ok(Side {
-                    compared: Compared::of_plugin(build.info),
-                    layout: Some(layout),
+                    compared: Compared::of_plugin(plugin.info.clone()),
+                    path: plugin.path.clone(),
+                    plugin: Some(plugin),
                     description: None,
                 })
             }
-            Input::Description(_, description) => Ok(Side {
+            Input::Description(path, description) => Ok(Side {
                 compared: Compared::of_description(description),
-                layout: None,
+                path: path.clone(),
+                plugin: None,
                 description: Some(description.clone()),
             }),
         }
     }
 
-    /// The description of this side (a plugin's, made from its layout).
-    fn description(&self, path: &Path) -> Result<Description, LoadError> {
+    fn error(&self, kind: ErrorKind) -> LoadError {
+        let error = LoadError::new(&self.path, kind);
+        match &self.compared.plugin {
+            Some(info) => error.with_plugin(info),
+            None => error,
+        }
+    }
+
+    /// A plugin's root-module layout, opening its snapshot (none for a description).
+    fn layout(&self) -> Result<Option<&'static TypeLayout>, LoadError> {
+        self.plugin
+            .as_ref()
+            .map(PluginFile::root_layout)
+            .transpose()
+    }
+
+    /// This side's description: a description's own, or one made from a plugin's `layout`
+    /// with the plugin's own xplug release and ABI.
+    fn description(&self, layout: Option<&'static TypeLayout>) -> Result<Description, LoadError> {
         if let Some(description) = &self.description {
             return Ok(description.clone());
         }
-        let layout = self.layout.ok_or_else(|| {
-            LoadError::new(
-                path,
-                ErrorKind::RootModule {
-                    message: String::from("no layout to describe"),
-                },
-            )
+        let info = &self.compared;
+        let layout = layout.ok_or_else(|| {
+            self.error(ErrorKind::RootModule {
+                message: String::from("no layout to describe"),
+            })
         })?;
-        Description::of_layout(
-            layout,
-            &self.compared.interface_name,
-            &self.compared.interface_version,
-        )
-        .map_err(|message| {
-            let error = LoadError::new(path, ErrorKind::RootModule { message });
-            match &self.compared.plugin {
-                Some(info) => error.with_plugin(info),
-                None => error,
-            }
-        })
+        let mut description =
+            Description::of_layout(layout, &info.interface_name, &info.interface_version)
+                .map_err(|message| self.error(ErrorKind::RootModule { message }))?;
+        description.xplug = info.xplug_version.clone();
+        description.xplug_abi = info.xplug_abi;
+        Ok(description)
     }
 }
 
@@ -367,6 +388,17 @@ fn open_both(first: &Path, second: &Path) -> Result<Both, LoadError> {
             ErrorKind::InterfaceMismatch {
                 expected: first.info.interface_name.clone(),
                 found: second.info.interface_name.clone(),
+            },
+        )
+        .with_plugin(&second.info));
+    }
+    if first.info.xplug_abi != second.info.xplug_abi {
+        // As hosts do: another ABI is refused before the file is opened.
+        return Err(LoadError::new(
+            &second.path,
+            ErrorKind::AbiMismatch {
+                found: second.info.xplug_abi,
+                supported: first.info.xplug_abi,
             },
         )
         .with_plugin(&second.info));
@@ -477,6 +509,7 @@ mod tests {
             old: Compared::of_plugin(info(old)),
             new: Compared::of_plugin(info(new)),
             change,
+            xplug_appended: Vec::new(),
         }
         .versioning()
         .map_err(|e| e.publish)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use semver::Version;
 use serde_json::Value;
-use xplug::__private::describe::{DESCRIPTION_FORMAT, MAX_TYPES};
+use xplug::__private::describe::{object_trait, DESCRIPTION_FORMAT, MAX_TYPES};
 
 use super::abi_diff::Change;
 use crate::error::LayoutDifference;
@@ -38,6 +38,8 @@ struct Type {
     name: String,
     written: String,
     package: String,
+    version: String,
+    first_version_fields: Option<u64>,
     size: u64,
     align: u64,
     repr: String,
@@ -62,6 +64,7 @@ struct Field {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Function {
     written: String,
+    param_names: String,
     params: Vec<usize>,
     returns: Option<usize>,
 }
@@ -210,6 +213,11 @@ fn parse_type(t: &Value, count: usize) -> Result<Type, String> {
                                     .and_then(Value::as_str)
                                     .unwrap_or("")
                                     .to_owned(),
+                                param_names: f
+                                    .get("param_names")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("")
+                                    .to_owned(),
                                 params: ids(f.get("params"))?,
                                 returns: match f.get("returns") {
                                     None | Some(Value::Null) => None,
@@ -248,6 +256,8 @@ fn parse_type(t: &Value, count: usize) -> Result<Type, String> {
         name: text("name")?,
         written: text("written")?,
         package: text("package")?,
+        version: text("version")?,
+        first_version_fields: t.get("first_version_fields").and_then(Value::as_u64),
         size: number("size")?,
         align: number("align")?,
         repr: text("repr")?,
@@ -274,39 +284,47 @@ fn parse_type(t: &Value, count: usize) -> Result<Type, String> {
     })
 }
 
-/// How `new` relates to `old`: functions, object methods, host services and xplug's own
-/// entries appended after the old ones (a minor change), or every difference (breaking).
-/// Descriptions of two interfaces, or of two xplug ABIs, are breaking by their names.
-pub fn compare_descriptions(old: &Description, new: &Description) -> Change {
+/// How `new` relates to `old`: functions, object methods and host services appended after the
+/// old ones (a minor change), or every difference (breaking); and, apart, the entries appended
+/// to xplug's own tables. Descriptions of two interfaces, or of two xplug ABIs, are breaking by
+/// their names.
+pub(crate) fn compare_descriptions(old: &Description, new: &Description) -> (Change, Vec<String>) {
+    let breaking = |at: &str, what: &str, expected: String, found: String| {
+        let differences = vec![LayoutDifference {
+            at: at.to_owned(),
+            what: what.to_owned(),
+            expected,
+            found,
+        }];
+        (Change::Breaking { differences }, Vec::new())
+    };
     if old.interface != new.interface {
-        return Change::Breaking {
-            differences: vec![LayoutDifference {
-                at: String::from("(the interface)"),
-                what: String::from("another interface"),
-                expected: old.interface.clone(),
-                found: new.interface.clone(),
-            }],
-        };
+        return breaking(
+            "(the interface)",
+            "another interface",
+            old.interface.clone(),
+            new.interface.clone(),
+        );
     }
     if old.xplug_abi != new.xplug_abi {
-        return Change::Breaking {
-            differences: vec![LayoutDifference {
-                at: String::from("(xplug)"),
-                what: String::from("xplug ABI differs"),
-                expected: format!("ABI {}", old.xplug_abi),
-                found: format!("ABI {}", new.xplug_abi),
-            }],
-        };
+        return breaking(
+            "(xplug)",
+            "xplug ABI differs",
+            format!("ABI {}", old.xplug_abi),
+            format!("ABI {}", new.xplug_abi),
+        );
     }
     let mut walk = Walk {
         old: &old.types,
         new: &new.types,
         seen: HashSet::new(),
         appended: Vec::new(),
+        xplug_appended: Vec::new(),
         differences: Vec::new(),
+        reported: HashSet::new(),
     };
     walk.run();
-    if !walk.differences.is_empty() {
+    let change = if !walk.differences.is_empty() {
         Change::Breaking {
             differences: walk.differences,
         }
@@ -316,8 +334,16 @@ pub fn compare_descriptions(old: &Description, new: &Description) -> Change {
         Change::Minor {
             appended: walk.appended,
         }
-    }
+    };
+    (change, walk.xplug_appended)
 }
+
+/// The most type pairs one comparison visits, and the most differences it reports: a
+/// description of the largest interface stays far below both; a hostile one stops there.
+const MAX_STEPS: usize = 1_000_000;
+const MAX_DIFFERENCES: usize = 100;
+/// The longest path written into a report; a longer one is cut.
+const MAX_PATH: usize = 300;
 
 /// The pairwise walk of two type trees from their roots.
 struct Walk<'a> {
@@ -325,16 +351,32 @@ struct Walk<'a> {
     new: &'a [Type],
     seen: HashSet<(usize, usize)>,
     appended: Vec<String>,
+    xplug_appended: Vec<String>,
     differences: Vec<LayoutDifference>,
+    reported: HashSet<LayoutDifference>,
 }
 
 impl Walk<'_> {
     fn run(&mut self) {
-        // (old type, new type, the path to them); explicit, so that no depth overflows.
+        // (old type, new type, the path to them); explicit, so that no depth overflows. Each
+        // type's children are pushed in reverse, so that they are compared in order.
         let mut stack = vec![(0, 0, String::new())];
+        let mut steps = 0;
         while let Some((o, n, at)) = stack.pop() {
+            steps += 1;
+            if steps > MAX_STEPS || self.differences.len() >= MAX_DIFFERENCES {
+                self.differ(
+                    "(the layouts)",
+                    "too many types or differences to compare",
+                    format!("at most {MAX_STEPS} types and {MAX_DIFFERENCES} differences"),
+                    String::from("more"),
+                );
+                return;
+            }
             if self.seen.insert((o, n)) {
-                self.pair(o, n, at, &mut stack);
+                let mut children = Vec::new();
+                self.pair(o, n, at, &mut children);
+                stack.extend(children.into_iter().rev());
             }
         }
     }
@@ -346,7 +388,7 @@ impl Walk<'_> {
             expected,
             found,
         };
-        if !self.differences.contains(&difference) {
+        if self.reported.insert(difference.clone()) {
             self.differences.push(difference);
         }
     }
@@ -354,13 +396,21 @@ impl Walk<'_> {
     fn pair(&mut self, o: usize, n: usize, at: String, stack: &mut Vec<(usize, usize, String)>) {
         let (old, new) = (self.old, self.new);
         let (a, b) = (&old[o], &new[n]);
-        let at = if a.kind == "prefix" {
+        let mut at = if a.kind == "prefix" {
             table_name(a)
         } else if at.is_empty() {
             a.name.clone()
         } else {
             at
         };
+        if at.len() > MAX_PATH {
+            let mut cut = MAX_PATH;
+            while !at.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            at.truncate(cut);
+            at.push_str("..");
+        }
         if a.name != b.name || a.package != b.package {
             return self.differ(&at, "type differs", a.written.clone(), b.written.clone());
         }
@@ -397,18 +447,43 @@ impl Walk<'_> {
         for (&x, &y) in a.type_params.iter().zip(&b.type_params) {
             stack.push((x, y, format!("{at}<{}>", old[x].written)));
         }
+        if a.package != "xplug" && !loosely_compatible(&a.version, &b.version) {
+            self.differ(
+                &at,
+                "incompatible crate versions",
+                format!("{} {}", a.package, a.version),
+                format!("{} {}", b.package, b.version),
+            );
+        }
+        if a.first_version_fields != b.first_version_fields {
+            let fields = |n: Option<u64>| match n {
+                Some(n) => format!("{n} entries before the first appended one"),
+                None => String::from("none"),
+            };
+            self.differ(
+                &at,
+                "first version differs (entries added without `#[xplug(since)]`?)",
+                fields(a.first_version_fields),
+                fields(b.first_version_fields),
+            );
+        }
         if a.kind == "enum" {
-            let grew = !a.exhaustive
-                && !b.exhaustive
-                && b.variants.len() > a.variants.len()
-                && b.variants.starts_with(&a.variants);
-            if a.variants != b.variants && !grew {
+            // Hosts check both ways: a variant more, even of a non-exhaustive enum, is refused.
+            if a.variants != b.variants {
                 return self.differ(
                     &at,
                     "variants differ",
                     a.variants.join(", "),
                     b.variants.join(", "),
                 );
+            }
+            if a.variant_fields != b.variant_fields {
+                let counts = |t: &Type| {
+                    let counts: Vec<String> =
+                        t.variant_fields.iter().map(|n| n.to_string()).collect();
+                    format!("{} fields per variant", counts.join("/"))
+                };
+                return self.differ(&at, "variants' fields differ", counts(a), counts(b));
             }
             if a.exhaustive != b.exhaustive {
                 let word = |e: bool| String::from(if e { "exhaustive" } else { "non-exhaustive" });
@@ -419,7 +494,7 @@ impl Walk<'_> {
                     word(b.exhaustive),
                 );
             }
-            if !grew && a.discriminants != b.discriminants {
+            if a.discriminants != b.discriminants {
                 self.differ(
                     &at,
                     "discriminants differ",
@@ -494,6 +569,17 @@ impl Walk<'_> {
                     );
                     continue;
                 }
+                if f.param_names != g.param_names {
+                    // abi_stable records the names of a function pointer's parameters.
+                    let names = |s: &str| s.trim_end_matches(';').replace(';', ", ");
+                    self.differ(
+                        &place,
+                        "parameter names differ",
+                        names(&f.param_names),
+                        names(&g.param_names),
+                    );
+                    continue;
+                }
                 for (&p, &q) in f.params.iter().zip(&g.params) {
                     stack.push((p, q, format!("{place}({})", old[p].written)));
                 }
@@ -542,24 +628,23 @@ impl Walk<'_> {
             }
             return;
         }
-        let name = if table.package == "xplug" {
-            format!("{}.{} (xplug)", table.name, field.name)
-        } else if let Some(object) = table.name.strip_suffix("VTable") {
-            format!("{object}.{}", field.name)
+        if table.package == "xplug" {
+            self.xplug_appended
+                .push(format!("{}.{}", table.name, field.name));
+        } else if let Some(object) = object_trait(&table.name, &table.package) {
+            self.appended.push(format!("{object}.{}", field.name));
         } else {
-            field.name.clone()
-        };
-        self.appended.push(name);
+            self.appended.push(field.name.clone());
+        }
     }
 }
 
 /// How a prefix type is named in paths: an object's method table by its trait (`Counter`),
 /// any other by its name (`GreeterModule`).
 fn table_name(t: &Type) -> String {
-    match t.name.strip_suffix("VTable") {
-        Some(object) if t.package != "xplug" => object.to_owned(),
-        _ => t.name.clone(),
-    }
+    object_trait(&t.name, &t.package)
+        .unwrap_or(&t.name)
+        .to_owned()
 }
 
 /// What a prefix type's fields are, for reports.
@@ -568,10 +653,26 @@ fn entry_kind(t: &Type) -> &'static str {
         "field"
     } else if t.package == "xplug" {
         "entry"
-    } else if t.name.ends_with("VTable") {
+    } else if object_trait(&t.name, &t.package).is_some() {
         "method"
     } else {
         "function"
+    }
+}
+
+/// abi_stable's rule for a crate's versions: the same major version, or the same minor one
+/// under 0.x. Versions that do not parse are compared as text.
+fn loosely_compatible(a: &str, b: &str) -> bool {
+    let parse = |v: &str| {
+        let mut parts = v.split(['.', '-', '+']);
+        let major = parts.next()?.parse::<u64>().ok()?;
+        let minor = parts.next()?.parse::<u64>().ok()?;
+        Some((major, minor))
+    };
+    match (parse(a), parse(b)) {
+        (Some((0, a_minor)), Some((0, b_minor))) => a_minor == b_minor,
+        (Some((a_major, _)), Some((b_major, _))) => a_major == b_major,
+        _ => a == b,
     }
 }
 
@@ -609,7 +710,10 @@ mod tests {
         assert_eq!(d.interface, "greeter");
         assert_eq!(d.host.as_deref(), Some("GreeterHost"));
         assert_eq!(d.xplug_abi, xplug::__private::ABI_VERSION);
-        assert_eq!(compare_descriptions(&d, &greeter()), Change::NoChange);
+        assert_eq!(
+            compare_descriptions(&d, &greeter()),
+            (Change::NoChange, Vec::new())
+        );
     }
 
     #[test]
@@ -624,15 +728,17 @@ mod tests {
                 functions: Vec::new(),
             });
         }
-        let appended = match compare_descriptions(&old, &new) {
-            Change::Minor { appended } => appended,
-            other => panic!("{other:?}"),
-        };
-        for name in ["PluginEntries.later (xplug)", "Counter.later", "later"] {
-            assert!(appended.iter().any(|a| a == name), "{name}: {appended:?}");
-        }
+        // xplug's own entries are apart: not the interface's change.
+        let (change, xplug_appended) = compare_descriptions(&old, &new);
+        assert_eq!(
+            change,
+            Change::Minor {
+                appended: vec![String::from("later"), String::from("Counter.later")]
+            }
+        );
+        assert_eq!(xplug_appended, ["PluginEntries.later"]);
         // The other way round, each is removed: breaking.
-        let differences = match compare_descriptions(&new, &old) {
+        let differences = match compare_descriptions(&new, &old).0 {
             Change::Breaking { differences } => differences,
             other => panic!("{other:?}"),
         };
@@ -653,7 +759,7 @@ mod tests {
             .find(|f| f.name == "skip")
             .unwrap();
         skip.functions[0].written = String::from("fn(&mut self, u32) -> u64");
-        match compare_descriptions(&old, &new) {
+        match compare_descriptions(&old, &new).0 {
             Change::Breaking { differences } => assert_eq!(
                 differences[0].to_string(),
                 "function signature differs at `Counter.skip`: expected fn(&mut self, u64) -> \
@@ -661,6 +767,65 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The first difference `edit` makes to the demo interface's description.
+    fn difference_made_by(edit: impl FnOnce(&mut Description)) -> LayoutDifference {
+        let old = greeter();
+        let mut new = greeter();
+        edit(&mut new);
+        match compare_descriptions(&old, &new).0 {
+            Change::Breaking { differences } => differences[0].clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn what_the_load_check_refuses_a_description_calls_breaking() {
+        // A function added to the first version (without `since`).
+        let d = difference_made_by(|d| {
+            type_named(d, "GreeterModule").first_version_fields = Some(12);
+        });
+        assert!(d.what.starts_with("first version differs"), "{d:?}");
+        // A renamed parameter: abi_stable records parameter names.
+        let d = difference_made_by(|d| {
+            let module = type_named(d, "GreeterModule");
+            let add = module.fields.iter_mut().find(|f| f.name == "add").unwrap();
+            add.functions[0].param_names = String::from("x;b;");
+        });
+        assert_eq!(
+            (d.at.as_str(), d.what.as_str()),
+            ("GreeterModule.add", "parameter names differ")
+        );
+        // A dependency's new major version.
+        let d = difference_made_by(|d| {
+            type_named(d, "RString").version = String::from("0.12.0");
+        });
+        assert_eq!(d.what, "incompatible crate versions");
+        assert_eq!(
+            (d.expected.as_str(), d.found.as_str()),
+            ("abi_stable 0.11.3", "abi_stable 0.12.0")
+        );
+        // An enum's variants, and their fields.
+        let d = difference_made_by(|d| {
+            let option = d.types.iter_mut().find(|t| t.kind == "enum").unwrap();
+            option.variants.push(String::from("Later"));
+        });
+        assert_eq!(d.what, "variants differ");
+    }
+
+    #[test]
+    fn a_description_with_too_many_differences_stops_with_a_reason() {
+        let old = greeter();
+        let mut new = greeter();
+        for t in &mut new.types {
+            t.size += 1;
+        }
+        let reported = match compare_descriptions(&old, &new).0 {
+            Change::Breaking { differences } => differences,
+            other => panic!("{other:?}"),
+        };
+        assert!(reported.len() <= MAX_DIFFERENCES + 1);
     }
 
     #[test]

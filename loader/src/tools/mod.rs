@@ -13,5 +13,5 @@ pub use crate::stages::compat::default_requirement;
 pub use abi_diff::{
     check_against, compare, compare_builds, Change, Compared, Comparison, Input, VersionError,
 };
-pub use description::{compare_descriptions, Description, DescriptionError, MAX_DESCRIPTION_BYTES};
+pub use description::{Description, DescriptionError, MAX_DESCRIPTION_BYTES};
 pub use inspect::{inspect, inspect_bytes, Inspected};

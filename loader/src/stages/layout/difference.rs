@@ -7,7 +7,7 @@ use abi_stable::type_layout::{
     DiscriminantRepr, ReprAttr, TLDiscriminant, TLField, TLFieldOrFunction, TypeLayout,
 };
 
-use xplug::__private::describe::{call_result_value, signature, type_name};
+use xplug::__private::describe::{call_result_value, object_trait, signature, type_name};
 
 use crate::error::LayoutDifference;
 
@@ -120,10 +120,9 @@ fn difference_at(
             // object's trait, as the root module is named (`Counter.skip`).
             TLFieldOrFunction::Field(f) if f.name() == "vtable" => in_table = true,
             TLFieldOrFunction::Field(f)
-                if in_table && f.name() == "0" && f.full_type().name().ends_with("VTable") =>
+                if in_table && f.name() == "0" && object_of(f.layout()).is_some() =>
             {
-                let name = f.full_type().name();
-                at = name[..name.len() - "VTable".len()].to_owned();
+                at = object_of(f.layout()).unwrap_or_default().to_owned();
                 fresh_table = true;
                 table = match &step.found {
                     TLFieldOrFunction::Field(found) => Some((f.layout(), found.layout())),
@@ -219,6 +218,11 @@ fn difference_at(
         expected,
         found,
     }
+}
+
+/// The `#[xplug::object]` trait whose method table `layout` is.
+fn object_of(layout: &'static TypeLayout) -> Option<&'static str> {
+    object_trait(layout.name(), layout.package().as_str())
 }
 
 /// Where the fields of the host's and the plugin's type at the end of `error`'s path differ by
