@@ -208,20 +208,20 @@ fn check_in_full(
     let check_layout_compatibility = |interface, implementation| {
         check_layout_compatibility_with_globals(interface, implementation, &CheckingGlobals::new())
     };
-    let forward = match check_layout_compatibility(expected, found) {
-        Ok(()) => None,
+    let forgiven = match check_layout_compatibility(expected, found) {
+        Ok(()) => false,
         Err(errors) => match unforgiven(errors, versions.interface == Less) {
-            Ok(errors) => Some(errors),
+            Ok(()) => true,
             Err(errors) => return Err(Refusal::forward(errors)),
         },
     };
-    if forward.is_none() && versions == Versions::SAME {
+    if !forgiven && versions == Versions::SAME {
         return Ok(());
     }
     match check_layout_compatibility(found, expected) {
         Ok(()) => Ok(()),
         Err(errors) => match unforgiven(errors, versions.interface == Greater) {
-            Ok(_) => Ok(()),
+            Ok(()) => Ok(()),
             Err(errors) => Err(Refusal {
                 errors,
                 swapped: true,
@@ -267,14 +267,14 @@ impl Refusal {
     }
 }
 
-/// `Ok` with all of `errors` if each is one a check forgives, `Err` with only those it does
-/// not forgive otherwise: the implementation's prefix type has fewer fields than the
+/// `Ok` if each of `errors` is one a check forgives, `Err` with only those it does not
+/// forgive otherwise: the implementation's prefix type has fewer fields than the
 /// interface's, where the type is xplug's own, or any prefix type if `implementation_older`;
 /// or the two sides of one of xplug's own types were built by different releases of xplug.
 fn unforgiven(
     mut errors: AbiInstabilityErrors,
     implementation_older: bool,
-) -> Result<AbiInstabilityErrors, AbiInstabilityErrors> {
+) -> Result<(), AbiInstabilityErrors> {
     let forgiven = |e: &AbiInstabilityError| {
         let counts = prefix_field_counts(e);
         // (abi_stable's list may hold entries without errors.)
@@ -291,7 +291,7 @@ fn unforgiven(
         })
     };
     if errors.errors.iter().all(forgiven) {
-        return Ok(errors);
+        return Ok(());
     }
     errors.errors.retain(|e| !forgiven(e));
     Err(errors)
