@@ -202,7 +202,7 @@ pub fn object_trait<'a>(name: &'a str, package: &str) -> Option<&'a str> {
     if package == "xplug" {
         return None;
     }
-    name.strip_suffix("VTable")
+    name.strip_suffix("VTable").filter(|object| !object.is_empty())
 }
 
 /// The trait of the host services an interface's root module takes (`on_load_`'s third
@@ -361,10 +361,17 @@ pub fn signature(f: &TLFunction, method: bool) -> String {
         .map(type_name)
         .collect();
     if method {
+        // `#[xplug::object]` methods take the object as a pointer, `#[sabi_trait]` methods
+        // as abi_stable's `RRef`/`RMut` of it.
         if let Some(receiver) = params.first_mut() {
-            if receiver.ends_with("c_void") {
-                let shared = receiver.starts_with("*const");
-                *receiver = String::from(if shared { "&self" } else { "&mut self" });
+            let shared = receiver.starts_with("*const") || receiver.starts_with("RRef<");
+            let exclusive = receiver.starts_with("*mut") || receiver.starts_with("RMut<");
+            if receiver.ends_with("c_void") || receiver.starts_with("RRef<") || receiver.starts_with("RMut<") {
+                if shared {
+                    *receiver = String::from("&self");
+                } else if exclusive {
+                    *receiver = String::from("&mut self");
+                }
             }
         }
     }

@@ -89,7 +89,16 @@ fn difference_at(
     // has just entered a method table.
     let mut object_method = false;
     let mut fresh_table = false;
+    // The `#[sabi_trait]` named last on the path (`Shape` for `Shape_TO`).
+    let mut trait_object: Option<String> = None;
     for step in first.stack_trace.iter() {
+        // A `#[sabi_trait]` object (`Shape_TO`): the method table below it, named `VTable`,
+        // is the trait's.
+        if let TLFieldOrFunction::Field(f) = &step.expected {
+            if let Some(name) = f.layout().name().strip_suffix("_TO") {
+                trait_object = Some(name.to_owned());
+            }
+        }
         match &step.expected {
             // A `PrefixRef` points at the module through its field `0`: name the module.
             TLFieldOrFunction::Field(f) if at.is_empty() => {
@@ -120,9 +129,15 @@ fn difference_at(
             // object's trait, as the root module is named (`Counter.skip`).
             TLFieldOrFunction::Field(f) if f.name() == "vtable" => in_table = true,
             TLFieldOrFunction::Field(f)
-                if in_table && f.name() == "0" && object_of(f.layout()).is_some() =>
+                if in_table
+                    && f.name() == "0"
+                    && (object_of(f.layout()).is_some()
+                        || (f.layout().name() == "VTable" && trait_object.is_some())) =>
             {
-                at = object_of(f.layout()).unwrap_or_default().to_owned();
+                at = match object_of(f.layout()) {
+                    Some(object) => object.to_owned(),
+                    None => trait_object.take().unwrap_or_default(),
+                };
                 fresh_table = true;
                 table = match &step.found {
                     TLFieldOrFunction::Field(found) => Some((f.layout(), found.layout())),
@@ -907,4 +922,69 @@ mod tests {
             assert_eq!(type_name(layout), written);
         }
     }
+
+    /// A `#[sabi_trait]` object whose method's parameter changed, as two crates would declare
+    /// it.
+    mod shapes {
+        #[repr(C)]
+        #[derive(abi_stable::StableAbi, Clone, Copy)]
+        pub struct Point {
+            pub x: i32,
+            pub y: i32,
+        }
+
+        pub mod host {
+            use abi_stable::sabi_trait;
+            use abi_stable::std_types::RBox;
+
+            pub use super::Point;
+
+            #[sabi_trait]
+            pub trait Shape {
+                fn scale(&mut self, at: Point, by: f32) -> u32;
+            }
+
+            #[xplug::interface(name = "s")]
+            pub trait Shapes {
+                fn square() -> Shape_TO<'static, RBox<()>>;
+            }
+        }
+
+        pub mod plugin {
+            use abi_stable::sabi_trait;
+            use abi_stable::std_types::RBox;
+
+            pub use super::Point;
+
+            #[sabi_trait]
+            pub trait Shape {
+                fn scale(&mut self, at: Point, by: f64) -> u32;
+            }
+
+            #[xplug::interface(name = "s")]
+            pub trait Shapes {
+                fn square() -> Shape_TO<'static, RBox<()>>;
+            }
+        }
+    }
+
+    #[test]
+    fn a_sabi_trait_method_reads_as_its_trait_writes_it() {
+        let errors = check_layout_compatibility(
+            shapes::host::ShapesRef::LAYOUT,
+            shapes::plugin::ShapesRef::LAYOUT,
+        )
+        .expect_err("the layouts differ");
+        let d = first_difference(&errors);
+        assert_eq!(
+            (d.at.as_str(), d.expected.as_str(), d.found.as_str()),
+            (
+                "Shape.scale",
+                "fn(&mut self, Point, f32) -> u32",
+                "fn(&mut self, Point, f64) -> u32"
+            ),
+            "{d:?}"
+        );
+    }
+
 }
