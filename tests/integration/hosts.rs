@@ -12,7 +12,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use xtask::Compiler;
+use xtask::{Compiler, Fixture};
 
 use crate::compilers::{built_or_skip, COMPATIBLE, MISMATCHED};
 use crate::support::{demo_refusal, facts_of, loader, notice, scratch};
@@ -114,6 +114,63 @@ fn host_cell(host: Compiler) {
         COMPATIBLE.len(),
         MISMATCHED.len()
     ));
+}
+
+/// Plugins of greeter 1.0, 1.1 and 1.2 in a host of 1.2 (`host-next`), all built by one
+/// compiler, and what each must print: the 1.1 plugin asks the host's `setting` through the
+/// longer services table of 1.2; the 1.2 plugin hears the service appended in 1.2; the host
+/// calls the object method appended in 1.2, which older plugins' objects lack.
+pub(crate) const NEXT_HOST_PLUGINS: [Fixture; 3] =
+    [Fixture::OlderMinor, Fixture::GreeterEn, Fixture::NewerMinor];
+
+/// Checks `host-next`'s output on [`NEXT_HOST_PLUGINS`].
+pub(crate) fn check_next_host(code: Option<i32>, out: &str, cell: &str) {
+    assert_eq!(code, Some(0), "{cell}:\n{out}");
+    let missing_peek =
+        "  counter(4).peek() -> plugin does not provide `Counter.peek`: it was built against an \
+         interface older than 1.2";
+    let expected = [
+        "fixture-older-minor 0.1.0 (greeter 1.0.0): loaded",
+        missing_peek,
+        "greeter-en 0.3.0 (greeter 1.1.0): loaded",
+        "  translate(\"merci\") -> Some(\"thanks (the 1.2 host's word)\")",
+        missing_peek,
+        "  log: INFO fixture_newer_minor: host service greeting_word: answered",
+        "fixture-newer-minor 0.1.0 (greeter 1.2.0): loaded",
+        "  counter(4).peek() -> 4",
+    ];
+    let mut lines = out.lines();
+    for want in expected {
+        assert!(
+            lines.any(|line| line.starts_with(want)),
+            "{cell}: `{want}` missing (in this order) from host-next's output:\n{out}"
+        );
+    }
+}
+
+/// `host-next`, a host of greeter 1.2 built by `compiler`, on the plugins of 1.0, 1.1 and 1.2
+/// built by the same compiler.
+fn next_host_cell(compiler: Compiler) {
+    let cell = format!("the host of greeter 1.2 built by {}", compiler.name());
+    let (toolchain, built) = match built_or_skip(compiler, &cell) {
+        Some(built) => built,
+        None => return,
+    };
+    let files: Vec<_> = NEXT_HOST_PLUGINS.iter().map(|&f| built.path(f)).collect();
+    let args: Vec<&Path> = files.iter().map(|f| f.as_path()).collect();
+    let (code, out) = run(&built.program("host-next"), &args);
+    check_next_host(code, &out, &cell);
+    notice(&format!(
+        "newer host: greeter 1.2 built by {} serves plugins of 1.0, 1.1 and 1.2 what each knows",
+        toolchain.rustc_version
+    ));
+}
+
+#[test]
+fn a_host_of_a_newer_minor_serves_each_older_plugin_what_it_knows() {
+    for compiler in Compiler::ALL {
+        next_host_cell(compiler);
+    }
 }
 
 #[test]

@@ -142,6 +142,14 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
         assert!(out.contains(want), "`{want}` missing from the demo's output:\n{out}");
     }
 
+    // Plugins of 1.0, 1.1 and 1.2 in a host of 1.2.
+    let next: Vec<String> = crate::hosts::NEXT_HOST_PLUGINS
+        .iter()
+        .map(|&f| win(&built.path(f)))
+        .collect();
+    let (code, out) = wine.run(&built.program("host-next"), &next);
+    crate::hosts::check_next_host(code, &out, "windows");
+
     // Every mismatched DLL is refused with the same report as its Linux twin.
     for &fixture in MISMATCHED.iter().chain(&[Fixture::NoRootModule]) {
         let name = fixture.name();

@@ -9,7 +9,7 @@ use crate::toolchains::Toolchain;
 
 /// The packages of the fixtures' workspace that are hosts, built only for a toolchain that
 /// lists them in [`Toolchain::hosts`].
-const HOSTS: [&str; 2] = ["xplug-demo", "xplug-cli"];
+const HOSTS: [&str; 3] = ["xplug-demo", "xplug-cli", "host-next"];
 
 /// The built plugins of one toolchain.
 #[derive(Clone, Debug)]

@@ -125,8 +125,9 @@ pub struct Toolchain {
     /// The target triple to build for, when not the machine's own.
     pub target: Option<String>,
     /// The host programs to build too, beside the plugins: the demo host (a host built by
-    /// this compiler, for the grid of host and plugin compilers) and, for a target where the
-    /// host's own build cannot run (Windows under wine), the `xplug` tool.
+    /// this compiler, for the grid of host and plugin compilers), the host of greeter 1.2
+    /// (`host-next`) and, for a target where the host's own build cannot run (Windows under
+    /// wine), the `xplug` tool.
     pub hosts: &'static [&'static str],
 }
 
@@ -147,8 +148,9 @@ impl Toolchain {
             args: Vec::new(),
             rustc_version,
             target: None,
-            // The test suites themselves are this compiler's hosts.
-            hosts: &[],
+            // The test suites themselves are this compiler's hosts of greeter 1.1; its host of
+            // 1.2 is a program.
+            hosts: &["host-next"],
         }
     }
 
@@ -182,7 +184,7 @@ impl Toolchain {
             String::from(linker),
         ));
         t.target = Some(String::from("x86_64-pc-windows-gnu"));
-        t.hosts = &["xplug-demo", "xplug-cli"];
+        t.hosts = &["xplug-demo", "xplug-cli", "host-next"];
         Ok(t)
     }
 
@@ -218,7 +220,7 @@ impl Toolchain {
             args,
             rustc_version: version,
             target: None,
-            hosts: &["xplug-demo"],
+            hosts: &["xplug-demo", "host-next"],
         })
     }
 }

@@ -202,7 +202,8 @@ pub fn object_trait<'a>(name: &'a str, package: &str) -> Option<&'a str> {
     if package == "xplug" {
         return None;
     }
-    name.strip_suffix("VTable").filter(|object| !object.is_empty())
+    name.strip_suffix("VTable")
+        .filter(|object| !object.is_empty())
 }
 
 /// The trait of the host services an interface's root module takes (`on_load_`'s third
@@ -366,7 +367,10 @@ pub fn signature(f: &TLFunction, method: bool) -> String {
         if let Some(receiver) = params.first_mut() {
             let shared = receiver.starts_with("*const") || receiver.starts_with("RRef<");
             let exclusive = receiver.starts_with("*mut") || receiver.starts_with("RMut<");
-            if receiver.ends_with("c_void") || receiver.starts_with("RRef<") || receiver.starts_with("RMut<") {
+            if receiver.ends_with("c_void")
+                || receiver.starts_with("RRef<")
+                || receiver.starts_with("RMut<")
+            {
                 if shared {
                     *receiver = String::from("&self");
                 } else if exclusive {
