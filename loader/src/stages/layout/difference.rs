@@ -520,7 +520,7 @@ fn one_line(text: &str) -> String {
 mod tests {
     //! Two in-process versions of one interface, checked as the loader checks a plugin.
     // Interfaces declared only for their layouts.
-    #![allow(dead_code, unreachable_pub)]
+    #![allow(dead_code, unreachable_pub, non_local_definitions)]
     use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
     use abi_stable::StableAbi;
 
