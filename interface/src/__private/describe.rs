@@ -192,14 +192,27 @@ impl Types {
 
 /// Whether `layout` is an `#[xplug::object]` trait's method table: its functions are methods.
 fn is_object_table(layout: &'static TypeLayout) -> bool {
-    matches!(layout.data(), TLData::PrefixType(_))
-        && object_trait(layout.name(), layout.package().as_str()).is_some()
+    object_of(layout).is_some()
 }
 
-/// The trait whose method table a prefix type named `name`, of crate `package`, is: `Counter`
-/// for `CounterVTable` (xplug's own tables are none).
-pub fn object_trait<'a>(name: &'a str, package: &str) -> Option<&'a str> {
-    if package == "xplug" {
+/// The `#[xplug::object]` trait whose method table `layout` is (`Counter` for
+/// `CounterVTable`), if it is one.
+pub fn object_of(layout: &'static TypeLayout) -> Option<&'static str> {
+    match layout.data() {
+        TLData::PrefixType(prefix) => {
+            let first = prefix.fields.iter().next();
+            object_trait(layout.name(), first.as_ref().map(TLField::name))
+        }
+        _ => None,
+    }
+}
+
+/// The trait whose method table a prefix type named `name`, whose first field is
+/// `first_field`, is: an `#[xplug::object]` table is `<Trait>VTable` and starts with its
+/// header (`header_`), which abi_stable's own tables (`VecVTable`) and `#[sabi_trait]` ones
+/// (`VTable`) do not.
+pub fn object_trait<'a>(name: &'a str, first_field: Option<&str>) -> Option<&'a str> {
+    if first_field != Some("header_") {
         return None;
     }
     name.strip_suffix("VTable")

@@ -7,7 +7,7 @@ use abi_stable::type_layout::{
     DiscriminantRepr, ReprAttr, TLDiscriminant, TLField, TLFieldOrFunction, TypeLayout,
 };
 
-use xplug::__private::describe::{call_result_value, object_trait, signature, type_name};
+use xplug::__private::describe::{call_result_value, object_of, signature, type_name};
 
 use crate::error::LayoutDifference;
 
@@ -233,11 +233,6 @@ fn difference_at(
         expected,
         found,
     }
-}
-
-/// The `#[xplug::object]` trait whose method table `layout` is.
-fn object_of(layout: &'static TypeLayout) -> Option<&'static str> {
-    object_trait(layout.name(), layout.package().as_str())
 }
 
 /// Where the fields of the host's and the plugin's type at the end of `error`'s path differ by
