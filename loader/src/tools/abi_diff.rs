@@ -18,29 +18,8 @@ use crate::stages::layout::{check, Versions};
 use crate::stages::{open, read_header};
 use crate::sys::private_dir;
 
+use super::change::Change;
 use super::description::{compare_descriptions, Description};
-
-/// How a new build of an interface relates to an old one.
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(tag = "verdict", rename_all = "snake_case"))]
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Change {
-    /// The same functions with the same layouts.
-    NoChange,
-    /// Functions appended after the old ones; nothing else changed. Hosts of either build
-    /// load plugins of the other (an old plugin's missing functions report
-    /// `CallErrorKind::Missing`).
-    Minor {
-        /// The appended functions, in order.
-        appended: Vec<String>,
-    },
-    /// Anything else: every difference, the old build's side as expected.
-    Breaking {
-        /// Where and how the layouts differ.
-        differences: Vec<LayoutDifference>,
-    },
-}
 
 /// Two builds of one interface, compared by [`compare_builds`] or [`compare`].
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]

@@ -10,7 +10,7 @@ use semver::Version;
 use serde_json::Value;
 use xplug::__private::describe::{object_trait, DESCRIPTION_FORMAT, MAX_TYPES};
 
-use super::abi_diff::Change;
+use super::change::Change;
 use crate::error::LayoutDifference;
 
 /// The largest description file read (a description of the largest interface is a few MB).

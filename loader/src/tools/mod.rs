@@ -3,6 +3,7 @@
 //! built on these.
 
 mod abi_diff;
+mod change;
 mod description;
 mod inspect;
 
@@ -11,7 +12,8 @@ pub use crate::error::escape_control;
 pub use crate::host::host_target;
 pub use crate::stages::compat::default_requirement;
 pub use abi_diff::{
-    check_against, compare, compare_builds, Change, Compared, Comparison, Input, VersionError,
+    check_against, compare, compare_builds, Compared, Comparison, Input, VersionError,
 };
+pub use change::Change;
 pub use description::{Description, DescriptionError, MAX_DESCRIPTION_BYTES};
 pub use inspect::{inspect, inspect_bytes, Inspected};
