@@ -140,6 +140,14 @@ impl Types {
                 .collect::<Result<Vec<_>, _>>()?;
             let _ = write!(out, ", \"type_params\": [{}]", ids.join(", "));
         }
+        // What else abi_stable compares: the lifetime count and the const parameters.
+        let generics = layout.generics();
+        let _ = write!(
+            out,
+            ", \"lifetimes\": {}, \"consts\": {}",
+            generics.lifetime_count(),
+            json(&format!("{:?}", generics.const_params()))
+        );
         if let Some(checks) = layout.extra_checks() {
             let _ = write!(
                 out,
@@ -155,9 +163,10 @@ impl Types {
         let mut all = Vec::new();
         for field in fields {
             let mut one = format!(
-                "{{\"name\": {}, \"type\": {}",
+                "{{\"name\": {}, \"type\": {}, \"lifetimes\": {}",
                 json(field.name()),
-                self.id(field.layout())?
+                self.id(field.layout())?,
+                json(&format!("{:?}", field.lifetime_indices()))
             );
             let functions: Vec<TLFunction> = field.function_range().iter().collect();
             if !functions.is_empty() {
@@ -174,11 +183,16 @@ impl Types {
                     };
                     written.push(format!(
                         "{{\"written\": {}, \"param_names\": {}, \"params\": [{}], \
-                         \"returns\": {}}}",
+                         \"returns\": {}, \"lifetimes\": {}, \"unsafe\": {}}}",
                         json(&signature(f, method)),
                         json(f.param_names.as_str()),
                         params.join(", "),
-                        returns
+                        returns,
+                        json(&format!(
+                            "{};{:?}",
+                            f.bound_lifetimes, f.paramret_lifetime_indices
+                        )),
+                        f.fn_qualifs.is_unsafe()
                     ));
                 }
                 let _ = write!(one, ", \"functions\": [{}]", written.join(", "));
@@ -241,6 +255,8 @@ fn host_trait(root: &'static TypeLayout) -> Option<String> {
 /// How many types [`type_name`] writes at most; later ones are written `..` (a recursive or
 /// hostile layout stays cheap).
 const TYPE_NAME_NODES: usize = 64;
+/// And how long a name it writes before the rest is `..`.
+const TYPE_NAME_BYTES: usize = 1024;
 
 /// A type as its source writes it, from its layout: `ROption<RString>`, `&'a mut Counter`,
 /// `[u8; 4]`. abi_stable's own display leaves out the type parameters its standard types do
@@ -253,6 +269,9 @@ pub fn type_name(layout: &'static TypeLayout) -> String {
 }
 
 fn write_type(layout: &'static TypeLayout, budget: &mut usize, out: &mut String) {
+    if out.len() > TYPE_NAME_BYTES {
+        *budget = 0;
+    }
     if *budget == 0 {
         out.push_str("..");
         return;

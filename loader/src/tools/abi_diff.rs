@@ -10,7 +10,7 @@ use abi_stable::type_layout::TypeLayout;
 use semver::Version;
 use xplug::header::HEADER_SIZE;
 
-use crate::error::{one_line, ErrorKind, LayoutDifference, LoadError};
+use crate::error::{one_line, ErrorKind, LoadError};
 use crate::info::PluginInfo;
 use crate::process;
 use crate::stages::file::{self, FileRules};
@@ -190,8 +190,9 @@ pub fn compare_builds(old: &Path, new: &Path) -> Result<Comparison, LoadError> {
 /// Compares two builds of one interface, each a plugin file or a layout description: `old`,
 /// then `new`. Two plugin files are compared as [`compare_builds`] says; where a description
 /// is involved, the plugin's layout (if any) is described and the two descriptions compared:
-/// appended functions, object methods, host services and xplug entries are a minor change,
-/// anything else breaking.
+/// appended functions, object methods and host services are a minor change, anything else
+/// breaking; entries of xplug's own tables are listed apart. Inputs of two interfaces or two
+/// xplug ABIs cannot be compared (`InterfaceMismatch`, `AbiMismatch`).
 ///
 /// # Runs plugin code
 /// As [`compare_builds`], for each side that is a plugin file.
@@ -213,14 +214,11 @@ pub fn compare(old: Input, new: Input) -> Result<Comparison, LoadError> {
     };
     let (old_abi, new_abi) = (old_side.compared.xplug_abi, new_side.compared.xplug_abi);
     if old_abi != new_abi {
-        // Hosts refuse a plugin of another ABI before they open it.
-        let differences = vec![LayoutDifference {
-            at: String::from("(xplug)"),
-            what: String::from("xplug ABI differs"),
-            expected: format!("ABI {old_abi}"),
-            found: format!("ABI {new_abi}"),
-        }];
-        return Ok(comparison(Change::Breaking { differences }, Vec::new()));
+        // Hosts refuse a plugin of another ABI before they open it: nothing to compare.
+        return Err(new_side.error(ErrorKind::AbiMismatch {
+            found: new_abi,
+            supported: old_abi,
+        }));
     }
     let old_layout = old_side.layout()?;
     let new_layout = new_side.layout()?;
@@ -245,8 +243,8 @@ pub fn compare(old: Input, new: Input) -> Result<Comparison, LoadError> {
                 // The check passed: the descriptions say what was appended (or, stricter,
                 // what else differs).
                 (Ok(()), Ok((change, xplug_appended))) => comparison(change, xplug_appended),
-                // Layouts too large to describe: the check's verdict alone.
-                (Ok(()), Err(_)) => comparison(Change::NoChange, Vec::new()),
+                // Layouts too large to describe: what was appended cannot be said.
+                (Ok(()), Err(e)) => return Err(e),
             }
         }
         _ => {

@@ -47,6 +47,8 @@ struct Type {
     fields: Vec<Field>,
     phantom: Vec<Field>,
     type_params: Vec<usize>,
+    lifetimes: u64,
+    consts: String,
     variants: Vec<String>,
     variant_fields: Vec<u64>,
     discriminants: String,
@@ -58,6 +60,7 @@ struct Type {
 struct Field {
     name: String,
     ty: usize,
+    lifetimes: String,
     functions: Vec<Function>,
 }
 
@@ -67,6 +70,8 @@ struct Function {
     param_names: String,
     params: Vec<usize>,
     returns: Option<usize>,
+    lifetimes: String,
+    is_unsafe: bool,
 }
 
 /// Why a description cannot be read.
@@ -166,13 +171,23 @@ impl Description {
     }
 }
 
+/// The longest text a description holds in one place (a name, a written signature): longer
+/// ones are refused, so that comparing two descriptions copies little.
+const MAX_TEXT: usize = 4096;
+
+/// The text of `v`, at most [`MAX_TEXT`] bytes; `what` names it in the error.
+fn bounded(v: Option<&Value>, what: &str) -> Result<Option<String>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= MAX_TEXT => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(format!("`{what}` is longer than {MAX_TEXT} bytes")),
+        Some(_) => Err(format!("`{what}` is not text")),
+    }
+}
+
 fn parse_type(t: &Value, count: usize) -> Result<Type, String> {
-    let text = |key: &str| {
-        t.get(key)
-            .and_then(Value::as_str)
-            .map(String::from)
-            .ok_or_else(|| format!("`{key}` is missing"))
-    };
+    let text = |key: &str| bounded(t.get(key), key)?.ok_or_else(|| format!("`{key}` is missing"));
+    let optional_text = |key: &str| bounded(t.get(key), key).map(Option::unwrap_or_default);
     let number = |key: &str| {
         t.get(key)
             .and_then(Value::as_u64)
@@ -208,16 +223,15 @@ fn parse_type(t: &Value, count: usize) -> Result<Type, String> {
                         .iter()
                         .map(|f| {
                             Ok(Function {
-                                written: f
-                                    .get("written")
-                                    .and_then(Value::as_str)
-                                    .unwrap_or("")
-                                    .to_owned(),
-                                param_names: f
-                                    .get("param_names")
-                                    .and_then(Value::as_str)
-                                    .unwrap_or("")
-                                    .to_owned(),
+                                written: bounded(f.get("written"), "written")?.unwrap_or_default(),
+                                param_names: bounded(f.get("param_names"), "param_names")?
+                                    .unwrap_or_default(),
+                                lifetimes: bounded(f.get("lifetimes"), "lifetimes")?
+                                    .unwrap_or_default(),
+                                is_unsafe: f
+                                    .get("unsafe")
+                                    .and_then(Value::as_bool)
+                                    .unwrap_or(false),
                                 params: ids(f.get("params"))?,
                                 returns: match f.get("returns") {
                                     None | Some(Value::Null) => None,
@@ -228,29 +242,22 @@ fn parse_type(t: &Value, count: usize) -> Result<Type, String> {
                         .collect::<Result<Vec<Function>, String>>()?,
                 };
                 Ok(Field {
-                    name: f
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .ok_or("a field without a name")?
-                        .to_owned(),
+                    name: bounded(f.get("name"), "name")?.ok_or("a field without a name")?,
                     ty: id(f.get("type").ok_or("a field without a type")?)?,
+                    lifetimes: bounded(f.get("lifetimes"), "lifetimes")?.unwrap_or_default(),
                     functions,
                 })
             })
             .collect()
     };
-    let strings = |key: &str| -> Vec<String> {
-        t.get(key)
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .map(|v| match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+    let strings = |key: &str| -> Result<Vec<String>, String> {
+        match t.get(key).and_then(Value::as_array) {
+            None => Ok(Vec::new()),
+            Some(list) => list
+                .iter()
+                .map(|v| bounded(Some(v), key).map(Option::unwrap_or_default))
+                .collect(),
+        }
     };
     Ok(Type {
         name: text("name")?,
@@ -265,7 +272,9 @@ fn parse_type(t: &Value, count: usize) -> Result<Type, String> {
         fields: fields("fields")?,
         phantom: fields("phantom")?,
         type_params: ids(t.get("type_params"))?,
-        variants: strings("variants"),
+        lifetimes: t.get("lifetimes").and_then(Value::as_u64).unwrap_or(0),
+        consts: optional_text("consts")?,
+        variants: strings("variants")?,
         variant_fields: t
             .get("variant_fields")
             .and_then(Value::as_array)
@@ -274,12 +283,14 @@ fn parse_type(t: &Value, count: usize) -> Result<Type, String> {
         discriminants: t
             .get("discriminants")
             .and_then(Value::as_str)
+            .filter(|d| d.len() <= 16 * MAX_TEXT)
             .unwrap_or("")
             .to_owned(),
         exhaustive: t.get("exhaustive").and_then(Value::as_bool).unwrap_or(true),
         extra_checks: t
             .get("extra_checks")
             .and_then(Value::as_str)
+            .filter(|c| c.len() <= 16 * MAX_TEXT)
             .map(String::from),
     })
 }
@@ -361,27 +372,39 @@ impl Walk<'_> {
         // (old type, new type, the path to them); explicit, so that no depth overflows. Each
         // type's children are pushed in reverse, so that they are compared in order.
         let mut stack = vec![(0, 0, String::new())];
+        // Each pair compared, and each child pushed, costs a step.
         let mut steps = 0;
         while let Some((o, n, at)) = stack.pop() {
             steps += 1;
+            if !self.seen.insert((o, n)) {
+                continue;
+            }
+            let mut children = Vec::new();
+            self.pair(o, n, at, &mut children);
+            children.retain(|(o, n, _)| !self.seen.contains(&(*o, *n)));
+            steps += children.len();
             if steps > MAX_STEPS || self.differences.len() >= MAX_DIFFERENCES {
-                self.differ(
-                    "(the layouts)",
-                    "too many types or differences to compare",
-                    format!("at most {MAX_STEPS} types and {MAX_DIFFERENCES} differences"),
-                    String::from("more"),
-                );
+                self.too_much();
                 return;
             }
-            if self.seen.insert((o, n)) {
-                let mut children = Vec::new();
-                self.pair(o, n, at, &mut children);
-                stack.extend(children.into_iter().rev());
-            }
+            stack.extend(children.into_iter().rev());
         }
     }
 
+    /// The last difference when a comparison stops at its bounds.
+    fn too_much(&mut self) {
+        self.differences.push(LayoutDifference {
+            at: String::from("(the layouts)"),
+            what: String::from("too many types or differences to compare"),
+            expected: format!("at most {MAX_STEPS} types and {MAX_DIFFERENCES} differences"),
+            found: String::from("more"),
+        });
+    }
+
     fn differ(&mut self, at: &str, what: &str, expected: String, found: String) {
+        if self.differences.len() >= MAX_DIFFERENCES {
+            return;
+        }
         let difference = LayoutDifference {
             at: at.to_owned(),
             what: what.to_owned(),
@@ -390,6 +413,18 @@ impl Walk<'_> {
         };
         if self.reported.insert(difference.clone()) {
             self.differences.push(difference);
+        }
+    }
+
+    /// Something appended, once (a hostile description may reach one table many times).
+    fn appended(&mut self, name: String, xplug: bool) {
+        let list = if xplug {
+            &mut self.xplug_appended
+        } else {
+            &mut self.appended
+        };
+        if list.len() < MAX_DIFFERENCES * 100 && !list.contains(&name) {
+            list.push(name);
         }
     }
 
@@ -420,8 +455,8 @@ impl Walk<'_> {
         if a.repr != b.repr {
             self.differ(&at, "`#[repr]` differs", a.repr.clone(), b.repr.clone());
         }
-        // A prefix type's size grows with its appended fields.
-        if a.kind != "prefix" && (a.size, a.align) != (b.size, b.align) {
+        // A prefix type's size grows with its appended fields; its alignment does not.
+        if (a.kind != "prefix" && a.size != b.size) || a.align != b.align {
             self.differ(
                 &at,
                 "size differs",
@@ -441,7 +476,10 @@ impl Walk<'_> {
                     .unwrap_or_else(|| String::from("none")),
             );
         }
-        if a.type_params.len() != b.type_params.len() {
+        if a.type_params.len() != b.type_params.len()
+            || a.lifetimes != b.lifetimes
+            || a.consts != b.consts
+        {
             return self.differ(&at, "type differs", a.written.clone(), b.written.clone());
         }
         for (&x, &y) in a.type_params.iter().zip(&b.type_params) {
@@ -508,6 +546,15 @@ impl Walk<'_> {
 
     fn fields(&mut self, at: &str, a: &Type, b: &Type, stack: &mut Vec<(usize, usize, String)>) {
         let (old, new) = (self.old, self.new);
+        let names = |fields: &[Field]| fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+        if names(&a.phantom) != names(&b.phantom) {
+            return self.differ(
+                at,
+                "phantom fields differ",
+                names(&a.phantom).join(", "),
+                names(&b.phantom).join(", "),
+            );
+        }
         for (x, y) in a.phantom.iter().zip(&b.phantom) {
             stack.push((x.ty, y.ty, at.to_owned()));
         }
@@ -543,6 +590,15 @@ impl Walk<'_> {
                 return;
             }
             let place = format!("{at}.{}", x.name);
+            if x.lifetimes != y.lifetimes {
+                self.differ(
+                    &place,
+                    "lifetimes differ",
+                    old[x.ty].written.clone(),
+                    new[y.ty].written.clone(),
+                );
+                continue;
+            }
             if x.functions.len() != y.functions.len() {
                 self.differ(
                     &place,
@@ -552,10 +608,8 @@ impl Walk<'_> {
                 );
                 continue;
             }
-            if x.functions.is_empty() {
-                stack.push((x.ty, y.ty, place));
-                continue;
-            }
+            // The field's own type, whether or not it holds functions (an `Option` of one).
+            stack.push((x.ty, y.ty, place.clone()));
             for (f, g) in x.functions.iter().zip(&y.functions) {
                 // Decided by the types themselves; the written signatures (which a later
                 // release may write better) only show it.
@@ -582,9 +636,24 @@ impl Walk<'_> {
                     );
                     continue;
                 }
+                if f.lifetimes != g.lifetimes || f.is_unsafe != g.is_unsafe {
+                    let unsafety = |f: &Function| {
+                        format!("{}{}", if f.is_unsafe { "unsafe " } else { "" }, f.written)
+                    };
+                    self.differ(
+                        &place,
+                        "lifetimes or `unsafe` differ",
+                        unsafety(f),
+                        unsafety(g),
+                    );
+                    continue;
+                }
                 if f.param_names != g.param_names {
                     // abi_stable records the names of a function pointer's parameters.
-                    let names = |s: &str| s.trim_end_matches(';').replace(';', ", ");
+                    let names = |s: &str| {
+                        let names: Vec<&str> = s.split(',').filter(|n| !n.is_empty()).collect();
+                        names.join(", ")
+                    };
                     self.differ(
                         &place,
                         "parameter names differ",
@@ -601,7 +670,13 @@ impl Walk<'_> {
                 }
             }
         }
-        if a.fields.len() > b.fields.len() {
+        if a.fields.len() > b.fields.len() && prefix && a.package == "xplug" {
+            // xplug's own tables may be shorter on either side, whatever the interface's
+            // versions: the old build's xplug was the later release.
+            for x in &a.fields[common..] {
+                self.appended(format!("{}.{} (in the old build)", a.name, x.name), true);
+            }
+        } else if a.fields.len() > b.fields.len() {
             for x in &a.fields[common..] {
                 self.differ(
                     at,
@@ -636,18 +711,18 @@ impl Walk<'_> {
             // The page's functions: a `PrefixRef` whose phantom field is the page.
             let page = new[field.ty].phantom.first().map(|p| &new[p.ty]);
             if let Some(page) = page {
-                let names: Vec<String> = page.fields.iter().map(|f| f.name.clone()).collect();
-                self.appended.extend(names);
+                for f in &page.fields {
+                    self.appended(f.name.clone(), false);
+                }
             }
             return;
         }
         if table.package == "xplug" {
-            self.xplug_appended
-                .push(format!("{}.{}", table.name, field.name));
+            self.appended(format!("{}.{}", table.name, field.name), true);
         } else if let Some(object) = object_table(table) {
-            self.appended.push(format!("{object}.{}", field.name));
+            self.appended(format!("{object}.{}", field.name), false);
         } else {
-            self.appended.push(field.name.clone());
+            self.appended(field.name.clone(), false);
         }
     }
 }
@@ -744,6 +819,7 @@ mod tests {
             type_named(&mut new, table).fields.push(Field {
                 name: String::from("later"),
                 ty: u64_type,
+                lifetimes: String::new(),
                 functions: Vec::new(),
             });
         }
@@ -756,15 +832,20 @@ mod tests {
             }
         );
         assert_eq!(xplug_appended, ["PluginEntries.later"]);
-        // The other way round, each is removed: breaking.
-        let differences = match compare_descriptions(&new, &old).0 {
+        // The other way round, the interface's are removed (breaking); xplug's own table was
+        // the old build's later release, listed apart.
+        let (change, xplug_appended) = compare_descriptions(&new, &old);
+        let differences = match change {
             Change::Breaking { differences } => differences,
             other => panic!("{other:?}"),
         };
         let whats: Vec<&str> = differences.iter().map(|d| d.what.as_str()).collect();
-        for what in ["entry removed", "method removed", "function removed"] {
-            assert!(whats.contains(&what), "{what}: {differences:?}");
-        }
+        assert_eq!(
+            whats,
+            ["function removed", "method removed"],
+            "{differences:?}"
+        );
+        assert_eq!(xplug_appended, ["PluginEntries.later (in the old build)"]);
     }
 
     #[test]
@@ -839,18 +920,61 @@ mod tests {
         assert_eq!(d.what, "variants differ");
     }
 
-    #[test]
-    fn a_description_with_too_many_differences_stops_with_a_reason() {
-        let old = greeter();
-        let mut new = greeter();
-        for t in &mut new.types {
-            t.size += 1;
+    /// A description of a root struct with `n` fields, each of its own type of `size` bytes.
+    fn wide(n: usize, size: u64) -> Description {
+        let field = |i: usize| format!("{{\"name\": \"f{i}\", \"type\": {}}}", i + 1);
+        let fields: Vec<String> = (0..n).map(field).collect();
+        let mut types = vec![format!(
+            "{{\"name\": \"Root\", \"written\": \"Root\", \"package\": \"p\", \
+             \"version\": \"1.0.0\", \"size\": 8, \"align\": 8, \"repr\": \"C\", \
+             \"kind\": \"struct\", \"fields\": [{}]}}",
+            fields.join(", ")
+        )];
+        for i in 0..n {
+            types.push(format!(
+                "{{\"name\": \"T{i}\", \"written\": \"T{i}\", \"package\": \"p\", \
+                 \"version\": \"1.0.0\", \"size\": {size}, \"align\": 1, \"repr\": \"C\", \
+                 \"kind\": \"opaque\"}}"
+            ));
         }
-        let reported = match compare_descriptions(&old, &new).0 {
+        Description::parse(&format!(
+            "{{\"xplug_abi_dump\": 1, \"interface\": \"w\", \"version\": \"1.0.0\", \
+             \"xplug\": \"0.1.0\", \"xplug_abi\": 1, \"types\": [{}]}}",
+            types.join(", ")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_comparison_stops_at_its_bounds_and_says_so() {
+        let differences = match compare_descriptions(&wide(500, 1), &wide(500, 2)).0 {
             Change::Breaking { differences } => differences,
             other => panic!("{other:?}"),
         };
-        assert!(reported.len() <= MAX_DIFFERENCES + 1);
+        assert_eq!(differences.len(), MAX_DIFFERENCES + 1);
+        assert_eq!(differences[0].at, "Root.f0");
+        assert_eq!(
+            differences[MAX_DIFFERENCES].what,
+            "too many types or differences to compare"
+        );
+        // Within the bounds, every difference is reported.
+        match compare_descriptions(&wide(50, 1), &wide(50, 2)).0 {
+            Change::Breaking { differences } => assert_eq!(differences.len(), 50),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn texts_longer_than_a_name_can_be_are_refused() {
+        let long = "x".repeat(MAX_TEXT + 1);
+        let text = format!(
+            "{{\"xplug_abi_dump\": 1, \"interface\": \"w\", \"version\": \"1.0.0\", \
+             \"xplug\": \"0.1.0\", \"xplug_abi\": 1, \"types\": [{{\"name\": \"{long}\", \
+             \"written\": \"T\", \"package\": \"p\", \"version\": \"1.0.0\", \"size\": 1, \
+             \"align\": 1, \"repr\": \"C\", \"kind\": \"opaque\"}}]}}"
+        );
+        let e = Description::parse(&text).unwrap_err();
+        assert!(e.contains("longer than"), "{e}");
     }
 
     #[test]
@@ -869,7 +993,7 @@ mod tests {
                 "format 9",
             ),
             (
-                good.replace("\"type\": 1}", "\"type\": 4000000000}"),
+                good.replace("\"type\": 1,", "\"type\": 4000000000,"),
                 "not a type",
             ),
             (

@@ -85,10 +85,10 @@ fn difference_at(
     let mut in_table = false;
     // The method tables of the object named last, the host's and the plugin's.
     let mut table = None;
-    // Whether the innermost function on the path is an object's method, and whether the path
-    // has just entered a method table.
+    // Whether the innermost function on the path is an object's method, and how many fields
+    // the path went through since it entered a method table (a method is one field in).
     let mut object_method = false;
-    let mut fresh_table = false;
+    let mut into_table: Option<u32> = None;
     // The `#[sabi_trait]` named last on the path (`Shape` for `Shape_TO`).
     let mut trait_object: Option<String> = None;
     for step in first.stack_trace.iter() {
@@ -97,6 +97,9 @@ fn difference_at(
         if let TLFieldOrFunction::Field(f) = &step.expected {
             if let Some(name) = f.layout().name().strip_suffix("_TO") {
                 trait_object = Some(name.to_owned());
+            }
+            if let Some(fields) = into_table.as_mut() {
+                *fields += 1;
             }
         }
         match &step.expected {
@@ -138,7 +141,7 @@ fn difference_at(
                     Some(object) => object.to_owned(),
                     None => trait_object.take().unwrap_or_default(),
                 };
-                fresh_table = true;
+                into_table = Some(0);
                 table = match &step.found {
                     TLFieldOrFunction::Field(found) => Some((f.layout(), found.layout())),
                     TLFieldOrFunction::Function(_) => None,
@@ -154,8 +157,9 @@ fn difference_at(
             }
             TLFieldOrFunction::Function(expected) => {
                 if let TLFieldOrFunction::Function(found) = &step.found {
-                    // An object's method, not a function pointer inside one's parameters.
-                    let method = std::mem::take(&mut fresh_table);
+                    // An object's method (a field of its table), not a function pointer deeper
+                    // down (the table's header, or inside a method's parameters).
+                    let method = into_table.take() == Some(1);
                     signatures = Some((signature(expected, method), signature(found, method)));
                     object_method = method;
                     below_function = 0;
