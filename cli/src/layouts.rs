@@ -7,7 +7,7 @@
 //! two of them are compared in the parent.
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use serde::Serialize;
@@ -19,29 +19,6 @@ use xplug_loader::tools::escape_control;
 
 /// The hidden flag that makes this program the child that loads the files.
 pub(crate) const IN_THIS_PROCESS: &str = "--in-this-process";
-
-/// One side of `abi-diff` as given: a plugin file, a layout description, or an interface
-/// crate (dumped first).
-enum Given {
-    /// A plugin file and the interface its header names.
-    Plugin(PathBuf, String),
-    Description(PathBuf, Description),
-}
-
-impl Given {
-    fn path(&self) -> &Path {
-        match self {
-            Given::Plugin(path, _) | Given::Description(path, _) => path,
-        }
-    }
-
-    fn interface(&self) -> &str {
-        match self {
-            Given::Plugin(_, interface) => interface,
-            Given::Description(_, description) => &description.interface,
-        }
-    }
-}
 
 /// Whether `path` holds a layout description (JSON) rather than a library: its first
 /// non-blank byte is `{`, which no library format starts with.
@@ -58,24 +35,37 @@ fn is_description(path: &Path) -> bool {
     }
 }
 
-/// Reads one side of `abi-diff` in the parent: a description is parsed, an interface crate
-/// described (into its target directory, where the child reads it), a plugin's header
-/// checked. `Err` is printed.
-fn given(path: &Path, color: bool) -> Result<Given, String> {
+/// A description file, read, or a plugin file (read later, by whoever compares).
+fn read_input(path: &Path) -> Result<Input, String> {
+    if is_description(path) {
+        Description::read(path)
+            .map(|d| Input::Description(path.to_owned(), d))
+            .map_err(|e| e.to_string())
+    } else {
+        Ok(Input::Plugin(path.to_owned()))
+    }
+}
+
+/// Reads one side of `abi-diff` in the parent, with the interface it is of: a description is
+/// parsed, an interface crate described (into its target directory, where the child reads
+/// it), a plugin's header checked. `Err` is printed.
+fn given(path: &Path, color: bool) -> Result<(Input, String), String> {
     if path.is_dir() || path.file_name().map_or(false, |n| n == "Cargo.toml") {
         let (file, text) = crate::dump::dump_to_file(path)?;
         let description =
             Description::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        return Ok(Given::Description(file, description));
+        let interface = description.interface.clone();
+        return Ok((Input::Description(file, description), interface));
     }
-    if is_description(path) {
-        return Description::read(path)
-            .map(|d| Given::Description(path.to_owned(), d))
-            .map_err(|e| e.to_string());
+    match read_input(path)? {
+        Input::Description(path, description) => {
+            let interface = description.interface.clone();
+            Ok((Input::Description(path, description), interface))
+        }
+        plugin => inspect(path)
+            .map(|inspected| (plugin, inspected.info.interface_name))
+            .map_err(|e| e.report().color(color).to_string()),
     }
-    inspect(path)
-        .map(|inspected| Given::Plugin(path.to_owned(), inspected.info.interface_name))
-        .map_err(|e| e.report().color(color).to_string())
 }
 
 /// `xplug abi-diff OLD NEW`, in the parent: reads both sides (descriptions, interface crates
@@ -88,22 +78,19 @@ pub(crate) fn abi_diff(old: &Path, new: &Path, json: bool, color: bool) -> ExitC
             eprintln!("{e}");
             2
         }
-        Ok((old, new)) if old.interface() != new.interface() => {
+        Ok(((old, old_interface), (new, new_interface))) if old_interface != new_interface => {
             eprintln!(
                 "xplug: cannot compare two interfaces: {} is of interface `{}`, {} of `{}`",
                 escape_control(&old.path().display().to_string()),
-                escape_control(old.interface()),
+                escape_control(&old_interface),
                 escape_control(&new.path().display().to_string()),
-                escape_control(new.interface()),
+                escape_control(&new_interface),
             );
             2
         }
         // Two descriptions: nothing to load.
-        Ok((Given::Description(old_path, old), Given::Description(new_path, new))) => {
-            match compare(
-                Input::Description(old_path, old),
-                Input::Description(new_path, new),
-            ) {
+        Ok(((old @ Input::Description(..), _), (new @ Input::Description(..), _))) => {
+            match compare(old, new) {
                 Ok(comparison) => print_comparison(&comparison, json),
                 Err(e) => {
                     eprintln!("{}", e.report().color(color));
@@ -111,8 +98,8 @@ pub(crate) fn abi_diff(old: &Path, new: &Path, json: bool, color: bool) -> ExitC
                 }
             }
         }
-        Ok((old, new)) => {
-            let path = |side: &Given| side.path().display().to_string();
+        Ok(((old, _), (new, _))) => {
+            let path = |side: &Input| side.path().display().to_string();
             let mut args = vec![
                 String::from("abi-diff"),
                 String::from(IN_THIS_PROCESS),
@@ -132,16 +119,7 @@ pub(crate) fn abi_diff(old: &Path, new: &Path, json: bool, color: bool) -> ExitC
 /// the layouts. Exit code 0 when the versions say what changed, 1 when not, 2 when the files
 /// cannot be compared.
 pub(crate) fn abi_diff_here(old: &Path, new: &Path, json: bool, color: bool) -> ExitCode {
-    let input = |path: &Path| {
-        if is_description(path) {
-            Description::read(path)
-                .map(|d| Input::Description(path.to_owned(), d))
-                .map_err(|e| e.to_string())
-        } else {
-            Ok(Input::Plugin(path.to_owned()))
-        }
-    };
-    let inputs = input(old).and_then(|old| input(new).map(|new| (old, new)));
+    let inputs = read_input(old).and_then(|old| read_input(new).map(|new| (old, new)));
     let (old, new) = match inputs {
         Ok(inputs) => inputs,
         Err(e) => {

@@ -94,6 +94,15 @@ pub enum Input {
     Description(PathBuf, Description),
 }
 
+impl Input {
+    /// The file it is, or was read from.
+    pub fn path(&self) -> &Path {
+        match self {
+            Input::Plugin(path) | Input::Description(path, _) => path,
+        }
+    }
+}
+
 /// A version number that does not say what changed.
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -124,13 +124,8 @@ impl Description {
                 ))
             }
         }
-        let text_of = |key: &str| {
-            value
-                .get(key)
-                .and_then(Value::as_str)
-                .map(String::from)
-                .ok_or_else(|| format!("`{key}` is missing"))
-        };
+        let text_of =
+            |key: &str| bounded(value.get(key), key)?.ok_or_else(|| format!("`{key}` is missing"));
         let version = text_of("version")?;
         let version = Version::parse(&version).map_err(|e| format!("version `{version}`: {e}"))?;
         let xplug_abi = value
@@ -155,7 +150,7 @@ impl Description {
             version,
             xplug: text_of("xplug")?,
             xplug_abi,
-            host: value.get("host").and_then(Value::as_str).map(String::from),
+            host: bounded(value.get("host"), "host")?,
             types,
         })
     }
@@ -177,10 +172,15 @@ const MAX_TEXT: usize = 4096;
 
 /// The text of `v`, at most [`MAX_TEXT`] bytes; `what` names it in the error.
 fn bounded(v: Option<&Value>, what: &str) -> Result<Option<String>, String> {
+    bounded_to(v, what, MAX_TEXT)
+}
+
+/// The text of `v`, at most `limit` bytes.
+fn bounded_to(v: Option<&Value>, what: &str, limit: usize) -> Result<Option<String>, String> {
     match v {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.len() <= MAX_TEXT => Ok(Some(s.clone())),
-        Some(Value::String(_)) => Err(format!("`{what}` is longer than {MAX_TEXT} bytes")),
+        Some(Value::String(s)) if s.len() <= limit => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(format!("`{what}` is longer than {limit} bytes")),
         Some(_) => Err(format!("`{what}` is not text")),
     }
 }
@@ -280,51 +280,19 @@ fn parse_type(t: &Value, count: usize) -> Result<Type, String> {
             .and_then(Value::as_array)
             .map(|l| l.iter().filter_map(Value::as_u64).collect())
             .unwrap_or_default(),
-        discriminants: t
-            .get("discriminants")
-            .and_then(Value::as_str)
-            .filter(|d| d.len() <= 16 * MAX_TEXT)
-            .unwrap_or("")
-            .to_owned(),
+        // One value per variant, or a trait object's bounds: longer than a name may be.
+        discriminants: bounded_to(t.get("discriminants"), "discriminants", 16 * MAX_TEXT)?
+            .unwrap_or_default(),
         exhaustive: t.get("exhaustive").and_then(Value::as_bool).unwrap_or(true),
-        extra_checks: t
-            .get("extra_checks")
-            .and_then(Value::as_str)
-            .filter(|c| c.len() <= 16 * MAX_TEXT)
-            .map(String::from),
+        extra_checks: bounded_to(t.get("extra_checks"), "extra_checks", 16 * MAX_TEXT)?,
     })
 }
 
-/// How `new` relates to `old`: functions, object methods and host services appended after the
-/// old ones (a minor change), or every difference (breaking); and, apart, the entries appended
-/// to xplug's own tables. Descriptions of two interfaces, or of two xplug ABIs, are breaking by
-/// their names.
+/// How `new` relates to `old`, two descriptions of one interface and one xplug ABI (which
+/// [`compare`](super::compare) checks first): functions, object methods and host services
+/// appended after the old ones (a minor change), or every difference (breaking); and, apart,
+/// the entries appended to xplug's own tables.
 pub(crate) fn compare_descriptions(old: &Description, new: &Description) -> (Change, Vec<String>) {
-    let breaking = |at: &str, what: &str, expected: String, found: String| {
-        let differences = vec![LayoutDifference {
-            at: at.to_owned(),
-            what: what.to_owned(),
-            expected,
-            found,
-        }];
-        (Change::Breaking { differences }, Vec::new())
-    };
-    if old.interface != new.interface {
-        return breaking(
-            "(the interface)",
-            "another interface",
-            old.interface.clone(),
-            new.interface.clone(),
-        );
-    }
-    if old.xplug_abi != new.xplug_abi {
-        return breaking(
-            "(xplug)",
-            "xplug ABI differs",
-            format!("ABI {}", old.xplug_abi),
-            format!("ABI {}", new.xplug_abi),
-        );
-    }
     let mut walk = Walk {
         old: &old.types,
         new: &new.types,
@@ -428,7 +396,7 @@ impl Walk<'_> {
         }
     }
 
-    fn pair(&mut self, o: usize, n: usize, at: String, stack: &mut Vec<(usize, usize, String)>) {
+    fn pair(&mut self, o: usize, n: usize, at: String, children: &mut Vec<(usize, usize, String)>) {
         let (old, new) = (self.old, self.new);
         let (a, b) = (&old[o], &new[n]);
         let mut at = if a.kind == "prefix" {
@@ -483,7 +451,7 @@ impl Walk<'_> {
             return self.differ(&at, "type differs", a.written.clone(), b.written.clone());
         }
         for (&x, &y) in a.type_params.iter().zip(&b.type_params) {
-            stack.push((x, y, format!("{at}<{}>", old[x].written)));
+            children.push((x, y, format!("{at}<{}>", old[x].written)));
         }
         if a.package != "xplug" && !loosely_compatible(&a.version, &b.version) {
             self.differ(
@@ -541,10 +509,10 @@ impl Walk<'_> {
                 );
             }
         }
-        self.fields(&at, a, b, stack);
+        self.fields(&at, a, b, children);
     }
 
-    fn fields(&mut self, at: &str, a: &Type, b: &Type, stack: &mut Vec<(usize, usize, String)>) {
+    fn fields(&mut self, at: &str, a: &Type, b: &Type, children: &mut Vec<(usize, usize, String)>) {
         let (old, new) = (self.old, self.new);
         let names = |fields: &[Field]| fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
         if names(&a.phantom) != names(&b.phantom) {
@@ -556,7 +524,7 @@ impl Walk<'_> {
             );
         }
         for (x, y) in a.phantom.iter().zip(&b.phantom) {
-            stack.push((x.ty, y.ty, at.to_owned()));
+            children.push((x.ty, y.ty, at.to_owned()));
         }
         let prefix = a.kind == "prefix";
         let common = a.fields.len().min(b.fields.len());
@@ -609,7 +577,7 @@ impl Walk<'_> {
                 continue;
             }
             // The field's own type, whether or not it holds functions (an `Option` of one).
-            stack.push((x.ty, y.ty, place.clone()));
+            children.push((x.ty, y.ty, place.clone()));
             for (f, g) in x.functions.iter().zip(&y.functions) {
                 // Decided by the types themselves; the written signatures (which a later
                 // release may write better) only show it.
@@ -663,10 +631,10 @@ impl Walk<'_> {
                     continue;
                 }
                 for (&p, &q) in f.params.iter().zip(&g.params) {
-                    stack.push((p, q, format!("{place}({})", old[p].written)));
+                    children.push((p, q, format!("{place}({})", old[p].written)));
                 }
                 if let (Some(r), Some(s)) = (f.returns, g.returns) {
-                    stack.push((r, s, format!("{place} -> {}", old[r].written)));
+                    children.push((r, s, format!("{place} -> {}", old[r].written)));
                 }
             }
         }
