@@ -34,6 +34,14 @@ pub type CallResult<T> = RResult<T, Contained>;
 #[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Contained(u8);
 
+impl Contained {
+    /// A plugin contained a panic (what a plugin's guard returns).
+    pub const PANICKED: Contained = Contained(1);
+    /// A call to an isolated plugin failed on the host's side (the proxy's mark; the reason
+    /// waits in the host, see `isolation::take_failure`).
+    pub const ISOLATED: Contained = Contained(2);
+}
+
 /// A panic caught inside a plugin function, as the plugin reports it to the host.
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
@@ -77,6 +85,90 @@ pub enum CallErrorKind {
         /// The interface version that added the function, as the interface declares it.
         since: &'static str,
     },
+    /// The isolated plugin's process ended, or was ended, before it answered: this call, the
+    /// calls in flight, and (unless the host's restart policy starts it again) every later
+    /// call fail so.
+    Crashed {
+        /// How it ended.
+        crash: Crash,
+        /// The last lines it wrote to its standard error.
+        stderr: String,
+    },
+    /// The isolated plugin did not answer within the call's deadline; its process was killed.
+    TimedOut {
+        /// The deadline.
+        deadline: std::time::Duration,
+    },
+    /// A parameter or the return type of the function cannot cross to an isolated plugin
+    /// (objects, callbacks, pointers, borrowed values: see `xplug::wire`); the call was not
+    /// sent.
+    CannotCross {
+        /// The type, as Rust names it.
+        type_name: &'static str,
+    },
+    /// The isolated plugin is not served any more: it was unloaded, its restarts are used up,
+    /// or its process could not be started again.
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How an isolated plugin's process ended ([`CallErrorKind::Crashed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Crash {
+    /// Killed by a signal (Unix): a segfault, an abort, a stack overflow, a kill.
+    Signal {
+        /// The signal's number.
+        number: i32,
+    },
+    /// It exited, with this status.
+    Exited {
+        /// The exit status.
+        code: i32,
+    },
+    /// Its channel closed, and how it ended is not known.
+    Closed,
+    /// It broke the channel's rules (garbage, an answer to a call never made, a length past
+    /// the bounds); it was killed.
+    Misbehaved {
+        /// What it did.
+        what: String,
+    },
+}
+
+impl fmt::Display for Crash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Crash::Signal { number } => match signal_name(*number) {
+                Some(name) => write!(f, "killed by signal {} ({})", number, name),
+                None => write!(f, "killed by signal {}", number),
+            },
+            Crash::Exited { code } => write!(f, "exited with status {}", code),
+            Crash::Closed => f.write_str("closed its channel"),
+            Crash::Misbehaved { what } => write!(f, "broke the channel's rules ({}), killed", what),
+        }
+    }
+}
+
+/// The name of a common signal.
+fn signal_name(number: i32) -> Option<&'static str> {
+    Some(match number {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        24 => "SIGXCPU",
+        25 => "SIGXFSZ",
+        _ => return None,
+    })
 }
 
 impl CallError {
@@ -136,11 +228,57 @@ impl fmt::Display for CallError {
                 "plugin does not provide `{}`: it was built against an interface older than {}",
                 function, since
             ),
+            kind => write!(f, "call of `{}` failed: {}", function, kind),
         }
     }
 }
 
 impl std::error::Error for CallError {}
+
+impl fmt::Display for CallErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallErrorKind::Panicked { message, location } if location.is_empty() => {
+                write!(f, "panicked: {}", message)
+            }
+            CallErrorKind::Panicked { message, location } => {
+                write!(f, "panicked: {} (at {})", message, location)
+            }
+            CallErrorKind::Missing { since } => write!(
+                f,
+                "the plugin was built against an interface older than {}",
+                since
+            ),
+            CallErrorKind::Crashed { crash, stderr } => {
+                write!(f, "the isolated plugin {}", crash)?;
+                match stderr.trim_end().lines().last() {
+                    Some(line) => write!(f, "; its last words: {}", line),
+                    None => Ok(()),
+                }
+            }
+            CallErrorKind::TimedOut { deadline } => write!(
+                f,
+                "no answer within {:?}: the isolated plugin was killed",
+                deadline
+            ),
+            CallErrorKind::CannotCross { type_name } => {
+                write!(f, "`{}` cannot cross to an isolated plugin", type_name)
+            }
+            CallErrorKind::Unavailable { reason } => {
+                write!(f, "the isolated plugin is not served: {}", reason)
+            }
+        }
+    }
+}
+
+impl CallError {
+    /// A call of `function` that failed with `kind`.
+    #[doc(hidden)]
+    #[cold]
+    pub fn new(function: &'static str, kind: CallErrorKind) -> CallError {
+        CallError(Box::new(Failure { function, kind }))
+    }
+}
 
 /// Converts a contained panic into a host-side error. Out of line and cold: the happy path of
 /// a call stays the plugin's return value plus one branch.
@@ -173,7 +311,10 @@ thread_local! {
 }
 
 /// Puts `value` in the thread-local `slot` (`None` empties it) and returns what it held.
-fn swap_slot<T>(slot: &'static std::thread::LocalKey<Cell<*mut T>>, value: Option<T>) -> Option<T> {
+pub(crate) fn swap_slot<T>(
+    slot: &'static std::thread::LocalKey<Cell<*mut T>>,
+    value: Option<T>,
+) -> Option<T> {
     let new = value.map_or(std::ptr::null_mut(), |value| Box::into_raw(Box::new(value)));
     match slot.try_with(|cell| cell.replace(new)) {
         // SAFETY: a non-null pointer in a slot is one `Box::into_raw` made above and no one
@@ -234,7 +375,7 @@ fn contain<R>(plugin: bool, f: impl FnOnce() -> R) -> CallResult<R> {
             // During thread teardown the slot may be gone already (a call from a thread-local
             // destructor): the details are lost, the panic is still contained.
             let _ = swap_slot(&LAST_PANIC, Some(panic));
-            RResult::RErr(Contained(1))
+            RResult::RErr(Contained::PANICKED)
         }
     }
 }

@@ -132,12 +132,14 @@ mod call;
 mod callback;
 pub mod header;
 mod host_link;
+mod isolation;
 mod object;
 mod unwind;
+pub mod wire;
 
 pub use __private::NoHost;
 pub use abi_stable;
-pub use call::{CallError, CallErrorKind};
+pub use call::{CallError, CallErrorKind, Crash};
 pub use callback::Callback;
 pub use header::PluginHeader;
 /// Declares a plugin interface; see the [crate docs](crate#declaring-an-interface).
@@ -215,6 +217,17 @@ pub unsafe trait Interface: RootModule + Copy + Send + Sync + 'static {
     /// handle to the library may call it afterwards unless `on_load` runs again first.
     #[doc(hidden)]
     unsafe fn __on_unload(self) -> Result<(), __private::LoadHookError>;
+
+    /// The module of an isolated plugin: every function forwards its call through `proxy`.
+    /// Not for host code: `xplug-loader` makes it.
+    #[doc(hidden)]
+    fn __isolated(proxy: &'static __private::isolation::Proxy) -> Self;
+
+    /// Serves, in an isolated plugin's process, one call of the interface function numbered
+    /// `function` (in declaration order) with encoded `args`: calls it through this module and
+    /// writes the encoded answer to `out`. Not for host code.
+    #[doc(hidden)]
+    fn __serve(self, function: u32, args: &[u8], out: &mut Vec<u8>) -> Result<(), wire::WireError>;
 }
 
 /// Exports a plugin: `export_plugin!(English as Greeter)` exports the implementation of the
@@ -276,6 +289,10 @@ pub mod __private {
 
     pub mod build_info;
     pub mod describe;
+    /// Both ends of a call to an isolated plugin.
+    pub mod isolation {
+        pub use crate::isolation::*;
+    }
     mod plugin_header;
 
     use abi_stable::std_types::{RResult, RVec};
@@ -356,6 +373,12 @@ pub mod __private {
         entries: PluginEntriesRef,
         context: CallContext,
     ) -> crate::CallError {
+        if !context.as_ptr().is_null() {
+            // A module served from another process: the proxy left the reason in the host.
+            if let Some(kind) = crate::isolation::take_failure() {
+                return crate::CallError::new(function, kind);
+            }
+        }
         panicked(function, (entries.take_panic())(context))
     }
 }

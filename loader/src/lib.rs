@@ -95,6 +95,8 @@ mod dir;
 mod error;
 mod host;
 mod info;
+#[cfg(unix)]
+pub mod isolation;
 mod loader;
 mod plugin;
 mod process;
@@ -117,7 +119,7 @@ pub use semver;
 pub use stages::compat::Requirements;
 pub use stages::LoadMode;
 pub use sys::Unloaded;
-pub use xplug::{CallError, CallErrorKind, Interface};
+pub use xplug::{CallError, CallErrorKind, Crash, Interface};
 
 /// Counts for tests and benchmarks; not part of the stable API.
 #[doc(hidden)]

@@ -87,6 +87,8 @@ impl<M: Interface> Loader<M> {
                 snapshot_dir: None,
                 trust: Default::default(),
                 quarantine: None,
+                #[cfg(unix)]
+                isolation: None,
                 reload_wait: Duration::from_secs(1),
                 unload_wait: Duration::from_secs(1),
             },
@@ -225,6 +227,29 @@ impl<M: Interface> Loader<M> {
         self
     }
 
+    /// Runs each plugin this loader loads in a process of its own, as `isolation` says: a
+    /// crash, a hang or a hostile plugin then cannot take the host down, at the cost of a
+    /// round trip per call (see [`isolation`](crate::isolation), and what the host's `main`
+    /// must call). The handles, and the code that calls plugins, are the same. Loaders are
+    /// cheap to clone: isolate per plugin or per directory with a clone.
+    ///
+    /// ```no_run
+    /// # use greeter_interface::GreeterRef;
+    /// use xplug_loader::isolation::{serve_if_child, serves, Isolation};
+    /// use xplug_loader::Loader;
+    ///
+    /// serve_if_child(&[serves::<GreeterRef>()]); // first thing in `main`
+    /// let trusted = Loader::<GreeterRef>::new();
+    /// let untrusted = trusted.clone().isolate(Isolation::new());
+    /// let report = untrusted.load_dir("plugins/third-party")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(unix)]
+    pub fn isolate(mut self, isolation: crate::isolation::Isolation) -> Self {
+        self.options.isolation = Some(isolation);
+        self
+    }
+
     /// How long [`Plugin::unload`] (and `unload_retired`) waits for a plugin's `on_unload`
     /// hook: 1 second unless set. A hook that has not returned by then leaves its plugin
     /// loaded ([`KeptLoaded::HookTimedOut`](crate::KeptLoaded::HookTimedOut)).
@@ -270,6 +295,15 @@ impl<M: Interface> Loader<M> {
     /// what is guaranteed](crate#what-runs-and-what-is-guaranteed)): load only files you
     /// would run, and isolate untrusted plugins in another process.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Plugin<M>, LoadError> {
+        #[cfg(unix)]
+        if let Some(isolation) = &self.options.isolation {
+            return crate::isolation::load::<M>(
+                &self.options,
+                isolation,
+                path.as_ref(),
+                self.host.is_some(),
+            );
+        }
         let loaded = stages::run::<M>(&self.options, path.as_ref(), self.services())?;
         let plugin = Plugin::new(
             loaded.module,
@@ -291,7 +325,14 @@ impl<M: Interface> Loader<M> {
     /// the library (`dlopen`: its static constructors, if any, run) and checks its whole type
     /// layout against `M`. Returns the plugin's header. The plugin's `on_load` hook does not
     /// run; the trust contract of [`load`](Loader::load) applies.
+    ///
+    /// A loader that isolates runs the checks in the plugin's own process, which loads the
+    /// plugin whole (its `on_load` included) and exits when the check is done.
     pub fn open_and_check(&self, path: impl AsRef<Path>) -> Result<PluginInfo, LoadError> {
+        #[cfg(unix)]
+        if self.options.isolation.is_some() {
+            return self.load(path).map(|plugin| plugin.info().clone());
+        }
         let services = stages::services_address::<M>(self.services());
         let checked = stages::run_checks::<M>(&self.options, path.as_ref(), services)?;
         let info = checked.library.info.clone();

@@ -12,6 +12,8 @@ use xplug::__private::{LoadHookError, PluginRuntime};
 use xplug::Interface;
 
 use crate::info::PluginInfo;
+#[cfg(unix)]
+use crate::isolation::Isolated;
 use crate::process::library::Library;
 use crate::process::{lock, registry};
 use crate::sys::Unloaded;
@@ -22,13 +24,23 @@ use crate::sys::Unloaded;
 /// to its file afterwards, unless the host unloads it ([`Plugin::unload`], an opt-in).
 pub struct Plugin<M> {
     module: M,
-    library: Arc<Library>,
+    home: Home,
     path: Arc<Path>,
     /// The plugin's runtime: how many objects it made are alive.
     runtime: PluginRuntime,
     /// How long an unload waits for the plugin's `on_unload` hook.
     unload_wait: Duration,
     _interface: PhantomData<fn() -> M>,
+}
+
+/// Where a plugin's code runs.
+#[derive(Clone)]
+enum Home {
+    /// In this process: its library.
+    Library(Arc<Library>),
+    /// In a process of its own.
+    #[cfg(unix)]
+    Isolated(Arc<Isolated>),
 }
 
 impl<M: Interface> Plugin<M> {
@@ -40,7 +52,26 @@ impl<M: Interface> Plugin<M> {
     ) -> Self {
         Plugin {
             module,
-            library,
+            home: Home::Library(library),
+            path,
+            runtime: module.__runtime(),
+            unload_wait,
+            _interface: PhantomData,
+        }
+    }
+}
+
+#[cfg(unix)]
+impl<M: Interface> Plugin<M> {
+    pub(crate) fn isolated(
+        module: M,
+        isolated: Arc<Isolated>,
+        path: Arc<Path>,
+        unload_wait: Duration,
+    ) -> Self {
+        Plugin {
+            module,
+            home: Home::Isolated(isolated),
             path,
             runtime: module.__runtime(),
             unload_wait,
@@ -52,7 +83,17 @@ impl<M: Interface> Plugin<M> {
 impl<M> Plugin<M> {
     /// What the plugin's header says.
     pub fn info(&self) -> &PluginInfo {
-        &self.library.info
+        match &self.home {
+            Home::Library(library) => &library.info,
+            #[cfg(unix)]
+            Home::Isolated(isolated) => &isolated.info,
+        }
+    }
+
+    /// Whether the plugin runs in a process of its own
+    /// ([`Loader::isolate`](crate::Loader::isolate)).
+    pub fn is_isolated(&self) -> bool {
+        !matches!(self.home, Home::Library(_))
     }
 
     /// The real path (symlinks resolved) this handle was loaded from. The same bytes loaded
@@ -99,13 +140,18 @@ impl<M> Plugin<M> {
     where
         M: Interface,
     {
+        let library = match &self.home {
+            Home::Library(library) => Arc::clone(library),
+            #[cfg(unix)]
+            Home::Isolated(_) => return self.unload_isolated(),
+        };
         let objects = self.live_objects();
         if objects > 0 {
             return Err(self.kept(KeptLoaded::LiveObjects { count: objects }));
         }
         {
             // The thread of an earlier `on_unload` that outlasted its wait must have ended.
-            let mut hook = lock(&self.library.unload_hook);
+            let mut hook = lock(&library.unload_hook);
             match hook.take() {
                 Some(thread) if !thread.is_finished() => {
                     *hook = Some(thread);
@@ -120,12 +166,13 @@ impl<M> Plugin<M> {
         }
         let Plugin {
             module,
-            library,
+            home,
             path,
             runtime,
             unload_wait,
             _interface,
         } = self;
+        drop(home);
         // SAFETY: the caller's promise; `release` checks that no other handle exists, and
         // runs the hook only then.
         let released = unsafe {
@@ -138,7 +185,7 @@ impl<M> Plugin<M> {
             Err((library, reason)) => Err(NotUnloaded {
                 plugin: Plugin {
                     module,
-                    library,
+                    home: Home::Library(library),
                     path,
                     runtime,
                     unload_wait,
@@ -147,6 +194,42 @@ impl<M> Plugin<M> {
                 reason: reason.unwrap_or(KeptLoaded::OtherHandles),
             }),
         }
+    }
+
+    /// [`unload`](Plugin::unload) of an isolated plugin: its `on_unload` hook runs in its
+    /// process, which then ends.
+    #[cfg(unix)]
+    fn unload_isolated(self) -> Result<Unloaded, NotUnloaded<M>>
+    where
+        M: Interface,
+    {
+        let isolated = match &self.home {
+            Home::Isolated(isolated) => Arc::clone(isolated),
+            Home::Library(_) => return Err(self.kept(KeptLoaded::OtherHandles)),
+        };
+        // This handle's and the one just taken: any more is another handle.
+        if Arc::strong_count(&isolated) > 2 {
+            return Err(self.kept(KeptLoaded::OtherHandles));
+        }
+        {
+            let mut hook = lock(&isolated.unload_hook);
+            match hook.take() {
+                Some(thread) if !thread.is_finished() => {
+                    *hook = Some(thread);
+                    drop(hook);
+                    return Err(self.kept(KeptLoaded::HookStillRunning));
+                }
+                Some(thread) => {
+                    let _ = thread.join();
+                }
+                None => {}
+            }
+        }
+        if let Err(reason) = on_unload(self.module, &isolated.unload_hook, self.unload_wait) {
+            return Err(self.kept(reason));
+        }
+        isolated.stop();
+        Ok(Unloaded::Exited)
     }
 
     fn kept(self, reason: KeptLoaded) -> NotUnloaded<M> {
@@ -165,7 +248,13 @@ impl<M> Plugin<M> {
     /// Whether two handles refer to the same loaded library: the same bytes (or, in place,
     /// the same file).
     pub fn same_library(&self, other: &Plugin<M>) -> bool {
-        Arc::ptr_eq(&self.library, &other.library)
+        match (&self.home, &other.home) {
+            (Home::Library(a), Home::Library(b)) => Arc::ptr_eq(a, b),
+            #[cfg(unix)]
+            (Home::Isolated(a), Home::Isolated(b)) => Arc::ptr_eq(a, b),
+            #[cfg(unix)]
+            _ => false,
+        }
     }
 }
 
@@ -188,7 +277,7 @@ impl<M: Copy> Clone for Plugin<M> {
     fn clone(&self) -> Self {
         Plugin {
             module: self.module,
-            library: Arc::clone(&self.library),
+            home: self.home.clone(),
             path: Arc::clone(&self.path),
             runtime: self.runtime,
             unload_wait: self.unload_wait,
@@ -201,7 +290,7 @@ impl<M> fmt::Debug for Plugin<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Plugin")
             .field("path", &self.path)
-            .field("info", &self.library.info)
+            .field("info", self.info())
             .finish()
     }
 }

@@ -8,23 +8,27 @@ use syn::Ident;
 use crate::parse::{appended_doc, call_through, Function, Interface, DIRECT, PAGE};
 
 /// The names of everything generated for one trait.
-struct Names {
+pub(crate) struct Names {
     /// `Greeter`
-    trait_ident: Ident,
+    pub(crate) trait_ident: Ident,
     /// `GreeterModule`: the `repr(C)` root module.
-    module: Ident,
+    pub(crate) module: Ident,
     /// `GreeterRef`: the host's handle (abi_stable's prefix reference).
-    module_ref: Ident,
+    pub(crate) module_ref: Ident,
     /// `GreeterModule_Prefix`
-    module_prefix: Ident,
+    pub(crate) module_prefix: Ident,
     /// `__XplugGreeterShim`: the plugin's `extern "C"` functions.
-    shim: Ident,
+    pub(crate) shim: Ident,
     /// The interface name as an expression: the literal given, or the crate's name.
-    name: TokenStream,
+    pub(crate) name: TokenStream,
     /// The type of the host's services: `<HostTrait>Box`, or `NoHost`.
-    host: TokenStream,
+    pub(crate) host: TokenStream,
     /// `__XPLUG_GREETER_HOST`: where a plugin keeps its host's services.
-    host_static: Ident,
+    pub(crate) host_static: Ident,
+    /// `__XplugGreeterProxy`: the host's side of an isolated plugin.
+    pub(crate) proxy: Ident,
+    /// The trait's visibility.
+    pub(crate) vis: syn::Visibility,
 }
 
 /// Everything `#[xplug::interface]` expands to.
@@ -50,6 +54,8 @@ pub(crate) fn interface(mut interface: Interface) -> TokenStream {
             None => quote!(::xplug::NoHost),
         },
         host_static: format_ident!("__XPLUG_{}_HOST", trait_ident.to_string().to_uppercase()),
+        proxy: format_ident!("__Xplug{}Proxy", trait_ident),
+        vis: interface.item.vis.clone(),
         trait_ident,
     };
     extend_trait(&mut interface, &names);
@@ -67,12 +73,14 @@ pub(crate) fn interface(mut interface: Interface) -> TokenStream {
     let module = root_module(&interface, &names);
     let handle = host_handle(&interface, &names);
     let shims = plugin_shims(&interface, &names);
+    let proxy = crate::isolate::proxy(&interface, &names, &Layout::of(&interface, &names));
     quote! {
         #item
         #host_slot
         #module
         #handle
         #shims
+        #proxy
     }
 }
 
@@ -217,6 +225,7 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
     let vis = &interface.item.vis;
     let layout = Layout::of(interface, names);
     let fields = layout.root_fields(interface);
+    let isolation = crate::isolate::interface_methods(interface, names, &layout);
     let pages = layout.pages.iter().map(|page| {
         let Page {
             ident,
@@ -332,6 +341,8 @@ fn root_module(interface: &Interface, names: &Names) -> TokenStream {
                     self.__runtime(),
                 )
             }
+
+            #isolation
         }
 
         impl ::xplug::__private::abi_stable::library::RootModule for #module_ref {
@@ -608,28 +619,28 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
 /// its three hidden fields), the rest in pages of [`PAGE`], each a prefix type of its own that a
 /// field of the module points to. A function's place never changes, since functions are only
 /// appended; a page appended in a minor version is absent from an older plugin's module.
-struct Layout {
+pub(crate) struct Layout {
     /// How many functions the module holds itself.
-    direct: usize,
-    pages: Vec<Page>,
+    pub(crate) direct: usize,
+    pub(crate) pages: Vec<Page>,
 }
 
 /// One page of functions.
-struct Page {
+pub(crate) struct Page {
     /// `GreeterModulePage1`
-    ident: Ident,
+    pub(crate) ident: Ident,
     /// `GreeterModulePage1Ref`
-    ident_ref: Ident,
+    pub(crate) ident_ref: Ident,
     /// The root module's field: `xplug_page1_`.
-    field: Ident,
+    pub(crate) field: Ident,
     /// The plugin's static page: `PAGE1`.
-    static_ident: Ident,
+    pub(crate) static_ident: Ident,
     /// The interface's functions it holds.
-    functions: std::ops::Range<usize>,
+    pub(crate) functions: std::ops::Range<usize>,
 }
 
 impl Layout {
-    fn of(interface: &Interface, names: &Names) -> Layout {
+    pub(crate) fn of(interface: &Interface, names: &Names) -> Layout {
         let count = interface.functions.len();
         let direct = count.min(DIRECT);
         let pages = (direct..count)

@@ -8,6 +8,7 @@ use proc_macro::TokenStream;
 
 mod dependency;
 mod generate;
+mod isolate;
 mod object;
 mod parse;
 

@@ -17,6 +17,9 @@ mod frozen_abi;
 mod hosts;
 // Each distinct root-module layout is checked in full once per process.
 mod layout_checks;
+// Isolated plugins: crashes, hangs and attacks on the channel are call errors; restarts.
+#[cfg(target_os = "linux")]
+mod isolation;
 // Loading files and directories: one plugin per file, side by side, from many threads.
 mod loading;
 // Interface crates as their authors write them, built by cargo.

@@ -49,11 +49,13 @@ pub enum Fixture {
     /// The demo's English plugin built with the frozen crates of xplug ABI 1
     /// (`tests/fixtures/frozen/abi1/`).
     FrozenAbi1,
+    /// Crashes, hangs or attacks its channel when `greet` is asked to (isolated plugins).
+    Hostile,
 }
 
 impl Fixture {
     /// Every fixture, in the order of `tests/fixtures/README.md`.
-    pub const ALL: [Fixture; 19] = [
+    pub const ALL: [Fixture; 20] = [
         Fixture::GreeterEn,
         Fixture::GreeterFr,
         Fixture::WrongInterface,
@@ -73,6 +75,7 @@ impl Fixture {
         Fixture::CounterV1,
         Fixture::CounterV2,
         Fixture::FrozenAbi1,
+        Fixture::Hostile,
     ];
 
     /// The package name, also the directory's: `tests/fixtures/plugins/<name>`.
@@ -97,6 +100,7 @@ impl Fixture {
             Fixture::CounterV1 => "counter-v1",
             Fixture::CounterV2 => "counter-v2",
             Fixture::FrozenAbi1 => "fixture-frozen-abi1",
+            Fixture::Hostile => "fixture-hostile",
         }
     }
 }

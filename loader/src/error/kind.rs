@@ -510,6 +510,39 @@ error_kinds! {
             lines
         };
 
+    /// The plugin could not be run in a process of its own ([`Loader::isolate`](crate::Loader::isolate)):
+    /// the runner could not be started, did not serve the interface, crashed or hung while
+    /// loading, or the load asks for what isolation does not offer.
+    Isolation {
+        /// Why.
+        reason: String,
+        /// The last lines its process wrote to standard error, if it ran.
+        stderr: String,
+    }
+        stage: Open,
+        text: ("cannot run it isolated: {reason}"),
+        help: "host author: see the reason; the runner is this executable unless \
+               `Isolation::runner` names another, and its `main` must call \
+               `xplug_loader::isolation::serve_if_child` first",
+        notes: stderr.lines().map(|line| format!("  stderr: {line}")).collect();
+
+    /// The plugin's own process refused it: a check that runs where the plugin's code runs
+    /// (opening it, the layout check) failed there. The facts are the report's lines.
+    RefusedIsolated {
+        /// The kind of the refusal in the plugin's process, e.g. `LayoutMismatch`.
+        kind: String,
+        /// Its text.
+        text: String,
+        /// Its `help:` line.
+        help: String,
+        /// Its other report lines.
+        notes: Vec<String>,
+    }
+        stage: Layout,
+        text: ("{text}"),
+        help: help.clone(),
+        notes: notes.clone();
+
     /// The private snapshot could not be made (memfd or private directory).
     Snapshot {
         /// The I/O error.

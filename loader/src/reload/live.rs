@@ -398,7 +398,8 @@ impl<M> Drop for Hold<'_, M> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Unloads {
-    /// Unloaded: their code and memory left the process ([`Unloaded::Unmapped`]).
+    /// Unloaded: their code and memory left the process ([`Unloaded::Unmapped`]), or, isolated,
+    /// their process ended ([`Unloaded::Exited`]).
     pub unmapped: usize,
     /// Closed, but kept mapped by the dynamic loader ([`Unloaded::StillMapped`]).
     pub still_mapped: usize,
@@ -416,7 +417,7 @@ pub struct Unloads {
 impl Unloads {
     fn count(&mut self, unloaded: Unloaded) {
         match unloaded {
-            Unloaded::Unmapped => self.unmapped += 1,
+            Unloaded::Unmapped | Unloaded::Exited => self.unmapped += 1,
             Unloaded::StillMapped => self.still_mapped += 1,
             Unloaded::Closed => self.closed += 1,
         }

@@ -54,6 +54,11 @@ impl Requirements {
         self
     }
 
+    /// Whether plugins built with `panic = "abort"` are accepted.
+    pub(crate) fn allows_panic_abort(&self) -> bool {
+        self.allow_panic_abort
+    }
+
     /// The interface name.
     pub fn interface(&self) -> &str {
         &self.interface

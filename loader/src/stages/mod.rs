@@ -84,6 +84,9 @@ pub(crate) struct Options {
     pub(crate) snapshot_dir: Option<PathBuf>,
     pub(crate) trust: TrustPolicy,
     pub(crate) quarantine: Option<Quarantine>,
+    /// Whether, and how, plugins run in a process of their own.
+    #[cfg(unix)]
+    pub(crate) isolation: Option<crate::isolation::Isolation>,
     /// How long a live handle's reload waits for calls on the version it replaces.
     #[cfg_attr(not(feature = "reload"), allow(dead_code))]
     pub(crate) reload_wait: Duration,
@@ -139,8 +142,30 @@ pub(crate) fn run_checks<M: Interface>(
     requested: &Path,
     services: usize,
 ) -> Result<Checked<M>, LoadError> {
-    // 1. The file, opened once; its bytes read once when a check or the snapshot needs them.
+    // 1. The file, opened once.
     let plugin = file::open(requested, options.file)?;
+    check_opened(options, requested, plugin, services)
+}
+
+/// [`run`] on a file stage 1 opened (an isolated plugin's process gets its snapshot so).
+pub(crate) fn run_opened<M: Interface>(
+    options: &Options,
+    requested: &Path,
+    plugin: PluginFile,
+) -> Result<Checked<M>, LoadError> {
+    let checked = check_opened::<M>(options, requested, plugin, 0)?;
+    init::on_load(&checked.library, &checked.path, checked.module, None)?;
+    Ok(checked)
+}
+
+/// Stages 1 (after opening) to 5 on the file `plugin`.
+fn check_opened<M: Interface>(
+    options: &Options,
+    requested: &Path,
+    plugin: PluginFile,
+    services: usize,
+) -> Result<Checked<M>, LoadError> {
+    // Its bytes read once when a check or the snapshot needs them.
     let bytes = if options.reads_whole_file() {
         Some(file::read(&plugin, options.file.max_size)?)
     } else {
@@ -266,7 +291,10 @@ pub(crate) fn read_header<'data, R: ReadRef<'data>>(
 
 /// The library search paths the file at `path`, whose contents are `data`, lists (see
 /// `object::search_paths`): checked against the trust policy, which covers what they load.
-fn search_paths<'data, R: ReadRef<'data>>(path: &Path, data: R) -> Result<Vec<String>, LoadError> {
+pub(crate) fn search_paths<'data, R: ReadRef<'data>>(
+    path: &Path,
+    data: R,
+) -> Result<Vec<String>, LoadError> {
     let parsed = object::parse(path, data)?;
     object::search_paths(&parsed, data).map_err(|reason| {
         LoadError::new(

@@ -26,6 +26,8 @@ pub enum Unloaded {
     /// `/proc/self/maps`, and not a snapshot copy on Windows, whose file tells). Its
     /// snapshot's descriptor, if any, stays open.
     Closed,
+    /// An isolated plugin: its process was ended.
+    Exited,
 }
 
 /// A library this process mapped: its handle, and the descriptor it was opened through.

@@ -1,0 +1,315 @@
+//! The plugin's process: it checks what the host said, loads the snapshot it was handed
+//! through the same pipeline a host runs in-process, and answers calls until the channel
+//! closes.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::io::{AsRawFd, FromRawFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use abi_stable::std_types::{ROption, RResult, RSlice, RString, RVec};
+use xplug::__private::isolation::{hook, status};
+use xplug::__private::LoadHookError;
+use xplug::wire::{FromWire, Input, Wire, WireError};
+use xplug::Interface;
+
+use super::frame::{self, Hello, Refusal};
+use super::Serves;
+use crate::error::LoadError;
+use crate::loader::Loader;
+use crate::process::lock;
+use crate::stages::{self, file::PluginFile};
+
+/// The largest message a host sends (a call's arguments): far above any real call.
+const MAX_FROM_HOST: usize = 1 << 30;
+
+/// The interfaces this executable serves, as `serve_if_child` was told.
+static SERVED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+pub(crate) fn remember(interfaces: &[Serves]) {
+    let mut served = lock(&SERVED);
+    for serves in interfaces {
+        if !served.contains(&serves.name) {
+            served.push(serves.name);
+        }
+    }
+}
+
+/// Whether this executable's `main` said it serves `interface`.
+pub(crate) fn serves_here(interface: &str) -> bool {
+    lock(&SERVED).contains(&interface)
+}
+
+/// A process started to serve a plugin: its channel, its snapshot, what the host said.
+pub(crate) struct Child {
+    channel: UnixStream,
+    image: File,
+    hello: Hello,
+}
+
+impl std::fmt::Debug for Child {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Child").field("hello", &self.hello).finish()
+    }
+}
+
+/// Serves the plugin the host hands this process; returns the exit status.
+pub(crate) fn run(interfaces: &[Serves]) -> i32 {
+    // SAFETY: a host that sets `CHILD_ENV` starts the process with its channel as descriptor 3
+    // and the snapshot as 4 (`process::start`); nothing else in this process owns them.
+    let (channel, image) = unsafe { (UnixStream::from_raw_fd(3), File::from_raw_fd(4)) };
+    for fd in [channel.as_raw_fd(), image.as_raw_fd()] {
+        // SAFETY: `fd` is open; `F_SETFD` takes an int. Processes the plugin starts do not
+        // inherit them.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    watch_parent();
+    let mut buffer = Vec::new();
+    let hello = match frame::read(&channel, MAX_FROM_HOST, &mut buffer) {
+        Ok(frame::HELLO) => match Hello::decode(&buffer) {
+            Ok(hello) => hello,
+            Err(_) => return 2,
+        },
+        _ => return 2,
+    };
+    let refuse = |text: String| {
+        let refusal = Refusal {
+            kind: "Isolation".to_owned(),
+            text,
+            help: "host author: build the runner from the host's workspace (the same xplug and \
+                   interface versions), and hand the interface to `serve_if_child`"
+                .to_owned(),
+            notes: Vec::new(),
+            message: String::new(),
+            location: String::new(),
+        };
+        let _ = frame::write(&channel, frame::REFUSED, &[], &refusal.encode());
+        3
+    };
+    let ours = xplug::__private::build_info::XPLUG_VERSION;
+    if hello.protocol != frame::PROTOCOL || hello.xplug_version != ours {
+        return refuse(format!(
+            "the runner speaks protocol {} of xplug {}, the host protocol {} of xplug {}",
+            frame::PROTOCOL,
+            ours,
+            hello.protocol,
+            hello.xplug_version
+        ));
+    }
+    let serves = match interfaces.iter().find(|s| s.name == hello.interface) {
+        Some(serves) => serves,
+        None => {
+            return refuse(format!(
+                "the runner does not serve the `{}` interface",
+                hello.interface
+            ))
+        }
+    };
+    if serves.version != hello.interface_version {
+        return refuse(format!(
+            "the runner serves `{}` {}, the host {}",
+            hello.interface, serves.version, hello.interface_version
+        ));
+    }
+    (serves.serve)(Child {
+        channel,
+        image,
+        hello,
+    })
+}
+
+/// Ends this process if the host that started it is gone (a plugin stuck in a call would
+/// never see its channel close).
+fn watch_parent() {
+    // SAFETY: `getppid` has no preconditions.
+    let parent = unsafe { libc::getppid() };
+    let _ = std::thread::Builder::new()
+        .name("xplug-parent-watch".to_owned())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(500));
+            // SAFETY: as above.
+            if unsafe { libc::getppid() } != parent {
+                std::process::exit(1);
+            }
+        });
+}
+
+/// Loads the plugin for interface `M` and answers calls; returns the exit status.
+pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
+    let Child {
+        channel,
+        image,
+        hello,
+    } = child;
+    log_to_stderr(hello.log_level);
+    let mut loader = Loader::<M>::new()
+        .allow_panic_abort(hello.allow_panic_abort)
+        .max_file_size(hello.max_file_size);
+    if let Ok(versions) = hello.version_requirement.parse() {
+        loader = loader.version_requirement(versions);
+    }
+    let path = Path::new(&hello.path);
+    let loaded = image
+        .metadata()
+        .map_err(|e| crate::stages::file::io_error(path, e))
+        .and_then(|meta| {
+            let plugin = PluginFile {
+                path: path.to_owned(),
+                file: image,
+                meta,
+            };
+            stages::run_opened::<M>(&loader.options, path, plugin)
+        });
+    let module = match loaded {
+        Ok(checked) => {
+            drop(checked.journaled);
+            checked.module
+        }
+        Err(error) => {
+            let _ = frame::write(&channel, frame::REFUSED, &[], &refusal(&error).encode());
+            return 3;
+        }
+    };
+    if frame::write(&channel, frame::LOADED, &[], &[]).is_err() {
+        return 0;
+    }
+    let mut request = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        match frame::read(&channel, MAX_FROM_HOST, &mut request) {
+            Ok(frame::CALL) if request.len() >= 8 => {}
+            // The host closed the channel: unloaded, or gone.
+            Err(frame::ReadError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return 0,
+            _ => return 2,
+        }
+        let call = [request[0], request[1], request[2], request[3]];
+        let function = u32::from_le_bytes([request[4], request[5], request[6], request[7]]);
+        out.clear();
+        if answer(module, function, &request[8..], &mut out).is_err() {
+            // A call this runner cannot read: the host is not the one it was built with.
+            out.clear();
+            out.push(status::PANICKED);
+            RString::from("the isolated plugin's runner could not read the call").encode(&mut out);
+            RString::new().encode(&mut out);
+        }
+        if frame::write(&channel, frame::ANSWER, &call, &out).is_err() {
+            return 0;
+        }
+    }
+}
+
+/// Answers one call: an interface function, or a hook.
+fn answer<M: Interface>(
+    module: M,
+    function: u32,
+    args: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
+    let input = &mut Input::new(args);
+    match function {
+        hook::SAVE_STATE => {
+            input.finish()?;
+            // SAFETY: `module` loaded and its `on_load` succeeded.
+            let saved = unsafe { module.__save_state() };
+            hook_answer(saved.map(|state| ROption::from(state.map(RVec::from))), out);
+        }
+        hook::RESTORE_STATE => {
+            let state = RSlice::<u8>::decode(input)?;
+            input.finish()?;
+            // SAFETY: as above.
+            let restored = unsafe { module.__restore_state(state.as_slice()) };
+            hook_answer(refusable(restored), out);
+        }
+        hook::ON_UNLOAD => {
+            input.finish()?;
+            // SAFETY: as above; the host sends nothing after it but, if the hook refused, more
+            // calls, as it does in-process.
+            let unloaded = unsafe { module.__on_unload() };
+            hook_answer(refusable(unloaded), out);
+        }
+        function => module.__serve(function, args, out)?,
+    }
+    Ok(())
+}
+
+/// A hook's refusal is a value (`RErr`), its panic a panic.
+fn refusable(result: Result<(), LoadHookError>) -> Result<RResult<(), RString>, LoadHookError> {
+    match result {
+        Ok(()) => Ok(RResult::ROk(())),
+        Err(LoadHookError::Failed(message)) => Ok(RResult::RErr(message.into())),
+        Err(panicked) => Err(panicked),
+    }
+}
+
+fn hook_answer<T: Wire>(result: Result<T, LoadHookError>, out: &mut Vec<u8>) {
+    match result {
+        Ok(value) => {
+            out.push(status::RETURNED);
+            value.encode(out);
+        }
+        Err(LoadHookError::Failed(message)) => {
+            out.push(status::PANICKED);
+            RString::from(message).encode(out);
+            RString::new().encode(out);
+        }
+        Err(LoadHookError::Panicked { message, location }) => {
+            out.push(status::PANICKED);
+            RString::from(message).encode(out);
+            RString::from(location).encode(out);
+        }
+    }
+}
+
+/// A load error as it crosses to the host.
+fn refusal(error: &LoadError) -> Refusal {
+    let kind = format!("{:?}", error.kind());
+    let kind = kind
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let (message, location) = match error.kind() {
+        crate::ErrorKind::InitFailed { message, .. } => (message.clone(), String::new()),
+        crate::ErrorKind::InitPanicked {
+            message, location, ..
+        } => (message.clone(), location.clone()),
+        _ => (String::new(), String::new()),
+    };
+    Refusal {
+        kind,
+        text: error.kind().to_string(),
+        help: error.help(),
+        notes: error.kind().notes(),
+        message,
+        location,
+    }
+}
+
+/// Writes the plugin's `log` records to standard error, which the host passes on.
+fn log_to_stderr(level: u8) {
+    struct Stderr;
+    impl log::Log for Stderr {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            eprintln!("[{} {}] {}", record.level(), record.target(), record.args());
+        }
+        fn flush(&self) {}
+    }
+    static STDERR: Stderr = Stderr;
+    let filter = match level {
+        0 => return,
+        1 => log::LevelFilter::Error,
+        2 => log::LevelFilter::Warn,
+        3 => log::LevelFilter::Info,
+        4 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    if log::set_logger(&STDERR).is_ok() {
+        log::set_max_level(filter);
+    }
+}

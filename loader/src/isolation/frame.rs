@@ -1,0 +1,252 @@
+//! The channel between a host and an isolated plugin's process: length-prefixed frames over a
+//! Unix socket, each a tag and what the tag says follows (encoded with `xplug::wire`).
+//!
+//! | tag | from | holds |
+//! |---|---|---|
+//! | `HELLO` | host | protocol, xplug version, interface name and version, the loader's rules, the path |
+//! | `LOADED` | child | nothing: the plugin passed every check and its `on_load` |
+//! | `REFUSED` | child | the load error: kind, text, help, notes |
+//! | `CALL` | host | call number, function number, the encoded arguments |
+//! | `ANSWER` | child | the call's number, the encoded answer |
+//!
+//! Whatever the child sends is hostile input: a frame longer than the host's bound is refused
+//! before any of it is read, and a frame's buffer grows only as its bytes arrive.
+
+use std::io::{self, Read, Write};
+
+use xplug::wire::{FromWire, Input, Wire, WireError};
+
+/// The version of this channel's protocol; host and child must speak the same.
+pub(crate) const PROTOCOL: u32 = 1;
+
+pub(crate) const HELLO: u8 = 1;
+pub(crate) const LOADED: u8 = 2;
+pub(crate) const REFUSED: u8 = 3;
+pub(crate) const CALL: u8 = 4;
+pub(crate) const ANSWER: u8 = 5;
+
+/// Writes one frame: `tag`, then `body`.
+pub(crate) fn write(mut to: impl Write, tag: u8, head: &[u8], body: &[u8]) -> io::Result<()> {
+    let len = 1 + head.len() + body.len();
+    let len = u32::try_from(len)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a message over 4 GiB"))?;
+    let mut start = Vec::with_capacity(5 + head.len());
+    start.extend_from_slice(&len.to_le_bytes());
+    start.push(tag);
+    start.extend_from_slice(head);
+    if body.len() <= 4096 {
+        // One write for a small call: one system call, one wake-up on the other side.
+        start.extend_from_slice(body);
+        to.write_all(&start)
+    } else {
+        to.write_all(&start)?;
+        to.write_all(body)
+    }
+}
+
+/// Why a frame could not be read.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The channel failed or closed (`UnexpectedEof` before a frame began: closed).
+    Io(io::Error),
+    /// The frame claims more than `max` bytes.
+    TooLong { claimed: u64, max: usize },
+    /// An empty frame (no tag).
+    Empty,
+}
+
+/// Reads one frame into `buffer` (cleared first); returns its tag. The frame is at most `max`
+/// bytes: the buffer grows as bytes arrive, never to a length the peer merely claims.
+pub(crate) fn read(mut from: impl Read, max: usize, buffer: &mut Vec<u8>) -> Result<u8, ReadError> {
+    let mut start = [0; 5];
+    from.read_exact(&mut start[..4]).map_err(ReadError::Io)?;
+    let len = u32::from_le_bytes([start[0], start[1], start[2], start[3]]);
+    if u64::from(len) > max as u64 {
+        return Err(ReadError::TooLong {
+            claimed: u64::from(len),
+            max,
+        });
+    }
+    if len == 0 {
+        return Err(ReadError::Empty);
+    }
+    from.read_exact(&mut start[4..]).map_err(ReadError::Io)?;
+    buffer.clear();
+    let body = u64::from(len - 1);
+    let got = from.take(body).read_to_end(buffer).map_err(ReadError::Io)?;
+    if got as u64 != body {
+        return Err(ReadError::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the channel closed inside a message",
+        )));
+    }
+    Ok(start[4])
+}
+
+/// What a host says first: who it is and what the child is to load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Hello {
+    pub(crate) protocol: u32,
+    pub(crate) xplug_version: String,
+    pub(crate) interface: String,
+    pub(crate) interface_version: String,
+    pub(crate) version_requirement: String,
+    pub(crate) allow_panic_abort: bool,
+    pub(crate) max_file_size: u64,
+    /// The host's `log` level, as `log::LevelFilter` numbers it.
+    pub(crate) log_level: u8,
+    /// The plugin's real path, for reports.
+    pub(crate) path: String,
+}
+
+fn string(input: &mut Input<'_>) -> Result<String, WireError> {
+    abi_stable::std_types::RString::decode(input).map(|s| s.into_string())
+}
+
+fn put_string(text: &str, out: &mut Vec<u8>) {
+    abi_stable::std_types::RStr::from(text).encode(out)
+}
+
+impl Hello {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.protocol.encode(&mut out);
+        for text in [
+            &self.xplug_version,
+            &self.interface,
+            &self.interface_version,
+            &self.version_requirement,
+        ] {
+            put_string(text, &mut out);
+        }
+        self.allow_panic_abort.encode(&mut out);
+        self.max_file_size.encode(&mut out);
+        self.log_level.encode(&mut out);
+        put_string(&self.path, &mut out);
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Hello, WireError> {
+        let input = &mut Input::new(bytes);
+        let hello = Hello {
+            protocol: u32::decode(input)?,
+            xplug_version: string(input)?,
+            interface: string(input)?,
+            interface_version: string(input)?,
+            version_requirement: string(input)?,
+            allow_panic_abort: bool::decode(input)?,
+            max_file_size: u64::decode(input)?,
+            log_level: u8::decode(input)?,
+            path: string(input)?,
+        };
+        input.finish()?;
+        Ok(hello)
+    }
+}
+
+/// A load the child refused, as it crosses: enough to rebuild the typed error where it has
+/// one, and the report's lines otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// The `ErrorKind` variant's name, e.g. `LayoutMismatch`.
+    pub(crate) kind: String,
+    /// The one-line text.
+    pub(crate) text: String,
+    /// The `help:` line.
+    pub(crate) help: String,
+    /// The report's other lines.
+    pub(crate) notes: Vec<String>,
+    /// The message of an `on_load` that refused or panicked, and the panic's location.
+    pub(crate) message: String,
+    pub(crate) location: String,
+}
+
+impl Refusal {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for text in [&self.kind, &self.text, &self.help] {
+            put_string(text, &mut out);
+        }
+        xplug::wire::put_len(self.notes.len(), &mut out);
+        for note in &self.notes {
+            put_string(note, &mut out);
+        }
+        put_string(&self.message, &mut out);
+        put_string(&self.location, &mut out);
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Refusal, WireError> {
+        let input = &mut Input::new(bytes);
+        let kind = string(input)?;
+        let text = string(input)?;
+        let help = string(input)?;
+        let count = input.length()?;
+        let mut notes = Vec::new();
+        for _ in 0..count.min(64) {
+            notes.push(string(input)?);
+        }
+        let refusal = Refusal {
+            kind,
+            text,
+            help,
+            notes,
+            message: string(input)?,
+            location: string(input)?,
+        };
+        input.finish()?;
+        Ok(refusal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_bounded_by_the_reader() {
+        let mut bytes = Vec::new();
+        write(&mut bytes, CALL, &[1, 2], &[3]).unwrap();
+        let mut buffer = Vec::new();
+        assert_eq!(read(&bytes[..], 16, &mut buffer).unwrap(), CALL);
+        assert_eq!(buffer, [1, 2, 3]);
+        // A claim of 4 GiB is refused before anything is read or reserved.
+        let claim = [0xff, 0xff, 0xff, 0xff, ANSWER];
+        assert!(matches!(
+            read(&claim[..], 1 << 20, &mut buffer),
+            Err(ReadError::TooLong { .. })
+        ));
+        assert!(buffer.capacity() < 1 << 20);
+        // A frame that ends early.
+        let short = [10, 0, 0, 0, ANSWER, 1];
+        assert!(matches!(
+            read(&short[..], 1 << 20, &mut buffer),
+            Err(ReadError::Io(_))
+        ));
+    }
+
+    #[test]
+    fn messages_cross() {
+        let hello = Hello {
+            protocol: PROTOCOL,
+            xplug_version: "0.1.0".into(),
+            interface: "greeter".into(),
+            interface_version: "1.1.0".into(),
+            version_requirement: "^1".into(),
+            allow_panic_abort: false,
+            max_file_size: 7,
+            log_level: 3,
+            path: "/p/libx.so".into(),
+        };
+        assert_eq!(Hello::decode(&hello.encode()), Ok(hello));
+        let refusal = Refusal {
+            kind: "LayoutMismatch".into(),
+            text: "t".into(),
+            help: "h".into(),
+            notes: vec!["a".into(), "b".into()],
+            message: String::new(),
+            location: String::new(),
+        };
+        assert_eq!(Refusal::decode(&refusal.encode()), Ok(refusal));
+    }
+}

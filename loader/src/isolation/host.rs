@@ -1,0 +1,561 @@
+//! The host's side: the checks before anything starts, the plugin's process kept running (or
+//! started again), and each call sent over its channel.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use xplug::__private::isolation::{Channel, Proxy};
+use xplug::{CallErrorKind, Crash, Interface};
+
+use super::frame::{self, Hello, ReadError, Refusal};
+use super::process::{self, Running};
+use super::{child, Isolation};
+use crate::digest::LazyDigest;
+use crate::error::{ErrorKind, LoadError};
+use crate::info::PluginInfo;
+use crate::plugin::Plugin;
+use crate::process::lock;
+use crate::stages::{self, file, open, LoadMode, Options};
+use crate::sys::SealedFile;
+
+/// How long a process that closed its channel has to exit before it is killed.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+/// The longest backoff between restarts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// An isolated plugin, shared by its handles: when the last goes, its process is stopped.
+pub(crate) struct Isolated {
+    pub(crate) info: PluginInfo,
+    shared: Arc<Shared>,
+    /// The module its handles share (an `M`).
+    module: Box<dyn std::any::Any + Send + Sync>,
+    /// The thread of an `on_unload` hook that outlasted its wait.
+    pub(crate) unload_hook: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The bytes' XXH3-128 and the isolation settings: what makes two loads one plugin.
+    identity: (u128, Isolation),
+}
+
+impl Isolated {
+    /// Stops the plugin's process: it is not served any more.
+    pub(crate) fn stop(&self) {
+        self.shared.stop("it was unloaded");
+    }
+}
+
+impl Drop for Isolated {
+    fn drop(&mut self) {
+        self.shared.stop("its last handle was dropped");
+    }
+}
+
+/// The isolated plugins of this process, by identity.
+static ISOLATED: Mutex<Vec<Weak<Isolated>>> = Mutex::new(Vec::new());
+
+/// What starts a plugin's process, and its state.
+struct Shared {
+    runner: PathBuf,
+    /// The sealed snapshot, until the plugin is stopped.
+    image: Mutex<Option<Arc<SealedFile>>>,
+    /// Its real path and header, for reports.
+    path: PathBuf,
+    info: PluginInfo,
+    hello: Vec<u8>,
+    isolation: Isolation,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    running: Option<Running>,
+    /// Why the last call failed for want of a process: what later calls fail with until a
+    /// restart.
+    last: Option<CallErrorKind>,
+    /// Restarts made, and crashes in a row since the last call answered.
+    restarts: u32,
+    in_a_row: u32,
+    /// No restart before this.
+    retry_at: Option<Instant>,
+    /// Unloaded: never served again.
+    stopped: Option<&'static str>,
+    /// The number of the last call sent.
+    call: u32,
+}
+
+/// Why a start failed: for a first load, a load error; for a restart, the reason.
+enum StartError {
+    Refused(LoadError),
+    Failed { reason: String, stderr: String },
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    fn stop(&self, why: &'static str) {
+        let running = {
+            let mut state = self.state();
+            state.stopped = Some(why);
+            state.running.take()
+        };
+        // Its memory goes back: no restart will need it.
+        lock(&self.image).take();
+        // Closing the channel ends the process's loop; it is killed if it does not exit.
+        if let Some(running) = running {
+            let _ = running.end(EXIT_GRACE);
+        }
+    }
+
+    /// Starts the plugin's process and waits until it has loaded the plugin.
+    fn start(&self) -> Result<Running, StartError> {
+        let failed = |reason: String, stderr: String| StartError::Failed { reason, stderr };
+        let (channel, child_end) = UnixStream::pair()
+            .map_err(|e| failed(format!("cannot make its channel: {e}"), String::new()))?;
+        let sealed = lock(&self.image)
+            .clone()
+            .ok_or_else(|| failed("it was unloaded".to_owned(), String::new()))?;
+        // A description of its own, read-only: the child reads it from the start.
+        let image = File::open(&sealed.path)
+            .map_err(|e| failed(format!("cannot reopen the snapshot: {e}"), String::new()))?;
+        let running = process::start(&self.runner, channel, &child_end, &image, &self.isolation)
+            .map_err(|e| {
+                failed(
+                    format!("cannot start the runner {}: {e}", self.runner.display()),
+                    String::new(),
+                )
+            })?;
+        drop((child_end, image));
+        let until = Instant::now() + self.isolation.start_wait;
+        let sent = frame::write(&running.channel, frame::HELLO, &[], &self.hello);
+        let mut buffer = Vec::new();
+        let answer = sent.map_err(ReadError::Io).and_then(|()| {
+            frame::read(
+                Timed::new(&running.channel, Some(until)),
+                self.isolation.max_message,
+                &mut buffer,
+            )
+        });
+        match answer {
+            Ok(frame::LOADED) if buffer.is_empty() => Ok(running),
+            Ok(frame::REFUSED) => {
+                let _ = running.end(EXIT_GRACE);
+                match Refusal::decode(&buffer) {
+                    Ok(refusal) => Err(StartError::Refused(refused(
+                        &self.path, &self.info, refusal,
+                    ))),
+                    Err(e) => Err(failed(
+                        format!("its refusal was garbled: {e}"),
+                        String::new(),
+                    )),
+                }
+            }
+            Ok(_) => {
+                let stderr = running.kill();
+                Err(failed(
+                    "its process broke the channel's rules while loading".to_owned(),
+                    stderr,
+                ))
+            }
+            Err(ReadError::Io(e)) if timed_out(&e) => {
+                let stderr = running.kill();
+                Err(failed(
+                    format!(
+                        "its process did not load it within {:?}",
+                        self.isolation.start_wait
+                    ),
+                    stderr,
+                ))
+            }
+            Err(ReadError::Io(_)) => {
+                let (crash, stderr) = running.end(EXIT_GRACE);
+                Err(failed(
+                    format!("its process {crash} while loading it (does the runner call `serve_if_child`?)"),
+                    stderr,
+                ))
+            }
+            Err(_) => {
+                let stderr = running.kill();
+                Err(failed(
+                    "its process broke the channel's rules while loading".to_owned(),
+                    stderr,
+                ))
+            }
+        }
+    }
+
+    /// Makes sure a process serves calls: starts a new one if the restart policy allows.
+    fn serving<'a>(&self, state: &'a mut State) -> Result<&'a mut Running, CallErrorKind> {
+        if let Some(why) = state.stopped {
+            return Err(CallErrorKind::Unavailable {
+                reason: why.to_owned(),
+            });
+        }
+        if state.running.is_none() {
+            let restart = self.isolation.restart;
+            let last = state.last.clone().unwrap_or(CallErrorKind::Crashed {
+                crash: Crash::Closed,
+                stderr: String::new(),
+            });
+            if restart.limit.map_or(false, |limit| state.restarts >= limit) {
+                return Err(match restart.limit {
+                    Some(0) => last,
+                    _ => CallErrorKind::Unavailable {
+                        reason: format!(
+                            "restarted {} times, the most its restart policy allows; last: {}",
+                            state.restarts, last
+                        ),
+                    },
+                });
+            }
+            if state.retry_at.map_or(false, |at| Instant::now() < at) {
+                return Err(last);
+            }
+            state.restarts += 1;
+            match self.start() {
+                Ok(running) => state.running = Some(running),
+                Err(e) => {
+                    let reason = match e {
+                        StartError::Refused(error) => error.kind().to_string(),
+                        StartError::Failed { reason, .. } => reason,
+                    };
+                    let kind = CallErrorKind::Unavailable {
+                        reason: format!("it could not be started again: {reason}"),
+                    };
+                    self.crashed(state, kind.clone());
+                    return Err(kind);
+                }
+            }
+        }
+        state.running.as_mut().ok_or(CallErrorKind::Unavailable {
+            reason: "it is not running".to_owned(),
+        })
+    }
+
+    /// Records why the process is gone: later calls fail so until a restart.
+    fn crashed(&self, state: &mut State, kind: CallErrorKind) {
+        state.in_a_row = state.in_a_row.saturating_add(1);
+        let backoff = self
+            .isolation
+            .restart
+            .backoff
+            .checked_mul(1 << state.in_a_row.saturating_sub(1).min(16))
+            .unwrap_or(MAX_BACKOFF)
+            .min(MAX_BACKOFF);
+        state.retry_at = Some(Instant::now() + backoff);
+        state.last = Some(kind);
+    }
+
+    /// Ends the running process after a failed call and says how the call fails.
+    fn end(&self, state: &mut State, how: End) -> CallErrorKind {
+        let running = match state.running.take() {
+            Some(running) => running,
+            None => {
+                return state.last.clone().unwrap_or(CallErrorKind::Crashed {
+                    crash: Crash::Closed,
+                    stderr: String::new(),
+                })
+            }
+        };
+        let kind = match how {
+            End::Closed => {
+                let (crash, stderr) = running.end(EXIT_GRACE);
+                CallErrorKind::Crashed { crash, stderr }
+            }
+            End::TimedOut(deadline) => {
+                running.kill();
+                CallErrorKind::TimedOut { deadline }
+            }
+            End::Misbehaved(what) => {
+                let stderr = running.kill();
+                CallErrorKind::Crashed {
+                    crash: Crash::Misbehaved { what },
+                    stderr,
+                }
+            }
+        };
+        self.crashed(state, kind.clone());
+        kind
+    }
+}
+
+/// Why a call ended the process.
+enum End {
+    Closed,
+    TimedOut(Duration),
+    Misbehaved(String),
+}
+
+/// The channel of one isolated plugin, as its proxy uses it.
+struct Served {
+    shared: Arc<Shared>,
+}
+
+impl Channel for Served {
+    fn call(&self, function: u32, args: &[u8], reply: &mut Vec<u8>) -> Result<(), CallErrorKind> {
+        let shared = &*self.shared;
+        let mut state = shared.state();
+        let state = &mut *state;
+        state.call = state.call.wrapping_add(1);
+        let call = state.call;
+        let running = shared.serving(state)?;
+        let mut head = [0u8; 8];
+        head[..4].copy_from_slice(&call.to_le_bytes());
+        head[4..].copy_from_slice(&function.to_le_bytes());
+        if frame::write(&running.channel, frame::CALL, &head, args).is_err() {
+            return Err(shared.end(state, End::Closed));
+        }
+        let deadline = shared.isolation.deadline;
+        let until = deadline.map(|deadline| Instant::now() + deadline);
+        let read = frame::read(
+            Timed::new(&running.channel, until),
+            shared.isolation.max_message,
+            reply,
+        );
+        let how = match read {
+            Ok(frame::ANSWER) if reply.len() >= 4 && reply[..4] == call.to_le_bytes() => {
+                reply.drain(..4);
+                state.in_a_row = 0;
+                return Ok(());
+            }
+            Ok(frame::ANSWER) => End::Misbehaved("an answer to a call never made".to_owned()),
+            Ok(tag) => End::Misbehaved(format!("a message of unknown kind {tag}")),
+            Err(ReadError::Io(e)) if timed_out(&e) => {
+                End::TimedOut(deadline.unwrap_or(Duration::ZERO))
+            }
+            Err(ReadError::Io(_)) => End::Closed,
+            Err(ReadError::TooLong { claimed, max }) => End::Misbehaved(format!(
+                "a message of {claimed} bytes, over the bound of {max}"
+            )),
+            Err(ReadError::Empty) => End::Misbehaved("an empty message".to_owned()),
+        };
+        Err(shared.end(state, how))
+    }
+
+    fn misbehaved(&self, _function: u32, what: String) -> CallErrorKind {
+        let mut state = self.shared.state();
+        self.shared.end(&mut state, End::Misbehaved(what))
+    }
+}
+
+fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Reads from a channel until a moment: each read waits at most what is left.
+struct Timed<'a> {
+    channel: &'a UnixStream,
+    until: Option<Instant>,
+}
+
+impl<'a> Timed<'a> {
+    fn new(channel: &'a UnixStream, until: Option<Instant>) -> Self {
+        // Without a deadline reads block; set once, since a deadline call may have set one.
+        let _ = channel.set_read_timeout(None);
+        Timed { channel, until }
+    }
+}
+
+impl Read for Timed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(until) = self.until {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.channel.set_read_timeout(Some(left))?;
+        }
+        (&*self.channel).read(buf)
+    }
+}
+
+/// A load error the plugin's process sent: typed where the kind is one the host can rebuild.
+fn refused(path: &Path, info: &PluginInfo, refusal: Refusal) -> LoadError {
+    let kind = match refusal.kind.as_str() {
+        "InitFailed" => ErrorKind::InitFailed {
+            message: refusal.message,
+        },
+        "InitPanicked" => ErrorKind::InitPanicked {
+            message: refusal.message,
+            location: refusal.location,
+        },
+        _ => ErrorKind::RefusedIsolated {
+            kind: refusal.kind,
+            text: refusal.text,
+            help: refusal.help,
+            notes: refusal.notes,
+        },
+    };
+    LoadError::new(path, kind).with_plugin(info)
+}
+
+/// Loads the file at `requested` as an isolated plugin: every check that reads the file here,
+/// then its process started on the sealed bytes.
+pub(crate) fn load<M: Interface>(
+    options: &Options,
+    isolation: &Isolation,
+    requested: &Path,
+    has_services: bool,
+) -> Result<Plugin<M>, LoadError> {
+    let refuse = |path: &Path, reason: String| {
+        LoadError::new(
+            path,
+            ErrorKind::Isolation {
+                reason,
+                stderr: String::new(),
+            },
+        )
+    };
+    if has_services {
+        return Err(refuse(
+            requested,
+            "host services do not cross to an isolated plugin yet: load it in-process, or \
+             without `Loader::host_services`"
+                .to_owned(),
+        ));
+    }
+    if options.mode == LoadMode::InPlace {
+        return Err(refuse(
+            requested,
+            "an isolated plugin runs a sealed snapshot of its file: it cannot be loaded in \
+             place"
+                .to_owned(),
+        ));
+    }
+    let runner = match &isolation.runner {
+        Some(runner) => runner.clone(),
+        None if child::serves_here(M::INTERFACE_NAME) => std::env::current_exe()
+            .map_err(|e| refuse(requested, format!("cannot find this executable: {e}")))?,
+        None => {
+            return Err(refuse(
+                requested,
+                format!(
+                    "this executable does not serve the `{}` interface to isolated plugins: \
+                     call `xplug_loader::isolation::serve_if_child` first thing in `main`, or \
+                     name a runner (`Isolation::runner`)",
+                    M::INTERFACE_NAME
+                ),
+            ))
+        }
+    };
+    // 1. The file, read once; trust; 2 and 3; 4. Nothing of it runs here.
+    let plugin = file::open(requested, options.file)?;
+    let bytes = file::read(&plugin, options.file.max_size)?;
+    let digest = LazyDigest::new(&bytes);
+    options.trust.check(requested, &plugin.path, &digest)?;
+    let (info, _) = stages::read_header(&plugin.path, bytes.as_slice())?;
+    options.requirements.check(&plugin.path, &info)?;
+    if !options.trust.is_empty() {
+        let paths = stages::search_paths(&plugin.path, bytes.as_slice())?;
+        crate::trust::permissions::check_search_paths(&plugin.path, &paths, None)
+            .map_err(|e| e.with_plugin(&info))?;
+    }
+    let identity = (xxhash_rust::xxh3::xxh3_128(&bytes), isolation.clone());
+    {
+        let mut loaded = lock(&ISOLATED);
+        loaded.retain(|isolated| isolated.strong_count() > 0);
+        if let Some(isolated) = loaded
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|isolated| isolated.identity == identity && isolated.shared.image_holds(&bytes))
+        {
+            drop(loaded);
+            let module = match isolated.module.downcast_ref::<M>() {
+                Some(module) => *module,
+                None => M::__isolated(proxy_of(&isolated.shared)),
+            };
+            return Ok(Plugin::isolated(
+                module,
+                isolated,
+                plugin.path.into(),
+                options.unload_wait,
+            ));
+        }
+    }
+    let image = match open::seal(&bytes) {
+        Ok(Some(image)) => image,
+        Ok(None) => {
+            return Err(refuse(
+                &plugin.path,
+                "isolated plugins need a sealed memfd the child can inherit (Linux, with \
+                 executable memfds)"
+                    .to_owned(),
+            )
+            .with_plugin(&info))
+        }
+        Err(kind) => return Err(LoadError::new(&plugin.path, kind).with_plugin(&info)),
+    };
+    let hello = Hello {
+        protocol: frame::PROTOCOL,
+        xplug_version: xplug::__private::build_info::XPLUG_VERSION.to_owned(),
+        interface: M::INTERFACE_NAME.to_owned(),
+        interface_version: M::INTERFACE_VERSION.to_owned(),
+        version_requirement: options.requirements.versions().to_string(),
+        allow_panic_abort: options.requirements.allows_panic_abort(),
+        max_file_size: options.file.max_size,
+        log_level: log::max_level() as u8,
+        path: plugin.path.display().to_string(),
+    };
+    let shared = Arc::new(Shared {
+        runner,
+        image: Mutex::new(Some(image)),
+        path: plugin.path.clone(),
+        info: info.clone(),
+        hello: hello.encode(),
+        isolation: isolation.clone(),
+        state: Mutex::new(State::default()),
+    });
+    let running = shared.start().map_err(|e| match e {
+        StartError::Refused(error) => error,
+        StartError::Failed { reason, stderr } => {
+            LoadError::new(&plugin.path, ErrorKind::Isolation { reason, stderr }).with_plugin(&info)
+        }
+    })?;
+    shared.state().running = Some(running);
+    let module = M::__isolated(proxy_of(&shared));
+    let isolated = Arc::new(Isolated {
+        info,
+        shared,
+        module: Box::new(module),
+        unload_hook: Mutex::new(None),
+        identity,
+    });
+    lock(&ISOLATED).push(Arc::downgrade(&isolated));
+    Ok(Plugin::isolated(
+        module,
+        isolated,
+        plugin.path.into(),
+        options.unload_wait,
+    ))
+}
+
+impl Shared {
+    /// Whether the snapshot holds exactly `bytes`.
+    fn image_holds(&self, bytes: &[u8]) -> bool {
+        lock(&self.image)
+            .as_ref()
+            .map_or(false, |image| crate::sys::sealed_holds(image, bytes))
+    }
+}
+
+/// The proxy of a plugin's process, kept for the life of the process (the module that points
+/// to it may be copied anywhere); one per process of the plugin.
+fn proxy_of(shared: &Arc<Shared>) -> &'static Proxy {
+    static PROXIES: Mutex<Vec<(usize, &'static Proxy)>> = Mutex::new(Vec::new());
+    let key = Arc::as_ptr(shared) as usize;
+    let mut proxies = lock(&PROXIES);
+    if let Some((_, proxy)) = proxies.iter().find(|(k, _)| *k == key) {
+        return proxy;
+    }
+    let proxy: &'static Proxy = Box::leak(Box::new(Proxy::new(Box::new(Served {
+        shared: Arc::clone(shared),
+    }))));
+    proxies.push((key, proxy));
+    proxy
+}

@@ -1,0 +1,229 @@
+//! An isolated plugin's process: started with its channel and its snapshot as descriptors 3
+//! and 4, its standard error read by a thread that passes it on and keeps its last lines, and
+//! how it ended told as a [`Crash`].
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::io::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use xplug::Crash;
+
+use super::{Isolation, CHILD_ENV};
+use crate::process::lock;
+
+/// How many of the last lines of a plugin's standard error are kept.
+const TAIL_LINES: usize = 20;
+/// The longest line kept (longer ones are cut).
+const TAIL_LINE_BYTES: usize = 1024;
+
+/// A running plugin process.
+pub(crate) struct Running {
+    child: Child,
+    pub(crate) channel: UnixStream,
+    tail: Arc<Tail>,
+    reader: Option<JoinHandle<()>>,
+}
+
+/// The last lines a process wrote to its standard error.
+#[derive(Default)]
+struct Tail {
+    lines: Mutex<VecDeque<String>>,
+}
+
+impl Tail {
+    fn push(&self, line: &[u8]) {
+        let cut = &line[..line.len().min(TAIL_LINE_BYTES)];
+        let text = String::from_utf8_lossy(cut).trim_end().to_owned();
+        let mut lines = lock(&self.lines);
+        if lines.len() == TAIL_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(text);
+    }
+
+    fn text(&self) -> String {
+        let lines = lock(&self.lines);
+        let mut text = String::new();
+        for line in lines.iter() {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// Starts `runner` to serve a plugin over `channel` (the host's end): `child_end` becomes
+/// its descriptor 3, `image` (the sealed snapshot, opened read-only) its descriptor 4.
+pub(crate) fn start(
+    runner: &Path,
+    channel: UnixStream,
+    child_end: &UnixStream,
+    image: &File,
+    isolation: &Isolation,
+) -> io::Result<Running> {
+    let mut command = Command::new(runner);
+    command
+        .env(CHILD_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped());
+    let child_end = child_end.as_raw_fd();
+    let image = image.as_raw_fd();
+    let memory = isolation.memory_limit;
+    let cpu = isolation.cpu_time_limit.map(|limit| limit.as_secs().max(1));
+    // SAFETY: the closure runs in the new process between `fork` and `exec`, and makes only
+    // async-signal-safe calls (`fcntl`, `dup2`, `close`, `setrlimit`) on descriptors this
+    // process holds open until `spawn` returns; it allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(move || descriptors_and_limits(child_end, image, memory, cpu));
+    }
+    let mut child = command.spawn()?;
+    let tail = Arc::new(Tail::default());
+    let reader = child.stderr.take().and_then(|stderr| {
+        let tail = Arc::clone(&tail);
+        thread::Builder::new()
+            .name("xplug-isolated-stderr".to_owned())
+            .spawn(move || pass_on(stderr, &tail))
+            .ok()
+    });
+    Ok(Running {
+        child,
+        channel,
+        tail,
+        reader,
+    })
+}
+
+/// In the new process: the channel to descriptor 3 and the snapshot to 4, neither closed on
+/// `exec`; the limits.
+fn descriptors_and_limits(
+    channel: i32,
+    image: i32,
+    memory: Option<u64>,
+    cpu: Option<u64>,
+) -> io::Result<()> {
+    fn check(result: i32) -> io::Result<i32> {
+        if result < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(result)
+        }
+    }
+    // SAFETY: plain system calls on descriptors that are open in this process.
+    unsafe {
+        // Both above 9 first: either may be 3 or 4 now.
+        let channel = check(libc::fcntl(channel, libc::F_DUPFD, 10))?;
+        let image = check(libc::fcntl(image, libc::F_DUPFD, 10))?;
+        check(libc::dup2(channel, 3))?;
+        check(libc::dup2(image, 4))?;
+        libc::close(channel);
+        libc::close(image);
+        if let Some(bytes) = memory {
+            let limit = libc::rlimit {
+                rlim_cur: bytes as libc::rlim_t,
+                rlim_max: bytes as libc::rlim_t,
+            };
+            check(libc::setrlimit(libc::RLIMIT_AS, &limit))?;
+        }
+        if let Some(seconds) = cpu {
+            let limit = libc::rlimit {
+                rlim_cur: seconds as libc::rlim_t,
+                rlim_max: seconds.saturating_add(1) as libc::rlim_t,
+            };
+            check(libc::setrlimit(libc::RLIMIT_CPU, &limit))?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies a process's standard error to the host's, keeping its last lines.
+fn pass_on(mut stderr: impl Read, tail: &Tail) {
+    let mut chunk = [0u8; 8192];
+    let mut line = Vec::new();
+    loop {
+        let n = match stderr.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let _ = io::stderr().write_all(&chunk[..n]);
+        for &byte in &chunk[..n] {
+            if byte == b'\n' {
+                tail.push(&line);
+                line.clear();
+            } else if line.len() < TAIL_LINE_BYTES {
+                line.push(byte);
+            }
+        }
+    }
+    if !line.is_empty() {
+        tail.push(&line);
+    }
+}
+
+impl Running {
+    /// Ends the process (killed unless it has exited within `grace`) and says how it ended,
+    /// with the last lines of its standard error.
+    pub(crate) fn end(mut self, grace: Duration) -> (Crash, String) {
+        let _ = self.channel.shutdown(std::net::Shutdown::Both);
+        let crash = match wait_for(&mut self.child, grace) {
+            Some(status) => crash_of(status),
+            None => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                Crash::Closed
+            }
+        };
+        (crash, self.tail_text())
+    }
+
+    /// Kills the process and reaps it; returns the last lines of its standard error.
+    pub(crate) fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.tail_text()
+    }
+
+    /// The last lines of standard error, once it closed (waiting a moment for the reader).
+    fn tail_text(&mut self) -> String {
+        if let Some(reader) = self.reader.take() {
+            let until = Instant::now() + Duration::from_millis(200);
+            while !reader.is_finished() && Instant::now() < until {
+                thread::sleep(Duration::from_millis(1));
+            }
+            // A reader still running (a process the plugin started holds the pipe open) ends
+            // on its own later.
+            if reader.is_finished() {
+                let _ = reader.join();
+            }
+        }
+        self.tail.text()
+    }
+}
+
+/// The process's exit status if it exits within `wait`.
+fn wait_for(child: &mut Child, wait: Duration) -> Option<ExitStatus> {
+    let until = Instant::now() + wait;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < until => thread::sleep(Duration::from_micros(200)),
+            _ => return None,
+        }
+    }
+}
+
+fn crash_of(status: ExitStatus) -> Crash {
+    match (status.signal(), status.code()) {
+        (Some(number), _) => Crash::Signal { number },
+        (None, Some(code)) => Crash::Exited { code },
+        (None, None) => Crash::Closed,
+    }
+}

@@ -1,0 +1,397 @@
+//! Isolated plugins: the same handles served from a process of the plugin's own. A crash, a
+//! hang or an attack on the channel fails calls with a typed error, and this process (the
+//! host) keeps running and serving the other plugins.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use counter_interface::CounterRef;
+use greeter_interface::GreeterRef;
+use xplug_loader::isolation::{Isolation, Restart};
+use xplug_loader::{CallErrorKind, Crash, ErrorKind, Loader, Plugin, Stage, Unloaded};
+use xtask::Fixture;
+
+use crate::snapshots::{install, variant};
+use crate::support::{assert_good_plugin_works, plugin, scratch};
+
+/// The runner this suite's isolated plugins run in.
+fn runner() -> &'static str {
+    env!("CARGO_BIN_EXE_isolated-runner")
+}
+
+fn isolated(isolation: Isolation) -> Loader<GreeterRef> {
+    Loader::<GreeterRef>::new().isolate(isolation.runner(runner()))
+}
+
+fn hostile(isolation: Isolation) -> Plugin<GreeterRef> {
+    isolated(isolation)
+        .load(plugin(Fixture::Hostile))
+        .expect("fixture-hostile loads isolated")
+}
+
+#[test]
+fn an_isolated_plugin_answers_as_it_does_in_process() {
+    let path = plugin(Fixture::GreeterEn);
+    let inside = Loader::<GreeterRef>::new().load(&path).unwrap();
+    let outside = isolated(Isolation::new()).load(&path).unwrap();
+    assert!(outside.is_isolated() && !inside.is_isolated());
+    assert_eq!(outside.info(), inside.info());
+    for plugin in [&inside, &outside] {
+        assert_eq!(plugin.greet("Ada".into()).unwrap(), "Hello, Ada!");
+        assert_eq!(plugin.add(40, 2).unwrap(), 42);
+        let words = plugin.words("b a b".into()).unwrap();
+        assert_eq!(
+            words.iter().map(|w| w.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(
+            plugin
+                .translate("thanks".into())
+                .unwrap()
+                .into_option()
+                .unwrap(),
+            "thanks"
+        );
+        assert!(plugin.parse_number("12x".into()).unwrap().is_err());
+        assert_eq!(plugin.shout("hi".into()).unwrap(), "HI!");
+        let panicked = plugin.greet("".into()).unwrap_err();
+        assert_eq!(panicked.function(), "greet");
+        assert_eq!(panicked.panic_message(), Some("cannot greet an empty name"));
+    }
+    // What cannot cross is refused by name, before anything is sent: a borrowed slice of
+    // other than bytes (the first of `map`'s two), an object.
+    let error = outside
+        .map(
+            abi_stable::std_types::RSlice::from_slice(&[1]),
+            greeter_interface::Callback(double),
+        )
+        .unwrap_err();
+    match error.kind() {
+        CallErrorKind::CannotCross { type_name } => {
+            assert!(type_name.contains("RSlice<i64>"), "{type_name}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        outside.counter(1).unwrap_err().kind(),
+        CallErrorKind::CannotCross { .. }
+    ));
+}
+
+extern "C" fn double(x: i64) -> i64 {
+    x * 2
+}
+
+#[test]
+fn isolated_code_is_not_mapped_in_the_host() {
+    let path = plugin(Fixture::Hostile);
+    let plugin = isolated(Isolation::new()).load(&path).unwrap();
+    assert_eq!(plugin.add(1, 2).unwrap(), 3);
+    assert!(
+        !crate::support::is_mapped(&path),
+        "the plugin was mapped in the host"
+    );
+}
+
+/// `greet(what)` on a hostile plugin of its own, and how the call failed.
+fn failure(what: &str, isolation: Isolation) -> CallErrorKind {
+    let plugin = hostile(isolation);
+    let started = Instant::now();
+    let error = plugin.greet(what.into()).unwrap_err();
+    assert_eq!(error.function(), "greet");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{what} took {:?}",
+        started.elapsed()
+    );
+    // Every later call fails too (no restart), and says the same.
+    let later = plugin.add(1, 2).unwrap_err();
+    assert_eq!(later.kind(), error.kind(), "{what}");
+    error.kind().clone()
+}
+
+fn signal_of(kind: &CallErrorKind) -> Option<i32> {
+    match kind {
+        CallErrorKind::Crashed {
+            crash: Crash::Signal { number },
+            ..
+        } => Some(*number),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_crash_is_a_call_error_and_the_host_keeps_serving() {
+    let segv = failure("segv", Isolation::new());
+    assert_eq!(signal_of(&segv), Some(libc::SIGSEGV), "{segv:?}");
+    match &segv {
+        CallErrorKind::Crashed { stderr, .. } => {
+            assert!(
+                stderr.contains("about to write through a null pointer"),
+                "{stderr}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let abort = failure("abort", Isolation::new());
+    assert_eq!(signal_of(&abort), Some(libc::SIGABRT), "{abort:?}");
+    // Rust's guard page handler reports the overflow and aborts.
+    let overflow = failure("overflow", Isolation::new());
+    assert!(
+        matches!(
+            signal_of(&overflow),
+            Some(libc::SIGABRT) | Some(libc::SIGSEGV)
+        ),
+        "{overflow:?}"
+    );
+    assert!(matches!(
+        failure("exit", Isolation::new()),
+        CallErrorKind::Crashed {
+            crash: Crash::Exited { code: 0 },
+            ..
+        }
+    ));
+    let oom = failure("alloc", Isolation::new().memory_limit(512 << 20));
+    assert_eq!(signal_of(&oom), Some(libc::SIGABRT), "{oom:?}");
+    // The host serves as before.
+    assert_good_plugin_works();
+}
+
+#[test]
+fn a_hang_ends_at_the_deadline() {
+    let deadline = Duration::from_millis(300);
+    match failure("loop", Isolation::new().deadline(deadline)) {
+        CallErrorKind::TimedOut { deadline: d } => assert_eq!(d, deadline),
+        other => panic!("{other:?}"),
+    }
+    // CPU time: the system ends it.
+    let cpu = failure(
+        "loop",
+        Isolation::new().cpu_time_limit(Duration::from_secs(1)),
+    );
+    assert_eq!(signal_of(&cpu), Some(libc::SIGXCPU), "{cpu:?}");
+}
+
+#[test]
+fn a_child_that_attacks_its_channel_is_killed() {
+    for (what, says) in [
+        ("garbage", "unknown kind"),
+        ("huge", "over the bound"),
+        ("stray", "never made"),
+    ] {
+        match failure(what, Isolation::new()) {
+            CallErrorKind::Crashed {
+                crash: Crash::Misbehaved { what: said },
+                ..
+            } => assert!(said.contains(says), "{what}: {said}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        failure("close", Isolation::new()),
+        CallErrorKind::Crashed {
+            crash: Crash::Closed,
+            ..
+        }
+    ));
+    assert_good_plugin_works();
+}
+
+#[test]
+fn restarts_restore_service_within_their_bound() {
+    let restart = Restart::on_next_call().backoff(Duration::ZERO).at_most(2);
+    let plugin = hostile(Isolation::new().restart(restart));
+    assert_eq!(plugin.add(0, 0).unwrap(), 0);
+    assert_eq!(plugin.add(0, 0).unwrap(), 1);
+    for _ in 0..2 {
+        assert!(signal_of(plugin.greet("abort".into()).unwrap_err().kind()).is_some());
+        // A new process: its statics start over.
+        assert_eq!(plugin.add(0, 0).unwrap(), 0);
+    }
+    assert!(plugin.greet("abort".into()).is_err());
+    match plugin.add(1, 2).unwrap_err().kind() {
+        CallErrorKind::Unavailable { reason } => {
+            assert!(reason.contains("restarted 2 times"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn calls_from_four_threads_are_answered_right_while_the_child_is_killed_at_random() {
+    let restart = Restart::on_next_call().backoff(Duration::ZERO);
+    let plugin = Arc::new(hostile(Isolation::new().restart(restart)));
+    let done = Arc::new(AtomicBool::new(false));
+    let killer = {
+        let (plugin, done) = (Arc::clone(&plugin), Arc::clone(&done));
+        thread::spawn(move || {
+            let mut kills = 0;
+            let mut seed = 0x2545_f491_4f6c_dd1du64;
+            while !done.load(Ordering::SeqCst) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                thread::sleep(Duration::from_micros(seed % 20_000));
+                if plugin.greet("exit".into()).is_err() {
+                    kills += 1;
+                }
+            }
+            kills
+        })
+    };
+    let callers: Vec<_> = (0..4u32)
+        .map(|t| {
+            let plugin = Arc::clone(&plugin);
+            thread::spawn(move || {
+                let (mut right, mut failed) = (0, 0);
+                for i in 0..2_500u32 {
+                    match plugin.add(t + 1, i) {
+                        Ok(sum) => {
+                            assert_eq!(sum, t + 1 + i);
+                            right += 1;
+                        }
+                        Err(e) => {
+                            assert!(
+                                matches!(
+                                    e.kind(),
+                                    CallErrorKind::Crashed { .. }
+                                        | CallErrorKind::Unavailable { .. }
+                                ),
+                                "{e}"
+                            );
+                            failed += 1;
+                        }
+                    }
+                }
+                (right, failed)
+            })
+        })
+        .collect();
+    let mut right = 0;
+    for caller in callers {
+        right += caller.join().unwrap().0;
+    }
+    done.store(true, Ordering::SeqCst);
+    let kills = killer.join().unwrap();
+    assert!(kills > 0, "the child was never killed");
+    assert!(right > 5_000, "only {right} of 10000 calls answered");
+    // Service is back after the last kill.
+    assert_eq!(plugin.add(2, 3).unwrap(), 5);
+}
+
+#[test]
+fn checks_run_as_in_process_and_the_childs_refusals_are_typed() {
+    let loader = isolated(Isolation::new());
+    // Refused by the host, before anything starts.
+    let wrong = loader.load(plugin(Fixture::WrongInterface)).unwrap_err();
+    assert!(
+        matches!(wrong.kind(), ErrorKind::InterfaceMismatch { .. }),
+        "{wrong}"
+    );
+    // Refused by the plugin's process: the layout check runs where the code runs.
+    let changed = loader.load(plugin(Fixture::ChangedType)).unwrap_err();
+    match changed.kind() {
+        ErrorKind::RefusedIsolated { kind, text, .. } => {
+            assert_eq!(kind, "LayoutMismatch");
+            assert!(text.contains("add"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(changed.stage(), Stage::Layout);
+    let init = loader.load(plugin(Fixture::InitPanic)).unwrap_err();
+    match init.kind() {
+        ErrorKind::InitPanicked { message, .. } => {
+            assert_eq!(message, "the configuration file is missing")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(init.report().to_string().contains("on_load hook panicked"));
+}
+
+#[test]
+fn what_isolation_cannot_do_is_refused_clearly() {
+    // This test binary's `main` does not serve isolated plugins.
+    let error = Loader::<GreeterRef>::new()
+        .isolate(Isolation::new())
+        .load(plugin(Fixture::GreeterEn))
+        .unwrap_err();
+    assert!(error.to_string().contains("serve_if_child"), "{error}");
+    // A runner that is not one.
+    let error = Loader::<GreeterRef>::new()
+        .isolate(Isolation::new().runner("/bin/true"))
+        .load(plugin(Fixture::GreeterEn))
+        .unwrap_err();
+    assert!(
+        matches!(error.kind(), ErrorKind::Isolation { .. }),
+        "{error}"
+    );
+    // Host services do not cross yet.
+    struct Services;
+    impl greeter_interface::GreeterHost for Services {
+        fn setting(
+            &self,
+            _: abi_stable::std_types::RStr<'_>,
+        ) -> abi_stable::std_types::ROption<abi_stable::std_types::RString> {
+            abi_stable::std_types::ROption::RNone
+        }
+    }
+    let error = isolated(Isolation::new())
+        .host_services(greeter_interface::GreeterHostBox::new(Services))
+        .load(plugin(Fixture::GreeterEn))
+        .unwrap_err();
+    assert!(error.to_string().contains("host services"), "{error}");
+}
+
+#[test]
+fn unloading_ends_the_process_and_stale_copies_fail_cleanly() {
+    let plugin = hostile(Isolation::new());
+    assert_eq!(plugin.add(1, 1).unwrap(), 2);
+    let module = plugin.module();
+    // SAFETY: nothing of the plugin is used afterwards but `module`, whose calls go to a
+    // proxy that outlives it.
+    let unloaded = unsafe { plugin.unload() }.expect("the last handle unloads");
+    assert_eq!(unloaded, Unloaded::Exited);
+    assert!(matches!(
+        module.add(1, 1).unwrap_err().kind(),
+        CallErrorKind::Unavailable { .. }
+    ));
+}
+
+#[test]
+fn an_isolated_plugin_reloads_with_its_state_under_calling_threads() {
+    let dir = scratch("isolated-reload");
+    let path = dir.join(xplug_loader::tools::library_file_name("counter"));
+    install(&variant(Fixture::CounterV1, "1.0.0-iso"), &path);
+    let loader = Loader::<CounterRef>::new().isolate(Isolation::new().runner(runner()));
+    let live = loader.live(&path).unwrap();
+    assert!(live.get().plugin().is_isolated());
+    let stop = Arc::new(AtomicBool::new(false));
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let (live, stop) = (live.clone(), Arc::clone(&stop));
+            thread::spawn(move || {
+                let mut last = 0;
+                let mut calls = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    let held = live.get();
+                    let next = held.next().expect("no call fails across a reload");
+                    assert!(next > last, "{next} after {last}");
+                    last = next;
+                    calls += 1;
+                }
+                calls
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(100));
+    install(&variant(Fixture::CounterV2, "2.0.0-iso"), &path);
+    live.reload().expect("the second release takes over");
+    thread::sleep(Duration::from_millis(100));
+    stop.store(true, Ordering::SeqCst);
+    let calls: u64 = callers.into_iter().map(|c| c.join().unwrap()).sum();
+    // Every call counted once, none lost in the handover.
+    assert_eq!(live.get().next().unwrap(), calls + 1);
+    assert_eq!(live.get().version().unwrap(), "counter-v2 2.0.0-iso");
+}
