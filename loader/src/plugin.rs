@@ -90,6 +90,16 @@ impl<M> Plugin<M> {
         }
     }
 
+    /// The id of the process serving an isolated plugin now (`None` in-process, or while no
+    /// process runs: after a crash, before a restart).
+    pub fn process_id(&self) -> Option<u32> {
+        match &self.home {
+            Home::Library(_) => None,
+            #[cfg(unix)]
+            Home::Isolated(isolated) => isolated.process_id(),
+        }
+    }
+
     /// Whether the plugin runs in a process of its own
     /// ([`Loader::isolate`](crate::Loader::isolate)).
     pub fn is_isolated(&self) -> bool {

@@ -2,7 +2,7 @@
 //! hang or an attack on the channel fails calls with a typed error, and this process (the
 //! host) keeps running and serving the other plugins.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -15,6 +15,14 @@ use xtask::Fixture;
 
 use crate::snapshots::{install, variant};
 use crate::support::{assert_good_plugin_works, plugin, scratch};
+
+/// Settings of their own: the same bytes loaded with other settings are another plugin, in a
+/// process of its own, so that tests running side by side never share (and crash) each
+/// other's.
+fn own() -> Isolation {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    Isolation::new().max_message((64 << 20) + NEXT.fetch_add(1, Ordering::SeqCst))
+}
 
 /// The runner this suite's isolated plugins run in.
 fn runner() -> &'static str {
@@ -35,7 +43,7 @@ fn hostile(isolation: Isolation) -> Plugin<GreeterRef> {
 fn an_isolated_plugin_answers_as_it_does_in_process() {
     let path = plugin(Fixture::GreeterEn);
     let inside = Loader::<GreeterRef>::new().load(&path).unwrap();
-    let outside = isolated(Isolation::new()).load(&path).unwrap();
+    let outside = isolated(own()).load(&path).unwrap();
     assert!(outside.is_isolated() && !inside.is_isolated());
     assert_eq!(outside.info(), inside.info());
     for plugin in [&inside, &outside] {
@@ -70,7 +78,7 @@ fn an_isolated_plugin_answers_as_it_does_in_process() {
         .unwrap_err();
     match error.kind() {
         CallErrorKind::CannotCross { type_name } => {
-            assert!(type_name.contains("RSlice<i64>"), "{type_name}")
+            assert!(type_name.contains("RSlice<'_, i64>"), "{type_name}")
         }
         other => panic!("{other:?}"),
     }
@@ -87,7 +95,7 @@ extern "C" fn double(x: i64) -> i64 {
 #[test]
 fn isolated_code_is_not_mapped_in_the_host() {
     let path = plugin(Fixture::Hostile);
-    let plugin = isolated(Isolation::new()).load(&path).unwrap();
+    let plugin = isolated(own()).load(&path).unwrap();
     assert_eq!(plugin.add(1, 2).unwrap(), 3);
     assert!(
         !crate::support::is_mapped(&path),
@@ -124,7 +132,7 @@ fn signal_of(kind: &CallErrorKind) -> Option<i32> {
 
 #[test]
 fn a_crash_is_a_call_error_and_the_host_keeps_serving() {
-    let segv = failure("segv", Isolation::new());
+    let segv = failure("segv", own());
     assert_eq!(signal_of(&segv), Some(libc::SIGSEGV), "{segv:?}");
     match &segv {
         CallErrorKind::Crashed { stderr, .. } => {
@@ -135,10 +143,10 @@ fn a_crash_is_a_call_error_and_the_host_keeps_serving() {
         }
         other => panic!("{other:?}"),
     }
-    let abort = failure("abort", Isolation::new());
+    let abort = failure("abort", own());
     assert_eq!(signal_of(&abort), Some(libc::SIGABRT), "{abort:?}");
     // Rust's guard page handler reports the overflow and aborts.
-    let overflow = failure("overflow", Isolation::new());
+    let overflow = failure("overflow", own());
     assert!(
         matches!(
             signal_of(&overflow),
@@ -147,13 +155,13 @@ fn a_crash_is_a_call_error_and_the_host_keeps_serving() {
         "{overflow:?}"
     );
     assert!(matches!(
-        failure("exit", Isolation::new()),
+        failure("exit", own()),
         CallErrorKind::Crashed {
             crash: Crash::Exited { code: 0 },
             ..
         }
     ));
-    let oom = failure("alloc", Isolation::new().memory_limit(512 << 20));
+    let oom = failure("alloc", own().memory_limit(512 << 20));
     assert_eq!(signal_of(&oom), Some(libc::SIGABRT), "{oom:?}");
     // The host serves as before.
     assert_good_plugin_works();
@@ -162,15 +170,12 @@ fn a_crash_is_a_call_error_and_the_host_keeps_serving() {
 #[test]
 fn a_hang_ends_at_the_deadline() {
     let deadline = Duration::from_millis(300);
-    match failure("loop", Isolation::new().deadline(deadline)) {
+    match failure("loop", own().deadline(deadline)) {
         CallErrorKind::TimedOut { deadline: d } => assert_eq!(d, deadline),
         other => panic!("{other:?}"),
     }
     // CPU time: the system ends it.
-    let cpu = failure(
-        "loop",
-        Isolation::new().cpu_time_limit(Duration::from_secs(1)),
-    );
+    let cpu = failure("loop", own().cpu_time_limit(Duration::from_secs(1)));
     assert_eq!(signal_of(&cpu), Some(libc::SIGXCPU), "{cpu:?}");
 }
 
@@ -181,7 +186,7 @@ fn a_child_that_attacks_its_channel_is_killed() {
         ("huge", "over the bound"),
         ("stray", "never made"),
     ] {
-        match failure(what, Isolation::new()) {
+        match failure(what, own()) {
             CallErrorKind::Crashed {
                 crash: Crash::Misbehaved { what: said },
                 ..
@@ -190,7 +195,7 @@ fn a_child_that_attacks_its_channel_is_killed() {
         }
     }
     assert!(matches!(
-        failure("close", Isolation::new()),
+        failure("close", own()),
         CallErrorKind::Crashed {
             crash: Crash::Closed,
             ..
@@ -202,7 +207,7 @@ fn a_child_that_attacks_its_channel_is_killed() {
 #[test]
 fn restarts_restore_service_within_their_bound() {
     let restart = Restart::on_next_call().backoff(Duration::ZERO).at_most(2);
-    let plugin = hostile(Isolation::new().restart(restart));
+    let plugin = hostile(own().restart(restart));
     assert_eq!(plugin.add(0, 0).unwrap(), 0);
     assert_eq!(plugin.add(0, 0).unwrap(), 1);
     for _ in 0..2 {
@@ -222,7 +227,7 @@ fn restarts_restore_service_within_their_bound() {
 #[test]
 fn calls_from_four_threads_are_answered_right_while_the_child_is_killed_at_random() {
     let restart = Restart::on_next_call().backoff(Duration::ZERO);
-    let plugin = Arc::new(hostile(Isolation::new().restart(restart)));
+    let plugin = Arc::new(hostile(own().restart(restart)));
     let done = Arc::new(AtomicBool::new(false));
     let killer = {
         let (plugin, done) = (Arc::clone(&plugin), Arc::clone(&done));
@@ -283,7 +288,7 @@ fn calls_from_four_threads_are_answered_right_while_the_child_is_killed_at_rando
 
 #[test]
 fn checks_run_as_in_process_and_the_childs_refusals_are_typed() {
-    let loader = isolated(Isolation::new());
+    let loader = isolated(own());
     // Refused by the host, before anything starts.
     let wrong = loader.load(plugin(Fixture::WrongInterface)).unwrap_err();
     assert!(
@@ -314,13 +319,13 @@ fn checks_run_as_in_process_and_the_childs_refusals_are_typed() {
 fn what_isolation_cannot_do_is_refused_clearly() {
     // This test binary's `main` does not serve isolated plugins.
     let error = Loader::<GreeterRef>::new()
-        .isolate(Isolation::new())
+        .isolate(own())
         .load(plugin(Fixture::GreeterEn))
         .unwrap_err();
     assert!(error.to_string().contains("serve_if_child"), "{error}");
     // A runner that is not one.
     let error = Loader::<GreeterRef>::new()
-        .isolate(Isolation::new().runner("/bin/true"))
+        .isolate(own().runner("/bin/true"))
         .load(plugin(Fixture::GreeterEn))
         .unwrap_err();
     assert!(
@@ -337,7 +342,7 @@ fn what_isolation_cannot_do_is_refused_clearly() {
             abi_stable::std_types::ROption::RNone
         }
     }
-    let error = isolated(Isolation::new())
+    let error = isolated(own())
         .host_services(greeter_interface::GreeterHostBox::new(Services))
         .load(plugin(Fixture::GreeterEn))
         .unwrap_err();
@@ -346,7 +351,7 @@ fn what_isolation_cannot_do_is_refused_clearly() {
 
 #[test]
 fn unloading_ends_the_process_and_stale_copies_fail_cleanly() {
-    let plugin = hostile(Isolation::new());
+    let plugin = hostile(own());
     assert_eq!(plugin.add(1, 1).unwrap(), 2);
     let module = plugin.module();
     // SAFETY: nothing of the plugin is used afterwards but `module`, whose calls go to a
@@ -364,7 +369,7 @@ fn an_isolated_plugin_reloads_with_its_state_under_calling_threads() {
     let dir = scratch("isolated-reload");
     let path = dir.join(xplug_loader::tools::library_file_name("counter"));
     install(&variant(Fixture::CounterV1, "1.0.0-iso"), &path);
-    let loader = Loader::<CounterRef>::new().isolate(Isolation::new().runner(runner()));
+    let loader = Loader::<CounterRef>::new().isolate(own().runner(runner()));
     let live = loader.live(&path).unwrap();
     assert!(live.get().plugin().is_isolated());
     let stop = Arc::new(AtomicBool::new(false));

@@ -16,7 +16,7 @@ use xplug::__private::LoadHookError;
 use xplug::wire::{FromWire, Input, Wire, WireError};
 use xplug::Interface;
 
-use super::frame::{self, Hello, Refusal};
+use super::frame::{self, Conn, Hello, Refusal};
 use super::Serves;
 use crate::error::LoadError;
 use crate::loader::Loader;
@@ -45,7 +45,7 @@ pub(crate) fn serves_here(interface: &str) -> bool {
 
 /// A process started to serve a plugin: its channel, its snapshot, what the host said.
 pub(crate) struct Child {
-    channel: UnixStream,
+    channel: Conn,
     image: File,
     hello: Hello,
 }
@@ -67,15 +67,19 @@ pub(crate) fn run(interfaces: &[Serves]) -> i32 {
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     watch_parent();
+    let mut channel = match Conn::new(channel) {
+        Ok(conn) => conn,
+        Err(_) => return 2,
+    };
     let mut buffer = Vec::new();
-    let hello = match frame::read(&channel, MAX_FROM_HOST, &mut buffer) {
+    let hello = match channel.receive(None, MAX_FROM_HOST, &mut buffer) {
         Ok(frame::HELLO) => match Hello::decode(&buffer) {
             Ok(hello) => hello,
             Err(_) => return 2,
         },
         _ => return 2,
     };
-    let refuse = |text: String| {
+    let mut refuse = |text: String| {
         let refusal = Refusal {
             kind: "Isolation".to_owned(),
             text,
@@ -86,7 +90,7 @@ pub(crate) fn run(interfaces: &[Serves]) -> i32 {
             message: String::new(),
             location: String::new(),
         };
-        let _ = frame::write(&channel, frame::REFUSED, &[], &refusal.encode());
+        let _ = channel.send(frame::REFUSED, &[], &refusal.encode());
         3
     };
     let ours = xplug::__private::build_info::XPLUG_VERSION;
@@ -140,7 +144,7 @@ fn watch_parent() {
 /// Loads the plugin for interface `M` and answers calls; returns the exit status.
 pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
     let Child {
-        channel,
+        mut channel,
         image,
         hello,
     } = child;
@@ -169,17 +173,17 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
             checked.module
         }
         Err(error) => {
-            let _ = frame::write(&channel, frame::REFUSED, &[], &refusal(&error).encode());
+            let _ = channel.send(frame::REFUSED, &[], &refusal(&error).encode());
             return 3;
         }
     };
-    if frame::write(&channel, frame::LOADED, &[], &[]).is_err() {
+    if channel.send(frame::LOADED, &[], &[]).is_err() {
         return 0;
     }
     let mut request = Vec::new();
     let mut out = Vec::new();
     loop {
-        match frame::read(&channel, MAX_FROM_HOST, &mut request) {
+        match channel.receive(None, MAX_FROM_HOST, &mut request) {
             Ok(frame::CALL) if request.len() >= 8 => {}
             // The host closed the channel: unloaded, or gone.
             Err(frame::ReadError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return 0,
@@ -195,7 +199,7 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
             RString::from("the isolated plugin's runner could not read the call").encode(&mut out);
             RString::new().encode(&mut out);
         }
-        if frame::write(&channel, frame::ANSWER, &call, &out).is_err() {
+        if channel.send(frame::ANSWER, &call, &out).is_err() {
             return 0;
         }
     }

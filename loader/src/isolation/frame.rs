@@ -12,7 +12,9 @@
 //! Whatever the child sends is hostile input: a frame longer than the host's bound is refused
 //! before any of it is read, and a frame's buffer grows only as its bytes arrive.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
 
 use xplug::wire::{FromWire, Input, Wire, WireError};
 
@@ -25,21 +27,27 @@ pub(crate) const REFUSED: u8 = 3;
 pub(crate) const CALL: u8 = 4;
 pub(crate) const ANSWER: u8 = 5;
 
-/// Writes one frame: `tag`, then `body`.
-pub(crate) fn write(mut to: impl Write, tag: u8, head: &[u8], body: &[u8]) -> io::Result<()> {
+/// Writes one frame: `tag`, `head`, then `body`, in one write for a small frame (one system
+/// call, one wake-up on the other side), assembled in `scratch`.
+pub(crate) fn write(
+    mut to: impl Write,
+    tag: u8,
+    head: &[u8],
+    body: &[u8],
+    scratch: &mut Vec<u8>,
+) -> io::Result<()> {
     let len = 1 + head.len() + body.len();
     let len = u32::try_from(len)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a message over 4 GiB"))?;
-    let mut start = Vec::with_capacity(5 + head.len());
-    start.extend_from_slice(&len.to_le_bytes());
-    start.push(tag);
-    start.extend_from_slice(head);
-    if body.len() <= 4096 {
-        // One write for a small call: one system call, one wake-up on the other side.
-        start.extend_from_slice(body);
-        to.write_all(&start)
+    scratch.clear();
+    scratch.extend_from_slice(&len.to_le_bytes());
+    scratch.push(tag);
+    scratch.extend_from_slice(head);
+    if body.len() <= 64 << 10 {
+        scratch.extend_from_slice(body);
+        to.write_all(scratch)
     } else {
-        to.write_all(&start)?;
+        to.write_all(scratch)?;
         to.write_all(body)
     }
 }
@@ -81,6 +89,83 @@ pub(crate) fn read(mut from: impl Read, max: usize, buffer: &mut Vec<u8>) -> Res
         )));
     }
     Ok(start[4])
+}
+
+/// One end of a channel: frames written whole, read through a buffer (a small frame costs one
+/// system call each way), each read waiting at most until the moment a call gives.
+pub(crate) struct Conn {
+    writer: UnixStream,
+    reader: BufReader<Timed>,
+    scratch: Vec<u8>,
+}
+
+impl Conn {
+    pub(crate) fn new(stream: UnixStream) -> io::Result<Conn> {
+        let reader = stream.try_clone()?;
+        Ok(Conn {
+            writer: stream,
+            reader: BufReader::with_capacity(
+                64 << 10,
+                Timed {
+                    stream: reader,
+                    until: None,
+                    timeout_set: false,
+                },
+            ),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Sends one frame.
+    pub(crate) fn send(&mut self, tag: u8, head: &[u8], body: &[u8]) -> io::Result<()> {
+        write(&self.writer, tag, head, body, &mut self.scratch)
+    }
+
+    /// Receives one frame of at most `max` bytes into `buffer`, waiting until `until` at most
+    /// (a read past it fails with `TimedOut`).
+    pub(crate) fn receive(
+        &mut self,
+        until: Option<Instant>,
+        max: usize,
+        buffer: &mut Vec<u8>,
+    ) -> Result<u8, ReadError> {
+        self.reader.get_mut().until = until;
+        read(&mut self.reader, max, buffer)
+    }
+
+    /// Closes both directions: the other end reads the end of the channel.
+    pub(crate) fn shutdown(&self) {
+        let _ = self.writer.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Reads that wait at most until a moment.
+struct Timed {
+    stream: UnixStream,
+    until: Option<Instant>,
+    /// Whether the socket has a read timeout set.
+    timeout_set: bool,
+}
+
+impl Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.until {
+            Some(until) => {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                self.stream.set_read_timeout(Some(left))?;
+                self.timeout_set = true;
+            }
+            None if self.timeout_set => {
+                self.stream.set_read_timeout(None)?;
+                self.timeout_set = false;
+            }
+            None => {}
+        }
+        self.stream.read(buf)
+    }
 }
 
 /// What a host says first: who it is and what the child is to load.
@@ -206,7 +291,7 @@ mod tests {
     #[test]
     fn frames_are_bounded_by_the_reader() {
         let mut bytes = Vec::new();
-        write(&mut bytes, CALL, &[1, 2], &[3]).unwrap();
+        write(&mut bytes, CALL, &[1, 2], &[3], &mut Vec::new()).unwrap();
         let mut buffer = Vec::new();
         assert_eq!(read(&bytes[..], 16, &mut buffer).unwrap(), CALL);
         assert_eq!(buffer, [1, 2, 3]);

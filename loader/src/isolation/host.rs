@@ -2,7 +2,7 @@
 //! started again), and each call sent over its channel.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -40,6 +40,11 @@ pub(crate) struct Isolated {
 }
 
 impl Isolated {
+    /// The process serving the plugin now, if one runs.
+    pub(crate) fn process_id(&self) -> Option<u32> {
+        self.shared.state().running.as_ref().map(Running::id)
+    }
+
     /// Stops the plugin's process: it is not served any more.
     pub(crate) fn stop(&self) {
         self.shared.stop("it was unloaded");
@@ -129,15 +134,14 @@ impl Shared {
                 )
             })?;
         drop((child_end, image));
+        let mut running = running;
         let until = Instant::now() + self.isolation.start_wait;
-        let sent = frame::write(&running.channel, frame::HELLO, &[], &self.hello);
+        let sent = running.conn.send(frame::HELLO, &[], &self.hello);
         let mut buffer = Vec::new();
         let answer = sent.map_err(ReadError::Io).and_then(|()| {
-            frame::read(
-                Timed::new(&running.channel, Some(until)),
-                self.isolation.max_message,
-                &mut buffer,
-            )
+            running
+                .conn
+                .receive(Some(until), self.isolation.max_message, &mut buffer)
         });
         match answer {
             Ok(frame::LOADED) if buffer.is_empty() => Ok(running),
@@ -305,16 +309,14 @@ impl Channel for Served {
         let mut head = [0u8; 8];
         head[..4].copy_from_slice(&call.to_le_bytes());
         head[4..].copy_from_slice(&function.to_le_bytes());
-        if frame::write(&running.channel, frame::CALL, &head, args).is_err() {
+        if running.conn.send(frame::CALL, &head, args).is_err() {
             return Err(shared.end(state, End::Closed));
         }
         let deadline = shared.isolation.deadline;
         let until = deadline.map(|deadline| Instant::now() + deadline);
-        let read = frame::read(
-            Timed::new(&running.channel, until),
-            shared.isolation.max_message,
-            reply,
-        );
+        let read = running
+            .conn
+            .receive(until, shared.isolation.max_message, reply);
         let how = match read {
             Ok(frame::ANSWER) if reply.len() >= 4 && reply[..4] == call.to_le_bytes() => {
                 reply.drain(..4);
@@ -346,33 +348,6 @@ fn timed_out(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
-}
-
-/// Reads from a channel until a moment: each read waits at most what is left.
-struct Timed<'a> {
-    channel: &'a UnixStream,
-    until: Option<Instant>,
-}
-
-impl<'a> Timed<'a> {
-    fn new(channel: &'a UnixStream, until: Option<Instant>) -> Self {
-        // Without a deadline reads block; set once, since a deadline call may have set one.
-        let _ = channel.set_read_timeout(None);
-        Timed { channel, until }
-    }
-}
-
-impl Read for Timed<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(until) = self.until {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            self.channel.set_read_timeout(Some(left))?;
-        }
-        (&*self.channel).read(buf)
-    }
 }
 
 /// A load error the plugin's process sent: typed where the kind is one the host can rebuild.

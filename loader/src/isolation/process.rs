@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use xplug::Crash;
 
+use super::frame::Conn;
 use super::{Isolation, CHILD_ENV};
 use crate::process::lock;
 
@@ -27,7 +28,7 @@ const TAIL_LINE_BYTES: usize = 1024;
 /// A running plugin process.
 pub(crate) struct Running {
     child: Child,
-    pub(crate) channel: UnixStream,
+    pub(crate) conn: Conn,
     tail: Arc<Tail>,
     reader: Option<JoinHandle<()>>,
 }
@@ -85,6 +86,7 @@ pub(crate) fn start(
     unsafe {
         command.pre_exec(move || descriptors_and_limits(child_end, image, memory, cpu));
     }
+    let conn = Conn::new(channel)?;
     let mut child = command.spawn()?;
     let tail = Arc::new(Tail::default());
     let reader = child.stderr.take().and_then(|stderr| {
@@ -96,7 +98,7 @@ pub(crate) fn start(
     });
     Ok(Running {
         child,
-        channel,
+        conn,
         tail,
         reader,
     })
@@ -169,10 +171,15 @@ fn pass_on(mut stderr: impl Read, tail: &Tail) {
 }
 
 impl Running {
+    /// The process's id.
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Ends the process (killed unless it has exited within `grace`) and says how it ended,
     /// with the last lines of its standard error.
     pub(crate) fn end(mut self, grace: Duration) -> (Crash, String) {
-        let _ = self.channel.shutdown(std::net::Shutdown::Both);
+        self.conn.shutdown();
         let crash = match wait_for(&mut self.child, grace) {
             Some(status) => crash_of(status),
             None => {
