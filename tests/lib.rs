@@ -27,6 +27,9 @@ mod guide_hot_reload {}
 #[doc = include_str!("../docs/guide/8-limits.md")]
 mod guide_limits {}
 
+#[doc = include_str!("../docs/guide/9-isolation.md")]
+mod guide_isolation {}
+
 #[doc = include_str!("../docs/compatibility.md")]
 mod compatibility {}
 

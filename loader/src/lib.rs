@@ -15,6 +15,8 @@
 //!   journal of plugins whose loading killed the process).
 //! - [`reload`]: hot reload. A [`Live`](reload::Live) handle serves the newest good version
 //!   of a file; a [`Watcher`](reload::Watcher) does that for each file of a directory.
+//! - [`isolation`] (Unix): the same handles served from a process of the plugin's own
+//!   ([`Loader::isolate`]): a crash or a hang is a [`CallError`], not the host's end.
 //! - [`tools`]: for tools rather than hosts: a file's header without loading it
 //!   ([`inspect`](tools::inspect())), two builds of an interface compared.
 //!
@@ -56,7 +58,7 @@
 //! on, and a panic comes back as a [`CallError`]. They cannot make the plugin's code correct
 //! or benign: it may crash (a segfault or an abort ends the process), loop, corrupt memory,
 //! or do anything the process may do. Load only files you would run; isolate untrusted
-//! plugins in another process.
+//! plugins in another process ([`Loader::isolate`]).
 //!
 //! # Which functions are `unsafe`
 //!
