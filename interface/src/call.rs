@@ -142,12 +142,14 @@ impl fmt::Display for Crash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Crash::Signal { number } => match signal_name(*number) {
-                Some(name) => write!(f, "killed by signal {} ({})", number, name),
-                None => write!(f, "killed by signal {}", number),
+                Some(name) => write!(f, "was killed by signal {} ({})", number, name),
+                None => write!(f, "was killed by signal {}", number),
             },
             Crash::Exited { code } => write!(f, "exited with status {}", code),
             Crash::Closed => f.write_str("closed its channel"),
-            Crash::Misbehaved { what } => write!(f, "broke the channel's rules ({}), killed", what),
+            Crash::Misbehaved { what } => {
+                write!(f, "broke the channel's rules ({}) and was killed", what)
+            }
         }
     }
 }

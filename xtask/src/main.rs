@@ -92,7 +92,18 @@ fn demo() -> Result<(), String> {
         "reload".as_ref(),
         reload.as_os_str(),
         built.path(Fixture::CounterV2).as_os_str(),
-    ])
+    ])?;
+
+    // Isolated: the same plugins, each in a process of its own, and one that crashes.
+    if cfg!(unix) {
+        println!();
+        run_demo(&[
+            "isolated".as_ref(),
+            dir.as_os_str(),
+            built.path(Fixture::Hostile).as_os_str(),
+        ])?;
+    }
+    Ok(())
 }
 
 /// Builds one benchmark binary with its loops aligned, and runs it.

@@ -2,8 +2,12 @@
 //! calls every function, and prints a diagnostic for each refused file. The `demo` binary
 //! runs [`run`] on the directory it is given; `cargo xtask demo` builds plugins for it.
 
+#[cfg(unix)]
+mod isolated;
 mod reload;
 
+#[cfg(unix)]
+pub use isolated::isolated;
 pub use reload::reload;
 
 use std::io::{self, Write};

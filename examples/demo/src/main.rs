@@ -8,6 +8,8 @@
 //! - `demo reload DIR NEXT`: hot reload. `DIR` holds the counter plugin; the host watches it,
 //!   calls the plugin, installs the file `NEXT` (its next release) over it, then a
 //!   half-written copy, and shows each generation and the count carried over.
+//! - `demo isolated DIR CRASHING` (Unix): every greeter plugin in `DIR`, each in a process of
+//!   its own, then the plugin `CRASHING`, which crashes; the others keep serving.
 
 use std::process::ExitCode;
 
@@ -15,6 +17,12 @@ use greeter_interface::GreeterRef;
 use xplug_loader::Loader;
 
 fn main() -> ExitCode {
+    // In a process started to serve an isolated plugin, this serves it and never returns.
+    #[cfg(unix)]
+    xplug_loader::isolation::serve_if_child(&[
+        xplug_loader::isolation::serves::<GreeterRef>(),
+        xplug_loader::isolation::serves::<counter_interface::CounterRef>(),
+    ]);
     xplug_demo::log_to_stderr();
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     match args.as_slice() {
@@ -41,6 +49,20 @@ fn main() -> ExitCode {
                 }
             }
         }
+        #[cfg(unix)]
+        [cmd, dir, crashing] if cmd == "isolated" => {
+            match xplug_demo::isolated(
+                dir.as_ref(),
+                crashing.as_ref(),
+                &mut std::io::stdout().lock(),
+            ) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         [dir] => match xplug_demo::run(dir.as_ref(), &mut std::io::stdout().lock()) {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
@@ -49,7 +71,9 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: demo PLUGIN_DIR | demo check FILE | demo reload DIR NEXT");
+            eprintln!(
+                "usage: demo PLUGIN_DIR | demo check FILE | demo reload DIR NEXT | demo isolated DIR CRASHING"
+            );
             ExitCode::from(2)
         }
     }

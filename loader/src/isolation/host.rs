@@ -242,13 +242,17 @@ impl Shared {
     /// Records why the process is gone: later calls fail so until a restart.
     fn crashed(&self, state: &mut State, kind: CallErrorKind) {
         state.in_a_row = state.in_a_row.saturating_add(1);
-        let backoff = self
-            .isolation
-            .restart
-            .backoff
-            .checked_mul(1 << state.in_a_row.saturating_sub(1).min(16))
-            .unwrap_or(MAX_BACKOFF)
-            .min(MAX_BACKOFF);
+        // The first crash restarts at once; crashes in a row wait, twice as long each time.
+        let backoff = match state.in_a_row {
+            0 | 1 => Duration::ZERO,
+            n => self
+                .isolation
+                .restart
+                .backoff
+                .checked_mul(1 << (n - 2).min(16))
+                .unwrap_or(MAX_BACKOFF)
+                .min(MAX_BACKOFF),
+        };
         state.retry_at = Some(Instant::now() + backoff);
         state.last = Some(kind);
     }

@@ -182,9 +182,10 @@ impl Isolation {
 ///
 /// [`never`](Restart::never) (the default): every later call fails as the call in flight did.
 /// [`on_next_call`](Restart::on_next_call): the next call starts a new process (its statics
-/// fresh, its `on_load` run again) and is served by it; calls within the backoff after a
-/// crash fail without trying, and the backoff doubles with each crash in a row (up to a
-/// minute). [`at_most`](Restart::at_most) bounds the restarts, after which calls fail with
+/// fresh, its `on_load` run again) and is served by it. A process that crashes again before
+/// it answered a call is a crash loop: the next start waits for the backoff, which doubles
+/// with each crash in a row (up to a minute), and calls meanwhile fail without trying.
+/// [`at_most`](Restart::at_most) bounds the restarts, after which calls fail with
 /// [`CallErrorKind::Unavailable`](crate::CallErrorKind::Unavailable).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Restart {
@@ -201,8 +202,9 @@ impl Restart {
         }
     }
 
-    /// A new process on the next call, at most once per 10 ms after a crash (doubling with
-    /// each crash in a row), without limit unless [`at_most`](Restart::at_most).
+    /// A new process on the next call; after two crashes in a row, not before 10 ms
+    /// (doubling with each further crash in a row); without limit unless
+    /// [`at_most`](Restart::at_most).
     pub fn on_next_call() -> Restart {
         Restart {
             limit: None,
@@ -216,8 +218,8 @@ impl Restart {
         self
     }
 
-    /// Waits at least `backoff` after a crash before the next restart (doubling with each
-    /// crash in a row).
+    /// Waits at least `backoff` before restarting a process that crashed again before it
+    /// answered a call (doubling with each further crash in a row).
     pub fn backoff(mut self, backoff: Duration) -> Restart {
         self.backoff = backoff;
         self
