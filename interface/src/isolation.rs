@@ -48,13 +48,14 @@ pub mod status {
 /// Where the calls of an isolated plugin go: implemented by `xplug-loader`.
 pub trait Channel: Send + Sync + 'static {
     /// Sends a call of `function` with its encoded arguments and waits for the answer, which
-    /// it writes to `reply` (cleared first). An error is why the call cannot be answered:
+    /// it writes to `reply` (cleared first); returns which process answered (a number the
+    /// channel gives each process it starts). An error is why the call cannot be answered:
     /// the child crashed or hung, or the plugin is no longer served.
-    fn call(&self, function: u32, args: &[u8], reply: &mut Vec<u8>) -> Result<(), CallErrorKind>;
+    fn call(&self, function: u32, args: &[u8], reply: &mut Vec<u8>) -> Result<u64, CallErrorKind>;
 
-    /// The child's answer to a call of `function` broke the rules (`what` says how): the
-    /// channel ends the child and says what the call fails with.
-    fn misbehaved(&self, function: u32, what: String) -> CallErrorKind;
+    /// The answer of process `process` broke the rules (`what` says how): the channel ends
+    /// that process, if it still runs, and says what the call fails with.
+    fn misbehaved(&self, process: u64, what: String) -> CallErrorKind;
 }
 
 /// What an isolated plugin's module context points to: its channel.
@@ -132,13 +133,16 @@ extern "C" fn proxy_set_log_level(_: CallContext, _: u8) {
 // input's lifetime.
 #[allow(clippy::redundant_closure)]
 extern "C" fn proxy_save_state(context: CallContext) -> CallResult<SavedState> {
-    call(
-        context,
-        hook::SAVE_STATE,
-        "",
-        |_| Ok(()),
-        |input| SavedState::decode(input),
-    )
+    // SAFETY: these entries are only in modules `__isolated` made, with a proxy's context.
+    unsafe {
+        call(
+            context,
+            hook::SAVE_STATE,
+            "",
+            |_| Ok(()),
+            |input| SavedState::decode(input),
+        )
+    }
 }
 
 #[allow(clippy::redundant_closure)]
@@ -146,27 +150,33 @@ extern "C" fn proxy_restore_state(
     context: CallContext,
     state: RSlice<'_, u8>,
 ) -> CallResult<HookResult> {
-    call(
-        context,
-        hook::RESTORE_STATE,
-        "",
-        |out| {
-            state.encode(out);
-            Ok(())
-        },
-        |input| HookResult::decode(input),
-    )
+    // SAFETY: as above.
+    unsafe {
+        call(
+            context,
+            hook::RESTORE_STATE,
+            "",
+            |out| {
+                state.encode(out);
+                Ok(())
+            },
+            |input| HookResult::decode(input),
+        )
+    }
 }
 
 #[allow(clippy::redundant_closure)]
 extern "C" fn proxy_on_unload(context: CallContext) -> CallResult<HookResult> {
-    call(
-        context,
-        hook::ON_UNLOAD,
-        "",
-        |_| Ok(()),
-        |input| HookResult::decode(input),
-    )
+    // SAFETY: as above.
+    unsafe {
+        call(
+            context,
+            hook::ON_UNLOAD,
+            "",
+            |_| Ok(()),
+            |input| HookResult::decode(input),
+        )
+    }
 }
 
 thread_local! {
@@ -192,15 +202,20 @@ pub fn take_failure() -> Option<CallErrorKind> {
 
 /// A call of `function` (appended in `since`, or `""`) through the channel of `context`: the
 /// arguments written by `args`, the value read by `ret`.
+///
+/// # Safety
+///
+/// `context` must be one a [`Proxy::context`] returned: the context of a module
+/// `Interface::__isolated` made.
 #[inline(never)]
-pub fn call<R>(
+pub unsafe fn call<R>(
     context: CallContext,
     function: u32,
     since: &'static str,
     args: impl FnOnce(&mut Vec<u8>) -> Result<(), WireError>,
     ret: impl for<'de> FnOnce(&mut Input<'de>) -> Result<R, WireError>,
 ) -> CallResult<R> {
-    // SAFETY: only modules made by `Proxy`'s users call this, with their own context.
+    // SAFETY: the caller's promise.
     let proxy = unsafe { Proxy::of(context) };
     let (mut out, mut reply) = swap_slot(&BUFFERS, None).unwrap_or_default();
     out.clear();
@@ -211,9 +226,9 @@ pub fn call<R>(
         }),
         Ok(()) => match proxy.channel.call(function, &out, &mut reply) {
             Err(kind) => fail(kind),
-            Ok(()) => match answer(&reply, since, ret) {
+            Ok(process) => match answer(&reply, since, ret) {
                 Ok(result) => result,
-                Err(e) => fail(proxy.channel.misbehaved(function, e.to_string())),
+                Err(e) => fail(proxy.channel.misbehaved(process, e.to_string())),
             },
         },
     };
@@ -315,11 +330,18 @@ impl<T: Wire> ViaWire<T> for Probe<T> {
 
 /// The decoding side of [`ViaWire`].
 pub trait ViaFromWire<'de, T> {
+    /// `None`: the type can be decoded.
+    fn decode_gap(&self) -> Option<&'static str>;
     /// Decodes a value.
     fn get(&self, input: &mut Input<'de>) -> Result<T, WireError>;
 }
 
 impl<'de, T: FromWire<'de>> ViaFromWire<'de, T> for Probe<T> {
+    #[inline]
+    fn decode_gap(&self) -> Option<&'static str> {
+        None
+    }
+
     #[inline]
     fn get(&self, input: &mut Input<'de>) -> Result<T, WireError> {
         T::decode(input)
@@ -348,11 +370,17 @@ impl<T> ViaNothing<T> for &Probe<T> {
 
 /// The decoding side of [`ViaNothing`].
 pub trait ViaNothingFrom<'de, T> {
+    /// The type's name: it cannot be decoded.
+    fn decode_gap(&self) -> Option<&'static str>;
     /// Refuses.
     fn get(&self, input: &mut Input<'de>) -> Result<T, WireError>;
 }
 
 impl<'de, T> ViaNothingFrom<'de, T> for &Probe<T> {
+    fn decode_gap(&self) -> Option<&'static str> {
+        Some(std::any::type_name::<T>())
+    }
+
     fn get(&self, _: &mut Input<'de>) -> Result<T, WireError> {
         Err(WireError::CannotCross {
             type_name: std::any::type_name::<T>(),

@@ -7,8 +7,8 @@
 //! encodes what it returned. Both ends are the same program (the host's executable, or a runner
 //! built with it), so the encoding is private to one build and need not be stable across
 //! releases. It must survive a hostile child, though: [`FromWire::decode`] reads only what is
-//! there, never allocates more than the input holds, and fails with a [`WireError`] instead of
-//! panicking.
+//! there, never panics, and fails with a [`WireError`] instead; what decoding one message
+//! allocates is bounded by the message's size (see [`Input::charge`]).
 //!
 //! xplug encodes the integers, floats, `bool`, `char`, `()`, and abi_stable's `RString`,
 //! `RStr`, `RVec`, `RSlice<u8>`, `ROption` and `RResult` of such types. An interface's own
@@ -36,16 +36,41 @@ pub trait FromWire<'de>: Sized {
     fn decode(input: &mut Input<'de>) -> Result<Self, WireError>;
 }
 
-/// Bytes being decoded: what is left of a message.
+/// Bytes being decoded: what is left of a message, and what decoding it may still allocate.
 #[derive(Debug)]
 pub struct Input<'de> {
     bytes: &'de [u8],
+    budget: usize,
 }
 
 impl<'de> Input<'de> {
+    /// How many times its own size decoding a message may allocate (plus [`SLACK`]): a
+    /// value's memory may be larger than its encoding (an `RVec` of `RNone`s takes a byte
+    /// each on the wire, 40 in memory), but not without bound.
+    pub const AMPLIFICATION: usize = 16;
+
     /// The input `bytes`.
     pub fn new(bytes: &'de [u8]) -> Self {
-        Input { bytes }
+        Input {
+            bytes,
+            budget: bytes
+                .len()
+                .saturating_mul(Self::AMPLIFICATION)
+                .saturating_add(SLACK),
+        }
+    }
+
+    /// Counts `bytes` about to be allocated for a decoded value against the message's budget
+    /// ([`AMPLIFICATION`](Input::AMPLIFICATION) times its size): fails with
+    /// [`WireError::TooLong`] past it.
+    pub fn charge(&mut self, bytes: usize) -> Result<(), WireError> {
+        match self.budget.checked_sub(bytes) {
+            Some(left) => {
+                self.budget = left;
+                Ok(())
+            }
+            None => Err(WireError::TooLong),
+        }
     }
 
     /// How many bytes are left.
@@ -93,6 +118,9 @@ impl<'de> Input<'de> {
         }
     }
 }
+
+/// What decoding a message may allocate beyond [`Input::AMPLIFICATION`] times its size.
+pub const SLACK: usize = 64 << 10;
 
 /// Writes a length for [`Input::length`]: lengths above `u32::MAX` cannot cross.
 pub fn put_len(len: usize, out: &mut Vec<u8>) {
@@ -255,7 +283,9 @@ impl Wire for RString {
 
 impl<'de> FromWire<'de> for RString {
     fn decode(input: &mut Input<'de>) -> Result<Self, WireError> {
-        str_of(input).map(RString::from)
+        let text = str_of(input)?;
+        input.charge(text.len())?;
+        Ok(RString::from(text))
     }
 }
 
@@ -283,8 +313,9 @@ impl<T: Wire> Wire for RVec<T> {
 
 impl<'de, T: FromWire<'de>> FromWire<'de> for RVec<T> {
     fn decode(input: &mut Input<'de>) -> Result<Self, WireError> {
-        // `len` is at most the bytes left: the vector never reserves more than the input backs.
+        // `len` is at most the bytes left, and its memory is charged to the message's budget.
         let len = input.length()?;
+        input.charge(len.saturating_mul(std::mem::size_of::<T>()))?;
         let mut items = RVec::with_capacity(len);
         for _ in 0..len {
             items.push(T::decode(input)?);
@@ -387,6 +418,13 @@ mod tests {
         assert_eq!(
             u64::decode(&mut Input::new(&[1, 2])),
             Err(WireError::Truncated)
+        );
+        // Small on the wire, large in memory: past the budget.
+        let mut nones = vec![0xff, 0xff, 0x0f, 0];
+        nones.resize(4 + 0x000f_ffff, 0);
+        assert_eq!(
+            RVec::<ROption<RString>>::decode(&mut Input::new(&nones)),
+            Err(WireError::TooLong)
         );
         // Items that claim to be there but are not.
         assert_eq!(

@@ -326,8 +326,9 @@ impl<M: Interface> Loader<M> {
     /// layout against `M`. Returns the plugin's header. The plugin's `on_load` hook does not
     /// run; the trust contract of [`load`](Loader::load) applies.
     ///
-    /// A loader that isolates runs the checks in the plugin's own process, which loads the
-    /// plugin whole (its `on_load` included) and exits when the check is done.
+    /// A loader that isolates loads the plugin isolated instead ([`load`](Loader::load): the
+    /// layout check runs in the plugin's own process, its `on_load` too) and returns its
+    /// header; the process exits when no other handle of the plugin is left.
     pub fn open_and_check(&self, path: impl AsRef<Path>) -> Result<PluginInfo, LoadError> {
         #[cfg(unix)]
         if self.options.isolation.is_some() {

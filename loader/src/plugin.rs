@@ -238,7 +238,10 @@ impl<M> Plugin<M> {
         if let Err(reason) = on_unload(self.module, &isolated.unload_hook, self.unload_wait) {
             return Err(self.kept(reason));
         }
-        isolated.stop();
+        // A load of the same bytes may have taken a handle meanwhile.
+        if !crate::isolation::retire(&isolated, 2) {
+            return Err(self.kept(KeptLoaded::OtherHandles));
+        }
         Ok(Unloaded::Exited)
     }
 

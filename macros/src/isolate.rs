@@ -37,6 +37,40 @@ fn borrows(ty: &Type) -> bool {
     walk(ty.to_token_stream())
 }
 
+/// Whether a parameter type names a lifetime (`RStr<'static>`): the child decodes it from a
+/// message that lives for the call only, so it cannot cross. (`'_` and elided lifetimes are
+/// the call's own.)
+fn names_lifetime(ty: &Type) -> bool {
+    fn walk(tokens: TokenStream) -> bool {
+        let mut quote = false;
+        for token in tokens {
+            match token {
+                TokenTree::Punct(p) if p.as_char() == '\'' => quote = true,
+                TokenTree::Ident(i) if quote && i != "_" => return true,
+                TokenTree::Group(g) if walk(g.stream()) => return true,
+                _ => quote = false,
+            }
+        }
+        false
+    }
+    walk(ty.to_token_stream())
+}
+
+/// How generated code asks whether a parameter's type crosses: `None`, or its name.
+fn arg_gap(ty: &Type) -> TokenStream {
+    let rt = runtime();
+    if names_lifetime(ty) {
+        let name = ty.to_token_stream().to_string();
+        quote!(::core::option::Option::Some(#name))
+    } else {
+        quote! {
+            (&#rt::Probe::<#ty>::new())
+                .gap()
+                .or((&#rt::Probe::<#ty>::new()).decode_gap())
+        }
+    }
+}
+
 /// The proxy struct: an `extern "C"` function per interface function, the `on_load` entry
 /// (the child ran the hook already), and the pages of the module.
 pub(crate) fn proxy(interface: &Interface, names: &Names, layout: &Layout) -> TokenStream {
@@ -68,37 +102,46 @@ pub(crate) fn proxy(interface: &Interface, names: &Names, layout: &Layout) -> To
             )
         } else {
             (
-                quote!((&#rt::Probe::<#ret>::new()).gap()),
-                quote!((&#rt::Probe::<#ret>::new()).get(input)),
+                quote! {
+                    (&#rt::Probe::<#ret>::new())
+                        .gap()
+                        .or((&#rt::Probe::<#ret>::new()).decode_gap())
+                },
+                quote!((&#rt::Probe::<#ret>::new()).get(__xplug_input)),
             )
         };
+        let arg_gaps = arg_types.iter().map(arg_gap);
         quote! {
             extern "C" fn #ident(
-                context: ::xplug::__private::CallContext,
+                __xplug_context: ::xplug::__private::CallContext,
                 #(#arg_names: #arg_types),*
             ) -> ::xplug::__private::CallResult<#ret> {
                 #probes
                 // What cannot cross is refused before anything is sent.
-                let gap = ::core::option::Option::None
-                    #(.or((&#rt::Probe::<#arg_types>::new()).gap()))*
+                let __xplug_gap = ::core::option::Option::None
+                    #(.or(#arg_gaps))*
                     .or(#ret_gap);
-                if let ::core::option::Option::Some(type_name) = gap {
+                if let ::core::option::Option::Some(type_name) = __xplug_gap {
                     return #rt::fail(::xplug::CallErrorKind::CannotCross { type_name });
                 }
-                #rt::call(
-                    context,
-                    #index,
-                    #since,
-                    |out| {
-                        #( (&#rt::Probe::<#arg_types>::new()).put(&#arg_names, out)?; )*
-                        let _ = out;
-                        ::core::result::Result::Ok(())
-                    },
-                    |input| {
-                        let _ = &input;
-                        #ret_get
-                    },
-                )
+                // SAFETY: this function is only in modules `__isolated` made, whose context is
+                // their proxy's.
+                unsafe {
+                    #rt::call(
+                        __xplug_context,
+                        #index,
+                        #since,
+                        |__xplug_out| {
+                            #( (&#rt::Probe::<#arg_types>::new()).put(&#arg_names, __xplug_out)?; )*
+                            let _ = __xplug_out;
+                            ::core::result::Result::Ok(())
+                        },
+                        |__xplug_input| {
+                            let _ = &__xplug_input;
+                            #ret_get
+                        },
+                    )
+                }
             }
         }
     });
@@ -184,22 +227,32 @@ pub(crate) fn interface_methods(
             ..
         } = f;
         let index = i as u32;
+        if let Some(ty) = arg_types.iter().find(|ty| names_lifetime(ty)) {
+            // The host refuses such a call before sending it.
+            let name = ty.to_token_stream().to_string();
+            return quote! {
+                #index => ::core::result::Result::Err(::xplug::wire::WireError::CannotCross {
+                    type_name: #name,
+                }),
+            };
+        }
         quote! {
             #index => {
-                #( let #arg_names: #arg_types = (&#rt::Probe::<#arg_types>::new()).get(&mut input)?; )*
-                input.finish()?;
-                #rt::serve_result(self.#ident(#(#arg_names),*), out, |value, out| {
-                    (&#rt::Probe::<#ret>::new()).put(value, out)
+                #( let #arg_names: #arg_types =
+                    (&#rt::Probe::<#arg_types>::new()).get(&mut __xplug_input)?; )*
+                __xplug_input.finish()?;
+                #rt::serve_result(self.#ident(#(#arg_names),*), __xplug_out, |__xplug_value, __xplug_out| {
+                    (&#rt::Probe::<#ret>::new()).put(__xplug_value, __xplug_out)
                 })
             }
         }
     });
     quote! {
-        fn __isolated(proxy: &'static #rt::Proxy) -> Self {
+        fn __isolated(__xplug_proxy: &'static #rt::Proxy) -> Self {
             let module = #module {
                 on_load_: #proxy::on_load,
                 xplug_: #rt::Proxy::entries(),
-                context_: proxy.context(),
+                context_: __xplug_proxy.context(),
                 #(#direct)*
                 #(#pages)*
             };
@@ -214,16 +267,16 @@ pub(crate) fn interface_methods(
         #[allow(unused_mut, clippy::let_unit_value)]
         fn __serve(
             self,
-            function: u32,
-            args: &[u8],
-            out: &mut ::std::vec::Vec<u8>,
+            __xplug_function: u32,
+            __xplug_args: &[u8],
+            __xplug_out: &mut ::std::vec::Vec<u8>,
         ) -> ::core::result::Result<(), ::xplug::wire::WireError> {
             #probes
-            let mut input = ::xplug::wire::Input::new(args);
-            match function {
+            let mut __xplug_input = ::xplug::wire::Input::new(__xplug_args);
+            match __xplug_function {
                 #(#arms)*
                 _ => {
-                    let _ = (&mut input, out);
+                    let _ = (&mut __xplug_input, __xplug_out);
                     ::core::result::Result::Err(::xplug::wire::WireError::Invalid {
                         what: "function number",
                     })
@@ -245,5 +298,15 @@ mod tests {
         assert!(borrows(&ty("ROption<RStr<'a>>")));
         assert!(!borrows(&ty("RString")));
         assert!(!borrows(&ty("RVec<ROption<u64>>")));
+    }
+
+    #[test]
+    fn named_lifetimes_in_parameters_are_told() {
+        let ty = |s: &str| syn::parse_str::<syn::Type>(s).unwrap();
+        assert!(super::names_lifetime(&ty("RStr<'static>")));
+        assert!(super::names_lifetime(&ty("RSlice<'a, u8>")));
+        assert!(!super::names_lifetime(&ty("RStr<'_>")));
+        assert!(!super::names_lifetime(&ty("&mut CounterBox")));
+        assert!(!super::names_lifetime(&ty("RVec<u8>")));
     }
 }

@@ -131,6 +131,26 @@ fn every_rejection() -> Vec<(&'static str, LoadError)> {
         in_place.load(&served).expect_err("other services"),
     ));
 
+    // Isolated: this test binary serves no interface to isolated plugins; the runner's
+    // layout check refuses a changed layout.
+    all.push((
+        "isolation",
+        l.clone()
+            .isolate(xplug_loader::isolation::Isolation::new())
+            .load(plugins().path(Fixture::GreeterEn))
+            .expect_err("no runner"),
+    ));
+    all.push((
+        "refused_isolated",
+        l.clone()
+            .isolate(
+                xplug_loader::isolation::Isolation::new()
+                    .runner(env!("CARGO_BIN_EXE_isolated-runner")),
+            )
+            .load(plugins().path(Fixture::ChangedType))
+            .expect_err("a changed layout"),
+    ));
+
     // Under a trust policy, a plugin whose library search path is relative.
     let relative = crate::trust::with_runpath(
         &crate::snapshots::variant(Fixture::GreeterEn, "0.3.0-runpath"),

@@ -93,7 +93,14 @@ extern "C" fn double(x: i64) -> i64 {
 }
 
 #[test]
-fn isolated_code_is_not_mapped_in_the_host() {
+fn isolated_code_is_not_mapped_in_the_host_and_inherits_none_of_its_descriptors() {
+    // A descriptor a C library might open: without close-on-exec.
+    let secret = scratch("isolated-descriptors").join("secret");
+    std::fs::write(&secret, b"the host's").unwrap();
+    let name = std::ffi::CString::new(secret.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path; the descriptor is closed below.
+    let fd = unsafe { libc::open(name.as_ptr(), libc::O_RDONLY) };
+    assert!(fd >= 0);
     let path = plugin(Fixture::Hostile);
     let plugin = isolated(own()).load(&path).unwrap();
     assert_eq!(plugin.add(1, 2).unwrap(), 3);
@@ -101,6 +108,14 @@ fn isolated_code_is_not_mapped_in_the_host() {
         !crate::support::is_mapped(&path),
         "the plugin was mapped in the host"
     );
+    let pid = plugin.process_id().expect("a process serves it");
+    let inherited: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .collect();
+    // SAFETY: opened above, closed once.
+    unsafe { libc::close(fd) };
+    assert!(!inherited.contains(&secret), "{inherited:?}");
 }
 
 /// `greet(what)` on a hostile plugin of its own, and how the call failed.
@@ -399,4 +414,43 @@ fn an_isolated_plugin_reloads_with_its_state_under_calling_threads() {
     // Every call counted once, none lost in the handover.
     assert_eq!(live.get().next().unwrap(), calls + 1);
     assert_eq!(live.get().version().unwrap(), "counter-v2 2.0.0-iso");
+}
+
+#[test]
+fn dropping_the_last_handle_ends_a_call_in_flight_without_a_deadline() {
+    let plugin = hostile(own());
+    let module = plugin.module();
+    let (sender, hung) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = sender.send(module.greet("loop".into()).map(|s| s.into_string()));
+    });
+    // Let the call reach the plugin, then drop the last handle: its process is stopped.
+    thread::sleep(Duration::from_millis(200));
+    let (done, dropped) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        drop(plugin);
+        let _ = done.send(());
+    });
+    dropped
+        .recv_timeout(Duration::from_secs(10))
+        .expect("dropping the handle waited for the hung call");
+    let result = hung
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the call in flight ended");
+    assert!(matches!(
+        result.unwrap_err().kind(),
+        CallErrorKind::Crashed { .. }
+    ));
+}
+
+#[test]
+fn a_plugin_down_for_good_is_loaded_anew() {
+    let isolation = own();
+    let crashed = hostile(isolation.clone());
+    assert!(crashed.greet("abort".into()).is_err());
+    assert!(crashed.add(1, 2).is_err());
+    // The same bytes, the same settings: a new process, not the crashed one.
+    let again = hostile(isolation);
+    assert!(!again.same_library(&crashed));
+    assert_eq!(again.add(1, 2).unwrap(), 3);
 }

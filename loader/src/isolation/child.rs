@@ -23,8 +23,8 @@ use crate::loader::Loader;
 use crate::process::lock;
 use crate::stages::{self, file::PluginFile};
 
-/// The largest message a host sends (a call's arguments): far above any real call.
-const MAX_FROM_HOST: usize = 1 << 30;
+/// The largest message a host sends: a call's arguments and its head.
+const MAX_FROM_HOST: usize = frame::MAX_CALL + 64;
 
 /// The interfaces this executable serves, as `serve_if_child` was told.
 static SERVED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
@@ -58,8 +58,17 @@ impl std::fmt::Debug for Child {
 
 /// Serves the plugin the host hands this process; returns the exit status.
 pub(crate) fn run(interfaces: &[Serves]) -> i32 {
-    // SAFETY: a host that sets `CHILD_ENV` starts the process with its channel as descriptor 3
-    // and the snapshot as 4 (`process::start`); nothing else in this process owns them.
+    if !is(3, libc::S_IFSOCK) || !is(4, libc::S_IFREG) {
+        eprintln!(
+            "xplug: {} is set, but descriptors 3 and 4 are not an xplug host's channel and \
+             snapshot",
+            super::CHILD_ENV
+        );
+        return 2;
+    }
+    // SAFETY: descriptors 3 and 4 are open, a socket and a file: what a host that sets
+    // `CHILD_ENV` starts the process with (`process::start`); nothing else in this process,
+    // which has not run anything of its own yet, owns them.
     let (channel, image) = unsafe { (UnixStream::from_raw_fd(3), File::from_raw_fd(4)) };
     for fd in [channel.as_raw_fd(), image.as_raw_fd()] {
         // SAFETY: `fd` is open; `F_SETFD` takes an int. Processes the plugin starts do not
@@ -123,6 +132,15 @@ pub(crate) fn run(interfaces: &[Serves]) -> i32 {
         image,
         hello,
     })
+}
+
+/// Whether descriptor `fd` is open and of the file type `kind` (`S_IFSOCK`, `S_IFREG`).
+fn is(fd: i32, kind: libc::mode_t) -> bool {
+    // SAFETY: `fstat` writes the zeroed struct it is given, and fails on a closed descriptor.
+    unsafe {
+        let mut stat = std::mem::zeroed::<libc::stat>();
+        libc::fstat(fd, &mut stat) == 0 && stat.st_mode & libc::S_IFMT == kind
+    }
 }
 
 /// Ends this process if the host that started it is gone (a plugin stuck in a call would

@@ -21,6 +21,10 @@ use xplug::wire::{FromWire, Input, Wire, WireError};
 /// The version of this channel's protocol; host and child must speak the same.
 pub(crate) const PROTOCOL: u32 = 1;
 
+/// The largest call a host sends (its encoded arguments): far above any real call. Larger
+/// arguments are refused before anything is sent.
+pub(crate) const MAX_CALL: usize = 1 << 30;
+
 pub(crate) const HELLO: u8 = 1;
 pub(crate) const LOADED: u8 = 2;
 pub(crate) const REFUSED: u8 = 3;
@@ -97,6 +101,8 @@ pub(crate) struct Conn {
     writer: UnixStream,
     reader: BufReader<Timed>,
     scratch: Vec<u8>,
+    /// Whether the socket has a write timeout set.
+    write_timeout_set: bool,
 }
 
 impl Conn {
@@ -113,12 +119,39 @@ impl Conn {
                 },
             ),
             scratch: Vec::new(),
+            write_timeout_set: false,
         })
     }
 
     /// Sends one frame.
     pub(crate) fn send(&mut self, tag: u8, head: &[u8], body: &[u8]) -> io::Result<()> {
-        write(&self.writer, tag, head, body, &mut self.scratch)
+        write(NoSignal(&self.writer), tag, head, body, &mut self.scratch)
+    }
+
+    /// Sends one frame, waiting at most until `until` for the other end to take it (a peer
+    /// that stops reading fills the socket's buffer; a write then fails with `TimedOut`).
+    pub(crate) fn send_until(
+        &mut self,
+        until: Option<Instant>,
+        tag: u8,
+        head: &[u8],
+        body: &[u8],
+    ) -> io::Result<()> {
+        let timeout = match until {
+            Some(until) => {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                Some(left)
+            }
+            None => None,
+        };
+        if timeout.is_some() || self.write_timeout_set {
+            self.writer.set_write_timeout(timeout)?;
+            self.write_timeout_set = timeout.is_some();
+        }
+        self.send(tag, head, body)
     }
 
     /// Receives one frame of at most `max` bytes into `buffer`, waiting until `until` at most
@@ -133,9 +166,40 @@ impl Conn {
         read(&mut self.reader, max, buffer)
     }
 
+    /// A second handle to the socket, to shut it down from elsewhere.
+    pub(crate) fn interrupter(&self) -> io::Result<UnixStream> {
+        self.writer.try_clone()
+    }
+
     /// Closes both directions: the other end reads the end of the channel.
     pub(crate) fn shutdown(&self) {
         let _ = self.writer.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Writes to a socket without `SIGPIPE`: a peer gone is an error, not the end of a host that
+/// does not ignore the signal.
+struct NoSignal<'a>(&'a UnixStream);
+
+impl Write for NoSignal<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use std::os::unix::io::AsRawFd;
+        #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+        let flags = libc::MSG_NOSIGNAL;
+        #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+        let flags = 0;
+        // SAFETY: `send` reads `buf.len()` bytes of a live buffer, on a descriptor the
+        // stream keeps open.
+        let sent = unsafe { libc::send(self.0.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags) };
+        if sent < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(sent as usize)
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

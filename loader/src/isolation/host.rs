@@ -71,6 +71,9 @@ struct Shared {
     hello: Vec<u8>,
     isolation: Isolation,
     state: Mutex<State>,
+    /// The running process's socket, outside `state`: `stop` shuts it down to end a call in
+    /// flight (which holds `state`) before it waits for the lock.
+    interrupt: Mutex<Option<UnixStream>>,
 }
 
 #[derive(Default)]
@@ -88,6 +91,8 @@ struct State {
     stopped: Option<&'static str>,
     /// The number of the last call sent.
     call: u32,
+    /// The number of the running process (each start takes the next).
+    process: u64,
 }
 
 /// Why a start failed: for a first load, a load error; for a restart, the reason.
@@ -102,6 +107,10 @@ impl Shared {
     }
 
     fn stop(&self, why: &'static str) {
+        // A call in flight holds `state`: its process's channel closed, it ends now.
+        if let Some(socket) = lock(&self.interrupt).take() {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
         let running = {
             let mut state = self.state();
             state.stopped = Some(why);
@@ -135,16 +144,21 @@ impl Shared {
             })?;
         drop((child_end, image));
         let mut running = running;
-        let until = Instant::now() + self.isolation.start_wait;
-        let sent = running.conn.send(frame::HELLO, &[], &self.hello);
+        let until = Instant::now().checked_add(self.isolation.start_wait);
+        let sent = running
+            .conn
+            .send_until(until, frame::HELLO, &[], &self.hello);
         let mut buffer = Vec::new();
         let answer = sent.map_err(ReadError::Io).and_then(|()| {
             running
                 .conn
-                .receive(Some(until), self.isolation.max_message, &mut buffer)
+                .receive(until, self.isolation.max_message, &mut buffer)
         });
         match answer {
-            Ok(frame::LOADED) if buffer.is_empty() => Ok(running),
+            Ok(frame::LOADED) if buffer.is_empty() => {
+                *lock(&self.interrupt) = running.conn.interrupter().ok();
+                Ok(running)
+            }
             Ok(frame::REFUSED) => {
                 let _ = running.end(EXIT_GRACE);
                 match Refusal::decode(&buffer) {
@@ -218,9 +232,12 @@ impl Shared {
             if state.retry_at.map_or(false, |at| Instant::now() < at) {
                 return Err(last);
             }
-            state.restarts += 1;
+            state.restarts = state.restarts.saturating_add(1);
             match self.start() {
-                Ok(running) => state.running = Some(running),
+                Ok(running) => {
+                    state.running = Some(running);
+                    state.process = state.process.wrapping_add(1);
+                }
                 Err(e) => {
                     let reason = match e {
                         StartError::Refused(error) => error.kind().to_string(),
@@ -259,6 +276,7 @@ impl Shared {
 
     /// Ends the running process after a failed call and says how the call fails.
     fn end(&self, state: &mut State, how: End) -> CallErrorKind {
+        lock(&self.interrupt).take();
         let running = match state.running.take() {
             Some(running) => running,
             None => {
@@ -303,7 +321,12 @@ struct Served {
 }
 
 impl Channel for Served {
-    fn call(&self, function: u32, args: &[u8], reply: &mut Vec<u8>) -> Result<(), CallErrorKind> {
+    fn call(&self, function: u32, args: &[u8], reply: &mut Vec<u8>) -> Result<u64, CallErrorKind> {
+        if args.len() > frame::MAX_CALL {
+            return Err(CallErrorKind::CannotCross {
+                type_name: "arguments of over 1 GiB",
+            });
+        }
         let shared = &*self.shared;
         let mut state = shared.state();
         let state = &mut *state;
@@ -313,11 +336,15 @@ impl Channel for Served {
         let mut head = [0u8; 8];
         head[..4].copy_from_slice(&call.to_le_bytes());
         head[4..].copy_from_slice(&function.to_le_bytes());
-        if running.conn.send(frame::CALL, &head, args).is_err() {
-            return Err(shared.end(state, End::Closed));
-        }
         let deadline = shared.isolation.deadline;
-        let until = deadline.map(|deadline| Instant::now() + deadline);
+        let until = deadline.and_then(|deadline| Instant::now().checked_add(deadline));
+        match running.conn.send_until(until, frame::CALL, &head, args) {
+            Ok(()) => {}
+            Err(e) if timed_out(&e) => {
+                return Err(shared.end(state, End::TimedOut(deadline.unwrap_or(Duration::ZERO))))
+            }
+            Err(_) => return Err(shared.end(state, End::Closed)),
+        }
         let read = running
             .conn
             .receive(until, shared.isolation.max_message, reply);
@@ -325,7 +352,7 @@ impl Channel for Served {
             Ok(frame::ANSWER) if reply.len() >= 4 && reply[..4] == call.to_le_bytes() => {
                 reply.drain(..4);
                 state.in_a_row = 0;
-                return Ok(());
+                return Ok(state.process);
             }
             Ok(frame::ANSWER) => End::Misbehaved("an answer to a call never made".to_owned()),
             Ok(tag) => End::Misbehaved(format!("a message of unknown kind {tag}")),
@@ -341,9 +368,17 @@ impl Channel for Served {
         Err(shared.end(state, how))
     }
 
-    fn misbehaved(&self, _function: u32, what: String) -> CallErrorKind {
+    fn misbehaved(&self, process: u64, what: String) -> CallErrorKind {
         let mut state = self.shared.state();
-        self.shared.end(&mut state, End::Misbehaved(what))
+        if state.process == process && state.running.is_some() {
+            self.shared.end(&mut state, End::Misbehaved(what))
+        } else {
+            // That process is gone already; the one running now did nothing wrong.
+            CallErrorKind::Crashed {
+                crash: Crash::Misbehaved { what },
+                stderr: String::new(),
+            }
+        }
     }
 }
 
@@ -439,12 +474,21 @@ pub(crate) fn load<M: Interface>(
     {
         let mut loaded = lock(&ISOLATED);
         loaded.retain(|isolated| isolated.strong_count() > 0);
-        if let Some(isolated) = loaded
+        let alive: Vec<Arc<Isolated>> = loaded.iter().filter_map(Weak::upgrade).collect();
+        // A plugin down for good (stopped, restarts used up) is not reused: this load starts
+        // a process of its own.
+        let found = alive
             .iter()
-            .filter_map(Weak::upgrade)
-            .find(|isolated| isolated.identity == identity && isolated.shared.image_holds(&bytes))
-        {
-            drop(loaded);
+            .find(|isolated| {
+                isolated.identity == identity
+                    && isolated.shared.serviceable()
+                    && isolated.shared.image_holds(&bytes)
+            })
+            .cloned();
+        drop(loaded);
+        // Dropped after the lock: a last handle's drop stops its process, which may wait.
+        drop(alive);
+        if let Some(isolated) = found {
             let module = match isolated.module.downcast_ref::<M>() {
                 Some(module) => *module,
                 None => M::__isolated(proxy_of(&isolated.shared)),
@@ -489,6 +533,7 @@ pub(crate) fn load<M: Interface>(
         hello: hello.encode(),
         isolation: isolation.clone(),
         state: Mutex::new(State::default()),
+        interrupt: Mutex::new(None),
     });
     let running = shared.start().map_err(|e| match e {
         StartError::Refused(error) => error,
@@ -496,7 +541,11 @@ pub(crate) fn load<M: Interface>(
             LoadError::new(&plugin.path, ErrorKind::Isolation { reason, stderr }).with_plugin(&info)
         }
     })?;
-    shared.state().running = Some(running);
+    {
+        let mut state = shared.state();
+        state.running = Some(running);
+        state.process = 1;
+    }
     let module = M::__isolated(proxy_of(&shared));
     let isolated = Arc::new(Isolated {
         info,
@@ -515,6 +564,18 @@ pub(crate) fn load<M: Interface>(
 }
 
 impl Shared {
+    /// Whether a call could be served: not stopped, and running or allowed to restart.
+    fn serviceable(&self) -> bool {
+        let state = self.state();
+        state.stopped.is_none()
+            && (state.running.is_some()
+                || self
+                    .isolation
+                    .restart
+                    .limit
+                    .map_or(true, |limit| state.restarts < limit))
+    }
+
     /// Whether the snapshot holds exactly `bytes`.
     fn image_holds(&self, bytes: &[u8]) -> bool {
         lock(&self.image)
@@ -523,18 +584,23 @@ impl Shared {
     }
 }
 
-/// The proxy of a plugin's process, kept for the life of the process (the module that points
-/// to it may be copied anywhere); one per process of the plugin.
+/// A new proxy of a plugin's process, kept for the life of the process: the module that points
+/// to it may be copied anywhere. Made once per plugin (its handles share its module).
 fn proxy_of(shared: &Arc<Shared>) -> &'static Proxy {
-    static PROXIES: Mutex<Vec<(usize, &'static Proxy)>> = Mutex::new(Vec::new());
-    let key = Arc::as_ptr(shared) as usize;
-    let mut proxies = lock(&PROXIES);
-    if let Some((_, proxy)) = proxies.iter().find(|(k, _)| *k == key) {
-        return proxy;
-    }
-    let proxy: &'static Proxy = Box::leak(Box::new(Proxy::new(Box::new(Served {
+    Box::leak(Box::new(Proxy::new(Box::new(Served {
         shared: Arc::clone(shared),
-    }))));
-    proxies.push((key, proxy));
-    proxy
+    }))))
+}
+
+/// Unloads `isolated` if `handles` are all its handles: out of the registry (no load can find
+/// it meanwhile), then its process stopped. `false` if another handle exists.
+pub(crate) fn retire(isolated: &Arc<Isolated>, handles: usize) -> bool {
+    let mut loaded = lock(&ISOLATED);
+    if Arc::strong_count(isolated) > handles {
+        return false;
+    }
+    loaded.retain(|entry| !std::ptr::eq(entry.as_ptr(), Arc::as_ptr(isolated)));
+    drop(loaded);
+    isolated.stop();
+    true
 }

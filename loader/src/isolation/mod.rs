@@ -48,13 +48,21 @@
 //!   lines it wrote to standard error), until the [`Restart`] policy starts it again.
 //! - A call that outlasts the [deadline](Isolation::deadline) fails with
 //!   [`CallErrorKind::TimedOut`](crate::CallErrorKind::TimedOut), and the process is killed.
+//!   The deadline counts from when the call is sent: a call waiting behind another call to the
+//!   same plugin, or for a restart, waits longer. Without a deadline, a hung plugin holds its
+//!   callers until it is unloaded or dropped.
 //! - Everything the child sends is hostile input: frames are bounded
-//!   ([`Isolation::max_message`]), values are decoded without trusting a length for an
-//!   allocation, and a child that breaks the rules is killed.
+//!   ([`Isolation::max_message`]), values are decoded without trusting a length (what
+//!   decoding an answer allocates is at most 16 times its size, `xplug::wire`), and a child
+//!   that breaks the rules is killed. Writes to it never raise `SIGPIPE`.
 //! - The plugin runs with this user's rights, in a process of its own: it cannot read or
-//!   corrupt the host's memory, but it can do what the user can (files, network). Memory and
-//!   CPU time can be limited ([`Isolation::memory_limit`], [`Isolation::cpu_time_limit`]);
-//!   a sandbox (namespaces, seccomp) is the host's to add around the runner.
+//!   corrupt the host's memory, but it can do what the user can (files, network), and it
+//!   writes to the host's standard output and (through the host) standard error. It inherits
+//!   no other descriptor of the host (Linux 5.11 and later). Memory and CPU time can be limited
+//!   ([`Isolation::memory_limit`], [`Isolation::cpu_time_limit`]); a sandbox (namespaces,
+//!   seccomp) is the host's to add around the runner.
+//! - A crash is noticed when the plugin's channel closes. A plugin that forks a process which
+//!   keeps the channel open hides its own end until the deadline, if any.
 //!
 //! # What crosses
 //!
@@ -77,7 +85,7 @@ pub(crate) mod frame;
 mod host;
 mod process;
 
-pub(crate) use host::{load, Isolated};
+pub(crate) use host::{load, retire, Isolated};
 
 /// The environment variable that tells a runner it was started to serve a plugin.
 pub(crate) const CHILD_ENV: &str = "XPLUG_ISOLATED_CHILD";
@@ -134,7 +142,7 @@ impl Isolation {
         self
     }
 
-    /// Ends each call that has not answered after `deadline`: it fails with
+    /// Ends each call that has not answered `deadline` after it was sent: it fails with
     /// [`CallErrorKind::TimedOut`](crate::CallErrorKind::TimedOut) and the plugin's process is
     /// killed (the [`Restart`] policy says whether it starts again).
     pub fn deadline(mut self, deadline: Duration) -> Self {
