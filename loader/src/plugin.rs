@@ -159,20 +159,9 @@ impl<M> Plugin<M> {
         if objects > 0 {
             return Err(self.kept(KeptLoaded::LiveObjects { count: objects }));
         }
-        {
-            // The thread of an earlier `on_unload` that outlasted its wait must have ended.
-            let mut hook = lock(&library.unload_hook);
-            match hook.take() {
-                Some(thread) if !thread.is_finished() => {
-                    *hook = Some(thread);
-                    drop(hook);
-                    return Err(self.kept(KeptLoaded::HookStillRunning));
-                }
-                Some(thread) => {
-                    let _ = thread.join();
-                }
-                None => {}
-            }
+        // The thread of an earlier `on_unload` that outlasted its wait must have ended.
+        if let Err(reason) = earlier_hook_ended(&library.unload_hook) {
+            return Err(self.kept(reason));
         }
         let Plugin {
             module,
@@ -221,19 +210,8 @@ impl<M> Plugin<M> {
         if Arc::strong_count(&isolated) > 2 {
             return Err(self.kept(KeptLoaded::OtherHandles));
         }
-        {
-            let mut hook = lock(&isolated.unload_hook);
-            match hook.take() {
-                Some(thread) if !thread.is_finished() => {
-                    *hook = Some(thread);
-                    drop(hook);
-                    return Err(self.kept(KeptLoaded::HookStillRunning));
-                }
-                Some(thread) => {
-                    let _ = thread.join();
-                }
-                None => {}
-            }
+        if let Err(reason) = earlier_hook_ended(&isolated.unload_hook) {
+            return Err(self.kept(reason));
         }
         if let Err(reason) = on_unload(self.module, &isolated.unload_hook, self.unload_wait) {
             return Err(self.kept(reason));
@@ -305,6 +283,23 @@ impl<M> fmt::Debug for Plugin<M> {
             .field("path", &self.path)
             .field("info", self.info())
             .finish()
+    }
+}
+
+/// Whether the thread of an earlier `on_unload` hook that outlasted its wait, if any, has
+/// ended (and is joined).
+fn earlier_hook_ended(kept: &Mutex<Option<JoinHandle<()>>>) -> Result<(), KeptLoaded> {
+    let mut hook = lock(kept);
+    match hook.take() {
+        Some(thread) if !thread.is_finished() => {
+            *hook = Some(thread);
+            Err(KeptLoaded::HookStillRunning)
+        }
+        Some(thread) => {
+            let _ = thread.join();
+            Ok(())
+        }
+        None => Ok(()),
     }
 }
 

@@ -23,7 +23,8 @@ pub fn isolated(dir: &Path, crashing: &Path, out: &mut dyn Write) -> Result<(), 
     writeln!(out, "isolated: each plugin in a process of its own")?;
     let report = loader.load_dir(dir).map_err(DemoError::Load)?;
     for plugin in &report.plugins {
-        show(plugin, out)?;
+        // What the in-process run printed, but for what cannot cross.
+        crate::show(plugin, out)?;
     }
     writeln!(
         out,
@@ -74,37 +75,4 @@ fn pid(plugin: &Plugin<GreeterRef>) -> String {
 /// An error's first line (a crash's carries the plugin's last words after it).
 fn first_line(e: &CallError) -> String {
     e.to_string().lines().next().unwrap_or_default().to_owned()
-}
-
-fn show(plugin: &Plugin<GreeterRef>, out: &mut dyn Write) -> Result<(), DemoError> {
-    writeln!(
-        out,
-        "\nplugin {}  (isolated, process {})",
-        plugin.info().label(),
-        pid(plugin)
-    )?;
-    writeln!(
-        out,
-        "  greet(\"Ada\")         -> {}",
-        plugin.greet("Ada".into())?
-    )?;
-    writeln!(out, "  add(2, 40)           -> {}", plugin.add(2, 40)?)?;
-    let words = plugin.words("the quick the lazy dog".into())?;
-    let words: Vec<&str> = words.iter().map(|w| w.as_str()).collect();
-    writeln!(out, "  words(..)            -> {words:?}")?;
-    match plugin.counter(5) {
-        Ok(_) => writeln!(out, "  counter(5)           -> an object")?,
-        Err(e) => writeln!(out, "  counter(5)           -> {e}")?,
-    }
-    let merci = plugin.translate("merci".into())?.into_option();
-    writeln!(out, "  translate(\"merci\")   -> {merci:?}")?;
-    match plugin.shout("hi".into()) {
-        Ok(s) => writeln!(out, "  shout(\"hi\")          -> {s}")?,
-        Err(e) => writeln!(out, "  shout(\"hi\")          -> {e}")?,
-    }
-    match plugin.greet("".into()) {
-        Ok(s) => writeln!(out, "  greet(\"\")            -> {s}")?,
-        Err(e) => writeln!(out, "  greet(\"\")            -> contained: {e}")?,
-    }
-    Ok(())
 }

@@ -145,14 +145,17 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<DirReport<GreeterRef>, Dem
     Ok(report)
 }
 
-fn show(plugin: &Plugin<GreeterRef>, out: &mut dyn Write) -> Result<(), DemoError> {
+pub(crate) fn show(plugin: &Plugin<GreeterRef>, out: &mut dyn Write) -> Result<(), DemoError> {
     let info = plugin.info();
-    writeln!(
-        out,
-        "\nplugin {}  ({})",
-        info.label(),
-        plugin.path().display()
-    )?;
+    match plugin.process_id() {
+        Some(pid) => writeln!(out, "\nplugin {}  (isolated, process {pid})", info.label())?,
+        None => writeln!(
+            out,
+            "\nplugin {}  ({})",
+            info.label(),
+            plugin.path().display()
+        )?,
+    }
     writeln!(
         out,
         "  interface {} {}, built by {}",
@@ -172,25 +175,31 @@ fn show(plugin: &Plugin<GreeterRef>, out: &mut dyn Write) -> Result<(), DemoErro
     let words = plugin.words("the quick the lazy dog".into())?;
     let words: Vec<&str> = words.iter().map(|w| w.as_str()).collect();
     writeln!(out, "  words(..)            -> {words:?}")?;
-    let doubled = plugin.map(RSlice::from_slice(&[1, 2, 3]), Callback(double))?;
-    writeln!(out, "  map([1,2,3], double) -> {:?}", doubled.as_slice())?;
-    let mut counter = plugin.counter(5)?;
-    let (a, b) = (counter.next()?, counter.next()?);
-    writeln!(out, "  counter(5).next() x2 -> {a}, {b}")?;
-    match counter.skip(0) {
-        Ok(n) => writeln!(out, "  counter.skip(0)      -> {n}")?,
-        Err(e) => writeln!(out, "  counter.skip(0)      -> contained: {e}")?,
+    // Callbacks and objects do not cross to an isolated plugin: those lines say so there.
+    match plugin.map(RSlice::from_slice(&[1, 2, 3]), Callback(double)) {
+        Ok(doubled) => writeln!(out, "  map([1,2,3], double) -> {:?}", doubled.as_slice())?,
+        Err(e) => writeln!(out, "  map([1,2,3], double) -> {e}")?,
     }
-    match counter.reset() {
-        Ok(n) => writeln!(out, "  counter.reset()      -> {n}")?,
-        Err(e) => writeln!(out, "  counter.reset()      -> {e}")?,
+    match plugin.counter(5) {
+        Ok(mut counter) => {
+            let (a, b) = (counter.next()?, counter.next()?);
+            writeln!(out, "  counter(5).next() x2 -> {a}, {b}")?;
+            match counter.skip(0) {
+                Ok(n) => writeln!(out, "  counter.skip(0)      -> {n}")?,
+                Err(e) => writeln!(out, "  counter.skip(0)      -> contained: {e}")?,
+            }
+            match counter.reset() {
+                Ok(n) => writeln!(out, "  counter.reset()      -> {n}")?,
+                Err(e) => writeln!(out, "  counter.reset()      -> {e}")?,
+            }
+        }
+        Err(e) => writeln!(out, "  counter(5)           -> {e}")?,
     }
     let mut mine = CounterBox::new(HostCounter(100));
-    writeln!(
-        out,
-        "  drive(host's, 3)     -> {}",
-        plugin.drive(&mut mine, 3)?
-    )?;
+    match plugin.drive(&mut mine, 3) {
+        Ok(n) => writeln!(out, "  drive(host's, 3)     -> {n}")?,
+        Err(e) => writeln!(out, "  drive(host's, 3)     -> {e}")?,
+    }
     let merci = plugin.translate("merci".into())?.into_option();
     writeln!(out, "  translate(\"merci\")   -> {merci:?}")?;
     match plugin.parse_number("12x".into())? {
