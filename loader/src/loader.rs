@@ -9,11 +9,11 @@ use semver::VersionReq;
 use xplug::Interface;
 
 use crate::error::LoadError;
-use crate::host::host_version;
 use crate::info::PluginInfo;
+#[cfg(unix)]
+use crate::isolation::{self, Isolation};
 use crate::plugin::Plugin;
-use crate::stages::compat::{default_requirement, Requirements};
-use crate::stages::file::{self, FileRules};
+use crate::stages::compat::Requirements;
 use crate::stages::{self, LoadMode, Options};
 use crate::trust::Quarantine;
 #[cfg(feature = "trust")]
@@ -39,6 +39,9 @@ pub struct Loader<M> {
     pub(crate) options: Options,
     /// The services handed to every plugin this loader loads: an `M::Host`.
     host: Option<&'static (dyn std::any::Any + Send + Sync)>,
+    /// Whether, and how, plugins run in a process of their own.
+    #[cfg(unix)]
+    isolation: Option<Isolation>,
     _interface: PhantomData<fn() -> M>,
 }
 
@@ -53,6 +56,8 @@ impl<M> Clone for Loader<M> {
         Loader {
             options: self.options.clone(),
             host: self.host,
+            #[cfg(unix)]
+            isolation: self.isolation.clone(),
             _interface: PhantomData,
         }
     }
@@ -60,11 +65,14 @@ impl<M> Clone for Loader<M> {
 
 impl<M> fmt::Debug for Loader<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Loader")
+        let mut loader = f.debug_struct("Loader");
+        loader
             .field("interface", &std::any::type_name::<M>())
             .field("options", &self.options)
-            .field("host_services", &self.host.is_some())
-            .finish()
+            .field("host_services", &self.host.is_some());
+        #[cfg(unix)]
+        loader.field("isolation", &self.isolation);
+        loader.finish()
     }
 }
 
@@ -73,26 +81,10 @@ impl<M: Interface> Loader<M> {
     /// version of the interface (for 0.x, its minor version).
     pub fn new() -> Self {
         Loader {
-            options: Options {
-                requirements: Requirements::new(
-                    M::INTERFACE_NAME,
-                    default_requirement(&host_version::<M>()),
-                )
-                .host_version(host_version::<M>()),
-                file: FileRules {
-                    max_size: file::DEFAULT_MAX_SIZE,
-                    allow_writable_by_others: false,
-                },
-                mode: LoadMode::Snapshot,
-                snapshot_dir: None,
-                trust: Default::default(),
-                quarantine: None,
-                #[cfg(unix)]
-                isolation: None,
-                reload_wait: Duration::from_secs(1),
-                unload_wait: Duration::from_secs(1),
-            },
+            options: Options::for_interface::<M>(),
             host: None,
+            #[cfg(unix)]
+            isolation: None,
             _interface: PhantomData,
         }
     }
@@ -245,8 +237,8 @@ impl<M: Interface> Loader<M> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(unix)]
-    pub fn isolate(mut self, isolation: crate::isolation::Isolation) -> Self {
-        self.options.isolation = Some(isolation);
+    pub fn isolate(mut self, isolation: Isolation) -> Self {
+        self.isolation = Some(isolation);
         self
     }
 
@@ -267,6 +259,18 @@ impl<M: Interface> Loader<M> {
     pub fn reload_wait(mut self, wait: Duration) -> Self {
         self.options.reload_wait = wait;
         self
+    }
+
+    /// Whether this loader runs plugins in processes of their own ([`isolate`](Loader::isolate)).
+    pub fn is_isolated(&self) -> bool {
+        #[cfg(unix)]
+        {
+            self.isolation.is_some()
+        }
+        #[cfg(not(unix))]
+        {
+            false
+        }
     }
 
     /// What stage 4 requires of a plugin's header: this interface, the version rule
@@ -296,13 +300,15 @@ impl<M: Interface> Loader<M> {
     /// would run, and isolate untrusted plugins in another process.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Plugin<M>, LoadError> {
         #[cfg(unix)]
-        if let Some(isolation) = &self.options.isolation {
-            return crate::isolation::load::<M>(
-                &self.options,
-                isolation,
-                path.as_ref(),
-                self.host.is_some(),
-            );
+        if let Some(isolation) = &self.isolation {
+            let loaded =
+                isolation::load::<M>(&self.options, isolation, path.as_ref(), self.host.is_some())?;
+            return Ok(Plugin::isolated(
+                loaded.module,
+                loaded.isolated,
+                loaded.path.into(),
+                self.options.unload_wait,
+            ));
         }
         let loaded = stages::run::<M>(&self.options, path.as_ref(), self.services())?;
         let plugin = Plugin::new(
@@ -331,7 +337,7 @@ impl<M: Interface> Loader<M> {
     /// header; the process exits when no other handle of the plugin is left.
     pub fn open_and_check(&self, path: impl AsRef<Path>) -> Result<PluginInfo, LoadError> {
         #[cfg(unix)]
-        if self.options.isolation.is_some() {
+        if self.isolation.is_some() {
             return self.load(path).map(|plugin| plugin.info().clone());
         }
         let services = stages::services_address::<M>(self.services());

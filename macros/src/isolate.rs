@@ -6,7 +6,7 @@ use proc_macro2::{TokenStream, TokenTree};
 use quote::{quote, ToTokens};
 use syn::Type;
 
-use crate::generate::{Layout, Names, Page};
+use crate::layout::{Layout, Names, Page};
 use crate::parse::{Function, Interface};
 
 /// The path of the isolation runtime in generated code.

@@ -9,6 +9,7 @@ use proc_macro::TokenStream;
 mod dependency;
 mod generate;
 mod isolate;
+mod layout;
 mod object;
 mod parse;
 

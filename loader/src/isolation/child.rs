@@ -18,10 +18,9 @@ use xplug::Interface;
 
 use super::frame::{self, Conn, Hello, Refusal};
 use super::Serves;
-use crate::error::LoadError;
-use crate::loader::Loader;
+use crate::error::{ErrorKind, LoadError};
 use crate::process::lock;
-use crate::stages::{self, file::PluginFile};
+use crate::stages::{self, file::PluginFile, Options};
 
 /// The largest message a host sends: a call's arguments and its head.
 const MAX_FROM_HOST: usize = frame::MAX_CALL + 64;
@@ -167,12 +166,16 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
         hello,
     } = child;
     log_to_stderr(hello.log_level);
-    let mut loader = Loader::<M>::new()
-        .allow_panic_abort(hello.allow_panic_abort)
-        .max_file_size(hello.max_file_size);
+    // The host's rules, but for what it checked itself (the file's permissions, its trust
+    // policy, its journal).
+    let mut options = Options::for_interface::<M>();
+    options.requirements = options
+        .requirements
+        .allow_panic_abort(hello.allow_panic_abort);
     if let Ok(versions) = hello.version_requirement.parse() {
-        loader = loader.version_requirement(versions);
+        options.requirements = options.requirements.with_versions(versions);
     }
+    options.file.max_size = hello.max_file_size;
     let path = Path::new(&hello.path);
     let loaded = image
         .metadata()
@@ -183,7 +186,7 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
                 file: image,
                 meta,
             };
-            stages::run_opened::<M>(&loader.options, path, plugin)
+            stages::run_opened::<M>(&options, path, plugin)
         });
     let module = match loaded {
         Ok(checked) => {
@@ -294,8 +297,8 @@ fn refusal(error: &LoadError) -> Refusal {
         .unwrap_or("")
         .to_owned();
     let (message, location) = match error.kind() {
-        crate::ErrorKind::InitFailed { message, .. } => (message.clone(), String::new()),
-        crate::ErrorKind::InitPanicked {
+        ErrorKind::InitFailed { message, .. } => (message.clone(), String::new()),
+        ErrorKind::InitPanicked {
             message, location, ..
         } => (message.clone(), location.clone()),
         _ => (String::new(), String::new()),

@@ -17,7 +17,6 @@ use super::{child, Isolation};
 use crate::digest::LazyDigest;
 use crate::error::{ErrorKind, LoadError};
 use crate::info::PluginInfo;
-use crate::plugin::Plugin;
 use crate::process::lock;
 use crate::stages::{self, file, open, LoadMode, Options};
 use crate::sys::SealedFile;
@@ -416,7 +415,7 @@ pub(crate) fn load<M: Interface>(
     isolation: &Isolation,
     requested: &Path,
     has_services: bool,
-) -> Result<Plugin<M>, LoadError> {
+) -> Result<Loaded<M>, LoadError> {
     let refuse = |path: &Path, reason: String| {
         LoadError::new(
             path,
@@ -493,12 +492,11 @@ pub(crate) fn load<M: Interface>(
                 Some(module) => *module,
                 None => M::__isolated(proxy_of(&isolated.shared)),
             };
-            return Ok(Plugin::isolated(
+            return Ok(Loaded {
                 module,
                 isolated,
-                plugin.path.into(),
-                options.unload_wait,
-            ));
+                path: plugin.path,
+            });
         }
     }
     let image = match open::seal(&bytes) {
@@ -555,12 +553,18 @@ pub(crate) fn load<M: Interface>(
         identity,
     });
     lock(&ISOLATED).push(Arc::downgrade(&isolated));
-    Ok(Plugin::isolated(
+    Ok(Loaded {
         module,
         isolated,
-        plugin.path.into(),
-        options.unload_wait,
-    ))
+        path: plugin.path,
+    })
+}
+
+/// An isolated plugin loaded: its module, what its handles share, its real path.
+pub(crate) struct Loaded<M> {
+    pub(crate) module: M,
+    pub(crate) isolated: Arc<Isolated>,
+    pub(crate) path: PathBuf,
 }
 
 impl Shared {

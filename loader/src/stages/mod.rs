@@ -84,9 +84,6 @@ pub(crate) struct Options {
     pub(crate) snapshot_dir: Option<PathBuf>,
     pub(crate) trust: TrustPolicy,
     pub(crate) quarantine: Option<Quarantine>,
-    /// Whether, and how, plugins run in a process of their own.
-    #[cfg(unix)]
-    pub(crate) isolation: Option<crate::isolation::Isolation>,
     /// How long a live handle's reload waits for calls on the version it replaces.
     #[cfg_attr(not(feature = "reload"), allow(dead_code))]
     pub(crate) reload_wait: Duration,
@@ -95,6 +92,29 @@ pub(crate) struct Options {
 }
 
 impl Options {
+    /// A new loader's: interface `M`'s name, the default version rule, snapshots, no trust
+    /// policy or journal, waits of a second.
+    pub(crate) fn for_interface<M: Interface>() -> Options {
+        let version = crate::host::host_version::<M>();
+        Options {
+            requirements: Requirements::new(
+                M::INTERFACE_NAME,
+                compat::default_requirement(&version),
+            )
+            .host_version(version),
+            file: FileRules {
+                max_size: file::DEFAULT_MAX_SIZE,
+                allow_writable_by_others: false,
+            },
+            mode: LoadMode::Snapshot,
+            snapshot_dir: None,
+            trust: Default::default(),
+            quarantine: None,
+            reload_wait: Duration::from_secs(1),
+            unload_wait: Duration::from_secs(1),
+        }
+    }
+
     /// Whether a load reads the file whole: a snapshot, or bytes a trust policy or a journal
     /// needs. Otherwise (in place) only its headers and dynamic symbols are read.
     fn reads_whole_file(&self) -> bool {
