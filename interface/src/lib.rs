@@ -36,6 +36,9 @@
 //!   trait's `host()`.
 //! - **Logs**: a plugin's `log` records go to the host's `log` logger, at the host's level
 //!   (set up when the plugin loads).
+//! - **Isolated plugins**: a host may run a plugin in a process of its own
+//!   (`xplug-loader`'s `Loader::isolate`), through the same handle. The attribute also
+//!   generates the code that sends each call there; values cross by copy ([`wire`]).
 //!
 //! # Declaring an interface
 //!
