@@ -129,54 +129,43 @@ extern "C" fn proxy_set_log_level(_: CallContext, _: u8) {
     // The child's level is set when it starts.
 }
 
-// The closures below are not redundant: a function item is not general enough over the
-// input's lifetime.
-#[allow(clippy::redundant_closure)]
-extern "C" fn proxy_save_state(context: CallContext) -> CallResult<SavedState> {
-    // SAFETY: these entries are only in modules `__isolated` made, with a proxy's context.
+/// A hook's call through a proxied module's channel: `state` its argument, if any.
+fn hook_call<R: for<'de> FromWire<'de>>(
+    context: CallContext,
+    hook: u32,
+    state: Option<&[u8]>,
+) -> CallResult<R> {
+    // SAFETY: the hook entries are only in modules `__isolated` made, whose context is their
+    // proxy's.
     unsafe {
         call(
             context,
-            hook::SAVE_STATE,
+            hook,
             "",
-            |_| Ok(()),
-            |input| SavedState::decode(input),
+            |out| {
+                if let Some(state) = state {
+                    RSlice::from_slice(state).encode(out);
+                }
+                Ok(())
+            },
+            |input| R::decode(input),
         )
     }
 }
 
-#[allow(clippy::redundant_closure)]
+extern "C" fn proxy_save_state(context: CallContext) -> CallResult<SavedState> {
+    hook_call(context, hook::SAVE_STATE, None)
+}
+
 extern "C" fn proxy_restore_state(
     context: CallContext,
     state: RSlice<'_, u8>,
 ) -> CallResult<HookResult> {
-    // SAFETY: as above.
-    unsafe {
-        call(
-            context,
-            hook::RESTORE_STATE,
-            "",
-            |out| {
-                state.encode(out);
-                Ok(())
-            },
-            |input| HookResult::decode(input),
-        )
-    }
+    hook_call(context, hook::RESTORE_STATE, Some(state.as_slice()))
 }
 
-#[allow(clippy::redundant_closure)]
 extern "C" fn proxy_on_unload(context: CallContext) -> CallResult<HookResult> {
-    // SAFETY: as above.
-    unsafe {
-        call(
-            context,
-            hook::ON_UNLOAD,
-            "",
-            |_| Ok(()),
-            |input| HookResult::decode(input),
-        )
-    }
+    hook_call(context, hook::ON_UNLOAD, None)
 }
 
 thread_local! {

@@ -468,35 +468,10 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
         }
     });
     let layout = Layout::of(interface, names);
-    let init = |functions: std::ops::Range<usize>| {
-        interface.functions[functions].iter().map(|f| {
-            let Function { ident, field, .. } = f;
-            quote!(#field: Self::#ident,)
-        })
-    };
-    let shim_inits = init(0..layout.direct);
-    let page_inits = layout.pages.iter().map(|page| {
-        let Page {
-            ident,
-            ident_ref,
-            field,
-            static_ident,
-            functions,
-        } = page;
-        let inits = init(functions.clone());
-        (
-            quote! {
-                ::xplug::__private::abi_stable::staticref! {
-                    const #static_ident: ::xplug::__private::abi_stable::prefix_type::WithMetadata<#ident> =
-                        ::xplug::__private::abi_stable::prefix_type::WithMetadata::new(#ident {
-                            #(#inits)*
-                        })
-                }
-            },
-            quote!(#field: #ident_ref(Self::#static_ident.as_prefix()),),
-        )
-    });
-    let (page_statics, page_fields): (Vec<_>, Vec<_>) = page_inits.unzip();
+    let owner = quote!(Self);
+    let shim_inits = layout.direct_inits(interface, &owner);
+    let page_statics = layout.pages.iter().map(|page| page.static_item(interface));
+    let page_fields = layout.pages.iter().map(|page| page.module_field(&owner));
     quote! {
         /// The `extern "C"` shims a plugin exports: each runs the plugin's function and
         /// contains its panics.
@@ -571,7 +546,7 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
                         on_load_: Self::on_load,
                         xplug_: ::xplug::__private::PluginEntriesRef(Self::ENTRIES.as_prefix()),
                         context_: ::xplug::__private::CallContext::NONE,
-                        #(#shim_inits)*
+                        #shim_inits
                         #(#page_fields)*
                     })
             }

@@ -6,7 +6,7 @@ use proc_macro2::{TokenStream, TokenTree};
 use quote::{quote, ToTokens};
 use syn::Type;
 
-use crate::layout::{Layout, Names, Page};
+use crate::layout::{Layout, Names};
 use crate::parse::{Function, Interface};
 
 /// The path of the isolation runtime in generated code.
@@ -145,26 +145,7 @@ pub(crate) fn proxy(interface: &Interface, names: &Names, layout: &Layout) -> To
             }
         }
     });
-    let pages = layout.pages.iter().map(|page| {
-        let Page {
-            ident,
-            static_ident,
-            functions,
-            ..
-        } = page;
-        let inits = interface.functions[functions.clone()].iter().map(|f| {
-            let Function { ident, field, .. } = f;
-            quote!(#field: Self::#ident,)
-        });
-        quote! {
-            ::xplug::__private::abi_stable::staticref! {
-                const #static_ident: ::xplug::__private::abi_stable::prefix_type::WithMetadata<#ident> =
-                    ::xplug::__private::abi_stable::prefix_type::WithMetadata::new(#ident {
-                        #(#inits)*
-                    })
-            }
-        }
-    });
+    let pages = layout.pages.iter().map(|page| page.static_item(interface));
     quote! {
         /// The host's side of an isolated plugin: each function sends its call to the
         /// plugin's process.
@@ -205,19 +186,9 @@ pub(crate) fn interface_methods(
     } = names;
     let rt = runtime();
     let probes = probes_in_scope();
-    let direct = interface.functions[..layout.direct].iter().map(|f| {
-        let Function { ident, field, .. } = f;
-        quote!(#field: #proxy::#ident,)
-    });
-    let pages = layout.pages.iter().map(|page| {
-        let Page {
-            ident_ref,
-            field,
-            static_ident,
-            ..
-        } = page;
-        quote!(#field: #ident_ref(#proxy::#static_ident.as_prefix()),)
-    });
+    let owner = quote!(#proxy);
+    let direct = layout.direct_inits(interface, &owner);
+    let pages = layout.pages.iter().map(|page| page.module_field(&owner));
     let arms = interface.functions.iter().enumerate().map(|(i, f)| {
         let Function {
             ident,
@@ -253,7 +224,7 @@ pub(crate) fn interface_methods(
                 on_load_: #proxy::on_load,
                 xplug_: #rt::Proxy::entries(),
                 context_: __xplug_proxy.context(),
-                #(#direct)*
+                #direct
                 #(#pages)*
             };
             // Kept for the life of the process, as the proxy is: copies of the handle may

@@ -125,7 +125,53 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// The module's fields of its direct functions, each set to `owner`'s function of that
+    /// name (`Self::greet`, a shim or proxy function).
+    pub(crate) fn direct_inits(&self, interface: &Interface, owner: &TokenStream) -> TokenStream {
+        let inits = interface.functions[..self.direct].iter().map(|f| {
+            let Function { ident, field, .. } = f;
+            quote!(#field: #owner::#ident,)
+        });
+        quote!(#(#inits)*)
+    }
+}
+
 impl Page {
+    /// The page as a static of the type that holds the functions (`PAGE1`), each field set to
+    /// that type's function of the same name.
+    pub(crate) fn static_item(&self, interface: &Interface) -> TokenStream {
+        let Page {
+            ident,
+            static_ident,
+            functions,
+            ..
+        } = self;
+        let inits = interface.functions[functions.clone()].iter().map(|f| {
+            let Function { ident, field, .. } = f;
+            quote!(#field: Self::#ident,)
+        });
+        quote! {
+            ::xplug::__private::abi_stable::staticref! {
+                const #static_ident: ::xplug::__private::abi_stable::prefix_type::WithMetadata<#ident> =
+                    ::xplug::__private::abi_stable::prefix_type::WithMetadata::new(#ident {
+                        #(#inits)*
+                    })
+            }
+        }
+    }
+
+    /// The module's field pointing to `owner`'s static of this page.
+    pub(crate) fn module_field(&self, owner: &TokenStream) -> TokenStream {
+        let Page {
+            ident_ref,
+            field,
+            static_ident,
+            ..
+        } = self;
+        quote!(#field: #ident_ref(#owner::#static_ident.as_prefix()),)
+    }
+
     /// The index in the page of its last field always present: its last function of the
     /// interface's first version, or its first function if the whole page was appended (a page
     /// is present only with its first function).

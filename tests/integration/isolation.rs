@@ -98,9 +98,13 @@ fn isolated_code_is_not_mapped_in_the_host_and_inherits_none_of_its_descriptors(
     let secret = scratch("isolated-descriptors").join("secret");
     std::fs::write(&secret, b"the host's").unwrap();
     let name = std::ffi::CString::new(secret.to_str().unwrap()).unwrap();
-    // SAFETY: a NUL-terminated path; the descriptor is closed below.
-    let fd = unsafe { libc::open(name.as_ptr(), libc::O_RDONLY) };
-    assert!(fd >= 0);
+    // Above 9: the low numbers are the ones the child's channel and snapshot take over.
+    // SAFETY: a NUL-terminated path; `F_DUPFD` takes an int; both descriptors are closed below.
+    let (opened, fd) = unsafe {
+        let opened = libc::open(name.as_ptr(), libc::O_RDONLY);
+        (opened, libc::fcntl(opened, libc::F_DUPFD, 50))
+    };
+    assert!(opened >= 0 && fd >= 50);
     let path = plugin(Fixture::Hostile);
     let plugin = isolated(own()).load(&path).unwrap();
     assert_eq!(plugin.add(1, 2).unwrap(), 3);
@@ -114,7 +118,10 @@ fn isolated_code_is_not_mapped_in_the_host_and_inherits_none_of_its_descriptors(
         .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
         .collect();
     // SAFETY: opened above, closed once.
-    unsafe { libc::close(fd) };
+    unsafe {
+        libc::close(fd);
+        libc::close(opened);
+    }
     assert!(!inherited.contains(&secret), "{inherited:?}");
 }
 
