@@ -11,6 +11,8 @@
 
 mod dump;
 mod layouts;
+mod new;
+mod source;
 mod terminal;
 
 use std::io::{self, Write};
@@ -44,7 +46,8 @@ Examples:
   xplug abi-dump examples/greeter-interface -o abi/greeter-1.1.0.json
   xplug abi-diff abi/greeter-1.1.0.json examples/greeter-interface
   xplug verify plugins/libgreeter_fr.so --key plugins.pub
-  xplug quarantine list /var/lib/myapp/plugins.quarantine";
+  xplug quarantine list /var/lib/myapp/plugins.quarantine
+  xplug new plugin --interface examples/greeter-interface ../my-greeter";
 
 /// Inspect, list and check xplug plugin files without running any of their code.
 #[derive(Parser)]
@@ -177,6 +180,9 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Start a new crate: `xplug new plugin` writes a plugin for an interface crate.
+    #[command(subcommand)]
+    New(NewCommand),
     /// The child's side of `check --against`: the full layout check, in this process.
     #[command(hide = true)]
     CheckLayout {
@@ -203,6 +209,38 @@ enum QuarantineCommand {
         journal: PathBuf,
         /// Plugin files whose entries to remove; none: remove all.
         files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum NewCommand {
+    /// Write a plugin crate for an interface crate: every function and object method as
+    /// `todo!()` with its documentation, the export line, and a test that loads the built
+    /// plugin as a host does. `cargo test` passes in it as written.
+    #[command(after_help = "Exit code 0 if the crate was written, 1 otherwise.\n\n\
+        The interface crate is read, not built: its `#[xplug::interface]` trait, the \
+        `#[xplug::object]` traits whose boxes the plugin returns, and the imports their \
+        signatures need. The plugin depends on the interface crate by path, and on `xplug` and \
+        `abi_stable` as the interface crate does.\n\n\
+        Example:\n  \
+        xplug new plugin --interface examples/greeter-interface ../my-greeter\n  \
+        cd ../my-greeter && cargo test")]
+    Plugin {
+        /// The directory to create (it may exist if empty); its name is the package's.
+        dir: PathBuf,
+        /// The interface crate: its directory or its Cargo.toml.
+        #[arg(long, value_name = "PATH")]
+        interface: PathBuf,
+        /// The package name, if not the directory's.
+        #[arg(long)]
+        name: Option<String>,
+        /// The interface's handle (`GreeterRef`) or trait, if the crate declares several.
+        #[arg(long)]
+        handle: Option<String>,
+        /// A checkout of xplug to take `xplug` and `xplug-loader` from, instead of where the
+        /// interface crate takes `xplug` from.
+        #[arg(long, value_name = "PATH")]
+        xplug: Option<PathBuf>,
     },
 }
 
@@ -298,6 +336,21 @@ fn main() -> ExitCode {
             reference,
             json,
         } => return layouts::check_against_here(&file, &reference, json, color),
+        Command::New(NewCommand::Plugin {
+            dir,
+            interface,
+            name,
+            handle,
+            xplug,
+        }) => {
+            return cmd_new_plugin(&new::Request {
+                interface: &interface,
+                dir: &dir,
+                name: name.as_deref(),
+                handle: handle.as_deref(),
+                xplug: xplug.as_deref(),
+            })
+        }
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -317,6 +370,37 @@ fn main() -> ExitCode {
         }
         Err(Failure::Output(e)) => {
             eprintln!("xplug: cannot write the output: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn cmd_new_plugin(request: &new::Request<'_>) -> ExitCode {
+    match new::new_plugin(request) {
+        Ok(created) => {
+            for warning in &created.warnings {
+                eprintln!("xplug: warning: {}", escape_control(warning));
+            }
+            let objects = match created.objects.as_slice() {
+                [] => String::new(),
+                [one] => format!(" and the object {one}"),
+                objects => format!(" and the objects {}", objects.join(", ")),
+            };
+            println!(
+                "Created plugin `{}` for the `{}` interface ({}) in {}:\n  \
+                 src/lib.rs ({} functions{objects}, each todo!()), tests/load.rs, Cargo.toml, \
+                 README.md\nNext: cd {} && cargo test",
+                created.package,
+                created.interface,
+                created.interface_crate,
+                escape_control(&created.dir.display().to_string()),
+                created.functions,
+                escape_control(&created.dir.display().to_string()),
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("xplug: {}", escape_control(&e));
             ExitCode::from(1)
         }
     }
