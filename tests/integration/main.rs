@@ -33,14 +33,14 @@ mod panics;
 mod reads;
 // Bad input of every kind is refused with its own kind and facts; the host keeps running.
 mod rejections;
+// The guide's quick start, built as a user builds it: its manifests resolve as written.
+mod quick_start;
 // Hot reload: live handles, directory watchers, state handover, the quarantine journal.
 mod reload;
 // What loads is what was checked: one read, a private snapshot, identity by content.
 mod snapshots;
 // Shared helpers: the built plugins, scratch directories, a loader.
 mod support;
-// The cargo-generate template: generated, its own tests pass, the demo host loads it.
-mod template;
 // Trust policies (pins, allow-lists, signatures) and files others can write.
 mod trust;
 // Unloading, the opt-in: retired generations and plain handles leave the process.
