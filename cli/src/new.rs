@@ -513,7 +513,7 @@ impl VisitMut for Names<'_, '_> {
 /// `my-greeter` -> `MyGreeter`.
 fn upper_camel(package: &str) -> String {
     package
-        .split(|c: char| c == '-' || c == '_')
+        .split(['-', '_'])
         .filter(|part| !part.is_empty())
         .map(|part| {
             let mut chars = part.chars();

@@ -435,14 +435,11 @@ pub(crate) fn absolute(
         None => return Vec::new(),
     };
     let mut out = Vec::new();
-    let rest: &[String];
-    match first {
-        "" => {
-            rest = &path[1..];
-        }
+    let rest: &[String] = match first {
+        "" => &path[1..],
         "crate" => {
             out.push(String::from("crate"));
-            rest = &path[1..];
+            &path[1..]
         }
         "self" | "super" => {
             out.push(String::from("crate"));
@@ -455,15 +452,15 @@ pub(crate) fn absolute(
                 i += 1;
             }
             out.extend(here);
-            rest = &path[i..];
+            &path[i..]
         }
         name if children.contains(name) => {
             out.push(String::from("crate"));
             out.extend(module.iter().cloned());
-            rest = path;
+            path
         }
-        _ => rest = path,
-    }
+        _ => path,
+    };
     out.extend(rest.iter().cloned());
     out
 }
