@@ -51,15 +51,6 @@ pub(crate) fn new_plugin(request: &Request<'_>) -> Result<Created, String> {
     let krate = InterfaceCrate::find(request.interface)?;
     let sources = krate.sources();
     let interface = choose_interface(&krate, &sources, request.handle)?;
-    let (name, host) = match &interface.kind {
-        Kind::Interface { name, host } => (name.clone(), host.as_ref()),
-        Kind::Object => (None, None),
-    };
-    // Unnamed, an interface is named after its crate.
-    let interface_name = name.unwrap_or_else(|| krate.name.clone());
-    let host = host
-        .and_then(|p| p.segments.last())
-        .map(|s| s.ident.to_string());
     let package = match request.name {
         Some(name) => name.to_owned(),
         None => request
@@ -70,10 +61,36 @@ pub(crate) fn new_plugin(request: &Request<'_>) -> Result<Created, String> {
     };
     check_package_name(&package)?;
     let dir = make_dir(request.dir)?;
-    let deps = dependencies(&krate, &dir, request.xplug)?;
+    let written = write_crate(&krate, &sources, interface, &package, &dir, request.xplug);
+    if written.is_err() {
+        // Only if nothing was written: the directory was empty or new.
+        let _ = fs::remove_dir(&dir);
+    }
+    written
+}
 
-    let objects = plugin_objects(&sources, interface, host.as_deref());
-    let mut plan = Plan::new(&krate, &sources, interface);
+/// Writes the plugin crate `package` for `interface` into the empty directory `dir`.
+fn write_crate(
+    krate: &InterfaceCrate,
+    sources: &Sources,
+    interface: &Declared,
+    package: &str,
+    dir: &Path,
+    xplug: Option<&Path>,
+) -> Result<Created, String> {
+    let (name, host) = match &interface.kind {
+        Kind::Interface { name, host } => (name.clone(), host.as_ref()),
+        Kind::Object => (None, None),
+    };
+    // Unnamed, an interface is named after its crate.
+    let interface_name = name.unwrap_or_else(|| krate.name.clone());
+    let host = host
+        .and_then(|p| p.segments.last())
+        .map(|s| s.ident.to_string());
+    let deps = dependencies(krate, dir, xplug)?;
+
+    let objects = plugin_objects(sources, interface, host.as_deref());
+    let mut plan = Plan::new(krate, sources, interface);
     let functions = plan.functions(&interface.item);
     let methods: Vec<(&Declared, Vec<Stub>)> = objects
         .iter()
@@ -98,9 +115,9 @@ pub(crate) fn new_plugin(request: &Request<'_>) -> Result<Created, String> {
     let mut warnings = plan.warnings.clone();
 
     let lib_rs = lib_rs(&LibSource {
-        package: &package,
+        package,
         interface_name: &interface_name,
-        krate: &krate,
+        krate,
         trait_name: &interface.item.ident.to_string(),
         host: host.as_deref(),
         imports: &plan.import_lines(),
@@ -114,9 +131,9 @@ pub(crate) fn new_plugin(request: &Request<'_>) -> Result<Created, String> {
     });
     let handle = format!("{}Ref", interface.item.ident);
     let handle_path = plan.path_of(&handle);
-    let manifest = manifest(&package, &krate, &dir, &deps, &extra_deps);
-    let test = load_test(&package, &interface_name, &handle, &handle_path);
-    let readme = readme(&package, &interface_name, &krate);
+    let manifest = manifest(package, krate, dir, &deps, &extra_deps);
+    let test = load_test(package, &interface_name, &handle, &handle_path);
+    let readme = readme(package, &interface_name, krate);
 
     let write = |relative: &str, text: &str| -> Result<(), String> {
         let path = dir.join(relative);
@@ -134,8 +151,8 @@ pub(crate) fn new_plugin(request: &Request<'_>) -> Result<Created, String> {
         warnings.push(format!("the sources are not formatted: {why}"));
     }
     Ok(Created {
-        dir,
-        package,
+        dir: dir.to_path_buf(),
+        package: package.to_owned(),
         interface: interface_name,
         interface_crate: format!("{} {}", krate.name, krate.version),
         functions: functions.len(),
@@ -286,6 +303,8 @@ struct Plan<'a> {
     module: Vec<String>,
     /// Name in scope -> absolute path (first segment a crate's name).
     imports: BTreeMap<String, Vec<String>>,
+    /// The names of the types the plugin declares.
+    declared: BTreeSet<String>,
     warnings: Vec<String>,
 }
 
@@ -303,6 +322,7 @@ impl<'a> Plan<'a> {
             sources,
             module: interface.module.clone(),
             imports: BTreeMap::new(),
+            declared: BTreeSet::new(),
             warnings: Vec::new(),
         }
     }
@@ -401,11 +421,13 @@ impl<'a> Plan<'a> {
     /// A name not yet in scope: `wanted`, or it with `suffix`.
     fn free_name(&mut self, wanted: &str, suffix: &str) -> String {
         let mut name = wanted.to_owned();
-        while self.imports.contains_key(&name) || PRELUDE.contains(&name.as_str()) {
+        while self.imports.contains_key(&name)
+            || self.declared.contains(&name)
+            || PRELUDE.contains(&name.as_str())
+        {
             name.push_str(suffix);
         }
-        // Reserved: the next free name is another.
-        self.imports.insert(name.clone(), Vec::new());
+        self.declared.insert(name.clone());
         name
     }
 
@@ -430,6 +452,7 @@ impl<'a> Plan<'a> {
 
     /// `use` lines, one per module, sorted.
     fn import_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
         let mut by_module: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (name, path) in &self.imports {
             let (last, module) = match path.split_last() {
@@ -442,23 +465,24 @@ impl<'a> Plan<'a> {
                 format!("{last} as {name}")
             };
             if module.is_empty() {
-                // A crate imported by name (`use abi_stable as stable;`).
-                by_module.entry(String::new()).or_default().push(item);
-            } else {
-                by_module.entry(module.join("::")).or_default().push(item);
-            }
-        }
-        by_module
-            .into_iter()
-            .filter(|(module, _)| !module.is_empty())
-            .map(|(module, mut items)| {
-                items.sort();
-                match items.as_slice() {
-                    [one] => format!("use {module}::{one};"),
-                    _ => format!("use {module}::{{{}}};", items.join(", ")),
+                // A crate: in scope by its name, or imported under another
+                // (`use abi_stable as stable;`).
+                if last != name {
+                    lines.push(format!("use {item};"));
                 }
-            })
-            .collect()
+                continue;
+            }
+            by_module.entry(module.join("::")).or_default().push(item);
+        }
+        lines.extend(by_module.into_iter().map(|(module, mut items)| {
+            items.sort();
+            match items.as_slice() {
+                [one] => format!("use {module}::{one};"),
+                _ => format!("use {module}::{{{}}};", items.join(", ")),
+            }
+        }));
+        lines.sort();
+        lines
     }
 }
 
