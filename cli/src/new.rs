@@ -100,7 +100,7 @@ fn write_crate(
     for (object, _) in &methods {
         plan.import(&object.item.ident.to_string());
     }
-    let plugin_type = plan.free_name(&upper_camel(&package), "Plugin");
+    let plugin_type = plan.free_name(&upper_camel(package), "Plugin");
     let object_types: Vec<String> = methods
         .iter()
         .map(|(object, _)| plan.free_name(&format!("My{}", object.item.ident), "Impl"))
