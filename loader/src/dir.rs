@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use xplug::Interface;
@@ -12,13 +12,19 @@ use crate::loader::Loader;
 use crate::plugin::Plugin;
 use crate::stages::file;
 
-/// What [`Loader::load_dir`] found: the plugins it loaded and one error per refused file.
+/// What [`Loader::load_dir`] found: the plugins it loaded, one error per refused file, and
+/// the entries it did not try.
 #[non_exhaustive]
 pub struct DirReport<M> {
     /// The loaded plugins, in file-name order.
     pub plugins: Vec<Plugin<M>>,
     /// One error per refused file.
     pub rejected: Vec<LoadError>,
+    /// The entries not tried because their names are not library names (`README.md`,
+    /// `random.bin`, `libz.so.1`; subdirectories too, which are not searched), in file-name
+    /// order. A library's detached signature (`libx.so.minisig`, which a trust policy that
+    /// requires signatures reads) is not listed, whether or not its library is there.
+    pub skipped: Vec<PathBuf>,
 }
 
 impl<M> fmt::Debug for DirReport<M> {
@@ -26,6 +32,7 @@ impl<M> fmt::Debug for DirReport<M> {
         f.debug_struct("DirReport")
             .field("plugins", &self.plugins)
             .field("rejected", &self.rejected)
+            .field("skipped", &self.skipped)
             .finish()
     }
 }
@@ -33,43 +40,113 @@ impl<M> fmt::Debug for DirReport<M> {
 impl<M: Interface> Loader<M> {
     /// Loads every library in `dir` (files named `*.so`, `*.dll` or `*.dylib`, as this
     /// platform names them), in file-name order. A file that fails any check is reported in
-    /// [`DirReport::rejected`] and never stops the others. Only an unreadable `dir` is an
+    /// [`DirReport::rejected`] and never stops the others; an entry whose name is not a
+    /// library name is listed in [`DirReport::skipped`]. Only an unreadable `dir` is an
     /// error. Each file is loaded as by [`load`](Loader::load), under the same trust contract.
     pub fn load_dir(&self, dir: impl AsRef<Path>) -> Result<DirReport<M>, LoadError> {
-        let (files, mut rejected) = library_files(dir.as_ref())?;
+        let Listing {
+            libraries,
+            skipped,
+            unreadable: mut rejected,
+        } = Listing::of(dir.as_ref())?;
         let mut plugins: Vec<Plugin<M>> = Vec::new();
-        for path in files {
+        for path in libraries {
             match self.load(&path) {
                 Ok(plugin) if plugins.iter().any(|p| p.same_library(&plugin)) => {}
                 Ok(plugin) => plugins.push(plugin),
                 Err(e) => rejected.push(e),
             }
         }
-        Ok(DirReport { plugins, rejected })
+        Ok(DirReport {
+            plugins,
+            rejected,
+            skipped,
+        })
     }
 }
 
-/// The files in `dir` named like libraries, sorted, and an error per unreadable entry.
-pub(crate) fn library_files(
-    dir: &Path,
-) -> Result<(Vec<std::path::PathBuf>, Vec<LoadError>), LoadError> {
-    let entries = fs::read_dir(dir).map_err(|e| file::io_error(dir, e))?;
-    let mut files = Vec::new();
-    let mut unreadable = Vec::new();
-    for entry in entries {
-        match entry {
-            Ok(entry) if is_library_file_name(&entry.path()) => files.push(entry.path()),
-            Ok(_) => {}
-            Err(e) => unreadable.push(LoadError::new(
-                dir,
-                ErrorKind::Unreadable {
-                    source: Arc::new(e),
-                },
-            )),
+/// What a plugin directory holds, by name.
+pub(crate) struct Listing {
+    /// The entries named like libraries, sorted.
+    pub(crate) libraries: Vec<PathBuf>,
+    /// The entries named neither like a library nor like a library's signature, sorted.
+    pub(crate) skipped: Vec<PathBuf>,
+    /// An error per entry that could not be read.
+    pub(crate) unreadable: Vec<LoadError>,
+}
+
+impl Listing {
+    /// The entries of `dir`.
+    pub(crate) fn of(dir: &Path) -> Result<Listing, LoadError> {
+        let entries = fs::read_dir(dir).map_err(|e| file::io_error(dir, e))?;
+        let mut listing = Listing {
+            libraries: Vec::new(),
+            skipped: Vec::new(),
+            unreadable: Vec::new(),
+        };
+        for entry in entries {
+            match entry {
+                Ok(entry) => {
+                    let path = entry.path();
+                    match Entry::of(&path) {
+                        Entry::Library => listing.libraries.push(path),
+                        Entry::Signature(_) => {}
+                        Entry::Other => listing.skipped.push(path),
+                    }
+                }
+                Err(e) => listing.unreadable.push(LoadError::new(
+                    dir,
+                    ErrorKind::Unreadable {
+                        source: Arc::new(e),
+                    },
+                )),
+            }
+        }
+        listing.libraries.sort();
+        listing.skipped.sort();
+        Ok(listing)
+    }
+}
+
+/// What an entry of a plugin directory is to the loader, by its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// A library file name: a plugin to try.
+    Library,
+    /// The detached signature of the library named (`libx.so.minisig`, as
+    /// `trust::signature_path` names it), which a trust policy may read when it loads.
+    Signature(PathBuf),
+    /// Anything else: not tried.
+    Other,
+}
+
+impl Entry {
+    /// What the entry at `path` is, by its file name alone.
+    pub(crate) fn of(path: &Path) -> Entry {
+        if is_library_file_name(path) {
+            Entry::Library
+        } else if path
+            .extension()
+            .map_or(false, |ext| ext == SIGNATURE_EXTENSION)
+            && is_library_file_name(&path.with_extension(""))
+        {
+            Entry::Signature(path.with_extension(""))
+        } else {
+            Entry::Other
         }
     }
-    files.sort();
-    Ok((files, unreadable))
+}
+
+/// The extension a library's detached minisign signature adds to its path.
+const SIGNATURE_EXTENSION: &str = "minisig";
+
+/// The detached signature's path for the library file `path`: `plugin.so.minisig`.
+#[cfg_attr(not(any(feature = "reload", feature = "trust")), allow(dead_code))]
+pub(crate) fn signature_file(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(SIGNATURE_EXTENSION);
+    PathBuf::from(name)
 }
 
 /// Whether `path` is named like a shared library of this platform.
@@ -98,5 +175,21 @@ mod tests {
         let name = library_file_name("greeter_en");
         assert!(is_library_file_name(Path::new(&name)));
         assert!(!is_library_file_name(Path::new("README.md")));
+    }
+
+    #[test]
+    fn entries_are_libraries_their_signatures_or_skipped() {
+        let name = library_file_name("greeter_en");
+        let dir = Path::new("plugins");
+        assert_eq!(Entry::of(&dir.join(&name)), Entry::Library);
+        assert_eq!(
+            Entry::of(&dir.join(format!("{name}.minisig"))),
+            Entry::Signature(dir.join(&name))
+        );
+        for other in ["README.md", "random.bin", "x.minisig", ".minisig", "tmp"] {
+            assert_eq!(Entry::of(&dir.join(other)), Entry::Other, "{other}");
+        }
+        let versioned = format!("{name}.1");
+        assert_eq!(Entry::of(&dir.join(versioned)), Entry::Other);
     }
 }

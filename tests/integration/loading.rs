@@ -173,6 +173,8 @@ fn a_directory_loads_its_plugins_and_reports_each_refused_file() {
     for kind in ["version", "garbage", "directory"] {
         assert!(kinds.contains(&kind), "{kinds:?}");
     }
+    // Not tried, and said so.
+    assert_eq!(report.skipped, [dir.join("README.md")]);
 }
 
 /// What the counting fixture's `on_load` does on this thread when it calls back into the host:

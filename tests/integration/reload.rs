@@ -17,12 +17,13 @@ use counter_interface::CounterRef;
 use greeter_interface::GreeterRef;
 use xplug_loader::reload::{Event, Live, Reload, Watcher};
 use xplug_loader::tools::library_file_name;
-use xplug_loader::trust::Quarantine;
+use xplug_loader::trust::{signature_path, Quarantine, TrustPolicy};
 use xplug_loader::{ErrorKind, Loader};
 use xtask::{Compiler, Fixture};
 
 use crate::snapshots::{install, variant, variant_of};
 use crate::support::{in_ci, notice, plugin, scratch};
+use crate::trust::{signature, Signer};
 
 /// How long a test waits for a watcher's event before it fails.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -475,6 +476,164 @@ fn a_polling_watcher_sees_a_replaced_file() {
     }
     let counter = watcher.get(library_file_name("counter")).unwrap();
     assert_eq!(counter.get().version().unwrap(), "counter-v2 2.0.0-p");
+}
+
+/// Writes the signature of `bytes` where a library at `path` looks for it, in place (as
+/// `minisign -Sm` writes it: the file truncated and rewritten).
+fn write_signature(signer: &Signer, bytes: &[u8], path: &std::path::Path) {
+    fs::write(signature_path(path), signature(signer, bytes)).unwrap();
+}
+
+#[test]
+fn a_signature_that_arrives_after_its_library_reloads_it() {
+    let dir = scratch("reload-signed");
+    let path = dir.join(library_file_name("counter"));
+    let signer = Signer::new();
+    let v1 = counter_variant("s", 1);
+    write_signature(&signer, &v1, &path);
+    install(&v1, &path);
+    let watcher = counter_loader()
+        .trust_policy(TrustPolicy::new().trust_key(signer.public_key()))
+        .watch_dir(&dir)
+        .unwrap();
+    assert!(matches!(next_event(&watcher), Event::Loaded { .. }));
+    let counter = watcher.get(library_file_name("counter")).unwrap();
+    assert_eq!(counter.get().next().unwrap(), 1);
+
+    // The library first: refused, its signature is the old one's; then its signature.
+    let v2 = counter_variant("s", 2);
+    install(&v2, &path);
+    match next_event(&watcher) {
+        Event::Refused { error, serving, .. } => {
+            assert_eq!(serving, Some(1));
+            assert!(
+                matches!(error.kind(), ErrorKind::BadSignature { .. }),
+                "{error}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    write_signature(&signer, &v2, &path);
+    match next_event(&watcher) {
+        Event::Reloaded { from: 1, to: 2, .. } => {}
+        other => panic!("after the signature: {other}"),
+    }
+    assert_eq!(counter.get().version().unwrap(), "counter-v1 1.0.0-s2");
+    assert_eq!(counter.get().next().unwrap(), 2, "the count carried over");
+
+    // The signature first, then the library by rename: reloaded, never refused (the new
+    // signature alone changes nothing for the bytes serving).
+    let v3 = counter_variant("s", 3);
+    write_signature(&signer, &v3, &path);
+    install(&v3, &path);
+    match next_event(&watcher) {
+        Event::Reloaded { from: 2, to: 3, .. } => {}
+        other => panic!("signature first: {other}"),
+    }
+    assert_eq!(counter.get().version().unwrap(), "counter-v1 1.0.0-s3");
+
+    // A signature removed, then renamed into place, tries its library again each time.
+    let v4 = counter_variant("s", 4);
+    install(&v4, &path);
+    assert!(matches!(
+        next_event(&watcher),
+        Event::Refused {
+            serving: Some(3),
+            ..
+        }
+    ));
+    fs::remove_file(signature_path(&path)).unwrap();
+    match next_event(&watcher) {
+        Event::Refused { error, .. } => assert!(
+            matches!(error.kind(), ErrorKind::SignatureMissing { .. }),
+            "{error}"
+        ),
+        other => panic!("signature removed: {other}"),
+    }
+    let staged = dir.join("signature.partial");
+    fs::write(&staged, signature(&signer, &v4)).unwrap();
+    fs::rename(&staged, signature_path(&path)).unwrap();
+    match next_event(&watcher) {
+        Event::Reloaded { from: 3, to: 4, .. } => {}
+        other => panic!("signature renamed into place: {other}"),
+    }
+    assert_eq!(counter.get().version().unwrap(), "counter-v1 1.0.0-s4");
+}
+
+#[test]
+fn a_plugin_copied_over_in_place_is_reloaded_once_written_without_a_refusal() {
+    use std::io::Write as _;
+    let dir = scratch("reload-cp-in-place");
+    let path = dir.join(library_file_name("counter"));
+    install(&counter_variant("cp", 1), &path);
+    let watcher = counter_loader().watch_dir(&dir).unwrap();
+    assert!(matches!(next_event(&watcher), Event::Loaded { .. }));
+    let counter = watcher.get(library_file_name("counter")).unwrap();
+
+    // What `cp new old` does: the old file truncated and rewritten, here with a pause in the
+    // middle, as a copy from a slow disk or network has.
+    let v2 = counter_variant("cp", 2);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    let half = v2.len() / 2;
+    file.write_all(&v2[..half]).unwrap();
+    thread::sleep(Duration::from_millis(150));
+    file.write_all(&v2[half..]).unwrap();
+    drop(file);
+    match next_event(&watcher) {
+        Event::Reloaded { from: 1, to: 2, .. } => {}
+        other => panic!("a copy in progress was reported: {other}"),
+    }
+    assert_eq!(counter.get().version().unwrap(), "counter-v1 1.0.0-cp2");
+}
+
+#[test]
+fn a_watchers_plugin_is_found_by_its_file_name_or_by_an_events_path() {
+    let dir = scratch("reload-get");
+    let name = library_file_name("counter");
+    let path = dir.join(&name);
+    install(&counter_variant("get", 0), &path);
+    let watcher = counter_loader().watch_dir(&dir).unwrap();
+    let loaded = match next_event(&watcher) {
+        Event::Loaded { path, .. } => path,
+        other => panic!("{other}"),
+    };
+    let by_event = watcher.get(&loaded).expect("the event's path");
+    assert_eq!(by_event.get().next().unwrap(), 1);
+    assert_eq!(watcher.get(&name).unwrap().get().next().unwrap(), 2);
+    assert_eq!(watcher.get(&path).unwrap().get().next().unwrap(), 3);
+    // The directory named another way: through `..`, or relative to the current one.
+    let parent = dir.parent().unwrap();
+    let roundabout = parent
+        .join(dir.file_name().unwrap())
+        .join("..")
+        .join(dir.file_name().unwrap())
+        .join(&name);
+    assert_eq!(watcher.get(roundabout).unwrap().get().next().unwrap(), 4);
+    let cwd = std::env::current_dir().unwrap();
+    if let Ok(relative) = path.strip_prefix(&cwd) {
+        assert!(watcher.get(relative).is_some());
+    }
+    // The same file name in another directory, and names of no file.
+    let elsewhere = scratch("reload-get-elsewhere").join(&name);
+    install(&counter_variant("get", 1), &elsewhere);
+    assert!(watcher.get(&elsewhere).is_none());
+    assert!(watcher.get("libnone.so").is_none());
+    assert!(watcher.get("").is_none());
+    assert!(watcher.get("..").is_none());
+
+    // A reloaded file's event names it too.
+    install(&counter_variant("get", 2), &path);
+    match next_event(&watcher) {
+        Event::Reloaded { path, .. } => {
+            let counter = watcher.get(&path).expect("the event's path");
+            assert_eq!(counter.get().version().unwrap(), "counter-v1 1.0.0-get2");
+        }
+        other => panic!("{other}"),
+    }
 }
 
 #[test]

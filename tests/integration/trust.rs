@@ -32,15 +32,20 @@ impl Signer {
 /// Writes `path.minisig`, as `minisign -Sm path` does.
 pub(crate) fn sign(signer: &Signer, path: &Path) {
     let bytes = fs::read(path).unwrap();
-    let signature = minisign::sign(
+    fs::write(signature_path(path), signature(signer, &bytes)).unwrap();
+}
+
+/// The text of a `.minisig` file for `bytes`, as `minisign -Sm` writes it.
+pub(crate) fn signature(signer: &Signer, bytes: &[u8]) -> String {
+    minisign::sign(
         Some(&signer.0.pk),
         &signer.0.sk,
-        &bytes[..],
+        bytes,
         Some("a test plugin"),
         None,
     )
-    .expect("sign");
-    fs::write(signature_path(path), signature.into_string()).unwrap();
+    .expect("sign")
+    .into_string()
 }
 
 fn copy(fixture: Fixture, dir: &Path) -> std::path::PathBuf {

@@ -142,6 +142,21 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<DirReport<GreeterRef>, Dem
     for refused in &report.rejected {
         writeln!(out, "\n{}", refused.report())?;
     }
+    if !report.skipped.is_empty() {
+        let names: Vec<String> = report
+            .skipped
+            .iter()
+            .map(|path| {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                xplug_loader::tools::escape_control(&name).into_owned()
+            })
+            .collect();
+        writeln!(
+            out,
+            "\nskipped (not named like a library): {}",
+            names.join(", ")
+        )?;
+    }
     Ok(report)
 }
 

@@ -83,6 +83,20 @@ pub(crate) fn permissions(meta: &fs::Metadata) -> Option<Permissions> {
     imp::permissions(meta)
 }
 
+/// How many directory entries name the file whose metadata is `meta` (Unix); `None` where
+/// the system does not say.
+#[cfg_attr(not(feature = "reload"), allow(dead_code))]
+pub(crate) fn link_count(meta: &fs::Metadata) -> Option<u64> {
+    imp::link_count(meta)
+}
+
+/// Whether the system's file events (through `notify`) say when a writer closes a file it
+/// wrote: Linux and Android (inotify's `IN_CLOSE_WRITE`). ReadDirectoryChangesW, FSEvents and
+/// kqueue say only that a file changed.
+#[cfg_attr(not(feature = "reload"), allow(dead_code))]
+pub(crate) const FILE_EVENTS_REPORT_CLOSE: bool =
+    cfg!(any(target_os = "linux", target_os = "android"));
+
 /// The user id this process acts as (Unix).
 pub(crate) fn effective_user() -> Option<u32> {
     imp::effective_user()

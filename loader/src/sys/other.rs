@@ -11,6 +11,11 @@ pub(super) fn file_id(_: &fs::Metadata) -> Option<FileId> {
     None
 }
 
+/// Windows' link count needs an open handle (`GetFileInformationByHandle`): not asked.
+pub(super) fn link_count(_: &fs::Metadata) -> Option<u64> {
+    None
+}
+
 pub(super) fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
     fs::File::open(path)
 }

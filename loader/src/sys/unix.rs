@@ -14,6 +14,10 @@ pub(super) fn file_id(meta: &fs::Metadata) -> Option<FileId> {
     })
 }
 
+pub(super) fn link_count(meta: &fs::Metadata) -> Option<u64> {
+    Some(meta.nlink())
+}
+
 pub(super) fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
     fs::OpenOptions::new()
         .read(true)

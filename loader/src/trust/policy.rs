@@ -191,9 +191,7 @@ pub struct TrustPolicy {
 
 /// The detached signature's path for a plugin file: `plugin.so.minisig`.
 pub fn signature_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".minisig");
-    PathBuf::from(name)
+    crate::dir::signature_file(path)
 }
 
 impl TrustPolicy {
