@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use xplug_loader::semver::VersionReq;
-use xplug_loader::tools::{inspect, is_library_file_name, Inspected};
+use xplug_loader::tools::{check_interface_independent, inspect, is_library_file_name, Inspected};
 use xplug_loader::trust::{AllowList, PublicKey, Quarantine, Sha256, TrustPolicy};
 use xplug_loader::{ErrorKind, LoadError, PluginInfo, Requirements};
 
@@ -66,7 +66,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List every library in a directory with its header and whether this platform can load it.
+    /// List every library in a directory with its header and whether a host with default
+    /// settings would refuse it whatever its interface (xplug ABI, target, panic strategy).
     #[command(after_help = "Exit code 0 if the directory was read, 1 otherwise.")]
     Ls {
         /// A plugin directory.
@@ -543,7 +544,7 @@ struct Row {
     file: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     header: Option<PluginInfo>,
-    /// `ok`, or why this platform cannot load it.
+    /// `ok`, or why every host with default settings refuses it, whatever its interface.
     status: String,
 }
 
@@ -580,10 +581,10 @@ fn row(file: &Path) -> Row {
     match inspect(file) {
         Ok(i) => Row {
             file: name,
-            status: if i.info.target == xplug_loader::tools::host_target() {
-                String::from("ok")
-            } else {
-                format!("built for {}", i.info.target)
+            // The verdict of every host with default settings, whatever its interface.
+            status: match check_interface_independent(&i.path, &i.info) {
+                Ok(()) => String::from("ok"),
+                Err(e) => short_reason(&e),
             },
             header: Some(i.info),
         },
@@ -659,6 +660,7 @@ fn short_reason(e: &LoadError) -> String {
     match e.kind() {
         ErrorKind::NotAPlugin { .. } => String::from("not an xplug plugin"),
         ErrorKind::NotAFile { kind, .. } => format!("a {kind}"),
+        ErrorKind::TargetMismatch { found, .. } => format!("built for {found}"),
         other => other.to_string(),
     }
 }

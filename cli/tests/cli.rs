@@ -138,6 +138,75 @@ fn ls_lists_every_library_with_its_status() {
     assert_eq!(v[0]["status"], "ok");
 }
 
+/// `bytes` of a plugin with its header marked `panic = "abort"`.
+fn marked_panic_abort(mut bytes: Vec<u8>) -> Vec<u8> {
+    let magic = xplug::header::MAGIC;
+    let at = bytes
+        .windows(magic.len())
+        .position(|w| w == magic)
+        .expect("a header");
+    bytes[at + std::mem::offset_of!(xplug::header::PluginHeader, panic_strategy)] =
+        xplug::header::PANIC_ABORT;
+    bytes
+}
+
+#[test]
+fn ls_gives_the_verdict_of_check_and_default_hosts() {
+    let dir = scratch("ls-verdict");
+    let abort = dir.join(xplug_loader::tools::library_file_name("abort"));
+    fs::write(
+        &abort,
+        marked_panic_abort(fs::read(path(Fixture::GreeterEn)).unwrap()),
+    )
+    .unwrap();
+    let en = plugins().path(Fixture::GreeterEn);
+    fs::copy(&en, dir.join(en.file_name().unwrap())).unwrap();
+
+    // Refused by `check` and by a default host ...
+    let check = xplug(&[
+        "check",
+        abort.to_str().unwrap(),
+        "--interface",
+        "greeter@^1",
+    ]);
+    assert_eq!(check.status.code(), Some(1));
+    let refusal = String::from_utf8_lossy(&check.stderr).into_owned();
+    assert!(
+        refusal.contains("built with panic = \"abort\""),
+        "{refusal}"
+    );
+    let host = Loader::<GreeterRef>::new()
+        .load(&abort)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        matches!(host.kind(), xplug_loader::ErrorKind::PanicAbort { .. }),
+        "{host}"
+    );
+
+    // ... so `ls` does not say `ok`, and says why; the good plugin beside it is `ok`.
+    let out = xplug(&["ls", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let t = text(&out);
+    let row = |name: &str| t.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
+    let abort_row = row(&xplug_loader::tools::library_file_name("abort"));
+    assert!(
+        abort_row.ends_with(&host.kind().to_string()),
+        "{abort_row}\n{t}"
+    );
+    let en_name = en.file_name().unwrap().to_str().unwrap();
+    assert!(row(en_name).ends_with("  ok"), "{t}");
+    let json = xplug(&["ls", "--json", dir.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        v[0]["file"],
+        xplug_loader::tools::library_file_name("abort")
+    );
+    assert_eq!(v[0]["header"]["panic_strategy"], "abort");
+    assert_eq!(v[0]["status"], host.kind().to_string());
+    assert_eq!(v[1]["status"], "ok");
+}
+
 #[test]
 fn check_exits_0_when_compatible_and_1_with_the_diagnostic_otherwise() {
     let ok = xplug(&[
