@@ -102,7 +102,7 @@ enum Command {
     /// Check a plugin's header against an interface: name, semver requirement, target, panic
     /// strategy; with --against, its whole type layout too.
     #[command(
-        after_help = "Exit code 0 if compatible, 1 if not, 2 if REFERENCE cannot be read.\n\n\
+        after_help = "Exit code 0 if compatible, 1 if not, 2 if REFERENCE cannot be read or is of another interface.\n\n\
         Without --against only the header is checked, and the output says the layout was not: \
         the full type-layout check needs the interface's layout, from a host (`Loader::open_and_check`, \
         e.g. `demo check FILE`) or from a reference build, a plugin built against the interface \
@@ -264,9 +264,23 @@ fn main() -> ExitCode {
         } => {
             let requirements = Requirements::new(name, req).allow_panic_abort(allow_panic_abort);
             if let Some(reference) = &against {
-                if let Err(e) = inspect(reference) {
-                    eprintln!("{}", e.report().color(color));
-                    return ExitCode::from(2);
+                match inspect(reference) {
+                    Err(e) => {
+                        eprintln!("{}", e.report().color(color));
+                        return ExitCode::from(2);
+                    }
+                    // Layouts of two interfaces say nothing of each other.
+                    Ok(r) if r.info.interface_name != requirements.interface() => {
+                        eprintln!(
+                            "xplug: {} cannot be the reference: it implements interface `{}`, \
+                             not `{}`",
+                            escape_control(&reference.display().to_string()),
+                            escape_control(&r.info.interface_name),
+                            escape_control(requirements.interface()),
+                        );
+                        return ExitCode::from(2);
+                    }
+                    Ok(_) => {}
                 }
             }
             cmd_check(

@@ -494,6 +494,69 @@ fn check_says_whether_the_layout_was_checked() {
 }
 
 #[test]
+fn check_reports_name_what_was_compared_and_no_host() {
+    let changed = path(Fixture::ChangedType);
+    let against = xplug(&[
+        "check",
+        &changed,
+        "--interface",
+        "greeter@^1",
+        "--against",
+        &path(Fixture::GreeterEn),
+    ]);
+    assert_eq!(against.status.code(), Some(1));
+    let t = String::from_utf8_lossy(&against.stderr);
+    assert!(!t.contains("host built by"), "no host is involved:\n{t}");
+    let line = t
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with("plugin fixture-changed-type 0.1.0")
+        })
+        .unwrap_or_else(|| panic!("no built-by line:\n{t}"));
+    assert!(
+        line.contains("; the other build, greeter-en 0.3.0, built by rustc 1."),
+        "{line}"
+    );
+    let json = xplug(&[
+        "check",
+        "--json",
+        &changed,
+        "--interface",
+        "greeter@^1",
+        "--against",
+        &path(Fixture::GreeterEn),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["diagnostic"]["other_build"]["name"], "greeter-en");
+
+    // A header check concerns no host either.
+    let major = xplug(&["check", &path(Fixture::Major), "--interface", "greeter@^1"]);
+    let t = String::from_utf8_lossy(&major.stderr);
+    assert!(
+        t.contains("plugin fixture-major 0.1.0, built by rustc 1."),
+        "{t}"
+    );
+    assert!(!t.contains("host built by"), "{t}");
+
+    // A reference of another interface is no reference: nothing is loaded.
+    let other = xplug(&[
+        "check",
+        &path(Fixture::GreeterEn),
+        "--interface",
+        "greeter@^1",
+        "--against",
+        &path(Fixture::WrongInterface),
+    ]);
+    assert_eq!(other.status.code(), Some(2));
+    let t = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        t.contains("cannot be the reference: it implements interface `farewell`, not `greeter`"),
+        "{t}"
+    );
+}
+
+#[test]
 fn abi_diff_loads_the_files_in_a_child_process_whose_crash_it_reports() {
     let out = Command::new(env!("CARGO_BIN_EXE_xplug"))
         .args([

@@ -25,7 +25,19 @@ pub struct LoadError(Box<Inner>);
 struct Inner {
     path: PathBuf,
     plugin: Option<PluginInfo>,
+    against: Counterpart,
     kind: ErrorKind,
+}
+
+/// What the plugin was checked against: what the report names beside the plugin's compiler.
+#[derive(Clone, Debug)]
+pub(super) enum Counterpart {
+    /// This host, built by the compiler that built this crate.
+    Host,
+    /// Another build of the interface, by tools that compare two builds.
+    Build(Box<PluginInfo>),
+    /// Requirements alone: a header check by a tool, for no host.
+    Nothing,
 }
 
 impl LoadError {
@@ -34,6 +46,7 @@ impl LoadError {
         LoadError(Box::new(Inner {
             path: path.into(),
             plugin: None,
+            against: Counterpart::Host,
             kind,
         }))
     }
@@ -42,6 +55,35 @@ impl LoadError {
     pub(crate) fn with_plugin(mut self, plugin: &PluginInfo) -> LoadError {
         self.0.plugin = Some(plugin.clone());
         self
+    }
+
+    /// The same error, found by comparing the plugin with `other`, another build of its
+    /// interface, rather than by a host.
+    pub(crate) fn against_build(mut self, other: &PluginInfo) -> LoadError {
+        self.0.against = Counterpart::Build(Box::new(other.clone()));
+        self
+    }
+
+    /// The same error, found by a check for no host (a tool's).
+    pub(crate) fn without_host(mut self) -> LoadError {
+        self.0.against = Counterpart::Nothing;
+        self
+    }
+
+    /// For errors of tools that compare two builds of an interface
+    /// ([`tools::check_against`](crate::tools::check_against), [`tools::compare`](crate::tools::compare)):
+    /// the header of the build the plugin was compared with, which the report names where a
+    /// host's report names the host.
+    pub fn other_build(&self) -> Option<&PluginInfo> {
+        match &self.0.against {
+            Counterpart::Build(other) => Some(other),
+            _ => None,
+        }
+    }
+
+    /// What the plugin was checked against.
+    pub(super) fn counterpart(&self) -> &Counterpart {
+        &self.0.against
     }
 
     /// The file the error concerns: the path as given for stage 1 errors found before the

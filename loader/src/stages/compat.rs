@@ -83,9 +83,19 @@ impl Requirements {
     /// Checks the header `info` of the plugin file at `path`: interface name, xplug ABI,
     /// interface version, target, panic strategy, in that order; the first mismatch is the error.
     /// ([`check_interface_independent`] makes the checks that do not depend on the interface.)
+    ///
+    /// The report of a refusal names the compiler that built this host only if the
+    /// requirements are a host's ([`host_version`](Requirements::host_version) given, as a
+    /// [`Loader`](crate::Loader)'s are): a tool's header check concerns no host.
     pub fn check(&self, path: &Path, info: &PluginInfo) -> Result<(), LoadError> {
         match self.mismatch(info) {
-            Some(kind) => Err(LoadError::new(path, kind).with_plugin(info)),
+            Some(kind) => {
+                let error = LoadError::new(path, kind).with_plugin(info);
+                Err(match self.host_version {
+                    Some(_) => error,
+                    None => error.without_host(),
+                })
+            }
             None => Ok(()),
         }
     }
@@ -131,7 +141,7 @@ impl Requirements {
 /// ```
 pub fn check_interface_independent(path: &Path, info: &PluginInfo) -> Result<(), LoadError> {
     match abi_mismatch(info).or_else(|| build_mismatch(info, host_target(), false)) {
-        Some(kind) => Err(LoadError::new(path, kind).with_plugin(info)),
+        Some(kind) => Err(LoadError::new(path, kind).with_plugin(info).without_host()),
         None => Ok(()),
     }
 }

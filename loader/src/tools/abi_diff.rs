@@ -209,11 +209,16 @@ pub fn compare(old: Input, new: Input) -> Result<Comparison, LoadError> {
     // Headers and descriptions first: nothing is loaded for inputs that cannot be compared.
     let old_side = Side::read(&old)?;
     let new_side = Side::read(&new)?;
+    // A refusal names the old side's build, when it is one, where a host's names the host.
+    let against_old = |error: LoadError| match &old_side.compared.plugin {
+        Some(old) => error.against_build(old),
+        None => error,
+    };
     if old_side.compared.interface_name != new_side.compared.interface_name {
-        return Err(new_side.error(ErrorKind::InterfaceMismatch {
+        return Err(against_old(new_side.error(ErrorKind::InterfaceMismatch {
             expected: old_side.compared.interface_name.clone(),
             found: new_side.compared.interface_name.clone(),
-        }));
+        })));
     }
     let comparison = |change, xplug_appended| Comparison {
         old: old_side.compared.clone(),
@@ -224,10 +229,10 @@ pub fn compare(old: Input, new: Input) -> Result<Comparison, LoadError> {
     let (old_abi, new_abi) = (old_side.compared.xplug_abi, new_side.compared.xplug_abi);
     if old_abi != new_abi {
         // Hosts refuse a plugin of another ABI before they open it: nothing to compare.
-        return Err(new_side.error(ErrorKind::AbiMismatch {
+        return Err(against_old(new_side.error(ErrorKind::AbiMismatch {
             found: new_abi,
             supported: old_abi,
-        }));
+        })));
     }
     let old_layout = old_side.layout()?;
     let new_layout = new_side.layout()?;
@@ -292,8 +297,9 @@ impl Side {
         }
     }
 
+    /// An error about this side alone: no host is involved.
     fn error(&self, kind: ErrorKind) -> LoadError {
-        let error = LoadError::new(&self.path, kind);
+        let error = LoadError::new(&self.path, kind).without_host();
         match &self.compared.plugin {
             Some(info) => error.with_plugin(info),
             None => error,
@@ -353,7 +359,8 @@ pub fn check_against(file: &Path, reference: &Path) -> Result<PluginInfo, LoadEr
                 details: refusal.errors.to_string(),
             },
         )
-        .with_plugin(&info)),
+        .with_plugin(&info)
+        .against_build(&reference_info)),
     }
 }
 
@@ -376,7 +383,8 @@ fn open_both(first: &Path, second: &Path) -> Result<Both, LoadError> {
                 found: second.info.interface_name.clone(),
             },
         )
-        .with_plugin(&second.info));
+        .with_plugin(&second.info)
+        .against_build(&first.info));
     }
     if first.info.xplug_abi != second.info.xplug_abi {
         // As hosts do: another ABI is refused before the file is opened.
@@ -387,7 +395,8 @@ fn open_both(first: &Path, second: &Path) -> Result<Both, LoadError> {
                 supported: first.info.xplug_abi,
             },
         )
-        .with_plugin(&second.info));
+        .with_plugin(&second.info)
+        .against_build(&first.info));
     }
     let first_layout = first.root_layout()?;
     let second_layout = second.root_layout()?;
@@ -418,7 +427,12 @@ impl PluginFile {
     /// Opens a private snapshot of the bytes read (a sealed memfd, or a copy in the private
     /// directory) and returns its root module's layout; the library stays loaded.
     fn root_layout(&self) -> Result<&'static TypeLayout, LoadError> {
-        let error = |kind| LoadError::new(&self.path, kind).with_plugin(&self.info);
+        // About this file alone: no host is involved.
+        let error = |kind| {
+            LoadError::new(&self.path, kind)
+                .with_plugin(&self.info)
+                .without_host()
+        };
         let root_module = |e: LibraryError| {
             error(ErrorKind::RootModule {
                 message: one_line(&e.to_string()),
