@@ -19,6 +19,9 @@ use super::text::escape_control;
 ///   help: rebuild the plugin against the `greeter` interface 1.x, or upgrade the host to 2.x
 /// ```
 ///
+/// A file reached through a symlink is named as the host named it, its target beside it
+/// (`error: plugin rejected: plugins/libc.so -> /usr/lib/x86_64-linux-gnu/libc.so.6`).
+///
 /// Control characters from the file (its name, its header, a plugin's messages) are printed
 /// escaped, so a crafted file cannot drive the terminal.
 pub struct Report<'a> {
@@ -103,7 +106,7 @@ impl fmt::Display for Report<'_> {
                 text.to_owned()
             }
         };
-        let path = self.error.path().display().to_string();
+        let path = self.error.shown_path();
         writeln!(
             f,
             "{}: plugin rejected: {}",
@@ -133,8 +136,11 @@ impl fmt::Display for Report<'_> {
 #[derive(serde::Serialize)]
 #[non_exhaustive]
 pub struct Diagnostic<'a> {
-    /// The file concerned.
+    /// The file concerned, as the host named it ([`LoadError::path`]).
     pub file: &'a std::path::Path,
+    /// Where symlinks from `file` led, if they did ([`LoadError::target`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<&'a std::path::Path>,
     /// The stage that refused it.
     pub stage: super::kind::Stage,
     /// The one-line message.
@@ -160,6 +166,7 @@ impl LoadError {
     pub fn diagnostic(&self) -> Diagnostic<'_> {
         Diagnostic {
             file: self.path(),
+            target: self.target(),
             stage: self.stage(),
             message: self.to_string(),
             details: self.details(),
@@ -176,6 +183,7 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use crate::info::{PanicStrategy, Profile};
+    use std::path::Path;
 
     fn info() -> PluginInfo {
         PluginInfo {
@@ -257,6 +265,35 @@ mod tests {
             built_by(&error.without_host()),
             "plugin greeter-fr 0.4.1, built by rustc 1.85.0"
         );
+    }
+
+    #[test]
+    fn a_file_reached_through_a_symlink_is_named_as_found_with_its_target() {
+        let real = "/usr/lib/libz.so.1.2.13";
+        let error = LoadError::new(real, ErrorKind::NotAPlugin {});
+        let linked = error
+            .clone()
+            .found_at(Path::new("plugins/libz.so"), Path::new(real), true);
+        assert_eq!(linked.path(), Path::new("plugins/libz.so"));
+        assert_eq!(linked.target(), Some(Path::new(real)));
+        assert!(
+            linked.report().to_string().starts_with(
+                "error: plugin rejected: plugins/libz.so -> /usr/lib/libz.so.1.2.13\n"
+            ),
+            "{}",
+            linked.report()
+        );
+        assert!(linked
+            .to_string()
+            .starts_with("plugins/libz.so -> /usr/lib/libz.so.1.2.13: not an xplug plugin"));
+        // A relative path to the file itself: named as given, no target.
+        let plain = error
+            .clone()
+            .found_at(Path::new("libz.so"), Path::new(real), false);
+        assert_eq!((plain.path(), plain.target()), (Path::new("libz.so"), None));
+        // An error about another path is left as it is.
+        let other = error.found_at(Path::new("x.so"), Path::new("/elsewhere/x.so"), true);
+        assert_eq!((other.path(), other.target()), (Path::new(real), None));
     }
 
     #[test]

@@ -459,6 +459,27 @@ pub(crate) fn load<M: Interface>(
     };
     // 1. The file, read once; trust; 2 and 3; 4. Nothing of it runs here.
     let plugin = file::open(requested, options.file)?;
+    let named = plugin.named.clone();
+    load_file(options, isolation, requested, runner, plugin).map_err(|e| named.error(e))
+}
+
+/// [`load`] once stage 1 opened the file: every other check, then its process started.
+fn load_file<M: Interface>(
+    options: &Options,
+    isolation: &Isolation,
+    requested: &Path,
+    runner: PathBuf,
+    plugin: file::PluginFile,
+) -> Result<Loaded<M>, LoadError> {
+    let refuse = |path: &Path, reason: String| {
+        LoadError::new(
+            path,
+            ErrorKind::Isolation {
+                reason,
+                stderr: String::new(),
+            },
+        )
+    };
     let bytes = file::read(&plugin, options.file.max_size)?;
     let digest = LazyDigest::new(&bytes);
     options.trust.check(requested, &plugin.path, &digest)?;
