@@ -1,5 +1,5 @@
 //! The cargo-generate template: generated non-interactively, the generated plugin's own
-//! tests pass, and the demo host loads it.
+//! tests pass, and the demo host loads it; the xplug docs it points to exist.
 
 use std::fs;
 use std::path::PathBuf;
@@ -104,4 +104,51 @@ fn the_template_generates_a_plugin_that_passes_its_tests_and_loads_in_the_demo_h
     assert!(report.rejected.is_empty(), "{out}");
     assert_eq!(report.plugins[0].info().name, "my-greeter");
     assert!(out.contains("greeting number 1 from my-greeter"), "{out}");
+}
+
+/// GitHub's anchor of a Markdown heading: lower case, spaces as `-`, other punctuation dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_template_points_to_sections_of_the_docs_that_exist() {
+    let repo = xtask::repo_root();
+    let readme = fs::read_to_string(repo.join("plugin-template/README.md.liquid")).unwrap();
+    let mut checked = 0;
+    for (at, _) in readme.match_indices("docs/") {
+        let link: String = readme[at..]
+            .chars()
+            .take_while(|c| !matches!(c, ')' | '`' | ' ' | '\n' | '"'))
+            .collect();
+        let (file, section) = link.split_once('#').unwrap_or((link.as_str(), ""));
+        let text = fs::read_to_string(repo.join(file))
+            .unwrap_or_else(|e| panic!("the template names {link}: {file}: {e}"));
+        if !section.is_empty() {
+            let headings: Vec<String> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix('#'))
+                .map(|l| anchor(l.trim_start_matches('#')))
+                .collect();
+            assert!(
+                headings.iter().any(|h| h == section),
+                "the template names {link}, but {file} has no such section: {headings:?}"
+            );
+        }
+        checked += 1;
+    }
+    // "Plugins on old compilers", for each way the template is generated.
+    assert!(
+        checked >= 2,
+        "the template points to no section of the docs:\n{readme}"
+    );
 }
