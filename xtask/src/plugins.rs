@@ -74,9 +74,22 @@ pub fn build(toolchain: &Toolchain) -> Result<BuiltPlugins, String> {
             cmd.args(["--exclude", host]);
         }
     }
+    // Panic locations that read from the repository root: rustc names the fixtures' sources
+    // relative to their workspace (`plugins/greeter-en/../../../../examples/plugins/...` for a
+    // demo plugin built from `examples/`), which this prefixes with the workspace's place in
+    // the repository; hosts resolve the `..` (`examples/plugins/greeter-en/src/lib.rs`).
+    let mut rustflags = vec![String::from(
+        "--remap-path-prefix=plugins=tests/fixtures/plugins",
+    )];
     for (k, v) in &toolchain.env {
-        cmd.env(k, v);
+        match k.as_str() {
+            "RUSTFLAGS" => rustflags.push(v.clone()),
+            _ => {
+                cmd.env(k, v);
+            }
+        }
     }
+    cmd.env("RUSTFLAGS", rustflags.join(" "));
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run {}: {}", toolchain.cargo.display(), e))?;

@@ -29,6 +29,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// An isolated plugin, shared by its handles: when the last goes, its process is stopped.
 pub(crate) struct Isolated {
     pub(crate) info: PluginInfo,
+    /// Its module's runtime (the proxy's), named after the plugin until it is dropped.
+    runtime: xplug::__private::PluginRuntime,
     shared: Arc<Shared>,
     /// The module its handles share (an `M`).
     module: Box<dyn std::any::Any + Send + Sync>,
@@ -53,6 +55,7 @@ impl Isolated {
 impl Drop for Isolated {
     fn drop(&mut self) {
         self.shared.stop("its last handle was dropped");
+        xplug::__private::forget_module(self.runtime);
     }
 }
 
@@ -566,7 +569,10 @@ fn load_file<M: Interface>(
         state.process = 1;
     }
     let module = M::__isolated(proxy_of(&shared));
+    // The errors of its calls name it.
+    xplug::__private::name_module(module.__runtime(), &info.label());
     let isolated = Arc::new(Isolated {
+        runtime: module.__runtime(),
         info,
         shared,
         module: Box::new(module),

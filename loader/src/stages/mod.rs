@@ -277,7 +277,14 @@ fn check_opened<M: Interface>(
     };
     let opened = open::open_once(&library, &plugin.path, image)?;
     let module = layout::module::<M>(&library, &plugin.path, opened.header)?;
-    *lock(&library.runtime) = Some(module.__runtime());
+    let runtime = module.__runtime();
+    let mut known = lock(&library.runtime);
+    if known.is_none() {
+        // The errors of its calls name it.
+        xplug::__private::name_module(runtime, &library.info.label());
+    }
+    *known = Some(runtime);
+    drop(known);
     Ok(Checked {
         library,
         path: plugin.path,
