@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use xplug_loader::semver::VersionReq;
-use xplug_loader::tools::{inspect, is_library_file_name, Inspected};
+use xplug_loader::tools::{check_interface_independent, inspect, is_library_file_name, Inspected};
 use xplug_loader::trust::{AllowList, PublicKey, Quarantine, Sha256, TrustPolicy};
 use xplug_loader::{ErrorKind, LoadError, PluginInfo, Requirements};
 
@@ -69,7 +69,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List every library in a directory with its header and whether this platform can load it.
+    /// List every library in a directory with its header and whether a host with default
+    /// settings would refuse it whatever its interface (xplug ABI, target, panic strategy).
     #[command(after_help = "Exit code 0 if the directory was read, 1 otherwise.")]
     Ls {
         /// A plugin directory.
@@ -104,7 +105,7 @@ enum Command {
     /// Check a plugin's header against an interface: name, semver requirement, target, panic
     /// strategy; with --against, its whole type layout too.
     #[command(
-        after_help = "Exit code 0 if compatible, 1 if not, 2 if REFERENCE cannot be read.\n\n\
+        after_help = "Exit code 0 if compatible, 1 if not, 2 if REFERENCE cannot be read or is of another interface.\n\n\
         Without --against only the header is checked, and the output says the layout was not: \
         the full type-layout check needs the interface's layout, from a host (`Loader::open_and_check`, \
         e.g. `demo check FILE`) or from a reference build, a plugin built against the interface \
@@ -301,9 +302,23 @@ fn main() -> ExitCode {
         } => {
             let requirements = Requirements::new(name, req).allow_panic_abort(allow_panic_abort);
             if let Some(reference) = &against {
-                if let Err(e) = inspect(reference) {
-                    eprintln!("{}", e.report().color(color));
-                    return ExitCode::from(2);
+                match inspect(reference) {
+                    Err(e) => {
+                        eprintln!("{}", e.report().color(color));
+                        return ExitCode::from(2);
+                    }
+                    // Layouts of two interfaces say nothing of each other.
+                    Ok(r) if r.info.interface_name != requirements.interface() => {
+                        eprintln!(
+                            "xplug: {} cannot be the reference: it implements interface `{}`, \
+                             not `{}`",
+                            escape_control(&reference.display().to_string()),
+                            escape_control(&r.info.interface_name),
+                            escape_control(requirements.interface()),
+                        );
+                        return ExitCode::from(2);
+                    }
+                    Ok(_) => {}
                 }
             }
             cmd_check(
@@ -627,7 +642,7 @@ struct Row {
     file: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     header: Option<PluginInfo>,
-    /// `ok`, or why this platform cannot load it.
+    /// `ok`, or why every host with default settings refuses it, whatever its interface.
     status: String,
 }
 
@@ -664,10 +679,10 @@ fn row(file: &Path) -> Row {
     match inspect(file) {
         Ok(i) => Row {
             file: name,
-            status: if i.info.target == xplug_loader::tools::host_target() {
-                String::from("ok")
-            } else {
-                format!("built for {}", i.info.target)
+            // The verdict of every host with default settings, whatever its interface.
+            status: match check_interface_independent(&i.path, &i.info) {
+                Ok(()) => String::from("ok"),
+                Err(e) => short_reason(&e),
             },
             header: Some(i.info),
         },
@@ -743,6 +758,7 @@ fn short_reason(e: &LoadError) -> String {
     match e.kind() {
         ErrorKind::NotAPlugin { .. } => String::from("not an xplug plugin"),
         ErrorKind::NotAFile { kind, .. } => format!("a {kind}"),
+        ErrorKind::TargetMismatch { found, .. } => format!("built for {found}"),
         other => other.to_string(),
     }
 }

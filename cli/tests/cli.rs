@@ -138,6 +138,75 @@ fn ls_lists_every_library_with_its_status() {
     assert_eq!(v[0]["status"], "ok");
 }
 
+/// `bytes` of a plugin with its header marked `panic = "abort"`.
+fn marked_panic_abort(mut bytes: Vec<u8>) -> Vec<u8> {
+    let magic = xplug::header::MAGIC;
+    let at = bytes
+        .windows(magic.len())
+        .position(|w| w == magic)
+        .expect("a header");
+    bytes[at + std::mem::offset_of!(xplug::header::PluginHeader, panic_strategy)] =
+        xplug::header::PANIC_ABORT;
+    bytes
+}
+
+#[test]
+fn ls_gives_the_verdict_of_check_and_default_hosts() {
+    let dir = scratch("ls-verdict");
+    let abort = dir.join(xplug_loader::tools::library_file_name("abort"));
+    fs::write(
+        &abort,
+        marked_panic_abort(fs::read(path(Fixture::GreeterEn)).unwrap()),
+    )
+    .unwrap();
+    let en = plugins().path(Fixture::GreeterEn);
+    fs::copy(&en, dir.join(en.file_name().unwrap())).unwrap();
+
+    // Refused by `check` and by a default host ...
+    let check = xplug(&[
+        "check",
+        abort.to_str().unwrap(),
+        "--interface",
+        "greeter@^1",
+    ]);
+    assert_eq!(check.status.code(), Some(1));
+    let refusal = String::from_utf8_lossy(&check.stderr).into_owned();
+    assert!(
+        refusal.contains("built with panic = \"abort\""),
+        "{refusal}"
+    );
+    let host = Loader::<GreeterRef>::new()
+        .load(&abort)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        matches!(host.kind(), xplug_loader::ErrorKind::PanicAbort { .. }),
+        "{host}"
+    );
+
+    // ... so `ls` does not say `ok`, and says why; the good plugin beside it is `ok`.
+    let out = xplug(&["ls", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let t = text(&out);
+    let row = |name: &str| t.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
+    let abort_row = row(&xplug_loader::tools::library_file_name("abort"));
+    assert!(
+        abort_row.ends_with(&host.kind().to_string()),
+        "{abort_row}\n{t}"
+    );
+    let en_name = en.file_name().unwrap().to_str().unwrap();
+    assert!(row(en_name).ends_with("  ok"), "{t}");
+    let json = xplug(&["ls", "--json", dir.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        v[0]["file"],
+        xplug_loader::tools::library_file_name("abort")
+    );
+    assert_eq!(v[0]["header"]["panic_strategy"], "abort");
+    assert_eq!(v[0]["status"], host.kind().to_string());
+    assert_eq!(v[1]["status"], "ok");
+}
+
 #[test]
 fn check_exits_0_when_compatible_and_1_with_the_diagnostic_otherwise() {
     let ok = xplug(&[
@@ -422,6 +491,69 @@ fn check_says_whether_the_layout_was_checked() {
     ]);
     assert_eq!(older.status.code(), Some(0), "{}", text(&older));
     assert!(text(&older).contains("header and type layout checked"));
+}
+
+#[test]
+fn check_reports_name_what_was_compared_and_no_host() {
+    let changed = path(Fixture::ChangedType);
+    let against = xplug(&[
+        "check",
+        &changed,
+        "--interface",
+        "greeter@^1",
+        "--against",
+        &path(Fixture::GreeterEn),
+    ]);
+    assert_eq!(against.status.code(), Some(1));
+    let t = String::from_utf8_lossy(&against.stderr);
+    assert!(!t.contains("host built by"), "no host is involved:\n{t}");
+    let line = t
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with("plugin fixture-changed-type 0.1.0")
+        })
+        .unwrap_or_else(|| panic!("no built-by line:\n{t}"));
+    assert!(
+        line.contains("; the other build, greeter-en 0.3.0, built by rustc 1."),
+        "{line}"
+    );
+    let json = xplug(&[
+        "check",
+        "--json",
+        &changed,
+        "--interface",
+        "greeter@^1",
+        "--against",
+        &path(Fixture::GreeterEn),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["diagnostic"]["other_build"]["name"], "greeter-en");
+
+    // A header check concerns no host either.
+    let major = xplug(&["check", &path(Fixture::Major), "--interface", "greeter@^1"]);
+    let t = String::from_utf8_lossy(&major.stderr);
+    assert!(
+        t.contains("plugin fixture-major 0.1.0, built by rustc 1."),
+        "{t}"
+    );
+    assert!(!t.contains("host built by"), "{t}");
+
+    // A reference of another interface is no reference: nothing is loaded.
+    let other = xplug(&[
+        "check",
+        &path(Fixture::GreeterEn),
+        "--interface",
+        "greeter@^1",
+        "--against",
+        &path(Fixture::WrongInterface),
+    ]);
+    assert_eq!(other.status.code(), Some(2));
+    let t = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        t.contains("cannot be the reference: it implements interface `farewell`, not `greeter`"),
+        "{t}"
+    );
 }
 
 #[test]

@@ -328,7 +328,8 @@ fn test_with(toolchain: &Toolchain, dir: &Path) {
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    for (k, v) in &toolchain.env {
+    // The fixtures' environment, so that their dependencies serve this build too.
+    for (k, v) in xtask::plugins::environment(toolchain) {
         cmd.env(k, v);
     }
     let out = succeeded(

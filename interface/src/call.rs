@@ -17,7 +17,8 @@
 use std::cell::Cell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Once;
+use std::path::{Component, Path};
+use std::sync::{Arc, Once};
 
 use abi_stable::std_types::{RResult, RString};
 use abi_stable::StableAbi;
@@ -53,7 +54,8 @@ pub struct PluginPanic {
 }
 
 /// Why a call into a plugin returned no value: which function, and what went wrong
-/// ([`kind`](CallError::kind)).
+/// ([`kind`](CallError::kind)); for a call of a loaded plugin's function, which plugin
+/// ([`plugin`](CallError::plugin)).
 ///
 /// One pointer wide, so that a call's `Result<T, CallError>` is no larger than it must be: a
 /// `Result<u64, CallError>` comes back in registers. The details live on the heap, allocated
@@ -65,6 +67,8 @@ pub struct CallError(Box<Failure>);
 struct Failure {
     function: &'static str,
     kind: CallErrorKind,
+    /// The plugin's `name version`, if the host's loader named its module.
+    plugin: Option<Arc<str>>,
 }
 
 /// What went wrong in a call: the [`kind`](CallError::kind) of a [`CallError`].
@@ -75,7 +79,9 @@ pub enum CallErrorKind {
     Panicked {
         /// The panic message.
         message: String,
-        /// Where in the plugin's source it panicked (`file:line:column`), or empty.
+        /// Where in the plugin's source it panicked (`file:line:column`), or empty. The file
+        /// is as the plugin's compiler named it, relative to the directory it was built in
+        /// (the plugin's workspace root), with `dir/..` resolved: `src/lib.rs:32:13`.
         location: String,
     },
     /// The other side was built against an older minor version of the interface, which did
@@ -184,6 +190,20 @@ impl CallError {
         &self.0.kind
     }
 
+    /// The plugin whose function failed, as `name version` (`greeter-en 0.3.0`): known for
+    /// the functions of a plugin's root module that `xplug-loader` loaded (in-process or
+    /// isolated), `None` otherwise (objects' methods, callbacks, host services, modules made
+    /// in-process).
+    pub fn plugin(&self) -> Option<&str> {
+        self.0.plugin.as_deref()
+    }
+
+    /// The same error, about the plugin `plugin` (its label).
+    pub(crate) fn in_plugin(mut self, plugin: Option<Arc<str>>) -> CallError {
+        self.0.plugin = plugin;
+        self
+    }
+
     /// The panic message, if the function panicked.
     pub fn panic_message(&self) -> Option<&str> {
         match &self.0.kind {
@@ -201,6 +221,7 @@ impl CallError {
         CallError(Box::new(Failure {
             function,
             kind: CallErrorKind::Missing { since },
+            plugin: None,
         }))
     }
 }
@@ -210,6 +231,7 @@ impl fmt::Debug for CallError {
         f.debug_struct("CallError")
             .field("function", &self.0.function)
             .field("kind", &self.0.kind)
+            .field("plugin", &self.0.plugin)
             .finish()
     }
 }
@@ -217,20 +239,34 @@ impl fmt::Debug for CallError {
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let function = self.0.function;
-        match &self.0.kind {
-            CallErrorKind::Panicked { message, location } => {
-                write!(f, "plugin function `{}` panicked: {}", function, message)?;
+        match (&self.0.kind, &self.0.plugin) {
+            (CallErrorKind::Panicked { message, location }, plugin) => {
+                match plugin {
+                    Some(plugin) => write!(
+                        f,
+                        "plugin {} panicked in `{}`: {}",
+                        plugin, function, message
+                    )?,
+                    None => write!(f, "plugin function `{}` panicked: {}", function, message)?,
+                }
                 if !location.is_empty() {
                     write!(f, " (at {})", location)?;
                 }
                 Ok(())
             }
-            CallErrorKind::Missing { since } => write!(
+            (CallErrorKind::Missing { since }, _) => write!(
                 f,
                 "plugin does not provide `{}`: it was built against an interface older than {}",
                 function, since
             ),
-            kind => write!(f, "call of `{}` failed: {}", function, kind),
+            (kind, Some(plugin)) => {
+                write!(
+                    f,
+                    "call of `{}` (plugin {}) failed: {}",
+                    function, plugin, kind
+                )
+            }
+            (kind, None) => write!(f, "call of `{}` failed: {}", function, kind),
         }
     }
 }
@@ -278,7 +314,11 @@ impl CallError {
     #[doc(hidden)]
     #[cold]
     pub fn new(function: &'static str, kind: CallErrorKind) -> CallError {
-        CallError(Box::new(Failure { function, kind }))
+        CallError(Box::new(Failure {
+            function,
+            kind,
+            plugin: None,
+        }))
     }
 }
 
@@ -291,9 +331,91 @@ pub fn panicked(function: &'static str, panic: PluginPanic) -> CallError {
         function,
         kind: CallErrorKind::Panicked {
             message: panic.message.into_string(),
-            location: panic.location.into_string(),
+            location: tidy_location(panic.location.into_string()),
         },
+        plugin: None,
     }))
+}
+
+/// A panic's `location` as a plugin's hook recorded it (`file:line:column`), with `dir/..` in
+/// its file resolved lexically: `plugins/en/../../shared/src/lib.rs:3:5` reads
+/// `shared/src/lib.rs:3:5`. Cargo names the sources of a crate whose `[lib] path` leaves its
+/// package so; the tidy path names the same file from the same directory (the plugin's
+/// workspace root), as long as no directory on the way was a symlink. Anything else is left as
+/// it is.
+pub(crate) fn tidy_location(location: String) -> String {
+    let mut parts = location.rsplitn(3, ':');
+    let (column, line, file) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(column), Some(line), Some(file)) => (column, line, file),
+        _ => return location,
+    };
+    if column.parse::<u32>().is_err() || line.parse::<u32>().is_err() {
+        return location;
+    }
+    match tidy_path(file) {
+        Some(tidy) => format!("{}:{}:{}", tidy, line, column),
+        None => location,
+    }
+}
+
+/// `file` with `.` and `dir/..` resolved lexically, if it has any, its separators as they were
+/// (`/` if it had one: a Windows plugin built elsewhere may use either); `None` if it has
+/// none, or nothing would be left.
+fn tidy_path(file: &str) -> Option<String> {
+    let path = Path::new(file);
+    if !path
+        .components()
+        .any(|c| matches!(c, Component::CurDir | Component::ParentDir))
+    {
+        return None;
+    }
+    let mut parts: Vec<Component<'_>> = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => match parts.last() {
+                Some(Component::Normal(_)) => {
+                    parts.pop();
+                }
+                // `/..` is `/`.
+                Some(Component::RootDir) => {}
+                _ => parts.push(component),
+            },
+            other => parts.push(other),
+        }
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let separator = if file.contains('/') {
+        '/'
+    } else {
+        std::path::MAIN_SEPARATOR
+    };
+    let mut tidy = String::with_capacity(file.len());
+    // Whether the next name needs a separator before it: not at the start, nor right after a
+    // root or a drive prefix.
+    let mut separate = false;
+    for part in parts {
+        match part {
+            Component::Prefix(prefix) => {
+                tidy.push_str(&prefix.as_os_str().to_string_lossy());
+                separate = false;
+            }
+            Component::RootDir => {
+                tidy.push(separator);
+                separate = false;
+            }
+            name => {
+                if separate {
+                    tidy.push(separator);
+                }
+                tidy.push_str(&name.as_os_str().to_string_lossy());
+                separate = true;
+            }
+        }
+    }
+    Some(tidy)
 }
 
 thread_local! {
@@ -488,6 +610,43 @@ mod tests {
         assert!(host
             .to_string()
             .starts_with("plugin function `f` panicked: boom 7 (at "));
+        assert_eq!(host.plugin(), None);
+        let named = host.in_plugin(Some(Arc::from("greeter-en 0.3.0")));
+        assert_eq!(named.plugin(), Some("greeter-en 0.3.0"));
+        assert!(
+            named
+                .to_string()
+                .starts_with("plugin greeter-en 0.3.0 panicked in `f`: boom 7 (at "),
+            "{}",
+            named
+        );
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn panic_locations_read_without_dir_and_parent_pairs() {
+        let tidy = |l: &str| tidy_location(l.to_owned());
+        assert_eq!(
+            tidy("plugins/greeter-en/../../../../examples/plugins/greeter-en/src/lib.rs:10:9"),
+            "../../examples/plugins/greeter-en/src/lib.rs:10:9"
+        );
+        assert_eq!(
+            tidy("tests/fixtures/plugins/en/../../../../examples/en/src/lib.rs:10:9"),
+            "examples/en/src/lib.rs:10:9"
+        );
+        assert_eq!(tidy("/a/./b/../c.rs:1:2"), "/a/c.rs:1:2");
+        assert_eq!(tidy("./a/b/../c.rs:1:2"), "a/c.rs:1:2");
+        assert_eq!(tidy("/../c.rs:1:2"), "/c.rs:1:2");
+        // Left as they are: nothing to resolve, nothing left, or no `line:column`.
+        for same in [
+            "src/lib.rs:32:13",
+            "a/..:1:1",
+            "src/../lib.rs",
+            "src/../lib.rs:x:1",
+            "",
+        ] {
+            assert_eq!(tidy(same), same);
+        }
     }
 
     #[test]

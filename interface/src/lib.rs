@@ -137,6 +137,7 @@ pub mod header;
 mod host_link;
 mod isolation;
 mod object;
+mod plugin_names;
 mod unwind;
 pub mod wire;
 
@@ -288,6 +289,7 @@ pub mod __private {
         live_counter, live_objects, object_gone, object_made, take_panic_ffi, IsSend, IsSync,
         NotSend, NotSync,
     };
+    pub use crate::plugin_names::{forget_module, name_module};
     pub use abi_stable;
 
     pub mod build_info;
@@ -350,7 +352,7 @@ pub mod __private {
         let panic = runtime.take_panic();
         LoadHookError::Panicked {
             message: panic.message.into(),
-            location: panic.location.into(),
+            location: crate::call::tidy_location(panic.location.into()),
         }
     }
 
@@ -368,7 +370,8 @@ pub mod __private {
     }
 
     /// The error of a call of `function` that panicked in the plugin: the details come from
-    /// the module's `take_panic` entry. Out of line and cold, as [`panicked`].
+    /// the module's `take_panic` entry, the plugin's name from the host's loader (if it named
+    /// the module). Out of line and cold, as [`panicked`].
     #[cold]
     #[inline(never)]
     pub fn panicked_in(
@@ -376,13 +379,14 @@ pub mod __private {
         entries: PluginEntriesRef,
         context: CallContext,
     ) -> crate::CallError {
+        let plugin = crate::plugin_names::module_name(entries, context);
         if !context.as_ptr().is_null() {
             // A module served from another process: the proxy left the reason in the host.
             if let Some(kind) = crate::isolation::take_failure() {
-                return crate::CallError::new(function, kind);
+                return crate::CallError::new(function, kind).in_plugin(plugin);
             }
         }
-        panicked(function, (entries.take_panic())(context))
+        panicked(function, (entries.take_panic())(context)).in_plugin(plugin)
     }
 }
 

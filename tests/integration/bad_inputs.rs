@@ -132,7 +132,8 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         input("not_a_file", sub, |e, path| match e.kind() {
             ErrorKind::NotAFile { kind, .. } => {
                 assert_eq!(*kind, "directory");
-                assert_eq!(e.path(), real(path));
+                assert_eq!(e.path(), path);
+                assert_eq!(e.target(), None, "no symlink");
             }
             other => unexpected(other),
         }),
@@ -301,7 +302,11 @@ pub(crate) fn bad_inputs(dir_name: &str) -> Vec<BadInput> {
         ),
         input("not_a_plugin", PathBuf::from(LIBZ), |e, path| {
             match e.kind() {
-                ErrorKind::NotAPlugin { .. } => assert_eq!(e.path(), real(path)),
+                // Named as given, a symlink, with the file it leads to.
+                ErrorKind::NotAPlugin { .. } => {
+                    assert_eq!(e.path(), path);
+                    assert_eq!(e.target(), Some(real(path).as_path()));
+                }
                 other => unexpected(other),
             }
         }),

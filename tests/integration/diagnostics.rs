@@ -198,7 +198,8 @@ fn normalize(text: &str) -> String {
         (scratch_root("diagnostics"), "[SCRATCH]"),
         (plugins().dir.clone(), "[PLUGINS]"),
         (xtask::target_dir(), "[TARGET]"),
-        (libz, "[LIBZ]"),
+        // The symlink's target, then the symlink.
+        (libz, "[LIBZ-TARGET]"),
         (PathBuf::from(LIBZ), "[LIBZ]"),
     ];
     for (path, with) in replacements {

@@ -67,7 +67,13 @@ fn an_isolated_plugin_answers_as_it_does_in_process() {
         let panicked = plugin.greet("".into()).unwrap_err();
         assert_eq!(panicked.function(), "greet");
         assert_eq!(panicked.panic_message(), Some("cannot greet an empty name"));
+        // Either way, the error says whose panic it was, and where, alike.
+        assert_eq!(panicked.plugin(), Some("greeter-en 0.3.0"));
     }
+    assert_eq!(
+        inside.greet("".into()).unwrap_err().kind(),
+        outside.greet("".into()).unwrap_err().kind()
+    );
     // What cannot cross is refused by name, before anything is sent: a borrowed slice of
     // other than bytes (the first of `map`'s two), an object.
     let error = outside
@@ -131,6 +137,7 @@ fn failure(what: &str, isolation: Isolation) -> CallErrorKind {
     let started = Instant::now();
     let error = plugin.greet(what.into()).unwrap_err();
     assert_eq!(error.function(), "greet");
+    assert_eq!(error.plugin(), Some("fixture-hostile 0.1.0"), "{what}");
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "{what} took {:?}",

@@ -177,6 +177,61 @@ fn a_directory_loads_its_plugins_and_reports_each_refused_file() {
     assert_eq!(report.skipped, [dir.join("README.md")]);
 }
 
+#[test]
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn a_symlink_in_a_directory_is_reported_by_its_entry_with_its_target() {
+    let dir = scratch("symlink-dir");
+    let link = dir.join(xplug_loader::tools::library_file_name("z"));
+    std::os::unix::fs::symlink(crate::bad_inputs::LIBZ, &link).unwrap();
+    let target = fs::canonicalize(crate::bad_inputs::LIBZ).unwrap();
+    assert_ne!(target, link, "a symlink to another file");
+
+    let report = loader().load_dir(&dir).expect("directory readable");
+    assert!(report.plugins.is_empty());
+    let [refused] = report.rejected.as_slice() else {
+        panic!("{:#?}", report.rejected)
+    };
+    assert!(
+        matches!(refused.kind(), ErrorKind::NotAPlugin { .. }),
+        "{refused}"
+    );
+    // The entry to remove, and where it leads.
+    assert_eq!(refused.path(), link);
+    assert_eq!(refused.target(), Some(target.as_path()));
+    let text = refused.report().to_string();
+    assert_eq!(
+        text.lines().next().unwrap(),
+        format!(
+            "error: plugin rejected: {} -> {}",
+            link.display(),
+            target.display()
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("help: remove it from the plugin directory"),
+        "{text}"
+    );
+    let json = serde_json::to_value(refused.diagnostic()).unwrap();
+    assert_eq!(json["file"], link.display().to_string());
+    assert_eq!(json["target"], target.display().to_string());
+
+    // A plugin reached through a symlink loads; a refused one names the link too.
+    let fr = dir.join(xplug_loader::tools::library_file_name("fr"));
+    std::os::unix::fs::symlink(plugin(Fixture::GreeterFr), &fr).unwrap();
+    let major = dir.join(xplug_loader::tools::library_file_name("major"));
+    std::os::unix::fs::symlink(plugin(Fixture::Major), &major).unwrap();
+    assert!(loader().load(&fr).is_ok());
+    let e = loader().load(&major).map(|_| ()).unwrap_err();
+    assert_eq!(
+        (e.path(), e.target()),
+        (
+            major.as_path(),
+            Some(fs::canonicalize(plugin(Fixture::Major)).unwrap().as_path())
+        )
+    );
+}
+
 /// What the counting fixture's `on_load` does on this thread when it calls back into the host:
 /// wait at the barrier, if any, then load the path, recording the outcome.
 struct Plan {

@@ -136,7 +136,7 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
         "parse_number(\"12x\") -> error: `12x` is not a number",
         "shout(\"hi\")          -> HI!",
         "shout(\"hi\")          -> plugin does not provide `shout`",
-        "greet(\"\")            -> contained: plugin function `greet` panicked: cannot greet an empty name",
+        "greet(\"\")            -> contained: plugin greeter-en 0.3.0 panicked in `greet`: cannot greet an empty name (at examples/plugins/greeter-en/src/lib.rs:",
         "été",
     ] {
         assert!(out.contains(want), "`{want}` missing from the demo's output:\n{out}");

@@ -44,6 +44,28 @@ impl BuiltPlugins {
     }
 }
 
+/// The environment of a build with `toolchain` into its directory of `target/xplug-plugins/`:
+/// the toolchain's, and `RUSTFLAGS` that every build there shares (other flags would rebuild
+/// every dependency).
+pub fn environment(toolchain: &Toolchain) -> Vec<(String, String)> {
+    // Panic locations that read from the repository root: rustc names the fixtures' sources
+    // relative to their workspace (`plugins/greeter-en/../../../../examples/plugins/...` for a
+    // demo plugin built from `examples/`), which this prefixes with the workspace's place in
+    // the repository; hosts resolve the `..` (`examples/plugins/greeter-en/src/lib.rs`).
+    let mut rustflags = vec![String::from(
+        "--remap-path-prefix=plugins=tests/fixtures/plugins",
+    )];
+    let mut env = Vec::new();
+    for (k, v) in &toolchain.env {
+        match k.as_str() {
+            "RUSTFLAGS" => rustflags.push(v.clone()),
+            _ => env.push((k.clone(), v.clone())),
+        }
+    }
+    env.push((String::from("RUSTFLAGS"), rustflags.join(" ")));
+    env
+}
+
 /// Builds every fixture (and the hosts the toolchain lists: the demo host, the `xplug` tool)
 /// with `toolchain`, in one cargo run, into `target/xplug-plugins/<toolchain>/`.
 pub fn build(toolchain: &Toolchain) -> Result<BuiltPlugins, String> {
@@ -74,7 +96,7 @@ pub fn build(toolchain: &Toolchain) -> Result<BuiltPlugins, String> {
             cmd.args(["--exclude", host]);
         }
     }
-    for (k, v) in &toolchain.env {
+    for (k, v) in environment(toolchain) {
         cmd.env(k, v);
     }
     let out = cmd

@@ -5,7 +5,7 @@ use std::fmt;
 use crate::host::host_rustc;
 use crate::info::PluginInfo;
 
-use super::load_error::LoadError;
+use super::load_error::{Counterpart, LoadError};
 use super::text::escape_control;
 
 /// A multi-line report of a [`LoadError`]: what was refused, what differs between host and
@@ -18,6 +18,9 @@ use super::text::escape_control;
 ///   note: the host implements `greeter` 1.1.0
 ///   help: rebuild the plugin against the `greeter` interface 1.x, or upgrade the host to 2.x
 /// ```
+///
+/// A file reached through a symlink is named as the host named it, its target beside it
+/// (`error: plugin rejected: plugins/libc.so -> /usr/lib/x86_64-linux-gnu/libc.so.6`).
 ///
 /// Control characters from the file (its name, its header, a plugin's messages) are printed
 /// escaped, so a crafted file cannot drive the terminal.
@@ -57,21 +60,36 @@ impl LoadError {
         let mut lines = vec![self.kind().to_string()];
         lines.extend(extra);
         if let Some(plugin) = self.plugin() {
-            lines.push(built_by(plugin));
+            lines.push(built_by(plugin, self.counterpart()));
         }
         lines.extend(notes);
         lines
     }
 }
 
-fn built_by(plugin: &PluginInfo) -> String {
-    let host = host_rustc();
-    format!(
-        "plugin {}, built by rustc {}; host built by rustc {}",
+/// Which compiler built the plugin and what it was checked against: this host, another build
+/// (tools comparing two builds), or nothing (a tool's header check).
+fn built_by(plugin: &PluginInfo, against: &Counterpart) -> String {
+    let plugin_line = format!(
+        "plugin {}, built by rustc {}",
         plugin.label(),
-        plugin.rustc_release(),
-        host.split_whitespace().nth(1).unwrap_or(host)
-    )
+        plugin.rustc_release()
+    );
+    match against {
+        Counterpart::Host => {
+            let host = host_rustc();
+            format!(
+                "{plugin_line}; host built by rustc {}",
+                host.split_whitespace().nth(1).unwrap_or(host)
+            )
+        }
+        Counterpart::Build(other) => format!(
+            "{plugin_line}; the other build, {}, built by rustc {}",
+            other.label(),
+            other.rustc_release()
+        ),
+        Counterpart::Nothing => plugin_line,
+    }
 }
 
 const BOLD_RED: &str = "\x1b[1;31m";
@@ -88,7 +106,7 @@ impl fmt::Display for Report<'_> {
                 text.to_owned()
             }
         };
-        let path = self.error.path().display().to_string();
+        let path = self.error.shown_path();
         writeln!(
             f,
             "{}: plugin rejected: {}",
@@ -118,8 +136,11 @@ impl fmt::Display for Report<'_> {
 #[derive(serde::Serialize)]
 #[non_exhaustive]
 pub struct Diagnostic<'a> {
-    /// The file concerned.
+    /// The file concerned, as the host named it ([`LoadError::path`]).
     pub file: &'a std::path::Path,
+    /// Where symlinks from `file` led, if they did ([`LoadError::target`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<&'a std::path::Path>,
     /// The stage that refused it.
     pub stage: super::kind::Stage,
     /// The one-line message.
@@ -131,6 +152,10 @@ pub struct Diagnostic<'a> {
     /// The plugin's header, when it was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin: Option<&'a PluginInfo>,
+    /// The header of the build the plugin was compared with, for tools that compare two
+    /// builds ([`LoadError::other_build`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_build: Option<&'a PluginInfo>,
     /// The kind of failure and its facts.
     pub error: &'a super::kind::ErrorKind,
 }
@@ -141,11 +166,13 @@ impl LoadError {
     pub fn diagnostic(&self) -> Diagnostic<'_> {
         Diagnostic {
             file: self.path(),
+            target: self.target(),
             stage: self.stage(),
             message: self.to_string(),
             details: self.details(),
             help: self.help(),
             plugin: self.plugin(),
+            other_build: self.other_build(),
             error: self.kind(),
         }
     }
@@ -156,6 +183,7 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use crate::info::{PanicStrategy, Profile};
+    use std::path::Path;
 
     fn info() -> PluginInfo {
         PluginInfo {
@@ -207,6 +235,65 @@ mod tests {
         assert!(colored.starts_with("\x1b[1;31merror\x1b[0m: plugin rejected"));
         assert!(colored.contains("\x1b[1;32mnote\x1b[0m: the host"));
         assert!(colored.contains("\x1b[1;36mhelp\x1b[0m: rebuild"));
+    }
+
+    #[test]
+    fn a_comparison_of_two_builds_names_the_other_build_not_the_host() {
+        let kind = ErrorKind::InterfaceMismatch {
+            expected: String::from("greeter"),
+            found: String::from("farewell"),
+        };
+        let error = LoadError::new("/p/libx.so", kind).with_plugin(&info());
+        let host = host_rustc().split_whitespace().nth(1).unwrap();
+        let built_by = |error: &LoadError| error.details()[1].clone();
+        assert_eq!(
+            built_by(&error),
+            format!("plugin greeter-fr 0.4.1, built by rustc 1.85.0; host built by rustc {host}")
+        );
+        let mut other = info();
+        other.name = String::from("greeter-en");
+        other.rustc = String::from("rustc 1.63.0 (4b91a6ea7 2022-08-08)");
+        let compared = error.clone().against_build(&other);
+        assert_eq!(
+            built_by(&compared),
+            "plugin greeter-fr 0.4.1, built by rustc 1.85.0; the other build, greeter-en \
+             0.4.1, built by rustc 1.63.0"
+        );
+        assert_eq!(compared.other_build(), Some(&other));
+        assert!(!compared.report().to_string().contains("host built by"));
+        assert_eq!(
+            built_by(&error.without_host()),
+            "plugin greeter-fr 0.4.1, built by rustc 1.85.0"
+        );
+    }
+
+    #[test]
+    fn a_file_reached_through_a_symlink_is_named_as_found_with_its_target() {
+        let real = "/usr/lib/libz.so.1.2.13";
+        let error = LoadError::new(real, ErrorKind::NotAPlugin {});
+        let linked = error
+            .clone()
+            .found_at(Path::new("plugins/libz.so"), Path::new(real), true);
+        assert_eq!(linked.path(), Path::new("plugins/libz.so"));
+        assert_eq!(linked.target(), Some(Path::new(real)));
+        assert!(
+            linked.report().to_string().starts_with(
+                "error: plugin rejected: plugins/libz.so -> /usr/lib/libz.so.1.2.13\n"
+            ),
+            "{}",
+            linked.report()
+        );
+        assert!(linked
+            .to_string()
+            .starts_with("plugins/libz.so -> /usr/lib/libz.so.1.2.13: not an xplug plugin"));
+        // A relative path to the file itself: named as given, no target.
+        let plain = error
+            .clone()
+            .found_at(Path::new("libz.so"), Path::new(real), false);
+        assert_eq!((plain.path(), plain.target()), (Path::new("libz.so"), None));
+        // An error about another path is left as it is.
+        let other = error.found_at(Path::new("x.so"), Path::new("/elsewhere/x.so"), true);
+        assert_eq!((other.path(), other.target()), (Path::new(real), None));
     }
 
     #[test]

@@ -20,7 +20,11 @@ use super::frame::{self, Conn, Hello, Refusal};
 use super::Serves;
 use crate::error::{ErrorKind, LoadError};
 use crate::process::lock;
-use crate::stages::{self, file::PluginFile, Options};
+use crate::stages::{
+    self,
+    file::{Named, PluginFile},
+    Options,
+};
 
 /// The largest message a host sends: a call's arguments and its head.
 const MAX_FROM_HOST: usize = frame::MAX_CALL + 64;
@@ -183,6 +187,7 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
         .and_then(|meta| {
             let plugin = PluginFile {
                 path: path.to_owned(),
+                named: Named::real(path),
                 file: image,
                 meta,
             };

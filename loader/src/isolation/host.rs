@@ -29,6 +29,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// An isolated plugin, shared by its handles: when the last goes, its process is stopped.
 pub(crate) struct Isolated {
     pub(crate) info: PluginInfo,
+    /// Its module's runtime (the proxy's), named after the plugin until it is dropped.
+    runtime: xplug::__private::PluginRuntime,
     shared: Arc<Shared>,
     /// The module its handles share (an `M`).
     module: Box<dyn std::any::Any + Send + Sync>,
@@ -53,6 +55,7 @@ impl Isolated {
 impl Drop for Isolated {
     fn drop(&mut self) {
         self.shared.stop("its last handle was dropped");
+        xplug::__private::forget_module(self.runtime);
     }
 }
 
@@ -459,6 +462,27 @@ pub(crate) fn load<M: Interface>(
     };
     // 1. The file, read once; trust; 2 and 3; 4. Nothing of it runs here.
     let plugin = file::open(requested, options.file)?;
+    let named = plugin.named.clone();
+    load_file(options, isolation, requested, runner, plugin).map_err(|e| named.error(e))
+}
+
+/// [`load`] once stage 1 opened the file: every other check, then its process started.
+fn load_file<M: Interface>(
+    options: &Options,
+    isolation: &Isolation,
+    requested: &Path,
+    runner: PathBuf,
+    plugin: file::PluginFile,
+) -> Result<Loaded<M>, LoadError> {
+    let refuse = |path: &Path, reason: String| {
+        LoadError::new(
+            path,
+            ErrorKind::Isolation {
+                reason,
+                stderr: String::new(),
+            },
+        )
+    };
     let bytes = file::read(&plugin, options.file.max_size)?;
     let digest = LazyDigest::new(&bytes);
     options.trust.check(requested, &plugin.path, &digest)?;
@@ -545,7 +569,10 @@ pub(crate) fn load<M: Interface>(
         state.process = 1;
     }
     let module = M::__isolated(proxy_of(&shared));
+    // The errors of its calls name it.
+    xplug::__private::name_module(module.__runtime(), &info.label());
     let isolated = Arc::new(Isolated {
+        runtime: module.__runtime(),
         info,
         shared,
         module: Box::new(module),

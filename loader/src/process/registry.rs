@@ -4,7 +4,7 @@
 //! unloaded ([`release`], an opt-in).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::sys::Unloaded;
 
@@ -174,8 +174,13 @@ pub(crate) unsafe fn release<E>(
         source,
         opened,
         unload_hook,
+        runtime,
         ..
     } = library;
+    // Its calls' errors no longer name it: another library may be mapped at its address.
+    if let Some(runtime) = runtime.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        xplug::__private::forget_module(runtime);
+    }
     let (mapping, name, header) = match opened.into_inner() {
         Some(Ok(opened)) => (
             Arc::try_unwrap(opened.mapping).ok(),

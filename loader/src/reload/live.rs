@@ -265,7 +265,7 @@ impl<M: Interface> Live<M> {
         if !calls::wait_until_idle(old.id(), shared.loader.options.reload_wait) {
             return Err(self.calls_still_running(started.elapsed(), &new));
         }
-        hand_over(&old.plugin, &new)?;
+        hand_over(&old.plugin, &new, &shared.path)?;
         let from = old.number;
         let next = Box::new(Generation {
             number: from + 1,
@@ -528,8 +528,9 @@ impl<M: Interface> Live<M> {
 }
 
 /// Hands `old`'s state to `new` through the plugins' hooks. A failure refuses `new`: it is
-/// reported with `new`'s header, the hook's name telling whose it was.
-fn hand_over<M: Interface>(old: &Plugin<M>, new: &Plugin<M>) -> Result<(), LoadError> {
+/// reported with `new`'s header and `path`, the handle's (as the loads' errors name it), the
+/// hook's name telling whose it was.
+fn hand_over<M: Interface>(old: &Plugin<M>, new: &Plugin<M>, path: &Path) -> Result<(), LoadError> {
     let failed = |hook: &'static str, e: LoadHookError| {
         let message = match e {
             LoadHookError::Failed(message) => message,
@@ -540,7 +541,7 @@ fn hand_over<M: Interface>(old: &Plugin<M>, new: &Plugin<M>) -> Result<(), LoadE
                 format!("panicked at {location}: {message}")
             }
         };
-        LoadError::new(new.path(), ErrorKind::StateNotHandedOver { hook, message })
+        LoadError::new(path, ErrorKind::StateNotHandedOver { hook, message })
             .with_plugin(new.info())
     };
     // SAFETY: both modules come from libraries that passed every check against `M` and whose

@@ -82,14 +82,27 @@ impl Requirements {
 
     /// Checks the header `info` of the plugin file at `path`: interface name, xplug ABI,
     /// interface version, target, panic strategy, in that order; the first mismatch is the error.
+    /// ([`check_interface_independent`] makes the checks that do not depend on the interface.)
+    ///
+    /// The report of a refusal names the compiler that built this host only if the
+    /// requirements are a host's ([`host_version`](Requirements::host_version) given, as a
+    /// [`Loader`](crate::Loader)'s are): a tool's header check concerns no host.
     pub fn check(&self, path: &Path, info: &PluginInfo) -> Result<(), LoadError> {
         match self.mismatch(info) {
-            Some(kind) => Err(LoadError::new(path, kind).with_plugin(info)),
+            Some(kind) => {
+                let error = LoadError::new(path, kind).with_plugin(info);
+                Err(match self.host_version {
+                    Some(_) => error,
+                    None => error.without_host(),
+                })
+            }
             None => Ok(()),
         }
     }
 
-    /// The first requirement `info` does not meet.
+    /// The first requirement `info` does not meet. The interface's own requirements (name,
+    /// versions) are interleaved with the others ([`abi_mismatch`], [`build_mismatch`]) in the
+    /// order the docs of [`check`](Requirements::check) give.
     fn mismatch(&self, info: &PluginInfo) -> Option<ErrorKind> {
         if info.interface_name != self.interface {
             return Some(ErrorKind::InterfaceMismatch {
@@ -97,11 +110,8 @@ impl Requirements {
                 found: info.interface_name.clone(),
             });
         }
-        if info.xplug_abi != xplug::abi::ABI_VERSION {
-            return Some(ErrorKind::AbiMismatch {
-                found: info.xplug_abi,
-                supported: xplug::abi::ABI_VERSION,
-            });
+        if let Some(kind) = abi_mismatch(info) {
+            return Some(kind);
         }
         if !self.versions.matches(&info.interface_version) {
             return Some(ErrorKind::VersionMismatch {
@@ -111,17 +121,55 @@ impl Requirements {
                 host_version: self.host_version.clone(),
             });
         }
-        if info.target != self.target {
-            return Some(ErrorKind::TargetMismatch {
-                expected: self.target.clone(),
-                found: info.target.clone(),
-            });
-        }
-        if info.panic_strategy == PanicStrategy::Abort && !self.allow_panic_abort {
-            return Some(ErrorKind::PanicAbort {});
-        }
-        None
+        build_mismatch(info, &self.target, self.allow_panic_abort)
     }
+}
+
+/// Checks the header `info` of the plugin file at `path` as a host with the default settings
+/// does, on everything that does not depend on the host's interface: the xplug ABI, the
+/// target, and the panic strategy (`panic = "abort"` refused). These are the checks of
+/// [`Requirements::check`] without the interface name and versions, in the same order, made by
+/// the same code: a plugin refused here is refused by every default host, whatever its
+/// interface (`xplug ls` shows this verdict).
+///
+/// ```no_run
+/// use xplug_loader::tools::{check_interface_independent, inspect};
+///
+/// let inspected = inspect("plugins/libgreeter_en.so")?;
+/// check_interface_independent(&inspected.path, &inspected.info)?;
+/// # Ok::<(), xplug_loader::LoadError>(())
+/// ```
+pub fn check_interface_independent(path: &Path, info: &PluginInfo) -> Result<(), LoadError> {
+    match abi_mismatch(info).or_else(|| build_mismatch(info, host_target(), false)) {
+        Some(kind) => Err(LoadError::new(path, kind).with_plugin(info).without_host()),
+        None => Ok(()),
+    }
+}
+
+/// Whether the plugin speaks another xplug ABI than this host.
+fn abi_mismatch(info: &PluginInfo) -> Option<ErrorKind> {
+    if info.xplug_abi != xplug::abi::ABI_VERSION {
+        return Some(ErrorKind::AbiMismatch {
+            found: info.xplug_abi,
+            supported: xplug::abi::ABI_VERSION,
+        });
+    }
+    None
+}
+
+/// Whether the plugin was built in a way a host of `target` cannot run: for another target,
+/// or with `panic = "abort"` unless `allow_panic_abort`.
+fn build_mismatch(info: &PluginInfo, target: &str, allow_panic_abort: bool) -> Option<ErrorKind> {
+    if info.target != target {
+        return Some(ErrorKind::TargetMismatch {
+            expected: target.to_owned(),
+            found: info.target.clone(),
+        });
+    }
+    if info.panic_strategy == PanicStrategy::Abort && !allow_panic_abort {
+        return Some(ErrorKind::PanicAbort {});
+    }
+    None
 }
 
 /// The default version rule for a host of interface version `host`: the same major version
@@ -200,6 +248,32 @@ mod tests {
         let abort = plugin("greeter", "1.1.0", here, PanicStrategy::Abort);
         assert!(matches!(kind(&r, &abort), Some(ErrorKind::PanicAbort {})));
         assert!(kind(&r.clone().allow_panic_abort(true), &abort).is_none());
+    }
+
+    #[test]
+    fn the_interface_independent_checks_are_those_of_every_default_host() {
+        let here = host_target();
+        let unwind = plugin("anything", "9.0.0", here, PanicStrategy::Unwind);
+        let path = Path::new("/p/libx.so");
+        assert!(check_interface_independent(path, &unwind).is_ok());
+        let kind = |info: &PluginInfo| {
+            let e = check_interface_independent(path, info).unwrap_err();
+            assert_eq!(e.plugin(), Some(info), "the error carries the header");
+            e.kind().clone()
+        };
+        let abort = plugin("anything", "9.0.0", here, PanicStrategy::Abort);
+        assert!(matches!(kind(&abort), ErrorKind::PanicAbort {}));
+        let elsewhere = plugin("anything", "9.0.0", "x", PanicStrategy::Abort);
+        assert!(matches!(kind(&elsewhere), ErrorKind::TargetMismatch { .. }));
+        let mut old_abi = unwind.clone();
+        old_abi.xplug_abi = 0;
+        assert!(matches!(kind(&old_abi), ErrorKind::AbiMismatch { .. }));
+        // A default host of the plugin's interface refuses the same files for the same reason.
+        let host = Requirements::new("anything", "*".parse().unwrap());
+        for info in [&abort, &elsewhere, &old_abi] {
+            let by_host = host.check(path, info).unwrap_err();
+            assert_eq!(by_host.kind().to_string(), kind(info).to_string());
+        }
     }
 
     #[test]

@@ -18,10 +18,53 @@ pub(crate) const DEFAULT_MAX_SIZE: u64 = 512 << 20;
 /// A plugin file, opened once: every later read is through this descriptor, so a file renamed
 /// over the path afterwards is not what gets read.
 pub(crate) struct PluginFile {
-    /// The real path (symlinks resolved), for reports.
+    /// The real path (symlinks resolved): what identifies the file, and what the checks name.
     pub(crate) path: PathBuf,
+    /// How reports name it.
+    pub(crate) named: Named,
     pub(crate) file: fs::File,
     pub(crate) meta: fs::Metadata,
+}
+
+/// How reports name a file stage 1 resolved: by the path the host gave (the entry to remove
+/// from a plugin directory), with the real path beside it when symlinks led there.
+#[derive(Clone, Debug)]
+pub(crate) struct Named {
+    requested: PathBuf,
+    real: PathBuf,
+    /// Whether `requested`, or a directory on it, is a symlink.
+    linked: bool,
+}
+
+impl Named {
+    /// `requested`, which stage 1 resolved to `real`.
+    pub(crate) fn new(requested: &Path, real: &Path) -> Named {
+        // Only for reports: a symlink swapped meanwhile misnames nothing that is checked.
+        let linked = requested.ancestors().any(|p| {
+            !p.as_os_str().is_empty()
+                && fs::symlink_metadata(p).map_or(false, |m| m.file_type().is_symlink())
+        });
+        Named {
+            requested: requested.to_path_buf(),
+            real: real.to_path_buf(),
+            linked,
+        }
+    }
+
+    /// A real path, named by itself.
+    pub(crate) fn real(path: &Path) -> Named {
+        Named {
+            requested: path.to_path_buf(),
+            real: path.to_path_buf(),
+            linked: false,
+        }
+    }
+
+    /// `error`, if it is about the real path (as every check after stage 1 names the file),
+    /// about the path as given instead, with the real path beside it after a symlink.
+    pub(crate) fn error(&self, error: LoadError) -> LoadError {
+        error.found_at(&self.requested, &self.real, self.linked)
+    }
 }
 
 /// What stage 1 enforces besides "a regular file".
@@ -47,6 +90,17 @@ impl FileRules {
 /// cap and, unless allowed, not world-writable.
 pub(crate) fn open(path: &Path, rules: FileRules) -> Result<PluginFile, LoadError> {
     let real = sys::canonicalize(path).map_err(|e| io_error(path, e))?;
+    let named = Named::new(path, &real);
+    open_real(path, real, rules, named.clone()).map_err(|e| named.error(e))
+}
+
+/// [`open`] once `path` is resolved to `real`.
+fn open_real(
+    path: &Path,
+    real: PathBuf,
+    rules: FileRules,
+    named: Named,
+) -> Result<PluginFile, LoadError> {
     let file = match sys::open_nonblocking(&real) {
         Ok(file) => file,
         // Windows opens no directories this way: say what it is rather than "access denied".
@@ -78,6 +132,7 @@ pub(crate) fn open(path: &Path, rules: FileRules) -> Result<PluginFile, LoadErro
     }
     Ok(PluginFile {
         path: real,
+        named,
         file,
         meta,
     })

@@ -37,7 +37,7 @@ pub(crate) mod object;
 pub(crate) mod open;
 
 use compat::Requirements;
-use file::{FileRules, PluginFile};
+use file::{FileRules, Named, PluginFile};
 use open::Image;
 
 /// How a [`Loader`](crate::Loader) opens plugin files.
@@ -128,6 +128,8 @@ impl Options {
 pub(crate) struct Checked<M> {
     pub(crate) library: Arc<Library>,
     pub(crate) path: PathBuf,
+    /// How errors name the file.
+    pub(crate) named: Named,
     pub(crate) module: M,
     /// Dropped (the entry cleared) once the load has finished, either way.
     pub(crate) journaled: Option<Entered>,
@@ -141,7 +143,8 @@ pub(crate) fn run<M: Interface>(
     host: Option<&'static M::Host>,
 ) -> Result<Checked<M>, LoadError> {
     let checked = run_checks::<M>(options, requested, services_address::<M>(host))?;
-    init::on_load(&checked.library, &checked.path, checked.module, host)?;
+    init::on_load(&checked.library, &checked.path, checked.module, host)
+        .map_err(|e| checked.named.error(e))?;
     Ok(checked)
 }
 
@@ -164,7 +167,8 @@ pub(crate) fn run_checks<M: Interface>(
 ) -> Result<Checked<M>, LoadError> {
     // 1. The file, opened once.
     let plugin = file::open(requested, options.file)?;
-    check_opened(options, requested, plugin, services)
+    let named = plugin.named.clone();
+    check_opened(options, requested, plugin, services).map_err(|e| named.error(e))
 }
 
 /// [`run`] on a file stage 1 opened (an isolated plugin's process gets its snapshot so).
@@ -173,8 +177,10 @@ pub(crate) fn run_opened<M: Interface>(
     requested: &Path,
     plugin: PluginFile,
 ) -> Result<Checked<M>, LoadError> {
-    let checked = check_opened::<M>(options, requested, plugin, 0)?;
-    init::on_load(&checked.library, &checked.path, checked.module, None)?;
+    let named = plugin.named.clone();
+    let checked = check_opened::<M>(options, requested, plugin, 0).map_err(|e| named.error(e))?;
+    init::on_load(&checked.library, &checked.path, checked.module, None)
+        .map_err(|e| named.error(e))?;
     Ok(checked)
 }
 
@@ -271,10 +277,18 @@ fn check_opened<M: Interface>(
     };
     let opened = open::open_once(&library, &plugin.path, image)?;
     let module = layout::module::<M>(&library, &plugin.path, opened.header)?;
-    *lock(&library.runtime) = Some(module.__runtime());
+    let runtime = module.__runtime();
+    let mut known = lock(&library.runtime);
+    if known.is_none() {
+        // The errors of its calls name it.
+        xplug::__private::name_module(runtime, &library.info.label());
+    }
+    *known = Some(runtime);
+    drop(known);
     Ok(Checked {
         library,
         path: plugin.path,
+        named: plugin.named,
         module,
         journaled,
     })
@@ -345,9 +359,11 @@ impl TrustPolicy {
     pub fn check_file(&self, path: impl AsRef<Path>) -> Result<crate::trust::Sha256, LoadError> {
         let path = path.as_ref();
         let plugin = file::open(path, FileRules::READING)?;
-        let bytes = file::read(&plugin, FileRules::READING.max_size)?;
+        let bytes =
+            file::read(&plugin, FileRules::READING.max_size).map_err(|e| plugin.named.error(e))?;
         let digest = LazyDigest::new(&bytes);
-        self.check(path, &plugin.path, &digest)?;
+        self.check(path, &plugin.path, &digest)
+            .map_err(|e| plugin.named.error(e))?;
         Ok(digest.get())
     }
 }

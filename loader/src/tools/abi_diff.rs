@@ -13,7 +13,7 @@ use xplug::header::HEADER_SIZE;
 use crate::error::{one_line, ErrorKind, LoadError};
 use crate::info::PluginInfo;
 use crate::process;
-use crate::stages::file::{self, FileRules};
+use crate::stages::file::{self, FileRules, Named};
 use crate::stages::layout::{check, Versions};
 use crate::stages::{open, read_header};
 use crate::sys::private_dir;
@@ -209,11 +209,16 @@ pub fn compare(old: Input, new: Input) -> Result<Comparison, LoadError> {
     // Headers and descriptions first: nothing is loaded for inputs that cannot be compared.
     let old_side = Side::read(&old)?;
     let new_side = Side::read(&new)?;
+    // A refusal names the old side's build, when it is one, where a host's names the host.
+    let against_old = |error: LoadError| match &old_side.compared.plugin {
+        Some(old) => error.against_build(old),
+        None => error,
+    };
     if old_side.compared.interface_name != new_side.compared.interface_name {
-        return Err(new_side.error(ErrorKind::InterfaceMismatch {
+        return Err(against_old(new_side.error(ErrorKind::InterfaceMismatch {
             expected: old_side.compared.interface_name.clone(),
             found: new_side.compared.interface_name.clone(),
-        }));
+        })));
     }
     let comparison = |change, xplug_appended| Comparison {
         old: old_side.compared.clone(),
@@ -224,10 +229,10 @@ pub fn compare(old: Input, new: Input) -> Result<Comparison, LoadError> {
     let (old_abi, new_abi) = (old_side.compared.xplug_abi, new_side.compared.xplug_abi);
     if old_abi != new_abi {
         // Hosts refuse a plugin of another ABI before they open it: nothing to compare.
-        return Err(new_side.error(ErrorKind::AbiMismatch {
+        return Err(against_old(new_side.error(ErrorKind::AbiMismatch {
             found: new_abi,
             supported: old_abi,
-        }));
+        })));
     }
     let old_layout = old_side.layout()?;
     let new_layout = new_side.layout()?;
@@ -292,11 +297,11 @@ impl Side {
         }
     }
 
+    /// An error about this side alone: no host is involved.
     fn error(&self, kind: ErrorKind) -> LoadError {
-        let error = LoadError::new(&self.path, kind);
-        match &self.compared.plugin {
-            Some(info) => error.with_plugin(info),
-            None => error,
+        match &self.plugin {
+            Some(plugin) => plugin.error(kind),
+            None => LoadError::new(&self.path, kind).without_host(),
         }
     }
 
@@ -336,30 +341,29 @@ impl Side {
 /// # Runs plugin code
 /// As [`compare_builds`]: opens both files in this process, and they stay loaded.
 pub fn check_against(file: &Path, reference: &Path) -> Result<PluginInfo, LoadError> {
-    let (reference_info, info, expected, found) = open_both(reference, file)?;
+    let (reference, file, expected, found) = open_both(reference, file)?;
+    let (reference_info, info) = (&reference.info, &file.info);
     let versions = Versions {
-        interface: Versions::of(&info, &reference_info.interface_version).interface,
+        interface: Versions::of(info, &reference_info.interface_version).interface,
         same_xplug: info.xplug_version == reference_info.xplug_version,
     };
     match check(expected, found, versions) {
-        Ok(()) => Ok(info),
-        Err(refusal) => Err(LoadError::new(
-            file,
-            ErrorKind::LayoutMismatch {
+        Ok(()) => Ok(file.info),
+        Err(refusal) => Err(file
+            .error(ErrorKind::LayoutMismatch {
                 interface: info.interface_name.clone(),
                 found: info.interface_version.clone(),
                 host_version: reference_info.interface_version.clone(),
                 difference: Box::new(refusal.first_difference()),
                 details: refusal.errors.to_string(),
-            },
-        )
-        .with_plugin(&info)),
+            })
+            .against_build(reference_info)),
     }
 }
 
 type Both = (
-    PluginInfo,
-    PluginInfo,
+    PluginFile,
+    PluginFile,
     &'static TypeLayout,
     &'static TypeLayout,
 );
@@ -369,34 +373,31 @@ fn open_both(first: &Path, second: &Path) -> Result<Both, LoadError> {
     let first = PluginFile::read(first)?;
     let second = PluginFile::read(second)?;
     if first.info.interface_name != second.info.interface_name {
-        return Err(LoadError::new(
-            &second.path,
-            ErrorKind::InterfaceMismatch {
+        return Err(second
+            .error(ErrorKind::InterfaceMismatch {
                 expected: first.info.interface_name.clone(),
                 found: second.info.interface_name.clone(),
-            },
-        )
-        .with_plugin(&second.info));
+            })
+            .against_build(&first.info));
     }
     if first.info.xplug_abi != second.info.xplug_abi {
         // As hosts do: another ABI is refused before the file is opened.
-        return Err(LoadError::new(
-            &second.path,
-            ErrorKind::AbiMismatch {
+        return Err(second
+            .error(ErrorKind::AbiMismatch {
                 found: second.info.xplug_abi,
                 supported: first.info.xplug_abi,
-            },
-        )
-        .with_plugin(&second.info));
+            })
+            .against_build(&first.info));
     }
     let first_layout = first.root_layout()?;
     let second_layout = second.root_layout()?;
-    Ok((first.info, second.info, first_layout, second_layout))
+    Ok((first, second, first_layout, second_layout))
 }
 
 /// A plugin file read once, with its header (stages 1 to 3).
 struct PluginFile {
     path: PathBuf,
+    named: Named,
     bytes: Vec<u8>,
     info: PluginInfo,
     header: [u8; HEADER_SIZE],
@@ -405,20 +406,31 @@ struct PluginFile {
 impl PluginFile {
     fn read(path: &Path) -> Result<PluginFile, LoadError> {
         let plugin = file::open(path, FileRules::READING)?;
-        let bytes = file::read(&plugin, FileRules::READING.max_size)?;
-        let (info, header) = read_header(&plugin.path, bytes.as_slice())?;
+        let named = |e| plugin.named.error(e);
+        let bytes = file::read(&plugin, FileRules::READING.max_size).map_err(named)?;
+        let (info, header) = read_header(&plugin.path, bytes.as_slice()).map_err(named)?;
         Ok(PluginFile {
             path: plugin.path,
+            named: plugin.named,
             bytes,
             info,
             header,
         })
     }
 
+    /// An error about this file alone, named as it was given: no host is involved.
+    fn error(&self, kind: ErrorKind) -> LoadError {
+        let error = LoadError::new(&self.path, kind)
+            .with_plugin(&self.info)
+            .without_host();
+        self.named.error(error)
+    }
+
     /// Opens a private snapshot of the bytes read (a sealed memfd, or a copy in the private
     /// directory) and returns its root module's layout; the library stays loaded.
     fn root_layout(&self) -> Result<&'static TypeLayout, LoadError> {
-        let error = |kind| LoadError::new(&self.path, kind).with_plugin(&self.info);
+        // About this file alone: no host is involved.
+        let error = |kind| self.error(kind);
         let root_module = |e: LibraryError| {
             error(ErrorKind::RootModule {
                 message: one_line(&e.to_string()),

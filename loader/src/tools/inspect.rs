@@ -19,7 +19,8 @@ pub struct Inspected {
 }
 
 /// Reads a plugin's header from its file without loading it: none of its code runs, not
-/// even static constructors. Runs stages 1 to 3 of the load pipeline, reading only the
+/// even static constructors. An error names the file as `path` does
+/// ([`LoadError::path`], [`LoadError::target`]). Runs stages 1 to 3 of the load pipeline, reading only the
 /// parts of the file they need (for an ELF library: its headers, its dynamic symbol table and
 /// the plugin header; a few kilobytes, whatever the file's size).
 ///
@@ -30,7 +31,7 @@ pub struct Inspected {
 /// ```
 pub fn inspect(path: impl AsRef<Path>) -> Result<Inspected, LoadError> {
     let plugin = file::open(path.as_ref(), FileRules::READING)?;
-    let (info, _) = read_header_from_file(&plugin)?;
+    let (info, _) = read_header_from_file(&plugin).map_err(|e| plugin.named.error(e))?;
     Ok(Inspected {
         path: plugin.path,
         info,

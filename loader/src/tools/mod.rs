@@ -10,7 +10,7 @@ mod inspect;
 pub use crate::dir::{is_library_file_name, library_file_name};
 pub use crate::error::escape_control;
 pub use crate::host::host_target;
-pub use crate::stages::compat::default_requirement;
+pub use crate::stages::compat::{check_interface_independent, default_requirement};
 pub use abi_diff::{
     check_against, compare, compare_builds, Compared, Comparison, Input, VersionError,
 };

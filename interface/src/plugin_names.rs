@@ -1,0 +1,48 @@
+//! Which plugin a root module belongs to, for the errors of its calls: a host's loader names
+//! each module it loads ([`name_module`]) and forgets it before the plugin's code is unmapped
+//! ([`forget_module`]); the `CallError` of a contained panic in one of the module's functions
+//! then says whose it was. A plugin's own copy of this crate never fills it.
+//!
+//! Host-side bookkeeping only: nothing of it crosses the boundary. A module is known by the
+//! address of its entries table and its context (in-process: the plugin's static table and
+//! null; isolated: the host's proxy table and the proxy's state).
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::abi::{CallContext, PluginEntriesRef, PluginRuntime};
+
+/// (entries address, context address, the plugin's label), one per named module.
+static NAMES: Mutex<Vec<(usize, usize, Arc<str>)>> = Mutex::new(Vec::new());
+
+fn key(entries: PluginEntriesRef, context: CallContext) -> (usize, usize) {
+    (entries.0.to_raw_ptr() as usize, context.as_ptr() as usize)
+}
+
+/// Names the module whose runtime is `runtime` after its plugin, `label` (`name version`).
+pub fn name_module(runtime: PluginRuntime, label: &str) {
+    let (entries, context) = key(runtime.entries(), runtime.context());
+    let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    names.retain(|(e, c, _)| (*e, *c) != (entries, context));
+    names.push((entries, context, Arc::from(label)));
+}
+
+/// Forgets the name of the module whose runtime is `runtime`: its code is about to be
+/// unmapped, and another library may be mapped at its address later.
+pub fn forget_module(runtime: PluginRuntime) {
+    let (entries, context) = key(runtime.entries(), runtime.context());
+    NAMES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|(e, c, _)| (*e, *c) != (entries, context));
+}
+
+/// The label of the plugin whose module has these entries and context, if it was named.
+pub(crate) fn module_name(entries: PluginEntriesRef, context: CallContext) -> Option<Arc<str>> {
+    let wanted = key(entries, context);
+    NAMES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .find(|(e, c, _)| (*e, *c) == wanted)
+        .map(|(_, _, label)| Arc::clone(label))
+}
