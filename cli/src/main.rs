@@ -558,14 +558,12 @@ fn cmd_quarantine(
             for entry in entries {
                 let path = entry.path.display().to_string();
                 // A load still running in some process is not (yet) a crash.
-                let loading = if entry.loading { "  (loading now)" } else { "" };
-                writeln!(
-                    out,
-                    "{}  {}{}",
-                    entry.sha256,
-                    escape_control(&path),
-                    loading
-                )?;
+                let why = match (entry.loading, entry.crashes) {
+                    (true, _) => String::from("  (loading now)"),
+                    (false, Some(crashes)) => format!("  (isolated, crashed {crashes} times)"),
+                    (false, None) => String::new(),
+                };
+                writeln!(out, "{}  {}{}", entry.sha256, escape_control(&path), why)?;
             }
             Ok(true)
         }

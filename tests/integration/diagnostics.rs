@@ -185,6 +185,28 @@ fn every_rejection() -> Vec<(&'static str, LoadError)> {
             .load(&quarantined)
             .expect_err("quarantined"),
     ));
+
+    // Listed by the restart policy of an isolated plugin that crashed as often as it allows.
+    let crashed = dir.join("libcrashed.so");
+    let bytes = crate::snapshots::variant(Fixture::GreeterEn, "0.3.0-crashed");
+    fs::write(&crashed, &bytes).unwrap();
+    let journal = dir.join("crashes.quarantine");
+    fs::write(
+        &journal,
+        format!(
+            "{}  !crashed 3 times  {}\n",
+            Sha256::of(&bytes),
+            crashed.display()
+        ),
+    )
+    .unwrap();
+    all.push((
+        "crashed_too_often",
+        l.clone()
+            .quarantine(&journal)
+            .load(&crashed)
+            .expect_err("quarantined after crashes"),
+    ));
     all
 }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use counter_interface::CounterRef;
 use greeter_interface::GreeterRef;
 use xplug_loader::isolation::{Isolation, Restart};
+use xplug_loader::trust::Quarantine;
 use xplug_loader::{CallErrorKind, Crash, ErrorKind, Loader, Plugin, Stage, Unloaded};
 use xtask::Fixture;
 
@@ -248,6 +249,70 @@ fn restarts_restore_service_within_their_bound() {
     match plugin.add(1, 2).unwrap_err().kind() {
         CallErrorKind::Unavailable { reason } => {
             assert!(reason.contains("restarted 2 times"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_plugin_that_crashes_as_often_as_its_policy_allows_is_quarantined_for_later_runs() {
+    let journal = scratch("isolation-quarantine").join("plugins.quarantine");
+    let listed = || Quarantine::new(&journal).entries().unwrap();
+    let restart = Restart::on_next_call()
+        .backoff(Duration::ZERO)
+        .at_most(1)
+        .then_quarantine();
+    let hostile = plugin(Fixture::Hostile);
+    let crashing = isolated(own().restart(restart))
+        .quarantine(&journal)
+        .load(&hostile)
+        .unwrap();
+    // The first crash is restarted from; nothing is listed.
+    assert!(signal_of(crashing.greet("abort".into()).unwrap_err().kind()).is_some());
+    assert_eq!(crashing.add(0, 0).unwrap(), 0);
+    assert!(listed().is_empty());
+    // The second is the last the policy allows: the bytes are listed.
+    assert!(signal_of(crashing.greet("abort".into()).unwrap_err().kind()).is_some());
+    let entries = listed();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].crashes, Some(2));
+    assert!(!entries[0].loading);
+    assert!(crashing.add(1, 2).is_err());
+    // A later run refuses them, in-process and isolated alike, before any of their code runs.
+    let refusals = [
+        Loader::<GreeterRef>::new()
+            .quarantine(&journal)
+            .load(&hostile),
+        isolated(own()).quarantine(&journal).load(&hostile),
+    ];
+    for refused in refusals {
+        let e = refused.expect_err("quarantined");
+        assert!(
+            matches!(e.kind(), ErrorKind::CrashedTooOften { crashes: 2, .. }),
+            "{}",
+            e.report()
+        );
+        assert_eq!(e.stage(), Stage::Trust);
+    }
+    // Other plugins load; cleared, the bytes load again.
+    isolated(own())
+        .quarantine(&journal)
+        .load(plugin(Fixture::GreeterEn))
+        .unwrap();
+    assert_eq!(Quarantine::new(&journal).clear(None).unwrap(), 1);
+    let again = isolated(own()).quarantine(&journal).load(&hostile).unwrap();
+    assert_eq!(again.add(2, 3).unwrap(), 5);
+}
+
+#[test]
+fn a_policy_that_quarantines_needs_a_journal() {
+    let restart = Restart::never().then_quarantine();
+    let e = isolated(own().restart(restart))
+        .load(plugin(Fixture::Hostile))
+        .expect_err("no journal");
+    match e.kind() {
+        ErrorKind::Isolation { reason, .. } => {
+            assert!(reason.contains("Loader::quarantine"), "{reason}")
         }
         other => panic!("{other:?}"),
     }

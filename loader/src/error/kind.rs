@@ -658,6 +658,19 @@ error_kinds! {
         stage: Trust,
         text: ("quarantined: the process died while this plugin was loading, in an earlier run (journal {})", journal.display()),
         help: "plugin author: fix the crash; host: replace the file, or clear it with `xplug quarantine clear JOURNAL FILE`";
+
+    /// The file's bytes are in the host's quarantine journal: run isolated, the plugin's
+    /// process crashed (or hung past its deadline) as often as its restart policy allows
+    /// (`Restart::then_quarantine`), in this run or an earlier one.
+    CrashedTooOften {
+        /// The journal that lists the file.
+        journal: PathBuf,
+        /// How many times its process crashed.
+        crashes: u32,
+    }
+        stage: Trust,
+        text: ("quarantined: its isolated process crashed {crashes} times, as often as its restart policy allows (journal {})", journal.display()),
+        help: "plugin author: fix the crash; host: replace the file, or clear it with `xplug quarantine clear JOURNAL FILE`";
 }
 
 /// `this host accepts ^1` for a host's requirement, `required: ^1` for a header-only check.

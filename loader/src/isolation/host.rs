@@ -14,12 +14,13 @@ use xplug::{CallErrorKind, Crash, Interface};
 use super::frame::{self, Hello, ReadError, Refusal};
 use super::process::{self, Running};
 use super::{child, Isolation};
-use crate::digest::LazyDigest;
+use crate::digest::{LazyDigest, Sha256};
 use crate::error::{ErrorKind, LoadError};
 use crate::info::PluginInfo;
 use crate::process::lock;
 use crate::stages::{self, file, open, LoadMode, Options};
 use crate::sys::SealedFile;
+use crate::trust::Quarantine;
 
 /// How long a process that closed its channel has to exit before it is killed.
 const EXIT_GRACE: Duration = Duration::from_millis(500);
@@ -72,6 +73,8 @@ struct Shared {
     info: PluginInfo,
     hello: Vec<u8>,
     isolation: Isolation,
+    /// Where its restart policy lists it after its last allowed crash, and its digest.
+    quarantine: Option<(Quarantine, Sha256)>,
     state: Mutex<State>,
     /// The running process's socket, outside `state`: `stop` shuts it down to end a call in
     /// flight (which holds `state`) before it waits for the lock.
@@ -91,6 +94,8 @@ struct State {
     retry_at: Option<Instant>,
     /// Unloaded: never served again.
     stopped: Option<&'static str>,
+    /// Listed in the quarantine journal.
+    quarantined: bool,
     /// The number of the last call sent.
     call: u32,
     /// The number of the running process (each start takes the next).
@@ -274,6 +279,21 @@ impl Shared {
         };
         state.retry_at = Some(Instant::now() + backoff);
         state.last = Some(kind);
+        // Down for good: later runs of the host refuse it too, if its policy says so.
+        let limit = self.isolation.restart.limit;
+        if let (Some((journal, sha256)), Some(limit)) = (&self.quarantine, limit) {
+            if state.restarts >= limit && !state.quarantined {
+                state.quarantined = true;
+                let crashes = state.restarts.saturating_add(1);
+                if let Err(e) = journal.list_crashes(*sha256, &self.path, crashes) {
+                    log::error!(
+                        "cannot list {} in the quarantine journal {}: {e}",
+                        self.path.display(),
+                        journal.path().display()
+                    );
+                }
+            }
+        }
     }
 
     /// Ends the running process after a failed call and says how the call fails.
@@ -488,6 +508,27 @@ fn load_file<M: Interface>(
     options.trust.check(requested, &plugin.path, &digest)?;
     let (info, _) = stages::read_header(&plugin.path, bytes.as_slice())?;
     options.requirements.check(&plugin.path, &info)?;
+    // Bytes the journal lists are refused as in-process; the process that runs them cannot
+    // take the host down, so its load is not listed while it runs.
+    if let Some(journal) = &options.quarantine {
+        journal
+            .check(&digest.get(), &plugin.path)
+            .map_err(|e| e.with_plugin(&info))?;
+    }
+    let quarantine = match (isolation.restart.quarantine, &options.quarantine) {
+        (false, _) => None,
+        (true, Some(journal)) => Some((journal.clone(), digest.get())),
+        (true, None) => {
+            return Err(refuse(
+                &plugin.path,
+                "its restart policy lists it in the quarantine journal after its last crash \
+                 (`Restart::then_quarantine`), but the loader keeps no journal \
+                 (`Loader::quarantine`)"
+                    .to_owned(),
+            )
+            .with_plugin(&info))
+        }
+    };
     if !options.trust.is_empty() {
         let paths = stages::search_paths(&plugin.path, bytes.as_slice())?;
         crate::trust::permissions::check_search_paths(&plugin.path, &paths, None)
@@ -554,6 +595,7 @@ fn load_file<M: Interface>(
         info: info.clone(),
         hello: hello.encode(),
         isolation: isolation.clone(),
+        quarantine,
         state: Mutex::new(State::default()),
         interrupt: Mutex::new(None),
     });

@@ -199,6 +199,7 @@ impl Isolation {
 pub struct Restart {
     pub(crate) limit: Option<u32>,
     pub(crate) backoff: Duration,
+    pub(crate) quarantine: bool,
 }
 
 impl Restart {
@@ -207,6 +208,7 @@ impl Restart {
         Restart {
             limit: Some(0),
             backoff: Duration::ZERO,
+            quarantine: false,
         }
     }
 
@@ -217,12 +219,25 @@ impl Restart {
         Restart {
             limit: None,
             backoff: Duration::from_millis(10),
+            quarantine: false,
         }
     }
 
     /// At most `times` restarts over the plugin's life.
     pub fn at_most(mut self, times: u32) -> Restart {
         self.limit = Some(times);
+        self
+    }
+
+    /// Once the plugin's process has crashed (or hung past its deadline) as often as this
+    /// policy allows (once for [`never`](Restart::never), `times + 1` for
+    /// [`at_most(times)`](Restart::at_most)), lists its bytes in the loader's quarantine
+    /// journal ([`Loader::quarantine`](crate::Loader::quarantine), which this needs): loads of
+    /// them, in this run and later ones, in-process or isolated, are then refused with
+    /// [`ErrorKind::CrashedTooOften`](crate::ErrorKind) until the file changes or the entry
+    /// is cleared (`xplug quarantine clear`). Without a limit, nothing is ever listed.
+    pub fn then_quarantine(mut self) -> Restart {
+        self.quarantine = true;
         self
     }
 

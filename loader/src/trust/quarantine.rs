@@ -46,30 +46,41 @@ pub struct QuarantineEntry {
     pub path: PathBuf,
     /// Whether the process loading them still runs: a load in progress, not (yet) a crash.
     pub loading: bool,
+    /// For an isolated plugin listed by its restart policy
+    /// ([`Restart::then_quarantine`](crate::isolation::Restart::then_quarantine)): how many
+    /// times its process crashed. `None`: a load that never finished.
+    pub crashes: Option<u32>,
 }
 
 /// One line of the journal: `DIGEST  PATH`, or `DIGEST  @OWNER  PATH` for a load by the
-/// process that holds `OWNER`'s lock (real paths start with `/` or a drive, never `@`).
+/// process that holds `OWNER`'s lock, or `DIGEST  !crashed N times  PATH` for a plugin whose
+/// isolated process crashed as often as its restart policy allows (real paths start with `/`
+/// or a drive, never `@` or `!`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Line {
     sha256: Sha256,
     owner: Option<String>,
+    /// An isolated plugin's crashes, for an entry its restart policy wrote.
+    crashes: Option<u32>,
     path: PathBuf,
 }
 
 impl Line {
     fn parse(line: &str) -> Option<Line> {
         let (digest, rest) = line.split_once("  ")?;
-        let (owner, path) = match rest.strip_prefix('@') {
-            Some(rest) => {
-                let (owner, path) = rest.split_once("  ")?;
-                (Some(owner.to_owned()), path)
-            }
-            None => (None, rest),
+        let (owner, crashes, path) = if let Some(rest) = rest.strip_prefix('@') {
+            let (owner, path) = rest.split_once("  ")?;
+            (Some(owner.to_owned()), None, path)
+        } else if let Some(rest) = rest.strip_prefix("!crashed ") {
+            let (times, path) = rest.split_once(" times  ")?;
+            (None, Some(times.parse().ok()?), path)
+        } else {
+            (None, None, rest)
         };
         Some(Line {
             sha256: digest.parse().ok()?,
             owner,
+            crashes,
             path: PathBuf::from(path),
         })
     }
@@ -77,9 +88,12 @@ impl Line {
     fn text(&self) -> String {
         // One line per entry: a path's line breaks would split it.
         let path = self.path.display().to_string().replace(['\n', '\r'], "?");
-        match &self.owner {
-            Some(owner) => format!("{}  @{}  {}\n", self.sha256, owner, path),
-            None => format!("{}  {}\n", self.sha256, path),
+        match (&self.owner, self.crashes) {
+            (Some(owner), _) => format!("{}  @{}  {}\n", self.sha256, owner, path),
+            (None, Some(crashes)) => {
+                format!("{}  !crashed {} times  {}\n", self.sha256, crashes, path)
+            }
+            (None, None) => format!("{}  {}\n", self.sha256, path),
         }
     }
 }
@@ -109,6 +123,7 @@ impl Quarantine {
             .map(|line| QuarantineEntry {
                 loading: journal.is_loading(&line, &running),
                 sha256: line.sha256,
+                crashes: line.crashes,
                 path: line.path,
             })
             .collect())
@@ -134,15 +149,7 @@ impl Quarantine {
     /// died); otherwise lists it, as this process's, until the returned guard is dropped.
     pub(crate) fn enter(&self, sha256: Sha256, path: &Path) -> Result<Entered, LoadError> {
         let journal = Journal::of(self);
-        let error = |e: io::Error| {
-            LoadError::new(
-                path,
-                ErrorKind::Journal {
-                    journal: self.path.clone(),
-                    source: Arc::new(e),
-                },
-            )
-        };
+        let error = |e: io::Error| self.journal_error(path, e);
         let mut guard = in_progress();
         let key = (journal.file.clone(), sha256);
         let count = guard
@@ -153,18 +160,9 @@ impl Quarantine {
         let owner = process::journal_owner_if_any(&journal.file);
         let owner = if count == 0 {
             let _all_processes = journal.lock().map_err(error)?;
-            let crashed = journal
-                .lines()
-                .map_err(error)?
-                .iter()
-                .any(|line| line.sha256 == sha256 && !journal.is_loading(line, &guard));
-            if crashed {
-                return Err(LoadError::new(
-                    path,
-                    ErrorKind::Quarantined {
-                        journal: self.path.clone(),
-                    },
-                ));
+            let lines = journal.lines().map_err(error)?;
+            if let Some(line) = journal.crashed(&lines, &sha256, &guard) {
+                return Err(self.refusal(path, line));
             }
             let owner = match owner {
                 Some(owner) => Some(owner),
@@ -178,6 +176,7 @@ impl Quarantine {
             let line = Line {
                 sha256,
                 owner: owner.clone(),
+                crashes: None,
                 path: path.to_path_buf(),
             };
             journal.append(&line).map_err(error)?;
@@ -193,6 +192,63 @@ impl Quarantine {
             sha256,
             owner,
         })
+    }
+}
+
+impl Quarantine {
+    /// The error of a load of bytes the journal lists as `line`.
+    fn refusal(&self, path: &Path, line: &Line) -> LoadError {
+        let journal = self.path.clone();
+        let kind = match line.crashes {
+            Some(crashes) => ErrorKind::CrashedTooOften { journal, crashes },
+            None => ErrorKind::Quarantined { journal },
+        };
+        LoadError::new(path, kind)
+    }
+
+    /// Refuses `sha256` if the journal lists it (a load that never finished, or an isolated
+    /// plugin that crashed too often), without listing it: for loads whose code runs in a
+    /// process of its own.
+    pub(crate) fn check(&self, sha256: &Sha256, path: &Path) -> Result<(), LoadError> {
+        let journal = Journal::of(self);
+        let running = in_progress();
+        let lines = journal
+            .lock()
+            .and_then(|_all_processes| journal.lines())
+            .map_err(|e| self.journal_error(path, e))?;
+        match journal.crashed(&lines, sha256, &running) {
+            Some(line) => Err(self.refusal(path, line)),
+            None => Ok(()),
+        }
+    }
+
+    /// Lists `sha256`, loaded from `path`, as an isolated plugin whose process crashed
+    /// `crashes` times, as often as its restart policy allows: later loads of these bytes,
+    /// in this run or a later one, are refused until the entry is cleared.
+    pub(crate) fn list_crashes(&self, sha256: Sha256, path: &Path, crashes: u32) -> io::Result<()> {
+        let journal = Journal::of(self);
+        let running = in_progress();
+        let _all_processes = journal.lock()?;
+        let lines = journal.lines()?;
+        if journal.crashed(&lines, &sha256, &running).is_some() {
+            return Ok(());
+        }
+        journal.append(&Line {
+            sha256,
+            owner: None,
+            crashes: Some(crashes),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn journal_error(&self, path: &Path, e: io::Error) -> LoadError {
+        LoadError::new(
+            path,
+            ErrorKind::Journal {
+                journal: self.path.clone(),
+                source: Arc::new(e),
+            },
+        )
     }
 }
 
@@ -235,6 +291,18 @@ impl Journal {
             }
             Some(_) => false,
         }
+    }
+
+    /// The line that refuses `sha256`: one of it whose load is not running.
+    fn crashed<'l>(
+        &self,
+        lines: &'l [Line],
+        sha256: &Sha256,
+        running: &Option<QuarantineLoads>,
+    ) -> Option<&'l Line> {
+        lines
+            .iter()
+            .find(|line| line.sha256 == *sha256 && !self.is_loading(line, running))
     }
 
     /// Removes the owner files whose processes are gone. Run under the journal's lock, as
@@ -417,6 +485,25 @@ mod tests {
     use super::*;
 
     const CHILD_JOURNAL: &str = "XPLUG_TEST_SHARED_JOURNAL";
+
+    #[test]
+    fn an_isolated_plugins_crash_line_reads_back() {
+        let line = Line {
+            sha256: Sha256::of(b"plugin"),
+            owner: None,
+            crashes: Some(3),
+            path: PathBuf::from("/plugins/libx.so"),
+        };
+        let text = line.text();
+        assert!(
+            text.ends_with("  !crashed 3 times  /plugins/libx.so\n"),
+            "{text}"
+        );
+        assert_eq!(Line::parse(text.trim_end()), Some(line));
+        // A count that is no number is no entry of this kind.
+        let torn = format!("{}  !crashed x times  /p", Sha256::of(b"plugin"));
+        assert_eq!(Line::parse(&torn), None);
+    }
     const ROUNDS: usize = 200;
 
     /// Not a test of its own: one of the hosts `two_processes_share_one_journal` runs. Enters
