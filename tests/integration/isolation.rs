@@ -304,6 +304,46 @@ fn a_plugin_that_crashes_as_often_as_its_policy_allows_is_quarantined_for_later_
     assert_eq!(again.add(2, 3).unwrap(), 5);
 }
 
+/// Waits up to 10 seconds for `done`.
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(10), "never: {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn an_idle_plugin_whose_process_dies_is_found_by_the_liveness_check() {
+    let plugin = hostile(own().liveness(Duration::from_millis(50)));
+    assert_eq!(plugin.add(2, 3).unwrap(), 5);
+    let pid = plugin.process_id().expect("a process");
+    // SAFETY: `kill` on a process of this test's own.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
+    // Found and reaped with no call made: no zombie is left behind.
+    eventually("the dead process found", || plugin.process_id().is_none());
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert_eq!(
+        signal_of(plugin.add(2, 3).unwrap_err().kind()),
+        Some(libc::SIGKILL)
+    );
+}
+
+#[test]
+fn an_idle_plugin_whose_process_hangs_is_killed_and_restarted() {
+    let restart = Restart::on_next_call().backoff(Duration::ZERO);
+    let plugin = hostile(own().liveness(Duration::from_millis(50)).restart(restart));
+    assert_eq!(plugin.add(0, 0).unwrap(), 0);
+    let pid = plugin.process_id().expect("a process");
+    // Stopped, it reads nothing: it no longer serves.
+    // SAFETY: `kill` on a process of this test's own.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) }, 0);
+    eventually("the hung process killed", || plugin.process_id().is_none());
+    // The next call is served by a new process, its statics fresh.
+    assert_eq!(plugin.add(0, 0).unwrap(), 0);
+    assert_ne!(plugin.process_id(), Some(pid));
+}
+
 #[test]
 fn a_policy_that_quarantines_needs_a_journal() {
     let restart = Restart::never().then_quarantine();

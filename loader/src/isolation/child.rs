@@ -211,6 +211,12 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
     loop {
         match channel.receive(None, MAX_FROM_HOST, &mut request) {
             Ok(frame::CALL) if request.len() >= 8 => {}
+            Ok(frame::PING) if request.len() == 4 => {
+                if channel.send(frame::PONG, &[], &request).is_err() {
+                    return 0;
+                }
+                continue;
+            }
             // The host closed the channel: unloaded, or gone.
             Err(frame::ReadError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return 0,
             _ => return 2,

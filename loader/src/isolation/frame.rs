@@ -30,6 +30,10 @@ pub(crate) const LOADED: u8 = 2;
 pub(crate) const REFUSED: u8 = 3;
 pub(crate) const CALL: u8 = 4;
 pub(crate) const ANSWER: u8 = 5;
+/// The host asks an idle process whether it still serves (a 4-byte number)...
+pub(crate) const PING: u8 = 6;
+/// ...and it answers with the same number.
+pub(crate) const PONG: u8 = 7;
 
 /// Writes one frame: `tag`, `head`, then `body`, in one write for a small frame (one system
 /// call, one wake-up on the other side), assembled in `scratch`.

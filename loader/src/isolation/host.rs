@@ -330,6 +330,69 @@ impl Shared {
     }
 }
 
+/// Checks every `interval`, on a thread of its own, that the process of `shared` serves while
+/// no call is made; ends when the plugin is dropped or stopped.
+fn watch_liveness(shared: &Arc<Shared>, interval: Duration) {
+    let weak = Arc::downgrade(shared);
+    let spawned = std::thread::Builder::new()
+        .name(String::from("xplug-liveness"))
+        .spawn(move || loop {
+            std::thread::sleep(interval);
+            let shared = match weak.upgrade() {
+                Some(shared) => shared,
+                None => return,
+            };
+            if !shared.check_liveness(interval) {
+                return;
+            }
+        });
+    if let Err(e) = spawned {
+        log::error!("isolated plugins: no liveness checks, no thread for them: {e}");
+    }
+}
+
+impl Shared {
+    /// One liveness check, unless a call runs (it holds the state): a ping answered within
+    /// `wait`, or the process is ended. Whether checks go on (the plugin is not stopped).
+    fn check_liveness(&self, wait: Duration) -> bool {
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(std::sync::TryLockError::WouldBlock) => return true,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        };
+        let state = &mut *state;
+        if state.stopped.is_some() {
+            return false;
+        }
+        let running = match state.running.as_mut() {
+            Some(running) => running,
+            None => return true,
+        };
+        state.call = state.call.wrapping_add(1);
+        let nonce = state.call.to_le_bytes();
+        let until = Instant::now().checked_add(wait);
+        let mut reply = Vec::new();
+        let how = match running.conn.send_until(until, frame::PING, &[], &nonce) {
+            Err(e) if timed_out(&e) => End::TimedOut(wait),
+            Err(_) => End::Closed,
+            Ok(()) => match running.conn.receive(until, 16, &mut reply) {
+                Ok(frame::PONG) if reply == nonce => return true,
+                Ok(_) => End::Misbehaved("a wrong answer to a liveness check".to_owned()),
+                Err(ReadError::Io(e)) if timed_out(&e) => End::TimedOut(wait),
+                Err(ReadError::Io(_)) => End::Closed,
+                Err(_) => End::Misbehaved("a wrong answer to a liveness check".to_owned()),
+            },
+        };
+        let kind = self.end(state, how);
+        log::warn!(
+            "isolated plugin {} ({}): its process failed a liveness check while idle: {kind}",
+            self.info.label(),
+            self.path.display()
+        );
+        true
+    }
+}
+
 /// Why a call ended the process.
 enum End {
     Closed,
@@ -622,6 +685,9 @@ fn load_file<M: Interface>(
         identity,
     });
     lock(&ISOLATED).push(Arc::downgrade(&isolated));
+    if let Some(interval) = isolation.liveness {
+        watch_liveness(&isolated.shared, interval);
+    }
     Ok(Loaded {
         module,
         isolated,

@@ -110,6 +110,7 @@ pub struct Isolation {
     pub(crate) max_message: usize,
     pub(crate) memory_limit: Option<u64>,
     pub(crate) cpu_time_limit: Option<Duration>,
+    pub(crate) liveness: Option<Duration>,
 }
 
 impl Default for Isolation {
@@ -131,6 +132,7 @@ impl Isolation {
             max_message: 64 << 20,
             memory_limit: None,
             cpu_time_limit: None,
+            liveness: None,
         }
     }
 
@@ -147,6 +149,17 @@ impl Isolation {
     /// killed (the [`Restart`] policy says whether it starts again).
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
+        self
+    }
+
+    /// Checks every `interval` that the process of an idle plugin still serves: it must answer
+    /// a message within `interval`. A process that died or hangs while no call is made is
+    /// found then, not at the next call: it is ended (a hung one killed) and reported to the
+    /// host's logger, and its crash is what later calls fail with, or what the restart policy
+    /// restarts from (and counts). No check runs while a call does (its deadline covers it).
+    /// Costs a thread per plugin, asleep between checks, and a message round trip per check.
+    pub fn liveness(mut self, interval: Duration) -> Self {
+        self.liveness = Some(interval);
         self
     }
 
