@@ -406,8 +406,8 @@ fn cmd_new_plugin(request: &new::Request<'_>) -> ExitCode {
                  src/lib.rs ({} functions{objects}, each todo!()), tests/load.rs, Cargo.toml, \
                  README.md\nNext: cd {} && cargo test",
                 created.package,
-                created.interface,
-                created.interface_crate,
+                escape_control(&created.interface),
+                escape_control(&created.interface_crate),
                 escape_control(&created.dir.display().to_string()),
                 created.functions,
                 escape_control(&created.dir.display().to_string()),

@@ -141,10 +141,10 @@ impl InterfaceCrate {
 
     /// What its sources declare.
     pub(crate) fn sources(&self) -> Sources {
-        let mut sources = Sources::default();
+        let mut scan = Scan::default();
         let dir = self.lib.parent().unwrap_or(Path::new("."));
-        scan_file(&self.lib, dir, &mut Vec::new(), &mut sources, 0);
-        sources
+        scan.file(&self.lib, dir, &mut Vec::new(), true);
+        scan.found
     }
 }
 
@@ -207,10 +207,10 @@ fn dependency(dep: &Value) -> Option<(String, Dependency)> {
 }
 
 /// What an interface crate's sources declare: its `#[xplug::interface]` and `#[xplug::object]`
-/// traits, and where each public name is, so that generated code can import what a
-/// signature names. Public `mod` items are followed to their files (`#[path]` included;
-/// `#[cfg(test)]` modules and files that do not parse are passed over); items made by macros
-/// or `include!` are not seen.
+/// traits in modules reachable from outside, and where each public name is, so that generated
+/// code can import what a signature names. `mod` items are followed to their files (`#[path]`
+/// included, each file once, at most `MAX_FILES`; `#[cfg(test)]` modules and files that do not
+/// parse are passed over); items made by macros or `include!` are not seen.
 #[derive(Default)]
 pub(crate) struct Sources {
     /// The traits, in source order.
@@ -221,6 +221,8 @@ pub(crate) struct Sources {
     /// Per module: the names its `use` items bring in, as absolute paths (`crate` as the
     /// first segment for the crate's own), and the names it declares.
     pub(crate) modules: BTreeMap<Vec<String>, Module>,
+    /// The modules reachable from outside the crate (every module on their path is `pub`).
+    pub(crate) reachable: BTreeSet<Vec<String>>,
 }
 
 /// The names one module can use.
@@ -230,6 +232,8 @@ pub(crate) struct Module {
     pub(crate) uses: BTreeMap<String, Vec<String>>,
     /// Items declared here, public or not.
     pub(crate) declared: BTreeSet<String>,
+    /// The paths of its glob imports (`use abi_stable::std_types::*;`).
+    pub(crate) globs: Vec<Vec<String>>,
 }
 
 /// A trait an xplug attribute marks.
@@ -271,33 +275,53 @@ impl Sources {
     }
 }
 
-fn scan_file(file: &Path, dir: &Path, module: &mut Vec<String>, found: &mut Sources, depth: usize) {
-    let parsed = fs::read_to_string(file)
-        .ok()
-        .and_then(|text| syn::parse_file(&text).ok());
-    if let Some(parsed) = parsed {
-        scan_items(&parsed.items, dir, module, found, depth);
-    }
+/// The most source files read: `#[path]` attributes may name one file many times.
+const MAX_FILES: usize = 4096;
+
+/// A walk through a crate's modules.
+#[derive(Default)]
+struct Scan {
+    found: Sources,
+    /// Every file read, so that each is read once.
+    read: BTreeSet<PathBuf>,
 }
 
-fn scan_items(
-    items: &[syn::Item],
-    dir: &Path,
-    module: &mut Vec<String>,
-    found: &mut Sources,
-    depth: usize,
-) {
-    if depth > 32 {
-        return;
+impl Scan {
+    fn file(&mut self, file: &Path, dir: &Path, module: &mut Vec<String>, reachable: bool) {
+        let key = file.canonicalize().unwrap_or_else(|_| file.to_owned());
+        if self.read.len() >= MAX_FILES || !self.read.insert(key) {
+            return;
+        }
+        let parsed = fs::read_to_string(file)
+            .ok()
+            .and_then(|text| syn::parse_file(&text).ok());
+        if let Some(parsed) = parsed {
+            self.items(&parsed.items, dir, module, reachable);
+        }
     }
-    let public = |vis: &syn::Visibility| matches!(vis, syn::Visibility::Public(_));
-    let mut names: Vec<(String, bool)> = Vec::new();
-    for item in items {
-        match item {
-            syn::Item::Trait(t) => {
-                let kind = xplug_attribute(&t.attrs);
-                if public(&t.vis) {
-                    if let Some(kind) = kind {
+
+    /// The items of `module` (reachable from outside the crate, or not).
+    fn items(
+        &mut self,
+        items: &[syn::Item],
+        dir: &Path,
+        module: &mut Vec<String>,
+        reachable: bool,
+    ) {
+        if module.len() > 32 {
+            return;
+        }
+        if reachable {
+            self.found.reachable.insert(module.clone());
+        }
+        let public = |vis: &syn::Visibility| matches!(vis, syn::Visibility::Public(_));
+        let mut names: Vec<(String, bool)> = Vec::new();
+        let children = child_modules(items);
+        for item in items {
+            match item {
+                syn::Item::Trait(t) => {
+                    let kind = xplug_attribute(&t.attrs);
+                    if let (true, Some(kind)) = (reachable && public(&t.vis), kind) {
                         let generated = match kind {
                             Kind::Interface { .. } => ["Ref", "Module"],
                             Kind::Object => ["Box", "VTable"],
@@ -305,73 +329,82 @@ fn scan_items(
                         for suffix in generated {
                             names.push((format!("{}{suffix}", t.ident), true));
                         }
-                        found.traits.push(Declared {
+                        self.found.traits.push(Declared {
                             module: module.clone(),
                             kind,
                             item: t.clone(),
                         });
                     }
+                    names.push((t.ident.to_string(), public(&t.vis)));
                 }
-                names.push((t.ident.to_string(), public(&t.vis)));
-            }
-            syn::Item::Struct(s) => names.push((s.ident.to_string(), public(&s.vis))),
-            syn::Item::Enum(e) => names.push((e.ident.to_string(), public(&e.vis))),
-            syn::Item::Union(u) => names.push((u.ident.to_string(), public(&u.vis))),
-            syn::Item::Type(t) => names.push((t.ident.to_string(), public(&t.vis))),
-            syn::Item::Use(u) => {
-                let mut prefix = Vec::new();
-                let mut uses = Vec::new();
-                use_tree(&u.tree, &mut prefix, &mut uses);
-                let leading = u.leading_colon.is_some();
-                for (name, mut path) in uses {
-                    if leading {
-                        path.insert(0, String::new());
+                syn::Item::Struct(s) => names.push((s.ident.to_string(), public(&s.vis))),
+                syn::Item::Enum(e) => names.push((e.ident.to_string(), public(&e.vis))),
+                syn::Item::Union(u) => names.push((u.ident.to_string(), public(&u.vis))),
+                syn::Item::Type(t) => names.push((t.ident.to_string(), public(&t.vis))),
+                syn::Item::Use(u) => {
+                    let mut prefix = Vec::new();
+                    let mut uses = Vec::new();
+                    let mut globs = Vec::new();
+                    use_tree(&u.tree, &mut prefix, &mut uses, &mut globs);
+                    let leading = u.leading_colon.is_some();
+                    let here = self.found.modules.entry(module.clone()).or_default();
+                    for mut path in globs {
+                        if leading {
+                            path.insert(0, String::new());
+                        }
+                        here.globs.push(absolute(&path, module, &children));
                     }
-                    names.push((name.clone(), public(&u.vis)));
-                    let resolved = absolute(&path, module, &child_modules(items));
-                    found
-                        .modules
-                        .entry(module.clone())
-                        .or_default()
-                        .uses
-                        .insert(name, resolved);
+                    for (name, mut path) in uses {
+                        if leading {
+                            path.insert(0, String::new());
+                        }
+                        names.push((name.clone(), public(&u.vis)));
+                        here.uses.insert(name, absolute(&path, module, &children));
+                    }
                 }
-            }
-            syn::Item::Mod(m) if public(&m.vis) && !m.attrs.iter().any(is_cfg_test) => {
-                let name = m.ident.to_string();
-                module.push(name.clone());
-                let sub = dir.join(&name);
-                match &m.content {
-                    Some((_, items)) => scan_items(items, &sub, module, found, depth + 1),
-                    None => {
-                        let file = match path_attribute(&m.attrs) {
-                            Some(path) => Some(dir.join(path)),
-                            None => [dir.join(format!("{name}.rs")), sub.join("mod.rs")]
-                                .into_iter()
-                                .find(|f| f.is_file()),
-                        };
-                        if let Some(file) = file {
-                            let inner = if file.ends_with("mod.rs") {
-                                file.parent().map(Path::to_path_buf)
-                            } else {
-                                file.parent().map(|p| p.join(&name))
+                syn::Item::Mod(m) if !m.attrs.iter().any(is_cfg_test) => {
+                    let name = m.ident.to_string();
+                    let inner_reachable = reachable && public(&m.vis);
+                    module.push(name.clone());
+                    let sub = dir.join(&name);
+                    match &m.content {
+                        Some((_, items)) => self.items(items, &sub, module, inner_reachable),
+                        None => {
+                            let file = match path_attribute(&m.attrs) {
+                                Some(path) => Some(dir.join(path)),
+                                None => [dir.join(format!("{name}.rs")), sub.join("mod.rs")]
+                                    .into_iter()
+                                    .find(|f| f.is_file()),
                             };
-                            scan_file(&file, &inner.unwrap_or(sub), module, found, depth + 1);
+                            if let Some(file) = file {
+                                let inner = if file.ends_with("mod.rs") {
+                                    file.parent().map(Path::to_path_buf)
+                                } else {
+                                    file.parent().map(|p| p.join(&name))
+                                };
+                                let inner = inner.unwrap_or(sub);
+                                self.file(&file, &inner, module, inner_reachable);
+                            }
                         }
                     }
+                    module.pop();
                 }
-                module.pop();
+                _ => {}
             }
-            _ => {}
         }
-    }
-    let here = found.modules.entry(module.clone()).or_default();
-    for (name, _) in &names {
-        here.declared.insert(name.clone());
-    }
-    for (name, is_public) in names {
-        if is_public {
-            found.public.entry(name).or_insert_with(|| module.clone());
+        let here = self.found.modules.entry(module.clone()).or_default();
+        for (name, _) in &names {
+            here.declared.insert(name.clone());
+        }
+        if reachable {
+            for (name, is_public) in names {
+                if is_public {
+                    self.found
+                        .public
+                        .entry(name)
+                        .or_insert_with(|| module.clone());
+                }
+            }
         }
     }
 }
@@ -387,12 +420,18 @@ fn child_modules(items: &[syn::Item]) -> BTreeSet<String> {
         .collect()
 }
 
-/// The names a `use` tree brings in, each with the path it names (globs are passed over).
-fn use_tree(tree: &syn::UseTree, prefix: &mut Vec<String>, out: &mut Vec<(String, Vec<String>)>) {
+/// The names a `use` tree brings in, each with the path it names, and the paths it imports
+/// every name of (globs).
+fn use_tree(
+    tree: &syn::UseTree,
+    prefix: &mut Vec<String>,
+    out: &mut Vec<(String, Vec<String>)>,
+    globs: &mut Vec<Vec<String>>,
+) {
     match tree {
         syn::UseTree::Path(p) => {
             prefix.push(p.ident.to_string());
-            use_tree(&p.tree, prefix, out);
+            use_tree(&p.tree, prefix, out, globs);
             prefix.pop();
         }
         syn::UseTree::Name(n) => {
@@ -416,10 +455,10 @@ fn use_tree(tree: &syn::UseTree, prefix: &mut Vec<String>, out: &mut Vec<(String
         }
         syn::UseTree::Group(g) => {
             for tree in &g.items {
-                use_tree(tree, prefix, out);
+                use_tree(tree, prefix, out, globs);
             }
         }
-        syn::UseTree::Glob(_) => {}
+        syn::UseTree::Glob(_) => globs.push(prefix.clone()),
     }
 }
 
@@ -565,4 +604,51 @@ pub(crate) fn doc_lines(attributes: &[syn::Attribute]) -> Vec<String> {
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_that_include_their_own_file_are_read_once() {
+        let dir = std::env::temp_dir().join(format!("xplug-source-cycle-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let lib = dir.join("lib.rs");
+        // Each level would read the file twice more: 2^32 reads without the bound.
+        fs::write(
+            &lib,
+            "#[path = \"lib.rs\"] pub mod a;\n#[path = \"lib.rs\"] pub mod b;\n\
+             #[xplug::object] pub trait Thing { fn get(&self) -> u32; }\n",
+        )
+        .unwrap();
+        let mut scan = Scan::default();
+        scan.file(&lib, &dir, &mut Vec::new(), true);
+        assert_eq!(scan.read.len(), 1);
+        assert_eq!(scan.found.traits.len(), 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn use_paths_are_made_absolute() {
+        let children: BTreeSet<String> = ["types".to_owned()].into_iter().collect();
+        let path = |p: &str| p.split("::").map(str::to_owned).collect::<Vec<_>>();
+        let module = path("api");
+        assert_eq!(
+            absolute(&path("super::types::Record"), &module, &children),
+            path("crate::types::Record")
+        );
+        assert_eq!(
+            absolute(&path("self::Filter"), &module, &children),
+            path("crate::api::Filter")
+        );
+        assert_eq!(
+            absolute(&path("types::Level"), &module, &children),
+            path("crate::api::types::Level")
+        );
+        assert_eq!(
+            absolute(&path("abi_stable::std_types::RVec"), &module, &children),
+            path("abi_stable::std_types::RVec")
+        );
+    }
 }

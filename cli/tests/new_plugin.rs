@@ -183,8 +183,12 @@ fn a_plugin_for_an_interface_with_modules_objects_and_host_services() {
             // interface's own items from the module that declares them.
             "use abi_stable::std_types::{RStr, RString as Text, RVec};",
             "use log_filter_interface::api::{Filter, FilterBox, LogFilter};",
-            "use log_filter_interface::types;",
             "use log_filter_interface::types::Record;",
+            // `Tag` from the crate root's re-export: its own module is private.
+            "use log_filter_interface::{types, Tag};",
+            // The second object's names come from its module's glob import.
+            "use abi_stable::std_types::*;",
+            "use log_filter_interface::objects::Batch;",
             "impl LogFilter for NewFilter {",
             // A path through a dependency stays one; a `crate::` path names the crate.
             "fn filter(_spec: RStr<'_>) -> abi_stable::std_types::RResult<FilterBox, Text> {",
@@ -195,11 +199,20 @@ fn a_plugin_for_an_interface_with_modules_objects_and_host_services() {
             "fn kept(&self) -> u64 {",
             "fn threshold(&self) -> types::Level {",
             "fn describe(&self) -> Text {",
+            "fn batch(_records: RVec<Record>, _tag: Tag) -> log_filter_interface::objects::BatchBox {",
+            // A raw identifier, unused for now.
+            "fn levels_of(_type: RStr<'_>) -> u32 {",
+            "impl Batch for MyBatch {",
+            "fn messages(&self) -> RVec<RString> {",
             "The host's services (`FilterHost`) are `NewFilter::host()`",
             "xplug::export_plugin!(NewFilter as LogFilter);",
         ],
     );
     assert!(!lib.contains("impl FilterHost"), "{lib}");
+    // The interface's examples are in its docs, and are no tests of the plugin's.
+    assert!(lib.contains("/// ```"), "{lib}");
+    let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("doctest = false"), "{manifest}");
     let test = fs::read_to_string(dir.join("tests/load.rs")).unwrap();
     contains_all(
         &test,
@@ -232,6 +245,26 @@ fn an_existing_directory_with_files_is_left_alone() {
     );
     assert_eq!(fs::read_to_string(dir.join("keep.txt")).unwrap(), "mine");
     assert!(!dir.join("Cargo.toml").exists());
+
+    // A generation that fails leaves nothing behind, beside it either.
+    let parent = work().join("crates").join("failing");
+    let _ = fs::remove_dir_all(&parent);
+    fs::create_dir_all(&parent).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xplug"))
+        .args(["new", "plugin", "--interface"])
+        .arg(xtask::repo_root().join("examples/greeter-interface"))
+        .arg("--xplug")
+        .arg(parent.join("no-such-checkout"))
+        .arg(parent.join("new-plugin"))
+        .output()
+        .expect("run xplug");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--xplug names a checkout of xplug"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(fs::read_dir(&parent).unwrap().count(), 0);
 }
 
 /// Whether this run is CI's (`CI` set and not `false`), where no test may skip.

@@ -45,14 +45,33 @@ pub(super) fn dependencies(
             ))
         }
     };
-    let own = krate.dependencies.get("xplug").cloned();
+    // By package: the interface crate may name them otherwise (`stable = { package = .. }`).
+    let by_package = |package: &str| krate.dependencies.values().find(|d| d.package == package);
+    let own = by_package("xplug").cloned();
     let (xplug_line, loader_line) = match (xplug, &own) {
-        (Some(root), _) => {
+        (Some(root), own) => {
             let interface_dir = checkout(root, "interface")?;
             let loader_dir = checkout(root, "loader")?;
+            // One `xplug` in the build: a second copy's types are other types.
+            if let Some(theirs) = own {
+                let same = theirs.path.as_ref().and_then(|p| p.canonicalize().ok());
+                if same.as_ref() != Some(&interface_dir) {
+                    let from = match &theirs.path {
+                        Some(path) => path.display().to_string(),
+                        None => format!("a registry or git ({})", theirs.req),
+                    };
+                    return Err(format!(
+                        "`{}` takes xplug from {from}, not from --xplug {}: a plugin builds \
+                         with the interface crate's xplug (leave out --xplug)",
+                        krate.name,
+                        root.display()
+                    ));
+                }
+            }
+            let key = own.as_ref().map_or("xplug", |d| d.key.as_str()).to_owned();
             (
                 format!(
-                    "xplug = {{ path = {} }}",
+                    "{key} = {{ package = \"xplug\", path = {} }}",
                     toml_string(&relative(dir, &interface_dir))
                 ),
                 format!(
@@ -63,7 +82,7 @@ pub(super) fn dependencies(
         }
         (None, Some(dep)) => {
             let line = dependency_line(dep, dir);
-            // The loader beside the interface crate's `xplug`, from the same place.
+            // The loader from where the interface crate's `xplug` comes.
             let loader = match (&dep.path, &dep.git) {
                 (Some(path), _) => {
                     let loader = path.parent().map(|p| p.join("loader"));
@@ -73,7 +92,14 @@ pub(super) fn dependencies(
                             toml_string(&relative(dir, &l)),
                             toml_string(&version(&dep.req))
                         ),
-                        None => format!("xplug-loader = {}", toml_string(&version(&dep.req))),
+                        None => {
+                            return Err(format!(
+                                "`{}` takes xplug from {}, with no loader/ beside it: name the \
+                                 checkout of xplug it is part of with --xplug",
+                                krate.name,
+                                path.display()
+                            ))
+                        }
                     }
                 }
                 (None, Some((repo, rev))) => {
@@ -95,7 +121,7 @@ pub(super) fn dependencies(
             ))
         }
     };
-    let abi_stable = match krate.dependencies.get("abi_stable") {
+    let abi_stable = match by_package("abi_stable") {
         Some(dep) => dependency_line(dep, dir),
         None => String::from("abi_stable = \"0.11.3\""),
     };
@@ -195,6 +221,8 @@ pub(super) fn manifest(
          [lib]\n\
          # `cdylib` is the plugin a host loads; `rlib` lets tests link the plugin's code.\n\
          crate-type = [\"cdylib\", \"rlib\"]\n\
+         # The docs come from the interface crate: its examples are no tests of this one.\n\
+         doctest = false\n\
          \n\
          [dependencies]\n\
          {interface}\n\
@@ -257,7 +285,8 @@ pub(super) fn lib_rs(s: &LibSource<'_>) -> String {
          //! host's call returns an error and the plugin keeps serving. `xplug::export_plugin!`\n\
          //! at the end exports them with the header hosts check before loading anything.\n",
         package = s.package,
-        interface = s.interface_name,
+        // A comment line: no line breaks.
+        interface = s.interface_name.replace(|c: char| c.is_control(), "?"),
         krate = s.krate.name,
         version = s.krate.version,
     );
@@ -339,7 +368,7 @@ pub(super) fn load_test(package: &str, interface: &str, handle: &str, handle_pat
          \x20       Err(e) => panic!(\"{{}}\", e.report()),\n\
          \x20   }};\n\
          \x20   assert_eq!(plugin.info().name, \"{package}\");\n\
-         \x20   assert_eq!(plugin.info().interface_name, \"{interface}\");\n\
+         \x20   assert_eq!(plugin.info().interface_name, {interface:?});\n\
          \x20   // Call it as a host does: each function returns `Result<_, CallError>`, and a\n\
          \x20   // `todo!()` not yet written is `Err` with the panic's message.\n\
          }}\n"

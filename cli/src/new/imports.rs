@@ -1,9 +1,10 @@
 //! The names a generated plugin uses, and where it imports each from: a signature's names
-//! are looked up as the interface trait's module sees them.
+//! are looked up as the module of the trait that declares it sees them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use quote::ToTokens;
+use syn::ext::IdentExt;
 use syn::visit_mut::VisitMut;
 
 use crate::source::{doc_lines, Declared, InterfaceCrate, Sources};
@@ -18,10 +19,12 @@ pub(super) struct Stub {
 pub(super) struct Plan<'a> {
     krate: &'a InterfaceCrate,
     sources: &'a Sources,
-    /// The module of the interface trait: its `use` items say what its signatures name.
+    /// The module of the trait whose signatures are read: its `use` items say what they name.
     module: Vec<String>,
     /// Name in scope -> absolute path (first segment a crate's name).
     imports: BTreeMap<String, Vec<String>>,
+    /// Glob imports the names not found otherwise may come from.
+    globs: BTreeSet<Vec<String>>,
     /// The names of the types the plugin declares.
     declared: BTreeSet<String>,
     pub(super) warnings: Vec<String>,
@@ -45,15 +48,21 @@ impl<'a> Plan<'a> {
             sources,
             module: interface.module.clone(),
             imports: BTreeMap::new(),
+            globs: BTreeSet::new(),
             declared: BTreeSet::new(),
             warnings: Vec::new(),
         }
     }
 
-    /// The stubs of a trait's functions, importing every name their signatures use.
-    pub(super) fn functions(&mut self, item: &syn::ItemTrait) -> Vec<Stub> {
+    /// The stubs of a trait's functions, importing every name their signatures use (and the
+    /// trait itself).
+    pub(super) fn functions(&mut self, declared: &Declared) -> Vec<Stub> {
+        self.module = declared.module.clone();
+        let name = declared.item.ident.to_string();
+        let path = self.in_crate(&declared.module, &name);
+        self.imports.entry(name).or_insert(path);
         let mut out = Vec::new();
-        for trait_item in &item.items {
+        for trait_item in &declared.item.items {
             let method = match trait_item {
                 syn::TraitItem::Method(m) if m.default.is_none() => m,
                 _ => continue,
@@ -71,10 +80,11 @@ impl<'a> Plan<'a> {
             for input in sig.inputs.iter_mut() {
                 if let syn::FnArg::Typed(typed) = input {
                     if let syn::Pat::Ident(pat) = &mut *typed.pat {
-                        // Unused until the body is written: no warning meanwhile.
-                        if !pat.ident.to_string().starts_with('_') {
-                            pat.ident =
-                                syn::Ident::new(&format!("_{}", pat.ident), pat.ident.span());
+                        // Unused until the body is written: no warning meanwhile. (`r#type`
+                        // becomes `_type`.)
+                        let plain = pat.ident.unraw().to_string();
+                        if !plain.starts_with('_') {
+                            pat.ident = syn::Ident::new(&format!("_{plain}"), pat.ident.span());
                         }
                         pat.mutability = None;
                     }
@@ -97,29 +107,60 @@ impl<'a> Plan<'a> {
         self.imports.insert(name.to_owned(), path);
     }
 
-    /// Where `name`, as used in the interface trait's module, comes from: a `use` there, an
-    /// item declared there, or a public item elsewhere in the crate.
+    /// Where `name`, as used in the trait's module, comes from: a `use` there, an item
+    /// declared there, a public item elsewhere in the crate, a crate, or a glob import there.
+    /// An item of a module the plugin cannot reach (a private one) is taken from where the
+    /// crate re-exports it.
     fn resolve(&mut self, name: &str) -> Vec<String> {
-        let module = self.sources.modules.get(&self.module);
+        let sources = self.sources;
+        let module = sources.modules.get(&self.module);
+        let public = || {
+            sources
+                .public
+                .get(name)
+                .map(|found| self.in_crate(found, name))
+        };
         if let Some(path) = module.and_then(|m| m.uses.get(name)) {
-            return self.external(path);
+            let reachable = match path.split_first() {
+                Some((first, rest)) if first == "crate" => rest
+                    .split_last()
+                    .map_or(true, |(_, modules)| sources.reachable.contains(modules)),
+                _ => true,
+            };
+            return match (reachable, public()) {
+                (false, Some(public)) => public,
+                _ => self.external(path),
+            };
         }
         if module.map_or(false, |m| m.declared.contains(name)) {
-            return self.in_crate(&self.module.clone(), name);
+            if sources.reachable.contains(&self.module) {
+                return self.in_crate(&self.module, name);
+            }
+            if let Some(public) = public() {
+                return public;
+            }
         }
-        if let Some(found) = self.sources.public.get(name) {
-            return self.in_crate(&found.clone(), name);
+        if let Some(public) = public() {
+            return public;
         }
         // A crate the interface depends on (`abi_stable::std_types::RVec`): in scope by its
         // name once the plugin depends on it too.
         if self.krate.dependencies.contains_key(name) {
             return vec![name.to_owned()];
         }
+        let globs = module.map(|m| m.globs.clone()).unwrap_or_default();
+        if !globs.is_empty() {
+            for glob in globs {
+                let glob = self.external(&glob);
+                self.globs.insert(glob);
+            }
+            return Vec::new();
+        }
         self.warnings.push(format!(
             "could not find where `{name}` is declared: src/lib.rs imports it from the \
-             interface trait's module"
+             module of the trait that names it"
         ));
-        self.in_crate(&self.module.clone(), name)
+        self.in_crate(&self.module, name)
     }
 
     fn in_crate(&self, module: &[String], name: &str) -> Vec<String> {
@@ -164,13 +205,9 @@ impl<'a> Plan<'a> {
             .collect()
     }
 
-    /// The path to import `name` by (the interface crate's handle, say).
-    pub(super) fn path_of(&mut self, name: &str) -> String {
-        self.import(name);
-        self.imports
-            .get(name)
-            .map(|p| p.join("::"))
-            .unwrap_or_else(|| name.to_owned())
+    /// The path of `name`, declared beside the trait `declared` (its handle, say).
+    pub(super) fn path_beside(&self, declared: &Declared, name: &str) -> String {
+        self.in_crate(&declared.module, name).join("::")
     }
 
     /// `use` lines, one per module, sorted.
@@ -197,6 +234,11 @@ impl<'a> Plan<'a> {
             }
             by_module.entry(module.join("::")).or_default().push(item);
         }
+        lines.extend(
+            self.globs
+                .iter()
+                .map(|glob| format!("use {}::*;", glob.join("::"))),
+        );
         lines.extend(by_module.into_iter().map(|(module, mut items)| {
             items.sort();
             match items.as_slice() {
@@ -237,10 +279,7 @@ impl VisitMut for Names<'_, '_> {
                         let prefix = absolute.len().saturating_sub(kept.len());
                         let mut segments = syn::punctuated::Punctuated::new();
                         for part in &absolute[..prefix] {
-                            segments.push(syn::PathSegment::from(syn::Ident::new(
-                                part,
-                                proc_macro2::Span::call_site(),
-                            )));
+                            segments.push(syn::PathSegment::from(ident(part)));
                         }
                         for segment in kept {
                             segments.push(segment);
@@ -254,5 +293,14 @@ impl VisitMut for Names<'_, '_> {
             }
         }
         syn::visit_mut::visit_path_mut(self, path);
+    }
+}
+
+/// The identifier `text` names (`r#type` a raw one).
+fn ident(text: &str) -> syn::Ident {
+    let span = proc_macro2::Span::call_site();
+    match text.strip_prefix("r#") {
+        Some(raw) => syn::Ident::new_raw(raw, span),
+        None => syn::Ident::new(text, span),
     }
 }

@@ -59,22 +59,84 @@ pub(crate) fn new_plugin(request: &Request<'_>) -> Result<Created, String> {
             .ok_or_else(|| format!("{}: name the plugin with --name", request.dir.display()))?,
     };
     check_package_name(&package)?;
-    let dir = make_dir(request.dir)?;
-    let written = write_crate(&krate, &sources, interface, &package, &dir, request.xplug);
+    let place = Place::new(request.dir)?;
+    // Written beside it, then renamed into place: a failure leaves nothing behind.
+    let written = write_crate(
+        &krate,
+        &sources,
+        interface,
+        &package,
+        &place.dir,
+        &place.staging,
+        request.xplug,
+    )
+    .and_then(|created| place.commit().map(|()| created));
     if written.is_err() {
-        // Only if nothing was written: the directory was empty or new.
-        let _ = fs::remove_dir(&dir);
+        let _ = fs::remove_dir_all(&place.staging);
     }
     written
 }
 
-/// Writes the plugin crate `package` for `interface` into the empty directory `dir`.
+/// Where a crate is written: `dir` (new, or empty), through a staging directory beside it.
+struct Place {
+    /// The crate's directory, absolute.
+    dir: PathBuf,
+    /// Whether `dir` is there already (empty).
+    existed: bool,
+    staging: PathBuf,
+}
+
+impl Place {
+    fn new(dir: &Path) -> Result<Place, String> {
+        let shown = |e: std::io::Error| format!("{}: {e}", dir.display());
+        let existed = dir.exists();
+        if existed && fs::read_dir(dir).map_err(shown)?.next().is_some() {
+            return Err(format!(
+                "{}: the directory exists and is not empty: choose a new one",
+                dir.display()
+            ));
+        }
+        let name = dir
+            .file_name()
+            .ok_or_else(|| format!("{}: not a directory name", dir.display()))?;
+        let parent = match dir.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        fs::create_dir_all(parent).map_err(shown)?;
+        let parent = parent.canonicalize().map_err(shown)?;
+        let mut staging_name = std::ffi::OsString::from(".");
+        staging_name.push(name);
+        staging_name.push(format!(".xplug-new-{}", std::process::id()));
+        let staging = parent.join(staging_name);
+        let _ = fs::remove_dir_all(&staging);
+        fs::create_dir(&staging).map_err(|e| format!("{}: {e}", staging.display()))?;
+        Ok(Place {
+            dir: parent.join(name),
+            existed,
+            staging,
+        })
+    }
+
+    /// Moves the written crate into place.
+    fn commit(&self) -> Result<(), String> {
+        let failed = |e: std::io::Error| format!("{}: {e}", self.dir.display());
+        if self.existed {
+            // Still empty: only then does it go.
+            fs::remove_dir(&self.dir).map_err(failed)?;
+        }
+        fs::rename(&self.staging, &self.dir).map_err(failed)
+    }
+}
+
+/// Writes the plugin crate `package` for `interface`, to be found at `dir`, into `into`.
 fn write_crate(
     krate: &InterfaceCrate,
     sources: &Sources,
     interface: &Declared,
     package: &str,
     dir: &Path,
+    into: &Path,
     xplug: Option<&Path>,
 ) -> Result<Created, String> {
     let (name, host) = match &interface.kind {
@@ -90,15 +152,11 @@ fn write_crate(
 
     let objects = plugin_objects(sources, interface, host.as_deref());
     let mut plan = Plan::new(krate, sources, interface);
-    let functions = plan.functions(&interface.item);
+    let functions = plan.functions(interface);
     let methods: Vec<(&Declared, Vec<Stub>)> = objects
         .iter()
-        .map(|object| (*object, plan.functions(&object.item)))
+        .map(|object| (*object, plan.functions(object)))
         .collect();
-    plan.import(&interface.item.ident.to_string());
-    for (object, _) in &methods {
-        plan.import(&object.item.ident.to_string());
-    }
     let plugin_type = plan.free_name(&upper_camel(package), "Plugin");
     let object_types: Vec<String> = methods
         .iter()
@@ -129,13 +187,13 @@ fn write_crate(
             .collect::<Vec<_>>(),
     });
     let handle = format!("{}Ref", interface.item.ident);
-    let handle_path = plan.path_of(&handle);
+    let handle_path = plan.path_beside(interface, &handle);
     let manifest = manifest(package, krate, dir, &deps, &extra_deps);
     let test = load_test(package, &interface_name, &handle, &handle_path);
     let readme = readme(package, &interface_name, krate);
 
     let write = |relative: &str, text: &str| -> Result<(), String> {
-        let path = dir.join(relative);
+        let path = into.join(relative);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }
@@ -146,7 +204,7 @@ fn write_crate(
     write("tests/load.rs", &test)?;
     write("README.md", &readme)?;
     write(".gitignore", "/target\n")?;
-    if let Err(why) = rustfmt(&[dir.join("src/lib.rs"), dir.join("tests/load.rs")]) {
+    if let Err(why) = rustfmt(&[into.join("src/lib.rs"), into.join("tests/load.rs")]) {
         warnings.push(format!("the sources are not formatted: {why}"));
     }
     Ok(Created {
@@ -321,25 +379,6 @@ fn check_package_name(name: &str) -> Result<(), String> {
              letter (name it with --name)"
         ))
     }
-}
-
-/// Creates `dir` (or takes it if it is empty), as an absolute path.
-fn make_dir(dir: &Path) -> Result<PathBuf, String> {
-    if dir.exists() {
-        let empty = fs::read_dir(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
-            .next()
-            .is_none();
-        if !empty {
-            return Err(format!(
-                "{}: the directory exists and is not empty: choose a new one",
-                dir.display()
-            ));
-        }
-    }
-    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    dir.canonicalize()
-        .map_err(|e| format!("{}: {e}", dir.display()))
 }
 
 #[cfg(test)]

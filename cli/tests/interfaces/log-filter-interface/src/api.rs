@@ -3,6 +3,7 @@
 use abi_stable::std_types::{ROption, RStr, RString as Text, RVec};
 
 use super::types;
+use crate::tags::Tag;
 use crate::types::Record;
 
 /// A filter a plugin makes from a specification: the host feeds it records.
@@ -34,4 +35,14 @@ pub trait LogFilter {
     fn levels() -> RVec<crate::types::Level>;
     /// `records` without those no filter would keep.
     fn prune(records: RVec<Record>) -> RVec<Record>;
+    /// `records`, held by the plugin under `tag`.
+    ///
+    /// ```
+    /// // An example for hosts, in the interface's docs: no test of a plugin's.
+    /// let tag = log_filter_interface::Tag(7);
+    /// assert_eq!(tag.0, 7);
+    /// ```
+    fn batch(records: RVec<Record>, tag: Tag) -> crate::objects::BatchBox;
+    /// How many levels the plugin knows by the name `r#type`.
+    fn levels_of(r#type: RStr<'_>) -> u32;
 }
