@@ -678,7 +678,7 @@ fn row(file: &Path) -> Row {
         Ok(i) => Row {
             file: name,
             // The verdict of every host with default settings, whatever its interface.
-            status: match check_interface_independent(&i.path, &i.info) {
+            status: match check_interface_independent(file, &i.info) {
                 Ok(()) => String::from("ok"),
                 Err(e) => short_reason(&e),
             },

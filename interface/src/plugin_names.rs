@@ -11,8 +11,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::abi::{CallContext, PluginEntriesRef, PluginRuntime};
 
-/// (entries address, context address, the plugin's label), one per named module.
-static NAMES: Mutex<Vec<(usize, usize, Arc<str>)>> = Mutex::new(Vec::new());
+/// (entries address, context address, the plugin's label, how many loads named it), one per
+/// named module. Counted: a library loaded in place again while its last load is being
+/// released is the same mapping, named twice and forgotten once.
+static NAMES: Mutex<Vec<(usize, usize, Arc<str>, usize)>> = Mutex::new(Vec::new());
 
 fn key(entries: PluginEntriesRef, context: CallContext) -> (usize, usize) {
     (entries.0.to_raw_ptr() as usize, context.as_ptr() as usize)
@@ -22,18 +24,30 @@ fn key(entries: PluginEntriesRef, context: CallContext) -> (usize, usize) {
 pub fn name_module(runtime: PluginRuntime, label: &str) {
     let (entries, context) = key(runtime.entries(), runtime.context());
     let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
-    names.retain(|(e, c, _)| (*e, *c) != (entries, context));
-    names.push((entries, context, Arc::from(label)));
+    match names
+        .iter_mut()
+        .find(|(e, c, _, _)| (*e, *c) == (entries, context))
+    {
+        Some(named) => {
+            named.2 = Arc::from(label);
+            named.3 = named.3.saturating_add(1);
+        }
+        None => names.push((entries, context, Arc::from(label), 1)),
+    }
 }
 
-/// Forgets the name of the module whose runtime is `runtime`: its code is about to be
+/// Forgets one naming of the module whose runtime is `runtime`: its code is about to be
 /// unmapped, and another library may be mapped at its address later.
 pub fn forget_module(runtime: PluginRuntime) {
     let (entries, context) = key(runtime.entries(), runtime.context());
-    NAMES
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .retain(|(e, c, _)| (*e, *c) != (entries, context));
+    let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(named) = names
+        .iter_mut()
+        .find(|(e, c, _, _)| (*e, *c) == (entries, context))
+    {
+        named.3 = named.3.saturating_sub(1);
+    }
+    names.retain(|(_, _, _, count)| *count > 0);
 }
 
 /// The label of the plugin whose module has these entries and context, if it was named.
@@ -43,6 +57,6 @@ pub(crate) fn module_name(entries: PluginEntriesRef, context: CallContext) -> Op
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
-        .find(|(e, c, _)| (*e, *c) == wanted)
-        .map(|(_, _, label)| Arc::clone(label))
+        .find(|(e, c, _, _)| (*e, *c) == wanted)
+        .map(|(_, _, label, _)| Arc::clone(label))
 }

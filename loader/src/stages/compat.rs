@@ -135,8 +135,10 @@ impl Requirements {
 /// ```no_run
 /// use xplug_loader::tools::{check_interface_independent, inspect};
 ///
-/// let inspected = inspect("plugins/libgreeter_en.so")?;
-/// check_interface_independent(&inspected.path, &inspected.info)?;
+/// let path = std::path::Path::new("plugins/libgreeter_en.so");
+/// let inspected = inspect(path)?;
+/// // Reports name the file as given.
+/// check_interface_independent(path, &inspected.info)?;
 /// # Ok::<(), xplug_loader::LoadError>(())
 /// ```
 pub fn check_interface_independent(path: &Path, info: &PluginInfo) -> Result<(), LoadError> {
