@@ -37,7 +37,7 @@ mod rejections;
 mod quick_start;
 // Hot reload: live handles, directory watchers, state handover, the quarantine journal.
 mod reload;
-// Entries that are not libraries: listed by load_dir, reported once by watchers.
+// Entries that are not libraries: listed by load_dir, reported once per appearance by watchers.
 mod skipped;
 // What loads is what was checked: one read, a private snapshot, identity by content.
 mod snapshots;

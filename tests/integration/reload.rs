@@ -8,33 +8,21 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
 use counter_interface::CounterRef;
 use greeter_interface::GreeterRef;
-use xplug_loader::reload::{Event, Live, Reload, Watcher};
+use xplug_loader::reload::{Event, Live, Reload};
 use xplug_loader::tools::library_file_name;
 use xplug_loader::trust::{signature_path, Quarantine, TrustPolicy};
 use xplug_loader::{ErrorKind, Loader};
 use xtask::{Compiler, Fixture};
 
 use crate::snapshots::{install, variant, variant_of};
-use crate::support::{in_ci, notice, plugin, scratch};
+use crate::support::{in_ci, next_event, notice, plugin, relative_to_cwd, scratch, PATIENCE};
 use crate::trust::{signature, Signer};
-
-/// How long a test waits for a watcher's event before it fails.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn next_event<M>(watcher: &Watcher<M>) -> Event {
-    match watcher.events().recv_timeout(PATIENCE) {
-        Ok(event) => event,
-        Err(RecvTimeoutError::Timeout) => panic!("no watcher event within {PATIENCE:?}"),
-        Err(RecvTimeoutError::Disconnected) => panic!("the watcher stopped"),
-    }
-}
 
 fn counter_loader() -> Loader<CounterRef> {
     Loader::<CounterRef>::new()
@@ -445,12 +433,8 @@ fn a_watcher_of_a_relative_directory_sees_changes() {
     let path = dir.join(library_file_name("counter"));
     install(&counter_variant("rel", 0), &path);
     // The same directory, named relative to the current one.
-    let cwd = std::env::current_dir().unwrap();
-    let mut relative = PathBuf::new();
-    for _ in cwd.components().skip(1) {
-        relative.push("..");
-    }
-    relative.push(dir.strip_prefix("/").unwrap());
+    let relative = relative_to_cwd(&dir);
+    assert!(relative.is_relative(), "{}", relative.display());
     let watcher = counter_loader().watch_dir(&relative).unwrap();
     assert!(matches!(next_event(&watcher), Event::Loaded { .. }));
     install(&counter_variant("rel", 1), &path);
@@ -590,6 +574,40 @@ fn a_plugin_copied_over_in_place_is_reloaded_once_written_without_a_refusal() {
     assert_eq!(counter.get().version().unwrap(), "counter-v1 1.0.0-cp2");
 }
 
+// Held while open: a writer's close is what says that it is done (inotify).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_copy_in_place_that_pauses_longer_than_the_settle_time_is_not_refused_while_open() {
+    use std::io::Write as _;
+    let dir = scratch("reload-cp-paused");
+    let path = dir.join(library_file_name("counter"));
+    install(&counter_variant("cpp", 1), &path);
+    let watcher = counter_loader().watch_dir(&dir).unwrap();
+    assert!(matches!(next_event(&watcher), Event::Loaded { .. }));
+    let counter = watcher.get(library_file_name("counter")).unwrap();
+
+    // Half the file, then a pause well over the settle time with the file open: the half
+    // file is tried, refused and held back, not reported.
+    let v2 = counter_variant("cpp", 2);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    let half = v2.len() / 2;
+    file.write_all(&v2[..half]).unwrap();
+    file.flush().unwrap();
+    thread::sleep(Duration::from_millis(600));
+    file.write_all(&v2[half..]).unwrap();
+    drop(file);
+    // Events come in order: a refusal reported before the close would come first.
+    match next_event(&watcher) {
+        Event::Reloaded { from: 1, to: 2, .. } => {}
+        other => panic!("a copy in progress was reported: {other}"),
+    }
+    assert_eq!(counter.get().version().unwrap(), "counter-v1 1.0.0-cpp2");
+}
+
 #[test]
 fn a_watchers_plugin_is_found_by_its_file_name_or_by_an_events_path() {
     let dir = scratch("reload-get");
@@ -613,10 +631,9 @@ fn a_watchers_plugin_is_found_by_its_file_name_or_by_an_events_path() {
         .join(dir.file_name().unwrap())
         .join(&name);
     assert_eq!(watcher.get(roundabout).unwrap().get().next().unwrap(), 4);
-    let cwd = std::env::current_dir().unwrap();
-    if let Ok(relative) = path.strip_prefix(&cwd) {
-        assert!(watcher.get(relative).is_some());
-    }
+    let relative = relative_to_cwd(&path);
+    assert!(relative.is_relative(), "{}", relative.display());
+    assert!(watcher.get(&relative).is_some(), "{}", relative.display());
     // The same file name in another directory, and names of no file.
     let elsewhere = scratch("reload-get-elsewhere").join(&name);
     install(&counter_variant("get", 1), &elsewhere);

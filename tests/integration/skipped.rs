@@ -1,29 +1,16 @@
 //! Entries of a plugin directory that are not libraries: listed by `load_dir`, reported once
-//! each by watchers; a library's signature file is neither.
+//! per appearance by watchers; a library's signature file is neither.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
-use greeter_interface::GreeterRef;
-use xplug_loader::reload::{Event, Watcher};
+use xplug_loader::reload::Event;
 use xplug_loader::tools::library_file_name;
 use xtask::Fixture;
 
 use crate::snapshots::install;
-use crate::support::{loader, plugin, scratch};
-
-/// How long a test waits for a watcher's event before it fails.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn next_event(watcher: &Watcher<GreeterRef>) -> Event {
-    match watcher.events().recv_timeout(PATIENCE) {
-        Ok(event) => event,
-        Err(RecvTimeoutError::Timeout) => panic!("no watcher event within {PATIENCE:?}"),
-        Err(RecvTimeoutError::Disconnected) => panic!("the watcher stopped"),
-    }
-}
+use crate::support::{loader, next_event, plugin, scratch};
 
 fn skipped(event: Event) -> PathBuf {
     match event {
@@ -63,7 +50,7 @@ fn load_dir_lists_the_entries_it_did_not_try() {
 }
 
 #[test]
-fn a_watcher_reports_each_skipped_entry_once() {
+fn a_watcher_reports_each_skipped_entry_once_per_appearance() {
     let (dir, others) = mixed_dir("skipped-watcher");
     let watcher = loader().watch_dir(&dir).unwrap();
     // The first events, in name order: the library, then the others (not the signature).
@@ -99,6 +86,9 @@ fn a_watcher_reports_each_skipped_entry_once() {
     let later = dir.join("later.txt");
     fs::write(&later, "").unwrap();
     assert_eq!(skipped(next_event(&watcher)), later);
+    // Removed, then back: a new appearance, reported again.
+    fs::write(dir.join("random.bin"), b"back").unwrap();
+    assert_eq!(skipped(next_event(&watcher)), dir.join("random.bin"));
 }
 
 #[test]

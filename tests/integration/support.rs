@@ -3,9 +3,42 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
+
 use greeter_interface::GreeterRef;
+use xplug_loader::reload::{Event, Watcher};
 use xplug_loader::{Loader, Plugin};
 use xtask::{BuiltPlugins, Fixture};
+
+/// How long a test waits for a watcher's event before it fails.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The watcher's next event; fails the test if none comes within [`PATIENCE`].
+pub(crate) fn next_event<M>(watcher: &Watcher<M>) -> Event {
+    match watcher.events().recv_timeout(PATIENCE) {
+        Ok(event) => event,
+        Err(RecvTimeoutError::Timeout) => panic!("no watcher event within {PATIENCE:?}"),
+        Err(RecvTimeoutError::Disconnected) => panic!("the watcher stopped"),
+    }
+}
+
+/// `path` (absolute) named relative to the current directory, through `..` where it is
+/// outside it.
+pub(crate) fn relative_to_cwd(path: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap();
+    let common = cwd
+        .components()
+        .zip(path.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut relative = PathBuf::new();
+    for _ in cwd.components().skip(common) {
+        relative.push("..");
+    }
+    relative.extend(path.components().skip(common));
+    relative
+}
 
 /// Every plugin and fixture, built once per test run.
 pub(crate) fn plugins() -> &'static BuiltPlugins {

@@ -4,7 +4,8 @@
 //! FSEvents; or polling) wake one worker thread, which takes every path named since its last
 //! round and brings each library file up to date with its file: load, reload, or mark it
 //! removed. A change to a library's signature file (`libx.so.minisig`) tries its library
-//! again, unless the library's file is the one already serving.
+//! again, unless the library's file is the one already serving and no refusal of it is
+//! outstanding.
 //!
 //! A file is tried once its writer is done, so that a copy in progress is not refused as a
 //! damaged file: at once after a rename into place, a removal, a new hard link, or (where the
@@ -14,9 +15,10 @@
 //! not reported: the writer's next event tries it again (a writer that keeps it open without
 //! writing for `STALLED` is taken as done).
 //!
-//! Entries whose names are not library names are reported once each ([`Event::Skipped`]),
-//! once they have stayed for `SETTLE`: the temporary file of an install renamed into place
-//! meanwhile is not.
+//! Entries whose names are not library names are reported once per appearance
+//! ([`Event::Skipped`]), once they have stayed for `SETTLE`: the temporary file of an install
+//! renamed into place meanwhile is not. A name is forgotten when its entry goes, so that
+//! what the watcher remembers of them is bounded by the directory's entries.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -26,7 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use xplug::Interface;
 
@@ -44,8 +46,9 @@ use super::live::{Live, Reload, Unloads};
 /// yet. A quarter of a second is many times the pause between two writes of a copy in
 /// progress (milliseconds, even from a slow disk or over a network), and short against a
 /// person waiting for a new build to load. Renames, removals and (inotify) closes do not wait
-/// for it; a writer that pauses longer than this in the middle of a file is tried half-way,
-/// and its refusal is not reported while it has the file open.
+/// for it; a writer that pauses longer than this in the middle of a file is tried half-way.
+/// Where the system's events report closes (inotify), that refusal is not reported while the
+/// writer has the file open; elsewhere it is, and the writer's next write tries it again.
 const SETTLE: Duration = Duration::from_millis(250);
 
 /// How long a writer may keep a file open without writing to it before the watcher takes it
@@ -96,11 +99,12 @@ pub enum Event {
     },
     /// An entry of the directory that the watcher does not try: its name is not a library
     /// name (`README.md`, `random.bin`, `libz.so.1`; a subdirectory), as
-    /// [`DirReport::skipped`](crate::DirReport::skipped) lists them. Reported once per name
-    /// for the life of the watcher: by the first scan, or once a new entry has stayed for a
-    /// quarter of a second (the temporary name of an install renamed into place meanwhile is
-    /// not reported). A library's signature file (`libx.so.minisig`) is never reported: its
-    /// changes try its library again.
+    /// [`DirReport::skipped`](crate::DirReport::skipped) lists them. Reported once per
+    /// appearance: by the first scan, or once a new entry has stayed for a quarter of a second
+    /// (the temporary name of an install renamed into place meanwhile is not reported); an
+    /// entry removed (or renamed away) and back later is reported again. A library's
+    /// signature file (`libx.so.minisig`) is never reported: its changes try its library
+    /// again.
     Skipped {
         /// The entry.
         path: PathBuf,
@@ -187,8 +191,9 @@ struct State<M> {
     /// at a time, by the initial scan and then by the worker, which starts after it; no lock
     /// is held while plugin code runs, so that code may use the watcher.
     files: Mutex<BTreeMap<PathBuf, Tracked<M>>>,
-    /// The last refusal reported per file, and the file it was about: one change can come
-    /// as several file events, and each refusal is reported once per version of the file.
+    /// The outstanding refusal per file (the last one reported, and the file it was about;
+    /// dropped once the file loads, is found unchanged or goes): one change can come as
+    /// several file events, and each refusal is reported once per version of the file.
     refusals: Mutex<BTreeMap<PathBuf, (Option<FileState>, String)>>,
     /// In a mutex: a `Sender` is `Sync` only from Rust 1.72 on.
     events: Mutex<Sender<Event>>,
@@ -273,8 +278,10 @@ impl<M: Interface> Loader<M> {
         for (path, library) in entries {
             if library {
                 // Nothing is known of a writer yet: a file that changes while it is tried is
-                // tried again at its next event.
-                state.update(&path, Trigger::File, false);
+                // tried again at its writer's next event, or once it stalled.
+                if state.update(&path, Trigger::File, false) {
+                    settling.hold(path, Instant::now());
+                }
             } else {
                 settling.skipped.insert(path.clone());
                 state.send(Event::Skipped { path });
@@ -440,7 +447,7 @@ struct Settling {
     /// The libraries whose refusal was held because a writer had them (or their signature)
     /// open, and their state then: found the same when due again, the writer stalled.
     held: BTreeMap<PathBuf, Option<FileState>>,
-    /// The entries reported skipped.
+    /// The entries reported skipped and still there (forgotten when they go).
     skipped: BTreeSet<PathBuf>,
 }
 
@@ -464,8 +471,24 @@ impl Settling {
     /// goes to `ready` (to be tried this round) or waits for its writer.
     fn note(&mut self, kind: &EventKind, path: &Path, now: Instant, ready: &mut BTreeSet<PathBuf>) {
         if let Entry::Other = Entry::of(path) {
-            // Reported once, and only once it has stayed: not the temporary name of an
-            // install renamed away meanwhile.
+            let gone = match kind {
+                EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
+                    true
+                }
+                // Renamed one way or the other (both names in one event), or a poll's look.
+                EventKind::Modify(ModifyKind::Name(_)) | EventKind::Any | EventKind::Other => {
+                    path.symlink_metadata().is_err()
+                }
+                _ => false,
+            };
+            if gone {
+                // Forgotten: reported again if it comes back.
+                self.skipped.remove(path);
+                self.due.remove(path);
+                return;
+            }
+            // Reported once per appearance, and only once it has stayed: not the temporary
+            // name of an install renamed away meanwhile.
             if !self.skipped.contains(path) && !matches!(kind, EventKind::Access(_)) {
                 self.due.insert(path.to_path_buf(), later(now, SETTLE));
             }
@@ -484,12 +507,16 @@ impl Settling {
                 }
                 false
             }
-            // Permissions changed: tried again, but not in the middle of a write.
+            // Permissions or times changed: tried again, but not in the middle of a write (a
+            // writer that has the file open waits for its close, or settles, as after a write).
             EventKind::Modify(ModifyKind::Metadata(_)) => {
-                if self.due.contains_key(path) {
+                if self.writing.contains(path) {
+                    false
+                } else if self.due.contains_key(path) {
                     return;
+                } else {
+                    true
                 }
-                true
             }
             EventKind::Modify(_) => false,
             // Polls (a file the same in two looks) and events of unknown kinds.
@@ -505,6 +532,13 @@ impl Settling {
             ready.remove(path);
             self.due.insert(path.to_path_buf(), later(now, SETTLE));
         }
+    }
+
+    /// Records that `library`'s refusal was held for its writer: the writer's next event tries
+    /// it again; if none comes for [`STALLED`], the writer is taken as done.
+    fn hold(&mut self, library: PathBuf, now: Instant) {
+        self.held.insert(library.clone(), file_state(&library));
+        self.due.insert(library, later(now, STALLED));
     }
 
     /// Moves the entries due by `now` to `ready`. A library whose refusal was held for an
@@ -620,6 +654,10 @@ impl<M: Interface> State<M> {
                 // Closes may have been lost too: no writer is known any more.
                 settling.writing.clear();
                 settling.held.clear();
+                // Removals may have been lost: forget the skipped entries that went.
+                settling
+                    .skipped
+                    .retain(|path| path.symlink_metadata().is_ok());
                 let mut paths: Vec<PathBuf> = self.files().keys().cloned().collect();
                 if let Ok(listing) = Listing::of(&self.dir) {
                     paths.extend(listing.libraries);
@@ -647,7 +685,10 @@ impl<M: Interface> State<M> {
                     libraries.entry(library).or_insert(Trigger::Signature);
                 }
                 Entry::Other => {
-                    if path.symlink_metadata().is_ok() && settling.skipped.insert(path.clone()) {
+                    if path.symlink_metadata().is_err() {
+                        // Gone: reported again if it comes back.
+                        settling.skipped.remove(&path);
+                    } else if settling.skipped.insert(path.clone()) {
                         self.send(Event::Skipped { path });
                     }
                 }
@@ -659,13 +700,13 @@ impl<M: Interface> State<M> {
             }
             let writing = settling.open_for_writing(&library);
             if self.update(&library, trigger, writing) {
-                // The writer's close tries it again; if none comes, it stalled.
-                settling.held.insert(library.clone(), file_state(&library));
-                settling.due.insert(library, later(Instant::now(), STALLED));
+                settling.hold(library, Instant::now());
             } else {
-                // Loaded, or refused as it is: a writer that goes on writes again.
+                // Loaded, or refused as it is: a writer that goes on writes again. A retry
+                // due for a refusal held earlier has nothing left to do.
                 settling.held.remove(&library);
                 settling.writing.remove(&library);
+                settling.due.remove(&library);
             }
         }
     }
@@ -689,9 +730,13 @@ impl<M: Interface> State<M> {
             .files()
             .get(path)
             .map(|t| (t.live.clone(), t.present, t.serving.clone()));
+        // A change of the file itself is always tried: its state alone does not prove its
+        // bytes unchanged.
         if trigger == Trigger::Signature {
             if let Some((_, true, Some(serving))) = &known {
-                if print.as_ref() == Some(serving) {
+                // Where modification times are coarse, a rewrite of the same size looks
+                // unchanged: a file refused since may be another version than the one serving.
+                if print.as_ref() == Some(serving) && !self.refused(path) {
                     // A new signature for the bytes serving: nothing to load.
                     return false;
                 }
@@ -783,17 +828,25 @@ impl<M: Interface> State<M> {
                     })
                 }
             }
-            Some(event) => {
+            // Loaded, unchanged or gone: no refusal is outstanding.
+            other => {
                 refusals.remove(path);
-                Some(event)
+                other
             }
-            None => None,
         };
         drop(refusals);
         if let Some(event) = event {
             self.send(event);
         }
         false
+    }
+
+    /// Whether the last outcome for `path` was a refusal (the file not loaded as it is).
+    fn refused(&self, path: &Path) -> bool {
+        self.refusals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(path)
     }
 
     fn send(&self, event: Event) {
