@@ -11,10 +11,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::abi::{CallContext, PluginEntriesRef, PluginRuntime};
 
-/// (entries address, context address, the plugin's label, how many loads named it), one per
-/// named module. Counted: a library loaded in place again while its last load is being
-/// released is the same mapping, named twice and forgotten once.
-static NAMES: Mutex<Vec<(usize, usize, Arc<str>, usize)>> = Mutex::new(Vec::new());
+/// A named module.
+struct Named {
+    /// The addresses of its entries table and context.
+    key: (usize, usize),
+    /// Its plugin's `name version`.
+    label: Arc<str>,
+    /// How many loads named it: a library loaded in place again while its last load is being
+    /// released is the same mapping, named twice and forgotten once.
+    count: usize,
+}
+
+/// One per named module.
+static NAMES: Mutex<Vec<Named>> = Mutex::new(Vec::new());
 
 fn key(entries: PluginEntriesRef, context: CallContext) -> (usize, usize) {
     (entries.0.to_raw_ptr() as usize, context.as_ptr() as usize)
@@ -22,32 +31,30 @@ fn key(entries: PluginEntriesRef, context: CallContext) -> (usize, usize) {
 
 /// Names the module whose runtime is `runtime` after its plugin, `label` (`name version`).
 pub fn name_module(runtime: PluginRuntime, label: &str) {
-    let (entries, context) = key(runtime.entries(), runtime.context());
+    let key = key(runtime.entries(), runtime.context());
     let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
-    match names
-        .iter_mut()
-        .find(|(e, c, _, _)| (*e, *c) == (entries, context))
-    {
+    match names.iter_mut().find(|named| named.key == key) {
         Some(named) => {
-            named.2 = Arc::from(label);
-            named.3 = named.3.saturating_add(1);
+            named.label = Arc::from(label);
+            named.count = named.count.saturating_add(1);
         }
-        None => names.push((entries, context, Arc::from(label), 1)),
+        None => names.push(Named {
+            key,
+            label: Arc::from(label),
+            count: 1,
+        }),
     }
 }
 
 /// Forgets one naming of the module whose runtime is `runtime`: its code is about to be
 /// unmapped, and another library may be mapped at its address later.
 pub fn forget_module(runtime: PluginRuntime) {
-    let (entries, context) = key(runtime.entries(), runtime.context());
+    let key = key(runtime.entries(), runtime.context());
     let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(named) = names
-        .iter_mut()
-        .find(|(e, c, _, _)| (*e, *c) == (entries, context))
-    {
-        named.3 = named.3.saturating_sub(1);
+    if let Some(named) = names.iter_mut().find(|named| named.key == key) {
+        named.count = named.count.saturating_sub(1);
     }
-    names.retain(|(_, _, _, count)| *count > 0);
+    names.retain(|named| named.count > 0);
 }
 
 /// The label of the plugin whose module has these entries and context, if it was named.
@@ -57,6 +64,6 @@ pub(crate) fn module_name(entries: PluginEntriesRef, context: CallContext) -> Op
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
-        .find(|(e, c, _, _)| (*e, *c) == wanted)
-        .map(|(_, _, label, _)| Arc::clone(label))
+        .find(|named| named.key == wanted)
+        .map(|named| Arc::clone(&named.label))
 }
