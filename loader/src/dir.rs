@@ -11,6 +11,7 @@ use crate::error::{ErrorKind, LoadError};
 use crate::loader::Loader;
 use crate::plugin::Plugin;
 use crate::stages::file;
+use crate::trust;
 
 /// What [`Loader::load_dir`] found: the plugins it loaded, one error per refused file, and
 /// the entries it did not try.
@@ -127,7 +128,7 @@ impl Entry {
             Entry::Library
         } else if path
             .extension()
-            .map_or(false, |ext| ext == SIGNATURE_EXTENSION)
+            .map_or(false, |ext| ext == trust::SIGNATURE_EXTENSION)
             && is_library_file_name(&path.with_extension(""))
         {
             Entry::Signature(path.with_extension(""))
@@ -135,18 +136,6 @@ impl Entry {
             Entry::Other
         }
     }
-}
-
-/// The extension a library's detached minisign signature adds to its path.
-const SIGNATURE_EXTENSION: &str = "minisig";
-
-/// The detached signature's path for the library file `path`: `plugin.so.minisig`.
-#[cfg_attr(not(any(feature = "reload", feature = "trust")), allow(dead_code))]
-pub(crate) fn signature_file(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".");
-    name.push(SIGNATURE_EXTENSION);
-    PathBuf::from(name)
 }
 
 /// Whether `path` is named like a shared library of this platform.

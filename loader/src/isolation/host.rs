@@ -494,6 +494,17 @@ fn refused(path: &Path, info: &PluginInfo, refusal: Refusal) -> LoadError {
     LoadError::new(path, kind).with_plugin(info)
 }
 
+/// Why `path` cannot be loaded isolated.
+fn refuse(path: &Path, reason: String) -> LoadError {
+    LoadError::new(
+        path,
+        ErrorKind::Isolation {
+            reason,
+            stderr: String::new(),
+        },
+    )
+}
+
 /// Loads the file at `requested` as an isolated plugin: every check that reads the file here,
 /// then its process started on the sealed bytes.
 pub(crate) fn load<M: Interface>(
@@ -502,15 +513,6 @@ pub(crate) fn load<M: Interface>(
     requested: &Path,
     has_services: bool,
 ) -> Result<Loaded<M>, LoadError> {
-    let refuse = |path: &Path, reason: String| {
-        LoadError::new(
-            path,
-            ErrorKind::Isolation {
-                reason,
-                stderr: String::new(),
-            },
-        )
-    };
     if has_services {
         return Err(refuse(
             requested,
@@ -557,15 +559,6 @@ fn load_file<M: Interface>(
     runner: PathBuf,
     plugin: file::PluginFile,
 ) -> Result<Loaded<M>, LoadError> {
-    let refuse = |path: &Path, reason: String| {
-        LoadError::new(
-            path,
-            ErrorKind::Isolation {
-                reason,
-                stderr: String::new(),
-            },
-        )
-    };
     let bytes = file::read(&plugin, options.file.max_size)?;
     let digest = LazyDigest::new(&bytes);
     options.trust.check(requested, &plugin.path, &digest)?;

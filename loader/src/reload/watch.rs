@@ -32,11 +32,12 @@ use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use xplug::Interface;
 
-use crate::dir::{signature_file, Entry, Listing};
+use crate::dir::{Entry, Listing};
 use crate::error::{ErrorKind, LoadError};
 use crate::info::PluginInfo;
 use crate::loader::Loader;
 use crate::sys::{self, FileId};
+use crate::trust::signature_file;
 
 use super::live::{Live, Reload, Unloads};
 

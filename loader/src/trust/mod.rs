@@ -3,6 +3,8 @@
 //! signatures; cargo feature `trust`), and the [`Quarantine`] journal of plugins whose loading
 //! killed the process.
 
+use std::path::{Path, PathBuf};
+
 pub(crate) mod permissions;
 #[cfg(feature = "trust")]
 mod policy;
@@ -13,6 +15,18 @@ pub use crate::digest::{ParseTrustError, Sha256};
 pub use policy::{signature_path, AllowList, PublicKey, TrustPolicy};
 pub(crate) use quarantine::Entered;
 pub use quarantine::{Quarantine, QuarantineEntry};
+
+/// The extension a library's detached minisign signature adds to its path.
+pub(crate) const SIGNATURE_EXTENSION: &str = "minisig";
+
+/// The detached signature's path for the library file `path`: `plugin.so.minisig`.
+#[cfg_attr(not(any(feature = "reload", feature = "trust")), allow(dead_code))]
+pub(crate) fn signature_file(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(SIGNATURE_EXTENSION);
+    PathBuf::from(name)
+}
 
 /// Without the `trust` feature a loader has no policy: every file's bytes pass.
 #[cfg(not(feature = "trust"))]

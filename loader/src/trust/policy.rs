@@ -191,7 +191,7 @@ pub struct TrustPolicy {
 
 /// The detached signature's path for a plugin file: `plugin.so.minisig`.
 pub fn signature_path(path: &Path) -> PathBuf {
-    crate::dir::signature_file(path)
+    super::signature_file(path)
 }
 
 impl TrustPolicy {
