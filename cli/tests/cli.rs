@@ -18,6 +18,18 @@ fn xplug(args: &[&str]) -> Output {
         .expect("run xplug")
 }
 
+/// `xplug check FILE --interface greeter@^1 --against REFERENCE`.
+fn check_against(file: &str, reference: Fixture) -> Output {
+    xplug(&[
+        "check",
+        file,
+        "--interface",
+        "greeter@^1",
+        "--against",
+        &path(reference),
+    ])
+}
+
 fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -470,25 +482,11 @@ fn check_says_whether_the_layout_was_checked() {
         "{}",
         text(&header_only)
     );
-    let against = xplug(&[
-        "check",
-        &changed,
-        "--interface",
-        "greeter@^1",
-        "--against",
-        &path(Fixture::GreeterEn),
-    ]);
+    let against = check_against(&changed, Fixture::GreeterEn);
     assert_eq!(against.status.code(), Some(1));
     let t = String::from_utf8_lossy(&against.stderr);
     assert!(t.contains("type differs at `GreeterModule.add`"), "{t}");
-    let older = xplug(&[
-        "check",
-        &path(Fixture::OlderMinor),
-        "--interface",
-        "greeter@^1",
-        "--against",
-        &path(Fixture::GreeterEn),
-    ]);
+    let older = check_against(&path(Fixture::OlderMinor), Fixture::GreeterEn);
     assert_eq!(older.status.code(), Some(0), "{}", text(&older));
     assert!(text(&older).contains("header and type layout checked"));
 }
@@ -496,14 +494,7 @@ fn check_says_whether_the_layout_was_checked() {
 #[test]
 fn check_reports_name_what_was_compared_and_no_host() {
     let changed = path(Fixture::ChangedType);
-    let against = xplug(&[
-        "check",
-        &changed,
-        "--interface",
-        "greeter@^1",
-        "--against",
-        &path(Fixture::GreeterEn),
-    ]);
+    let against = check_against(&changed, Fixture::GreeterEn);
     assert_eq!(against.status.code(), Some(1));
     let t = String::from_utf8_lossy(&against.stderr);
     assert!(!t.contains("host built by"), "no host is involved:\n{t}");
@@ -540,14 +531,7 @@ fn check_reports_name_what_was_compared_and_no_host() {
     assert!(!t.contains("host built by"), "{t}");
 
     // A reference of another interface is no reference: nothing is loaded.
-    let other = xplug(&[
-        "check",
-        &path(Fixture::GreeterEn),
-        "--interface",
-        "greeter@^1",
-        "--against",
-        &path(Fixture::WrongInterface),
-    ]);
+    let other = check_against(&path(Fixture::GreeterEn), Fixture::WrongInterface);
     assert_eq!(other.status.code(), Some(2));
     let t = String::from_utf8_lossy(&other.stderr);
     assert!(

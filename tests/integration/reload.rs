@@ -544,51 +544,20 @@ fn a_signature_that_arrives_after_its_library_reloads_it() {
     assert_eq!(counter.get().version().unwrap(), "counter-v1 1.0.0-s4");
 }
 
-#[test]
-fn a_plugin_copied_over_in_place_is_reloaded_once_written_without_a_refusal() {
+/// What `cp new old` does to a watched plugin: the old file truncated and rewritten, here with
+/// a pause of `pause` in the middle with the file open, as a copy from a slow disk or network
+/// has. The next event must be the reload: events come in order, so a refusal reported while
+/// the copy ran would come first.
+fn copied_in_place_with_a_pause(variant: &str, pause: Duration) {
     use std::io::Write as _;
-    let dir = scratch("reload-cp-in-place");
+    let dir = scratch(&format!("reload-cp-{variant}"));
     let path = dir.join(library_file_name("counter"));
-    install(&counter_variant("cp", 1), &path);
+    install(&counter_variant(variant, 1), &path);
     let watcher = counter_loader().watch_dir(&dir).unwrap();
     assert!(matches!(next_event(&watcher), Event::Loaded { .. }));
     let counter = watcher.get(library_file_name("counter")).unwrap();
 
-    // What `cp new old` does: the old file truncated and rewritten, here with a pause in the
-    // middle, as a copy from a slow disk or network has.
-    let v2 = counter_variant("cp", 2);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&path)
-        .unwrap();
-    let half = v2.len() / 2;
-    file.write_all(&v2[..half]).unwrap();
-    thread::sleep(Duration::from_millis(150));
-    file.write_all(&v2[half..]).unwrap();
-    drop(file);
-    match next_event(&watcher) {
-        Event::Reloaded { from: 1, to: 2, .. } => {}
-        other => panic!("a copy in progress was reported: {other}"),
-    }
-    assert_eq!(counter.get().version().unwrap(), "counter-v1 1.0.0-cp2");
-}
-
-// Held while open: a writer's close is what says that it is done (inotify).
-#[cfg(target_os = "linux")]
-#[test]
-fn a_copy_in_place_that_pauses_longer_than_the_settle_time_is_not_refused_while_open() {
-    use std::io::Write as _;
-    let dir = scratch("reload-cp-paused");
-    let path = dir.join(library_file_name("counter"));
-    install(&counter_variant("cpp", 1), &path);
-    let watcher = counter_loader().watch_dir(&dir).unwrap();
-    assert!(matches!(next_event(&watcher), Event::Loaded { .. }));
-    let counter = watcher.get(library_file_name("counter")).unwrap();
-
-    // Half the file, then a pause well over the settle time with the file open: the half
-    // file is tried, refused and held back, not reported.
-    let v2 = counter_variant("cpp", 2);
+    let v2 = counter_variant(variant, 2);
     let mut file = fs::OpenOptions::new()
         .write(true)
         .truncate(true)
@@ -597,15 +566,30 @@ fn a_copy_in_place_that_pauses_longer_than_the_settle_time_is_not_refused_while_
     let half = v2.len() / 2;
     file.write_all(&v2[..half]).unwrap();
     file.flush().unwrap();
-    thread::sleep(Duration::from_millis(600));
+    thread::sleep(pause);
     file.write_all(&v2[half..]).unwrap();
     drop(file);
-    // Events come in order: a refusal reported before the close would come first.
     match next_event(&watcher) {
         Event::Reloaded { from: 1, to: 2, .. } => {}
         other => panic!("a copy in progress was reported: {other}"),
     }
-    assert_eq!(counter.get().version().unwrap(), "counter-v1 1.0.0-cpp2");
+    assert_eq!(
+        counter.get().version().unwrap(),
+        format!("counter-v1 1.0.0-{variant}2")
+    );
+}
+
+#[test]
+fn a_plugin_copied_over_in_place_is_reloaded_once_written_without_a_refusal() {
+    copied_in_place_with_a_pause("cp", Duration::from_millis(150));
+}
+
+// Held while open: a writer's close is what says that it is done (inotify). The pause is well
+// over the settle time: the half file is tried, refused and held back, not reported.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_copy_in_place_that_pauses_longer_than_the_settle_time_is_not_refused_while_open() {
+    copied_in_place_with_a_pause("cpp", Duration::from_millis(600));
 }
 
 #[test]
