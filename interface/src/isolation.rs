@@ -9,14 +9,24 @@
 //! [`CallErrorKind`] the proxy leaves in a thread-local slot of the host; the handle's method
 //! takes it from there ([`crate::__private::panicked_in`]).
 //!
+//! Objects a plugin returns stay in its process: the child keeps each in a table
+//! ([`keep_object`]) and sends its number; the host's handle of it ([`Remote::remote`]) is a
+//! box of the object trait whose method table sends each call, and the drop, to the object
+//! over the channel ([`object_call`]). Such a handle is only good while the process that made
+//! the object serves: after a restart its calls fail with `Unavailable`.
+//!
 //! Which types cross is decided where the generated code names them, by autoref
 //! specialisation: [`Probe`] has the wire methods through [`ViaWire`] when the type implements
-//! [`Wire`] and [`FromWire`], and through [`ViaNothing`] (which refuses) otherwise, so an
-//! interface with a type that cannot cross still compiles, and only calls of that function on
-//! an isolated plugin are refused.
+//! [`Wire`] and [`FromWire`], through [`ViaObject`] when it is an object's box ([`Remote`]),
+//! and through [`ViaNothing`] (which refuses) otherwise, so an interface with a type that
+//! cannot cross still compiles, and only calls of that function on an isolated plugin are
+//! refused.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
 use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU64;
 
 use abi_stable::std_types::{RResult, RSlice, RString};
 
@@ -35,6 +45,9 @@ pub mod hook {
     pub const ON_UNLOAD: u32 = u32::MAX;
 }
 
+/// The method number that drops an object, after every method's.
+pub const DROP_OBJECT: u32 = u32::MAX;
+
 /// How an answer begins: the call's outcome.
 pub mod status {
     /// The function returned; its value follows.
@@ -52,6 +65,18 @@ pub trait Channel: Send + Sync + 'static {
     /// channel gives each process it starts). An error is why the call cannot be answered:
     /// the child crashed or hung, or the plugin is no longer served.
     fn call(&self, function: u32, args: &[u8], reply: &mut Vec<u8>) -> Result<u64, CallErrorKind>;
+
+    /// Sends a call of method `method` ([`DROP_OBJECT`]: the drop) of the object numbered
+    /// `object` in process `process`, and waits for the answer as [`call`](Channel::call)
+    /// does. An object of a process that no longer serves is not reached: the error says so.
+    fn call_object(
+        &self,
+        process: u64,
+        object: u64,
+        method: u32,
+        args: &[u8],
+        reply: &mut Vec<u8>,
+    ) -> Result<u64, CallErrorKind>;
 
     /// The answer of process `process` broke the rules (`what` says how): the channel ends
     /// that process, if it still runs, and says what the call fails with.
@@ -175,6 +200,8 @@ thread_local! {
     /// The buffers of the calls on this thread, kept between calls (taken while in use, so a
     /// call made during another gets fresh ones).
     static BUFFERS: Cell<*mut (Vec<u8>, Vec<u8>)> = const { Cell::new(std::ptr::null_mut()) };
+    /// The proxy and process whose answer this thread is reading: the objects in it are theirs.
+    static ANSWERING: Cell<Option<(&'static Proxy, u64)>> = const { Cell::new(None) };
 }
 
 /// Fails the current call with `kind`: the handle's method finds it in [`take_failure`].
@@ -206,6 +233,25 @@ pub unsafe fn call<R>(
 ) -> CallResult<R> {
     // SAFETY: the caller's promise.
     let proxy = unsafe { Proxy::of(context) };
+    exchange(
+        proxy,
+        |out, reply| proxy.channel.call(function, out, reply),
+        since,
+        args,
+        ret,
+    )
+}
+
+/// One call through `proxy`'s channel: the arguments written by `args`, sent by `send`, the
+/// answer read by `ret` (objects in it made the handles of objects of the process that
+/// answered).
+fn exchange<R>(
+    proxy: &'static Proxy,
+    send: impl FnOnce(&[u8], &mut Vec<u8>) -> Result<u64, CallErrorKind>,
+    since: &'static str,
+    args: impl FnOnce(&mut Vec<u8>) -> Result<(), WireError>,
+    ret: impl for<'de> FnOnce(&mut Input<'de>) -> Result<R, WireError>,
+) -> CallResult<R> {
     let (mut out, mut reply) = swap_slot(&BUFFERS, None).unwrap_or_default();
     out.clear();
     let result = match args(&mut out) {
@@ -213,12 +259,17 @@ pub unsafe fn call<R>(
         Err(e) => fail(CallErrorKind::CannotCross {
             type_name: leak_reason(e),
         }),
-        Ok(()) => match proxy.channel.call(function, &out, &mut reply) {
+        Ok(()) => match send(&out, &mut reply) {
             Err(kind) => fail(kind),
-            Ok(process) => match answer(&reply, since, ret) {
-                Ok(result) => result,
-                Err(e) => fail(proxy.channel.misbehaved(process, e.to_string())),
-            },
+            Ok(process) => {
+                let outer = ANSWERING.with(|a| a.replace(Some((proxy, process))));
+                let read = answer(&reply, since, ret);
+                ANSWERING.with(|a| a.set(outer));
+                match read {
+                    Ok(result) => result,
+                    Err(e) => fail(proxy.channel.misbehaved(process, e.to_string())),
+                }
+            }
         },
     };
     // Large buffers are not kept: one big call should not hold its memory for good.
@@ -259,12 +310,12 @@ fn answer<R>(
 pub fn serve_result<R>(
     result: Result<R, CallError>,
     out: &mut Vec<u8>,
-    encode: impl FnOnce(&R, &mut Vec<u8>) -> Result<(), WireError>,
+    encode: impl FnOnce(R, &mut Vec<u8>) -> Result<(), WireError>,
 ) -> Result<(), WireError> {
     match result {
         Ok(value) => {
             out.push(status::RETURNED);
-            encode(&value, out)
+            encode(value, out)
         }
         Err(error) => {
             match error.kind() {
@@ -285,6 +336,230 @@ pub fn serve_result<R>(
     }
 }
 
+/// An object's box (what `#[xplug::object]` generates) as it crosses: it stays in the process
+/// that made it; the other side gets a handle that calls it over the channel.
+pub trait Remote: Sized {
+    /// In the plugin's process: keeps the object ([`keep_object`]) and writes its number.
+    fn keep(self, out: &mut Vec<u8>);
+    /// In the host, reading an answer: the handle of the object whose number `input` holds,
+    /// made by the process that answered ([`remote_object`]).
+    fn remote(input: &mut Input<'_>) -> Result<Self, WireError>;
+}
+
+/// An object kept by the plugin's process, served to the host ([`serve_object`]).
+pub trait ServedObject {
+    /// Serves one call of the method numbered `method` (in declaration order) with encoded
+    /// `args`, writing the encoded answer to `out`.
+    fn serve(&mut self, method: u32, args: &[u8], out: &mut Vec<u8>) -> Result<(), WireError>;
+    /// Drops the object, as its box's `close` does.
+    fn close(self: Box<Self>) -> Result<(), CallError>;
+}
+
+thread_local! {
+    /// The objects this process keeps for the host, by number (the serving thread's: a
+    /// plugin's process serves on one thread). No destructor runs for them: the process ends
+    /// with its channel.
+    static KEPT: RefCell<Kept> = RefCell::new(Kept::default());
+}
+
+/// The kept objects: slot `n` holds object `n + 1` while it lives (0 is no object).
+#[derive(Default)]
+struct Kept {
+    slots: Vec<Option<Box<dyn ServedObject>>>,
+    free: Vec<usize>,
+}
+
+/// Keeps `object` in this process (a plugin's, serving the host) and writes its number.
+pub fn keep_object(object: Box<dyn ServedObject>, out: &mut Vec<u8>) {
+    let number = KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let slot = match kept.free.pop() {
+            Some(slot) => {
+                kept.slots[slot] = Some(object);
+                slot
+            }
+            None => {
+                kept.slots.push(Some(object));
+                kept.slots.len() - 1
+            }
+        };
+        slot as u64 + 1
+    });
+    number.encode(out);
+}
+
+/// Serves, in the plugin's process, one call of method `method` ([`DROP_OBJECT`]: the drop)
+/// of the kept object numbered `object`, writing the answer to `out`.
+pub fn serve_object(
+    object: u64,
+    method: u32,
+    args: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
+    let slot = usize::try_from(object)
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .ok_or(WireError::Invalid {
+            what: "object number",
+        })?;
+    // Out of its slot while it runs: a method that reaches the host, which calls the same
+    // object again, finds it busy instead of aliasing it.
+    let taken = KEPT.with(|kept| kept.borrow_mut().slots.get_mut(slot).and_then(Option::take));
+    let mut taken = match taken {
+        Some(taken) => taken,
+        None => {
+            return Err(WireError::Invalid {
+                what: "object number (dropped, busy or never made)",
+            })
+        }
+    };
+    if method == DROP_OBJECT {
+        Input::new(args).finish()?;
+        KEPT.with(|kept| kept.borrow_mut().free.push(slot));
+        return serve_result(taken.close(), out, |(), _| Ok(()));
+    }
+    let served = taken.serve(method, args, out);
+    KEPT.with(|kept| {
+        if let Some(entry) = kept.borrow_mut().slots.get_mut(slot) {
+            *entry = Some(taken);
+        }
+    });
+    served
+}
+
+/// How many objects this process keeps for the host.
+pub fn kept_objects() -> usize {
+    KEPT.with(|kept| kept.borrow().slots.iter().filter(|s| s.is_some()).count())
+}
+
+/// The host's end of an object kept by a plugin's process: what a remote box points to.
+struct RemoteObject {
+    proxy: &'static Proxy,
+    process: u64,
+    object: u64,
+}
+
+/// The remote objects the host holds.
+static REMOTE_LIVE: AtomicU64 = AtomicU64::new(0);
+
+/// Reads an object's number from an answer and makes the host's end of it: a pointer for the
+/// box the generated [`Remote::remote`] makes, whose method table is the object trait's
+/// remote table.
+pub fn remote_object(input: &mut Input<'_>) -> Result<NonNull<c_void>, WireError> {
+    let object = u64::decode(input)?;
+    let (proxy, process) = ANSWERING.with(Cell::get).ok_or(WireError::CannotCross {
+        type_name: "an object, outside an answer of an isolated plugin",
+    })?;
+    if object == 0 {
+        return Err(WireError::Invalid {
+            what: "object number",
+        });
+    }
+    REMOTE_LIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let remote = Box::into_raw(Box::new(RemoteObject {
+        proxy,
+        process,
+        object,
+    }));
+    // SAFETY: `Box::into_raw` never returns null.
+    Ok(unsafe { NonNull::new_unchecked(remote.cast()) })
+}
+
+/// A call of method `method` (appended in `since`, or `""`) of the remote object `this`: the
+/// arguments written by `args`, the value read by `ret`.
+///
+/// # Safety
+///
+/// `this` must be a pointer [`remote_object`] returned that [`drop_remote`] has not freed.
+#[inline(never)]
+pub unsafe fn object_call<R>(
+    this: *const c_void,
+    method: u32,
+    since: &'static str,
+    args: impl FnOnce(&mut Vec<u8>) -> Result<(), WireError>,
+    ret: impl for<'de> FnOnce(&mut Input<'de>) -> Result<R, WireError>,
+) -> CallResult<R> {
+    // SAFETY: the caller's promise.
+    remote_call(
+        unsafe { &*(this as *const RemoteObject) },
+        method,
+        since,
+        args,
+        ret,
+    )
+}
+
+/// [`object_call`] of `remote`.
+fn remote_call<R>(
+    remote: &RemoteObject,
+    method: u32,
+    since: &'static str,
+    args: impl FnOnce(&mut Vec<u8>) -> Result<(), WireError>,
+    ret: impl for<'de> FnOnce(&mut Input<'de>) -> Result<R, WireError>,
+) -> CallResult<R> {
+    exchange(
+        remote.proxy,
+        |out, reply| {
+            remote
+                .proxy
+                .channel
+                .call_object(remote.process, remote.object, method, out, reply)
+        },
+        since,
+        args,
+        ret,
+    )
+}
+
+/// The `drop` of a remote object's header: drops the object in its process (if that still
+/// serves) and frees the host's end.
+///
+/// # Safety
+///
+/// `this` must be a pointer [`remote_object`] returned, dropped once.
+pub unsafe extern "C" fn drop_remote(this: *mut c_void) -> CallResult<()> {
+    // SAFETY: the caller's promise: made by `Box::into_raw` in `remote_object`.
+    let remote = unsafe { Box::from_raw(this as *mut RemoteObject) };
+    let result = remote_call(&remote, DROP_OBJECT, "", |_| Ok(()), |_| Ok(()));
+    drop(remote);
+    match result {
+        // A process gone took its objects with it: nothing is left to drop.
+        RResult::RErr(_) => match take_failure() {
+            Some(CallErrorKind::Panicked { message, location }) => {
+                fail(CallErrorKind::Panicked { message, location })
+            }
+            Some(_) | None => RResult::ROk(()),
+        },
+        ok => ok,
+    }
+}
+
+/// The `take_panic` of a remote object's header: why its last call on this thread failed.
+pub extern "C" fn remote_take_panic() -> PluginPanic {
+    proxy_take_panic(CallContext::new(std::ptr::null()))
+}
+
+/// The `live` of a remote object's header.
+pub extern "C" fn remote_live() -> &'static AtomicU64 {
+    &REMOTE_LIVE
+}
+
+/// The error of a box's method whose call returned `contained`: the failure an isolated call
+/// left ([`Contained::ISOLATED`]), or the panic the object's code contained.
+#[cold]
+pub fn object_failed(
+    function: &'static str,
+    contained: Contained,
+    take_panic: extern "C" fn() -> PluginPanic,
+) -> CallError {
+    if contained == Contained::ISOLATED {
+        if let Some(kind) = take_failure() {
+            return CallError::new(function, kind);
+        }
+    }
+    crate::call::panicked(function, take_panic())
+}
+
 /// A type, named where the generated code can: whether and how values of it cross.
 pub struct Probe<T>(PhantomData<fn() -> T>);
 
@@ -296,12 +571,16 @@ impl<T> Probe<T> {
     }
 }
 
-/// The wire methods of a type that crosses (chosen first: no autoref needed).
+/// The wire methods of a type that crosses by copy (chosen first: no autoref needed).
 pub trait ViaWire<T> {
-    /// `None`: the type crosses.
+    /// `None`: the type crosses as a result.
     fn gap(&self) -> Option<&'static str>;
+    /// `None`: the type crosses as an argument.
+    fn arg_gap(&self) -> Option<&'static str>;
     /// Encodes `value`.
     fn put(&self, value: &T, out: &mut Vec<u8>) -> Result<(), WireError>;
+    /// Encodes `value`, which it may take.
+    fn put_owned(&self, value: T, out: &mut Vec<u8>) -> Result<(), WireError>;
 }
 
 impl<T: Wire> ViaWire<T> for Probe<T> {
@@ -311,7 +590,18 @@ impl<T: Wire> ViaWire<T> for Probe<T> {
     }
 
     #[inline]
+    fn arg_gap(&self) -> Option<&'static str> {
+        None
+    }
+
+    #[inline]
     fn put(&self, value: &T, out: &mut Vec<u8>) -> Result<(), WireError> {
+        value.encode(out);
+        Ok(())
+    }
+
+    #[inline]
+    fn put_owned(&self, value: T, out: &mut Vec<u8>) -> Result<(), WireError> {
         value.encode(out);
         Ok(())
     }
@@ -337,20 +627,81 @@ impl<'de, T: FromWire<'de>> ViaFromWire<'de, T> for Probe<T> {
     }
 }
 
-/// The wire methods of a type that does not cross: each refuses, naming it.
-pub trait ViaNothing<T> {
-    /// The type's name: it does not cross.
+/// The wire methods of an object's box (chosen second: one autoref). An object crosses as a
+/// result (from the plugin to the host), not as an argument.
+pub trait ViaObject<T> {
+    /// `None`: an object crosses as a result.
     fn gap(&self) -> Option<&'static str>;
-    /// Refuses.
+    /// The box's name: an object does not cross as an argument.
+    fn arg_gap(&self) -> Option<&'static str>;
+    /// Refuses: a borrowed object does not cross.
     fn put(&self, value: &T, out: &mut Vec<u8>) -> Result<(), WireError>;
+    /// Keeps the object here and writes its number.
+    fn put_owned(&self, value: T, out: &mut Vec<u8>) -> Result<(), WireError>;
+    /// `None`: a handle can be made.
+    fn decode_gap(&self) -> Option<&'static str>;
+    /// The handle of the object an answer names.
+    fn get(&self, input: &mut Input<'_>) -> Result<T, WireError>;
 }
 
-impl<T> ViaNothing<T> for &Probe<T> {
+impl<T: Remote> ViaObject<T> for &Probe<T> {
     fn gap(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn arg_gap(&self) -> Option<&'static str> {
         Some(std::any::type_name::<T>())
     }
 
     fn put(&self, _: &T, _: &mut Vec<u8>) -> Result<(), WireError> {
+        Err(WireError::CannotCross {
+            type_name: std::any::type_name::<T>(),
+        })
+    }
+
+    fn put_owned(&self, value: T, out: &mut Vec<u8>) -> Result<(), WireError> {
+        value.keep(out);
+        Ok(())
+    }
+
+    fn decode_gap(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn get(&self, input: &mut Input<'_>) -> Result<T, WireError> {
+        T::remote(input)
+    }
+}
+
+/// The wire methods of a type that does not cross (chosen last: a mutable autoref): each
+/// refuses, naming it.
+pub trait ViaNothing<T> {
+    /// The type's name: it does not cross.
+    fn gap(&mut self) -> Option<&'static str>;
+    /// The type's name: it does not cross.
+    fn arg_gap(&mut self) -> Option<&'static str>;
+    /// Refuses.
+    fn put(&mut self, value: &T, out: &mut Vec<u8>) -> Result<(), WireError>;
+    /// Refuses.
+    fn put_owned(&mut self, value: T, out: &mut Vec<u8>) -> Result<(), WireError>;
+}
+
+impl<T> ViaNothing<T> for &Probe<T> {
+    fn gap(&mut self) -> Option<&'static str> {
+        Some(std::any::type_name::<T>())
+    }
+
+    fn arg_gap(&mut self) -> Option<&'static str> {
+        Some(std::any::type_name::<T>())
+    }
+
+    fn put(&mut self, _: &T, _: &mut Vec<u8>) -> Result<(), WireError> {
+        Err(WireError::CannotCross {
+            type_name: std::any::type_name::<T>(),
+        })
+    }
+
+    fn put_owned(&mut self, _: T, _: &mut Vec<u8>) -> Result<(), WireError> {
         Err(WireError::CannotCross {
             type_name: std::any::type_name::<T>(),
         })
@@ -360,17 +711,17 @@ impl<T> ViaNothing<T> for &Probe<T> {
 /// The decoding side of [`ViaNothing`].
 pub trait ViaNothingFrom<'de, T> {
     /// The type's name: it cannot be decoded.
-    fn decode_gap(&self) -> Option<&'static str>;
+    fn decode_gap(&mut self) -> Option<&'static str>;
     /// Refuses.
-    fn get(&self, input: &mut Input<'de>) -> Result<T, WireError>;
+    fn get(&mut self, input: &mut Input<'de>) -> Result<T, WireError>;
 }
 
 impl<'de, T> ViaNothingFrom<'de, T> for &Probe<T> {
-    fn decode_gap(&self) -> Option<&'static str> {
+    fn decode_gap(&mut self) -> Option<&'static str> {
         Some(std::any::type_name::<T>())
     }
 
-    fn get(&self, _: &mut Input<'de>) -> Result<T, WireError> {
+    fn get(&mut self, _: &mut Input<'de>) -> Result<T, WireError> {
         Err(WireError::CannotCross {
             type_name: std::any::type_name::<T>(),
         })

@@ -15,11 +15,13 @@ fn runtime() -> TokenStream {
 }
 
 /// The traits whose methods the probes use, brought into a generated body.
-fn probes_in_scope() -> TokenStream {
+pub(crate) fn probes_in_scope() -> TokenStream {
     let rt = runtime();
     quote! {
         #[allow(unused_imports)]
-        use #rt::{ViaFromWire as _, ViaNothing as _, ViaNothingFrom as _, ViaWire as _};
+        use #rt::{
+            ViaFromWire as _, ViaNothing as _, ViaNothingFrom as _, ViaObject as _, ViaWire as _,
+        };
     }
 }
 
@@ -65,8 +67,94 @@ fn arg_gap(ty: &Type) -> TokenStream {
     } else {
         quote! {
             (&#rt::Probe::<#ty>::new())
-                .gap()
+                .arg_gap()
                 .or((&#rt::Probe::<#ty>::new()).decode_gap())
+        }
+    }
+}
+
+/// The body of a function that forwards a call over the channel: refuses what cannot cross,
+/// then hands `call` (a path to `isolation::call` or `object_call`) its first arguments
+/// `target`, the encoder of the arguments and the decoder of the answer.
+pub(crate) fn forward(
+    arg_names: &[syn::Ident],
+    arg_types: &[Type],
+    ret: &Type,
+    call: TokenStream,
+    target: TokenStream,
+) -> TokenStream {
+    let rt = runtime();
+    let probes = probes_in_scope();
+    let (ret_gap, ret_get) = if borrows(ret) {
+        let name = ret.to_token_stream().to_string();
+        (
+            quote!(::core::option::Option::Some(#name)),
+            quote!(::core::result::Result::Err(::xplug::wire::WireError::CannotCross {
+                type_name: #name,
+            })),
+        )
+    } else {
+        (
+            quote! {
+                (&#rt::Probe::<#ret>::new())
+                    .gap()
+                    .or((&#rt::Probe::<#ret>::new()).decode_gap())
+            },
+            quote!((&#rt::Probe::<#ret>::new()).get(__xplug_input)),
+        )
+    };
+    let arg_gaps = arg_types.iter().map(arg_gap);
+    quote! {
+        #probes
+        // What cannot cross is refused before anything is sent.
+        let __xplug_gap = ::core::option::Option::None
+            #(.or(#arg_gaps))*
+            .or(#ret_gap);
+        if let ::core::option::Option::Some(type_name) = __xplug_gap {
+            return #rt::fail(::xplug::CallErrorKind::CannotCross { type_name });
+        }
+        #call(
+            #target
+            |__xplug_out| {
+                #( (&#rt::Probe::<#arg_types>::new()).put(&#arg_names, __xplug_out)?; )*
+                let _ = __xplug_out;
+                ::core::result::Result::Ok(())
+            },
+            |__xplug_input| {
+                let _ = &__xplug_input;
+                #ret_get
+            },
+        )
+    }
+}
+
+/// The arm of a server's `match` that serves call number `index`: decodes the arguments,
+/// calls `method` (an expression of `self`) with them and encodes its result.
+pub(crate) fn serve_arm(
+    index: u32,
+    arg_names: &[syn::Ident],
+    arg_types: &[Type],
+    ret: &Type,
+    method: TokenStream,
+) -> TokenStream {
+    let rt = runtime();
+    if let Some(ty) = arg_types.iter().find(|ty| names_lifetime(ty)) {
+        // The host refuses such a call before sending it.
+        let name = ty.to_token_stream().to_string();
+        return quote! {
+            #index => ::core::result::Result::Err(::xplug::wire::WireError::CannotCross {
+                type_name: #name,
+            }),
+        };
+    }
+    quote! {
+        #index => {
+            #( let #arg_names: #arg_types =
+                (&#rt::Probe::<#arg_types>::new()).get(&mut __xplug_input)?; )*
+            __xplug_input.finish()?;
+            #rt::serve_result(#method(#(#arg_names),*), __xplug_out, |__xplug_value, __xplug_out| {
+                (&#rt::Probe::<#ret>::new()).put_owned(__xplug_value, __xplug_out)
+            })
         }
     }
 }
@@ -78,7 +166,6 @@ pub(crate) fn proxy(interface: &Interface, names: &Names, layout: &Layout) -> To
         proxy, host, vis, ..
     } = names;
     let rt = runtime();
-    let probes = probes_in_scope();
     let functions = interface.functions.iter().enumerate().map(|(i, f)| {
         let Function {
             ident,
@@ -92,56 +179,21 @@ pub(crate) fn proxy(interface: &Interface, names: &Names, layout: &Layout) -> To
         let since = since
             .as_ref()
             .map_or_else(|| quote!(""), |since| quote!(#since));
-        let (ret_gap, ret_get) = if borrows(ret) {
-            let name = ret.to_token_stream().to_string();
-            (
-                quote!(::core::option::Option::Some(#name)),
-                quote!(::core::result::Result::Err(::xplug::wire::WireError::CannotCross {
-                    type_name: #name,
-                })),
-            )
-        } else {
-            (
-                quote! {
-                    (&#rt::Probe::<#ret>::new())
-                        .gap()
-                        .or((&#rt::Probe::<#ret>::new()).decode_gap())
-                },
-                quote!((&#rt::Probe::<#ret>::new()).get(__xplug_input)),
-            )
-        };
-        let arg_gaps = arg_types.iter().map(arg_gap);
+        let body = forward(
+            arg_names,
+            arg_types,
+            ret,
+            quote!(#rt::call),
+            quote!(__xplug_context, #index, #since,),
+        );
         quote! {
             extern "C" fn #ident(
                 __xplug_context: ::xplug::__private::CallContext,
                 #(#arg_names: #arg_types),*
             ) -> ::xplug::__private::CallResult<#ret> {
-                #probes
-                // What cannot cross is refused before anything is sent.
-                let __xplug_gap = ::core::option::Option::None
-                    #(.or(#arg_gaps))*
-                    .or(#ret_gap);
-                if let ::core::option::Option::Some(type_name) = __xplug_gap {
-                    return #rt::fail(::xplug::CallErrorKind::CannotCross { type_name });
-                }
                 // SAFETY: this function is only in modules `__isolated` made, whose context is
                 // their proxy's.
-                unsafe {
-                    #rt::call(
-                        __xplug_context,
-                        #index,
-                        #since,
-                        |__xplug_out| {
-                            #( (&#rt::Probe::<#arg_types>::new()).put(&#arg_names, __xplug_out)?; )*
-                            let _ = __xplug_out;
-                            ::core::result::Result::Ok(())
-                        },
-                        |__xplug_input| {
-                            let _ = &__xplug_input;
-                            #ret_get
-                        },
-                    )
-                }
+                unsafe { #body }
             }
         }
     });
@@ -198,25 +250,7 @@ pub(crate) fn interface_methods(
             ..
         } = f;
         let index = i as u32;
-        if let Some(ty) = arg_types.iter().find(|ty| names_lifetime(ty)) {
-            // The host refuses such a call before sending it.
-            let name = ty.to_token_stream().to_string();
-            return quote! {
-                #index => ::core::result::Result::Err(::xplug::wire::WireError::CannotCross {
-                    type_name: #name,
-                }),
-            };
-        }
-        quote! {
-            #index => {
-                #( let #arg_names: #arg_types =
-                    (&#rt::Probe::<#arg_types>::new()).get(&mut __xplug_input)?; )*
-                __xplug_input.finish()?;
-                #rt::serve_result(self.#ident(#(#arg_names),*), __xplug_out, |__xplug_value, __xplug_out| {
-                    (&#rt::Probe::<#ret>::new()).put(__xplug_value, __xplug_out)
-                })
-            }
-        }
+        serve_arm(index, arg_names, arg_types, ret, quote!(self.#ident))
     });
     quote! {
         fn __isolated(__xplug_proxy: &'static #rt::Proxy) -> Self {

@@ -319,8 +319,8 @@ pub(crate) fn generate(object: Object) -> TokenStream {
                 #p::abi_stable::std_types::RResult::ROk(value) => {
                     ::core::result::Result::Ok(value)
                 }
-                #p::abi_stable::std_types::RResult::RErr(_) => ::core::result::Result::Err(
-                    #p::panicked(#name, (self.vtable.header_().take_panic())()),
+                #p::abi_stable::std_types::RResult::RErr(contained) => ::core::result::Result::Err(
+                    #p::isolation::object_failed(#name, contained, self.vtable.header_().take_panic()),
                 ),
             }
         };
@@ -346,6 +346,56 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         }
     });
     let drop_name = format!("{}.drop", trait_ident);
+    let remote = format_ident!("__Xplug{}Remote", trait_ident);
+    let rt = quote!(#p::isolation);
+    let remote_shims = methods.iter().enumerate().map(|(i, m)| {
+        let Method {
+            ident,
+            mutable,
+            arg_names,
+            arg_types,
+            ret,
+            since,
+            ..
+        } = m;
+        let this = receiver(*mutable);
+        let index = i as u32;
+        let since = since
+            .as_ref()
+            .map_or_else(|| quote!(""), |since| quote!(#since));
+        let body = crate::isolate::forward(
+            arg_names,
+            arg_types,
+            ret,
+            quote!(#rt::object_call),
+            quote!(this as *const ::core::ffi::c_void, #index, #since,),
+        );
+        quote! {
+            /// # Safety
+            /// `this` is a remote object `remote_object` made, not yet dropped.
+            unsafe extern "C" fn #ident(
+                this: #this, #(#arg_names: #arg_types),*
+            ) -> #p::CallResult<#ret> {
+                // SAFETY: the caller's promise.
+                unsafe { #body }
+            }
+        }
+    });
+    let remote_inits = methods.iter().map(|m| {
+        let Method { ident, field, .. } = m;
+        quote!(#field: Self::#ident,)
+    });
+    let serve_arms = methods.iter().enumerate().map(|(i, m)| {
+        let Method {
+            ident,
+            arg_names,
+            arg_types,
+            ret,
+            ..
+        } = m;
+        crate::isolate::serve_arm(i as u32, arg_names, arg_types, ret, quote!(self.#ident))
+    });
+    let probes = crate::isolate::probes_in_scope();
     let thread_impls = {
         let send_impl = send.then(|| {
             quote! {
@@ -442,8 +492,8 @@ pub(crate) fn generate(object: Object) -> TokenStream {
                 let result = unsafe { (header.drop())(this.object.as_ptr()) };
                 let result = match result {
                     #p::abi_stable::std_types::RResult::ROk(()) => ::core::result::Result::Ok(()),
-                    #p::abi_stable::std_types::RResult::RErr(_) => ::core::result::Result::Err(
-                        #p::panicked(#drop_name, (header.take_panic())()),
+                    #p::abi_stable::std_types::RResult::RErr(contained) => ::core::result::Result::Err(
+                        #p::isolation::object_failed(#drop_name, contained, header.take_panic()),
                     ),
                 };
                 // Gone once its drop shim returned and its panic's details were taken: no
@@ -475,6 +525,77 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.debug_struct(::core::stringify!(#boxed)).finish_non_exhaustive()
             }
+        }
+
+        // An object a plugin's process keeps for the host (isolated plugins).
+        impl #rt::Remote for #boxed {
+            fn keep(self, out: &mut ::std::vec::Vec<u8>) {
+                #rt::keep_object(::std::boxed::Box::new(self), out)
+            }
+
+            fn remote(
+                input: &mut ::xplug::wire::Input<'_>,
+            ) -> ::core::result::Result<Self, ::xplug::wire::WireError> {
+                ::core::result::Result::Ok(#boxed {
+                    object: #rt::remote_object(input)?,
+                    vtable: #remote::VTABLE,
+                })
+            }
+        }
+
+        #[allow(unused_mut, clippy::let_unit_value)]
+        impl #rt::ServedObject for #boxed {
+            fn serve(
+                &mut self,
+                __xplug_method: u32,
+                __xplug_args: &[u8],
+                __xplug_out: &mut ::std::vec::Vec<u8>,
+            ) -> ::core::result::Result<(), ::xplug::wire::WireError> {
+                #probes
+                let mut __xplug_input = ::xplug::wire::Input::new(__xplug_args);
+                match __xplug_method {
+                    #(#serve_arms)*
+                    _ => {
+                        let _ = (&mut __xplug_input, __xplug_out);
+                        ::core::result::Result::Err(::xplug::wire::WireError::Invalid {
+                            what: "method number",
+                        })
+                    }
+                }
+            }
+
+            fn close(self: ::std::boxed::Box<Self>) -> ::core::result::Result<(), ::xplug::CallError> {
+                #boxed::close(*self)
+            }
+        }
+
+        /// The host's method table of objects an isolated plugin's process keeps: each method
+        /// sends its call there.
+        #[doc(hidden)]
+        #vis struct #remote;
+
+        #[allow(clippy::needless_lifetimes, clippy::let_unit_value)]
+        impl #remote {
+            #p::abi_stable::staticref! {
+                const HEADER: #p::abi_stable::prefix_type::WithMetadata<#p::ObjectHeader> =
+                    #p::abi_stable::prefix_type::WithMetadata::new(#p::ObjectHeader {
+                        drop: #rt::drop_remote,
+                        take_panic: #rt::remote_take_panic,
+                        live: #rt::remote_live,
+                    })
+            }
+            #p::abi_stable::staticref! {
+                const TABLE: #p::abi_stable::prefix_type::WithMetadata<#vtable> =
+                    #p::abi_stable::prefix_type::WithMetadata::new(#vtable {
+                        header_: #p::ObjectHeaderRef(Self::HEADER.as_prefix()),
+                        send_: ::core::marker::PhantomData,
+                        sync_: ::core::marker::PhantomData,
+                        #(#remote_inits)*
+                    })
+            }
+            const VTABLE: #vtable_ref = #vtable_ref(Self::TABLE.as_prefix());
+
+            #(#remote_shims)*
         }
 
         /// The `extern "C"` shims of one implementation of the object trait.

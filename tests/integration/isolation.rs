@@ -75,8 +75,20 @@ fn an_isolated_plugin_answers_as_it_does_in_process() {
         inside.greet("".into()).unwrap_err().kind(),
         outside.greet("".into()).unwrap_err().kind()
     );
+    // Objects the plugin makes live in its process, and answer alike.
+    for plugin in [&inside, &outside] {
+        let mut counter = plugin.counter(5).unwrap();
+        assert_eq!((counter.next().unwrap(), counter.next().unwrap()), (6, 7));
+        assert_eq!(counter.skip(3).unwrap(), 10);
+        let panicked = counter.skip(0).unwrap_err();
+        assert_eq!(panicked.function(), "Counter.skip");
+        assert_eq!(panicked.panic_message(), Some("cannot skip zero steps"));
+        assert_eq!(counter.reset().unwrap(), 10);
+        assert_eq!(counter.next().unwrap(), 1);
+        counter.close().unwrap();
+    }
     // What cannot cross is refused by name, before anything is sent: a borrowed slice of
-    // other than bytes (the first of `map`'s two), an object.
+    // other than bytes (the first of `map`'s two), an object the host lends.
     let error = outside
         .map(
             abi_stable::std_types::RSlice::from_slice(&[1]),
@@ -89,9 +101,87 @@ fn an_isolated_plugin_answers_as_it_does_in_process() {
         }
         other => panic!("{other:?}"),
     }
+    let mut mine = greeter_interface::CounterBox::new(Steps(0));
     assert!(matches!(
-        outside.counter(1).unwrap_err().kind(),
+        outside.drive(&mut mine, 1).unwrap_err().kind(),
         CallErrorKind::CannotCross { .. }
+    ));
+}
+
+/// A counter the host makes.
+struct Steps(u64);
+
+impl greeter_interface::Counter for Steps {
+    fn next(&mut self) -> u64 {
+        self.0 += 1;
+        self.0
+    }
+    fn skip(&mut self, steps: u64) -> u64 {
+        self.0 += steps;
+        self.0
+    }
+    fn reset(&mut self) -> u64 {
+        std::mem::take(&mut self.0)
+    }
+}
+
+/// How many of fixture-hostile's counters live in its process.
+fn live_counters(plugin: &Plugin<GreeterRef>) -> u32 {
+    plugin
+        .translate("live".into())
+        .unwrap()
+        .into_option()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn objects_live_in_the_plugins_process_until_the_host_drops_them() {
+    let plugin = hostile(own().restart(Restart::on_next_call()));
+    let pid = plugin.process_id().unwrap();
+    let mut counters: Vec<_> = (0..3).map(|n| plugin.counter(n * 10).unwrap()).collect();
+    assert_eq!(live_counters(&plugin), 3);
+    assert_eq!(counters[2].next().unwrap(), 21);
+    // Dropped, or closed, in the host: dropped in the plugin's process.
+    drop(counters.remove(0));
+    assert_eq!(live_counters(&plugin), 2);
+    counters.remove(0).close().unwrap();
+    assert_eq!(live_counters(&plugin), 1);
+    // A handle moved to another thread calls the same object.
+    let mut last = counters.pop().unwrap();
+    let mut last = thread::spawn(move || {
+        assert_eq!(last.next().unwrap(), 22);
+        last
+    })
+    .join()
+    .unwrap();
+    assert_eq!(last.next().unwrap(), 23);
+    // An object whose method crashes the process: the crash is the call's error, and later
+    // calls of its objects fail too, without a hang, while the restarted plugin serves.
+    let mut doomed = plugin.counter(0).unwrap();
+    let crashed = doomed.skip(u64::MAX).unwrap_err();
+    assert_eq!(crashed.function(), "Counter.skip");
+    assert_eq!(signal_of(crashed.kind()), Some(libc::SIGSEGV), "{crashed}");
+    assert_eq!(plugin.add(1, 2).unwrap(), 3);
+    assert_ne!(plugin.process_id(), Some(pid));
+    match last.next().unwrap_err().kind() {
+        CallErrorKind::Unavailable { reason } => assert!(reason.contains("ended"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // Dropping handles of a process gone neither fails nor reaches the new one.
+    drop((last, doomed));
+    assert_eq!(live_counters(&plugin), 0);
+    let fresh = plugin.counter(1).unwrap();
+    assert_eq!(live_counters(&plugin), 1);
+    // Unloaded: the object's calls fail cleanly, and its drop does not hang.
+    let mut fresh = fresh;
+    // SAFETY: no value the plugin returned is kept but the object, whose code is not in this
+    // process.
+    unsafe { plugin.unload() }.unwrap();
+    assert!(matches!(
+        fresh.next().unwrap_err().kind(),
+        CallErrorKind::Unavailable { .. }
     ));
 }
 

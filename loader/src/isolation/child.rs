@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use abi_stable::std_types::{ROption, RResult, RSlice, RString, RVec};
-use xplug::__private::isolation::{hook, status};
+use xplug::__private::isolation::{self, hook, status};
 use xplug::__private::LoadHookError;
 use xplug::wire::{FromWire, Input, Wire, WireError};
 use xplug::Interface;
@@ -209,8 +209,25 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
     let mut request = Vec::new();
     let mut out = Vec::new();
     loop {
-        match channel.receive(None, MAX_FROM_HOST, &mut request) {
-            Ok(frame::CALL) if request.len() >= 8 => {}
+        let served = match channel.receive(None, MAX_FROM_HOST, &mut request) {
+            Ok(frame::CALL) if request.len() >= 8 => {
+                let function = u32::from_le_bytes([request[4], request[5], request[6], request[7]]);
+                out.clear();
+                answer(module, function, &request[8..], &mut out)
+            }
+            Ok(frame::OBJECT) if request.len() >= 16 => {
+                let mut object = [0; 8];
+                object.copy_from_slice(&request[4..12]);
+                let method =
+                    u32::from_le_bytes([request[12], request[13], request[14], request[15]]);
+                out.clear();
+                isolation::serve_object(
+                    u64::from_le_bytes(object),
+                    method,
+                    &request[16..],
+                    &mut out,
+                )
+            }
             Ok(frame::PING) if request.len() == 4 => {
                 if channel.send(frame::PONG, &[], &request).is_err() {
                     return 0;
@@ -220,15 +237,17 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
             // The host closed the channel: unloaded, or gone.
             Err(frame::ReadError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return 0,
             _ => return 2,
-        }
+        };
         let call = [request[0], request[1], request[2], request[3]];
-        let function = u32::from_le_bytes([request[4], request[5], request[6], request[7]]);
-        out.clear();
-        if answer(module, function, &request[8..], &mut out).is_err() {
-            // A call this runner cannot read: the host is not the one it was built with.
+        if let Err(e) = served {
+            // A call this runner cannot read (the host is not the one it was built with), or
+            // of an object it no longer keeps.
             out.clear();
             out.push(status::PANICKED);
-            RString::from("the isolated plugin's runner could not read the call").encode(&mut out);
+            RString::from(format!(
+                "the isolated plugin's process could not serve the call: {e}"
+            ))
+            .encode(&mut out);
             RString::new().encode(&mut out);
         }
         if channel.send(frame::ANSWER, &call, &out).is_err() {

@@ -8,6 +8,9 @@
 //! | `REFUSED` | child | the load error: kind, text, help, notes |
 //! | `CALL` | host | call number, function number, the encoded arguments |
 //! | `ANSWER` | child | the call's number, the encoded answer |
+//! | `OBJECT` | host | call number, object number, method number, the encoded arguments |
+//! | `PING` | host | a number the child sends back |
+//! | `PONG` | child | that number |
 //!
 //! Whatever the child sends is hostile input: a frame longer than the host's bound is refused
 //! before any of it is read, and a frame's buffer grows only as its bytes arrive.
@@ -34,6 +37,8 @@ pub(crate) const ANSWER: u8 = 5;
 pub(crate) const PING: u8 = 6;
 /// ...and it answers with the same number.
 pub(crate) const PONG: u8 = 7;
+/// A call of a method of an object the child keeps (answered by an `ANSWER`).
+pub(crate) const OBJECT: u8 = 8;
 
 /// Writes one frame: `tag`, `head`, then `body`, in one write for a small frame (one system
 /// call, one wake-up on the other side), assembled in `scratch`.

@@ -330,6 +330,63 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Sends a call (`tag`, `head` after its first 4 bytes, which this fills with the call's
+    /// number, then `args`) to the running process and reads its answer into `reply`; returns
+    /// the process's number. A process that fails the call is ended.
+    fn exchange(
+        &self,
+        state: &mut State,
+        tag: u8,
+        head: &mut [u8],
+        args: &[u8],
+        reply: &mut Vec<u8>,
+    ) -> Result<u64, CallErrorKind> {
+        if args.len() > frame::MAX_CALL {
+            return Err(CallErrorKind::CannotCross {
+                type_name: "arguments of over 1 GiB",
+            });
+        }
+        state.call = state.call.wrapping_add(1);
+        let call = state.call;
+        head[..4].copy_from_slice(&call.to_le_bytes());
+        let running = match state.running.as_mut() {
+            Some(running) => running,
+            None => return Err(self.end(state, End::Closed)),
+        };
+        let deadline = self.isolation.deadline;
+        let until = deadline.and_then(|deadline| Instant::now().checked_add(deadline));
+        match running.conn.send_until(until, tag, head, args) {
+            Ok(()) => {}
+            Err(e) if timed_out(&e) => {
+                return Err(self.end(state, End::TimedOut(deadline.unwrap_or(Duration::ZERO))))
+            }
+            Err(_) => return Err(self.end(state, End::Closed)),
+        }
+        let read = running
+            .conn
+            .receive(until, self.isolation.max_message, reply);
+        let how = match read {
+            Ok(frame::ANSWER) if reply.len() >= 4 && reply[..4] == call.to_le_bytes() => {
+                reply.drain(..4);
+                state.in_a_row = 0;
+                return Ok(state.process);
+            }
+            Ok(frame::ANSWER) => End::Misbehaved("an answer to a call never made".to_owned()),
+            Ok(tag) => End::Misbehaved(format!("a message of unknown kind {tag}")),
+            Err(ReadError::Io(e)) if timed_out(&e) => {
+                End::TimedOut(deadline.unwrap_or(Duration::ZERO))
+            }
+            Err(ReadError::Io(_)) => End::Closed,
+            Err(ReadError::TooLong { claimed, max }) => End::Misbehaved(format!(
+                "a message of {claimed} bytes, over the bound of {max}"
+            )),
+            Err(ReadError::Empty) => End::Misbehaved("an empty message".to_owned()),
+        };
+        Err(self.end(state, how))
+    }
+}
+
 /// Checks every `interval`, on a thread of its own, that the process of `shared` serves while
 /// no call is made; ends when the plugin is dropped or stopped.
 fn watch_liveness(shared: &Arc<Shared>, interval: Duration) {
@@ -407,50 +464,49 @@ struct Served {
 
 impl Channel for Served {
     fn call(&self, function: u32, args: &[u8], reply: &mut Vec<u8>) -> Result<u64, CallErrorKind> {
-        if args.len() > frame::MAX_CALL {
-            return Err(CallErrorKind::CannotCross {
-                type_name: "arguments of over 1 GiB",
-            });
-        }
         let shared = &*self.shared;
         let mut state = shared.state();
         let state = &mut *state;
-        state.call = state.call.wrapping_add(1);
-        let call = state.call;
-        let running = shared.serving(state)?;
+        shared.serving(state)?;
         let mut head = [0u8; 8];
-        head[..4].copy_from_slice(&call.to_le_bytes());
         head[4..].copy_from_slice(&function.to_le_bytes());
-        let deadline = shared.isolation.deadline;
-        let until = deadline.and_then(|deadline| Instant::now().checked_add(deadline));
-        match running.conn.send_until(until, frame::CALL, &head, args) {
-            Ok(()) => {}
-            Err(e) if timed_out(&e) => {
-                return Err(shared.end(state, End::TimedOut(deadline.unwrap_or(Duration::ZERO))))
-            }
-            Err(_) => return Err(shared.end(state, End::Closed)),
+        shared.exchange(state, frame::CALL, &mut head, args, reply)
+    }
+
+    fn call_object(
+        &self,
+        process: u64,
+        object: u64,
+        method: u32,
+        args: &[u8],
+        reply: &mut Vec<u8>,
+    ) -> Result<u64, CallErrorKind> {
+        let shared = &*self.shared;
+        let mut state = shared.state();
+        let state = &mut *state;
+        if let Some(why) = state.stopped {
+            return Err(CallErrorKind::Unavailable {
+                reason: why.to_owned(),
+            });
         }
-        let read = running
-            .conn
-            .receive(until, shared.isolation.max_message, reply);
-        let how = match read {
-            Ok(frame::ANSWER) if reply.len() >= 4 && reply[..4] == call.to_le_bytes() => {
-                reply.drain(..4);
-                state.in_a_row = 0;
-                return Ok(state.process);
-            }
-            Ok(frame::ANSWER) => End::Misbehaved("an answer to a call never made".to_owned()),
-            Ok(tag) => End::Misbehaved(format!("a message of unknown kind {tag}")),
-            Err(ReadError::Io(e)) if timed_out(&e) => {
-                End::TimedOut(deadline.unwrap_or(Duration::ZERO))
-            }
-            Err(ReadError::Io(_)) => End::Closed,
-            Err(ReadError::TooLong { claimed, max }) => End::Misbehaved(format!(
-                "a message of {claimed} bytes, over the bound of {max}"
-            )),
-            Err(ReadError::Empty) => End::Misbehaved("an empty message".to_owned()),
-        };
-        Err(shared.end(state, how))
+        if state.process != process {
+            return Err(CallErrorKind::Unavailable {
+                reason: "the object lived in a process of the plugin that has ended (it \
+                         crashed, hung or was restarted since)"
+                    .to_owned(),
+            });
+        }
+        if state.running.is_none() {
+            // Its process crashed: the object's calls fail as the crash did.
+            return Err(state.last.clone().unwrap_or(CallErrorKind::Crashed {
+                crash: Crash::Closed,
+                stderr: String::new(),
+            }));
+        }
+        let mut head = [0u8; 16];
+        head[4..12].copy_from_slice(&object.to_le_bytes());
+        head[12..].copy_from_slice(&method.to_le_bytes());
+        shared.exchange(state, frame::OBJECT, &mut head, args, reply)
     }
 
     fn misbehaved(&self, process: u64, what: String) -> CallErrorKind {
