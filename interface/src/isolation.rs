@@ -346,11 +346,15 @@ pub trait Remote: Sized {
     fn remote(input: &mut Input<'_>) -> Result<Self, WireError>;
 }
 
-/// An object kept by the plugin's process, served to the host ([`serve_object`]).
+/// An object served to the other side of the channel: one the plugin's process keeps for the
+/// host ([`serve_object`]), or the host's services, called by the plugin.
 pub trait ServedObject {
     /// Serves one call of the method numbered `method` (in declaration order) with encoded
     /// `args`, writing the encoded answer to `out`.
     fn serve(&mut self, method: u32, args: &[u8], out: &mut Vec<u8>) -> Result<(), WireError>;
+    /// [`serve`](ServedObject::serve) through a shared borrow (the host's services, which
+    /// plugins hold as `&'static`): a `&mut self` method is refused.
+    fn serve_shared(&self, method: u32, args: &[u8], out: &mut Vec<u8>) -> Result<(), WireError>;
     /// Drops the object, as its box's `close` does.
     fn close(self: Box<Self>) -> Result<(), CallError>;
 }
@@ -359,7 +363,12 @@ thread_local! {
     /// The objects this process keeps for the host, by number (the serving thread's: a
     /// plugin's process serves on one thread). No destructor runs for them: the process ends
     /// with its channel.
-    static KEPT: RefCell<Kept> = RefCell::new(Kept::default());
+    static KEPT: RefCell<Kept> = const {
+        RefCell::new(Kept {
+            slots: Vec::new(),
+            free: Vec::new(),
+        })
+    };
 }
 
 /// The kept objects: slot `n` holds object `n + 1` while it lives (0 is no object).
@@ -432,7 +441,22 @@ pub fn kept_objects() -> usize {
     KEPT.with(|kept| kept.borrow().slots.iter().filter(|s| s.is_some()).count())
 }
 
-/// The host's end of an object kept by a plugin's process: what a remote box points to.
+/// The number of the host's services among the objects the host serves to a plugin's process.
+pub const HOST_SERVICES: u64 = 1;
+
+/// In a plugin's process: the handle of the host's services, whose calls go to the host
+/// through `proxy`.
+pub fn remote_host<T: Remote>(proxy: &'static Proxy) -> Option<T> {
+    let mut number = Vec::new();
+    HOST_SERVICES.encode(&mut number);
+    let outer = ANSWERING.with(|a| a.replace(Some((proxy, 0))));
+    let host = T::remote(&mut Input::new(&number)).ok();
+    ANSWERING.with(|a| a.set(outer));
+    host
+}
+
+/// One side's end of an object the other side keeps (a plugin's object in the host, the
+/// host's services in the plugin's process): what a remote box points to.
 struct RemoteObject {
     proxy: &'static Proxy,
     process: u64,

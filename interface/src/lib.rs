@@ -227,6 +227,21 @@ pub unsafe trait Interface: RootModule + Copy + Send + Sync + 'static {
     #[doc(hidden)]
     fn __isolated(proxy: &'static __private::isolation::Proxy) -> Self;
 
+    /// In an isolated plugin's process: the handle of the host's services, whose calls go to
+    /// the host through `proxy` (`None` for an interface without them). Not for host code.
+    #[doc(hidden)]
+    fn __remote_host(proxy: &'static __private::isolation::Proxy) -> Option<Self::Host>;
+
+    /// Serves, in the host, one call an isolated plugin made of the host's services `host`:
+    /// the method numbered `method`, with encoded `args`. Not for host code.
+    #[doc(hidden)]
+    fn __serve_host(
+        host: &Self::Host,
+        method: u32,
+        args: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), wire::WireError>;
+
     /// Serves, in an isolated plugin's process, one call of the interface function numbered
     /// `function` (in declaration order) with encoded `args`: calls it through this module and
     /// writes the encoded answer to `out`. Not for host code.

@@ -302,7 +302,7 @@ impl<M: Interface> Loader<M> {
         #[cfg(unix)]
         if let Some(isolation) = &self.isolation {
             let loaded =
-                isolation::load::<M>(&self.options, isolation, path.as_ref(), self.host.is_some())?;
+                isolation::load::<M>(&self.options, isolation, path.as_ref(), self.services())?;
             return Ok(Plugin::isolated(
                 loaded.module,
                 loaded.isolated,

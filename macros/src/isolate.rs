@@ -252,7 +252,48 @@ pub(crate) fn interface_methods(
         let index = i as u32;
         serve_arm(index, arg_names, arg_types, ret, quote!(self.#ident))
     });
+    let host_methods = match &interface.host {
+        Some(_) => {
+            let host = &names.host;
+            quote! {
+                fn __remote_host(
+                    __xplug_proxy: &'static #rt::Proxy,
+                ) -> ::core::option::Option<#host> {
+                    #rt::remote_host::<#host>(__xplug_proxy)
+                }
+
+                fn __serve_host(
+                    host: &#host,
+                    method: u32,
+                    args: &[u8],
+                    out: &mut ::std::vec::Vec<u8>,
+                ) -> ::core::result::Result<(), ::xplug::wire::WireError> {
+                    #rt::ServedObject::serve_shared(host, method, args, out)
+                }
+            }
+        }
+        None => quote! {
+            fn __remote_host(
+                _: &'static #rt::Proxy,
+            ) -> ::core::option::Option<::xplug::NoHost> {
+                ::core::option::Option::None
+            }
+
+            fn __serve_host(
+                _: &::xplug::NoHost,
+                _: u32,
+                _: &[u8],
+                _: &mut ::std::vec::Vec<u8>,
+            ) -> ::core::result::Result<(), ::xplug::wire::WireError> {
+                ::core::result::Result::Err(::xplug::wire::WireError::Invalid {
+                    what: "host services (the interface has none)",
+                })
+            }
+        },
+    };
     quote! {
+        #host_methods
+
         fn __isolated(__xplug_proxy: &'static #rt::Proxy) -> Self {
             let module = #module {
                 on_load_: #proxy::on_load,

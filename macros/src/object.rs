@@ -395,6 +395,20 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         } = m;
         crate::isolate::serve_arm(i as u32, arg_names, arg_types, ret, quote!(self.#ident))
     });
+    let shared_arms = methods
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !m.mutable)
+        .map(|(i, m)| {
+            let Method {
+                ident,
+                arg_names,
+                arg_types,
+                ret,
+                ..
+            } = m;
+            crate::isolate::serve_arm(i as u32, arg_names, arg_types, ret, quote!(self.#ident))
+        });
     let probes = crate::isolate::probes_in_scope();
     let thread_impls = {
         let send_impl = send.then(|| {
@@ -559,6 +573,25 @@ pub(crate) fn generate(object: Object) -> TokenStream {
                         let _ = (&mut __xplug_input, __xplug_out);
                         ::core::result::Result::Err(::xplug::wire::WireError::Invalid {
                             what: "method number",
+                        })
+                    }
+                }
+            }
+
+            fn serve_shared(
+                &self,
+                __xplug_method: u32,
+                __xplug_args: &[u8],
+                __xplug_out: &mut ::std::vec::Vec<u8>,
+            ) -> ::core::result::Result<(), ::xplug::wire::WireError> {
+                #probes
+                let mut __xplug_input = ::xplug::wire::Input::new(__xplug_args);
+                match __xplug_method {
+                    #(#shared_arms)*
+                    _ => {
+                        let _ = (&mut __xplug_input, __xplug_out);
+                        ::core::result::Result::Err(::xplug::wire::WireError::Invalid {
+                            what: "method number (or a `&mut self` method of a shared object)",
                         })
                     }
                 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use abi_stable::std_types::{RNone, ROption, RSome, RStr, RString};
 use counter_interface::CounterRef;
 use greeter_interface::GreeterRef;
 use xplug_loader::isolation::{Isolation, Restart};
@@ -556,21 +557,88 @@ fn what_isolation_cannot_do_is_refused_clearly() {
         matches!(error.kind(), ErrorKind::Isolation { .. }),
         "{error}"
     );
-    // Host services do not cross yet.
-    struct Services;
-    impl greeter_interface::GreeterHost for Services {
-        fn setting(
-            &self,
-            _: abi_stable::std_types::RStr<'_>,
-        ) -> abi_stable::std_types::ROption<abi_stable::std_types::RString> {
-            abi_stable::std_types::ROption::RNone
+}
+
+/// Host services that answer from the host, panic, or call the plugin back.
+struct Services {
+    plugin: std::sync::OnceLock<Plugin<GreeterRef>>,
+}
+
+impl greeter_interface::GreeterHost for Services {
+    fn setting(&self, key: RStr<'_>) -> ROption<RString> {
+        match key.as_str() {
+            "hello" => RSome("hi there".into()),
+            "boom" => panic!("no settings today"),
+            // Back into the plugin, whose `translate` calls this service again.
+            "again" => {
+                let plugin = self.plugin.get().expect("the plugin is set");
+                let shout = plugin.shout("again".into()).unwrap();
+                let hello = plugin.translate("hello".into()).unwrap().unwrap();
+                RSome(format!("{shout} {hello}").into())
+            }
+            _ => RNone,
         }
     }
-    let error = isolated(own())
-        .host_services(greeter_interface::GreeterHostBox::new(Services))
-        .load(plugin(Fixture::GreeterEn))
-        .unwrap_err();
-    assert!(error.to_string().contains("host services"), "{error}");
+}
+
+#[test]
+fn host_services_answer_an_isolated_plugin_and_may_call_it_back() {
+    let path = plugin(Fixture::GreeterEn);
+    let services = |loader: Loader<GreeterRef>| {
+        let services: &'static Services = Box::leak(Box::new(Services {
+            plugin: std::sync::OnceLock::new(),
+        }));
+        // The loader's copy of the box forwards to the leaked services, which learn their
+        // plugin once it is loaded.
+        struct Forward(&'static Services);
+        impl greeter_interface::GreeterHost for Forward {
+            fn setting(&self, key: RStr<'_>) -> ROption<RString> {
+                self.0.setting(key)
+            }
+        }
+        let plugin = loader
+            .host_services(greeter_interface::GreeterHostBox::new(Forward(services)))
+            .load(&path)
+            .unwrap();
+        let _ = services.plugin.set(plugin.clone());
+        plugin
+    };
+    let inside = services(Loader::<GreeterRef>::new());
+    let outside = services(isolated(own()));
+    assert!(outside.is_isolated());
+    for plugin in [&inside, &outside] {
+        let translate = |word: &str| plugin.translate(word.into()).map(ROption::into_option);
+        assert_eq!(translate("hello").unwrap().unwrap(), "hi there");
+        assert_eq!(translate("thanks").unwrap().unwrap(), "thanks");
+        assert_eq!(translate("again").unwrap().unwrap(), "AGAIN! hi there");
+        let panicked = translate("boom").unwrap_err();
+        assert!(
+            panicked
+                .panic_message()
+                .unwrap()
+                .contains("the host's setting service failed"),
+            "{panicked}"
+        );
+        // Still serving, and from other threads too.
+        let plugin = plugin.clone();
+        let answers: Vec<_> = (0..4)
+            .map(|_| {
+                let plugin = plugin.clone();
+                thread::spawn(move || {
+                    (0..200)
+                        .map(|_| plugin.translate("again".into()).unwrap().unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for answer in answers {
+            assert!(answer
+                .join()
+                .unwrap()
+                .iter()
+                .all(|a| a == "AGAIN! hi there"));
+        }
+    }
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! through the same pipeline a host runs in-process, and answers calls until the channel
 //! closes.
 
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io;
 use std::os::unix::io::{AsRawFd, FromRawFd};
@@ -11,10 +12,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use abi_stable::std_types::{ROption, RResult, RSlice, RString, RVec};
-use xplug::__private::isolation::{self, hook, status};
+use xplug::__private::isolation::{self, hook, status, Channel, Proxy};
 use xplug::__private::LoadHookError;
 use xplug::wire::{FromWire, Input, Wire, WireError};
-use xplug::Interface;
+use xplug::{CallErrorKind, Interface};
 
 use super::frame::{self, Conn, Hello, Refusal};
 use super::Serves;
@@ -162,14 +163,169 @@ fn watch_parent() {
         });
 }
 
+thread_local! {
+    /// The channel to the host, on the thread that serves it: a plugin's call of the host's
+    /// services, made while it serves a call, goes through it (and the host's calls made
+    /// meanwhile are served from there).
+    static CHANNEL: RefCell<Option<Conn>> = const { RefCell::new(None) };
+    /// What serves one call of the host, on that thread.
+    static SERVER: Cell<Option<&'static Server>> = const { Cell::new(None) };
+    /// The number of the last call this process made of the host.
+    static CALLS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Serves one call of the host: the function's number, the arguments, the answer.
+type Server = dyn Fn(u32, &[u8], &mut Vec<u8>) -> Result<(), WireError>;
+
+/// A request of the host this process has read: what to do next.
+enum Next {
+    /// Served; go on.
+    Served,
+    /// Stop serving, with this exit status.
+    Exit(i32),
+}
+
+/// Runs `f` with the channel to the host, if this thread serves it.
+fn with_channel<R>(f: impl FnOnce(&mut Conn) -> R) -> Option<R> {
+    CHANNEL.with(|channel| channel.borrow_mut().as_mut().map(f))
+}
+
+/// Reads the host's next message into `request`: its tag, or the exit status if the channel
+/// ended (or this thread does not serve it).
+fn receive(request: &mut Vec<u8>) -> Result<u8, i32> {
+    match with_channel(|channel| channel.receive(None, MAX_FROM_HOST, request)) {
+        Some(Ok(tag)) => Ok(tag),
+        // The host closed the channel: unloaded, or gone.
+        Some(Err(frame::ReadError::Io(e))) if e.kind() == io::ErrorKind::UnexpectedEof => Err(0),
+        Some(Err(_)) | None => Err(2),
+    }
+}
+
+/// Sends one message to the host; the exit status if the channel ended.
+fn send(tag: u8, head: &[u8], body: &[u8]) -> Result<(), i32> {
+    match with_channel(|channel| channel.send(tag, head, body)) {
+        Some(Ok(())) => Ok(()),
+        _ => Err(0),
+    }
+}
+
+/// Serves one request of the host (`tag`, `request`): a call of a function or hook, of a
+/// method of an object this process keeps, or a liveness check.
+fn handle(tag: u8, request: &[u8]) -> Next {
+    let mut out = Vec::new();
+    let served = match tag {
+        frame::CALL if request.len() >= 8 => {
+            let function = u32::from_le_bytes([request[4], request[5], request[6], request[7]]);
+            match SERVER.with(Cell::get) {
+                Some(server) => server(function, &request[8..], &mut out),
+                None => return Next::Exit(2),
+            }
+        }
+        frame::OBJECT if request.len() >= 16 => {
+            let mut object = [0; 8];
+            object.copy_from_slice(&request[4..12]);
+            let method = u32::from_le_bytes([request[12], request[13], request[14], request[15]]);
+            isolation::serve_object(u64::from_le_bytes(object), method, &request[16..], &mut out)
+        }
+        frame::PING if request.len() == 4 => {
+            return match send(frame::PONG, &[], request) {
+                Ok(()) => Next::Served,
+                Err(status) => Next::Exit(status),
+            };
+        }
+        _ => return Next::Exit(2),
+    };
+    if let Err(e) = served {
+        // A call this runner cannot read (the host is not the one it was built with), or of
+        // an object it no longer keeps.
+        out.clear();
+        out.push(status::PANICKED);
+        RString::from(format!(
+            "the isolated plugin's process could not serve the call: {e}"
+        ))
+        .encode(&mut out);
+        RString::new().encode(&mut out);
+    }
+    match send(frame::ANSWER, &request[..4], &out) {
+        Ok(()) => Next::Served,
+        Err(status) => Next::Exit(status),
+    }
+}
+
+/// The plugin's way to its host's services: each call is sent to the host, which may call the
+/// plugin again before it answers (those calls are served here meanwhile).
+struct ToHost;
+
+impl Channel for ToHost {
+    fn call(&self, _: u32, _: &[u8], _: &mut Vec<u8>) -> Result<u64, CallErrorKind> {
+        Err(CallErrorKind::Unavailable {
+            reason: "a plugin calls no host functions, only its services".to_owned(),
+        })
+    }
+
+    fn call_object(
+        &self,
+        _: u64,
+        object: u64,
+        method: u32,
+        args: &[u8],
+        reply: &mut Vec<u8>,
+    ) -> Result<u64, CallErrorKind> {
+        let call = CALLS.with(|calls| {
+            let call = calls.get().wrapping_add(1);
+            calls.set(call);
+            call
+        });
+        let mut head = [0u8; 16];
+        head[..4].copy_from_slice(&call.to_le_bytes());
+        head[4..12].copy_from_slice(&object.to_le_bytes());
+        head[12..].copy_from_slice(&method.to_le_bytes());
+        match with_channel(|channel| channel.send(frame::BACK, &head, args)) {
+            Some(Ok(())) => {}
+            Some(Err(_)) => std::process::exit(0),
+            None => {
+                return Err(CallErrorKind::Unavailable {
+                    reason: "an isolated plugin reaches its host's services only while it \
+                             serves a call of the host, on the thread that serves it"
+                        .to_owned(),
+                })
+            }
+        }
+        let mut request = Vec::new();
+        loop {
+            match receive(&mut request) {
+                Ok(frame::RETURN) if request.len() >= 4 && request[..4] == call.to_le_bytes() => {
+                    reply.clear();
+                    reply.extend_from_slice(&request[4..]);
+                    return Ok(0);
+                }
+                Ok(frame::RETURN) => std::process::exit(2),
+                // The host's calls made while it serves this one.
+                Ok(tag) => match handle(tag, &request) {
+                    Next::Served => {}
+                    Next::Exit(status) => std::process::exit(status),
+                },
+                Err(status) => std::process::exit(status),
+            }
+        }
+    }
+
+    fn misbehaved(&self, _: u64, what: String) -> CallErrorKind {
+        // The host is this process's own build: an answer it cannot read ends the process.
+        eprintln!("xplug: the host's answer broke the channel's rules: {what}");
+        std::process::exit(2)
+    }
+}
+
 /// Loads the plugin for interface `M` and answers calls; returns the exit status.
 pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
     let Child {
-        mut channel,
+        channel,
         image,
         hello,
     } = child;
     log_to_stderr(hello.log_level);
+    CHANNEL.with(|slot| *slot.borrow_mut() = Some(channel));
     // The host's rules, but for what it checked itself (the file's permissions, its trust
     // policy, its journal).
     let mut options = Options::for_interface::<M>();
@@ -180,6 +336,13 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
         options.requirements = options.requirements.with_versions(versions);
     }
     options.file.max_size = hello.max_file_size;
+    // The host's services, if it offers them: calls of them go back over the channel.
+    let host: Option<&'static M::Host> = if hello.services {
+        let proxy: &'static Proxy = Box::leak(Box::new(Proxy::new(Box::new(ToHost))));
+        M::__remote_host(proxy).map(|host| &*Box::leak(Box::new(host)))
+    } else {
+        None
+    };
     let path = Path::new(&hello.path);
     let loaded = image
         .metadata()
@@ -191,7 +354,7 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
                 file: image,
                 meta,
             };
-            stages::run_opened::<M>(&options, path, plugin)
+            stages::run_opened::<M>(&options, path, plugin, host)
         });
     let module = match loaded {
         Ok(checked) => {
@@ -199,59 +362,25 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
             checked.module
         }
         Err(error) => {
-            let _ = channel.send(frame::REFUSED, &[], &refusal(&error).encode());
+            let _ = send(frame::REFUSED, &[], &refusal(&error).encode());
             return 3;
         }
     };
-    if channel.send(frame::LOADED, &[], &[]).is_err() {
-        return 0;
+    let server: &'static Server = Box::leak(Box::new(
+        move |function: u32, args: &[u8], out: &mut Vec<u8>| answer(module, function, args, out),
+    ));
+    SERVER.with(|slot| slot.set(Some(server)));
+    if let Err(status) = send(frame::LOADED, &[], &[]) {
+        return status;
     }
     let mut request = Vec::new();
-    let mut out = Vec::new();
     loop {
-        let served = match channel.receive(None, MAX_FROM_HOST, &mut request) {
-            Ok(frame::CALL) if request.len() >= 8 => {
-                let function = u32::from_le_bytes([request[4], request[5], request[6], request[7]]);
-                out.clear();
-                answer(module, function, &request[8..], &mut out)
-            }
-            Ok(frame::OBJECT) if request.len() >= 16 => {
-                let mut object = [0; 8];
-                object.copy_from_slice(&request[4..12]);
-                let method =
-                    u32::from_le_bytes([request[12], request[13], request[14], request[15]]);
-                out.clear();
-                isolation::serve_object(
-                    u64::from_le_bytes(object),
-                    method,
-                    &request[16..],
-                    &mut out,
-                )
-            }
-            Ok(frame::PING) if request.len() == 4 => {
-                if channel.send(frame::PONG, &[], &request).is_err() {
-                    return 0;
-                }
-                continue;
-            }
-            // The host closed the channel: unloaded, or gone.
-            Err(frame::ReadError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return 0,
-            _ => return 2,
-        };
-        let call = [request[0], request[1], request[2], request[3]];
-        if let Err(e) = served {
-            // A call this runner cannot read (the host is not the one it was built with), or
-            // of an object it no longer keeps.
-            out.clear();
-            out.push(status::PANICKED);
-            RString::from(format!(
-                "the isolated plugin's process could not serve the call: {e}"
-            ))
-            .encode(&mut out);
-            RString::new().encode(&mut out);
-        }
-        if channel.send(frame::ANSWER, &call, &out).is_err() {
-            return 0;
+        match receive(&mut request) {
+            Ok(tag) => match handle(tag, &request) {
+                Next::Served => {}
+                Next::Exit(status) => return status,
+            },
+            Err(status) => return status,
         }
     }
 }

@@ -9,6 +9,8 @@
 //! | `CALL` | host | call number, function number, the encoded arguments |
 //! | `ANSWER` | child | the call's number, the encoded answer |
 //! | `OBJECT` | host | call number, object number, method number, the encoded arguments |
+//! | `BACK` | child | call number, object number (1: the host's services), method number, the encoded arguments |
+//! | `RETURN` | host | the number of the child's call, the encoded answer |
 //! | `PING` | host | a number the child sends back |
 //! | `PONG` | child | that number |
 //!
@@ -22,7 +24,7 @@ use std::time::Instant;
 use xplug::wire::{FromWire, Input, Wire, WireError};
 
 /// The version of this channel's protocol; host and child must speak the same.
-pub(crate) const PROTOCOL: u32 = 1;
+pub(crate) const PROTOCOL: u32 = 2;
 
 /// The largest call a host sends (its encoded arguments): far above any real call. Larger
 /// arguments are refused before anything is sent.
@@ -39,6 +41,11 @@ pub(crate) const PING: u8 = 6;
 pub(crate) const PONG: u8 = 7;
 /// A call of a method of an object the child keeps (answered by an `ANSWER`).
 pub(crate) const OBJECT: u8 = 8;
+/// A call the child makes of an object the host serves it (its services), made while it
+/// serves a call of the host; the host may call the child again before it answers.
+pub(crate) const BACK: u8 = 9;
+/// The host's answer to a `BACK`.
+pub(crate) const RETURN: u8 = 10;
 
 /// Writes one frame: `tag`, `head`, then `body`, in one write for a small frame (one system
 /// call, one wake-up on the other side), assembled in `scratch`.
@@ -255,6 +262,8 @@ pub(crate) struct Hello {
     pub(crate) log_level: u8,
     /// The plugin's real path, for reports.
     pub(crate) path: String,
+    /// Whether the host serves its services to the plugin.
+    pub(crate) services: bool,
 }
 
 fn string(input: &mut Input<'_>) -> Result<String, WireError> {
@@ -281,6 +290,7 @@ impl Hello {
         self.max_file_size.encode(&mut out);
         self.log_level.encode(&mut out);
         put_string(&self.path, &mut out);
+        self.services.encode(&mut out);
         out
     }
 
@@ -296,6 +306,7 @@ impl Hello {
             max_file_size: u64::decode(input)?,
             log_level: u8::decode(input)?,
             path: string(input)?,
+            services: bool::decode(input)?,
         };
         input.finish()?;
         Ok(hello)
@@ -395,6 +406,7 @@ mod tests {
             max_file_size: 7,
             log_level: 3,
             path: "/p/libx.so".into(),
+            services: true,
         };
         assert_eq!(Hello::decode(&hello.encode()), Ok(hello));
         let refusal = Refusal {

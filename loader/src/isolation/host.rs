@@ -1,6 +1,7 @@
 //! The host's side: the checks before anything starts, the plugin's process kept running (or
 //! started again), and each call sent over its channel.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -8,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use xplug::__private::isolation::{Channel, Proxy};
+use xplug::__private::isolation::{self, Channel, Proxy};
+use xplug::wire::WireError;
 use xplug::{CallErrorKind, Crash, Interface};
 
 use super::frame::{self, Hello, ReadError, Refusal};
@@ -21,6 +23,9 @@ use crate::process::lock;
 use crate::stages::{self, file, open, LoadMode, Options};
 use crate::sys::SealedFile;
 use crate::trust::Quarantine;
+
+/// Serves one call of the host's services: method, arguments, answer.
+type ServeHost = dyn Fn(u32, &[u8], &mut Vec<u8>) -> Result<(), WireError> + Send + Sync;
 
 /// How long a process that closed its channel has to exit before it is killed.
 const EXIT_GRACE: Duration = Duration::from_millis(500);
@@ -37,8 +42,9 @@ pub(crate) struct Isolated {
     module: Box<dyn std::any::Any + Send + Sync>,
     /// The thread of an `on_unload` hook that outlasted its wait.
     pub(crate) unload_hook: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// The bytes' XXH3-128 and the isolation settings: what makes two loads one plugin.
-    identity: (u128, Isolation),
+    /// The bytes' XXH3-128, the host services' address and the isolation settings: what makes
+    /// two loads one plugin.
+    identity: (u128, usize, Isolation),
 }
 
 impl Isolated {
@@ -72,6 +78,8 @@ struct Shared {
     path: PathBuf,
     info: PluginInfo,
     hello: Vec<u8>,
+    /// What serves the plugin's calls of the host's services, if it has them.
+    services: Option<Box<ServeHost>>,
     isolation: Isolation,
     /// Where its restart policy lists it after its last allowed crash, and its digest.
     quarantine: Option<(Quarantine, Sha256)>,
@@ -156,11 +164,27 @@ impl Shared {
             .conn
             .send_until(until, frame::HELLO, &[], &self.hello);
         let mut buffer = Vec::new();
-        let answer = sent.map_err(ReadError::Io).and_then(|()| {
+        let mut answer = sent.map_err(ReadError::Io).and_then(|()| {
             running
                 .conn
                 .receive(until, self.isolation.max_message, &mut buffer)
         });
+        // Its `on_load` may call the host's services.
+        while let Ok(frame::BACK) = answer {
+            let returned = match self.serve_back(std::ptr::null_mut(), &buffer) {
+                Ok(returned) => returned,
+                Err(_) => break,
+            };
+            answer = running
+                .conn
+                .send_until(until, frame::RETURN, &[], &returned)
+                .map_err(ReadError::Io)
+                .and_then(|()| {
+                    running
+                        .conn
+                        .receive(until, self.isolation.max_message, &mut buffer)
+                });
+        }
         match answer {
             Ok(frame::LOADED) if buffer.is_empty() => {
                 *lock(&self.interrupt) = running.conn.interrupter().ok();
@@ -330,7 +354,72 @@ impl Shared {
     }
 }
 
+thread_local! {
+    /// The isolated plugins whose calls of the host's services this thread is serving, by the
+    /// address of their `Shared`: the state a call further up the stack holds locked (null
+    /// while the plugin loads). A service that calls the plugin again uses it, not the lock.
+    static HELD: RefCell<Vec<(usize, *mut State)>> = const { RefCell::new(Vec::new()) };
+}
+
 impl Shared {
+    fn address(&self) -> usize {
+        self as *const Shared as usize
+    }
+
+    /// Runs `f` on the state: locked here, or held by a call further up this thread's stack
+    /// (a host service the plugin called, calling it again).
+    fn with_state<R>(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<R, CallErrorKind>,
+    ) -> Result<R, CallErrorKind> {
+        let held = HELD.with(|held| {
+            let held = held.borrow();
+            held.iter()
+                .rev()
+                .find(|(shared, _)| *shared == self.address())
+                .map(|(_, state)| *state)
+        });
+        match held {
+            Some(state) if state.is_null() => Err(CallErrorKind::Unavailable {
+                reason: "it is still loading (its `on_load` called a host service that called \
+                         it back)"
+                    .to_owned(),
+            }),
+            // SAFETY: `state` is the state a call further up this thread's stack holds locked
+            // (`serve_back`), which does not touch it until the service returns; this borrow
+            // ends before then.
+            Some(state) => f(unsafe { &mut *state }),
+            None => f(&mut self.state()),
+        }
+    }
+
+    /// Serves a call the plugin made of the host (a `BACK` message, `request`) while `state` is
+    /// held by this thread (null while the plugin loads); returns the answer's head (the call's
+    /// number) and body. `Err`: the request broke the rules.
+    fn serve_back(&self, state: *mut State, request: &[u8]) -> Result<Vec<u8>, String> {
+        if request.len() < 16 {
+            return Err("a call of the host without its head".to_owned());
+        }
+        let mut object = [0; 8];
+        object.copy_from_slice(&request[4..12]);
+        let method = u32::from_le_bytes([request[12], request[13], request[14], request[15]]);
+        let mut out = request[..4].to_vec();
+        let served = match &self.services {
+            Some(serve) if u64::from_le_bytes(object) == isolation::HOST_SERVICES => {
+                HELD.with(|held| held.borrow_mut().push((self.address(), state)));
+                let served = serve(method, &request[16..], &mut out);
+                HELD.with(|held| held.borrow_mut().pop());
+                served
+            }
+            _ => Err(WireError::Invalid {
+                what: "object number (the host serves its services alone)",
+            }),
+        };
+        served
+            .map(|()| out)
+            .map_err(|e| format!("a call of the host it cannot serve: {e}"))
+    }
+
     /// Sends a call (`tag`, `head` after its first 4 bytes, which this fills with the call's
     /// number, then `args`) to the running process and reads its answer into `reply`; returns
     /// the process's number. A process that fails the call is ended.
@@ -363,25 +452,62 @@ impl Shared {
             }
             Err(_) => return Err(self.end(state, End::Closed)),
         }
-        let read = running
-            .conn
-            .receive(until, self.isolation.max_message, reply);
-        let how = match read {
-            Ok(frame::ANSWER) if reply.len() >= 4 && reply[..4] == call.to_le_bytes() => {
-                reply.drain(..4);
-                state.in_a_row = 0;
-                return Ok(state.process);
+        let process = state.process;
+        let how = loop {
+            let running = match state.running.as_mut() {
+                Some(running) if state.process == process => running,
+                // A call the host's service made ended or replaced the process.
+                _ => {
+                    return Err(state.last.clone().unwrap_or(CallErrorKind::Crashed {
+                        crash: Crash::Closed,
+                        stderr: String::new(),
+                    }))
+                }
+            };
+            let read = running
+                .conn
+                .receive(until, self.isolation.max_message, reply);
+            match read {
+                Ok(frame::ANSWER) if reply.len() >= 4 && reply[..4] == call.to_le_bytes() => {
+                    reply.drain(..4);
+                    state.in_a_row = 0;
+                    return Ok(state.process);
+                }
+                Ok(frame::BACK) => {
+                    let request = std::mem::take(reply);
+                    let answer = self.serve_back(state, &request);
+                    *reply = request;
+                    let answer = match answer {
+                        Ok(answer) => answer,
+                        Err(what) => break End::Misbehaved(what),
+                    };
+                    if let Some(running) =
+                        state.running.as_mut().filter(|_| state.process == process)
+                    {
+                        match running.conn.send_until(until, frame::RETURN, &[], &answer) {
+                            Ok(()) => {}
+                            Err(e) if timed_out(&e) => {
+                                break End::TimedOut(deadline.unwrap_or(Duration::ZERO))
+                            }
+                            Err(_) => break End::Closed,
+                        }
+                    }
+                }
+                Ok(frame::ANSWER) => {
+                    break End::Misbehaved("an answer to a call never made".to_owned())
+                }
+                Ok(tag) => break End::Misbehaved(format!("a message of unknown kind {tag}")),
+                Err(ReadError::Io(e)) if timed_out(&e) => {
+                    break End::TimedOut(deadline.unwrap_or(Duration::ZERO))
+                }
+                Err(ReadError::Io(_)) => break End::Closed,
+                Err(ReadError::TooLong { claimed, max }) => {
+                    break End::Misbehaved(format!(
+                        "a message of {claimed} bytes, over the bound of {max}"
+                    ))
+                }
+                Err(ReadError::Empty) => break End::Misbehaved("an empty message".to_owned()),
             }
-            Ok(frame::ANSWER) => End::Misbehaved("an answer to a call never made".to_owned()),
-            Ok(tag) => End::Misbehaved(format!("a message of unknown kind {tag}")),
-            Err(ReadError::Io(e)) if timed_out(&e) => {
-                End::TimedOut(deadline.unwrap_or(Duration::ZERO))
-            }
-            Err(ReadError::Io(_)) => End::Closed,
-            Err(ReadError::TooLong { claimed, max }) => End::Misbehaved(format!(
-                "a message of {claimed} bytes, over the bound of {max}"
-            )),
-            Err(ReadError::Empty) => End::Misbehaved("an empty message".to_owned()),
         };
         Err(self.end(state, how))
     }
@@ -465,12 +591,12 @@ struct Served {
 impl Channel for Served {
     fn call(&self, function: u32, args: &[u8], reply: &mut Vec<u8>) -> Result<u64, CallErrorKind> {
         let shared = &*self.shared;
-        let mut state = shared.state();
-        let state = &mut *state;
-        shared.serving(state)?;
-        let mut head = [0u8; 8];
-        head[4..].copy_from_slice(&function.to_le_bytes());
-        shared.exchange(state, frame::CALL, &mut head, args, reply)
+        shared.with_state(|state| {
+            shared.serving(state)?;
+            let mut head = [0u8; 8];
+            head[4..].copy_from_slice(&function.to_le_bytes());
+            shared.exchange(state, frame::CALL, &mut head, args, reply)
+        })
     }
 
     fn call_object(
@@ -482,8 +608,37 @@ impl Channel for Served {
         reply: &mut Vec<u8>,
     ) -> Result<u64, CallErrorKind> {
         let shared = &*self.shared;
-        let mut state = shared.state();
-        let state = &mut *state;
+        shared.with_state(|state| shared.call_object(state, process, object, method, args, reply))
+    }
+
+    fn misbehaved(&self, process: u64, what: String) -> CallErrorKind {
+        let shared = &*self.shared;
+        let ended = shared.with_state(|state| {
+            Ok(if state.process == process && state.running.is_some() {
+                shared.end(state, End::Misbehaved(what.clone()))
+            } else {
+                // That process is gone already; the one running now did nothing wrong.
+                CallErrorKind::Crashed {
+                    crash: Crash::Misbehaved { what: what.clone() },
+                    stderr: String::new(),
+                }
+            })
+        });
+        ended.unwrap_or_else(|kind| kind)
+    }
+}
+
+impl Shared {
+    /// [`Channel::call_object`] with the state at hand.
+    fn call_object(
+        &self,
+        state: &mut State,
+        process: u64,
+        object: u64,
+        method: u32,
+        args: &[u8],
+        reply: &mut Vec<u8>,
+    ) -> Result<u64, CallErrorKind> {
         if let Some(why) = state.stopped {
             return Err(CallErrorKind::Unavailable {
                 reason: why.to_owned(),
@@ -506,20 +661,7 @@ impl Channel for Served {
         let mut head = [0u8; 16];
         head[4..12].copy_from_slice(&object.to_le_bytes());
         head[12..].copy_from_slice(&method.to_le_bytes());
-        shared.exchange(state, frame::OBJECT, &mut head, args, reply)
-    }
-
-    fn misbehaved(&self, process: u64, what: String) -> CallErrorKind {
-        let mut state = self.shared.state();
-        if state.process == process && state.running.is_some() {
-            self.shared.end(&mut state, End::Misbehaved(what))
-        } else {
-            // That process is gone already; the one running now did nothing wrong.
-            CallErrorKind::Crashed {
-                crash: Crash::Misbehaved { what },
-                stderr: String::new(),
-            }
-        }
+        self.exchange(state, frame::OBJECT, &mut head, args, reply)
     }
 }
 
@@ -567,16 +709,8 @@ pub(crate) fn load<M: Interface>(
     options: &Options,
     isolation: &Isolation,
     requested: &Path,
-    has_services: bool,
+    services: Option<&'static M::Host>,
 ) -> Result<Loaded<M>, LoadError> {
-    if has_services {
-        return Err(refuse(
-            requested,
-            "host services do not cross to an isolated plugin yet: load it in-process, or \
-             without `Loader::host_services`"
-                .to_owned(),
-        ));
-    }
     if options.mode == LoadMode::InPlace {
         return Err(refuse(
             requested,
@@ -604,7 +738,7 @@ pub(crate) fn load<M: Interface>(
     // 1. The file, read once; trust; 2 and 3; 4. Nothing of it runs here.
     let plugin = file::open(requested, options.file)?;
     let named = plugin.named.clone();
-    load_file(options, isolation, requested, runner, plugin).map_err(|e| named.error(e))
+    load_file(options, isolation, requested, runner, plugin, services).map_err(|e| named.error(e))
 }
 
 /// [`load`] once stage 1 opened the file: every other check, then its process started.
@@ -614,6 +748,7 @@ fn load_file<M: Interface>(
     requested: &Path,
     runner: PathBuf,
     plugin: file::PluginFile,
+    services: Option<&'static M::Host>,
 ) -> Result<Loaded<M>, LoadError> {
     let bytes = file::read(&plugin, options.file.max_size)?;
     let digest = LazyDigest::new(&bytes);
@@ -646,7 +781,11 @@ fn load_file<M: Interface>(
         crate::trust::permissions::check_search_paths(&plugin.path, &paths, None)
             .map_err(|e| e.with_plugin(&info))?;
     }
-    let identity = (xxhash_rust::xxh3::xxh3_128(&bytes), isolation.clone());
+    let identity = (
+        xxhash_rust::xxh3::xxh3_128(&bytes),
+        stages::services_address::<M>(services),
+        isolation.clone(),
+    );
     {
         let mut loaded = lock(&ISOLATED);
         loaded.retain(|isolated| isolated.strong_count() > 0);
@@ -699,6 +838,7 @@ fn load_file<M: Interface>(
         max_file_size: options.file.max_size,
         log_level: log::max_level() as u8,
         path: plugin.path.display().to_string(),
+        services: services.is_some(),
     };
     let shared = Arc::new(Shared {
         runner,
@@ -706,6 +846,11 @@ fn load_file<M: Interface>(
         path: plugin.path.clone(),
         info: info.clone(),
         hello: hello.encode(),
+        services: services.map(|host| -> Box<ServeHost> {
+            Box::new(move |method: u32, args: &[u8], out: &mut Vec<u8>| {
+                M::__serve_host(host, method, args, out)
+            })
+        }),
         isolation: isolation.clone(),
         quarantine,
         state: Mutex::new(State::default()),

@@ -176,10 +176,12 @@ pub(crate) fn run_opened<M: Interface>(
     options: &Options,
     requested: &Path,
     plugin: PluginFile,
+    host: Option<&'static M::Host>,
 ) -> Result<Checked<M>, LoadError> {
     let named = plugin.named.clone();
-    let checked = check_opened::<M>(options, requested, plugin, 0).map_err(|e| named.error(e))?;
-    init::on_load(&checked.library, &checked.path, checked.module, None)
+    let checked = check_opened::<M>(options, requested, plugin, services_address::<M>(host))
+        .map_err(|e| named.error(e))?;
+    init::on_load(&checked.library, &checked.path, checked.module, host)
         .map_err(|e| named.error(e))?;
     Ok(checked)
 }
