@@ -86,13 +86,29 @@ pub trait Channel: Send + Sync + 'static {
 /// What an isolated plugin's module context points to: its channel.
 pub struct Proxy {
     channel: Box<dyn Channel>,
+    /// Whether calls through it may lend objects (the host's calls of a plugin may; a plugin's
+    /// calls of its host's services may not).
+    lends: bool,
 }
 
 impl Proxy {
-    /// A proxy over `channel`. Its address becomes the context of a module that must not
-    /// outlive it: `xplug-loader` keeps every proxy for the life of the process.
+    /// A proxy over `channel`, for the host's calls of a plugin. Its address becomes the
+    /// context of a module that must not outlive it: `xplug-loader` keeps every proxy for the
+    /// life of the process.
     pub fn new(channel: Box<dyn Channel>) -> Proxy {
-        Proxy { channel }
+        Proxy {
+            channel,
+            lends: true,
+        }
+    }
+
+    /// A proxy over `channel`, for a plugin's calls of its host's services: it lends no
+    /// objects.
+    pub fn to_host(channel: Box<dyn Channel>) -> Proxy {
+        Proxy {
+            channel,
+            lends: false,
+        }
     }
 
     /// The context of modules served by this proxy.
@@ -202,6 +218,69 @@ thread_local! {
     static BUFFERS: Cell<*mut (Vec<u8>, Vec<u8>)> = const { Cell::new(std::ptr::null_mut()) };
     /// The proxy and process whose answer this thread is reading: the objects in it are theirs.
     static ANSWERING: Cell<Option<(&'static Proxy, u64)>> = const { Cell::new(None) };
+    /// The objects the host's calls on this thread lend to a plugin's process, while they
+    /// run: object `FIRST_LENT + i` is entry `i` (`None` once the plugin dropped its handle).
+    static LENT: RefCell<Vec<Option<Lent>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An object the host lent a plugin's process for one call.
+#[derive(Clone, Copy)]
+enum Lent {
+    Shared(*const dyn ServedObject),
+    Mut(*mut dyn ServedObject),
+}
+
+/// The number of the first object the host lends (1 is its services).
+pub const FIRST_LENT: u64 = 2;
+
+/// Lends `object` to the plugin's process for the call being encoded; writes its number.
+fn lend_object(object: Lent, out: &mut Vec<u8>) {
+    let index = LENT.with(|lent| {
+        let mut lent = lent.borrow_mut();
+        lent.push(Some(object));
+        lent.len() - 1
+    });
+    (FIRST_LENT + index as u64).encode(out);
+}
+
+/// Serves, in the host, a plugin's call of method `method` ([`DROP_OBJECT`]: its handle was
+/// dropped) of object `object`, which a call on this thread lent it, writing the answer to
+/// `out`. A number no call lends (any more) is answered with an error.
+pub fn serve_lent(
+    object: u64,
+    method: u32,
+    args: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
+    let index = object
+        .checked_sub(FIRST_LENT)
+        .and_then(|i| usize::try_from(i).ok());
+    let entry = LENT.with(|lent| index.and_then(|i| lent.borrow().get(i).copied().flatten()));
+    let entry = match entry {
+        Some(entry) => entry,
+        None => {
+            out.push(status::PANICKED);
+            RString::from("the object was lent for a call that has returned").encode(out);
+            RString::new().encode(out);
+            return Ok(());
+        }
+    };
+    if method == DROP_OBJECT {
+        Input::new(args).finish()?;
+        // The plugin's handle is gone; the object stays the host's.
+        if let Some(i) = index {
+            LENT.with(|lent| lent.borrow_mut()[i] = None);
+        }
+        out.push(status::RETURNED);
+        return Ok(());
+    }
+    match entry {
+        // SAFETY: the object is borrowed by the call that lent it, further up this thread's
+        // stack, which does not touch it until the call returns (and the entry with it).
+        Lent::Shared(object) => unsafe { &*object }.serve_shared(method, args, out),
+        // SAFETY: as above, borrowed mutably, and only through this entry meanwhile.
+        Lent::Mut(object) => unsafe { &mut *object }.serve(method, args, out),
+    }
 }
 
 /// Fails the current call with `kind`: the handle's method finds it in [`take_failure`].
@@ -254,7 +333,17 @@ fn exchange<R>(
 ) -> CallResult<R> {
     let (mut out, mut reply) = swap_slot(&BUFFERS, None).unwrap_or_default();
     out.clear();
-    let result = match args(&mut out) {
+    // Objects the arguments lend are served while this call runs, then no more.
+    let lent = LENT.with(|lent| lent.borrow().len());
+    let encoded = match args(&mut out) {
+        Ok(()) if !proxy.lends && LENT.with(|l| l.borrow().len()) != lent => {
+            Err(WireError::CannotCross {
+                type_name: "an object lent to the host (a plugin lends none)",
+            })
+        }
+        encoded => encoded,
+    };
+    let result = match encoded {
         Err(WireError::CannotCross { type_name }) => fail(CallErrorKind::CannotCross { type_name }),
         Err(e) => fail(CallErrorKind::CannotCross {
             type_name: leak_reason(e),
@@ -272,10 +361,20 @@ fn exchange<R>(
             }
         },
     };
+    LENT.with(|l| l.borrow_mut().truncate(lent));
     // Large buffers are not kept: one big call should not hold its memory for good.
     if out.capacity() <= 64 << 10 && reply.capacity() <= 64 << 10 {
         let _ = swap_slot(&BUFFERS, Some((out, reply)));
     }
+    result
+}
+
+/// Runs `f` (in a plugin's process, serving a call of the host) with the objects its
+/// arguments name made handles through `proxy`: the host's objects lent for the call.
+pub fn answering_through<R>(proxy: &'static Proxy, f: impl FnOnce() -> R) -> R {
+    let outer = ANSWERING.with(|a| a.replace(Some((proxy, 0))));
+    let result = f();
+    ANSWERING.with(|a| a.set(outer));
     result
 }
 
@@ -605,9 +704,39 @@ pub trait ViaWire<T> {
     fn put(&self, value: &T, out: &mut Vec<u8>) -> Result<(), WireError>;
     /// Encodes `value`, which it may take.
     fn put_owned(&self, value: T, out: &mut Vec<u8>) -> Result<(), WireError>;
+    /// `None`: a `&T` argument crosses (by copy).
+    fn lend_gap(&self) -> Option<&'static str>;
+    /// The type's name: a `&mut T` argument does not cross (a copy's changes would not come
+    /// back).
+    fn lend_mut_gap(&self) -> Option<&'static str>;
+    /// Encodes `value` (a copy).
+    fn lend(&self, value: &T, out: &mut Vec<u8>) -> Result<(), WireError>;
+    /// Refuses.
+    fn lend_mut(&self, value: &mut T, out: &mut Vec<u8>) -> Result<(), WireError>;
 }
 
 impl<T: Wire> ViaWire<T> for Probe<T> {
+    #[inline]
+    fn lend_gap(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn lend_mut_gap(&self) -> Option<&'static str> {
+        Some(std::any::type_name::<&mut T>())
+    }
+
+    #[inline]
+    fn lend(&self, value: &T, out: &mut Vec<u8>) -> Result<(), WireError> {
+        value.encode(out);
+        Ok(())
+    }
+
+    fn lend_mut(&self, _: &mut T, _: &mut Vec<u8>) -> Result<(), WireError> {
+        Err(WireError::CannotCross {
+            type_name: std::any::type_name::<&mut T>(),
+        })
+    }
+
     #[inline]
     fn gap(&self) -> Option<&'static str> {
         None
@@ -666,9 +795,35 @@ pub trait ViaObject<T> {
     fn decode_gap(&self) -> Option<&'static str>;
     /// The handle of the object an answer names.
     fn get(&self, input: &mut Input<'_>) -> Result<T, WireError>;
+    /// `None`: an object can be lent for a call.
+    fn lend_gap(&self) -> Option<&'static str>;
+    /// `None`: an object can be lent mutably for a call.
+    fn lend_mut_gap(&self) -> Option<&'static str>;
+    /// Lends `value` for the call; writes its number.
+    fn lend(&self, value: &T, out: &mut Vec<u8>) -> Result<(), WireError>;
+    /// Lends `value` mutably for the call; writes its number.
+    fn lend_mut(&self, value: &mut T, out: &mut Vec<u8>) -> Result<(), WireError>;
 }
 
-impl<T: Remote> ViaObject<T> for &Probe<T> {
+impl<T: Remote + ServedObject + 'static> ViaObject<T> for &Probe<T> {
+    fn lend_gap(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn lend_mut_gap(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn lend(&self, value: &T, out: &mut Vec<u8>) -> Result<(), WireError> {
+        lend_object(Lent::Shared(value as &dyn ServedObject), out);
+        Ok(())
+    }
+
+    fn lend_mut(&self, value: &mut T, out: &mut Vec<u8>) -> Result<(), WireError> {
+        lend_object(Lent::Mut(value as &mut dyn ServedObject), out);
+        Ok(())
+    }
+
     fn gap(&self) -> Option<&'static str> {
         None
     }
@@ -708,9 +863,37 @@ pub trait ViaNothing<T> {
     fn put(&mut self, value: &T, out: &mut Vec<u8>) -> Result<(), WireError>;
     /// Refuses.
     fn put_owned(&mut self, value: T, out: &mut Vec<u8>) -> Result<(), WireError>;
+    /// The type's name: it does not cross.
+    fn lend_gap(&mut self) -> Option<&'static str>;
+    /// The type's name: it does not cross.
+    fn lend_mut_gap(&mut self) -> Option<&'static str>;
+    /// Refuses.
+    fn lend(&mut self, value: &T, out: &mut Vec<u8>) -> Result<(), WireError>;
+    /// Refuses.
+    fn lend_mut(&mut self, value: &mut T, out: &mut Vec<u8>) -> Result<(), WireError>;
 }
 
 impl<T> ViaNothing<T> for &Probe<T> {
+    fn lend_gap(&mut self) -> Option<&'static str> {
+        Some(std::any::type_name::<&T>())
+    }
+
+    fn lend_mut_gap(&mut self) -> Option<&'static str> {
+        Some(std::any::type_name::<&mut T>())
+    }
+
+    fn lend(&mut self, _: &T, _: &mut Vec<u8>) -> Result<(), WireError> {
+        Err(WireError::CannotCross {
+            type_name: std::any::type_name::<&T>(),
+        })
+    }
+
+    fn lend_mut(&mut self, _: &mut T, _: &mut Vec<u8>) -> Result<(), WireError> {
+        Err(WireError::CannotCross {
+            type_name: std::any::type_name::<&mut T>(),
+        })
+    }
+
     fn gap(&mut self) -> Option<&'static str> {
         Some(std::any::type_name::<T>())
     }

@@ -58,9 +58,35 @@ fn names_lifetime(ty: &Type) -> bool {
     walk(ty.to_token_stream())
 }
 
+/// A parameter's type as it crosses: a value, or a borrow (`&T`, `&mut T` without a named
+/// lifetime) lent for the call.
+enum Param<'a> {
+    Value,
+    Lent { inner: &'a Type, mutable: bool },
+}
+
+fn param(ty: &Type) -> Param<'_> {
+    match ty {
+        Type::Reference(r) if r.lifetime.as_ref().map_or(true, |l| l.ident == "_") => Param::Lent {
+            inner: &r.elem,
+            mutable: r.mutability.is_some(),
+        },
+        _ => Param::Value,
+    }
+}
+
 /// How generated code asks whether a parameter's type crosses: `None`, or its name.
 fn arg_gap(ty: &Type) -> TokenStream {
     let rt = runtime();
+    if let Param::Lent { inner, mutable } = param(ty) {
+        if !names_lifetime(inner) {
+            return if mutable {
+                quote!((&#rt::Probe::<#inner>::new()).lend_mut_gap())
+            } else {
+                quote!((&#rt::Probe::<#inner>::new()).lend_gap())
+            };
+        }
+    }
     if names_lifetime(ty) {
         let name = ty.to_token_stream().to_string();
         quote!(::core::option::Option::Some(#name))
@@ -104,6 +130,20 @@ pub(crate) fn forward(
         )
     };
     let arg_gaps = arg_types.iter().map(arg_gap);
+    let puts = arg_names
+        .iter()
+        .zip(arg_types)
+        .map(|(name, ty)| match param(ty) {
+            Param::Lent {
+                inner,
+                mutable: true,
+            } => quote!((&#rt::Probe::<#inner>::new()).lend_mut(#name, __xplug_out)?;),
+            Param::Lent {
+                inner,
+                mutable: false,
+            } => quote!((&#rt::Probe::<#inner>::new()).lend(#name, __xplug_out)?;),
+            Param::Value => quote!((&#rt::Probe::<#ty>::new()).put(&#name, __xplug_out)?;),
+        });
     quote! {
         #probes
         // What cannot cross is refused before anything is sent.
@@ -116,7 +156,7 @@ pub(crate) fn forward(
         #call(
             #target
             |__xplug_out| {
-                #( (&#rt::Probe::<#arg_types>::new()).put(&#arg_names, __xplug_out)?; )*
+                #(#puts)*
                 let _ = __xplug_out;
                 ::core::result::Result::Ok(())
             },
@@ -147,10 +187,28 @@ pub(crate) fn serve_arm(
             }),
         };
     }
+    let gets = arg_names.iter().zip(arg_types).map(|(name, ty)| {
+        let get = |ty: &Type| quote!((&#rt::Probe::<#ty>::new()).get(&mut __xplug_input)?);
+        match param(ty) {
+            // A borrow decoded as what it borrows: a copy, or the handle of a lent object.
+            Param::Lent { inner, mutable } => {
+                let held = quote::format_ident!("__xplug_held_{}", name);
+                let value = get(inner);
+                if mutable {
+                    quote!(let mut #held: #inner = #value; let #name: #ty = &mut #held;)
+                } else {
+                    quote!(let #held: #inner = #value; let #name: #ty = &#held;)
+                }
+            }
+            Param::Value => {
+                let value = get(ty);
+                quote!(let #name: #ty = #value;)
+            }
+        }
+    });
     quote! {
         #index => {
-            #( let #arg_names: #arg_types =
-                (&#rt::Probe::<#arg_types>::new()).get(&mut __xplug_input)?; )*
+            #(#gets)*
             __xplug_input.finish()?;
             #rt::serve_result(#method(#(#arg_names),*), __xplug_out, |__xplug_value, __xplug_out| {
                 (&#rt::Probe::<#ret>::new()).put_owned(__xplug_value, __xplug_out)

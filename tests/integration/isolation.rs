@@ -89,7 +89,7 @@ fn an_isolated_plugin_answers_as_it_does_in_process() {
         counter.close().unwrap();
     }
     // What cannot cross is refused by name, before anything is sent: a borrowed slice of
-    // other than bytes (the first of `map`'s two), an object the host lends.
+    // other than bytes (the first of `map`'s two).
     let error = outside
         .map(
             abi_stable::std_types::RSlice::from_slice(&[1]),
@@ -102,11 +102,24 @@ fn an_isolated_plugin_answers_as_it_does_in_process() {
         }
         other => panic!("{other:?}"),
     }
-    let mut mine = greeter_interface::CounterBox::new(Steps(0));
-    assert!(matches!(
-        outside.drive(&mut mine, 1).unwrap_err().kind(),
-        CallErrorKind::CannotCross { .. }
-    ));
+    // An object the host lends for a call: the plugin's calls of it come back to the host.
+    for plugin in [&inside, &outside] {
+        let mut mine = greeter_interface::CounterBox::new(Steps(0));
+        assert_eq!(plugin.drive(&mut mine, 3).unwrap(), 3);
+        assert_eq!(plugin.drive(&mut mine, 2).unwrap(), 5);
+        assert_eq!(mine.next().unwrap(), 6);
+        // Its panic comes back to the plugin as an error, which the plugin turns into a
+        // panic of its own.
+        let mut faulty = greeter_interface::CounterBox::new(Steps(u64::MAX));
+        let panicked = plugin.drive(&mut faulty, 1).unwrap_err();
+        assert!(
+            panicked
+                .panic_message()
+                .unwrap()
+                .contains("the host's counter failed"),
+            "{panicked}"
+        );
+    }
 }
 
 /// A counter the host makes.
@@ -114,7 +127,8 @@ struct Steps(u64);
 
 impl greeter_interface::Counter for Steps {
     fn next(&mut self) -> u64 {
-        self.0 += 1;
+        // Past the end: a panic, contained in the host.
+        self.0 = self.0.checked_add(1).expect("the counter is at its end");
         self.0
     }
     fn skip(&mut self, steps: u64) -> u64 {

@@ -172,6 +172,17 @@ thread_local! {
     static SERVER: Cell<Option<&'static Server>> = const { Cell::new(None) };
     /// The number of the last call this process made of the host.
     static CALLS: Cell<u32> = const { Cell::new(0) };
+    /// The way to the host's objects: its services, and what its calls lend.
+    static TO_HOST: Cell<Option<&'static Proxy>> = const { Cell::new(None) };
+}
+
+/// Runs `f`, which serves a call of the host: the objects the call lends are reached through
+/// the channel.
+fn lent_through_channel<R>(f: impl FnOnce() -> R) -> R {
+    match TO_HOST.with(Cell::get) {
+        Some(proxy) => isolation::answering_through(proxy, f),
+        None => f(),
+    }
 }
 
 /// Serves one call of the host: the function's number, the arguments, the answer.
@@ -217,7 +228,7 @@ fn handle(tag: u8, request: &[u8]) -> Next {
         frame::CALL if request.len() >= 8 => {
             let function = u32::from_le_bytes([request[4], request[5], request[6], request[7]]);
             match SERVER.with(Cell::get) {
-                Some(server) => server(function, &request[8..], &mut out),
+                Some(server) => lent_through_channel(|| server(function, &request[8..], &mut out)),
                 None => return Next::Exit(2),
             }
         }
@@ -225,7 +236,14 @@ fn handle(tag: u8, request: &[u8]) -> Next {
             let mut object = [0; 8];
             object.copy_from_slice(&request[4..12]);
             let method = u32::from_le_bytes([request[12], request[13], request[14], request[15]]);
-            isolation::serve_object(u64::from_le_bytes(object), method, &request[16..], &mut out)
+            lent_through_channel(|| {
+                isolation::serve_object(
+                    u64::from_le_bytes(object),
+                    method,
+                    &request[16..],
+                    &mut out,
+                )
+            })
         }
         frame::PING if request.len() == 4 => {
             return match send(frame::PONG, &[], request) {
@@ -336,10 +354,12 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
         options.requirements = options.requirements.with_versions(versions);
     }
     options.file.max_size = hello.max_file_size;
-    // The host's services, if it offers them: calls of them go back over the channel.
+    // The host's services, if it offers them, and the objects its calls lend: their calls go
+    // back over the channel.
+    let to_host: &'static Proxy = Box::leak(Box::new(Proxy::to_host(Box::new(ToHost))));
+    TO_HOST.with(|slot| slot.set(Some(to_host)));
     let host: Option<&'static M::Host> = if hello.services {
-        let proxy: &'static Proxy = Box::leak(Box::new(Proxy::new(Box::new(ToHost))));
-        M::__remote_host(proxy).map(|host| &*Box::leak(Box::new(host)))
+        M::__remote_host(to_host).map(|host| &*Box::leak(Box::new(host)))
     } else {
         None
     };

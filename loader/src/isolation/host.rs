@@ -404,17 +404,19 @@ impl Shared {
         object.copy_from_slice(&request[4..12]);
         let method = u32::from_le_bytes([request[12], request[13], request[14], request[15]]);
         let mut out = request[..4].to_vec();
+        let object = u64::from_le_bytes(object);
+        let args = &request[16..];
+        // A service, or a lent object, may call the plugin back: that call finds the state
+        // this thread holds.
+        HELD.with(|held| held.borrow_mut().push((self.address(), state)));
         let served = match &self.services {
-            Some(serve) if u64::from_le_bytes(object) == isolation::HOST_SERVICES => {
-                HELD.with(|held| held.borrow_mut().push((self.address(), state)));
-                let served = serve(method, &request[16..], &mut out);
-                HELD.with(|held| held.borrow_mut().pop());
-                served
-            }
-            _ => Err(WireError::Invalid {
-                what: "object number (the host serves its services alone)",
+            Some(serve) if object == isolation::HOST_SERVICES => serve(method, args, &mut out),
+            None if object == isolation::HOST_SERVICES => Err(WireError::Invalid {
+                what: "object number (the host offers no services)",
             }),
+            _ => isolation::serve_lent(object, method, args, &mut out),
         };
+        HELD.with(|held| held.borrow_mut().pop());
         served
             .map(|()| out)
             .map_err(|e| format!("a call of the host it cannot serve: {e}"))
