@@ -200,6 +200,67 @@ fn objects_live_in_the_plugins_process_until_the_host_drops_them() {
     ));
 }
 
+/// The lines the demo printed for each greeter plugin, by its label.
+fn demo_blocks(out: &[u8]) -> Vec<(String, Vec<String>)> {
+    let out = String::from_utf8_lossy(out);
+    out.split("\n\n")
+        .filter(|block| block.starts_with("plugin greeter"))
+        .map(|block| {
+            let mut lines = block.lines();
+            let header = lines.next().unwrap_or_default();
+            let label = header.split("  (").next().unwrap_or_default().to_owned();
+            (label, lines.map(str::to_owned).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn the_demo_prints_the_same_isolated_as_in_process_and_survives_a_crash() {
+    let dir = scratch("isolated-demo");
+    for fixture in [Fixture::GreeterEn, Fixture::GreeterFr] {
+        let from = plugin(fixture);
+        std::fs::copy(&from, dir.join(from.file_name().unwrap())).unwrap();
+    }
+    let (mut inside, mut outside) = (Vec::new(), Vec::new());
+    xplug_demo::run(&dir, &mut inside).unwrap();
+    xplug_demo::isolated(
+        &dir,
+        &plugin(Fixture::Hostile),
+        own().runner(runner()),
+        &mut outside,
+    )
+    .unwrap();
+    let (inside, outside_blocks) = (demo_blocks(&inside), demo_blocks(&outside));
+    assert_eq!(inside.len(), 2, "{inside:?}");
+    assert_eq!(inside.len(), outside_blocks.len());
+    for ((label, lines), (isolated_label, isolated_lines)) in inside.iter().zip(&outside_blocks) {
+        assert_eq!(label, isolated_label);
+        assert_eq!(lines.len(), isolated_lines.len(), "{label}");
+        for (line, isolated) in lines.iter().zip(isolated_lines) {
+            if line.starts_with("  map(") {
+                assert!(isolated.contains("cannot cross"), "{isolated}");
+            } else {
+                assert_eq!(line, isolated, "{label}");
+            }
+        }
+    }
+    // The objects, the lent counter and the host's word are among the lines compared.
+    let en = &outside_blocks[0].1;
+    assert!(
+        en.iter()
+            .any(|l| l.starts_with("  counter(5).next() x2 -> 6, 7")),
+        "{en:?}"
+    );
+    assert!(
+        en.iter()
+            .any(|l| l.starts_with("  drive(host's, 3)     -> 103")),
+        "{en:?}"
+    );
+    let outside = String::from_utf8(outside).unwrap();
+    assert!(outside.contains("signal 11"), "{outside}");
+    assert!(outside.contains("(restarted: process"), "{outside}");
+}
+
 extern "C" fn double(x: i64) -> i64 {
     x * 2
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use greeter_interface::GreeterRef;
+use greeter_interface::{GreeterHostBox, GreeterRef};
 use xplug_loader::isolation::{Isolation, Restart};
 use xplug_loader::{CallError, Loader, Plugin};
 
@@ -13,17 +13,26 @@ use crate::DemoError;
 
 /// Loads every greeter plugin in `dir` isolated and calls it as [`run`](crate::run) does,
 /// then loads `crashing` isolated and makes it crash: the crash is an error, the other plugins
-/// answer, and the restart policy starts the crashed one again.
-pub fn isolated(dir: &Path, crashing: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
-    let isolation = Isolation::new()
+/// answer, and the restart policy starts the crashed one again. `isolation` says where the
+/// plugins' processes start from (the demo: its own executable).
+pub fn isolated(
+    dir: &Path,
+    crashing: &Path,
+    isolation: Isolation,
+    out: &mut dyn Write,
+) -> Result<(), DemoError> {
+    let isolation = isolation
         .deadline(Duration::from_secs(2))
         .restart(Restart::on_next_call().at_most(3));
-    // Host services do not cross to isolated plugins yet: this loader offers none.
-    let loader = Loader::<GreeterRef>::new().isolate(isolation);
+    // The same host services as in-process: the plugins' calls of them come back here.
+    let loader = Loader::<GreeterRef>::new()
+        .host_services(GreeterHostBox::new(crate::DemoHost))
+        .isolate(isolation);
     writeln!(out, "isolated: each plugin in a process of its own")?;
     let report = loader.load_dir(dir).map_err(DemoError::Load)?;
     for plugin in &report.plugins {
-        // What the in-process run printed, but for what cannot cross.
+        // What the in-process run printed, but for the callback, a raw function pointer,
+        // which cannot cross.
         crate::show(plugin, out)?;
     }
     writeln!(

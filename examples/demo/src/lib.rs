@@ -79,7 +79,7 @@ impl Counter for HostCounter {
 }
 
 /// The services the demo host offers plugins: one word of its own.
-struct DemoHost;
+pub(crate) struct DemoHost;
 
 impl GreeterHost for DemoHost {
     fn setting(&self, key: RStr<'_>) -> ROption<RString> {
@@ -190,7 +190,8 @@ pub(crate) fn show(plugin: &Plugin<GreeterRef>, out: &mut dyn Write) -> Result<(
     let words = plugin.words("the quick the lazy dog".into())?;
     let words: Vec<&str> = words.iter().map(|w| w.as_str()).collect();
     writeln!(out, "  words(..)            -> {words:?}")?;
-    // Callbacks and objects do not cross to an isolated plugin: those lines say so there.
+    // A callback (a raw function pointer) does not cross to an isolated plugin: that line
+    // says so there.
     match plugin.map(RSlice::from_slice(&[1, 2, 3]), Callback(double)) {
         Ok(doubled) => writeln!(out, "  map([1,2,3], double) -> {:?}", doubled.as_slice())?,
         Err(e) => writeln!(out, "  map([1,2,3], double) -> {e}")?,

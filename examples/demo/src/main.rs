@@ -54,6 +54,7 @@ fn main() -> ExitCode {
             match xplug_demo::isolated(
                 dir.as_ref(),
                 crashing.as_ref(),
+                xplug_loader::isolation::Isolation::new(),
                 &mut std::io::stdout().lock(),
             ) {
                 Ok(()) => ExitCode::SUCCESS,
