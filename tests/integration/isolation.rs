@@ -200,6 +200,28 @@ fn objects_live_in_the_plugins_process_until_the_host_drops_them() {
     ));
 }
 
+#[test]
+fn an_isolated_plugins_log_records_reach_the_host_logger_with_their_fields() {
+    use crate::objects::{logger, seen_with};
+    logger();
+    let plugin = isolated(own()).load(plugin(Fixture::GreeterEn)).unwrap();
+    plugin.greet("Isolde".into()).unwrap();
+    eventually("the record reaches the logger", || {
+        !seen_with("greeting Isolde").is_empty()
+    });
+    let seen = seen_with("greeting Isolde");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let seen = &seen[0];
+    assert_eq!(seen.level, log::Level::Info);
+    assert_eq!(seen.target, "greeter_en");
+    assert_eq!(seen.module_path.as_deref(), Some("greeter_en"));
+    assert!(
+        seen.file.as_deref().unwrap().ends_with("lib.rs"),
+        "{seen:?}"
+    );
+    assert!(seen.line.unwrap() > 0);
+}
+
 /// The lines the demo printed for each greeter plugin, by its label.
 fn demo_blocks(out: &[u8]) -> Vec<(String, Vec<String>)> {
     let out = String::from_utf8_lossy(out);

@@ -189,13 +189,13 @@ fn host_services_reach_the_plugin_and_their_panics_come_back_as_errors() {
 
 /// One record as the host's logger saw it.
 #[derive(Debug, Clone, PartialEq)]
-struct Seen {
-    level: log::Level,
-    target: String,
-    module_path: Option<String>,
-    file: Option<String>,
-    line: Option<u32>,
-    message: String,
+pub(crate) struct Seen {
+    pub(crate) level: log::Level,
+    pub(crate) target: String,
+    pub(crate) module_path: Option<String>,
+    pub(crate) file: Option<String>,
+    pub(crate) line: Option<u32>,
+    pub(crate) message: String,
 }
 
 pub(crate) struct TestLogger {
@@ -235,7 +235,7 @@ pub(crate) fn logger() -> &'static TestLogger {
     &LOGGER
 }
 
-fn seen_with(message: &str) -> Vec<Seen> {
+pub(crate) fn seen_with(message: &str) -> Vec<Seen> {
     let seen = logger().seen.lock().unwrap();
     seen.iter()
         .filter(|s| s.message == message)

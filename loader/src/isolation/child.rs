@@ -492,7 +492,8 @@ fn refusal(error: &LoadError) -> Refusal {
     }
 }
 
-/// Writes the plugin's `log` records to standard error, which the host passes on.
+/// Writes the plugin's `log` records to standard error, one line each, which the host hands to
+/// its logger.
 fn log_to_stderr(level: u8) {
     struct Stderr;
     impl log::Log for Stderr {
@@ -500,7 +501,11 @@ fn log_to_stderr(level: u8) {
             true
         }
         fn log(&self, record: &log::Record<'_>) {
-            eprintln!("[{} {}] {}", record.level(), record.target(), record.args());
+            use std::io::Write;
+            // One write: lines of several threads do not interleave.
+            let _ = io::stderr()
+                .lock()
+                .write_all(&frame::LogLine::write(record));
         }
         fn flush(&self) {}
     }

@@ -248,6 +248,115 @@ impl Read for Timed {
     }
 }
 
+/// How a line of an isolated plugin's standard error that carries a `log` record begins: the
+/// host hands such lines to its logger, and passes every other line on as it is.
+pub(crate) const LOG_LINE: &[u8] = b"\x1explug-log\x1f";
+
+/// The longest log line read as a record (a longer one is passed on as text).
+pub(crate) const MAX_LOG_LINE: usize = 64 << 10;
+
+/// A `log` record as it crosses in a line: level, line, target, module path, file, message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogLine {
+    pub(crate) level: log::Level,
+    pub(crate) line: Option<u32>,
+    pub(crate) target: String,
+    pub(crate) module_path: Option<String>,
+    pub(crate) file: Option<String>,
+    pub(crate) message: String,
+}
+
+impl LogLine {
+    /// The line for `record`, its newline included.
+    pub(crate) fn write(record: &log::Record<'_>) -> Vec<u8> {
+        fn field(text: &str, out: &mut Vec<u8>) {
+            for &byte in text.as_bytes() {
+                match byte {
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    0x1f => out.extend_from_slice(b"\\u"),
+                    byte => out.push(byte),
+                }
+            }
+            out.push(0x1f);
+        }
+        let mut out = LOG_LINE.to_vec();
+        field(&(record.level() as usize).to_string(), &mut out);
+        field(&record.line().unwrap_or(0).to_string(), &mut out);
+        field(record.target(), &mut out);
+        field(record.module_path().unwrap_or(""), &mut out);
+        field(record.file().unwrap_or(""), &mut out);
+        field(&record.args().to_string(), &mut out);
+        out.push(b'\n');
+        out
+    }
+
+    /// The record a line (without its newline) carries, if it is one.
+    pub(crate) fn read(line: &[u8]) -> Option<LogLine> {
+        let rest = line.strip_prefix(LOG_LINE)?;
+        let mut fields = Vec::with_capacity(6);
+        let mut field = Vec::new();
+        let mut escaped = false;
+        for &byte in rest {
+            match (escaped, byte) {
+                (true, b'n') => field.push(b'\n'),
+                (true, b'r') => field.push(b'\r'),
+                (true, b'u') => field.push(0x1f),
+                (true, b'\\') => field.push(b'\\'),
+                (true, _) => return None,
+                (false, b'\\') => {
+                    escaped = true;
+                    continue;
+                }
+                (false, 0x1f) => fields.push(String::from_utf8(std::mem::take(&mut field)).ok()?),
+                (false, byte) => field.push(byte),
+            }
+            escaped = false;
+        }
+        if fields.len() != 6 || !field.is_empty() || escaped {
+            return None;
+        }
+        let mut fields = fields.into_iter();
+        let mut next = || fields.next().unwrap_or_default();
+        let level = match next().as_str() {
+            "1" => log::Level::Error,
+            "2" => log::Level::Warn,
+            "3" => log::Level::Info,
+            "4" => log::Level::Debug,
+            "5" => log::Level::Trace,
+            _ => return None,
+        };
+        let line = next().parse::<u32>().ok().filter(|&line| line > 0);
+        let known = |text: String| if text.is_empty() { None } else { Some(text) };
+        Some(LogLine {
+            level,
+            line,
+            target: next(),
+            module_path: known(next()),
+            file: known(next()),
+            message: next(),
+        })
+    }
+
+    /// Hands the record to this process's logger.
+    pub(crate) fn log(&self) {
+        if self.level > log::max_level() {
+            return;
+        }
+        log::logger().log(
+            &log::Record::builder()
+                .level(self.level)
+                .target(&self.target)
+                .module_path(self.module_path.as_deref())
+                .file(self.file.as_deref())
+                .line(self.line)
+                .args(format_args!("{}", self.message))
+                .build(),
+        );
+    }
+}
+
 /// What a host says first: who it is and what the child is to load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Hello {
@@ -392,6 +501,38 @@ mod tests {
             read(&short[..], 1 << 20, &mut buffer),
             Err(ReadError::Io(_))
         ));
+    }
+
+    #[test]
+    fn log_records_cross_in_a_line() {
+        let line = LogLine::write(
+            &log::Record::builder()
+                .level(log::Level::Warn)
+                .target("plug\x1fin")
+                .module_path(Some("plugin::m"))
+                .line(Some(7))
+                .args(format_args!("two\nlines \\ and\r more"))
+                .build(),
+        );
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+        let read = LogLine::read(&line[..line.len() - 1]).unwrap();
+        assert_eq!(
+            read,
+            LogLine {
+                level: log::Level::Warn,
+                line: Some(7),
+                target: "plug\x1fin".into(),
+                module_path: Some("plugin::m".into()),
+                file: None,
+                message: "two\nlines \\ and\r more".into(),
+            }
+        );
+        // Anything else is text.
+        assert_eq!(LogLine::read(b"hello"), None);
+        assert_eq!(LogLine::read(&line[..line.len() - 3]), None);
+        let mut bad = line[..line.len() - 1].to_vec();
+        bad[LOG_LINE.len()] = b'9';
+        assert_eq!(LogLine::read(&bad), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use xplug::Crash;
 
-use super::frame::Conn;
+use super::frame::{self, Conn};
 use super::{Isolation, CHILD_ENV};
 use crate::process::lock;
 
@@ -155,27 +155,69 @@ fn descriptors_and_limits(
     Ok(())
 }
 
-/// Copies a process's standard error to the host's, keeping its last lines.
+/// Copies a process's standard error to the host's, keeping its last lines; lines that carry
+/// the plugin's `log` records go to the host's logger instead.
 fn pass_on(mut stderr: impl Read, tail: &Tail) {
     let mut chunk = [0u8; 8192];
+    // The line so far, while it may be a log record; once it cannot, it is passed on as it
+    // comes (`raw`).
     let mut line = Vec::new();
+    let mut raw = false;
+    // The line as the tail keeps it.
+    let mut kept = Vec::new();
     loop {
         let n = match stderr.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let _ = io::stderr().write_all(&chunk[..n]);
-        for &byte in &chunk[..n] {
-            if byte == b'\n' {
-                tail.push(&line);
+        let mut rest = &chunk[..n];
+        while !rest.is_empty() {
+            let (part, ends) = match rest.iter().position(|&b| b == b'\n') {
+                Some(at) => (&rest[..at], true),
+                None => (rest, false),
+            };
+            rest = &rest[(part.len() + usize::from(ends)).min(rest.len())..];
+            let room = TAIL_LINE_BYTES.saturating_sub(kept.len());
+            kept.extend_from_slice(&part[..part.len().min(room)]);
+            if raw {
+                let _ = io::stderr().write_all(part);
+            } else {
+                line.extend_from_slice(part);
+                let may_be_record = line.len() <= frame::MAX_LOG_LINE
+                    && line[..line.len().min(frame::LOG_LINE.len())]
+                        == frame::LOG_LINE[..line.len().min(frame::LOG_LINE.len())];
+                if !may_be_record {
+                    let _ = io::stderr().write_all(&line);
+                    line.clear();
+                    raw = true;
+                }
+            }
+            if ends {
+                match frame::LogLine::read(&line).filter(|_| !raw) {
+                    Some(record) => {
+                        record.log();
+                        tail.push(
+                            format!("[{} {}] {}", record.level, record.target, record.message)
+                                .as_bytes(),
+                        );
+                    }
+                    None => {
+                        let _ = io::stderr().write_all(&line);
+                        let _ = io::stderr().write_all(b"\n");
+                        tail.push(&kept);
+                    }
+                }
                 line.clear();
-            } else if line.len() < TAIL_LINE_BYTES {
-                line.push(byte);
+                kept.clear();
+                raw = false;
             }
         }
     }
     if !line.is_empty() {
-        tail.push(&line);
+        let _ = io::stderr().write_all(&line);
+    }
+    if !kept.is_empty() {
+        tail.push(&kept);
     }
 }
 
