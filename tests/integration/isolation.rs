@@ -386,6 +386,20 @@ fn a_crash_is_a_call_error_and_the_host_keeps_serving() {
 }
 
 #[test]
+fn a_crash_is_seen_though_a_process_it_forked_holds_its_channel() {
+    // Without the deadline, a miss would hang the test: with it, a miss is `TimedOut`.
+    let plugin = hostile(own().deadline(Duration::from_secs(15)));
+    let started = Instant::now();
+    let error = plugin.greet("fork-segv".into()).unwrap_err();
+    assert_eq!(signal_of(error.kind()), Some(libc::SIGSEGV), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn a_hang_ends_at_the_deadline() {
     let deadline = Duration::from_millis(300);
     match failure("loop", own().deadline(deadline)) {

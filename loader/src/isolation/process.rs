@@ -5,11 +5,11 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::io::AsRawFd;
+use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -89,11 +89,14 @@ pub(crate) fn start(
     let conn = Conn::new(channel)?;
     let mut child = command.spawn()?;
     let tail = Arc::new(Tail::default());
+    // The process's end closes the host's end of its channel, even if a process it started
+    // holds the other end open.
+    let exit = pidfd(child.id()).and_then(|pidfd| Some((pidfd, conn.interrupter().ok()?)));
     let reader = child.stderr.take().and_then(|stderr| {
         let tail = Arc::clone(&tail);
         thread::Builder::new()
             .name("xplug-isolated-stderr".to_owned())
-            .spawn(move || pass_on(stderr, &tail))
+            .spawn(move || pass_on(stderr, &tail, exit))
             .ok()
     });
     Ok(Running {
@@ -155,9 +158,52 @@ fn descriptors_and_limits(
     Ok(())
 }
 
+/// A descriptor that becomes readable when process `pid` exits (Linux 5.3 and later).
+#[cfg(target_os = "linux")]
+fn pidfd(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: `pidfd_open` takes a pid and flags; it returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+    // SAFETY: `fd` was just opened and nothing else owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pidfd(_: u32) -> Option<OwnedFd> {
+    None
+}
+
+/// Waits `wait` milliseconds at most (-1: without end) until `stderr` can be read or the
+/// process whose pidfd is `exit` has ended; says which: `(readable, ended)`.
+fn readable(stderr: i32, exit: Option<i32>, wait: i32) -> (bool, bool) {
+    let mut fds = [
+        libc::pollfd {
+            fd: stderr,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: exit.unwrap_or(-1),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // SAFETY: `poll` reads and writes the two entries of a live array; a negative descriptor
+    // is ignored.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, wait) };
+    if ready < 0 {
+        // Interrupted, or failing: read (and block) as without a watch.
+        return (true, false);
+    }
+    (fds[0].revents != 0, fds[1].revents != 0)
+}
+
 /// Copies a process's standard error to the host's, keeping its last lines; lines that carry
-/// the plugin's `log` records go to the host's logger instead.
-fn pass_on(mut stderr: impl Read, tail: &Tail) {
+/// the plugin's `log` records go to the host's logger instead. With `exit` (the process's
+/// pidfd and the host's end of its channel), the channel is shut down once the process exits,
+/// and what is left to read is read without waiting for more.
+fn pass_on(mut stderr: ChildStderr, tail: &Tail, mut exit: Option<(OwnedFd, UnixStream)>) {
+    let mut exited = false;
     let mut chunk = [0u8; 8192];
     // The line so far, while it may be a log record; once it cannot, it is passed on as it
     // comes (`raw`).
@@ -166,6 +212,23 @@ fn pass_on(mut stderr: impl Read, tail: &Tail) {
     // The line as the tail keeps it.
     let mut kept = Vec::new();
     loop {
+        if exited {
+            // Whatever the process wrote before it ended; a process it started may hold the
+            // pipe open, so no more is awaited.
+            if !readable(stderr.as_raw_fd(), None, 0).0 {
+                break;
+            }
+        } else if let Some((pidfd, channel)) = &exit {
+            let (can_read, ended) = readable(stderr.as_raw_fd(), Some(pidfd.as_raw_fd()), -1);
+            if ended {
+                let _ = channel.shutdown(std::net::Shutdown::Both);
+                exit = None;
+                exited = true;
+            }
+            if !can_read {
+                continue;
+            }
+        }
         let n = match stderr.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
