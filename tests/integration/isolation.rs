@@ -318,6 +318,24 @@ fn isolated_code_is_not_mapped_in_the_host_and_inherits_none_of_its_descriptors(
         libc::close(opened);
     }
     assert!(!inherited.contains(&secret), "{inherited:?}");
+    // The process runs the host's sealed snapshot as it is: the snapshot its memory maps is
+    // one this process (the host) holds open, not a copy of its own.
+    use std::os::unix::fs::MetadataExt;
+    let host_files: Vec<u64> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| Some(std::fs::metadata(entry.ok()?.path()).ok()?.ino()))
+        .collect();
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let snapshots: std::collections::BTreeSet<u64> = maps
+        .lines()
+        .filter(|line| line.contains("/memfd:"))
+        .filter_map(|line| line.split_whitespace().nth(4)?.parse().ok())
+        .collect();
+    assert_eq!(snapshots.len(), 1, "{maps}");
+    assert!(
+        snapshots.iter().all(|inode| host_files.contains(inode)),
+        "{snapshots:?} {maps}"
+    );
 }
 
 /// `greet(what)` on a hostile plugin of its own, and how the call failed.

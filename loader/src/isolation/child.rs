@@ -8,7 +8,7 @@ use std::io;
 use std::os::unix::io::{AsRawFd, FromRawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use abi_stable::std_types::{ROption, RResult, RSlice, RString, RVec};
@@ -26,6 +26,7 @@ use crate::stages::{
     file::{Named, PluginFile},
     Options,
 };
+use crate::sys::SealedFile;
 
 /// The largest message a host sends: a call's arguments and its head.
 const MAX_FROM_HOST: usize = frame::MAX_CALL + 64;
@@ -366,15 +367,21 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
     let path = Path::new(&hello.path);
     let loaded = image
         .metadata()
+        .and_then(|meta| Ok((meta, image.try_clone()?)))
         .map_err(|e| crate::stages::file::io_error(path, e))
-        .and_then(|meta| {
+        .and_then(|(meta, copy)| {
+            // The host's sealed snapshot, loaded as it is: no copy of its own.
+            let sealed = SealedFile {
+                path: format!("/proc/self/fd/{}", copy.as_raw_fd()).into(),
+                file: copy,
+            };
             let plugin = PluginFile {
                 path: path.to_owned(),
                 named: Named::real(path),
                 file: image,
                 meta,
             };
-            stages::run_opened::<M>(&options, path, plugin, host)
+            stages::run_sealed::<M>(&options, path, plugin, Arc::new(sealed), host)
         });
     let module = match loaded {
         Ok(checked) => {

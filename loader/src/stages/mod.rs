@@ -25,7 +25,7 @@ use crate::info::PluginInfo;
 use crate::process::library::{Identity, Library, Probe, Source, Stamp};
 use crate::process::lock;
 use crate::process::registry::{self, Entry, Lookup};
-use crate::sys::FileId;
+use crate::sys::{FileId, SealedFile};
 use crate::trust::{self, Entered, Quarantine, TrustPolicy};
 
 pub(crate) mod compat;
@@ -168,30 +168,35 @@ pub(crate) fn run_checks<M: Interface>(
     // 1. The file, opened once.
     let plugin = file::open(requested, options.file)?;
     let named = plugin.named.clone();
-    check_opened(options, requested, plugin, services).map_err(|e| named.error(e))
+    check_opened(options, requested, plugin, services, None).map_err(|e| named.error(e))
 }
 
-/// [`run`] on a file stage 1 opened (an isolated plugin's process gets its snapshot so).
-pub(crate) fn run_opened<M: Interface>(
+/// [`run`] on a file stage 1 opened that is a snapshot already, sealed (an isolated plugin's
+/// process gets its snapshot so): it is loaded as it is, not copied again.
+pub(crate) fn run_sealed<M: Interface>(
     options: &Options,
     requested: &Path,
     plugin: PluginFile,
+    sealed: Arc<SealedFile>,
     host: Option<&'static M::Host>,
 ) -> Result<Checked<M>, LoadError> {
     let named = plugin.named.clone();
-    let checked = check_opened::<M>(options, requested, plugin, services_address::<M>(host))
+    let services = services_address::<M>(host);
+    let checked = check_opened::<M>(options, requested, plugin, services, Some(sealed))
         .map_err(|e| named.error(e))?;
     init::on_load(&checked.library, &checked.path, checked.module, host)
         .map_err(|e| named.error(e))?;
     Ok(checked)
 }
 
-/// Stages 1 (after opening) to 5 on the file `plugin`.
+/// Stages 1 (after opening) to 5 on the file `plugin` (`sealed`: the same bytes, sealed, to load
+/// instead of a new snapshot).
 fn check_opened<M: Interface>(
     options: &Options,
     requested: &Path,
     plugin: PluginFile,
     services: usize,
+    sealed: Option<Arc<SealedFile>>,
 ) -> Result<Checked<M>, LoadError> {
     // Its bytes read once when a check or the snapshot needs them.
     let bytes = if options.reads_whole_file() {
@@ -232,7 +237,12 @@ fn check_opened<M: Interface>(
             options.requirements.check(&plugin.path, &info)?;
             let source = match &probe {
                 // Sealed only once every check that reads the file passed.
-                Probe::Snapshot(digest) => snapshot_source(options, &plugin.path, &info, digest)?,
+                Probe::Snapshot(digest) => match sealed {
+                    Some(sealed) if crate::sys::sealed_holds(&sealed, digest.bytes()) => {
+                        Source::Sealed(sealed)
+                    }
+                    _ => snapshot_source(options, &plugin.path, &info, digest)?,
+                },
                 Probe::InPlace(stamp) => Source::InPlace(*stamp),
             };
             registry::register(identity, Library::new(info, header, source), &seen, &probe)
