@@ -222,6 +222,125 @@ fn an_isolated_plugins_log_records_reach_the_host_logger_with_their_fields() {
     assert!(seen.line.unwrap() > 0);
 }
 
+/// greeter-en isolated with [`Services`] that know their plugin.
+fn with_services(isolation: Isolation) -> Plugin<GreeterRef> {
+    let services: &'static Services = Box::leak(Box::new(Services {
+        plugin: std::sync::OnceLock::new(),
+    }));
+    struct Forward(&'static Services);
+    impl greeter_interface::GreeterHost for Forward {
+        fn setting(&self, key: RStr<'_>) -> ROption<RString> {
+            self.0.setting(key)
+        }
+    }
+    let plugin = isolated(isolation)
+        .host_services(greeter_interface::GreeterHostBox::new(Forward(services)))
+        .load(plugin(Fixture::GreeterEn))
+        .unwrap();
+    let _ = services.plugin.set(plugin.clone());
+    plugin
+}
+
+/// Call `i` of thread `t`, one of four kinds: a host service that calls the plugin back, an
+/// object the plugin makes, an object the host lends, a plain call. Its answer, if any, is
+/// checked.
+fn mixed_call(plugin: &Plugin<GreeterRef>, t: u32, i: u32) -> Result<(), xplug_loader::CallError> {
+    match i % 4 {
+        0 => {
+            let word = plugin.translate("again".into())?.into_option().unwrap();
+            assert_eq!(word, "AGAIN! hi there");
+        }
+        1 => {
+            let mut counter = plugin.counter(u64::from(i))?;
+            assert_eq!(counter.next()?, u64::from(i) + 1);
+            counter.close()?;
+        }
+        2 => {
+            let mut mine = greeter_interface::CounterBox::new(Steps(u64::from(t)));
+            assert_eq!(plugin.drive(&mut mine, 2)?, u64::from(t) + 2);
+        }
+        _ => assert_eq!(plugin.add(t, i)?, t + i),
+    }
+    Ok(())
+}
+
+#[test]
+fn objects_and_host_services_from_four_threads_stay_right_while_the_child_is_killed_at_random() {
+    let restart = Restart::on_next_call().backoff(Duration::ZERO);
+    let plugin = with_services(own().restart(restart));
+    // 4 threads x 10,000 calls: every answer right.
+    let callers: Vec<_> = (0..4u32)
+        .map(|t| {
+            let plugin = plugin.clone();
+            thread::spawn(move || {
+                for i in 0..10_000u32 {
+                    mixed_call(&plugin, t, i).unwrap();
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.join().unwrap();
+    }
+    // The same while a fifth thread kills the process at random moments: each call is
+    // answered right or fails with the crash, never hangs, and service comes back.
+    let done = Arc::new(AtomicBool::new(false));
+    let killer = {
+        let (plugin, done) = (plugin.clone(), Arc::clone(&done));
+        thread::spawn(move || {
+            let mut kills = 0;
+            let mut seed = 0x2545_f491_4f6c_dd1du64;
+            while !done.load(Ordering::SeqCst) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                thread::sleep(Duration::from_micros(seed % 20_000));
+                if done.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Some(pid) = plugin.process_id() {
+                    // SAFETY: a signal to a process this test's plugin started.
+                    if unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) } == 0 {
+                        kills += 1;
+                    }
+                }
+            }
+            kills
+        })
+    };
+    let callers: Vec<_> = (0..4u32)
+        .map(|t| {
+            let plugin = plugin.clone();
+            thread::spawn(move || {
+                let mut right = 0;
+                for i in 0..2_500u32 {
+                    match mixed_call(&plugin, t, i) {
+                        Ok(()) => right += 1,
+                        Err(e) => assert!(
+                            matches!(
+                                e.kind(),
+                                CallErrorKind::Crashed { .. } | CallErrorKind::Unavailable { .. }
+                            ),
+                            "{e}"
+                        ),
+                    }
+                }
+                right
+            })
+        })
+        .collect();
+    let right: u32 = callers.into_iter().map(|c| c.join().unwrap()).sum();
+    done.store(true, Ordering::SeqCst);
+    let kills = killer.join().unwrap();
+    assert!(kills > 0, "the process was never killed");
+    assert!(right > 2_000, "only {right} of 10000 calls answered");
+    // The last kill is found by the next call, which fails; then service is back.
+    let _ = plugin.add(1, 1);
+    for i in 0..4 {
+        mixed_call(&plugin, 0, i).unwrap();
+    }
+}
+
 /// The lines the demo printed for each greeter plugin, by its label.
 fn demo_blocks(out: &[u8]) -> Vec<(String, Vec<String>)> {
     let out = String::from_utf8_lossy(out);
