@@ -12,11 +12,13 @@
 //!
 //! xplug encodes the integers, floats, `bool`, `char`, `()`, and abi_stable's `RString`,
 //! `RStr`, `RVec`, `RSlice<u8>`, `ROption` and `RResult` of such types. An interface's own
-//! types cross once they implement [`Wire`] and [`FromWire`]. A function whose parameter or
-//! return type cannot cross (objects, callbacks, raw pointers, borrowed slices of other than
-//! bytes, a type without these traits) is still callable in-process; called on an isolated
-//! plugin it returns a `CallError` of kind `CannotCross` naming the type, without reaching the
-//! child.
+//! types cross once they implement [`Wire`] and [`FromWire`]. Objects (`#[xplug::object]`
+//! boxes) cross as handles: one a plugin returns stays in its process, one the host lends for
+//! a call stays in the host, and calls of it go back over the channel. A function whose
+//! parameter or return type cannot cross (callbacks, raw pointers, borrowed slices of other
+//! than bytes, an object moved to the plugin, a type without these traits) is still callable
+//! in-process; called on an isolated plugin it returns a `CallError` of kind `CannotCross`
+//! naming the type, without reaching the child.
 
 use std::fmt;
 

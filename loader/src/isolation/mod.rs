@@ -61,17 +61,21 @@
 //!   no other descriptor of the host (Linux 5.11 and later). Memory and CPU time can be limited
 //!   ([`Isolation::memory_limit`], [`Isolation::cpu_time_limit`]); a sandbox (namespaces,
 //!   seccomp) is the host's to add around the runner.
-//! - A crash is noticed when the plugin's channel closes. A plugin that forks a process which
-//!   keeps the channel open hides its own end until the deadline, if any.
+//! - A crash is noticed when the plugin's process ends (Linux: its pidfd), even if a process
+//!   it forked keeps the channel open.
 //!
 //! # What crosses
 //!
-//! Values cross by copy: see `xplug::wire` for the types. A function whose parameter or
-//! return type cannot cross returns [`CallErrorKind::CannotCross`](crate::CallErrorKind)
-//! naming the type, without reaching the child. Not served isolated yet, and refused at load:
-//! host services. Objects a plugin returns cannot cross yet. Calls to one isolated plugin are
-//! answered one at a time, in its one process; the plugin's `log` records are written to its
-//! standard error, which the host's standard error shows.
+//! Values cross by copy: see `xplug::wire` for the types. Objects a plugin returns stay in its
+//! process (the host's handle calls them over the channel and its drop drops them there);
+//! objects the host lends for a call (`&T`, `&mut T`) and the host's services stay in the host
+//! (the plugin's calls of them come back over the channel, and may call the plugin again on
+//! the same thread). A plugin reaches them only while it serves a call of the host, on that
+//! call's thread. A function whose parameter or return type cannot cross returns
+//! [`CallErrorKind::CannotCross`](crate::CallErrorKind) naming the type, without reaching the
+//! child. Calls to one isolated plugin are answered one at a time, in its one process; the
+//! plugin's `log` records reach the host's logger, with their level, target, module, file and
+//! line.
 //!
 //! Linux only for now (the snapshot is a sealed memfd the child inherits).
 
