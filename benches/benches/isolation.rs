@@ -1,7 +1,8 @@
 //! Isolated plugins: a call to a plugin served by a process of its own, against the floor (the
 //! raw transport's round trip of the same bytes, with a process on the other end) and against
 //! a go-plugin-style RPC (a JSON request and response over a Unix socket); the start of an
-//! isolated plugin against starting a process that does nothing; crash detection and restart.
+//! isolated plugin against starting a process that does nothing; crash detection and restart;
+//! an object's method and a host service called back, against a plain call.
 //!
 //! This benchmark's own executable is the runner: its `main` serves the bench interface
 //! first, as a host's does (`serve_if_child`), and also the two comparison servers.
@@ -14,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use abi_stable::std_types::RString;
-use bench_interface::BenchRef;
+use bench_interface::{BenchHost, BenchHostBox, BenchRef};
 use criterion::{BatchSize, Criterion};
 use xplug_benches::{bench_plugins, few_iterations};
 use xplug_loader::isolation::{serve_if_child, serves, Isolation, Restart};
@@ -156,9 +157,19 @@ fn json_call(
     response["result"].take()
 }
 
+/// The bench host's service.
+struct Pinger;
+
+impl BenchHost for Pinger {
+    fn ping(&self, x: u64) -> u64 {
+        x + 1
+    }
+}
+
 fn calls(c: &mut Criterion) {
     let files = bench_plugins();
     let plugin = Loader::<BenchRef>::new()
+        .host_services(BenchHostBox::new(Pinger))
         .isolate(Isolation::new())
         .load(&files.xplug)
         .expect("the bench plugin loads isolated");
@@ -207,6 +218,19 @@ fn calls(c: &mut Criterion) {
                 &mut line,
             )
         })
+    });
+    g.finish();
+
+    // An object the plugin made, called from the host; the host's service called by the
+    // plugin during a call (two round trips): against a plain call.
+    let mut tally = plugin.tally(0).expect("a tally object");
+    let mut g = c.benchmark_group("isolated_object_and_service");
+    g.bench_function("add", |b| {
+        b.iter(|| plugin.add(black_box(2), black_box(40)).unwrap())
+    });
+    g.bench_function("object_method", |b| b.iter(|| tally.next().unwrap()));
+    g.bench_function("host_service_once", |b| {
+        b.iter(|| plugin.ping_host(black_box(1)).unwrap())
     });
     g.finish();
 

@@ -683,6 +683,41 @@ pub fn object_failed(
     crate::call::panicked(function, take_panic())
 }
 
+/// A type whose values cross to an isolated plugin as parameters, by copy: the bound that
+/// `#[xplug::interface(isolated)]` checks at compile time. Every type that implements
+/// [`Wire`] and [`FromWire`] has it.
+pub trait CrossesToIsolatedPlugin<'de> {}
+
+impl<'de, T: Wire + FromWire<'de>> CrossesToIsolatedPlugin<'de> for T {}
+
+/// A type whose values come back from an isolated plugin: what crosses by copy, and objects'
+/// boxes (`#[xplug::object]` implements it), which cross as handles.
+pub trait ReturnsFromIsolatedPlugin<'de> {}
+
+impl<'de, T: Wire + FromWire<'de>> ReturnsFromIsolatedPlugin<'de> for T {}
+
+/// A type an isolated plugin may borrow for a call (`&T`): what crosses by copy, and objects'
+/// boxes.
+pub trait LentToIsolatedPlugin<'de> {}
+
+impl<'de, T: Wire + FromWire<'de>> LentToIsolatedPlugin<'de> for T {}
+
+/// A type an isolated plugin may borrow mutably for a call (`&mut T`): objects' boxes only (the
+/// changes to a copy would not come back).
+pub trait LentMutToIsolatedPlugin {}
+
+/// Compile-time check: `T` crosses as a parameter.
+pub fn crosses<'de, T: CrossesToIsolatedPlugin<'de>>() {}
+
+/// Compile-time check: `T` crosses as a result.
+pub fn returns<'de, T: ReturnsFromIsolatedPlugin<'de>>() {}
+
+/// Compile-time check: `&T` crosses as a parameter.
+pub fn lent<'de, T: LentToIsolatedPlugin<'de>>() {}
+
+/// Compile-time check: `&mut T` crosses as a parameter.
+pub fn lent_mut<T: LentMutToIsolatedPlugin>() {}
+
 /// A type, named where the generated code can: whether and how values of it cross.
 pub struct Probe<T>(PhantomData<fn() -> T>);
 

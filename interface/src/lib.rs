@@ -38,7 +38,10 @@
 //!   (set up when the plugin loads).
 //! - **Isolated plugins**: a host may run a plugin in a process of its own
 //!   (`xplug-loader`'s `Loader::isolate`), through the same handle. The attribute also
-//!   generates the code that sends each call there; values cross by copy ([`wire`]).
+//!   generates the code that sends each call there; values cross by copy ([`wire`]), objects
+//!   as handles. A function whose types cannot cross is refused when it is called isolated;
+//!   `#[xplug::interface(isolated)]` (and `#[xplug::object(isolated)]`) refuses it when the
+//!   interface compiles instead, at the type.
 //!
 //! # Declaring an interface
 //!
@@ -150,11 +153,16 @@ pub use header::PluginHeader;
 ///
 /// `#[xplug::interface]` names the interface after the interface crate's package;
 /// `#[xplug::interface(name = "greeter")]` names it explicitly. The interface version is
-/// always the interface crate's Cargo version.
+/// always the interface crate's Cargo version. `host = Services` names the object trait of the
+/// host's services. `isolated` says every function crosses to an isolated plugin: a type that
+/// cannot (a raw or function pointer, a borrow that names a lifetime, a borrowed result, a
+/// type without [`wire::Wire`] and [`wire::FromWire`] that is not an object's box) is a
+/// compile error at that type.
 pub use xplug_macros::interface;
 /// Declares an object trait: FFI-safe objects, made on either side of a plugin boundary, whose
 /// methods and drop run under the panic guard of the code that made them; see the
-/// [crate docs](crate#objects).
+/// [crate docs](crate#objects). `#[xplug::object(isolated)]` checks its methods as
+/// `#[xplug::interface(isolated)]` checks functions.
 pub use xplug_macros::object;
 
 use abi_stable::library::RootModule;

@@ -50,6 +50,15 @@ pub(crate) fn interface(mut interface: Interface) -> TokenStream {
     let handle = host_handle(&interface, &names);
     let shims = plugin_shims(&interface, &names);
     let proxy = crate::isolate::proxy(&interface, &names, &Layout::of(&interface, &names));
+    let checks = if interface.isolated {
+        let signatures = interface
+            .functions
+            .iter()
+            .map(|f| (f.arg_types.as_slice(), &f.ret));
+        crate::isolate::crossing_checks(signatures).unwrap_or_else(|e| e.to_compile_error())
+    } else {
+        quote!()
+    };
     quote! {
         #item
         #host_slot
@@ -57,6 +66,7 @@ pub(crate) fn interface(mut interface: Interface) -> TokenStream {
         #handle
         #shims
         #proxy
+        #checks
     }
 }
 

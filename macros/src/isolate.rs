@@ -217,6 +217,97 @@ pub(crate) fn serve_arm(
     }
 }
 
+/// The compile-time checks of an interface or object trait marked `isolated`: every parameter
+/// and result of `signatures` must cross to an isolated plugin. What the attribute can tell
+/// from the tokens (raw and function pointers, `impl` and `dyn` types, a parameter that names a
+/// lifetime, a borrowed result) is an error here; every other type must implement the trait
+/// that says it crosses, which the compiler checks at the type (`CrossesToIsolatedPlugin` and
+/// its kin in `xplug::__private::isolation`).
+pub(crate) fn crossing_checks<'a>(
+    signatures: impl Iterator<Item = (&'a [Type], &'a Type)>,
+) -> syn::Result<TokenStream> {
+    struct Finder(Vec<syn::Error>);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_type(&mut self, ty: &'ast Type) {
+            let what = match ty {
+                Type::Ptr(_) => Some("a raw pointer"),
+                Type::BareFn(_) => Some("a function pointer"),
+                Type::ImplTrait(_) => Some("an `impl` type"),
+                Type::TraitObject(_) => Some("a `dyn` type"),
+                _ => None,
+            };
+            match what {
+                Some(what) => self.0.push(syn::Error::new_spanned(
+                    ty,
+                    format!(
+                        "{what} cannot cross to an isolated plugin (the trait is `isolated`): \
+                         values cross by copy, objects as handles"
+                    ),
+                )),
+                None => syn::visit::visit_type(self, ty),
+            }
+        }
+    }
+    let rt = runtime();
+    let mut finder = Finder(Vec::new());
+    let mut checks = Vec::new();
+    for (arg_types, ret) in signatures {
+        for ty in arg_types.iter().chain(Some(ret)) {
+            syn::visit::Visit::visit_type(&mut finder, ty);
+        }
+        for ty in arg_types {
+            let span = syn::spanned::Spanned::span(ty);
+            match param(ty) {
+                Param::Lent { inner, .. } if names_lifetime(inner) => {
+                    finder.0.push(syn::Error::new_spanned(
+                        ty,
+                        "a borrow that names a lifetime cannot cross to an isolated plugin (the \
+                         trait is `isolated`): it would outlive the call",
+                    ))
+                }
+                Param::Lent {
+                    inner,
+                    mutable: true,
+                } => checks.push(quote::quote_spanned!(span=> #rt::lent_mut::<#inner>();)),
+                Param::Lent { inner, .. } => {
+                    checks.push(quote::quote_spanned!(span=> #rt::lent::<#inner>();))
+                }
+                Param::Value if names_lifetime(ty) => finder.0.push(syn::Error::new_spanned(
+                    ty,
+                    "a parameter that names a lifetime cannot cross to an isolated plugin (the \
+                     trait is `isolated`): it would outlive the call; use `'_`",
+                )),
+                Param::Value => checks.push(quote::quote_spanned!(span=> #rt::crosses::<#ty>();)),
+            }
+        }
+        let span = syn::spanned::Spanned::span(ret);
+        if borrows(ret) {
+            finder.0.push(syn::Error::new_spanned(
+                ret,
+                "a borrowed result cannot cross to an isolated plugin (the trait is \
+                 `isolated`): return an owned value",
+            ));
+        } else {
+            checks.push(quote::quote_spanned!(span=> #rt::returns::<#ret>();));
+        }
+    }
+    let mut errors = finder.0.into_iter();
+    if let Some(mut first) = errors.next() {
+        for error in errors {
+            first.combine(error);
+        }
+        return Err(first);
+    }
+    Ok(quote! {
+        const _: () = {
+            #[allow(dead_code)]
+            fn __xplug_crosses_to_isolated_plugins() {
+                #(#checks)*
+            }
+        };
+    })
+}
+
 /// The proxy struct: an `extern "C"` function per interface function, the `on_load` entry
 /// (the child ran the hook already), and the pages of the module.
 pub(crate) fn proxy(interface: &Interface, names: &Names, layout: &Layout) -> TokenStream {

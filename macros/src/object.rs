@@ -27,6 +27,8 @@ pub(crate) struct Object {
     methods: Vec<Method>,
     send: bool,
     sync: bool,
+    /// Whether every method must cross to an isolated plugin (`#[xplug::object(isolated)]`).
+    isolated: bool,
 }
 
 /// One method.
@@ -45,12 +47,16 @@ struct Method {
 
 /// Parses the trait and checks the rules an object trait follows.
 pub(crate) fn parse(attr: TokenStream, mut item: ItemTrait) -> syn::Result<Object> {
-    if !attr.is_empty() {
-        return Err(Error::new(
-            attr.span(),
-            "`#[xplug::object]` takes no arguments",
-        ));
-    }
+    let isolated = match syn::parse2::<Option<Ident>>(attr.clone()) {
+        Ok(None) => false,
+        Ok(Some(word)) if word == "isolated" => true,
+        _ => {
+            return Err(Error::new(
+                attr.span(),
+                "`#[xplug::object]` takes no arguments but `isolated`",
+            ))
+        }
+    };
     if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
         return Err(Error::new(
             item.generics.span(),
@@ -114,6 +120,7 @@ pub(crate) fn parse(attr: TokenStream, mut item: ItemTrait) -> syn::Result<Objec
         methods,
         send,
         sync,
+        isolated,
     })
 }
 
@@ -192,7 +199,14 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         methods,
         send,
         sync,
+        isolated,
     } = object;
+    let checks = if isolated {
+        let signatures = methods.iter().map(|m| (m.arg_types.as_slice(), &m.ret));
+        crate::isolate::crossing_checks(signatures).unwrap_or_else(|e| e.to_compile_error())
+    } else {
+        quote!()
+    };
     item.supertraits.push(syn::parse_quote!('static));
     let vis = &item.vis;
     let trait_ident = &item.ident;
@@ -446,6 +460,8 @@ pub(crate) fn generate(object: Object) -> TokenStream {
     quote! {
         #item
 
+        #checks
+
         #[doc = #vtable_doc]
         #[doc(hidden)]
         #[repr(C)]
@@ -542,6 +558,10 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         }
 
         // An object a plugin's process keeps for the host (isolated plugins).
+        impl<'de> #rt::ReturnsFromIsolatedPlugin<'de> for #boxed {}
+        impl<'de> #rt::LentToIsolatedPlugin<'de> for #boxed {}
+        impl #rt::LentMutToIsolatedPlugin for #boxed {}
+
         impl #rt::Remote for #boxed {
             fn keep(self, out: &mut ::std::vec::Vec<u8>) {
                 #rt::keep_object(::std::boxed::Box::new(self), out)

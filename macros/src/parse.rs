@@ -19,10 +19,11 @@ const PAGES: usize = 64 - 3 - DIRECT;
 /// The most functions an interface holds.
 const MAX_FUNCTIONS: usize = DIRECT + PAGES * PAGE;
 
-/// The attribute's arguments, all optional: `name = "..."`, `host = ObjectTrait`.
+/// The attribute's arguments, all optional: `name = "..."`, `host = ObjectTrait`, `isolated`.
 pub(crate) struct InterfaceArgs {
     name: Option<LitStr>,
     host: Option<syn::Path>,
+    isolated: bool,
 }
 
 impl Parse for InterfaceArgs {
@@ -30,9 +31,17 @@ impl Parse for InterfaceArgs {
         let mut args = InterfaceArgs {
             name: None,
             host: None,
+            isolated: false,
         };
         while !input.is_empty() {
             let key: Ident = input.parse()?;
+            if key == "isolated" {
+                args.isolated = true;
+                if !input.is_empty() {
+                    input.parse::<Token![,]>()?;
+                }
+                continue;
+            }
             input.parse::<Token![=]>()?;
             if key == "name" {
                 let s: LitStr = input.parse()?;
@@ -48,8 +57,8 @@ impl Parse for InterfaceArgs {
             } else {
                 return Err(Error::new(
                     key.span(),
-                    "expected `name = \"...\"` or `host = ObjectTrait`: the interface version is \
-                     the crate's version",
+                    "expected `name = \"...\"`, `host = ObjectTrait` or `isolated`: the \
+                     interface version is the crate's version",
                 ));
             }
             if !input.is_empty() {
@@ -66,6 +75,9 @@ pub(crate) struct Interface {
     pub(crate) name: Option<LitStr>,
     /// The object trait of the services the host offers, if any (`host = ..`).
     pub(crate) host: Option<syn::Path>,
+    /// Whether every function must cross to an isolated plugin (`isolated`): checked at
+    /// compile time.
+    pub(crate) isolated: bool,
     /// The trait, with `#[xplug(..)]` attributes removed from its functions.
     pub(crate) item: ItemTrait,
     /// Its functions, in declaration order.
@@ -102,6 +114,7 @@ pub(crate) fn interface(args: InterfaceArgs, mut item: ItemTrait) -> syn::Result
     Ok(Interface {
         name: args.name,
         host: args.host,
+        isolated: args.isolated,
         item,
         functions,
     })

@@ -7,8 +7,9 @@
 
 use abi_stable::std_types::RString;
 
-/// Counts.
-#[xplug::interface(name = "counter")]
+/// Counts. Everything it passes crosses to an isolated plugin (`isolated`: checked when it
+/// compiles).
+#[xplug::interface(name = "counter", isolated)]
 pub trait Counter {
     /// Counts one more; returns the new count.
     fn next() -> u64;
