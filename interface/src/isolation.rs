@@ -438,8 +438,8 @@ pub fn serve_result<R>(
 /// An object's box (what `#[xplug::object]` generates) as it crosses: it stays in the process
 /// that made it; the other side gets a handle that calls it over the channel.
 pub trait Remote: Sized {
-    /// In the plugin's process: keeps the object ([`keep_object`]) and writes its number.
-    fn keep(self, out: &mut Vec<u8>);
+    /// In the plugin's process: keeps the object ([`keep_boxed`]) and writes its number.
+    fn keep(self, out: &mut Vec<u8>) -> Result<(), WireError>;
     /// In the host, reading an answer: the handle of the object whose number `input` holds,
     /// made by the process that answered ([`remote_object`]).
     fn remote(input: &mut Input<'_>) -> Result<Self, WireError>;
@@ -462,6 +462,8 @@ thread_local! {
     /// The objects this process keeps for the host, by number (the serving thread's: a
     /// plugin's process serves on one thread). No destructor runs for them: the process ends
     /// with its channel.
+    /// Whether this thread keeps objects for the host ([`keep_objects_here`]).
+    static KEEPS: Cell<bool> = const { Cell::new(false) };
     static KEPT: RefCell<Kept> = const {
         RefCell::new(Kept {
             slots: Vec::new(),
@@ -477,8 +479,15 @@ struct Kept {
     free: Vec<usize>,
 }
 
+/// Makes this thread the one that keeps objects for the host: the thread of a plugin's process
+/// that serves the host's calls. Elsewhere (the host) objects are not kept: an object a host
+/// service returns does not cross.
+pub fn keep_objects_here() {
+    KEEPS.with(|keeps| keeps.set(true));
+}
+
 /// Keeps `object` in this process (a plugin's, serving the host) and writes its number.
-pub fn keep_object(object: Box<dyn ServedObject>, out: &mut Vec<u8>) {
+fn keep_object(object: Box<dyn ServedObject>, out: &mut Vec<u8>) {
     let number = KEPT.with(|kept| {
         let mut kept = kept.borrow_mut();
         let slot = match kept.free.pop() {
@@ -494,6 +503,19 @@ pub fn keep_object(object: Box<dyn ServedObject>, out: &mut Vec<u8>) {
         slot as u64 + 1
     });
     number.encode(out);
+}
+
+/// Keeps `object` (a plugin's, returned to the host) in this process and writes its number;
+/// refuses where objects are not kept ([`keep_objects_here`]): in the host.
+pub fn keep_boxed(object: Box<dyn ServedObject>, out: &mut Vec<u8>) -> Result<(), WireError> {
+    if !KEEPS.with(Cell::get) {
+        return Err(WireError::CannotCross {
+            type_name: "an object returned to an isolated plugin (objects cross from a plugin \
+                        to its host, or are lent for a call)",
+        });
+    }
+    keep_object(object, out);
+    Ok(())
 }
 
 /// Serves, in the plugin's process, one call of method `method` ([`DROP_OBJECT`]: the drop)
@@ -643,6 +665,12 @@ fn remote_call<R>(
 pub unsafe extern "C" fn drop_remote(this: *mut c_void) -> CallResult<()> {
     // SAFETY: the caller's promise: made by `Box::into_raw` in `remote_object`.
     let remote = unsafe { Box::from_raw(this as *mut RemoteObject) };
+    if !remote.proxy.lends {
+        // A plugin's handle of an object of the host: its services, which live as long as
+        // the process, or an object lent for a call, which the host takes back when the call
+        // returns. No message is needed.
+        return RResult::ROk(());
+    }
     let result = remote_call(&remote, DROP_OBJECT, "", |_| Ok(()), |_| Ok(()));
     drop(remote);
     match result {
@@ -874,8 +902,7 @@ impl<T: Remote + ServedObject + 'static> ViaObject<T> for &Probe<T> {
     }
 
     fn put_owned(&self, value: T, out: &mut Vec<u8>) -> Result<(), WireError> {
-        value.keep(out);
-        Ok(())
+        value.keep(out)
     }
 
     fn decode_gap(&self) -> Option<&'static str> {

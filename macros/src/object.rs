@@ -563,8 +563,11 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         impl #rt::LentMutToIsolatedPlugin for #boxed {}
 
         impl #rt::Remote for #boxed {
-            fn keep(self, out: &mut ::std::vec::Vec<u8>) {
-                #rt::keep_object(::std::boxed::Box::new(self), out)
+            fn keep(
+                self,
+                out: &mut ::std::vec::Vec<u8>,
+            ) -> ::core::result::Result<(), ::xplug::wire::WireError> {
+                #rt::keep_boxed(::std::boxed::Box::new(self), out)
             }
 
             fn remote(

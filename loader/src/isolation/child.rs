@@ -345,6 +345,7 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
     } = child;
     log_to_stderr(hello.log_level);
     CHANNEL.with(|slot| *slot.borrow_mut() = Some(channel));
+    isolation::keep_objects_here();
     // The host's rules, but for what it checked itself (the file's permissions, its trust
     // policy, its journal).
     let mut options = Options::for_interface::<M>();

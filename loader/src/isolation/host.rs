@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
+use abi_stable::std_types::RString;
 use xplug::__private::isolation::{self, Channel, Proxy};
-use xplug::wire::WireError;
+use xplug::wire::{Wire, WireError};
 use xplug::{CallErrorKind, Crash, Interface};
 
 use super::frame::{self, Hello, ReadError, Refusal};
@@ -50,7 +51,10 @@ pub(crate) struct Isolated {
 impl Isolated {
     /// The process serving the plugin now, if one runs.
     pub(crate) fn process_id(&self) -> Option<u32> {
-        self.shared.state().running.as_ref().map(Running::id)
+        // (From a host service this plugin called, the state is this thread's already.)
+        self.shared
+            .with_state(|state| Ok(state.running.as_ref().map(Running::id)))
+            .unwrap_or(None)
     }
 
     /// Stops the plugin's process: it is not served any more.
@@ -417,9 +421,20 @@ impl Shared {
             _ => isolation::serve_lent(object, method, args, &mut out),
         };
         HELD.with(|held| held.borrow_mut().pop());
-        served
-            .map(|()| out)
-            .map_err(|e| format!("a call of the host it cannot serve: {e}"))
+        match served {
+            Ok(()) => Ok(out),
+            // The host's answer cannot cross (its service returned an object): the plugin's
+            // call fails, as a contained panic does.
+            Err(WireError::CannotCross { type_name }) => {
+                out.truncate(4);
+                out.push(isolation::status::PANICKED);
+                let message = format!("the host's answer cannot cross: {type_name}");
+                RString::from(message).encode(&mut out);
+                RString::new().encode(&mut out);
+                Ok(out)
+            }
+            Err(e) => Err(format!("a call of the host it cannot serve: {e}")),
+        }
     }
 
     /// Sends a call (`tag`, `head` after its first 4 bytes, which this fills with the call's
@@ -901,7 +916,12 @@ pub(crate) struct Loaded<M> {
 impl Shared {
     /// Whether a call could be served: not stopped, and running or allowed to restart.
     fn serviceable(&self) -> bool {
-        let state = self.state();
+        let state = match self.state.try_lock() {
+            Ok(state) => state,
+            // A call runs (perhaps on this thread, in a host service that loads again).
+            Err(std::sync::TryLockError::WouldBlock) => return true,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        };
         state.stopped.is_none()
             && (state.running.is_some()
                 || self
