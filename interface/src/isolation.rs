@@ -81,11 +81,17 @@ pub trait Channel: Send + Sync + 'static {
     /// The answer of process `process` broke the rules (`what` says how): the channel ends
     /// that process, if it still runs, and says what the call fails with.
     fn misbehaved(&self, process: u64, what: String) -> CallErrorKind;
+
+    /// What tells this channel's plugin from others (not 0): objects lent in its calls are
+    /// served to it alone ([`serve_lent`]). 0 for a channel whose calls lend nothing.
+    fn key(&self) -> usize;
 }
 
 /// What an isolated plugin's module context points to: its channel.
 pub struct Proxy {
     channel: Box<dyn Channel>,
+    /// The host's handles of objects the plugin's process keeps, alive.
+    remote_objects: AtomicU64,
     /// Whether calls through it may lend objects (the host's calls of a plugin may; a plugin's
     /// calls of its host's services may not).
     lends: bool,
@@ -98,6 +104,7 @@ impl Proxy {
     pub fn new(channel: Box<dyn Channel>) -> Proxy {
         Proxy {
             channel,
+            remote_objects: AtomicU64::new(0),
             lends: true,
         }
     }
@@ -107,6 +114,7 @@ impl Proxy {
     pub fn to_host(channel: Box<dyn Channel>) -> Proxy {
         Proxy {
             channel,
+            remote_objects: AtomicU64::new(0),
             lends: false,
         }
     }
@@ -161,9 +169,13 @@ extern "C" fn proxy_take_panic(_: CallContext) -> PluginPanic {
     }
 }
 
-extern "C" fn proxy_live_objects(_: CallContext) -> u64 {
-    // Objects do not cross yet: an isolated plugin has none in the host.
-    0
+extern "C" fn proxy_live_objects(context: CallContext) -> u64 {
+    // SAFETY: the entries of proxied modules are only in modules `__isolated` made, whose
+    // context is their proxy's.
+    let proxy = unsafe { Proxy::of(context) };
+    proxy
+        .remote_objects
+        .load(std::sync::atomic::Ordering::Acquire)
 }
 
 extern "C" fn proxy_set_log_level(_: CallContext, _: u8) {
@@ -218,9 +230,15 @@ thread_local! {
     static BUFFERS: Cell<*mut (Vec<u8>, Vec<u8>)> = const { Cell::new(std::ptr::null_mut()) };
     /// The proxy and process whose answer this thread is reading: the objects in it are theirs.
     static ANSWERING: Cell<Option<(&'static Proxy, u64)>> = const { Cell::new(None) };
-    /// The objects the host's calls on this thread lend to a plugin's process, while they
-    /// run: object `FIRST_LENT + i` is entry `i` (`None` once the plugin dropped its handle).
-    static LENT: RefCell<Vec<Option<Lent>>> = const { RefCell::new(Vec::new()) };
+    /// The objects the host's calls on this thread lend to plugins' processes, while the
+    /// calls run. (Touched only in a host; a plugin's copy of xplug never lends.)
+    static LENT: RefCell<Vec<LentEntry>> = const { RefCell::new(Vec::new()) };
+    /// The key of the channel whose call's arguments this thread is encoding (0: none, or one
+    /// that lends nothing).
+    static LENDING: Cell<usize> = const { Cell::new(0) };
+    /// The number the next object lent on this thread takes: numbers are never reused, so a
+    /// stale handle names nothing.
+    static NEXT_LENT: Cell<u64> = const { Cell::new(FIRST_LENT) };
 }
 
 /// An object the host lent a plugin's process for one call.
@@ -230,57 +248,98 @@ enum Lent {
     Mut(*mut dyn ServedObject),
 }
 
-/// The number of the first object the host lends (1 is its services).
-pub const FIRST_LENT: u64 = 2;
-
-/// Lends `object` to the plugin's process for the call being encoded; writes its number.
-fn lend_object(object: Lent, out: &mut Vec<u8>) {
-    let index = LENT.with(|lent| {
-        let mut lent = lent.borrow_mut();
-        lent.push(Some(object));
-        lent.len() - 1
-    });
-    (FIRST_LENT + index as u64).encode(out);
+/// One lent object: its number, the key of the channel of the plugin it was lent to, and the
+/// object (`None` while a call of it runs, or once the plugin dropped its handle).
+struct LentEntry {
+    number: u64,
+    owner: usize,
+    object: Option<Lent>,
 }
 
-/// Serves, in the host, a plugin's call of method `method` ([`DROP_OBJECT`]: its handle was
-/// dropped) of object `object`, which a call on this thread lent it, writing the answer to
-/// `out`. A number no call lends (any more) is answered with an error.
+/// The number of the first object the host lends (1 is its services).
+const FIRST_LENT: u64 = 2;
+
+/// Lends `object` to the plugin whose call is being encoded on this thread; writes its number.
+fn lend_object(object: Lent, out: &mut Vec<u8>) -> Result<(), WireError> {
+    let refused = WireError::CannotCross {
+        type_name: "an object lent outside a call of an isolated plugin (a plugin lends none)",
+    };
+    let owner = LENDING.with(Cell::get);
+    if owner == 0 {
+        return Err(refused);
+    }
+    let number = NEXT_LENT.with(|next| {
+        let number = next.get();
+        next.set(number.checked_add(1).unwrap_or(FIRST_LENT));
+        number
+    });
+    LENT.try_with(|lent| {
+        lent.borrow_mut().push(LentEntry {
+            number,
+            owner,
+            object: Some(object),
+        })
+    })
+    .map_err(|_| refused)?;
+    number.encode(out);
+    Ok(())
+}
+
+/// Serves, in the host, a call of method `method` ([`DROP_OBJECT`]: its handle was dropped)
+/// of object `object`, which a call on this thread lent the plugin whose channel's key is
+/// `owner`, writing the answer to `out`. A number lent to another plugin, to a call that has
+/// returned, or whose object is busy (a call of it runs further up this thread) is answered
+/// with an error.
 pub fn serve_lent(
+    owner: usize,
     object: u64,
     method: u32,
     args: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), WireError> {
-    let index = object
-        .checked_sub(FIRST_LENT)
-        .and_then(|i| usize::try_from(i).ok());
-    let entry = LENT.with(|lent| index.and_then(|i| lent.borrow().get(i).copied().flatten()));
-    let entry = match entry {
+    if method == DROP_OBJECT {
+        Input::new(args).finish()?;
+    }
+    let take = |lent: &RefCell<Vec<LentEntry>>| {
+        let mut lent = lent.borrow_mut();
+        let entry = lent
+            .iter_mut()
+            .find(|entry| entry.number == object && entry.owner == owner)?;
+        entry.object.take()
+    };
+    let entry = match LENT.try_with(take).ok().flatten() {
         Some(entry) => entry,
         None => {
             out.push(status::PANICKED);
-            RString::from("the object was lent for a call that has returned").encode(out);
+            RString::from(
+                "the object is not lent to this plugin: its call has returned, or a call of it \
+                 runs already",
+            )
+            .encode(out);
             RString::new().encode(out);
             return Ok(());
         }
     };
     if method == DROP_OBJECT {
-        Input::new(args).finish()?;
         // The plugin's handle is gone; the object stays the host's.
-        if let Some(i) = index {
-            LENT.with(|lent| lent.borrow_mut()[i] = None);
-        }
         out.push(status::RETURNED);
         return Ok(());
     }
-    match entry {
+    let served = match entry {
         // SAFETY: the object is borrowed by the call that lent it, further up this thread's
-        // stack, which does not touch it until the call returns (and the entry with it).
+        // stack, which does not touch it until the call returns (and the entry with it); it is
+        // out of its entry while this runs, so no other call reaches it meanwhile.
         Lent::Shared(object) => unsafe { &*object }.serve_shared(method, args, out),
-        // SAFETY: as above, borrowed mutably, and only through this entry meanwhile.
+        // SAFETY: as above, borrowed mutably.
         Lent::Mut(object) => unsafe { &mut *object }.serve(method, args, out),
-    }
+    };
+    let _ = LENT.try_with(|lent| {
+        let mut lent = lent.borrow_mut();
+        if let Some(slot) = lent.iter_mut().find(|slot| slot.number == object) {
+            slot.object = Some(entry);
+        }
+    });
+    served
 }
 
 /// Fails the current call with `kind`: the handle's method finds it in [`take_failure`].
@@ -333,16 +392,12 @@ fn exchange<R>(
 ) -> CallResult<R> {
     let (mut out, mut reply) = swap_slot(&BUFFERS, None).unwrap_or_default();
     out.clear();
-    // Objects the arguments lend are served while this call runs, then no more.
-    let lent = LENT.with(|lent| lent.borrow().len());
-    let encoded = match args(&mut out) {
-        Ok(()) if !proxy.lends && LENT.with(|l| l.borrow().len()) != lent => {
-            Err(WireError::CannotCross {
-                type_name: "an object lent to the host (a plugin lends none)",
-            })
-        }
-        encoded => encoded,
-    };
+    // Objects the arguments lend are served to this plugin while this call runs, then no more.
+    let lent = LENT.try_with(|lent| lent.borrow().len()).unwrap_or(0);
+    let key = if proxy.lends { proxy.channel.key() } else { 0 };
+    let outer = LENDING.with(|lending| lending.replace(key));
+    let encoded = args(&mut out);
+    LENDING.with(|lending| lending.set(outer));
     let result = match encoded {
         Err(WireError::CannotCross { type_name }) => fail(CallErrorKind::CannotCross { type_name }),
         Err(e) => fail(CallErrorKind::CannotCross {
@@ -361,7 +416,7 @@ fn exchange<R>(
             }
         },
     };
-    LENT.with(|l| l.borrow_mut().truncate(lent));
+    let _ = LENT.try_with(|l| l.borrow_mut().truncate(lent));
     // Large buffers are not kept: one big call should not hold its memory for good.
     if out.capacity() <= 64 << 10 && reply.capacity() <= 64 << 10 {
         let _ = swap_slot(&BUFFERS, Some((out, reply)));
@@ -446,7 +501,8 @@ pub trait Remote: Sized {
 }
 
 /// An object served to the other side of the channel: one the plugin's process keeps for the
-/// host ([`serve_object`]), or the host's services, called by the plugin.
+/// host ([`serve_object`]), or, called by the plugin, the host's services and the objects the
+/// host lends for a call ([`serve_lent`]).
 pub trait ServedObject {
     /// Serves one call of the method numbered `method` (in declaration order) with encoded
     /// `args`, writing the encoded answer to `out`.
@@ -459,11 +515,11 @@ pub trait ServedObject {
 }
 
 thread_local! {
-    /// The objects this process keeps for the host, by number (the serving thread's: a
-    /// plugin's process serves on one thread). No destructor runs for them: the process ends
-    /// with its channel.
     /// Whether this thread keeps objects for the host ([`keep_objects_here`]).
     static KEEPS: Cell<bool> = const { Cell::new(false) };
+    /// The objects this process keeps for the host, by number (the serving thread's: a
+    /// plugin's process serves on one thread). Touched only there, never in a host or in a
+    /// plugin's copy of xplug; the process exits with the table in place.
     static KEPT: RefCell<Kept> = const {
         RefCell::new(Kept {
             slots: Vec::new(),
@@ -532,6 +588,9 @@ pub fn serve_object(
         .ok_or(WireError::Invalid {
             what: "object number",
         })?;
+    if method == DROP_OBJECT {
+        Input::new(args).finish()?;
+    }
     // Out of its slot while it runs: a method that reaches the host, which calls the same
     // object again, finds it busy instead of aliasing it.
     let taken = KEPT.with(|kept| kept.borrow_mut().slots.get_mut(slot).and_then(Option::take));
@@ -544,7 +603,6 @@ pub fn serve_object(
         }
     };
     if method == DROP_OBJECT {
-        Input::new(args).finish()?;
         KEPT.with(|kept| kept.borrow_mut().free.push(slot));
         return serve_result(taken.close(), out, |(), _| Ok(()));
     }
@@ -555,11 +613,6 @@ pub fn serve_object(
         }
     });
     served
-}
-
-/// How many objects this process keeps for the host.
-pub fn kept_objects() -> usize {
-    KEPT.with(|kept| kept.borrow().slots.iter().filter(|s| s.is_some()).count())
 }
 
 /// The number of the host's services among the objects the host serves to a plugin's process.
@@ -601,6 +654,9 @@ pub fn remote_object(input: &mut Input<'_>) -> Result<NonNull<c_void>, WireError
         });
     }
     REMOTE_LIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    proxy
+        .remote_objects
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let remote = Box::into_raw(Box::new(RemoteObject {
         proxy,
         process,
@@ -665,6 +721,10 @@ fn remote_call<R>(
 pub unsafe extern "C" fn drop_remote(this: *mut c_void) -> CallResult<()> {
     // SAFETY: the caller's promise: made by `Box::into_raw` in `remote_object`.
     let remote = unsafe { Box::from_raw(this as *mut RemoteObject) };
+    remote
+        .proxy
+        .remote_objects
+        .fetch_sub(1, std::sync::atomic::Ordering::Release);
     if !remote.proxy.lends {
         // A plugin's handle of an object of the host: its services, which live as long as
         // the process, or an object lent for a call, which the host takes back when the call
@@ -878,13 +938,11 @@ impl<T: Remote + ServedObject + 'static> ViaObject<T> for &Probe<T> {
     }
 
     fn lend(&self, value: &T, out: &mut Vec<u8>) -> Result<(), WireError> {
-        lend_object(Lent::Shared(value as &dyn ServedObject), out);
-        Ok(())
+        lend_object(Lent::Shared(value as &dyn ServedObject), out)
     }
 
     fn lend_mut(&self, value: &mut T, out: &mut Vec<u8>) -> Result<(), WireError> {
-        lend_object(Lent::Mut(value as &mut dyn ServedObject), out);
-        Ok(())
+        lend_object(Lent::Mut(value as &mut dyn ServedObject), out)
     }
 
     fn gap(&self) -> Option<&'static str> {

@@ -116,7 +116,6 @@ pub use error::{ErrorKind, LayoutDifference, LoadError, Report, Stage};
 pub use info::{PanicStrategy, PluginInfo, Profile};
 pub use loader::Loader;
 pub use plugin::{KeptLoaded, NotUnloaded, Plugin};
-pub use process::registry::set_max_log_level;
 pub use semver;
 pub use stages::compat::Requirements;
 pub use stages::LoadMode;
@@ -127,4 +126,17 @@ pub use xplug::{CallError, CallErrorKind, Crash, Interface};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::stages::layout::full_checks_on_this_thread;
+}
+
+/// Sets the maximum log level of the host (`log::set_max_level`) and of every plugin loaded in
+/// this process whose records go to the host.
+///
+/// A plugin takes the host's level when it loads; `log::set_max_level` alone reaches only the
+/// host's copy of `log`. Call this instead when the level changes after plugins loaded. An
+/// isolated plugin's process takes the new level before its next call.
+pub fn set_max_log_level(level: log::LevelFilter) {
+    log::set_max_level(level);
+    crate::process::registry::set_log_level(level);
+    #[cfg(unix)]
+    crate::isolation::set_log_level(level);
 }

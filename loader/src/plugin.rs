@@ -210,6 +210,11 @@ impl<M> Plugin<M> {
         if Arc::strong_count(&isolated) > 2 {
             return Err(self.kept(KeptLoaded::OtherHandles));
         }
+        // As in-process: the host's handles of the plugin's objects would fail from now on.
+        let objects = self.live_objects();
+        if objects > 0 {
+            return Err(self.kept(KeptLoaded::LiveObjects { count: objects }));
+        }
         if let Err(reason) = earlier_hook_ended(&isolated.unload_hook) {
             return Err(self.kept(reason));
         }
@@ -231,7 +236,8 @@ impl<M> Plugin<M> {
     }
 
     /// How many objects the plugin made (`#[xplug::object]` handles it returned) are still
-    /// alive, anywhere in the process. While any is, [`unload`](Plugin::unload) refuses.
+    /// alive, anywhere in the process (for an isolated plugin: the host's handles of objects
+    /// its process keeps). While any is, [`unload`](Plugin::unload) refuses.
     pub fn live_objects(&self) -> u64 {
         self.runtime.live_objects()
     }

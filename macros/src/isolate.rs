@@ -80,10 +80,19 @@ fn arg_gap(ty: &Type) -> TokenStream {
     let rt = runtime();
     if let Param::Lent { inner, mutable } = param(ty) {
         if !names_lifetime(inner) {
+            // Lent, the child decodes what it borrows.
             return if mutable {
-                quote!((&#rt::Probe::<#inner>::new()).lend_mut_gap())
+                quote! {
+                    (&#rt::Probe::<#inner>::new())
+                        .lend_mut_gap()
+                        .or((&#rt::Probe::<#inner>::new()).decode_gap())
+                }
             } else {
-                quote!((&#rt::Probe::<#inner>::new()).lend_gap())
+                quote! {
+                    (&#rt::Probe::<#inner>::new())
+                        .lend_gap()
+                        .or((&#rt::Probe::<#inner>::new()).decode_gap())
+                }
             };
         }
     }

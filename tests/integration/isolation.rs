@@ -12,7 +12,7 @@ use counter_interface::CounterRef;
 use greeter_interface::GreeterRef;
 use xplug_loader::isolation::{Isolation, Restart};
 use xplug_loader::trust::Quarantine;
-use xplug_loader::{CallErrorKind, Crash, ErrorKind, Loader, Plugin, Stage, Unloaded};
+use xplug_loader::{CallErrorKind, Crash, ErrorKind, KeptLoaded, Loader, Plugin, Stage, Unloaded};
 use xtask::Fixture;
 
 use crate::snapshots::{install, variant};
@@ -21,7 +21,7 @@ use crate::support::{assert_good_plugin_works, plugin, scratch};
 /// Settings of their own: the same bytes loaded with other settings are another plugin, in a
 /// process of its own, so that tests running side by side never share (and crash) each
 /// other's.
-fn own() -> Isolation {
+pub(crate) fn own() -> Isolation {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     Isolation::new().max_message((64 << 20) + NEXT.fetch_add(1, Ordering::SeqCst))
 }
@@ -31,7 +31,7 @@ fn runner() -> &'static str {
     env!("CARGO_BIN_EXE_isolated-runner")
 }
 
-fn isolated(isolation: Isolation) -> Loader<GreeterRef> {
+pub(crate) fn isolated(isolation: Isolation) -> Loader<GreeterRef> {
     Loader::<GreeterRef>::new().isolate(isolation.runner(runner()))
 }
 
@@ -184,16 +184,25 @@ fn objects_live_in_the_plugins_process_until_the_host_drops_them() {
         CallErrorKind::Unavailable { reason } => assert!(reason.contains("ended"), "{reason}"),
         other => panic!("{other:?}"),
     }
-    // Dropping handles of a process gone neither fails nor reaches the new one.
+    // Dropping handles of a process gone neither fails nor reaches the new one, whose first
+    // object takes the number a stale handle names.
+    let mut fresh = plugin.counter(1).unwrap();
+    assert_eq!(plugin.live_objects(), 3);
     drop((last, doomed));
-    assert_eq!(live_counters(&plugin), 0);
-    let fresh = plugin.counter(1).unwrap();
+    assert_eq!(plugin.live_objects(), 1);
     assert_eq!(live_counters(&plugin), 1);
-    // Unloaded: the object's calls fail cleanly, and its drop does not hang.
-    let mut fresh = fresh;
+    assert_eq!(fresh.next().unwrap(), 2);
+    // As in-process, a plugin whose objects live is not unloaded.
     // SAFETY: no value the plugin returned is kept but the object, whose code is not in this
     // process.
-    unsafe { plugin.unload() }.unwrap();
+    let refused = unsafe { plugin.unload() }.unwrap_err();
+    assert!(
+        matches!(refused.reason, KeptLoaded::LiveObjects { count: 1 }),
+        "{refused}"
+    );
+    // Its last handle dropped, its process ends: the object's calls fail cleanly, and its
+    // drop does not hang.
+    drop(refused.plugin);
     assert!(matches!(
         fresh.next().unwrap_err().kind(),
         CallErrorKind::Unavailable { .. }
@@ -554,6 +563,7 @@ fn a_child_that_attacks_its_channel_is_killed() {
         ("garbage", "unknown kind"),
         ("huge", "over the bound"),
         ("stray", "never made"),
+        ("back", "without its head"),
     ] {
         match failure(what, own()) {
             CallErrorKind::Crashed {
@@ -562,6 +572,12 @@ fn a_child_that_attacks_its_channel_is_killed() {
             } => assert!(said.contains(says), "{what}: {said}"),
             other => panic!("{what}: {other:?}"),
         }
+    }
+    // A call of an object never lent is answered with an error, and the process lives on
+    // (here, until the deadline: it never answers the host's call).
+    match failure("back-stale", own().deadline(Duration::from_secs(2))) {
+        CallErrorKind::TimedOut { .. } => {}
+        other => panic!("back-stale: {other:?}"),
     }
     assert!(matches!(
         failure("close", own()),
@@ -962,10 +978,13 @@ fn dropping_the_last_handle_ends_a_call_in_flight_without_a_deadline() {
     let result = hung
         .recv_timeout(Duration::from_secs(10))
         .expect("the call in flight ended");
-    assert!(matches!(
-        result.unwrap_err().kind(),
-        CallErrorKind::Crashed { .. }
-    ));
+    // Ended by the host, not crashed: nothing counts against the plugin.
+    match result.unwrap_err().kind() {
+        CallErrorKind::Unavailable { reason } => {
+            assert!(reason.contains("last handle"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -295,4 +295,23 @@ fn a_log_statement_below_the_host_level_formats_nothing_and_follows_the_host_lev
     assert_eq!(debug[0].level, log::Level::Debug);
     plugin.greet("Quiet again".into()).unwrap();
     assert!(seen_with("about to greet Quiet again").is_empty());
+
+    // An isolated plugin's process follows too, from its next call.
+    let outside = crate::isolation::isolated(crate::isolation::own())
+        .load(crate::support::plugin(Fixture::Counting))
+        .unwrap();
+    outside.greet("Far".into()).unwrap();
+    xplug_loader::set_max_log_level(log::LevelFilter::Debug);
+    outside.greet("Far and loud".into()).unwrap();
+    xplug_loader::set_max_log_level(log::LevelFilter::Info);
+    outside.greet("Far again".into()).unwrap();
+    // One pipe, in order: once the last record is here, the others are.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while seen_with("greeting Far again").is_empty() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(seen_with("greeting Far again").len(), 1);
+    assert!(seen_with("about to greet Far").is_empty());
+    assert_eq!(seen_with("about to greet Far and loud").len(), 1);
+    assert!(seen_with("about to greet Far again").is_empty());
 }

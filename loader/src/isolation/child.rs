@@ -246,6 +246,11 @@ fn handle(tag: u8, request: &[u8]) -> Next {
                 )
             })
         }
+        frame::LEVEL if request.len() == 1 => {
+            // This process's level, and its plugin's (which has a `log` of its own).
+            crate::set_max_log_level(level_filter(request[0]));
+            return Next::Served;
+        }
         frame::PING if request.len() == 4 => {
             return match send(frame::PONG, &[], request) {
                 Ok(()) => Next::Served,
@@ -327,6 +332,10 @@ impl Channel for ToHost {
                 Err(status) => std::process::exit(status),
             }
         }
+    }
+
+    fn key(&self) -> usize {
+        0
     }
 
     fn misbehaved(&self, _: u64, what: String) -> CallErrorKind {
@@ -518,15 +527,19 @@ fn log_to_stderr(level: u8) {
         fn flush(&self) {}
     }
     static STDERR: Stderr = Stderr;
-    let filter = match level {
-        0 => return,
+    if log::set_logger(&STDERR).is_ok() {
+        log::set_max_level(level_filter(level));
+    }
+}
+
+/// The `log::LevelFilter` a host numbered `level`.
+fn level_filter(level: u8) -> log::LevelFilter {
+    match level {
+        0 => log::LevelFilter::Off,
         1 => log::LevelFilter::Error,
         2 => log::LevelFilter::Warn,
         3 => log::LevelFilter::Info,
         4 => log::LevelFilter::Debug,
         _ => log::LevelFilter::Trace,
-    };
-    if log::set_logger(&STDERR).is_ok() {
-        log::set_max_level(filter);
     }
 }

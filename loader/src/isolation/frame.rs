@@ -11,6 +11,7 @@
 //! | `OBJECT` | host | call number, object number, method number, the encoded arguments |
 //! | `BACK` | child | call number, object number (1: the host's services), method number, the encoded arguments |
 //! | `RETURN` | host | the number of the child's call, the encoded answer |
+//! | `LEVEL` | host | the host's new `log` level (not answered) |
 //! | `PING` | host | a number the child sends back |
 //! | `PONG` | child | that number |
 //!
@@ -46,6 +47,8 @@ pub(crate) const OBJECT: u8 = 8;
 pub(crate) const BACK: u8 = 9;
 /// The host's answer to a `BACK`.
 pub(crate) const RETURN: u8 = 10;
+/// The host's `log` level changed (one byte, `log::LevelFilter` as a number); not answered.
+pub(crate) const LEVEL: u8 = 11;
 
 /// Writes one frame: `tag`, `head`, then `body`, in one write for a small frame (one system
 /// call, one wake-up on the other side), assembled in `scratch`.

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,9 @@ type ServeHost = dyn Fn(u32, &[u8], &mut Vec<u8>) -> Result<(), WireError> + Sen
 
 /// How long a process that closed its channel has to exit before it is killed.
 const EXIT_GRACE: Duration = Duration::from_millis(500);
+/// How deep calls of the host may nest in calls of a plugin (a host service that calls the
+/// plugin, whose call calls the service again, ...).
+const MAX_NESTING: usize = 32;
 /// The longest backoff between restarts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -51,10 +55,11 @@ pub(crate) struct Isolated {
 impl Isolated {
     /// The process serving the plugin now, if one runs.
     pub(crate) fn process_id(&self) -> Option<u32> {
-        // (From a host service this plugin called, the state is this thread's already.)
-        self.shared
-            .with_state(|state| Ok(state.running.as_ref().map(Running::id)))
-            .unwrap_or(None)
+        // Not from the state: a call in flight holds it.
+        match self.shared.pid.load(Ordering::Relaxed) {
+            0 => None,
+            pid => Some(pid),
+        }
     }
 
     /// Stops the plugin's process: it is not served any more.
@@ -81,7 +86,10 @@ struct Shared {
     /// Its real path and header, for reports.
     path: PathBuf,
     info: PluginInfo,
-    hello: Vec<u8>,
+    hello: Hello,
+    /// The host's `log` level (`log::LevelFilter` as a number), which the process takes before
+    /// its next call.
+    log_level: AtomicU8,
     /// What serves the plugin's calls of the host's services, if it has them.
     services: Option<Box<ServeHost>>,
     isolation: Isolation,
@@ -91,6 +99,10 @@ struct Shared {
     /// The running process's socket, outside `state`: `stop` shuts it down to end a call in
     /// flight (which holds `state`) before it waits for the lock.
     interrupt: Mutex<Option<UnixStream>>,
+    /// Why the host stops serving the plugin, once it does (set first, outside `state`).
+    stopping: Mutex<Option<&'static str>>,
+    /// The id of the running process (0: none), outside `state` for the same reason.
+    pid: AtomicU32,
 }
 
 #[derive(Default)]
@@ -126,15 +138,22 @@ impl Shared {
     }
 
     fn stop(&self, why: &'static str) {
+        // Whatever fails from now on fails because of this, not a crash: nothing is counted
+        // against the plugin's restarts, nothing listed in its journal.
+        *lock(&self.stopping) = Some(why);
         // A call in flight holds `state`: its process's channel closed, it ends now.
         if let Some(socket) = lock(&self.interrupt).take() {
             let _ = socket.shutdown(std::net::Shutdown::Both);
         }
-        let running = {
-            let mut state = self.state();
-            state.stopped = Some(why);
-            state.running.take()
-        };
+        // (From a host service the plugin called, this thread holds the state already; while
+        // the plugin loads, its start sees `stopping`.)
+        let running = self
+            .with_state(|state| {
+                state.stopped = Some(why);
+                self.pid.store(0, Ordering::Relaxed);
+                Ok(state.running.take())
+            })
+            .unwrap_or(None);
         // Its memory goes back: no restart will need it.
         lock(&self.image).take();
         // Closing the channel ends the process's loop; it is killed if it does not exit.
@@ -164,9 +183,12 @@ impl Shared {
         drop((child_end, image));
         let mut running = running;
         let until = Instant::now().checked_add(self.isolation.start_wait);
+        let mut hello = self.hello.clone();
+        hello.log_level = self.log_level.load(Ordering::Relaxed);
+        running.log_level = hello.log_level;
         let sent = running
             .conn
-            .send_until(until, frame::HELLO, &[], &self.hello);
+            .send_until(until, frame::HELLO, &[], &hello.encode());
         let mut buffer = Vec::new();
         let mut answer = sent.map_err(ReadError::Io).and_then(|()| {
             running
@@ -270,6 +292,15 @@ impl Shared {
             state.restarts = state.restarts.saturating_add(1);
             match self.start() {
                 Ok(running) => {
+                    if let Some(why) = *lock(&self.stopping) {
+                        // Stopped while it started (by a host service its `on_load` called).
+                        state.stopped = Some(why);
+                        let _ = running.end(EXIT_GRACE);
+                        return Err(CallErrorKind::Unavailable {
+                            reason: why.to_owned(),
+                        });
+                    }
+                    self.pid.store(running.id(), Ordering::Relaxed);
                     state.running = Some(running);
                     state.process = state.process.wrapping_add(1);
                 }
@@ -327,6 +358,7 @@ impl Shared {
     /// Ends the running process after a failed call and says how the call fails.
     fn end(&self, state: &mut State, how: End) -> CallErrorKind {
         lock(&self.interrupt).take();
+        self.pid.store(0, Ordering::Relaxed);
         let running = match state.running.take() {
             Some(running) => running,
             None => {
@@ -336,6 +368,14 @@ impl Shared {
                 })
             }
         };
+        if let Some(why) = *lock(&self.stopping) {
+            // Stopped by the host: its process ends, not as a crash.
+            state.stopped = Some(why);
+            let _ = running.end(EXIT_GRACE);
+            return CallErrorKind::Unavailable {
+                reason: why.to_owned(),
+            };
+        }
         let kind = match how {
             End::Closed => {
                 let (crash, stderr) = running.end(EXIT_GRACE);
@@ -376,13 +416,16 @@ impl Shared {
         &self,
         f: impl FnOnce(&mut State) -> Result<R, CallErrorKind>,
     ) -> Result<R, CallErrorKind> {
-        let held = HELD.with(|held| {
-            let held = held.borrow();
-            held.iter()
-                .rev()
-                .find(|(shared, _)| *shared == self.address())
-                .map(|(_, state)| *state)
-        });
+        let held = HELD
+            .try_with(|held| {
+                let held = held.borrow();
+                held.iter()
+                    .rev()
+                    .find(|(shared, _)| *shared == self.address())
+                    .map(|(_, state)| *state)
+            })
+            .ok()
+            .flatten();
         match held {
             Some(state) if state.is_null() => Err(CallErrorKind::Unavailable {
                 reason: "it is still loading (its `on_load` called a host service that called \
@@ -407,20 +450,27 @@ impl Shared {
         let mut object = [0; 8];
         object.copy_from_slice(&request[4..12]);
         let method = u32::from_le_bytes([request[12], request[13], request[14], request[15]]);
+        // A child that answers each call of the host with another call of its own would
+        // take this thread's stack: the nesting is bounded.
+        if HELD.try_with(|held| held.borrow().len()).unwrap_or(0) >= MAX_NESTING {
+            return Err(format!(
+                "calls of the host nested over {MAX_NESTING} deep in calls of the plugin"
+            ));
+        }
         let mut out = request[..4].to_vec();
         let object = u64::from_le_bytes(object);
         let args = &request[16..];
         // A service, or a lent object, may call the plugin back: that call finds the state
         // this thread holds.
-        HELD.with(|held| held.borrow_mut().push((self.address(), state)));
+        let _ = HELD.try_with(|held| held.borrow_mut().push((self.address(), state)));
         let served = match &self.services {
             Some(serve) if object == isolation::HOST_SERVICES => serve(method, args, &mut out),
             None if object == isolation::HOST_SERVICES => Err(WireError::Invalid {
                 what: "object number (the host offers no services)",
             }),
-            _ => isolation::serve_lent(object, method, args, &mut out),
+            _ => isolation::serve_lent(self.address(), object, method, args, &mut out),
         };
-        HELD.with(|held| held.borrow_mut().pop());
+        let _ = HELD.try_with(|held| held.borrow_mut().pop());
         match served {
             Ok(()) => Ok(out),
             // The host's answer cannot cross (its service returned an object): the plugin's
@@ -462,7 +512,15 @@ impl Shared {
         };
         let deadline = self.isolation.deadline;
         let until = deadline.and_then(|deadline| Instant::now().checked_add(deadline));
-        match running.conn.send_until(until, tag, head, args) {
+        // The host's `log` level, if it changed since the process heard it.
+        let level = self.log_level.load(Ordering::Relaxed);
+        let sent = if running.log_level == level {
+            Ok(())
+        } else {
+            running.log_level = level;
+            running.conn.send_until(until, frame::LEVEL, &[], &[level])
+        };
+        match sent.and_then(|()| running.conn.send_until(until, tag, head, args)) {
             Ok(()) => {}
             Err(e) if timed_out(&e) => {
                 return Err(self.end(state, End::TimedOut(deadline.unwrap_or(Duration::ZERO))))
@@ -471,6 +529,12 @@ impl Shared {
         }
         let process = state.process;
         let how = loop {
+            if let Some(why) = state.stopped {
+                // A host service stopped the plugin.
+                return Err(CallErrorKind::Unavailable {
+                    reason: why.to_owned(),
+                });
+            }
             let running = match state.running.as_mut() {
                 Some(running) if state.process == process => running,
                 // A call the host's service made ended or replaced the process.
@@ -494,10 +558,17 @@ impl Shared {
                     let request = std::mem::take(reply);
                     let answer = self.serve_back(state, &request);
                     *reply = request;
-                    let answer = match answer {
+                    let mut answer = match answer {
                         Ok(answer) => answer,
                         Err(what) => break End::Misbehaved(what),
                     };
+                    if answer.len() > frame::MAX_CALL {
+                        // More than the plugin's process reads: the call fails there instead.
+                        answer.truncate(4);
+                        answer.push(isolation::status::PANICKED);
+                        RString::from("the host's answer is over 1 GiB").encode(&mut answer);
+                        RString::new().encode(&mut answer);
+                    }
                     if let Some(running) =
                         state.running.as_mut().filter(|_| state.process == process)
                     {
@@ -626,6 +697,10 @@ impl Channel for Served {
     ) -> Result<u64, CallErrorKind> {
         let shared = &*self.shared;
         shared.with_state(|state| shared.call_object(state, process, object, method, args, reply))
+    }
+
+    fn key(&self) -> usize {
+        self.shared.address()
     }
 
     fn misbehaved(&self, process: u64, what: String) -> CallErrorKind {
@@ -862,7 +937,8 @@ fn load_file<M: Interface>(
         image: Mutex::new(Some(image)),
         path: plugin.path.clone(),
         info: info.clone(),
-        hello: hello.encode(),
+        log_level: AtomicU8::new(hello.log_level),
+        hello,
         services: services.map(|host| -> Box<ServeHost> {
             Box::new(move |method: u32, args: &[u8], out: &mut Vec<u8>| {
                 M::__serve_host(host, method, args, out)
@@ -872,6 +948,8 @@ fn load_file<M: Interface>(
         quarantine,
         state: Mutex::new(State::default()),
         interrupt: Mutex::new(None),
+        stopping: Mutex::new(None),
+        pid: AtomicU32::new(0),
     });
     let running = shared.start().map_err(|e| match e {
         StartError::Refused(error) => error,
@@ -881,6 +959,7 @@ fn load_file<M: Interface>(
     })?;
     {
         let mut state = shared.state();
+        shared.pid.store(running.id(), Ordering::Relaxed);
         state.running = Some(running);
         state.process = 1;
     }
@@ -945,6 +1024,17 @@ fn proxy_of(shared: &Arc<Shared>) -> &'static Proxy {
     Box::leak(Box::new(Proxy::new(Box::new(Served {
         shared: Arc::clone(shared),
     }))))
+}
+
+/// Sets the `log` level of every isolated plugin's process of this host: each takes it before
+/// its next call.
+pub(crate) fn set_log_level(level: log::LevelFilter) {
+    for isolated in lock(&ISOLATED).iter().filter_map(Weak::upgrade) {
+        isolated
+            .shared
+            .log_level
+            .store(level as usize as u8, Ordering::Relaxed);
+    }
 }
 
 /// Unloads `isolated` if `handles` are all its handles: out of the registry (no load can find

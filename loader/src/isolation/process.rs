@@ -29,6 +29,8 @@ const TAIL_LINE_BYTES: usize = 1024;
 pub(crate) struct Running {
     child: Child,
     pub(crate) conn: Conn,
+    /// The `log` level the process has (`log::LevelFilter` as a number).
+    pub(crate) log_level: u8,
     tail: Arc<Tail>,
     reader: Option<JoinHandle<()>>,
 }
@@ -102,6 +104,7 @@ pub(crate) fn start(
     Ok(Running {
         child,
         conn,
+        log_level: 0,
         tail,
         reader,
     })
@@ -192,10 +195,25 @@ fn readable(stderr: i32, exit: Option<i32>, wait: i32) -> (bool, bool) {
     // is ignored.
     let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, wait) };
     if ready < 0 {
-        // Interrupted, or failing: read (and block) as without a watch.
-        return (true, false);
+        return match io::Error::last_os_error().kind() {
+            // Asked again.
+            io::ErrorKind::Interrupted => (false, false),
+            // Failing: read (and block) as without a watch.
+            _ => (true, false),
+        };
     }
     (fds[0].revents != 0, fds[1].revents != 0)
+}
+
+/// Waits until the process whose pidfd is `pidfd` has ended; `false` if that cannot be told.
+fn ended(pidfd: &OwnedFd) -> bool {
+    loop {
+        match readable(-1, Some(pidfd.as_raw_fd()), -1) {
+            (_, true) => return true,
+            (false, false) => continue,
+            (true, false) => return false,
+        }
+    }
 }
 
 /// Copies a process's standard error to the host's, keeping its last lines; lines that carry
@@ -230,7 +248,15 @@ fn pass_on(mut stderr: ChildStderr, tail: &Tail, mut exit: Option<(OwnedFd, Unix
             }
         }
         let n = match stderr.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
+            Ok(0) | Err(_) => {
+                // Standard error closed, the process may live on: its end is still awaited.
+                if let Some((pidfd, channel)) = exit.take() {
+                    if ended(&pidfd) {
+                        let _ = channel.shutdown(std::net::Shutdown::Both);
+                    }
+                }
+                break;
+            }
             Ok(n) => n,
         };
         let mut rest = &chunk[..n];

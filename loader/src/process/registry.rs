@@ -99,13 +99,9 @@ fn known(identity: &Identity, libraries: &[Arc<Library>], probe: &Probe<'_>) -> 
     Some(Entry::Replaced(mapped.clone()))
 }
 
-/// Sets the maximum log level of the host (`log::set_max_level`) and of every plugin loaded in
-/// this process whose records go to the host.
-///
-/// A plugin takes the host's level when it loads; `log::set_max_level` alone reaches only the
-/// host's copy of `log`. Call this instead when the level changes after plugins loaded.
-pub fn set_max_log_level(level: log::LevelFilter) {
-    log::set_max_level(level);
+/// Sets the maximum log level of every plugin loaded in this process (see
+/// [`set_max_log_level`](crate::set_max_log_level)).
+pub(crate) fn set_log_level(level: log::LevelFilter) {
     let registry = lock(&REGISTRY);
     for library in registry.iter().flat_map(|r| r.values()).flatten() {
         if let Some(runtime) = *lock(&library.runtime) {

@@ -238,9 +238,9 @@ fn check_opened<M: Interface>(
             let source = match &probe {
                 // Sealed only once every check that reads the file passed.
                 Probe::Snapshot(digest) => match sealed {
-                    Some(sealed) if crate::sys::sealed_holds(&sealed, digest.bytes()) => {
-                        Source::Sealed(sealed)
-                    }
+                    // The bytes were read from this very file, sealed: they are what it
+                    // holds.
+                    Some(sealed) if crate::sys::is_sealed(&sealed.file) => Source::Sealed(sealed),
                     _ => snapshot_source(options, &plugin.path, &info, digest)?,
                 },
                 Probe::InPlace(stamp) => Source::InPlace(*stamp),

@@ -59,6 +59,13 @@ pub(super) fn sealed_memfd(
 }
 
 /// Whether the sealed memfd `file` holds exactly `bytes` (its seals keep it so).
+pub(super) fn is_sealed(file: &fs::File) -> bool {
+    let all = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: `F_GET_SEALS` on a descriptor `file` keeps open; it fails on other files.
+    let seals = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GET_SEALS) };
+    seals >= 0 && seals & all == all
+}
+
 pub(super) fn memfd_holds(file: &fs::File, bytes: &[u8]) -> bool {
     use std::os::unix::fs::FileExt;
     const CHUNK: usize = 64 << 10;

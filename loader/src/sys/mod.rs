@@ -215,6 +215,20 @@ pub(crate) fn sealed_memfd(
     }
 }
 
+/// Whether `file` is a memfd sealed against every change (writes, growing, shrinking, and
+/// new seals): what was read from it stays what it holds.
+pub(crate) fn is_sealed(file: &fs::File) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        linux::is_sealed(file)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        false
+    }
+}
+
 /// Whether `sealed` holds exactly `bytes` (its seals keep it so).
 pub(crate) fn sealed_holds(sealed: &SealedFile, bytes: &[u8]) -> bool {
     #[cfg(target_os = "linux")]
