@@ -61,8 +61,12 @@
 //!   no other descriptor of the host (Linux 5.11 and later). Memory and CPU time can be limited
 //!   ([`Isolation::memory_limit`], [`Isolation::cpu_time_limit`]); a sandbox (namespaces,
 //!   seccomp) is the host's to add around the runner.
-//! - A crash is noticed when the plugin's process ends (Linux: its pidfd), even if a process
-//!   it forked keeps the channel open.
+//! - A crash is noticed when the plugin's process ends (Linux 5.3 and later: its pidfd), even
+//!   if a process it forked keeps the channel open; before 5.3, when its channel closes.
+//! - A host service the plugin calls may call the plugin again on the same thread (32 deep at
+//!   most). A service that waits for another thread calling the same plugin, or two threads
+//!   whose services call each other's plugins, wait forever: each call holds its plugin until
+//!   it returns, and no deadline ends that wait.
 //!
 //! # What crosses
 //!
