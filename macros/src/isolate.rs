@@ -15,7 +15,7 @@ fn runtime() -> TokenStream {
 }
 
 /// The traits whose methods the probes use, brought into a generated body.
-pub(crate) fn probes_in_scope() -> TokenStream {
+fn probes_in_scope() -> TokenStream {
     let rt = runtime();
     quote! {
         #[allow(unused_imports)]
@@ -174,6 +174,24 @@ pub(crate) fn forward(
                 #ret_get
             },
         )
+    }
+}
+
+/// The body of a server's function: `__xplug_args` decoded by the arm of `arms` that
+/// `__xplug_number` chooses, its answer written to `__xplug_out`; `what` names the number in
+/// the error for one no arm serves.
+pub(crate) fn dispatch(arms: impl Iterator<Item = TokenStream>, what: &str) -> TokenStream {
+    let probes = probes_in_scope();
+    quote! {
+        #probes
+        let mut __xplug_input = ::xplug::wire::Input::new(__xplug_args);
+        match __xplug_number {
+            #(#arms)*
+            _ => {
+                let _ = (&mut __xplug_input, __xplug_out);
+                ::core::result::Result::Err(::xplug::wire::WireError::Invalid { what: #what })
+            }
+        }
     }
 }
 
@@ -395,7 +413,6 @@ pub(crate) fn interface_methods(
         ..
     } = names;
     let rt = runtime();
-    let probes = probes_in_scope();
     let owner = quote!(#proxy);
     let direct = layout.direct_inits(interface, &owner);
     let pages = layout.pages.iter().map(|page| page.module_field(&owner));
@@ -449,6 +466,7 @@ pub(crate) fn interface_methods(
             }
         },
     };
+    let body = dispatch(arms, "function number");
     quote! {
         #host_methods
 
@@ -471,21 +489,11 @@ pub(crate) fn interface_methods(
         #[allow(unused_mut, clippy::let_unit_value)]
         fn __serve(
             self,
-            __xplug_function: u32,
+            __xplug_number: u32,
             __xplug_args: &[u8],
             __xplug_out: &mut ::std::vec::Vec<u8>,
         ) -> ::core::result::Result<(), ::xplug::wire::WireError> {
-            #probes
-            let mut __xplug_input = ::xplug::wire::Input::new(__xplug_args);
-            match __xplug_function {
-                #(#arms)*
-                _ => {
-                    let _ = (&mut __xplug_input, __xplug_out);
-                    ::core::result::Result::Err(::xplug::wire::WireError::Invalid {
-                        what: "function number",
-                    })
-                }
-            }
+            #body
         }
     }
 }

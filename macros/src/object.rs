@@ -399,7 +399,7 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         let Method { ident, field, .. } = m;
         quote!(#field: Self::#ident,)
     });
-    let serve_arms = methods.iter().enumerate().map(|(i, m)| {
+    let arm = |(i, m): (usize, &Method)| {
         let Method {
             ident,
             arg_names,
@@ -408,22 +408,18 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             ..
         } = m;
         crate::isolate::serve_arm(i as u32, arg_names, arg_types, ret, quote!(self.#ident))
-    });
+    };
+    let serve_arms = methods.iter().enumerate().map(arm);
     let shared_arms = methods
         .iter()
         .enumerate()
         .filter(|(_, m)| !m.mutable)
-        .map(|(i, m)| {
-            let Method {
-                ident,
-                arg_names,
-                arg_types,
-                ret,
-                ..
-            } = m;
-            crate::isolate::serve_arm(i as u32, arg_names, arg_types, ret, quote!(self.#ident))
-        });
-    let probes = crate::isolate::probes_in_scope();
+        .map(arm);
+    let serve_body = crate::isolate::dispatch(serve_arms, "method number");
+    let shared_body = crate::isolate::dispatch(
+        shared_arms,
+        "method number (or a `&mut self` method of a shared object)",
+    );
     let thread_impls = {
         let send_impl = send.then(|| {
             quote! {
@@ -584,40 +580,20 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         impl #rt::ServedObject for #boxed {
             fn serve(
                 &mut self,
-                __xplug_method: u32,
+                __xplug_number: u32,
                 __xplug_args: &[u8],
                 __xplug_out: &mut ::std::vec::Vec<u8>,
             ) -> ::core::result::Result<(), ::xplug::wire::WireError> {
-                #probes
-                let mut __xplug_input = ::xplug::wire::Input::new(__xplug_args);
-                match __xplug_method {
-                    #(#serve_arms)*
-                    _ => {
-                        let _ = (&mut __xplug_input, __xplug_out);
-                        ::core::result::Result::Err(::xplug::wire::WireError::Invalid {
-                            what: "method number",
-                        })
-                    }
-                }
+                #serve_body
             }
 
             fn serve_shared(
                 &self,
-                __xplug_method: u32,
+                __xplug_number: u32,
                 __xplug_args: &[u8],
                 __xplug_out: &mut ::std::vec::Vec<u8>,
             ) -> ::core::result::Result<(), ::xplug::wire::WireError> {
-                #probes
-                let mut __xplug_input = ::xplug::wire::Input::new(__xplug_args);
-                match __xplug_method {
-                    #(#shared_arms)*
-                    _ => {
-                        let _ = (&mut __xplug_input, __xplug_out);
-                        ::core::result::Result::Err(::xplug::wire::WireError::Invalid {
-                            what: "method number (or a `&mut self` method of a shared object)",
-                        })
-                    }
-                }
+                #shared_body
             }
 
             fn close(self: ::std::boxed::Box<Self>) -> ::core::result::Result<(), ::xplug::CallError> {

@@ -82,7 +82,7 @@ fn check_every_function(p: &Plugin<GreeterRef>, fixture: Fixture, lang: Lang) {
         ctx("a panic in an object's method")
     );
     assert!(counter.close().is_ok(), "{}", ctx("an object's drop"));
-    let mut mine = greeter_interface::CounterBox::new(Upward(0));
+    let mut mine = greeter_interface::CounterBox::new(crate::support::Upward(0));
     assert_eq!(
         p.drive(&mut mine, 3).unwrap(),
         3,
@@ -323,21 +323,4 @@ fn plugins_built_by_debian_rustc_1_85() {
 #[test]
 fn plugins_built_by_debian_rustc_1_63() {
     run_cell(Compiler::Debian163);
-}
-
-/// A counter the host makes and hands to plugins.
-struct Upward(u64);
-
-impl greeter_interface::Counter for Upward {
-    fn next(&mut self) -> u64 {
-        self.0 += 1;
-        self.0
-    }
-    fn skip(&mut self, steps: u64) -> u64 {
-        self.0 += steps;
-        self.0
-    }
-    fn reset(&mut self) -> u64 {
-        std::mem::take(&mut self.0)
-    }
 }

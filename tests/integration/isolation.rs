@@ -16,7 +16,7 @@ use xplug_loader::{CallErrorKind, Crash, ErrorKind, KeptLoaded, Loader, Plugin, 
 use xtask::Fixture;
 
 use crate::snapshots::{install, variant};
-use crate::support::{assert_good_plugin_works, plugin, scratch};
+use crate::support::{assert_good_plugin_works, plugin, scratch, Upward};
 
 /// Settings of their own: the same bytes loaded with other settings are another plugin, in a
 /// process of its own, so that tests running side by side never share (and crash) each
@@ -104,13 +104,13 @@ fn an_isolated_plugin_answers_as_it_does_in_process() {
     }
     // An object the host lends for a call: the plugin's calls of it come back to the host.
     for plugin in [&inside, &outside] {
-        let mut mine = greeter_interface::CounterBox::new(Steps(0));
+        let mut mine = greeter_interface::CounterBox::new(Upward(0));
         assert_eq!(plugin.drive(&mut mine, 3).unwrap(), 3);
         assert_eq!(plugin.drive(&mut mine, 2).unwrap(), 5);
         assert_eq!(mine.next().unwrap(), 6);
         // Its panic comes back to the plugin as an error, which the plugin turns into a
         // panic of its own.
-        let mut faulty = greeter_interface::CounterBox::new(Steps(u64::MAX));
+        let mut faulty = greeter_interface::CounterBox::new(Upward(u64::MAX));
         let panicked = plugin.drive(&mut faulty, 1).unwrap_err();
         assert!(
             panicked
@@ -119,24 +119,6 @@ fn an_isolated_plugin_answers_as_it_does_in_process() {
                 .contains("the host's counter failed"),
             "{panicked}"
         );
-    }
-}
-
-/// A counter the host makes.
-struct Steps(u64);
-
-impl greeter_interface::Counter for Steps {
-    fn next(&mut self) -> u64 {
-        // Past the end: a panic, contained in the host.
-        self.0 = self.0.checked_add(1).expect("the counter is at its end");
-        self.0
-    }
-    fn skip(&mut self, steps: u64) -> u64 {
-        self.0 += steps;
-        self.0
-    }
-    fn reset(&mut self) -> u64 {
-        std::mem::take(&mut self.0)
     }
 }
 
@@ -231,18 +213,20 @@ fn an_isolated_plugins_log_records_reach_the_host_logger_with_their_fields() {
     assert!(seen.line.unwrap() > 0);
 }
 
-/// greeter-en isolated with [`Services`] that know their plugin.
-fn with_services(isolation: Isolation) -> Plugin<GreeterRef> {
+/// greeter-en loaded by `loader` with [`Services`] that know their plugin.
+fn with_services(loader: Loader<GreeterRef>) -> Plugin<GreeterRef> {
     let services: &'static Services = Box::leak(Box::new(Services {
         plugin: std::sync::OnceLock::new(),
     }));
+    // The loader's copy of the box forwards to the leaked services, which learn their plugin
+    // once it is loaded.
     struct Forward(&'static Services);
     impl greeter_interface::GreeterHost for Forward {
         fn setting(&self, key: RStr<'_>) -> ROption<RString> {
             self.0.setting(key)
         }
     }
-    let plugin = isolated(isolation)
+    let plugin = loader
         .host_services(greeter_interface::GreeterHostBox::new(Forward(services)))
         .load(plugin(Fixture::GreeterEn))
         .unwrap();
@@ -265,7 +249,7 @@ fn mixed_call(plugin: &Plugin<GreeterRef>, t: u32, i: u32) -> Result<(), xplug_l
             counter.close()?;
         }
         2 => {
-            let mut mine = greeter_interface::CounterBox::new(Steps(u64::from(t)));
+            let mut mine = greeter_interface::CounterBox::new(Upward(u64::from(t)));
             assert_eq!(plugin.drive(&mut mine, 2)?, u64::from(t) + 2);
         }
         _ => assert_eq!(plugin.add(t, i)?, t + i),
@@ -276,7 +260,7 @@ fn mixed_call(plugin: &Plugin<GreeterRef>, t: u32, i: u32) -> Result<(), xplug_l
 #[test]
 fn objects_and_host_services_from_four_threads_stay_right_while_the_child_is_killed_at_random() {
     let restart = Restart::on_next_call().backoff(Duration::ZERO);
-    let plugin = with_services(own().restart(restart));
+    let plugin = with_services(isolated(own().restart(restart)));
     // 4 threads x 10,000 calls: every answer right.
     let callers: Vec<_> = (0..4u32)
         .map(|t| {
@@ -295,26 +279,11 @@ fn objects_and_host_services_from_four_threads_stay_right_while_the_child_is_kil
     // answered right or fails with the crash, never hangs, and service comes back.
     let done = Arc::new(AtomicBool::new(false));
     let killer = {
-        let (plugin, done) = (plugin.clone(), Arc::clone(&done));
-        thread::spawn(move || {
-            let mut kills = 0;
-            let mut seed = 0x2545_f491_4f6c_dd1du64;
-            while !done.load(Ordering::SeqCst) {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                thread::sleep(Duration::from_micros(seed % 20_000));
-                if done.load(Ordering::SeqCst) {
-                    break;
-                }
-                if let Some(pid) = plugin.process_id() {
-                    // SAFETY: a signal to a process this test's plugin started.
-                    if unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) } == 0 {
-                        kills += 1;
-                    }
-                }
-            }
-            kills
+        let plugin = plugin.clone();
+        kill_at_random(Arc::clone(&done), move || match plugin.process_id() {
+            // SAFETY: a signal to a process this test's plugin started.
+            Some(pid) => (unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }) == 0,
+            None => false,
         })
     };
     let callers: Vec<_> = (0..4u32)
@@ -713,26 +682,36 @@ fn a_policy_that_quarantines_needs_a_journal() {
     }
 }
 
+/// Calls `kill` at random moments, 0 to 20 ms apart, until `done`; returns how many landed.
+fn kill_at_random(
+    done: Arc<AtomicBool>,
+    kill: impl Fn() -> bool + Send + 'static,
+) -> thread::JoinHandle<u32> {
+    thread::spawn(move || {
+        let mut kills = 0;
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        while !done.load(Ordering::SeqCst) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            thread::sleep(Duration::from_micros(seed % 20_000));
+            if !done.load(Ordering::SeqCst) && kill() {
+                kills += 1;
+            }
+        }
+        kills
+    })
+}
+
 #[test]
 fn calls_from_four_threads_are_answered_right_while_the_child_is_killed_at_random() {
     let restart = Restart::on_next_call().backoff(Duration::ZERO);
     let plugin = Arc::new(hostile(own().restart(restart)));
     let done = Arc::new(AtomicBool::new(false));
     let killer = {
-        let (plugin, done) = (Arc::clone(&plugin), Arc::clone(&done));
-        thread::spawn(move || {
-            let mut kills = 0;
-            let mut seed = 0x2545_f491_4f6c_dd1du64;
-            while !done.load(Ordering::SeqCst) {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                thread::sleep(Duration::from_micros(seed % 20_000));
-                if plugin.greet("exit".into()).is_err() {
-                    kills += 1;
-                }
-            }
-            kills
+        let plugin = Arc::clone(&plugin);
+        kill_at_random(Arc::clone(&done), move || {
+            plugin.greet("exit".into()).is_err()
         })
     };
     let callers: Vec<_> = (0..4u32)
@@ -847,28 +826,8 @@ impl greeter_interface::GreeterHost for Services {
 
 #[test]
 fn host_services_answer_an_isolated_plugin_and_may_call_it_back() {
-    let path = plugin(Fixture::GreeterEn);
-    let services = |loader: Loader<GreeterRef>| {
-        let services: &'static Services = Box::leak(Box::new(Services {
-            plugin: std::sync::OnceLock::new(),
-        }));
-        // The loader's copy of the box forwards to the leaked services, which learn their
-        // plugin once it is loaded.
-        struct Forward(&'static Services);
-        impl greeter_interface::GreeterHost for Forward {
-            fn setting(&self, key: RStr<'_>) -> ROption<RString> {
-                self.0.setting(key)
-            }
-        }
-        let plugin = loader
-            .host_services(greeter_interface::GreeterHostBox::new(Forward(services)))
-            .load(&path)
-            .unwrap();
-        let _ = services.plugin.set(plugin.clone());
-        plugin
-    };
-    let inside = services(Loader::<GreeterRef>::new());
-    let outside = services(isolated(own()));
+    let inside = with_services(Loader::<GreeterRef>::new());
+    let outside = with_services(isolated(own()));
     assert!(outside.is_isolated());
     for plugin in [&inside, &outside] {
         let translate = |word: &str| plugin.translate(word.into()).map(ROption::into_option);

@@ -164,3 +164,20 @@ pub(crate) fn demo_refusal(
         out.trim_end().to_owned()
     }
 }
+
+/// A counter the host makes and hands to plugins; past `u64::MAX` its `next` panics.
+pub(crate) struct Upward(pub(crate) u64);
+
+impl greeter_interface::Counter for Upward {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.checked_add(1).expect("the counter is at its end");
+        self.0
+    }
+    fn skip(&mut self, steps: u64) -> u64 {
+        self.0 = self.0.wrapping_add(steps);
+        self.0
+    }
+    fn reset(&mut self) -> u64 {
+        std::mem::take(&mut self.0)
+    }
+}

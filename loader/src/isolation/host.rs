@@ -696,7 +696,31 @@ impl Channel for Served {
         reply: &mut Vec<u8>,
     ) -> Result<u64, CallErrorKind> {
         let shared = &*self.shared;
-        shared.with_state(|state| shared.call_object(state, process, object, method, args, reply))
+        shared.with_state(|state| {
+            if let Some(why) = state.stopped {
+                return Err(CallErrorKind::Unavailable {
+                    reason: why.to_owned(),
+                });
+            }
+            if state.process != process {
+                return Err(CallErrorKind::Unavailable {
+                    reason: "the object lived in a process of the plugin that has ended (it \
+                             crashed, hung or was restarted since)"
+                        .to_owned(),
+                });
+            }
+            if state.running.is_none() {
+                // Its process crashed: the object's calls fail as the crash did.
+                return Err(state.last.clone().unwrap_or(CallErrorKind::Crashed {
+                    crash: Crash::Closed,
+                    stderr: String::new(),
+                }));
+            }
+            let mut head = [0u8; 16];
+            head[4..12].copy_from_slice(&object.to_le_bytes());
+            head[12..].copy_from_slice(&method.to_le_bytes());
+            shared.exchange(state, frame::OBJECT, &mut head, args, reply)
+        })
     }
 
     fn key(&self) -> usize {
@@ -717,43 +741,6 @@ impl Channel for Served {
             })
         });
         ended.unwrap_or_else(|kind| kind)
-    }
-}
-
-impl Shared {
-    /// [`Channel::call_object`] with the state at hand.
-    fn call_object(
-        &self,
-        state: &mut State,
-        process: u64,
-        object: u64,
-        method: u32,
-        args: &[u8],
-        reply: &mut Vec<u8>,
-    ) -> Result<u64, CallErrorKind> {
-        if let Some(why) = state.stopped {
-            return Err(CallErrorKind::Unavailable {
-                reason: why.to_owned(),
-            });
-        }
-        if state.process != process {
-            return Err(CallErrorKind::Unavailable {
-                reason: "the object lived in a process of the plugin that has ended (it \
-                         crashed, hung or was restarted since)"
-                    .to_owned(),
-            });
-        }
-        if state.running.is_none() {
-            // Its process crashed: the object's calls fail as the crash did.
-            return Err(state.last.clone().unwrap_or(CallErrorKind::Crashed {
-                crash: Crash::Closed,
-                stderr: String::new(),
-            }));
-        }
-        let mut head = [0u8; 16];
-        head[4..12].copy_from_slice(&object.to_le_bytes());
-        head[12..].copy_from_slice(&method.to_le_bytes());
-        self.exchange(state, frame::OBJECT, &mut head, args, reply)
     }
 }
 
