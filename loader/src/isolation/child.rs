@@ -248,7 +248,9 @@ fn handle(tag: u8, request: &[u8]) -> Next {
         }
         frame::LEVEL if request.len() == 1 => {
             // This process's level, and its plugin's (which has a `log` of its own).
-            crate::set_max_log_level(level_filter(request[0]));
+            let level = level_filter(request[0]);
+            log::set_max_level(level);
+            crate::process::registry::set_log_level(level);
             return Next::Served;
         }
         frame::PING if request.len() == 4 => {
