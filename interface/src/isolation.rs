@@ -236,10 +236,11 @@ thread_local! {
     /// The key of the channel whose call's arguments this thread is encoding (0: none, or one
     /// that lends nothing).
     static LENDING: Cell<usize> = const { Cell::new(0) };
-    /// The number the next object lent on this thread takes: numbers are never reused, so a
-    /// stale handle names nothing.
-    static NEXT_LENT: Cell<u64> = const { Cell::new(FIRST_LENT) };
 }
+
+/// The number the next object lent takes, on any thread: numbers are never reused, so a stale
+/// handle names nothing.
+static NEXT_LENT: AtomicU64 = AtomicU64::new(FIRST_LENT);
 
 /// An object the host lent a plugin's process for one call.
 #[derive(Clone, Copy)]
@@ -268,11 +269,8 @@ fn lend_object(object: Lent, out: &mut Vec<u8>) -> Result<(), WireError> {
     if owner == 0 {
         return Err(refused);
     }
-    let number = NEXT_LENT.with(|next| {
-        let number = next.get();
-        next.set(number.checked_add(1).unwrap_or(FIRST_LENT));
-        number
-    });
+    // 2^64 loans before a number comes again.
+    let number = NEXT_LENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     LENT.try_with(|lent| {
         lent.borrow_mut().push(LentEntry {
             number,

@@ -132,11 +132,10 @@ pub mod __private {
 /// this process whose records go to the host.
 ///
 /// A plugin takes the host's level when it loads; `log::set_max_level` alone reaches only the
-/// host's copy of `log`. Call this instead when the level changes after plugins loaded. An
-/// isolated plugin's process takes the new level before its next call.
+/// host's copy of `log`. Call this instead when the level changes after plugins loaded. (An
+/// isolated plugin's process follows the host's `log::max_level()` by itself, from its next
+/// call.)
 pub fn set_max_log_level(level: log::LevelFilter) {
     log::set_max_level(level);
     crate::process::registry::set_log_level(level);
-    #[cfg(unix)]
-    crate::isolation::set_log_level(level);
 }

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -87,9 +87,6 @@ struct Shared {
     path: PathBuf,
     info: PluginInfo,
     hello: Hello,
-    /// The host's `log` level (`log::LevelFilter` as a number), which the process takes before
-    /// its next call.
-    log_level: AtomicU8,
     /// What serves the plugin's calls of the host's services, if it has them.
     services: Option<Box<ServeHost>>,
     isolation: Isolation,
@@ -184,7 +181,7 @@ impl Shared {
         let mut running = running;
         let until = Instant::now().checked_add(self.isolation.start_wait);
         let mut hello = self.hello.clone();
-        hello.log_level = self.log_level.load(Ordering::Relaxed);
+        hello.log_level = log::max_level() as usize as u8;
         running.log_level = hello.log_level;
         let sent = running
             .conn
@@ -289,12 +286,19 @@ impl Shared {
             if state.retry_at.map_or(false, |at| Instant::now() < at) {
                 return Err(last);
             }
+            if let Some(why) = *lock(&self.stopping) {
+                state.stopped = Some(why);
+                return Err(CallErrorKind::Unavailable {
+                    reason: why.to_owned(),
+                });
+            }
             state.restarts = state.restarts.saturating_add(1);
             match self.start() {
                 Ok(running) => {
                     if let Some(why) = *lock(&self.stopping) {
                         // Stopped while it started (by a host service its `on_load` called).
                         state.stopped = Some(why);
+                        lock(&self.interrupt).take();
                         let _ = running.end(EXIT_GRACE);
                         return Err(CallErrorKind::Unavailable {
                             reason: why.to_owned(),
@@ -513,7 +517,7 @@ impl Shared {
         let deadline = self.isolation.deadline;
         let until = deadline.and_then(|deadline| Instant::now().checked_add(deadline));
         // The host's `log` level, if it changed since the process heard it.
-        let level = self.log_level.load(Ordering::Relaxed);
+        let level = log::max_level() as usize as u8;
         let sent = if running.log_level == level {
             Ok(())
         } else {
@@ -924,7 +928,6 @@ fn load_file<M: Interface>(
         image: Mutex::new(Some(image)),
         path: plugin.path.clone(),
         info: info.clone(),
-        log_level: AtomicU8::new(hello.log_level),
         hello,
         services: services.map(|host| -> Box<ServeHost> {
             Box::new(move |method: u32, args: &[u8], out: &mut Vec<u8>| {
@@ -1011,17 +1014,6 @@ fn proxy_of(shared: &Arc<Shared>) -> &'static Proxy {
     Box::leak(Box::new(Proxy::new(Box::new(Served {
         shared: Arc::clone(shared),
     }))))
-}
-
-/// Sets the `log` level of every isolated plugin's process of this host: each takes it before
-/// its next call.
-pub(crate) fn set_log_level(level: log::LevelFilter) {
-    for isolated in lock(&ISOLATED).iter().filter_map(Weak::upgrade) {
-        isolated
-            .shared
-            .log_level
-            .store(level as usize as u8, Ordering::Relaxed);
-    }
 }
 
 /// Unloads `isolated` if `handles` are all its handles: out of the registry (no load can find

@@ -93,7 +93,7 @@ pub(crate) mod frame;
 mod host;
 mod process;
 
-pub(crate) use host::{load, retire, set_log_level, Isolated};
+pub(crate) use host::{load, retire, Isolated};
 
 /// The environment variable that tells a runner it was started to serve a plugin.
 pub(crate) const CHILD_ENV: &str = "XPLUG_ISOLATED_CHILD";

@@ -248,6 +248,7 @@ fn pass_on(mut stderr: ChildStderr, tail: &Tail, mut exit: Option<(OwnedFd, Unix
             }
         }
         let n = match stderr.read(&mut chunk) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Ok(0) | Err(_) => {
                 // Standard error closed, the process may live on: its end is still awaited.
                 if let Some((pidfd, channel)) = exit.take() {
