@@ -79,7 +79,8 @@ extern "C" fn host_max_level() -> u8 {
     log::max_level() as usize as u8
 }
 
-fn level_of(number: u8) -> Option<log::Level> {
+/// The `log::Level` a host numbered `number` (`level as usize`), if it is one.
+pub fn level_of(number: u8) -> Option<log::Level> {
     match number {
         1 => Some(log::Level::Error),
         2 => Some(log::Level::Warn),
@@ -90,7 +91,8 @@ fn level_of(number: u8) -> Option<log::Level> {
     }
 }
 
-fn filter_of(number: u8) -> log::LevelFilter {
+/// The `log::LevelFilter` a host numbered `number` (`filter as usize`; `Off` for any other).
+pub fn filter_of(number: u8) -> log::LevelFilter {
     match level_of(number) {
         Some(level) => level.to_level_filter(),
         None => log::LevelFilter::Off,

@@ -10,7 +10,7 @@
 //! takes it from there ([`crate::__private::panicked_in`]).
 //!
 //! Objects a plugin returns stay in its process: the child keeps each in a table
-//! ([`keep_object`]) and sends its number; the host's handle of it ([`Remote::remote`]) is a
+//! ([`keep_boxed`]) and sends its number; the host's handle of it ([`Remote::remote`]) is a
 //! box of the object trait whose method table sends each call, and the drop, to the object
 //! over the channel ([`object_call`]). Such a handle is only good while the process that made
 //! the object serves: after a restart its calls fail with `Unavailable`.
@@ -28,7 +28,7 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU64;
 
-use abi_stable::std_types::{RResult, RSlice, RString};
+use abi_stable::std_types::{RResult, RSlice, RStr, RString};
 
 use crate::abi::{CallContext, HookResult, PluginEntries, PluginEntriesRef, SavedState};
 use crate::call::{swap_slot, CallErrorKind, CallResult, Contained, PluginPanic};
@@ -83,7 +83,8 @@ pub trait Channel: Send + Sync + 'static {
     fn misbehaved(&self, process: u64, what: String) -> CallErrorKind;
 
     /// What tells this channel's plugin from others (not 0): objects lent in its calls are
-    /// served to it alone ([`serve_lent`]). 0 for a channel whose calls lend nothing.
+    /// served to it alone ([`serve_lent`]). 0 for the channel of a plugin's process to its
+    /// host, whose calls lend nothing and whose handles of the host's objects send no drop.
     fn key(&self) -> usize;
 }
 
@@ -92,30 +93,16 @@ pub struct Proxy {
     channel: Box<dyn Channel>,
     /// The host's handles of objects the plugin's process keeps, alive.
     remote_objects: AtomicU64,
-    /// Whether calls through it may lend objects (the host's calls of a plugin may; a plugin's
-    /// calls of its host's services may not).
-    lends: bool,
 }
 
 impl Proxy {
-    /// A proxy over `channel`, for the host's calls of a plugin. Its address becomes the
-    /// context of a module that must not outlive it: `xplug-loader` keeps every proxy for the
-    /// life of the process.
+    /// A proxy over `channel` (the host's calls of a plugin, or, in the plugin's process, its
+    /// calls of the host's services). Its address becomes the context of a module that must
+    /// not outlive it: `xplug-loader` keeps every proxy for the life of the process.
     pub fn new(channel: Box<dyn Channel>) -> Proxy {
         Proxy {
             channel,
             remote_objects: AtomicU64::new(0),
-            lends: true,
-        }
-    }
-
-    /// A proxy over `channel`, for a plugin's calls of its host's services: it lends no
-    /// objects.
-    pub fn to_host(channel: Box<dyn Channel>) -> Proxy {
-        Proxy {
-            channel,
-            remote_objects: AtomicU64::new(0),
-            lends: false,
         }
     }
 
@@ -308,13 +295,12 @@ pub fn serve_lent(
     let entry = match LENT.try_with(take).ok().flatten() {
         Some(entry) => entry,
         None => {
-            out.push(status::PANICKED);
-            RString::from(
+            put_panicked(
                 "the object is not lent to this plugin: its call has returned, or a call of it \
                  runs already",
-            )
-            .encode(out);
-            RString::new().encode(out);
+                "",
+                out,
+            );
             return Ok(());
         }
     };
@@ -392,8 +378,7 @@ fn exchange<R>(
     out.clear();
     // Objects the arguments lend are served to this plugin while this call runs, then no more.
     let lent = LENT.try_with(|lent| lent.borrow().len()).unwrap_or(0);
-    let key = if proxy.lends { proxy.channel.key() } else { 0 };
-    let outer = LENDING.with(|lending| lending.replace(key));
+    let outer = LENDING.with(|lending| lending.replace(proxy.channel.key()));
     let encoded = args(&mut out);
     LENDING.with(|lending| lending.set(outer));
     let result = match encoded {
@@ -458,6 +443,14 @@ fn answer<R>(
     Ok(result)
 }
 
+/// Writes an answer that says the call panicked (or failed as a panic does), with `message`
+/// and the panic's `location` (`""` if none).
+pub fn put_panicked(message: &str, location: &str, out: &mut Vec<u8>) {
+    out.push(status::PANICKED);
+    RStr::from(message).encode(out);
+    RStr::from(location).encode(out);
+}
+
 /// Encodes, in the child, what the plugin's function returned.
 pub fn serve_result<R>(
     result: Result<R, CallError>,
@@ -473,15 +466,9 @@ pub fn serve_result<R>(
             match error.kind() {
                 CallErrorKind::Missing { .. } => out.push(status::MISSING),
                 CallErrorKind::Panicked { message, location } => {
-                    out.push(status::PANICKED);
-                    RString::from(message.as_str()).encode(out);
-                    RString::from(location.as_str()).encode(out);
+                    put_panicked(message, location, out)
                 }
-                other => {
-                    out.push(status::PANICKED);
-                    RString::from(other.to_string()).encode(out);
-                    RString::new().encode(out);
-                }
+                other => put_panicked(&other.to_string(), "", out),
             }
             Ok(())
         }
@@ -723,8 +710,8 @@ pub unsafe extern "C" fn drop_remote(this: *mut c_void) -> CallResult<()> {
         .proxy
         .remote_objects
         .fetch_sub(1, std::sync::atomic::Ordering::Release);
-    if !remote.proxy.lends {
-        // A plugin's handle of an object of the host: its services, which live as long as
+    if remote.proxy.channel.key() == 0 {
+        // (The channel to the host.) A plugin's handle of an object of the host: its services, which live as long as
         // the process, or an object lent for a call, which the host takes back when the call
         // returns. No message is needed.
         return RResult::ROk(());

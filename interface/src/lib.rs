@@ -307,7 +307,9 @@ pub mod __private {
         guard, guard_in, install_hook, panicked, plugin_mode, take_panic, CallResult, Contained,
         PluginPanic,
     };
-    pub use crate::host_link::{connect, host_link, HostLink, HostLinkRef, LogRecord};
+    pub use crate::host_link::{
+        connect, filter_of, host_link, level_of, HostLink, HostLinkRef, LogRecord,
+    };
     pub use crate::object::{
         live_counter, live_objects, object_gone, object_made, take_panic_ffi, IsSend, IsSync,
         NotSend, NotSync,

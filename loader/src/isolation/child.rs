@@ -248,7 +248,7 @@ fn handle(tag: u8, request: &[u8]) -> Next {
         }
         frame::LEVEL if request.len() == 1 => {
             // This process's level, and its plugin's (which has a `log` of its own).
-            let level = level_filter(request[0]);
+            let level = xplug::__private::filter_of(request[0]);
             log::set_max_level(level);
             crate::process::registry::set_log_level(level);
             return Next::Served;
@@ -265,12 +265,11 @@ fn handle(tag: u8, request: &[u8]) -> Next {
         // A call this runner cannot read (the host is not the one it was built with), or of
         // an object it no longer keeps.
         out.clear();
-        out.push(status::PANICKED);
-        RString::from(format!(
-            "the isolated plugin's process could not serve the call: {e}"
-        ))
-        .encode(&mut out);
-        RString::new().encode(&mut out);
+        isolation::put_panicked(
+            &format!("the isolated plugin's process could not serve the call: {e}"),
+            "",
+            &mut out,
+        );
     }
     match send(frame::ANSWER, &request[..4], &out) {
         Ok(()) => Next::Served,
@@ -369,7 +368,7 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
     options.file.max_size = hello.max_file_size;
     // The host's services, if it offers them, and the objects its calls lend: their calls go
     // back over the channel.
-    let to_host: &'static Proxy = Box::leak(Box::new(Proxy::to_host(Box::new(ToHost))));
+    let to_host: &'static Proxy = Box::leak(Box::new(Proxy::new(Box::new(ToHost))));
     TO_HOST.with(|slot| slot.set(Some(to_host)));
     let host: Option<&'static M::Host> = if hello.services {
         M::__remote_host(to_host).map(|host| &*Box::leak(Box::new(host)))
@@ -473,15 +472,9 @@ fn hook_answer<T: Wire>(result: Result<T, LoadHookError>, out: &mut Vec<u8>) {
             out.push(status::RETURNED);
             value.encode(out);
         }
-        Err(LoadHookError::Failed(message)) => {
-            out.push(status::PANICKED);
-            RString::from(message).encode(out);
-            RString::new().encode(out);
-        }
+        Err(LoadHookError::Failed(message)) => isolation::put_panicked(&message, "", out),
         Err(LoadHookError::Panicked { message, location }) => {
-            out.push(status::PANICKED);
-            RString::from(message).encode(out);
-            RString::from(location).encode(out);
+            isolation::put_panicked(&message, &location, out)
         }
     }
 }
@@ -530,18 +523,6 @@ fn log_to_stderr(level: u8) {
     }
     static STDERR: Stderr = Stderr;
     if log::set_logger(&STDERR).is_ok() {
-        log::set_max_level(level_filter(level));
-    }
-}
-
-/// The `log::LevelFilter` a host numbered `level`.
-fn level_filter(level: u8) -> log::LevelFilter {
-    match level {
-        0 => log::LevelFilter::Off,
-        1 => log::LevelFilter::Error,
-        2 => log::LevelFilter::Warn,
-        3 => log::LevelFilter::Info,
-        4 => log::LevelFilter::Debug,
-        _ => log::LevelFilter::Trace,
+        log::set_max_level(xplug::__private::filter_of(level));
     }
 }

@@ -322,14 +322,7 @@ impl LogLine {
         }
         let mut fields = fields.into_iter();
         let mut next = || fields.next().unwrap_or_default();
-        let level = match next().as_str() {
-            "1" => log::Level::Error,
-            "2" => log::Level::Warn,
-            "3" => log::Level::Info,
-            "4" => log::Level::Debug,
-            "5" => log::Level::Trace,
-            _ => return None,
-        };
+        let level = xplug::__private::level_of(next().parse().ok()?)?;
         let line = next().parse::<u32>().ok().filter(|&line| line > 0);
         let known = |text: String| if text.is_empty() { None } else { Some(text) };
         Some(LogLine {

@@ -10,9 +10,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use abi_stable::std_types::RString;
 use xplug::__private::isolation::{self, Channel, Proxy};
-use xplug::wire::{Wire, WireError};
+use xplug::wire::WireError;
 use xplug::{CallErrorKind, Crash, Interface};
 
 use super::frame::{self, Hello, ReadError, Refusal};
@@ -96,8 +95,9 @@ struct Shared {
     /// The running process's socket, outside `state`: `stop` shuts it down to end a call in
     /// flight (which holds `state`) before it waits for the lock.
     interrupt: Mutex<Option<UnixStream>>,
-    /// Why the host stops serving the plugin, once it does (set first, outside `state`).
-    stopping: Mutex<Option<&'static str>>,
+    /// Why the host no longer serves the plugin (unloaded, or its last handle dropped), once
+    /// it does: outside `state`, so that a call in flight (which holds `state`) sees it.
+    stopped: Mutex<Option<&'static str>>,
     /// The id of the running process (0: none), outside `state` for the same reason.
     pid: AtomicU32,
 }
@@ -113,8 +113,6 @@ struct State {
     in_a_row: u32,
     /// No restart before this.
     retry_at: Option<Instant>,
-    /// Unloaded: never served again.
-    stopped: Option<&'static str>,
     /// Listed in the quarantine journal.
     quarantined: bool,
     /// The number of the last call sent.
@@ -137,16 +135,15 @@ impl Shared {
     fn stop(&self, why: &'static str) {
         // Whatever fails from now on fails because of this, not a crash: nothing is counted
         // against the plugin's restarts, nothing listed in its journal.
-        *lock(&self.stopping) = Some(why);
+        *lock(&self.stopped) = Some(why);
         // A call in flight holds `state`: its process's channel closed, it ends now.
         if let Some(socket) = lock(&self.interrupt).take() {
             let _ = socket.shutdown(std::net::Shutdown::Both);
         }
         // (From a host service the plugin called, this thread holds the state already; while
-        // the plugin loads, its start sees `stopping`.)
+        // the plugin loads, its start sees `stopped`.)
         let running = self
             .with_state(|state| {
-                state.stopped = Some(why);
                 self.pid.store(0, Ordering::Relaxed);
                 Ok(state.running.take())
             })
@@ -259,13 +256,19 @@ impl Shared {
         }
     }
 
+    /// `Unavailable`, with the reason, once the host stopped serving the plugin.
+    fn not_stopped(&self) -> Result<(), CallErrorKind> {
+        match *lock(&self.stopped) {
+            Some(why) => Err(CallErrorKind::Unavailable {
+                reason: why.to_owned(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Makes sure a process serves calls: starts a new one if the restart policy allows.
     fn serving<'a>(&self, state: &'a mut State) -> Result<&'a mut Running, CallErrorKind> {
-        if let Some(why) = state.stopped {
-            return Err(CallErrorKind::Unavailable {
-                reason: why.to_owned(),
-            });
-        }
+        self.not_stopped()?;
         if state.running.is_none() {
             let restart = self.isolation.restart;
             let last = state.last.clone().unwrap_or(CallErrorKind::Crashed {
@@ -286,23 +289,14 @@ impl Shared {
             if state.retry_at.map_or(false, |at| Instant::now() < at) {
                 return Err(last);
             }
-            if let Some(why) = *lock(&self.stopping) {
-                state.stopped = Some(why);
-                return Err(CallErrorKind::Unavailable {
-                    reason: why.to_owned(),
-                });
-            }
             state.restarts = state.restarts.saturating_add(1);
             match self.start() {
                 Ok(running) => {
-                    if let Some(why) = *lock(&self.stopping) {
+                    if let Err(stopped) = self.not_stopped() {
                         // Stopped while it started (by a host service its `on_load` called).
-                        state.stopped = Some(why);
                         lock(&self.interrupt).take();
                         let _ = running.end(EXIT_GRACE);
-                        return Err(CallErrorKind::Unavailable {
-                            reason: why.to_owned(),
-                        });
+                        return Err(stopped);
                     }
                     self.pid.store(running.id(), Ordering::Relaxed);
                     state.running = Some(running);
@@ -372,13 +366,10 @@ impl Shared {
                 })
             }
         };
-        if let Some(why) = *lock(&self.stopping) {
+        if let Err(stopped) = self.not_stopped() {
             // Stopped by the host: its process ends, not as a crash.
-            state.stopped = Some(why);
             let _ = running.end(EXIT_GRACE);
-            return CallErrorKind::Unavailable {
-                reason: why.to_owned(),
-            };
+            return stopped;
         }
         let kind = match how {
             End::Closed => {
@@ -481,10 +472,8 @@ impl Shared {
             // call fails, as a contained panic does.
             Err(WireError::CannotCross { type_name }) => {
                 out.truncate(4);
-                out.push(isolation::status::PANICKED);
                 let message = format!("the host's answer cannot cross: {type_name}");
-                RString::from(message).encode(&mut out);
-                RString::new().encode(&mut out);
+                isolation::put_panicked(&message, "", &mut out);
                 Ok(out)
             }
             Err(e) => Err(format!("a call of the host it cannot serve: {e}")),
@@ -533,12 +522,8 @@ impl Shared {
         }
         let process = state.process;
         let how = loop {
-            if let Some(why) = state.stopped {
-                // A host service stopped the plugin.
-                return Err(CallErrorKind::Unavailable {
-                    reason: why.to_owned(),
-                });
-            }
+            // A host service may have stopped the plugin.
+            self.not_stopped()?;
             let running = match state.running.as_mut() {
                 Some(running) if state.process == process => running,
                 // A call the host's service made ended or replaced the process.
@@ -569,9 +554,8 @@ impl Shared {
                     if answer.len() > frame::MAX_CALL {
                         // More than the plugin's process reads: the call fails there instead.
                         answer.truncate(4);
-                        answer.push(isolation::status::PANICKED);
-                        RString::from("the host's answer is over 1 GiB").encode(&mut answer);
-                        RString::new().encode(&mut answer);
+                        let message = "the host's answer is over 1 GiB";
+                        isolation::put_panicked(message, "", &mut answer);
                     }
                     if let Some(running) =
                         state.running.as_mut().filter(|_| state.process == process)
@@ -636,7 +620,7 @@ impl Shared {
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
         };
         let state = &mut *state;
-        if state.stopped.is_some() {
+        if self.not_stopped().is_err() {
             return false;
         }
         let running = match state.running.as_mut() {
@@ -701,11 +685,7 @@ impl Channel for Served {
     ) -> Result<u64, CallErrorKind> {
         let shared = &*self.shared;
         shared.with_state(|state| {
-            if let Some(why) = state.stopped {
-                return Err(CallErrorKind::Unavailable {
-                    reason: why.to_owned(),
-                });
-            }
+            shared.not_stopped()?;
             if state.process != process {
                 return Err(CallErrorKind::Unavailable {
                     reason: "the object lived in a process of the plugin that has ended (it \
@@ -733,13 +713,13 @@ impl Channel for Served {
 
     fn misbehaved(&self, process: u64, what: String) -> CallErrorKind {
         let shared = &*self.shared;
-        let ended = shared.with_state(|state| {
+        let ended = shared.with_state(move |state| {
             Ok(if state.process == process && state.running.is_some() {
-                shared.end(state, End::Misbehaved(what.clone()))
+                shared.end(state, End::Misbehaved(what))
             } else {
                 // That process is gone already; the one running now did nothing wrong.
                 CallErrorKind::Crashed {
-                    crash: Crash::Misbehaved { what: what.clone() },
+                    crash: Crash::Misbehaved { what },
                     stderr: String::new(),
                 }
             })
@@ -938,7 +918,7 @@ fn load_file<M: Interface>(
         quarantine,
         state: Mutex::new(State::default()),
         interrupt: Mutex::new(None),
-        stopping: Mutex::new(None),
+        stopped: Mutex::new(None),
         pid: AtomicU32::new(0),
     });
     let running = shared.start().map_err(|e| match e {
@@ -991,7 +971,7 @@ impl Shared {
             Err(std::sync::TryLockError::WouldBlock) => return true,
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
         };
-        state.stopped.is_none()
+        self.not_stopped().is_ok()
             && (state.running.is_some()
                 || self
                     .isolation
