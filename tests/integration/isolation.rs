@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use abi_stable::std_types::{RNone, ROption, RSome, RStr, RString};
 use counter_interface::CounterRef;
 use greeter_interface::GreeterRef;
-use xplug_loader::isolation::{Isolation, Restart};
+use xplug_loader::isolation::{Isolation, Restart, Transport};
 use xplug_loader::trust::Quarantine;
 use xplug_loader::{CallErrorKind, Crash, ErrorKind, KeptLoaded, Loader, Plugin, Stage, Unloaded};
 use xtask::Fixture;
@@ -425,10 +425,12 @@ fn isolated_code_is_not_mapped_in_the_host_and_inherits_none_of_its_descriptors(
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
     let snapshots: std::collections::BTreeSet<u64> = maps
         .lines()
-        .filter(|line| line.contains("/memfd:"))
+        .filter(|line| line.contains("/memfd:") && !line.contains("/memfd:xplug:channel"))
         .filter_map(|line| line.split_whitespace().nth(4)?.parse().ok())
         .collect();
     assert_eq!(snapshots.len(), 1, "{maps}");
+    // Its channel's ring is the host's too, and the only other memfd it maps.
+    assert!(maps.contains("/memfd:xplug:channel"), "{maps}");
     assert!(
         snapshots.iter().all(|inode| host_files.contains(inode)),
         "{snapshots:?} {maps}"
@@ -528,33 +530,44 @@ fn a_hang_ends_at_the_deadline() {
 
 #[test]
 fn a_child_that_attacks_its_channel_is_killed() {
-    for (what, says) in [
-        ("garbage", "unknown kind"),
-        ("huge", "over the bound"),
-        ("stray", "never made"),
-        ("back", "without its head"),
-    ] {
-        match failure(what, own()) {
+    for transport in [Transport::SharedMemory, Transport::Socket] {
+        let own = || own().transport(transport);
+        for (what, says) in [
+            ("garbage", "unknown kind"),
+            ("huge", "over the bound"),
+            ("stray", "never made"),
+            ("back", "without its head"),
+        ] {
+            match failure(what, own()) {
+                CallErrorKind::Crashed {
+                    crash: Crash::Misbehaved { what: said },
+                    ..
+                } => assert!(said.contains(says), "{transport:?} {what}: {said}"),
+                other => panic!("{transport:?} {what}: {other:?}"),
+            }
+        }
+        // A call of an object never lent is answered with an error, and the process lives on
+        // (here, until the deadline: it never answers the host's call).
+        match failure("back-stale", own().deadline(Duration::from_secs(2))) {
+            CallErrorKind::TimedOut { .. } => {}
+            other => panic!("{transport:?} back-stale: {other:?}"),
+        }
+        assert!(matches!(
+            failure("close", own()),
             CallErrorKind::Crashed {
-                crash: Crash::Misbehaved { what: said },
+                crash: Crash::Closed,
                 ..
-            } => assert!(said.contains(says), "{what}: {said}"),
-            other => panic!("{what}: {other:?}"),
-        }
+            }
+        ));
     }
-    // A call of an object never lent is answered with an error, and the process lives on
-    // (here, until the deadline: it never answers the host's call).
-    match failure("back-stale", own().deadline(Duration::from_secs(2))) {
-        CallErrorKind::TimedOut { .. } => {}
-        other => panic!("back-stale: {other:?}"),
-    }
-    assert!(matches!(
-        failure("close", own()),
+    // Words of the shared ring that cannot be are seen as such, whatever they claim.
+    match failure("scribble", own().deadline(Duration::from_secs(10))) {
         CallErrorKind::Crashed {
-            crash: Crash::Closed,
+            crash: Crash::Misbehaved { what },
             ..
-        }
-    ));
+        } => assert!(what.contains("shared ring"), "{what}"),
+        other => panic!("scribble: {other:?}"),
+    }
     assert_good_plugin_works();
 }
 

@@ -81,7 +81,7 @@ pub(crate) fn run(interfaces: &[Serves]) -> i32 {
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     watch_parent();
-    let mut channel = match Conn::new(channel) {
+    let mut channel = match connect(channel) {
         Ok(conn) => conn,
         Err(_) => return 2,
     };
@@ -93,6 +93,7 @@ pub(crate) fn run(interfaces: &[Serves]) -> i32 {
         },
         _ => return 2,
     };
+    channel.set_spin(Duration::from_micros(hello.spin_micros));
     let mut refuse = |text: String| {
         let refusal = Refusal {
             kind: "Isolation".to_owned(),
@@ -137,6 +138,30 @@ pub(crate) fn run(interfaces: &[Serves]) -> i32 {
         image,
         hello,
     })
+}
+
+/// The channel to the host: through the shared ring it handed this process as descriptor 5,
+/// if it did (spinning as the host says, once it has), or the socket alone.
+fn connect(socket: UnixStream) -> io::Result<Conn> {
+    #[cfg(target_os = "linux")]
+    {
+        use super::ring::{self, Ring, Side};
+        use std::os::unix::io::OwnedFd;
+        if ring::is_region(5) {
+            // SAFETY: descriptor 5 is open and is a ring's region, which the host starts this
+            // process with; nothing else here owns it.
+            let region = unsafe { OwnedFd::from_raw_fd(5) };
+            // SAFETY: `region` is open; processes the plugin starts do not inherit it.
+            unsafe { libc::fcntl(region.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+            return Ok(Conn::shared(Ring::new(
+                region,
+                socket,
+                Side::Child,
+                Duration::ZERO,
+            )?));
+        }
+    }
+    Conn::new(socket)
 }
 
 /// Whether descriptor `fd` is open and of the file type `kind` (`S_IFSOCK`, `S_IFREG`).

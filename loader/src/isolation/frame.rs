@@ -1,5 +1,6 @@
 //! The channel between a host and an isolated plugin's process: length-prefixed frames over a
-//! Unix socket, each a tag and what the tag says follows (encoded with `xplug::wire`).
+//! Unix socket or a shared ring (`ring`), each a tag and what the tag says follows (encoded
+//! with `xplug::wire`).
 //!
 //! | tag | from | holds |
 //! |---|---|---|
@@ -20,12 +21,12 @@
 
 use std::io::{self, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use xplug::wire::{FromWire, Input, Wire, WireError};
 
 /// The version of this channel's protocol; host and child must speak the same.
-pub(crate) const PROTOCOL: u32 = 2;
+pub(crate) const PROTOCOL: u32 = 3;
 
 /// The largest call a host sends (its encoded arguments): far above any real call. Larger
 /// arguments are refused before anything is sent.
@@ -114,41 +115,63 @@ pub(crate) fn read(mut from: impl Read, max: usize, buffer: &mut Vec<u8>) -> Res
     Ok(start[4])
 }
 
-/// One end of a channel: frames written whole, read through a buffer (a small frame costs one
-/// system call each way), each read waiting at most until the moment a call gives.
+/// One end of a channel: frames written whole, each read or write waiting at most until the
+/// moment a call gives; through the socket alone (read through a buffer: a small frame costs
+/// one system call each way) or through a shared ring beside it.
 pub(crate) struct Conn {
-    writer: UnixStream,
-    reader: BufReader<Timed>,
+    way: Way,
     scratch: Vec<u8>,
-    /// Whether the socket has a write timeout set.
-    write_timeout_set: bool,
+}
+
+enum Way {
+    Socket {
+        writer: UnixStream,
+        reader: BufReader<Timed>,
+        /// Whether the socket has a write timeout set.
+        write_timeout_set: bool,
+    },
+    #[cfg(target_os = "linux")]
+    Shared(super::ring::Ring),
 }
 
 impl Conn {
+    /// Frames through `stream` alone.
     pub(crate) fn new(stream: UnixStream) -> io::Result<Conn> {
         let reader = stream.try_clone()?;
         Ok(Conn {
-            writer: stream,
-            reader: BufReader::with_capacity(
-                64 << 10,
-                Timed {
-                    stream: reader,
-                    until: None,
-                    timeout_set: false,
-                },
-            ),
+            way: Way::Socket {
+                writer: stream,
+                reader: BufReader::with_capacity(
+                    64 << 10,
+                    Timed {
+                        stream: reader,
+                        until: None,
+                        timeout_set: false,
+                    },
+                ),
+                write_timeout_set: false,
+            },
             scratch: Vec::new(),
-            write_timeout_set: false,
         })
+    }
+
+    /// Frames through a shared ring.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn shared(ring: super::ring::Ring) -> Conn {
+        Conn {
+            way: Way::Shared(ring),
+            scratch: Vec::new(),
+        }
     }
 
     /// Sends one frame.
     pub(crate) fn send(&mut self, tag: u8, head: &[u8], body: &[u8]) -> io::Result<()> {
-        write(NoSignal(&self.writer), tag, head, body, &mut self.scratch)
+        self.send_until(None, tag, head, body)
     }
 
     /// Sends one frame, waiting at most until `until` for the other end to take it (a peer
-    /// that stops reading fills the socket's buffer; a write then fails with `TimedOut`).
+    /// that stops reading fills the socket's buffer or the ring; a write then fails with
+    /// `TimedOut`).
     pub(crate) fn send_until(
         &mut self,
         until: Option<Instant>,
@@ -156,21 +179,26 @@ impl Conn {
         head: &[u8],
         body: &[u8],
     ) -> io::Result<()> {
-        let timeout = match until {
-            Some(until) => {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
-                Some(left)
-            }
-            None => None,
-        };
-        if timeout.is_some() || self.write_timeout_set {
-            self.writer.set_write_timeout(timeout)?;
-            self.write_timeout_set = timeout.is_some();
+        if until.map_or(false, |until| until <= Instant::now()) {
+            return Err(io::ErrorKind::TimedOut.into());
         }
-        self.send(tag, head, body)
+        match &mut self.way {
+            Way::Socket {
+                writer,
+                write_timeout_set,
+                ..
+            } => {
+                let timeout = until.map(|until| until.saturating_duration_since(Instant::now()));
+                if timeout.is_some() || *write_timeout_set {
+                    // A zero timeout means none to `std`.
+                    writer.set_write_timeout(timeout.map(|t| t.max(Duration::from_micros(1))))?;
+                    *write_timeout_set = timeout.is_some();
+                }
+                write(NoSignal(&*writer), tag, head, body, &mut self.scratch)
+            }
+            #[cfg(target_os = "linux")]
+            Way::Shared(ring) => write(RingIo { ring, until }, tag, head, body, &mut self.scratch),
+        }
     }
 
     /// Receives one frame of at most `max` bytes into `buffer`, waiting until `until` at most
@@ -181,18 +209,76 @@ impl Conn {
         max: usize,
         buffer: &mut Vec<u8>,
     ) -> Result<u8, ReadError> {
-        self.reader.get_mut().until = until;
-        read(&mut self.reader, max, buffer)
+        match &mut self.way {
+            Way::Socket { reader, .. } => {
+                reader.get_mut().until = until;
+                read(reader, max, buffer)
+            }
+            #[cfg(target_os = "linux")]
+            Way::Shared(ring) => read(RingIo { ring, until }, max, buffer),
+        }
     }
 
-    /// A second handle to the socket, to shut it down from elsewhere.
+    /// How long a wait of a shared ring spins before it sleeps.
+    pub(crate) fn set_spin(&mut self, spin: Duration) {
+        #[cfg(target_os = "linux")]
+        if let Way::Shared(ring) = &mut self.way {
+            ring.spin = spin;
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = spin;
+    }
+
+    /// The shared ring's descriptor, or -1.
+    pub(crate) fn region(&self) -> i32 {
+        match &self.way {
+            Way::Socket { .. } => -1,
+            #[cfg(target_os = "linux")]
+            Way::Shared(ring) => ring.fd(),
+        }
+    }
+
+    fn socket(&self) -> &UnixStream {
+        match &self.way {
+            Way::Socket { writer, .. } => writer,
+            #[cfg(target_os = "linux")]
+            Way::Shared(ring) => ring.socket(),
+        }
+    }
+
+    /// A second handle to the socket, to shut the channel down from elsewhere.
     pub(crate) fn interrupter(&self) -> io::Result<UnixStream> {
-        self.writer.try_clone()
+        self.socket().try_clone()
     }
 
     /// Closes both directions: the other end reads the end of the channel.
     pub(crate) fn shutdown(&self) {
-        let _ = self.writer.shutdown(std::net::Shutdown::Both);
+        let _ = self.socket().shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// A shared ring's reads and writes, waiting until a moment at most.
+#[cfg(target_os = "linux")]
+struct RingIo<'a> {
+    ring: &'a mut super::ring::Ring,
+    until: Option<Instant>,
+}
+
+#[cfg(target_os = "linux")]
+impl Read for RingIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.ring.read_until(buf, self.until)
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Write for RingIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.ring.write_until(buf, self.until)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -369,6 +455,8 @@ pub(crate) struct Hello {
     pub(crate) path: String,
     /// Whether the host serves its services to the plugin.
     pub(crate) services: bool,
+    /// How long a waiting side of a shared ring spins before it sleeps, in microseconds.
+    pub(crate) spin_micros: u64,
 }
 
 fn string(input: &mut Input<'_>) -> Result<String, WireError> {
@@ -396,6 +484,7 @@ impl Hello {
         self.log_level.encode(&mut out);
         put_string(&self.path, &mut out);
         self.services.encode(&mut out);
+        self.spin_micros.encode(&mut out);
         out
     }
 
@@ -412,6 +501,7 @@ impl Hello {
             log_level: u8::decode(input)?,
             path: string(input)?,
             services: bool::decode(input)?,
+            spin_micros: u64::decode(input)?,
         };
         input.finish()?;
         Ok(hello)
@@ -544,6 +634,7 @@ mod tests {
             log_level: 3,
             path: "/p/libx.so".into(),
             services: true,
+            spin_micros: 50,
         };
         assert_eq!(Hello::decode(&hello.encode()), Ok(hello));
         let refusal = Refusal {

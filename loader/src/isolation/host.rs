@@ -239,7 +239,7 @@ impl Shared {
                     stderr,
                 ))
             }
-            Err(ReadError::Io(_)) => {
+            Err(ReadError::Io(e)) if e.kind() != io::ErrorKind::InvalidData => {
                 let (crash, stderr) = running.end(EXIT_GRACE);
                 Err(failed(
                     format!("its process {crash} while loading it (does the runner call `serve_if_child`?)"),
@@ -513,12 +513,8 @@ impl Shared {
             running.log_level = level;
             running.conn.send_until(until, frame::LEVEL, &[], &[level])
         };
-        match sent.and_then(|()| running.conn.send_until(until, tag, head, args)) {
-            Ok(()) => {}
-            Err(e) if timed_out(&e) => {
-                return Err(self.end(state, End::TimedOut(deadline.unwrap_or(Duration::ZERO))))
-            }
-            Err(_) => return Err(self.end(state, End::Closed)),
+        if let Err(e) = sent.and_then(|()| running.conn.send_until(until, tag, head, args)) {
+            return Err(self.end(state, End::of(&e, deadline)));
         }
         let process = state.process;
         let how = loop {
@@ -560,12 +556,9 @@ impl Shared {
                     if let Some(running) =
                         state.running.as_mut().filter(|_| state.process == process)
                     {
-                        match running.conn.send_until(until, frame::RETURN, &[], &answer) {
-                            Ok(()) => {}
-                            Err(e) if timed_out(&e) => {
-                                break End::TimedOut(deadline.unwrap_or(Duration::ZERO))
-                            }
-                            Err(_) => break End::Closed,
+                        if let Err(e) = running.conn.send_until(until, frame::RETURN, &[], &answer)
+                        {
+                            break End::of(&e, deadline);
                         }
                     }
                 }
@@ -573,10 +566,7 @@ impl Shared {
                     break End::Misbehaved("an answer to a call never made".to_owned())
                 }
                 Ok(tag) => break End::Misbehaved(format!("a message of unknown kind {tag}")),
-                Err(ReadError::Io(e)) if timed_out(&e) => {
-                    break End::TimedOut(deadline.unwrap_or(Duration::ZERO))
-                }
-                Err(ReadError::Io(_)) => break End::Closed,
+                Err(ReadError::Io(e)) => break End::of(&e, deadline),
                 Err(ReadError::TooLong { claimed, max }) => {
                     break End::Misbehaved(format!(
                         "a message of {claimed} bytes, over the bound of {max}"
@@ -632,13 +622,11 @@ impl Shared {
         let until = Instant::now().checked_add(wait);
         let mut reply = Vec::new();
         let how = match running.conn.send_until(until, frame::PING, &[], &nonce) {
-            Err(e) if timed_out(&e) => End::TimedOut(wait),
-            Err(_) => End::Closed,
+            Err(e) => End::of(&e, Some(wait)),
             Ok(()) => match running.conn.receive(until, 16, &mut reply) {
                 Ok(frame::PONG) if reply == nonce => return true,
                 Ok(_) => End::Misbehaved("a wrong answer to a liveness check".to_owned()),
-                Err(ReadError::Io(e)) if timed_out(&e) => End::TimedOut(wait),
-                Err(ReadError::Io(_)) => End::Closed,
+                Err(ReadError::Io(e)) => End::of(&e, Some(wait)),
                 Err(_) => End::Misbehaved("a wrong answer to a liveness check".to_owned()),
             },
         };
@@ -657,6 +645,20 @@ enum End {
     Closed,
     TimedOut(Duration),
     Misbehaved(String),
+}
+
+impl End {
+    /// How a read or write of the channel failed, waiting for at most `deadline`.
+    fn of(e: &io::Error, deadline: Option<Duration>) -> End {
+        if timed_out(e) {
+            End::TimedOut(deadline.unwrap_or(Duration::ZERO))
+        } else if e.kind() == io::ErrorKind::InvalidData {
+            // The shared ring's words say what cannot be.
+            End::Misbehaved(e.to_string())
+        } else {
+            End::Closed
+        }
+    }
 }
 
 /// The channel of one isolated plugin, as its proxy uses it.
@@ -902,6 +904,7 @@ fn load_file<M: Interface>(
         log_level: log::max_level() as u8,
         path: plugin.path.display().to_string(),
         services: services.is_some(),
+        spin_micros: u64::try_from(isolation.spin.as_micros()).unwrap_or(u64::MAX),
     };
     let shared = Arc::new(Shared {
         runner,

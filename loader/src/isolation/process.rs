@@ -1,5 +1,5 @@
 //! An isolated plugin's process: started with its channel and its snapshot as descriptors 3
-//! and 4, its standard error read by a thread that passes it on and keeps its last lines, and
+//! and 4 (and its shared ring, if it has one, as 5), its standard error read by a thread that passes it on and keeps its last lines, and
 //! how it ended told as a [`Crash`].
 
 use std::collections::VecDeque;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use xplug::Crash;
 
 use super::frame::{self, Conn};
-use super::{Isolation, CHILD_ENV};
+use super::{Isolation, Transport, CHILD_ENV};
 use crate::process::lock;
 
 /// How many of the last lines of a plugin's standard error are kept.
@@ -64,7 +64,8 @@ impl Tail {
 }
 
 /// Starts `runner` to serve a plugin over `channel` (the host's end): `child_end` becomes
-/// its descriptor 3, `image` (the sealed snapshot, opened read-only) its descriptor 4.
+/// its descriptor 3, `image` (the sealed snapshot, opened read-only) its descriptor 4, and
+/// the shared ring, for [`Transport::SharedMemory`], its descriptor 5.
 pub(crate) fn start(
     runner: &Path,
     channel: UnixStream,
@@ -78,17 +79,29 @@ pub(crate) fn start(
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped());
-    let child_end = child_end.as_raw_fd();
-    let image = image.as_raw_fd();
+    let conn = match isolation.transport {
+        #[cfg(target_os = "linux")]
+        Transport::SharedMemory => {
+            use super::ring::{self, Ring, Side};
+            Conn::shared(Ring::new(
+                ring::create()?,
+                channel,
+                Side::Host,
+                isolation.spin,
+            )?)
+        }
+        _ => Conn::new(channel)?,
+    };
+    let descriptors = [child_end.as_raw_fd(), image.as_raw_fd(), conn.region()];
     let memory = isolation.memory_limit;
     let cpu = isolation.cpu_time_limit.map(|limit| limit.as_secs().max(1));
     // SAFETY: the closure runs in the new process between `fork` and `exec`, and makes only
     // async-signal-safe calls (`fcntl`, `dup2`, `close`, `setrlimit`) on descriptors this
-    // process holds open until `spawn` returns; it allocates nothing and takes no lock.
+    // process holds open until `spawn` returns (`conn` holds the ring's); it allocates
+    // nothing and takes no lock.
     unsafe {
-        command.pre_exec(move || descriptors_and_limits(child_end, image, memory, cpu));
+        command.pre_exec(move || descriptors_and_limits(descriptors, memory, cpu));
     }
-    let conn = Conn::new(channel)?;
     let mut child = command.spawn()?;
     let tail = Arc::new(Tail::default());
     // The process's end closes the host's end of its channel, even if a process it started
@@ -110,11 +123,10 @@ pub(crate) fn start(
     })
 }
 
-/// In the new process: the channel to descriptor 3 and the snapshot to 4, neither closed on
-/// `exec`; the limits.
+/// In the new process: the channel to descriptor 3, the snapshot to 4 and the ring (if not
+/// -1) to 5, none closed on `exec`; the limits.
 fn descriptors_and_limits(
-    channel: i32,
-    image: i32,
+    descriptors: [i32; 3],
     memory: Option<u64>,
     cpu: Option<u64>,
 ) -> io::Result<()> {
@@ -127,13 +139,21 @@ fn descriptors_and_limits(
     }
     // SAFETY: plain system calls on descriptors that are open in this process.
     unsafe {
-        // Both above 9 first: either may be 3 or 4 now.
-        let channel = check(libc::fcntl(channel, libc::F_DUPFD, 10))?;
-        let image = check(libc::fcntl(image, libc::F_DUPFD, 10))?;
-        check(libc::dup2(channel, 3))?;
-        check(libc::dup2(image, 4))?;
-        libc::close(channel);
-        libc::close(image);
+        // All above 9 first: any may be 3, 4 or 5 now.
+        let mut above = [-1; 3];
+        for (from, to) in descriptors.iter().zip(above.iter_mut()) {
+            if *from >= 0 {
+                *to = check(libc::fcntl(*from, libc::F_DUPFD, 10))?;
+            }
+        }
+        let mut next = 3;
+        for fd in above {
+            if fd >= 0 {
+                check(libc::dup2(fd, next))?;
+                libc::close(fd);
+                next += 1;
+            }
+        }
         // Whatever else the host has open (descriptors C libraries opened without
         // close-on-exec) stays out of the plugin's process. Before Linux 5.11 this fails,
         // and those leak.
@@ -141,7 +161,12 @@ fn descriptors_and_limits(
         {
             // `unsigned int` arguments (`u32` on Linux).
             const CLOSE_RANGE_CLOEXEC: u32 = 4;
-            libc::syscall(libc::SYS_close_range, 5u32, u32::MAX, CLOSE_RANGE_CLOEXEC);
+            libc::syscall(
+                libc::SYS_close_range,
+                next as u32,
+                u32::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            );
         }
         if let Some(bytes) = memory {
             let limit = libc::rlimit {
