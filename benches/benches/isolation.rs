@@ -1,6 +1,7 @@
-//! Isolated plugins: a call to a plugin served by a process of its own, against the floor (the
-//! raw transport's round trip of the same bytes, with a process on the other end) and against
-//! a go-plugin-style RPC (a JSON request and response over a Unix socket); the start of an
+//! Isolated plugins: a call to a plugin served by a process of its own, against the floors (the
+//! raw transports' round trips of the same bytes, with a process on the other end: a Unix
+//! socket, and memory both processes map, spun on) and against a go-plugin-style RPC (a JSON
+//! request and response over a Unix socket), over both of xplug's transports; the start of an
 //! isolated plugin against starting a process that does nothing; crash detection and restart;
 //! an object's method and a host service called back, against a plain call.
 //!
@@ -17,8 +18,10 @@ use std::time::{Duration, Instant};
 use abi_stable::std_types::RString;
 use bench_interface::{BenchHost, BenchHostBox, BenchRef};
 use criterion::{BatchSize, Criterion};
+use std::sync::atomic::{AtomicU64, Ordering};
 use xplug_benches::{bench_plugins, few_iterations};
-use xplug_loader::isolation::{serve_if_child, serves, Isolation, Restart};
+
+use xplug_loader::isolation::{serve_if_child, serves, Isolation, Restart, Transport};
 use xplug_loader::Loader;
 
 /// Which comparison server this process is, if it was started as one.
@@ -29,6 +32,7 @@ fn main() {
     match std::env::var(SERVER_ENV).as_deref() {
         Ok("echo") => echo_server(),
         Ok("json") => json_server(),
+        Ok("memory") => memory_server(),
         _ => {}
     }
     let mut c = Criterion::default().configure_from_args();
@@ -123,6 +127,123 @@ fn json_server() -> ! {
     }
 }
 
+/// The shared-memory floor's region: a request's number at 0 and length at 8, the answer's
+/// number at 64 and length at 72, the request's bytes at 4096, the answer's after them.
+const MEMORY_SLOT: usize = 64 << 10;
+const MEMORY_SIZE: usize = 4096 + 2 * MEMORY_SLOT;
+
+/// The floor of a shared-memory round trip: a request copied into memory both processes map,
+/// its number written; the other process, spinning on that number, copies the bytes out and
+/// back as its answer; this one, spinning, copies the answer out. No framing, no wake-ups.
+struct MemoryServer {
+    child: Child,
+    base: *mut u8,
+    call: u64,
+}
+
+/// The region at descriptor `fd`, mapped.
+fn map_memory(fd: i32) -> *mut u8 {
+    // SAFETY: a shared mapping of a descriptor of `MEMORY_SIZE` bytes; checked below.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            MEMORY_SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        )
+    };
+    assert!(base != libc::MAP_FAILED, "map the floor's memory");
+    base.cast()
+}
+
+/// The word at `offset` of a mapped region.
+fn word(base: *mut u8, offset: usize) -> &'static AtomicU64 {
+    // SAFETY: offsets 0, 8, 64, 72 of a page-aligned mapping that lives as long as the
+    // process (the host's is unmapped only after the server has exited).
+    unsafe { &*(base.add(offset) as *const AtomicU64) }
+}
+
+impl MemoryServer {
+    fn start() -> MemoryServer {
+        // SAFETY: a new memfd sized for the region; the name is NUL-terminated.
+        let fd = unsafe {
+            let fd = libc::memfd_create(c"xplug-bench-floor".as_ptr(), libc::MFD_CLOEXEC);
+            assert!(fd >= 0, "memfd");
+            assert_eq!(libc::ftruncate(fd, MEMORY_SIZE as libc::off_t), 0);
+            OwnedFd::from_raw_fd(fd)
+        };
+        let base = map_memory(std::os::fd::AsRawFd::as_raw_fd(&fd));
+        let child = Command::new(std::env::current_exe().expect("this executable"))
+            .env(SERVER_ENV, "memory")
+            .stdin(Stdio::from(fd))
+            .spawn()
+            .expect("start a server");
+        MemoryServer {
+            child,
+            base,
+            call: 0,
+        }
+    }
+
+    fn round_trip(&mut self, request: &[u8], back: &mut Vec<u8>) {
+        self.call += 1;
+        // SAFETY: at most `MEMORY_SLOT` bytes into the request's slot.
+        unsafe {
+            std::ptr::copy_nonoverlapping(request.as_ptr(), self.base.add(4096), request.len())
+        };
+        word(self.base, 8).store(request.len() as u64, Ordering::Relaxed);
+        word(self.base, 0).store(self.call, Ordering::Release);
+        while word(self.base, 64).load(Ordering::Acquire) != self.call {
+            std::hint::spin_loop();
+        }
+        let len = word(self.base, 72).load(Ordering::Relaxed) as usize;
+        back.resize(len, 0);
+        // SAFETY: `len` bytes of the answer's slot, written before its number.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.base.add(4096 + MEMORY_SLOT), back.as_mut_ptr(), len)
+        };
+    }
+}
+
+impl Drop for MemoryServer {
+    fn drop(&mut self) {
+        word(self.base, 0).store(u64::MAX, Ordering::Release);
+        let _ = self.child.wait();
+        // SAFETY: the mapping made in `start`, no longer used.
+        unsafe { libc::munmap(self.base.cast(), MEMORY_SIZE) };
+    }
+}
+
+/// The shared-memory floor's other process: spins for each request, copies it out and back.
+fn memory_server() -> ! {
+    let base = map_memory(0);
+    let mut request = vec![0u8; MEMORY_SLOT];
+    let mut last = 0;
+    loop {
+        let call = loop {
+            let call = word(base, 0).load(Ordering::Acquire);
+            if call != last {
+                break call;
+            }
+            std::hint::spin_loop();
+        };
+        if call == u64::MAX {
+            std::process::exit(0);
+        }
+        last = call;
+        let len = (word(base, 8).load(Ordering::Relaxed) as usize).min(MEMORY_SLOT);
+        // SAFETY: `len` bytes of each slot, inside the mapping.
+        unsafe {
+            std::ptr::copy_nonoverlapping(base.add(4096), request.as_mut_ptr(), len);
+            std::ptr::copy_nonoverlapping(request.as_ptr(), base.add(4096 + MEMORY_SLOT), len);
+        }
+        word(base, 72).store(len as u64, Ordering::Relaxed);
+        word(base, 64).store(call, Ordering::Release);
+    }
+}
+
 /// One round trip of the floor: `frame` out, the same back.
 fn echo(server: &mut Server, reader: &mut BufReader<UnixStream>, frame: &[u8], back: &mut Vec<u8>) {
     server.stream.write_all(frame).expect("send");
@@ -173,6 +294,11 @@ fn calls(c: &mut Criterion) {
         .isolate(Isolation::new())
         .load(&files.xplug)
         .expect("the bench plugin loads isolated");
+    let over_socket = Loader::<BenchRef>::new()
+        .host_services(BenchHostBox::new(Pinger))
+        .isolate(Isolation::new().transport(Transport::Socket))
+        .load(&files.xplug)
+        .expect("the bench plugin loads isolated over a socket");
     let in_process = Loader::<BenchRef>::new()
         .load(&files.xplug)
         .expect("the bench plugin loads");
@@ -201,8 +327,16 @@ fn calls(c: &mut Criterion) {
             )
         })
     });
+    // Started for its measurement only: it spins without pause.
+    g.bench_function("shared_memory_floor", |b| {
+        let mut floor = MemoryServer::start();
+        b.iter(|| floor.round_trip(black_box(&small), &mut back))
+    });
     g.bench_function("isolated", |b| {
         b.iter(|| plugin.add(black_box(2), black_box(40)).unwrap())
+    });
+    g.bench_function("isolated_socket", |b| {
+        b.iter(|| over_socket.add(black_box(2), black_box(40)).unwrap())
     });
     let mut id = 0;
     g.bench_function("go_plugin_style_json_rpc", |b| {
@@ -248,8 +382,15 @@ fn calls(c: &mut Criterion) {
             )
         })
     });
+    g.bench_function("shared_memory_floor", |b| {
+        let mut floor = MemoryServer::start();
+        b.iter(|| floor.round_trip(black_box(&big), &mut back))
+    });
     g.bench_function("isolated", |b| {
         b.iter(|| plugin.echo(text.as_rstr()).unwrap())
+    });
+    g.bench_function("isolated_socket", |b| {
+        b.iter(|| over_socket.echo(text.as_rstr()).unwrap())
     });
     g.finish();
 }

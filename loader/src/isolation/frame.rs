@@ -105,6 +105,8 @@ pub(crate) fn read(mut from: impl Read, max: usize, buffer: &mut Vec<u8>) -> Res
     from.read_exact(&mut start[4..]).map_err(ReadError::Io)?;
     buffer.clear();
     let body = u64::from(len - 1);
+    // Room for what is claimed, up to a bound: more grows as it arrives.
+    buffer.reserve(body.min(1 << 20) as usize);
     let got = from.take(body).read_to_end(buffer).map_err(ReadError::Io)?;
     if got as u64 != body {
         return Err(ReadError::Io(io::Error::new(

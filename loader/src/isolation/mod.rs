@@ -81,6 +81,14 @@
 //! plugin's `log` records reach the host's logger, with their level, target, module, file and
 //! line.
 //!
+//! # The channel
+//!
+//! [`Transport::SharedMemory`] (the default on Linux): two byte rings in a sealed memfd both
+//! processes map, and a socket beside them that wakes a sleeping side and tells the end of the
+//! channel. A waiting side spins for [`Isolation::spin`] first, so that a call made while the
+//! other side is awake crosses without a system call (well under a microsecond for a small
+//! one). [`Transport::Socket`]: the socket alone, a system call and a wake-up each way.
+//!
 //! Linux only for now (the snapshot is a sealed memfd the child inherits).
 
 use std::path::PathBuf;
