@@ -86,14 +86,10 @@ pub(crate) fn run(interfaces: &[Serves]) -> i32 {
         Err(_) => return 2,
     };
     let mut buffer = Vec::new();
-    let hello = match channel.receive(None, MAX_FROM_HOST, &mut buffer) {
-        Ok(frame::HELLO) => match Hello::decode(&buffer) {
-            Ok(hello) => hello,
-            Err(_) => return 2,
-        },
+    match channel.receive(None, MAX_FROM_HOST, &mut buffer) {
+        Ok(frame::HELLO) => {}
         _ => return 2,
-    };
-    channel.set_spin(Duration::from_micros(hello.spin_micros));
+    }
     let mut refuse = |text: String| {
         let refusal = Refusal {
             kind: "Isolation".to_owned(),
@@ -109,15 +105,25 @@ pub(crate) fn run(interfaces: &[Serves]) -> i32 {
         3
     };
     let ours = xplug::__private::build_info::XPLUG_VERSION;
-    if hello.protocol != frame::PROTOCOL || hello.xplug_version != ours {
-        return refuse(format!(
-            "the runner speaks protocol {} of xplug {}, the host protocol {} of xplug {}",
-            frame::PROTOCOL,
-            ours,
-            hello.protocol,
-            hello.xplug_version
-        ));
-    }
+    // The protocol first: the rest of another protocol's hello may not decode.
+    let hello = match (Hello::protocol_of(&buffer), Hello::decode(&buffer)) {
+        (Some(frame::PROTOCOL), Ok(hello)) if hello.xplug_version == ours => hello,
+        (Some(frame::PROTOCOL), Ok(hello)) => {
+            return refuse(format!(
+                "the runner is xplug {}, the host xplug {}",
+                ours, hello.xplug_version
+            ))
+        }
+        (Some(protocol), _) if protocol != frame::PROTOCOL => {
+            return refuse(format!(
+                "the runner speaks protocol {} of xplug {}, the host protocol {}",
+                frame::PROTOCOL,
+                ours,
+                protocol
+            ))
+        }
+        _ => return 2,
+    };
     let serves = match interfaces.iter().find(|s| s.name == hello.interface) {
         Some(serves) => serves,
         None => {
@@ -133,6 +139,14 @@ pub(crate) fn run(interfaces: &[Serves]) -> i32 {
             hello.interface, serves.version, hello.interface_version
         ));
     }
+    // Accepted: the frames after this one cross the shared ring, if the host handed one.
+    if channel.ring_ready() {
+        if channel.send(frame::RING, &[], &[]).is_err() {
+            return 2;
+        }
+        channel.use_ring();
+    }
+    channel.set_spin(Duration::from_micros(hello.spin_micros));
     (serves.serve)(Child {
         channel,
         image,
@@ -140,8 +154,8 @@ pub(crate) fn run(interfaces: &[Serves]) -> i32 {
     })
 }
 
-/// The channel to the host: through the shared ring it handed this process as descriptor 5,
-/// if it did (spinning as the host says, once it has), or the socket alone.
+/// The channel to the host: the socket, and the shared ring the host handed this process as
+/// descriptor 5 if it did (used once the hello is accepted; spinning as the host says).
 fn connect(socket: UnixStream) -> io::Result<Conn> {
     #[cfg(target_os = "linux")]
     {
@@ -153,12 +167,13 @@ fn connect(socket: UnixStream) -> io::Result<Conn> {
             let region = unsafe { OwnedFd::from_raw_fd(5) };
             // SAFETY: `region` is open; processes the plugin starts do not inherit it.
             unsafe { libc::fcntl(region.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
-            return Ok(Conn::shared(Ring::new(
-                region,
-                socket,
-                Side::Child,
-                Duration::ZERO,
-            )?));
+            // The ring keeps descriptor 3 (the handshake's copy is closed once it is done).
+            let handshake = socket.try_clone()?;
+            let ring = Ring::new(region, socket, Side::Child, Duration::ZERO).map_err(|e| {
+                eprintln!("xplug: cannot map the host's shared ring: {e}");
+                e
+            })?;
+            return Conn::shared(handshake, ring);
         }
     }
     Conn::new(socket)

@@ -15,6 +15,7 @@
 //! | `LEVEL` | host | the host's new `log` level (not answered) |
 //! | `PING` | host | a number the child sends back |
 //! | `PONG` | child | that number |
+//! | `RING` | child | nothing: the frames after it cross the shared ring (the hello and a refusal of it always cross the socket) |
 //!
 //! Whatever the child sends is hostile input: a frame longer than the host's bound is refused
 //! before any of it is read, and a frame's buffer grows only as its bytes arrive.
@@ -50,6 +51,9 @@ pub(crate) const BACK: u8 = 9;
 pub(crate) const RETURN: u8 = 10;
 /// The host's `log` level changed (one byte, `log::LevelFilter` as a number); not answered.
 pub(crate) const LEVEL: u8 = 11;
+/// The child accepted the host's hello and found the shared ring the host handed it: from
+/// the next frame on, both ends speak through the ring (sent on the socket; nothing follows).
+pub(crate) const RING: u8 = 12;
 
 /// Writes one frame: `tag`, `head`, then `body`, in one write for a small frame (one system
 /// call, one wake-up on the other side), assembled in `scratch`.
@@ -88,7 +92,8 @@ pub(crate) enum ReadError {
 }
 
 /// Reads one frame into `buffer` (cleared first); returns its tag. The frame is at most `max`
-/// bytes: the buffer grows as bytes arrive, never to a length the peer merely claims.
+/// bytes: the buffer is reserved for at most 1 MiB of what the peer claims, and grows past
+/// that only as bytes arrive.
 pub(crate) fn read(mut from: impl Read, max: usize, buffer: &mut Vec<u8>) -> Result<u8, ReadError> {
     let mut start = [0; 5];
     from.read_exact(&mut start[..4]).map_err(ReadError::Io)?;
@@ -123,6 +128,9 @@ pub(crate) fn read(mut from: impl Read, max: usize, buffer: &mut Vec<u8>) -> Res
 pub(crate) struct Conn {
     way: Way,
     scratch: Vec<u8>,
+    /// The shared ring, until both ends switch to it ([`RING`]).
+    #[cfg(target_os = "linux")]
+    ring: Option<super::ring::Ring>,
 }
 
 enum Way {
@@ -154,16 +162,37 @@ impl Conn {
                 write_timeout_set: false,
             },
             scratch: Vec::new(),
+            #[cfg(target_os = "linux")]
+            ring: None,
         })
     }
 
-    /// Frames through a shared ring.
+    /// Frames through `stream` until [`use_ring`](Conn::use_ring), then through `ring`.
     #[cfg(target_os = "linux")]
-    pub(crate) fn shared(ring: super::ring::Ring) -> Conn {
-        Conn {
-            way: Way::Shared(ring),
-            scratch: Vec::new(),
+    pub(crate) fn shared(stream: UnixStream, ring: super::ring::Ring) -> io::Result<Conn> {
+        let mut conn = Conn::new(stream)?;
+        conn.ring = Some(ring);
+        Ok(conn)
+    }
+
+    /// Whether this end has a shared ring it has not switched to yet.
+    pub(crate) fn ring_ready(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        return self.ring.is_some();
+        #[cfg(not(target_os = "linux"))]
+        false
+    }
+
+    /// Switches to the shared ring, if this end has one: whether it did. Both ends switch
+    /// after the handshake, which crosses the socket (so that a runner of another protocol
+    /// reads the host's hello, and its refusal reaches the host).
+    pub(crate) fn use_ring(&mut self) -> bool {
+        #[cfg(target_os = "linux")]
+        if let Some(ring) = self.ring.take() {
+            self.way = Way::Shared(ring);
+            return true;
         }
+        false
     }
 
     /// Sends one frame.
@@ -224,8 +253,14 @@ impl Conn {
     /// How long a wait of a shared ring spins before it sleeps.
     pub(crate) fn set_spin(&mut self, spin: Duration) {
         #[cfg(target_os = "linux")]
-        if let Way::Shared(ring) = &mut self.way {
-            ring.spin = spin;
+        {
+            let spin = spin.min(super::ring::MAX_SPIN);
+            if let Way::Shared(ring) = &mut self.way {
+                ring.spin = spin;
+            }
+            if let Some(ring) = &mut self.ring {
+                ring.spin = spin;
+            }
         }
         #[cfg(not(target_os = "linux"))]
         let _ = spin;
@@ -233,6 +268,10 @@ impl Conn {
 
     /// The shared ring's descriptor, or -1.
     pub(crate) fn region(&self) -> i32 {
+        #[cfg(target_os = "linux")]
+        if let Some(ring) = &self.ring {
+            return ring.fd();
+        }
         match &self.way {
             Way::Socket { .. } => -1,
             #[cfg(target_os = "linux")]
@@ -470,6 +509,12 @@ fn put_string(text: &str, out: &mut Vec<u8>) {
 }
 
 impl Hello {
+    /// The protocol a hello speaks (its first field, in every protocol): read before the rest,
+    /// which another protocol may lay out otherwise.
+    pub(crate) fn protocol_of(bytes: &[u8]) -> Option<u32> {
+        u32::decode(&mut Input::new(bytes)).ok()
+    }
+
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         self.protocol.encode(&mut out);

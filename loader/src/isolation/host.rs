@@ -189,6 +189,15 @@ impl Shared {
                 .conn
                 .receive(until, self.isolation.max_message, &mut buffer)
         });
+        // It accepted the hello and found the shared ring: the frames after this one cross it
+        // (a `RING` with a body, or without a ring to switch to, breaks the rules below).
+        if let Ok(frame::RING) = answer {
+            if buffer.is_empty() && running.conn.use_ring() {
+                answer = running
+                    .conn
+                    .receive(until, self.isolation.max_message, &mut buffer);
+            }
+        }
         // Its `on_load` may call the host's services.
         while let Ok(frame::BACK) = answer {
             let returned = match self.serve_back(std::ptr::null_mut(), &buffer) {

@@ -195,7 +195,8 @@ impl Isolation {
     /// Spinning is what makes a call cross in about a microsecond: a host that calls again
     /// within it finds the plugin's process awake. It costs that much CPU time after each
     /// call on both sides, which is why it is short: 50 µs unless set, and none on a machine
-    /// with one core (where a spinning side would only hold back the other). Zero: never spin.
+    /// with one core (where a spinning side would only hold back the other), and at most 1 ms
+    /// (past that, sleeping costs less). Zero: never spin.
     pub fn spin(mut self, spin: Duration) -> Self {
         self.spin = spin;
         self

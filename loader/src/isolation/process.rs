@@ -1,5 +1,5 @@
 //! An isolated plugin's process: started with its channel and its snapshot as descriptors 3
-//! and 4 (and its shared ring, if it has one, as 5), its standard error read by a thread that passes it on and keeps its last lines, and
+//! and 4 (its shared ring, if it has one, as 5), its standard error read by a thread that passes it on and keeps its last lines, and
 //! how it ended told as a [`Crash`].
 
 use std::collections::VecDeque;
@@ -83,12 +83,9 @@ pub(crate) fn start(
         #[cfg(target_os = "linux")]
         Transport::SharedMemory => {
             use super::ring::{self, Ring, Side};
-            Conn::shared(Ring::new(
-                ring::create()?,
-                channel,
-                Side::Host,
-                isolation.spin,
-            )?)
+            let socket = channel.try_clone()?;
+            let ring = Ring::new(ring::create()?, socket, Side::Host, isolation.spin)?;
+            Conn::shared(channel, ring)?
         }
         _ => Conn::new(channel)?,
     };

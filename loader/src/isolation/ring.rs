@@ -38,18 +38,12 @@ pub(crate) const SIZE: usize = DATA + 2 * CAPACITY;
 const TO_CHILD: usize = 0;
 const TO_HOST: usize = 1;
 
-/// A ring's control words, each on a cache line of its own.
-#[repr(C)]
-struct Control {
-    head: AtomicU64,
-    _head: [u8; 56],
-    tail: AtomicU64,
-    _tail: [u8; 56],
-    reader_waiting: AtomicU32,
-    _reader: [u8; 60],
-    writer_waiting: AtomicU32,
-    _writer: [u8; 60],
-}
+/// Where a ring's control words are, from the start of its 256 bytes: each on a cache line
+/// of its own.
+const HEAD: usize = 0;
+const TAIL: usize = 64;
+const READER_WAITING: usize = 128;
+const WRITER_WAITING: usize = 192;
 
 /// The mapped region.
 struct Region {
@@ -85,10 +79,18 @@ impl Region {
         })
     }
 
-    fn control(&self, ring: usize) -> &Control {
-        // SAFETY: rings 0 and 1 have their control words at 0 and 256, inside the mapping,
-        // aligned (the mapping is page-aligned); every bit pattern is a valid atomic.
-        unsafe { &*(self.base.add(ring * 256) as *const Control) }
+    /// The count `word` (`HEAD`, `TAIL`) of ring `ring`.
+    fn count(&self, ring: usize, word: usize) -> &AtomicU64 {
+        // SAFETY: rings 0 and 1 have their words at 0 and 256, inside the mapping and aligned
+        // (the mapping is page-aligned); every bit pattern is a valid atomic, and the region is
+        // only ever reached through atomics and byte copies.
+        unsafe { &*(self.base.add(ring * 256 + word) as *const AtomicU64) }
+    }
+
+    /// The flag `word` (`READER_WAITING`, `WRITER_WAITING`) of ring `ring`.
+    fn flag(&self, ring: usize, word: usize) -> &AtomicU32 {
+        // SAFETY: as in `count`.
+        unsafe { &*(self.base.add(ring * 256 + word) as *const AtomicU32) }
     }
 
     fn data(&self, ring: usize) -> *mut u8 {
@@ -141,7 +143,10 @@ pub(crate) fn is_region(fd: RawFd) -> bool {
         libc::fstat(fd, &mut stat) == 0
             && stat.st_mode & libc::S_IFMT == libc::S_IFREG
             && stat.st_size == SIZE as libc::off_t
-            && libc::fcntl(fd, libc::F_GET_SEALS) & libc::F_SEAL_SHRINK != 0
+            && {
+                let seals = libc::fcntl(fd, libc::F_GET_SEALS);
+                seals >= 0 && seals & libc::F_SEAL_SHRINK != 0
+            }
     }
 }
 
@@ -193,7 +198,7 @@ impl Ring {
             inn,
             written: 0,
             read: 0,
-            spin,
+            spin: spin.min(MAX_SPIN),
         })
     }
 
@@ -216,7 +221,7 @@ impl Ring {
 
     /// Bytes ready to read.
     fn readable(&self) -> io::Result<usize> {
-        let head = self.region.control(self.inn).head.load(SeqCst);
+        let head = self.region.count(self.inn, HEAD).load(SeqCst);
         match head.wrapping_sub(self.read) {
             ready if ready <= CAPACITY as u64 => Ok(ready as usize),
             _ => Err(Self::broken("claims more bytes than it holds")),
@@ -225,7 +230,7 @@ impl Ring {
 
     /// Room to write.
     fn writable(&self) -> io::Result<usize> {
-        let tail = self.region.control(self.out).tail.load(SeqCst);
+        let tail = self.region.count(self.out, TAIL).load(SeqCst);
         match self.written.wrapping_sub(tail) {
             used if used <= CAPACITY as u64 => Ok(CAPACITY - used as usize),
             _ => Err(Self::broken("was read past what was written")),
@@ -269,14 +274,15 @@ impl Ring {
                         return Ok(n);
                     }
                 }
-                if started.elapsed() >= self.spin {
+                let now = Instant::now();
+                if now.duration_since(started) >= self.spin || until.map_or(false, |u| now >= u) {
                     break 'spin;
                 }
             }
         }
         let flag = match wait {
-            Wait::Bytes => &self.region.control(self.inn).reader_waiting,
-            Wait::Room => &self.region.control(self.out).writer_waiting,
+            Wait::Bytes => self.region.flag(self.inn, READER_WAITING),
+            Wait::Room => self.region.flag(self.out, WRITER_WAITING),
         };
         let result = loop {
             // Said before the last look, so that a write after the look sees it and wakes.
@@ -375,9 +381,10 @@ impl Ring {
             std::ptr::copy_nonoverlapping(data, buf.as_mut_ptr().add(first), n - first);
         }
         self.read = self.read.wrapping_add(n as u64);
-        let control = self.region.control(self.inn);
-        control.tail.store(self.read, SeqCst);
-        if control.writer_waiting.load(SeqCst) != 0 {
+        // Published, then the flag read (both `SeqCst`, as the waiting side's store of its
+        // flag and look at the count): one of the two sides sees the other's store.
+        self.region.count(self.inn, TAIL).store(self.read, SeqCst);
+        if self.region.flag(self.inn, WRITER_WAITING).load(SeqCst) != 0 {
             self.wake();
         }
         Ok(n)
@@ -399,14 +406,19 @@ impl Ring {
             std::ptr::copy_nonoverlapping(buf.as_ptr().add(first), data, n - first);
         }
         self.written = self.written.wrapping_add(n as u64);
-        let control = self.region.control(self.out);
-        control.head.store(self.written, SeqCst);
-        if control.reader_waiting.load(SeqCst) != 0 {
+        // As in `read_until`.
+        self.region
+            .count(self.out, HEAD)
+            .store(self.written, SeqCst);
+        if self.region.flag(self.out, READER_WAITING).load(SeqCst) != 0 {
             self.wake();
         }
         Ok(n)
     }
 }
+
+/// The longest spin: past it, sleeping and being woken costs less than spinning.
+pub(crate) const MAX_SPIN: Duration = Duration::from_millis(1);
 
 /// How long a waiting side spins before it sleeps, unless set: long enough to catch the next
 /// call of a host calling without pause, where there is a core to spin on.
@@ -470,13 +482,12 @@ mod tests {
         // The child claims to have written more than the ring holds.
         child
             .region
-            .control(TO_HOST)
-            .head
+            .count(TO_HOST, HEAD)
             .store(CAPACITY as u64 + 1, SeqCst);
         let error = host.read_until(&mut [0; 8], None).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
         // ... or to have read what was never written.
-        child.region.control(TO_CHILD).tail.store(5, SeqCst);
+        child.region.count(TO_CHILD, TAIL).store(5, SeqCst);
         let error = host.write_until(b"x", None).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
     }
