@@ -151,6 +151,13 @@ impl fmt::Display for Crash {
                 Some(name) => write!(f, "was killed by signal {} ({})", number, name),
                 None => write!(f, "was killed by signal {}", number),
             },
+            // An `NTSTATUS` (Windows ends a crashed process with one as its exit code).
+            Crash::Exited { code } if *code as u32 >= 0xC000_0000 => {
+                match ntstatus_name(*code as u32) {
+                    Some(name) => write!(f, "crashed with status {:#X} ({})", *code as u32, name),
+                    None => write!(f, "crashed with status {:#X}", *code as u32),
+                }
+            }
             Crash::Exited { code } => write!(f, "exited with status {}", code),
             Crash::Closed => f.write_str("closed its channel"),
             Crash::Misbehaved { what } => {
@@ -158,6 +165,18 @@ impl fmt::Display for Crash {
             }
         }
     }
+}
+
+/// The name of a common Windows status a crashed process exits with.
+fn ntstatus_name(status: u32) -> Option<&'static str> {
+    Some(match status {
+        0xC000_0005 => "STATUS_ACCESS_VIOLATION",
+        0xC000_001D => "STATUS_ILLEGAL_INSTRUCTION",
+        0xC000_0094 => "STATUS_INTEGER_DIVIDE_BY_ZERO",
+        0xC000_00FD => "STATUS_STACK_OVERFLOW",
+        0xC000_0409 => "STATUS_STACK_BUFFER_OVERRUN",
+        _ => return None,
+    })
 }
 
 /// The name of a common signal.
@@ -595,6 +614,28 @@ pub fn install_hook() {
 mod tests {
     use super::*;
     use std::cell::RefCell;
+
+    #[test]
+    fn crashes_say_how_the_process_ended() {
+        let said = |crash: Crash| crash.to_string();
+        assert_eq!(
+            said(Crash::Signal { number: 11 }),
+            "was killed by signal 11 (SIGSEGV)"
+        );
+        assert_eq!(said(Crash::Exited { code: 3 }), "exited with status 3");
+        assert_eq!(
+            said(Crash::Exited {
+                code: 0xC000_0005_u32 as i32
+            }),
+            "crashed with status 0xC0000005 (STATUS_ACCESS_VIOLATION)"
+        );
+        assert_eq!(
+            said(Crash::Exited {
+                code: 0xC000_0135_u32 as i32
+            }),
+            "crashed with status 0xC0000135"
+        );
+    }
 
     #[test]
     fn guard_contains_panics_and_keeps_values() {

@@ -15,7 +15,7 @@
 //!   journal of plugins whose loading killed the process).
 //! - [`reload`]: hot reload. A [`Live`](reload::Live) handle serves the newest good version
 //!   of a file; a [`Watcher`](reload::Watcher) does that for each file of a directory.
-//! - [`isolation`] (Unix): the same handles served from a process of the plugin's own
+//! - [`isolation`] (Linux, Windows): the same handles served from a process of the plugin's own
 //!   ([`Loader::isolate`]): a crash or a hang is a [`CallError`], not the host's end.
 //! - [`tools`]: for tools rather than hosts: a file's header without loading it
 //!   ([`inspect`](tools::inspect())), two builds of an interface compared.
@@ -97,7 +97,7 @@ mod dir;
 mod error;
 mod host;
 mod info;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 pub mod isolation;
 mod loader;
 mod plugin;

@@ -10,7 +10,7 @@ use xplug::Interface;
 
 use crate::error::LoadError;
 use crate::info::PluginInfo;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 use crate::isolation::{self, Isolation};
 use crate::plugin::Plugin;
 use crate::stages::compat::Requirements;
@@ -40,7 +40,7 @@ pub struct Loader<M> {
     /// The services handed to every plugin this loader loads: an `M::Host`.
     host: Option<&'static (dyn std::any::Any + Send + Sync)>,
     /// Whether, and how, plugins run in a process of their own.
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     isolation: Option<Isolation>,
     _interface: PhantomData<fn() -> M>,
 }
@@ -56,7 +56,7 @@ impl<M> Clone for Loader<M> {
         Loader {
             options: self.options.clone(),
             host: self.host,
-            #[cfg(unix)]
+            #[cfg(any(unix, windows))]
             isolation: self.isolation.clone(),
             _interface: PhantomData,
         }
@@ -70,7 +70,7 @@ impl<M> fmt::Debug for Loader<M> {
             .field("interface", &std::any::type_name::<M>())
             .field("options", &self.options)
             .field("host_services", &self.host.is_some());
-        #[cfg(unix)]
+        #[cfg(any(unix, windows))]
         loader.field("isolation", &self.isolation);
         loader.finish()
     }
@@ -83,7 +83,7 @@ impl<M: Interface> Loader<M> {
         Loader {
             options: Options::for_interface::<M>(),
             host: None,
-            #[cfg(unix)]
+            #[cfg(any(unix, windows))]
             isolation: None,
             _interface: PhantomData,
         }
@@ -236,7 +236,7 @@ impl<M: Interface> Loader<M> {
     /// let report = untrusted.load_dir("plugins/third-party")?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     pub fn isolate(mut self, isolation: Isolation) -> Self {
         self.isolation = Some(isolation);
         self
@@ -263,11 +263,11 @@ impl<M: Interface> Loader<M> {
 
     /// Whether this loader runs plugins in processes of their own ([`isolate`](Loader::isolate)).
     pub fn is_isolated(&self) -> bool {
-        #[cfg(unix)]
+        #[cfg(any(unix, windows))]
         {
             self.isolation.is_some()
         }
-        #[cfg(not(unix))]
+        #[cfg(not(any(unix, windows)))]
         {
             false
         }
@@ -299,7 +299,7 @@ impl<M: Interface> Loader<M> {
     /// what is guaranteed](crate#what-runs-and-what-is-guaranteed)): load only files you
     /// would run, and isolate untrusted plugins in another process.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Plugin<M>, LoadError> {
-        #[cfg(unix)]
+        #[cfg(any(unix, windows))]
         if let Some(isolation) = &self.isolation {
             let loaded =
                 isolation::load::<M>(&self.options, isolation, path.as_ref(), self.services())?;
@@ -336,7 +336,7 @@ impl<M: Interface> Loader<M> {
     /// layout check runs in the plugin's own process, its `on_load` too) and returns its
     /// header; the process exits when no other handle of the plugin is left.
     pub fn open_and_check(&self, path: impl AsRef<Path>) -> Result<PluginInfo, LoadError> {
-        #[cfg(unix)]
+        #[cfg(any(unix, windows))]
         if self.isolation.is_some() {
             return self.load(path).map(|plugin| plugin.info().clone());
         }

@@ -12,7 +12,7 @@ use xplug::__private::{LoadHookError, PluginRuntime};
 use xplug::Interface;
 
 use crate::info::PluginInfo;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 use crate::isolation::Isolated;
 use crate::process::library::Library;
 use crate::process::{lock, registry};
@@ -39,7 +39,7 @@ enum Home {
     /// In this process: its library.
     Library(Arc<Library>),
     /// In a process of its own.
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     Isolated(Arc<Isolated>),
 }
 
@@ -61,7 +61,7 @@ impl<M: Interface> Plugin<M> {
     }
 }
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 impl<M: Interface> Plugin<M> {
     pub(crate) fn isolated(
         module: M,
@@ -85,7 +85,7 @@ impl<M> Plugin<M> {
     pub fn info(&self) -> &PluginInfo {
         match &self.home {
             Home::Library(library) => &library.info,
-            #[cfg(unix)]
+            #[cfg(any(unix, windows))]
             Home::Isolated(isolated) => &isolated.info,
         }
     }
@@ -95,7 +95,7 @@ impl<M> Plugin<M> {
     pub fn process_id(&self) -> Option<u32> {
         match &self.home {
             Home::Library(_) => None,
-            #[cfg(unix)]
+            #[cfg(any(unix, windows))]
             Home::Isolated(isolated) => isolated.process_id(),
         }
     }
@@ -152,7 +152,7 @@ impl<M> Plugin<M> {
     {
         let library = match &self.home {
             Home::Library(library) => Arc::clone(library),
-            #[cfg(unix)]
+            #[cfg(any(unix, windows))]
             Home::Isolated(_) => return self.unload_isolated(),
         };
         let objects = self.live_objects();
@@ -197,7 +197,7 @@ impl<M> Plugin<M> {
 
     /// [`unload`](Plugin::unload) of an isolated plugin: its `on_unload` hook runs in its
     /// process, which then ends.
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     fn unload_isolated(self) -> Result<Unloaded, NotUnloaded<M>>
     where
         M: Interface,
@@ -247,9 +247,9 @@ impl<M> Plugin<M> {
     pub fn same_library(&self, other: &Plugin<M>) -> bool {
         match (&self.home, &other.home) {
             (Home::Library(a), Home::Library(b)) => Arc::ptr_eq(a, b),
-            #[cfg(unix)]
+            #[cfg(any(unix, windows))]
             (Home::Isolated(a), Home::Isolated(b)) => Arc::ptr_eq(a, b),
-            #[cfg(unix)]
+            #[cfg(any(unix, windows))]
             _ => false,
         }
     }

@@ -320,7 +320,7 @@ fn objects_and_host_services_from_four_threads_stay_right_while_the_child_is_kil
 }
 
 /// The lines the demo printed for each greeter plugin, by its label.
-fn demo_blocks(out: &[u8]) -> Vec<(String, Vec<String>)> {
+pub(crate) fn demo_blocks(out: &[u8]) -> Vec<(String, Vec<String>)> {
     let out = String::from_utf8_lossy(out);
     out.split("\n\n")
         .filter(|block| block.starts_with("plugin greeter"))

@@ -2,8 +2,9 @@
 //! all built for `x86_64-pc-windows-gnu` by Debian's rustc 1.63 (the only Windows toolchain
 //! Debian ships), run under wine. Every good DLL loads and answers right, every mismatched
 //! DLL is refused with the same report as its Linux twin, stage 2 refuses foreign PE files,
-//! a loaded DLL replaced while the host runs is reloaded, and `xplug inspect` reads a DLL's
-//! header without loading it.
+//! a loaded DLL replaced while the host runs is reloaded, isolated DLLs answer as in-process
+//! and a crashing one does not take the host down, and `xplug inspect` reads a DLL's header
+//! without loading it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -36,7 +37,9 @@ impl Wine {
             .args(args)
             .env("WINEPREFIX", &self.prefix)
             .env("WINEDEBUG", "-all")
-            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+            // No Gecko or Mono install prompts; no winedbg for a process that crashes (on
+            // purpose, in the isolated run): wine then ends it as Windows would.
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml=;winedbg.exe=d")
             .output()
             .expect("run wine");
         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -225,6 +228,51 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
     }
     assert!(out.contains("meanwhile, 0 failed"), "{out}");
 
+    // Isolated: each greeter served by a process of its own (a loopback connection, the
+    // snapshot a copy the process checks), printing what the in-process run prints but for
+    // the callback; a plugin that writes through a null pointer crashes its process, not the
+    // host, which reports it and restarts it.
+    let isolated = scratch("windows-isolated");
+    for fixture in [Fixture::GreeterEn, Fixture::GreeterFr] {
+        let from = built.path(fixture);
+        fs::copy(&from, isolated.join(from.file_name().unwrap())).unwrap();
+    }
+    let (code, inside) = wine.run(&demo, &[win(&isolated)]);
+    assert_eq!(code, Some(0), "{inside}");
+    let (code, outside) = wine.run(
+        &demo,
+        &[
+            String::from("isolated"),
+            win(&isolated),
+            win(&built.path(Fixture::Hostile)),
+        ],
+    );
+    assert_eq!(code, Some(0), "{outside}");
+    let inside_blocks = crate::isolation::demo_blocks(inside.as_bytes());
+    let outside_blocks = crate::isolation::demo_blocks(outside.as_bytes());
+    assert_eq!(inside_blocks.len(), 2, "{inside}");
+    assert_eq!(inside_blocks.len(), outside_blocks.len(), "{outside}");
+    for ((label, lines), (isolated_label, isolated_lines)) in
+        inside_blocks.iter().zip(&outside_blocks)
+    {
+        assert_eq!(label, isolated_label);
+        assert_eq!(lines.len(), isolated_lines.len(), "{label}: {outside}");
+        for (line, isolated) in lines.iter().zip(isolated_lines) {
+            if line.starts_with("  map(") {
+                assert!(isolated.contains("cannot cross"), "{isolated}");
+            } else {
+                assert_eq!(line, isolated, "{label}");
+            }
+        }
+    }
+    for want in [
+        "crashed with status 0xC0000005 (STATUS_ACCESS_VIOLATION)",
+        "meanwhile greeter-en",
+        "(restarted: process",
+    ] {
+        assert!(outside.contains(want), "`{want}` missing:\n{outside}");
+    }
+
     // `xplug inspect` reads a DLL's header without loading it.
     let xplug = built.program("xplug");
     let (code, out) = wine.run(
@@ -238,7 +286,7 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
     assert!(out.contains("plugin     greeter-fr 0.2.1"), "{out}");
     assert!(out.contains("target     x86_64-pc-windows-gnu"), "{out}");
     notice(&format!(
-        "windows: {} under wine: 5 DLLs load and answer right; 8 mismatched DLLs refused as on Linux; a loaded DLL replaced and reloaded",
+        "windows: {} under wine: 5 DLLs load and answer right; 8 mismatched DLLs refused as on Linux; a loaded DLL replaced and reloaded; 2 DLLs served isolated as in-process, a crashing one restarted",
         toolchain.rustc_version
     ));
 }

@@ -2,11 +2,11 @@
 //! calls every function, and prints a diagnostic for each refused file. The `demo` binary
 //! runs [`run`] on the directory it is given; `cargo xtask demo` builds plugins for it.
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 mod isolated;
 mod reload;
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 pub use isolated::isolated;
 pub use reload::reload;
 

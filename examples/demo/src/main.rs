@@ -8,7 +8,7 @@
 //! - `demo reload DIR NEXT`: hot reload. `DIR` holds the counter plugin; the host watches it,
 //!   calls the plugin, installs the file `NEXT` (its next release) over it, then a
 //!   half-written copy, and shows each generation and the count carried over.
-//! - `demo isolated DIR CRASHING` (Unix): every greeter plugin in `DIR`, each in a process of
+//! - `demo isolated DIR CRASHING`: every greeter plugin in `DIR`, each in a process of
 //!   its own, then the plugin `CRASHING`, which crashes; the others keep serving.
 
 use std::process::ExitCode;
@@ -18,7 +18,7 @@ use xplug_loader::Loader;
 
 fn main() -> ExitCode {
     // In a process started to serve an isolated plugin, this serves it and never returns.
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     xplug_loader::isolation::serve_if_child(&[
         xplug_loader::isolation::serves::<GreeterRef>(),
         xplug_loader::isolation::serves::<counter_interface::CounterRef>(),
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        #[cfg(unix)]
+        #[cfg(any(unix, windows))]
         [cmd, dir, crashing] if cmd == "isolated" => {
             match xplug_demo::isolated(
                 dir.as_ref(),

@@ -5,7 +5,9 @@
 use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io;
+#[cfg(unix)]
 use std::os::unix::io::{AsRawFd, FromRawFd};
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -51,7 +53,8 @@ pub(crate) fn serves_here(interface: &str) -> bool {
 /// A process started to serve a plugin: its channel, its snapshot, what the host said.
 pub(crate) struct Child {
     channel: Conn,
-    image: File,
+    /// The sealed snapshot (Unix); on Windows, the hello names a copy.
+    image: Option<File>,
     hello: Hello,
 }
 
@@ -63,27 +66,9 @@ impl std::fmt::Debug for Child {
 
 /// Serves the plugin the host hands this process; returns the exit status.
 pub(crate) fn run(interfaces: &[Serves]) -> i32 {
-    if !is(3, libc::S_IFSOCK) || !is(4, libc::S_IFREG) {
-        eprintln!(
-            "xplug: {} is set, but descriptors 3 and 4 are not an xplug host's channel and \
-             snapshot",
-            super::CHILD_ENV
-        );
-        return 2;
-    }
-    // SAFETY: descriptors 3 and 4 are open, a socket and a file: what a host that sets
-    // `CHILD_ENV` starts the process with (`process::start`); nothing else in this process,
-    // which has not run anything of its own yet, owns them.
-    let (channel, image) = unsafe { (UnixStream::from_raw_fd(3), File::from_raw_fd(4)) };
-    for fd in [channel.as_raw_fd(), image.as_raw_fd()] {
-        // SAFETY: `fd` is open; `F_SETFD` takes an int. Processes the plugin starts do not
-        // inherit them.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
-    watch_parent();
-    let mut channel = match connect(channel) {
-        Ok(conn) => conn,
-        Err(_) => return 2,
+    let (mut channel, image) = match channel_and_image() {
+        Some(found) => found,
+        None => return 2,
     };
     let mut buffer = Vec::new();
     match channel.receive(None, MAX_FROM_HOST, &mut buffer) {
@@ -154,8 +139,64 @@ pub(crate) fn run(interfaces: &[Serves]) -> i32 {
     })
 }
 
+/// The channel to the host and the snapshot it hands this process (Unix: descriptors 3 and
+/// 4, and the shared ring as 5 if it has one).
+#[cfg(unix)]
+fn channel_and_image() -> Option<(Conn, Option<File>)> {
+    if !is(3, libc::S_IFSOCK) || !is(4, libc::S_IFREG) {
+        eprintln!(
+            "xplug: {} is set, but descriptors 3 and 4 are not an xplug host's channel and \
+             snapshot",
+            super::CHILD_ENV
+        );
+        return None;
+    }
+    // SAFETY: descriptors 3 and 4 are open, a socket and a file: what a host that sets
+    // `CHILD_ENV` starts the process with (`process::start`); nothing else in this process,
+    // which has not run anything of its own yet, owns them.
+    let (channel, image) = unsafe { (UnixStream::from_raw_fd(3), File::from_raw_fd(4)) };
+    for fd in [channel.as_raw_fd(), image.as_raw_fd()] {
+        // SAFETY: `fd` is open; `F_SETFD` takes an int. Processes the plugin starts do not
+        // inherit them.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    watch_parent();
+    Some((connect(channel).ok()?, Some(image)))
+}
+
+/// The channel to the host (Windows: a loopback connection to the port in the environment,
+/// proved with the token there); the snapshot's copy is named in the hello.
+#[cfg(windows)]
+fn channel_and_image() -> Option<(Conn, Option<File>)> {
+    use super::process::{CHANNEL_ENV, TOKEN_LEN};
+    use std::io::Write;
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn SetErrorMode(mode: u32) -> u32;
+    }
+    const SEM_FAILCRITICALERRORS: u32 = 0x0001;
+    const SEM_NOGPFAULTERRORBOX: u32 = 0x0002;
+    // A crash ends this process at once, as on Unix, and the host reports it: no error box
+    // waiting for a click, no debugger started (Windows Error Reporting, wine's winedbg).
+    // SAFETY: `SetErrorMode` takes flags and returns the previous ones; it has no other effect
+    // than this process's (and its children's) error mode.
+    unsafe { SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX) };
+    let said = std::env::var(CHANNEL_ENV).ok();
+    std::env::remove_var(CHANNEL_ENV);
+    let (port, token) = said.as_deref().and_then(|said| said.split_once(' '))?;
+    let port: u16 = port.parse().ok()?;
+    if token.len() != TOKEN_LEN {
+        return None;
+    }
+    let mut stream = std::net::TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port)).ok()?;
+    stream.write_all(token.as_bytes()).ok()?;
+    stream.set_nodelay(true).ok()?;
+    Some((Conn::new(stream).ok()?, None))
+}
+
 /// The channel to the host: the socket, and the shared ring the host handed this process as
 /// descriptor 5 if it did (used once the hello is accepted; spinning as the host says).
+#[cfg(unix)]
 fn connect(socket: UnixStream) -> io::Result<Conn> {
     #[cfg(target_os = "linux")]
     {
@@ -180,6 +221,7 @@ fn connect(socket: UnixStream) -> io::Result<Conn> {
 }
 
 /// Whether descriptor `fd` is open and of the file type `kind` (`S_IFSOCK`, `S_IFREG`).
+#[cfg(unix)]
 fn is(fd: i32, kind: libc::mode_t) -> bool {
     // SAFETY: `fstat` writes the zeroed struct it is given, and fails on a closed descriptor.
     unsafe {
@@ -190,6 +232,7 @@ fn is(fd: i32, kind: libc::mode_t) -> bool {
 
 /// Ends this process if the host that started it is gone (a plugin stuck in a call would
 /// never see its channel close).
+#[cfg(unix)]
 fn watch_parent() {
     // SAFETY: `getppid` has no preconditions.
     let parent = unsafe { libc::getppid() };
@@ -210,7 +253,9 @@ thread_local! {
     /// meanwhile are served from there).
     static CHANNEL: RefCell<Option<Conn>> = const { RefCell::new(None) };
     /// What serves one call of the host, on that thread.
-    static SERVER: Cell<Option<&'static Server>> = const { Cell::new(None) };
+    // (Not `const`: rustc 1.63 refuses a reference to a trait object in a const block.)
+    #[allow(clippy::missing_const_for_thread_local)]
+    static SERVER: Cell<Option<&'static Server>> = Cell::new(None);
     /// The number of the last call this process made of the host.
     static CALLS: Cell<u32> = const { Cell::new(0) };
     /// The way to the host's objects: its services, and what its calls lend.
@@ -416,24 +461,7 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
         None
     };
     let path = Path::new(&hello.path);
-    let loaded = image
-        .metadata()
-        .and_then(|meta| Ok((meta, image.try_clone()?)))
-        .map_err(|e| crate::stages::file::io_error(path, e))
-        .and_then(|(meta, copy)| {
-            // The host's sealed snapshot, loaded as it is: no copy of its own.
-            let sealed = SealedFile {
-                path: format!("/proc/self/fd/{}", copy.as_raw_fd()).into(),
-                file: copy,
-            };
-            let plugin = PluginFile {
-                path: path.to_owned(),
-                named: Named::real(path),
-                file: image,
-                meta,
-            };
-            stages::run_sealed::<M>(&options, path, plugin, Arc::new(sealed), host)
-        });
+    let loaded = load::<M>(&options, path, image, &hello, host);
     let module = match loaded {
         Ok(checked) => {
             drop(checked.journaled);
@@ -461,6 +489,51 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
             Err(status) => return status,
         }
     }
+}
+
+/// Loads the plugin for `M` from what the host handed this process: the sealed snapshot
+/// `image`, loaded as it is (Unix), or the copy the hello names, which must hold the bytes the
+/// host checked (Windows).
+fn load<M: Interface>(
+    options: &Options,
+    path: &Path,
+    image: Option<File>,
+    hello: &Hello,
+    host: Option<&'static M::Host>,
+) -> Result<stages::Checked<M>, LoadError> {
+    let image = match image {
+        Some(image) => image,
+        None => {
+            return stages::run_copy::<M>(
+                options,
+                Path::new(&hello.image),
+                &hello.image_digest,
+                host,
+            )
+        }
+    };
+    let (meta, copy) = image
+        .metadata()
+        .and_then(|meta| Ok((meta, image.try_clone()?)))
+        .map_err(|e| crate::stages::file::io_error(path, e))?;
+    // The host's sealed snapshot, loaded as it is: no copy of its own.
+    #[cfg(unix)]
+    let sealed = SealedFile {
+        path: format!("/proc/self/fd/{}", copy.as_raw_fd()).into(),
+        file: copy,
+    };
+    #[cfg(not(unix))]
+    let sealed = SealedFile {
+        path: path.to_owned(),
+        file: copy,
+    };
+    let plugin = PluginFile {
+        path: path.to_owned(),
+        named: Named::real(path),
+        file: image,
+        meta,
+    };
+    stages::run_sealed::<M>(options, path, plugin, Arc::new(sealed), host)
 }
 
 /// Answers one call: an interface function, or a hook.

@@ -1,5 +1,5 @@
 //! The channel between a host and an isolated plugin's process: length-prefixed frames over a
-//! Unix socket or a shared ring (`ring`), each a tag and what the tag says follows (encoded
+//! socket (Unix; loopback TCP on Windows) or a shared ring (`ring`, Linux), each a tag and what the tag says follows (encoded
 //! with `xplug::wire`).
 //!
 //! | tag | from | holds |
@@ -21,10 +21,16 @@
 //! before any of it is read, and a frame's buffer grows only as its bytes arrive.
 
 use std::io::{self, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use xplug::wire::{FromWire, Input, Wire, WireError};
+
+/// The socket a channel's frames (and a shared ring's wakes) cross: a Unix socket pair; on
+/// Windows, a loopback TCP connection the child makes with a token only its host knows.
+#[cfg(unix)]
+pub(crate) type Stream = std::os::unix::net::UnixStream;
+#[cfg(windows)]
+pub(crate) type Stream = std::net::TcpStream;
 
 /// The version of this channel's protocol; host and child must speak the same.
 pub(crate) const PROTOCOL: u32 = 3;
@@ -135,7 +141,7 @@ pub(crate) struct Conn {
 
 enum Way {
     Socket {
-        writer: UnixStream,
+        writer: Stream,
         reader: BufReader<Timed>,
         /// Whether the socket has a write timeout set.
         write_timeout_set: bool,
@@ -146,7 +152,7 @@ enum Way {
 
 impl Conn {
     /// Frames through `stream` alone.
-    pub(crate) fn new(stream: UnixStream) -> io::Result<Conn> {
+    pub(crate) fn new(stream: Stream) -> io::Result<Conn> {
         let reader = stream.try_clone()?;
         Ok(Conn {
             way: Way::Socket {
@@ -169,7 +175,7 @@ impl Conn {
 
     /// Frames through `stream` until [`use_ring`](Conn::use_ring), then through `ring`.
     #[cfg(target_os = "linux")]
-    pub(crate) fn shared(stream: UnixStream, ring: super::ring::Ring) -> io::Result<Conn> {
+    pub(crate) fn shared(stream: Stream, ring: super::ring::Ring) -> io::Result<Conn> {
         let mut conn = Conn::new(stream)?;
         conn.ring = Some(ring);
         Ok(conn)
@@ -279,7 +285,7 @@ impl Conn {
         }
     }
 
-    fn socket(&self) -> &UnixStream {
+    fn socket(&self) -> &Stream {
         match &self.way {
             Way::Socket { writer, .. } => writer,
             #[cfg(target_os = "linux")]
@@ -288,7 +294,7 @@ impl Conn {
     }
 
     /// A second handle to the socket, to shut the channel down from elsewhere.
-    pub(crate) fn interrupter(&self) -> io::Result<UnixStream> {
+    pub(crate) fn interrupter(&self) -> io::Result<Stream> {
         self.socket().try_clone()
     }
 
@@ -325,9 +331,10 @@ impl Write for RingIo<'_> {
 
 /// Writes to a socket without `SIGPIPE`: a peer gone is an error, not the end of a host that
 /// does not ignore the signal.
-struct NoSignal<'a>(&'a UnixStream);
+struct NoSignal<'a>(&'a Stream);
 
 impl Write for NoSignal<'_> {
+    #[cfg(unix)]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         use std::os::unix::io::AsRawFd;
         #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
@@ -344,6 +351,12 @@ impl Write for NoSignal<'_> {
         }
     }
 
+    /// (Windows raises no signal.)
+    #[cfg(windows)]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&mut &*self.0).write(buf)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -351,7 +364,7 @@ impl Write for NoSignal<'_> {
 
 /// Reads that wait at most until a moment.
 struct Timed {
-    stream: UnixStream,
+    stream: Stream,
     until: Option<Instant>,
     /// Whether the socket has a read timeout set.
     timeout_set: bool,
@@ -498,6 +511,11 @@ pub(crate) struct Hello {
     pub(crate) services: bool,
     /// How long a waiting side of a shared ring spins before it sleeps, in microseconds.
     pub(crate) spin_micros: u64,
+    /// Where no sealed snapshot can be inherited (Windows): the snapshot's copy in a private
+    /// directory, and the XXH3-128 of the bytes the host checked, which the copy must hold.
+    /// Empty otherwise.
+    pub(crate) image: String,
+    pub(crate) image_digest: String,
 }
 
 fn string(input: &mut Input<'_>) -> Result<String, WireError> {
@@ -532,6 +550,8 @@ impl Hello {
         put_string(&self.path, &mut out);
         self.services.encode(&mut out);
         self.spin_micros.encode(&mut out);
+        put_string(&self.image, &mut out);
+        put_string(&self.image_digest, &mut out);
         out
     }
 
@@ -549,6 +569,8 @@ impl Hello {
             path: string(input)?,
             services: bool::decode(input)?,
             spin_micros: u64::decode(input)?,
+            image: string(input)?,
+            image_digest: string(input)?,
         };
         input.finish()?;
         Ok(hello)
@@ -682,6 +704,8 @@ mod tests {
             path: "/p/libx.so".into(),
             services: true,
             spin_micros: 50,
+            image: "C:\\x\\copy.dll".into(),
+            image_digest: "00ff".into(),
         };
         assert_eq!(Hello::decode(&hello.encode()), Ok(hello));
         let refusal = Refusal {

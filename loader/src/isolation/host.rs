@@ -2,9 +2,7 @@
 //! started again), and each call sent over its channel.
 
 use std::cell::RefCell;
-use std::fs::File;
 use std::io;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -94,7 +92,7 @@ struct Shared {
     state: Mutex<State>,
     /// The running process's socket, outside `state`: `stop` shuts it down to end a call in
     /// flight (which holds `state`) before it waits for the lock.
-    interrupt: Mutex<Option<UnixStream>>,
+    interrupt: Mutex<Option<frame::Stream>>,
     /// Why the host no longer serves the plugin (unloaded, or its last handle dropped), once
     /// it does: outside `state`, so that a call in flight (which holds `state`) sees it.
     stopped: Mutex<Option<&'static str>>,
@@ -149,33 +147,33 @@ impl Shared {
             })
             .unwrap_or(None);
         // Its memory goes back: no restart will need it.
-        lock(&self.image).take();
+        let image = lock(&self.image).take();
         // Closing the channel ends the process's loop; it is killed if it does not exit.
         if let Some(running) = running {
             let _ = running.end(EXIT_GRACE);
+        }
+        // A copy on disk goes too, once no process has it loaded (Windows).
+        if let Some(image) = image.and_then(|image| Arc::try_unwrap(image).ok()) {
+            if cfg!(windows) {
+                drop(image.file);
+                let _ = std::fs::remove_file(&image.path);
+            }
         }
     }
 
     /// Starts the plugin's process and waits until it has loaded the plugin.
     fn start(&self) -> Result<Running, StartError> {
         let failed = |reason: String, stderr: String| StartError::Failed { reason, stderr };
-        let (channel, child_end) = UnixStream::pair()
-            .map_err(|e| failed(format!("cannot make its channel: {e}"), String::new()))?;
         let sealed = lock(&self.image)
             .clone()
             .ok_or_else(|| failed("it was unloaded".to_owned(), String::new()))?;
-        // A description of its own, read-only: the child reads it from the start.
-        let image = File::open(&sealed.path)
-            .map_err(|e| failed(format!("cannot reopen the snapshot: {e}"), String::new()))?;
-        let running = process::start(&self.runner, channel, &child_end, &image, &self.isolation)
-            .map_err(|e| {
+        let mut running =
+            process::start(&self.runner, &sealed.path, &self.isolation).map_err(|e| {
                 failed(
                     format!("cannot start the runner {}: {e}", self.runner.display()),
                     String::new(),
                 )
             })?;
-        drop((child_end, image));
-        let mut running = running;
         let until = Instant::now().checked_add(self.isolation.start_wait);
         let mut hello = self.hello.clone();
         hello.log_level = log::max_level() as usize as u8;
@@ -889,19 +887,15 @@ fn load_file<M: Interface>(
             });
         }
     }
-    let image = match open::seal(&bytes) {
-        Ok(Some(image)) => image,
-        Ok(None) => {
-            return Err(refuse(
-                &plugin.path,
-                "isolated plugins need a sealed memfd the child can inherit (Linux, with \
-                 executable memfds)"
-                    .to_owned(),
-            )
-            .with_plugin(&info))
-        }
-        Err(kind) => return Err(LoadError::new(&plugin.path, kind).with_plugin(&info)),
-    };
+    if cfg!(windows) && (isolation.memory_limit.is_some() || isolation.cpu_time_limit.is_some()) {
+        return Err(refuse(
+            &plugin.path,
+            "memory and CPU time limits of isolated plugins are not built on Windows yet"
+                .to_owned(),
+        )
+        .with_plugin(&info));
+    }
+    let image = snapshot(options, &plugin.path, &bytes).map_err(|e| e.with_plugin(&info))?;
     let hello = Hello {
         protocol: frame::PROTOCOL,
         xplug_version: xplug::__private::build_info::XPLUG_VERSION.to_owned(),
@@ -914,6 +908,12 @@ fn load_file<M: Interface>(
         path: plugin.path.display().to_string(),
         services: services.is_some(),
         spin_micros: u64::try_from(isolation.spin.as_micros()).unwrap_or(u64::MAX),
+        image: if cfg!(windows) {
+            image.path.display().to_string()
+        } else {
+            String::new()
+        },
+        image_digest: format!("{:032x}", identity.0),
     };
     let shared = Arc::new(Shared {
         runner,
@@ -965,6 +965,35 @@ fn load_file<M: Interface>(
         isolated,
         path: plugin.path,
     })
+}
+
+/// The checked `bytes`, where the plugin's process will load them from: a sealed memfd it
+/// inherits (Linux); on Windows, a copy in the private snapshot directory, which the process
+/// checks against their digest before it loads it.
+fn snapshot(options: &Options, path: &Path, bytes: &[u8]) -> Result<Arc<SealedFile>, LoadError> {
+    let refused = |reason: &str| {
+        refuse(
+            path,
+            format!("isolated plugins need {reason} (Linux, with executable memfds, or Windows)"),
+        )
+    };
+    if cfg!(windows) {
+        let copy = crate::sys::private_dir::write(
+            options.snapshot_dir.as_deref(),
+            bytes,
+            &open::label(bytes),
+            crate::process::next_copy_number,
+        )
+        .map_err(|e| refused(&format!("a snapshot copy: {e}")))?;
+        let file =
+            std::fs::File::open(&copy).map_err(|e| refused(&format!("a snapshot copy: {e}")))?;
+        return Ok(Arc::new(SealedFile { file, path: copy }));
+    }
+    match open::seal(bytes) {
+        Ok(Some(image)) => Ok(image),
+        Ok(None) => Err(refused("a sealed memfd the child can inherit")),
+        Err(kind) => Err(LoadError::new(path, kind)),
+    }
 }
 
 /// An isolated plugin loaded: its module, what its handles share, its real path.

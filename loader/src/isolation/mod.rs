@@ -58,7 +58,8 @@
 //! - The plugin runs with this user's rights, in a process of its own: it cannot read or
 //!   corrupt the host's memory, but it can do what the user can (files, network), and it
 //!   writes to the host's standard output and (through the host) standard error. It inherits
-//!   no other descriptor of the host (Linux 5.11 and later). Memory and CPU time can be limited
+//!   no other descriptor of the host (Linux 5.11 and later; on Windows, no handle the host
+//!   did not make inheritable). Memory and CPU time can be limited
 //!   ([`Isolation::memory_limit`], [`Isolation::cpu_time_limit`]); a sandbox (namespaces,
 //!   seccomp) is the host's to add around the runner.
 //! - A crash is noticed when the plugin's process ends (Linux 5.3 and later: its pidfd), even
@@ -89,7 +90,16 @@
 //! other side is awake crosses without a system call (well under a microsecond for a small
 //! one). [`Transport::Socket`]: the socket alone, a system call and a wake-up each way.
 //!
-//! Linux only for now (the snapshot is a sealed memfd the child inherits).
+//! # Platforms
+//!
+//! Linux: the snapshot is a sealed memfd the child inherits, the channel a socket pair (and
+//! the shared ring), a crash a signal or an exit status, seen through the process's pidfd.
+//! Windows: the snapshot is a copy in the private snapshot directory, which the child checks
+//! against the digest of the bytes the host checked before it loads a copy of its own; the
+//! channel a loopback TCP connection the child opens and proves with a token from its
+//! environment; a crash an exit status (an `NTSTATUS` such as `0xC0000005`, an access
+//! violation), seen when the connection ends; memory and CPU time limits are refused. Other
+//! Unixes (macOS) lack the executable memfd: loads there are refused.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,23 +1,29 @@
 //! An isolated plugin's process: started with its channel and its snapshot as descriptors 3
-//! and 4 (its shared ring, if it has one, as 5), its standard error read by a thread that passes it on and keeps its last lines, and
+//! and 4 (its shared ring, if it has one, as 5; on Windows, connecting to its host over
+//! loopback), its standard error read by a thread that passes it on and keeps its last lines, and
 //! how it ended told as a [`Crash`].
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+#[cfg(unix)]
+use std::{
+    fs::File,
+    os::unix::io::{AsRawFd, FromRawFd, OwnedFd},
+    os::unix::net::UnixStream,
+    os::unix::process::{CommandExt, ExitStatusExt},
+};
 
 use xplug::Crash;
 
 use super::frame::{self, Conn};
-use super::{Isolation, Transport, CHILD_ENV};
+#[cfg(unix)]
+use super::Transport;
+use super::{Isolation, CHILD_ENV};
 use crate::process::lock;
 
 /// How many of the last lines of a plugin's standard error are kept.
@@ -63,22 +69,15 @@ impl Tail {
     }
 }
 
-/// Starts `runner` to serve a plugin over `channel` (the host's end): `child_end` becomes
-/// its descriptor 3, `image` (the sealed snapshot, opened read-only) its descriptor 4, and
-/// the shared ring, for [`Transport::SharedMemory`], its descriptor 5.
-pub(crate) fn start(
-    runner: &Path,
-    channel: UnixStream,
-    child_end: &UnixStream,
-    image: &File,
-    isolation: &Isolation,
-) -> io::Result<Running> {
-    let mut command = Command::new(runner);
-    command
-        .env(CHILD_ENV, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::piped());
+/// Starts `runner` to serve the plugin whose sealed snapshot is at `image`. On Unix, the
+/// process starts with its end of a socket pair as descriptor 3, the snapshot (opened
+/// read-only) as 4, and the shared ring, for [`Transport::SharedMemory`], as 5.
+#[cfg(unix)]
+pub(crate) fn start(runner: &Path, image: &Path, isolation: &Isolation) -> io::Result<Running> {
+    let (channel, child_end) = UnixStream::pair()?;
+    // A description of its own, read-only: the child reads it from the start.
+    let image = File::open(image)?;
+    let mut command = command(runner);
     let conn = match isolation.transport {
         #[cfg(target_os = "linux")]
         Transport::SharedMemory => {
@@ -99,27 +98,139 @@ pub(crate) fn start(
     unsafe {
         command.pre_exec(move || descriptors_and_limits(descriptors, memory, cpu));
     }
-    let mut child = command.spawn()?;
-    let tail = Arc::new(Tail::default());
+    let child = command.spawn()?;
+    drop((child_end, image));
     // The process's end closes the host's end of its channel, even if a process it started
     // holds the other end open.
     let exit = pidfd(child.id()).and_then(|pidfd| Some((pidfd, conn.interrupter().ok()?)));
-    let reader = child.stderr.take().and_then(|stderr| {
-        let tail = Arc::clone(&tail);
-        thread::Builder::new()
-            .name("xplug-isolated-stderr".to_owned())
-            .spawn(move || pass_on(stderr, &tail, exit))
-            .ok()
-    });
-    Ok(Running {
-        child,
-        conn,
-        log_level: 0,
-        tail,
-        reader,
-    })
+    Ok(Running::new(child, conn, exit))
 }
 
+/// Starts `runner` to serve the plugin whose snapshot copy the hello names. On Windows, the
+/// process connects to a loopback port this process listens on, and proves it is the one
+/// started with the token in its environment; a process that does not within
+/// [`Isolation::start_wait`] is killed.
+#[cfg(windows)]
+pub(crate) fn start(runner: &Path, _image: &Path, isolation: &Isolation) -> io::Result<Running> {
+    use std::net::{Ipv4Addr, TcpListener};
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let token = token();
+    let mut command = command(runner);
+    command.env(
+        CHANNEL_ENV,
+        format!("{} {}", listener.local_addr()?.port(), token),
+    );
+    let mut child = command.spawn()?;
+    let until = Instant::now() + isolation.start_wait;
+    match accept(&listener, &token, &mut child, until) {
+        Ok(stream) => Ok(Running::new(child, Conn::new(stream)?, None)),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(e)
+        }
+    }
+}
+
+/// Where a Windows runner finds its host: `PORT TOKEN`.
+#[cfg(windows)]
+pub(crate) const CHANNEL_ENV: &str = "XPLUG_ISOLATED_CHANNEL";
+
+/// The length of a token, in hex digits.
+#[cfg(windows)]
+pub(crate) const TOKEN_LEN: usize = 32;
+
+/// 128 bits the operating system chose at random (std's hash keys), in hex.
+#[cfg(windows)]
+fn token() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let half = || RandomState::new().build_hasher().finish();
+    format!("{:016x}{:016x}", half(), half())
+}
+
+/// The connection of `child` that sends `token` first, until `until`.
+#[cfg(windows)]
+fn accept(
+    listener: &std::net::TcpListener,
+    token: &str,
+    child: &mut Child,
+    until: Instant,
+) -> io::Result<frame::Stream> {
+    listener.set_nonblocking(true)?;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the runner did not connect in time (does it call `serve_if_child`?)",
+            ));
+        }
+        if let Some(status) = child.try_wait()? {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                format!("the runner ended before it connected: {status}"),
+            ));
+        }
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+        let mut said = [0u8; TOKEN_LEN];
+        // Another process that connected first is dropped; the runner's connection follows.
+        if (&stream).read_exact(&mut said).is_ok() && said == token.as_bytes() {
+            stream.set_read_timeout(None)?;
+            stream.set_nodelay(true)?;
+            return Ok(stream);
+        }
+    }
+}
+
+/// The runner's command: told it serves a plugin, its standard error piped to the host.
+fn command(runner: &Path) -> Command {
+    let mut command = Command::new(runner);
+    command
+        .env(CHILD_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// What tells the stderr reader that a process ended: its pidfd, and the host's end of its
+/// channel to shut down then (Unix).
+#[cfg(unix)]
+type Exit = (OwnedFd, UnixStream);
+#[cfg(not(unix))]
+type Exit = ();
+
+impl Running {
+    fn new(mut child: Child, conn: Conn, exit: Option<Exit>) -> Running {
+        let tail = Arc::new(Tail::default());
+        let reader = child.stderr.take().and_then(|stderr| {
+            let tail = Arc::clone(&tail);
+            thread::Builder::new()
+                .name("xplug-isolated-stderr".to_owned())
+                .spawn(move || pass_on(stderr, &tail, exit))
+                .ok()
+        });
+        Running {
+            child,
+            conn,
+            log_level: 0,
+            tail,
+            reader,
+        }
+    }
+}
+
+#[cfg(unix)]
 /// In the new process: the channel to descriptor 3, the snapshot to 4 and the ring (if not
 /// -1) to 5, none closed on `exec`; the limits.
 fn descriptors_and_limits(
@@ -193,11 +304,12 @@ fn pidfd(pid: u32) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(all(unix, not(target_os = "linux")))]
 fn pidfd(_: u32) -> Option<OwnedFd> {
     None
 }
 
+#[cfg(unix)]
 /// Waits `wait` milliseconds at most (-1: without end) until `stderr` can be read or the
 /// process whose pidfd is `exit` has ended; says which: `(readable, ended)`.
 fn readable(stderr: i32, exit: Option<i32>, wait: i32) -> (bool, bool) {
@@ -227,6 +339,7 @@ fn readable(stderr: i32, exit: Option<i32>, wait: i32) -> (bool, bool) {
     (fds[0].revents != 0, fds[1].revents != 0)
 }
 
+#[cfg(unix)]
 /// Waits until the process whose pidfd is `pidfd` has ended; `false` if that cannot be told.
 fn ended(pidfd: &OwnedFd) -> bool {
     loop {
@@ -242,7 +355,12 @@ fn ended(pidfd: &OwnedFd) -> bool {
 /// the plugin's `log` records go to the host's logger instead. With `exit` (the process's
 /// pidfd and the host's end of its channel), the channel is shut down once the process exits,
 /// and what is left to read is read without waiting for more.
-fn pass_on(mut stderr: ChildStderr, tail: &Tail, mut exit: Option<(OwnedFd, UnixStream)>) {
+fn pass_on(mut stderr: ChildStderr, tail: &Tail, exit: Option<Exit>) {
+    #[cfg(unix)]
+    let mut exit = exit;
+    #[cfg(not(unix))]
+    let _ = exit;
+    #[cfg(unix)]
     let mut exited = false;
     let mut chunk = [0u8; 8192];
     // The line so far, while it may be a log record; once it cannot, it is passed on as it
@@ -252,6 +370,7 @@ fn pass_on(mut stderr: ChildStderr, tail: &Tail, mut exit: Option<(OwnedFd, Unix
     // The line as the tail keeps it.
     let mut kept = Vec::new();
     loop {
+        #[cfg(unix)]
         if exited {
             // Whatever the process wrote before it ended; a process it started may hold the
             // pipe open, so no more is awaited.
@@ -273,6 +392,7 @@ fn pass_on(mut stderr: ChildStderr, tail: &Tail, mut exit: Option<(OwnedFd, Unix
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Ok(0) | Err(_) => {
                 // Standard error closed, the process may live on: its end is still awaited.
+                #[cfg(unix)]
                 if let Some((pidfd, channel)) = exit.take() {
                     if ended(&pidfd) {
                         let _ = channel.shutdown(std::net::Shutdown::Both);
@@ -391,7 +511,12 @@ fn wait_for(child: &mut Child, wait: Duration) -> Option<ExitStatus> {
 }
 
 fn crash_of(status: ExitStatus) -> Crash {
-    match (status.signal(), status.code()) {
+    #[cfg(unix)]
+    let signal = status.signal();
+    // (On Windows, a crash is an exit code: an `NTSTATUS` such as 0xC0000005.)
+    #[cfg(not(unix))]
+    let signal = None;
+    match (signal, status.code()) {
         (Some(number), _) => Crash::Signal { number },
         (None, Some(code)) => Crash::Exited { code },
         (None, None) => Crash::Closed,

@@ -168,7 +168,7 @@ pub(crate) fn run_checks<M: Interface>(
     // 1. The file, opened once.
     let plugin = file::open(requested, options.file)?;
     let named = plugin.named.clone();
-    check_opened(options, requested, plugin, services, None).map_err(|e| named.error(e))
+    check_opened(options, requested, plugin, services, Given::Nothing).map_err(|e| named.error(e))
 }
 
 /// [`run`] on a file stage 1 opened that is a snapshot already, sealed (an isolated plugin's
@@ -182,21 +182,58 @@ pub(crate) fn run_sealed<M: Interface>(
 ) -> Result<Checked<M>, LoadError> {
     let named = plugin.named.clone();
     let services = services_address::<M>(host);
-    let checked = check_opened::<M>(options, requested, plugin, services, Some(sealed))
+    let checked = check_opened::<M>(options, requested, plugin, services, Given::Sealed(sealed))
         .map_err(|e| named.error(e))?;
     init::on_load(&checked.library, &checked.path, checked.module, host)
         .map_err(|e| named.error(e))?;
     Ok(checked)
 }
 
-/// Stages 1 (after opening) to 5 on the file `plugin` (`sealed`: the same bytes, sealed, to load
-/// instead of a new snapshot).
+/// [`run`] on the snapshot copy a host made for an isolated plugin's process where it cannot
+/// hand over a sealed one (Windows): the bytes read must be the ones the host checked (their
+/// XXH3-128 in hex, `expected`), and this process loads a copy of its own of them.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn run_copy<M: Interface>(
+    options: &Options,
+    requested: &Path,
+    expected: &str,
+    host: Option<&'static M::Host>,
+) -> Result<Checked<M>, LoadError> {
+    let plugin = file::open(requested, options.file)?;
+    let named = plugin.named.clone();
+    let services = services_address::<M>(host);
+    let mut options = options.clone();
+    options.mode = LoadMode::Snapshot;
+    let checked = check_opened::<M>(
+        &options,
+        requested,
+        plugin,
+        services,
+        Given::Expected(expected),
+    )
+    .map_err(|e| named.error(e))?;
+    init::on_load(&checked.library, &checked.path, checked.module, host)
+        .map_err(|e| named.error(e))?;
+    Ok(checked)
+}
+
+/// What an isolated plugin's process was handed with its file.
+enum Given<'a> {
+    Nothing,
+    /// The same bytes, sealed, to load instead of a new snapshot.
+    Sealed(Arc<SealedFile>),
+    /// The XXH3-128 (hex) the bytes must have.
+    Expected(&'a str),
+}
+
+/// Stages 1 (after opening) to 5 on the file `plugin`, with what an isolated plugin's process
+/// was handed (`given`).
 fn check_opened<M: Interface>(
     options: &Options,
     requested: &Path,
     plugin: PluginFile,
     services: usize,
-    sealed: Option<Arc<SealedFile>>,
+    given: Given<'_>,
 ) -> Result<Checked<M>, LoadError> {
     // Its bytes read once when a check or the snapshot needs them.
     let bytes = if options.reads_whole_file() {
@@ -204,6 +241,27 @@ fn check_opened<M: Interface>(
     } else {
         None
     };
+    let (sealed, expected) = match given {
+        Given::Nothing => (None, None),
+        Given::Sealed(sealed) => (Some(sealed), None),
+        Given::Expected(expected) => (None, Some(expected)),
+    };
+    if let Some(expected) = expected {
+        let held = bytes
+            .as_deref()
+            .map(|bytes| format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes)));
+        if held.as_deref() != Some(expected) {
+            return Err(LoadError::new(
+                &plugin.path,
+                ErrorKind::Isolation {
+                    reason: "the snapshot copy does not hold the bytes its host checked (it \
+                             changed on disk)"
+                        .to_owned(),
+                    stderr: String::new(),
+                },
+            ));
+        }
+    }
     let digest = bytes.as_deref().map(LazyDigest::new);
     // Trust: the host's policy on those bytes, before any of them is parsed. In place, the
     // file is opened again by its path: only a file no one else can change still holds them.

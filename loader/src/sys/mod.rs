@@ -235,9 +235,9 @@ pub(crate) fn sealed_holds(sealed: &SealedFile, bytes: &[u8]) -> bool {
     {
         linux::memfd_holds(&sealed.file, bytes)
     }
+    // A copy on disk (Windows): read again.
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = (sealed, bytes);
-        false
+        fs::read(&sealed.path).map_or(false, |held| held == bytes)
     }
 }
