@@ -152,7 +152,7 @@ impl fmt::Display for Crash {
                 None => write!(f, "was killed by signal {}", number),
             },
             // An `NTSTATUS` (Windows ends a crashed process with one as its exit code).
-            Crash::Exited { code } if *code as u32 >= 0xC000_0000 => {
+            Crash::Exited { code } if (0xC000_0000..0xD000_0000).contains(&(*code as u32)) => {
                 match ntstatus_name(*code as u32) {
                     Some(name) => write!(f, "crashed with status {:#X} ({})", *code as u32, name),
                     None => write!(f, "crashed with status {:#X}", *code as u32),
@@ -635,6 +635,8 @@ mod tests {
             }),
             "crashed with status 0xC0000135"
         );
+        // `exit(-1)` is an exit.
+        assert_eq!(said(Crash::Exited { code: -1 }), "exited with status -1");
     }
 
     #[test]

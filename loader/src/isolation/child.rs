@@ -165,7 +165,8 @@ fn channel_and_image() -> Option<(Conn, Option<File>)> {
 }
 
 /// The channel to the host (Windows: a loopback connection to the port in the environment,
-/// proved with the token there); the snapshot's copy is named in the hello.
+/// proved with the token there); the snapshot's copy is named in the hello. This process ends
+/// when its host does.
 #[cfg(windows)]
 fn channel_and_image() -> Option<(Conn, Option<File>)> {
     use super::process::{CHANNEL_ENV, TOKEN_LEN};
@@ -177,21 +178,71 @@ fn channel_and_image() -> Option<(Conn, Option<File>)> {
     const SEM_FAILCRITICALERRORS: u32 = 0x0001;
     const SEM_NOGPFAULTERRORBOX: u32 = 0x0002;
     // A crash ends this process at once, as on Unix, and the host reports it: no error box
-    // waiting for a click, no debugger started (Windows Error Reporting, wine's winedbg).
+    // waiting for a click (Windows Error Reporting).
     // SAFETY: `SetErrorMode` takes flags and returns the previous ones; it has no other effect
     // than this process's (and its children's) error mode.
     unsafe { SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX) };
     let said = std::env::var(CHANNEL_ENV).ok();
     std::env::remove_var(CHANNEL_ENV);
-    let (port, token) = said.as_deref().and_then(|said| said.split_once(' '))?;
-    let port: u16 = port.parse().ok()?;
-    if token.len() != TOKEN_LEN {
-        return None;
+    let fail = |what: &str| {
+        eprintln!("xplug: {} is set, but {what}", super::CHILD_ENV);
+        None
+    };
+    let mut parts = said.as_deref().unwrap_or("").split(' ');
+    let (port, token, host) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(port), Some(token), Some(host)) => (port, token, host),
+        _ => {
+            return fail(&format!(
+                "{CHANNEL_ENV} does not name an xplug host's channel"
+            ))
+        }
+    };
+    let (port, host) = match (port.parse::<u16>(), host.parse::<u32>()) {
+        (Ok(port), Ok(host)) if token.len() == TOKEN_LEN => (port, host),
+        _ => {
+            return fail(&format!(
+                "{CHANNEL_ENV} does not name an xplug host's channel"
+            ))
+        }
+    };
+    watch_host(host);
+    let connected = std::net::TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port)).and_then(
+        |mut stream| {
+            stream.write_all(token.as_bytes())?;
+            stream.set_nodelay(true)?;
+            Conn::new(stream)
+        },
+    );
+    match connected {
+        Ok(conn) => Some((conn, None)),
+        Err(e) => fail(&format!("its host's channel cannot be reached: {e}")),
     }
-    let mut stream = std::net::TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port)).ok()?;
-    stream.write_all(token.as_bytes()).ok()?;
-    stream.set_nodelay(true).ok()?;
-    Some((Conn::new(stream).ok()?, None))
+}
+
+/// Ends this process when the host process `pid` ends (a plugin stuck in a call would never
+/// see its channel close) (Windows).
+#[cfg(windows)]
+fn watch_host(pid: u32) {
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn OpenProcess(access: u32, inherit: i32, pid: u32) -> isize;
+        fn WaitForSingleObject(handle: isize, milliseconds: u32) -> u32;
+    }
+    const SYNCHRONIZE: u32 = 0x0010_0000;
+    const INFINITE: u32 = 0xFFFF_FFFF;
+    // SAFETY: `OpenProcess` takes plain values and returns a handle or 0.
+    let handle = unsafe { OpenProcess(SYNCHRONIZE, 0, pid) };
+    if handle == 0 {
+        // Gone already (or not ours to watch): the channel tells.
+        return;
+    }
+    let _ = std::thread::Builder::new()
+        .name("xplug-parent-watch".to_owned())
+        .spawn(move || {
+            // SAFETY: `handle` is a process handle this process owns and never closes.
+            unsafe { WaitForSingleObject(handle, INFINITE) };
+            std::process::exit(1);
+        });
 }
 
 /// The channel to the host: the socket, and the shared ring the host handed this process as

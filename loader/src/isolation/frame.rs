@@ -33,7 +33,7 @@ pub(crate) type Stream = std::os::unix::net::UnixStream;
 pub(crate) type Stream = std::net::TcpStream;
 
 /// The version of this channel's protocol; host and child must speak the same.
-pub(crate) const PROTOCOL: u32 = 3;
+pub(crate) const PROTOCOL: u32 = 4;
 
 /// The largest call a host sends (its encoded arguments): far above any real call. Larger
 /// arguments are refused before anything is sent.
@@ -512,7 +512,7 @@ pub(crate) struct Hello {
     /// How long a waiting side of a shared ring spins before it sleeps, in microseconds.
     pub(crate) spin_micros: u64,
     /// Where no sealed snapshot can be inherited (Windows): the snapshot's copy in a private
-    /// directory, and the XXH3-128 of the bytes the host checked, which the copy must hold.
+    /// directory, and the SHA-256 of the bytes the host checked, which the copy must hold.
     /// Empty otherwise.
     pub(crate) image: String,
     pub(crate) image_digest: String,

@@ -79,7 +79,7 @@ static ISOLATED: Mutex<Vec<Weak<Isolated>>> = Mutex::new(Vec::new());
 struct Shared {
     runner: PathBuf,
     /// The sealed snapshot, until the plugin is stopped.
-    image: Mutex<Option<Arc<SealedFile>>>,
+    image: Mutex<Option<Arc<Image>>>,
     /// Its real path and header, for reports.
     path: PathBuf,
     info: PluginInfo,
@@ -152,29 +152,24 @@ impl Shared {
         if let Some(running) = running {
             let _ = running.end(EXIT_GRACE);
         }
-        // A copy on disk goes too, once no process has it loaded (Windows).
-        if let Some(image) = image.and_then(|image| Arc::try_unwrap(image).ok()) {
-            if cfg!(windows) {
-                drop(image.file);
-                let _ = std::fs::remove_file(&image.path);
-            }
-        }
+        // (A copy on disk goes once no start holds it either.)
+        drop(image);
     }
 
     /// Starts the plugin's process and waits until it has loaded the plugin.
     fn start(&self) -> Result<Running, StartError> {
         let failed = |reason: String, stderr: String| StartError::Failed { reason, stderr };
-        let sealed = lock(&self.image)
+        let image = lock(&self.image)
             .clone()
             .ok_or_else(|| failed("it was unloaded".to_owned(), String::new()))?;
-        let mut running =
-            process::start(&self.runner, &sealed.path, &self.isolation).map_err(|e| {
+        let until = Instant::now().checked_add(self.isolation.start_wait);
+        let mut running = process::start(&self.runner, &image.sealed.path, &self.isolation, until)
+            .map_err(|(e, stderr)| {
                 failed(
                     format!("cannot start the runner {}: {e}", self.runner.display()),
-                    String::new(),
+                    stderr,
                 )
             })?;
-        let until = Instant::now().checked_add(self.isolation.start_wait);
         let mut hello = self.hello.clone();
         hello.log_level = log::max_level() as usize as u8;
         running.log_level = hello.log_level;
@@ -909,11 +904,15 @@ fn load_file<M: Interface>(
         services: services.is_some(),
         spin_micros: u64::try_from(isolation.spin.as_micros()).unwrap_or(u64::MAX),
         image: if cfg!(windows) {
-            image.path.display().to_string()
+            image.sealed.path.display().to_string()
         } else {
             String::new()
         },
-        image_digest: format!("{:032x}", identity.0),
+        image_digest: if cfg!(windows) {
+            digest.get().to_string()
+        } else {
+            String::new()
+        },
     };
     let shared = Arc::new(Shared {
         runner,
@@ -967,10 +966,30 @@ fn load_file<M: Interface>(
     })
 }
 
-/// The checked `bytes`, where the plugin's process will load them from: a sealed memfd it
-/// inherits (Linux); on Windows, a copy in the private snapshot directory, which the process
-/// checks against their digest before it loads it.
-fn snapshot(options: &Options, path: &Path, bytes: &[u8]) -> Result<Arc<SealedFile>, LoadError> {
+/// The checked bytes its processes start from: a sealed memfd, or on Windows a copy on disk,
+/// which the host holds open so that no one may change or delete it (its leftover sweeps
+/// included), and removes once the last holder (the plugin, or a start in flight) lets go.
+struct Image {
+    sealed: Arc<SealedFile>,
+    /// Dropped after `sealed` (fields drop in order): a copy is removed once closed.
+    _copy: Removed,
+}
+
+/// Removes the file at its path, if any, when dropped.
+struct Removed(Option<PathBuf>);
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The checked `bytes`, where the plugin's processes will load them from: a sealed memfd they
+/// inherit (Linux); on Windows, a copy in the private snapshot directory, which a process
+/// checks against the bytes' SHA-256 before it loads a copy of its own.
+fn snapshot(options: &Options, path: &Path, bytes: &[u8]) -> Result<Arc<Image>, LoadError> {
     let refused = |reason: &str| {
         refuse(
             path,
@@ -985,12 +1004,25 @@ fn snapshot(options: &Options, path: &Path, bytes: &[u8]) -> Result<Arc<SealedFi
             crate::process::next_copy_number,
         )
         .map_err(|e| refused(&format!("a snapshot copy: {e}")))?;
-        let file =
-            std::fs::File::open(&copy).map_err(|e| refused(&format!("a snapshot copy: {e}")))?;
-        return Ok(Arc::new(SealedFile { file, path: copy }));
+        let removed = Removed(Some(copy.clone()));
+        let mut open = std::fs::OpenOptions::new();
+        open.read(true);
+        // Others may read it, not write, rename or delete it, while the host holds it.
+        #[cfg(windows)]
+        std::os::windows::fs::OpenOptionsExt::share_mode(&mut open, 1 /* FILE_SHARE_READ */);
+        let file = open
+            .open(&copy)
+            .map_err(|e| refused(&format!("a snapshot copy: {e}")))?;
+        return Ok(Arc::new(Image {
+            sealed: Arc::new(SealedFile { file, path: copy }),
+            _copy: removed,
+        }));
     }
     match open::seal(bytes) {
-        Ok(Some(image)) => Ok(image),
+        Ok(Some(sealed)) => Ok(Arc::new(Image {
+            sealed,
+            _copy: Removed(None),
+        })),
         Ok(None) => Err(refused("a sealed memfd the child can inherit")),
         Err(kind) => Err(LoadError::new(path, kind)),
     }
@@ -1023,9 +1055,9 @@ impl Shared {
 
     /// Whether the snapshot holds exactly `bytes`.
     fn image_holds(&self, bytes: &[u8]) -> bool {
-        lock(&self.image)
-            .as_ref()
-            .map_or(false, |image| crate::sys::sealed_holds(image, bytes))
+        lock(&self.image).as_ref().map_or(false, |image| {
+            crate::sys::sealed_holds(&image.sealed, bytes)
+        })
     }
 }
 

@@ -73,7 +73,17 @@ impl Tail {
 /// process starts with its end of a socket pair as descriptor 3, the snapshot (opened
 /// read-only) as 4, and the shared ring, for [`Transport::SharedMemory`], as 5.
 #[cfg(unix)]
-pub(crate) fn start(runner: &Path, image: &Path, isolation: &Isolation) -> io::Result<Running> {
+pub(crate) fn start(
+    runner: &Path,
+    image: &Path,
+    isolation: &Isolation,
+    _until: Option<Instant>,
+) -> Result<Running, (io::Error, String)> {
+    start_unix(runner, image, isolation).map_err(|e| (e, String::new()))
+}
+
+#[cfg(unix)]
+fn start_unix(runner: &Path, image: &Path, isolation: &Isolation) -> io::Result<Running> {
     let (channel, child_end) = UnixStream::pair()?;
     // A description of its own, read-only: the child reads it from the start.
     let image = File::open(image)?;
@@ -108,31 +118,48 @@ pub(crate) fn start(runner: &Path, image: &Path, isolation: &Isolation) -> io::R
 
 /// Starts `runner` to serve the plugin whose snapshot copy the hello names. On Windows, the
 /// process connects to a loopback port this process listens on, and proves it is the one
-/// started with the token in its environment; a process that does not within
-/// [`Isolation::start_wait`] is killed.
+/// started with the token in its environment; a process that does not by `until` is killed
+/// (and what it wrote to standard error is the error's).
 #[cfg(windows)]
-pub(crate) fn start(runner: &Path, _image: &Path, isolation: &Isolation) -> io::Result<Running> {
+pub(crate) fn start(
+    runner: &Path,
+    _image: &Path,
+    _isolation: &Isolation,
+    until: Option<Instant>,
+) -> Result<Running, (io::Error, String)> {
     use std::net::{Ipv4Addr, TcpListener};
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| (e, String::new()))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| (e, String::new()))?
+        .port();
     let token = token();
     let mut command = command(runner);
     command.env(
         CHANNEL_ENV,
-        format!("{} {}", listener.local_addr()?.port(), token),
+        format!("{} {} {}", port, token, std::process::id()),
     );
-    let mut child = command.spawn()?;
-    let until = Instant::now() + isolation.start_wait;
-    match accept(&listener, &token, &mut child, until) {
-        Ok(stream) => Ok(Running::new(child, Conn::new(stream)?, None)),
+    let mut child = command.spawn().map_err(|e| (e, String::new()))?;
+    // Read from the start: a runner that writes much before it connects is not held up.
+    let (tail, reader) = read_stderr(&mut child, None);
+    match accept(&listener, &token, &mut child, until).and_then(Conn::new) {
+        Ok(conn) => Ok(Running {
+            child,
+            conn,
+            log_level: 0,
+            tail,
+            reader,
+        }),
         Err(e) => {
             let _ = child.kill();
             let _ = child.wait();
-            Err(e)
+            let mut reader = reader;
+            Err((e, tail_text(&mut reader, &tail)))
         }
     }
 }
 
-/// Where a Windows runner finds its host: `PORT TOKEN`.
+/// Where a Windows runner finds its host: `PORT TOKEN HOST-PID`.
 #[cfg(windows)]
 pub(crate) const CHANNEL_ENV: &str = "XPLUG_ISOLATED_CHANNEL";
 
@@ -140,13 +167,18 @@ pub(crate) const CHANNEL_ENV: &str = "XPLUG_ISOLATED_CHANNEL";
 #[cfg(windows)]
 pub(crate) const TOKEN_LEN: usize = 32;
 
-/// 128 bits the operating system chose at random (std's hash keys), in hex.
+/// 128 bits no other process can guess, in hex: two SipHash values keyed by std's hash keys,
+/// which come from the operating system's random generator.
 #[cfg(windows)]
 fn token() -> String {
     use std::collections::hash_map::RandomState;
     use std::hash::{BuildHasher, Hasher};
-    let half = || RandomState::new().build_hasher().finish();
-    format!("{:016x}{:016x}", half(), half())
+    let half = |salt: u64| {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u64(salt);
+        hasher.finish()
+    };
+    format!("{:016x}{:016x}", half(1), half(2))
 }
 
 /// The connection of `child` that sends `token` first, until `until`.
@@ -155,11 +187,14 @@ fn accept(
     listener: &std::net::TcpListener,
     token: &str,
     child: &mut Child,
-    until: Instant,
+    until: Option<Instant>,
 ) -> io::Result<frame::Stream> {
     listener.set_nonblocking(true)?;
     loop {
-        let left = until.saturating_duration_since(Instant::now());
+        let left = match until {
+            Some(until) => until.saturating_duration_since(Instant::now()),
+            None => Duration::from_secs(3600),
+        };
         if left.is_zero() {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -181,10 +216,20 @@ fn accept(
             Err(e) => return Err(e),
         };
         stream.set_nonblocking(false)?;
-        stream.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+        // Another process that connected and says nothing is dropped soon: the runner's
+        // connection waits behind it.
+        let wait = left
+            .min(Duration::from_millis(200))
+            .max(Duration::from_millis(1));
+        stream.set_read_timeout(Some(wait))?;
         let mut said = [0u8; TOKEN_LEN];
-        // Another process that connected first is dropped; the runner's connection follows.
-        if (&stream).read_exact(&mut said).is_ok() && said == token.as_bytes() {
+        let read = (&stream).read_exact(&mut said);
+        // Compared in full whatever differs.
+        let differs = said
+            .iter()
+            .zip(token.as_bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if read.is_ok() && differs == 0 && token.len() == TOKEN_LEN {
             stream.set_read_timeout(None)?;
             stream.set_nodelay(true)?;
             return Ok(stream);
@@ -210,16 +255,23 @@ type Exit = (OwnedFd, UnixStream);
 #[cfg(not(unix))]
 type Exit = ();
 
+/// Starts the thread that reads `child`'s standard error, keeping its tail.
+fn read_stderr(child: &mut Child, exit: Option<Exit>) -> (Arc<Tail>, Option<JoinHandle<()>>) {
+    let tail = Arc::new(Tail::default());
+    let reader = child.stderr.take().and_then(|stderr| {
+        let tail = Arc::clone(&tail);
+        thread::Builder::new()
+            .name("xplug-isolated-stderr".to_owned())
+            .spawn(move || pass_on(stderr, &tail, exit))
+            .ok()
+    });
+    (tail, reader)
+}
+
 impl Running {
+    #[cfg(unix)]
     fn new(mut child: Child, conn: Conn, exit: Option<Exit>) -> Running {
-        let tail = Arc::new(Tail::default());
-        let reader = child.stderr.take().and_then(|stderr| {
-            let tail = Arc::clone(&tail);
-            thread::Builder::new()
-                .name("xplug-isolated-stderr".to_owned())
-                .spawn(move || pass_on(stderr, &tail, exit))
-                .ok()
-        });
+        let (tail, reader) = read_stderr(&mut child, exit);
         Running {
             child,
             conn,
@@ -483,19 +535,25 @@ impl Running {
 
     /// The last lines of standard error, once it closed (waiting a moment for the reader).
     fn tail_text(&mut self) -> String {
-        if let Some(reader) = self.reader.take() {
-            let until = Instant::now() + Duration::from_millis(200);
-            while !reader.is_finished() && Instant::now() < until {
-                thread::sleep(Duration::from_millis(1));
-            }
-            // A reader still running (a process the plugin started holds the pipe open) ends
-            // on its own later.
-            if reader.is_finished() {
-                let _ = reader.join();
-            }
-        }
-        self.tail.text()
+        tail_text(&mut self.reader, &self.tail)
     }
+}
+
+/// The last lines of a standard error `reader` keeps in `tail`, once it closed (waiting a
+/// moment for the reader).
+fn tail_text(reader: &mut Option<JoinHandle<()>>, tail: &Tail) -> String {
+    if let Some(reader) = reader.take() {
+        let until = Instant::now() + Duration::from_millis(200);
+        while !reader.is_finished() && Instant::now() < until {
+            thread::sleep(Duration::from_millis(1));
+        }
+        // A reader still running (a process the plugin started holds the pipe open) ends on
+        // its own later.
+        if reader.is_finished() {
+            let _ = reader.join();
+        }
+    }
+    tail.text()
 }
 
 /// The process's exit status if it exits within `wait`.

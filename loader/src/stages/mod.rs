@@ -191,7 +191,7 @@ pub(crate) fn run_sealed<M: Interface>(
 
 /// [`run`] on the snapshot copy a host made for an isolated plugin's process where it cannot
 /// hand over a sealed one (Windows): the bytes read must be the ones the host checked (their
-/// XXH3-128 in hex, `expected`), and this process loads a copy of its own of them.
+/// SHA-256 in hex, `expected`), and this process loads a copy of its own of them.
 #[cfg_attr(not(windows), allow(dead_code))]
 pub(crate) fn run_copy<M: Interface>(
     options: &Options,
@@ -222,7 +222,7 @@ enum Given<'a> {
     Nothing,
     /// The same bytes, sealed, to load instead of a new snapshot.
     Sealed(Arc<SealedFile>),
-    /// The XXH3-128 (hex) the bytes must have.
+    /// The SHA-256 (hex) the bytes must have.
     Expected(&'a str),
 }
 
@@ -241,15 +241,14 @@ fn check_opened<M: Interface>(
     } else {
         None
     };
+    let digest = bytes.as_deref().map(LazyDigest::new);
     let (sealed, expected) = match given {
         Given::Nothing => (None, None),
         Given::Sealed(sealed) => (Some(sealed), None),
         Given::Expected(expected) => (None, Some(expected)),
     };
     if let Some(expected) = expected {
-        let held = bytes
-            .as_deref()
-            .map(|bytes| format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes)));
+        let held = digest.as_ref().map(|digest| digest.get().to_string());
         if held.as_deref() != Some(expected) {
             return Err(LoadError::new(
                 &plugin.path,
@@ -262,7 +261,6 @@ fn check_opened<M: Interface>(
             ));
         }
     }
-    let digest = bytes.as_deref().map(LazyDigest::new);
     // Trust: the host's policy on those bytes, before any of them is parsed. In place, the
     // file is opened again by its path: only a file no one else can change still holds them.
     if let Some(digest) = &digest {

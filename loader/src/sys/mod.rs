@@ -229,7 +229,8 @@ pub(crate) fn is_sealed(file: &fs::File) -> bool {
     }
 }
 
-/// Whether `sealed` holds exactly `bytes` (its seals keep it so).
+/// Whether `sealed` holds exactly `bytes`: a sealed memfd (its seals keep it so), or a copy on
+/// disk read again.
 pub(crate) fn sealed_holds(sealed: &SealedFile, bytes: &[u8]) -> bool {
     #[cfg(target_os = "linux")]
     {
