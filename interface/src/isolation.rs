@@ -364,6 +364,9 @@ pub unsafe fn call<R>(
     )
 }
 
+/// The largest buffer a thread keeps between calls.
+pub const KEPT_BUFFER: usize = 1 << 20;
+
 /// One call through `proxy`'s channel: the arguments written by `args`, sent by `send`, the
 /// answer read by `ret` (objects in it made the handles of objects of the process that
 /// answered).
@@ -400,8 +403,9 @@ fn exchange<R>(
         },
     };
     let _ = LENT.try_with(|l| l.borrow_mut().truncate(lent));
-    // Large buffers are not kept: one big call should not hold its memory for good.
-    if out.capacity() <= 64 << 10 && reply.capacity() <= 64 << 10 {
+    // Buffers up to 1 MiB are kept (calls with large values reuse them); larger ones are not:
+    // one very large call should not hold its memory for good.
+    if out.capacity() <= KEPT_BUFFER && reply.capacity() <= KEPT_BUFFER {
         let _ = swap_slot(&BUFFERS, Some((out, reply)));
     }
     result

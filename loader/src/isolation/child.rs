@@ -309,6 +309,8 @@ thread_local! {
     static SERVER: Cell<Option<&'static Server>> = Cell::new(None);
     /// The number of the last call this process made of the host.
     static CALLS: Cell<u32> = const { Cell::new(0) };
+    /// The buffer of the answer to the host's call, between calls.
+    static ANSWER_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
     /// The way to the host's objects: its services, and what its calls lend.
     static TO_HOST: Cell<Option<&'static Proxy>> = const { Cell::new(None) };
 }
@@ -360,12 +362,24 @@ fn send(tag: u8, head: &[u8], body: &[u8]) -> Result<(), i32> {
 /// Serves one request of the host (`tag`, `request`): a call of a function or hook, of a
 /// method of an object this process keeps, or a liveness check.
 fn handle(tag: u8, request: &[u8]) -> Next {
-    let mut out = Vec::new();
+    // The answer's buffer, kept between calls (a nested call, served while this one waits for
+    // the host, gets a fresh one).
+    let mut out = ANSWER_BUFFER.with(Cell::take);
+    out.clear();
+    let next = answer_into(tag, request, &mut out);
+    if out.capacity() <= isolation::KEPT_BUFFER {
+        ANSWER_BUFFER.with(|kept| kept.set(out));
+    }
+    next
+}
+
+/// [`handle`] with its answer written into `out`.
+fn answer_into(tag: u8, request: &[u8], out: &mut Vec<u8>) -> Next {
     let served = match tag {
         frame::CALL if request.len() >= 8 => {
             let function = u32::from_le_bytes([request[4], request[5], request[6], request[7]]);
             match SERVER.with(Cell::get) {
-                Some(server) => lent_through_channel(|| server(function, &request[8..], &mut out)),
+                Some(server) => lent_through_channel(|| server(function, &request[8..], out)),
                 None => return Next::Exit(2),
             }
         }
@@ -374,12 +388,7 @@ fn handle(tag: u8, request: &[u8]) -> Next {
             object.copy_from_slice(&request[4..12]);
             let method = u32::from_le_bytes([request[12], request[13], request[14], request[15]]);
             lent_through_channel(|| {
-                isolation::serve_object(
-                    u64::from_le_bytes(object),
-                    method,
-                    &request[16..],
-                    &mut out,
-                )
+                isolation::serve_object(u64::from_le_bytes(object), method, &request[16..], out)
             })
         }
         frame::LEVEL if request.len() == 1 => {
@@ -404,10 +413,10 @@ fn handle(tag: u8, request: &[u8]) -> Next {
         isolation::put_panicked(
             &format!("the isolated plugin's process could not serve the call: {e}"),
             "",
-            &mut out,
+            out,
         );
     }
-    match send(frame::ANSWER, &request[..4], &out) {
+    match send(frame::ANSWER, &request[..4], out) {
         Ok(()) => Next::Served,
         Err(status) => Next::Exit(status),
     }
