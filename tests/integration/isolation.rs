@@ -320,7 +320,7 @@ fn objects_and_host_services_from_four_threads_stay_right_while_the_child_is_kil
 }
 
 /// The lines the demo printed for each greeter plugin, by its label.
-pub(crate) fn demo_blocks(out: &[u8]) -> Vec<(String, Vec<String>)> {
+fn demo_blocks(out: &[u8]) -> Vec<(String, Vec<String>)> {
     let out = String::from_utf8_lossy(out);
     out.split("\n\n")
         .filter(|block| block.starts_with("plugin greeter"))
@@ -331,6 +331,30 @@ pub(crate) fn demo_blocks(out: &[u8]) -> Vec<(String, Vec<String>)> {
             (label, lines.map(str::to_owned).collect())
         })
         .collect()
+}
+
+/// Asserts that the demo's isolated run (`outside`) printed what its in-process run
+/// (`inside`) printed for each of two plugins, but for the callback, which cannot cross;
+/// returns the isolated run's blocks.
+pub(crate) fn assert_printed_alike(inside: &[u8], outside: &[u8]) -> Vec<(String, Vec<String>)> {
+    let (inside_blocks, outside_blocks) = (demo_blocks(inside), demo_blocks(outside));
+    let outside = String::from_utf8_lossy(outside);
+    assert_eq!(inside_blocks.len(), 2, "{inside_blocks:?}");
+    assert_eq!(inside_blocks.len(), outside_blocks.len(), "{outside}");
+    for ((label, lines), (isolated_label, isolated_lines)) in
+        inside_blocks.iter().zip(&outside_blocks)
+    {
+        assert_eq!(label, isolated_label);
+        assert_eq!(lines.len(), isolated_lines.len(), "{label}: {outside}");
+        for (line, isolated) in lines.iter().zip(isolated_lines) {
+            if line.starts_with("  map(") {
+                assert!(isolated.contains("cannot cross"), "{isolated}");
+            } else {
+                assert_eq!(line, isolated, "{label}");
+            }
+        }
+    }
+    outside_blocks
 }
 
 #[test]
@@ -349,20 +373,7 @@ fn the_demo_prints_the_same_isolated_as_in_process_and_survives_a_crash() {
         &mut outside,
     )
     .unwrap();
-    let (inside, outside_blocks) = (demo_blocks(&inside), demo_blocks(&outside));
-    assert_eq!(inside.len(), 2, "{inside:?}");
-    assert_eq!(inside.len(), outside_blocks.len());
-    for ((label, lines), (isolated_label, isolated_lines)) in inside.iter().zip(&outside_blocks) {
-        assert_eq!(label, isolated_label);
-        assert_eq!(lines.len(), isolated_lines.len(), "{label}");
-        for (line, isolated) in lines.iter().zip(isolated_lines) {
-            if line.starts_with("  map(") {
-                assert!(isolated.contains("cannot cross"), "{isolated}");
-            } else {
-                assert_eq!(line, isolated, "{label}");
-            }
-        }
-    }
+    let outside_blocks = assert_printed_alike(&inside, &outside);
     // The objects, the lent counter and the host's word are among the lines compared.
     let en = &outside_blocks[0].1;
     assert!(
