@@ -152,7 +152,8 @@ impl fmt::Display for Crash {
                 None => write!(f, "was killed by signal {}", number),
             },
             // An `NTSTATUS` (Windows ends a crashed process with one as its exit code).
-            Crash::Exited { code } if (0xC000_0000..0xD000_0000).contains(&(*code as u32)) => {
+            // (Errors and exceptions: 0xC..., and 0xE... as C++ exceptions; not `exit(-1)`.)
+            Crash::Exited { code } if (0xC000_0000..0xF000_0000).contains(&(*code as u32)) => {
                 match ntstatus_name(*code as u32) {
                     Some(name) => write!(f, "crashed with status {:#X} ({})", *code as u32, name),
                     None => write!(f, "crashed with status {:#X}", *code as u32),

@@ -65,8 +65,8 @@ impl std::fmt::Debug for Child {
 }
 
 /// Serves the plugin the host hands this process; returns the exit status.
-pub(crate) fn run(interfaces: &[Serves]) -> i32 {
-    let (mut channel, image) = match channel_and_image() {
+pub(crate) fn run(interfaces: &[Serves], ring: bool) -> i32 {
+    let (mut channel, image) = match channel_and_image(ring) {
         Some(found) => found,
         None => return 2,
     };
@@ -142,7 +142,7 @@ pub(crate) fn run(interfaces: &[Serves]) -> i32 {
 /// The channel to the host and the snapshot it hands this process (Unix: descriptors 3 and
 /// 4, and the shared ring as 5 if it has one).
 #[cfg(unix)]
-fn channel_and_image() -> Option<(Conn, Option<File>)> {
+fn channel_and_image(ring: bool) -> Option<(Conn, Option<File>)> {
     if !is(3, libc::S_IFSOCK) || !is(4, libc::S_IFREG) {
         eprintln!(
             "xplug: {} is set, but descriptors 3 and 4 are not an xplug host's channel and \
@@ -161,14 +161,14 @@ fn channel_and_image() -> Option<(Conn, Option<File>)> {
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     watch_parent();
-    Some((connect(channel).ok()?, Some(image)))
+    Some((connect(channel, ring).ok()?, Some(image)))
 }
 
 /// The channel to the host (Windows: a loopback connection to the port in the environment,
 /// proved with the token there); the snapshot's copy is named in the hello. This process ends
 /// when its host does.
 #[cfg(windows)]
-fn channel_and_image() -> Option<(Conn, Option<File>)> {
+fn channel_and_image(_ring: bool) -> Option<(Conn, Option<File>)> {
     use super::process::{CHANNEL_ENV, TOKEN_LEN};
     use std::io::Write;
     #[link(name = "kernel32")]
@@ -248,12 +248,12 @@ fn watch_host(pid: u32) {
 /// The channel to the host: the socket, and the shared ring the host handed this process as
 /// descriptor 5 if it did (used once the hello is accepted; spinning as the host says).
 #[cfg(unix)]
-fn connect(socket: UnixStream) -> io::Result<Conn> {
+fn connect(socket: UnixStream, ring: bool) -> io::Result<Conn> {
     #[cfg(target_os = "linux")]
     {
         use super::ring::{self, Ring, Side};
         use std::os::unix::io::OwnedFd;
-        if ring::is_region(5) {
+        if ring && ring::is_region(5) {
             // SAFETY: descriptor 5 is open and is a ring's region, which the host starts this
             // process with; nothing else here owns it.
             let region = unsafe { OwnedFd::from_raw_fd(5) };
@@ -511,6 +511,10 @@ pub(crate) fn serve<M: Interface>(child: Child) -> i32 {
         options.requirements = options.requirements.with_versions(versions);
     }
     options.file.max_size = hello.max_file_size;
+    // Where this process makes its own copy of the host's (Windows).
+    if cfg!(windows) && !hello.snapshot_dir.is_empty() {
+        options.snapshot_dir = Some(std::path::PathBuf::from(&hello.snapshot_dir));
+    }
     // The host's services, if it offers them, and the objects its calls lend: their calls go
     // back over the channel.
     let to_host: &'static Proxy = Box::leak(Box::new(Proxy::new(Box::new(ToHost))));

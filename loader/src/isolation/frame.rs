@@ -18,7 +18,8 @@
 //! | `RING` | child | nothing: the frames after it cross the shared ring (the hello and a refusal of it always cross the socket) |
 //!
 //! Whatever the child sends is hostile input: a frame longer than the host's bound is refused
-//! before any of it is read, and a frame's buffer grows only as its bytes arrive.
+//! before any of it is read, and a frame's buffer is reserved for at most 1 MiB of what the
+//! frame claims, growing past that only as its bytes arrive.
 
 use std::io::{self, BufReader, Read, Write};
 use std::time::{Duration, Instant};
@@ -516,6 +517,8 @@ pub(crate) struct Hello {
     /// Empty otherwise.
     pub(crate) image: String,
     pub(crate) image_digest: String,
+    /// The host's snapshot directory, where the child makes its own copy (empty: the default).
+    pub(crate) snapshot_dir: String,
 }
 
 fn string(input: &mut Input<'_>) -> Result<String, WireError> {
@@ -552,6 +555,7 @@ impl Hello {
         self.spin_micros.encode(&mut out);
         put_string(&self.image, &mut out);
         put_string(&self.image_digest, &mut out);
+        put_string(&self.snapshot_dir, &mut out);
         out
     }
 
@@ -571,6 +575,7 @@ impl Hello {
             spin_micros: u64::decode(input)?,
             image: string(input)?,
             image_digest: string(input)?,
+            snapshot_dir: string(input)?,
         };
         input.finish()?;
         Ok(hello)
@@ -706,6 +711,7 @@ mod tests {
             spin_micros: 50,
             image: "C:\\x\\copy.dll".into(),
             image_digest: "00ff".into(),
+            snapshot_dir: String::new(),
         };
         assert_eq!(Hello::decode(&hello.encode()), Ok(hello));
         let refusal = Refusal {

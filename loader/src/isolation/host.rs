@@ -908,6 +908,11 @@ fn load_file<M: Interface>(
         } else {
             String::new()
         },
+        snapshot_dir: options
+            .snapshot_dir
+            .as_ref()
+            .map(|dir| dir.display().to_string())
+            .unwrap_or_default(),
         image_digest: if cfg!(windows) {
             digest.get().to_string()
         } else {
@@ -997,7 +1002,9 @@ fn snapshot(options: &Options, path: &Path, bytes: &[u8]) -> Result<Arc<Image>, 
         )
     };
     if cfg!(windows) {
-        let copy = crate::sys::private_dir::write(
+        // Held from its creation: no one may change or delete it (on Windows, the handle
+        // shares reading only), not even in the moment before it is held.
+        let (copy, file) = crate::sys::private_dir::write_held(
             options.snapshot_dir.as_deref(),
             bytes,
             &open::label(bytes),
@@ -1005,14 +1012,6 @@ fn snapshot(options: &Options, path: &Path, bytes: &[u8]) -> Result<Arc<Image>, 
         )
         .map_err(|e| refused(&format!("a snapshot copy: {e}")))?;
         let removed = Removed(Some(copy.clone()));
-        let mut open = std::fs::OpenOptions::new();
-        open.read(true);
-        // Others may read it, not write, rename or delete it, while the host holds it.
-        #[cfg(windows)]
-        std::os::windows::fs::OpenOptionsExt::share_mode(&mut open, 1 /* FILE_SHARE_READ */);
-        let file = open
-            .open(&copy)
-            .map_err(|e| refused(&format!("a snapshot copy: {e}")))?;
         return Ok(Arc::new(Image {
             sealed: Arc::new(SealedFile { file, path: copy }),
             _copy: removed,

@@ -3,7 +3,8 @@
 //!
 //! A loader set to isolate ([`Loader::isolate`](crate::Loader::isolate)) checks each file as
 //! it always does (stage 1, trust, object format, header, compatibility) without opening it,
-//! seals the bytes it checked in a memfd, and starts a *runner*, a program that serves the
+//! seals the bytes it checked in a memfd (on Windows: a copy it holds shut, which the runner
+//! checks against their SHA-256), and starts a *runner*, a program that serves the
 //! interface: by default the host's own executable, started again. The runner receives the
 //! sealed snapshot, so it runs exactly the bytes that were checked; it opens them, checks the
 //! type layout against its own copy of the interface (the host's), runs the plugin's `on_load`
@@ -115,8 +116,10 @@ mod ring;
 
 pub(crate) use host::{load, retire, Isolated};
 
-/// The environment variable that tells a runner it was started to serve a plugin.
+/// The environment variable that tells a runner it was started to serve a plugin: `1`, or
+/// [`CHILD_RING`] when its host handed it a shared ring (descriptor 5).
 pub(crate) const CHILD_ENV: &str = "XPLUG_ISOLATED_CHILD";
+pub(crate) const CHILD_RING: &str = "ring";
 
 /// How a loader runs plugins in processes of their own ([`Loader::isolate`](crate::Loader::isolate)).
 ///
@@ -150,9 +153,11 @@ pub struct Isolation {
 pub enum Transport {
     /// Through two rings in memory both processes map (a sealed memfd), beside a socket that
     /// wakes a sleeping side and tells the end of the channel: a call crosses without a system
-    /// call while both sides are awake (see [`Isolation::spin`]). Linux; the default there.
+    /// call while both sides are awake (see [`Isolation::spin`]). Linux, the default there;
+    /// elsewhere, or where no memfd can be made, calls cross the socket alone.
     SharedMemory,
-    /// Through a Unix socket alone: two system calls and two wake-ups per call; nothing spins.
+    /// Through the socket alone (a Unix socket pair; loopback TCP on Windows): two system
+    /// calls and two wake-ups per call; nothing spins.
     Socket,
 }
 
@@ -372,10 +377,11 @@ pub fn serves<M: Interface>() -> Serves {
 /// another interface, with this executable as its runner, refuses before starting anything.
 pub fn serve_if_child(interfaces: &[Serves]) {
     child::remember(interfaces);
-    if std::env::var_os(CHILD_ENV).is_none() {
-        return;
-    }
+    let said = match std::env::var_os(CHILD_ENV) {
+        Some(said) => said,
+        None => return,
+    };
     // Not for the processes the plugin starts.
     std::env::remove_var(CHILD_ENV);
-    std::process::exit(child::run(interfaces));
+    std::process::exit(child::run(interfaces, said == CHILD_RING));
 }

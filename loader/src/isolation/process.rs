@@ -21,7 +21,7 @@ use std::{
 use xplug::Crash;
 
 use super::frame::{self, Conn};
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 use super::Transport;
 use super::{Isolation, CHILD_ENV};
 use crate::process::lock;
@@ -93,8 +93,17 @@ fn start_unix(runner: &Path, image: &Path, isolation: &Isolation) -> io::Result<
         Transport::SharedMemory => {
             use super::ring::{self, Ring, Side};
             let socket = channel.try_clone()?;
-            let ring = Ring::new(ring::create()?, socket, Side::Host, isolation.spin)?;
-            Conn::shared(channel, ring)?
+            // Without a memfd (a seccomp filter, an old kernel), the socket alone.
+            match ring::create().and_then(|fd| Ring::new(fd, socket, Side::Host, isolation.spin)) {
+                Ok(ring) => {
+                    command.env(super::CHILD_ENV, super::CHILD_RING);
+                    Conn::shared(channel, ring)?
+                }
+                Err(e) => {
+                    log::debug!("isolated plugins: no shared ring ({e}); the socket alone");
+                    Conn::new(channel)?
+                }
+            }
         }
         _ => Conn::new(channel)?,
     };

@@ -300,6 +300,10 @@ impl Ring {
             Wait::Bytes => self.region.flag(self.inn, READER_WAITING),
             Wait::Room => self.region.flag(self.out, WRITER_WAITING),
         };
+        // Wakes that brought nothing: an honest peer sends one with each step it makes while
+        // this side sleeps, so a few at most; a peer that floods the socket would keep this
+        // thread busy until the deadline, or for good without one.
+        let mut idle_wakes = 0u32;
         let result = loop {
             // Said before the last look, so that a write after the look sees it and wakes.
             flag.store(1, SeqCst);
@@ -337,6 +341,10 @@ impl Ring {
                 if let Err(e) = self.drain_wakes() {
                     break Err(e);
                 }
+                idle_wakes += 1;
+                if idle_wakes > MAX_IDLE_WAKES {
+                    break Err(Self::broken("is woken without cause, without end"));
+                }
             }
         };
         flag.store(0, SeqCst);
@@ -345,7 +353,7 @@ impl Ring {
 
     /// Reads the wakes waiting on the socket; the end of the channel is `UnexpectedEof`.
     fn drain_wakes(&self) -> io::Result<()> {
-        let mut wakes = [0u8; 64];
+        let mut wakes = [0u8; 512];
         // SAFETY: `recv` writes at most `wakes.len()` bytes of a live buffer.
         let got = unsafe {
             libc::recv(
@@ -389,9 +397,9 @@ impl Ring {
         let first = n.min(CAPACITY - at);
         let data = self.region.data(self.inn);
         // SAFETY: `at + first <= CAPACITY` and `n - first <= CAPACITY` bytes of the ring, into
-        // `buf`, which holds `n`. The other side may write those bytes meanwhile: that changes
-        // which bytes are copied (every pattern is a valid `u8`), and they are only read from
-        // the copy.
+        // `buf`, which holds `n`. The other side, a process of its own (the language's rules on
+        // races do not reach into it), may write those bytes meanwhile: that changes which bytes
+        // are copied (every pattern is a valid `u8`), and they are only read from the copy.
         unsafe {
             std::ptr::copy_nonoverlapping(data.add(at), buf.as_mut_ptr(), first);
             std::ptr::copy_nonoverlapping(data, buf.as_mut_ptr().add(first), n - first);
@@ -436,6 +444,10 @@ impl Ring {
     }
 }
 
+/// How many wakes in a row may bring no bytes and no room before the other side is taken for
+/// broken.
+const MAX_IDLE_WAKES: u32 = 1000;
+
 /// The longest spin: past it, sleeping and being woken costs less than spinning.
 pub(crate) const MAX_SPIN: Duration = Duration::from_millis(1);
 
@@ -451,6 +463,7 @@ pub(crate) fn default_spin() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn pair(spin: Duration) -> (Ring, Ring) {
         let fd = create().unwrap();
@@ -511,6 +524,24 @@ mod tests {
         assert_eq!(host.write_until(b"x", None).unwrap(), 1);
         let error = host.write_until(&[0; CAPACITY], None).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn a_peer_that_only_wakes_is_broken() {
+        let (mut host, child) = pair(Duration::ZERO);
+        let flood = std::thread::spawn(move || {
+            let socket = child.socket();
+            let bytes = [1u8; 256];
+            let until = Instant::now() + Duration::from_secs(10);
+            // Until the host gives up (its end closes) or the test's own bound.
+            while Instant::now() < until && (&*socket).write(&bytes).is_ok() {}
+        });
+        let started = Instant::now();
+        let until = Some(started + Duration::from_secs(5));
+        let error = host.read_until(&mut [0; 8], until).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{error}");
+        drop(host);
+        flood.join().unwrap();
     }
 
     #[test]

@@ -12,8 +12,20 @@ pub(crate) fn write(
     dir: Option<&Path>,
     bytes: &[u8],
     label: &str,
-    mut counter: impl FnMut() -> u64,
+    counter: impl FnMut() -> u64,
 ) -> io::Result<PathBuf> {
+    write_held(dir, bytes, label, counter).map(|(path, _)| path)
+}
+
+/// [`write`], and the handle it wrote through, still open: on Windows no one else may write,
+/// rename or delete the copy while it is held (another process's sweep of leftovers
+/// included).
+pub(crate) fn write_held(
+    dir: Option<&Path>,
+    bytes: &[u8],
+    label: &str,
+    mut counter: impl FnMut() -> u64,
+) -> io::Result<(PathBuf, fs::File)> {
     let dir = match dir {
         Some(dir) => dir.to_path_buf(),
         None => default_dir(),
@@ -33,7 +45,7 @@ pub(crate) fn write(
             other => other?,
         };
         file.write_all(bytes)?;
-        return Ok(path);
+        return Ok((path, file));
     }
 }
 
