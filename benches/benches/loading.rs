@@ -137,6 +137,15 @@ fn loading(c: &mut Criterion) {
     g.bench_function("xplug_inspect", |b| {
         b.iter(|| xplug_loader::tools::inspect(&files.xplug).expect("inspect"))
     });
+    // A library that is not an xplug plugin (the abi_stable one), refused by `load`: at stage 3,
+    // which needs no more of the file than `inspect` reads.
+    let loader = Loader::<BenchRef>::new();
+    g.bench_function("load_refuses_a_non_plugin", |b| {
+        b.iter(|| match loader.load(&files.plain) {
+            Err(e) => e,
+            Ok(_) => panic!("the abi_stable library loaded as an xplug plugin"),
+        })
+    });
     g.finish();
 }
 

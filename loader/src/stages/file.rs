@@ -142,12 +142,16 @@ fn not_a_file(path: &Path, kind: &'static str) -> LoadError {
     LoadError::new(path, ErrorKind::NotAFile { kind })
 }
 
-/// Reads the whole file once, through the descriptor stage 1 opened: the snapshot's bytes. A
-/// file that grew past the cap since it was opened is refused without reading the rest.
+/// Reads the whole file once, from its start, through the descriptor stage 1 opened: the
+/// snapshot's bytes. A file that grew past the cap since it was opened is refused without
+/// reading the rest.
 pub(crate) fn read(plugin: &PluginFile, max_size: u64) -> Result<Vec<u8>, LoadError> {
     // The size is only a hint: the file may change while it is read.
     let hint = usize::try_from(plugin.meta.len().min(max_size)).unwrap_or(0);
     let mut bytes = Vec::with_capacity(hint);
+    // From the start: a look at its header may have moved the position.
+    io::Seek::seek(&mut &plugin.file, io::SeekFrom::Start(0))
+        .map_err(|e| io_error(&plugin.path, e))?;
     (&plugin.file)
         .take(max_size.saturating_add(1))
         .read_to_end(&mut bytes)

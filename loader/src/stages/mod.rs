@@ -235,6 +235,14 @@ fn check_opened<M: Interface>(
     services: usize,
     given: Given<'_>,
 ) -> Result<Checked<M>, LoadError> {
+    // A file this host would refuse at stages 2 to 4 is refused from what they read of it,
+    // as `inspect` reads it, before the whole file is read (its header is read again from
+    // those bytes, which are what runs). With a trust policy, nothing of a file is parsed
+    // before the policy has seen all of it.
+    if options.reads_whole_file() && options.trust.is_empty() {
+        let (info, _) = read_header_from_file(&plugin)?;
+        options.requirements.check(&plugin.path, &info)?;
+    }
     // Its bytes read once when a check or the snapshot needs them.
     let bytes = if options.reads_whole_file() {
         Some(file::read(&plugin, options.file.max_size)?)
