@@ -189,17 +189,17 @@ fn channel_and_image(_ring: bool) -> Option<(Conn, Option<File>)> {
         None
     };
     let mut parts = said.as_deref().unwrap_or("").split(' ');
-    let (port, token, host) = match (parts.next(), parts.next(), parts.next()) {
-        (Some(port), Some(token), Some(host)) => (port, token, host),
-        _ => {
-            return fail(&format!(
-                "{CHANNEL_ENV} does not name an xplug host's channel"
-            ))
-        }
+    let parsed = match (parts.next(), parts.next(), parts.next()) {
+        (Some(port), Some(token), Some(host)) if token.len() == TOKEN_LEN => port
+            .parse::<u16>()
+            .ok()
+            .zip(host.parse::<u32>().ok())
+            .map(|(p, h)| (p, token, h)),
+        _ => None,
     };
-    let (port, host) = match (port.parse::<u16>(), host.parse::<u32>()) {
-        (Ok(port), Ok(host)) if token.len() == TOKEN_LEN => (port, host),
-        _ => {
+    let (port, token, host) = match parsed {
+        Some(parsed) => parsed,
+        None => {
             return fail(&format!(
                 "{CHANNEL_ENV} does not name an xplug host's channel"
             ))

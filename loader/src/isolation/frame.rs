@@ -1,6 +1,6 @@
 //! The channel between a host and an isolated plugin's process: length-prefixed frames over a
-//! socket (Unix; loopback TCP on Windows) or a shared ring (`ring`, Linux), each a tag and what the tag says follows (encoded
-//! with `xplug::wire`).
+//! socket (Unix; loopback TCP on Windows) or a shared ring (`ring`, Linux), each a tag and
+//! what the tag says follows (encoded with `xplug::wire`).
 //!
 //! | tag | from | holds |
 //! |---|---|---|
@@ -257,33 +257,23 @@ impl Conn {
         }
     }
 
-    /// How long a wait of a shared ring spins before it sleeps.
+    /// How long a wait of the shared ring this end switched to spins before it sleeps.
     pub(crate) fn set_spin(&mut self, spin: Duration) {
         #[cfg(target_os = "linux")]
-        {
-            let spin = spin.min(super::ring::MAX_SPIN);
-            if let Way::Shared(ring) = &mut self.way {
-                ring.spin = spin;
-            }
-            if let Some(ring) = &mut self.ring {
-                ring.spin = spin;
-            }
+        if let Way::Shared(ring) = &mut self.way {
+            ring.set_spin(spin);
         }
         #[cfg(not(target_os = "linux"))]
         let _ = spin;
     }
 
-    /// The shared ring's descriptor, or -1.
+    /// The descriptor of the shared ring this end has not switched to yet, or -1.
     pub(crate) fn region(&self) -> i32 {
         #[cfg(target_os = "linux")]
         if let Some(ring) = &self.ring {
             return ring.fd();
         }
-        match &self.way {
-            Way::Socket { .. } => -1,
-            #[cfg(target_os = "linux")]
-            Way::Shared(ring) => ring.fd(),
-        }
+        -1
     }
 
     fn socket(&self) -> &Stream {

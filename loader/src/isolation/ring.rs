@@ -172,7 +172,7 @@ pub(crate) struct Ring {
     /// leaves room enough, a write does not look again (the word is on a line the other side
     /// writes).
     seen_tail: std::cell::Cell<u64>,
-    pub(crate) spin: Duration,
+    spin: Duration,
 }
 
 /// What a wait is for.
@@ -195,7 +195,7 @@ impl Ring {
             Side::Host => (TO_CHILD, TO_HOST),
             Side::Child => (TO_HOST, TO_CHILD),
         };
-        Ok(Ring {
+        let mut ring = Ring {
             region: Region::map(fd)?,
             socket,
             out,
@@ -203,8 +203,15 @@ impl Ring {
             written: 0,
             read: 0,
             seen_tail: std::cell::Cell::new(0),
-            spin: spin.min(MAX_SPIN),
-        })
+            spin: Duration::ZERO,
+        };
+        ring.set_spin(spin);
+        Ok(ring)
+    }
+
+    /// How long a wait spins before it sleeps: `spin`, at most [`MAX_SPIN`].
+    pub(crate) fn set_spin(&mut self, spin: Duration) {
+        self.spin = spin.min(MAX_SPIN);
     }
 
     /// The region's descriptor.
@@ -449,7 +456,7 @@ impl Ring {
 const MAX_IDLE_WAKES: u32 = 1000;
 
 /// The longest spin: past it, sleeping and being woken costs less than spinning.
-pub(crate) const MAX_SPIN: Duration = Duration::from_millis(1);
+const MAX_SPIN: Duration = Duration::from_millis(1);
 
 /// How long a waiting side spins before it sleeps, unless set: long enough to catch the next
 /// call of a host calling without pause, where there is a core to spin on.
