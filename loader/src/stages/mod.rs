@@ -180,13 +180,7 @@ pub(crate) fn run_sealed<M: Interface>(
     sealed: Arc<SealedFile>,
     host: Option<&'static M::Host>,
 ) -> Result<Checked<M>, LoadError> {
-    let named = plugin.named.clone();
-    let services = services_address::<M>(host);
-    let checked = check_opened::<M>(options, requested, plugin, services, Given::Sealed(sealed))
-        .map_err(|e| named.error(e))?;
-    init::on_load(&checked.library, &checked.path, checked.module, host)
-        .map_err(|e| named.error(e))?;
-    Ok(checked)
+    run_given(options, requested, plugin, Given::Sealed(sealed), host)
 }
 
 /// [`run`] on the snapshot copy a host made for an isolated plugin's process where it cannot
@@ -200,18 +194,24 @@ pub(crate) fn run_copy<M: Interface>(
     host: Option<&'static M::Host>,
 ) -> Result<Checked<M>, LoadError> {
     let plugin = file::open(requested, options.file)?;
-    let named = plugin.named.clone();
-    let services = services_address::<M>(host);
     let mut options = options.clone();
     options.mode = LoadMode::Snapshot;
-    let checked = check_opened::<M>(
-        &options,
-        requested,
-        plugin,
-        services,
-        Given::Expected(expected),
-    )
-    .map_err(|e| named.error(e))?;
+    run_given(&options, requested, plugin, Given::Expected(expected), host)
+}
+
+/// Stages 1 (after opening) to 6 on `plugin`, with what an isolated plugin's process was handed
+/// (`given`).
+fn run_given<M: Interface>(
+    options: &Options,
+    requested: &Path,
+    plugin: PluginFile,
+    given: Given<'_>,
+    host: Option<&'static M::Host>,
+) -> Result<Checked<M>, LoadError> {
+    let named = plugin.named.clone();
+    let services = services_address::<M>(host);
+    let checked = check_opened::<M>(options, requested, plugin, services, given)
+        .map_err(|e| named.error(e))?;
     init::on_load(&checked.library, &checked.path, checked.module, host)
         .map_err(|e| named.error(e))?;
     Ok(checked)
