@@ -136,6 +136,7 @@
 pub mod abi;
 mod call;
 mod callback;
+pub mod future;
 pub mod header;
 mod host_link;
 mod isolation;

@@ -426,15 +426,36 @@ fn host_method(f: &Function, get: TokenStream) -> TokenStream {
     let missing_doc = since
         .as_ref()
         .map(|since| appended_doc(since, "a plugin built against an older version"));
-    quote! {
-        #(#docs)*
-        #missing_doc
-        #[inline]
-        pub fn #ident(self, #(#arg_names: #arg_types),*)
-            -> ::core::result::Result<#ret, ::xplug::CallError>
-        {
-            #body
-        }
+    match &f.output {
+        None => quote! {
+            #(#docs)*
+            #missing_doc
+            #[inline]
+            pub fn #ident(self, #(#arg_names: #arg_types),*)
+                -> ::core::result::Result<#ret, ::xplug::CallError>
+            {
+                #body
+            }
+        },
+        // The call makes the plugin's future; the host's future polls it.
+        Some(output) => quote! {
+            #(#docs)*
+            #missing_doc
+            #[inline]
+            pub fn #ident(self, #(#arg_names: #arg_types),*)
+                -> ::xplug::future::CallFuture<#output>
+            {
+                let __xplug_call: ::core::result::Result<#ret, ::xplug::CallError> = { #body };
+                ::xplug::future::CallFuture::new(
+                    __xplug_call,
+                    #fn_name,
+                    ::core::option::Option::Some(::xplug::__private::PluginRuntime::new(
+                        self.xplug_(),
+                        self.context_(),
+                    )),
+                )
+            }
+        },
     }
 }
 
@@ -469,11 +490,16 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
             ret,
             ..
         } = f;
+        let call = quote!(<T as #trait_ident>::#ident(#(#arg_names),*));
+        let value = match &f.output {
+            None => call,
+            Some(_) => quote!(::xplug::future::FfiFuture::new(#call)),
+        };
         quote! {
             extern "C" fn #ident(_: ::xplug::__private::CallContext, #(#arg_names: #arg_types),*)
                 -> ::xplug::__private::CallResult<#ret>
             {
-                ::xplug::__private::guard(move || <T as #trait_ident>::#ident(#(#arg_names),*))
+                ::xplug::__private::guard(move || #value)
             }
         }
     });

@@ -9,6 +9,9 @@ use syn::Type;
 use crate::layout::{Layout, Names};
 use crate::parse::{Function, Interface};
 
+/// What an isolated plugin cannot serve yet: an `async fn`'s future.
+const ASYNC: &str = "the future of an `async fn`";
+
 /// The path of the isolation runtime in generated code.
 fn runtime() -> TokenStream {
     quote!(::xplug::__private::isolation)
@@ -355,13 +358,22 @@ pub(crate) fn proxy(interface: &Interface, names: &Names, layout: &Layout) -> To
         let since = since
             .as_ref()
             .map_or_else(|| quote!(""), |since| quote!(#since));
-        let body = forward(
-            arg_names,
-            arg_types,
-            ret,
-            quote!(#rt::call),
-            quote!(__xplug_context, #index, #since,),
-        );
+        let body = match &f.output {
+            None => forward(
+                arg_names,
+                arg_types,
+                ret,
+                quote!(#rt::call),
+                quote!(__xplug_context, #index, #since,),
+            ),
+            Some(_) => {
+                let _ = since;
+                quote! {
+                    let _ = (__xplug_context, #(#arg_names),*);
+                    #rt::fail(::xplug::CallErrorKind::CannotCross { type_name: #ASYNC })
+                }
+            }
+        };
         quote! {
             extern "C" fn #ident(
                 __xplug_context: ::xplug::__private::CallContext,
@@ -425,7 +437,15 @@ pub(crate) fn interface_methods(
             ..
         } = f;
         let index = i as u32;
-        serve_arm(index, arg_names, arg_types, ret, quote!(self.#ident))
+        match &f.output {
+            None => serve_arm(index, arg_names, arg_types, ret, quote!(self.#ident)),
+            // The host refuses such a call before sending it.
+            Some(_) => quote! {
+                #index => ::core::result::Result::Err(::xplug::wire::WireError::CannotCross {
+                    type_name: #ASYNC,
+                }),
+            },
+        }
     });
     let host_methods = match &interface.host {
         Some(_) => {

@@ -92,7 +92,11 @@ pub(crate) struct Function {
     pub(crate) docs: Vec<Attribute>,
     pub(crate) arg_names: Vec<Ident>,
     pub(crate) arg_types: Vec<Type>,
+    /// The type the root module's function returns: the declared type, or for an `async fn`
+    /// the `FfiFuture` of it.
     pub(crate) ret: Type,
+    /// For an `async fn`, its declared output (the future's).
+    pub(crate) output: Option<Type>,
     /// The minor version that appended it, from `#[xplug(since = "..")]`.
     pub(crate) since: Option<LitStr>,
 }
@@ -111,6 +115,15 @@ pub(crate) fn interface(args: InterfaceArgs, mut item: ItemTrait) -> syn::Result
         function,
     )?;
     check_functions(&item.ident, &functions)?;
+    if args.isolated {
+        all_at_once(functions.iter().filter(|f| f.output.is_some()).map(|f| {
+            Error::new(
+                f.ident.span(),
+                "an `async fn` cannot be served by an isolated plugin yet (the interface is \
+                 `isolated`): make it a plain function",
+            )
+        }))?;
+    }
     Ok(Interface {
         name: args.name,
         host: args.host,
@@ -269,18 +282,42 @@ fn function(method: &mut TraitItemMethod) -> syn::Result<Function> {
             "interface functions have no default body: each plugin implements them",
         ));
     }
+    let asynchronous = sig.asyncness.is_some();
+    let mut plain = sig.clone();
+    plain.asyncness = None;
     check_plain(
-        sig,
-        "interface functions are plain `fn name(args) -> T`: no async, unsafe, extern, \
-         const or generics",
+        &plain,
+        "interface functions are plain `fn name(args) -> T` or `async fn name(args) -> T`: no \
+         unsafe, extern, const or generics",
     )?;
     let (arg_names, arg_types) = plain_args(
         sig.inputs.iter(),
         "interface functions take no `self`: a plugin's state lives in the plugin",
         "interface function arguments must be plain names",
     )?;
-    let ret = return_type(sig);
-    check_crossing(arg_types.iter().chain(Some(&ret)))?;
+    let declared = return_type(sig);
+    check_crossing(arg_types.iter().chain(Some(&declared)))?;
+    let (ret, output) = if asynchronous {
+        all_at_once(arg_types.iter().filter(|ty| borrows(ty)).map(|ty| {
+            Error::new(
+                ty.span(),
+                "the arguments of an `async fn` are owned (`RString`, not `RStr<'_>`): its \
+                 future may run after the call returns",
+            )
+        }))?;
+        if borrows(&declared) {
+            return Err(Error::new(
+                declared.span(),
+                "an `async fn` returns an owned value: its future outlives every borrow",
+            ));
+        }
+        (
+            syn::parse_quote!(::xplug::future::FfiFuture<#declared>),
+            Some(declared),
+        )
+    } else {
+        (declared, None)
+    };
     let ident = sig.ident.clone();
     if ident.to_string().starts_with("r#") {
         return Err(Error::new(
@@ -288,6 +325,9 @@ fn function(method: &mut TraitItemMethod) -> syn::Result<Function> {
             "interface function names are plain identifiers, not raw ones: a plugin's \
              function is found by its name",
         ));
+    }
+    if let Some(output) = &output {
+        async_signature(method, output);
     }
     let (since, docs) = take_attributes(method)?;
     Ok(Function {
@@ -297,8 +337,49 @@ fn function(method: &mut TraitItemMethod) -> syn::Result<Function> {
         arg_names,
         arg_types,
         ret,
+        output,
         since,
     })
+}
+
+/// Whether `ty` borrows: a reference, or a type that names a lifetime.
+fn borrows(ty: &Type) -> bool {
+    fn walk(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|token| match token {
+            proc_macro2::TokenTree::Punct(p) => p.as_char() == '&' || p.as_char() == '\'',
+            proc_macro2::TokenTree::Group(g) => walk(g.stream()),
+            _ => false,
+        })
+    }
+    walk(quote::ToTokens::to_token_stream(ty))
+}
+
+/// The trait's signature of an `async fn` returning `output`, as the compiler building the
+/// interface crate can declare it: from Rust 1.75 a function returning `impl Future + Send`
+/// (a plugin implements it with an `async fn`, or with any such future); before, one returning
+/// `xplug::future::BoxFuture` (a plugin returns `Box::pin(async move { .. })`).
+fn async_signature(method: &mut TraitItemMethod, output: &Type) {
+    method.sig.asyncness = None;
+    method.sig.output = if async_fn_in_traits() {
+        syn::parse_quote! {
+            -> impl ::core::future::Future<Output = #output> + ::core::marker::Send + 'static
+        }
+    } else {
+        syn::parse_quote!(-> ::xplug::future::BoxFuture<#output>)
+    };
+}
+
+/// Whether the compiler running this macro (the one building the interface crate) has
+/// `impl Trait` in trait functions, and so `async fn` in their implementations.
+#[rustversion::since(1.75)]
+fn async_fn_in_traits() -> bool {
+    true
+}
+
+/// See above.
+#[rustversion::before(1.75)]
+fn async_fn_in_traits() -> bool {
+    false
 }
 
 /// Removes `#[xplug(since = "..")]` from a function and returns it with the doc comments.

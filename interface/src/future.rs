@@ -1,0 +1,531 @@
+//! Futures across the plugin boundary: what an `async fn` of an interface returns.
+//!
+//! A plugin's `async fn` (or a function returning a future, for compilers without `async fn`
+//! in traits) crosses as an [`FfiFuture`]: the plugin's future, boxed once in the plugin, with
+//! a layout-checked table through which the host polls and drops it. The host's handle wraps
+//! it in a [`CallFuture`], a `Future` of `Result<T, CallError>`:
+//!
+//! - **Polling** runs the plugin's `poll` under the plugin's panic guard: a panic comes back as
+//!   a [`CallError`] of kind [`Panicked`](crate::CallErrorKind::Panicked), and the future is
+//!   dropped (in the plugin).
+//! - **Waking**: each poll lends the plugin the caller's waker, borrowed: a future that is
+//!   ready at once allocates nothing for it. A plugin that keeps the waker (it returns
+//!   `Pending`) clones it through an [`FfiWaker`]'s table; the waker's clone, wake,
+//!   wake-by-ref and drop run in the code that made it, and a panic in one is contained there
+//!   (the call then does nothing, a clone gives a waker that wakes nothing).
+//! - **Cancelling**: dropping the [`CallFuture`] drops the plugin's future, in the plugin.
+//! - **Lifetime**: a plugin's future (and a waker one side made and the other keeps) counts as
+//!   one of the live objects of the code that made it, so the plugin's library stays loaded
+//!   while it lives, as for objects.
+
+use std::ffi::c_void;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU64;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use abi_stable::prefix_type::WithMetadata;
+use abi_stable::std_types::RResult;
+use abi_stable::StableAbi;
+
+use crate::abi::{ObjectHeader, ObjectHeaderRef, PluginRuntime};
+use crate::call::{guard_in, install_hook, panicked, plugin_mode, CallResult};
+use crate::object::{live_counter, object_gone, object_made, take_panic_ffi};
+use crate::unwind::drop_payload;
+use crate::CallError;
+
+/// What a plugin's function returns where the interface declares an `async fn` and the
+/// plugin's compiler has no `async fn` in traits (before Rust 1.75): the future, boxed.
+/// `Box::pin(async move { .. })` makes one.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// How a poll across the boundary ended.
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollState(u8);
+
+impl PollState {
+    /// The future is done; its output was written.
+    pub const READY: PollState = PollState(0);
+    /// The future is not done; it will wake the waker it was lent (or a clone of it).
+    pub const PENDING: PollState = PollState(1);
+    /// The future panicked; the panic was contained, and its details wait in the code that
+    /// made the future (the table's `take_panic`).
+    pub const PANICKED: PollState = PollState(2);
+}
+
+/// The table of a future that crosses the boundary.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = FutureVTableRef, prefix_fields = FutureVTable_Prefix)))]
+#[sabi(missing_field(option))]
+pub struct FutureVTable {
+    /// Drops the future, the details of a panic, and the live count of the code that made it.
+    pub header: ObjectHeaderRef,
+    /// Polls the future (`*mut F`) with the lent waker; on [`PollState::READY`] its output was
+    /// written to the second pointer (a `*mut T`). Entries a later release appends come after
+    /// this one.
+    #[sabi(last_prefix_field)]
+    pub poll: unsafe extern "C" fn(*mut c_void, *mut c_void, &FfiWaker) -> PollState,
+}
+
+/// A plugin's future of `T`, as it crosses the boundary: owned, polled and dropped through its
+/// table, in the code that made it. Part of the layout of every interface with an `async fn`
+/// (its `T` too). Hosts use the [`CallFuture`] their handle returns.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct FfiFuture<T> {
+    future: NonNull<c_void>,
+    vtable: FutureVTableRef,
+    _output: PhantomData<T>,
+}
+
+// SAFETY: an `FfiFuture` is made only from a `Send` future (`new`) whose output is `T`; it is
+// polled and dropped through `&mut self` or by value, never shared.
+unsafe impl<T: Send> Send for FfiFuture<T> {}
+// SAFETY: no method takes `&self`: a shared reference gives access to nothing.
+unsafe impl<T> Sync for FfiFuture<T> {}
+// The plugin's future is boxed: moving the handle never moves it.
+impl<T> Unpin for FfiFuture<T> {}
+
+impl<T> FfiFuture<T> {
+    /// Boxes `future` (one allocation) for the other side of the boundary. It counts as a live
+    /// object of this code until the other side drops it.
+    pub fn new<F>(future: F) -> FfiFuture<T>
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        install_hook();
+        object_made();
+        let future = Box::into_raw(Box::new(future));
+        FfiFuture {
+            // SAFETY: `Box::into_raw` never returns null.
+            future: unsafe { NonNull::new_unchecked(future.cast()) },
+            // A plugin's futures get shims that read no mode at each poll.
+            vtable: if plugin_mode() {
+                FutureShim::<F>::PLUGIN_VTABLE
+            } else {
+                FutureShim::<F>::VTABLE
+            },
+            _output: PhantomData,
+        }
+    }
+
+    /// Polls the future once with `waker`, lent for the poll: its output, `Pending`, or
+    /// `Err(())` if it panicked (the details wait in its maker: [`take_panic`](Self::take_panic)).
+    fn poll_once(&mut self, waker: &Waker) -> Poll<Result<T, ()>> {
+        let lent = FfiWaker::borrowed(waker);
+        let mut out = MaybeUninit::<T>::uninit();
+        // SAFETY: `future` is the live `F` the table was made for (see `new`), owned by this
+        // handle; `out` has room for its output, `T`; `lent` lives through the call.
+        let state =
+            unsafe { (self.vtable.poll())(self.future.as_ptr(), out.as_mut_ptr().cast(), &lent) };
+        match state {
+            // SAFETY: on `READY` the shim wrote the output.
+            PollState::READY => Poll::Ready(Ok(unsafe { out.assume_init() })),
+            PollState::PENDING => Poll::Pending,
+            _ => Poll::Ready(Err(())),
+        }
+    }
+
+    /// The details of the panic this future's last poll contained, taken from its maker.
+    fn take_panic(&self) -> crate::call::PluginPanic {
+        (self.vtable.header().take_panic())()
+    }
+}
+
+impl<T> Drop for FfiFuture<T> {
+    fn drop(&mut self) {
+        let header = self.vtable.header();
+        let live = (header.live())();
+        // SAFETY: the future is live and owned by this handle, dropped once here.
+        let result = unsafe { (header.drop())(self.future.as_ptr()) };
+        if result.is_err() {
+            // A panic in the future's `Drop` was contained; its details are dropped.
+            let _ = (header.take_panic())();
+        }
+        // Gone once its drop shim returned: no code of the future runs any more.
+        object_gone(live);
+    }
+}
+
+impl<T> fmt::Debug for FfiFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FfiFuture").finish_non_exhaustive()
+    }
+}
+
+/// The `extern "C"` shims of futures of type `F`.
+struct FutureShim<F>(PhantomData<fn() -> F>);
+
+impl<F: Future + Send + 'static> FutureShim<F> {
+    abi_stable::staticref! {
+        const HOST_HEADER: WithMetadata<ObjectHeader> = WithMetadata::new(Self::header::<false>())
+    }
+    abi_stable::staticref! {
+        const PLUGIN_HEADER: WithMetadata<ObjectHeader> = WithMetadata::new(Self::header::<true>())
+    }
+    abi_stable::staticref! {
+        const HOST_TABLE: WithMetadata<FutureVTable> = WithMetadata::new(FutureVTable {
+            header: ObjectHeaderRef(Self::HOST_HEADER.as_prefix()),
+            poll: Self::poll::<false>,
+        })
+    }
+    abi_stable::staticref! {
+        const PLUGIN_TABLE: WithMetadata<FutureVTable> = WithMetadata::new(FutureVTable {
+            header: ObjectHeaderRef(Self::PLUGIN_HEADER.as_prefix()),
+            poll: Self::poll::<true>,
+        })
+    }
+    const VTABLE: FutureVTableRef = FutureVTableRef(Self::HOST_TABLE.as_prefix());
+    const PLUGIN_VTABLE: FutureVTableRef = FutureVTableRef(Self::PLUGIN_TABLE.as_prefix());
+
+    const fn header<const PLUGIN: bool>() -> ObjectHeader {
+        ObjectHeader {
+            drop: Self::drop::<PLUGIN>,
+            take_panic: take_panic_ffi,
+            live: live_counter,
+        }
+    }
+
+    /// # Safety
+    /// `future` is the pointer `FfiFuture::new` made from a `Box<F>`, not dropped yet and not
+    /// polled elsewhere at once; `out` has room for an `F::Output`; `waker` lives through the
+    /// call.
+    unsafe extern "C" fn poll<const PLUGIN: bool>(
+        future: *mut c_void,
+        out: *mut c_void,
+        waker: &FfiWaker,
+    ) -> PollState {
+        // SAFETY: the caller's promise: the future is boxed, so it never moves.
+        let future = unsafe { Pin::new_unchecked(&mut *(future as *mut F)) };
+        // Lent for this poll: never dropped here, only cloned or woken by reference.
+        // SAFETY: `BORROWED` is a table for a `*const FfiWaker` that lives through the poll.
+        let waker = ManuallyDrop::new(unsafe {
+            Waker::from_raw(RawWaker::new(
+                waker as *const FfiWaker as *const (),
+                &LENT_WAKER,
+            ))
+        });
+        let mut cx = Context::from_waker(&waker);
+        match guard_in::<PLUGIN, _, _>(move || future.poll(&mut cx)) {
+            RResult::ROk(Poll::Ready(value)) => {
+                // SAFETY: the caller's promise on `out`.
+                unsafe { (out as *mut F::Output).write(value) };
+                PollState::READY
+            }
+            RResult::ROk(Poll::Pending) => PollState::PENDING,
+            RResult::RErr(_) => PollState::PANICKED,
+        }
+    }
+
+    /// # Safety
+    /// `future` is the pointer `FfiFuture::new` made from a `Box<F>`, dropped at most once.
+    unsafe extern "C" fn drop<const PLUGIN: bool>(future: *mut c_void) -> CallResult<()> {
+        // Counted gone by the handle, once this has returned.
+        guard_in::<PLUGIN, _, _>(move || {
+            // SAFETY: the caller's promise.
+            drop(unsafe { Box::from_raw(future as *mut F) })
+        })
+    }
+}
+
+/// A future of the result of an `async fn` of a plugin: what the host's handle returns. It
+/// polls the plugin's future where it was made (see the [module docs](self)); a panic there is
+/// `Err(CallError)` of kind [`Panicked`](crate::CallErrorKind::Panicked). Dropping it before it
+/// is done drops the plugin's future (cancels it). It is `Send` when `T` is.
+#[must_use = "a plugin's future does nothing unless awaited"]
+pub struct CallFuture<T> {
+    state: State<T>,
+}
+
+enum State<T> {
+    Running {
+        future: FfiFuture<T>,
+        function: &'static str,
+        runtime: Option<PluginRuntime>,
+    },
+    Failed(CallError),
+    Done,
+}
+
+impl<T> CallFuture<T> {
+    /// The future of a call of `function` that returned `call`: the plugin's future, or why
+    /// the call made none. `runtime` names the plugin in a panic's error. For generated code.
+    #[doc(hidden)]
+    pub fn new(
+        call: Result<FfiFuture<T>, CallError>,
+        function: &'static str,
+        runtime: Option<PluginRuntime>,
+    ) -> CallFuture<T> {
+        CallFuture {
+            state: match call {
+                Ok(future) => State::Running {
+                    future,
+                    function,
+                    runtime,
+                },
+                Err(e) => State::Failed(e),
+            },
+        }
+    }
+}
+
+impl<T> Future for CallFuture<T> {
+    type Output = Result<T, CallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let (result, function, runtime) = match &mut this.state {
+            State::Running {
+                future,
+                function,
+                runtime,
+            } => match future.poll_once(cx.waker()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(value)) => (Ok(value), *function, *runtime),
+                Poll::Ready(Err(())) => (Err(future.take_panic()), *function, *runtime),
+            },
+            State::Failed(_) => match std::mem::replace(&mut this.state, State::Done) {
+                State::Failed(e) => return Poll::Ready(Err(e)),
+                _ => unreachable!("matched as failed above"),
+            },
+            State::Done => panic!("`CallFuture` polled after it completed"),
+        };
+        // Done: the plugin's future is dropped now, in the plugin (after a panic too).
+        this.state = State::Done;
+        Poll::Ready(result.map_err(|panic| {
+            let e = panicked(function, panic);
+            match runtime {
+                Some(runtime) => e.in_plugin(crate::plugin_names::module_name(
+                    runtime.entries(),
+                    runtime.context(),
+                )),
+                None => e,
+            }
+        }))
+    }
+}
+
+impl<T> fmt::Debug for CallFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Running { function, .. } => *function,
+            State::Failed(_) => "failed",
+            State::Done => "done",
+        };
+        f.debug_tuple("CallFuture").field(&state).finish()
+    }
+}
+
+/// A waker as it crosses the boundary: its data and the table of the code that made it.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct FfiWaker {
+    data: *const c_void,
+    vtable: FfiWakerVTableRef,
+}
+
+/// The table of an [`FfiWaker`]: each function runs in the code that made the waker, and
+/// contains a panic there.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = FfiWakerVTableRef, prefix_fields = FfiWakerVTable_Prefix)))]
+#[sabi(missing_field(option))]
+pub struct FfiWakerVTable {
+    /// An owned waker that wakes the same task (counted live in its maker until dropped).
+    pub clone: unsafe extern "C" fn(*const c_void) -> FfiWaker,
+    /// Wakes the task and drops an owned waker.
+    pub wake: unsafe extern "C" fn(*const c_void),
+    /// Wakes the task.
+    pub wake_by_ref: unsafe extern "C" fn(*const c_void),
+    /// Drops an owned waker.
+    pub drop: unsafe extern "C" fn(*const c_void),
+    /// The live-object count of the code that made the waker. Entries a later release appends
+    /// come after this one.
+    #[sabi(last_prefix_field)]
+    pub live: extern "C" fn() -> &'static AtomicU64,
+}
+
+impl FfiWaker {
+    /// `waker`, lent for one poll: the other side may clone it or wake it by reference.
+    fn borrowed(waker: &Waker) -> FfiWaker {
+        FfiWaker {
+            data: waker as *const Waker as *const c_void,
+            vtable: WakerTables::BORROWED,
+        }
+    }
+}
+
+/// The tables of the wakers this code makes from its own `std` wakers.
+struct WakerTables;
+
+impl WakerTables {
+    abi_stable::staticref! {
+        const BORROWED_TABLE: WithMetadata<FfiWakerVTable> = WithMetadata::new(FfiWakerVTable {
+            clone: clone_waker,
+            // A lent waker is never the other side's to consume: it wakes by reference.
+            wake: wake_by_ref,
+            wake_by_ref,
+            drop: forget_waker,
+            live: live_counter,
+        })
+    }
+    abi_stable::staticref! {
+        const OWNED_TABLE: WithMetadata<FfiWakerVTable> = WithMetadata::new(FfiWakerVTable {
+            clone: clone_waker,
+            wake: wake_owned,
+            wake_by_ref,
+            drop: drop_owned,
+            live: live_counter,
+        })
+    }
+    const BORROWED: FfiWakerVTableRef = FfiWakerVTableRef(Self::BORROWED_TABLE.as_prefix());
+    const OWNED: FfiWakerVTableRef = FfiWakerVTableRef(Self::OWNED_TABLE.as_prefix());
+}
+
+/// Runs `f`, a waker's own code, and contains a panic in it (printed by the panic hook, then
+/// dropped: the waker call does nothing more).
+fn waker_guard<R>(f: impl FnOnce() -> R) -> Option<R> {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(value) => Some(value),
+        Err(payload) => {
+            drop_payload(payload);
+            None
+        }
+    }
+}
+
+/// # Safety
+/// `data` is a live `&Waker` (lent) or `Box<Waker>` (owned) of this code.
+unsafe extern "C" fn clone_waker(data: *const c_void) -> FfiWaker {
+    // SAFETY: the caller's promise.
+    let waker = unsafe { &*(data as *const Waker) };
+    let owned = waker_guard(|| Box::new(waker.clone())).unwrap_or_else(|| Box::new(noop_waker()));
+    object_made();
+    FfiWaker {
+        data: Box::into_raw(owned) as *const c_void,
+        vtable: WakerTables::OWNED,
+    }
+}
+
+/// # Safety
+/// As [`clone_waker`].
+unsafe extern "C" fn wake_by_ref(data: *const c_void) {
+    // SAFETY: the caller's promise.
+    let waker = unsafe { &*(data as *const Waker) };
+    waker_guard(|| waker.wake_by_ref());
+}
+
+/// # Safety
+/// `data` is an owned waker of this code ([`clone_waker`]'s), not used afterwards.
+unsafe extern "C" fn wake_owned(data: *const c_void) {
+    // SAFETY: the caller's promise.
+    let waker = unsafe { Box::from_raw(data as *mut Waker) };
+    waker_guard(move || waker.wake());
+}
+
+/// # Safety
+/// As [`wake_owned`].
+unsafe extern "C" fn drop_owned(data: *const c_void) {
+    // SAFETY: the caller's promise.
+    let waker = unsafe { Box::from_raw(data as *mut Waker) };
+    waker_guard(move || drop(waker));
+}
+
+/// A lent waker is not the other side's to drop.
+unsafe extern "C" fn forget_waker(_: *const c_void) {}
+
+/// A waker that wakes nothing: what a clone whose `Waker::clone` panicked gives.
+fn noop_waker() -> Waker {
+    fn clone(_: *const ()) -> RawWaker {
+        RawWaker::new(std::ptr::null(), &NOOP)
+    }
+    fn nothing(_: *const ()) {}
+    static NOOP: RawWakerVTable = RawWakerVTable::new(clone, nothing, nothing, nothing);
+    // SAFETY: the table's functions do nothing with their (null) data.
+    unsafe { Waker::from_raw(clone(std::ptr::null())) }
+}
+
+// The other side's wakers, as `std` wakers in this code. A lent one is the `*const FfiWaker`
+// of the poll (never dropped or consumed here); an owned one a `Box<FfiWaker>`.
+
+/// The table of a waker the other side lent for one poll.
+static LENT_WAKER: RawWakerVTable =
+    RawWakerVTable::new(lent_clone, lent_wake_by_ref, lent_wake_by_ref, lent_drop);
+
+/// The table of a waker the other side made for this code to keep.
+static KEPT_WAKER: RawWakerVTable =
+    RawWakerVTable::new(kept_clone, kept_wake, kept_wake_by_ref, kept_drop);
+
+/// A `std` waker that owns `waker`, a clone the other side made.
+fn keep(waker: FfiWaker) -> RawWaker {
+    RawWaker::new(Box::into_raw(Box::new(waker)) as *const (), &KEPT_WAKER)
+}
+
+/// # Safety
+/// `data` is a live `*const FfiWaker`.
+unsafe fn lent_clone(data: *const ()) -> RawWaker {
+    // SAFETY: the caller's promise.
+    let lent = unsafe { &*(data as *const FfiWaker) };
+    // SAFETY: the table is the lent waker's own; its maker keeps `data` live through the poll.
+    keep(unsafe { (lent.vtable.clone())(lent.data) })
+}
+
+/// # Safety
+/// As [`lent_clone`].
+unsafe fn lent_wake_by_ref(data: *const ()) {
+    // SAFETY: the caller's promise.
+    let lent = unsafe { &*(data as *const FfiWaker) };
+    // SAFETY: as in `lent_clone`.
+    unsafe { (lent.vtable.wake_by_ref())(lent.data) }
+}
+
+/// A lent waker is its maker's to drop.
+unsafe fn lent_drop(_: *const ()) {}
+
+/// # Safety
+/// `data` is a live `Box<FfiWaker>` that [`keep`] made.
+unsafe fn kept_clone(data: *const ()) -> RawWaker {
+    // SAFETY: the caller's promise.
+    let kept = unsafe { &*(data as *const FfiWaker) };
+    // SAFETY: an owned waker stays valid until dropped or woken.
+    keep(unsafe { (kept.vtable.clone())(kept.data) })
+}
+
+/// # Safety
+/// As [`kept_clone`].
+unsafe fn kept_wake_by_ref(data: *const ()) {
+    // SAFETY: the caller's promise.
+    let kept = unsafe { &*(data as *const FfiWaker) };
+    // SAFETY: as in `kept_clone`.
+    unsafe { (kept.vtable.wake_by_ref())(kept.data) }
+}
+
+/// # Safety
+/// `data` is a live `Box<FfiWaker>` that [`keep`] made, not used afterwards.
+unsafe fn kept_wake(data: *const ()) {
+    // SAFETY: the caller's promise.
+    let kept = unsafe { Box::from_raw(data as *mut FfiWaker) };
+    let live = (kept.vtable.live())();
+    // SAFETY: an owned waker, consumed once here.
+    unsafe { (kept.vtable.wake())(kept.data) };
+    // Gone once its maker's code has returned.
+    object_gone(live);
+}
+
+/// # Safety
+/// As [`kept_wake`].
+unsafe fn kept_drop(data: *const ()) {
+    // SAFETY: the caller's promise.
+    let kept = unsafe { Box::from_raw(data as *mut FfiWaker) };
+    let live = (kept.vtable.live())();
+    // SAFETY: an owned waker, dropped once here.
+    unsafe { (kept.vtable.drop())(kept.data) };
+    object_gone(live);
+}
