@@ -17,7 +17,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use abi_stable::prefix_type::{PrefixRef, WithMetadata, WithMetadata_};
-use abi_stable::std_types::RStr;
+use abi_stable::std_types::{ROption, RStr};
+
+use crate::future::FfiFuture;
 use abi_stable::StableAbi;
 
 /// The host's side of the boundary, as a plugin sees it: a prefix type, to which a later
@@ -43,6 +45,11 @@ pub struct HostLink {
     /// come after this one.
     #[sabi(last_prefix_field)]
     forget_panic: extern "C" fn(),
+    /// Appended to ABI 1 (absent from the link of a host built before): runs a plugin's task
+    /// on the host's executor; `false` without one.
+    pub(crate) spawn: extern "C" fn(task: FfiFuture<()>) -> bool,
+    /// Appended to ABI 1: a timer of the host's executor; none without one.
+    pub(crate) sleep: extern "C" fn(nanos: u64) -> ROption<FfiFuture<()>>,
 }
 
 /// One `log` record crossing the boundary.
@@ -71,6 +78,8 @@ pub fn host_link() -> HostLinkRef {
         log_flush: host_flush,
         defer_panic: host_defer_panic,
         forget_panic: host_forget_panic,
+        spawn: crate::runtime::host_spawn,
+        sleep: crate::runtime::host_sleep,
     });
     HostLinkRef(PrefixRef::from_ref(&LINK))
 }
@@ -100,7 +109,7 @@ pub fn filter_of(number: u8) -> log::LevelFilter {
 }
 
 /// Runs the host's logger: a panic in it stops here, never unwinding into the plugin.
-fn contained<R>(f: impl FnOnce() -> R, otherwise: R) -> R {
+pub(crate) fn contained<R>(f: impl FnOnce() -> R, otherwise: R) -> R {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => value,
         Err(payload) => {
@@ -232,7 +241,8 @@ struct Bridge;
 
 static BRIDGE: Bridge = Bridge;
 
-fn link() -> Option<HostLinkRef> {
+/// The link this plugin was given, if it was loaded by a host.
+pub(crate) fn link() -> Option<HostLinkRef> {
     let link = LINK.load(Ordering::Acquire);
     if link.is_null() {
         return None;

@@ -138,6 +138,7 @@ mod call;
 mod callback;
 pub mod future;
 pub mod header;
+pub mod runtime;
 mod host_link;
 mod isolation;
 mod object;

@@ -102,6 +102,7 @@ pub mod isolation;
 mod loader;
 mod plugin;
 mod process;
+pub mod runtime;
 #[cfg(feature = "reload")]
 pub mod reload;
 mod stages;

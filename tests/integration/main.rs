@@ -5,6 +5,8 @@
 
 // The call path allocates nothing beyond what the plugin function allocates.
 mod allocations;
+// Plugins with `async fn`, awaited by a tokio host.
+mod async_plugins;
 // The table of bad inputs and what each error must say (used by rejections and diagnostics).
 mod bad_inputs;
 // The compiler grid, plugin side: plugins built by every compiler load in this host.

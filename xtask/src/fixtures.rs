@@ -51,11 +51,15 @@ pub enum Fixture {
     FrozenAbi1,
     /// Crashes, hangs or attacks its channel when `greet` is asked to (isolated plugins).
     Hostile,
+    /// The demo's async plugin (`async fn`, the host's timers and executor).
+    Clock,
+    /// Claims `clock` 1.0.0, but the future of `delayed` yields a `u64`.
+    ChangedAsync,
 }
 
 impl Fixture {
     /// Every fixture, in the order of `tests/fixtures/README.md`.
-    pub const ALL: [Fixture; 20] = [
+    pub const ALL: [Fixture; 22] = [
         Fixture::GreeterEn,
         Fixture::GreeterFr,
         Fixture::WrongInterface,
@@ -76,6 +80,8 @@ impl Fixture {
         Fixture::CounterV2,
         Fixture::FrozenAbi1,
         Fixture::Hostile,
+        Fixture::Clock,
+        Fixture::ChangedAsync,
     ];
 
     /// The package name, also the directory's: `tests/fixtures/plugins/<name>`.
@@ -101,6 +107,8 @@ impl Fixture {
             Fixture::CounterV2 => "counter-v2",
             Fixture::FrozenAbi1 => "fixture-frozen-abi1",
             Fixture::Hostile => "fixture-hostile",
+            Fixture::Clock => "clock",
+            Fixture::ChangedAsync => "fixture-changed-async",
         }
     }
 }

@@ -351,17 +351,28 @@ fn write_type(layout: &'static TypeLayout, budget: &mut usize, out: &mut String)
     }
 }
 
-/// The type parameters of abi_stable's standard types, which their layouts do not record:
-/// `ROption<T>` and `RResult<T, E>` hold them as their variants' fields, the pointer types
-/// (`RVec`, `RSlice`, `RSliceMut`, `RBox`, `RArc`) as the pointee of their first field.
+/// The type parameters of abi_stable's standard types and xplug's `FfiFuture`, which their
+/// layouts do not record: `ROption<T>` and `RResult<T, E>` hold them as their variants'
+/// fields, the pointer types (`RVec`, `RSlice`, `RSliceMut`, `RBox`, `RArc`) as the pointee of
+/// their first field, `FfiFuture<T>` as the parameter of its `PhantomData<T>`.
 fn unrecorded_params(layout: &'static TypeLayout) -> Vec<&'static TypeLayout> {
-    if layout.package().as_str() != "abi_stable" {
-        return Vec::new();
-    }
     let fields = match layout.get_fields() {
         Some(fields) => fields,
         None => return Vec::new(),
     };
+    // An `async fn`'s `FfiFuture<T>`: `T` is the parameter of its `_output: PhantomData<T>`.
+    if layout.package().as_str() == "xplug" && layout.name() == "FfiFuture" {
+        return match fields.iter().find(|f| f.name() == "_output") {
+            Some(output) => match output.layout().generics().type_params() {
+                [t] => vec![t()],
+                _ => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+    }
+    if layout.package().as_str() != "abi_stable" {
+        return Vec::new();
+    }
     match layout.name() {
         "ROption" | "RResult" => fields.iter().map(|f| f.layout()).collect(),
         "RVec" | "RSlice" | "RSliceMut" | "RBox" | "RArc" => {

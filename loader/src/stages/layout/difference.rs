@@ -91,6 +91,8 @@ fn difference_at(
     let mut into_table: Option<u32> = None;
     // The `#[sabi_trait]` named last on the path (`Shape` for `Shape_TO`).
     let mut trait_object: Option<String> = None;
+    // Whether the path entered the output of the future an `async fn` returns.
+    let mut in_future = false;
     for step in first.stack_trace.iter() {
         // A `#[sabi_trait]` object (`Shape_TO`): the method table below it, named `VTable`,
         // is the trait's.
@@ -128,6 +130,14 @@ fn difference_at(
                 };
                 at.push_str(&shown);
             }
+            // The output of the future an `async fn` returns (`FfiFuture<T>`'s `T`): a changed
+            // output reads best as the two signatures, as a changed return type does.
+            TLFieldOrFunction::Field(f)
+                if below_function == 1 && f.name() == "_output" && at.ends_with("FfiFuture") =>
+            {
+                in_future = true;
+            }
+            TLFieldOrFunction::Field(f) if in_future && f.name() == "0" => in_future = false,
             // An `#[xplug::object]` handle's method table, through its reference: name the
             // object's trait, as the root module is named (`Counter.skip`).
             TLFieldOrFunction::Field(f) if f.name() == "vtable" => in_table = true,

@@ -1,0 +1,26 @@
+//! The `clock` plugin interface: the demo's async example. Its `async fn`s return futures the
+//! host awaits; the plugin waits on the host's timers and spawns tasks on the host's executor
+//! (`xplug::runtime`), without a runtime of its own.
+#![warn(missing_docs)]
+
+use abi_stable::std_types::RString;
+
+/// Tells time, asynchronously.
+#[xplug::interface(name = "clock")]
+pub trait Clock {
+    /// `text`, after waiting `millis` milliseconds on the host's timer.
+    async fn delayed(text: RString, millis: u64) -> RString;
+    /// Spawns a task on the host's executor that outlives the call: after `millis`
+    /// milliseconds it adds `value` to the plugin's total ([`Clock::total`]). Whether the host
+    /// lent an executor.
+    async fn add_later(value: u64, millis: u64) -> bool;
+    /// The total of what the tasks `add_later` spawned have added.
+    fn total() -> u64;
+    /// Waits `millis` milliseconds, then panics.
+    async fn fail_after(millis: u64) -> u64;
+    /// Waits `millis` milliseconds, then returns the number of waits that were dropped before
+    /// they ended ([`Clock::cancelled`] at that time).
+    async fn wait(millis: u64) -> u64;
+    /// How many of `wait`'s futures were dropped before they ended (cancelled).
+    fn cancelled() -> u64;
+}

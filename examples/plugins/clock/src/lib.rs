@@ -1,0 +1,75 @@
+//! The demo's async plugin. It is written in the form every compiler builds, Rust 1.63
+//! included: each `async fn` of the interface is a function returning a boxed future. (From
+//! Rust 1.75 it could write `async fn` instead.)
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use abi_stable::std_types::RString;
+use clock_interface::Clock;
+use xplug::future::BoxFuture;
+use xplug::runtime::{sleep, spawn};
+
+struct Plugin;
+
+static TOTAL: AtomicU64 = AtomicU64::new(0);
+static CANCELLED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a wait dropped before it ended.
+struct Waiting {
+    done: bool,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if !self.done {
+            CANCELLED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[allow(unknown_lints, refining_impl_trait)]
+impl Clock for Plugin {
+    fn delayed(text: RString, millis: u64) -> BoxFuture<RString> {
+        Box::pin(async move {
+            sleep(Duration::from_millis(millis)).await;
+            text
+        })
+    }
+
+    fn add_later(value: u64, millis: u64) -> BoxFuture<bool> {
+        Box::pin(async move {
+            spawn(async move {
+                sleep(Duration::from_millis(millis)).await;
+                TOTAL.fetch_add(value, Ordering::SeqCst);
+            })
+            .is_ok()
+        })
+    }
+
+    fn total() -> u64 {
+        TOTAL.load(Ordering::SeqCst)
+    }
+
+    fn fail_after(millis: u64) -> BoxFuture<u64> {
+        Box::pin(async move {
+            sleep(Duration::from_millis(millis)).await;
+            panic!("the clock broke after {} ms", millis)
+        })
+    }
+
+    fn wait(millis: u64) -> BoxFuture<u64> {
+        Box::pin(async move {
+            let mut waiting = Waiting { done: false };
+            sleep(Duration::from_millis(millis)).await;
+            waiting.done = true;
+            CANCELLED.load(Ordering::SeqCst)
+        })
+    }
+
+    fn cancelled() -> u64 {
+        CANCELLED.load(Ordering::SeqCst)
+    }
+}
+
+xplug::export_plugin!(Plugin as Clock);

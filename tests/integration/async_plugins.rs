@@ -1,0 +1,130 @@
+//! Plugins with `async fn` (the demo's `clock`), awaited by a tokio host that lends its runtime
+//! to its plugins: host timers and spawned tasks, a panic in `poll`, cancellation, the plugin
+//! kept loaded by its pending futures, the compiler grid, and changed async signatures.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use abi_stable::std_types::RString;
+use clock_interface::ClockRef;
+use xplug_loader::runtime::{set_executor, Tokio};
+use xplug_loader::{CallErrorKind, ErrorKind, KeptLoaded, Loader};
+use xtask::{Compiler, Fixture};
+
+use crate::compilers::built_or_skip;
+use crate::support::plugin;
+
+/// The tokio runtime of these tests, lent to the plugins of this process.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap();
+        set_executor(Tokio::new(runtime.handle().clone()));
+        runtime
+    })
+}
+
+#[test]
+fn an_async_plugin_waits_spawns_contains_panics_and_is_cancelled() {
+    let runtime = runtime();
+    let clock = Loader::<ClockRef>::new()
+        .load(plugin(Fixture::Clock))
+        .unwrap();
+    runtime.block_on(async {
+        assert_eq!(
+            clock.delayed("tick".into(), 5).await.unwrap(),
+            "tick",
+            "awaits the host's timer"
+        );
+
+        assert!(clock.add_later(7, 30).await.unwrap(), "an executor is lent");
+        assert_eq!(clock.total().unwrap(), 0, "the task outlives the call");
+        for _ in 0..400 {
+            if clock.total().unwrap() == 7 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(clock.total().unwrap(), 7, "the spawned task ran");
+
+        let e = clock.fail_after(1).await.unwrap_err();
+        assert_eq!(e.function(), "fail_after");
+        assert_eq!(e.plugin(), Some("clock 1.0.0"));
+        assert!(
+            matches!(e.kind(), CallErrorKind::Panicked { message, .. }
+                if message == "the clock broke after 1 ms"),
+            "{e:?}"
+        );
+
+        let cancelled = clock.cancelled().unwrap();
+        let waiting = tokio::time::timeout(Duration::from_millis(10), clock.wait(60_000));
+        assert!(waiting.await.is_err(), "the wait outlasts the timeout");
+        assert_eq!(
+            clock.cancelled().unwrap(),
+            cancelled + 1,
+            "dropping the host's future dropped the plugin's"
+        );
+        assert_eq!(clock.wait(1).await.unwrap(), cancelled + 1);
+    });
+
+    // A pending future keeps the plugin loaded; once it is dropped, the plugin unloads.
+    let mut pending = Box::pin(clock.wait(60_000));
+    runtime.block_on(async {
+        let polled = tokio::time::timeout(Duration::from_millis(5), &mut pending).await;
+        assert!(polled.is_err(), "still waiting");
+    });
+    assert!(clock.live_objects() >= 1, "the pending future is live");
+    // SAFETY: nothing of the plugin is used after a successful unload.
+    let kept = unsafe { clock.unload() }.expect_err("a future of it is pending");
+    assert!(
+        matches!(kept.reason, KeptLoaded::LiveObjects { count } if count >= 1),
+        "{:?}",
+        kept.reason
+    );
+    drop(pending);
+    assert_eq!(kept.plugin.live_objects(), 0, "its wakers went with it");
+    // SAFETY: as above: no future, no other handle, no call left.
+    unsafe { kept.plugin.unload() }.expect("unloads once its future is gone");
+}
+
+#[test]
+fn async_plugins_of_every_compiler_answer() {
+    let runtime = runtime();
+    for compiler in Compiler::ALL {
+        if compiler == Compiler::Host {
+            continue;
+        }
+        let cell = format!("the async plugin built by {}", compiler.name());
+        let Some((toolchain, built)) = built_or_skip(compiler, &cell) else {
+            continue;
+        };
+        let clock = Loader::<ClockRef>::new()
+            .load(built.path(Fixture::Clock))
+            .unwrap_or_else(|e| panic!("{cell}:\n{}", e.report()));
+        assert_eq!(clock.info().rustc, toolchain.rustc_version);
+        let text = runtime.block_on(clock.delayed(RString::from("tock"), 1));
+        assert_eq!(text.unwrap(), "tock", "{cell}");
+        let e = runtime.block_on(clock.fail_after(0)).unwrap_err();
+        assert_eq!(e.panic_message(), Some("the clock broke after 0 ms"), "{cell}");
+    }
+}
+
+#[test]
+fn a_changed_async_signature_is_refused_at_the_function() {
+    let e = Loader::<ClockRef>::new()
+        .load(plugin(Fixture::ChangedAsync))
+        .expect_err("the future's output changed");
+    let report = e.report().to_string();
+    assert!(
+        matches!(e.kind(), ErrorKind::LayoutMismatch { .. }),
+        "{report}"
+    );
+    assert!(report.contains("at `ClockModule.delayed`"), "{report}");
+    assert!(report.contains("-> FfiFuture<RString>"), "{report}");
+    assert!(report.contains("-> FfiFuture<u64>"), "{report}");
+    assert!(report.lines().count() <= 8, "a short report:\n{report}");
+}
