@@ -138,11 +138,11 @@ mod call;
 mod callback;
 pub mod future;
 pub mod header;
-pub mod runtime;
 mod host_link;
 mod isolation;
 mod object;
 mod plugin_names;
+pub mod runtime;
 mod unwind;
 pub mod wire;
 

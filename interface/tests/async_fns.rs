@@ -140,9 +140,16 @@ fn async_functions_answer_wake_contain_panics_and_cancel() {
     assert_eq!(live(), base + 2, "the future and the waker it keeps");
     OPEN.store(true, Ordering::SeqCst);
     KEPT.lock().unwrap().take().unwrap().wake();
-    assert_eq!(counter.0.load(Ordering::SeqCst), 1, "the host's waker was woken");
+    assert_eq!(
+        counter.0.load(Ordering::SeqCst),
+        1,
+        "the host's waker was woken"
+    );
     assert_eq!(live(), base + 1, "a woken waker is gone");
-    assert_eq!(poll(&mut echo, &waker), Poll::Ready(Ok(RString::from("hi"))));
+    assert_eq!(
+        poll(&mut echo, &waker),
+        Poll::Ready(Ok(RString::from("hi")))
+    );
     assert_eq!(live(), base);
 
     // A panic in `poll` is an error of the call; the future is dropped.
@@ -166,7 +173,11 @@ fn async_functions_answer_wake_contain_panics_and_cancel() {
     let mut echo = module.echo("bye".into());
     assert!(poll(&mut echo, &waker).is_pending());
     drop(echo);
-    assert_eq!(DROPPED.load(Ordering::SeqCst), dropped + 1, "the plugin saw the cancel");
+    assert_eq!(
+        DROPPED.load(Ordering::SeqCst),
+        dropped + 1,
+        "the plugin saw the cancel"
+    );
     drop(KEPT.lock().unwrap().take());
     assert_eq!(live(), base);
 }

@@ -102,9 +102,9 @@ pub mod isolation;
 mod loader;
 mod plugin;
 mod process;
-pub mod runtime;
 #[cfg(feature = "reload")]
 pub mod reload;
+pub mod runtime;
 mod stages;
 mod sys;
 pub mod tools;

@@ -14,6 +14,22 @@ use xtask::{Compiler, Fixture};
 use crate::compilers::built_or_skip;
 use crate::support::plugin;
 
+/// What the demo's async run prints, whatever built it.
+pub(crate) const DEMO_ASYNC_LINES: [&str; 5] = [
+    "async: plugin clock 1.0.0 awaited on the host's tokio runtime",
+    "delayed(\"tick\", 20 ms)  -> tick  (waited on the host's timer)",
+    "add_later(5, 30 ms)     -> true; total() 0 at once, 5 later  (its task outlived the call)",
+    "-> error: plugin clock 1.0.0 panicked in `fail_after`: the clock broke after 10 ms",
+    "wait(10 s), dropped after 20 ms -> timed out; cancelled() -> 1  (the plugin saw the drop)",
+];
+
+/// Checks the output of the demo's async run.
+pub(crate) fn assert_demo_async_run(out: &str, cell: &str) {
+    for line in DEMO_ASYNC_LINES {
+        assert!(out.contains(line), "{cell}: `{line}` missing:\n{out}");
+    }
+}
+
 /// The tokio runtime of these tests, lent to the plugins of this process.
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -109,7 +125,11 @@ fn async_plugins_of_every_compiler_answer() {
         let text = runtime.block_on(clock.delayed(RString::from("tock"), 1));
         assert_eq!(text.unwrap(), "tock", "{cell}");
         let e = runtime.block_on(clock.fail_after(0)).unwrap_err();
-        assert_eq!(e.panic_message(), Some("the clock broke after 0 ms"), "{cell}");
+        assert_eq!(
+            e.panic_message(),
+            Some("the clock broke after 0 ms"),
+            "{cell}"
+        );
     }
 }
 

@@ -5,7 +5,7 @@
 //! Each host, a `demo` program built by its compiler, runs on a directory of the compatible
 //! plugins built by each compiler: its output must be exactly what this process's build of
 //! the demo prints for the same directory (every plugin loads, every function answers the
-//! same). Each mismatched fixture must be refused with the same report as this process
+//! same), and its async run awaits the async plugin. Each mismatched fixture must be refused with the same report as this process
 //! gives, but for the line naming the host's compiler.
 
 use std::fs;
@@ -86,6 +86,13 @@ fn host_cell(host: Compiler) {
             "{cell}:\n{out}"
         );
 
+        // An async plugin, awaited on the host's tokio runtime that lends it timers and
+        // spawns its task.
+        let clock = plugins_built.path(Fixture::Clock);
+        let (code, out) = run(&demo, &[Path::new("async"), &clock]);
+        assert_eq!(code, Some(0), "{cell}:\n{out}");
+        crate::async_plugins::assert_demo_async_run(&out, &cell);
+
         // The mismatched fixtures: the same report, but for the host's compiler.
         for &fixture in MISMATCHED {
             let file = plugins_built.path(fixture);
@@ -107,7 +114,7 @@ fn host_cell(host: Compiler) {
         cells.push(plugins.name());
     }
     notice(&format!(
-        "grid: host {} ({}) x plugins of {}: {} plugins load and answer as in a host built by the host's compiler; {} mismatched fixtures refused with the same reports",
+        "grid: host {} ({}) x plugins of {}: {} plugins load and answer as in a host built by the host's compiler; an async plugin awaited; {} mismatched fixtures refused with the same reports",
         host.name(),
         toolchain.rustc_version,
         cells.join(", "),

@@ -257,6 +257,15 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
         assert!(outside.contains(want), "`{want}` missing:\n{outside}");
     }
 
+    // Async: the clock plugin's futures awaited on the host's tokio runtime, which lends it
+    // timers and spawns its task.
+    let (code, out) = wine.run(
+        &demo,
+        &[String::from("async"), win(&built.path(Fixture::Clock))],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    crate::async_plugins::assert_demo_async_run(&out, "windows");
+
     // `xplug inspect` reads a DLL's header without loading it.
     let xplug = built.program("xplug");
     let (code, out) = wine.run(
@@ -270,7 +279,7 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
     assert!(out.contains("plugin     greeter-fr 0.2.1"), "{out}");
     assert!(out.contains("target     x86_64-pc-windows-gnu"), "{out}");
     notice(&format!(
-        "windows: {} under wine: 5 DLLs load and answer right; 8 mismatched DLLs refused as on Linux; a loaded DLL replaced and reloaded; 2 DLLs served isolated as in-process, a crashing one restarted",
+        "windows: {} under wine: 5 DLLs load and answer right; 8 mismatched DLLs refused as on Linux; a loaded DLL replaced and reloaded; 2 DLLs served isolated as in-process, a crashing one restarted; an async DLL awaited on tokio",
         toolchain.rustc_version
     ));
 }

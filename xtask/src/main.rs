@@ -94,6 +94,10 @@ fn demo() -> Result<(), String> {
         built.path(Fixture::CounterV2).as_os_str(),
     ])?;
 
+    // Async: the clock plugin awaited on the host's tokio runtime.
+    println!();
+    run_demo(&["async".as_ref(), built.path(Fixture::Clock).as_os_str()])?;
+
     // Isolated: the same plugins, each in a process of its own, and one that crashes.
     if cfg!(unix) {
         println!();

@@ -2,10 +2,12 @@
 //! calls every function, and prints a diagnostic for each refused file. The `demo` binary
 //! runs [`run`] on the directory it is given; `cargo xtask demo` builds plugins for it.
 
+mod clock;
 #[cfg(any(unix, windows))]
 mod isolated;
 mod reload;
 
+pub use clock::clock;
 #[cfg(any(unix, windows))]
 pub use isolated::isolated;
 pub use reload::reload;

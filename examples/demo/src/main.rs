@@ -10,6 +10,8 @@
 //!   half-written copy, and shows each generation and the count carried over.
 //! - `demo isolated DIR CRASHING`: every greeter plugin in `DIR`, each in a process of
 //!   its own, then the plugin `CRASHING`, which crashes; the others keep serving.
+//! - `demo async CLOCK`: the async plugin `CLOCK`, awaited on a tokio runtime the host lends
+//!   it (timers, a spawned task, a contained panic, a cancelled future).
 
 use std::process::ExitCode;
 
@@ -64,6 +66,15 @@ fn main() -> ExitCode {
                 }
             }
         }
+        [cmd, file] if cmd == "async" => {
+            match xplug_demo::clock(file.as_ref(), &mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         [dir] => match xplug_demo::run(dir.as_ref(), &mut std::io::stdout().lock()) {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
@@ -73,7 +84,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: demo PLUGIN_DIR | demo check FILE | demo reload DIR NEXT | demo isolated DIR CRASHING"
+                "usage: demo PLUGIN_DIR | demo check FILE | demo reload DIR NEXT | demo isolated DIR CRASHING | demo async CLOCK"
             );
             ExitCode::from(2)
         }
