@@ -535,6 +535,12 @@ pub fn take_panic() -> PluginPanic {
     })
 }
 
+/// Puts `panic` back as this thread's last contained panic (a guard that ran after it, e.g. a
+/// drop, must not replace its details).
+pub(crate) fn put_panic(panic: PluginPanic) {
+    let _ = swap_slot(&LAST_PANIC, Some(panic));
+}
+
 /// Turns a caught panic payload into what the host receives.
 #[cold]
 fn contained(payload: Box<dyn std::any::Any + Send>) -> PluginPanic {

@@ -57,6 +57,8 @@ impl PollState {
     /// The future panicked; the panic was contained, and its details wait in the code that
     /// made the future (the table's `take_panic`).
     pub const PANICKED: PollState = PollState(2);
+    /// The stream has ended (streams only: a future is `READY` instead).
+    pub const DONE: PollState = PollState(3);
 }
 
 /// The table of a future that crosses the boundary.
@@ -354,7 +356,7 @@ pub struct FfiWakerVTable {
 
 impl FfiWaker {
     /// `waker`, lent for one poll: the other side may clone it or wake it by reference.
-    fn borrowed(waker: &Waker) -> FfiWaker {
+    pub(crate) fn borrowed(waker: &Waker) -> FfiWaker {
         FfiWaker {
             data: waker as *const Waker as *const c_void,
             vtable: WakerTables::BORROWED,
@@ -456,7 +458,7 @@ fn noop_waker() -> Waker {
 // of the poll (never dropped or consumed here); an owned one a `Box<FfiWaker>`.
 
 /// The table of a waker the other side lent for one poll.
-static LENT_WAKER: RawWakerVTable =
+pub(crate) static LENT_WAKER: RawWakerVTable =
     RawWakerVTable::new(lent_clone, lent_wake_by_ref, lent_wake_by_ref, lent_drop);
 
 /// The table of a waker the other side made for this code to keep.

@@ -143,6 +143,7 @@ mod isolation;
 mod object;
 mod plugin_names;
 pub mod runtime;
+pub mod stream;
 mod unwind;
 pub mod wire;
 

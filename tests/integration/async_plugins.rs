@@ -1,6 +1,6 @@
 //! Plugins with `async fn` (the demo's `clock`), awaited by a tokio host that lends its runtime
 //! to its plugins: host timers and spawned tasks, a panic in `poll`, cancellation, the plugin
-//! kept loaded by its pending futures, the compiler grid, and changed async signatures.
+//! kept loaded by its pending futures, a stream, the compiler grid, and changed async signatures.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -15,12 +15,13 @@ use crate::compilers::built_or_skip;
 use crate::support::plugin;
 
 /// What the demo's async run prints, whatever built it.
-pub(crate) const DEMO_ASYNC_LINES: [&str; 5] = [
+pub(crate) const DEMO_ASYNC_LINES: [&str; 6] = [
     "async: plugin clock 1.0.0 awaited on the host's tokio runtime",
     "delayed(\"tick\", 20 ms)  -> tick  (waited on the host's timer)",
     "add_later(5, 30 ms)     -> true; total() 0 at once, 5 later  (its task outlived the call)",
     "-> error: plugin clock 1.0.0 panicked in `fail_after`: the clock broke after 10 ms",
     "wait(10 s), dropped after 20 ms -> timed out; cancelled() -> 1  (the plugin saw the drop)",
+    "ticks(5, 10 ms)         -> 0 1 2 3 4  (a stream, an item per host timer)",
 ];
 
 /// Checks the output of the demo's async run.
@@ -85,6 +86,22 @@ fn an_async_plugin_waits_spawns_contains_panics_and_is_cancelled() {
             "dropping the host's future dropped the plugin's"
         );
         assert_eq!(clock.wait(1).await.unwrap(), cancelled + 1);
+
+        // A stream: its items, each on the host's timer, then its end.
+        let mut ticks = clock.ticks(4, 1, u64::MAX).unwrap();
+        let mut seen = Vec::new();
+        while let Some(item) = ticks.next().await {
+            seen.push(item.unwrap());
+        }
+        assert_eq!(seen, [0, 1, 2, 3]);
+        assert!(ticks.next().await.is_none(), "an ended stream stays ended");
+        // A panic in it is one error, after which it has ended.
+        let mut ticks = clock.ticks(4, 1, 2).unwrap();
+        assert_eq!(ticks.next().await.unwrap().unwrap(), 0);
+        assert_eq!(ticks.next().await.unwrap().unwrap(), 1);
+        let e = ticks.next().await.unwrap().unwrap_err();
+        assert_eq!(e.panic_message(), Some("tick 2 broke"));
+        assert!(ticks.next().await.is_none(), "ended by its panic");
     });
 
     // A pending future keeps the plugin loaded; once it is dropped, the plugin unloads.

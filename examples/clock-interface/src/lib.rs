@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 use abi_stable::std_types::RString;
+use xplug::stream::FfiStream;
 
 /// Tells time, asynchronously.
 #[xplug::interface(name = "clock")]
@@ -23,4 +24,7 @@ pub trait Clock {
     async fn wait(millis: u64) -> u64;
     /// How many of `wait`'s futures were dropped before they ended (cancelled).
     fn cancelled() -> u64;
+    /// A stream of `0..count`, one number every `millis` milliseconds (on the host's timer);
+    /// it panics instead of yielding `panic_at`.
+    fn ticks(count: u64, millis: u64, panic_at: u64) -> FfiStream<u64>;
 }

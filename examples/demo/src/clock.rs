@@ -13,7 +13,7 @@ use crate::DemoError;
 
 /// Loads the `clock` plugin `file` and awaits its `async fn`s on a tokio runtime lent to it:
 /// a wait on the host's timer, a task it spawns that outlives the call, a panic in its future
-/// (contained), and a future dropped half-way (the plugin sees the cancel).
+/// (contained), a future dropped half-way (the plugin sees the cancel), and a stream.
 pub fn clock(file: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -61,6 +61,17 @@ pub fn clock(file: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
             "  wait(10 s), dropped after 20 ms -> {}; cancelled() -> {}  (the plugin saw the drop)",
             if waited.is_err() { "timed out" } else { "done" },
             clock.cancelled()?
+        )?;
+
+        let mut ticks = clock.ticks(5, 10, u64::MAX)?;
+        let mut items = Vec::new();
+        while let Some(item) = ticks.next().await {
+            items.push(item?.to_string());
+        }
+        writeln!(
+            out,
+            "  ticks(5, 10 ms)         -> {}  (a stream, an item per host timer)",
+            items.join(" ")
         )?;
         Ok::<(), DemoError>(())
     })?;

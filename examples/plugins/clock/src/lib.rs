@@ -9,6 +9,7 @@ use abi_stable::std_types::RString;
 use clock_interface::Clock;
 use xplug::future::BoxFuture;
 use xplug::runtime::{sleep, spawn};
+use xplug::stream::{unfold, FfiStream};
 
 struct Plugin;
 
@@ -69,6 +70,19 @@ impl Clock for Plugin {
 
     fn cancelled() -> u64 {
         CANCELLED.load(Ordering::SeqCst)
+    }
+
+    fn ticks(count: u64, millis: u64, panic_at: u64) -> FfiStream<u64> {
+        FfiStream::new(unfold(0, move |n| async move {
+            if n == count {
+                return None;
+            }
+            sleep(Duration::from_millis(millis)).await;
+            if n == panic_at {
+                panic!("tick {} broke", n);
+            }
+            Some((n, n + 1))
+        }))
     }
 }
 
