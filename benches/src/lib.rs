@@ -24,6 +24,8 @@ pub struct BenchPlugins {
     pub xplug: PathBuf,
     /// The plain abi_stable plugin.
     pub plain: PathBuf,
+    /// The async workloads' plugin.
+    pub async_plugin: PathBuf,
 }
 
 fn repo_root() -> PathBuf {
@@ -33,7 +35,7 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds `bench-xplug` and `bench-abi-stable` in release mode (once; later runs reuse the
+/// Builds `bench-xplug`, `bench-abi-stable` and `bench-async` in release mode (once; later runs reuse the
 /// build) and returns their files.
 pub fn bench_plugins() -> BenchPlugins {
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
@@ -52,6 +54,8 @@ pub fn bench_plugins() -> BenchPlugins {
             "bench-xplug",
             "-p",
             "bench-abi-stable",
+            "-p",
+            "bench-async",
         ])
         .arg("--target-dir")
         .arg(&target)
@@ -73,6 +77,7 @@ pub fn bench_plugins() -> BenchPlugins {
     BenchPlugins {
         xplug: file("bench_xplug"),
         plain: file("bench_abi_stable"),
+        async_plugin: file("bench_async"),
     }
 }
 

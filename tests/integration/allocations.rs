@@ -102,3 +102,88 @@ fn a_call_allocates_nothing_of_its_own() {
         0
     );
 }
+
+/// The demo's async interface, implemented with `async fn` in this binary (both sides
+/// counted).
+struct Clock;
+
+impl clock_interface::Clock for Clock {
+    async fn delayed(text: RString, _: u64) -> RString {
+        text
+    }
+    async fn add_later(_: u64, _: u64) -> bool {
+        false
+    }
+    fn total() -> u64 {
+        0
+    }
+    async fn fail_after(millis: u64) -> u64 {
+        millis
+    }
+    async fn wait(millis: u64) -> u64 {
+        // Pending once, keeping the waker: the waker's clone across the boundary.
+        yield_keeping_the_waker().await;
+        millis
+    }
+    fn cancelled() -> u64 {
+        0
+    }
+    fn ticks(count: u64, _: u64, _: u64) -> xplug::stream::FfiStream<u64> {
+        xplug::stream::FfiStream::new(xplug::stream::iter(0..count))
+    }
+}
+
+/// Pending once, with a clone of the waker kept until it is ready.
+async fn yield_keeping_the_waker() {
+    struct Once(Option<std::task::Waker>);
+    impl std::future::Future for Once {
+        type Output = ();
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            match self.0.take() {
+                Some(_) => std::task::Poll::Ready(()),
+                None => {
+                    self.0 = Some(cx.waker().clone());
+                    std::task::Poll::Pending
+                }
+            }
+        }
+    }
+    Once(None).await
+}
+
+#[test]
+fn an_async_call_ready_at_once_allocates_its_future_alone() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    let module = clock_interface::ClockRef::implemented_by::<Clock>();
+    let mut cx = Context::from_waker(Waker::noop());
+    let _ = std::pin::pin!(module.fail_after(1)).poll(&mut cx); // Installs the panic hook.
+                                                                // One allocation: the plugin's future, boxed. None for the waker, lent to the plugin.
+    let ready = allocations_during(|| {
+        let call = std::pin::pin!(module.fail_after(7));
+        assert_eq!(call.poll(&mut cx), Poll::Ready(Ok(7)));
+    });
+    assert_eq!(ready, 1, "allocations of an async call ready at once");
+    // Pending once: the plugin keeps a clone of the waker, the host's waker boxed on its
+    // side and the handle of it boxed on the plugin's.
+    let pending = allocations_during(|| {
+        let mut call = std::pin::pin!(module.wait(7));
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(call.poll(&mut cx), Poll::Ready(Ok(7)));
+    });
+    assert_eq!(pending, 3, "allocations of an async call pending once");
+    // A stream: its box, then nothing per item.
+    let stream = allocations_during(|| {
+        let mut ticks = module.ticks(100, 0, 0).unwrap();
+        let mut sum = 0;
+        while let Poll::Ready(Some(n)) = std::pin::Pin::new(&mut ticks.next()).poll(&mut cx) {
+            sum += n.unwrap();
+        }
+        assert_eq!(sum, 4950);
+    });
+    assert_eq!(stream, 1, "allocations of a stream of 100 items");
+}

@@ -57,6 +57,41 @@ pub trait Bench {
     fn log_info(times: u64);
 }
 
+/// The async workloads, as an xplug interface of their own (a plugin exports one interface).
+#[xplug::interface(name = "bench-async")]
+pub trait BenchAsync {
+    /// `a + b`, ready at once.
+    async fn add(a: u64, b: u64) -> u64;
+    /// `n`, after waking its task once itself (pending, wake, ready: the waker's round trip).
+    async fn yield_once(n: u64) -> u64;
+    /// `n`, after the host's timer (`xplug::runtime::sleep(Duration::ZERO)`).
+    async fn sleep_zero(n: u64) -> u64;
+    /// The numbers `0..count` as a stream, each ready at once.
+    fn numbers(count: u64) -> xplug::stream::FfiStream<u64>;
+}
+
+/// Pending once (it wakes its task first), then ready: the waker's round trip, wherever it
+/// runs.
+#[derive(Debug, Default)]
+pub struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}
+
 /// A function the host passes.
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy)]
