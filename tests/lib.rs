@@ -30,6 +30,9 @@ mod guide_limits {}
 #[doc = include_str!("../docs/guide/9-isolation.md")]
 mod guide_isolation {}
 
+#[doc = include_str!("../docs/guide/10-async.md")]
+mod guide_async {}
+
 #[doc = include_str!("../docs/compatibility.md")]
 mod compatibility {}
 

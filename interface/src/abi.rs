@@ -10,9 +10,12 @@
 //! |---|---|---|
 //! | root module (per interface) | plugin | `on_load_`, `xplug_` ([`PluginEntries`]), `context_` ([`CallContext`]), the interface's first 48 functions, then up to 13 pages of 64 functions each |
 //! | [`PluginEntries`] | plugin | `take_panic`, `live_objects`, `set_log_level`, `save_state`, `restore_state`, `on_unload` |
-//! | [`HostLink`](crate::__private::HostLink) | host | `max_log_level`, `log_enabled`, `log`, `log_flush`, `defer_panic`, `forget_panic` |
+//! | [`HostLink`](crate::__private::HostLink) | host | `max_log_level`, `log_enabled`, `log`, `log_flush`, `defer_panic`, `forget_panic`; appended: `spawn`, `sleep` (the host's executor) |
 //! | object method table (per object trait) | either side | `header_` ([`ObjectHeader`]), `send_`, `sync_`, the methods |
 //! | [`ObjectHeader`] | either side | `drop`, `take_panic`, `live` |
+//! | [`FutureVTable`](crate::future::FutureVTable) (an `async fn`'s [`FfiFuture`](crate::future::FfiFuture)) | either side | `header` ([`ObjectHeader`]), `poll` |
+//! | [`StreamVTable`](crate::stream::StreamVTable) ([`FfiStream`](crate::stream::FfiStream)) | either side | `header` ([`ObjectHeader`]), `poll_next` |
+//! | [`FfiWakerVTable`](crate::future::FfiWakerVTable) (a waker lent for a poll, or kept) | either side | `clone`, `wake`, `wake_by_ref`, `drop`, `live` |
 //!
 //! Every function of a root module and of [`PluginEntries`] takes the module's
 //! [`CallContext`] first: null in the module a plugin exports, and the state of whatever

@@ -341,7 +341,7 @@ pub struct FfiWaker {
 #[sabi(missing_field(option))]
 pub struct FfiWakerVTable {
     /// An owned waker that wakes the same task (counted live in its maker until dropped).
-    pub clone: unsafe extern "C" fn(*const c_void) -> FfiWaker,
+    pub clone_waker: unsafe extern "C" fn(*const c_void) -> FfiWaker,
     /// Wakes the task and drops an owned waker.
     pub wake: unsafe extern "C" fn(*const c_void),
     /// Wakes the task.
@@ -370,7 +370,7 @@ struct WakerTables;
 impl WakerTables {
     abi_stable::staticref! {
         const BORROWED_TABLE: WithMetadata<FfiWakerVTable> = WithMetadata::new(FfiWakerVTable {
-            clone: clone_waker,
+            clone_waker,
             // A lent waker is never the other side's to consume: it wakes by reference.
             wake: wake_by_ref,
             wake_by_ref,
@@ -380,7 +380,7 @@ impl WakerTables {
     }
     abi_stable::staticref! {
         const OWNED_TABLE: WithMetadata<FfiWakerVTable> = WithMetadata::new(FfiWakerVTable {
-            clone: clone_waker,
+            clone_waker,
             wake: wake_owned,
             wake_by_ref,
             drop: drop_owned,
@@ -476,7 +476,7 @@ unsafe fn lent_clone(data: *const ()) -> RawWaker {
     // SAFETY: the caller's promise.
     let lent = unsafe { &*(data as *const FfiWaker) };
     // SAFETY: the table is the lent waker's own; its maker keeps `data` live through the poll.
-    keep(unsafe { (lent.vtable.clone())(lent.data) })
+    keep(unsafe { (lent.vtable.clone_waker())(lent.data) })
 }
 
 /// # Safety
@@ -497,7 +497,7 @@ unsafe fn kept_clone(data: *const ()) -> RawWaker {
     // SAFETY: the caller's promise.
     let kept = unsafe { &*(data as *const FfiWaker) };
     // SAFETY: an owned waker stays valid until dropped or woken.
-    keep(unsafe { (kept.vtable.clone())(kept.data) })
+    keep(unsafe { (kept.vtable.clone_waker())(kept.data) })
 }
 
 /// # Safety

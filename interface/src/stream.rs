@@ -209,6 +209,8 @@ impl<T> FfiStream<T> {
 
     /// The next item: `Some(Ok(item))`, `None` once the stream has ended, or `Some(Err(..))`
     /// once if it panicked (it has ended then).
+    // Named as `futures`' and tokio's `StreamExt::next`: a future of the next item.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Next<'_, T> {
         Next { stream: self }
     }

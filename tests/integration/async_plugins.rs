@@ -165,3 +165,25 @@ fn a_changed_async_signature_is_refused_at_the_function() {
     assert!(report.contains("-> FfiFuture<u64>"), "{report}");
     assert!(report.lines().count() <= 8, "a short report:\n{report}");
 }
+
+#[test]
+fn an_isolated_plugin_refuses_its_async_functions_and_serves_the_others() {
+    let clock = Loader::<ClockRef>::new()
+        .isolate(crate::isolation::own().runner(env!("CARGO_BIN_EXE_isolated-runner")))
+        .load(plugin(Fixture::Clock))
+        .unwrap();
+    assert!(clock.is_isolated());
+    let e = runtime()
+        .block_on(clock.delayed("tick".into(), 1))
+        .unwrap_err();
+    assert!(
+        matches!(e.kind(), CallErrorKind::CannotCross { type_name } if type_name.contains("async fn")),
+        "{e:?}"
+    );
+    let e = clock.ticks(3, 1, u64::MAX).unwrap_err();
+    assert!(
+        matches!(e.kind(), CallErrorKind::CannotCross { type_name } if type_name.contains("FfiStream")),
+        "{e:?}"
+    );
+    assert_eq!(clock.cancelled().unwrap(), 0, "a plain function crosses");
+}
