@@ -187,3 +187,59 @@ fn an_isolated_plugin_refuses_its_async_functions_and_serves_the_others() {
     );
     assert_eq!(clock.cancelled().unwrap(), 0, "a plain function crosses");
 }
+
+#[test]
+fn a_reload_under_pending_futures_keeps_their_generation_until_they_end() {
+    let runtime = runtime();
+    let dir = crate::support::scratch("async-reload");
+    let path = dir.join(xplug_loader::tools::library_file_name("clock"));
+    crate::snapshots::install(
+        &crate::snapshots::variant(Fixture::Clock, "1.0.0-reload0"),
+        &path,
+    );
+    let live = Loader::<ClockRef>::new().live(&path).unwrap();
+    // A call of the first generation, pending across the reload.
+    let mut pending = Box::pin(live.get().wait(60_000));
+    runtime.block_on(async {
+        let polled = tokio::time::timeout(Duration::from_millis(5), &mut pending).await;
+        assert!(polled.is_err(), "still waiting");
+    });
+    crate::snapshots::install(
+        &crate::snapshots::variant(Fixture::Clock, "1.0.0-reload1"),
+        &path,
+    );
+    assert!(matches!(
+        live.reload().unwrap(),
+        xplug_loader::reload::Reload::Reloaded { .. }
+    ));
+    assert_eq!(
+        live.get().plugin().info().version.to_string(),
+        "1.0.0-reload1"
+    );
+    assert_eq!(
+        runtime
+            .block_on(live.get().delayed("new".into(), 1))
+            .unwrap(),
+        "new",
+        "the new generation serves"
+    );
+
+    // SAFETY: no value of the first generation is alive but its future, which the loader
+    // sees (a live object); nothing else it started runs.
+    let unloads = unsafe { live.unload_retired() };
+    assert_eq!(
+        unloads.in_use, 1,
+        "the pending future keeps it: {unloads:?}"
+    );
+    assert_eq!(unloads.unmapped + unloads.still_mapped + unloads.closed, 0);
+    // The old generation's future still runs, and ends.
+    drop(pending);
+    // SAFETY: as above, and its future is gone.
+    let unloads = unsafe { live.unload_retired() };
+    assert_eq!(unloads.in_use, 0, "{unloads:?}");
+    assert_eq!(
+        unloads.unmapped + unloads.still_mapped + unloads.closed,
+        1,
+        "{unloads:?}"
+    );
+}
