@@ -40,9 +40,10 @@ use crate::unwind::drop_payload;
 use crate::CallError;
 
 /// What a plugin's function returns where the interface declares an `async fn` and the
-/// plugin's compiler has no `async fn` in traits (before Rust 1.75): the future, boxed.
+/// plugin's compiler has no `async fn` in traits (before Rust 1.75): the future, boxed
+/// (`'static` for an interface function, borrowing the object for an object's method).
 /// `Box::pin(async move { .. })` makes one.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// How a poll across the boundary ended.
 #[repr(transparent)]
@@ -101,6 +102,21 @@ impl<T> FfiFuture<T> {
     pub fn new<F>(future: F) -> FfiFuture<T>
     where
         F: Future<Output = T> + Send + 'static,
+    {
+        // SAFETY: `'static`: nothing it borrows ends.
+        unsafe { Self::borrowing(future) }
+    }
+
+    /// [`new`](Self::new) for a future that borrows for `'a` (an object's method's future
+    /// borrows the object). For generated code.
+    ///
+    /// # Safety
+    ///
+    /// The `FfiFuture` must be dropped before `'a` ends: it keeps no borrow the compiler sees.
+    #[doc(hidden)]
+    pub unsafe fn borrowing<'a, F>(future: F) -> FfiFuture<T>
+    where
+        F: Future<Output = T> + Send + 'a,
     {
         install_hook();
         object_made();
@@ -165,7 +181,7 @@ impl<T> fmt::Debug for FfiFuture<T> {
 /// The `extern "C"` shims of futures of type `F`.
 struct FutureShim<F>(PhantomData<fn() -> F>);
 
-impl<F: Future + Send + 'static> FutureShim<F> {
+impl<F: Future + Send> FutureShim<F> {
     abi_stable::staticref! {
         const HOST_HEADER: WithMetadata<ObjectHeader> = WithMetadata::new(Self::header::<false>())
     }
@@ -237,13 +253,15 @@ impl<F: Future + Send + 'static> FutureShim<F> {
     }
 }
 
-/// A future of the result of an `async fn` of a plugin: what the host's handle returns. It
-/// polls the plugin's future where it was made (see the [module docs](self)); a panic there is
-/// `Err(CallError)` of kind [`Panicked`](crate::CallErrorKind::Panicked). Dropping it before it
-/// is done drops the plugin's future (cancels it). It is `Send` when `T` is.
+/// A future of the result of an `async fn` of a plugin (or of an object's method, borrowing
+/// the object for `'a`): what the host's handle returns. It polls the plugin's future where it
+/// was made (see the [module docs](self)); a panic there is `Err(CallError)` of kind
+/// [`Panicked`](crate::CallErrorKind::Panicked). Dropping it before it is done drops the
+/// plugin's future (cancels it). It is `Send` when `T` is.
 #[must_use = "a plugin's future does nothing unless awaited"]
-pub struct CallFuture<T> {
+pub struct CallFuture<'a, T> {
     state: State<T>,
+    _borrow: PhantomData<&'a ()>,
 }
 
 enum State<T> {
@@ -256,7 +274,7 @@ enum State<T> {
     Done,
 }
 
-impl<T> CallFuture<T> {
+impl<T> CallFuture<'static, T> {
     /// The future of a call of `function` that returned `call`: the plugin's future, or why
     /// the call made none. `runtime` names the plugin in a panic's error. For generated code.
     #[doc(hidden)]
@@ -264,8 +282,27 @@ impl<T> CallFuture<T> {
         call: Result<FfiFuture<T>, CallError>,
         function: &'static str,
         runtime: Option<PluginRuntime>,
-    ) -> CallFuture<T> {
+    ) -> CallFuture<'static, T> {
+        // SAFETY: `'static`: the future outlives nothing.
+        unsafe { CallFuture::borrowing(call, function, runtime) }
+    }
+}
+
+impl<'a, T> CallFuture<'a, T> {
+    /// [`new`](CallFuture::new) for the future of an object's method, which borrows the object
+    /// for `'a`. For generated code.
+    ///
+    /// # Safety
+    ///
+    /// The plugin's future (`call`) may borrow only what lives for `'a`.
+    #[doc(hidden)]
+    pub unsafe fn borrowing(
+        call: Result<FfiFuture<T>, CallError>,
+        function: &'static str,
+        runtime: Option<PluginRuntime>,
+    ) -> CallFuture<'a, T> {
         CallFuture {
+            _borrow: PhantomData,
             state: match call {
                 Ok(future) => State::Running {
                     future,
@@ -278,7 +315,7 @@ impl<T> CallFuture<T> {
     }
 }
 
-impl<T> Future for CallFuture<T> {
+impl<T> Future for CallFuture<'_, T> {
     type Output = Result<T, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -314,7 +351,7 @@ impl<T> Future for CallFuture<T> {
     }
 }
 
-impl<T> fmt::Debug for CallFuture<T> {
+impl<T> fmt::Debug for CallFuture<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Running { function, .. } => *function,

@@ -33,10 +33,10 @@ use crate::future::{BoxFuture, CallFuture, FfiFuture};
 /// An async executor a host lends its plugins ([`set_executor`]).
 pub trait Executor: Send + Sync + 'static {
     /// Runs `task` to completion in the background.
-    fn spawn(&self, task: BoxFuture<()>);
+    fn spawn(&self, task: BoxFuture<'static, ()>);
     /// A future that completes after `duration`. It may be made outside the executor's own
     /// threads (a plugin's future may be polled anywhere).
-    fn sleep(&self, duration: Duration) -> BoxFuture<()>;
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
 }
 
 /// The executor this process lends: set by a host, read by the host's link.
@@ -124,9 +124,9 @@ pub struct Sleep {
 
 enum Timer {
     /// The host's, through its link (this is a plugin).
-    Host(CallFuture<()>),
+    Host(CallFuture<'static, ()>),
     /// This process's own executor's (this is the host).
-    Local(BoxFuture<()>),
+    Local(BoxFuture<'static, ()>),
     None,
 }
 

@@ -57,16 +57,16 @@ struct Plugin;
 // may write `async fn` instead.)
 #[allow(unknown_lints, refining_impl_trait)]
 impl Later for Plugin {
-    fn add(a: u64, b: u64) -> xplug::future::BoxFuture<u64> {
+    fn add(a: u64, b: u64) -> xplug::future::BoxFuture<'static, u64> {
         Box::pin(async move { a + b })
     }
-    fn echo(text: RString) -> xplug::future::BoxFuture<RString> {
+    fn echo(text: RString) -> xplug::future::BoxFuture<'static, RString> {
         Box::pin(async move {
             Gate.await;
             text
         })
     }
-    fn broken(n: u32) -> xplug::future::BoxFuture<u32> {
+    fn broken(n: u32) -> xplug::future::BoxFuture<'static, u32> {
         Box::pin(async move {
             if n > 0 {
                 panic!("cannot wait for {}", n);
@@ -187,4 +187,72 @@ fn async_functions_answer_wake_contain_panics_and_cancel() {
 fn a_call_future_is_send(module: LaterRef) {
     fn send<T: Send>(_: &T) {}
     send(&module.add(1, 1));
+}
+
+/// An object with async methods: their futures borrow the object.
+#[xplug::object]
+pub trait Timer: Send + Sync {
+    /// Adds `by`, after waiting for the gate when `by` is 0.
+    async fn tick(&mut self, by: u64) -> u64;
+    /// The count.
+    async fn peek(&self) -> u64;
+    /// The count, at once.
+    fn now(&self) -> u64;
+}
+
+struct Ticks(u64);
+
+impl Timer for Ticks {
+    async fn tick(&mut self, by: u64) -> u64 {
+        if by == 0 {
+            panic!("no tick");
+        }
+        self.0 += by;
+        self.0
+    }
+    async fn peek(&self) -> u64 {
+        self.0
+    }
+    fn now(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The same in the form every compiler builds.
+struct OldTicks(u64);
+
+#[allow(unknown_lints, refining_impl_trait)]
+impl Timer for OldTicks {
+    fn tick(&mut self, by: u64) -> xplug::future::BoxFuture<'_, u64> {
+        Box::pin(async move {
+            self.0 += by * 10;
+            self.0
+        })
+    }
+    fn peek(&self) -> xplug::future::BoxFuture<'_, u64> {
+        Box::pin(async move { self.0 })
+    }
+    fn now(&self) -> u64 {
+        self.0
+    }
+}
+
+#[test]
+fn an_object_s_async_methods_borrow_it_and_contain_panics() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let waker = Waker::from(Arc::new(Counter(AtomicUsize::new(0))));
+    let mut timer = TimerBox::new(Ticks(1));
+    assert_eq!(poll(&mut timer.tick(2), &waker), Poll::Ready(Ok(3)));
+    assert_eq!(poll(&mut timer.peek(), &waker), Poll::Ready(Ok(3)));
+    let e = match poll(&mut timer.tick(0), &waker) {
+        Poll::Ready(Err(e)) => e,
+        other => panic!("expected a contained panic, got {:?}", other),
+    };
+    assert_eq!(e.function(), "Timer.tick");
+    assert_eq!(e.panic_message(), Some("no tick"));
+    assert_eq!(timer.now(), Ok(3), "usable after a contained panic");
+
+    let mut old = TimerBox::new(OldTicks(1));
+    assert_eq!(poll(&mut old.tick(2), &waker), Poll::Ready(Ok(21)));
+    assert_eq!(poll(&mut old.peek(), &waker), Poll::Ready(Ok(21)));
 }

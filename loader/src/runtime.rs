@@ -10,6 +10,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub use xplug::future::BoxFuture;
 pub use xplug::runtime::{set_executor, Executor};
 
 /// A tokio runtime lent to plugins (feature `tokio`): tasks spawned on it, timers from its
@@ -39,11 +40,11 @@ impl Tokio {
 
 #[cfg(feature = "tokio")]
 impl Executor for Tokio {
-    fn spawn(&self, task: xplug::future::BoxFuture<()>) {
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
         drop(self.handle.spawn(task));
     }
 
-    fn sleep(&self, duration: std::time::Duration) -> xplug::future::BoxFuture<()> {
+    fn sleep(&self, duration: std::time::Duration) -> BoxFuture<'static, ()> {
         // A plugin's future may be polled off the runtime's threads: the timer is made in
         // the runtime's context.
         let _context = self.handle.enter();

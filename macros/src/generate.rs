@@ -443,7 +443,7 @@ fn host_method(f: &Function, get: TokenStream) -> TokenStream {
             #missing_doc
             #[inline]
             pub fn #ident(self, #(#arg_names: #arg_types),*)
-                -> ::xplug::future::CallFuture<#output>
+                -> ::xplug::future::CallFuture<'static, #output>
             {
                 let __xplug_call: ::core::result::Result<#ret, ::xplug::CallError> = { #body };
                 ::xplug::future::CallFuture::new(

@@ -180,6 +180,27 @@ pub(crate) fn forward(
     }
 }
 
+/// The body of a proxy's function for an `async fn`, which an isolated plugin cannot serve
+/// yet: the call fails with `CannotCross`, its arguments (and `first`, the context or the
+/// object) dropped.
+pub(crate) fn refuse_async(arg_names: &[syn::Ident], first: TokenStream) -> TokenStream {
+    let rt = runtime();
+    quote! {
+        let _ = (#first, #(#arg_names),*);
+        #rt::fail(::xplug::CallErrorKind::CannotCross { type_name: #ASYNC })
+    }
+}
+
+/// The arm of a server's `match` for an `async fn` (the host refuses such a call before
+/// sending it).
+pub(crate) fn refuse_arm(index: u32) -> TokenStream {
+    quote! {
+        #index => ::core::result::Result::Err(::xplug::wire::WireError::CannotCross {
+            type_name: #ASYNC,
+        }),
+    }
+}
+
 /// The body of a server's function: `__xplug_args` decoded by the arm of `arms` that
 /// `__xplug_number` chooses, its answer written to `__xplug_out`; `what` names the number in
 /// the error for one no arm serves.
@@ -368,10 +389,7 @@ pub(crate) fn proxy(interface: &Interface, names: &Names, layout: &Layout) -> To
             ),
             Some(_) => {
                 let _ = since;
-                quote! {
-                    let _ = (__xplug_context, #(#arg_names),*);
-                    #rt::fail(::xplug::CallErrorKind::CannotCross { type_name: #ASYNC })
-                }
+                refuse_async(arg_names, quote!(__xplug_context))
             }
         };
         quote! {
@@ -439,12 +457,7 @@ pub(crate) fn interface_methods(
         let index = i as u32;
         match &f.output {
             None => serve_arm(index, arg_names, arg_types, ret, quote!(self.#ident)),
-            // The host refuses such a call before sending it.
-            Some(_) => quote! {
-                #index => ::core::result::Result::Err(::xplug::wire::WireError::CannotCross {
-                    type_name: #ASYNC,
-                }),
-            },
+            Some(_) => refuse_arm(index),
         }
     });
     let host_methods = match &interface.host {

@@ -40,7 +40,11 @@ struct Method {
     mutable: bool,
     arg_names: Vec<Ident>,
     arg_types: Vec<Type>,
+    /// What the table's function returns: the declared type, or for an `async fn` the
+    /// `FfiFuture` of it.
     ret: Type,
+    /// For an `async fn`, its declared output (the future's).
+    output: Option<Type>,
     /// The interface version that appended it, from `#[xplug(since = "..")]`.
     since: Option<LitStr>,
 }
@@ -106,6 +110,15 @@ pub(crate) fn parse(attr: TokenStream, mut item: ItemTrait) -> syn::Result<Objec
         "methods appended in a minor version (`#[xplug(since = \"..\")]`) must come after all \
          others: move this method before them",
     )?;
+    if isolated {
+        crate::parse::all_at_once(methods.iter().filter(|m| m.output.is_some()).map(|m| {
+            Error::new(
+                m.ident.span(),
+                "an `async fn` cannot be served by an isolated plugin yet (the trait is \
+                 `isolated`): make it a plain method",
+            )
+        }))?;
+    }
     if let Some(m) = methods
         .iter()
         .find(|m| m.ident == "close" || m.ident == "new")
@@ -132,10 +145,13 @@ fn method_of(method: &mut TraitItemMethod) -> syn::Result<Method> {
             "object methods have no default body: each implementation writes them",
         ));
     }
+    let asynchronous = sig.asyncness.is_some();
+    let mut plain = sig.clone();
+    plain.asyncness = None;
     check_plain(
-        sig,
-        "object methods are plain `fn name(&self, args) -> T`: no async, unsafe, extern, \
-         const or generics",
+        &plain,
+        "object methods are plain `fn name(&self, args) -> T` or `async fn name(&self, args) -> \
+         T`: no unsafe, extern, const or generics",
     )?;
     let mut inputs = sig.inputs.iter();
     let mutable = match inputs.next() {
@@ -155,8 +171,17 @@ fn method_of(method: &mut TraitItemMethod) -> syn::Result<Method> {
         "one receiver only",
         "object method arguments must be plain names",
     )?;
-    let ret = return_type(sig);
-    check_crossing(arg_types.iter().chain(Some(&ret)))?;
+    let declared = return_type(sig);
+    check_crossing(arg_types.iter().chain(Some(&declared)))?;
+    let (ret, output) = if asynchronous {
+        crate::parse::check_async(&arg_types, &declared)?;
+        (
+            syn::parse_quote!(::xplug::future::FfiFuture<#declared>),
+            Some(declared),
+        )
+    } else {
+        (declared, None)
+    };
     let ident = sig.ident.clone();
     let name = ident.to_string();
     if let Some(this) = arg_names.iter().find(|a| *a == "this") {
@@ -179,6 +204,10 @@ fn method_of(method: &mut TraitItemMethod) -> syn::Result<Method> {
              (the method table's own entries and abi_stable's end or start with one)",
         ));
     }
+    if let Some(output) = &output {
+        // The future borrows the object: `'_` is the receiver's lifetime.
+        crate::parse::async_signature(method, output, quote!('_));
+    }
     let (since, docs) = take_attributes(method)?;
     Ok(Method {
         field: ident.clone(),
@@ -188,6 +217,7 @@ fn method_of(method: &mut TraitItemMethod) -> syn::Result<Method> {
         arg_names,
         arg_types,
         ret,
+        output,
         since,
     })
 }
@@ -281,6 +311,7 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             arg_names,
             arg_types,
             ret,
+            output,
             ..
         } = m;
         let this = receiver(*mutable);
@@ -289,16 +320,21 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         } else {
             quote!(&*(this as *const T))
         };
+        let call = quote!(<T as #trait_ident>::#ident(#object, #(#arg_names),*));
+        // An async method's future borrows the object: the handle's future that holds it
+        // borrows the handle as long (see the box's method).
+        let value = match output {
+            None => call,
+            Some(_) => quote!(::xplug::future::FfiFuture::borrowing(#call)),
+        };
         quote! {
             /// # Safety
             /// `this` points to a live `T` that this table's `new` boxed, borrowed as the
-            /// method's receiver for the call.
+            /// method's receiver for the call (for an async method, as long as its future).
             unsafe extern "C" fn #ident<const __XPLUG_PLUGIN: bool>(
                 this: #this, #(#arg_names: #arg_types),*
             ) -> #p::CallResult<#ret> {
-                #p::guard_in::<__XPLUG_PLUGIN, _, _>(
-                    move || <T as #trait_ident>::#ident(#object, #(#arg_names),*)
-                )
+                #p::guard_in::<__XPLUG_PLUGIN, _, _>(move || #value)
             }
         }
     });
@@ -315,6 +351,7 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             arg_names,
             arg_types,
             ret,
+            output,
             since,
         } = m;
         let name = format!("{}.{}", trait_ident, ident);
@@ -348,14 +385,43 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         let missing_doc = since
             .as_ref()
             .map(|since| appended_doc(since, "an object made by a build against an older version"));
-        quote! {
-            #(#docs)*
-            #missing_doc
-            #[inline]
-            pub fn #ident(#this, #(#arg_names: #arg_types),*)
-                -> ::core::result::Result<#ret, ::xplug::CallError>
-            {
-                #body
+        match output {
+            None => quote! {
+                #(#docs)*
+                #missing_doc
+                #[inline]
+                pub fn #ident(#this, #(#arg_names: #arg_types),*)
+                    -> ::core::result::Result<#ret, ::xplug::CallError>
+                {
+                    #body
+                }
+            },
+            Some(output) => {
+                let this = if *mutable {
+                    quote!(&'__xplug mut self)
+                } else {
+                    quote!(&'__xplug self)
+                };
+                quote! {
+                    #(#docs)*
+                    #missing_doc
+                    #[inline]
+                    pub fn #ident<'__xplug>(#this, #(#arg_names: #arg_types),*)
+                        -> ::xplug::future::CallFuture<'__xplug, #output>
+                    {
+                        let __xplug_call: ::core::result::Result<#ret, ::xplug::CallError> =
+                            { #body };
+                        // SAFETY: the object's future borrows the object (owned arguments),
+                        // which this handle's borrow keeps for `'__xplug`.
+                        unsafe {
+                            ::xplug::future::CallFuture::borrowing(
+                                __xplug_call,
+                                #name,
+                                ::core::option::Option::None,
+                            )
+                        }
+                    }
+                }
             }
         }
     });
@@ -377,13 +443,17 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         let since = since
             .as_ref()
             .map_or_else(|| quote!(""), |since| quote!(#since));
-        let body = crate::isolate::forward(
-            arg_names,
-            arg_types,
-            ret,
-            quote!(#rt::object_call),
-            quote!(this as *const ::core::ffi::c_void, #index, #since,),
-        );
+        let body = if m.output.is_some() {
+            crate::isolate::refuse_async(arg_names, quote!(this))
+        } else {
+            crate::isolate::forward(
+                arg_names,
+                arg_types,
+                ret,
+                quote!(#rt::object_call),
+                quote!(this as *const ::core::ffi::c_void, #index, #since,),
+            )
+        };
         quote! {
             /// # Safety
             /// `this` is a remote object `remote_object` made, not yet dropped.
@@ -405,9 +475,15 @@ pub(crate) fn generate(object: Object) -> TokenStream {
             arg_names,
             arg_types,
             ret,
+            output,
             ..
         } = m;
-        crate::isolate::serve_arm(i as u32, arg_names, arg_types, ret, quote!(self.#ident))
+        match output {
+            None => {
+                crate::isolate::serve_arm(i as u32, arg_names, arg_types, ret, quote!(self.#ident))
+            }
+            Some(_) => crate::isolate::refuse_arm(i as u32),
+        }
     };
     let serve_arms = methods.iter().enumerate().map(arm);
     let shared_arms = methods

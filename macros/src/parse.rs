@@ -298,19 +298,7 @@ fn function(method: &mut TraitItemMethod) -> syn::Result<Function> {
     let declared = return_type(sig);
     check_crossing(arg_types.iter().chain(Some(&declared)))?;
     let (ret, output) = if asynchronous {
-        all_at_once(arg_types.iter().filter(|ty| borrows(ty)).map(|ty| {
-            Error::new(
-                ty.span(),
-                "the arguments of an `async fn` are owned (`RString`, not `RStr<'_>`): its \
-                 future may run after the call returns",
-            )
-        }))?;
-        if borrows(&declared) {
-            return Err(Error::new(
-                declared.span(),
-                "an `async fn` returns an owned value: its future outlives every borrow",
-            ));
-        }
+        check_async(&arg_types, &declared)?;
         (
             syn::parse_quote!(::xplug::future::FfiFuture<#declared>),
             Some(declared),
@@ -327,7 +315,7 @@ fn function(method: &mut TraitItemMethod) -> syn::Result<Function> {
         ));
     }
     if let Some(output) = &output {
-        async_signature(method, output);
+        async_signature(method, output, quote::quote!('static));
     }
     let (since, docs) = take_attributes(method)?;
     Ok(Function {
@@ -340,6 +328,25 @@ fn function(method: &mut TraitItemMethod) -> syn::Result<Function> {
         output,
         since,
     })
+}
+
+/// The rules of an `async fn`'s signature: owned arguments and an owned result, since its
+/// future may run after the call returns.
+pub(crate) fn check_async(arg_types: &[Type], output: &Type) -> syn::Result<()> {
+    all_at_once(arg_types.iter().filter(|ty| borrows(ty)).map(|ty| {
+        Error::new(
+            ty.span(),
+            "the arguments of an `async fn` are owned (`RString`, not `RStr<'_>`): its \
+             future may run after the call returns",
+        )
+    }))?;
+    if borrows(output) {
+        return Err(Error::new(
+            output.span(),
+            "an `async fn` returns an owned value: its future outlives every borrow",
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `ty` borrows: a reference, or a type that names a lifetime.
@@ -357,15 +364,17 @@ fn borrows(ty: &Type) -> bool {
 /// The trait's signature of an `async fn` returning `output`, as the compiler building the
 /// interface crate can declare it: from Rust 1.75 a function returning `impl Future + Send`
 /// (a plugin implements it with an `async fn`, or with any such future); before, one returning
-/// `xplug::future::BoxFuture` (a plugin returns `Box::pin(async move { .. })`).
-fn async_signature(method: &mut TraitItemMethod, output: &Type) {
+/// `xplug::future::BoxFuture` (a plugin returns `Box::pin(async move { .. })`). The future
+/// lives for `lifetime`: `'static` for an interface function, `'_` (the receiver's) for an
+/// object's method.
+pub(crate) fn async_signature(method: &mut TraitItemMethod, output: &Type, lifetime: TokenStream) {
     method.sig.asyncness = None;
     method.sig.output = if async_fn_in_traits() {
         syn::parse_quote! {
-            -> impl ::core::future::Future<Output = #output> + ::core::marker::Send + 'static
+            -> impl ::core::future::Future<Output = #output> + ::core::marker::Send + #lifetime
         }
     } else {
-        syn::parse_quote!(-> ::xplug::future::BoxFuture<#output>)
+        syn::parse_quote!(-> ::xplug::future::BoxFuture<#lifetime, #output>)
     };
 }
 

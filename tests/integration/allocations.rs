@@ -131,6 +131,12 @@ impl clock_interface::Clock for Clock {
     fn ticks(count: u64, _: u64, _: u64) -> xplug::stream::FfiStream<u64> {
         xplug::stream::FfiStream::new(xplug::stream::iter(0..count))
     }
+    fn stopwatch(_: u64) -> clock_interface::StopwatchBox {
+        unreachable!("not called")
+    }
+    async fn ask_host(question: RString) -> RString {
+        question
+    }
 }
 
 /// Pending once, with a clone of the waker kept until it is ready.

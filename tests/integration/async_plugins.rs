@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use abi_stable::std_types::RString;
-use clock_interface::ClockRef;
+use clock_interface::{ClockHost, ClockHostBox, ClockRef};
 use xplug_loader::runtime::{set_executor, Tokio};
 use xplug_loader::{CallErrorKind, ErrorKind, KeptLoaded, Loader};
 use xtask::{Compiler, Fixture};
@@ -15,13 +15,15 @@ use crate::compilers::built_or_skip;
 use crate::support::plugin;
 
 /// What the demo's async run prints, whatever built it.
-pub(crate) const DEMO_ASYNC_LINES: [&str; 6] = [
+pub(crate) const DEMO_ASYNC_LINES: [&str; 8] = [
     "async: plugin clock 1.0.0 awaited on the host's tokio runtime",
     "delayed(\"tick\", 20 ms)  -> tick  (waited on the host's timer)",
     "add_later(5, 30 ms)     -> true; total() 0 at once, 5 later  (its task outlived the call)",
     "-> error: plugin clock 1.0.0 panicked in `fail_after`: the clock broke after 10 ms",
     "wait(10 s), dropped after 20 ms -> timed out; cancelled() -> 1  (the plugin saw the drop)",
     "ticks(5, 10 ms)         -> 0 1 2 3 4  (a stream, an item per host timer)",
+    "stopwatch(100 ms).lap(10 ms) -> 115  (an object's async method)",
+    "ask_host(\"time?\")       -> time? it is time  (the plugin awaited the host's async service)",
 ];
 
 /// Checks the output of the demo's async run.
@@ -45,10 +47,21 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// The host's services: an async answer, after the host's own timer.
+struct Answers;
+
+impl ClockHost for Answers {
+    async fn answer(&self, question: RString) -> RString {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        format!("the host heard {question}").into()
+    }
+}
+
 #[test]
 fn an_async_plugin_waits_spawns_contains_panics_and_is_cancelled() {
     let runtime = runtime();
     let clock = Loader::<ClockRef>::new()
+        .host_services(ClockHostBox::new(Answers))
         .load(plugin(Fixture::Clock))
         .unwrap();
     runtime.block_on(async {
@@ -102,6 +115,18 @@ fn an_async_plugin_waits_spawns_contains_panics_and_is_cancelled() {
         let e = ticks.next().await.unwrap().unwrap_err();
         assert_eq!(e.panic_message(), Some("tick 2 broke"));
         assert!(ticks.next().await.is_none(), "ended by its panic");
+
+        // An object's async method: its future borrows the object.
+        let mut watch = clock.stopwatch(5).unwrap();
+        assert_eq!(watch.lap(3).await.unwrap(), 8);
+        assert_eq!(watch.lap(2).await.unwrap(), 10);
+        assert_eq!(watch.total().unwrap(), 10);
+        // A host service's async method, awaited by the plugin (the host's future, polled
+        // from the plugin's).
+        assert_eq!(
+            clock.ask_host("tick".into()).await.unwrap(),
+            "the host heard tick"
+        );
     });
 
     // A pending future keeps the plugin loaded; once it is dropped, the plugin unloads.

@@ -7,7 +7,7 @@ use abi_stable::std_types::RString;
 use xplug::stream::FfiStream;
 
 /// Tells time, asynchronously.
-#[xplug::interface(name = "clock")]
+#[xplug::interface(name = "clock", host = ClockHost)]
 pub trait Clock {
     /// `text`, after waiting `millis` milliseconds on the host's timer.
     async fn delayed(text: RString, millis: u64) -> RString;
@@ -27,4 +27,25 @@ pub trait Clock {
     /// A stream of `0..count`, one number every `millis` milliseconds (on the host's timer);
     /// it panics instead of yielding `panic_at`.
     fn ticks(count: u64, millis: u64, panic_at: u64) -> FfiStream<u64>;
+    /// A stopwatch object, started at `start` milliseconds.
+    fn stopwatch(start: u64) -> StopwatchBox;
+    /// The host's answer to `question` ([`ClockHost::answer`], awaited by the plugin), or
+    /// `"no host"`.
+    async fn ask_host(question: RString) -> RString;
+}
+
+/// A stopwatch a plugin makes; its async methods borrow it.
+#[xplug::object]
+pub trait Stopwatch: Send + Sync {
+    /// Waits `millis` milliseconds on the host's timer, adds them; returns the total.
+    async fn lap(&mut self, millis: u64) -> u64;
+    /// The total.
+    fn total(&self) -> u64;
+}
+
+/// What the host offers its clock plugins.
+#[xplug::object]
+pub trait ClockHost: Send + Sync {
+    /// Answers `question`, asynchronously.
+    async fn answer(&self, question: RString) -> RString;
 }

@@ -5,8 +5,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use clock_interface::ClockRef;
-use xplug_loader::runtime::{set_executor, Tokio};
+use abi_stable::std_types::RString;
+use clock_interface::{ClockHost, ClockHostBox, ClockRef};
+use xplug_loader::runtime::{set_executor, BoxFuture, Tokio};
 use xplug_loader::Loader;
 
 use crate::DemoError;
@@ -21,6 +22,7 @@ pub fn clock(file: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
         .build()?;
     set_executor(Tokio::new(runtime.handle().clone()));
     let clock = Loader::<ClockRef>::new()
+        .host_services(ClockHostBox::new(DemoClockHost))
         .load(file)
         .map_err(DemoError::Load)?;
     writeln!(
@@ -73,7 +75,34 @@ pub fn clock(file: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
             "  ticks(5, 10 ms)         -> {}  (a stream, an item per host timer)",
             items.join(" ")
         )?;
+
+        let mut watch = clock.stopwatch(100)?;
+        watch.lap(10).await?;
+        writeln!(
+            out,
+            "  stopwatch(100 ms).lap(10 ms) -> {}  (an object's async method)",
+            watch.lap(5).await?
+        )?;
+        writeln!(
+            out,
+            "  ask_host(\"time?\")       -> {}  (the plugin awaited the host's async service)",
+            clock.ask_host("time?".into()).await?
+        )?;
         Ok::<(), DemoError>(())
     })?;
     Ok(())
+}
+
+/// The demo's services for clock plugins. (In the form every compiler builds: the demo is
+/// built by rustc 1.63 for Windows.)
+struct DemoClockHost;
+
+#[allow(unknown_lints, refining_impl_trait)]
+impl ClockHost for DemoClockHost {
+    fn answer(&self, question: RString) -> BoxFuture<'_, RString> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            format!("{question} it is time").into()
+        })
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use abi_stable::std_types::RString;
-use clock_interface::Clock;
+use clock_interface::{Clock, Stopwatch, StopwatchBox};
 use xplug::future::BoxFuture;
 use xplug::runtime::{sleep, spawn};
 use xplug::stream::{unfold, FfiStream};
@@ -31,14 +31,14 @@ impl Drop for Waiting {
 
 #[allow(unknown_lints, refining_impl_trait)]
 impl Clock for Plugin {
-    fn delayed(text: RString, millis: u64) -> BoxFuture<RString> {
+    fn delayed(text: RString, millis: u64) -> BoxFuture<'static, RString> {
         Box::pin(async move {
             sleep(Duration::from_millis(millis)).await;
             text
         })
     }
 
-    fn add_later(value: u64, millis: u64) -> BoxFuture<bool> {
+    fn add_later(value: u64, millis: u64) -> BoxFuture<'static, bool> {
         Box::pin(async move {
             spawn(async move {
                 sleep(Duration::from_millis(millis)).await;
@@ -52,14 +52,14 @@ impl Clock for Plugin {
         TOTAL.load(Ordering::SeqCst)
     }
 
-    fn fail_after(millis: u64) -> BoxFuture<u64> {
+    fn fail_after(millis: u64) -> BoxFuture<'static, u64> {
         Box::pin(async move {
             sleep(Duration::from_millis(millis)).await;
             panic!("the clock broke after {} ms", millis)
         })
     }
 
-    fn wait(millis: u64) -> BoxFuture<u64> {
+    fn wait(millis: u64) -> BoxFuture<'static, u64> {
         Box::pin(async move {
             let mut waiting = Waiting { done: false };
             sleep(Duration::from_millis(millis)).await;
@@ -83,6 +83,40 @@ impl Clock for Plugin {
             }
             Some((n, n + 1))
         }))
+    }
+
+    fn stopwatch(start: u64) -> StopwatchBox {
+        StopwatchBox::new(Watch(start))
+    }
+
+    fn ask_host(question: RString) -> BoxFuture<'static, RString> {
+        Box::pin(async move {
+            match Self::host() {
+                Some(host) => host
+                    .answer(question)
+                    .await
+                    .unwrap_or_else(|e| e.to_string().into()),
+                None => "no host".into(),
+            }
+        })
+    }
+}
+
+/// A stopwatch: the milliseconds it has waited.
+struct Watch(u64);
+
+#[allow(unknown_lints, refining_impl_trait)]
+impl Stopwatch for Watch {
+    fn lap(&mut self, millis: u64) -> BoxFuture<'_, u64> {
+        Box::pin(async move {
+            sleep(Duration::from_millis(millis)).await;
+            self.0 += millis;
+            self.0
+        })
+    }
+
+    fn total(&self) -> u64 {
+        self.0
     }
 }
 
