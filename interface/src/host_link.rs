@@ -17,9 +17,10 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use abi_stable::prefix_type::{PrefixRef, WithMetadata, WithMetadata_};
-use abi_stable::std_types::{ROption, RStr};
+use abi_stable::std_types::{ROption, RSlice, RStr};
 
 use crate::future::FfiFuture;
+use crate::trace_link::{TraceField, TraceMeta};
 use abi_stable::StableAbi;
 
 /// The host's side of the boundary, as a plugin sees it: a prefix type, to which a later
@@ -50,6 +51,25 @@ pub struct HostLink {
     pub(crate) spawn: extern "C" fn(task: FfiFuture<()>) -> bool,
     /// Appended to ABI 1: a timer of the host's executor; none without one.
     pub(crate) sleep: extern "C" fn(nanos: u64) -> ROption<FfiFuture<()>>,
+    /// Appended to ABI 1: the `tracing` bridge (see `trace_link`). The host's maximum
+    /// `tracing` level (0 = off .. 5 = trace), or 255 if it has no bridge.
+    pub trace_max_level: extern "C" fn() -> u8,
+    /// Whether the host's subscriber takes this event or span.
+    pub trace_enabled: extern "C" fn(meta: &TraceMeta<'_>) -> bool,
+    /// Hands the host's subscriber an event (`parent` 0: the current span's).
+    pub trace_event:
+        extern "C" fn(meta: &TraceMeta<'_>, fields: RSlice<'_, TraceField<'_>>, parent: u64),
+    /// Opens a span in the host's subscriber; its id (0 if none).
+    pub trace_new_span:
+        extern "C" fn(meta: &TraceMeta<'_>, fields: RSlice<'_, TraceField<'_>>, parent: u64) -> u64,
+    /// Enters a span.
+    pub trace_enter: extern "C" fn(span: u64),
+    /// Leaves a span.
+    pub trace_exit: extern "C" fn(span: u64),
+    /// Another handle of a span.
+    pub trace_clone_span: extern "C" fn(span: u64) -> u64,
+    /// Drops a handle of a span; whether it closed.
+    pub trace_close: extern "C" fn(span: u64) -> bool,
 }
 
 /// One `log` record crossing the boundary.
@@ -80,6 +100,14 @@ pub fn host_link() -> HostLinkRef {
         forget_panic: host_forget_panic,
         spawn: crate::runtime::host_spawn,
         sleep: crate::runtime::host_sleep,
+        trace_max_level: crate::trace_link::host::max_level,
+        trace_enabled: crate::trace_link::host::enabled,
+        trace_event: crate::trace_link::host::event,
+        trace_new_span: crate::trace_link::host::new_span,
+        trace_enter: crate::trace_link::host::enter,
+        trace_exit: crate::trace_link::host::exit,
+        trace_clone_span: crate::trace_link::host::clone_span,
+        trace_close: crate::trace_link::host::try_close,
     });
     HostLinkRef(PrefixRef::from_ref(&LINK))
 }
@@ -351,6 +379,8 @@ impl std::fmt::Write for StackText {
 pub fn connect(link: HostLinkRef) {
     crate::unwind::enter_plugin_mode();
     LINK.store(link.0.to_raw_ptr() as *mut _, Ordering::Release);
+    #[cfg(feature = "tracing")]
+    crate::trace_link::plugin::connect(link);
     if log::set_logger(&BRIDGE).is_ok() {
         BRIDGED.store(true, Ordering::Release);
         // The host may change its level meanwhile (`set_max_log_level` reaches this plugin

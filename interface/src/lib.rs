@@ -35,7 +35,8 @@
 //!   implements and hands to every plugin at load; plugins reach it through the interface
 //!   trait's `host()`.
 //! - **Logs**: a plugin's `log` records go to the host's `log` logger, at the host's level
-//!   (set up when the plugin loads).
+//!   (set up when the plugin loads); with the feature `tracing`, its `tracing` events and spans
+//!   go to the host's subscriber.
 //! - **Async**: an interface function may be an `async fn` (the host's handle returns a
 //!   [`future::CallFuture`]) or return a [`stream::FfiStream`]; their polls run under the
 //!   plugin's panic guard, dropping them cancels, and they keep the plugin loaded while they
@@ -149,6 +150,7 @@ mod object;
 mod plugin_names;
 pub mod runtime;
 pub mod stream;
+mod trace_link;
 mod unwind;
 pub mod wire;
 
@@ -323,6 +325,7 @@ pub mod __private {
         NotSend, NotSync,
     };
     pub use crate::plugin_names::{forget_module, name_module};
+    pub use crate::trace_link::{TraceField, TraceMeta};
     pub use abi_stable;
 
     pub mod build_info;

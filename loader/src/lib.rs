@@ -17,6 +17,8 @@
 //!   of a file; a [`Watcher`](reload::Watcher) does that for each file of a directory.
 //! - [`isolation`] (Linux, Windows): the same handles served from a process of the plugin's own
 //!   ([`Loader::isolate`]): a crash or a hang is a [`CallError`], not the host's end.
+//! - [`runtime`]: the host's async executor, lent to plugins (their `async fn`s and streams
+//!   are awaited as any future; see `xplug`'s `future` and `stream`).
 //! - [`tools`]: for tools rather than hosts: a file's header without loading it
 //!   ([`inspect`](tools::inspect())), two builds of an interface compared.
 //!
@@ -79,6 +81,9 @@
 //!   and the quarantine journal.
 //! - `serde`: `Serialize` for [`LoadError`], [`PluginInfo`] and `Diagnostic` (JSON for
 //!   tools).
+//! - `tokio`: `runtime::Tokio`, a tokio runtime lent to plugins ([`runtime`]).
+//! - `tracing`: plugins' `tracing` events and spans reach this host's subscriber (plugins
+//!   enable `xplug`'s `tracing` feature).
 //!
 //! # Example
 //!

@@ -268,3 +268,144 @@ fn a_reload_under_pending_futures_keeps_their_generation_until_they_end() {
         "{unloads:?}"
     );
 }
+
+/// What the host's subscriber saw of the plugins' events and spans: `span NAME {fields}` and
+/// `event TARGET {fields} in SPAN`.
+mod recorder {
+    use std::collections::HashMap;
+    use std::fmt::Write as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Mutex, OnceLock};
+
+    use tracing_core::field::{Field, Visit};
+    use tracing_core::span::{Attributes, Id, Record};
+    use tracing_core::{Event, Metadata, Subscriber};
+
+    #[derive(Default)]
+    pub(crate) struct Recorder {
+        next: AtomicU64,
+        names: Mutex<HashMap<u64, String>>,
+        current: Mutex<HashMap<std::thread::ThreadId, Vec<u64>>>,
+        pub(crate) seen: Mutex<Vec<String>>,
+    }
+
+    struct Fields(String);
+
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            let _ = write!(self.0, " {}={:?}", field.name(), value);
+        }
+    }
+
+    impl Subscriber for Recorder {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut fields = Fields(String::new());
+            span.record(&mut fields);
+            let name = span.metadata().name().to_owned();
+            self.seen
+                .lock()
+                .unwrap()
+                .push(format!("span {name} {{{} }}", fields.0));
+            self.names.lock().unwrap().insert(id, name);
+            Id::from_u64(id)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut fields = Fields(String::new());
+            event.record(&mut fields);
+            let thread = std::thread::current().id();
+            let span = self
+                .current
+                .lock()
+                .unwrap()
+                .get(&thread)
+                .and_then(|stack| stack.last().copied())
+                .and_then(|id| self.names.lock().unwrap().get(&id).cloned())
+                .unwrap_or_default();
+            self.seen.lock().unwrap().push(format!(
+                "event {} {{{} }} in {span}",
+                event.metadata().target(),
+                fields.0
+            ));
+        }
+        fn enter(&self, span: &Id) {
+            let thread = std::thread::current().id();
+            let mut current = self.current.lock().unwrap();
+            current.entry(thread).or_default().push(span.into_u64());
+        }
+        fn exit(&self, _: &Id) {
+            let thread = std::thread::current().id();
+            if let Some(stack) = self.current.lock().unwrap().get_mut(&thread) {
+                stack.pop();
+            }
+        }
+    }
+
+    /// The subscriber of this process (set once, before the plugins that use it load).
+    pub(crate) fn recorder() -> &'static Recorder {
+        static RECORDER: OnceLock<&'static Recorder> = OnceLock::new();
+        RECORDER.get_or_init(|| {
+            let recorder: &'static Recorder = Box::leak(Box::default());
+            struct Shared(&'static Recorder);
+            impl Subscriber for Shared {
+                fn enabled(&self, m: &Metadata<'_>) -> bool {
+                    self.0.enabled(m)
+                }
+                fn new_span(&self, s: &Attributes<'_>) -> Id {
+                    self.0.new_span(s)
+                }
+                fn record(&self, i: &Id, r: &Record<'_>) {
+                    self.0.record(i, r)
+                }
+                fn record_follows_from(&self, a: &Id, b: &Id) {
+                    self.0.record_follows_from(a, b)
+                }
+                fn event(&self, e: &Event<'_>) {
+                    self.0.event(e)
+                }
+                fn enter(&self, s: &Id) {
+                    self.0.enter(s)
+                }
+                fn exit(&self, s: &Id) {
+                    self.0.exit(s)
+                }
+            }
+            tracing_core::dispatcher::set_global_default(tracing_core::Dispatch::new(Shared(
+                recorder,
+            )))
+            .expect("no other subscriber in this process");
+            recorder
+        })
+    }
+}
+
+#[test]
+fn a_plugin_s_events_and_spans_reach_the_host_s_subscriber_with_their_fields() {
+    let recorder = recorder::recorder();
+    let runtime = runtime();
+    let dir = crate::support::scratch("async-tracing");
+    let path = dir.join(xplug_loader::tools::library_file_name("clock"));
+    std::fs::write(
+        &path,
+        crate::snapshots::variant(Fixture::Clock, "1.0.0-tracing"),
+    )
+    .unwrap();
+    let clock = Loader::<ClockRef>::new().load(&path).unwrap();
+    let text = runtime.block_on(clock.delayed("tick".into(), 1)).unwrap();
+    assert_eq!(text, "tick");
+    let seen = recorder.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|s| s == "span delayed { millis=1 }"),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|s| s == "event clock { message=waiting text=tick } in delayed"),
+        "{seen:#?}"
+    );
+}

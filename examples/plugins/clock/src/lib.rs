@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use abi_stable::std_types::RString;
 use clock_interface::{Clock, Stopwatch, StopwatchBox};
+use tracing::Instrument;
 use xplug::future::BoxFuture;
 use xplug::runtime::{sleep, spawn};
 use xplug::stream::{unfold, FfiStream};
@@ -32,10 +33,16 @@ impl Drop for Waiting {
 #[allow(unknown_lints, refining_impl_trait)]
 impl Clock for Plugin {
     fn delayed(text: RString, millis: u64) -> BoxFuture<'static, RString> {
-        Box::pin(async move {
-            sleep(Duration::from_millis(millis)).await;
-            text
-        })
+        // A span around the wait, an event in it: both reach the host's subscriber.
+        let span = tracing::info_span!("delayed", millis);
+        Box::pin(
+            async move {
+                tracing::info!(text = %text, "waiting");
+                sleep(Duration::from_millis(millis)).await;
+                text
+            }
+            .instrument(span),
+        )
     }
 
     fn add_later(value: u64, millis: u64) -> BoxFuture<'static, bool> {

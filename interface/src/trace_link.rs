@@ -1,0 +1,518 @@
+//! The `tracing` bridge: a plugin's events and spans reach the host's subscriber, with their
+//! fields (feature `tracing`, on both sides).
+//!
+//! A plugin has its own copy of `tracing-core`, whose dispatcher is unset: its events would
+//! vanish. At load, a plugin built with the feature installs in its copy a subscriber that
+//! forwards every event and span (its metadata, its fields as text, its parent) through the
+//! host's link; the host (its `xplug` built with the feature) dispatches them to its own
+//! subscriber. The plugin's maximum level is the host's at load, so a disabled event costs in
+//! the plugin what it costs in the host: one comparison.
+//!
+//! The link's entries are always there (the ABI does not depend on features); a host built
+//! without the feature answers that it has no bridge, and the plugin keeps its dispatcher
+//! unset.
+//!
+//! Not bridged: values recorded into a span after its creation (`Span::record`), and
+//! `follows_from` links. At most 32 fields of an event or span cross.
+
+use abi_stable::std_types::{RSlice, RStr};
+use abi_stable::StableAbi;
+
+/// What the host's `trace_max_level` answers when it has no bridge.
+pub(crate) const NO_BRIDGE: u8 = u8::MAX;
+
+/// The most fields of one event or span that cross.
+#[cfg(feature = "tracing")]
+const MAX_FIELDS: usize = 32;
+
+/// A callsite's metadata as it crosses.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct TraceMeta<'a> {
+    name: RStr<'a>,
+    target: RStr<'a>,
+    /// 1 = error .. 5 = trace.
+    level: u8,
+    /// 0: an event, 1: a span.
+    kind: u8,
+    /// The source line, or 0 if unknown.
+    line: u32,
+    /// Empty if unknown.
+    module_path: RStr<'a>,
+    /// Empty if unknown.
+    file: RStr<'a>,
+    /// The names of the callsite's fields.
+    fields: RSlice<'a, RStr<'a>>,
+}
+
+/// One field's value, as text.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct TraceField<'a> {
+    name: RStr<'a>,
+    value: RStr<'a>,
+}
+
+/// The host's entries when its `xplug` has no bridge: nothing is enabled.
+#[cfg(not(feature = "tracing"))]
+pub(crate) mod host {
+    use super::*;
+
+    pub(crate) extern "C" fn max_level() -> u8 {
+        NO_BRIDGE
+    }
+    pub(crate) extern "C" fn enabled(_: &TraceMeta<'_>) -> bool {
+        false
+    }
+    pub(crate) extern "C" fn event(_: &TraceMeta<'_>, _: RSlice<'_, TraceField<'_>>, _: u64) {}
+    pub(crate) extern "C" fn new_span(
+        _: &TraceMeta<'_>,
+        _: RSlice<'_, TraceField<'_>>,
+        _: u64,
+    ) -> u64 {
+        0
+    }
+    pub(crate) extern "C" fn enter(_: u64) {}
+    pub(crate) extern "C" fn exit(_: u64) {}
+    pub(crate) extern "C" fn clone_span(span: u64) -> u64 {
+        span
+    }
+    pub(crate) extern "C" fn try_close(_: u64) -> bool {
+        false
+    }
+}
+
+/// The host's entries: each dispatches to the host's current subscriber, a panic in it
+/// contained (the call then does nothing).
+#[cfg(feature = "tracing")]
+pub(crate) mod host {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicPtr, Ordering};
+    use std::sync::{Mutex, PoisonError};
+
+    use tracing_core::callsite::{Callsite, Identifier};
+    use tracing_core::field::{Field, FieldSet, Value};
+    use tracing_core::metadata::Kind;
+    use tracing_core::span::{Attributes, Id};
+    use tracing_core::{dispatcher, Event, Interest, Level, LevelFilter, Metadata};
+
+    use super::*;
+    use crate::host_link::contained;
+
+    /// A plugin's callsite, as the host's subscriber sees it: made once per distinct
+    /// metadata and kept for the life of the process (a subscriber may keep `&'static`
+    /// references to it).
+    struct HostCallsite {
+        meta: AtomicPtr<Metadata<'static>>,
+    }
+
+    impl Callsite for HostCallsite {
+        fn set_interest(&self, _: Interest) {}
+
+        fn metadata(&self) -> &Metadata<'_> {
+            // SAFETY: set (to a leaked, never freed `Metadata`) before the callsite is
+            // registered or handed out.
+            unsafe { &*self.meta.load(Ordering::Acquire) }
+        }
+    }
+
+    /// The key of a callsite: everything its metadata holds.
+    type Key = (String, String, u8, u8, u32, String, String, Vec<String>);
+
+    static CALLSITES: Mutex<Option<HashMap<Key, &'static Metadata<'static>>>> = Mutex::new(None);
+
+    fn leak(text: &str) -> &'static str {
+        Box::leak(text.to_owned().into_boxed_str())
+    }
+
+    fn level_of(level: u8) -> Option<Level> {
+        Some(match level {
+            1 => Level::ERROR,
+            2 => Level::WARN,
+            3 => Level::INFO,
+            4 => Level::DEBUG,
+            5 => Level::TRACE,
+            _ => return None,
+        })
+    }
+
+    /// The host's metadata for `meta`, made (and registered) at its first sight.
+    fn metadata(meta: &TraceMeta<'_>) -> Option<&'static Metadata<'static>> {
+        let level = level_of(meta.level)?;
+        let key: Key = (
+            meta.name.as_str().to_owned(),
+            meta.target.as_str().to_owned(),
+            meta.level,
+            meta.kind,
+            meta.line,
+            meta.module_path.as_str().to_owned(),
+            meta.file.as_str().to_owned(),
+            meta.fields
+                .iter()
+                .take(MAX_FIELDS)
+                .map(|f| f.as_str().to_owned())
+                .collect(),
+        );
+        let mut callsites = CALLSITES.lock().unwrap_or_else(PoisonError::into_inner);
+        let callsites = callsites.get_or_insert_with(HashMap::new);
+        if let Some(found) = callsites.get(&key) {
+            return Some(found);
+        }
+        let callsite: &'static HostCallsite = Box::leak(Box::new(HostCallsite {
+            meta: AtomicPtr::new(std::ptr::null_mut()),
+        }));
+        let names: &'static [&'static str] = Box::leak(
+            key.7
+                .iter()
+                .map(|n| leak(n))
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+        );
+        let text = |s: &str| if s.is_empty() { None } else { Some(leak(s)) };
+        let made: &'static Metadata<'static> = Box::leak(Box::new(Metadata::new(
+            leak(&key.0),
+            leak(&key.1),
+            level,
+            text(&key.6),
+            if key.4 == 0 { None } else { Some(key.4) },
+            text(&key.5),
+            FieldSet::new(names, Identifier(callsite)),
+            if meta.kind == 1 {
+                Kind::SPAN
+            } else {
+                Kind::EVENT
+            },
+        )));
+        callsite.meta.store(
+            made as *const Metadata<'static> as *mut _,
+            Ordering::Release,
+        );
+        tracing_core::callsite::register(callsite);
+        callsites.insert(key, made);
+        Some(made)
+    }
+
+    /// Runs `f` with the value set of `fields` for `meta` (at most [`MAX_FIELDS`]; fields
+    /// the callsite does not name are dropped).
+    fn with_values<R>(
+        meta: &'static Metadata<'static>,
+        fields: RSlice<'_, TraceField<'_>>,
+        f: impl FnOnce(&tracing_core::field::ValueSet<'_>) -> R,
+    ) -> R {
+        let set = meta.fields();
+        let values: Vec<(Field, &str)> = fields
+            .iter()
+            .take(MAX_FIELDS)
+            .filter_map(|field| Some((set.field(field.name.as_str())?, field.value.as_str())))
+            .collect();
+        let shown: Vec<tracing_core::field::DisplayValue<&str>> = values
+            .iter()
+            .map(|(_, value)| tracing_core::field::display(*value))
+            .collect();
+        match set.iter().next() {
+            None => {
+                let none: [(&Field, Option<&dyn Value>); 0] = [];
+                f(&set.value_set(&none))
+            }
+            Some(first) => {
+                // A fixed array (what `value_set` takes), the fields past the values unset.
+                let mut pairs: [(&Field, Option<&dyn Value>); MAX_FIELDS] =
+                    [(&first, None); MAX_FIELDS];
+                for (pair, ((field, _), value)) in pairs.iter_mut().zip(values.iter().zip(&shown)) {
+                    *pair = (field, Some(value as &dyn Value));
+                }
+                f(&set.value_set(&pairs))
+            }
+        }
+    }
+
+    fn parent(id: u64) -> Option<Id> {
+        if id == 0 {
+            None
+        } else {
+            Some(Id::from_u64(id))
+        }
+    }
+
+    pub(crate) extern "C" fn max_level() -> u8 {
+        contained(
+            || match LevelFilter::current().into_level() {
+                None => 0,
+                Some(Level::ERROR) => 1,
+                Some(Level::WARN) => 2,
+                Some(Level::INFO) => 3,
+                Some(Level::DEBUG) => 4,
+                Some(_) => 5,
+            },
+            0,
+        )
+    }
+
+    pub(crate) extern "C" fn enabled(meta: &TraceMeta<'_>) -> bool {
+        contained(
+            || match metadata(meta) {
+                Some(meta) => dispatcher::get_default(|d| d.enabled(meta)),
+                None => false,
+            },
+            false,
+        )
+    }
+
+    pub(crate) extern "C" fn event(
+        meta: &TraceMeta<'_>,
+        fields: RSlice<'_, TraceField<'_>>,
+        parent_span: u64,
+    ) {
+        contained(
+            || {
+                let meta = match metadata(meta) {
+                    Some(meta) => meta,
+                    None => return,
+                };
+                with_values(meta, fields, |values| {
+                    let event = match parent(parent_span) {
+                        Some(parent) => Event::new_child_of(parent, meta, values),
+                        None => Event::new(meta, values),
+                    };
+                    dispatcher::get_default(|d| d.event(&event));
+                })
+            },
+            (),
+        )
+    }
+
+    pub(crate) extern "C" fn new_span(
+        meta: &TraceMeta<'_>,
+        fields: RSlice<'_, TraceField<'_>>,
+        parent_span: u64,
+    ) -> u64 {
+        contained(
+            || {
+                let meta = match metadata(meta) {
+                    Some(meta) => meta,
+                    None => return 0,
+                };
+                with_values(meta, fields, |values| {
+                    let attributes = match parent(parent_span) {
+                        Some(parent) => Attributes::child_of(parent, meta, values),
+                        None => Attributes::new(meta, values),
+                    };
+                    dispatcher::get_default(|d| d.new_span(&attributes)).into_u64()
+                })
+            },
+            0,
+        )
+    }
+
+    pub(crate) extern "C" fn enter(span: u64) {
+        if let Some(id) = parent(span) {
+            contained(|| dispatcher::get_default(|d| d.enter(&id)), ())
+        }
+    }
+
+    pub(crate) extern "C" fn exit(span: u64) {
+        if let Some(id) = parent(span) {
+            contained(|| dispatcher::get_default(|d| d.exit(&id)), ())
+        }
+    }
+
+    pub(crate) extern "C" fn clone_span(span: u64) -> u64 {
+        match parent(span) {
+            Some(id) => contained(
+                || dispatcher::get_default(|d| d.clone_span(&id)).into_u64(),
+                span,
+            ),
+            None => 0,
+        }
+    }
+
+    pub(crate) extern "C" fn try_close(span: u64) -> bool {
+        match parent(span) {
+            Some(id) => contained(
+                || dispatcher::get_default(|d| d.try_close(id.clone())),
+                false,
+            ),
+            None => false,
+        }
+    }
+}
+
+/// The plugin's side: the subscriber installed in the plugin's copy of `tracing-core`.
+#[cfg(feature = "tracing")]
+pub(crate) mod plugin {
+    use std::fmt::{self, Write as _};
+
+    use tracing_core::field::{Field, Visit};
+    use tracing_core::span::{Attributes, Id, Record};
+    use tracing_core::subscriber::{Interest, Subscriber};
+    use tracing_core::{dispatcher, Event, Level, LevelFilter, Metadata};
+
+    use super::*;
+    use crate::__private::HostLinkRef;
+
+    /// Forwards to the host through its link.
+    struct Bridge {
+        link: HostLinkRef,
+        max_level: LevelFilter,
+    }
+
+    fn level_number(level: &Level) -> u8 {
+        match *level {
+            Level::ERROR => 1,
+            Level::WARN => 2,
+            Level::INFO => 3,
+            Level::DEBUG => 4,
+            _ => 5,
+        }
+    }
+
+    /// Runs `f` with `meta` as it crosses.
+    fn with_meta<R>(meta: &Metadata<'_>, f: impl FnOnce(&TraceMeta<'_>) -> R) -> R {
+        let names: Vec<RStr<'_>> = meta
+            .fields()
+            .iter()
+            .take(MAX_FIELDS)
+            .map(|f| RStr::from(f.name()))
+            .collect();
+        f(&TraceMeta {
+            name: meta.name().into(),
+            target: meta.target().into(),
+            level: level_number(meta.level()),
+            kind: if meta.is_span() { 1 } else { 0 },
+            line: meta.line().unwrap_or(0),
+            module_path: meta.module_path().unwrap_or("").into(),
+            file: meta.file().unwrap_or("").into(),
+            fields: RSlice::from_slice(&names),
+        })
+    }
+
+    /// A record's fields, as text.
+    #[derive(Default)]
+    struct Fields(Vec<(&'static str, String)>);
+
+    impl Visit for Fields {
+        fn record_str(&mut self, field: &Field, value: &str) {
+            if self.0.len() < MAX_FIELDS {
+                self.0.push((field.name(), value.to_owned()));
+            }
+        }
+
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            if self.0.len() < MAX_FIELDS {
+                let mut text = String::new();
+                let _ = write!(text, "{:?}", value);
+                self.0.push((field.name(), text));
+            }
+        }
+    }
+
+    impl Fields {
+        fn with<R>(&self, f: impl FnOnce(RSlice<'_, TraceField<'_>>) -> R) -> R {
+            let fields: Vec<TraceField<'_>> = self
+                .0
+                .iter()
+                .map(|(name, value)| TraceField {
+                    name: (*name).into(),
+                    value: value.as_str().into(),
+                })
+                .collect();
+            f(RSlice::from_slice(&fields))
+        }
+    }
+
+    impl Subscriber for Bridge {
+        fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+            // Asked at each use: the host's subscriber decides, and may change its mind.
+            Interest::sometimes()
+        }
+
+        fn max_level_hint(&self) -> Option<LevelFilter> {
+            Some(self.max_level)
+        }
+
+        fn enabled(&self, meta: &Metadata<'_>) -> bool {
+            match self.link.trace_enabled() {
+                Some(enabled) => with_meta(meta, |meta| enabled(meta)),
+                None => false,
+            }
+        }
+
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            let mut fields = Fields::default();
+            span.record(&mut fields);
+            let parent = span.parent().map_or(0, Id::into_u64);
+            let id = match self.link.trace_new_span() {
+                Some(new_span) => with_meta(span.metadata(), |meta| {
+                    fields.with(|f| new_span(meta, f, parent))
+                }),
+                None => 0,
+            };
+            // An id is never 0: a host that made no span gets one that names none.
+            Id::from_u64(if id == 0 { u64::MAX } else { id })
+        }
+
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+        fn event(&self, event: &Event<'_>) {
+            let mut fields = Fields::default();
+            event.record(&mut fields);
+            let parent = event.parent().map_or(0, Id::into_u64);
+            if let Some(send) = self.link.trace_event() {
+                with_meta(event.metadata(), |meta| {
+                    fields.with(|f| send(meta, f, parent))
+                })
+            }
+        }
+
+        fn enter(&self, span: &Id) {
+            if let Some(enter) = self.link.trace_enter() {
+                enter(span.into_u64())
+            }
+        }
+
+        fn exit(&self, span: &Id) {
+            if let Some(exit) = self.link.trace_exit() {
+                exit(span.into_u64())
+            }
+        }
+
+        fn clone_span(&self, span: &Id) -> Id {
+            match self.link.trace_clone_span() {
+                Some(clone) => match clone(span.into_u64()) {
+                    0 => span.clone(),
+                    id => Id::from_u64(id),
+                },
+                None => span.clone(),
+            }
+        }
+
+        fn try_close(&self, span: Id) -> bool {
+            match self.link.trace_close() {
+                Some(close) => close(span.into_u64()),
+                None => false,
+            }
+        }
+    }
+
+    /// Installs the bridge in this plugin's copy of `tracing-core`, if its host has one and
+    /// the plugin set no dispatcher of its own.
+    pub(crate) fn connect(link: HostLinkRef) {
+        let max_level = match link.trace_max_level() {
+            Some(max_level) => max_level(),
+            None => return,
+        };
+        let max_level = match max_level {
+            NO_BRIDGE => return,
+            0 => LevelFilter::OFF,
+            1 => LevelFilter::ERROR,
+            2 => LevelFilter::WARN,
+            3 => LevelFilter::INFO,
+            4 => LevelFilter::DEBUG,
+            _ => LevelFilter::TRACE,
+        };
+        let _ =
+            dispatcher::set_global_default(dispatcher::Dispatch::new(Bridge { link, max_level }));
+    }
+}
