@@ -466,12 +466,19 @@ impl LogLine {
         })
     }
 
-    /// Hands the record to this process's logger.
+    /// Hands the record to this process's logger. The child let it through at its level, the
+    /// host's when it was made: not this process's level now, which may have changed since (a
+    /// record arrives on its own thread, after the call that made it may have returned).
     pub(crate) fn log(&self) {
-        if self.level > log::max_level() {
+        let logger = log::logger();
+        let metadata = log::Metadata::builder()
+            .level(self.level)
+            .target(&self.target)
+            .build();
+        if !logger.enabled(&metadata) {
             return;
         }
-        log::logger().log(
+        logger.log(
             &log::Record::builder()
                 .level(self.level)
                 .target(&self.target)
