@@ -15,7 +15,7 @@
 //! | [`ObjectHeader`] | either side | `drop`, `take_panic`, `live` |
 //! | [`FutureVTable`](crate::future::FutureVTable) (an `async fn`'s [`FfiFuture`](crate::future::FfiFuture)) | either side | `header` ([`ObjectHeader`]), `poll` |
 //! | [`StreamVTable`](crate::stream::StreamVTable) ([`FfiStream`](crate::stream::FfiStream)) | either side | `header` ([`ObjectHeader`]), `poll_next` |
-//! | [`FfiWakerVTable`](crate::future::FfiWakerVTable) (a waker lent for a poll, or kept) | either side | `clone`, `wake`, `wake_by_ref`, `drop`, `live` |
+//! | [`FfiWakerVTable`](crate::future::FfiWakerVTable) (a waker lent for a poll, or kept) | either side | `clone_waker`, `wake`, `wake_by_ref`, `drop`, `live` |
 //!
 //! Every function of a root module and of [`PluginEntries`] takes the module's
 //! [`CallContext`] first: null in the module a plugin exports, and the state of whatever

@@ -159,17 +159,39 @@ impl<T> FfiFuture<T> {
 
 impl<T> Drop for FfiFuture<T> {
     fn drop(&mut self) {
-        let header = self.vtable.header();
-        let live = (header.live())();
         // SAFETY: the future is live and owned by this handle, dropped once here.
-        let result = unsafe { (header.drop())(self.future.as_ptr()) };
-        if result.is_err() {
-            // A panic in the future's `Drop` was contained; its details are dropped.
-            let _ = (header.take_panic())();
-        }
-        // Gone once its drop shim returned: no code of the future runs any more.
-        object_gone(live);
+        unsafe { drop_through(self.vtable.header(), self.future.as_ptr()) }
     }
+}
+
+/// Drops `value`, a future or stream made by the code of `header`, through its drop shim; then
+/// counts it gone from that code's live objects (no code of it runs any more). A panic in its
+/// `Drop` was contained there; its details are dropped.
+///
+/// # Safety
+///
+/// `value` is live, owned by the caller and made for `header`'s table; it is dropped once, here.
+pub(crate) unsafe fn drop_through(header: ObjectHeaderRef, value: *mut c_void) {
+    let live = (header.live())();
+    // SAFETY: the caller's promise.
+    let result = unsafe { (header.drop())(value) };
+    if result.is_err() {
+        let _ = (header.take_panic())();
+    }
+    object_gone(live);
+}
+
+/// The `std` waker of `lent`, the other side's waker lent for one poll: never dropped (it is
+/// the lender's), only cloned or woken by reference.
+pub(crate) fn lent_waker(lent: &FfiWaker) -> ManuallyDrop<Waker> {
+    // SAFETY: `LENT_WAKER` is the table for a `*const FfiWaker`, and `lent` outlives the
+    // waker's use (the poll it was lent for; clones are the lender's own).
+    ManuallyDrop::new(unsafe {
+        Waker::from_raw(RawWaker::new(
+            lent as *const FfiWaker as *const (),
+            &LENT_WAKER,
+        ))
+    })
 }
 
 impl<T> fmt::Debug for FfiFuture<T> {
@@ -222,14 +244,7 @@ impl<F: Future + Send> FutureShim<F> {
     ) -> PollState {
         // SAFETY: the caller's promise: the future is boxed, so it never moves.
         let future = unsafe { Pin::new_unchecked(&mut *(future as *mut F)) };
-        // Lent for this poll: never dropped here, only cloned or woken by reference.
-        // SAFETY: `BORROWED` is a table for a `*const FfiWaker` that lives through the poll.
-        let waker = ManuallyDrop::new(unsafe {
-            Waker::from_raw(RawWaker::new(
-                waker as *const FfiWaker as *const (),
-                &LENT_WAKER,
-            ))
-        });
+        let waker = lent_waker(waker);
         let mut cx = Context::from_waker(&waker);
         match guard_in::<PLUGIN, _, _>(move || future.poll(&mut cx)) {
             RResult::ROk(Poll::Ready(value)) => {
@@ -495,7 +510,7 @@ fn noop_waker() -> Waker {
 // of the poll (never dropped or consumed here); an owned one a `Box<FfiWaker>`.
 
 /// The table of a waker the other side lent for one poll.
-pub(crate) static LENT_WAKER: RawWakerVTable =
+static LENT_WAKER: RawWakerVTable =
     RawWakerVTable::new(lent_clone, lent_wake_by_ref, lent_wake_by_ref, lent_drop);
 
 /// The table of a waker the other side made for this code to keep.

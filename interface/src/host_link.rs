@@ -20,7 +20,7 @@ use abi_stable::prefix_type::{PrefixRef, WithMetadata, WithMetadata_};
 use abi_stable::std_types::{ROption, RSlice, RStr};
 
 use crate::future::FfiFuture;
-use crate::trace_link::{TraceField, TraceMeta};
+use crate::trace_link::{TraceField, TraceMeta, TraceParent};
 use abi_stable::StableAbi;
 
 /// The host's side of the boundary, as a plugin sees it: a prefix type, to which a later
@@ -56,12 +56,18 @@ pub struct HostLink {
     pub trace_max_level: extern "C" fn() -> u8,
     /// Whether the host's subscriber takes this event or span.
     pub trace_enabled: extern "C" fn(meta: &TraceMeta<'_>) -> bool,
-    /// Hands the host's subscriber an event (`parent` 0: the current span's).
-    pub trace_event:
-        extern "C" fn(meta: &TraceMeta<'_>, fields: RSlice<'_, TraceField<'_>>, parent: u64),
+    /// Hands the host's subscriber an event.
+    pub trace_event: extern "C" fn(
+        meta: &TraceMeta<'_>,
+        fields: RSlice<'_, TraceField<'_>>,
+        parent: TraceParent,
+    ),
     /// Opens a span in the host's subscriber; its id (0 if none).
-    pub trace_new_span:
-        extern "C" fn(meta: &TraceMeta<'_>, fields: RSlice<'_, TraceField<'_>>, parent: u64) -> u64,
+    pub trace_new_span: extern "C" fn(
+        meta: &TraceMeta<'_>,
+        fields: RSlice<'_, TraceField<'_>>,
+        parent: TraceParent,
+    ) -> u64,
     /// Enters a span.
     pub trace_enter: extern "C" fn(span: u64),
     /// Leaves a span.

@@ -325,7 +325,7 @@ pub mod __private {
         NotSend, NotSync,
     };
     pub use crate::plugin_names::{forget_module, name_module};
-    pub use crate::trace_link::{TraceField, TraceMeta};
+    pub use crate::trace_link::{TraceField, TraceMeta, TraceParent};
     pub use abi_stable;
 
     pub mod build_info;

@@ -45,7 +45,12 @@ static EXECUTOR: Mutex<Option<Arc<dyn Executor>>> = Mutex::new(None);
 /// Lends `executor` to the plugins of this process (and to [`spawn`], [`sleep`] and
 /// [`timeout`] in the host's own code), in place of the one lent before.
 pub fn set_executor(executor: impl Executor) {
-    *EXECUTOR.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(executor));
+    let old = EXECUTOR
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .replace(Arc::new(executor));
+    // Dropped unlocked: its `Drop` may drop tasks whose code spawns or sleeps.
+    drop(old);
 }
 
 fn executor() -> Option<Arc<dyn Executor>> {

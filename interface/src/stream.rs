@@ -26,10 +26,10 @@ use std::ffi::c_void;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::task::{Context, Poll, RawWaker, Waker};
+use std::task::{Context, Poll, Waker};
 
 use abi_stable::prefix_type::WithMetadata;
 use abi_stable::std_types::RResult;
@@ -37,8 +37,8 @@ use abi_stable::StableAbi;
 
 use crate::abi::{ObjectHeader, ObjectHeaderRef};
 use crate::call::{guard_in, install_hook, panicked, plugin_mode, CallResult};
-use crate::future::{FfiWaker, PollState, LENT_WAKER};
-use crate::object::{live_counter, object_gone, object_made, take_panic_ffi};
+use crate::future::{drop_through, lent_waker, FfiWaker, PollState};
+use crate::object::{live_counter, object_made, take_panic_ffi};
 use crate::CallError;
 
 /// An async iterator: the values it yields, one poll at a time (the shape of `futures`'
@@ -266,16 +266,8 @@ impl<T> fmt::Debug for Next<'_, T> {
 
 impl<T> Drop for FfiStream<T> {
     fn drop(&mut self) {
-        let header = self.vtable.header();
-        let live = (header.live())();
         // SAFETY: the stream is live and owned by this handle, dropped once here.
-        let result = unsafe { (header.drop())(self.stream.as_ptr()) };
-        if result.is_err() {
-            // A panic in the stream's `Drop` was contained; its details are dropped.
-            let _ = (header.take_panic())();
-        }
-        // Gone once its drop shim returned: no code of the stream runs any more.
-        object_gone(live);
+        unsafe { drop_through(self.vtable.header(), self.stream.as_ptr()) }
     }
 }
 
@@ -334,14 +326,7 @@ impl<S: Stream + Send + 'static> StreamShim<S> {
             Some(inner) => unsafe { Pin::new_unchecked(inner) },
             None => return PollState::DONE,
         };
-        // SAFETY: `LENT_WAKER` is the table for a `*const FfiWaker` that lives through the
-        // poll; the waker is lent, never dropped here.
-        let waker = ManuallyDrop::new(unsafe {
-            Waker::from_raw(RawWaker::new(
-                waker as *const FfiWaker as *const (),
-                &LENT_WAKER,
-            ))
-        });
+        let waker = lent_waker(waker);
         let mut cx = Context::from_waker(&waker);
         match guard_in::<PLUGIN, _, _>(move || inner.poll_next(&mut cx)) {
             RResult::ROk(Poll::Ready(Some(item))) => {
@@ -349,7 +334,15 @@ impl<S: Stream + Send + 'static> StreamShim<S> {
                 unsafe { (out as *mut S::Item).write(item) };
                 PollState::READY
             }
-            RResult::ROk(Poll::Ready(None)) => PollState::DONE,
+            RResult::ROk(Poll::Ready(None)) => {
+                // Ended: dropped now (a stream polled after its end may panic), so that later
+                // polls answer `DONE` without running it. A panic in its `Drop` is contained
+                // and its details dropped.
+                if guard_in::<PLUGIN, _, _>(|| *slot = None).is_err() {
+                    let _ = crate::call::take_panic();
+                }
+                PollState::DONE
+            }
             RResult::ROk(Poll::Pending) => PollState::PENDING,
             RResult::RErr(_) => {
                 // Ended by its panic: dropped now, under the guard (a second panic's details

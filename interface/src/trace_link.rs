@@ -45,6 +45,22 @@ pub struct TraceMeta<'a> {
     fields: RSlice<'a, RStr<'a>>,
 }
 
+/// The parent of an event or span, as it crosses.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct TraceParent {
+    /// 0: the host's current span (contextual), 1: none (a root), 2: the span `id`.
+    mode: u8,
+    id: u64,
+}
+
+#[cfg(feature = "tracing")]
+impl TraceParent {
+    const CONTEXTUAL: u8 = 0;
+    const ROOT: u8 = 1;
+    const EXPLICIT: u8 = 2;
+}
+
 /// One field's value, as text.
 #[repr(C)]
 #[derive(StableAbi)]
@@ -64,11 +80,16 @@ pub(crate) mod host {
     pub(crate) extern "C" fn enabled(_: &TraceMeta<'_>) -> bool {
         false
     }
-    pub(crate) extern "C" fn event(_: &TraceMeta<'_>, _: RSlice<'_, TraceField<'_>>, _: u64) {}
+    pub(crate) extern "C" fn event(
+        _: &TraceMeta<'_>,
+        _: RSlice<'_, TraceField<'_>>,
+        _: TraceParent,
+    ) {
+    }
     pub(crate) extern "C" fn new_span(
         _: &TraceMeta<'_>,
         _: RSlice<'_, TraceField<'_>>,
-        _: u64,
+        _: TraceParent,
     ) -> u64 {
         0
     }
@@ -153,8 +174,8 @@ pub(crate) mod host {
                 .map(|f| f.as_str().to_owned())
                 .collect(),
         );
-        let mut callsites = CALLSITES.lock().unwrap_or_else(PoisonError::into_inner);
-        let callsites = callsites.get_or_insert_with(HashMap::new);
+        let mut guard = CALLSITES.lock().unwrap_or_else(PoisonError::into_inner);
+        let callsites = guard.get_or_insert_with(HashMap::new);
         if let Some(found) = callsites.get(&key) {
             return Some(found);
         }
@@ -187,8 +208,11 @@ pub(crate) mod host {
             made as *const Metadata<'static> as *mut _,
             Ordering::Release,
         );
-        tracing_core::callsite::register(callsite);
         callsites.insert(key, made);
+        // Registered unlocked: registering calls every subscriber, whose code may trace (and
+        // come back here) or take long.
+        drop(guard);
+        tracing_core::callsite::register(callsite);
         Some(made)
     }
 
@@ -226,7 +250,8 @@ pub(crate) mod host {
         }
     }
 
-    fn parent(id: u64) -> Option<Id> {
+    /// A span id the plugin names (0 names none).
+    fn span(id: u64) -> Option<Id> {
         if id == 0 {
             None
         } else {
@@ -261,7 +286,7 @@ pub(crate) mod host {
     pub(crate) extern "C" fn event(
         meta: &TraceMeta<'_>,
         fields: RSlice<'_, TraceField<'_>>,
-        parent_span: u64,
+        parent: TraceParent,
     ) {
         contained(
             || {
@@ -270,9 +295,10 @@ pub(crate) mod host {
                     None => return,
                 };
                 with_values(meta, fields, |values| {
-                    let event = match parent(parent_span) {
-                        Some(parent) => Event::new_child_of(parent, meta, values),
-                        None => Event::new(meta, values),
+                    let event = match parent.mode {
+                        TraceParent::ROOT => Event::new_child_of(None, meta, values),
+                        TraceParent::EXPLICIT => Event::new_child_of(span(parent.id), meta, values),
+                        _ => Event::new(meta, values),
                     };
                     dispatcher::get_default(|d| d.event(&event));
                 })
@@ -284,7 +310,7 @@ pub(crate) mod host {
     pub(crate) extern "C" fn new_span(
         meta: &TraceMeta<'_>,
         fields: RSlice<'_, TraceField<'_>>,
-        parent_span: u64,
+        parent: TraceParent,
     ) -> u64 {
         contained(
             || {
@@ -293,9 +319,10 @@ pub(crate) mod host {
                     None => return 0,
                 };
                 with_values(meta, fields, |values| {
-                    let attributes = match parent(parent_span) {
-                        Some(parent) => Attributes::child_of(parent, meta, values),
-                        None => Attributes::new(meta, values),
+                    let attributes = match (parent.mode, span(parent.id)) {
+                        (TraceParent::ROOT, _) => Attributes::new_root(meta, values),
+                        (TraceParent::EXPLICIT, Some(id)) => Attributes::child_of(id, meta, values),
+                        _ => Attributes::new(meta, values),
                     };
                     dispatcher::get_default(|d| d.new_span(&attributes)).into_u64()
                 })
@@ -304,30 +331,30 @@ pub(crate) mod host {
         )
     }
 
-    pub(crate) extern "C" fn enter(span: u64) {
-        if let Some(id) = parent(span) {
+    pub(crate) extern "C" fn enter(id: u64) {
+        if let Some(id) = span(id) {
             contained(|| dispatcher::get_default(|d| d.enter(&id)), ())
         }
     }
 
-    pub(crate) extern "C" fn exit(span: u64) {
-        if let Some(id) = parent(span) {
+    pub(crate) extern "C" fn exit(id: u64) {
+        if let Some(id) = span(id) {
             contained(|| dispatcher::get_default(|d| d.exit(&id)), ())
         }
     }
 
-    pub(crate) extern "C" fn clone_span(span: u64) -> u64 {
-        match parent(span) {
+    pub(crate) extern "C" fn clone_span(raw: u64) -> u64 {
+        match span(raw) {
             Some(id) => contained(
                 || dispatcher::get_default(|d| d.clone_span(&id)).into_u64(),
-                span,
+                raw,
             ),
             None => 0,
         }
     }
 
-    pub(crate) extern "C" fn try_close(span: u64) -> bool {
-        match parent(span) {
+    pub(crate) extern "C" fn try_close(id: u64) -> bool {
+        match span(id) {
             Some(id) => contained(
                 || dispatcher::get_default(|d| d.try_close(id.clone())),
                 false,
@@ -349,6 +376,25 @@ pub(crate) mod plugin {
 
     use super::*;
     use crate::__private::HostLinkRef;
+
+    /// The id of a span the host did not make.
+    const NO_SPAN: u64 = u64::MAX;
+
+    /// The host's id of `span`, if the host made it.
+    fn host_id(span: &Id) -> Option<u64> {
+        Some(span.into_u64()).filter(|&id| id != NO_SPAN)
+    }
+
+    /// How an event or span names its parent.
+    fn parent_of(root: bool, parent: Option<&Id>) -> TraceParent {
+        let (mode, id) = match (root, parent.and_then(host_id)) {
+            (true, _) => (TraceParent::ROOT, 0),
+            (false, Some(id)) => (TraceParent::EXPLICIT, id),
+            // Contextual, or a parent the host did not make.
+            (false, None) => (TraceParent::CONTEXTUAL, 0),
+        };
+        TraceParent { mode, id }
+    }
 
     /// Forwards to the host through its link.
     struct Bridge {
@@ -440,15 +486,16 @@ pub(crate) mod plugin {
         fn new_span(&self, span: &Attributes<'_>) -> Id {
             let mut fields = Fields::default();
             span.record(&mut fields);
-            let parent = span.parent().map_or(0, Id::into_u64);
+            let parent = parent_of(span.is_root(), span.parent());
             let id = match self.link.trace_new_span() {
                 Some(new_span) => with_meta(span.metadata(), |meta| {
                     fields.with(|f| new_span(meta, f, parent))
                 }),
                 None => 0,
             };
-            // An id is never 0: a host that made no span gets one that names none.
-            Id::from_u64(if id == 0 { u64::MAX } else { id })
+            // An id is never 0: a host that made no span gets one that names none (and is
+            // never sent back).
+            Id::from_u64(if id == 0 { NO_SPAN } else { id })
         }
 
         fn record(&self, _: &Id, _: &Record<'_>) {}
@@ -458,7 +505,7 @@ pub(crate) mod plugin {
         fn event(&self, event: &Event<'_>) {
             let mut fields = Fields::default();
             event.record(&mut fields);
-            let parent = event.parent().map_or(0, Id::into_u64);
+            let parent = parent_of(event.is_root(), event.parent());
             if let Some(send) = self.link.trace_event() {
                 with_meta(event.metadata(), |meta| {
                     fields.with(|f| send(meta, f, parent))
@@ -467,31 +514,31 @@ pub(crate) mod plugin {
         }
 
         fn enter(&self, span: &Id) {
-            if let Some(enter) = self.link.trace_enter() {
-                enter(span.into_u64())
+            if let (Some(enter), Some(id)) = (self.link.trace_enter(), host_id(span)) {
+                enter(id)
             }
         }
 
         fn exit(&self, span: &Id) {
-            if let Some(exit) = self.link.trace_exit() {
-                exit(span.into_u64())
+            if let (Some(exit), Some(id)) = (self.link.trace_exit(), host_id(span)) {
+                exit(id)
             }
         }
 
         fn clone_span(&self, span: &Id) -> Id {
-            match self.link.trace_clone_span() {
-                Some(clone) => match clone(span.into_u64()) {
+            match (self.link.trace_clone_span(), host_id(span)) {
+                (Some(clone), Some(id)) => match clone(id) {
                     0 => span.clone(),
                     id => Id::from_u64(id),
                 },
-                None => span.clone(),
+                _ => span.clone(),
             }
         }
 
         fn try_close(&self, span: Id) -> bool {
-            match self.link.trace_close() {
-                Some(close) => close(span.into_u64()),
-                None => false,
+            match (self.link.trace_close(), host_id(&span)) {
+                (Some(close), Some(id)) => close(id),
+                _ => false,
             }
         }
     }
@@ -512,7 +559,16 @@ pub(crate) mod plugin {
             4 => LevelFilter::DEBUG,
             _ => LevelFilter::TRACE,
         };
-        let _ =
-            dispatcher::set_global_default(dispatcher::Dispatch::new(Bridge { link, max_level }));
+        // A dispatcher the plugin's static constructors set stays (this then fails). A panic
+        // here would abort the load shim: contained.
+        crate::host_link::contained(
+            || {
+                let _ = dispatcher::set_global_default(dispatcher::Dispatch::new(Bridge {
+                    link,
+                    max_level,
+                }));
+            },
+            (),
+        );
     }
 }

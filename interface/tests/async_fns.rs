@@ -256,3 +256,32 @@ fn an_object_s_async_methods_borrow_it_and_contain_panics() {
     assert_eq!(poll(&mut old.tick(2), &waker), Poll::Ready(Ok(21)));
     assert_eq!(poll(&mut old.peek(), &waker), Poll::Ready(Ok(21)));
 }
+
+/// Yields one item, then ends; panics if polled after its end (as many streams do).
+struct OneThenEnd(u8);
+
+impl xplug::stream::Stream for OneThenEnd {
+    type Item = u64;
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<u64>> {
+        self.0 += 1;
+        match self.0 {
+            1 => Poll::Ready(Some(7)),
+            2 => Poll::Ready(None),
+            _ => panic!("polled after its end"),
+        }
+    }
+}
+
+#[test]
+fn an_ended_stream_is_not_polled_again() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let waker = Waker::from(Arc::new(Counter(AtomicUsize::new(0))));
+    let mut stream = xplug::stream::FfiStream::new(OneThenEnd(0));
+    assert_eq!(poll(&mut stream.next(), &waker), Poll::Ready(Some(Ok(7))));
+    assert_eq!(poll(&mut stream.next(), &waker), Poll::Ready(None));
+    assert_eq!(
+        poll(&mut stream.next(), &waker),
+        Poll::Ready(None),
+        "ended, not polled again"
+    );
+}

@@ -4,7 +4,7 @@
 //! ```
 //! # #[cfg(feature = "tokio")]
 //! # {
-//! let runtime = tokio::runtime::Builder::new_multi_thread().enable_time().build()?;
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
 //! xplug_loader::runtime::set_executor(xplug_loader::runtime::Tokio::new(runtime.handle().clone()));
 //! # }
 //! # Ok::<(), std::io::Error>(())

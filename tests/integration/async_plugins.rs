@@ -18,7 +18,7 @@ use crate::support::plugin;
 pub(crate) const DEMO_ASYNC_LINES: [&str; 8] = [
     "async: plugin clock 1.0.0 awaited on the host's tokio runtime",
     "delayed(\"tick\", 20 ms)  -> tick  (waited on the host's timer)",
-    "add_later(5, 30 ms)     -> true; total() 0 at once, 5 later  (its task outlived the call)",
+    "add_later(5, 300 ms)    -> true; total() 0 at once, 5 later  (its task outlived the call)",
     "-> error: plugin clock 1.0.0 panicked in `fail_after`: the clock broke after 10 ms",
     "wait(10 s), dropped after 20 ms -> timed out; cancelled() -> 1  (the plugin saw the drop)",
     "ticks(5, 10 ms)         -> 0 1 2 3 4  (a stream, an item per host timer)",
@@ -71,9 +71,12 @@ fn an_async_plugin_waits_spawns_contains_panics_and_is_cancelled() {
             "awaits the host's timer"
         );
 
-        assert!(clock.add_later(7, 30).await.unwrap(), "an executor is lent");
+        assert!(
+            clock.add_later(7, 300).await.unwrap(),
+            "an executor is lent"
+        );
         assert_eq!(clock.total().unwrap(), 0, "the task outlives the call");
-        for _ in 0..400 {
+        for _ in 0..1000 {
             if clock.total().unwrap() == 7 {
                 break;
             }
@@ -396,16 +399,17 @@ fn a_plugin_s_events_and_spans_reach_the_host_s_subscriber_with_their_fields() {
     )
     .unwrap();
     let clock = Loader::<ClockRef>::new().load(&path).unwrap();
-    let text = runtime.block_on(clock.delayed("tick".into(), 1)).unwrap();
-    assert_eq!(text, "tick");
+    // Values no other test passes (the subscriber is the process's).
+    let text = runtime.block_on(clock.delayed("traced".into(), 3)).unwrap();
+    assert_eq!(text, "traced");
     let seen = recorder.seen.lock().unwrap().clone();
     assert!(
-        seen.iter().any(|s| s == "span delayed { millis=1 }"),
+        seen.iter().any(|s| s == "span delayed { millis=3 }"),
         "{seen:#?}"
     );
     assert!(
         seen.iter()
-            .any(|s| s == "event clock { message=waiting text=tick } in delayed"),
+            .any(|s| s == "event clock { message=waiting text=traced } in delayed"),
         "{seen:#?}"
     );
 }

@@ -37,10 +37,10 @@ pub fn clock(file: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
             "  delayed(\"tick\", 20 ms)  -> {text}  (waited on the host's timer)"
         )?;
 
-        let spawned = clock.add_later(5, 30).await?;
+        let spawned = clock.add_later(5, 300).await?;
         let before = clock.total()?;
-        // The task adds its value 30 ms on; a loaded machine may take longer.
-        for _ in 0..200 {
+        // The task adds its value 300 ms on; a loaded machine may take longer.
+        for _ in 0..500 {
             tokio::time::sleep(Duration::from_millis(10)).await;
             if clock.total()? != before {
                 break;
@@ -48,7 +48,7 @@ pub fn clock(file: &Path, out: &mut dyn Write) -> Result<(), DemoError> {
         }
         writeln!(
             out,
-            "  add_later(5, 30 ms)     -> {spawned}; total() {before} at once, {} later  (its task outlived the call)",
+            "  add_later(5, 300 ms)    -> {spawned}; total() {before} at once, {} later  (its task outlived the call)",
             clock.total()?
         )?;
 
