@@ -13,9 +13,9 @@
 //! | [`HostLink`](crate::__private::HostLink) | host | `max_log_level`, `log_enabled`, `log`, `log_flush`, `defer_panic`, `forget_panic`; appended: `spawn`, `sleep` (the host's executor), `trace_max_level`, `trace_enabled`, `trace_event`, `trace_new_span`, `trace_enter`, `trace_exit`, `trace_clone_span`, `trace_close` (the `tracing` bridge) |
 //! | object method table (per object trait) | either side | `header_` ([`ObjectHeader`]), `send_`, `sync_`, the methods |
 //! | [`ObjectHeader`] | either side | `drop`, `take_panic`, `live` |
-//! | [`FutureVTable`](crate::future::FutureVTable) (an `async fn`'s [`FfiFuture`](crate::future::FfiFuture)) | either side | `header` ([`ObjectHeader`]), `poll` |
+//! | [`FutureVTable`] (an `async fn`'s [`FfiFuture`]) | either side | `header` ([`ObjectHeader`]), `poll` |
 //! | [`StreamVTable`](crate::stream::StreamVTable) ([`FfiStream`](crate::stream::FfiStream)) | either side | `header` ([`ObjectHeader`]), `poll_next` |
-//! | [`FfiWakerVTable`](crate::future::FfiWakerVTable) (a waker lent for a poll, or kept) | either side | `clone_waker`, `wake`, `wake_by_ref`, `drop`, `live` |
+//! | [`FfiWakerVTable`] (a waker lent for a poll, or kept) | either side | `clone_waker`, `wake`, `wake_by_ref`, `drop`, `live` |
 //!
 //! Every function of a root module and of [`PluginEntries`] takes the module's
 //! [`CallContext`] first: null in the module a plugin exports, and the state of whatever
@@ -28,12 +28,12 @@
 //! side is a one-byte mark, the details of a contained panic coming from `take_panic`.
 
 use std::ffi::c_void;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
 use std::sync::atomic::AtomicU64;
 
-use abi_stable::std_types::{ROption, RResult, RSlice, RString, RVec};
+use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec};
 use abi_stable::StableAbi;
-
-use crate::call::{CallResult, PluginPanic};
 
 /// The version of the xplug ABI this crate speaks, written in every plugin's header.
 pub const ABI_VERSION: u16 = 1;
@@ -158,23 +158,145 @@ impl core::fmt::Debug for PluginEntriesRef {
     }
 }
 
-/// The runtime entries of this copy of xplug, for the tables a plugin's code makes.
-pub(crate) mod entries {
-    use super::CallContext;
-    use crate::call::{take_panic, PluginPanic};
+/// What a plugin function returns across the boundary: its value, or the mark of a panic it
+/// contained (whose details the module's `take_panic` entry returns).
+pub type CallResult<T> = RResult<T, Contained>;
 
-    /// [`take_panic`] for a root module.
-    pub extern "C" fn take_panic_entry(_: CallContext) -> PluginPanic {
-        take_panic()
-    }
+/// The error side of a [`CallResult`]: the function panicked, and the plugin contained it.
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contained(u8);
 
-    /// How many objects this copy of xplug made are alive.
-    pub extern "C" fn live_objects_entry(_: CallContext) -> u64 {
-        crate::object::live_objects()
-    }
+impl Contained {
+    /// A plugin contained a panic (what a plugin's guard returns).
+    pub const PANICKED: Contained = Contained(1);
+    /// A call to an isolated plugin failed on the host's side (the proxy's mark; the reason
+    /// waits in the host, see `isolation::take_failure`).
+    pub const ISOLATED: Contained = Contained(2);
+}
 
-    /// Sets this plugin's maximum log level.
-    pub extern "C" fn set_log_level_entry(_: CallContext, level: u8) {
-        crate::host_link::set_log_level(level)
-    }
+/// A panic caught inside a plugin function, as the plugin reports it to the host.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct PluginPanic {
+    /// The panic message (the payload, if it was a string).
+    pub message: RString,
+    /// `file:line:column` of the panic in the plugin's source, if known.
+    pub location: RString,
+}
+
+/// How a poll across the boundary ended.
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollState(u8);
+
+impl PollState {
+    /// The future is done; its output was written.
+    pub const READY: PollState = PollState(0);
+    /// The future is not done; it will wake the waker it was lent (or a clone of it).
+    pub const PENDING: PollState = PollState(1);
+    /// The future panicked; the panic was contained, and its details wait in the code that
+    /// made the future (the table's `take_panic`).
+    pub const PANICKED: PollState = PollState(2);
+    /// The stream has ended (streams only: a future is `READY` instead).
+    pub const DONE: PollState = PollState(3);
+}
+
+/// The table of a future that crosses the boundary.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = FutureVTableRef, prefix_fields = FutureVTable_Prefix)))]
+#[sabi(missing_field(option))]
+pub struct FutureVTable {
+    /// Drops the future, the details of a panic, and the live count of the code that made it.
+    pub header: ObjectHeaderRef,
+    /// Polls the future (`*mut F`) with the lent waker; on [`PollState::READY`] its output was
+    /// written to the second pointer (a `*mut T`). Entries a later release appends come after
+    /// this one.
+    #[sabi(last_prefix_field)]
+    pub poll: unsafe extern "C" fn(*mut c_void, *mut c_void, &FfiWaker) -> PollState,
+}
+
+/// A plugin's future of `T`, as it crosses the boundary: owned, polled and dropped through its
+/// table, in the code that made it. Part of the layout of every interface with an `async fn`
+/// (its `T` too). Hosts use the [`CallFuture`](crate::future::CallFuture) their handle returns.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct FfiFuture<T> {
+    pub(crate) future: NonNull<c_void>,
+    pub(crate) vtable: FutureVTableRef,
+    pub(crate) _output: PhantomData<T>,
+}
+
+/// A waker as it crosses the boundary: its data and the table of the code that made it.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct FfiWaker {
+    pub(crate) data: *const c_void,
+    pub(crate) vtable: FfiWakerVTableRef,
+}
+
+/// The table of an [`FfiWaker`]: each function runs in the code that made the waker, and
+/// contains a panic there.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = FfiWakerVTableRef, prefix_fields = FfiWakerVTable_Prefix)))]
+#[sabi(missing_field(option))]
+pub struct FfiWakerVTable {
+    /// An owned waker that wakes the same task (counted live in its maker until dropped).
+    pub clone_waker: unsafe extern "C" fn(*const c_void) -> FfiWaker,
+    /// Wakes the task and drops an owned waker.
+    pub wake: unsafe extern "C" fn(*const c_void),
+    /// Wakes the task.
+    pub wake_by_ref: unsafe extern "C" fn(*const c_void),
+    /// Drops an owned waker.
+    pub drop: unsafe extern "C" fn(*const c_void),
+    /// The live-object count of the code that made the waker. Entries a later release appends
+    /// come after this one.
+    #[sabi(last_prefix_field)]
+    pub live: extern "C" fn() -> &'static AtomicU64,
+}
+
+/// A callsite's metadata as it crosses.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct TraceMeta<'a> {
+    pub(crate) name: RStr<'a>,
+    pub(crate) target: RStr<'a>,
+    /// 1 = error .. 5 = trace.
+    pub(crate) level: u8,
+    /// 0: an event, 1: a span.
+    pub(crate) kind: u8,
+    /// The source line, or 0 if unknown.
+    pub(crate) line: u32,
+    /// Empty if unknown.
+    pub(crate) module_path: RStr<'a>,
+    /// Empty if unknown.
+    pub(crate) file: RStr<'a>,
+    /// The names of the callsite's fields.
+    pub(crate) fields: RSlice<'a, RStr<'a>>,
+}
+
+/// The parent of an event or span, as it crosses.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct TraceParent {
+    /// 0: the host's current span (contextual), 1: none (a root), 2: the span `id`.
+    pub(crate) mode: u8,
+    pub(crate) id: u64,
+}
+
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+impl TraceParent {
+    pub(crate) const CONTEXTUAL: u8 = 0;
+    pub(crate) const ROOT: u8 = 1;
+    pub(crate) const EXPLICIT: u8 = 2;
+}
+
+/// One field's value, as text.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct TraceField<'a> {
+    pub(crate) name: RStr<'a>,
+    pub(crate) value: RStr<'a>,
 }

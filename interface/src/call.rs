@@ -21,37 +21,11 @@ use std::path::{Component, Path};
 use std::sync::{Arc, Once};
 
 use abi_stable::std_types::{RResult, RString};
-use abi_stable::StableAbi;
 
 pub(crate) use crate::unwind::drop_payload;
 pub use crate::unwind::plugin_mode;
 
-/// What a plugin function returns across the boundary: its value, or the mark of a panic it
-/// contained (whose details [`take_panic`] returns).
-pub type CallResult<T> = RResult<T, Contained>;
-
-/// The error side of a [`CallResult`]: the function panicked, and the plugin contained it.
-#[repr(transparent)]
-#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Contained(u8);
-
-impl Contained {
-    /// A plugin contained a panic (what a plugin's guard returns).
-    pub const PANICKED: Contained = Contained(1);
-    /// A call to an isolated plugin failed on the host's side (the proxy's mark; the reason
-    /// waits in the host, see `isolation::take_failure`).
-    pub const ISOLATED: Contained = Contained(2);
-}
-
-/// A panic caught inside a plugin function, as the plugin reports it to the host.
-#[repr(C)]
-#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
-pub struct PluginPanic {
-    /// The panic message (the payload, if it was a string).
-    pub message: RString,
-    /// `file:line:column` of the panic in the plugin's source, if known.
-    pub location: RString,
-}
+pub use crate::abi::{CallResult, Contained, PluginPanic};
 
 /// Why a call into a plugin returned no value: which function, and what went wrong
 /// ([`kind`](CallError::kind)); for a call of a loaded plugin's function, which plugin

@@ -26,67 +26,27 @@ use std::mem::{ManuallyDrop, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use abi_stable::prefix_type::WithMetadata;
 use abi_stable::std_types::RResult;
-use abi_stable::StableAbi;
+
+pub use crate::abi::{
+    FfiFuture, FfiWaker, FfiWakerVTable, FfiWakerVTableRef, FutureVTable, FutureVTableRef,
+    PollState,
+};
 
 use crate::abi::{ObjectHeader, ObjectHeaderRef, PluginRuntime};
+use crate::call::CallError;
 use crate::call::{guard_in, install_hook, panicked, plugin_mode, CallResult};
 use crate::object::{live_counter, object_gone, object_made, take_panic_ffi};
 use crate::unwind::drop_payload;
-use crate::CallError;
 
 /// What a plugin's function returns where the interface declares an `async fn` and the
 /// plugin's compiler has no `async fn` in traits (before Rust 1.75): the future, boxed
 /// (`'static` for an interface function, borrowing the object for an object's method).
 /// `Box::pin(async move { .. })` makes one.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// How a poll across the boundary ended.
-#[repr(transparent)]
-#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PollState(u8);
-
-impl PollState {
-    /// The future is done; its output was written.
-    pub const READY: PollState = PollState(0);
-    /// The future is not done; it will wake the waker it was lent (or a clone of it).
-    pub const PENDING: PollState = PollState(1);
-    /// The future panicked; the panic was contained, and its details wait in the code that
-    /// made the future (the table's `take_panic`).
-    pub const PANICKED: PollState = PollState(2);
-    /// The stream has ended (streams only: a future is `READY` instead).
-    pub const DONE: PollState = PollState(3);
-}
-
-/// The table of a future that crosses the boundary.
-#[repr(C)]
-#[derive(StableAbi)]
-#[sabi(kind(Prefix(prefix_ref = FutureVTableRef, prefix_fields = FutureVTable_Prefix)))]
-#[sabi(missing_field(option))]
-pub struct FutureVTable {
-    /// Drops the future, the details of a panic, and the live count of the code that made it.
-    pub header: ObjectHeaderRef,
-    /// Polls the future (`*mut F`) with the lent waker; on [`PollState::READY`] its output was
-    /// written to the second pointer (a `*mut T`). Entries a later release appends come after
-    /// this one.
-    #[sabi(last_prefix_field)]
-    pub poll: unsafe extern "C" fn(*mut c_void, *mut c_void, &FfiWaker) -> PollState,
-}
-
-/// A plugin's future of `T`, as it crosses the boundary: owned, polled and dropped through its
-/// table, in the code that made it. Part of the layout of every interface with an `async fn`
-/// (its `T` too). Hosts use the [`CallFuture`] their handle returns.
-#[repr(C)]
-#[derive(StableAbi)]
-pub struct FfiFuture<T> {
-    future: NonNull<c_void>,
-    vtable: FutureVTableRef,
-    _output: PhantomData<T>,
-}
 
 // SAFETY: an `FfiFuture` is made only from a `Send` future (`new`) whose output is `T`; it is
 // polled and dropped through `&mut self` or by value, never shared.
@@ -375,35 +335,6 @@ impl<T> fmt::Debug for CallFuture<'_, T> {
         };
         f.debug_tuple("CallFuture").field(&state).finish()
     }
-}
-
-/// A waker as it crosses the boundary: its data and the table of the code that made it.
-#[repr(C)]
-#[derive(StableAbi)]
-pub struct FfiWaker {
-    data: *const c_void,
-    vtable: FfiWakerVTableRef,
-}
-
-/// The table of an [`FfiWaker`]: each function runs in the code that made the waker, and
-/// contains a panic there.
-#[repr(C)]
-#[derive(StableAbi)]
-#[sabi(kind(Prefix(prefix_ref = FfiWakerVTableRef, prefix_fields = FfiWakerVTable_Prefix)))]
-#[sabi(missing_field(option))]
-pub struct FfiWakerVTable {
-    /// An owned waker that wakes the same task (counted live in its maker until dropped).
-    pub clone_waker: unsafe extern "C" fn(*const c_void) -> FfiWaker,
-    /// Wakes the task and drops an owned waker.
-    pub wake: unsafe extern "C" fn(*const c_void),
-    /// Wakes the task.
-    pub wake_by_ref: unsafe extern "C" fn(*const c_void),
-    /// Drops an owned waker.
-    pub drop: unsafe extern "C" fn(*const c_void),
-    /// The live-object count of the code that made the waker. Entries a later release appends
-    /// come after this one.
-    #[sabi(last_prefix_field)]
-    pub live: extern "C" fn() -> &'static AtomicU64,
 }
 
 impl FfiWaker {

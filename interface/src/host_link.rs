@@ -13,14 +13,13 @@
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
-use abi_stable::prefix_type::{PrefixRef, WithMetadata, WithMetadata_};
+use abi_stable::prefix_type::{PrefixRef, WithMetadata_};
 use abi_stable::std_types::{ROption, RSlice, RStr};
 
-use crate::future::FfiFuture;
-use crate::trace_link::{TraceField, TraceMeta, TraceParent};
+use crate::abi::{FfiFuture, TraceField, TraceMeta, TraceParent};
+use crate::unwind::contained;
 use abi_stable::StableAbi;
 
 /// The host's side of the boundary, as a plugin sees it: a prefix type, to which a later
@@ -31,21 +30,21 @@ use abi_stable::StableAbi;
 #[sabi(missing_field(option))]
 pub struct HostLink {
     /// The host's maximum log level (`log::LevelFilter` as a number: 0 = off .. 5 = trace).
-    max_log_level: extern "C" fn() -> u8,
+    pub(crate) max_log_level: extern "C" fn() -> u8,
     /// Whether the host's logger takes records of this level (1 = error .. 5 = trace) and
     /// target.
-    log_enabled: extern "C" fn(level: u8, target: RStr<'_>) -> bool,
+    pub(crate) log_enabled: extern "C" fn(level: u8, target: RStr<'_>) -> bool,
     /// Hands one record to the host's logger.
-    log: extern "C" fn(record: &LogRecord<'_>),
+    pub(crate) log: extern "C" fn(record: &LogRecord<'_>),
     /// Flushes the host's logger.
-    log_flush: extern "C" fn(),
+    pub(crate) log_flush: extern "C" fn(),
     /// Keeps the text of a panic no guard took yet, for this thread: printed when the thread
     /// defers another one, or when it exits (a plugin's own thread that died of it).
-    defer_panic: extern "C" fn(text: RStr<'_>) -> bool,
+    pub(crate) defer_panic: extern "C" fn(text: RStr<'_>) -> bool,
     /// Forgets this thread's deferred panic: a guard took it. Entries a later release appends
     /// come after this one.
     #[sabi(last_prefix_field)]
-    forget_panic: extern "C" fn(),
+    pub(crate) forget_panic: extern "C" fn(),
     /// Appended to ABI 1 (absent from the link of a host built before): runs a plugin's task
     /// on the host's executor; `false` without one.
     pub(crate) spawn: extern "C" fn(task: FfiFuture<()>) -> bool,
@@ -95,30 +94,7 @@ pub struct LogRecord<'a> {
     message: RStr<'a>,
 }
 
-/// This process's link, as a host hands it to the plugins it loads: its own `log` logger.
-pub fn host_link() -> HostLinkRef {
-    static LINK: WithMetadata<HostLink> = WithMetadata::new(HostLink {
-        max_log_level: host_max_level,
-        log_enabled: host_enabled,
-        log: host_log,
-        log_flush: host_flush,
-        defer_panic: host_defer_panic,
-        forget_panic: host_forget_panic,
-        spawn: crate::runtime::host_spawn,
-        sleep: crate::runtime::host_sleep,
-        trace_max_level: crate::trace_link::host::max_level,
-        trace_enabled: crate::trace_link::host::enabled,
-        trace_event: crate::trace_link::host::event,
-        trace_new_span: crate::trace_link::host::new_span,
-        trace_enter: crate::trace_link::host::enter,
-        trace_exit: crate::trace_link::host::exit,
-        trace_clone_span: crate::trace_link::host::clone_span,
-        trace_close: crate::trace_link::host::try_close,
-    });
-    HostLinkRef(PrefixRef::from_ref(&LINK))
-}
-
-extern "C" fn host_max_level() -> u8 {
+pub(crate) extern "C" fn host_max_level() -> u8 {
     log::max_level() as usize as u8
 }
 
@@ -142,18 +118,7 @@ pub fn filter_of(number: u8) -> log::LevelFilter {
     }
 }
 
-/// Runs the host's logger: a panic in it stops here, never unwinding into the plugin.
-pub(crate) fn contained<R>(f: impl FnOnce() -> R, otherwise: R) -> R {
-    match panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(value) => value,
-        Err(payload) => {
-            crate::unwind::drop_payload(payload);
-            otherwise
-        }
-    }
-}
-
-extern "C" fn host_enabled(level: u8, target: RStr<'_>) -> bool {
+pub(crate) extern "C" fn host_enabled(level: u8, target: RStr<'_>) -> bool {
     contained(
         || match level_of(level) {
             Some(level) => log::logger().enabled(
@@ -168,7 +133,7 @@ extern "C" fn host_enabled(level: u8, target: RStr<'_>) -> bool {
     )
 }
 
-extern "C" fn host_log(record: &LogRecord<'_>) {
+pub(crate) extern "C" fn host_log(record: &LogRecord<'_>) {
     let level = match level_of(record.level) {
         Some(level) => level,
         None => return,
@@ -201,7 +166,7 @@ extern "C" fn host_log(record: &LogRecord<'_>) {
     )
 }
 
-extern "C" fn host_flush() {
+pub(crate) extern "C" fn host_flush() {
     contained(|| log::logger().flush(), ())
 }
 
@@ -231,7 +196,7 @@ thread_local! {
 
 /// Keeps `text` for this thread; `false` where it cannot (thread teardown, or while its slot
 /// is in use): the plugin prints it then.
-extern "C" fn host_defer_panic(text: RStr<'_>) -> bool {
+pub(crate) extern "C" fn host_defer_panic(text: RStr<'_>) -> bool {
     let text = text.as_str().to_owned();
     DEFERRED
         .try_with(|deferred| match deferred.0.try_borrow_mut() {
@@ -246,7 +211,7 @@ extern "C" fn host_defer_panic(text: RStr<'_>) -> bool {
         .unwrap_or(false)
 }
 
-extern "C" fn host_forget_panic() {
+pub(crate) extern "C" fn host_forget_panic() {
     let _ = DEFERRED.try_with(|deferred| deferred.0.try_borrow_mut().map(|mut slot| slot.take()));
 }
 
@@ -379,14 +344,11 @@ impl std::fmt::Write for StackText {
     }
 }
 
-/// Connects this plugin to its host: called by the plugin's load shim, in the plugin, before
-/// its `on_load` hook. The plugin's `log` records go to the host's logger from now on (unless
+/// Connects this plugin's `log` to its host (see [`crate::entries::connect`]). The plugin's `log` records go to the host's logger from now on (unless
 /// the plugin installed a logger of its own), filtered by the host's maximum level now.
-pub fn connect(link: HostLinkRef) {
+pub(crate) fn connect(link: HostLinkRef) {
     crate::unwind::enter_plugin_mode();
     LINK.store(link.0.to_raw_ptr() as *mut _, Ordering::Release);
-    #[cfg(feature = "tracing")]
-    crate::trace_link::plugin::connect(link);
     if log::set_logger(&BRIDGE).is_ok() {
         BRIDGED.store(true, Ordering::Release);
         // The host may change its level meanwhile (`set_max_log_level` reaches this plugin

@@ -142,6 +142,7 @@
 pub mod abi;
 mod call;
 mod callback;
+mod entries;
 pub mod future;
 pub mod header;
 mod host_link;
@@ -308,24 +309,24 @@ macro_rules! export_plugin {
 #[doc(hidden)]
 pub mod __private {
     pub use self::plugin_header::{plugin_header, HeaderFields};
-    pub use crate::abi::entries::{live_objects_entry, set_log_level_entry, take_panic_entry};
     pub use crate::abi::{
         CallContext, HookResult, ObjectHeader, ObjectHeaderRef, PluginEntries, PluginEntriesRef,
         PluginRuntime, SavedState, ABI_VERSION,
     };
+    pub use crate::abi::{TraceField, TraceMeta, TraceParent};
     pub use crate::call::{
         guard, guard_in, install_hook, panicked, plugin_mode, take_panic, CallResult, Contained,
         PluginPanic,
     };
-    pub use crate::host_link::{
-        connect, filter_of, host_link, level_of, HostLink, HostLinkRef, LogRecord,
+    pub use crate::entries::{
+        connect, host_link, live_objects_entry, set_log_level_entry, take_panic_entry,
     };
+    pub use crate::host_link::{filter_of, level_of, HostLink, HostLinkRef, LogRecord};
     pub use crate::object::{
         live_counter, live_objects, object_gone, object_made, take_panic_ffi, IsSend, IsSync,
         NotSend, NotSync,
     };
     pub use crate::plugin_names::{forget_module, name_module};
-    pub use crate::trace_link::{TraceField, TraceMeta, TraceParent};
     pub use abi_stable;
 
     pub mod build_info;

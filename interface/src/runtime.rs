@@ -214,7 +214,7 @@ pub(crate) extern "C" fn host_spawn(task: FfiFuture<()>) -> bool {
         None => return false,
     };
     let task = CallFuture::new(Ok(task), "a task a plugin spawned", None);
-    crate::host_link::contained(
+    crate::unwind::contained(
         move || {
             executor.spawn(Box::pin(async move {
                 if let Err(e) = task.await {
@@ -234,7 +234,7 @@ pub(crate) extern "C" fn host_sleep(nanos: u64) -> ROption<FfiFuture<()>> {
         Some(executor) => executor,
         None => return ROption::RNone,
     };
-    crate::host_link::contained(
+    crate::unwind::contained(
         move || ROption::RSome(FfiFuture::new(executor.sleep(Duration::from_nanos(nanos)))),
         ROption::RNone,
     )

@@ -36,10 +36,10 @@ use abi_stable::std_types::RResult;
 use abi_stable::StableAbi;
 
 use crate::abi::{ObjectHeader, ObjectHeaderRef};
+use crate::call::CallError;
 use crate::call::{guard_in, install_hook, panicked, plugin_mode, CallResult};
 use crate::future::{drop_through, lent_waker, FfiWaker, PollState};
 use crate::object::{live_counter, object_made, take_panic_ffi};
-use crate::CallError;
 
 /// An async iterator: the values it yields, one poll at a time (the shape of `futures`'
 /// `Stream`).

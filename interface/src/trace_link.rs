@@ -15,8 +15,9 @@
 //! Not bridged: values recorded into a span after its creation (`Span::record`), and
 //! `follows_from` links. At most 32 fields of an event or span cross.
 
-use abi_stable::std_types::{RSlice, RStr};
-use abi_stable::StableAbi;
+use abi_stable::std_types::RSlice;
+
+use crate::abi::{TraceField, TraceMeta, TraceParent};
 
 /// What the host's `trace_max_level` answers when it has no bridge.
 pub(crate) const NO_BRIDGE: u8 = u8::MAX;
@@ -24,50 +25,6 @@ pub(crate) const NO_BRIDGE: u8 = u8::MAX;
 /// The most fields of one event or span that cross.
 #[cfg(feature = "tracing")]
 const MAX_FIELDS: usize = 32;
-
-/// A callsite's metadata as it crosses.
-#[repr(C)]
-#[derive(StableAbi)]
-pub struct TraceMeta<'a> {
-    name: RStr<'a>,
-    target: RStr<'a>,
-    /// 1 = error .. 5 = trace.
-    level: u8,
-    /// 0: an event, 1: a span.
-    kind: u8,
-    /// The source line, or 0 if unknown.
-    line: u32,
-    /// Empty if unknown.
-    module_path: RStr<'a>,
-    /// Empty if unknown.
-    file: RStr<'a>,
-    /// The names of the callsite's fields.
-    fields: RSlice<'a, RStr<'a>>,
-}
-
-/// The parent of an event or span, as it crosses.
-#[repr(C)]
-#[derive(StableAbi, Clone, Copy)]
-pub struct TraceParent {
-    /// 0: the host's current span (contextual), 1: none (a root), 2: the span `id`.
-    mode: u8,
-    id: u64,
-}
-
-#[cfg(feature = "tracing")]
-impl TraceParent {
-    const CONTEXTUAL: u8 = 0;
-    const ROOT: u8 = 1;
-    const EXPLICIT: u8 = 2;
-}
-
-/// One field's value, as text.
-#[repr(C)]
-#[derive(StableAbi)]
-pub struct TraceField<'a> {
-    name: RStr<'a>,
-    value: RStr<'a>,
-}
 
 /// The host's entries when its `xplug` has no bridge: nothing is enabled.
 #[cfg(not(feature = "tracing"))]
@@ -118,7 +75,7 @@ pub(crate) mod host {
     use tracing_core::{dispatcher, Event, Interest, Level, LevelFilter, Metadata};
 
     use super::*;
-    use crate::host_link::contained;
+    use crate::unwind::contained;
 
     /// A plugin's callsite, as the host's subscriber sees it: made once per distinct
     /// metadata and kept for the life of the process (a subscriber may keep `&'static`
@@ -369,13 +326,15 @@ pub(crate) mod host {
 pub(crate) mod plugin {
     use std::fmt::{self, Write as _};
 
+    use abi_stable::std_types::RStr;
+
     use tracing_core::field::{Field, Visit};
     use tracing_core::span::{Attributes, Id, Record};
     use tracing_core::subscriber::{Interest, Subscriber};
     use tracing_core::{dispatcher, Event, Level, LevelFilter, Metadata};
 
     use super::*;
-    use crate::__private::HostLinkRef;
+    use crate::host_link::HostLinkRef;
 
     /// The id of a span the host did not make.
     const NO_SPAN: u64 = u64::MAX;
@@ -561,7 +520,7 @@ pub(crate) mod plugin {
         };
         // A dispatcher the plugin's static constructors set stays (this then fails). A panic
         // here would abort the load shim: contained.
-        crate::host_link::contained(
+        crate::unwind::contained(
             || {
                 let _ = dispatcher::set_global_default(dispatcher::Dispatch::new(Bridge {
                     link,

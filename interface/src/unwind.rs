@@ -30,3 +30,16 @@ pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
         std::mem::forget(second);
     }
 }
+
+/// Runs `f`, the other side's code or the host's own behind an entry (its logger, its
+/// executor, its subscriber): a panic in it stops here, never unwinding across the boundary,
+/// and `otherwise` is returned.
+pub(crate) fn contained<R>(f: impl FnOnce() -> R, otherwise: R) -> R {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(value) => value,
+        Err(payload) => {
+            drop_payload(payload);
+            otherwise
+        }
+    }
+}
