@@ -23,7 +23,8 @@ pub extern "C" fn set_log_level_entry(_: CallContext, level: u8) {
     crate::host_link::set_log_level(level)
 }
 
-/// This process's link, as a host hands it to the plugins it loads: its own `log` logger.
+/// This process's link, as a host hands it to the plugins it loads: its `log` logger, its
+/// executor and its `tracing` subscriber.
 pub fn host_link() -> HostLinkRef {
     static LINK: WithMetadata<HostLink> = WithMetadata::new(HostLink {
         max_log_level: host_link::host_max_level,
