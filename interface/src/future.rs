@@ -442,75 +442,68 @@ fn noop_waker() -> Waker {
 
 /// The table of a waker the other side lent for one poll.
 static LENT_WAKER: RawWakerVTable =
-    RawWakerVTable::new(lent_clone, lent_wake_by_ref, lent_wake_by_ref, lent_drop);
+    RawWakerVTable::new(clone_ffi, wake_by_ref_ffi, wake_by_ref_ffi, lent_drop);
 
 /// The table of a waker the other side made for this code to keep.
 static KEPT_WAKER: RawWakerVTable =
-    RawWakerVTable::new(kept_clone, kept_wake, kept_wake_by_ref, kept_drop);
+    RawWakerVTable::new(clone_ffi, kept_wake, wake_by_ref_ffi, kept_drop);
 
 /// A `std` waker that owns `waker`, a clone the other side made.
 fn keep(waker: FfiWaker) -> RawWaker {
     RawWaker::new(Box::into_raw(Box::new(waker)) as *const (), &KEPT_WAKER)
 }
 
+/// A kept waker that wakes the same task (both tables).
+///
 /// # Safety
-/// `data` is a live `*const FfiWaker`.
-unsafe fn lent_clone(data: *const ()) -> RawWaker {
+/// `data` is a live `*const FfiWaker`: lent for the poll, or the `Box` [`keep`] made.
+unsafe fn clone_ffi(data: *const ()) -> RawWaker {
     // SAFETY: the caller's promise.
-    let lent = unsafe { &*(data as *const FfiWaker) };
-    // SAFETY: the table is the lent waker's own; its maker keeps `data` live through the poll.
-    keep(unsafe { (lent.vtable.clone_waker())(lent.data) })
+    let waker = unsafe { &*(data as *const FfiWaker) };
+    // SAFETY: the table is the waker's own, and its maker keeps `data` live while the waker
+    // is (the poll it was lent for, or until an owned one is dropped or woken).
+    keep(unsafe { (waker.vtable.clone_waker())(waker.data) })
 }
 
 /// # Safety
-/// As [`lent_clone`].
-unsafe fn lent_wake_by_ref(data: *const ()) {
+/// As [`clone_ffi`].
+unsafe fn wake_by_ref_ffi(data: *const ()) {
     // SAFETY: the caller's promise.
-    let lent = unsafe { &*(data as *const FfiWaker) };
-    // SAFETY: as in `lent_clone`.
-    unsafe { (lent.vtable.wake_by_ref())(lent.data) }
+    let waker = unsafe { &*(data as *const FfiWaker) };
+    // SAFETY: as in `clone_ffi`.
+    unsafe { (waker.vtable.wake_by_ref())(waker.data) }
 }
 
 /// A lent waker is its maker's to drop.
 unsafe fn lent_drop(_: *const ()) {}
 
 /// # Safety
-/// `data` is a live `Box<FfiWaker>` that [`keep`] made.
-unsafe fn kept_clone(data: *const ()) -> RawWaker {
-    // SAFETY: the caller's promise.
-    let kept = unsafe { &*(data as *const FfiWaker) };
-    // SAFETY: an owned waker stays valid until dropped or woken.
-    keep(unsafe { (kept.vtable.clone_waker())(kept.data) })
-}
-
-/// # Safety
-/// As [`kept_clone`].
-unsafe fn kept_wake_by_ref(data: *const ()) {
-    // SAFETY: the caller's promise.
-    let kept = unsafe { &*(data as *const FfiWaker) };
-    // SAFETY: as in `kept_clone`.
-    unsafe { (kept.vtable.wake_by_ref())(kept.data) }
-}
-
-/// # Safety
 /// `data` is a live `Box<FfiWaker>` that [`keep`] made, not used afterwards.
 unsafe fn kept_wake(data: *const ()) {
     // SAFETY: the caller's promise.
-    let kept = unsafe { Box::from_raw(data as *mut FfiWaker) };
-    let live = (kept.vtable.live())();
-    // SAFETY: an owned waker, consumed once here.
-    unsafe { (kept.vtable.wake())(kept.data) };
-    // Gone once its maker's code has returned.
-    object_gone(live);
+    unsafe { release(data, |vtable| vtable.wake()) }
 }
 
 /// # Safety
 /// As [`kept_wake`].
 unsafe fn kept_drop(data: *const ()) {
     // SAFETY: the caller's promise.
+    unsafe { release(data, |vtable| vtable.drop()) }
+}
+
+/// Hands a kept waker back to its maker through the entry `consume` picks (wake or drop), then
+/// counts it gone from the maker's live objects, once the maker's code has returned.
+///
+/// # Safety
+/// As [`kept_wake`].
+unsafe fn release(
+    data: *const (),
+    consume: impl FnOnce(FfiWakerVTableRef) -> unsafe extern "C" fn(*const c_void),
+) {
+    // SAFETY: the caller's promise.
     let kept = unsafe { Box::from_raw(data as *mut FfiWaker) };
     let live = (kept.vtable.live())();
-    // SAFETY: an owned waker, dropped once here.
-    unsafe { (kept.vtable.drop())(kept.data) };
+    // SAFETY: an owned waker, consumed once here.
+    unsafe { consume(kept.vtable)(kept.data) };
     object_gone(live);
 }
