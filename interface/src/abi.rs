@@ -13,7 +13,7 @@
 //! | [`HostLink`](crate::__private::HostLink) | host | `max_log_level`, `log_enabled`, `log`, `log_flush`, `defer_panic`, `forget_panic`; appended: `spawn`, `sleep` (the host's executor), `trace_max_level`, `trace_enabled`, `trace_event`, `trace_new_span`, `trace_enter`, `trace_exit`, `trace_clone_span`, `trace_close` (the `tracing` bridge) |
 //! | object method table (per object trait) | either side | `header_` ([`ObjectHeader`]), `send_`, `sync_`, the methods |
 //! | [`ObjectHeader`] | either side | `drop`, `take_panic`, `live` |
-//! | [`FutureVTable`] (an `async fn`'s [`FfiFuture`]) | either side | `header` ([`ObjectHeader`]), `poll` |
+//! | [`FutureVTable`] (an `async fn`'s [`FfiFuture`] or [`LocalFfiFuture`]) | either side | `header` ([`ObjectHeader`]), `poll` |
 //! | [`StreamVTable`](crate::stream::StreamVTable) ([`FfiStream`](crate::stream::FfiStream)) | either side | `header` ([`ObjectHeader`]), `poll_next` |
 //! | [`FfiWakerVTable`] (a waker lent for a poll, or kept) | either side | `clone_waker`, `wake`, `wake_by_ref`, `drop`, `live` |
 //!
@@ -191,7 +191,9 @@ pub struct PluginPanic {
 pub struct PollState(u8);
 
 impl PollState {
-    /// The future is done; its output was written.
+    /// The future is done: its output was written, and the future dropped by the poll, in the
+    /// code that made it (a stream's item was written; the stream lives on). The holder of a
+    /// future drops it no more, and counts it gone from its maker's live objects.
     pub const READY: PollState = PollState(0);
     /// The future is not done; it will wake the waker it was lent (or a clone of it).
     pub const PENDING: PollState = PollState(1);
@@ -211,8 +213,8 @@ pub struct FutureVTable {
     /// Drops the future, the details of a panic, and the live count of the code that made it.
     pub header: ObjectHeaderRef,
     /// Polls the future (`*mut F`) with the lent waker; on [`PollState::READY`] its output was
-    /// written to the second pointer (a `*mut T`). Entries a later release appends come after
-    /// this one.
+    /// written to the second pointer (a `*mut T`) and the future dropped (a panic in its `Drop`
+    /// contained and forgotten). Entries a later release appends come after this one.
     #[sabi(last_prefix_field)]
     pub poll: unsafe extern "C" fn(*mut c_void, *mut c_void, &FfiWaker) -> PollState,
 }
@@ -223,6 +225,18 @@ pub struct FutureVTable {
 #[repr(C)]
 #[derive(StableAbi)]
 pub struct FfiFuture<T> {
+    pub(crate) future: NonNull<c_void>,
+    pub(crate) vtable: FutureVTableRef,
+    pub(crate) _output: PhantomData<T>,
+}
+
+/// [`FfiFuture`] of a future that is not `Send`: an `async fn` marked `#[xplug(local)]`. The
+/// same fields and table; a distinct type, so that a plugin and a host that disagree on
+/// whether the future may move between threads are told apart at load. Hosts use the
+/// [`LocalCallFuture`](crate::future::LocalCallFuture) their handle returns.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct LocalFfiFuture<T> {
     pub(crate) future: NonNull<c_void>,
     pub(crate) vtable: FutureVTableRef,
     pub(crate) _output: PhantomData<T>,

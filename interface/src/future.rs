@@ -33,7 +33,7 @@ use abi_stable::std_types::RResult;
 
 pub use crate::abi::{
     FfiFuture, FfiWaker, FfiWakerVTable, FfiWakerVTableRef, FutureVTable, FutureVTableRef,
-    PollState,
+    LocalFfiFuture, PollState,
 };
 
 use crate::abi::{ObjectHeader, ObjectHeaderRef, PluginRuntime};
@@ -47,6 +47,10 @@ use crate::unwind::drop_payload;
 /// (`'static` for an interface function, borrowing the object for an object's method).
 /// `Box::pin(async move { .. })` makes one.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`BoxFuture`] without `Send`: what a plugin returns for an `async fn` marked
+/// `#[xplug(local)]` where its compiler has no `async fn` in traits.
+pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 // SAFETY: an `FfiFuture` is made only from a `Send` future (`new`) whose output is `T`; it is
 // polled and dropped through `&mut self` or by value, never shared.
@@ -78,25 +82,22 @@ impl<T> FfiFuture<T> {
     where
         F: Future<Output = T> + Send + 'a,
     {
-        install_hook();
-        object_made();
-        let future = Box::into_raw(Box::new(future));
+        let (future, vtable) = boxed(future);
         FfiFuture {
-            // SAFETY: `Box::into_raw` never returns null.
-            future: unsafe { NonNull::new_unchecked(future.cast()) },
-            // A plugin's futures get shims that read no mode at each poll.
-            vtable: if plugin_mode() {
-                FutureShim::<F>::PLUGIN_VTABLE
-            } else {
-                FutureShim::<F>::VTABLE
-            },
+            future,
+            vtable,
             _output: PhantomData,
         }
     }
 
     /// Polls the future once with `waker`, lent for the poll: its output, `Pending`, or
     /// `Err(())` if it panicked (the details wait in its maker: [`take_panic`](Self::take_panic)).
-    fn poll_once(&mut self, waker: &Waker) -> Poll<Result<T, ()>> {
+    ///
+    /// # Safety
+    ///
+    /// On `Ready(Ok(_))` the future is gone (the poll dropped it, and it is counted gone): the
+    /// caller forgets this handle, never dropping or polling it again.
+    unsafe fn poll_once(&mut self, waker: &Waker) -> Poll<Result<T, ()>> {
         let lent = FfiWaker::borrowed(waker);
         let mut out = MaybeUninit::<T>::uninit();
         // SAFETY: `future` is the live `F` the table was made for (see `new`), owned by this
@@ -104,8 +105,12 @@ impl<T> FfiFuture<T> {
         let state =
             unsafe { (self.vtable.poll())(self.future.as_ptr(), out.as_mut_ptr().cast(), &lent) };
         match state {
-            // SAFETY: on `READY` the shim wrote the output.
-            PollState::READY => Poll::Ready(Ok(unsafe { out.assume_init() })),
+            PollState::READY => {
+                // The poll dropped the future, in its maker, whose code has returned now.
+                object_gone((self.vtable.header().live())());
+                // SAFETY: on `READY` the shim wrote the output.
+                Poll::Ready(Ok(unsafe { out.assume_init() }))
+            }
             PollState::PENDING => Poll::Pending,
             _ => Poll::Ready(Err(())),
         }
@@ -121,6 +126,81 @@ impl<T> Drop for FfiFuture<T> {
     fn drop(&mut self) {
         // SAFETY: the future is live and owned by this handle, dropped once here.
         unsafe { drop_through(self.vtable.header(), self.future.as_ptr()) }
+    }
+}
+
+/// Boxes `future` and counts it a live object of this code: its pointer and its table.
+fn boxed<F: Future>(future: F) -> (NonNull<c_void>, FutureVTableRef) {
+    install_hook();
+    object_made();
+    let future = Box::into_raw(Box::new(future));
+    (
+        // SAFETY: `Box::into_raw` never returns null.
+        unsafe { NonNull::new_unchecked(future.cast()) },
+        // A plugin's futures get shims that read no mode at each poll.
+        if plugin_mode() {
+            FutureShim::<F>::PLUGIN_VTABLE
+        } else {
+            FutureShim::<F>::VTABLE
+        },
+    )
+}
+
+impl<T> LocalFfiFuture<T> {
+    /// [`FfiFuture::new`] for a future that is not `Send`: it is polled and dropped on the
+    /// thread of whoever holds it, never moved to another.
+    pub fn new<F>(future: F) -> LocalFfiFuture<T>
+    where
+        F: Future<Output = T> + 'static,
+    {
+        // SAFETY: `'static`: nothing it borrows ends.
+        unsafe { Self::borrowing(future) }
+    }
+
+    /// [`new`](Self::new) for a future that borrows for `'a`. For generated code.
+    ///
+    /// # Safety
+    ///
+    /// The `LocalFfiFuture` must be dropped before `'a` ends: it keeps no borrow the compiler
+    /// sees.
+    #[doc(hidden)]
+    pub unsafe fn borrowing<'a, F>(future: F) -> LocalFfiFuture<T>
+    where
+        F: Future<Output = T> + 'a,
+    {
+        let (future, vtable) = boxed(future);
+        LocalFfiFuture {
+            future,
+            vtable,
+            _output: PhantomData,
+        }
+    }
+
+    /// The same future as an [`FfiFuture`], whose type claims it `Send`: for a holder that is
+    /// not `Send` itself ([`LocalCallFuture`]).
+    fn into_unchecked(self) -> FfiFuture<T> {
+        let this = ManuallyDrop::new(self);
+        FfiFuture {
+            future: this.future,
+            vtable: this.vtable,
+            _output: PhantomData,
+        }
+    }
+}
+
+impl<T> Drop for LocalFfiFuture<T> {
+    fn drop(&mut self) {
+        // SAFETY: the future is live and owned by this handle, dropped once here.
+        unsafe { drop_through(self.vtable.header(), self.future.as_ptr()) }
+    }
+}
+
+// The plugin's future is boxed: moving the handle never moves it.
+impl<T> Unpin for LocalFfiFuture<T> {}
+
+impl<T> fmt::Debug for LocalFfiFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalFfiFuture").finish_non_exhaustive()
     }
 }
 
@@ -163,7 +243,7 @@ impl<T> fmt::Debug for FfiFuture<T> {
 /// The `extern "C"` shims of futures of type `F`.
 struct FutureShim<F>(PhantomData<fn() -> F>);
 
-impl<F: Future + Send> FutureShim<F> {
+impl<F: Future> FutureShim<F> {
     abi_stable::staticref! {
         const HOST_HEADER: WithMetadata<ObjectHeader> = WithMetadata::new(Self::header::<false>())
     }
@@ -197,19 +277,27 @@ impl<F: Future + Send> FutureShim<F> {
     /// `future` is the pointer `FfiFuture::new` made from a `Box<F>`, not dropped yet and not
     /// polled elsewhere at once; `out` has room for an `F::Output`; `waker` lives through the
     /// call.
+    /// On `READY` the future was dropped.
     unsafe extern "C" fn poll<const PLUGIN: bool>(
         future: *mut c_void,
         out: *mut c_void,
         waker: &FfiWaker,
     ) -> PollState {
         // SAFETY: the caller's promise: the future is boxed, so it never moves.
-        let future = unsafe { Pin::new_unchecked(&mut *(future as *mut F)) };
+        let pinned = unsafe { Pin::new_unchecked(&mut *(future as *mut F)) };
         let waker = lent_waker(waker);
         let mut cx = Context::from_waker(&waker);
-        match guard_in::<PLUGIN, _, _>(move || future.poll(&mut cx)) {
+        match guard_in::<PLUGIN, _, _>(move || pinned.poll(&mut cx)) {
             RResult::ROk(Poll::Ready(value)) => {
                 // SAFETY: the caller's promise on `out`.
                 unsafe { (out as *mut F::Output).write(value) };
+                // Done: dropped now, which saves the holder a call back for it (the holder
+                // counts it gone once this has returned). A panic in its `Drop` is forgotten,
+                // as the holder's drop would.
+                // SAFETY: the caller's promise; `READY` tells the holder it is gone.
+                if unsafe { Self::drop::<PLUGIN>(future) }.is_err() {
+                    let _ = crate::call::take_panic();
+                }
                 PollState::READY
             }
             RResult::ROk(Poll::Pending) => PollState::PENDING,
@@ -300,11 +388,22 @@ impl<T> Future for CallFuture<'_, T> {
                 future,
                 function,
                 runtime,
-            } => match future.poll_once(cx.waker()) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(value)) => (Ok(value), *function, *runtime),
-                Poll::Ready(Err(())) => (Err(future.take_panic()), *function, *runtime),
-            },
+            } => {
+                // SAFETY: a future that is ready is forgotten at once, below.
+                match unsafe { future.poll_once(cx.waker()) } {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(value)) => {
+                        // Gone already: forgotten, never dropped.
+                        if let State::Running { future, .. } =
+                            std::mem::replace(&mut this.state, State::Done)
+                        {
+                            std::mem::forget(future);
+                        }
+                        return Poll::Ready(Ok(value));
+                    }
+                    Poll::Ready(Err(())) => (Err(future.take_panic()), *function, *runtime),
+                }
+            }
             State::Failed(_) => match std::mem::replace(&mut this.state, State::Done) {
                 State::Failed(e) => return Poll::Ready(Err(e)),
                 _ => unreachable!("matched as failed above"),
@@ -334,6 +433,64 @@ impl<T> fmt::Debug for CallFuture<'_, T> {
             State::Done => "done",
         };
         f.debug_tuple("CallFuture").field(&state).finish()
+    }
+}
+
+/// [`CallFuture`] of an `async fn` marked `#[xplug(local)]`: the plugin's future is not
+/// `Send`, and neither is this one (run it on a local executor, e.g. tokio's `LocalSet`).
+#[must_use = "a plugin's future does nothing unless awaited"]
+pub struct LocalCallFuture<'a, T> {
+    inner: CallFuture<'a, T>,
+    _local: PhantomData<*const ()>,
+}
+
+impl<T> LocalCallFuture<'static, T> {
+    /// [`CallFuture::new`] of a future that is not `Send`. For generated code.
+    #[doc(hidden)]
+    pub fn new(
+        call: Result<LocalFfiFuture<T>, CallError>,
+        function: &'static str,
+        runtime: Option<PluginRuntime>,
+    ) -> LocalCallFuture<'static, T> {
+        // SAFETY: `'static`: the future outlives nothing.
+        unsafe { LocalCallFuture::borrowing(call, function, runtime) }
+    }
+}
+
+impl<'a, T> LocalCallFuture<'a, T> {
+    /// [`CallFuture::borrowing`] of a future that is not `Send`. For generated code.
+    ///
+    /// # Safety
+    ///
+    /// The plugin's future (`call`) may borrow only what lives for `'a`.
+    #[doc(hidden)]
+    pub unsafe fn borrowing(
+        call: Result<LocalFfiFuture<T>, CallError>,
+        function: &'static str,
+        runtime: Option<PluginRuntime>,
+    ) -> LocalCallFuture<'a, T> {
+        LocalCallFuture {
+            // SAFETY: the caller's promise; the `FfiFuture` never leaves this handle, which
+            // is not `Send`.
+            inner: unsafe {
+                CallFuture::borrowing(call.map(LocalFfiFuture::into_unchecked), function, runtime)
+            },
+            _local: PhantomData,
+        }
+    }
+}
+
+impl<T> Future for LocalCallFuture<'_, T> {
+    type Output = Result<T, CallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.get_mut().inner).poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for LocalCallFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("LocalCallFuture").field(&self.inner).finish()
     }
 }
 

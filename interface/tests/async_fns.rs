@@ -22,6 +22,16 @@ pub trait Later {
     async fn broken(n: u32) -> u32;
     /// A plain function beside them.
     fn plain(n: u32) -> u32;
+    /// `n` doubled, by a future that is not `Send` (it holds an `Rc` across an await).
+    #[xplug(local)]
+    async fn double_here(n: u32) -> u32;
+}
+
+/// The `Rc` a `double_here` future holds across its await, where a `Send` future could not.
+async fn double_with_rc(n: u32) -> u32 {
+    let shared = std::rc::Rc::new(n);
+    std::future::ready(()).await;
+    *shared * 2
 }
 
 /// A future that is pending until `OPEN` is set, keeping (a clone of) the waker it was given.
@@ -77,6 +87,9 @@ impl Later for Plugin {
     fn plain(n: u32) -> u32 {
         n + 1
     }
+    fn double_here(n: u32) -> xplug::future::LocalBoxFuture<'static, u32> {
+        Box::pin(double_with_rc(n))
+    }
 }
 
 /// The same interface with `async fn` (Rust 1.75 and later).
@@ -94,6 +107,9 @@ impl Later for Modern {
     }
     fn plain(n: u32) -> u32 {
         n
+    }
+    async fn double_here(n: u32) -> u32 {
+        double_with_rc(n).await
     }
 }
 
@@ -182,7 +198,27 @@ fn async_functions_answer_wake_contain_panics_and_cancel() {
     assert_eq!(live(), base);
 }
 
-/// A host's future of a plugin's `async fn` is `Send` (checked at compile time).
+#[test]
+fn a_local_async_fn_may_hold_what_is_not_send() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let waker = Waker::from(Arc::new(Counter(AtomicUsize::new(0))));
+    for module in [
+        LaterRef::implemented_by::<Plugin>(),
+        LaterRef::implemented_by::<Modern>(),
+    ] {
+        let live = || xplug::Interface::__runtime(module).live_objects();
+        let base = live();
+        let mut doubled = module.double_here(21);
+        assert_eq!(live(), base + 1);
+        assert_eq!(poll(&mut doubled, &waker), Poll::Ready(Ok(42)));
+        assert_eq!(live(), base, "a finished local future is dropped at once");
+        drop(module.double_here(1));
+        assert_eq!(live(), base, "and a cancelled one");
+    }
+}
+
+/// A host's future of a plugin's `async fn` is `Send` (checked at compile time; that of a
+/// `#[xplug(local)]` one is not: `tests/ui/async_local_not_send.rs`).
 #[allow(dead_code)]
 fn a_call_future_is_send(module: LaterRef) {
     fn send<T: Send>(_: &T) {}

@@ -438,15 +438,16 @@ fn host_method(f: &Function, get: TokenStream) -> TokenStream {
             }
         },
         // The call makes the plugin's future; the host's future polls it.
-        Some(output) => quote! {
+        Some(output) => {
+            let future = output.call_future(quote!('static));
+            let make = output.call_future_path();
+            quote! {
             #(#docs)*
             #missing_doc
             #[inline]
-            pub fn #ident(self, #(#arg_names: #arg_types),*)
-                -> ::xplug::future::CallFuture<'static, #output>
-            {
+            pub fn #ident(self, #(#arg_names: #arg_types),*) -> #future {
                 let __xplug_call: ::core::result::Result<#ret, ::xplug::CallError> = { #body };
-                ::xplug::future::CallFuture::new(
+                #make::new(
                     __xplug_call,
                     #fn_name,
                     ::core::option::Option::Some(::xplug::__private::PluginRuntime::new(
@@ -455,7 +456,8 @@ fn host_method(f: &Function, get: TokenStream) -> TokenStream {
                     )),
                 )
             }
-        },
+            }
+        }
     }
 }
 
@@ -493,7 +495,10 @@ fn plugin_shims(interface: &Interface, names: &Names) -> TokenStream {
         let call = quote!(<T as #trait_ident>::#ident(#(#arg_names),*));
         let value = match &f.output {
             None => call,
-            Some(_) => quote!(::xplug::future::FfiFuture::new(#call)),
+            Some(output) => {
+                let ffi = output.ffi_path();
+                quote!(#ffi::new(#call))
+            }
         };
         quote! {
             extern "C" fn #ident(_: ::xplug::__private::CallContext, #(#arg_names: #arg_types),*)

@@ -14,7 +14,7 @@ use syn::{
 
 use crate::parse::{
     appended_doc, call_through, check_appended, check_crossing, check_plain, each_method,
-    plain_args, return_type, take_attributes,
+    plain_args, return_type, take_attributes, AsyncOutput,
 };
 
 /// abi_stable's prefix types hold at most 64 fields: three are the table's own (`header_`,
@@ -43,8 +43,8 @@ struct Method {
     /// What the table's function returns: the declared type, or for an `async fn` the
     /// `FfiFuture` of it.
     ret: Type,
-    /// For an `async fn`, its declared output (the future's).
-    output: Option<Type>,
+    /// For an `async fn`, its future's output and whether it is `Send`.
+    output: Option<AsyncOutput>,
     /// The interface version that appended it, from `#[xplug(since = "..")]`.
     since: Option<LitStr>,
 }
@@ -173,16 +173,18 @@ fn method_of(method: &mut TraitItemMethod) -> syn::Result<Method> {
     )?;
     let declared = return_type(sig);
     check_crossing(arg_types.iter().chain(Some(&declared)))?;
+    let attrs = take_attributes(method, asynchronous)?;
     let (ret, output) = if asynchronous {
         crate::parse::check_async(&arg_types, &declared)?;
-        (
-            syn::parse_quote!(::xplug::future::FfiFuture<#declared>),
-            Some(declared),
-        )
+        let output = AsyncOutput {
+            ty: declared,
+            local: attrs.local,
+        };
+        (output.ffi_type(), Some(output))
     } else {
         (declared, None)
     };
-    let ident = sig.ident.clone();
+    let ident = method.sig.ident.clone();
     let name = ident.to_string();
     if let Some(this) = arg_names.iter().find(|a| *a == "this") {
         return Err(Error::new(
@@ -208,17 +210,16 @@ fn method_of(method: &mut TraitItemMethod) -> syn::Result<Method> {
         // The future borrows the object: `'_` is the receiver's lifetime.
         crate::parse::async_signature(method, output, quote!('_));
     }
-    let (since, docs) = take_attributes(method)?;
     Ok(Method {
         field: ident.clone(),
         ident,
-        docs,
+        docs: attrs.docs,
         mutable,
         arg_names,
         arg_types,
         ret,
         output,
-        since,
+        since: attrs.since,
     })
 }
 
@@ -325,7 +326,10 @@ pub(crate) fn generate(object: Object) -> TokenStream {
         // borrows the handle as long (see the box's method).
         let value = match output {
             None => call,
-            Some(_) => quote!(::xplug::future::FfiFuture::borrowing(#call)),
+            Some(output) => {
+                let ffi = output.ffi_path();
+                quote!(#ffi::borrowing(#call))
+            }
         };
         quote! {
             /// # Safety
@@ -397,6 +401,8 @@ pub(crate) fn generate(object: Object) -> TokenStream {
                 }
             },
             Some(output) => {
+                let future = output.call_future(quote!('__xplug));
+                let make = output.call_future_path();
                 let this = if *mutable {
                     quote!(&'__xplug mut self)
                 } else {
@@ -407,14 +413,14 @@ pub(crate) fn generate(object: Object) -> TokenStream {
                     #missing_doc
                     #[inline]
                     pub fn #ident<'__xplug>(#this, #(#arg_names: #arg_types),*)
-                        -> ::xplug::future::CallFuture<'__xplug, #output>
+                        -> #future
                     {
                         let __xplug_call: ::core::result::Result<#ret, ::xplug::CallError> =
                             { #body };
                         // SAFETY: the object's future borrows the object (owned arguments),
                         // which this handle's borrow keeps for `'__xplug`.
                         unsafe {
-                            ::xplug::future::CallFuture::borrowing(
+                            #make::borrowing(
                                 __xplug_call,
                                 #name,
                                 ::core::option::Option::None,

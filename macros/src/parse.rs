@@ -95,10 +95,55 @@ pub(crate) struct Function {
     /// The type the root module's function returns: the declared type, or for an `async fn`
     /// the `FfiFuture` of it.
     pub(crate) ret: Type,
-    /// For an `async fn`, its declared output (the future's).
-    pub(crate) output: Option<Type>,
+    /// For an `async fn`, its future's output and whether it is `Send`.
+    pub(crate) output: Option<AsyncOutput>,
     /// The minor version that appended it, from `#[xplug(since = "..")]`.
     pub(crate) since: Option<LitStr>,
+}
+
+/// What an `async fn` (of an interface or an object) returns: a future of `ty`, `Send` unless
+/// the function is marked `#[xplug(local)]`.
+pub(crate) struct AsyncOutput {
+    /// The declared output.
+    pub(crate) ty: Type,
+    /// `#[xplug(local)]`: the future need not be `Send` (nor the host's).
+    pub(crate) local: bool,
+}
+
+impl AsyncOutput {
+    /// The future as it crosses: `FfiFuture<T>`, or `LocalFfiFuture<T>`.
+    pub(crate) fn ffi_type(&self) -> Type {
+        let (path, ty) = (self.ffi_path(), &self.ty);
+        syn::parse_quote!(#path<#ty>)
+    }
+
+    /// `xplug::future::FfiFuture` or `LocalFfiFuture`, whose `new` and `borrowing` make it.
+    pub(crate) fn ffi_path(&self) -> TokenStream {
+        if self.local {
+            quote::quote!(::xplug::future::LocalFfiFuture)
+        } else {
+            quote::quote!(::xplug::future::FfiFuture)
+        }
+    }
+
+    /// The host's future of the call, borrowing for `lifetime`.
+    pub(crate) fn call_future(&self, lifetime: TokenStream) -> TokenStream {
+        let ty = &self.ty;
+        if self.local {
+            quote::quote!(::xplug::future::LocalCallFuture<#lifetime, #ty>)
+        } else {
+            quote::quote!(::xplug::future::CallFuture<#lifetime, #ty>)
+        }
+    }
+
+    /// The path whose `new` and `borrowing` make [`call_future`](Self::call_future).
+    pub(crate) fn call_future_path(&self) -> TokenStream {
+        if self.local {
+            quote::quote!(::xplug::future::LocalCallFuture)
+        } else {
+            quote::quote!(::xplug::future::CallFuture)
+        }
+    }
 }
 
 /// Parses the trait and checks it as a whole.
@@ -297,16 +342,18 @@ fn function(method: &mut TraitItemMethod) -> syn::Result<Function> {
     )?;
     let declared = return_type(sig);
     check_crossing(arg_types.iter().chain(Some(&declared)))?;
+    let attrs = take_attributes(method, asynchronous)?;
     let (ret, output) = if asynchronous {
         check_async(&arg_types, &declared)?;
-        (
-            syn::parse_quote!(::xplug::future::FfiFuture<#declared>),
-            Some(declared),
-        )
+        let output = AsyncOutput {
+            ty: declared,
+            local: attrs.local,
+        };
+        (output.ffi_type(), Some(output))
     } else {
         (declared, None)
     };
-    let ident = sig.ident.clone();
+    let ident = method.sig.ident.clone();
     if ident.to_string().starts_with("r#") {
         return Err(Error::new(
             ident.span(),
@@ -317,16 +364,15 @@ fn function(method: &mut TraitItemMethod) -> syn::Result<Function> {
     if let Some(output) = &output {
         async_signature(method, output, quote::quote!('static));
     }
-    let (since, docs) = take_attributes(method)?;
     Ok(Function {
         field: Ident::new(&format!("{}_", ident), Span::call_site()),
         ident,
-        docs,
+        docs: attrs.docs,
         arg_names,
         arg_types,
         ret,
         output,
-        since,
+        since: attrs.since,
     })
 }
 
@@ -364,17 +410,25 @@ fn borrows(ty: &Type) -> bool {
 /// The trait's signature of an `async fn` returning `output`, as the compiler building the
 /// interface crate can declare it: from Rust 1.75 a function returning `impl Future + Send`
 /// (a plugin implements it with an `async fn`, or with any such future); before, one returning
-/// `xplug::future::BoxFuture` (a plugin returns `Box::pin(async move { .. })`). The future
-/// lives for `lifetime`: `'static` for an interface function, `'_` (the receiver's) for an
-/// object's method.
-pub(crate) fn async_signature(method: &mut TraitItemMethod, output: &Type, lifetime: TokenStream) {
+/// `xplug::future::BoxFuture` (a plugin returns `Box::pin(async move { .. })`). Without `Send`
+/// (and `LocalBoxFuture`) for a `#[xplug(local)]` function. The future lives for `lifetime`:
+/// `'static` for an interface function, `'_` (the receiver's) for an object's method.
+pub(crate) fn async_signature(
+    method: &mut TraitItemMethod,
+    output: &AsyncOutput,
+    lifetime: TokenStream,
+) {
+    let ty = &output.ty;
     method.sig.asyncness = None;
-    method.sig.output = if async_fn_in_traits() {
-        syn::parse_quote! {
-            -> impl ::core::future::Future<Output = #output> + ::core::marker::Send + #lifetime
-        }
-    } else {
-        syn::parse_quote!(-> ::xplug::future::BoxFuture<#lifetime, #output>)
+    method.sig.output = match (async_fn_in_traits(), output.local) {
+        (true, false) => syn::parse_quote! {
+            -> impl ::core::future::Future<Output = #ty> + ::core::marker::Send + #lifetime
+        },
+        (true, true) => syn::parse_quote! {
+            -> impl ::core::future::Future<Output = #ty> + #lifetime
+        },
+        (false, false) => syn::parse_quote!(-> ::xplug::future::BoxFuture<#lifetime, #ty>),
+        (false, true) => syn::parse_quote!(-> ::xplug::future::LocalBoxFuture<#lifetime, #ty>),
     };
 }
 
@@ -391,60 +445,98 @@ fn async_fn_in_traits() -> bool {
     false
 }
 
-/// Removes `#[xplug(since = "..")]` from a function and returns it with the doc comments.
+/// What a function's or method's attributes say: `#[xplug(since = "..")]`,
+/// `#[xplug(local)]` (or both in one: `#[xplug(since = "..", local)]`), and its doc comments.
+pub(crate) struct Attributes {
+    /// The minor version that appended it.
+    pub(crate) since: Option<LitStr>,
+    /// An `async fn` whose future is not `Send`.
+    pub(crate) local: bool,
+    pub(crate) docs: Vec<Attribute>,
+}
+
+/// Removes the `#[xplug(..)]` attributes from a function or method and returns what they say,
+/// with the doc comments; `local` is only for an `asynchronous` one.
 pub(crate) fn take_attributes(
     method: &mut TraitItemMethod,
-) -> syn::Result<(Option<LitStr>, Vec<Attribute>)> {
-    let mut since = None;
-    let mut docs = Vec::new();
+    asynchronous: bool,
+) -> syn::Result<Attributes> {
+    let mut attrs = Attributes {
+        since: None,
+        local: false,
+        docs: Vec::new(),
+    };
     let mut kept = Vec::new();
     for attr in method.attrs.drain(..) {
         if attr.path.is_ident("xplug") {
-            if since.is_some() {
-                return Err(Error::new(
-                    attr.span(),
-                    "a second `#[xplug(since = \"..\")]`: a function or method is appended once",
-                ));
-            }
-            since = Some(parse_since(&attr)?);
+            parse_xplug(&attr, asynchronous, &mut attrs)?;
         } else {
             if attr.path.is_ident("doc") {
-                docs.push(attr.clone());
+                attrs.docs.push(attr.clone());
             }
             kept.push(attr);
         }
     }
     method.attrs = kept;
-    Ok((since, docs))
+    Ok(attrs)
 }
 
-/// Parses `#[xplug(since = "1.1")]`.
-fn parse_since(attr: &Attribute) -> syn::Result<LitStr> {
-    let err = || {
+/// Parses one `#[xplug(since = "1.1")]`, `#[xplug(local)]` or `#[xplug(since = "1.1", local)]`
+/// into `attrs`.
+fn parse_xplug(attr: &Attribute, asynchronous: bool, attrs: &mut Attributes) -> syn::Result<()> {
+    let err = |span: Span| {
         Error::new(
-            attr.span(),
-            "expected `#[xplug(since = \"MAJOR.MINOR\")]` on a function appended in a minor version",
+            span,
+            "expected `#[xplug(since = \"MAJOR.MINOR\")]` on a function appended in a minor \
+             version, or `#[xplug(local)]` on an `async fn` whose future is not `Send`",
         )
     };
-    match attr.parse_meta()? {
-        Meta::List(list) if list.nested.len() == 1 => match list.nested.first() {
-            Some(NestedMeta::Meta(Meta::NameValue(nv))) if nv.path.is_ident("since") => {
-                match &nv.lit {
-                    Lit::Str(s) if is_major_minor(&s.value()) => Ok(s.clone()),
-                    Lit::Str(s) => Err(Error::new(
-                        s.span(),
-                        format!(
-                            "`since` names the interface version that appended it, as \
-                             `MAJOR.MINOR` (e.g. \"1.2\"), not `{}`",
-                            s.value()
-                        ),
-                    )),
-                    _ => Err(err()),
+    let list = match attr.parse_meta()? {
+        Meta::List(list) if !list.nested.is_empty() => list,
+        _ => return Err(err(attr.span())),
+    };
+    for nested in &list.nested {
+        match nested {
+            NestedMeta::Meta(Meta::NameValue(nv)) if nv.path.is_ident("since") => {
+                if attrs.since.is_some() {
+                    return Err(Error::new(
+                        nv.span(),
+                        "a second `since`: a function or method is appended once",
+                    ));
                 }
+                attrs.since = Some(parse_since(&nv.lit).ok_or_else(|| err(nv.span()))??);
             }
-            _ => Err(err()),
-        },
-        _ => Err(err()),
+            NestedMeta::Meta(Meta::Path(path)) if path.is_ident("local") => {
+                if !asynchronous {
+                    return Err(Error::new(
+                        path.span(),
+                        "`local` is for an `async fn`: its future need not be `Send`",
+                    ));
+                }
+                if attrs.local {
+                    return Err(Error::new(path.span(), "a second `local`"));
+                }
+                attrs.local = true;
+            }
+            other => return Err(err(other.span())),
+        }
+    }
+    Ok(())
+}
+
+/// Parses the version of `since = "1.1"`: `None` if it is not a string.
+fn parse_since(lit: &Lit) -> Option<syn::Result<LitStr>> {
+    match lit {
+        Lit::Str(s) if is_major_minor(&s.value()) => Some(Ok(s.clone())),
+        Lit::Str(s) => Some(Err(Error::new(
+            s.span(),
+            format!(
+                "`since` names the interface version that appended it, as `MAJOR.MINOR` \
+                 (e.g. \"1.2\"), not `{}`",
+                s.value()
+            ),
+        ))),
+        _ => None,
     }
 }
 

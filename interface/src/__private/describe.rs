@@ -351,18 +351,24 @@ fn write_type(layout: &'static TypeLayout, budget: &mut usize, out: &mut String)
     }
 }
 
-/// The type parameters of abi_stable's standard types and xplug's `FfiFuture`, which their
-/// layouts do not record: `ROption<T>` and `RResult<T, E>` hold them as their variants'
+/// The type parameters of abi_stable's standard types and xplug's futures and streams, which
+/// their layouts do not record: `ROption<T>` and `RResult<T, E>` hold them as their variants'
 /// fields, the pointer types (`RVec`, `RSlice`, `RSliceMut`, `RBox`, `RArc`) as the pointee of
-/// their first field, `FfiFuture<T>` as the parameter of its `PhantomData<T>`.
+/// their first field, `FfiFuture<T>` and `FfiStream<T>` as the parameter of a `PhantomData<T>`.
 fn unrecorded_params(layout: &'static TypeLayout) -> Vec<&'static TypeLayout> {
     let fields = match layout.get_fields() {
         Some(fields) => fields,
         None => return Vec::new(),
     };
-    // An `async fn`'s `FfiFuture<T>`: `T` is the parameter of its `_output: PhantomData<T>`.
-    if layout.package().as_str() == "xplug" && layout.name() == "FfiFuture" {
-        return match fields.iter().find(|f| f.name() == "_output") {
+    // An `async fn`'s `FfiFuture<T>` (or `LocalFfiFuture<T>`): `T` is the parameter of its
+    // `_output: PhantomData<T>`; a stream's `FfiStream<T>`, of its `_item`.
+    let phantom = match layout.name() {
+        "FfiFuture" | "LocalFfiFuture" => "_output",
+        "FfiStream" => "_item",
+        _ => "",
+    };
+    if layout.package().as_str() == "xplug" && !phantom.is_empty() {
+        return match fields.iter().find(|f| f.name() == phantom) {
             Some(output) => match output.layout().generics().type_params() {
                 [t] => vec![t()],
                 _ => Vec::new(),

@@ -13,4 +13,14 @@ pub trait Isolated {
     fn now() -> u32;
 }
 
+#[xplug::interface(name = "v")]
+pub trait Local {
+    #[xplug(local)]
+    fn plain() -> u32;
+    #[xplug(local, local)]
+    async fn twice() -> u32;
+    #[xplug(since = "1.1", local)]
+    async fn appended() -> u32;
+}
+
 fn main() {}

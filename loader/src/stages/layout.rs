@@ -601,6 +601,62 @@ mod tests {
         check(older_host, older_not_clone::ShapesRef::LAYOUT, SAME).expect("the same layout");
     }
 
+    /// An `async fn` and a stream, and versions that changed one of them, as crates would
+    /// declare them.
+    mod waits {
+        pub mod host {
+            use xplug::stream::FfiStream;
+
+            #[xplug::interface(name = "w")]
+            pub trait Waits {
+                async fn wait(millis: u64) -> u64;
+                fn ticks(count: u64) -> FfiStream<u64>;
+            }
+        }
+        /// `wait`'s future is not `Send`.
+        pub mod local {
+            use xplug::stream::FfiStream;
+
+            #[xplug::interface(name = "w")]
+            pub trait Waits {
+                #[xplug(local)]
+                async fn wait(millis: u64) -> u64;
+                fn ticks(count: u64) -> FfiStream<u64>;
+            }
+        }
+        /// `ticks` yields `u32`.
+        pub mod other_item {
+            use xplug::stream::FfiStream;
+
+            #[xplug::interface(name = "w")]
+            pub trait Waits {
+                async fn wait(millis: u64) -> u64;
+                fn ticks(count: u64) -> FfiStream<u32>;
+            }
+        }
+    }
+
+    #[test]
+    fn a_future_that_is_not_send_or_a_stream_of_other_items_is_refused_at_the_function() {
+        let host = waits::host::WaitsRef::LAYOUT;
+        check(host, waits::host::WaitsRef::LAYOUT, SAME).expect("the same layout");
+        let line = |plugin| {
+            let refusal = check(host, plugin, SAME).expect_err("a changed function");
+            let d = refusal.first_difference();
+            format!("{}: {}: {} / {}", d.at, d.what, d.expected, d.found)
+        };
+        assert_eq!(
+            line(waits::local::WaitsRef::LAYOUT),
+            "WaitsModule.wait: type differs: \
+             extern \"C\" fn(u64) -> FfiFuture<u64> / extern \"C\" fn(u64) -> LocalFfiFuture<u64>"
+        );
+        assert_eq!(
+            line(waits::other_item::WaitsRef::LAYOUT),
+            "WaitsModule.ticks: type differs: \
+             extern \"C\" fn(u64) -> FfiStream<u64> / extern \"C\" fn(u64) -> FfiStream<u32>"
+        );
+    }
+
     /// A host of 0.1 (`side`, and `undo` appended) and a plugin of 0.0 whose `Side` gained a
     /// variant, as two crates would declare them.
     mod ledger {

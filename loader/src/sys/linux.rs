@@ -48,14 +48,37 @@ pub(super) fn sealed_memfd(
     // SAFETY: `fd` is a new descriptor that nothing else owns.
     let mut file = unsafe { fs::File::from_raw_fd(fd) };
     file.write_all(bytes)?;
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    // SAFETY: `fd` is open (owned by `file`); `F_ADD_SEALS` takes an int argument.
-    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    add_seals(&file)?;
     // The dynamic loader opens the memfd itself through this path.
     let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
     Ok(Some(SealedFile { file, path }))
+}
+
+/// Seals `file` against writes, shrinking, growing and new seals. `F_SEAL_WRITE` fails with
+/// `EBUSY` while the kernel still holds an extra reference to one of the pages just written
+/// (a per-CPU batch not drained yet, a migration under memory pressure); it waits about 75 ms
+/// for them itself, and on a loaded machine that is sometimes too short: retried, with pauses
+/// that double, for about half a second more.
+fn add_seals(file: &fs::File) -> io::Result<()> {
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    let mut pause = std::time::Duration::from_millis(8);
+    for _ in 0..6 {
+        // SAFETY: `fd` is open (owned by `file`); `F_ADD_SEALS` takes an int argument.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } == 0 {
+            return Ok(());
+        }
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EBUSY) {
+            return Err(error);
+        }
+        std::thread::sleep(pause);
+        pause *= 2;
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } == 0 {
+        return Ok(());
+    }
+    Err(io::Error::last_os_error())
 }
 
 /// Whether the sealed memfd `file` holds exactly `bytes` (its seals keep it so).

@@ -91,7 +91,8 @@ fn difference_at(
     let mut into_table: Option<u32> = None;
     // The `#[sabi_trait]` named last on the path (`Shape` for `Shape_TO`).
     let mut trait_object: Option<String> = None;
-    // Whether the path entered the output of the future an `async fn` returns.
+    // Whether the path entered the output of the future an `async fn` returns, or a stream's
+    // item.
     let mut in_future = false;
     for step in first.stack_trace.iter() {
         // A `#[sabi_trait]` object (`Shape_TO`): the method table below it, named `VTable`,
@@ -130,10 +131,13 @@ fn difference_at(
                 };
                 at.push_str(&shown);
             }
-            // The output of the future an `async fn` returns (`FfiFuture<T>`'s `T`): a changed
-            // output reads best as the two signatures, as a changed return type does.
+            // The output of the future an `async fn` returns (`FfiFuture<T>`'s `T`) or the item
+            // of a stream (`FfiStream<T>`'s): a changed one reads best as the two signatures,
+            // as a changed return type does.
             TLFieldOrFunction::Field(f)
-                if below_function == 1 && f.name() == "_output" && at.ends_with("FfiFuture") =>
+                if below_function == 1
+                    && ((f.name() == "_output" && at.ends_with("FfiFuture"))
+                        || (f.name() == "_item" && at.ends_with("FfiStream"))) =>
             {
                 in_future = true;
             }
