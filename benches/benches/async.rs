@@ -1,11 +1,13 @@
 //! `async fn` and streams across the boundary, each against the same work in the host, in one
 //! run: a call whose future is ready at once (against the host's own `async fn`, boxed and
-//! not, and async-ffi's `FfiFuture` of the same body), the waker's round trip (pending, wake,
+//! not, boxed with the live count a plugin's future keeps, and async-ffi's `FfiFuture` of the
+//! same body), the waker's round trip (pending, wake,
 //! ready) with and without the host's timer, and a stream of 1,000 numbers.
 
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -62,6 +64,19 @@ fn bench_async(c: &mut Criterion) {
             let future: Pin<Box<dyn Future<Output = u64> + Send>> =
                 Box::pin(add_in_host(black_box(2), black_box(3)));
             ready(future)
+        })
+    });
+    // The boxed future with what keeps a plugin's code loaded while its future lives: one
+    // atomic add when it is made, one subtract when it is dropped.
+    group.bench_function("host_boxed_counted", |b| {
+        static LIVE: AtomicU64 = AtomicU64::new(0);
+        b.iter(|| {
+            LIVE.fetch_add(1, Ordering::Relaxed);
+            let future: Pin<Box<dyn Future<Output = u64> + Send>> =
+                Box::pin(add_in_host(black_box(2), black_box(3)));
+            let value = ready(future);
+            LIVE.fetch_sub(1, Ordering::Release);
+            value
         })
     });
     group.bench_function("async_ffi", |b| {
