@@ -7,7 +7,8 @@
 //!
 //! - **Polling** runs the plugin's `poll` under the plugin's panic guard: a panic comes back as
 //!   a [`CallError`] of kind [`Panicked`](crate::CallErrorKind::Panicked), and the future is
-//!   dropped (in the plugin).
+//!   dropped (in the plugin). A poll that is ready drops the future before it returns, in the
+//!   plugin: nothing calls back to drop it.
 //! - **Waking**: each poll lends the plugin the caller's waker, borrowed: a future that is
 //!   ready at once allocates nothing for it. A plugin that keeps the waker (it returns
 //!   `Pending`) clones it through an [`FfiWaker`]'s table; the waker's clone, wake,
@@ -17,6 +18,8 @@
 //! - **Lifetime**: a plugin's future (and a waker one side made and the other keeps) counts as
 //!   one of the live objects of the code that made it, so the plugin's library stays loaded
 //!   while it lives, as for objects.
+//! - **Not `Send`**: an `async fn` marked `#[xplug(local)]` crosses as a [`LocalFfiFuture`] and
+//!   the host gets a [`LocalCallFuture`]; neither is `Send`.
 
 use std::ffi::c_void;
 use std::fmt;
@@ -52,8 +55,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// `#[xplug(local)]` where its compiler has no `async fn` in traits.
 pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
-// SAFETY: an `FfiFuture` is made only from a `Send` future (`new`) whose output is `T`; it is
-// polled and dropped through `&mut self` or by value, never shared.
+// SAFETY: an `FfiFuture` is made from a `Send` future (`new`, `borrowing`) whose output is `T`,
+// or from a `LocalFfiFuture` for a holder that is not `Send` and never lets it out
+// (`LocalFfiFuture::into_unchecked`); it is polled and dropped through `&mut self` or by value,
+// never shared.
 unsafe impl<T: Send> Send for FfiFuture<T> {}
 // SAFETY: no method takes `&self`: a shared reference gives access to nothing.
 unsafe impl<T> Sync for FfiFuture<T> {}
@@ -178,7 +183,12 @@ impl<T> LocalFfiFuture<T> {
 
     /// The same future as an [`FfiFuture`], whose type claims it `Send`: for a holder that is
     /// not `Send` itself ([`LocalCallFuture`]).
-    fn into_unchecked(self) -> FfiFuture<T> {
+    ///
+    /// # Safety
+    ///
+    /// The result never leaves a holder that is not `Send`: it is polled and dropped on the
+    /// thread that holds it.
+    unsafe fn into_unchecked(self) -> FfiFuture<T> {
         let this = ManuallyDrop::new(self);
         FfiFuture {
             future: this.future,
@@ -274,9 +284,9 @@ impl<F: Future> FutureShim<F> {
     }
 
     /// # Safety
-    /// `future` is the pointer `FfiFuture::new` made from a `Box<F>`, not dropped yet and not
-    /// polled elsewhere at once; `out` has room for an `F::Output`; `waker` lives through the
-    /// call.
+    /// `future` is the pointer `boxed` made from a `Box<F>` (for an `FfiFuture` or a
+    /// `LocalFfiFuture`), not dropped yet, not polled elsewhere at once and not ready before;
+    /// `out` has room for an `F::Output`; `waker` lives through the call.
     /// On `READY` the future was dropped.
     unsafe extern "C" fn poll<const PLUGIN: bool>(
         future: *mut c_void,
@@ -306,7 +316,8 @@ impl<F: Future> FutureShim<F> {
     }
 
     /// # Safety
-    /// `future` is the pointer `FfiFuture::new` made from a `Box<F>`, dropped at most once.
+    /// `future` is the pointer `boxed` made from a `Box<F>`, dropped at most once (a ready
+    /// poll dropped it already).
     unsafe extern "C" fn drop<const PLUGIN: bool>(future: *mut c_void) -> CallResult<()> {
         // Counted gone by the handle, once this has returned.
         guard_in::<PLUGIN, _, _>(move || {
@@ -473,7 +484,11 @@ impl<'a, T> LocalCallFuture<'a, T> {
             // SAFETY: the caller's promise; the `FfiFuture` never leaves this handle, which
             // is not `Send`.
             inner: unsafe {
-                CallFuture::borrowing(call.map(LocalFfiFuture::into_unchecked), function, runtime)
+                CallFuture::borrowing(
+                    call.map(|future| LocalFfiFuture::into_unchecked(future)),
+                    function,
+                    runtime,
+                )
             },
             _local: PhantomData,
         }

@@ -40,7 +40,7 @@
 //! - **Async**: an interface function may be an `async fn` (the host's handle returns a
 //!   [`future::CallFuture`]) or return a [`stream::FfiStream`]; their polls run under the
 //!   plugin's panic guard, dropping them cancels, and they keep the plugin loaded while they
-//!   live. A host lends its executor to its plugins ([`runtime`]): they spawn tasks and wait on
+//!   live; one marked `#[xplug(local)]` need not be `Send`. A host lends its executor to its plugins ([`runtime`]): they spawn tasks and wait on
 //!   timers without a runtime of their own.
 //! - **Isolated plugins**: a host may run a plugin in a process of its own
 //!   (`xplug-loader`'s `Loader::isolate`), through the same handle. The attribute also

@@ -25,6 +25,24 @@ pub trait Later {
     /// `n` doubled, by a future that is not `Send` (it holds an `Rc` across an await).
     #[xplug(local)]
     async fn double_here(n: u32) -> u32;
+    /// `n`, at once, by a future whose `Drop` panics.
+    async fn drop_panics(n: u32) -> u32;
+}
+
+/// Ready at once with its number; panics when dropped.
+struct PanicOnDrop(u32);
+
+impl Future for PanicOnDrop {
+    type Output = u32;
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u32> {
+        Poll::Ready(self.0)
+    }
+}
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("dropped {}", self.0);
+    }
 }
 
 /// The `Rc` a `double_here` future holds across its await, where a `Send` future could not.
@@ -90,6 +108,9 @@ impl Later for Plugin {
     fn double_here(n: u32) -> xplug::future::LocalBoxFuture<'static, u32> {
         Box::pin(double_with_rc(n))
     }
+    fn drop_panics(n: u32) -> xplug::future::BoxFuture<'static, u32> {
+        Box::pin(PanicOnDrop(n))
+    }
 }
 
 /// The same interface with `async fn` (Rust 1.75 and later).
@@ -110,6 +131,9 @@ impl Later for Modern {
     }
     async fn double_here(n: u32) -> u32 {
         double_with_rc(n).await
+    }
+    async fn drop_panics(n: u32) -> u32 {
+        n
     }
 }
 
@@ -215,6 +239,27 @@ fn a_local_async_fn_may_hold_what_is_not_send() {
         drop(module.double_here(1));
         assert_eq!(live(), base, "and a cancelled one");
     }
+}
+
+#[test]
+fn a_panic_dropping_a_ready_future_is_contained_and_its_output_delivered() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let waker = Waker::from(Arc::new(Counter(AtomicUsize::new(0))));
+    let module = LaterRef::implemented_by::<Plugin>();
+    let live = || xplug::Interface::__runtime(module).live_objects();
+    let base = live();
+    assert_eq!(poll(&mut module.drop_panics(5), &waker), Poll::Ready(Ok(5)));
+    assert_eq!(
+        live(),
+        base,
+        "dropped (its panic contained) and counted gone"
+    );
+    // Its details were forgotten: the next panic reports its own.
+    let e = match poll(&mut module.broken(3), &waker) {
+        Poll::Ready(Err(e)) => e,
+        other => panic!("expected a contained panic, got {:?}", other),
+    };
+    assert_eq!(e.panic_message(), Some("cannot wait for 3"));
 }
 
 /// A host's future of a plugin's `async fn` is `Send` (checked at compile time; that of a

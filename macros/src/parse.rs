@@ -452,6 +452,7 @@ pub(crate) struct Attributes {
     pub(crate) since: Option<LitStr>,
     /// An `async fn` whose future is not `Send`.
     pub(crate) local: bool,
+    /// The doc comments, for the generated methods.
     pub(crate) docs: Vec<Attribute>,
 }
 
@@ -514,7 +515,7 @@ fn parse_xplug(attr: &Attribute, asynchronous: bool, attrs: &mut Attributes) -> 
                     ));
                 }
                 if attrs.local {
-                    return Err(Error::new(path.span(), "a second `local`"));
+                    return Err(Error::new(path.span(), "a second `local`: say it once"));
                 }
                 attrs.local = true;
             }

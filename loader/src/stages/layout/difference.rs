@@ -133,7 +133,7 @@ fn difference_at(
             }
             // The output of the future an `async fn` returns (`FfiFuture<T>`'s `T`) or the item
             // of a stream (`FfiStream<T>`'s): a changed one reads best as the two signatures,
-            // as a changed return type does.
+            // as a changed return type does. (`LocalFfiFuture` ends with `FfiFuture` too.)
             TLFieldOrFunction::Field(f)
                 if below_function == 1
                     && ((f.name() == "_output" && at.ends_with("FfiFuture"))
