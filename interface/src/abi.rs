@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | root module (per interface) | plugin | `on_load_`, `xplug_` ([`PluginEntries`]), `context_` ([`CallContext`]), the interface's first 48 functions, then up to 13 pages of 64 functions each |
 //! | [`PluginEntries`] | plugin | `take_panic`, `live_objects`, `set_log_level`, `save_state`, `restore_state`, `on_unload` |
-//! | [`HostLink`](crate::__private::HostLink) | host | `max_log_level`, `log_enabled`, `log`, `log_flush`, `defer_panic`, `forget_panic`; appended: `spawn`, `sleep` (the host's executor), `trace_max_level`, `trace_enabled`, `trace_event`, `trace_new_span`, `trace_enter`, `trace_exit`, `trace_clone_span`, `trace_close` (the `tracing` bridge) |
+//! | [`HostLink`](crate::__private::HostLink) | host | `max_log_level`, `log_enabled`, `log`, `log_flush`, `defer_panic`, `forget_panic`; appended: `spawn`, `sleep` (the host's executor), `trace_max_level`, `trace_enabled`, `trace_event`, `trace_new_span`, `trace_enter`, `trace_exit`, `trace_clone_span`, `trace_close`, `trace_record`, `trace_follows_from`, `trace_current` (the `tracing` bridge) |
 //! | object method table (per object trait) | either side | `header_` ([`ObjectHeader`]), `send_`, `sync_`, the methods |
 //! | [`ObjectHeader`] | either side | `drop`, `take_panic`, `live` |
 //! | [`FutureVTable`] (an `async fn`'s [`FfiFuture`] or [`LocalFfiFuture`]) | either side | `header` ([`ObjectHeader`]), `poll` |

@@ -43,6 +43,9 @@ pub fn host_link() -> HostLinkRef {
         trace_exit: crate::trace_link::host::exit,
         trace_clone_span: crate::trace_link::host::clone_span,
         trace_close: crate::trace_link::host::try_close,
+        trace_record: crate::trace_link::host::record,
+        trace_follows_from: crate::trace_link::host::follows_from,
+        trace_current: crate::trace_link::host::current,
     });
     HostLinkRef(PrefixRef::from_ref(&LINK))
 }

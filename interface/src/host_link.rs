@@ -75,6 +75,14 @@ pub struct HostLink {
     pub trace_clone_span: extern "C" fn(span: u64) -> u64,
     /// Drops a handle of a span; whether it closed.
     pub trace_close: extern "C" fn(span: u64) -> bool,
+    /// Records values into a span after its creation (`Span::record`): the span's metadata
+    /// (as its `trace_new_span` passed it) and the values.
+    pub trace_record:
+        extern "C" fn(span: u64, meta: &TraceMeta<'_>, fields: RSlice<'_, TraceField<'_>>),
+    /// Notes that a span follows from another (`Span::follows_from`).
+    pub trace_follows_from: extern "C" fn(span: u64, follows: u64),
+    /// The host's current span on this thread (0 if none): what `Span::current()` names.
+    pub trace_current: extern "C" fn() -> u64,
 }
 
 /// One `log` record crossing the boundary.

@@ -12,8 +12,9 @@
 //! without the feature answers that it has no bridge, and the plugin keeps its dispatcher
 //! unset.
 //!
-//! Not bridged: values recorded into a span after its creation (`Span::record`), and
-//! `follows_from` links. At most 32 fields of an event or span cross.
+//! Values recorded into a span after its creation (`Span::record`) and `follows_from` links
+//! cross too, and `Span::current()` in a plugin names the host's current span when it is one
+//! of the plugin's (otherwise none). At most 32 fields of an event, a span or a record cross.
 
 use abi_stable::std_types::RSlice;
 
@@ -58,6 +59,11 @@ pub(crate) mod host {
     pub(crate) extern "C" fn try_close(_: u64) -> bool {
         false
     }
+    pub(crate) extern "C" fn record(_: u64, _: &TraceMeta<'_>, _: RSlice<'_, TraceField<'_>>) {}
+    pub(crate) extern "C" fn follows_from(_: u64, _: u64) {}
+    pub(crate) extern "C" fn current() -> u64 {
+        0
+    }
 }
 
 /// The host's entries: each dispatches to the host's current subscriber, a panic in it
@@ -71,7 +77,7 @@ pub(crate) mod host {
     use tracing_core::callsite::{Callsite, Identifier};
     use tracing_core::field::{Field, FieldSet, Value};
     use tracing_core::metadata::Kind;
-    use tracing_core::span::{Attributes, Id};
+    use tracing_core::span::{Attributes, Id, Record};
     use tracing_core::{dispatcher, Event, Interest, Level, LevelFilter, Metadata};
 
     use super::*;
@@ -319,17 +325,61 @@ pub(crate) mod host {
             None => false,
         }
     }
+
+    pub(crate) extern "C" fn record(
+        id: u64,
+        meta: &TraceMeta<'_>,
+        fields: RSlice<'_, TraceField<'_>>,
+    ) {
+        let id = match span(id) {
+            Some(id) => id,
+            None => return,
+        };
+        contained(
+            || {
+                // The span's own callsite: the same metadata its `new_span` made.
+                let meta = match metadata(meta) {
+                    Some(meta) => meta,
+                    None => return,
+                };
+                with_values(meta, fields, |values| {
+                    let record = Record::new(values);
+                    dispatcher::get_default(|d| d.record(&id, &record));
+                })
+            },
+            (),
+        )
+    }
+
+    pub(crate) extern "C" fn current() -> u64 {
+        contained(
+            || dispatcher::get_default(|d| d.current_span().id().map_or(0, Id::into_u64)),
+            0,
+        )
+    }
+
+    pub(crate) extern "C" fn follows_from(id: u64, follows: u64) {
+        if let (Some(id), Some(follows)) = (span(id), span(follows)) {
+            contained(
+                || dispatcher::get_default(|d| d.record_follows_from(&id, &follows)),
+                (),
+            )
+        }
+    }
 }
 
 /// The plugin's side: the subscriber installed in the plugin's copy of `tracing-core`.
 #[cfg(feature = "tracing")]
 pub(crate) mod plugin {
+    use std::collections::HashMap;
     use std::fmt::{self, Write as _};
+    use std::sync::{Mutex, PoisonError};
 
     use abi_stable::std_types::RStr;
 
+    use tracing_core::callsite::Identifier;
     use tracing_core::field::{Field, Visit};
-    use tracing_core::span::{Attributes, Id, Record};
+    use tracing_core::span::{Attributes, Current, Id, Record};
     use tracing_core::subscriber::{Interest, Subscriber};
     use tracing_core::{dispatcher, Event, Level, LevelFilter, Metadata};
 
@@ -391,14 +441,15 @@ pub(crate) mod plugin {
         })
     }
 
-    /// A record's fields, as text.
+    /// A record's fields, as text, and the callsite they belong to.
     #[derive(Default)]
-    struct Fields(Vec<(&'static str, String)>);
+    struct Fields(Vec<(&'static str, String)>, Option<Identifier>);
 
     impl Visit for Fields {
         fn record_str(&mut self, field: &Field, value: &str) {
             if self.0.len() < MAX_FIELDS {
                 self.0.push((field.name(), value.to_owned()));
+                self.1.get_or_insert_with(|| field.callsite());
             }
         }
 
@@ -407,8 +458,54 @@ pub(crate) mod plugin {
                 let mut text = String::new();
                 let _ = write!(text, "{:?}", value);
                 self.0.push((field.name(), text));
+                self.1.get_or_insert_with(|| field.callsite());
             }
         }
+    }
+
+    /// The metadata of this plugin's span callsites, by callsite: a record names its fields,
+    /// whose callsite is the span's, but not the span's metadata, which the host needs to find
+    /// its own. Bounded by the plugin's callsites; filled as they register.
+    static SPAN_CALLSITES: Mutex<Option<HashMap<Identifier, &'static Metadata<'static>>>> =
+        Mutex::new(None);
+
+    /// The metadata of the spans this plugin made that are open, by the host's id: what
+    /// `Span::current()` needs besides the id the host names. At most `MAX_OPEN` (a span whose
+    /// last handle the host closed, not the plugin, is never removed: the oldest such go first).
+    static OPEN_SPANS: Mutex<Option<HashMap<u64, &'static Metadata<'static>>>> = Mutex::new(None);
+
+    /// The most spans `OPEN_SPANS` holds.
+    const MAX_OPEN: usize = 4096;
+
+    fn opened(id: u64, meta: &'static Metadata<'static>) {
+        let mut guard = OPEN_SPANS.lock().unwrap_or_else(PoisonError::into_inner);
+        let open = guard.get_or_insert_with(HashMap::new);
+        if open.len() >= MAX_OPEN && !open.contains_key(&id) {
+            // Any one: the map is only a cache of what `current_span` can name.
+            if let Some(&evicted) = open.keys().next() {
+                open.remove(&evicted);
+            }
+        }
+        open.insert(id, meta);
+    }
+
+    fn closed(id: u64) {
+        let mut guard = OPEN_SPANS.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(open) = guard.as_mut() {
+            open.remove(&id);
+        }
+    }
+
+    fn open_span(id: u64) -> Option<&'static Metadata<'static>> {
+        let guard = OPEN_SPANS.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.as_ref()?.get(&id).copied()
+    }
+
+    fn span_callsite(callsite: &Identifier) -> Option<&'static Metadata<'static>> {
+        let guard = SPAN_CALLSITES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        guard.as_ref()?.get(callsite).copied()
     }
 
     impl Fields {
@@ -426,7 +523,14 @@ pub(crate) mod plugin {
     }
 
     impl Subscriber for Bridge {
-        fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+            if meta.is_span() {
+                SPAN_CALLSITES
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_or_insert_with(HashMap::new)
+                    .insert(meta.callsite(), meta);
+            }
             // Asked at each use: the host's subscriber decides, and may change its mind.
             Interest::sometimes()
         }
@@ -454,12 +558,36 @@ pub(crate) mod plugin {
             };
             // An id is never 0: a host that made no span gets one that names none (and is
             // never sent back).
-            Id::from_u64(if id == 0 { NO_SPAN } else { id })
+            if id == 0 {
+                return Id::from_u64(NO_SPAN);
+            }
+            opened(id, span.metadata());
+            Id::from_u64(id)
         }
 
-        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record(&self, span: &Id, values: &Record<'_>) {
+            let (send, id) = match (self.link.trace_record(), host_id(span)) {
+                (Some(send), Some(id)) => (send, id),
+                _ => return,
+            };
+            let mut fields = Fields::default();
+            values.record(&mut fields);
+            let meta = match fields.1.as_ref().and_then(span_callsite) {
+                Some(meta) => meta,
+                None => return,
+            };
+            with_meta(meta, |meta| fields.with(|f| send(id, meta, f)))
+        }
 
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn record_follows_from(&self, span: &Id, follows: &Id) {
+            if let (Some(send), Some(id), Some(follows)) = (
+                self.link.trace_follows_from(),
+                host_id(span),
+                host_id(follows),
+            ) {
+                send(id, follows)
+            }
+        }
 
         fn event(&self, event: &Event<'_>) {
             let mut fields = Fields::default();
@@ -496,8 +624,26 @@ pub(crate) mod plugin {
 
         fn try_close(&self, span: Id) -> bool {
             match (self.link.trace_close(), host_id(&span)) {
-                (Some(close), Some(id)) => close(id),
+                (Some(close), Some(id)) => {
+                    let closed_now = close(id);
+                    if closed_now {
+                        closed(id);
+                    }
+                    closed_now
+                }
                 _ => false,
+            }
+        }
+
+        fn current_span(&self) -> Current {
+            // The host's current span on this thread, if it is one of this plugin's.
+            let id = match self.link.trace_current() {
+                Some(current) => current(),
+                None => 0,
+            };
+            match open_span(id) {
+                Some(meta) if id != 0 => Current::new(Id::from_u64(id), meta),
+                _ => Current::none(),
             }
         }
     }

@@ -281,18 +281,25 @@ mod recorder {
     use std::sync::{Mutex, OnceLock};
 
     use tracing_core::field::{Field, Visit};
-    use tracing_core::span::{Attributes, Id, Record};
+    use tracing_core::span::{Attributes, Current, Id, Record};
     use tracing_core::{Event, Metadata, Subscriber};
 
     #[derive(Default)]
     pub(crate) struct Recorder {
         next: AtomicU64,
-        names: Mutex<HashMap<u64, String>>,
+        names: Mutex<HashMap<u64, &'static Metadata<'static>>>,
         current: Mutex<HashMap<std::thread::ThreadId, Vec<u64>>>,
         pub(crate) seen: Mutex<Vec<String>>,
     }
 
     struct Fields(String);
+
+    impl Recorder {
+        fn name(&self, span: &Id) -> &'static str {
+            let names = self.names.lock().unwrap();
+            names.get(&span.into_u64()).map_or("", |m| m.name())
+        }
+    }
 
     impl Visit for Fields {
         fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
@@ -308,16 +315,30 @@ mod recorder {
             let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
             let mut fields = Fields(String::new());
             span.record(&mut fields);
-            let name = span.metadata().name().to_owned();
+            let name = span.metadata().name();
             self.seen
                 .lock()
                 .unwrap()
                 .push(format!("span {name} {{{} }}", fields.0));
-            self.names.lock().unwrap().insert(id, name);
+            self.names.lock().unwrap().insert(id, span.metadata());
             Id::from_u64(id)
         }
-        fn record(&self, _: &Id, _: &Record<'_>) {}
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn record(&self, span: &Id, values: &Record<'_>) {
+            let mut fields = Fields(String::new());
+            values.record(&mut fields);
+            let name = self.name(span);
+            self.seen
+                .lock()
+                .unwrap()
+                .push(format!("record {name} {{{} }}", fields.0));
+        }
+        fn record_follows_from(&self, span: &Id, follows: &Id) {
+            let (name, follows) = (self.name(span), self.name(follows));
+            self.seen
+                .lock()
+                .unwrap()
+                .push(format!("{name} follows from {follows}"));
+        }
         fn event(&self, event: &Event<'_>) {
             let mut fields = Fields(String::new());
             event.record(&mut fields);
@@ -328,7 +349,7 @@ mod recorder {
                 .unwrap()
                 .get(&thread)
                 .and_then(|stack| stack.last().copied())
-                .and_then(|id| self.names.lock().unwrap().get(&id).cloned())
+                .and_then(|id| self.names.lock().unwrap().get(&id).map(|m| m.name()))
                 .unwrap_or_default();
             self.seen.lock().unwrap().push(format!(
                 "event {} {{{} }} in {span}",
@@ -345,6 +366,17 @@ mod recorder {
             let thread = std::thread::current().id();
             if let Some(stack) = self.current.lock().unwrap().get_mut(&thread) {
                 stack.pop();
+            }
+        }
+        fn current_span(&self) -> Current {
+            let thread = std::thread::current().id();
+            let current = self.current.lock().unwrap();
+            match current.get(&thread).and_then(|stack| stack.last()) {
+                Some(&id) => match self.names.lock().unwrap().get(&id) {
+                    Some(meta) => Current::new(Id::from_u64(id), meta),
+                    None => Current::none(),
+                },
+                None => Current::none(),
             }
         }
     }
@@ -376,6 +408,9 @@ mod recorder {
                 }
                 fn exit(&self, s: &Id) {
                     self.0.exit(s)
+                }
+                fn current_span(&self) -> Current {
+                    self.0.current_span()
                 }
             }
             tracing_core::dispatcher::set_global_default(tracing_core::Dispatch::new(Shared(
@@ -410,6 +445,14 @@ fn a_plugin_s_events_and_spans_reach_the_host_s_subscriber_with_their_fields() {
     assert!(
         seen.iter()
             .any(|s| s == "event clock { message=waiting text=traced } in delayed"),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter().any(|s| s == "record delayed { woke=true }"),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter().any(|s| s == "answer follows from delayed"),
         "{seen:#?}"
     );
 }

@@ -33,12 +33,16 @@ impl Drop for Waiting {
 #[allow(unknown_lints, refining_impl_trait)]
 impl Clock for Plugin {
     fn delayed(text: RString, millis: u64) -> BoxFuture<'static, RString> {
-        // A span around the wait, an event in it: both reach the host's subscriber.
-        let span = tracing::info_span!("delayed", millis);
+        // A span around the wait, an event in it, a value recorded into the span when the
+        // wait is over and a span that follows from it: all reach the host's subscriber.
+        let span = tracing::info_span!("delayed", millis, woke = tracing::field::Empty);
         Box::pin(
             async move {
                 tracing::info!(text = %text, "waiting");
                 sleep(Duration::from_millis(millis)).await;
+                let delayed = tracing::Span::current();
+                delayed.record("woke", true);
+                tracing::info_span!("answer").follows_from(&delayed);
                 text
             }
             .instrument(span),
