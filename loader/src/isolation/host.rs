@@ -849,7 +849,8 @@ fn load_file<M: Interface>(
             .map_err(|e| e.with_plugin(&info))?;
     }
     let identity = (
-        xxhash_rust::xxh3::xxh3_128(&bytes),
+        // A bucket: a plugin found under it is compared byte for byte below.
+        crate::process::library::content_hash(&bytes, crate::process::seed()),
         stages::services_address::<M>(services),
         isolation.clone(),
     );

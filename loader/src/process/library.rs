@@ -20,9 +20,11 @@ use super::step::Step;
 /// found there is compared with the load (a [`Probe`]) before it is taken.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Identity {
-    /// A snapshot: the length and the 128-bit XXH3 of its bytes, seeded per process (so no
-    /// one can craft files that share a bucket in advance), and the host services it is handed
-    /// (their address, 0 for none): each set of services gets its own instance of the bytes.
+    /// A snapshot: the length and the 128-bit XXH3 of a bounded part of its bytes (see
+    /// [`hashed_ranges`]), seeded per process (so no one can craft files that share a bucket
+    /// in advance), and the host services it is handed (their address, 0 for none): each set
+    /// of services gets its own instance of the bytes. Libraries in one bucket are told apart
+    /// byte for byte ([`Library::matches`]).
     Content {
         len: u64,
         xxh3: u128,
@@ -37,7 +39,7 @@ impl Identity {
     pub(crate) fn of_content(bytes: &[u8], services: usize) -> Identity {
         Identity::Content {
             len: bytes.len() as u64,
-            xxh3: xxhash_rust::xxh3::xxh3_128_with_seed(bytes, super::seed()),
+            xxh3: content_hash(bytes, super::seed()),
             services,
         }
     }
@@ -47,6 +49,46 @@ impl Identity {
     pub(crate) fn is_content(&self) -> bool {
         matches!(self, Identity::Content { .. })
     }
+}
+
+/// The bytes of a large file a snapshot's identity hashes at most: its first and last
+/// [`EDGE`] bytes and [`PIECES`] pieces of [`PIECE`] bytes between them. Hashing a whole
+/// 13 MB debug build took 100 ms in a debug host (a library's loops run at its user's
+/// optimisation level); two builds that differ only between the pieces share a bucket and are
+/// told apart by the kernel's reads and `memcmp`.
+const EDGE: usize = 64 << 10;
+/// See [`EDGE`].
+const PIECES: usize = 64;
+/// See [`EDGE`].
+const PIECE: usize = 1 << 10;
+
+/// The ranges of a file of `len` bytes that its identity hashes: all of it up to
+/// `2 * EDGE + PIECES * PIECE` bytes; beyond, the edges and one piece in each of `PIECES`
+/// equal strides between them, at an offset within the stride that `seed` picks.
+fn hashed_ranges(len: usize, seed: u64) -> Vec<std::ops::Range<usize>> {
+    if len <= 2 * EDGE + PIECES * PIECE {
+        return std::iter::once(0..len).collect();
+    }
+    let middle = len - 2 * EDGE;
+    let stride = middle / PIECES;
+    let mut ranges = vec![0..EDGE, len - EDGE..len];
+    for i in 0..PIECES {
+        let jitter = seed.rotate_left((i as u32 * 7) % 64) as usize % (stride - PIECE + 1);
+        let start = EDGE + i * stride + jitter;
+        ranges.push(start..start + PIECE);
+    }
+    ranges
+}
+
+/// The seeded XXH3 of the parts of `bytes` that [`hashed_ranges`] names, and of their length:
+/// a bucket for bytes, never a proof that two files hold the same (compare them for that).
+pub(crate) fn content_hash(bytes: &[u8], seed: u64) -> u128 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::with_seed(seed);
+    hasher.update(&(bytes.len() as u64).to_le_bytes());
+    for range in hashed_ranges(bytes.len(), seed) {
+        hasher.update(bytes.get(range).unwrap_or_default());
+    }
+    hasher.digest128()
 }
 
 /// What says that a file loaded in place still holds the bytes that were checked: its size
@@ -170,5 +212,44 @@ impl Library {
             // Snapshots and files loaded in place have identities of different kinds.
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_s_identity_hashes_a_bounded_part_of_any_file() {
+        let small = 2 * EDGE + PIECES * PIECE;
+        for len in [0, 1, small, small + 1, small + PIECES, 13 << 20, 512 << 20] {
+            for seed in [1, u64::MAX, 0x9e37_79b9_7f4a_7c15] {
+                let ranges = hashed_ranges(len, seed);
+                let hashed: usize = ranges.iter().map(|r| r.len()).sum();
+                assert!(hashed <= small, "{len} bytes: {hashed} hashed");
+                assert!(
+                    ranges.iter().all(|r| r.start < r.end && r.end <= len) || len == 0,
+                    "{len}: {ranges:?}"
+                );
+            }
+        }
+        let whole = hashed_ranges(small, 1);
+        assert!(whole.len() == 1 && whole[0] == (0..small), "small files whole");
+    }
+
+    #[test]
+    fn bytes_that_differ_where_they_are_hashed_or_in_length_get_other_buckets() {
+        let bytes = vec![7u8; 1 << 20];
+        let hash = content_hash(&bytes, 1);
+        assert_eq!(hash, content_hash(&bytes.clone(), 1));
+        for at in [0, EDGE - 1, bytes.len() - 1] {
+            let mut changed = bytes.clone();
+            changed[at] ^= 1;
+            assert_ne!(hash, content_hash(&changed, 1), "a change at {at}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(7);
+        assert_ne!(hash, content_hash(&longer, 1));
+        assert_ne!(hash, content_hash(&bytes, 2), "another process's seed");
     }
 }

@@ -57,10 +57,11 @@ pub(crate) fn seal(bytes: &[u8]) -> Result<Option<Arc<SealedFile>>, ErrorKind> {
     Ok(sealed.map(Arc::new))
 }
 
-/// Names a snapshot in `/proc/PID/maps` and in a private directory: 16 hex digits of the
-/// XXH3-128 of its bytes.
+/// Names a snapshot in `/proc/PID/maps` and in a private directory (beside the process id and
+/// a counter): 16 hex digits of a hash of its bytes, the same in every process (unseeded), of a
+/// bounded part of them (`process::library::content_hash`): a name for people, not an identity.
 pub(crate) fn label(bytes: &[u8]) -> String {
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))[..16].to_owned()
+    format!("{:032x}", process::library::content_hash(bytes, 0))[..16].to_owned()
 }
 
 /// Opens `library` from `image` once per process and returns it; a failed `dlopen` is not
