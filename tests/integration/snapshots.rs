@@ -24,7 +24,10 @@ pub(crate) fn variant(fixture: Fixture, version: &str) -> Vec<u8> {
     variant_of(&plugin(fixture), version)
 }
 
-/// The bytes of the plugin file `file`, its header claiming the plugin version `version`.
+/// The bytes of the plugin file `file`, its header claiming the plugin version `version`,
+/// and the version again after its end (bytes no loader reads): a snapshot's name in
+/// `/proc/PID/maps` hashes a file's last bytes, not all of them, and the tests that look for
+/// a variant's snapshot there find it by that name.
 pub(crate) fn variant_of(file: &Path, version: &str) -> Vec<u8> {
     let mut bytes = fs::read(file).unwrap();
     crate::bad_inputs::set_header_field(
@@ -33,6 +36,7 @@ pub(crate) fn variant_of(file: &Path, version: &str) -> Vec<u8> {
         32,
         version,
     );
+    bytes.extend_from_slice(version.as_bytes());
     bytes
 }
 
@@ -280,6 +284,10 @@ fn a_snapshot_refused_before_its_code_runs_keeps_no_memfd() {
     let loaded = loader().load(&path).unwrap();
     assert!(loader().load(&path).unwrap().same_library(&loaded));
     assert_eq!(crate::support::snapshot_descriptors(&bytes), 1);
+    assert!(
+        crate::support::is_mapped(&path),
+        "a loaded snapshot is mapped"
+    );
 }
 
 #[test]

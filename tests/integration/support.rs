@@ -77,23 +77,41 @@ pub(crate) fn assert_good_plugin_works() {
 pub(crate) fn is_mapped(path: &std::path::Path) -> bool {
     let real = fs::canonicalize(path).expect("canonicalize");
     let bytes = fs::read(&real).expect("read the file");
-    // The loader names a snapshot after 16 hex digits of the XXH3-128 of its bytes.
-    let label = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes));
-    let snapshot = format!("/memfd:xplug:{}", &label[..16]);
-    maps()
-        .lines()
-        .any(|l| l.ends_with(real.to_str().expect("UTF-8 path")) || l.contains(&snapshot))
+    let snapshot = xplug_loader::tools::snapshot_name(&bytes);
+    maps().lines().any(|l| {
+        l.ends_with(real.to_str().expect("UTF-8 path"))
+            || (l.contains(&snapshot) && mapped_file_holds(l, &bytes))
+    })
+}
+
+/// Whether the file a line of `/proc/self/maps` maps holds exactly `bytes`: a snapshot's name
+/// hashes only part of its bytes, so others may share it.
+#[cfg(target_os = "linux")]
+fn mapped_file_holds(line: &str, bytes: &[u8]) -> bool {
+    let range = line.split_whitespace().next().unwrap_or_default();
+    match fs::read(format!("/proc/self/map_files/{range}")) {
+        Ok(held) => held == bytes,
+        // Unmapped meanwhile.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => panic!("cannot read /proc/self/map_files/{range} ({e}): run the tests as root"),
+    }
 }
 
 /// How many of this process's descriptors are sealed snapshots of `bytes` (Linux).
 #[cfg(target_os = "linux")]
 pub(crate) fn snapshot_descriptors(bytes: &[u8]) -> usize {
-    let label = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes));
-    let snapshot = format!("/memfd:xplug:{}", &label[..16]);
+    let snapshot = xplug_loader::tools::snapshot_name(bytes);
     fs::read_dir("/proc/self/fd")
         .expect("list /proc/self/fd")
-        .filter_map(|entry| fs::read_link(entry.ok()?.path()).ok())
-        .filter(|target| target.to_string_lossy().starts_with(&snapshot))
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let target = fs::read_link(&path).ok()?;
+            Some((path, target))
+        })
+        .filter(|(path, target)| {
+            target.to_string_lossy().starts_with(&snapshot)
+                && fs::read(path).is_ok_and(|held| held == bytes)
+        })
         .count()
 }
 

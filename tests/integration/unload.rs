@@ -54,6 +54,8 @@ impl Variants {
         let field = &mut bytes[self.at..self.at + 32];
         field.fill(0);
         field[..version.len()].copy_from_slice(version.as_bytes());
+        // After the end too, where a snapshot's name looks (see `snapshots::variant_of`).
+        bytes.extend_from_slice(version.as_bytes());
         let name = snapshot_name(&bytes);
         (bytes, name)
     }
@@ -61,8 +63,7 @@ impl Variants {
 
 /// The name of the snapshot of `bytes` in `/proc/self/maps` and `/proc/self/fd`.
 fn snapshot_name(bytes: &[u8]) -> String {
-    let label = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes));
-    format!("/memfd:xplug:{}", &label[..16])
+    xplug_loader::tools::snapshot_name(bytes)
 }
 
 /// How many of the snapshots `names` are mapped into this process.

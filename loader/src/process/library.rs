@@ -83,10 +83,45 @@ fn hashed_ranges(len: usize, seed: u64) -> Vec<std::ops::Range<usize>> {
 /// The seeded XXH3 of the parts of `bytes` that [`hashed_ranges`] names, and of their length:
 /// a bucket for bytes, never a proof that two files hold the same (compare them for that).
 pub(crate) fn content_hash(bytes: &[u8], seed: u64) -> u128 {
+    hash_pieces(bytes.len(), seed, |range, hasher| {
+        hasher.update(bytes.get(range).unwrap_or_default())
+    })
+}
+
+/// [`content_hash`] of what the file holds, `len` bytes, read piece by piece (no more than
+/// the pieces hashed).
+#[cfg(unix)]
+pub(crate) fn file_content_hash(
+    file: &std::fs::File,
+    len: usize,
+    seed: u64,
+) -> std::io::Result<u128> {
+    use std::os::unix::fs::FileExt;
+    let mut piece = Vec::new();
+    let mut failed = None;
+    let hash = hash_pieces(len, seed, |range, hasher| {
+        piece.resize(range.len(), 0);
+        match file.read_exact_at(&mut piece, range.start as u64) {
+            Ok(()) => hasher.update(&piece),
+            Err(e) => failed = Some(e),
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(hash),
+    }
+}
+
+/// The XXH3 of `len` and of what `piece` adds for each of [`hashed_ranges`].
+fn hash_pieces(
+    len: usize,
+    seed: u64,
+    mut piece: impl FnMut(std::ops::Range<usize>, &mut xxhash_rust::xxh3::Xxh3),
+) -> u128 {
     let mut hasher = xxhash_rust::xxh3::Xxh3::with_seed(seed);
-    hasher.update(&(bytes.len() as u64).to_le_bytes());
-    for range in hashed_ranges(bytes.len(), seed) {
-        hasher.update(bytes.get(range).unwrap_or_default());
+    hasher.update(&(len as u64).to_le_bytes());
+    for range in hashed_ranges(len, seed) {
+        piece(range, &mut hasher);
     }
     hasher.digest128()
 }
@@ -234,7 +269,10 @@ mod tests {
             }
         }
         let whole = hashed_ranges(small, 1);
-        assert!(whole.len() == 1 && whole[0] == (0..small), "small files whole");
+        assert!(
+            whole.len() == 1 && whole[0] == (0..small),
+            "small files whole"
+        );
     }
 
     #[test]

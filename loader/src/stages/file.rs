@@ -1,6 +1,10 @@
 //! Stage 1: the path names a regular file that not every user can write, opened once. For a
 //! snapshot or a trust policy its bytes are read once, with a size cap, and every later stage
-//! works on them; an in-place load without a policy reads only what stages 2 and 3 need.
+//! works on them; an in-place load without a policy reads only what stages 2 and 3 need. A
+//! snapshot where memfds may be executed is not read into memory at all: the kernel copies the
+//! file into a new memfd, which is sealed and mapped read-only, and the checks read that
+//! mapping: the bytes checked are the bytes that run, and the cost does not depend on how the
+//! host was built.
 
 use std::fs;
 use std::io::{self, Read};
@@ -167,6 +171,84 @@ pub(crate) fn read(plugin: &PluginFile, max_size: u64) -> Result<Vec<u8>, LoadEr
         ));
     }
     Ok(bytes)
+}
+
+/// A plugin file's bytes, read whole: into this process's memory, or (a snapshot) copied by the
+/// kernel into a sealed memfd and mapped.
+pub(crate) enum Bytes {
+    Read(Vec<u8>),
+    Sealed(sys::SealedBytes),
+}
+
+impl Bytes {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Read(bytes) => bytes,
+            Bytes::Sealed(sealed) => sealed.bytes(),
+        }
+    }
+
+    /// The sealed memfd that holds them, if they were copied into one.
+    pub(crate) fn sealed(&self) -> Option<Arc<sys::SealedFile>> {
+        match self {
+            Bytes::Read(_) => None,
+            Bytes::Sealed(sealed) => Some(sealed.sealed().clone()),
+        }
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+/// The whole file for a snapshot: copied by the kernel into a sealed memfd and mapped, where
+/// memfds may be executed; read into memory otherwise (where a copy in a private directory is
+/// made of them later). The memfd is named as any snapshot of these bytes is
+/// ([`open::label`](super::open::label)), from the pieces of the file that name hashes, read
+/// first (a file that changes meanwhile only gets another name: the bytes checked are the
+/// sealed ones).
+pub(crate) fn read_snapshot(plugin: &PluginFile, max_size: u64) -> Result<Bytes, LoadError> {
+    let flags = match crate::process::memfd_exec_flags() {
+        Some(flags) => flags,
+        None => return read(plugin, max_size).map(Bytes::Read),
+    };
+    #[cfg(unix)]
+    let label = {
+        let len = usize::try_from(plugin.meta.len().min(max_size)).unwrap_or(0);
+        crate::process::library::file_content_hash(&plugin.file, len, 0)
+            .map(super::open::label_of)
+            .map_err(|e| io_error(&plugin.path, e))?
+    };
+    #[cfg(not(unix))]
+    let label = String::new();
+    let copied = sys::sealed_copy(&plugin.file, max_size.saturating_add(1), &label, flags)
+        .map_err(|e| {
+            LoadError::new(
+                &plugin.path,
+                ErrorKind::Snapshot {
+                    source: Arc::new(e),
+                },
+            )
+        })?;
+    let sealed = match copied {
+        Some(sealed) => sealed,
+        None => return read(plugin, max_size).map(Bytes::Read),
+    };
+    let size = sealed.bytes().len() as u64;
+    if size > max_size {
+        return Err(LoadError::new(
+            &plugin.path,
+            ErrorKind::TooLarge {
+                size,
+                limit: max_size,
+            },
+        ));
+    }
+    Ok(Bytes::Sealed(sealed))
 }
 
 /// An I/O error on `path`: `NotFound` when nothing is there, `Unreadable` otherwise.

@@ -243,15 +243,22 @@ fn check_opened<M: Interface>(
         let (info, _) = read_header_from_file(&plugin)?;
         options.requirements.check(&plugin.path, &info)?;
     }
-    // Its bytes read once when a check or the snapshot needs them.
-    let bytes = if options.reads_whole_file() {
-        Some(file::read(&plugin, options.file.max_size)?)
-    } else {
-        None
+    // Its bytes read once when a check or the snapshot needs them. A new snapshot in a memfd is
+    // made now, by the kernel, and its sealed bytes are what every check reads.
+    let snapshot_now = options.mode == LoadMode::Snapshot
+        && options.snapshot_dir.is_none()
+        && matches!(given, Given::Nothing);
+    let bytes = match (options.reads_whole_file(), snapshot_now) {
+        (false, _) => None,
+        (true, true) => Some(file::read_snapshot(&plugin, options.file.max_size)?),
+        (true, false) => Some(file::Bytes::Read(file::read(
+            &plugin,
+            options.file.max_size,
+        )?)),
     };
     let digest = bytes.as_deref().map(LazyDigest::new);
     let (sealed, expected) = match given {
-        Given::Nothing => (None, None),
+        Given::Nothing => (bytes.as_ref().and_then(file::Bytes::sealed), None),
         Given::Sealed(sealed) => (Some(sealed), None),
         Given::Expected(expected) => (None, Some(expected)),
     };
@@ -302,8 +309,9 @@ fn check_opened<M: Interface>(
             let source = match &probe {
                 // Sealed only once every check that reads the file passed.
                 Probe::Snapshot(digest) => match sealed {
-                    // The bytes were read from this very file, sealed: they are what it
-                    // holds.
+                    // The bytes were read from this very file, sealed (the snapshot made
+                    // above, or the one an isolated plugin's process was handed): they are
+                    // what it holds.
                     Some(sealed) if crate::sys::is_sealed(&sealed.file) => Source::Sealed(sealed),
                     _ => snapshot_source(options, &plugin.path, &info, digest)?,
                 },

@@ -61,7 +61,12 @@ pub(crate) fn seal(bytes: &[u8]) -> Result<Option<Arc<SealedFile>>, ErrorKind> {
 /// a counter): 16 hex digits of a hash of its bytes, the same in every process (unseeded), of a
 /// bounded part of them (`process::library::content_hash`): a name for people, not an identity.
 pub(crate) fn label(bytes: &[u8]) -> String {
-    format!("{:032x}", process::library::content_hash(bytes, 0))[..16].to_owned()
+    label_of(process::library::content_hash(bytes, 0))
+}
+
+/// [`label`] of a hash.
+pub(crate) fn label_of(hash: u128) -> String {
+    format!("{:032x}", hash)[..16].to_owned()
 }
 
 /// Opens `library` from `image` once per process and returns it; a failed `dlopen` is not

@@ -54,6 +54,84 @@ pub(super) fn sealed_memfd(
     Ok(Some(SealedFile { file, path }))
 }
 
+/// What `file` holds from its start, at most `limit` bytes, in a new memfd copied by the
+/// kernel (`sendfile`: no pass through this process's memory, whatever its build), sealed as
+/// [`sealed_memfd`]'s, and the number of bytes it holds. `None` where memfds do not exist here.
+pub(super) fn sealed_copy(
+    file: &fs::File,
+    limit: u64,
+    label: &str,
+    exec_flags: u32,
+) -> io::Result<Option<(SealedFile, u64)>> {
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | exec_flags;
+    let name = format!("xplug:{}\0", label);
+    // SAFETY: the name is a NUL-terminated string; the call has no other inputs.
+    let fd = unsafe { libc::memfd_create(name.as_ptr().cast(), flags) };
+    if fd < 0 {
+        let error = io::Error::last_os_error();
+        return match error.raw_os_error() {
+            Some(libc::ENOSYS) | Some(libc::EPERM) | Some(libc::EINVAL) => Ok(None),
+            _ => Err(error),
+        };
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    let memfd = unsafe { fs::File::from_raw_fd(fd) };
+    let mut offset: libc::off_t = 0;
+    let mut copied: u64 = 0;
+    while copied < limit {
+        // At most 1 GiB a call (`sendfile` moves at most 2 GiB less a page).
+        let count = (limit - copied).min(1 << 30) as usize;
+        // SAFETY: both descriptors are open for the call; `offset` is a live `off_t` the
+        // kernel advances (the file's own position is left alone).
+        let sent =
+            unsafe { libc::sendfile(memfd.as_raw_fd(), file.as_raw_fd(), &mut offset, count) };
+        match sent {
+            0 => break,
+            n if n > 0 => copied = copied.saturating_add(n as u64),
+            _ => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+    add_seals(&memfd)?;
+    let path = PathBuf::from(format!("/proc/self/fd/{}", memfd.as_raw_fd()));
+    Ok(Some((SealedFile { file: memfd, path }, copied)))
+}
+
+/// The first `len` bytes of `sealed`, mapped read-only. Its seals forbid writes and shrinking,
+/// so what the mapping shows never changes and never faults.
+pub(super) fn map_sealed(sealed: &SealedFile, len: usize) -> io::Result<*const u8> {
+    // SAFETY: a new private read-only mapping of an open descriptor; no memory of this
+    // process is touched.
+    let map = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            sealed.file.as_raw_fd(),
+            0,
+        )
+    };
+    if map == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(map as *const u8)
+}
+
+/// Unmaps what [`map_sealed`] mapped.
+///
+/// # Safety
+///
+/// `map` and `len` are a mapping `map_sealed` returned, not unmapped yet and not used after.
+pub(super) unsafe fn unmap(map: *const u8, len: usize) {
+    // SAFETY: the caller's promise.
+    unsafe { libc::munmap(map as *mut libc::c_void, len) };
+}
+
 /// Seals `file` against writes, shrinking, growing and new seals. `F_SEAL_WRITE` fails with
 /// `EBUSY` while the kernel still holds an extra reference to one of the pages just written
 /// (a per-CPU batch not drained yet, a migration under memory pressure); it waits about 75 ms

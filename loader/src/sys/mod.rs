@@ -9,6 +9,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 mod machine;
 mod mapping;
@@ -211,6 +212,85 @@ pub(crate) fn sealed_memfd(
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (bytes, label, exec_flags);
+        Ok(None)
+    }
+}
+
+/// A snapshot the kernel copied from a file into a sealed memfd, and its bytes mapped
+/// read-only: what the checks read is what runs, and no byte of it passed through this
+/// process's memory on the way.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) struct SealedBytes {
+    sealed: Arc<SealedFile>,
+    map: *const u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and its memfd sealed against writes and shrinking: its bytes
+// never change, and they are unmapped only by the drop of the one owner.
+unsafe impl Send for SealedBytes {}
+// SAFETY: as above: shared access only reads bytes that never change.
+unsafe impl Sync for SealedBytes {}
+
+impl SealedBytes {
+    /// The sealed memfd.
+    pub(crate) fn sealed(&self) -> &Arc<SealedFile> {
+        &self.sealed
+    }
+
+    /// Its bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `map` is a live read-only mapping of `len` bytes of a memfd sealed against
+        // writes and shrinking (`sealed_copy`), unmapped only when `self` is dropped.
+        unsafe { std::slice::from_raw_parts(self.map, self.len) }
+    }
+}
+
+impl Drop for SealedBytes {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if self.len != 0 {
+            // SAFETY: the mapping `sealed_copy` made, unmapped once, here; the slices
+            // `bytes` handed out borrowed `self`, so none outlives it.
+            unsafe { linux::unmap(self.map, self.len) }
+        }
+    }
+}
+
+/// What `file` holds from its start, at most `limit` bytes, copied by the kernel into a new
+/// memfd made with `exec_flags` and sealed (see [`sealed_memfd`]), mapped read-only. `None`
+/// where memfds do not exist. More than `limit` bytes copied means the file is larger.
+pub(crate) fn sealed_copy(
+    file: &fs::File,
+    limit: u64,
+    label: &str,
+    exec_flags: u32,
+) -> io::Result<Option<SealedBytes>> {
+    #[cfg(target_os = "linux")]
+    {
+        let (sealed, copied) = match linux::sealed_copy(file, limit, label, exec_flags)? {
+            Some(made) => made,
+            None => return Ok(None),
+        };
+        let len = usize::try_from(copied)
+            .map_err(|_| io::Error::new(io::ErrorKind::Other, "larger than memory"))?;
+        let map = if len == 0 {
+            std::ptr::null()
+        } else {
+            linux::map_sealed(&sealed, len)?
+        };
+        Ok(Some(SealedBytes {
+            sealed: Arc::new(sealed),
+            map,
+            len,
+        }))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, limit, label, exec_flags);
         Ok(None)
     }
 }

@@ -17,3 +17,16 @@ pub use abi_diff::{
 pub use change::Change;
 pub use description::{Description, DescriptionError, MAX_DESCRIPTION_BYTES};
 pub use inspect::{inspect, inspect_bytes, Inspected};
+
+/// The name a snapshot of `bytes` has in `/proc/PID/maps` on Linux (`/memfd:xplug:` and 16 hex
+/// digits, the same in every process), and in the name of a snapshot copy in a private
+/// directory (then followed by the process id and a counter): how an operator, or a test,
+/// finds which snapshots a process holds.
+///
+/// ```
+/// let name = xplug_loader::tools::snapshot_name(b"\x7fELF");
+/// assert!(name.starts_with("/memfd:xplug:") && name.len() == "/memfd:xplug:".len() + 16);
+/// ```
+pub fn snapshot_name(bytes: &[u8]) -> String {
+    format!("/memfd:xplug:{}", crate::stages::open::label(bytes))
+}
