@@ -85,10 +85,25 @@ pub(crate) fn is_mapped(path: &std::path::Path) -> bool {
 }
 
 /// Whether the file a line of `/proc/self/maps` maps holds exactly `bytes`: a snapshot's name
-/// hashes only part of its bytes, so others may share it.
+/// hashes only part of its bytes, so others may share it. Read through a descriptor of this
+/// process open on the same file (a loaded snapshot keeps its own), or else through
+/// `/proc/self/map_files` (which needs root).
 #[cfg(target_os = "linux")]
 fn mapped_file_holds(line: &str, bytes: &[u8]) -> bool {
-    let range = line.split_whitespace().next().unwrap_or_default();
+    use std::os::unix::fs::MetadataExt;
+    let mut fields = line.split_whitespace();
+    let range = fields.next().unwrap_or_default();
+    let inode: u64 = fields.nth(3).and_then(|i| i.parse().ok()).unwrap_or(0);
+    let descriptor = fs::read_dir("/proc/self/fd")
+        .expect("list /proc/self/fd")
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .find(|path| {
+            fs::read_link(path).is_ok_and(|target| target.to_string_lossy().starts_with("/memfd:"))
+                && fs::metadata(path).is_ok_and(|meta| meta.ino() == inode)
+        });
+    if let Some(descriptor) = descriptor {
+        return fs::read(descriptor).is_ok_and(|held| held == bytes);
+    }
     match fs::read(format!("/proc/self/map_files/{range}")) {
         Ok(held) => held == bytes,
         // Unmapped meanwhile.

@@ -858,6 +858,9 @@ fn load_file<M: Interface>(
         let mut loaded = lock(&ISOLATED);
         loaded.retain(|isolated| isolated.strong_count() > 0);
         let alive: Vec<Arc<Isolated>> = loaded.iter().filter_map(Weak::upgrade).collect();
+        // Compared unlocked: a bucket's images are read whole, and other loads wait for none
+        // of that.
+        drop(loaded);
         // A plugin down for good (stopped, restarts used up) is not reused: this load starts
         // a process of its own.
         let found = alive
@@ -868,7 +871,6 @@ fn load_file<M: Interface>(
                     && isolated.shared.image_holds(&bytes)
             })
             .cloned();
-        drop(loaded);
         // Dropped after the lock: a last handle's drop stops its process, which may wait.
         drop(alive);
         if let Some(isolated) = found {

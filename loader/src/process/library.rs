@@ -21,10 +21,11 @@ use super::step::Step;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Identity {
     /// A snapshot: the length and the 128-bit XXH3 of a bounded part of its bytes (see
-    /// [`hashed_ranges`]), seeded per process (so no one can craft files that share a bucket
-    /// in advance), and the host services it is handed (their address, 0 for none): each set
-    /// of services gets its own instance of the bytes. Libraries in one bucket are told apart
-    /// byte for byte ([`Library::matches`]).
+    /// [`hashed_ranges`]: the pieces between the edges lie at offsets seeded per process), and
+    /// the host services it is handed (their address, 0 for none): each set of services gets
+    /// its own instance of the bytes. Files of one length that differ only between the pieces
+    /// share a bucket (likely, for builds of one plugin); its libraries are told apart byte
+    /// for byte ([`Library::matches`]), each new load compared with each of them.
     Content {
         len: u64,
         xxh3: u128,

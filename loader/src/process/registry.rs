@@ -12,8 +12,8 @@ use super::library::{Identity, Library, Probe};
 use super::lock;
 use super::step::Step;
 
-/// Each identity's plugins: several for snapshots whose hashes collide, at most one for a file
-/// loaded in place.
+/// Each identity's plugins: several for snapshots that share a bucket (bytes that differ only
+/// where their identity does not look), at most one for a file loaded in place.
 type Registry = HashMap<Identity, Vec<Arc<Library>>>;
 
 /// Every plugin this process has read far enough to register.

@@ -76,6 +76,10 @@ pub(super) fn sealed_copy(
     }
     // SAFETY: `fd` is a new descriptor that nothing else owns.
     let memfd = unsafe { fs::File::from_raw_fd(fd) };
+    // Where `off_t` is 32 bits, `sendfile` stops at 2 GiB: the caller reads such files itself.
+    if limit > libc::off_t::MAX as u64 {
+        return Ok(None);
+    }
     let mut offset: libc::off_t = 0;
     let mut copied: u64 = 0;
     while copied < limit {
@@ -90,8 +94,19 @@ pub(super) fn sealed_copy(
             n if n > 0 => copied = copied.saturating_add(n as u64),
             _ => {
                 let error = io::Error::last_os_error();
-                if error.kind() != io::ErrorKind::Interrupted {
-                    return Err(error);
+                match error.raw_os_error() {
+                    Some(libc::EINTR) | Some(libc::EAGAIN) => {}
+                    // A file system without `splice_read` (before Linux 6.5), or a policy
+                    // that forbids the call: the caller reads the file itself.
+                    Some(libc::EINVAL)
+                    | Some(libc::ENOSYS)
+                    | Some(libc::EOPNOTSUPP)
+                    | Some(libc::EPERM)
+                        if copied == 0 =>
+                    {
+                        return Ok(None)
+                    }
+                    _ => return Err(error),
                 }
             }
         }

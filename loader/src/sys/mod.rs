@@ -260,29 +260,41 @@ impl Drop for SealedBytes {
     }
 }
 
-/// What `file` holds from its start, at most `limit` bytes, copied by the kernel into a new
-/// memfd made with `exec_flags` and sealed (see [`sealed_memfd`]), mapped read-only. `None`
-/// where memfds do not exist. More than `limit` bytes copied means the file is larger.
+/// What [`sealed_copy`] made.
+pub(crate) enum Copied {
+    /// The file's bytes, sealed and mapped.
+    Bytes(SealedBytes),
+    /// The file holds more than `max_size` bytes (at least this many): nothing was mapped.
+    TooLarge(u64),
+    /// No memfd here, or the kernel cannot copy this file: read it instead.
+    Unavailable,
+}
+
+/// What `file` holds from its start, at most `max_size` bytes, copied by the kernel into a new
+/// memfd made with `exec_flags` and sealed (see [`sealed_memfd`]), mapped read-only.
 pub(crate) fn sealed_copy(
     file: &fs::File,
-    limit: u64,
+    max_size: u64,
     label: &str,
     exec_flags: u32,
-) -> io::Result<Option<SealedBytes>> {
+) -> io::Result<Copied> {
     #[cfg(target_os = "linux")]
     {
+        let limit = max_size.saturating_add(1);
         let (sealed, copied) = match linux::sealed_copy(file, limit, label, exec_flags)? {
             Some(made) => made,
-            None => return Ok(None),
+            None => return Ok(Copied::Unavailable),
         };
-        let len = usize::try_from(copied)
-            .map_err(|_| io::Error::new(io::ErrorKind::Other, "larger than memory"))?;
+        let len = match usize::try_from(copied) {
+            Ok(len) if copied <= max_size => len,
+            _ => return Ok(Copied::TooLarge(copied)),
+        };
         let map = if len == 0 {
             std::ptr::null()
         } else {
             linux::map_sealed(&sealed, len)?
         };
-        Ok(Some(SealedBytes {
+        Ok(Copied::Bytes(SealedBytes {
             sealed: Arc::new(sealed),
             map,
             len,
@@ -290,8 +302,8 @@ pub(crate) fn sealed_copy(
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = (file, limit, label, exec_flags);
-        Ok(None)
+        let _ = (file, max_size, label, exec_flags);
+        Ok(Copied::Unavailable)
     }
 }
 

@@ -21,7 +21,9 @@ pub use inspect::{inspect, inspect_bytes, Inspected};
 /// The name a snapshot of `bytes` has in `/proc/PID/maps` on Linux (`/memfd:xplug:` and 16 hex
 /// digits, the same in every process), and in the name of a snapshot copy in a private
 /// directory (then followed by the process id and a counter): how an operator, or a test,
-/// finds which snapshots a process holds.
+/// finds which snapshots a process holds. A name for people, not an identity: it hashes part
+/// of the bytes (builds of one plugin may share it; compare the contents to be sure), and how
+/// it is made may change between releases.
 ///
 /// ```
 /// let name = xplug_loader::tools::snapshot_name(b"\x7fELF");
