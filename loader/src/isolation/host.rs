@@ -1010,7 +1010,7 @@ fn snapshot(options: &Options, path: &Path, bytes: &[u8]) -> Result<Arc<Image>, 
         let (copy, file) = crate::sys::private_dir::write_held(
             options.snapshot_dir.as_deref(),
             bytes,
-            &open::label(bytes),
+            &crate::process::library::label(bytes),
             crate::process::next_copy_number,
         )
         .map_err(|e| refused(&format!("a snapshot copy: {e}")))?;

@@ -89,6 +89,18 @@ pub(crate) fn content_hash(bytes: &[u8], seed: u64) -> u128 {
     })
 }
 
+/// Names a snapshot in `/proc/PID/maps` and in a private directory (beside the process id and
+/// a counter): 16 hex digits of a hash of its bytes, the same in every process (unseeded), of a
+/// bounded part of them ([`content_hash`]): a name for people, not an identity.
+pub(crate) fn label(bytes: &[u8]) -> String {
+    label_of(content_hash(bytes, 0))
+}
+
+/// [`label`] of a hash.
+pub(crate) fn label_of(hash: u128) -> String {
+    format!("{:032x}", hash)[..16].to_owned()
+}
+
 /// [`content_hash`] of what the file holds, `len` bytes, read piece by piece (no more than
 /// the pieces hashed).
 #[cfg(unix)]

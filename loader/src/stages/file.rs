@@ -208,7 +208,7 @@ impl std::ops::Deref for Bytes {
 /// The whole file for a snapshot: copied by the kernel into a sealed memfd and mapped, where
 /// memfds may be executed; read into memory otherwise (where a copy in a private directory is
 /// made of them later). The memfd is named as any snapshot of these bytes is
-/// ([`open::label`](super::open::label)), from the pieces of the file that name hashes, read
+/// (`process::library::label`), from the pieces of the file that name hashes, read
 /// first (a file that changes meanwhile only gets another name: the bytes checked are the
 /// sealed ones).
 pub(crate) fn read_snapshot(plugin: &PluginFile, max_size: u64) -> Result<Bytes, LoadError> {
@@ -220,8 +220,10 @@ pub(crate) fn read_snapshot(plugin: &PluginFile, max_size: u64) -> Result<Bytes,
     #[cfg(unix)]
     let label = {
         let len = usize::try_from(plugin.meta.len().min(max_size)).unwrap_or(0);
-        crate::process::library::file_content_hash(&plugin.file, len, 0)
-            .map_or_else(|_| String::from("changed"), super::open::label_of)
+        crate::process::library::file_content_hash(&plugin.file, len, 0).map_or_else(
+            |_| String::from("changed"),
+            crate::process::library::label_of,
+        )
     };
     #[cfg(not(unix))]
     let label = String::new();

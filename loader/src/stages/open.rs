@@ -53,20 +53,9 @@ pub(crate) fn seal(bytes: &[u8]) -> Result<Option<Arc<SealedFile>>, ErrorKind> {
         Some(flags) => flags,
         None => return Ok(None),
     };
-    let sealed = sys::sealed_memfd(bytes, &label(bytes), flags).map_err(snapshot_error)?;
+    let sealed =
+        sys::sealed_memfd(bytes, &process::library::label(bytes), flags).map_err(snapshot_error)?;
     Ok(sealed.map(Arc::new))
-}
-
-/// Names a snapshot in `/proc/PID/maps` and in a private directory (beside the process id and
-/// a counter): 16 hex digits of a hash of its bytes, the same in every process (unseeded), of a
-/// bounded part of them (`process::library::content_hash`): a name for people, not an identity.
-pub(crate) fn label(bytes: &[u8]) -> String {
-    label_of(process::library::content_hash(bytes, 0))
-}
-
-/// [`label`] of a hash.
-pub(crate) fn label_of(hash: u128) -> String {
-    format!("{:032x}", hash)[..16].to_owned()
 }
 
 /// Opens `library` from `image` once per process and returns it; a failed `dlopen` is not
@@ -120,9 +109,13 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
                 protected_snapshot_dir(dir)?;
             }
             process::remove_leftover_copies(dir);
-            let copy =
-                sys::private_dir::write(dir, bytes, &label(bytes), process::next_copy_number)
-                    .map_err(snapshot_error)?;
+            let copy = sys::private_dir::write(
+                dir,
+                bytes,
+                &process::library::label(bytes),
+                process::next_copy_number,
+            )
+            .map_err(snapshot_error)?;
             let file = id(&copy, fs::metadata(&copy));
             let raw = dlopen(&copy);
             let kept = sys::private_dir::remove(&copy);

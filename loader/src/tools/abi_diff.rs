@@ -452,7 +452,7 @@ impl PluginFile {
                 let copy = private_dir::write(
                     None,
                     &self.bytes,
-                    &open::label(&self.bytes),
+                    &crate::process::library::label(&self.bytes),
                     process::next_copy_number,
                 )
                 .map_err(snapshot_error)?;

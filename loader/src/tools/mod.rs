@@ -30,5 +30,5 @@ pub use inspect::{inspect, inspect_bytes, Inspected};
 /// assert!(name.starts_with("/memfd:xplug:") && name.len() == "/memfd:xplug:".len() + 16);
 /// ```
 pub fn snapshot_name(bytes: &[u8]) -> String {
-    format!("/memfd:xplug:{}", crate::stages::open::label(bytes))
+    format!("/memfd:xplug:{}", crate::process::library::label(bytes))
 }
