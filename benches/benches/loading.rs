@@ -17,11 +17,17 @@
 //!   mapped: also run last);
 //! - `read_header/xplug_inspect`: stages 1 to 3 alone (no `dlopen`), against
 //!   `read_first_page`: opening the file and reading its first 4 KiB.
+//!
+//! `load_debug_plugin` loads a plugin of the size developers load while they work (the bench
+//! plugin built by `cargo build`: unoptimised, with debug info, about 10 MB), from a snapshot
+//! and in place, against their floors: `memfd_dlopen` (Linux: the kernel copying the file into
+//! a memfd, then a bare `dlopen` of it) and `dlopen`. Run it in a debug host too, as hot reload
+//! runs: `cargo bench -p xplug-benches --bench loading --profile dev -- load_debug_plugin`.
 
 use abi_stable::library::lib_header_from_path;
 use bench_interface::{changed, BenchRef, PlainModuleRef};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use xplug_benches::{bench_plugins, dlopen, few_iterations, Copies, Unloading};
+use xplug_benches::{bench_plugins, debug_bench_plugin, dlopen, few_iterations, Copies, Unloading};
 use xplug_loader::trust::{signature_path, PublicKey, Sha256, TrustPolicy};
 use xplug_loader::{ErrorKind, LoadMode, Loader};
 
@@ -149,5 +155,45 @@ fn loading(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, loading);
+/// A debug build of the bench plugin (~10 MB), from a snapshot and in place, against the
+/// floors of each.
+fn loading_debug_plugin(c: &mut Criterion) {
+    let copies = Copies::of(&debug_bench_plugin());
+    let mut g = c.benchmark_group("load_debug_plugin");
+    few_iterations(&mut g);
+    g.bench_function("dlopen", |b| {
+        b.iter_batched(
+            || copies.fresh(),
+            |path| dlopen(&path),
+            BatchSize::PerIteration,
+        )
+    });
+    #[cfg(target_os = "linux")]
+    g.bench_function("memfd_dlopen", |b| {
+        b.iter_batched(
+            || copies.fresh(),
+            |path| xplug_benches::memfd_dlopen(&path),
+            BatchSize::PerIteration,
+        )
+    });
+    let loader = Loader::<BenchRef>::new();
+    g.bench_function("xplug", |b| {
+        b.iter_batched(
+            || copies.fresh(),
+            |path| Unloading::new(loader.load(&path).expect("xplug load")),
+            BatchSize::PerIteration,
+        )
+    });
+    let in_place = Loader::<BenchRef>::new().mode(LoadMode::InPlace);
+    g.bench_function("xplug_in_place", |b| {
+        b.iter_batched(
+            || copies.fresh(),
+            |path| Unloading::new(in_place.load(&path).expect("in-place load")),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, loading, loading_debug_plugin);
 criterion_main!(benches);

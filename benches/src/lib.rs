@@ -38,6 +38,40 @@ fn repo_root() -> PathBuf {
 /// Builds `bench-xplug`, `bench-abi-stable` and `bench-async` in release mode (once; later runs reuse the
 /// build) and returns their files.
 pub fn bench_plugins() -> BenchPlugins {
+    let target = build(
+        true,
+        &[
+            "-p",
+            "bench-xplug",
+            "-p",
+            "bench-abi-stable",
+            "-p",
+            "bench-async",
+        ],
+    );
+    let file = |name: &str| {
+        target
+            .join("release")
+            .join(xplug_loader::tools::library_file_name(name))
+    };
+    BenchPlugins {
+        xplug: file("bench_xplug"),
+        plain: file("bench_abi_stable"),
+        async_plugin: file("bench_async"),
+    }
+}
+
+/// Builds `bench-xplug` as `cargo build` does by default, unoptimised and with debug info: a
+/// plugin of the size developers load while they work (about 10 MB). Returns its file.
+pub fn debug_bench_plugin() -> PathBuf {
+    build(false, &["-p", "bench-xplug"])
+        .join("debug")
+        .join(xplug_loader::tools::library_file_name("bench_xplug"))
+}
+
+/// Runs `cargo build` of `packages` (`-p` arguments) into the bench plugins' target directory,
+/// which it returns.
+fn build(release: bool, packages: &[&str]) -> PathBuf {
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => repo_root().join("target"),
@@ -46,17 +80,9 @@ pub fn bench_plugins() -> BenchPlugins {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(repo_root())
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "bench-xplug",
-            "-p",
-            "bench-abi-stable",
-            "-p",
-            "bench-async",
-        ])
+        .args(["build", "--quiet"])
+        .args(if release { &["--release"][..] } else { &[][..] })
+        .args(packages)
         .arg("--target-dir")
         .arg(&target)
         .env_remove("CARGO_TARGET_DIR")
@@ -69,16 +95,7 @@ pub fn bench_plugins() -> BenchPlugins {
         .status()
         .expect("run cargo");
     assert!(status.success(), "building the bench plugins failed");
-    let file = |name: &str| {
-        target
-            .join("release")
-            .join(xplug_loader::tools::library_file_name(name))
-    };
-    BenchPlugins {
-        xplug: file("bench_xplug"),
-        plain: file("bench_abi_stable"),
-        async_plugin: file("bench_async"),
-    }
+    target
 }
 
 /// Makes fresh copies of a library: every copy is a new file, so the dynamic loader really
@@ -151,6 +168,37 @@ pub fn dlopen(path: &Path) -> libloading::Library {
     // SAFETY: the benchmarks only open copies of this repository's bench plugin, whose static
     // constructors are Rust's (none).
     unsafe { libloading::Library::new(path) }.expect("dlopen")
+}
+
+/// The floor of a snapshot load on Linux: the kernel copies the file into a new memfd
+/// (`sendfile`), which a bare `dlopen` then opens. Both are returned, to be dropped (closed)
+/// outside the timed part.
+#[cfg(target_os = "linux")]
+pub fn memfd_dlopen(path: &Path) -> (libloading::Library, std::fs::File) {
+    use std::os::unix::io::{AsRawFd, FromRawFd};
+    let file = std::fs::File::open(path).expect("open the plugin");
+    // `MFD_EXEC` where the kernel knows it (memfds may be made non-executable by default).
+    let exec = if Path::new("/proc/sys/vm/memfd_noexec").exists() {
+        0x0010
+    } else {
+        0
+    };
+    // SAFETY: a NUL-terminated name; the call has no other inputs.
+    let fd = unsafe { libc::memfd_create(c"floor".as_ptr(), libc::MFD_CLOEXEC | exec) };
+    assert!(fd >= 0, "memfd_create");
+    // SAFETY: a new descriptor that nothing else owns.
+    let memfd = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut offset: libc::off_t = 0;
+    loop {
+        // SAFETY: both descriptors are open; `offset` is a live `off_t` the kernel advances.
+        let sent =
+            unsafe { libc::sendfile(memfd.as_raw_fd(), file.as_raw_fd(), &mut offset, 1 << 30) };
+        assert!(sent >= 0, "sendfile");
+        if sent == 0 {
+            break;
+        }
+    }
+    (dlopen(Path::new(&format!("/proc/self/fd/{fd}"))), memfd)
 }
 
 /// Opens a library with a bare `dlopen` and keeps it loaded.
