@@ -246,28 +246,36 @@ pub(crate) mod host {
         )
     }
 
+    /// Runs `f` with the host's metadata for `meta` and the values of `fields`, under a guard
+    /// (a panic in the host's subscriber stops here); `otherwise` without such metadata.
+    fn dispatch<R: Copy>(
+        meta: &TraceMeta<'_>,
+        fields: RSlice<'_, TraceField<'_>>,
+        otherwise: R,
+        f: impl FnOnce(&'static Metadata<'static>, &tracing_core::field::ValueSet<'_>) -> R,
+    ) -> R {
+        contained(
+            || match metadata(meta) {
+                Some(meta) => with_values(meta, fields, |values| f(meta, values)),
+                None => otherwise,
+            },
+            otherwise,
+        )
+    }
+
     pub(crate) extern "C" fn event(
         meta: &TraceMeta<'_>,
         fields: RSlice<'_, TraceField<'_>>,
         parent: TraceParent,
     ) {
-        contained(
-            || {
-                let meta = match metadata(meta) {
-                    Some(meta) => meta,
-                    None => return,
-                };
-                with_values(meta, fields, |values| {
-                    let event = match parent.mode {
-                        TraceParent::ROOT => Event::new_child_of(None, meta, values),
-                        TraceParent::EXPLICIT => Event::new_child_of(span(parent.id), meta, values),
-                        _ => Event::new(meta, values),
-                    };
-                    dispatcher::get_default(|d| d.event(&event));
-                })
-            },
-            (),
-        )
+        dispatch(meta, fields, (), |meta, values| {
+            let event = match parent.mode {
+                TraceParent::ROOT => Event::new_child_of(None, meta, values),
+                TraceParent::EXPLICIT => Event::new_child_of(span(parent.id), meta, values),
+                _ => Event::new(meta, values),
+            };
+            dispatcher::get_default(|d| d.event(&event));
+        })
     }
 
     pub(crate) extern "C" fn new_span(
@@ -275,23 +283,14 @@ pub(crate) mod host {
         fields: RSlice<'_, TraceField<'_>>,
         parent: TraceParent,
     ) -> u64 {
-        contained(
-            || {
-                let meta = match metadata(meta) {
-                    Some(meta) => meta,
-                    None => return 0,
-                };
-                with_values(meta, fields, |values| {
-                    let attributes = match (parent.mode, span(parent.id)) {
-                        (TraceParent::ROOT, _) => Attributes::new_root(meta, values),
-                        (TraceParent::EXPLICIT, Some(id)) => Attributes::child_of(id, meta, values),
-                        _ => Attributes::new(meta, values),
-                    };
-                    dispatcher::get_default(|d| d.new_span(&attributes)).into_u64()
-                })
-            },
-            0,
-        )
+        dispatch(meta, fields, 0, |meta, values| {
+            let attributes = match (parent.mode, span(parent.id)) {
+                (TraceParent::ROOT, _) => Attributes::new_root(meta, values),
+                (TraceParent::EXPLICIT, Some(id)) => Attributes::child_of(id, meta, values),
+                _ => Attributes::new(meta, values),
+            };
+            dispatcher::get_default(|d| d.new_span(&attributes)).into_u64()
+        })
     }
 
     pub(crate) extern "C" fn enter(id: u64) {
@@ -335,20 +334,11 @@ pub(crate) mod host {
             Some(id) => id,
             None => return,
         };
-        contained(
-            || {
-                // The span's own callsite: the same metadata its `new_span` made.
-                let meta = match metadata(meta) {
-                    Some(meta) => meta,
-                    None => return,
-                };
-                with_values(meta, fields, |values| {
-                    let record = Record::new(values);
-                    dispatcher::get_default(|d| d.record(&id, &record));
-                })
-            },
-            (),
-        )
+        // The span's own callsite: the same metadata its `new_span` made.
+        dispatch(meta, fields, (), |_, values| {
+            let record = Record::new(values);
+            dispatcher::get_default(|d| d.record(&id, &record));
+        })
     }
 
     pub(crate) extern "C" fn current() -> u64 {

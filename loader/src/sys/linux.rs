@@ -26,15 +26,11 @@ pub(super) fn memfd_exec_flags() -> Option<u32> {
     }
 }
 
-/// `bytes` in a new memfd, sealed: no one can write, shrink or grow it any more, or remove
-/// the seals. `None` where memfds do not exist here (old kernel, seccomp).
-pub(super) fn sealed_memfd(
-    bytes: &[u8],
-    label: &str,
-    exec_flags: u32,
-) -> io::Result<Option<SealedFile>> {
+/// A new empty memfd that may be sealed, made with `exec_flags`, closed on `exec`, shown in
+/// `/proc/PID/maps` as `/memfd:xplug:<label>`; `None` where memfds do not exist here (old
+/// kernel, seccomp).
+fn new_memfd(label: &str, exec_flags: u32) -> io::Result<Option<fs::File>> {
     let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | exec_flags;
-    // `/proc/PID/maps` shows it as `/memfd:xplug:<label>`.
     let name = format!("xplug:{}\0", label);
     // SAFETY: the name is a NUL-terminated string; the call has no other inputs.
     let fd = unsafe { libc::memfd_create(name.as_ptr().cast(), flags) };
@@ -46,7 +42,20 @@ pub(super) fn sealed_memfd(
         };
     }
     // SAFETY: `fd` is a new descriptor that nothing else owns.
-    let mut file = unsafe { fs::File::from_raw_fd(fd) };
+    Ok(Some(unsafe { fs::File::from_raw_fd(fd) }))
+}
+
+/// `bytes` in a new memfd, sealed: no one can write, shrink or grow it any more, or remove
+/// the seals. `None` where memfds do not exist here (old kernel, seccomp).
+pub(super) fn sealed_memfd(
+    bytes: &[u8],
+    label: &str,
+    exec_flags: u32,
+) -> io::Result<Option<SealedFile>> {
+    let mut file = match new_memfd(label, exec_flags)? {
+        Some(file) => file,
+        None => return Ok(None),
+    };
     file.write_all(bytes)?;
     add_seals(&file)?;
     // The dynamic loader opens the memfd itself through this path.
@@ -63,19 +72,10 @@ pub(super) fn sealed_copy(
     label: &str,
     exec_flags: u32,
 ) -> io::Result<Option<(SealedFile, u64)>> {
-    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | exec_flags;
-    let name = format!("xplug:{}\0", label);
-    // SAFETY: the name is a NUL-terminated string; the call has no other inputs.
-    let fd = unsafe { libc::memfd_create(name.as_ptr().cast(), flags) };
-    if fd < 0 {
-        let error = io::Error::last_os_error();
-        return match error.raw_os_error() {
-            Some(libc::ENOSYS) | Some(libc::EPERM) | Some(libc::EINVAL) => Ok(None),
-            _ => Err(error),
-        };
-    }
-    // SAFETY: `fd` is a new descriptor that nothing else owns.
-    let memfd = unsafe { fs::File::from_raw_fd(fd) };
+    let memfd = match new_memfd(label, exec_flags)? {
+        Some(memfd) => memfd,
+        None => return Ok(None),
+    };
     // Where `off_t` is 32 bits, `sendfile` stops at 2 GiB: the caller reads such files itself.
     if limit > libc::off_t::MAX as u64 {
         return Ok(None);
