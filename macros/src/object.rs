@@ -174,16 +174,8 @@ fn method_of(method: &mut TraitItemMethod) -> syn::Result<Method> {
     let declared = return_type(sig);
     check_crossing(arg_types.iter().chain(Some(&declared)))?;
     let attrs = take_attributes(method, asynchronous)?;
-    let (ret, output) = if asynchronous {
-        crate::parse::check_async(&arg_types, &declared)?;
-        let output = AsyncOutput {
-            ty: declared,
-            local: attrs.local,
-        };
-        (output.ffi_type(), Some(output))
-    } else {
-        (declared, None)
-    };
+    let (ret, output) =
+        crate::parse::returned(asynchronous.then_some(attrs.local), &arg_types, declared)?;
     let ident = method.sig.ident.clone();
     let name = ident.to_string();
     if let Some(this) = arg_names.iter().find(|a| *a == "this") {

@@ -343,16 +343,7 @@ fn function(method: &mut TraitItemMethod) -> syn::Result<Function> {
     let declared = return_type(sig);
     check_crossing(arg_types.iter().chain(Some(&declared)))?;
     let attrs = take_attributes(method, asynchronous)?;
-    let (ret, output) = if asynchronous {
-        check_async(&arg_types, &declared)?;
-        let output = AsyncOutput {
-            ty: declared,
-            local: attrs.local,
-        };
-        (output.ffi_type(), Some(output))
-    } else {
-        (declared, None)
-    };
+    let (ret, output) = returned(asynchronous.then_some(attrs.local), &arg_types, declared)?;
     let ident = method.sig.ident.clone();
     if ident.to_string().starts_with("r#") {
         return Err(Error::new(
@@ -376,9 +367,30 @@ fn function(method: &mut TraitItemMethod) -> syn::Result<Function> {
     })
 }
 
+/// What a function or method declaring `declared` returns across the boundary: `declared`
+/// itself, or for an `async fn` (`local`: whether it is marked `#[xplug(local)]`) the future of
+/// it, with its output; an `async fn`'s arguments checked against `arg_types`.
+pub(crate) fn returned(
+    local: Option<bool>,
+    arg_types: &[Type],
+    declared: Type,
+) -> syn::Result<(Type, Option<AsyncOutput>)> {
+    match local {
+        None => Ok((declared, None)),
+        Some(local) => {
+            check_async(arg_types, &declared)?;
+            let output = AsyncOutput {
+                ty: declared,
+                local,
+            };
+            Ok((output.ffi_type(), Some(output)))
+        }
+    }
+}
+
 /// The rules of an `async fn`'s signature: owned arguments and an owned result, since its
 /// future may run after the call returns.
-pub(crate) fn check_async(arg_types: &[Type], output: &Type) -> syn::Result<()> {
+fn check_async(arg_types: &[Type], output: &Type) -> syn::Result<()> {
     all_at_once(arg_types.iter().filter(|ty| borrows(ty)).map(|ty| {
         Error::new(
             ty.span(),
