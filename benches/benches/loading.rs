@@ -27,7 +27,9 @@
 use abi_stable::library::lib_header_from_path;
 use bench_interface::{changed, BenchRef, PlainModuleRef};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use xplug_benches::{bench_plugins, debug_bench_plugin, dlopen, few_iterations, Copies, Unloading};
+use xplug_benches::{
+    bench_plugins, debug_bench_plugin, dlopen, few_iterations, host_group, Copies, Unloading,
+};
 use xplug_loader::trust::{signature_path, PublicKey, Sha256, TrustPolicy};
 use xplug_loader::{ErrorKind, LoadMode, Loader};
 
@@ -35,7 +37,7 @@ fn loading(c: &mut Criterion) {
     let files = bench_plugins();
     let xplug_copies = Copies::of(&files.xplug);
     let plain_copies = Copies::of(&files.plain);
-    let mut g = c.benchmark_group("load_one_plugin");
+    let mut g = c.benchmark_group(host_group("load_one_plugin"));
     few_iterations(&mut g);
     g.bench_function("dlopen", |b| {
         b.iter_batched(
@@ -131,7 +133,7 @@ fn loading(c: &mut Criterion) {
 
     // The part of the pipeline before `dlopen` (stages 1 to 3): the same file every time,
     // since nothing is loaded.
-    let mut g = c.benchmark_group("read_header");
+    let mut g = c.benchmark_group(host_group("read_header"));
     g.bench_function("read_first_page", |b| {
         b.iter(|| {
             let mut page = [0u8; 4096];
@@ -152,6 +154,28 @@ fn loading(c: &mut Criterion) {
             Ok(_) => panic!("the abi_stable library loaded as an xplug plugin"),
         })
     });
+    // The same for the ~10 MB debug build: what they read does not grow with the file. A
+    // plugin this host refuses at stage 4 (its version requirement).
+    let debug = debug_bench_plugin();
+    g.bench_function("read_first_page_debug_plugin", |b| {
+        b.iter(|| {
+            let mut page = [0u8; 4096];
+            let mut file = std::fs::File::open(&debug).expect("open");
+            std::io::Read::read_exact(&mut file, &mut page).expect("read");
+            page
+        })
+    });
+    g.bench_function("xplug_inspect_debug_plugin", |b| {
+        b.iter(|| xplug_loader::tools::inspect(&debug).expect("inspect"))
+    });
+    let requiring = Loader::<BenchRef>::new()
+        .version_requirement(semver::VersionReq::parse(">=99").expect("requirement"));
+    g.bench_function("load_refuses_at_stage_4_debug_plugin", |b| {
+        b.iter(|| match requiring.load(&debug) {
+            Err(e) if matches!(e.kind(), ErrorKind::VersionMismatch { .. }) => e,
+            other => panic!("expected a version refusal, got {other:?}"),
+        })
+    });
     g.finish();
 }
 
@@ -159,7 +183,7 @@ fn loading(c: &mut Criterion) {
 /// floors of each.
 fn loading_debug_plugin(c: &mut Criterion) {
     let copies = Copies::of(&debug_bench_plugin());
-    let mut g = c.benchmark_group("load_debug_plugin");
+    let mut g = c.benchmark_group(host_group("load_debug_plugin"));
     few_iterations(&mut g);
     g.bench_function("dlopen", |b| {
         b.iter_batched(

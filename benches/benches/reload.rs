@@ -1,12 +1,17 @@
 //! Hot reload: how long from a new file's arrival to the first call the new generation
 //! answers, and what each retained generation costs.
 //!
-//! `reload_latency`, each iteration a new copy of the bench plugin (its own bytes):
+//! `reload_latency` (the release bench plugin) and `reload_debug_plugin` (its ~10 MB debug
+//! build, what `cargo build` makes while developers work; run it in a debug host too:
+//! `cargo bench -p xplug-benches --bench reload --profile dev -- reload_debug_plugin`), each
+//! iteration a new copy of the plugin (its own bytes), the generation it replaces unloaded
+//! outside the timed part:
 //! - `load`: `Loader::load` of the copy: the baseline, one load;
 //! - `live_reload`: the copy renamed over a live handle's path, then `Live::reload` and one
 //!   call;
-//! - `watcher`: the copy renamed over a watched file, then calls until one is answered by the
-//!   new generation (the watcher's thread sees the rename and reloads).
+//! - `watcher_4_callers`: the copy renamed over a watched file while four threads call the
+//!   live handle without pause, then calls until one is answered by the new generation (the
+//!   watcher's thread sees the rename and reloads).
 //!
 //! `reload_pause`, the time a lossless reload holds new calls (`Reload::Reloaded::paused`:
 //! waiting for the running calls, then the state hooks), summed over reloads:
@@ -17,6 +22,7 @@
 //!   while it runs holds the reload until the thread runs again).
 
 use std::fs;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -24,21 +30,29 @@ use std::time::{Duration, Instant};
 
 use bench_interface::BenchRef;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use xplug_benches::{bench_plugins, few_iterations, Copies};
-use xplug_loader::reload::Reload;
+use xplug_benches::{
+    bench_plugins, debug_bench_plugin, few_iterations, host_group, Copies, Unloading,
+};
+use xplug_loader::reload::{Live, Reload};
 use xplug_loader::tools::library_file_name;
 use xplug_loader::Loader;
 
 fn reload(c: &mut Criterion) {
     let files = bench_plugins();
-    let copies = Copies::of(&files.xplug);
+    latency(c, "reload_latency", &files.xplug);
+    latency(c, "reload_debug_plugin", &debug_bench_plugin());
+}
+
+/// The `reload_latency` rows for the plugin file `plugin`, in the group `group`.
+fn latency(c: &mut Criterion, group: &str, plugin: &Path) {
+    let copies = Copies::of(plugin);
     let loader = Loader::<BenchRef>::new();
-    let mut g = c.benchmark_group("reload_latency");
+    let mut g = c.benchmark_group(host_group(group));
     few_iterations(&mut g);
     g.bench_function("load", |b| {
         b.iter_batched(
             || copies.fresh(),
-            |path| loader.load(&path).expect("load"),
+            |path| Unloading::new(loader.load(&path).expect("load")),
             BatchSize::PerIteration,
         )
     });
@@ -49,7 +63,12 @@ fn reload(c: &mut Criterion) {
     let live = loader.live(&live_path).expect("live");
     g.bench_function("live_reload", |b| {
         b.iter_batched(
-            || copies.fresh(),
+            || {
+                // SAFETY: every call of this live handle returns a number; nothing else of
+                // a retired generation is kept.
+                unsafe { live.unload_retired() };
+                copies.fresh()
+            },
             |next| {
                 fs::rename(&next, &live_path).expect("install");
                 let reloaded = live.reload().expect("reload");
@@ -65,7 +84,8 @@ fn reload(c: &mut Criterion) {
     fs::rename(copies.fresh(), &watched_path).expect("install");
     let watcher = loader.watch_dir(&watched).expect("watch");
     let live = watcher.get(library_file_name("watched")).expect("loaded");
-    g.bench_function("watcher", |b| {
+    let callers = Callers::start(&live, 4);
+    g.bench_function("watcher_4_callers", |b| {
         b.iter_custom(|iterations| {
             let mut total = Duration::ZERO;
             for _ in 0..iterations {
@@ -81,11 +101,45 @@ fn reload(c: &mut Criterion) {
                 }
                 live.get().add(1, 2).expect("call");
                 total += start.elapsed();
+                // SAFETY: the callers' calls go through `get` and return numbers; nothing
+                // else of a retired generation is kept.
+                unsafe { live.unload_retired() };
             }
             total
         })
     });
+    callers.stop();
     g.finish();
+}
+
+/// Threads calling a live handle without pause, until stopped.
+struct Callers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Callers {
+    fn start(live: &Live<BenchRef>, n: usize) -> Callers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let (live, stop) = (live.clone(), Arc::clone(&stop));
+                thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        live.get().add(1, 2).expect("call");
+                    }
+                })
+            })
+            .collect();
+        Callers { stop, threads }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            thread.join().expect("caller");
+        }
+    }
 }
 
 fn pause(c: &mut Criterion) {
@@ -99,17 +153,7 @@ fn pause(c: &mut Criterion) {
         let path = dir.join(library_file_name("paused"));
         fs::rename(copies.fresh(), &path).expect("install");
         let live = loader.live(&path).expect("live");
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads: Vec<_> = (0..callers)
-            .map(|_| {
-                let (live, stop) = (live.clone(), Arc::clone(&stop));
-                thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        live.get().add(1, 2).expect("call");
-                    }
-                })
-            })
-            .collect();
+        let running = Callers::start(&live, callers);
         let name = match callers {
             0 => "idle".to_owned(),
             n => format!("callers_{n}"),
@@ -130,10 +174,7 @@ fn pause(c: &mut Criterion) {
                 total
             })
         });
-        stop.store(true, Ordering::Relaxed);
-        for thread in threads {
-            thread.join().expect("caller");
-        }
+        running.stop();
     }
     g.finish();
 }

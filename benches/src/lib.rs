@@ -103,9 +103,14 @@ fn build(release: bool, packages: &[&str]) -> PathBuf {
 pub struct Copies {
     dir: PathBuf,
     source: PathBuf,
+    /// The directories [`Copies::fresh_dir`] filled, oldest first.
+    filled: std::sync::Mutex<std::collections::VecDeque<PathBuf>>,
 }
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// How many of the newest copies [`Copies::fresh`] leaves in place.
+pub const KEPT_COPIES: usize = 16;
 
 impl Copies {
     /// Copies of `source`, made in a scratch directory (in memory where `/dev/shm` exists).
@@ -120,25 +125,47 @@ impl Copies {
         Copies {
             dir,
             source: source.to_owned(),
+            filled: Default::default(),
         }
     }
 
     /// A new copy: the same code, other bytes (a number appended past the end of the
     /// library, which no loader reads), so that loaders that know a plugin by its bytes
     /// load each copy anew, as the dynamic loader loads each new file.
+    ///
+    /// The copy made [`KEPT_COPIES`] copies before is removed (a library loaded from it
+    /// stays mapped; one renamed away is not there to remove): thousands of iterations do not
+    /// fill the memory behind the scratch directory, which would slow later ones down.
     pub fn fresh(&self) -> PathBuf {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = self
-            .dir
-            .join(xplug_loader::tools::library_file_name(&format!("copy{n}")));
+        if let Some(old) = n.checked_sub(KEPT_COPIES) {
+            let _ = std::fs::remove_file(self.copy_path(old));
+        }
+        let path = self.copy_path(n);
         write_unique(&self.source, &path, n);
         path
     }
 
-    /// A new directory holding `n` new copies.
+    fn copy_path(&self, n: usize) -> PathBuf {
+        self.dir
+            .join(xplug_loader::tools::library_file_name(&format!("copy{n}")))
+    }
+
+    /// A new directory holding `n` new copies. Of the directories made with copies, only the
+    /// two newest are kept (see [`Copies::fresh`]); empty ones (for files a benchmark installs
+    /// itself) stay.
     pub fn fresh_dir(&self, n: usize) -> PathBuf {
         let k = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir = self.dir.join(format!("dir{k}"));
+        if n > 0 {
+            let mut filled = self.filled.lock().unwrap_or_else(|e| e.into_inner());
+            filled.push_back(dir.clone());
+            while filled.len() > 2 {
+                if let Some(old) = filled.pop_front() {
+                    let _ = std::fs::remove_dir_all(old);
+                }
+            }
+        }
         std::fs::create_dir_all(&dir).expect("dir");
         for i in 0..n {
             let path = dir.join(xplug_loader::tools::library_file_name(&format!("p{i}")));
@@ -225,6 +252,17 @@ impl<M: Interface> Drop for Unloading<M> {
             // value it made; this is its only handle.
             let _ = unsafe { plugin.unload() };
         }
+    }
+}
+
+/// A benchmark group's name, marked `_debug_host` when this benchmark was built without
+/// optimisations (`--profile dev`, as `cargo run` builds hosts), so that the figures of both
+/// builds of the host stay side by side in `target/criterion`.
+pub fn host_group(name: &str) -> String {
+    if cfg!(debug_assertions) {
+        format!("{name}_debug_host")
+    } else {
+        name.to_owned()
     }
 }
 

@@ -1,28 +1,36 @@
 //! Root-module layouts that passed the full check in this process, by fingerprint (see
 //! `stages::layout`), and each host layout's type ids.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use abi_stable::std_types::UTypeId;
+use rustc_hash::FxHashSet;
 
 use super::lock;
 
 /// The most layouts remembered as passed: one per interface version a host meets, in
 /// practice; the bound keeps a stream of distinct layouts from growing the process.
 const MAX_REMEMBERED: usize = 256;
+/// The most bytes of fingerprints remembered (one takes tens of kilobytes for an interface
+/// of a few dozen functions).
+const MAX_REMEMBERED_BYTES: usize = 16 << 20;
 
 /// The type ids of a host layout's tree, or `None` if it cannot be fingerprinted.
-pub(crate) type HostIds = Option<Arc<HashSet<UTypeId>>>;
+pub(crate) type HostIds = Option<Arc<FxHashSet<UTypeId>>>;
 
 /// Layouts checked in this process.
 #[derive(Default)]
 struct Checked {
     /// Per host layout (by address): its tree's `UTypeId`s.
     hosts: HashMap<usize, HostIds>,
-    /// The SHA-256 of each fingerprint that passed, followed by its host layout's address and
-    /// whether the plugin was an older minor version.
-    passed: HashSet<[u8; 32]>,
+    /// The key of each fingerprint that passed (its bytes, followed by its host layout's
+    /// address and how the versions compared), kept whole and compared with `memcmp`: no
+    /// per-byte loop of ours runs on it, which a host built without optimisations would run
+    /// slowly.
+    passed: Vec<Vec<u8>>,
+    /// The bytes of `passed`.
+    passed_bytes: usize,
 }
 
 static CHECKED: Mutex<Option<Checked>> = Mutex::new(None);
@@ -34,15 +42,17 @@ fn with_checked<R>(f: impl FnOnce(&mut Checked) -> R) -> R {
 }
 
 /// Whether a layout with this key passed before.
-pub(crate) fn passed(key: &[u8; 32]) -> bool {
-    with_checked(|checked| checked.passed.contains(key))
+pub(crate) fn passed(key: &[u8]) -> bool {
+    with_checked(|checked| checked.passed.iter().any(|known| known.as_slice() == key))
 }
 
 /// Remembers that a layout with this key passed (up to a bound).
-pub(crate) fn remember_pass(key: [u8; 32]) {
+pub(crate) fn remember_pass(key: Vec<u8>) {
     with_checked(|checked| {
-        if checked.passed.len() < MAX_REMEMBERED {
-            checked.passed.insert(key);
+        let bytes = checked.passed_bytes.saturating_add(key.len());
+        if checked.passed.len() < MAX_REMEMBERED && bytes <= MAX_REMEMBERED_BYTES {
+            checked.passed_bytes = bytes;
+            checked.passed.push(key);
         }
     });
 }

@@ -23,13 +23,13 @@
 //! sides), and one past the size bounds below. Left alone: a crafted tree giving one
 //! `UTypeId` two different layouts is written by the first met.
 
-use std::collections::hash_map::{Entry, HashMap};
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
 
 use abi_stable::std_types::UTypeId;
 use abi_stable::type_layout::{
     LifetimeArrayOrSlice, TLData, TLFields, TLPrimitive, Tag, TypeLayout,
 };
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// The most types a fingerprinted tree may hold; abi_stable's own checker has no bound.
 const MAX_TYPES: usize = 20_000;
@@ -41,7 +41,7 @@ const MAX_BYTES: usize = 4 << 20;
 pub(crate) struct Uncacheable;
 
 /// The `UTypeId`s of a host layout tree, and whether that tree can be fingerprinted at all.
-pub(crate) fn host_ids(host: &'static TypeLayout) -> Result<HashSet<UTypeId>, Uncacheable> {
+pub(crate) fn host_ids(host: &'static TypeLayout) -> Result<FxHashSet<UTypeId>, Uncacheable> {
     let mut walk = Walk::new(None);
     walk.run(host)?;
     Ok(walk.ids.into_keys().collect())
@@ -54,7 +54,7 @@ pub(crate) fn host_ids(host: &'static TypeLayout) -> Result<HashSet<UTypeId>, Un
 /// uncacheable, and the full check then reports it.
 pub(crate) fn fingerprint(
     found: &'static TypeLayout,
-    host: &HashSet<UTypeId>,
+    host: &FxHashSet<UTypeId>,
 ) -> Result<Vec<u8>, Uncacheable> {
     std::panic::catch_unwind(|| {
         let mut walk = Walk::new(Some(host));
@@ -66,19 +66,20 @@ pub(crate) fn fingerprint(
 
 struct Walk<'h> {
     out: Vec<u8>,
-    /// Each type met so far, by `UTypeId`, with its number.
-    ids: HashMap<UTypeId, u32>,
+    /// Each type met so far, by `UTypeId`, with its number. (A type is referred to many
+    /// times: this table is the walk's hot spot, in hosts built without optimisations too.)
+    ids: FxHashMap<UTypeId, u32>,
     /// The types in the order they were numbered; `ids.len()` of them.
     order: Vec<&'static TypeLayout>,
     /// `UTypeId`s the tree must not contain.
-    forbidden: Option<&'h HashSet<UTypeId>>,
+    forbidden: Option<&'h FxHashSet<UTypeId>>,
 }
 
 impl<'h> Walk<'h> {
-    fn new(forbidden: Option<&'h HashSet<UTypeId>>) -> Self {
+    fn new(forbidden: Option<&'h FxHashSet<UTypeId>>) -> Self {
         Self {
             out: Vec::with_capacity(16 << 10),
-            ids: HashMap::new(),
+            ids: FxHashMap::default(),
             order: Vec::new(),
             forbidden,
         }
@@ -101,14 +102,12 @@ impl<'h> Walk<'h> {
     /// Writes the number of `layout`, numbering it if it is new.
     fn reference(&mut self, layout: &'static TypeLayout) -> Result<(), Uncacheable> {
         let id = layout.get_utypeid();
-        if self.forbidden.map_or(false, |f| f.contains(&id)) {
-            return Err(Uncacheable);
-        }
         let next = self.order.len();
         let number = match self.ids.entry(id) {
             Entry::Occupied(e) => *e.get(),
             Entry::Vacant(e) => {
-                if next >= MAX_TYPES {
+                // Each type is looked for among the forbidden once, when it is first met.
+                if next >= MAX_TYPES || self.forbidden.map_or(false, |f| f.contains(e.key())) {
                     return Err(Uncacheable);
                 }
                 self.order.push(layout);
