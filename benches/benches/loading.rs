@@ -4,8 +4,9 @@
 //! loaded libraries cost).
 //!
 //! - `dlopen`: a bare `dlopen` (libloading) — the baseline;
-//! - `dlopen_after_read`: the file read once, then a bare `dlopen` — the floor of a load
-//!   from a snapshot;
+//! - `dlopen_after_read`: the file read once, then a bare `dlopen`;
+//! - `memfd_dlopen` (Linux): the kernel copying the file into a memfd, then a bare `dlopen`
+//!   of it — the floor of a load from a snapshot;
 //! - `xplug`: xplug's whole pipeline from a private snapshot (file, one read, SHA-256, object
 //!   format, header, compatibility, sealed memfd, `dlopen`, layout check, `on_load`);
 //! - `xplug_in_place`: the same with `LoadMode::InPlace` (no snapshot);
@@ -53,6 +54,14 @@ fn loading(c: &mut Criterion) {
                 let bytes = std::fs::read(&path).expect("read");
                 (dlopen(&path), bytes)
             },
+            BatchSize::PerIteration,
+        )
+    });
+    #[cfg(target_os = "linux")]
+    g.bench_function("memfd_dlopen", |b| {
+        b.iter_batched(
+            || xplug_copies.fresh(),
+            |path| xplug_benches::memfd_dlopen(&path),
             BatchSize::PerIteration,
         )
     });

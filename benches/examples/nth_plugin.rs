@@ -23,6 +23,7 @@ fn main() {
     let in_place = Loader::<BenchRef>::new().mode(LoadMode::InPlace);
     let mut kept = Vec::new();
     let mut times = Vec::with_capacity(n);
+    let before = memory();
     for _ in 0..n {
         let path = copies.fresh();
         let start = Instant::now();
@@ -32,6 +33,19 @@ fn main() {
             _ => kept.push(loader.load(&path).expect("load")),
         }
         times.push(start.elapsed());
+    }
+    // What each plugin kept resident, by kind (`/proc/self/status`): anonymous memory (the
+    // heap, relocated data), file pages (code and read-only data mapped from a file) and
+    // shared memory (from a memfd: a snapshot's pages).
+    let after = memory();
+    for (kind, (a, b)) in ["anonymous", "file", "shared memory"]
+        .iter()
+        .zip(before.iter().zip(after.iter()))
+    {
+        println!(
+            "resident per plugin, {kind}: {:.1} KiB",
+            b.saturating_sub(*a) as f64 / n.max(1) as f64
+        );
     }
     for nth in [1usize, 10, 100, 1000, 10_000] {
         if nth > n {
@@ -63,4 +77,17 @@ fn main() {
         println!("loaded and unloaded: {:?}", chunk[chunk.len() / 2]);
     }
     std::mem::forget(kept);
+}
+
+/// `RssAnon`, `RssFile` and `RssShmem` of this process, in KiB (zeros where unknown).
+fn memory() -> [u64; 3] {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    [field("RssAnon:"), field("RssFile:"), field("RssShmem:")]
 }

@@ -1,5 +1,6 @@
 //! `cargo xtask chart`: the performance page's chart, drawn as SVG from the estimates the
-//! `scaling` benchmark left in `target/criterion` (run `cargo xtask bench scaling` first).
+//! benchmarks left in `target/criterion`: `scaling`, and `loading` run in a release and in a
+//! debug host (run those first: see `docs/performance.md`).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -65,6 +66,72 @@ pub(crate) fn chart(criterion: &Path, out: &Path) -> Result<(), String> {
             },
         ],
     };
+    // Load time against file size: the release and the debug build of the bench plugin, in
+    // a release host and in a debug host (`_debug_host` groups), against their floors.
+    let megabytes = |release: bool| -> Result<f64, String> {
+        let file = criterion
+            .parent()
+            .unwrap_or(criterion)
+            .join("xplug-bench")
+            .join(if release { "release" } else { "debug" })
+            .join(format!(
+                "{}bench_xplug{}",
+                std::env::consts::DLL_PREFIX,
+                std::env::consts::DLL_SUFFIX
+            ));
+        let meta = fs::metadata(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        Ok((meta.len() as f64 / 1e5).round() / 10.0)
+    };
+    let (small, large) = (megabytes(true)?, megabytes(false)?);
+    let by_size = |id: &str, host: &str| -> Result<Vec<(f64, f64)>, String> {
+        Ok(vec![
+            (
+                small,
+                mean_ns(criterion, &[&format!("load_one_plugin{host}"), id])? / 1e6,
+            ),
+            (
+                large,
+                mean_ns(criterion, &[&format!("load_debug_plugin{host}"), id])? / 1e6,
+            ),
+        ])
+    };
+    let file_size = Panel {
+        title: "Loading one plugin against its size",
+        x_label: "plugin file, MB (release and debug build)",
+        y_label: "ms",
+        series: vec![
+            Series {
+                name: "xplug snapshot, debug host",
+                colour: "#e8590c",
+                points: by_size("xplug", "_debug_host")?,
+            },
+            Series {
+                name: "xplug snapshot, release host",
+                colour: "#c92a2a",
+                points: by_size("xplug", "")?,
+            },
+            Series {
+                name: "floor: kernel copy to memfd + dlopen",
+                colour: "#888888",
+                points: by_size("memfd_dlopen", "")?,
+            },
+            Series {
+                name: "xplug in place, debug host",
+                colour: "#74c0fc",
+                points: by_size("xplug_in_place", "_debug_host")?,
+            },
+            Series {
+                name: "xplug in place, release host",
+                colour: "#1971c2",
+                points: by_size("xplug_in_place", "")?,
+            },
+            Series {
+                name: "floor: bare dlopen",
+                colour: "#222222",
+                points: by_size("dlopen", "")?,
+            },
+        ],
+    };
     let sizes = Panel {
         title: "Full layout check against interface size",
         x_label: "functions in the interface",
@@ -82,12 +149,13 @@ pub(crate) fn chart(criterion: &Path, out: &Path) -> Result<(), String> {
     let _ = writeln!(
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="11">"#,
-        w = 2.0 * WIDTH,
+        w = 3.0 * WIDTH,
         h = HEIGHT
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
     draw(&mut svg, &loads, 0.0);
-    draw(&mut svg, &sizes, WIDTH);
+    draw(&mut svg, &file_size, WIDTH);
+    draw(&mut svg, &sizes, 2.0 * WIDTH);
     svg.push_str("</svg>\n");
     fs::write(out, svg).map_err(|e| format!("{}: {e}", out.display()))
 }
@@ -101,7 +169,7 @@ fn mean_ns(criterion: &Path, id: &[&str]) -> Result<f64, String> {
         .join("estimates.json");
     let json = fs::read_to_string(&path).map_err(|e| {
         format!(
-            "{}: {e} (run `cargo xtask bench scaling` first)",
+            "{}: {e} (run the benchmarks the performance page lists first)",
             path.display()
         )
     })?;
@@ -156,7 +224,11 @@ fn draw(svg: &mut String, panel: &Panel, left: f64) {
             r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
             x_of(x),
             TOP + plot_h + 16.0,
-            x
+            if x.fract() == 0.0 {
+                format!("{x:.0}")
+            } else {
+                format!("{x:.1}")
+            }
         );
     }
     let _ = writeln!(

@@ -8,8 +8,8 @@
 //! - `bench NAME [FILTER]`: builds the criterion benchmark `NAME` (`calls`, `loading`, ...)
 //!   with its loops aligned to 64 bytes (the benchmark crate's, not the plugins'), then
 //!   runs the benchmarks matching `FILTER`.
-//! - `chart`: draws `docs/load-scaling.svg` from the estimates `cargo xtask bench scaling`
-//!   left in the target directory.
+//! - `chart`: draws `docs/load-scaling.svg` from the estimates the `scaling` and `loading`
+//!   benchmarks (the latter in a release and a debug host) left in the target directory.
 
 mod chart;
 

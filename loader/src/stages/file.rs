@@ -43,11 +43,13 @@ pub(crate) struct Named {
 impl Named {
     /// `requested`, which stage 1 resolved to `real`.
     pub(crate) fn new(requested: &Path, real: &Path) -> Named {
-        // Only for reports: a symlink swapped meanwhile misnames nothing that is checked.
-        let linked = requested.ancestors().any(|p| {
-            !p.as_os_str().is_empty()
-                && fs::symlink_metadata(p).map_or(false, |m| m.file_type().is_symlink())
-        });
+        // Only for reports: a symlink swapped meanwhile misnames nothing that is checked. A
+        // path given as its real path has none.
+        let linked = requested != real
+            && requested.ancestors().any(|p| {
+                !p.as_os_str().is_empty()
+                    && fs::symlink_metadata(p).map_or(false, |m| m.file_type().is_symlink())
+            });
         Named {
             requested: requested.to_path_buf(),
             real: real.to_path_buf(),
@@ -188,6 +190,26 @@ impl Bytes {
         }
     }
 
+    /// Their [`content_hash`](crate::process::library::content_hash) with `seed`. From a
+    /// sealed memfd the pieces hashed are read through its descriptor (its bytes cannot
+    /// change), not through the mapping: a page fault, and the pages mapped around it, for
+    /// each piece cost more than the reads.
+    pub(crate) fn content_hash(&self, seed: u64) -> u128 {
+        use crate::process::library::content_hash;
+        match self {
+            Bytes::Read(bytes) => content_hash(bytes, seed),
+            #[cfg(unix)]
+            Bytes::Sealed(sealed) => crate::process::library::file_content_hash(
+                &sealed.sealed().file,
+                sealed.bytes().len(),
+                seed,
+            )
+            .unwrap_or_else(|_| content_hash(sealed.bytes(), seed)),
+            #[cfg(not(unix))]
+            Bytes::Sealed(sealed) => content_hash(sealed.bytes(), seed),
+        }
+    }
+
     /// The sealed memfd that holds them, if they were copied into one.
     pub(crate) fn sealed(&self) -> Option<Arc<sys::SealedFile>> {
         match self {
@@ -248,6 +270,108 @@ pub(crate) fn read_snapshot(plugin: &PluginFile, max_size: u64) -> Result<Bytes,
     }
 }
 
+/// The file stage 1 opened, read in blocks for stages 2 and 3 (through `object`'s
+/// `ReadCache`, which asks for each header and table separately): each read is served from
+/// the last [`KEPT_BLOCKS`] blocks read, or reads the [`BLOCK`]-aligned block around it with
+/// one positioned read. A library's headers, dynamic symbols and their names lie in its first
+/// blocks and its section table in its last: a look at a plugin reads four blocks, where a
+/// seek and a read per table took twice as long.
+pub(crate) struct Blocks<'f> {
+    file: &'f fs::File,
+    /// The size stage 1 saw: nothing past it is read, a file growing meanwhile or not.
+    len: u64,
+    pos: u64,
+    /// The blocks read, newest last, each with its offset.
+    blocks: Vec<(u64, Vec<u8>)>,
+}
+
+/// See [`Blocks`].
+const BLOCK: u64 = 4 << 10;
+/// See [`Blocks`].
+const KEPT_BLOCKS: usize = 4;
+
+impl<'f> Blocks<'f> {
+    /// Reads of `plugin`'s file, within the size stage 1 saw.
+    pub(crate) fn of(plugin: &'f PluginFile) -> Blocks<'f> {
+        Blocks {
+            file: &plugin.file,
+            len: plugin.meta.len(),
+            pos: 0,
+            blocks: Vec::new(),
+        }
+    }
+
+    /// The index in `blocks` of the block that holds `pos` (< `len`), read if need be.
+    fn block(&mut self, pos: u64) -> io::Result<usize> {
+        let start = pos - pos % BLOCK;
+        if let Some(at) = self.blocks.iter().position(|(s, _)| *s == start) {
+            return Ok(at);
+        }
+        let len = usize::try_from(BLOCK.min(self.len - start)).unwrap_or(0);
+        let mut block = if self.blocks.len() < KEPT_BLOCKS {
+            Vec::new()
+        } else {
+            self.blocks.remove(0).1
+        };
+        block.resize(len, 0);
+        let mut done = 0;
+        while done < len {
+            let read = sys::read_at(self.file, &mut block[done..], start + done as u64)?;
+            if read == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            done += read;
+        }
+        self.blocks.push((start, block));
+        Ok(self.blocks.len() - 1)
+    }
+}
+
+impl io::Read for Blocks<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.len || buf.is_empty() {
+            return Ok(0);
+        }
+        // A large read (a big symbol table) goes straight to its buffer.
+        if buf.len() as u64 >= BLOCK {
+            let want = buf
+                .len()
+                .min(usize::try_from(self.len - self.pos).unwrap_or(0));
+            let read = sys::read_at(self.file, &mut buf[..want], self.pos)?;
+            self.pos += read as u64;
+            return Ok(read);
+        }
+        let index = self.block(self.pos)?;
+        let (start, block) = &self.blocks[index];
+        let at = (self.pos - start) as usize;
+        let n = buf.len().min(block.len() - at);
+        buf[..n].copy_from_slice(&block[at..at + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl io::Seek for Blocks<'_> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let pos = match to {
+            io::SeekFrom::Start(pos) => Some(pos),
+            io::SeekFrom::End(delta) => moved(self.len, delta),
+            io::SeekFrom::Current(delta) => moved(self.pos, delta),
+        };
+        self.pos = pos.ok_or(io::ErrorKind::InvalidInput)?;
+        Ok(self.pos)
+    }
+}
+
+/// `at` moved by `delta`, if that stays within `u64`.
+fn moved(at: u64, delta: i64) -> Option<u64> {
+    if delta >= 0 {
+        at.checked_add(delta.unsigned_abs())
+    } else {
+        at.checked_sub(delta.unsigned_abs())
+    }
+}
+
 /// An I/O error on `path`: `NotFound` when nothing is there, `Unreadable` otherwise.
 pub(crate) fn io_error(path: &Path, e: io::Error) -> LoadError {
     let kind = match e.kind() {
@@ -257,4 +381,73 @@ pub(crate) fn io_error(path: &Path, e: io::Error) -> LoadError {
         },
     };
     LoadError::new(path, kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read as _, Seek as _, SeekFrom};
+
+    fn scratch(bytes: &[u8]) -> PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "xplug-blocks-{}-{}",
+            std::process::id(),
+            bytes.len()
+        ));
+        fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn blocks_read_what_the_file_holds_across_blocks_and_from_its_end() {
+        let bytes: Vec<u8> = (0..5 * BLOCK + 123).map(|i| (i % 251) as u8).collect();
+        let path = scratch(&bytes);
+        let plugin = open(&path, FileRules::READING).unwrap();
+        let mut blocks = Blocks::of(&plugin);
+        // Reads within a block, across a boundary, of whole blocks and more, and from the end.
+        for (at, len) in [
+            (0u64, 64usize),
+            (BLOCK - 10, 20),
+            (3, 2 * BLOCK as usize + 5),
+            (4 * BLOCK + 100, 700),
+            (0, 16),
+        ] {
+            let mut buf = vec![0; len];
+            blocks.seek(SeekFrom::Start(at)).unwrap();
+            blocks.read_exact(&mut buf).unwrap();
+            assert_eq!(buf, bytes[at as usize..at as usize + len], "{len} at {at}");
+        }
+        assert!(blocks.blocks.len() <= KEPT_BLOCKS);
+        let end = blocks.seek(SeekFrom::End(-5)).unwrap();
+        assert_eq!(end, bytes.len() as u64 - 5);
+        let mut tail = Vec::new();
+        blocks.read_to_end(&mut tail).unwrap();
+        assert_eq!(tail, bytes[bytes.len() - 5..]);
+        assert!(blocks
+            .seek(SeekFrom::Current(-(bytes.len() as i64) - 1))
+            .is_err());
+        fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn blocks_read_nothing_past_the_size_stage_1_saw_and_fail_on_a_file_cut_short() {
+        let bytes = vec![7u8; 3 * BLOCK as usize];
+        let path = scratch(&bytes);
+        let plugin = open(&path, FileRules::READING).unwrap();
+        // The file grows: nothing of what was added is read.
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(&[9; 100]);
+        fs::write(&path, &longer).unwrap();
+        let mut blocks = Blocks::of(&plugin);
+        let mut all = Vec::new();
+        blocks.read_to_end(&mut all).unwrap();
+        assert_eq!(all, bytes);
+        // The file shrinks: a block it no longer holds is an error, not zeros.
+        fs::write(&path, &bytes[..BLOCK as usize]).unwrap();
+        let mut blocks = Blocks::of(&plugin);
+        let mut buf = [0u8; 16];
+        blocks.seek(SeekFrom::Start(2 * BLOCK)).unwrap();
+        assert!(blocks.read_exact(&mut buf).is_err());
+        fs::remove_file(&path).unwrap();
+    }
 }

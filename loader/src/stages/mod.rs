@@ -288,7 +288,13 @@ fn check_opened<M: Interface>(
     // (A snapshot load always has its bytes: `reads_whole_file`.)
     let (identity, probe) = match (options.mode, &digest) {
         (LoadMode::Snapshot, Some(digest)) => (
-            Identity::of_content(digest.bytes(), services),
+            Identity::of_content(
+                digest.bytes().len(),
+                bytes
+                    .as_ref()
+                    .map_or(0, |bytes| bytes.content_hash(crate::process::seed())),
+                services,
+            ),
             Probe::Snapshot(digest),
         ),
         _ => (
@@ -431,7 +437,7 @@ pub(crate) fn search_paths<'data, R: ReadRef<'data>>(
 pub(crate) fn read_header_from_file(
     plugin: &PluginFile,
 ) -> Result<(PluginInfo, [u8; HEADER_SIZE]), LoadError> {
-    let cache = ::object::ReadCache::new(&plugin.file);
+    let cache = ::object::ReadCache::new(file::Blocks::of(plugin));
     read_header(&plugin.path, cache.range(0, plugin.meta.len()))
 }
 

@@ -56,6 +56,26 @@ pub(crate) fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
     imp::open_nonblocking(path)
 }
 
+/// Reads up to `buf.len()` bytes of `file` from `offset`, leaving the descriptor's position
+/// alone where the system allows it (Unix): one system call.
+pub(crate) fn read_at(file: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        use std::io::{Read, Seek};
+        let mut file = file;
+        file.seek(io::SeekFrom::Start(offset))?;
+        file.read(buf)
+    }
+}
+
 /// The real path of `path`, symlinks and `..` resolved, in the form users write it (on
 /// Windows without the `\\?\` prefix where that names the same file).
 pub(crate) fn canonicalize(path: &Path) -> io::Result<PathBuf> {
