@@ -386,7 +386,7 @@ pub(crate) fn io_error(path: &Path, e: io::Error) -> LoadError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read as _, Seek as _, SeekFrom};
+    use std::io::{Seek as _, SeekFrom};
 
     fn scratch(bytes: &[u8]) -> PathBuf {
         let path = std::env::temp_dir().join(format!(
