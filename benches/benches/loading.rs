@@ -22,8 +22,10 @@
 //! `load_debug_plugin` loads a plugin of the size developers load while they work (the bench
 //! plugin built by `cargo build`: unoptimised, with debug info, about 10 MB), from a snapshot
 //! and in place, against their floors: `memfd_dlopen` (Linux: the kernel copying the file into
-//! a memfd, then a bare `dlopen` of it) and `dlopen`. Run it in a debug host too, as hot reload
-//! runs: `cargo bench -p xplug-benches --bench loading --profile dev -- load_debug_plugin`.
+//! a memfd, then a bare `dlopen` of it) and `dlopen`.
+//!
+//! Run the whole benchmark in a debug host too, as hot reload runs (its groups are then named
+//! `..._debug_host`): `cargo bench -p xplug-benches --bench loading --profile dev`.
 
 use abi_stable::library::lib_header_from_path;
 use bench_interface::{changed, BenchRef, PlainModuleRef};

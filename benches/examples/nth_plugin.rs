@@ -58,7 +58,10 @@ fn main() {
     }
     // Then loads that are unloaded again, as each iteration of the benchmarks is, with the
     // N plugins above still loaded.
-    let cycles: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let cycles: usize = match what.as_str() {
+        "dlopen" => 0,
+        _ => args.next().and_then(|n| n.parse().ok()).unwrap_or(0),
+    };
     let mut cycle_times = Vec::with_capacity(cycles);
     for _ in 0..cycles {
         let path = copies.fresh();

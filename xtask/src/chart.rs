@@ -80,7 +80,7 @@ pub(crate) fn chart(criterion: &Path, out: &Path) -> Result<(), String> {
                 std::env::consts::DLL_SUFFIX
             ));
         let meta = fs::metadata(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        Ok((meta.len() as f64 / 1e5).round() / 10.0)
+        Ok((meta.len() as f64 / 1e4).round() / 100.0)
     };
     let (small, large) = (megabytes(true)?, megabytes(false)?);
     let by_size = |id: &str, host: &str| -> Result<Vec<(f64, f64)>, String> {
@@ -139,7 +139,7 @@ pub(crate) fn chart(criterion: &Path, out: &Path) -> Result<(), String> {
         series: vec![Series {
             name: "abi_stable's check (first plugin of a layout)",
             colour: "#1971c2",
-            points: [10, 60, 100, 500]
+            points: [10, 59, 100, 500]
                 .iter()
                 .map(|&n| us("layout_check_functions", n))
                 .collect::<Result<_, _>>()?,
@@ -226,6 +226,8 @@ fn draw(svg: &mut String, panel: &Panel, left: f64) {
             TOP + plot_h + 16.0,
             if x.fract() == 0.0 {
                 format!("{x:.0}")
+            } else if x < 1.0 {
+                format!("{x:.2}")
             } else {
                 format!("{x:.1}")
             }

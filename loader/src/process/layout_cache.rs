@@ -28,7 +28,7 @@ struct Checked {
     /// address and how the versions compared), kept whole and compared with `memcmp`: no
     /// per-byte loop of ours runs on it, which a host built without optimisations would run
     /// slowly.
-    passed: Vec<Vec<u8>>,
+    passed: Vec<Box<[u8]>>,
     /// The bytes of `passed`.
     passed_bytes: usize,
 }
@@ -43,7 +43,7 @@ fn with_checked<R>(f: impl FnOnce(&mut Checked) -> R) -> R {
 
 /// Whether a layout with this key passed before.
 pub(crate) fn passed(key: &[u8]) -> bool {
-    with_checked(|checked| checked.passed.iter().any(|known| known.as_slice() == key))
+    with_checked(|checked| checked.passed.iter().any(|known| **known == *key))
 }
 
 /// Remembers that a layout with this key passed (up to a bound).
@@ -52,7 +52,8 @@ pub(crate) fn remember_pass(key: Vec<u8>) {
         let bytes = checked.passed_bytes.saturating_add(key.len());
         if checked.passed.len() < MAX_REMEMBERED && bytes <= MAX_REMEMBERED_BYTES {
             checked.passed_bytes = bytes;
-            checked.passed.push(key);
+            // Boxed: the bound counts what is held, not what the walk reserved.
+            checked.passed.push(key.into_boxed_slice());
         }
     });
 }

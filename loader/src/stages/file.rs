@@ -336,7 +336,7 @@ impl io::Read for Blocks<'_> {
         if buf.len() as u64 >= BLOCK {
             let want = buf
                 .len()
-                .min(usize::try_from(self.len - self.pos).unwrap_or(0));
+                .min(usize::try_from(self.len - self.pos).unwrap_or(usize::MAX));
             let read = sys::read_at(self.file, &mut buf[..want], self.pos)?;
             self.pos += read as u64;
             return Ok(read);
