@@ -5,6 +5,9 @@
 
 // The call path allocates nothing beyond what the plugin function allocates.
 mod allocations;
+// aarch64 Linux under qemu: hosts, plugins and the xplug tool built for a second architecture.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod aarch64;
 // Plugins with `async fn`, awaited by a tokio host.
 mod async_plugins;
 // The table of bad inputs and what each error must say (used by rejections and diagnostics).

@@ -3,8 +3,9 @@
 //! - `demo`: builds the demo plugins and a mismatched one, then runs the demo host on them;
 //!   then the hot-reload run, on the counter plugin.
 //! - `plugins [COMPILER]`: builds every plugin and test fixture with one compiler of the
-//!   compatibility matrix (default: the host's) and prints where they are; `windows` builds
-//!   them, the demo host and the `xplug` tool for Windows with Debian's rustc 1.63.
+//!   compatibility matrix (default: the host's) and prints where they are; `windows` and
+//!   `aarch64` build them, the demo host and the `xplug` tool for Windows and for aarch64
+//!   Linux with Debian's rustc 1.63 (to run under wine and `qemu-aarch64`).
 //! - `bench NAME [FILTER]`: builds the criterion benchmark `NAME` (`calls`, `loading`, ...)
 //!   with its loops aligned to 64 bytes (the benchmark crate's, not the plugins'), then
 //!   runs the benchmarks matching `FILTER`.
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
             &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/load-scaling.svg"),
         ),
         _ => Err(String::from(
-            "usage: cargo xtask demo | cargo xtask plugins [host|nightly-randomize-layout|debian-1.85|debian-1.63|windows] | cargo xtask bench NAME [FILTER] | cargo xtask chart",
+            "usage: cargo xtask demo | cargo xtask plugins [host|nightly-randomize-layout|debian-1.85|debian-1.63|windows|aarch64] | cargo xtask bench NAME [FILTER] | cargo xtask chart",
         )),
     };
     match result {
@@ -50,6 +51,7 @@ fn plugins(compiler: Option<&str>) -> Result<(), String> {
     let toolchain = match compiler {
         None => Compiler::Host.toolchain()?,
         Some("windows") => Toolchain::windows()?,
+        Some("aarch64") => Toolchain::aarch64()?,
         Some(name) => Compiler::ALL
             .iter()
             .find(|c| c.name() == name)

@@ -188,6 +188,41 @@ impl Toolchain {
         Ok(t)
     }
 
+    /// Debian's rustc 1.63 building plugins, fixtures, the demo host and the `xplug` tool for
+    /// `aarch64-unknown-linux-gnu` (Debian's arm64 std, linked by its cross gcc), to run under
+    /// `qemu-aarch64`.
+    pub fn aarch64() -> Result<Toolchain, String> {
+        let mut t = Compiler::Debian163.toolchain()?;
+        let sysroot = t
+            .env
+            .iter()
+            .find(|(k, _)| k == "RUSTC")
+            .map(|(_, v)| PathBuf::from(v))
+            .and_then(|rustc| Some(rustc.parent()?.parent()?.to_path_buf()))
+            .ok_or("no rustc")?;
+        let std = sysroot.join("lib/rustlib/aarch64-unknown-linux-gnu");
+        if !std.is_dir() {
+            return Err(format!(
+                "{} is missing (Debian's libstd-rust-dev:arm64 1.63): run .ci/install-toolchains",
+                std.display()
+            ));
+        }
+        let linker = "aarch64-linux-gnu-gcc";
+        if Command::new(linker).arg("--version").output().is_err() {
+            return Err(format!(
+                "{linker} is missing (Debian's gcc-aarch64-linux-gnu): run .ci/install-toolchains"
+            ));
+        }
+        t.name = String::from("debian-1.63-aarch64");
+        t.env.push((
+            String::from("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"),
+            String::from(linker),
+        ));
+        t.target = Some(String::from("aarch64-unknown-linux-gnu"));
+        t.hosts = &["xplug-demo", "xplug-cli", "host-next"];
+        Ok(t)
+    }
+
     /// Checks that `rustc` runs and reports a version starting with `expect`.
     fn probe(
         compiler: Compiler,
