@@ -14,8 +14,7 @@ use std::process::Command;
 use xplug_loader::ErrorKind;
 use xtask::{BuiltPlugins, Fixture, Toolchain};
 
-use crate::compilers::MISMATCHED;
-use crate::support::{demo_refusal, facts_of, in_ci, loader, notice, plugin, scratch};
+use crate::support::{in_ci, loader, notice, plugin, scratch};
 
 /// The directory of the aarch64 C library that `qemu-aarch64 -L` runs programs against.
 const SYSROOT: &str = "/usr/aarch64-linux-gnu";
@@ -118,26 +117,10 @@ fn aarch64_hosts_and_plugins_run_under_qemu_and_each_architecture_refuses_the_ot
     crate::hosts::check_next_host(code, &out, "aarch64");
 
     // Every mismatched plugin is refused with the same report as its x86_64 twin.
-    for &fixture in MISMATCHED.iter().chain(&[Fixture::NoRootModule]) {
-        let name = fixture.name();
-        let out = demo_refusal(
-            fixture,
-            &built.path(fixture),
-            &format!("aarch64-{name}"),
-            |check, path| match check {
-                true => run(&demo, &[PathBuf::from("check"), path.to_path_buf()]),
-                false => run(&demo, &[path.to_path_buf()]),
-            },
-        );
-        let native = loader()
-            .load(plugin(fixture))
-            .expect_err("refused on x86_64 too");
-        assert_eq!(
-            facts_of(&out),
-            facts_of(&native.report().to_string()),
-            "{name}: the aarch64 report differs from the x86_64 one"
-        );
-    }
+    crate::support::assert_refused_as_here(&built, "aarch64", |check, path| match check {
+        true => run(&demo, &[PathBuf::from("check"), path.to_path_buf()]),
+        false => run(&demo, &[path.to_path_buf()]),
+    });
 
     // Each architecture refuses the other's plugin at stage 2, by name.
     let refused = loader()
@@ -209,6 +192,6 @@ fn aarch64_hosts_and_plugins_run_under_qemu_and_each_architecture_refuses_the_ot
     notice(&format!(
         "aarch64: {} under qemu: 5 plugins load and answer right; {} mismatched plugins refused as on x86_64; each architecture refuses the other's plugin; a loaded plugin replaced, reloaded and its old generation unloaded; an async plugin awaited on tokio",
         toolchain.rustc_version,
-        MISMATCHED.len() + 1
+        crate::compilers::MISMATCHED.len() + 1
     ));
 }

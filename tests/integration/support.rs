@@ -198,6 +198,37 @@ pub(crate) fn demo_refusal(
     }
 }
 
+/// Every mismatched fixture of `built` (a cell's build: Windows, aarch64) refused by the demo
+/// host that `run` runs (as [`demo_refusal`] calls it), with the same facts as this host's
+/// report of its own build of the fixture.
+pub(crate) fn assert_refused_as_here(
+    built: &xtask::BuiltPlugins,
+    cell: &str,
+    mut run: impl FnMut(bool, &std::path::Path) -> (Option<i32>, String),
+) {
+    use xtask::Fixture;
+    for &fixture in crate::compilers::MISMATCHED
+        .iter()
+        .chain(&[Fixture::NoRootModule])
+    {
+        let name = fixture.name();
+        let out = demo_refusal(
+            fixture,
+            &built.path(fixture),
+            &format!("{cell}-{name}"),
+            &mut run,
+        );
+        let here = loader()
+            .load(plugin(fixture))
+            .expect_err("refused here too");
+        assert_eq!(
+            facts_of(&out),
+            facts_of(&here.report().to_string()),
+            "{name}: the {cell} report differs from this host's"
+        );
+    }
+}
+
 /// A counter the host makes and hands to plugins; past `u64::MAX` its `next` panics.
 pub(crate) struct Upward(pub(crate) u64);
 

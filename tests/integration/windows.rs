@@ -12,8 +12,7 @@ use std::process::Command;
 
 use xtask::{BuiltPlugins, Fixture, Toolchain};
 
-use crate::compilers::MISMATCHED;
-use crate::support::{demo_refusal, facts_of, in_ci, loader, notice, plugin, scratch};
+use crate::support::{in_ci, notice, scratch};
 
 /// The wine launcher, if installed.
 fn wine() -> Option<PathBuf> {
@@ -154,26 +153,10 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
     crate::hosts::check_next_host(code, &out, "windows");
 
     // Every mismatched DLL is refused with the same report as its Linux twin.
-    for &fixture in MISMATCHED.iter().chain(&[Fixture::NoRootModule]) {
-        let name = fixture.name();
-        let out = demo_refusal(
-            fixture,
-            &built.path(fixture),
-            &format!("windows-{name}"),
-            |check, path| match check {
-                true => wine.run(&demo, &[String::from("check"), win(path)]),
-                false => wine.run(&demo, &[win(path)]),
-            },
-        );
-        let linux = loader()
-            .load(plugin(fixture))
-            .expect_err("refused on Linux too");
-        assert_eq!(
-            facts_of(&out),
-            facts_of(&linux.report().to_string()),
-            "{name}: the Windows report differs from the Linux one"
-        );
-    }
+    crate::support::assert_refused_as_here(&built, "windows", |check, path| match check {
+        true => wine.run(&demo, &[String::from("check"), win(path)]),
+        false => wine.run(&demo, &[win(path)]),
+    });
 
     // Stage 2 refuses a DLL for another machine, an executable, a truncated DLL.
     let odd = scratch("windows-stage2");

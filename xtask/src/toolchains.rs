@@ -157,41 +157,35 @@ impl Toolchain {
     /// Debian's rustc 1.63 building plugins, fixtures, the demo host and the `xplug` tool for
     /// `x86_64-pc-windows-gnu` (linked by MinGW), the only Windows toolchain Debian offers.
     pub fn windows() -> Result<Toolchain, String> {
-        let mut t = Compiler::Debian163.toolchain()?;
-        let sysroot = t
-            .env
-            .iter()
-            .find(|(k, _)| k == "RUSTC")
-            .map(|(_, v)| PathBuf::from(v))
-            .and_then(|rustc| Some(rustc.parent()?.parent()?.to_path_buf()))
-            .ok_or("no rustc")?;
-        let std = sysroot.join("lib/rustlib/x86_64-pc-windows-gnu");
-        if !std.is_dir() {
-            return Err(format!(
-                "{} is missing (Debian's libstd-rust-dev-windows 1.63): run .ci/install-toolchains",
-                std.display()
-            ));
-        }
-        let linker = "x86_64-w64-mingw32-gcc";
-        if Command::new(linker).arg("--version").output().is_err() {
-            return Err(format!(
-                "{linker} is missing (Debian's gcc-mingw-w64-x86-64): run .ci/install-toolchains"
-            ));
-        }
-        t.name = String::from("debian-1.63-windows");
-        t.env.push((
-            String::from("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER"),
-            String::from(linker),
-        ));
-        t.target = Some(String::from("x86_64-pc-windows-gnu"));
-        t.hosts = &["xplug-demo", "xplug-cli", "host-next"];
-        Ok(t)
+        Toolchain::debian_163_for(
+            "x86_64-pc-windows-gnu",
+            "libstd-rust-dev-windows",
+            ("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"),
+            "debian-1.63-windows",
+        )
     }
 
     /// Debian's rustc 1.63 building plugins, fixtures, the demo host and the `xplug` tool for
     /// `aarch64-unknown-linux-gnu` (Debian's arm64 std, linked by its cross gcc), to run under
     /// `qemu-aarch64`.
     pub fn aarch64() -> Result<Toolchain, String> {
+        Toolchain::debian_163_for(
+            "aarch64-unknown-linux-gnu",
+            "libstd-rust-dev:arm64",
+            ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+            "debian-1.63-aarch64",
+        )
+    }
+
+    /// Debian's rustc 1.63 building for `target`, whose std Debian's package `std_package`
+    /// put in its sysroot, linked by `linker` (of the package named beside it), with the
+    /// hosts: the build directory is `name`.
+    fn debian_163_for(
+        target: &str,
+        std_package: &str,
+        (linker, linker_package): (&str, &str),
+        name: &str,
+    ) -> Result<Toolchain, String> {
         let mut t = Compiler::Debian163.toolchain()?;
         let sysroot = t
             .env
@@ -200,25 +194,27 @@ impl Toolchain {
             .map(|(_, v)| PathBuf::from(v))
             .and_then(|rustc| Some(rustc.parent()?.parent()?.to_path_buf()))
             .ok_or("no rustc")?;
-        let std = sysroot.join("lib/rustlib/aarch64-unknown-linux-gnu");
+        let std = sysroot.join("lib/rustlib").join(target);
         if !std.is_dir() {
             return Err(format!(
-                "{} is missing (Debian's libstd-rust-dev:arm64 1.63): run .ci/install-toolchains",
+                "{} is missing (Debian's {std_package} 1.63): run .ci/install-toolchains",
                 std.display()
             ));
         }
-        let linker = "aarch64-linux-gnu-gcc";
         if Command::new(linker).arg("--version").output().is_err() {
             return Err(format!(
-                "{linker} is missing (Debian's gcc-aarch64-linux-gnu): run .ci/install-toolchains"
+                "{linker} is missing (Debian's {linker_package}): run .ci/install-toolchains"
             ));
         }
-        t.name = String::from("debian-1.63-aarch64");
+        t.name = name.to_owned();
         t.env.push((
-            String::from("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"),
-            String::from(linker),
+            format!(
+                "CARGO_TARGET_{}_LINKER",
+                target.to_uppercase().replace('-', "_")
+            ),
+            linker.to_owned(),
         ));
-        t.target = Some(String::from("aarch64-unknown-linux-gnu"));
+        t.target = Some(target.to_owned());
         t.hosts = &["xplug-demo", "xplug-cli", "host-next"];
         Ok(t)
     }
