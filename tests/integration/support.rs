@@ -229,6 +229,46 @@ pub(crate) fn assert_refused_as_here(
     }
 }
 
+/// The good plugins the demo host runs in each cell built for another platform.
+pub(crate) const DEMO_PLUGINS: [xtask::Fixture; 5] = [
+    xtask::Fixture::GreeterEn,
+    xtask::Fixture::GreeterFr,
+    xtask::Fixture::OlderMinor,
+    xtask::Fixture::NewerMinor,
+    xtask::Fixture::FrozenAbi1,
+];
+
+/// What the demo host prints on [`DEMO_PLUGINS`] on every platform: they load and answer,
+/// contain their panics, make and take objects, call host services, log.
+pub(crate) const DEMO_LINES: &[&str] = &[
+    "5 plugin(s) loaded, 0 refused",
+    "plugin greeter-en 0.3.0",
+    "built by rustc 1.63.0",
+    "greet(\"Ada\")         -> Hello, Ada!",
+    "greet(\"Ada\")         -> Bonjour, Ada !",
+    "add(2, 40)           -> 42",
+    "words(..)            -> [\"dog\", \"lazy\", \"quick\", \"the\"]",
+    "map([1,2,3], double) -> [2, 4, 6]",
+    "counter(5).next() x2 -> 6, 7",
+    "counter(5).next() x2 -> 15, 25",
+    "translate(\"merci\")   -> Some(\"thanks (the host's word)\")",
+    "counter.skip(0)      -> contained: plugin function `Counter.skip` panicked: cannot skip zero steps",
+    "counter.reset()      -> plugin does not provide `Counter.reset`",
+    "drive(host's, 3)     -> 103",
+    "host service greeting_word: missing",
+    "interface greeter 1.1.0+abi1",
+    "log: INFO greeter_en: greeting Ada",
+    "parse_number(\"12x\") -> error: `12x` is not a number",
+    "greet(\"\")            -> contained: plugin greeter-en 0.3.0 panicked in `greet`: cannot greet an empty name (at examples/plugins/greeter-en/src/lib.rs:",
+    "translate(\"merci\")   -> Some(\"thanks\")",
+    "counter.reset()      -> 7",
+    "counter.reset()      -> 25",
+    "xplug 0.1.0+abi1",
+    "log: INFO greeter_fr: salutation de Ada",
+    "shout(\"hi\")          -> HI!",
+    "shout(\"hi\")          -> plugin does not provide `shout`",
+];
+
 /// A counter the host makes and hands to plugins; past `u64::MAX` its `next` panics.
 pub(crate) struct Upward(pub(crate) u64);
 
