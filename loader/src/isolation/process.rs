@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 #[cfg(unix)]
 use std::{
     fs::File,
-    os::unix::io::{AsRawFd, FromRawFd, OwnedFd},
+    os::unix::io::{AsRawFd, OwnedFd},
     os::unix::net::UnixStream,
     os::unix::process::{CommandExt, ExitStatusExt},
 };
@@ -362,7 +362,7 @@ fn pidfd(pid: u32) -> Option<OwnedFd> {
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
     // SAFETY: `fd` was just opened and nothing else owns it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    Some(unsafe { std::os::unix::io::FromRawFd::from_raw_fd(fd) })
 }
 
 #[cfg(all(unix, not(target_os = "linux")))]

@@ -281,6 +281,7 @@ impl Drop for SealedBytes {
 }
 
 /// What [`sealed_copy`] made.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) enum Copied {
     /// The file's bytes, sealed and mapped.
     Bytes(SealedBytes),
