@@ -29,7 +29,8 @@
 
 use abi_stable::library::lib_header_from_path;
 use bench_interface::{changed, BenchRef, PlainModuleRef};
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion};
 use xplug_benches::{
     bench_plugins, debug_bench_plugin, dlopen, few_iterations, host_group, Copies, Unloading,
 };
@@ -42,13 +43,7 @@ fn loading(c: &mut Criterion) {
     let plain_copies = Copies::of(&files.plain);
     let mut g = c.benchmark_group(host_group("load_one_plugin"));
     few_iterations(&mut g);
-    g.bench_function("dlopen", |b| {
-        b.iter_batched(
-            || xplug_copies.fresh(),
-            |path| dlopen(&path),
-            BatchSize::PerIteration,
-        )
-    });
+    loads_and_floors(&mut g, &xplug_copies);
     g.bench_function("dlopen_after_read", |b| {
         b.iter_batched(
             || xplug_copies.fresh(),
@@ -59,30 +54,7 @@ fn loading(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    #[cfg(target_os = "linux")]
-    g.bench_function("memfd_dlopen", |b| {
-        b.iter_batched(
-            || xplug_copies.fresh(),
-            |path| xplug_benches::memfd_dlopen(&path),
-            BatchSize::PerIteration,
-        )
-    });
     let loader = Loader::<BenchRef>::new();
-    g.bench_function("xplug", |b| {
-        b.iter_batched(
-            || xplug_copies.fresh(),
-            |path| Unloading::new(loader.load(&path).expect("xplug load")),
-            BatchSize::PerIteration,
-        )
-    });
-    let in_place = Loader::<BenchRef>::new().mode(LoadMode::InPlace);
-    g.bench_function("xplug_in_place", |b| {
-        b.iter_batched(
-            || xplug_copies.fresh(),
-            |path| Unloading::new(in_place.load(&path).expect("xplug load")),
-            BatchSize::PerIteration,
-        )
-    });
     g.bench_function("xplug_pinned", |b| {
         b.iter_batched(
             || {
@@ -196,6 +168,14 @@ fn loading_debug_plugin(c: &mut Criterion) {
     let copies = Copies::of(&debug_bench_plugin());
     let mut g = c.benchmark_group(host_group("load_debug_plugin"));
     few_iterations(&mut g);
+    loads_and_floors(&mut g, &copies);
+    g.finish();
+}
+
+/// The rows every plugin file's group has: `dlopen` and (Linux) `memfd_dlopen`, the floors, and
+/// xplug's loads from a snapshot (`xplug`) and in place (`xplug_in_place`), each of a fresh
+/// copy from `copies`, unloaded outside the timed part.
+fn loads_and_floors(g: &mut BenchmarkGroup<'_, WallTime>, copies: &Copies) {
     g.bench_function("dlopen", |b| {
         b.iter_batched(
             || copies.fresh(),
@@ -211,23 +191,19 @@ fn loading_debug_plugin(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    let loader = Loader::<BenchRef>::new();
-    g.bench_function("xplug", |b| {
-        b.iter_batched(
-            || copies.fresh(),
-            |path| Unloading::new(loader.load(&path).expect("xplug load")),
-            BatchSize::PerIteration,
-        )
-    });
-    let in_place = Loader::<BenchRef>::new().mode(LoadMode::InPlace);
-    g.bench_function("xplug_in_place", |b| {
-        b.iter_batched(
-            || copies.fresh(),
-            |path| Unloading::new(in_place.load(&path).expect("in-place load")),
-            BatchSize::PerIteration,
-        )
-    });
-    g.finish();
+    for (name, mode) in [
+        ("xplug", LoadMode::Snapshot),
+        ("xplug_in_place", LoadMode::InPlace),
+    ] {
+        let loader = Loader::<BenchRef>::new().mode(mode);
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || copies.fresh(),
+                |path| Unloading::new(loader.load(&path).expect("xplug load")),
+                BatchSize::PerIteration,
+            )
+        });
+    }
 }
 
 criterion_group!(benches, loading, loading_debug_plugin);

@@ -70,20 +70,13 @@ fn aarch64_hosts_and_plugins_run_under_qemu_and_each_architecture_refuses_the_ot
     let demo = built.program("demo");
 
     // Good plugins: they load, answer, contain their panics, make and take objects.
-    let dir = scratch("aarch64-plugins");
-    for fixture in crate::support::DEMO_PLUGINS {
-        let from = built.path(fixture);
-        fs::copy(&from, dir.join(from.file_name().unwrap())).unwrap();
-    }
+    let dir = crate::support::demo_plugins_dir(&built, "aarch64-plugins");
     let (code, out) = run(&demo, std::slice::from_ref(&dir));
-    assert_eq!(code, Some(0), "{out}");
-    let here = ["target aarch64-unknown-linux-gnu, panic = unwind"];
-    for want in crate::support::DEMO_LINES.iter().chain(&here) {
-        assert!(
-            out.contains(want),
-            "`{want}` missing from the demo's output:\n{out}"
-        );
-    }
+    crate::support::assert_demo_run(
+        code,
+        &out,
+        &["target aarch64-unknown-linux-gnu, panic = unwind"],
+    );
 
     // Plugins of 1.0, 1.1 and 1.2 in a host of 1.2.
     let next: Vec<PathBuf> = crate::hosts::NEXT_HOST_PLUGINS

@@ -269,6 +269,28 @@ pub(crate) const DEMO_LINES: &[&str] = &[
     "shout(\"hi\")          -> plugin does not provide `shout`",
 ];
 
+/// A scratch directory `name` holding a cell's builds of [`DEMO_PLUGINS`].
+pub(crate) fn demo_plugins_dir(built: &xtask::BuiltPlugins, name: &str) -> std::path::PathBuf {
+    let dir = scratch(name);
+    for fixture in DEMO_PLUGINS {
+        let from = built.path(fixture);
+        fs::copy(&from, dir.join(from.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+/// Checks a cell's demo run on [`DEMO_PLUGINS`]: it succeeded and printed [`DEMO_LINES`] and
+/// the cell's own lines `here`.
+pub(crate) fn assert_demo_run(code: Option<i32>, out: &str, here: &[&str]) {
+    assert_eq!(code, Some(0), "{out}");
+    for want in DEMO_LINES.iter().chain(here) {
+        assert!(
+            out.contains(want),
+            "`{want}` missing from the demo's output:\n{out}"
+        );
+    }
+}
+
 /// A counter the host makes and hands to plugins; past `u64::MAX` its `next` panics.
 pub(crate) struct Upward(pub(crate) u64);
 

@@ -96,20 +96,13 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
     let demo = built.program("demo");
 
     // Good plugins, in a directory whose name is not ASCII.
-    let dir = scratch("windows-plugins-été");
-    for fixture in crate::support::DEMO_PLUGINS {
-        let from = built.path(fixture);
-        fs::copy(&from, dir.join(from.file_name().unwrap())).unwrap();
-    }
+    let dir = crate::support::demo_plugins_dir(&built, "windows-plugins-été");
     let (code, out) = wine.run(&demo, &[win(&dir)]);
-    assert_eq!(code, Some(0), "{out}");
-    let here = ["target x86_64-pc-windows-gnu, panic = unwind", "été"];
-    for want in crate::support::DEMO_LINES.iter().chain(&here) {
-        assert!(
-            out.contains(want),
-            "`{want}` missing from the demo's output:\n{out}"
-        );
-    }
+    crate::support::assert_demo_run(
+        code,
+        &out,
+        &["target x86_64-pc-windows-gnu, panic = unwind", "été"],
+    );
 
     // Plugins of 1.0, 1.1 and 1.2 in a host of 1.2.
     let next: Vec<String> = crate::hosts::NEXT_HOST_PLUGINS

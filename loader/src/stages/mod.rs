@@ -286,13 +286,11 @@ fn check_opened<M: Interface>(
     }
     // The plugin of these bytes (for a snapshot: with these services), if the process has it.
     // (A snapshot load always has its bytes: `reads_whole_file`.)
-    let (identity, probe) = match (options.mode, &digest) {
-        (LoadMode::Snapshot, Some(digest)) => (
+    let (identity, probe) = match (options.mode, &bytes, &digest) {
+        (LoadMode::Snapshot, Some(bytes), Some(digest)) => (
             Identity::of_content(
-                digest.bytes().len(),
-                bytes
-                    .as_ref()
-                    .map_or(0, |bytes| bytes.content_hash(crate::process::seed())),
+                bytes.len(),
+                bytes.content_hash(crate::process::seed()),
                 services,
             ),
             Probe::Snapshot(digest),
