@@ -267,7 +267,9 @@ impl Conn {
         let _ = spin;
     }
 
-    /// The descriptor of the shared ring this end has not switched to yet, or -1.
+    /// The descriptor of the shared ring this end has not switched to yet, or -1 (Unix: a
+    /// child inherits it).
+    #[cfg(unix)]
     pub(crate) fn region(&self) -> i32 {
         #[cfg(target_os = "linux")]
         if let Some(ring) = &self.ring {

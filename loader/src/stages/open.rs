@@ -94,16 +94,11 @@ fn snapshot_error(e: io::Error) -> ErrorKind {
 }
 
 fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> {
-    let id =
-        |path: &Path, meta: io::Result<fs::Metadata>| meta.ok().map(|meta| FileId::of(path, &meta));
     // Whether the library opened is the file checked: a path may name another file by now.
     let mut same_file = true;
     let mut in_place_name = None;
-    let (raw, descriptor, file, copy) = match image {
-        Image::Sealed(sealed) => {
-            let file = id(&sealed.path, sealed.file.metadata());
-            (dlopen(&sealed.path)?, Some(Arc::clone(sealed)), file, None)
-        }
+    let (raw, descriptor, copy) = match image {
+        Image::Sealed(sealed) => (dlopen(&sealed.path)?, Some(Arc::clone(sealed)), None),
         Image::Copy { bytes, dir } => {
             if let Some(dir) = dir {
                 protected_snapshot_dir(dir)?;
@@ -116,21 +111,15 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
                 process::next_copy_number,
             )
             .map_err(snapshot_error)?;
-            let file = id(&copy, fs::metadata(&copy));
             let raw = dlopen(&copy);
             let kept = sys::private_dir::remove(&copy);
-            (raw?, None, file, kept.then_some(copy))
+            (raw?, None, kept.then_some(copy))
         }
         Image::InPlace(plugin) => {
             let (raw, same, name) = in_place(plugin)?;
             same_file = same;
             in_place_name = Some((plugin.path.clone(), name));
-            (
-                raw,
-                None,
-                Some(FileId::of(&plugin.path, &plugin.meta)),
-                None,
-            )
+            (raw, None, None)
         }
     };
     // A library that is not the file checked is not read at all.
@@ -151,7 +140,12 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
             library.loaded.reset();
         }
     }
-    let mapping = Mapping::new(raw, descriptor, file, copy);
+    // abi_stable's header, defined by the library: where to look for it after unloading.
+    let inside = result
+        .as_ref()
+        .ok()
+        .map(|header| *header as *const LibHeader as usize);
+    let mapping = Mapping::new(raw, descriptor, copy, inside);
     // A refused library stays mapped (`mapping` is dropped without unloading it).
     result.map(|header| Opened {
         header,

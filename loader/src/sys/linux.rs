@@ -1,4 +1,4 @@
-//! Linux: sealed memfds, and `/proc/self/maps` to tell whether a file is still mapped.
+//! Linux: sealed memfds, and a barrier on every thread of the process (`membarrier`).
 
 use std::fs;
 use std::io::{self, Write};
@@ -199,22 +199,6 @@ pub(super) fn memfd_holds(file: &fs::File, bytes: &[u8]) -> bool {
         offset += expected.len() as u64;
     }
     true
-}
-
-/// Whether the file `device`/`inode` is mapped into this process, from `/proc/self/maps` (as
-/// long as the process has mappings: only unloading asks); `None` where it cannot be read.
-pub(super) fn is_mapped(device: u64, inode: u64) -> Option<bool> {
-    let maps = fs::read_to_string("/proc/self/maps").ok()?;
-    // glibc's encoding of device numbers (`gnu_dev_major`, `gnu_dev_minor`).
-    let major = ((device >> 8) & 0xfff) | ((device >> 32) & !0xfff);
-    let minor = (device & 0xff) | ((device >> 12) & !0xff);
-    let device_field = format!("{:02x}:{:02x}", major, minor);
-    Some(maps.lines().any(|line| {
-        let mut fields = line.split_whitespace();
-        let device = fields.nth(3).unwrap_or("");
-        let found = fields.next().and_then(|i| i.parse::<u64>().ok());
-        device == device_field && found == Some(inode)
-    }))
 }
 
 /// `membarrier(2)` commands.

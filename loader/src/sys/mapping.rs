@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use abi_stable::library::RawLibrary;
 
-use super::{FileId, SealedFile};
+use super::{Image, SealedFile};
 
 /// What became of an unloaded library.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,8 +22,8 @@ pub enum Unloaded {
     /// dynamic loader returns for that file, so a later load of the unchanged file in place
     /// takes it back, as it was, without initialising it again.
     StillMapped,
-    /// Closed; the system does not tell whether it was unmapped (not Linux, or no
-    /// `/proc/self/maps`, and not a snapshot copy on Windows, whose file tells). Its
+    /// Closed; the system does not tell whether it was unmapped (Linux, macOS, FreeBSD and
+    /// Windows do: the dynamic loader says whether the library is still at its address). Its
     /// snapshot's descriptor, if any, stays open.
     Closed,
     /// An isolated plugin: its process was ended.
@@ -39,25 +39,28 @@ pub enum Unloaded {
 pub(crate) struct Mapping {
     raw: ManuallyDrop<RawLibrary>,
     descriptor: ManuallyDrop<Option<Arc<SealedFile>>>,
-    /// The file mapped, where the system tells which files are mapped (Linux).
-    file: Option<FileId>,
+    /// An address inside the library, and the library the dynamic loader found there when it
+    /// was opened, where the system tells: whether it is still there says whether the library
+    /// left.
+    probe: Option<(usize, Image)>,
     /// A snapshot copy that outlives the `dlopen` (Windows keeps a loaded DLL's file).
     copy: Option<PathBuf>,
 }
 
 impl Mapping {
     /// `raw`, opened through `descriptor` (a memfd) or from `copy` (a snapshot copy still on
-    /// disk), whose file is `file`.
+    /// disk); `inside` is the address of something it defines (none for a library that is
+    /// never unloaded).
     pub(crate) fn new(
         raw: RawLibrary,
         descriptor: Option<Arc<SealedFile>>,
-        file: Option<FileId>,
         copy: Option<PathBuf>,
+        inside: Option<usize>,
     ) -> Mapping {
         Mapping {
             raw: ManuallyDrop::new(raw),
             descriptor: ManuallyDrop::new(descriptor),
-            file,
+            probe: inside.and_then(|at| Some((at, super::image_at(at)?))),
             copy,
         }
     }
@@ -73,16 +76,18 @@ impl Mapping {
         let Mapping {
             raw,
             descriptor,
-            file,
+            probe,
             copy,
         } = self;
         // `dlclose`.
         drop(ManuallyDrop::into_inner(raw));
-        // Where the system does not list mappings, a copy the system keeps while its DLL is
-        // loaded (Windows) says it instead: it can be removed once the DLL is unmapped. (One
-        // that cannot be removed yet is removed by a later process:
-        // `private_dir::remove_leftovers`.)
-        let still_mapped = file.as_ref().and_then(super::is_mapped).or_else(|| {
+        // The library is still mapped if the dynamic loader still finds it at its address
+        // (another library mapped there since, under another name or base, is not it). Where
+        // the system does not say, a copy the system keeps while its DLL is loaded (Windows)
+        // does: it can be removed once the DLL is unmapped. (One that cannot be removed yet
+        // is removed by a later process: `private_dir::remove_leftovers`.)
+        let found = |(at, image): &(usize, Image)| super::image_at(*at).as_ref() == Some(image);
+        let still_mapped = probe.as_ref().map(found).or_else(|| {
             copy.as_ref()
                 .filter(|_| super::private_dir::COPIES_OUTLIVE_PROCESSES)
                 .map(|copy| fs::remove_file(copy).is_err())

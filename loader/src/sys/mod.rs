@@ -180,21 +180,18 @@ pub(crate) fn process_barrier() -> bool {
     }
 }
 
-/// Whether the file `id` is mapped into this process (Linux, from `/proc/self/maps`); `None`
-/// where the system does not say.
-pub(crate) fn is_mapped(id: &FileId) -> Option<bool> {
-    #[cfg(target_os = "linux")]
-    {
-        match id {
-            FileId::Inode { device, inode } => linux::is_mapped(*device, *inode),
-            FileId::Path(_) => None,
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = id;
-        None
-    }
+/// A library mapped into this process, as the dynamic loader knows it: where it starts and
+/// its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Image {
+    pub(crate) base: usize,
+    pub(crate) name: Vec<u8>,
+}
+
+/// The library mapped at `address` (Unix: `dladdr`; Windows: `GetModuleHandleExW`; neither
+/// reads the address); `None` where none is, or the system does not say.
+pub(crate) fn image_at(address: usize) -> Option<Image> {
+    imp::image_at(address)
 }
 
 /// A snapshot's bytes in a sealed memfd (Linux): the file, and the path through which the

@@ -48,3 +48,48 @@ pub(super) fn sync_dir(_: &Path) -> io::Result<()> {
 pub(super) fn effective_user() -> Option<u32> {
     None
 }
+
+/// The module mapped at `address`: its base (its handle) and its file's name
+/// (`GetModuleHandleExW` without taking a reference, then `GetModuleFileNameW`).
+#[cfg(windows)]
+pub(super) fn image_at(address: usize) -> Option<super::Image> {
+    use std::ffi::c_void;
+    const FROM_ADDRESS: u32 = 0x4;
+    const UNCHANGED_REFCOUNT: u32 = 0x2;
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn GetModuleHandleExW(flags: u32, name: *const u16, module: *mut *mut c_void) -> i32;
+        fn GetModuleFileNameW(module: *mut c_void, name: *mut u16, size: u32) -> u32;
+    }
+    let mut module: *mut c_void = std::ptr::null_mut();
+    // SAFETY: with `FROM_ADDRESS`, `name` is an address looked up in the list of loaded
+    // modules, never read; `module` is written. No reference is taken (`UNCHANGED_REFCOUNT`).
+    let found = unsafe {
+        GetModuleHandleExW(
+            FROM_ADDRESS | UNCHANGED_REFCOUNT,
+            address as *const u16,
+            &mut module,
+        )
+    };
+    if found == 0 || module.is_null() {
+        return None;
+    }
+    let mut name = vec![0u16; 1024];
+    // SAFETY: `name` has room for `name.len()` UTF-16 units, which is the size passed.
+    let len = unsafe { GetModuleFileNameW(module, name.as_mut_ptr(), name.len() as u32) };
+    let name = name
+        .get(..len as usize)
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|unit| unit.to_le_bytes())
+        .collect();
+    Some(super::Image {
+        base: module as usize,
+        name,
+    })
+}
+
+#[cfg(not(windows))]
+pub(super) fn image_at(_: usize) -> Option<super::Image> {
+    None
+}

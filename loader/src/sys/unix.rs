@@ -73,3 +73,29 @@ pub(super) fn effective_user() -> Option<u32> {
     // SAFETY: `geteuid` has no preconditions.
     Some(unsafe { libc::geteuid() })
 }
+
+/// The library mapped at `address`: where it starts, and the name the dynamic loader knows it
+/// by (`dladdr`).
+pub(super) fn image_at(address: usize) -> Option<super::Image> {
+    use std::ffi::CStr;
+    // SAFETY: `Dl_info` is plain data (pointers and integers): all zeros is a valid value.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: `dladdr` looks `address` up in the dynamic loader's list of libraries and writes
+    // `info`; it never reads memory at `address`, which may be unmapped.
+    if unsafe { libc::dladdr(address as *const libc::c_void, &mut info) } == 0 {
+        return None;
+    }
+    let name = if info.dli_fname.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: a non-null `dli_fname` is the NUL-terminated name of the library found,
+        // valid while it stays loaded: copied at once.
+        unsafe { CStr::from_ptr(info.dli_fname) }
+            .to_bytes()
+            .to_vec()
+    };
+    Some(super::Image {
+        base: info.dli_fbase as usize,
+        name,
+    })
+}
