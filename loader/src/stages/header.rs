@@ -43,6 +43,8 @@ fn find<'data, R: ReadRef<'data>>(
     // Mach-O prefixes C symbols with `_`.
     let mangled = format!("_{}", HEADER_SYMBOL);
     let is_header = |name: &[u8]| name == HEADER_SYMBOL.as_bytes() || name == mangled.as_bytes();
+    // Where the library's own bytes start in the file (a universal Mach-O file holds several).
+    let mut base = 0;
     let (address, sections): (Option<u64>, Vec<Placed>) = match library {
         Parsed::Elf64 { endian, sections } => {
             let endian = *endian;
@@ -88,7 +90,8 @@ fn find<'data, R: ReadRef<'data>>(
                 .collect();
             (address, placed)
         }
-        Parsed::Other { file, format } => {
+        Parsed::Other { file, format, data } => {
+            base = data.file_offset(0).unwrap_or(0);
             let address = if *format == BinaryFormat::Elf {
                 file.dynamic_symbols()
                     .find(|s| s.is_definition() && s.name_bytes().map_or(false, is_header))
@@ -126,7 +129,12 @@ fn find<'data, R: ReadRef<'data>>(
     let file_offset = sections
         .iter()
         .find(holds_header)
-        .and_then(|s| s.file_range?.0.checked_add(address - s.address))
+        .and_then(|s| {
+            s.file_range?
+                .0
+                .checked_add(address - s.address)?
+                .checked_add(base)
+        })
         .ok_or_else(|| {
             bad(format!(
                 "the {}-byte header at address {:#x} is not stored in the file",

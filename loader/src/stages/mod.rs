@@ -407,7 +407,7 @@ pub(crate) fn read_header<'data, R: ReadRef<'data>>(
     path: &Path,
     data: R,
 ) -> Result<(PluginInfo, [u8; HEADER_SIZE]), LoadError> {
-    let parsed = object::parse(path, data)?;
+    let parsed = object::parse(path, data, crate::sys::Platform::host())?;
     header::read(path, data, &parsed)
 }
 
@@ -417,7 +417,7 @@ pub(crate) fn search_paths<'data, R: ReadRef<'data>>(
     path: &Path,
     data: R,
 ) -> Result<Vec<String>, LoadError> {
-    let parsed = object::parse(path, data)?;
+    let parsed = object::parse(path, data, crate::sys::Platform::host())?;
     object::search_paths(&parsed, data).map_err(|reason| {
         LoadError::new(
             path,

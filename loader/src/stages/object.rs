@@ -6,16 +6,18 @@
 //! full symbol table (`.symtab`, thousands of entries, megabytes in a debug build). Any other
 //! file goes through `object`'s full parse, whose errors say what is wrong with it.
 
+use std::ops::Range;
 use std::path::Path;
 
 use object::elf::{FileHeader64, ET_DYN};
+use object::macho::{FatArch32, FatArch64};
 use object::read::elf::{FileHeader, SectionHeader, SectionTable};
+use object::read::macho::{FatArch, MachOFatFile};
 use object::read::ReadRef;
 use object::{Architecture, BinaryFormat, Endianness, FileKind, Object, ObjectKind};
 
-use crate::sys::{host_architecture, host_elf_machine, host_format};
-
 use crate::error::{ErrorKind, LoadError};
+use crate::sys::Platform;
 
 /// A parsed shared library of this platform's format and architecture.
 pub(crate) enum Parsed<'data, R: ReadRef<'data>> {
@@ -24,18 +26,21 @@ pub(crate) enum Parsed<'data, R: ReadRef<'data>> {
         endian: Endianness,
         sections: SectionTable<'data, FileHeader64<Endianness>, R>,
     },
-    /// Anything else, fully parsed.
+    /// Anything else, fully parsed: the whole file, or the image for this host's architecture
+    /// in a universal (fat) Mach-O file.
     Other {
-        file: object::File<'data, R>,
+        file: Box<object::File<'data, Within<R>>>,
         format: BinaryFormat,
+        data: Within<R>,
     },
 }
 
 /// Parses `data`, the contents of the file at `path`, and checks that it is a shared library
-/// this host's dynamic loader can open.
+/// the dynamic loader of `platform` (this host's, but for tests) can open.
 pub(crate) fn parse<'data, R: ReadRef<'data>>(
     path: &Path,
     data: R,
+    platform: Platform,
 ) -> Result<Parsed<'data, R>, LoadError> {
     let error = |kind| LoadError::new(path, kind);
     if data.len() == Ok(0) {
@@ -61,9 +66,9 @@ pub(crate) fn parse<'data, R: ReadRef<'data>>(
             }))
         }
     };
-    if format != host_format() {
+    if format != platform.format {
         return Err(error(ErrorKind::WrongFormat {
-            expected: format_name(host_format()),
+            expected: format_name(platform.format),
             found: format_name(format).to_owned(),
         }));
     }
@@ -74,16 +79,34 @@ pub(crate) fn parse<'data, R: ReadRef<'data>>(
         })
     };
     if kind == FileKind::Elf64 {
-        if let Some((endian, sections)) = elf64(data).map_err(|e| malformed(e.to_string()))? {
+        if let Some((endian, sections)) =
+            elf64(data, platform).map_err(|e| malformed(e.to_string()))?
+        {
             truncated_elf(endian, &sections, data).map_err(malformed)?;
             return Ok(Parsed::Elf64 { endian, sections });
         }
     }
+    let image = match kind {
+        FileKind::MachOFat32 => fat_image::<FatArch32, R>(data, platform.architecture),
+        FileKind::MachOFat64 => fat_image::<FatArch64, R>(data, platform.architecture),
+        _ => Within::whole(data).ok_or_else(|| Fat::Malformed(String::from("unreadable size"))),
+    };
+    let data = match image {
+        Ok(data) => data,
+        Err(Fat::Malformed(reason)) => return Err(malformed(reason)),
+        Err(Fat::Without(found)) => {
+            return Err(error(ErrorKind::WrongArchitecture {
+                expected: architecture_name(platform.architecture),
+                found,
+            }))
+        }
+    };
     let file = object::File::parse(data).map_err(|e| malformed(e.to_string()))?;
-    let host_arch = host_architecture();
-    if host_arch != Architecture::Unknown && file.architecture() != host_arch {
+    if platform.architecture != Architecture::Unknown
+        && file.architecture() != platform.architecture
+    {
         return Err(error(ErrorKind::WrongArchitecture {
-            expected: architecture_name(host_arch),
+            expected: architecture_name(platform.architecture),
             found: architecture_name(file.architecture()),
         }));
     }
@@ -98,7 +121,105 @@ pub(crate) fn parse<'data, R: ReadRef<'data>>(
         }));
     }
     truncated(&file, data).map_err(malformed)?;
-    Ok(Parsed::Other { file, format })
+    Ok(Parsed::Other {
+        file: Box::new(file),
+        format,
+        data,
+    })
+}
+
+/// Bytes `base..base + len` of a file, read as a file of their own: one architecture's image
+/// in a universal (fat) Mach-O file, or the whole file. Every read is checked against `len`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Within<R> {
+    data: R,
+    base: u64,
+    len: u64,
+}
+
+impl<'data, R: ReadRef<'data>> Within<R> {
+    /// All of `data`.
+    fn whole(data: R) -> Option<Within<R>> {
+        Some(Within {
+            data,
+            base: 0,
+            len: data.len().ok()?,
+        })
+    }
+
+    /// Where the bytes lie in the file: `offset` within them, as an offset in the file.
+    pub(crate) fn file_offset(&self, offset: u64) -> Option<u64> {
+        self.base.checked_add(offset)
+    }
+}
+
+impl<'data, R: ReadRef<'data>> ReadRef<'data> for Within<R> {
+    fn len(self) -> Result<u64, ()> {
+        Ok(self.len)
+    }
+
+    fn read_bytes_at(self, offset: u64, size: u64) -> Result<&'data [u8], ()> {
+        match offset.checked_add(size) {
+            Some(end) if end <= self.len => self
+                .data
+                .read_bytes_at(self.file_offset(offset).ok_or(())?, size),
+            _ => Err(()),
+        }
+    }
+
+    fn read_bytes_at_until(self, range: Range<u64>, delimiter: u8) -> Result<&'data [u8], ()> {
+        let end = range.end.min(self.len);
+        if range.start > end {
+            return Err(());
+        }
+        let start = self.file_offset(range.start).ok_or(())?;
+        let end = self.file_offset(end).ok_or(())?;
+        self.data.read_bytes_at_until(start..end, delimiter)
+    }
+}
+
+/// Why a universal (fat) Mach-O file gave no image.
+enum Fat {
+    /// Its headers are damaged.
+    Malformed(String),
+    /// It holds none for the architecture wanted: what it holds instead.
+    Without(String),
+}
+
+/// The image for `architecture` in a universal (fat) Mach-O file, as the dynamic loader picks
+/// it.
+fn fat_image<'data, Arch: FatArch, R: ReadRef<'data>>(
+    data: R,
+    architecture: Architecture,
+) -> Result<Within<R>, Fat> {
+    let fat = MachOFatFile::<Arch>::parse(data).map_err(|e| Fat::Malformed(e.to_string()))?;
+    let len = data
+        .len()
+        .map_err(|_| Fat::Malformed(String::from("unreadable size")))?;
+    let mut held: Vec<String> = Vec::new();
+    for arch in fat.arches() {
+        let (base, size) = arch.file_range();
+        if base.checked_add(size).map_or(true, |end| end > len) {
+            return Err(Fat::Malformed(format!(
+                "the {} image lies past the end of the file ({} bytes): truncated",
+                architecture_name(arch.architecture()),
+                len
+            )));
+        }
+        if arch.architecture() == architecture {
+            return Ok(Within {
+                data,
+                base,
+                len: size,
+            });
+        }
+        held.push(architecture_name(arch.architecture()));
+    }
+    Err(Fat::Without(if held.is_empty() {
+        String::from("no architecture (a universal file with no image)")
+    } else {
+        format!("{} (a universal file)", held.join(" and "))
+    }))
 }
 
 /// The directories where the dynamic loader looks for the libraries `parsed` needs, as its
@@ -144,8 +265,9 @@ pub(crate) fn search_paths<'data, R: ReadRef<'data>>(
 #[allow(clippy::type_complexity)]
 fn elf64<'data, R: ReadRef<'data>>(
     data: R,
+    platform: Platform,
 ) -> object::read::Result<Option<(Endianness, SectionTable<'data, FileHeader64<Endianness>, R>)>> {
-    let machine = match host_elf_machine() {
+    let machine = match platform.elf64_machine() {
         Some(machine) => machine,
         None => return Ok(None),
     };
@@ -244,3 +366,6 @@ fn describe_unknown<'data, R: ReadRef<'data>>(data: R) -> String {
         _ => String::from("unknown file format"),
     }
 }
+
+#[cfg(test)]
+mod macho_tests;

@@ -4,7 +4,7 @@
 use object::{Architecture, BinaryFormat};
 
 /// The object format this platform's dynamic loader opens.
-pub(crate) fn host_format() -> BinaryFormat {
+fn host_format() -> BinaryFormat {
     if cfg!(windows) {
         BinaryFormat::Pe
     } else if cfg!(target_vendor = "apple") {
@@ -15,7 +15,7 @@ pub(crate) fn host_format() -> BinaryFormat {
 }
 
 /// The architecture this host runs on, in `object`'s terms.
-pub(crate) fn host_architecture() -> Architecture {
+fn host_architecture() -> Architecture {
     match std::env::consts::ARCH {
         "x86_64" if cfg!(target_pointer_width = "32") => Architecture::X86_64_X32,
         "x86_64" => Architecture::X86_64,
@@ -36,18 +36,36 @@ pub(crate) fn host_architecture() -> Architecture {
     }
 }
 
-/// This host's ELF machine number, where its libraries are 64-bit ELF files.
-pub(crate) fn host_elf_machine() -> Option<u16> {
-    if !cfg!(target_pointer_width = "64") || host_format() != BinaryFormat::Elf {
-        return None;
+/// The libraries a platform's dynamic loader opens: their object format and architecture.
+/// Stage 2 checks a file against this host's; tests check files of other platforms too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Platform {
+    pub(crate) format: BinaryFormat,
+    pub(crate) architecture: Architecture,
+}
+
+impl Platform {
+    /// This host.
+    pub(crate) fn host() -> Platform {
+        Platform {
+            format: host_format(),
+            architecture: host_architecture(),
+        }
     }
-    match std::env::consts::ARCH {
-        "x86_64" => Some(object::elf::EM_X86_64),
-        "aarch64" => Some(object::elf::EM_AARCH64),
-        "riscv64" => Some(object::elf::EM_RISCV),
-        "powerpc64" => Some(object::elf::EM_PPC64),
-        "s390x" => Some(object::elf::EM_S390),
-        "loongarch64" => Some(object::elf::EM_LOONGARCH),
-        _ => None,
+
+    /// The ELF machine number of this platform's libraries, where they are 64-bit ELF files.
+    pub(crate) fn elf64_machine(&self) -> Option<u16> {
+        if self.format != BinaryFormat::Elf {
+            return None;
+        }
+        match self.architecture {
+            Architecture::X86_64 => Some(object::elf::EM_X86_64),
+            Architecture::Aarch64 => Some(object::elf::EM_AARCH64),
+            Architecture::Riscv64 => Some(object::elf::EM_RISCV),
+            Architecture::PowerPc64 => Some(object::elf::EM_PPC64),
+            Architecture::S390x => Some(object::elf::EM_S390),
+            Architecture::LoongArch64 => Some(object::elf::EM_LOONGARCH),
+            _ => None,
+        }
     }
 }

@@ -27,7 +27,7 @@ use other as imp;
 #[cfg(unix)]
 use unix as imp;
 
-pub(crate) use machine::{host_architecture, host_elf_machine, host_format};
+pub(crate) use machine::Platform;
 pub(crate) use mapping::Mapping;
 pub use mapping::Unloaded;
 
