@@ -1012,6 +1012,7 @@ fn snapshot(options: &Options, path: &Path, bytes: &[u8]) -> Result<Arc<Image>, 
             bytes,
             &crate::process::library::label(bytes),
             crate::process::next_copy_number,
+            None,
         )
         .map_err(|e| refused(&format!("a snapshot copy: {e}")))?;
         let removed = Removed(Some(copy.clone()));

@@ -360,6 +360,7 @@ fn check_opened<M: Interface>(
         (Probe::Snapshot(digest), _) => Image::Copy {
             bytes: digest.bytes(),
             dir: options.snapshot_dir.as_deref(),
+            original: &plugin.file,
         },
         (Probe::InPlace(_), _) => Image::InPlace(&plugin),
     };

@@ -41,6 +41,8 @@ pub(crate) enum Image<'a> {
     Copy {
         bytes: &'a [u8],
         dir: Option<&'a Path>,
+        /// The file they were read from.
+        original: &'a fs::File,
     },
     /// The file stage 1 opened, in place.
     InPlace(&'a PluginFile),
@@ -99,7 +101,11 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
     let mut in_place_name = None;
     let (raw, descriptor, copy) = match image {
         Image::Sealed(sealed) => (dlopen(&sealed.path)?, Some(Arc::clone(sealed)), None),
-        Image::Copy { bytes, dir } => {
+        Image::Copy {
+            bytes,
+            dir,
+            original,
+        } => {
             if let Some(dir) = dir {
                 protected_snapshot_dir(dir)?;
             }
@@ -109,6 +115,7 @@ fn open_image(library: &Library, image: Image<'_>) -> Result<Opened, ErrorKind> 
                 bytes,
                 &process::library::label(bytes),
                 process::next_copy_number,
+                Some(original),
             )
             .map_err(snapshot_error)?;
             let raw = dlopen(&copy);

@@ -15,6 +15,8 @@ mod machine;
 mod mapping;
 pub(crate) mod private_dir;
 
+#[cfg(target_vendor = "apple")]
+mod apple;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(not(unix))]
@@ -142,6 +144,21 @@ pub(crate) fn try_lock_file(file: &fs::File) -> io::Result<bool> {
 /// there (Unix).
 pub(crate) fn open_for_lock(path: &Path) -> io::Result<fs::File> {
     imp::open_for_lock(path)
+}
+
+/// Gives `copy`, a snapshot copy of `original`, the marks the system's policy for running code
+/// reads from a file besides its bytes (macOS: a downloaded file's quarantine attribute, so
+/// that Gatekeeper assesses the copy as it would the file); nothing elsewhere.
+pub(crate) fn carry_marks(original: &fs::File, copy: &fs::File) -> io::Result<()> {
+    #[cfg(target_vendor = "apple")]
+    {
+        apple::carry_marks(original, copy)
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        let _ = (original, copy);
+        Ok(())
+    }
 }
 
 /// Puts the directory `dir`'s entries on disk (a rename in it), where the system allows.

@@ -7,14 +7,17 @@ use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to a new file in `dir` (or the default private directory), named after
 /// their `label`, this process and `counter()`: a name taken is skipped, never reused (process
-/// ids repeat, quickly under wine).
+/// ids repeat, quickly under wine). The copy carries the marks the system's policy for
+/// running code reads from `original`, the file the bytes were read from
+/// ([`carry_marks`](super::carry_marks)).
 pub(crate) fn write(
     dir: Option<&Path>,
     bytes: &[u8],
     label: &str,
     counter: impl FnMut() -> u64,
+    original: Option<&fs::File>,
 ) -> io::Result<PathBuf> {
-    write_held(dir, bytes, label, counter).map(|(path, _)| path)
+    write_held(dir, bytes, label, counter, original).map(|(path, _)| path)
 }
 
 /// [`write`], and the handle it wrote through, still open: on Windows no one else may write,
@@ -25,6 +28,7 @@ pub(crate) fn write_held(
     bytes: &[u8],
     label: &str,
     mut counter: impl FnMut() -> u64,
+    original: Option<&fs::File>,
 ) -> io::Result<(PathBuf, fs::File)> {
     let dir = match dir {
         Some(dir) => dir.to_path_buf(),
@@ -45,6 +49,10 @@ pub(crate) fn write_held(
             other => other?,
         };
         file.write_all(bytes)?;
+        if let Some(original) = original {
+            super::carry_marks(original, &file)?;
+        }
+        seal_mode(&file)?;
         return Ok((path, file));
     }
 }
@@ -155,14 +163,28 @@ pub(crate) fn ensure_private(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)
 }
 
+/// Writable by its owner while it is written and marked (macOS checks a file's mode, not the
+/// descriptor's access, before it sets an attribute); read-only afterwards ([`seal_mode`]).
 #[cfg(unix)]
 fn create_new(path: &Path) -> io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o500)
+        .mode(0o700)
         .open(path)
+}
+
+/// Read and run by its owner only, once written (Unix).
+#[cfg(unix)]
+fn seal_mode(file: &fs::File) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(0o500))
+}
+
+#[cfg(not(unix))]
+fn seal_mode(_: &fs::File) -> io::Result<()> {
+    Ok(())
 }
 
 /// No one else may open the copy for writing while it is written.
@@ -183,4 +205,38 @@ fn create_new(path: &Path) -> io::Result<fs::File> {
         .write(true)
         .create_new(true)
         .open(path)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_copy_holds_the_bytes_and_only_its_owner_may_read_and_run_it() {
+        let dir = std::env::temp_dir().join(format!("xplug-private-{}", std::process::id()));
+        let original = std::fs::File::open("/proc/self/exe")
+            .or_else(|_| std::fs::File::open(std::env::current_exe().unwrap()))
+            .unwrap();
+        let mut n = 0;
+        let copy = super::write(
+            Some(&dir),
+            b"\x7fELF bytes",
+            "0123456789abcdef",
+            || {
+                n += 1;
+                n
+            },
+            Some(&original),
+        )
+        .unwrap();
+        assert_eq!(std::fs::read(&copy).unwrap(), b"\x7fELF bytes");
+        let meta = std::fs::metadata(&copy).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o500);
+        let dir_mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(dir_mode & 0o777, 0o700);
+        assert!(super::is_snapshot_name(
+            &copy.file_name().unwrap().to_string_lossy()
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -454,6 +454,7 @@ impl PluginFile {
                     &self.bytes,
                     &crate::process::library::label(&self.bytes),
                     process::next_copy_number,
+                    None,
                 )
                 .map_err(snapshot_error)?;
                 let raw = RawLibrary::load_at(&copy);
