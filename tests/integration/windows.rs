@@ -65,6 +65,26 @@ fn win(path: &Path) -> String {
     format!("Z:{}", path.display()).replace('/', "\\")
 }
 
+/// The snapshot copies in the prefix's temporary directories (`xplug` in `%TEMP%`).
+fn snapshot_copies(prefix: &Path) -> Vec<PathBuf> {
+    let mut copies = Vec::new();
+    for user in fs::read_dir(prefix.join("drive_c/users"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for temp in ["Temp", "AppData/Local/Temp"] {
+            let dir = user.path().join(temp).join("xplug");
+            for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+                if entry.path().extension().map_or(false, |e| e == "dll") {
+                    copies.push(entry.path());
+                }
+            }
+        }
+    }
+    copies
+}
+
 fn pe_machine_patched(from: &Path, to: &Path) {
     let mut bytes = fs::read(from).unwrap();
     let pe = u32::from_le_bytes(bytes[0x3c..0x40].try_into().unwrap()) as usize;
@@ -170,6 +190,13 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
         );
     }
     assert!(out.contains("meanwhile, 0 failed"), "{out}");
+    // Windows keeps a loaded DLL's file until its process ends, so the copy of the generation
+    // the run ended with outlived it; the next process that makes a copy removes it.
+    let left = snapshot_copies(&wine.prefix);
+    assert!(
+        !left.is_empty(),
+        "the reload run's last generation left no copy behind"
+    );
 
     // Isolated: each greeter served by a process of its own (a loopback connection, the
     // snapshot a copy the process checks), printing what the in-process run prints but for
@@ -182,6 +209,8 @@ fn windows_dlls_load_under_wine_and_mismatches_are_refused_as_on_linux() {
     }
     let (code, inside) = wine.run(&demo, &[win(&isolated)]);
     assert_eq!(code, Some(0), "{inside}");
+    let still: Vec<&PathBuf> = left.iter().filter(|copy| copy.exists()).collect();
+    assert!(still.is_empty(), "copies an ended process left: {still:?}");
     let (code, outside) = wine.run(
         &demo,
         &[
