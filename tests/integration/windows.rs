@@ -76,7 +76,7 @@ fn snapshot_copies(prefix: &Path) -> Vec<PathBuf> {
         for temp in ["Temp", "AppData/Local/Temp"] {
             let dir = user.path().join(temp).join("xplug");
             for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
-                if entry.path().extension().map_or(false, |e| e == "dll") {
+                if entry.path().extension().is_some_and(|e| e == "dll") {
                     copies.push(entry.path());
                 }
             }
