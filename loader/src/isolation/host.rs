@@ -805,6 +805,7 @@ pub(crate) fn load<M: Interface>(
     // 1. The file, read once; trust; 2 and 3; 4. Nothing of it runs here.
     let plugin = file::open(requested, options.file)?;
     let named = plugin.named.clone();
+    file::check_permissions(&plugin, requested, options.file).map_err(|e| named.error(e))?;
     load_file(options, isolation, requested, runner, plugin, services).map_err(|e| named.error(e))
 }
 

@@ -91,32 +91,47 @@ impl FileRules {
     };
 }
 
-/// Resolves `path` (symlinks, `..`), opens it once without blocking (a FIFO put there does not
-/// hang the host) and checks, on the open descriptor, that it is a regular file within the size
-/// cap and, unless allowed, not world-writable.
+/// Opens `path` once without blocking (a FIFO put there does not hang the host), finds the real
+/// path of the file opened (symlinks, `..` resolved) and checks, on the open descriptor, that
+/// it is a regular file within the size cap. Who may write it is [`check_permissions`]'s.
 pub(crate) fn open(path: &Path, rules: FileRules) -> Result<PluginFile, LoadError> {
-    let real = sys::canonicalize(path).map_err(|e| io_error(path, e))?;
+    let file = match sys::open_nonblocking(path) {
+        Ok(file) => file,
+        // Windows opens no directories this way: say what it is rather than "access denied".
+        Err(e) => {
+            return Err(match fs::metadata(path) {
+                Ok(meta) if meta.is_dir() => not_a_file(path, "directory"),
+                _ => io_error(path, e),
+            })
+        }
+    };
+    let real = sys::real_path(&file, path).map_err(|e| io_error(path, e))?;
     let named = Named::new(path, &real);
-    open_real(path, real, rules, named.clone()).map_err(|e| named.error(e))
+    opened(file, real, rules, named.clone()).map_err(|e| named.error(e))
 }
 
-/// [`open`] once `path` is resolved to `real`.
-fn open_real(
-    path: &Path,
+/// Checks that no one but this user and root can change the file stage 1 opened from
+/// `requested`, or a directory above it, unless `rules` allow it (Unix): run before anything
+/// of the file is trusted to run, after the checks that refuse a file for what it is (a
+/// refusal then costs what `inspect` costs).
+pub(crate) fn check_permissions(
+    plugin: &PluginFile,
+    requested: &Path,
+    rules: FileRules,
+) -> Result<(), LoadError> {
+    if rules.allow_writable_by_others {
+        return Ok(());
+    }
+    trust::permissions::check(requested, &plugin.path, &plugin.meta)
+}
+
+/// [`open`] once the file is opened and its real path known.
+fn opened(
+    file: fs::File,
     real: PathBuf,
     rules: FileRules,
     named: Named,
 ) -> Result<PluginFile, LoadError> {
-    let file = match sys::open_nonblocking(&real) {
-        Ok(file) => file,
-        // Windows opens no directories this way: say what it is rather than "access denied".
-        Err(e) => {
-            return Err(match fs::metadata(&real) {
-                Ok(meta) if meta.is_dir() => not_a_file(&real, "directory"),
-                _ => io_error(&real, e),
-            })
-        }
-    };
     let meta = file.metadata().map_err(|e| io_error(&real, e))?;
     if meta.is_dir() {
         return Err(not_a_file(&real, "directory"));
@@ -132,9 +147,6 @@ fn open_real(
                 limit: rules.max_size,
             },
         ));
-    }
-    if !rules.allow_writable_by_others {
-        trust::permissions::check(path, &real, &meta)?;
     }
     Ok(PluginFile {
         path: real,
@@ -301,13 +313,20 @@ impl<'f> Blocks<'f> {
         }
     }
 
-    /// The index in `blocks` of the block that holds `pos` (< `len`), read if need be.
+    /// The index in `blocks` of the block that holds `pos` (< `len`), read if need be. The
+    /// block before the file's last, partial one is read with it: a section table at the end
+    /// of a library usually straddles the two.
     fn block(&mut self, pos: u64) -> io::Result<usize> {
-        let start = pos - pos % BLOCK;
-        if let Some(at) = self.blocks.iter().position(|(s, _)| *s == start) {
+        if let Some(at) = self
+            .blocks
+            .iter()
+            .position(|(s, b)| *s <= pos && pos - s < b.len() as u64)
+        {
             return Ok(at);
         }
-        let len = usize::try_from(BLOCK.min(self.len - start)).unwrap_or(0);
+        let start = pos - pos % BLOCK;
+        let rest = self.len - start;
+        let len = usize::try_from(if rest < 2 * BLOCK { rest } else { BLOCK }).unwrap_or(0);
         let mut block = if self.blocks.len() < KEPT_BLOCKS {
             Vec::new()
         } else {
@@ -426,6 +445,23 @@ mod tests {
         assert!(blocks
             .seek(SeekFrom::Current(-(bytes.len() as i64) - 1))
             .is_err());
+        fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_read_across_the_last_two_blocks_is_one_read() {
+        let bytes: Vec<u8> = (0..5 * BLOCK + 123).map(|i| (i % 251) as u8).collect();
+        let path = scratch(&bytes);
+        let plugin = open(&path, FileRules::READING).unwrap();
+        let mut blocks = Blocks::of(&plugin);
+        // As a section table at a library's end: from the block before the last into it.
+        let at = 5 * BLOCK - 1000;
+        let mut buf = vec![0; 1100];
+        blocks.seek(SeekFrom::Start(at)).unwrap();
+        blocks.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, bytes[at as usize..at as usize + 1100]);
+        assert_eq!(blocks.blocks.len(), 1, "one positioned read");
+        assert_eq!(blocks.blocks[0].1.len() as u64, BLOCK + 123);
         fs::remove_file(&path).unwrap();
     }
 

@@ -243,6 +243,11 @@ fn check_opened<M: Interface>(
         let (info, _) = read_header_from_file(&plugin)?;
         options.requirements.check(&plugin.path, &info)?;
     }
+    // Who may change the file: checked on the file this process opened (an isolated plugin's
+    // process is handed a snapshot its host checked).
+    if !matches!(given, Given::Sealed(_)) {
+        file::check_permissions(&plugin, requested, options.file)?;
+    }
     // Its bytes read once when a check or the snapshot needs them. A new snapshot in a memfd is
     // made now, by the kernel, and its sealed bytes are what every check reads.
     let snapshot_now = options.mode == LoadMode::Snapshot

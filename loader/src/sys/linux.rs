@@ -201,6 +201,18 @@ pub(super) fn memfd_holds(file: &fs::File, bytes: &[u8]) -> bool {
     true
 }
 
+/// The path of the file `file` names, from `/proc/self/fd`; `None` where it cannot be read or
+/// names no path (a deleted file, a pipe, a memfd).
+pub(super) fn descriptor_path(file: &fs::File) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let link = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+    let bytes = link.as_os_str().as_bytes();
+    if !link.is_absolute() || bytes.ends_with(b" (deleted)") {
+        return None;
+    }
+    Some(link)
+}
+
 /// `membarrier(2)` commands.
 use std::os::raw::{c_int, c_long};
 

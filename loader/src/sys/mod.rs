@@ -84,6 +84,19 @@ pub(crate) fn canonicalize(path: &Path) -> io::Result<PathBuf> {
     imp::canonicalize(path)
 }
 
+/// The real path of the file `file`, just opened from `path`: where the system says which file
+/// a descriptor names (Linux: `/proc/self/fd`, one call), from the descriptor, so that it is
+/// the file opened whatever was renamed since; elsewhere `path` resolved again
+/// ([`canonicalize`]).
+pub(crate) fn real_path(file: &fs::File, path: &Path) -> io::Result<PathBuf> {
+    #[cfg(target_os = "linux")]
+    if let Some(real) = linux::descriptor_path(file) {
+        return Ok(real);
+    }
+    let _ = file;
+    canonicalize(path)
+}
+
 /// Who owns a file and who may write it, where the platform says so in its metadata (Unix).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Permissions {
