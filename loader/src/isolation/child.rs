@@ -598,6 +598,7 @@ fn load<M: Interface>(
         named: Named::real(path),
         file: image,
         meta,
+        direct: false,
     };
     stages::run_sealed::<M>(options, path, plugin, Arc::new(sealed), host)
 }

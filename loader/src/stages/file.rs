@@ -28,6 +28,8 @@ pub(crate) struct PluginFile {
     pub(crate) named: Named,
     pub(crate) file: fs::File,
     pub(crate) meta: fs::Metadata,
+    /// Opened by a path that no symlink was on, as the system saw it at the open.
+    pub(crate) direct: bool,
 }
 
 /// How reports name a file stage 1 resolved: by the path the host gave (the entry to remove
@@ -54,6 +56,15 @@ impl Named {
             requested: requested.to_path_buf(),
             real: real.to_path_buf(),
             linked,
+        }
+    }
+
+    /// `requested`, opened through no symlink as `real` (the same path, made absolute).
+    pub(crate) fn direct(requested: &Path, real: &Path) -> Named {
+        Named {
+            requested: requested.to_path_buf(),
+            real: real.to_path_buf(),
+            linked: false,
         }
     }
 
@@ -95,6 +106,11 @@ impl FileRules {
 /// path of the file opened (symlinks, `..` resolved) and checks, on the open descriptor, that
 /// it is a regular file within the size cap. Who may write it is [`check_permissions`]'s.
 pub(crate) fn open(path: &Path, rules: FileRules) -> Result<PluginFile, LoadError> {
+    // Where no symlink is on the path, the path is the real one: one system call.
+    if let Some((file, real)) = sys::open_direct(path).map_err(|e| io_error(path, e))? {
+        let named = Named::direct(path, &real);
+        return opened(file, real, rules, true, named.clone()).map_err(|e| named.error(e));
+    }
     let file = match sys::open_nonblocking(path) {
         Ok(file) => file,
         // Windows opens no directories this way: say what it is rather than "access denied".
@@ -107,7 +123,7 @@ pub(crate) fn open(path: &Path, rules: FileRules) -> Result<PluginFile, LoadErro
     };
     let real = sys::real_path(&file, path).map_err(|e| io_error(path, e))?;
     let named = Named::new(path, &real);
-    opened(file, real, rules, named.clone()).map_err(|e| named.error(e))
+    opened(file, real, rules, false, named.clone()).map_err(|e| named.error(e))
 }
 
 /// Checks that no one but this user and root can change the file stage 1 opened from
@@ -122,6 +138,12 @@ pub(crate) fn check_permissions(
     if rules.allow_writable_by_others {
         return Ok(());
     }
+    // No symlink was on the path opened: none to check.
+    let requested = if plugin.direct {
+        &plugin.path
+    } else {
+        requested
+    };
     trust::permissions::check(requested, &plugin.path, &plugin.meta)
 }
 
@@ -130,6 +152,7 @@ fn opened(
     file: fs::File,
     real: PathBuf,
     rules: FileRules,
+    direct: bool,
     named: Named,
 ) -> Result<PluginFile, LoadError> {
     let meta = file.metadata().map_err(|e| io_error(&real, e))?;
@@ -153,6 +176,7 @@ fn opened(
         named,
         file,
         meta,
+        direct,
     })
 }
 

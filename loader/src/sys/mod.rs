@@ -84,6 +84,40 @@ pub(crate) fn canonicalize(path: &Path) -> io::Result<PathBuf> {
     imp::canonicalize(path)
 }
 
+/// Opens `path` for reading without blocking, as [`open_nonblocking`] does, where the system can
+/// tell at once that no component of it is a symlink (Linux: `openat2`): the file and the real
+/// path, `path` made absolute. `Ok(None)` where it cannot tell, or a component is a symlink.
+pub(crate) fn open_direct(path: &Path) -> io::Result<Option<(fs::File, PathBuf)>> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::path::Component;
+        let absolute = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir()?.join(path)
+        };
+        // `.`, `..`, repeated separators and a trailing one would be written differently in a
+        // real path (and a trailing one asks for a directory).
+        use std::os::unix::ffi::OsStrExt;
+        if path.as_os_str().as_bytes().ends_with(b"/") {
+            return Ok(None);
+        }
+        let plain = absolute
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+        if !plain {
+            return Ok(None);
+        }
+        let real: PathBuf = absolute.components().collect();
+        Ok(linux::open_direct(&real)?.map(|file| (file, real)))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        Ok(None)
+    }
+}
+
 /// The real path of the file `file`, just opened from `path`: where the system says which file
 /// a descriptor names (Linux: `/proc/self/fd`, one call), from the descriptor, so that it is
 /// the file opened whatever was renamed since; elsewhere `path` resolved again
