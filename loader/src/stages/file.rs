@@ -8,8 +8,11 @@
 
 use std::fs;
 use std::io::{self, Read};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use object::ReadRef;
 
 use crate::error::{ErrorKind, LoadError};
 use crate::sys;
@@ -306,112 +309,132 @@ pub(crate) fn read_snapshot(plugin: &PluginFile, max_size: u64) -> Result<Bytes,
     }
 }
 
-/// The file stage 1 opened, read in blocks for stages 2 and 3 (through `object`'s
-/// `ReadCache`, which asks for each header and table separately): each read is served from
-/// the last [`KEPT_BLOCKS`] blocks read, or reads the [`BLOCK`]-aligned block around it with
-/// one positioned read. A library's headers, dynamic symbols and their names lie in its first
-/// blocks and its section table in its last: a look at a plugin reads four blocks, where a
-/// seek and a read per table took twice as long.
-pub(crate) struct Blocks<'f> {
+/// The file stage 1 opened, as bytes for stages 2 and 3 to parse (`object`'s `ReadRef`), read
+/// in the pieces they ask for: each request is served from a block read before, or reads the
+/// [`BLOCK`]-aligned blocks around it with one positioned read (with the file's last, partial
+/// block when the request ends in the block before it: a section table at a library's end
+/// straddles the two). A library's headers, dynamic symbols and their names lie in its first
+/// block and its section table in its last: a look at a plugin makes three reads, whatever the
+/// file's size. Every block read is kept until the reads end (the bytes handed out borrow
+/// them); nothing past the size stage 1 saw is read, a file growing meanwhile or not.
+pub(crate) struct Reads<'f> {
     file: &'f fs::File,
-    /// The size stage 1 saw: nothing past it is read, a file growing meanwhile or not.
     len: u64,
-    pos: u64,
-    /// The blocks read, newest last, each with its offset.
-    blocks: Vec<(u64, Vec<u8>)>,
+    /// The blocks read, each with its offset; never removed or changed while `self` lives.
+    blocks: std::cell::RefCell<Vec<(u64, Box<[u8]>)>>,
 }
 
-/// See [`Blocks`].
+/// See [`Reads`].
 const BLOCK: u64 = 4 << 10;
-/// See [`Blocks`].
-const KEPT_BLOCKS: usize = 4;
 
-impl<'f> Blocks<'f> {
+impl<'f> Reads<'f> {
     /// Reads of `plugin`'s file, within the size stage 1 saw.
-    pub(crate) fn of(plugin: &'f PluginFile) -> Blocks<'f> {
-        Blocks {
+    pub(crate) fn of(plugin: &'f PluginFile) -> Reads<'f> {
+        Reads {
             file: &plugin.file,
             len: plugin.meta.len(),
-            pos: 0,
-            blocks: Vec::new(),
+            blocks: std::cell::RefCell::new(Vec::new()),
         }
     }
 
-    /// The index in `blocks` of the block that holds `pos` (< `len`), read if need be. The
-    /// block before the file's last, partial one is read with it: a section table at the end
-    /// of a library usually straddles the two.
-    fn block(&mut self, pos: u64) -> io::Result<usize> {
-        if let Some(at) = self
-            .blocks
-            .iter()
-            .position(|(s, b)| *s <= pos && pos - s < b.len() as u64)
-        {
-            return Ok(at);
-        }
-        let start = pos - pos % BLOCK;
-        let rest = self.len - start;
-        let len = usize::try_from(if rest < 2 * BLOCK { rest } else { BLOCK }).unwrap_or(0);
-        let mut block = if self.blocks.len() < KEPT_BLOCKS {
-            Vec::new()
-        } else {
-            self.blocks.remove(0).1
+    /// Bytes `start..end` (within `len`), from a block read before or a new one.
+    fn get(&self, start: u64, end: u64) -> Result<&[u8], ()> {
+        let found = |blocks: &[(u64, Box<[u8]>)]| {
+            blocks.iter().find_map(|(at, block)| {
+                let from = usize::try_from(start.checked_sub(*at)?).ok()?;
+                let to = usize::try_from(end - at).ok()?;
+                // SAFETY: the block is boxed, never removed nor written while `self` lives
+                // (`blocks` only grows), and `&self` outlives the slice returned.
+                block
+                    .get(from..to)
+                    .map(|bytes| unsafe { &*(bytes as *const [u8]) })
+            })
         };
-        block.resize(len, 0);
+        if let Some(bytes) = found(&self.blocks.borrow()) {
+            return Ok(bytes);
+        }
+        // The aligned blocks around the request, and the file's last block if it is next.
+        let from = start - start % BLOCK;
+        let mut to = end.checked_add(BLOCK - 1).ok_or(())? / BLOCK * BLOCK;
+        if self.len.saturating_sub(to) < BLOCK {
+            to = self.len;
+        }
+        let to = to.min(self.len);
+        let block = self.read(from, to).map_err(|_| ())?;
+        let mut blocks = self.blocks.borrow_mut();
+        blocks.push((from, block));
+        found(&blocks[blocks.len() - 1..]).ok_or(())
+    }
+
+    /// Reads bytes `from..to` of the file (within `len`) into a new block: zeroed memory from
+    /// the allocator (an allocation refused is an error, not an abort), filled by positioned
+    /// reads.
+    fn read(&self, from: u64, to: u64) -> io::Result<Box<[u8]>> {
+        let len = usize::try_from(to - from).map_err(|_| io::ErrorKind::OutOfMemory)?;
+        let mut block = zeroed(len).ok_or(io::ErrorKind::OutOfMemory)?;
         let mut done = 0;
         while done < len {
-            let read = sys::read_at(self.file, &mut block[done..], start + done as u64)?;
+            let read = sys::read_at(self.file, &mut block[done..], from + done as u64)?;
             if read == 0 {
+                // Cut short since stage 1 looked: an error, not zeros.
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
             done += read;
         }
-        self.blocks.push((start, block));
-        Ok(self.blocks.len() - 1)
+        Ok(block)
     }
 }
 
-impl io::Read for Blocks<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.pos >= self.len || buf.is_empty() {
-            return Ok(0);
+/// `len` zero bytes from the allocator, `None` if it refuses. (`vec![0; len]` would abort the
+/// process on a refusal; filling a reserved vector writes byte by byte in a debug build.)
+fn zeroed(len: usize) -> Option<Box<[u8]>> {
+    if len == 0 {
+        return Some(Box::new([]));
+    }
+    let layout = std::alloc::Layout::array::<u8>(len).ok()?;
+    // SAFETY: `layout` has a non-zero size.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` is a zeroed allocation of `len` bytes with `u8`'s alignment by the global
+    // allocator, owned by nothing else: what a `Box<[u8]>` of `len` bytes owns.
+    Some(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) })
+}
+
+impl<'a> ReadRef<'a> for &'a Reads<'_> {
+    fn len(self) -> Result<u64, ()> {
+        Ok(self.len)
+    }
+
+    fn read_bytes_at(self, offset: u64, size: u64) -> Result<&'a [u8], ()> {
+        if size == 0 {
+            return Ok(&[]);
         }
-        // A large read (a big symbol table) goes straight to its buffer.
-        if buf.len() as u64 >= BLOCK {
-            let want = buf
-                .len()
-                .min(usize::try_from(self.len - self.pos).unwrap_or(usize::MAX));
-            let read = sys::read_at(self.file, &mut buf[..want], self.pos)?;
-            self.pos += read as u64;
-            return Ok(read);
+        match offset.checked_add(size) {
+            Some(end) if end <= self.len => self.get(offset, end),
+            _ => Err(()),
         }
-        let index = self.block(self.pos)?;
-        let (start, block) = &self.blocks[index];
-        let at = (self.pos - start) as usize;
-        let n = buf.len().min(block.len() - at);
-        buf[..n].copy_from_slice(&block[at..at + n]);
-        self.pos += n as u64;
-        Ok(n)
     }
-}
 
-impl io::Seek for Blocks<'_> {
-    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
-        let pos = match to {
-            io::SeekFrom::Start(pos) => Some(pos),
-            io::SeekFrom::End(delta) => moved(self.len, delta),
-            io::SeekFrom::Current(delta) => moved(self.pos, delta),
-        };
-        self.pos = pos.ok_or(io::ErrorKind::InvalidInput)?;
-        Ok(self.pos)
-    }
-}
-
-/// `at` moved by `delta`, if that stays within `u64`.
-fn moved(at: u64, delta: i64) -> Option<u64> {
-    if delta >= 0 {
-        at.checked_add(delta.unsigned_abs())
-    } else {
-        at.checked_sub(delta.unsigned_abs())
+    fn read_bytes_at_until(self, range: Range<u64>, delimiter: u8) -> Result<&'a [u8], ()> {
+        let end = range.end.min(self.len);
+        if range.start >= end {
+            return Err(());
+        }
+        // A name is looked for in the block that holds its start, then in ever larger reads
+        // up to the end of the range.
+        let mut want = (range.start - range.start % BLOCK + BLOCK).min(end);
+        loop {
+            let bytes = self.get(range.start, want)?;
+            if let Some(at) = bytes.iter().position(|&b| b == delimiter) {
+                return Ok(&bytes[..at]);
+            }
+            if want == end {
+                return Err(());
+            }
+            want = want.saturating_add(want - range.start).min(end);
+        }
     }
 }
 
@@ -429,11 +452,10 @@ pub(crate) fn io_error(path: &Path, e: io::Error) -> LoadError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Seek as _, SeekFrom};
 
     fn scratch(bytes: &[u8]) -> PathBuf {
         let path = std::env::temp_dir().join(format!(
-            "xplug-blocks-{}-{}",
+            "xplug-reads-{}-{}",
             std::process::id(),
             bytes.len()
         ));
@@ -442,33 +464,47 @@ mod tests {
     }
 
     #[test]
-    fn blocks_read_what_the_file_holds_across_blocks_and_from_its_end() {
+    fn reads_give_what_the_file_holds_across_blocks_and_up_to_its_end() {
         let bytes: Vec<u8> = (0..5 * BLOCK + 123).map(|i| (i % 251) as u8).collect();
         let path = scratch(&bytes);
         let plugin = open(&path, FileRules::READING).unwrap();
-        let mut blocks = Blocks::of(&plugin);
-        // Reads within a block, across a boundary, of whole blocks and more, and from the end.
+        let reads = Reads::of(&plugin);
+        // Within a block, across a boundary, of whole blocks and more, near the end, again.
         for (at, len) in [
-            (0u64, 64usize),
+            (0u64, 64u64),
             (BLOCK - 10, 20),
-            (3, 2 * BLOCK as usize + 5),
+            (3, 2 * BLOCK + 5),
             (4 * BLOCK + 100, 700),
+            (5 * BLOCK + 118, 5),
             (0, 16),
         ] {
-            let mut buf = vec![0; len];
-            blocks.seek(SeekFrom::Start(at)).unwrap();
-            blocks.read_exact(&mut buf).unwrap();
-            assert_eq!(buf, bytes[at as usize..at as usize + len], "{len} at {at}");
+            let got = (&reads).read_bytes_at(at, len).unwrap();
+            assert_eq!(
+                got,
+                &bytes[at as usize..(at + len) as usize],
+                "{len} at {at}"
+            );
         }
-        assert!(blocks.blocks.len() <= KEPT_BLOCKS);
-        let end = blocks.seek(SeekFrom::End(-5)).unwrap();
-        assert_eq!(end, bytes.len() as u64 - 5);
-        let mut tail = Vec::new();
-        blocks.read_to_end(&mut tail).unwrap();
-        assert_eq!(tail, bytes[bytes.len() - 5..]);
-        assert!(blocks
-            .seek(SeekFrom::Current(-(bytes.len() as i64) - 1))
-            .is_err());
+        assert_eq!((&reads).len(), Ok(bytes.len() as u64));
+        assert!((&reads).read_bytes_at(bytes.len() as u64 - 4, 5).is_err());
+        assert!((&reads).read_bytes_at(u64::MAX, 2).is_err());
+        // A name up to its terminator, in the block that holds it or past it.
+        let name = (&reads)
+            .read_bytes_at_until(1..bytes.len() as u64, 0)
+            .unwrap();
+        assert_eq!(name, &bytes[1..251]);
+        let far = (&reads)
+            .read_bytes_at_until(BLOCK - 3..bytes.len() as u64, 200)
+            .unwrap();
+        let stop = bytes[(BLOCK - 3) as usize..]
+            .iter()
+            .position(|&b| b == 200)
+            .unwrap();
+        assert_eq!(
+            far,
+            &bytes[(BLOCK - 3) as usize..(BLOCK - 3) as usize + stop]
+        );
+        assert!((&reads).read_bytes_at_until(10..12, 7).is_err());
         fs::remove_file(&path).unwrap();
     }
 
@@ -477,20 +513,20 @@ mod tests {
         let bytes: Vec<u8> = (0..5 * BLOCK + 123).map(|i| (i % 251) as u8).collect();
         let path = scratch(&bytes);
         let plugin = open(&path, FileRules::READING).unwrap();
-        let mut blocks = Blocks::of(&plugin);
+        let reads = Reads::of(&plugin);
         // As a section table at a library's end: from the block before the last into it.
         let at = 5 * BLOCK - 1000;
-        let mut buf = vec![0; 1100];
-        blocks.seek(SeekFrom::Start(at)).unwrap();
-        blocks.read_exact(&mut buf).unwrap();
-        assert_eq!(buf, bytes[at as usize..at as usize + 1100]);
-        assert_eq!(blocks.blocks.len(), 1, "one positioned read");
-        assert_eq!(blocks.blocks[0].1.len() as u64, BLOCK + 123);
+        let got = (&reads).read_bytes_at(at, 1100).unwrap();
+        assert_eq!(got, &bytes[at as usize..at as usize + 1100]);
+        let blocks = reads.blocks.borrow();
+        assert_eq!(blocks.len(), 1, "one positioned read");
+        assert_eq!(blocks[0].1.len() as u64, BLOCK + 123);
+        drop(blocks);
         fs::remove_file(&path).unwrap();
     }
 
     #[test]
-    fn blocks_read_nothing_past_the_size_stage_1_saw_and_fail_on_a_file_cut_short() {
+    fn reads_see_nothing_past_the_size_stage_1_saw_and_fail_on_a_file_cut_short() {
         let bytes = vec![7u8; 3 * BLOCK as usize];
         let path = scratch(&bytes);
         let plugin = open(&path, FileRules::READING).unwrap();
@@ -498,16 +534,13 @@ mod tests {
         let mut longer = bytes.clone();
         longer.extend_from_slice(&[9; 100]);
         fs::write(&path, &longer).unwrap();
-        let mut blocks = Blocks::of(&plugin);
-        let mut all = Vec::new();
-        blocks.read_to_end(&mut all).unwrap();
-        assert_eq!(all, bytes);
+        let reads = Reads::of(&plugin);
+        assert_eq!((&reads).read_bytes_at(0, 3 * BLOCK).unwrap(), &bytes[..]);
+        assert!((&reads).read_bytes_at(0, 3 * BLOCK + 1).is_err());
         // The file shrinks: a block it no longer holds is an error, not zeros.
         fs::write(&path, &bytes[..BLOCK as usize]).unwrap();
-        let mut blocks = Blocks::of(&plugin);
-        let mut buf = [0u8; 16];
-        blocks.seek(SeekFrom::Start(2 * BLOCK)).unwrap();
-        assert!(blocks.read_exact(&mut buf).is_err());
+        let reads = Reads::of(&plugin);
+        assert!((&reads).read_bytes_at(2 * BLOCK, 16).is_err());
         fs::remove_file(&path).unwrap();
     }
 }

@@ -441,8 +441,8 @@ pub(crate) fn search_paths<'data, R: ReadRef<'data>>(
 pub(crate) fn read_header_from_file(
     plugin: &PluginFile,
 ) -> Result<(PluginInfo, [u8; HEADER_SIZE]), LoadError> {
-    let cache = ::object::ReadCache::new(file::Blocks::of(plugin));
-    read_header(&plugin.path, cache.range(0, plugin.meta.len()))
+    let reads = file::Reads::of(plugin);
+    read_header(&plugin.path, &reads)
 }
 
 #[cfg(feature = "trust")]

@@ -231,9 +231,7 @@ pub(super) fn open_direct(path: &Path) -> io::Result<Option<fs::File>> {
         let error = io::Error::last_os_error();
         return match error.raw_os_error() {
             // A symlink on the way; no `openat2` here (old kernel, seccomp filter).
-            Some(libc::ELOOP | libc::ENOSYS | libc::EPERM | libc::E2BIG | libc::EINVAL) => {
-                Ok(None)
-            }
+            Some(libc::ELOOP | libc::ENOSYS | libc::EPERM | libc::E2BIG | libc::EINVAL) => Ok(None),
             _ => Err(error),
         };
     }
