@@ -455,6 +455,48 @@ mod tests {
         assert!(fingerprint::host_ids(host()).is_err());
     }
 
+    /// Twins that differ in one thing the fingerprint writes without their names: a `repr`, a
+    /// function pointer's `unsafe`.
+    mod twins {
+        pub mod c {
+            #[repr(C)]
+            #[derive(abi_stable::StableAbi)]
+            pub struct S {
+                pub x: u32,
+            }
+            #[repr(C)]
+            #[derive(abi_stable::StableAbi)]
+            pub struct F {
+                pub f: extern "C" fn(u32) -> u32,
+            }
+        }
+        pub mod other {
+            #[repr(transparent)]
+            #[derive(abi_stable::StableAbi)]
+            pub struct S {
+                pub x: u32,
+            }
+            #[repr(C)]
+            #[derive(abi_stable::StableAbi)]
+            pub struct F {
+                pub f: unsafe extern "C" fn(u32) -> u32,
+            }
+        }
+    }
+
+    #[test]
+    fn a_fingerprint_tells_apart_what_the_checker_tells_apart_besides_names() {
+        use abi_stable::StableAbi;
+        let print = |layout| fingerprint::fingerprint(layout, &Default::default()).expect("plain");
+        let (c, transparent) = (twins::c::S::LAYOUT, twins::other::S::LAYOUT);
+        assert!(check_layout_compatibility(c, transparent).is_err());
+        assert_ne!(print(c), print(transparent));
+        let (safe, not_safe) = (twins::c::F::LAYOUT, twins::other::F::LAYOUT);
+        assert!(check_layout_compatibility(safe, not_safe).is_err());
+        assert_ne!(print(safe), print(not_safe));
+        assert_eq!(print(c), print(c));
+    }
+
     /// Versions of an interface whose object trait grew: `Book.title` appended in 0.1.
     mod books {
         pub mod host {

@@ -27,7 +27,8 @@ use std::collections::hash_map::Entry;
 
 use abi_stable::std_types::UTypeId;
 use abi_stable::type_layout::{
-    LifetimeArrayOrSlice, TLData, TLFields, TLPrimitive, Tag, TypeLayout,
+    DiscriminantRepr, LifetimeArrayOrSlice, ReprAttr, TLData, TLFields, TLFunctionQualifiers,
+    TLPrimitive, Tag, TypeLayout,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -66,9 +67,13 @@ pub(crate) fn fingerprint(
 
 struct Walk<'h> {
     out: Vec<u8>,
-    /// Each type met so far, by `UTypeId`, with its number. (A type is referred to many
-    /// times: this table is the walk's hot spot, in hosts built without optimisations too.)
+    /// Each type met so far, by `UTypeId`, with its number.
     ids: FxHashMap<UTypeId, u32>,
+    /// The number of each layout met so far, by its address: a type is referred to many
+    /// times, mostly through the same layout, whose `UTypeId` (a call into the plugin, and a
+    /// key of 40 bytes to hash) is then not asked again. In hosts built without
+    /// optimisations too, this table was the walk's hot spot.
+    by_address: FxHashMap<usize, u32>,
     /// The types in the order they were numbered; `ids.len()` of them.
     order: Vec<&'static TypeLayout>,
     /// `UTypeId`s the tree must not contain.
@@ -80,6 +85,7 @@ impl<'h> Walk<'h> {
         Self {
             out: Vec::with_capacity(16 << 10),
             ids: FxHashMap::default(),
+            by_address: FxHashMap::default(),
             order: Vec::new(),
             forbidden,
         }
@@ -101,6 +107,11 @@ impl<'h> Walk<'h> {
 
     /// Writes the number of `layout`, numbering it if it is new.
     fn reference(&mut self, layout: &'static TypeLayout) -> Result<(), Uncacheable> {
+        let address = layout as *const TypeLayout as usize;
+        if let Some(&number) = self.by_address.get(&address) {
+            self.u64(u64::from(number));
+            return Ok(());
+        }
         let id = layout.get_utypeid();
         let next = self.order.len();
         let number = match self.ids.entry(id) {
@@ -115,6 +126,7 @@ impl<'h> Walk<'h> {
                 *e.insert(next as u32)
             }
         };
+        self.by_address.insert(address, number);
         self.u64(u64::from(number));
         Ok(())
     }
@@ -146,13 +158,13 @@ impl<'h> Walk<'h> {
         self.u64(layout.size() as u64);
         self.u64(layout.alignment() as u64);
         self.out.push(u8::from(layout.is_nonzero()));
-        self.debug(&layout.repr_attr());
-        self.debug(&layout.data_discriminant());
+        self.repr(layout.repr_attr());
+        self.out.push(layout.data_discriminant() as u8);
         self.u64(generics.lifetime_count() as u64);
         self.u64(generics.type_params().len() as u64);
         self.fields(layout.phantom_fields())?;
         match data {
-            TLData::Primitive(primitive) => self.debug(&primitive),
+            TLData::Primitive(primitive) => self.out.push(primitive_number(primitive)),
             TLData::Opaque => {}
             TLData::Struct { fields } | TLData::Union { fields } => self.fields(fields)?,
             TLData::Enum(e) => {
@@ -190,7 +202,7 @@ impl<'h> Walk<'h> {
                 self.str(function.bound_lifetimes.as_str());
                 self.str(function.param_names.as_str());
                 self.lifetimes(function.paramret_lifetime_indices)?;
-                self.debug(&function.fn_qualifs);
+                self.u64(u64::from(qualifiers(function.fn_qualifs)));
                 self.u64(function.param_type_layouts.len() as u64);
                 for parameter in function.param_type_layouts.iter() {
                     self.reference(parameter())?;
@@ -239,6 +251,22 @@ impl<'h> Walk<'h> {
         self.bytes(s.as_bytes());
     }
 
+    /// A `repr` attribute, as the checker compares it (every variant and field).
+    fn repr(&mut self, repr: ReprAttr) {
+        let (kind, detail) = match repr {
+            ReprAttr::OptionNonZero => (0, 0),
+            ReprAttr::Primitive => (1, 0),
+            ReprAttr::C => (2, 0),
+            ReprAttr::CAndInt(int) => (3, discriminant_repr(int)),
+            ReprAttr::Transparent => (4, 0),
+            ReprAttr::Int(int) => (5, discriminant_repr(int)),
+            ReprAttr::Packed {
+                alignment_power_of_two,
+            } => (6, alignment_power_of_two),
+        };
+        self.out.extend_from_slice(&[kind, detail]);
+    }
+
     /// For small plain-data values whose `Debug` output names every field.
     fn debug(&mut self, value: &dyn std::fmt::Debug) {
         use std::io::Write;
@@ -250,4 +278,21 @@ impl<'h> Walk<'h> {
         let len = (self.out.len() - start - 8) as u64;
         self.out[start..start + 8].copy_from_slice(&len.to_le_bytes());
     }
+}
+
+/// A discriminant's representation as a number (a field-less enum).
+fn discriminant_repr(int: DiscriminantRepr) -> u8 {
+    int as u8
+}
+
+/// A primitive's kind as a number (a field-less enum).
+fn primitive_number(primitive: TLPrimitive) -> u8 {
+    primitive as u8
+}
+
+/// A function's qualifiers: every bit the checker compares.
+fn qualifiers(qualifiers: TLFunctionQualifiers) -> u16 {
+    // SAFETY: `TLFunctionQualifiers` is a `repr(transparent)` wrapper of the `u16` of qualifier
+    // bits that its `PartialEq` compares (`transmute` checks the sizes when it compiles).
+    unsafe { std::mem::transmute::<TLFunctionQualifiers, u16>(qualifiers) }
 }
