@@ -320,12 +320,20 @@ pub(crate) fn read_snapshot(plugin: &PluginFile, max_size: u64) -> Result<Bytes,
 pub(crate) struct Reads<'f> {
     file: &'f fs::File,
     len: u64,
-    /// The blocks read, each with its offset; never removed or changed while `self` lives.
-    blocks: std::cell::RefCell<Vec<(u64, Box<[u8]>)>>,
+    /// The blocks read, by offset and length; never removed or changed while `self` lives.
+    blocks: std::cell::RefCell<Held>,
+    /// How many bytes `blocks` holds: at most [`Reads::max_kept`].
+    kept: std::cell::Cell<u64>,
 }
+
+/// The blocks [`Reads`] read, by offset and length.
+type Held = std::collections::BTreeMap<(u64, u64), Box<[u8]>>;
 
 /// See [`Reads`].
 const BLOCK: u64 = 4 << 10;
+
+/// The longest name looked for (as `object`'s own read cache).
+const MAX_NAME: u64 = 4 << 10;
 
 impl<'f> Reads<'f> {
     /// Reads of `plugin`'s file, within the size stage 1 saw.
@@ -333,24 +341,32 @@ impl<'f> Reads<'f> {
         Reads {
             file: &plugin.file,
             len: plugin.meta.len(),
-            blocks: std::cell::RefCell::new(Vec::new()),
+            blocks: std::cell::RefCell::new(std::collections::BTreeMap::new()),
+            kept: std::cell::Cell::new(0),
         }
+    }
+
+    /// The most bytes kept: twice the file (blocks may overlap), and room for a few blocks.
+    fn max_kept(&self) -> u64 {
+        self.len.saturating_mul(2).saturating_add(16 * BLOCK)
+    }
+
+    /// Bytes `start..end` (within `len`) of a block read before, if one holds them: the
+    /// one starting last at or before `start`.
+    fn held(&self, start: u64, end: u64) -> Option<&[u8]> {
+        let blocks = self.blocks.borrow();
+        let (&(at, _), block) = blocks.range(..=(start, u64::MAX)).next_back()?;
+        let from = usize::try_from(start - at).ok()?;
+        let to = usize::try_from(end - at).ok()?;
+        let bytes = block.get(from..to)?;
+        // SAFETY: the block is boxed, and never removed nor written while `self` lives
+        // (`blocks` only gains entries); `&self` outlives the slice returned.
+        Some(unsafe { &*(bytes as *const [u8]) })
     }
 
     /// Bytes `start..end` (within `len`), from a block read before or a new one.
     fn get(&self, start: u64, end: u64) -> Result<&[u8], ()> {
-        let found = |blocks: &[(u64, Box<[u8]>)]| {
-            blocks.iter().find_map(|(at, block)| {
-                let from = usize::try_from(start.checked_sub(*at)?).ok()?;
-                let to = usize::try_from(end - at).ok()?;
-                // SAFETY: the block is boxed, never removed nor written while `self` lives
-                // (`blocks` only grows), and `&self` outlives the slice returned.
-                block
-                    .get(from..to)
-                    .map(|bytes| unsafe { &*(bytes as *const [u8]) })
-            })
-        };
-        if let Some(bytes) = found(&self.blocks.borrow()) {
+        if let Some(bytes) = self.held(start, end) {
             return Ok(bytes);
         }
         // The aligned blocks around the request, and the file's last block if it is next.
@@ -360,10 +376,19 @@ impl<'f> Reads<'f> {
             to = self.len;
         }
         let to = to.min(self.len);
+        let kept = self.kept.get().saturating_add(to - from);
+        if kept > self.max_kept() {
+            return Err(());
+        }
         let block = self.read(from, to).map_err(|_| ())?;
-        let mut blocks = self.blocks.borrow_mut();
-        blocks.push((from, block));
-        found(&blocks[blocks.len() - 1..]).ok_or(())
+        self.kept.set(kept);
+        // A block of the same place and length holds the same bytes: the one there stays
+        // (slices of it may be out).
+        self.blocks
+            .borrow_mut()
+            .entry((from, to - from))
+            .or_insert(block);
+        self.held(start, end).ok_or(())
     }
 
     /// Reads bytes `from..to` of the file (within `len`) into a new block: zeroed memory from
@@ -408,32 +433,27 @@ impl<'a> ReadRef<'a> for &'a Reads<'_> {
     }
 
     fn read_bytes_at(self, offset: u64, size: u64) -> Result<&'a [u8], ()> {
-        if size == 0 {
-            return Ok(&[]);
-        }
         match offset.checked_add(size) {
+            Some(end) if end <= self.len && size == 0 => Ok(&[]),
             Some(end) if end <= self.len => self.get(offset, end),
             _ => Err(()),
         }
     }
 
     fn read_bytes_at_until(self, range: Range<u64>, delimiter: u8) -> Result<&'a [u8], ()> {
-        let end = range.end.min(self.len);
+        // A name is looked for in the next `MAX_NAME` bytes, in a block held if one holds
+        // them, else in the blocks around them.
+        let end = range
+            .end
+            .min(self.len)
+            .min(range.start.saturating_add(MAX_NAME));
         if range.start >= end {
             return Err(());
         }
-        // A name is looked for in the block that holds its start, then in ever larger reads
-        // up to the end of the range.
-        let mut want = (range.start - range.start % BLOCK + BLOCK).min(end);
-        loop {
-            let bytes = self.get(range.start, want)?;
-            if let Some(at) = bytes.iter().position(|&b| b == delimiter) {
-                return Ok(&bytes[..at]);
-            }
-            if want == end {
-                return Err(());
-            }
-            want = want.saturating_add(want - range.start).min(end);
+        let bytes = self.get(range.start, end)?;
+        match bytes.iter().position(|&b| b == delimiter) {
+            Some(at) => Ok(&bytes[..at]),
+            None => Err(()),
         }
     }
 }
@@ -453,12 +473,9 @@ pub(crate) fn io_error(path: &Path, e: io::Error) -> LoadError {
 mod tests {
     use super::*;
 
-    fn scratch(bytes: &[u8]) -> PathBuf {
-        let path = std::env::temp_dir().join(format!(
-            "xplug-reads-{}-{}",
-            std::process::id(),
-            bytes.len()
-        ));
+    fn scratch(test: &str, bytes: &[u8]) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("xplug-reads-{}-{}", std::process::id(), test));
         fs::write(&path, bytes).unwrap();
         path
     }
@@ -466,7 +483,7 @@ mod tests {
     #[test]
     fn reads_give_what_the_file_holds_across_blocks_and_up_to_its_end() {
         let bytes: Vec<u8> = (0..5 * BLOCK + 123).map(|i| (i % 251) as u8).collect();
-        let path = scratch(&bytes);
+        let path = scratch("across", &bytes);
         let plugin = open(&path, FileRules::READING).unwrap();
         let reads = Reads::of(&plugin);
         // Within a block, across a boundary, of whole blocks and more, near the end, again.
@@ -488,6 +505,8 @@ mod tests {
         assert_eq!((&reads).len(), Ok(bytes.len() as u64));
         assert!((&reads).read_bytes_at(bytes.len() as u64 - 4, 5).is_err());
         assert!((&reads).read_bytes_at(u64::MAX, 2).is_err());
+        assert!((&reads).read_bytes_at(bytes.len() as u64 + 1, 0).is_err());
+        assert_eq!((&reads).read_bytes_at(bytes.len() as u64, 0), Ok(&[][..]));
         // A name up to its terminator, in the block that holds it or past it.
         let name = (&reads)
             .read_bytes_at_until(1..bytes.len() as u64, 0)
@@ -509,9 +528,29 @@ mod tests {
     }
 
     #[test]
+    fn names_without_an_end_cost_a_bounded_read_each() {
+        // A string table with no terminator, and a name looked up at the start of each block:
+        // each look reads at most a name's bound, and what is kept stays within twice the
+        // file.
+        let bytes = vec![b'a'; 64 * BLOCK as usize];
+        let path = scratch("names", &bytes);
+        let plugin = open(&path, FileRules::READING).unwrap();
+        let reads = Reads::of(&plugin);
+        for block in (0..64).rev() {
+            let start = block * BLOCK + 1;
+            assert!((&reads)
+                .read_bytes_at_until(start..bytes.len() as u64, 0)
+                .is_err());
+        }
+        assert!(reads.kept.get() <= reads.max_kept(), "{}", reads.kept.get());
+        assert!(reads.kept.get() <= 3 * 64 * BLOCK, "{}", reads.kept.get());
+        fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn a_read_across_the_last_two_blocks_is_one_read() {
         let bytes: Vec<u8> = (0..5 * BLOCK + 123).map(|i| (i % 251) as u8).collect();
-        let path = scratch(&bytes);
+        let path = scratch("last-two", &bytes);
         let plugin = open(&path, FileRules::READING).unwrap();
         let reads = Reads::of(&plugin);
         // As a section table at a library's end: from the block before the last into it.
@@ -520,7 +559,7 @@ mod tests {
         assert_eq!(got, &bytes[at as usize..at as usize + 1100]);
         let blocks = reads.blocks.borrow();
         assert_eq!(blocks.len(), 1, "one positioned read");
-        assert_eq!(blocks[0].1.len() as u64, BLOCK + 123);
+        assert_eq!(blocks.values().next().unwrap().len() as u64, BLOCK + 123);
         drop(blocks);
         fs::remove_file(&path).unwrap();
     }
@@ -528,7 +567,7 @@ mod tests {
     #[test]
     fn reads_see_nothing_past_the_size_stage_1_saw_and_fail_on_a_file_cut_short() {
         let bytes = vec![7u8; 3 * BLOCK as usize];
-        let path = scratch(&bytes);
+        let path = scratch("past-size", &bytes);
         let plugin = open(&path, FileRules::READING).unwrap();
         // The file grows: nothing of what was added is read.
         let mut longer = bytes.clone();

@@ -186,8 +186,11 @@ enum Fat {
     Without(String),
 }
 
-/// The image for `architecture` in a universal (fat) Mach-O file, as the dynamic loader picks
-/// it.
+/// The image for `architecture` in a universal (fat) Mach-O file. Every image must lie within
+/// the file; an arm64e image is not one for an arm64 host (its process cannot run it); and a
+/// file with two images for the architecture is refused, since which of them the dynamic
+/// loader takes depends on the machine (`x86_64h` on Haswell and later), and the checks must
+/// read the one that runs.
 fn fat_image<'data, Arch: FatArch, R: ReadRef<'data>>(
     data: R,
     architecture: Architecture,
@@ -196,6 +199,7 @@ fn fat_image<'data, Arch: FatArch, R: ReadRef<'data>>(
     let len = data
         .len()
         .map_err(|_| Fat::Malformed(String::from("unreadable size")))?;
+    let mut found: Option<Within<R>> = None;
     let mut held: Vec<String> = Vec::new();
     for arch in fat.arches() {
         let (base, size) = arch.file_range();
@@ -206,20 +210,34 @@ fn fat_image<'data, Arch: FatArch, R: ReadRef<'data>>(
                 len
             )));
         }
-        if arch.architecture() == architecture {
-            return Ok(Within {
+        let arm64e = arch.cputype() == object::macho::CPU_TYPE_ARM64
+            && arch.cpusubtype() & !object::macho::CPU_SUBTYPE_MASK
+                == object::macho::CPU_SUBTYPE_ARM64E;
+        if arch.architecture() == architecture && !arm64e {
+            if found.is_some() {
+                return Err(Fat::Malformed(format!(
+                    "it holds more than one {} image: which one runs depends on the machine",
+                    architecture_name(architecture)
+                )));
+            }
+            found = Some(Within {
                 data,
                 base,
                 len: size,
             });
+        } else if arm64e {
+            held.push(String::from("arm64e"));
+        } else {
+            held.push(architecture_name(arch.architecture()));
         }
-        held.push(architecture_name(arch.architecture()));
     }
-    Err(Fat::Without(if held.is_empty() {
-        String::from("no architecture (a universal file with no image)")
-    } else {
-        format!("{} (a universal file)", held.join(" and "))
-    }))
+    found.ok_or_else(|| {
+        Fat::Without(if held.is_empty() {
+            String::from("no architecture (a universal file with no image)")
+        } else {
+            format!("{} (a universal file)", held.join(" and "))
+        })
+    })
 }
 
 /// The directories where the dynamic loader looks for the libraries `parsed` needs, as its

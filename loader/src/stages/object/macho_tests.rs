@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use object::macho::{CPU_TYPE_ARM64, CPU_TYPE_X86_64, FAT_MAGIC, MH_DYLIB};
+use object::macho::{CPU_SUBTYPE_ARM64E, CPU_TYPE_ARM64, CPU_TYPE_X86_64, FAT_MAGIC, MH_DYLIB};
 use object::write::{Object as Writer, StandardSection, Symbol, SymbolSection};
 use object::{Architecture, BinaryFormat, Endianness, SymbolFlags, SymbolKind, SymbolScope};
 use xplug::__private::{plugin_header, HeaderFields};
@@ -11,6 +11,7 @@ use xplug::header::HEADER_SYMBOL;
 
 use crate::error::{ErrorKind, LoadError};
 use crate::info::PluginInfo;
+use crate::stages::file::{self, FileRules, Reads};
 use crate::stages::header;
 use crate::stages::object::parse;
 use crate::sys::Platform;
@@ -22,6 +23,10 @@ const MAC_X86_64: Platform = Platform {
 const MAC_ARM64: Platform = Platform {
     format: BinaryFormat::MachO,
     architecture: Architecture::Aarch64,
+};
+const LINUX_X86_64: Platform = Platform {
+    format: BinaryFormat::Elf,
+    architecture: Architecture::X86_64,
 };
 
 /// A Mach-O object for `arch` that defines the plugin header of `plugin` (`None`: no
@@ -61,22 +66,22 @@ fn macho(arch: Architecture, plugin: Option<&str>, dylib: bool) -> Vec<u8> {
     bytes
 }
 
-/// A universal file holding `images` (CPU type, bytes), each 4 KiB-aligned, as `lipo` writes
-/// them (big-endian `fat_header` and `fat_arch` records).
-fn universal(images: &[(u32, &[u8])]) -> Vec<u8> {
+/// A universal file holding `images` (CPU type and subtype, bytes), each 4 KiB-aligned, as
+/// `lipo` writes them (big-endian `fat_header` and `fat_arch` records).
+fn universal(images: &[(u32, u32, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&FAT_MAGIC.to_be_bytes());
     out.extend_from_slice(&(images.len() as u32).to_be_bytes());
     let mut offset = 4096u32;
     let mut placed = Vec::new();
-    for (cpu, image) in images {
-        for field in [*cpu, 0, offset, image.len() as u32, 12] {
+    for (cpu, subtype, image) in images {
+        for field in [*cpu, *subtype, offset, image.len() as u32, 12] {
             out.extend_from_slice(&field.to_be_bytes());
         }
         placed.push(offset);
         offset += (image.len() as u32 + 4095) / 4096 * 4096;
     }
-    for ((_, image), at) in images.iter().zip(placed) {
+    for ((_, _, image), at) in images.iter().zip(placed) {
         out.resize(at as usize, 0);
         out.extend_from_slice(image);
     }
@@ -110,8 +115,8 @@ fn a_mach_o_plugin_is_read_by_a_mac_host_of_its_architecture_only() {
     );
     assert!(text.contains("x86_64"), "{text}");
 
-    // This host (ELF) refuses it before reading anything else.
-    let (kind, text) = refusal(&dylib, Platform::host());
+    // An ELF host refuses it before reading anything else.
+    let (kind, text) = refusal(&dylib, LINUX_X86_64);
     assert!(matches!(kind, ErrorKind::WrongFormat { .. }), "{text}");
     assert!(text.contains("Mach-O"), "{text}");
 }
@@ -120,21 +125,27 @@ fn a_mach_o_plugin_is_read_by_a_mac_host_of_its_architecture_only() {
 fn a_universal_file_gives_each_host_the_image_for_its_architecture() {
     let x86 = macho(Architecture::X86_64, Some("greeter-intel"), true);
     let arm = macho(Architecture::Aarch64, Some("greeter-apple-silicon"), true);
-    let fat = universal(&[(CPU_TYPE_X86_64, &x86), (CPU_TYPE_ARM64, &arm)]);
+    let fat = universal(&[(CPU_TYPE_X86_64, 3, &x86), (CPU_TYPE_ARM64, 0, &arm)]);
     assert_eq!(read(&fat, MAC_X86_64).unwrap().name, "greeter-intel");
     assert_eq!(read(&fat, MAC_ARM64).unwrap().name, "greeter-apple-silicon");
 
-    // The same bytes, through the reads `inspect` makes of a file (a read cache).
+    // The same bytes, through the reads `inspect` makes of the file stage 1 opened.
     let dir = std::env::temp_dir().join(format!("xplug-macho-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("libgreeter.dylib");
     std::fs::write(&path, &fat).unwrap();
-    let cache = object::ReadCache::new(std::fs::File::open(&path).unwrap());
-    let data = cache.range(0, fat.len() as u64);
-    let parsed = parse(&path, data, MAC_ARM64).unwrap();
-    let (info, _) = header::read(&path, data, &parsed).unwrap();
-    assert_eq!(info.name, "greeter-apple-silicon");
-    drop(cache);
+    let opened = file::open(&path, FileRules::READING).unwrap();
+    let reads = Reads::of(&opened);
+    for (platform, name) in [
+        (MAC_ARM64, "greeter-apple-silicon"),
+        (MAC_X86_64, "greeter-intel"),
+    ] {
+        let parsed = parse(&path, &reads, platform).unwrap();
+        let (info, _) = header::read(&path, &reads, &parsed).unwrap();
+        assert_eq!(info.name, name);
+    }
+    drop(reads);
+    drop(opened);
     std::fs::remove_dir_all(&dir).unwrap();
 
     // A host of a third architecture is told which ones the file holds.
@@ -153,12 +164,15 @@ fn a_universal_file_gives_each_host_the_image_for_its_architecture() {
     );
 
     // An image that a universal file places in it, but for which the file is too short:
-    // refused as truncated, whatever the size its header claims.
+    // refused as truncated, whatever the size its header claims, and whichever image a host
+    // reads.
     let mut cut = fat.clone();
     cut.truncate(fat.len() - 100);
-    let (kind, text) = refusal(&cut, MAC_ARM64);
-    assert!(matches!(kind, ErrorKind::Malformed { .. }), "{text}");
-    assert!(text.contains("truncated"), "{text}");
+    for platform in [MAC_ARM64, MAC_X86_64] {
+        let (kind, text) = refusal(&cut, platform);
+        assert!(matches!(kind, ErrorKind::Malformed { .. }), "{text}");
+        assert!(text.contains("truncated"), "{text}");
+    }
     let mut huge = fat.clone();
     // The second record's size (`fat_arch.size`, after cputype, cpusubtype and offset).
     huge[8 + 20 + 12..8 + 20 + 16].copy_from_slice(&u32::MAX.to_be_bytes());
@@ -199,4 +213,38 @@ fn mach_o_files_that_are_not_plugins_are_refused_at_the_stage_that_sees_it() {
             Ok(info) => panic!("{len} of {} bytes read as {info:?}", dylib.len()),
         }
     }
+}
+
+#[test]
+fn a_universal_file_is_read_only_where_the_image_that_runs_is_known() {
+    let x86 = macho(Architecture::X86_64, Some("greeter-intel"), true);
+    let arm = macho(Architecture::Aarch64, Some("greeter-apple-silicon"), true);
+    // Two images for one architecture (x86_64 and x86_64h): the machine picks; refused.
+    let two = universal(&[(CPU_TYPE_X86_64, 3, &x86), (CPU_TYPE_X86_64, 8, &x86)]);
+    let (kind, text) = refusal(&two, MAC_X86_64);
+    assert!(matches!(kind, ErrorKind::Malformed { .. }), "{text}");
+    assert!(text.contains("more than one x86_64 image"), "{text}");
+    // An arm64e image is not one an arm64 process runs.
+    let arm64e = universal(&[
+        (CPU_TYPE_X86_64, 3, &x86),
+        (CPU_TYPE_ARM64, CPU_SUBTYPE_ARM64E, &arm),
+    ]);
+    let (kind, text) = refusal(&arm64e, MAC_ARM64);
+    assert!(
+        matches!(kind, ErrorKind::WrongArchitecture { .. }),
+        "{text}"
+    );
+    assert!(
+        text.contains("x86_64 and arm64e (a universal file)"),
+        "{text}"
+    );
+    // Beside an arm64 image, the arm64 one is read.
+    let both = universal(&[
+        (CPU_TYPE_ARM64, CPU_SUBTYPE_ARM64E, &x86),
+        (CPU_TYPE_ARM64, 0, &arm),
+    ]);
+    assert_eq!(
+        read(&both, MAC_ARM64).unwrap().name,
+        "greeter-apple-silicon"
+    );
 }
