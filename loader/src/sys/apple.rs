@@ -32,7 +32,9 @@ pub(super) fn carry_marks(original: &fs::File, copy: &fs::File) -> io::Result<()
         Err(_) => {
             let error = io::Error::last_os_error();
             return match error.raw_os_error() {
-                Some(libc::ENOATTR) => Ok(()),
+                // No attribute, or a file system without attributes (NFS, some FUSE): the
+                // file carries none.
+                Some(libc::ENOATTR | libc::ENOTSUP) => Ok(()),
                 _ => Err(error),
             };
         }

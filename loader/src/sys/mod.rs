@@ -119,16 +119,24 @@ pub(crate) fn open_direct(path: &Path) -> io::Result<Option<(fs::File, PathBuf)>
 }
 
 /// The real path of the file `file`, just opened from `path`: where the system says which file
-/// a descriptor names (Linux: `/proc/self/fd`, one call), from the descriptor, so that it is
-/// the file opened whatever was renamed since; elsewhere `path` resolved again
-/// ([`canonicalize`]).
+/// a descriptor names (Linux: `/proc/self/fd`, one call), from the descriptor; elsewhere `path`
+/// resolved again ([`canonicalize`]), which must name the same file (where files have an
+/// identity): a path renamed over meanwhile is an error, not another file's name.
 pub(crate) fn real_path(file: &fs::File, path: &Path) -> io::Result<PathBuf> {
     #[cfg(target_os = "linux")]
     if let Some(real) = linux::descriptor_path(file) {
         return Ok(real);
     }
-    let _ = file;
-    canonicalize(path)
+    let real = canonicalize(path)?;
+    let opened = FileId::of(path, &file.metadata()?);
+    let named = FileId::of(&real, &fs::metadata(&real)?);
+    if matches!(opened, FileId::Inode { .. }) && opened != named {
+        return Err(io::Error::new(
+            io::ErrorKind::Other,
+            "the path was replaced while it was opened",
+        ));
+    }
+    Ok(real)
 }
 
 /// Who owns a file and who may write it, where the platform says so in its metadata (Unix).

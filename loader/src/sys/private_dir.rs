@@ -48,11 +48,18 @@ pub(crate) fn write_held(
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             other => other?,
         };
-        file.write_all(bytes)?;
-        if let Some(original) = original {
-            super::carry_marks(original, &file)?;
+        let written = file.write_all(bytes).and_then(|()| {
+            if let Some(original) = original {
+                super::carry_marks(original, &file)?;
+            }
+            seal_mode(&file)
+        });
+        if let Err(e) = written {
+            // A copy half written or unmarked is never opened: it goes.
+            drop(file);
+            let _ = fs::remove_file(&path);
+            return Err(e);
         }
-        seal_mode(&file)?;
         return Ok((path, file));
     }
 }

@@ -75,7 +75,69 @@ pub(super) fn effective_user() -> Option<u32> {
 }
 
 /// The library mapped at `address`: where it starts, and the name the dynamic loader knows it
-/// by (`dladdr`).
+/// by. Asked of the dynamic loader's list of libraries with its lock held
+/// (`dl_iterate_phdr`): a library another thread closes meanwhile cannot free the name while
+/// it is copied.
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+pub(super) fn image_at(address: usize) -> Option<super::Image> {
+    struct Search {
+        address: usize,
+        found: Option<super::Image>,
+    }
+    /// `PT_LOAD`: a segment mapped from the file.
+    const LOADED: u32 = 1;
+    /// # Safety
+    /// Called by `dl_iterate_phdr` with a valid `info` and the `data` passed to it.
+    unsafe extern "C" fn visit(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> std::os::raw::c_int {
+        // SAFETY: `data` is the `Search` `image_at` passes, borrowed by nothing else during
+        // the iteration; `info` is valid for this call.
+        let (search, info) = unsafe { (&mut *(data as *mut Search), &*info) };
+        let base = info.dlpi_addr as usize;
+        let headers = if info.dlpi_phdr.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: the dynamic loader's program headers of this library, `dlpi_phnum` of
+            // them, valid for this call.
+            unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) }
+        };
+        let inside = headers.iter().any(|header| {
+            let start = base.wrapping_add(header.p_vaddr as usize);
+            header.p_type == LOADED
+                && search.address >= start
+                && search.address - start < header.p_memsz as usize
+        });
+        if !inside {
+            return 0;
+        }
+        let name = if info.dlpi_name.is_null() {
+            Vec::new()
+        } else {
+            // SAFETY: a NUL-terminated name, valid for this call (the loader's lock is held).
+            unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) }
+                .to_bytes()
+                .to_vec()
+        };
+        search.found = Some(super::Image { base, name });
+        1
+    }
+    let mut search = Search {
+        address,
+        found: None,
+    };
+    // SAFETY: `visit` upholds the callback's contract and never unwinds (it does not panic
+    // but on allocation failure, which aborts); `search` outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(visit), &mut search as *mut Search as *mut libc::c_void) };
+    search.found
+}
+
+/// The library mapped at `address`: where it starts, and the name the dynamic loader knows it
+/// by (`dladdr`). (Its name is copied at once; dyld frees it only when that library is
+/// closed, which xplug does not do meanwhile for the library it asks about.)
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
 pub(super) fn image_at(address: usize) -> Option<super::Image> {
     use std::ffi::CStr;
     // SAFETY: `Dl_info` is plain data (pointers and integers): all zeros is a valid value.

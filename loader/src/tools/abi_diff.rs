@@ -398,6 +398,8 @@ fn open_both(first: &Path, second: &Path) -> Result<Both, LoadError> {
 struct PluginFile {
     path: PathBuf,
     named: Named,
+    /// The file the bytes were read from: a snapshot copy carries its marks.
+    file: std::fs::File,
     bytes: Vec<u8>,
     info: PluginInfo,
     header: [u8; HEADER_SIZE],
@@ -412,6 +414,7 @@ impl PluginFile {
         Ok(PluginFile {
             path: plugin.path,
             named: plugin.named,
+            file: plugin.file,
             bytes,
             info,
             header,
@@ -454,7 +457,7 @@ impl PluginFile {
                     &self.bytes,
                     &crate::process::library::label(&self.bytes),
                     process::next_copy_number,
-                    None,
+                    Some(&self.file),
                 )
                 .map_err(snapshot_error)?;
                 let raw = RawLibrary::load_at(&copy);
