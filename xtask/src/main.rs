@@ -31,7 +31,8 @@ fn main() -> ExitCode {
         "bench" => bench(std::env::args().skip(2).collect()),
         "chart" => chart::chart(
             &target_dir().join("criterion"),
-            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/load-scaling.svg"),
+            // The checkout run from, not the one this binary was first built in.
+            &xtask::repo_root().join("docs").join("load-scaling.svg"),
         ),
         _ => Err(String::from(
             "usage: cargo xtask demo | cargo xtask plugins [host|nightly-randomize-layout|debian-1.85|debian-1.63|windows|aarch64] | cargo xtask bench NAME [FILTER] | cargo xtask chart",

@@ -805,7 +805,6 @@ pub(crate) fn load<M: Interface>(
     // 1. The file, read once; trust; 2 and 3; 4. Nothing of it runs here.
     let plugin = file::open(requested, options.file)?;
     let named = plugin.named.clone();
-    file::check_permissions(&plugin, requested, options.file).map_err(|e| named.error(e))?;
     load_file(options, isolation, requested, runner, plugin, services).map_err(|e| named.error(e))
 }
 
@@ -818,6 +817,13 @@ fn load_file<M: Interface>(
     plugin: file::PluginFile,
     services: Option<&'static M::Host>,
 ) -> Result<Loaded<M>, LoadError> {
+    // As in-process: a file refused at stages 2 to 4 is refused from what they read of it,
+    // then who may change it is checked, then it is read whole.
+    if options.trust.is_empty() {
+        let (info, _) = stages::read_header_from_file(&plugin)?;
+        options.requirements.check(&plugin.path, &info)?;
+    }
+    file::check_permissions(&plugin, requested, options.file)?;
     let bytes = file::read(&plugin, options.file.max_size)?;
     let digest = LazyDigest::new(&bytes);
     options.trust.check(requested, &plugin.path, &digest)?;
