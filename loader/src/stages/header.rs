@@ -35,6 +35,17 @@ struct Placed {
     file_range: Option<(u64, u64)>,
 }
 
+/// The first of `sections` that holds the whole header at `address`. Addresses and sizes come
+/// from the file: checked arithmetic only.
+fn holding(address: u64, mut sections: impl Iterator<Item = Placed>) -> Option<Placed> {
+    let end = address.checked_add(HEADER_SIZE as u64)?;
+    sections.find(|s| {
+        s.address.checked_add(s.size).map_or(false, |section_end| {
+            address >= s.address && end <= section_end
+        })
+    })
+}
+
 /// The header's bytes in the file.
 fn find<'data, R: ReadRef<'data>>(
     library: &Parsed<'data, R>,
@@ -45,7 +56,9 @@ fn find<'data, R: ReadRef<'data>>(
     let is_header = |name: &[u8]| name == HEADER_SYMBOL.as_bytes() || name == mangled.as_bytes();
     // Where the library's own bytes start in the file (a universal Mach-O file holds several).
     let mut base = 0;
-    let (address, sections): (Option<u64>, Vec<Placed>) = match library {
+    // The header's address, and the section that holds it (looked for once the address is
+    // known, without gathering every section first).
+    let (address, holder): (Option<u64>, Option<Placed>) = match library {
         Parsed::Elf64 { endian, sections } => {
             let endian = *endian;
             // The dynamic symbols alone: the exported ones, whatever the size of `.symtab`.
@@ -80,15 +93,17 @@ fn find<'data, R: ReadRef<'data>>(
                         })
                 })
                 .map(|s| s.st_value(endian));
-            let placed = sections
-                .iter()
-                .map(|s| Placed {
-                    address: s.sh_addr(endian),
-                    size: s.sh_size(endian),
-                    file_range: s.file_range(endian),
-                })
-                .collect();
-            (address, placed)
+            let holder = address.and_then(|address| {
+                holding(
+                    address,
+                    sections.iter().map(|s| Placed {
+                        address: s.sh_addr(endian),
+                        size: s.sh_size(endian),
+                        file_range: s.file_range(endian),
+                    }),
+                )
+            });
+            (address, holder)
         }
         Parsed::Other { file, format, data } => {
             base = data.file_offset(0).unwrap_or(0);
@@ -106,29 +121,23 @@ fn find<'data, R: ReadRef<'data>>(
                     .find(|e| is_header(e.name()))
                     .map(|e| e.address())
             };
-            let placed = file
-                .sections()
-                .map(|s| Placed {
-                    address: s.address(),
-                    size: s.size(),
-                    file_range: s.file_range(),
-                })
-                .collect();
-            (address, placed)
+            let holder = address.and_then(|address| {
+                holding(
+                    address,
+                    file.sections().map(|s| Placed {
+                        address: s.address(),
+                        size: s.size(),
+                        file_range: s.file_range(),
+                    }),
+                )
+            });
+            (address, holder)
         }
     };
     let address = address.ok_or(ErrorKind::NotAPlugin {})?;
     let bad = |reason: String| ErrorKind::BadHeader { reason };
     let size = HEADER_SIZE as u64;
-    // Addresses and sizes come from the file: checked arithmetic only.
-    let end = address.checked_add(size);
-    let holds_header = |s: &&Placed| match (end, s.address.checked_add(s.size)) {
-        (Some(end), Some(section_end)) => address >= s.address && end <= section_end,
-        _ => false,
-    };
-    let file_offset = sections
-        .iter()
-        .find(holds_header)
+    let file_offset = holder
         .and_then(|s| {
             s.file_range?
                 .0
@@ -167,9 +176,7 @@ pub(crate) fn parse(h: &PluginHeader) -> Result<PluginInfo, ErrorKind> {
     }
     let text = |field: &[u8], what: &str| -> Result<String, ErrorKind> {
         match header::field_str(field) {
-            Some(s) if s.chars().any(char::is_control) => {
-                Err(bad(format!("{} contains control characters", what)))
-            }
+            Some(s) if has_control(s) => Err(bad(format!("{} contains control characters", what))),
             Some(s) if !s.is_empty() => Ok(s.to_owned()),
             Some(_) => Err(bad(format!("empty {}", what))),
             None => Err(bad(format!("{} is not UTF-8", what))),
@@ -206,6 +213,25 @@ pub(crate) fn parse(h: &PluginHeader) -> Result<PluginInfo, ErrorKind> {
             0
         },
     })
+}
+
+/// Whether `s` holds a control character (`char::is_control`: U+0000-U+001F, U+007F-U+009F),
+/// from its bytes: the C1 controls are `C2 80`-`C2 9F` in UTF-8. (Decoding characters one by
+/// one costs several times more in a host built without optimisations.)
+fn has_control(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x20 || b == 0x7f {
+            return true;
+        }
+        if b == 0xc2 && i + 1 < bytes.len() && (0x80..=0x9f).contains(&bytes[i + 1]) {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 #[cfg(test)]
@@ -295,6 +321,15 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn control_characters_are_found_as_char_is_control_finds_them() {
+        for c in (0..=0x2ffu32).filter_map(char::from_u32) {
+            let s = format!("a{}b", c);
+            assert_eq!(has_control(&s), c.is_control(), "U+{:04X}", c as u32);
+        }
+        assert!(!has_control("é ü ©"));
     }
 
     #[test]

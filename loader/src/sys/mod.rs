@@ -94,7 +94,11 @@ pub(crate) fn open_direct(path: &Path) -> io::Result<Option<(fs::File, PathBuf)>
         let absolute = if path.is_absolute() {
             path.to_path_buf()
         } else {
-            std::env::current_dir()?.join(path)
+            // No working directory (removed meanwhile): the long way says what is wrong.
+            match std::env::current_dir() {
+                Ok(dir) => dir.join(path),
+                Err(_) => return Ok(None),
+            }
         };
         // `.`, `..`, repeated separators and a trailing one would be written differently in a
         // real path (and a trailing one asks for a directory).
