@@ -102,6 +102,12 @@ pub(crate) fn parse<'data, R: ReadRef<'data>>(
         }
     };
     let file = object::File::parse(data).map_err(|e| malformed(e.to_string()))?;
+    if format == BinaryFormat::MachO && arm64e(data) {
+        return Err(error(ErrorKind::WrongArchitecture {
+            expected: architecture_name(platform.architecture),
+            found: String::from("arm64e"),
+        }));
+    }
     if platform.architecture != Architecture::Unknown
         && file.architecture() != platform.architecture
     {
@@ -178,6 +184,26 @@ impl<'data, R: ReadRef<'data>> ReadRef<'data> for Within<R> {
     }
 }
 
+/// Whether `data`, a Mach-O image, is for arm64e (pointer authentication), which an arm64
+/// process does not run, though `object` calls it `Aarch64` as it does arm64.
+fn arm64e<'data, R: ReadRef<'data>>(data: R) -> bool {
+    use object::macho::{CPU_SUBTYPE_ARM64E, CPU_SUBTYPE_MASK, CPU_TYPE_ARM64, MH_MAGIC_64};
+    // `mach_header_64`: magic, cputype, cpusubtype; arm64 images are little-endian.
+    let word = |at: u64| {
+        data.read_bytes_at(at, 4)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+    };
+    word(0) == Some(MH_MAGIC_64)
+        && word(4) == Some(CPU_TYPE_ARM64)
+        && word(8).map_or(false, |sub| sub & !CPU_SUBTYPE_MASK == CPU_SUBTYPE_ARM64E)
+}
+
+/// The most images a universal file may hold: far more than there are architectures (dyld
+/// reads its records from the file's first page).
+const MAX_IMAGES: usize = 64;
+
 /// Why a universal (fat) Mach-O file gave no image.
 enum Fat {
     /// Its headers are damaged.
@@ -196,6 +222,13 @@ fn fat_image<'data, Arch: FatArch, R: ReadRef<'data>>(
     architecture: Architecture,
 ) -> Result<Within<R>, Fat> {
     let fat = MachOFatFile::<Arch>::parse(data).map_err(|e| Fat::Malformed(e.to_string()))?;
+    if fat.arches().len() > MAX_IMAGES {
+        return Err(Fat::Malformed(format!(
+            "it claims {} images, more than {}",
+            fat.arches().len(),
+            MAX_IMAGES
+        )));
+    }
     let len = data
         .len()
         .map_err(|_| Fat::Malformed(String::from("unreadable size")))?;

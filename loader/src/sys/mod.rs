@@ -133,8 +133,9 @@ pub(crate) fn real_path(file: &fs::File, path: &Path) -> io::Result<PathBuf> {
     }
     let real = canonicalize(path)?;
     let opened = FileId::of(path, &file.metadata()?);
-    let named = FileId::of(&real, &fs::metadata(&real)?);
-    if matches!(opened, FileId::Inode { .. }) && opened != named {
+    // Where files have no identity (Windows), there is nothing to compare.
+    if matches!(opened, FileId::Inode { .. }) && opened != FileId::of(&real, &fs::metadata(&real)?)
+    {
         return Err(io::Error::new(
             io::ErrorKind::Other,
             "the path was replaced while it was opened",
@@ -264,8 +265,9 @@ pub(crate) struct Image {
     pub(crate) name: Vec<u8>,
 }
 
-/// The library mapped at `address` (Unix: `dladdr`; Windows: `GetModuleHandleExW`; neither
-/// reads the address); `None` where none is, or the system does not say.
+/// The library mapped at `address` (Linux, FreeBSD: `dl_iterate_phdr`; macOS: `dladdr`;
+/// Windows: `GetModuleHandleExW`; none reads the address); `None` where none is, or the system
+/// does not say.
 pub(crate) fn image_at(address: usize) -> Option<Image> {
     imp::image_at(address)
 }

@@ -135,8 +135,9 @@ pub(super) fn image_at(address: usize) -> Option<super::Image> {
 }
 
 /// The library mapped at `address`: where it starts, and the name the dynamic loader knows it
-/// by (`dladdr`). (Its name is copied at once; dyld frees it only when that library is
-/// closed, which xplug does not do meanwhile for the library it asks about.)
+/// by (`dladdr`). Its name is copied at once; after an unload the address may lie in another
+/// library, which another thread could close while its name is copied (a window of a few
+/// instructions that dyld's API gives no lock against).
 #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
 pub(super) fn image_at(address: usize) -> Option<super::Image> {
     use std::ffi::CStr;

@@ -238,6 +238,22 @@ fn a_universal_file_is_read_only_where_the_image_that_runs_is_known() {
         text.contains("x86_64 and arm64e (a universal file)"),
         "{text}"
     );
+    // Nor is a thin one.
+    let mut thin = arm.clone();
+    thin[8..12].copy_from_slice(&CPU_SUBTYPE_ARM64E.to_le_bytes());
+    let (kind, text) = refusal(&thin, MAC_ARM64);
+    assert!(
+        matches!(kind, ErrorKind::WrongArchitecture { .. }),
+        "{text}"
+    );
+    assert!(text.contains("arm64e"), "{text}");
+    // A file that claims more images than there are architectures.
+    let mut many = universal(&[(CPU_TYPE_X86_64, 3, &x86)]);
+    many[4..8].copy_from_slice(&65u32.to_be_bytes());
+    many.resize(many.len().max(8 + 65 * 20), 0);
+    let (kind, text) = refusal(&many, MAC_X86_64);
+    assert!(matches!(kind, ErrorKind::Malformed { .. }), "{text}");
+    assert!(text.contains("65 images"), "{text}");
     // Beside an arm64 image, the arm64 one is read.
     let both = universal(&[
         (CPU_TYPE_ARM64, CPU_SUBTYPE_ARM64E, &x86),
