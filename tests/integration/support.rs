@@ -291,6 +291,31 @@ pub(crate) fn assert_demo_run(code: Option<i32>, out: &str, here: &[&str]) {
     }
 }
 
+/// Checks a cell's run of `demo reload DIR NEXT` (counter v1 in `DIR`, v2 installed over it
+/// while calls run): the watcher reloads it, the count carries over, a half-written copy
+/// (damaged `format` file: `ELF`, `PE`) is refused while generation 2 serves, generation 1
+/// is unloaded and leaves the process, and no call failed meanwhile.
+pub(crate) fn assert_demo_reload(code: Option<i32>, out: &str, format: &str) {
+    assert_eq!(code, Some(0), "{out}");
+    let refused = format!("refused: damaged {format} file");
+    for want in [
+        "loaded counter-v1 1.0.0",
+        "counter-v1 1.0.0: next() -> 1, 2, 3",
+        "generation 1 -> 2, counter-v2 2.0.0",
+        "counter-v2 2.0.0: next() -> 4 (the count carried over)",
+        &refused,
+        "generation 2 keeps serving",
+        "generation 1 unloaded: its code and memory left the process",
+        "counter-v2 2.0.0: next() -> 6",
+        "meanwhile, 0 failed",
+    ] {
+        assert!(
+            out.contains(want),
+            "`{want}` missing from the reload run:\n{out}"
+        );
+    }
+}
+
 /// A counter the host makes and hands to plugins; past `u64::MAX` its `next` panics.
 pub(crate) struct Upward(pub(crate) u64);
 

@@ -106,7 +106,7 @@ fn find<'data, R: ReadRef<'data>>(
             (address, holder)
         }
         Parsed::Other { file, format, data } => {
-            base = data.file_offset(0).unwrap_or(0);
+            base = data.base();
             let address = if *format == BinaryFormat::Elf {
                 file.dynamic_symbols()
                     .find(|s| s.is_definition() && s.name_bytes().map_or(false, is_header))

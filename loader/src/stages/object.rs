@@ -153,8 +153,13 @@ impl<'data, R: ReadRef<'data>> Within<R> {
         })
     }
 
+    /// Where the bytes start in the file.
+    pub(crate) fn base(&self) -> u64 {
+        self.base
+    }
+
     /// Where the bytes lie in the file: `offset` within them, as an offset in the file.
-    pub(crate) fn file_offset(&self, offset: u64) -> Option<u64> {
+    fn file_offset(&self, offset: u64) -> Option<u64> {
         self.base.checked_add(offset)
     }
 }
