@@ -161,7 +161,7 @@ pub(crate) fn chart(criterion: &Path, out: &Path) -> Result<(), String> {
 }
 
 /// The mean of one benchmark, in nanoseconds.
-fn mean_ns(criterion: &Path, id: &[&str]) -> Result<f64, String> {
+pub(crate) fn mean_ns(criterion: &Path, id: &[&str]) -> Result<f64, String> {
     let path: PathBuf = id
         .iter()
         .fold(criterion.to_path_buf(), |p, part| p.join(part))

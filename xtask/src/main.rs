@@ -9,13 +9,16 @@
 //! - `bench NAME [FILTER]`: builds the criterion benchmark `NAME` (`calls`, `loading`, ...)
 //!   with its loops aligned to 64 bytes (the benchmark crate's, not the plugins'), then
 //!   runs the benchmarks matching `FILTER`.
+//! - `call-builds [FILTER]`: builds the `calls` benchmark five ways (its own code generation
+//!   alone changes) and runs the groups matching `FILTER` (default: the 64-byte string call)
+//!   in each, then prints xplug's time against abi_stable's, one build a row.
 //! - `chart`: draws `docs/load-scaling.svg` from the estimates the `scaling` and `loading`
 //!   benchmarks (the latter in a release and a debug host) left in the target directory.
 
 mod chart;
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use xtask::{build, target_dir, Compiler, Fixture, Toolchain};
@@ -29,13 +32,14 @@ fn main() -> ExitCode {
         "demo" => demo(),
         "plugins" => plugins(std::env::args().nth(2).as_deref()),
         "bench" => bench(std::env::args().skip(2).collect()),
+        "call-builds" => call_builds(std::env::args().nth(2)),
         "chart" => chart::chart(
             &target_dir().join("criterion"),
             // The checkout run from, not the one this binary was first built in.
             &xtask::repo_root().join("docs").join("load-scaling.svg"),
         ),
         _ => Err(String::from(
-            "usage: cargo xtask demo | cargo xtask plugins [host|nightly-randomize-layout|debian-1.85|debian-1.63|windows|aarch64] | cargo xtask bench NAME [FILTER] | cargo xtask chart",
+            "usage: cargo xtask demo | cargo xtask plugins [host|nightly-randomize-layout|debian-1.85|debian-1.63|windows|aarch64] | cargo xtask bench NAME [FILTER] | cargo xtask call-builds [FILTER] | cargo xtask chart",
         )),
     };
     match result {
@@ -124,9 +128,57 @@ fn demo() -> Result<(), String> {
 fn bench(args: Vec<String>) -> Result<(), String> {
     let (name, filter) = match args.as_slice() {
         [name] => (name, None),
-        [name, filter] => (name, Some(filter)),
+        [name, filter] => (name, Some(filter.as_str())),
         _ => return Err(String::from("usage: cargo xtask bench NAME [FILTER]")),
     };
+    let executable = build_bench(name, ALIGNED)?;
+    run_bench(name, &executable, filter)
+}
+
+/// The loops of the benchmark crate aligned to 64 bytes.
+const ALIGNED: &[&str] = &["-C", "llvm-args=-align-loops=64"];
+
+/// The builds of the `calls` benchmark that `call-builds` compares: the benchmark crate's own
+/// code generation changes (the plugins and the other crates stay as they are), and with it
+/// how the host's code moves what a call returns.
+const CALL_BUILDS: [(&str, &[&str]); 5] = [
+    ("loops aligned (cargo xtask bench)", ALIGNED),
+    ("as cargo bench builds it", &[]),
+    ("one codegen unit", &["-C", "codegen-units=1"]),
+    ("opt-level 2", &["-C", "opt-level=2"]),
+    ("this machine's CPU", &["-C", "target-cpu=native"]),
+];
+
+/// Builds the `calls` benchmark in each of [`CALL_BUILDS`], runs the groups matching `FILTER`
+/// (default: the 64-byte string call) in each, and prints xplug's time against abi_stable's
+/// for every build, from the estimates criterion left.
+fn call_builds(filter: Option<String>) -> Result<(), String> {
+    let filter = filter.unwrap_or_else(|| String::from("echo_64_byte_string"));
+    let group = filter.split('/').next().unwrap_or(&filter).to_owned();
+    let criterion = target_dir().join("criterion");
+    let mut rows = Vec::new();
+    for (build, flags) in CALL_BUILDS {
+        eprintln!("xtask: the calls benchmark, {build}");
+        let executable = build_bench("calls", flags)?;
+        run_bench("calls", &executable, Some(&filter))?;
+        let xplug = chart::mean_ns(&criterion, &[&group, "xplug"])?;
+        let abi_stable = chart::mean_ns(&criterion, &[&group, "abi_stable"])?;
+        rows.push((build, xplug, abi_stable));
+    }
+    println!("\n{group}: xplug against abi_stable, one build of the benchmark a row");
+    println!("| build | ratio | xplug | abi_stable |\n|---|---|---|---|");
+    for (build, xplug, abi_stable) in rows {
+        println!(
+            "| {build} | {:.2}x | {xplug:.1} ns | {abi_stable:.1} ns |",
+            xplug / abi_stable
+        );
+    }
+    Ok(())
+}
+
+/// Builds the criterion benchmark `name` of `xplug-benches` with `flags` given to rustc for
+/// the benchmark crate alone; returns its executable.
+fn build_bench(name: &str, flags: &[&str]) -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .args(["rustc", "--package", "xplug-benches", "--profile", "bench"])
@@ -136,7 +188,8 @@ fn bench(args: Vec<String>) -> Result<(), String> {
             "--message-format",
             "json-render-diagnostics",
         ])
-        .args(["--", "-C", "llvm-args=-align-loops=64"])
+        .arg("--")
+        .args(flags)
         .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
@@ -145,15 +198,19 @@ fn bench(args: Vec<String>) -> Result<(), String> {
     }
     // The benchmark's artifact message names its executable (a JSON string: `\\` and `\"`
     // are the only escapes a path needs here).
-    let executable = String::from_utf8_lossy(&output.stdout)
+    String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter(|line| line.contains("\"reason\":\"compiler-artifact\""))
         .filter(|line| line.contains("\"kind\":[\"bench\"]"))
         .filter_map(|line| json_string_after(line, "\"executable\":\""))
         .next_back()
         .map(PathBuf::from)
-        .ok_or_else(|| format!("cargo named no executable for the `{name}` benchmark"))?;
-    let status = Command::new(&executable)
+        .ok_or_else(|| format!("cargo named no executable for the `{name}` benchmark"))
+}
+
+/// Runs the benchmark `name`'s `executable` on the benchmarks matching `filter`.
+fn run_bench(name: &str, executable: &Path, filter: Option<&str>) -> Result<(), String> {
+    let status = Command::new(executable)
         .arg("--bench")
         .args(filter)
         .status()

@@ -324,6 +324,10 @@ pub(crate) struct Reads<'f> {
     blocks: std::cell::RefCell<Held>,
     /// How many bytes `blocks` holds: at most [`Reads::max_kept`].
     kept: std::cell::Cell<u64>,
+    /// The block that served the last request, and its offset: most requests fall in the
+    /// block the one before fell in, found then without a search of `blocks` (a search is
+    /// most of a request's cost in a host built without optimisations).
+    last: std::cell::Cell<Option<(u64, *const [u8])>>,
 }
 
 /// The blocks [`Reads`] read, by offset and length.
@@ -343,6 +347,7 @@ impl<'f> Reads<'f> {
             len: plugin.meta.len(),
             blocks: std::cell::RefCell::new(std::collections::BTreeMap::new()),
             kept: std::cell::Cell::new(0),
+            last: std::cell::Cell::new(None),
         }
     }
 
@@ -354,14 +359,28 @@ impl<'f> Reads<'f> {
     /// Bytes `start..end` (within `len`) of a block read before, if one holds them: the
     /// one starting last at or before `start`.
     fn held(&self, start: u64, end: u64) -> Option<&[u8]> {
+        if let Some((at, block)) = self.last.get() {
+            // SAFETY: `last` points to a block of `blocks`, boxed, and never removed nor
+            // written while `self` lives (`blocks` only gains entries); `&self` outlives the
+            // slice returned.
+            let block = unsafe { &*block };
+            if let Some(bytes) = Self::within(at, block, start, end) {
+                return Some(bytes);
+            }
+        }
         let blocks = self.blocks.borrow();
         let (&(at, _), block) = blocks.range(..=(start, u64::MAX)).next_back()?;
-        let from = usize::try_from(start - at).ok()?;
-        let to = usize::try_from(end - at).ok()?;
-        let bytes = block.get(from..to)?;
-        // SAFETY: the block is boxed, and never removed nor written while `self` lives
-        // (`blocks` only gains entries); `&self` outlives the slice returned.
+        let bytes = Self::within(at, block, start, end)?;
+        self.last.set(Some((at, &**block as *const [u8])));
+        // SAFETY: as above: the block stays, unchanged, while `self` lives.
         Some(unsafe { &*(bytes as *const [u8]) })
+    }
+
+    /// Bytes `start..end` of the file, if `block`, read from offset `at`, holds them.
+    fn within(at: u64, block: &[u8], start: u64, end: u64) -> Option<&[u8]> {
+        let from = usize::try_from(start.checked_sub(at)?).ok()?;
+        let to = usize::try_from(end.checked_sub(at)?).ok()?;
+        block.get(from..to)
     }
 
     /// Bytes `start..end` (within `len`), from a block read before or a new one.
