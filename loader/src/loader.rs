@@ -14,7 +14,7 @@ use crate::info::PluginInfo;
 use crate::isolation::{self, Isolation};
 use crate::plugin::Plugin;
 use crate::stages::compat::Requirements;
-use crate::stages::{self, LoadMode, Options};
+use crate::stages::{self, Checked, LoadMode, Options};
 use crate::trust::Quarantine;
 #[cfg(feature = "trust")]
 use crate::trust::TrustPolicy;
@@ -311,15 +311,39 @@ impl<M: Interface> Loader<M> {
             ));
         }
         let loaded = stages::run::<M>(&self.options, path.as_ref(), self.services())?;
+        Ok(self.plugin(loaded))
+    }
+
+    /// The handle of a plugin whose load has finished (its journal entry, if any, is cleared).
+    pub(crate) fn plugin(&self, loaded: Checked<M>) -> Plugin<M> {
         let plugin = Plugin::new(
             loaded.module,
             loaded.library,
             loaded.path.into(),
             self.options.unload_wait,
         );
-        // The load has finished: its journal entry, if any, is cleared.
         drop(loaded.journaled);
-        Ok(plugin)
+        plugin
+    }
+
+    /// Whether this loader serves its plugins from child processes.
+    pub(crate) fn isolates(&self) -> bool {
+        #[cfg(any(unix, windows))]
+        return self.isolation.is_some();
+        #[cfg(not(any(unix, windows)))]
+        return false;
+    }
+
+    /// Stages 1 to 5 (every check, `dlopen`, the layout check) on `path`, for a load by this
+    /// loader that runs the plugin's `on_load` later ([`Loader::finish`]).
+    pub(crate) fn check(&self, path: &Path) -> Result<Checked<M>, LoadError> {
+        let services = stages::services_address::<M>(self.services());
+        stages::run_checks::<M>(&self.options, path, services)
+    }
+
+    /// Stage 6 on a file [`Loader::check`] checked, and its handle.
+    pub(crate) fn finish(&self, checked: Checked<M>) -> Result<Plugin<M>, LoadError> {
+        stages::initialise(checked, self.services()).map(|loaded| self.plugin(loaded))
     }
 
     /// The services this loader hands its plugins.
@@ -340,8 +364,7 @@ impl<M: Interface> Loader<M> {
         if self.isolation.is_some() {
             return self.load(path).map(|plugin| plugin.info().clone());
         }
-        let services = stages::services_address::<M>(self.services());
-        let checked = stages::run_checks::<M>(&self.options, path.as_ref(), services)?;
+        let checked = self.check(path.as_ref())?;
         let info = checked.library.info.clone();
         // Opened and checked, the plugin's code is done: its journal entry is cleared.
         drop(checked.journaled);

@@ -143,6 +143,15 @@ pub(crate) fn run<M: Interface>(
     host: Option<&'static M::Host>,
 ) -> Result<Checked<M>, LoadError> {
     let checked = run_checks::<M>(options, requested, services_address::<M>(host))?;
+    initialise(checked, host)
+}
+
+/// Stage 6 on a file [`run_checks`] checked: its `on_load`, with `host` handed to the plugin
+/// before it runs.
+pub(crate) fn initialise<M: Interface>(
+    checked: Checked<M>,
+    host: Option<&'static M::Host>,
+) -> Result<Checked<M>, LoadError> {
     init::on_load(&checked.library, &checked.path, checked.module, host)
         .map_err(|e| checked.named.error(e))?;
     Ok(checked)
