@@ -46,31 +46,34 @@ impl<M: Interface> Loader<M> {
     /// library name is listed in [`DirReport::skipped`]. Only an unreadable `dir` is an
     /// error. Each file is loaded as by [`load`](Loader::load), under the same trust contract.
     ///
-    /// The files are checked on as many threads as the host has cores (at most 8): each file's stages 1 to 5, its snapshot, its `dlopen` (its
-    /// static constructors, if any, run there) and its layout check may run on another
-    /// thread than the caller's, alongside other files'. The `on_load` hooks run afterwards
-    /// on the calling thread, one plugin after the other, in file-name order. (A loader that
-    /// isolates its plugins starts them one after the other.)
+    /// What depends on a file alone (opening it, the checks its first blocks allow, who may
+    /// change it, reading it or making its snapshot) runs for several files at once, on as
+    /// many threads as the host has cores (at most 8). The rest of each load (the trust
+    /// policy, the quarantine journal, `dlopen` and the static constructors it runs, the
+    /// layout check and `on_load`) runs on the calling thread, one file after the other, in
+    /// file-name order. A loader that isolates its plugins loads them one after the other.
     pub fn load_dir(&self, dir: impl AsRef<Path>) -> Result<DirReport<M>, LoadError> {
         let Listing {
             libraries,
             skipped,
             unreadable: mut rejected,
         } = Listing::of(dir.as_ref())?;
-        let loads: Vec<Result<Plugin<M>, LoadError>> = if self.isolates() {
-            libraries.iter().map(|path| self.load(path)).collect()
-        } else {
-            in_parallel(&libraries, |path| self.check(path))
-                .into_iter()
-                .map(|checked| checked.and_then(|checked| self.finish(checked)))
-                .collect()
-        };
         let mut plugins: Vec<Plugin<M>> = Vec::new();
-        for load in loads {
-            match load {
-                Ok(plugin) if plugins.iter().any(|p| p.same_library(&plugin)) => {}
-                Ok(plugin) => plugins.push(plugin),
-                Err(e) => rejected.push(e),
+        let mut add = |load: Result<Plugin<M>, LoadError>| match load {
+            Ok(plugin) if plugins.iter().any(|p| p.same_library(&plugin)) => {}
+            Ok(plugin) => plugins.push(plugin),
+            Err(e) => rejected.push(e),
+        };
+        if self.is_isolated() {
+            libraries.iter().for_each(|path| add(self.load(path)));
+        } else {
+            // A batch at a time: the files read and not loaded yet stay few.
+            let threads = threads_for(libraries.len());
+            for batch in libraries.chunks(threads * BATCH_PER_THREAD) {
+                let reads = in_parallel(batch, threads, |path| self.read(path));
+                for (path, read) in batch.iter().zip(reads) {
+                    add(read.and_then(|read| self.load_read(path, read)));
+                }
             }
         }
         Ok(DirReport {
@@ -81,40 +84,57 @@ impl<M: Interface> Loader<M> {
     }
 }
 
-/// The most threads [`Loader::load_dir`] checks files on.
-const MAX_CHECKING_THREADS: usize = 8;
+/// The most threads [`Loader::load_dir`] reads files on.
+const MAX_THREADS: usize = 8;
 
-/// `check` of every item, on as many threads as the host has cores (at most
-/// [`MAX_CHECKING_THREADS`], at most one per item, the calling thread among them); the results
-/// in the items' order.
-fn in_parallel<T: Sync, R: Send>(items: &[T], check: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
+/// How many files per thread [`Loader::load_dir`] reads before it loads them.
+const BATCH_PER_THREAD: usize = 4;
+
+/// How many threads to read `files` files on: as many as the host has cores, at most
+/// [`MAX_THREADS`], at most one per file, at least one.
+fn threads_for(files: usize) -> usize {
+    std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .min(MAX_CHECKING_THREADS)
-        .min(items.len());
-    if threads <= 1 {
-        return items.iter().map(check).collect();
-    }
+        .min(MAX_THREADS)
+        .min(files)
+        .max(1)
+}
+
+/// `work` on every item, on up to `threads` threads, the calling thread among them (alone if
+/// no other thread can be started); the results in the items' order.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    work: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     // Each thread takes the next item not taken yet.
     let next = AtomicUsize::new(0);
-    let work = || {
+    let take = || {
         let mut done = Vec::new();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             match items.get(i) {
-                Some(item) => done.push((i, check(item))),
+                Some(item) => done.push((i, work(item))),
                 None => return done,
             }
         }
     };
     let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mut done = work();
+        let others: Vec<_> = (1..threads)
+            .map_while(|_| {
+                // A thread the system refuses leaves its share to the others.
+                std::thread::Builder::new()
+                    .name(String::from("xplug-load-dir"))
+                    .spawn_scoped(scope, take)
+                    .ok()
+            })
+            .collect();
+        let mut done = take();
         for other in others {
             match other.join() {
                 Ok(theirs) => done.extend(theirs),
-                // The checks do not panic; a panic in one is the caller's, as if it had run
-                // on the calling thread.
+                // Reading does not panic; a panic there is the caller's, as if it had run on
+                // the calling thread.
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }

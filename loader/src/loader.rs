@@ -326,24 +326,21 @@ impl<M: Interface> Loader<M> {
         plugin
     }
 
-    /// Whether this loader serves its plugins from child processes.
-    pub(crate) fn isolates(&self) -> bool {
-        #[cfg(any(unix, windows))]
-        return self.isolation.is_some();
-        #[cfg(not(any(unix, windows)))]
-        return false;
+    /// Stage 1, stages 2 to 4 as far as the file's first blocks tell, the permission rule, and
+    /// the file's bytes if the load reads it whole ([`stages::Read`]): what
+    /// [`load_dir`](Loader::load_dir) runs for several files at once.
+    pub(crate) fn read(&self, path: &Path) -> Result<stages::Read, LoadError> {
+        stages::open_and_read(&self.options, path)
     }
 
-    /// Stages 1 to 5 (every check, `dlopen`, the layout check) on `path`, for a load by this
-    /// loader that runs the plugin's `on_load` later ([`Loader::finish`]).
-    pub(crate) fn check(&self, path: &Path) -> Result<Checked<M>, LoadError> {
-        let services = stages::services_address::<M>(self.services());
-        stages::run_checks::<M>(&self.options, path, services)
-    }
-
-    /// Stage 6 on a file [`Loader::check`] checked, and its handle.
-    pub(crate) fn finish(&self, checked: Checked<M>) -> Result<Plugin<M>, LoadError> {
-        stages::initialise(checked, self.services()).map(|loaded| self.plugin(loaded))
+    /// The rest of a load of a file [`Loader::read`] read.
+    pub(crate) fn load_read(
+        &self,
+        path: &Path,
+        read: stages::Read,
+    ) -> Result<Plugin<M>, LoadError> {
+        stages::run_read::<M>(&self.options, path, read, self.services())
+            .map(|loaded| self.plugin(loaded))
     }
 
     /// The services this loader hands its plugins.
@@ -364,7 +361,8 @@ impl<M: Interface> Loader<M> {
         if self.isolation.is_some() {
             return self.load(path).map(|plugin| plugin.info().clone());
         }
-        let checked = self.check(path.as_ref())?;
+        let services = stages::services_address::<M>(self.services());
+        let checked = stages::run_checks::<M>(&self.options, path.as_ref(), services)?;
         let info = checked.library.info.clone();
         // Opened and checked, the plugin's code is done: its journal entry is cleared.
         drop(checked.journaled);

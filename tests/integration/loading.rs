@@ -177,6 +177,57 @@ fn a_directory_loads_its_plugins_and_reports_each_refused_file() {
     assert_eq!(report.skipped, [dir.join("README.md")]);
 }
 
+/// `load_dir` checks its files on several threads: what it reports stays in file-name order,
+/// and each plugin's `on_load` runs on the calling thread, which the counting fixture's shows
+/// by finding this thread's plan (a thread-local) and making its load.
+#[test]
+fn a_directory_reports_in_file_name_order_and_runs_on_load_on_the_calling_thread() {
+    let dir = scratch("plugin-dir-order");
+    let name = |n: &str| xplug_loader::tools::library_file_name(n);
+    let files = [
+        ("a", Fixture::NewerMinor),
+        ("b", Fixture::Major),
+        ("c", Fixture::Counting),
+        ("d", Fixture::GreeterFr),
+        ("e", Fixture::ChangedType),
+        ("f", Fixture::GreeterEn),
+    ];
+    for (file, fixture) in files {
+        fs::copy(plugin(fixture), dir.join(name(file))).unwrap();
+    }
+    let nested = scratch("plugin-dir-order-nested").join(name("nested"));
+    fs::copy(plugin(Fixture::GreeterEn), &nested).unwrap();
+    install_callback();
+    PLAN.with(|p| {
+        *p.borrow_mut() = Some(Plan {
+            barrier: None,
+            load: nested.clone(),
+        })
+    });
+
+    let report = loader().load_dir(&dir).expect("directory readable");
+    let file_names = |paths: Vec<&Path>| -> Vec<String> {
+        paths
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    let loaded = file_names(report.plugins.iter().map(|p| p.path()).collect());
+    assert_eq!(loaded, ["a", "c", "d", "f"].map(name));
+    let refused = file_names(report.rejected.iter().map(|e| e.path()).collect());
+    assert_eq!(refused, ["b", "e"].map(name));
+    // The counting plugin's `on_load` found the plan on this thread and loaded the file.
+    assert!(
+        PLAN.with(|p| p.borrow().is_none()),
+        "on_load did not run on the thread that called load_dir"
+    );
+    let outcomes = nested_outcome(&nested);
+    assert!(
+        matches!(outcomes.as_slice(), [None]),
+        "the nested load: {outcomes:?}"
+    );
+}
+
 #[test]
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn a_symlink_in_a_directory_is_reported_by_its_entry_with_its_target() {

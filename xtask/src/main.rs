@@ -9,9 +9,9 @@
 //! - `bench NAME [FILTER]`: builds the criterion benchmark `NAME` (`calls`, `loading`, ...)
 //!   with its loops aligned to 64 bytes (the benchmark crate's, not the plugins'), then
 //!   runs the benchmarks matching `FILTER`.
-//! - `call-builds [FILTER]`: builds the `calls` benchmark five ways (its own code generation
-//!   alone changes) and runs the groups matching `FILTER` (default: the 64-byte string call)
-//!   in each, then prints xplug's time against abi_stable's, one build a row.
+//! - `call-builds [GROUP]`: builds the `calls` benchmark five ways (its own code generation
+//!   alone changes) and runs the `xplug` and `abi_stable` rows of `GROUP` (default: the 64-byte
+//!   string call) in each, then prints xplug's time against abi_stable's, one build a row.
 //! - `chart`: draws `docs/load-scaling.svg` from the estimates the `scaling` and `loading`
 //!   benchmarks (the latter in a release and a debug host) left in the target directory.
 
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             &xtask::repo_root().join("docs").join("load-scaling.svg"),
         ),
         _ => Err(String::from(
-            "usage: cargo xtask demo | cargo xtask plugins [host|nightly-randomize-layout|debian-1.85|debian-1.63|windows|aarch64] | cargo xtask bench NAME [FILTER] | cargo xtask call-builds [FILTER] | cargo xtask chart",
+            "usage: cargo xtask demo | cargo xtask plugins [host|nightly-randomize-layout|debian-1.85|debian-1.63|windows|aarch64] | cargo xtask bench NAME [FILTER] | cargo xtask call-builds [GROUP] | cargo xtask chart",
         )),
     };
     match result {
@@ -149,17 +149,30 @@ const CALL_BUILDS: [(&str, &[&str]); 5] = [
     ("this machine's CPU", &["-C", "target-cpu=native"]),
 ];
 
-/// Builds the `calls` benchmark in each of [`CALL_BUILDS`], runs the groups matching `FILTER`
-/// (default: the 64-byte string call) in each, and prints xplug's time against abi_stable's
-/// for every build, from the estimates criterion left.
-fn call_builds(filter: Option<String>) -> Result<(), String> {
-    let filter = filter.unwrap_or_else(|| String::from("echo_64_byte_string"));
-    let group = filter.split('/').next().unwrap_or(&filter).to_owned();
+/// The groups of the `calls` benchmark with both an `xplug` and an `abi_stable` row.
+const CALL_GROUPS: [&str; 3] = ["echo_64_byte_string", "add_u64", "sum_4_kib_slice"];
+
+/// Builds the `calls` benchmark in each of [`CALL_BUILDS`], runs the `xplug` and `abi_stable`
+/// rows of `group` (default: the 64-byte string call) in each, and prints xplug's time
+/// against abi_stable's for every build, from the estimates criterion left.
+fn call_builds(group: Option<String>) -> Result<(), String> {
+    let group = group.unwrap_or_else(|| String::from(CALL_GROUPS[0]));
+    if !CALL_GROUPS.contains(&group.as_str()) {
+        return Err(format!(
+            "`{group}` is not one of the call groups with an abi_stable row: {}",
+            CALL_GROUPS.join(", ")
+        ));
+    }
+    let filter = format!("^{group}/(xplug|abi_stable)$");
     let criterion = target_dir().join("criterion");
     let mut rows = Vec::new();
     for (build, flags) in CALL_BUILDS {
         eprintln!("xtask: the calls benchmark, {build}");
         let executable = build_bench("calls", flags)?;
+        // Estimates left by an earlier run must not stand in for this build's.
+        for row in ["xplug", "abi_stable"] {
+            let _ = fs::remove_dir_all(criterion.join(&group).join(row).join("new"));
+        }
         run_bench("calls", &executable, Some(&filter))?;
         let xplug = chart::mean_ns(&criterion, &[&group, "xplug"])?;
         let abi_stable = chart::mean_ns(&criterion, &[&group, "abi_stable"])?;

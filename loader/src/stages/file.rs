@@ -357,7 +357,8 @@ impl<'f> Reads<'f> {
     }
 
     /// Bytes `start..end` (within `len`) of a block read before, if one holds them: the
-    /// one starting last at or before `start`.
+    /// block of the last request if it does, else the one starting last at or before
+    /// `start`.
     fn held(&self, start: u64, end: u64) -> Option<&[u8]> {
         if let Some((at, block)) = self.last.get() {
             // SAFETY: `last` points to a block of `blocks`, boxed, and never removed nor

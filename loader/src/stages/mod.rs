@@ -148,7 +148,7 @@ pub(crate) fn run<M: Interface>(
 
 /// Stage 6 on a file [`run_checks`] checked: its `on_load`, with `host` handed to the plugin
 /// before it runs.
-pub(crate) fn initialise<M: Interface>(
+fn initialise<M: Interface>(
     checked: Checked<M>,
     host: Option<&'static M::Host>,
 ) -> Result<Checked<M>, LoadError> {
@@ -244,32 +244,96 @@ fn check_opened<M: Interface>(
     services: usize,
     given: Given<'_>,
 ) -> Result<Checked<M>, LoadError> {
+    let bytes = read_checked(options, requested, &plugin, &given)?;
+    check_read(options, requested, plugin, services, given, bytes)
+}
+
+/// A file stage 1 opened, refused if stages 2 to 4 or the permission rule refuse it, and its
+/// bytes if the load reads it whole: the part of a load that depends on nothing but the file
+/// (no process-wide state), which [`Loader::load_dir`](crate::Loader::load_dir) runs for
+/// several files at once.
+pub(crate) struct Read {
+    plugin: PluginFile,
+    bytes: Option<file::Bytes>,
+}
+
+/// Stage 1 and [`read_checked`] on the file at `requested`.
+pub(crate) fn open_and_read(options: &Options, requested: &Path) -> Result<Read, LoadError> {
+    let plugin = file::open(requested, options.file)?;
+    let named = plugin.named.clone();
+    match read_checked(options, requested, &plugin, &Given::Nothing) {
+        Ok(bytes) => Ok(Read { plugin, bytes }),
+        Err(e) => Err(named.error(e)),
+    }
+}
+
+/// Stages 2 to 6 on a file [`open_and_read`] read, for a load that hands the plugin `host`.
+pub(crate) fn run_read<M: Interface>(
+    options: &Options,
+    requested: &Path,
+    read: Read,
+    host: Option<&'static M::Host>,
+) -> Result<Checked<M>, LoadError> {
+    let named = read.plugin.named.clone();
+    let services = services_address::<M>(host);
+    let checked = check_read::<M>(
+        options,
+        requested,
+        read.plugin,
+        services,
+        Given::Nothing,
+        read.bytes,
+    )
+    .map_err(|e| named.error(e))?;
+    initialise(checked, host)
+}
+
+/// The first part of [`check_opened`]: refuses what stages 2 to 4 refuse from the file's
+/// first blocks, then checks who may change it, then reads it whole if the load needs its
+/// bytes.
+fn read_checked(
+    options: &Options,
+    requested: &Path,
+    plugin: &PluginFile,
+    given: &Given<'_>,
+) -> Result<Option<file::Bytes>, LoadError> {
     // A file this host would refuse at stages 2 to 4 is refused from what they read of it,
     // as `inspect` reads it, before the whole file is read (its header is read again from
     // those bytes, which are what runs). With a trust policy, nothing of a file is parsed
     // before the policy has seen all of it.
     if options.reads_whole_file() && options.trust.is_empty() {
-        let (info, _) = read_header_from_file(&plugin)?;
+        let (info, _) = read_header_from_file(plugin)?;
         options.requirements.check(&plugin.path, &info)?;
     }
     // Who may change the file: checked on the file this process opened (an isolated plugin's
     // process is handed a snapshot its host checked).
     if !matches!(given, Given::Sealed(_)) {
-        file::check_permissions(&plugin, requested, options.file)?;
+        file::check_permissions(plugin, requested, options.file)?;
     }
     // Its bytes read once when a check or the snapshot needs them. A new snapshot in a memfd is
     // made now, by the kernel, and its sealed bytes are what every check reads.
     let snapshot_now = options.mode == LoadMode::Snapshot
         && options.snapshot_dir.is_none()
         && matches!(given, Given::Nothing);
-    let bytes = match (options.reads_whole_file(), snapshot_now) {
+    Ok(match (options.reads_whole_file(), snapshot_now) {
         (false, _) => None,
-        (true, true) => Some(file::read_snapshot(&plugin, options.file.max_size)?),
+        (true, true) => Some(file::read_snapshot(plugin, options.file.max_size)?),
         (true, false) => Some(file::Bytes::Read(file::read(
-            &plugin,
+            plugin,
             options.file.max_size,
         )?)),
-    };
+    })
+}
+
+/// The rest of [`check_opened`], on the bytes [`read_checked`] read.
+fn check_read<M: Interface>(
+    options: &Options,
+    requested: &Path,
+    plugin: PluginFile,
+    services: usize,
+    given: Given<'_>,
+    bytes: Option<file::Bytes>,
+) -> Result<Checked<M>, LoadError> {
     let digest = bytes.as_deref().map(LazyDigest::new);
     let (sealed, expected) = match given {
         Given::Nothing => (bytes.as_ref().and_then(file::Bytes::sealed), None),
