@@ -51,7 +51,8 @@ impl<M: Interface> Loader<M> {
     /// many threads as the host has cores (at most 8). The rest of each load (the trust
     /// policy, the quarantine journal, `dlopen` and the static constructors it runs, the
     /// layout check and `on_load`) runs on the calling thread, one file after the other, in
-    /// file-name order. A loader that isolates its plugins loads them one after the other.
+    /// file-name order. At most four files a thread, and 256 MiB of files, are read ahead of
+    /// their loads. A loader that isolates its plugins loads them one after the other.
     pub fn load_dir(&self, dir: impl AsRef<Path>) -> Result<DirReport<M>, LoadError> {
         let Listing {
             libraries,
@@ -67,9 +68,12 @@ impl<M: Interface> Loader<M> {
         if self.is_isolated() {
             libraries.iter().for_each(|path| add(self.load(path)));
         } else {
-            // A batch at a time: the files read and not loaded yet stay few.
+            // A batch at a time: the files read and not loaded yet stay few and small.
             let threads = threads_for(libraries.len());
-            for batch in libraries.chunks(threads * BATCH_PER_THREAD) {
+            let mut rest = libraries.as_slice();
+            while !rest.is_empty() {
+                let (batch, after) = rest.split_at(batch_len(rest, threads * BATCH_PER_THREAD));
+                rest = after;
                 let reads = in_parallel(batch, threads, |path| self.read(path));
                 for (path, read) in batch.iter().zip(reads) {
                     add(read.and_then(|read| self.load_read(path, read)));
@@ -89,6 +93,27 @@ const MAX_THREADS: usize = 8;
 
 /// How many files per thread [`Loader::load_dir`] reads before it loads them.
 const BATCH_PER_THREAD: usize = 4;
+
+/// The most bytes of files [`Loader::load_dir`] reads in one batch (one file more than that is
+/// read alone).
+const BATCH_BYTES: u64 = 256 << 20;
+
+/// How many of `paths`, from the first, make the next batch: at most `most` files, whose sizes
+/// (as the directory says now: a file that grows is bounded by the loader's file size limit)
+/// add up to at most [`BATCH_BYTES`], and at least one file.
+fn batch_len(paths: &[PathBuf], most: usize) -> usize {
+    let mut bytes = 0u64;
+    let mut len = 0;
+    for path in paths.iter().take(most) {
+        let size = fs::metadata(path).map_or(0, |meta| meta.len());
+        bytes = bytes.saturating_add(size);
+        if len > 0 && bytes > BATCH_BYTES {
+            break;
+        }
+        len += 1;
+    }
+    len.max(1)
+}
 
 /// How many threads to read `files` files on: as many as the host has cores, at most
 /// [`MAX_THREADS`], at most one per file, at least one.
@@ -236,6 +261,33 @@ pub fn library_file_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_holds_a_few_files_and_a_bounded_number_of_bytes() {
+        let dir = std::env::temp_dir().join(format!("xplug-batch-len-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, len: u64| {
+            let path = dir.join(name);
+            // Sparse: no disk space is used.
+            fs::File::create(&path).unwrap().set_len(len).unwrap();
+            path
+        };
+        let small: Vec<PathBuf> = (0..10).map(|i| file(&format!("s{i}"), 4096)).collect();
+        assert_eq!(batch_len(&small, 8), 8);
+        assert_eq!(batch_len(&small[..3], 8), 3);
+        let large = file("large", BATCH_BYTES / 2 + 1);
+        let huge = file("huge", 2 * BATCH_BYTES);
+        // Two halves and a bit do not fit; the first always does, however large.
+        assert_eq!(
+            batch_len(&[large.clone(), large.clone(), small[0].clone()], 8),
+            1
+        );
+        assert_eq!(batch_len(&[huge.clone(), small[0].clone()], 8), 1);
+        assert_eq!(batch_len(&[small[0].clone(), huge], 8), 1);
+        // A file gone since the listing counts for nothing here; its load reports it.
+        assert_eq!(batch_len(&[dir.join("missing"), small[0].clone()], 8), 2);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn library_names_follow_the_platform() {

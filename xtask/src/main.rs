@@ -140,7 +140,8 @@ const ALIGNED: &[&str] = &["-C", "llvm-args=-align-loops=64"];
 
 /// The builds of the `calls` benchmark that `call-builds` compares: the benchmark crate's own
 /// code generation changes (the plugins and the other crates stay as they are), and with it
-/// how the host's code moves what a call returns.
+/// how the host's code moves what a call returns. (The flags come after the `bench` profile's
+/// own on rustc's command line, so `opt-level` and `codegen-units` here are the ones used.)
 const CALL_BUILDS: [(&str, &[&str]); 5] = [
     ("loops aligned (cargo xtask bench)", ALIGNED),
     ("as cargo bench builds it", &[]),
