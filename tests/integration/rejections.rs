@@ -188,3 +188,87 @@ fn a_huge_sparse_file_is_refused_before_it_is_read() {
         .unwrap_or_else(|e| panic!("{}", e.report()));
     assert_eq!(padded.add(1, 2).unwrap(), 3);
 }
+
+/// Where the `.gnu.hash` section of the ELF file `bytes` lies, and its header's four words:
+/// buckets, first hashed symbol, Bloom words, Bloom shift.
+fn gnu_hash(bytes: &[u8]) -> (std::ops::Range<usize>, [u32; 4]) {
+    use object::{Object, ObjectSection};
+    let file = object::File::parse(bytes).unwrap();
+    let section = file.section_by_name(".gnu.hash").expect("a GNU hash table");
+    let (at, len) = section.file_range().unwrap();
+    let range = at as usize..(at + len) as usize;
+    let word = |i: usize| u32::from_le_bytes(bytes[range.start + 4 * i..][..4].try_into().unwrap());
+    (range.clone(), [word(0), word(1), word(2), word(3)])
+}
+
+/// The header is looked for through the library's GNU hash table, as the dynamic loader looks
+/// up a symbol: a table that says the header symbol is not there is believed, and a table the
+/// dynamic loader could not read safely refuses the file, both before anything is opened (and
+/// without a panic in this debug build: a zero bucket count or a shift of 32 would divide by
+/// zero or overflow in a lookup that trusted them).
+#[test]
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn the_header_symbol_is_looked_up_through_the_gnu_hash_table_and_a_damaged_one_is_refused() {
+    let original = fs::read(plugin(Fixture::GreeterEn)).unwrap();
+    let (table, [_, _, bloom_words, _]) = gnu_hash(&original);
+    let dir = scratch("gnu-hash");
+    let refusals = |name: &str, patch: &dyn Fn(&mut [u8])| {
+        let mut bytes = original.clone();
+        patch(&mut bytes[table.clone()]);
+        let path = dir.join(xplug_loader::tools::library_file_name(name));
+        fs::write(&path, &bytes).unwrap();
+        let inspected = xplug_loader::tools::inspect(&path).expect_err(name);
+        let loaded = expect_err(&loader(), &path);
+        [inspected.kind().clone(), loaded.kind().clone()]
+    };
+    let set = |table: &mut [u8], word: usize, value: u32| {
+        table[4 * word..4 * word + 4].copy_from_slice(&value.to_le_bytes());
+    };
+
+    // The Bloom filter says there is no symbol of that hash; no buckets, no symbol at all.
+    let absent: [(&str, &dyn Fn(&mut [u8])); 2] = [
+        ("bloom-empty", &|t| {
+            t[16..16 + 8 * bloom_words as usize].fill(0)
+        }),
+        ("no-buckets", &|t| set(t, 0, 0)),
+    ];
+    for (name, patch) in absent {
+        for kind in refusals(name, patch) {
+            assert!(
+                matches!(kind, ErrorKind::NotAPlugin { .. }),
+                "{name}: {kind:?}"
+            );
+        }
+    }
+    // Tables the dynamic loader could not read safely.
+    let damaged: [(&str, &dyn Fn(&mut [u8]), &str); 4] = [
+        (
+            "shift-32",
+            &|t| set(t, 3, 32),
+            "a Bloom shift of 32 or more",
+        ),
+        ("no-bloom-words", &|t| set(t, 2, 0), "no Bloom filter words"),
+        (
+            "bloom-past-the-end",
+            &|t| set(t, 2, u32::MAX),
+            "its parts run past its end",
+        ),
+        (
+            "chains-outside",
+            &|t| set(t, 1, u32::MAX),
+            "a chain runs outside",
+        ),
+    ];
+    for (name, patch, reason) in damaged {
+        for kind in refusals(name, patch) {
+            match kind {
+                ErrorKind::Malformed { reason: said, .. } => assert!(
+                    said.contains("damaged GNU hash table") && said.contains(reason),
+                    "{name}: {said}"
+                ),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+    assert_good_plugin_works();
+}

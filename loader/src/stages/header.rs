@@ -7,9 +7,10 @@
 
 use std::path::Path;
 
-use object::read::elf::{SectionHeader, Sym};
+use object::elf::{self, FileHeader64};
+use object::read::elf::{SectionHeader, SectionTable, Sym};
 use object::read::ReadRef;
-use object::{BinaryFormat, Object, ObjectSection, ObjectSymbol};
+use object::{BinaryFormat, Endian, Endianness, Object, ObjectSection, ObjectSymbol, SectionIndex};
 use xplug::header::{self, PluginHeader, FORMAT_VERSION, HEADER_SIZE, HEADER_SYMBOL};
 
 use crate::error::{ErrorKind, LoadError};
@@ -62,37 +63,12 @@ fn find<'data, R: ReadRef<'data>>(
         Parsed::Elf64 { endian, sections } => {
             let endian = *endian;
             // The dynamic symbols alone: the exported ones, whatever the size of `.symtab`.
-            let symbols = sections
-                .symbols(endian, data, object::elf::SHT_DYNSYM)
-                .map_err(|e| ErrorKind::Malformed {
-                    format: String::from("ELF"),
-                    reason: e.to_string(),
-                })?;
-            // The string table is read once, as one piece: names looked up one by one through
-            // a read cache would each be a read (and a cached copy) of their own.
-            let strings = sections
-                .section(symbols.string_section())
-                .and_then(|s| s.data(endian, data))
-                .map_err(|e| ErrorKind::Malformed {
-                    format: String::from("ELF"),
-                    reason: e.to_string(),
-                })?;
-            let wanted = |name: &[u8]| {
-                let mut with_nul = name.to_vec();
-                with_nul.push(0);
-                with_nul
-            };
-            let (plain, prefixed) = (wanted(HEADER_SYMBOL.as_bytes()), wanted(mangled.as_bytes()));
-            let address = symbols
-                .iter()
-                .find(|s| {
-                    let at = s.st_name(endian) as usize;
-                    s.is_definition(endian)
-                        && strings.get(at..).map_or(false, |rest| {
-                            rest.starts_with(&plain) || rest.starts_with(&prefixed)
-                        })
-                })
-                .map(|s| s.st_value(endian));
+            let address = elf_symbol(
+                endian,
+                sections,
+                data,
+                [HEADER_SYMBOL.as_bytes(), mangled.as_bytes()],
+            )?;
             let holder = address.and_then(|address| {
                 holding(
                     address,
@@ -156,6 +132,191 @@ fn find<'data, R: ReadRef<'data>>(
     bytes
         .try_into()
         .map_err(|_| bad(String::from("short header")))
+}
+
+/// The value of the first defined dynamic symbol of an ELF library named one of `names`, if
+/// there is one. Looked up through the library's GNU hash table where it has one, as the
+/// dynamic loader looks up a symbol (a handful of symbols looked at, not all of them): what the
+/// table says is what `dlsym` would find, and a table the dynamic loader could not read safely
+/// (no Bloom words, a shift past 31, parts past the section's end, a chain outside the symbols)
+/// refuses the file. A library without one is searched symbol by symbol.
+fn elf_symbol<'data, R: ReadRef<'data>>(
+    endian: Endianness,
+    sections: &SectionTable<'data, FileHeader64<Endianness>, R>,
+    data: R,
+    names: [&[u8]; 2],
+) -> Result<Option<u64>, ErrorKind> {
+    let malformed = |reason: String| ErrorKind::Malformed {
+        format: String::from("ELF"),
+        reason,
+    };
+    // The first section of dynamic symbols, and the first GNU hash table (used only if it is
+    // that of those symbols), in one pass.
+    let mut dynamic = None;
+    let mut hash = None;
+    for (index, section) in sections.iter().enumerate() {
+        match section.sh_type(endian) {
+            elf::SHT_DYNSYM if dynamic.is_none() => dynamic = Some((index, section)),
+            elf::SHT_GNU_HASH if hash.is_none() => hash = Some(section),
+            _ => {}
+        }
+    }
+    let (index, dynamic) = match dynamic {
+        Some(found) => found,
+        None => return Ok(None),
+    };
+    let symbols: &[elf::Sym64<Endianness>] = dynamic
+        .data_as_array(endian, data)
+        .map_err(|e| malformed(e.to_string()))?;
+    // The names, read once as one piece: names looked up one by one through the reads would
+    // each be a read (and a kept copy) of their own.
+    let names_section = sections
+        .section(SectionIndex(dynamic.sh_link(endian) as usize))
+        .map_err(|e| malformed(e.to_string()))?;
+    if names_section.sh_type(endian) != elf::SHT_STRTAB {
+        return Err(malformed(String::from("Invalid ELF string section type")));
+    }
+    let strings = names_section
+        .data(endian, data)
+        .map_err(|e| malformed(e.to_string()))?;
+    let named = |symbol: &elf::Sym64<Endianness>, name: &[u8]| {
+        let at = symbol.st_name(endian) as usize;
+        strings.get(at..).map_or(false, |rest| {
+            rest.len() > name.len() && rest.starts_with(name) && rest[name.len()] == 0
+        })
+    };
+    match hash.filter(|table| table.sh_link(endian) as usize == index) {
+        Some(table) => {
+            let table = table
+                .data(endian, data)
+                .map_err(|e| malformed(e.to_string()))?;
+            let damaged = |reason: &str| malformed(format!("damaged GNU hash table: {}", reason));
+            let table = match GnuHash::parse(endian, table).map_err(damaged)? {
+                Some(table) => table,
+                // No buckets: the dynamic loader finds no symbol of this library.
+                None => return Ok(None),
+            };
+            for name in names {
+                let found = table
+                    .find(endian, symbols, name, |symbol| named(symbol, name))
+                    .map_err(damaged)?;
+                if let Some(symbol) = found {
+                    return Ok(Some(symbol.st_value(endian)));
+                }
+            }
+            Ok(None)
+        }
+        None => Ok(symbols
+            .iter()
+            .find(|s| s.is_definition(endian) && names.iter().any(|name| named(s, name)))
+            .map(|s| s.st_value(endian))),
+    }
+}
+
+/// A GNU hash table of a 64-bit ELF library's dynamic symbols (`.gnu.hash`), as the dynamic
+/// loader reads it: a Bloom filter, then a bucket per hash, then chains of hashes that run
+/// alongside the symbols from `symbol_base` on. Every number in it comes from the file.
+struct GnuHash<'data> {
+    symbol_base: u32,
+    bloom_shift: u32,
+    bloom: &'data [u8],
+    buckets: &'data [u8],
+    chains: &'data [u8],
+}
+
+impl<'data> GnuHash<'data> {
+    /// The table in `data`; `None` if it has no buckets (it hashes no symbol); an error if the
+    /// dynamic loader could not read it safely.
+    fn parse(
+        endian: Endianness,
+        data: &'data [u8],
+    ) -> Result<Option<GnuHash<'data>>, &'static str> {
+        let word = |at: usize| {
+            data.get(at..at + 4)
+                .map(|w| endian.read_u32_bytes([w[0], w[1], w[2], w[3]]))
+        };
+        let header = (word(0), word(4), word(8), word(12));
+        let (buckets, symbol_base, bloom_words, bloom_shift) = match header {
+            (Some(a), Some(b), Some(c), Some(d)) => (a, b, c, d),
+            _ => return Err("its header is cut short"),
+        };
+        if buckets == 0 {
+            return Ok(None);
+        }
+        if bloom_words == 0 {
+            return Err("no Bloom filter words");
+        }
+        if bloom_shift >= 32 {
+            return Err("a Bloom shift of 32 or more");
+        }
+        let past = "its parts run past its end";
+        let bloom_end = (bloom_words as usize)
+            .checked_mul(8)
+            .and_then(|len| len.checked_add(16))
+            .ok_or(past)?;
+        let buckets_end = (buckets as usize)
+            .checked_mul(4)
+            .and_then(|len| len.checked_add(bloom_end))
+            .ok_or(past)?;
+        Ok(Some(GnuHash {
+            symbol_base,
+            bloom_shift,
+            bloom: data.get(16..bloom_end).ok_or(past)?,
+            buckets: data.get(bloom_end..buckets_end).ok_or(past)?,
+            chains: data.get(buckets_end..).ok_or(past)?,
+        }))
+    }
+
+    /// The defined symbol of `symbols` with this `name` (`is_named` tells) that the table
+    /// leads to, if any; an error if the chain it follows runs outside the table or the
+    /// symbols.
+    fn find<'s>(
+        &self,
+        endian: Endianness,
+        symbols: &'s [elf::Sym64<Endianness>],
+        name: &[u8],
+        is_named: impl Fn(&elf::Sym64<Endianness>) -> bool,
+    ) -> Result<Option<&'s elf::Sym64<Endianness>>, &'static str> {
+        let outside = "a chain runs outside the table or the symbols";
+        let hash = elf::gnu_hash(name);
+        let u32_at = |bytes: &[u8], i: usize| {
+            let at = i.checked_mul(4)?;
+            let w = bytes.get(at..at.checked_add(4)?)?;
+            Some(endian.read_u32_bytes([w[0], w[1], w[2], w[3]]))
+        };
+        // The Bloom filter: one 64-bit word (there is at least one, and the mask keeps the
+        // index below their number, as the dynamic loader's does), two bits of it.
+        let words = self.bloom.len() / 8;
+        let at = (hash as usize / 64) & (words - 1);
+        let word = match self.bloom.get(at * 8..at * 8 + 8) {
+            Some(w) => endian.read_u64_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
+            None => return Err(outside),
+        };
+        let bits = (1u64 << (hash % 64)) | (1u64 << ((hash >> self.bloom_shift) % 64));
+        if word & bits != bits {
+            return Ok(None);
+        }
+        let buckets = self.buckets.len() / 4;
+        let mut index = u32_at(self.buckets, hash as usize % buckets).ok_or(outside)? as usize;
+        if index == 0 {
+            return Ok(None);
+        }
+        // The chain: hashes, the last one's low bit set, each beside its symbol.
+        loop {
+            let chained = index
+                .checked_sub(self.symbol_base as usize)
+                .and_then(|i| u32_at(self.chains, i))
+                .ok_or(outside)?;
+            let symbol = symbols.get(index).ok_or(outside)?;
+            if chained | 1 == hash | 1 && symbol.is_definition(endian) && is_named(symbol) {
+                return Ok(Some(symbol));
+            }
+            if chained & 1 != 0 {
+                return Ok(None);
+            }
+            index += 1;
+        }
+    }
 }
 
 /// Checks a header's fields and converts them.
