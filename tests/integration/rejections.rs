@@ -189,6 +189,9 @@ fn a_huge_sparse_file_is_refused_before_it_is_read() {
     assert_eq!(padded.add(1, 2).unwrap(), 3);
 }
 
+/// A change to a GNU hash table's bytes.
+type Patch<'a> = &'a dyn Fn(&mut [u8]);
+
 /// Where the `.gnu.hash` section of the ELF file `bytes` lies, and its header's four words:
 /// buckets, first hashed symbol, Bloom words, Bloom shift.
 fn gnu_hash(bytes: &[u8]) -> (std::ops::Range<usize>, [u32; 4]) {
@@ -212,7 +215,7 @@ fn the_header_symbol_is_looked_up_through_the_gnu_hash_table_and_a_damaged_one_i
     let original = fs::read(plugin(Fixture::GreeterEn)).unwrap();
     let (table, [_, _, bloom_words, _]) = gnu_hash(&original);
     let dir = scratch("gnu-hash");
-    let refusals = |name: &str, patch: &dyn Fn(&mut [u8])| {
+    let refusals = |name: &str, patch: Patch<'_>| {
         let mut bytes = original.clone();
         patch(&mut bytes[table.clone()]);
         let path = dir.join(xplug_loader::tools::library_file_name(name));
@@ -226,7 +229,7 @@ fn the_header_symbol_is_looked_up_through_the_gnu_hash_table_and_a_damaged_one_i
     };
 
     // The Bloom filter says there is no symbol of that hash; no buckets, no symbol at all.
-    let absent: [(&str, &dyn Fn(&mut [u8])); 2] = [
+    let absent: [(&str, Patch<'_>); 2] = [
         ("bloom-empty", &|t| {
             t[16..16 + 8 * bloom_words as usize].fill(0)
         }),
@@ -241,7 +244,7 @@ fn the_header_symbol_is_looked_up_through_the_gnu_hash_table_and_a_damaged_one_i
         }
     }
     // Tables the dynamic loader could not read safely.
-    let damaged: [(&str, &dyn Fn(&mut [u8]), &str); 4] = [
+    let damaged: [(&str, Patch<'_>, &str); 4] = [
         (
             "shift-32",
             &|t| set(t, 3, 32),
