@@ -266,7 +266,8 @@ fn the_header_symbol_is_looked_up_through_the_gnu_hash_table_and_a_damaged_one_i
         for kind in refusals(name, patch) {
             match kind {
                 ErrorKind::Malformed { reason: said, .. } => assert!(
-                    said.contains("damaged GNU hash table") && said.contains(reason),
+                    said.contains("GNU hash table (`.gnu.hash`) cannot be read safely")
+                        && said.contains(reason),
                     "{name}: {said}"
                 ),
                 other => panic!("{name}: {other:?}"),

@@ -190,7 +190,12 @@ fn elf_symbol<'data, R: ReadRef<'data>>(
             let table = table
                 .data(endian, data)
                 .map_err(|e| malformed(e.to_string()))?;
-            let damaged = |reason: &str| malformed(format!("damaged GNU hash table: {}", reason));
+            let damaged = |reason: &str| {
+                malformed(format!(
+                    "its GNU hash table (`.gnu.hash`) cannot be read safely: {}",
+                    reason
+                ))
+            };
             let table = match GnuHash::parse(endian, table).map_err(damaged)? {
                 Some(table) => table,
                 // No buckets: the dynamic loader finds no symbol of this library.
