@@ -206,9 +206,10 @@ fn gnu_hash(bytes: &[u8]) -> (std::ops::Range<usize>, [u32; 4]) {
 
 /// The header is looked for through the library's GNU hash table, as the dynamic loader looks
 /// up a symbol: a table that says the header symbol is not there is believed, and a table the
-/// dynamic loader could not read safely refuses the file, both before anything is opened (and
-/// without a panic in this debug build: a zero bucket count or a shift of 32 would divide by
-/// zero or overflow in a lookup that trusted them).
+/// dynamic loader could not read safely (it asserts on a number of Bloom words that is not a
+/// power of two, ending the process) refuses the file, both before `dlopen`, without a panic in
+/// this debug build (a shift of 32 would overflow in a lookup that trusted it). A table that is
+/// not that of the dynamic symbols is passed over for the symbols themselves.
 #[test]
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn the_header_symbol_is_looked_up_through_the_gnu_hash_table_and_a_damaged_one_is_refused() {
@@ -244,16 +245,17 @@ fn the_header_symbol_is_looked_up_through_the_gnu_hash_table_and_a_damaged_one_i
         }
     }
     // Tables the dynamic loader could not read safely.
-    let damaged: [(&str, Patch<'_>, &str); 4] = [
+    let damaged: [(&str, Patch<'_>, &str); 5] = [
+        ("three-bloom-words", &|t| set(t, 2, 3), "not a power of two"),
         (
             "shift-32",
             &|t| set(t, 3, 32),
             "a Bloom shift of 32 or more",
         ),
-        ("no-bloom-words", &|t| set(t, 2, 0), "no Bloom filter words"),
+        ("no-bloom-words", &|t| set(t, 2, 0), "not a power of two"),
         (
             "bloom-past-the-end",
-            &|t| set(t, 2, u32::MAX),
+            &|t| set(t, 2, 1 << 30),
             "its parts run past its end",
         ),
         (
@@ -274,5 +276,36 @@ fn the_header_symbol_is_looked_up_through_the_gnu_hash_table_and_a_damaged_one_i
             }
         }
     }
+    // A table linked to no symbol table is not used: the dynamic symbols are searched one by
+    // one, and the header found (by `inspect` with the table's Bloom filter emptied too, which
+    // the table would have believed; by a load with the table as it was, which the dynamic
+    // loader reads through the dynamic segment).
+    let mut bytes = original.clone();
+    let sh_link = section_header(&bytes, ".gnu.hash") + 40;
+    bytes[sh_link..sh_link + 4].copy_from_slice(&0u32.to_le_bytes());
+    let path = dir.join(xplug_loader::tools::library_file_name("unlinked"));
+    fs::write(&path, &bytes).unwrap();
+    let plugin = loader()
+        .load(&path)
+        .expect("found by searching the dynamic symbols");
+    assert_eq!(plugin.info().name, "greeter-en");
+    bytes[table.start + 16..table.start + 16 + 8 * bloom_words as usize].fill(0);
+    let path = dir.join(xplug_loader::tools::library_file_name(
+        "unlinked-bloom-empty",
+    ));
+    fs::write(&path, &bytes).unwrap();
+    let info = xplug_loader::tools::inspect(&path).expect("found by searching the dynamic symbols");
+    assert_eq!(info.info.name, "greeter-en");
     assert_good_plugin_works();
+}
+
+/// Where the section header of the section `name` of the 64-bit little-endian ELF file
+/// `bytes` starts.
+fn section_header(bytes: &[u8], name: &str) -> usize {
+    use object::{Object, ObjectSection};
+    let file = object::File::parse(bytes).unwrap();
+    let index = file.section_by_name(name).unwrap().index().0;
+    let shoff = u64::from_le_bytes(bytes[0x28..0x30].try_into().unwrap()) as usize;
+    let shentsize = u16::from_le_bytes(bytes[0x3a..0x3c].try_into().unwrap()) as usize;
+    shoff + index * shentsize
 }

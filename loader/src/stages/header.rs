@@ -138,8 +138,11 @@ fn find<'data, R: ReadRef<'data>>(
 /// there is one. Looked up through the library's GNU hash table where it has one, as the
 /// dynamic loader looks up a symbol (a handful of symbols looked at, not all of them): what the
 /// table says is what `dlsym` would find, and a table the dynamic loader could not read safely
-/// (no Bloom words, a shift past 31, parts past the section's end, a chain outside the symbols)
-/// refuses the file. A library without one is searched symbol by symbol.
+/// (Bloom words not a power of two in number, a shift past 31, parts past the section's end, a
+/// chain outside the symbols) refuses the file. A library without one is searched symbol by
+/// symbol. (The dynamic loader reads the table its dynamic segment names, which a crafted file
+/// can make another: the header found here is compared with the one `dlsym` finds after
+/// `dlopen`.)
 fn elf_symbol<'data, R: ReadRef<'data>>(
     endian: Endianness,
     sections: &SectionTable<'data, FileHeader64<Endianness>, R>,
@@ -230,8 +233,8 @@ struct GnuHash<'data> {
 }
 
 impl<'data> GnuHash<'data> {
-    /// The table in `data`; `None` if it has no buckets (it hashes no symbol); an error if the
-    /// dynamic loader could not read it safely.
+    /// The table in `data`; `None` if it has no buckets (the dynamic loader then finds no
+    /// symbol in it); an error if the dynamic loader could not read it safely.
     fn parse(
         endian: Endianness,
         data: &'data [u8],
@@ -248,8 +251,9 @@ impl<'data> GnuHash<'data> {
         if buckets == 0 {
             return Ok(None);
         }
-        if bloom_words == 0 {
-            return Err("no Bloom filter words");
+        // The dynamic loader asserts this when it maps the library, ending the process.
+        if !bloom_words.is_power_of_two() {
+            return Err("a number of Bloom filter words that is not a power of two");
         }
         if bloom_shift >= 32 {
             return Err("a Bloom shift of 32 or more");
@@ -289,8 +293,8 @@ impl<'data> GnuHash<'data> {
             let w = bytes.get(at..at.checked_add(4)?)?;
             Some(endian.read_u32_bytes([w[0], w[1], w[2], w[3]]))
         };
-        // The Bloom filter: one 64-bit word (there is at least one, and the mask keeps the
-        // index below their number, as the dynamic loader's does), two bits of it.
+        // The Bloom filter: one 64-bit word (their number is a power of two, and the mask keeps
+        // the index below it, as the dynamic loader's does), two bits of it.
         let words = self.bloom.len() / 8;
         let at = (hash as usize / 64) & (words - 1);
         let word = match self.bloom.get(at * 8..at * 8 + 8) {
