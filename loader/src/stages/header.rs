@@ -1,5 +1,6 @@
 //! Stage 3: the plugin's frozen header, found through its exported symbol and read from the
-//! file's bytes (only the dynamic symbol table and the header itself are read), then parsed.
+//! file's bytes (only the dynamic symbols, their names and hash table, and the header itself
+//! are read), then parsed.
 
 // The functions below return the bare `ErrorKind`, which `read` wraps with the path into a
 // (boxed, small) `LoadError`: a large `Err` is fine on these cold, private paths.

@@ -142,8 +142,7 @@ pub(crate) fn run<M: Interface>(
     requested: &Path,
     host: Option<&'static M::Host>,
 ) -> Result<Checked<M>, LoadError> {
-    let checked = run_checks::<M>(options, requested, services_address::<M>(host))?;
-    initialise(checked, host)
+    run_read(options, requested, open_and_read(options, requested)?, host)
 }
 
 /// Stage 6 on a file [`run_checks`] checked: its `on_load`, with `host` handed to the plugin
@@ -174,10 +173,12 @@ pub(crate) fn run_checks<M: Interface>(
     requested: &Path,
     services: usize,
 ) -> Result<Checked<M>, LoadError> {
-    // 1. The file, opened once.
-    let plugin = file::open(requested, options.file)?;
-    let named = plugin.named.clone();
-    check_opened(options, requested, plugin, services, Given::Nothing).map_err(|e| named.error(e))
+    checks_after_read(
+        options,
+        requested,
+        open_and_read(options, requested)?,
+        services,
+    )
 }
 
 /// [`run`] on a file stage 1 opened that is a snapshot already, sealed (an isolated plugin's
@@ -259,6 +260,7 @@ pub(crate) struct Read {
 
 /// Stage 1 and [`read_checked`] on the file at `requested`.
 pub(crate) fn open_and_read(options: &Options, requested: &Path) -> Result<Read, LoadError> {
+    // 1. The file, opened once.
     let plugin = file::open(requested, options.file)?;
     let named = plugin.named.clone();
     match read_checked(options, requested, &plugin, &Given::Nothing) {
@@ -274,9 +276,20 @@ pub(crate) fn run_read<M: Interface>(
     read: Read,
     host: Option<&'static M::Host>,
 ) -> Result<Checked<M>, LoadError> {
-    let named = read.plugin.named.clone();
     let services = services_address::<M>(host);
-    let checked = check_read::<M>(
+    initialise(checks_after_read(options, requested, read, services)?, host)
+}
+
+/// Stages 2 to 5 on a file [`open_and_read`] read, for a load that will hand the plugin the
+/// host services at `services`.
+fn checks_after_read<M: Interface>(
+    options: &Options,
+    requested: &Path,
+    read: Read,
+    services: usize,
+) -> Result<Checked<M>, LoadError> {
+    let named = read.plugin.named.clone();
+    check_read(
         options,
         requested,
         read.plugin,
@@ -284,8 +297,7 @@ pub(crate) fn run_read<M: Interface>(
         Given::Nothing,
         read.bytes,
     )
-    .map_err(|e| named.error(e))?;
-    initialise(checked, host)
+    .map_err(|e| named.error(e))
 }
 
 /// The first part of [`check_opened`]: refuses what stages 2 to 4 refuse from the file's
